@@ -1,0 +1,369 @@
+"""Read, validate and write layered GLE network descriptions (YAML or JSON, one schema).
+
+Every problem raises :class:`~lava_gle.errors.NetworkSpecError` naming the field path
+(``layers[1].tau_r``) and what to do about it; no other exception type escapes
+:func:`network_from_dict` or :func:`load_network` for any input.
+The format is documented in ``docs/network-format.md``.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from lava_gle.errors import NetworkSpecError
+from lava_gle.network import (
+    BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
+    InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
+)
+
+FORMAT_VERSION = 1
+
+_TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed", "fixed_point"}
+_INPUT_KEYS = {"size"}
+_LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
+               "fixed_point"}
+_INIT_KEYS = {"scheme", "scale", "seed"}
+_LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
+                  "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
+
+
+class _Checker:
+    """Small typed accessors that raise NetworkSpecError with the field path."""
+
+    def __init__(self, source: str | None):
+        self.source = source
+
+    def fail(self, path: str, problem: str) -> NetworkSpecError:
+        return NetworkSpecError(path, problem, self.source)
+
+    def mapping(self, value: Any, path: str) -> Mapping:
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"must be a mapping (object), got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                raise self.fail(path, f"keys must be strings, got {key!r}")
+        return value
+
+    def keys(self, value: Mapping, allowed: set[str], required: set[str], path: str) -> None:
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            raise self.fail(_join(path, unknown[0]),
+                            f"unknown key; allowed keys here are {sorted(allowed)}")
+        missing = sorted(required - set(value))
+        if missing:
+            raise self.fail(_join(path, missing[0]), "missing required key")
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, (bool, np.bool_)):
+            raise self.fail(path, f"must be true or false, got {_kind(value)}")
+        return bool(value)
+
+    def integer(self, value: Any, path: str, minimum: int | None = None) -> int:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            if isinstance(value, float) and value.is_integer() and math.isfinite(value):
+                value = int(value)
+            else:
+                raise self.fail(path, f"must be an integer, got {_kind(value)}")
+        value = int(value)
+        if minimum is not None and value < minimum:
+            raise self.fail(path, f"must be >= {minimum}, got {value}")
+        return value
+
+    def number(self, value: Any, path: str, positive: bool = False,
+               nonnegative: bool = False) -> float:
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
+            raise self.fail(path, f"must be a number, got {_kind(value)}")
+        try:
+            value = float(value)
+        except (OverflowError, ValueError):
+            raise self.fail(path, "must be a finite number") from None
+        if not math.isfinite(value):
+            raise self.fail(path, f"must be a finite number, got {value}")
+        if positive and value <= 0:
+            raise self.fail(path, f"must be > 0, got {value:g}")
+        if nonnegative and value < 0:
+            raise self.fail(path, f"must be >= 0, got {value:g}")
+        return value
+
+    def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
+        if not isinstance(value, str) or value not in choices:
+            raise self.fail(path, f"must be one of {list(choices)}, got {value!r}")
+        return value
+
+    def name(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not value.strip():
+            raise self.fail(path, f"must be a non-empty string, got {_kind(value)}")
+        if any(c in value for c in " .\t\n/"):
+            raise self.fail(path, f"{value!r} may not contain spaces, dots or slashes "
+                                  "(it is used in trace keys such as 'u.<name>')")
+        return value
+
+    def array(self, value: Any, path: str, shape: tuple[int, ...]) -> np.ndarray:
+        """A finite float64 array of exactly ``shape`` from nested lists."""
+        try:
+            arr = np.array(value, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise self.fail(path, f"must be a {'x'.join(map(str, shape))} array of numbers "
+                                  "(nested lists, all rows the same length)") from None
+        if _has_bool(value):
+            raise self.fail(path, "must hold numbers, not true/false")
+        if arr.shape != shape:
+            want = "[" + ", ".join(map(str, shape)) + "]"
+            hint = " (row i holds the synapses onto neuron i: [size, size of the layer below])" \
+                if len(shape) == 2 else ""
+            raise self.fail(path, f"has shape {list(arr.shape)}, expected {want}{hint}")
+        if not np.all(np.isfinite(arr)):
+            bad = tuple(int(i) for i in np.argwhere(~np.isfinite(arr))[0])
+            raise self.fail(path, f"holds a non-finite value (NaN or inf) at index {list(bad)}")
+        arr.setflags(write=False)
+        return arr
+
+    def tau(self, value: Any, path: str, size: int, dt: float) -> float | np.ndarray:
+        """A time constant: a number or a list of ``size`` numbers, each >= dt."""
+        if isinstance(value, (list, tuple, np.ndarray)):
+            arr = self.array(value, path, (size,))
+            worst = float(arr.min())
+            if worst <= 0:
+                raise self.fail(f"{path}[{int(arr.argmin())}]", f"must be > 0, got {worst:g}")
+            if worst < dt:
+                raise self.fail(f"{path}[{int(arr.argmin())}]",
+                                f"{worst:g} is smaller than dt={dt:g}: explicit Euler is unstable "
+                                "for tau < dt; raise the time constant or lower dt")
+            return arr
+        tau = self.number(value, path, positive=True)
+        if tau < dt:
+            raise self.fail(path, f"{tau:g} is smaller than dt={dt:g}: explicit Euler is "
+                                  "unstable for tau < dt; raise the time constant or lower dt")
+        return tau
+
+
+def network_from_dict(data: Any, source: str | None = None) -> Network:
+    """Validate a parsed description (dict from JSON/YAML) and build a :class:`Network`.
+
+    Raises
+    ------
+    NetworkSpecError
+        For any problem, naming the field path; never another exception type.
+    """
+    c = _Checker(source)
+    top = c.mapping(data, "")
+    c.keys(top, _TOP_KEYS, {"gle_network", "dt", "input", "layers"}, "")
+    version = c.integer(top["gle_network"], "gle_network")
+    if version != FORMAT_VERSION:
+        raise c.fail("gle_network", f"format version {version} is not supported; "
+                                    f"this lava-gle reads version {FORMAT_VERSION}")
+    name = c.name(top.get("name", "network"), "name")
+    dt = c.number(top["dt"], "dt", positive=True)
+    seed = c.integer(top.get("seed", 0), "seed", minimum=0)
+
+    inp = c.mapping(top["input"], "input")
+    c.keys(inp, _INPUT_KEYS, {"size"}, "input")
+    input_spec = InputSpec(size=c.integer(inp["size"], "input.size", minimum=1))
+
+    raw_layers = top["layers"]
+    if not isinstance(raw_layers, (list, tuple)):
+        raise c.fail("layers", f"must be a list of layers, got {_kind(raw_layers)}")
+    if not raw_layers:
+        raise c.fail("layers", "is empty; a network needs at least one layer")
+
+    layers: list[LayerSpec] = []
+    below = input_spec.size
+    seen: dict[str, int] = {}
+    for i, raw in enumerate(raw_layers):
+        p = f"layers[{i}]"
+        layer = _layer(c, raw, p, i, below, dt, seed)
+        if layer.name in seen:
+            raise c.fail(f"{p}.name", f"{layer.name!r} is already the name of "
+                                      f"layers[{seen[layer.name]}]; layer names must be unique")
+        seen[layer.name] = i
+        layers.append(layer)
+        below = layer.size
+
+    learning = _learning(c, top.get("learning", {}), dt)
+    if learning.loss == "ce" and layers[-1].phi != "linear":
+        raise c.fail("learning.loss", f"'ce' needs a linear output layer (its rates are the "
+                                      f"logits), but layers[{len(layers) - 1}].phi is "
+                                      f"{layers[-1].phi!r}; use phi 'linear' or loss 'mse'")
+    fixed = c.mapping(top.get("fixed_point", {}), "fixed_point")
+    return Network(dt=dt, input=input_spec, layers=tuple(layers), learning=learning,
+                   name=name, fixed_point=dict(fixed))
+
+
+def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
+           seed: int) -> LayerSpec:
+    raw = c.mapping(raw, p)
+    c.keys(raw, _LAYER_KEYS, {"size", "tau_m", "tau_r"}, p)
+    name = c.name(raw.get("name", f"layer{index}"), f"{p}.name")
+    size = c.integer(raw["size"], f"{p}.size", minimum=1)
+    tau_m = c.tau(raw["tau_m"], f"{p}.tau_m", size, dt)
+    tau_r = c.tau(raw["tau_r"], f"{p}.tau_r", size, dt)
+    phi = c.choice(raw.get("phi", "linear"), f"{p}.phi", PHI_NAMES)
+    bias = c.boolean(raw.get("bias", True), f"{p}.bias")
+
+    weights = None
+    if raw.get("weights") is not None:
+        weights = c.array(raw["weights"], f"{p}.weights", (size, below))
+    biases = None
+    if raw.get("biases") is not None:
+        if not bias:
+            raise c.fail(f"{p}.biases", "is given but the layer has bias: false; "
+                                        "remove 'biases' or set 'bias: true'")
+        biases = c.array(raw["biases"], f"{p}.biases", (size,))
+
+    init = InitSpec(seed=seed)
+    if "init" in raw:
+        ri = c.mapping(raw["init"], f"{p}.init")
+        c.keys(ri, _INIT_KEYS, set(), f"{p}.init")
+        init = InitSpec(
+            scheme=c.choice(ri.get("scheme", init.scheme), f"{p}.init.scheme", INIT_SCHEMES),
+            scale=c.number(ri.get("scale", init.scale), f"{p}.init.scale", nonnegative=True),
+            seed=c.integer(ri.get("seed", seed), f"{p}.init.seed", minimum=0))
+        if weights is not None:
+            raise c.fail(f"{p}.init", "is given together with explicit 'weights'; keep one")
+    fixed = c.mapping(raw.get("fixed_point", {}), f"{p}.fixed_point")
+    return LayerSpec(name=name, size=size, tau_m=tau_m, tau_r=tau_r, phi=phi, bias=bias,
+                     weights=weights, biases=biases, init=init, fixed_point=dict(fixed))
+
+
+def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
+    p = "learning"
+    raw = c.mapping(raw, p)
+    c.keys(raw, _LEARNING_KEYS, set(), p)
+    d = LearningSpec()
+    enabled = c.boolean(raw.get("enabled", d.enabled), f"{p}.enabled")
+    if enabled and "eta" not in raw:
+        raise c.fail(f"{p}.eta", "missing: learning is enabled, so give a learning rate")
+    learn_tau = c.boolean(raw.get("learn_tau", d.learn_tau), f"{p}.learn_tau")
+    eta = c.number(raw.get("eta", d.eta), f"{p}.eta", nonnegative=True)
+    tau_m_min = raw.get("tau_m_min", d.tau_m_min)
+    if tau_m_min is not None:
+        tau_m_min = c.number(tau_m_min, f"{p}.tau_m_min", positive=True)
+        if tau_m_min < dt:
+            raise c.fail(f"{p}.tau_m_min", f"{tau_m_min:g} is smaller than dt={dt:g}; "
+                                           "learned time constants must stay >= dt")
+    return LearningSpec(
+        enabled=enabled,
+        eta=eta,
+        gamma=c.number(raw.get("gamma", d.gamma), f"{p}.gamma"),
+        beta=c.number(raw.get("beta", d.beta), f"{p}.beta"),
+        loss=c.choice(raw.get("loss", d.loss), f"{p}.loss", LOSS_NAMES),
+        prospective_errors=c.boolean(raw.get("prospective_errors", d.prospective_errors),
+                                     f"{p}.prospective_errors"),
+        backward=c.choice(raw.get("backward", d.backward), f"{p}.backward", BACKWARD_MODES),
+        feedback_seed=c.integer(raw.get("feedback_seed", d.feedback_seed),
+                                f"{p}.feedback_seed", minimum=0),
+        learn_tau=learn_tau,
+        eta_tau=c.number(raw.get("eta_tau", eta), f"{p}.eta_tau", nonnegative=True),
+        tau_m_min=tau_m_min,
+    )
+
+
+def load_network(path: str | os.PathLike) -> Network:
+    """Load and validate a description from a ``.json``, ``.yaml`` or ``.yml`` file."""
+    path = Path(path)
+    source = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise NetworkSpecError("", "file not found", source) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NetworkSpecError("", f"cannot read the file ({exc})", source) from None
+    return network_from_dict(parse_text(text, path.suffix.lower(), source), source)
+
+
+def parse_text(text: str, suffix: str, source: str | None = None) -> Any:
+    """Parse JSON (``.json``) or YAML (anything else) text, mapping syntax errors to
+    NetworkSpecError with the line and column."""
+    try:
+        if suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise NetworkSpecError("", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
+                                   f"{exc.msg}", source) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        what = getattr(exc, "problem", None) or str(exc)
+        raise NetworkSpecError("", f"invalid YAML{where}: {what}", source) from None
+    except (ValueError, RecursionError) as exc:
+        raise NetworkSpecError("", f"cannot parse the file: {exc}", source) from None
+
+
+def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
+    """The description as a JSON/YAML-ready dict; ``load(save(net))`` round-trips.
+
+    With ``explicit_parameters`` every layer carries its (initial) ``weights`` and
+    ``biases`` instead of an ``init`` block, as the golden-case files do.
+    """
+    layers = []
+    for i, layer in enumerate(net.layers):
+        d: dict[str, Any] = {"name": layer.name, "size": layer.size,
+                             "tau_m": as_dict_value(layer.tau_m),
+                             "tau_r": as_dict_value(layer.tau_r),
+                             "phi": layer.phi, "bias": layer.bias}
+        if layer.weights is not None or explicit_parameters:
+            d["weights"] = net.initial_weights(i).tolist()
+        else:
+            d["init"] = {"scheme": layer.init.scheme, "scale": layer.init.scale,
+                         "seed": layer.init.seed}
+        if layer.bias and (layer.biases is not None or explicit_parameters):
+            d["biases"] = net.initial_biases(i).tolist()
+        if layer.fixed_point:
+            d["fixed_point"] = dict(layer.fixed_point)
+        layers.append(d)
+    lrn = net.learning
+    learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,
+                "loss": lrn.loss, "prospective_errors": lrn.prospective_errors,
+                "backward": lrn.backward, "feedback_seed": lrn.feedback_seed,
+                "learn_tau": lrn.learn_tau, "eta_tau": lrn.eta_tau}
+    if lrn.tau_m_min is not None:
+        learning["tau_m_min"] = lrn.tau_m_min
+    out = {"gle_network": FORMAT_VERSION, "name": net.name, "dt": net.dt,
+           "input": {"size": net.input.size}, "layers": layers, "learning": learning}
+    if net.fixed_point:
+        out["fixed_point"] = dict(net.fixed_point)
+    return out
+
+
+def save_network(net: Network, path: str | os.PathLike, explicit_parameters: bool = False) -> None:
+    """Write ``net`` as JSON (``.json``) or YAML (``.yaml``/``.yml``)."""
+    path = Path(path)
+    data = network_to_dict(net, explicit_parameters)
+    if path.suffix.lower() == ".json":
+        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+    else:
+        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return f"boolean {value}"
+    if isinstance(value, str):
+        return f"string {value!r}"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"{type(value).__name__} {value!r}"
+
+
+def _has_bool(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_bool(v) for v in value)
+    return False

@@ -1,0 +1,65 @@
+"""Optimisers applied on top of GLE's local plasticity signals.
+
+GLE's rule is plain SGD on the local signals ``gW = e p^T`` (``W += eta * gW``); the
+paper's larger experiments run Adam on the same local signals instead. Signals are
+*ascent* directions here: an optimiser moves each parameter along ``+g``.
+Parameters are updated in place and keyed by name (``W.hidden``, ``tau_m.out``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+class SGD:
+    """``param += lr * g``; parameters named ``tau_m.*`` use ``lr_tau``."""
+
+    def __init__(self, lr: float, lr_tau: float | None = None):
+        self.lr = lr
+        self.lr_tau = lr if lr_tau is None else lr_tau
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        for key, g in grads.items():
+            lr = self.lr_tau if key.startswith("tau_m.") else self.lr
+            params[key] += lr * g
+
+
+class Adam:
+    """Adam (Kingma & Ba 2015) on the local signals, with bias correction.
+
+    ``lr_tau`` (default ``lr``) is the learning rate of ``tau_m.*`` parameters.
+    """
+
+    def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-8, lr_tau: float | None = None):
+        self.lr = lr
+        self.lr_tau = lr if lr_tau is None else lr_tau
+        self.b1, self.b2 = betas
+        self.eps = eps
+        self.t = 0
+        self.m: dict[str, np.ndarray] = {}
+        self.v: dict[str, np.ndarray] = {}
+
+    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        self.t += 1
+        c1 = 1.0 - self.b1 ** self.t
+        c2 = 1.0 - self.b2 ** self.t
+        for key, g in grads.items():
+            if key not in self.m:
+                self.m[key] = np.zeros_like(g)
+                self.v[key] = np.zeros_like(g)
+            m, v = self.m[key], self.v[key]
+            m *= self.b1
+            m += (1.0 - self.b1) * g
+            v *= self.b2
+            v += (1.0 - self.b2) * g * g
+            lr = self.lr_tau if key.startswith("tau_m.") else self.lr
+            params[key] += lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
+
+    def state_dict(self) -> dict:
+        return {"t": self.t, "m": {k: v.copy() for k, v in self.m.items()},
+                "v": {k: v.copy() for k, v in self.v.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.t = int(state["t"])
+        self.m = {k: np.array(v) for k, v in state["m"].items()}
+        self.v = {k: np.array(v) for k, v in state["v"].items()}
