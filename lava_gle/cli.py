@@ -1,0 +1,45 @@
+"""The ``lava-gle`` command line. Each subcommand lives in ``lava_gle/commands/<name>.py``
+with ``add_parser(subparsers)`` and ``run(args) -> int``.
+
+Errors lava-gle raises on purpose (bad description, shape mismatch, missing hardware)
+are printed as one ``error: ...`` line with exit status 2, never as a traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from lava_gle.errors import LavaGleError
+
+#: Subcommand modules under lava_gle.commands, in the order ``--help`` lists them.
+COMMANDS = ("simulate",)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from lava_gle import __version__
+    parser = argparse.ArgumentParser(
+        prog="lava-gle",
+        description="Generalized Latent Equilibrium (GLE) networks on Lava and Loihi 2.")
+    parser.add_argument("--version", action="version", version=f"lava-gle {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMANDS:
+        importlib.import_module(f"lava_gle.commands.{name}").add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LavaGleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

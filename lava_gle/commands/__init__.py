@@ -1,0 +1,1 @@
+"""Subcommands of the ``lava-gle`` CLI, one module each (see :mod:`lava_gle.cli`)."""

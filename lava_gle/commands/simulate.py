@@ -1,0 +1,52 @@
+"""``lava-gle simulate NET --inputs X.npy [--targets Y.npy] [--backend B] --out TRACES.npz``"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+
+from lava_gle.backends import BACKENDS, simulate
+from lava_gle.description import load_network
+from lava_gle.errors import LavaGleError
+from lava_gle.traces import save_traces
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("simulate", help="run a network on an input stream and write its traces",
+                       description="Run NET on the inputs and write every state variable "
+                                   "(golden key layout: u/u_prosp/r/v/e.<layer> [T, batch, size], "
+                                   "W/b.<layer>, output) to an .npz file.")
+    p.add_argument("net", help="network description (.json, .yaml)")
+    p.add_argument("--inputs", required=True, help=".npy of shape [T, in] or [T, batch, in]")
+    p.add_argument("--targets", help=".npy: mse [T, (batch,) out] floats; ce [T, (batch)] ints")
+    p.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    p.set_defaults(run=run)
+
+
+def load_array(path: str | None, what: str) -> np.ndarray | None:
+    """np.load with a clear error for a missing or unreadable file."""
+    if path is None:
+        return None
+    try:
+        return np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise LavaGleError(f"--{what}: file not found: {path}") from None
+    except (OSError, ValueError) as exc:
+        raise LavaGleError(f"--{what}: cannot read {path} as a .npy array ({exc})") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    net = load_network(args.net)
+    x = load_array(args.inputs, "inputs")
+    y = load_array(args.targets, "targets")
+    traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_traces(out, traces)
+    if not args.quiet:
+        T = traces["output"].shape[0]
+        print(f"{net.describe()}: {T} steps with backend {args.backend} -> {out}")
+    return 0
