@@ -1,0 +1,49 @@
+"""Shared fixtures: the golden cases shipped in tests/data/golden, and the slow-test switch."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lava_gle import load_network
+from lava_gle.traces import load_traces
+
+REPO = Path(__file__).resolve().parents[1]
+GOLDEN = REPO / "tests" / "data" / "golden"
+GOLDEN_CASES = sorted(p.name for p in GOLDEN.iterdir() if (p / "expected.npz").is_file())
+
+
+def pytest_addoption(parser):
+    parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--run-slow"):
+        return
+    skip = pytest.mark.skip(reason="slow: run with `make test-slow`")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+class GoldenCase:
+    """One golden case: its network, streams and expected traces."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.dir = GOLDEN / name
+        self.net = load_network(self.dir / "network.json")
+        self.inputs = np.load(self.dir / "inputs.npy")
+        self.targets = np.load(self.dir / "targets.npy")
+        self.expected = load_traces(self.dir / "expected.npz")
+
+
+@pytest.fixture(params=GOLDEN_CASES)
+def golden(request) -> GoldenCase:
+    return GoldenCase(request.param)
+
+
+@pytest.fixture
+def repo() -> Path:
+    return REPO
