@@ -1,0 +1,88 @@
+"""The documentation is executable: every ```python block of docs/*.md and README.md runs.
+
+Blocks of one file run in order in one namespace, with the repository root as the working
+directory, so a tutorial's later blocks can use what earlier ones built.
+"""
+from __future__ import annotations
+
+import doctest
+import os
+import re
+import shlex
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+from conftest import REPO
+
+matplotlib.use("Agg")
+
+DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+CONSOLE = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
+#: Docs whose ```console sessions are short enough to replay in the suite.
+CONSOLE_DOCS = ["simulating.md"]
+
+
+def _blocks(path: Path) -> list[str]:
+    return BLOCK.findall(path.read_text(encoding="utf-8"))
+
+
+def _sessions(path: Path) -> list[tuple[str, list[str]]]:
+    """(command, expected output lines) of every ``$ lava-gle`` line of ```console blocks."""
+    out = []
+    for block in CONSOLE.findall(path.read_text(encoding="utf-8")):
+        lines = block.splitlines()
+        for i, line in enumerate(lines):
+            if line.startswith("$ lava-gle "):
+                expected = []
+                for follow in lines[i + 1:]:
+                    if follow.startswith("$ "):
+                        break
+                    expected.append(follow)
+                out.append((line[2:], expected))
+    return out
+
+
+def _params():
+    for path in DOCS:
+        blocks = _blocks(path)
+        if not blocks:
+            continue
+        marks = [pytest.mark.lava] if "lava_gle.mappings" in "".join(blocks) else []
+        yield pytest.param(path, id=path.name, marks=marks)
+
+
+@pytest.mark.parametrize("path", list(_params()))
+def test_python_blocks_run(path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    namespace: dict = {"__name__": f"docs_{path.stem}"}
+    for i, block in enumerate(_blocks(path)):
+        code = compile(block, f"{path.name} block {i + 1}", "exec")
+        exec(code, namespace)  # noqa: S102 - running our own documentation
+
+
+def test_engine_docstring_example():
+    import lava_gle.engine
+    os.chdir(REPO)
+    result = doctest.testmod(lava_gle.engine, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("doc", CONSOLE_DOCS)
+def test_console_sessions_replay(doc, monkeypatch, capsys):
+    """Each documented `lava-gle` command runs, prints what the doc shows and exits 0
+    (or 2 when the doc shows an error)."""
+    from lava_gle.cli import main
+    monkeypatch.chdir(REPO)
+    sessions = _sessions(REPO / "docs" / doc)
+    assert sessions
+    for command, expected in sessions:
+        code = main(shlex.split(command)[1:])
+        captured = capsys.readouterr()
+        shown = (captured.out + captured.err).splitlines()
+        wants_error = any(line.startswith("error:") for line in expected)
+        assert code == (2 if wants_error else 0), (command, shown)
+        for line in expected:
+            assert line in shown, (command, line, shown)
