@@ -1,0 +1,165 @@
+"""Partition: cut every layer into blocks that fit a core and pack the blocks onto cores.
+
+The packer streams the layers in order (input side first) through a sequence of cores. A
+core takes as many neurons of the current layer as fit into what is left of every resource;
+when nothing more fits, the next core opens. So layers share cores where they are small,
+large layers are cut where cores fill up, and neighbouring layers end up on neighbouring
+cores (which the chip placement then keeps together).
+
+Output axons depend on how many cores the neighbouring layers occupy (``k_up``, ``k_down``),
+which is only known after packing. :func:`partition` therefore packs with estimates, and
+repacks with the counts it found until the estimates cover them; every block's final
+demand (with the real counts) is then at most what was reserved for it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lava_gle.errors import LavaGleError
+from lava_gle.mappings.resources import (
+    RESOURCES, SUGGESTIONS, DoesNotFitError, LayerCost,
+)
+
+#: Repacking rounds before giving up on output-axon estimates.
+MAX_ROUNDS = 12
+
+
+@dataclass(frozen=True)
+class Block:
+    """Neurons ``start:stop`` of layer ``layer`` (index) on core ``core``."""
+
+    layer: int
+    start: int
+    stop: int
+    core: int
+
+    @property
+    def size(self) -> int:
+        return self.stop - self.start
+
+
+def max_fit(cost: LayerCost, room: tuple[int, ...], k_up: int, k_down: int, limit: int) -> int:
+    """The largest ``n <= limit`` whose block demand fits ``room`` in every resource (0 if none).
+
+    The demand grows monotonically with ``n``, so a bisection finds it.
+    """
+    def fits(n: int) -> bool:
+        return all(d <= r for d, r in zip(cost.demand(n, k_up, k_down), room))
+
+    if limit < 1 or not fits(1):
+        return 0
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if fits(mid):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def binding_resource(cost: LayerCost, caps: tuple[int, ...], k_up: int, k_down: int,
+                     n: int, block_size: int | None) -> str:
+    """What stops a core-filling block of ``n`` neurons from taking one more neuron.
+
+    One of :data:`RESOURCES`, ``layer size`` (the whole layer fits) or ``block size``
+    (the user's ``--block-size``).
+    """
+    if n >= cost.size:
+        return "layer size"
+    if block_size is not None and n >= block_size:
+        return "block size"
+    over = cost.demand(n + 1, k_up, k_down)
+    ratios = [(d / c, r) for d, c, r in zip(over, caps, RESOURCES) if d > c]
+    return max(ratios)[1] if ratios else "layer size"
+
+
+def check_single_neuron(cost: LayerCost, caps: tuple[int, ...], k_up: int, k_down: int) -> None:
+    """Raise :class:`DoesNotFitError` when not even one neuron of the layer fits a core."""
+    demand = cost.demand(1, k_up, k_down)
+    worst = None
+    for d, c, r in zip(demand, caps, RESOURCES):
+        if d > c and (worst is None or d / c > worst[0] / worst[1]):
+            worst = (d, c, r)
+    if worst is not None:
+        d, c, r = worst
+        raise DoesNotFitError(cost.name, r, d, c, SUGGESTIONS[r],
+                              detail=" for a single neuron on an empty core")
+
+
+def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
+          block_size: int | None) -> list[Block]:
+    """One packing pass with neighbour core counts ``k_est`` (see module docstring)."""
+    blocks: list[Block] = []
+    core = 0
+    used = [0] * len(caps)
+    empty_fit: dict[int, int] = {}
+    last = len(costs) - 1
+    for cost in costs:
+        i = cost.index
+        k_up = k_est[i + 1] if i < last else 1
+        k_down = k_est[i - 1] if i > 0 else 0
+        limit = block_size if block_size is not None else cost.size
+        start = 0
+        while start < cost.size:
+            want = min(limit, cost.size - start)
+            if any(used):
+                room = tuple(c - u for c, u in zip(caps, used))
+                n = max_fit(cost, room, k_up, k_down, want)
+                if n == 0:
+                    core, used = core + 1, [0] * len(caps)
+                    continue
+            else:
+                if i not in empty_fit:
+                    check_single_neuron(cost, caps, k_up, k_down)
+                    empty_fit[i] = max_fit(cost, caps, k_up, k_down, min(limit, cost.size))
+                n = min(empty_fit[i], want)
+            blocks.append(Block(i, start, start + n, core))
+            used = [u + d for u, d in zip(used, cost.demand(n, k_up, k_down))]
+            start += n
+            if start < cost.size:
+                core, used = core + 1, [0] * len(caps)
+    return blocks
+
+
+def cores_per_layer(blocks: list[Block], n_layers: int) -> list[int]:
+    """How many cores hold a block of each layer (``k`` of the resource model)."""
+    seen: list[set[int]] = [set() for _ in range(n_layers)]
+    for b in blocks:
+        seen[b.layer].add(b.core)
+    return [len(s) for s in seen]
+
+
+def partition(costs: list[LayerCost], caps: tuple[int, ...],
+              block_size: int | None = None) -> list[Block]:
+    """Cut the layers into blocks and pack them onto cores ``0, 1, ...`` (see module doc).
+
+    Parameters
+    ----------
+    costs : list of LayerCost
+        The layers' cost models (:func:`~lava_gle.mappings.resources.layer_costs`).
+    caps : tuple of int
+        Per-core capacity of each resource (:func:`~lava_gle.mappings.resources.capacities`).
+    block_size : int, optional
+        At most this many neurons per block.
+
+    Raises
+    ------
+    DoesNotFitError
+        A single neuron of some layer exceeds a core, or the output-axon estimates do not
+        settle (the neighbouring layers are too wide for any block size).
+    """
+    if block_size is not None and block_size < 1:
+        raise LavaGleError(f"block size must be at least 1 neuron, got {block_size}")
+    k_est = [1] * len(costs)
+    for _ in range(MAX_ROUNDS):
+        blocks = _pack(costs, caps, k_est, block_size)
+        k = cores_per_layer(blocks, len(costs))
+        if all(a <= e for a, e in zip(k, k_est)):
+            return blocks
+        k_est = [max(a, e) for a, e in zip(k, k_est)]
+    worst = max(range(len(costs)), key=lambda i: k[i])
+    raise DoesNotFitError(costs[worst].name, "output_axons", k[worst], k_est[worst],
+                          SUGGESTIONS["output_axons"],
+                          detail=" (the cores of its neighbours keep growing as the layer "
+                                 "is cut finer)")

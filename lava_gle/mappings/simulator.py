@@ -1,0 +1,216 @@
+"""``LavaNetwork``: run a GLE network in Lava's CPU simulation from Python.
+
+Example
+-------
+>>> import numpy as np
+>>> from lava_gle import load_network
+>>> from lava_gle.mappings import LavaNetwork
+>>> net = load_network("tests/data/golden/visible_mlp/network.json")
+>>> with LavaNetwork(net, backend="float") as sim:            # doctest: +SKIP
+...     traces = sim.run(np.load("tests/data/golden/visible_mlp/inputs.npy"),
+...                      np.load("tests/data/golden/visible_mlp/targets.npy"))
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from lava_gle.errors import LavaGleError
+from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
+from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
+from lava_gle.mappings.selection import find_models, run_config
+from lava_gle.network import Network
+from lava_gle.processes.gle.process import GleProjection
+from lava_gle.processes.network.process import GleNetworkProcess
+from lava_gle.shared import remove_directory, shared_directory
+from lava_gle.streams import prepare_streams
+from lava_gle.traces import Record, resolve_record
+
+#: ``backend`` argument -> Lava model tag.
+BACKEND_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
+
+
+class LavaNetwork:
+    """A GLE network simulated as Lava Processes on the CPU; a context manager.
+
+    Each :meth:`run` builds the Processes from the current parameters, starts from the
+    zero state (as the engine does on its first run), runs in chunks with an optional
+    progress bar, reads every recorded trace once from shared memory, and stops the
+    Lava runtime, also when an exception or Ctrl-C interrupts the run. Learned
+    parameters carry over to the next :meth:`run`; the neuron state does not.
+
+    Parameters
+    ----------
+    net : Network
+    backend : ``"float"`` (``floating_pt`` models) or ``"fixed"`` (``fixed_pt`` models)
+    fused : bool
+        False: one Lava Process per neuron population and per projection (plus the
+        streams). True: the whole network in one Process (fast; identical traces).
+    chunk : int or None
+        Steps per blocking ``run`` call (progress granularity); default ~1/50 of the run,
+        at least 100.
+
+    Lava has no batch axis: inputs with batch B > 1 run the B sequences one after the
+    other (state reset between them) when learning is off, and are refused when it is on.
+    """
+
+    def __init__(self, net: Network, backend: str = "float", fused: bool = False,
+                 chunk: int | None = None) -> None:
+        if backend not in BACKEND_TAGS:
+            raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
+        if chunk is not None and chunk < 1:
+            raise LavaGleError(f"chunk={chunk}: must be a positive number of steps")
+        self.net = net
+        self.backend = backend
+        self.tag = BACKEND_TAGS[backend]
+        self.fused = fused
+        self.chunk = chunk
+        n = len(net.layers)
+        self._weights = [net.initial_weights(i) for i in range(n)]
+        self._biases = [net.initial_biases(i) for i in range(n)]
+        self._tau_m = [layer.tau_m_array() for layer in net.layers]
+        self.built: BuiltNetwork | None = None
+        self._directory: str | None = None
+
+    # -- context manager ------------------------------------------------------------
+    def __enter__(self) -> "LavaNetwork":
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        self.close()
+        return False
+
+    def close(self) -> None:
+        """Stop the Lava runtime (if running) and delete the shared arrays. Idempotent."""
+        try:
+            stop_runtime(self.built.root if self.built is not None else None)
+        finally:
+            remove_directory(self._directory)
+            self._directory = None
+
+    # -- parameters -----------------------------------------------------------------
+    def _index(self, name: str) -> int:
+        try:
+            return self.net.index(name)
+        except KeyError:
+            raise LavaGleError(f"no layer named {name!r}; layers are "
+                               f"{self.net.layer_names}") from None
+
+    def get_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """Copies of (W [n, m], b [n]) of layer ``name`` after the last run."""
+        i = self._index(name)
+        return self._weights[i].copy(), self._biases[i].copy()
+
+    def set_weights(self, name: str, weights, biases=None) -> None:
+        """Set W (and b) of layer ``name`` for the next run; shapes must match."""
+        i = self._index(name)
+        w = np.array(weights, dtype=np.float64)
+        if w.shape != self.net.weight_shape(i):
+            raise LavaGleError(f"set_weights({name!r}): weights have shape {list(w.shape)}, "
+                               f"layer needs {list(self.net.weight_shape(i))}")
+        self._weights[i] = w
+        if biases is not None:
+            b = np.array(biases, dtype=np.float64)
+            if b.shape != (self.net.layers[i].size,):
+                raise LavaGleError(f"set_weights({name!r}): biases have shape {list(b.shape)},"
+                                   f" layer needs [{self.net.layers[i].size}]")
+            if not self.net.layers[i].bias and np.any(b != 0):
+                raise LavaGleError(f"set_weights({name!r}): layer has bias: false, so its "
+                                   f"biases must stay zero")
+            self._biases[i] = b
+
+    @property
+    def network(self) -> Network:
+        """The description with the current parameters (weights, biases, learned tau_m)."""
+        from dataclasses import replace
+        net = self.net.with_parameters(self._weights, self._biases)
+        if self.net.learning.learn_tau:
+            net = replace(net, layers=tuple(replace(l, tau_m=t.copy())
+                                            for l, t in zip(net.layers, self._tau_m)))
+        return net
+
+    # -- running --------------------------------------------------------------------
+    def run(self, inputs, targets=None, record: Record = True, progress: bool = False,
+            callback: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+        """Run the network on ``inputs`` and return its traces (golden key layout).
+
+        Parameters
+        ----------
+        inputs : array [T, in] or [T, batch, in]
+        targets : array, optional
+            ``mse``: [T, (batch,) out]; ``ce``: [T, (batch)] class indices.
+        record : bool or iterable of str
+            Per-step keys to record, as for the engine; final ``W.L``/``b.L`` (and
+            ``tau_m.L`` when learned) are always returned.
+        progress : bool
+            Show a progress bar (advances per chunk).
+        callback : callable(steps_done), optional
+            Called after every chunk.
+
+        Returns
+        -------
+        dict of str -> float64 ndarray, per-step keys [T, batch, size].
+        """
+        net = self.net
+        x, y = prepare_streams(net, inputs, targets)
+        T, B = x.shape[:2]
+        if B > 1 and net.learning.enabled:
+            raise LavaGleError(
+                f"inputs have batch {B} with learning enabled: Lava processes have no batch "
+                f"axis and GLE learning averages over the batch, so this cannot run in "
+                f"Lava; pass batch 1 (inputs [T, {net.input.size}]), or set "
+                f"learning.enabled: false to run the {B} sequences one after another")
+        rows_x = x.transpose(1, 0, 2).reshape(B * T, -1)
+        rows_y = None
+        if y is not None:
+            rows_y = (y.T.reshape(B * T, 1) if net.learning.loss == "ce"
+                      else y.transpose(1, 0, 2).reshape(B * T, -1)).astype(np.float64)
+        keys = resolve_record(record, net.layer_names)
+        self.close()  # a previous run's runtime and files, if any
+        self._directory = shared_directory()
+        arith = self._arithmetic()
+        build = build_fused if self.fused else build_structural
+        try:
+            self.built = build(self.network, rows_x, rows_y, directory=self._directory,
+                               record=keys, reset_interval=T if B > 1 else 0,
+                               param_dtype=np.dtype(arith.dtype).name)
+            cfg = run_config(self.built.processes, self.tag)
+            chunk = self.chunk or max(100, -(-B * T // 50))
+            run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
+                          desc=f"lava {self.backend}{' fused' if self.fused else ''}",
+                          callback=callback)
+            return self._collect(T, B, arith)
+        finally:
+            self.close()
+
+    def _arithmetic(self):
+        """The seam object of the selected models (to convert shared parameters)."""
+        proc_cls = GleNetworkProcess if self.fused else GleProjection
+        model = find_models(self.tag).get(proc_cls)
+        if model is None:
+            from lava_gle.errors import BackendUnavailableError
+            raise BackendUnavailableError(f"no {self.tag!r} model for {proc_cls.__name__} in "
+                                          f"lava_gle.models")
+        return model.arith
+
+    def _collect(self, T: int, B: int, arith) -> dict[str, np.ndarray]:
+        traces: dict[str, np.ndarray] = {}
+        for name, handle in self.built.layers.items():
+            i = handle.index
+            self._weights[i] = np.asarray(arith.to_float(handle.W.read()), np.float64)
+            self._biases[i] = np.asarray(arith.to_float(handle.b.read()), np.float64)
+            if handle.tau_m is not None:
+                self._tau_m[i] = handle.tau_m.read()
+            if handle.recording is not None:
+                buf = handle.recording.buffer.read()
+                for k, var in enumerate(handle.recording.names):
+                    key = "output" if var == "output" else f"{var}.{name}"
+                    per_step = buf[:, k, :].reshape(B, T, -1).transpose(1, 0, 2)
+                    traces[key] = np.ascontiguousarray(per_step, dtype=np.float64)
+        for i, name in enumerate(self.net.layer_names):
+            traces[f"W.{name}"] = self._weights[i].copy()
+            traces[f"b.{name}"] = self._biases[i].copy()
+            if self.net.learning.enabled and self.net.learning.learn_tau:
+                traces[f"tau_m.{name}"] = self._tau_m[i].copy()
+        return traces

@@ -1,0 +1,1 @@
+"""GLE neuron populations and plastic GLE projections as Lava Processes."""

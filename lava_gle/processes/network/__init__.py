@@ -1,0 +1,1 @@
+"""A whole GLE network as one Lava Process (simulated by one fused CPU model)."""

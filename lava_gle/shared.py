@@ -1,0 +1,71 @@
+"""Arrays in shared memory, for reading a Lava run's results without ``Var.get``.
+
+Lava moves a ``Var.get()`` one element at a time through its runtime service (about
+60 us per element) and its Monitor triples the step time. lava-gle's ProcessModels
+instead keep their recorded traces and their learnable parameters in files that the
+host creates (on ``/dev/shm`` when it exists, so the files live in RAM) and both
+sides map with ``mmap(MAP_SHARED)``: a model's writes are visible to the host at once,
+and the host reads every trace in one copy after the run (or between run chunks).
+"""
+from __future__ import annotations
+
+import mmap
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SharedArray:
+    """A float64 (or other dtype) array of ``shape`` stored in the file ``path``.
+
+    Instances are small, picklable descriptions: the host creates the file with
+    :meth:`create`, passes the description to a ProcessModel as a process parameter,
+    and each side calls :meth:`attach` to get an ndarray view of the same memory.
+    """
+
+    path: str
+    shape: tuple[int, ...]
+    dtype: str = "float64"
+
+    @property
+    def nbytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.dtype).itemsize
+
+    @classmethod
+    def create(cls, directory: str, name: str, shape: tuple[int, ...],
+               dtype: str = "float64", init: np.ndarray | None = None) -> "SharedArray":
+        """Create (zero-filled, or filled with ``init``) the file ``directory/name``."""
+        arr = cls(os.path.join(directory, name), tuple(int(s) for s in shape), dtype)
+        with open(arr.path, "wb") as f:
+            f.truncate(arr.nbytes)
+        if init is not None:
+            arr.attach()[...] = init
+        return arr
+
+    def attach(self) -> np.ndarray:
+        """A writable ndarray view of the shared memory (a plain ndarray, not np.memmap)."""
+        if self.nbytes == 0:
+            return np.zeros(self.shape, self.dtype)
+        with open(self.path, "r+b") as f:
+            buf = mmap.mmap(f.fileno(), self.nbytes)
+        return np.frombuffer(buf, dtype=self.dtype).reshape(self.shape)
+
+    def read(self) -> np.ndarray:
+        """A private copy of the current contents."""
+        return np.array(self.attach())
+
+
+def shared_directory(prefix: str = "lava-gle-") -> str:
+    """A fresh directory for shared arrays: under /dev/shm if writable, else the temp dir."""
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
+    return tempfile.mkdtemp(prefix=prefix, dir=base)
+
+
+def remove_directory(path: str | None) -> None:
+    """Delete a directory made by :func:`shared_directory` (mapped views stay valid)."""
+    if path:
+        shutil.rmtree(path, ignore_errors=True)
