@@ -4,12 +4,22 @@
 the golden key layout (float units). Backends:
 
 - ``numpy``: the float NumPy engine (:mod:`lava_gle.engine`), batch axis, float64.
+- ``lava-float``: Lava CPU simulation with ``floating_pt`` models, one Lava Process per
+  neuron population and per projection (:class:`lava_gle.mappings.LavaNetwork`).
+- ``lava-float-fused``: the same network as one Lava Process (fused model, same traces).
+
+:func:`make_engine` gives the stepping engine of a backend (the
+:class:`~lava_gle.engine.Engine` API: ``run``/``step``/``weights``/``tau_m``/``state``)
+for training loops such as ``lava-gle experiment``; a backend that is named in
+:data:`BACKEND_NAMES` but not built yet raises :class:`BackendUnavailableError`.
 """
 from __future__ import annotations
 
 from typing import Callable
 
-from lava_gle.errors import LavaGleError
+import numpy as np
+
+from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.network import Network
 from lava_gle.traces import Record
 
@@ -19,10 +29,49 @@ def _numpy(net: Network, inputs, targets, record: Record, progress: bool) -> dic
     return Engine(net).run(inputs, targets, record=record, progress=progress)
 
 
+def _lava(backend: str, fused: bool) -> Callable[..., dict]:
+    def runner(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
+        from lava_gle.mappings import LavaNetwork
+        with LavaNetwork(net, backend=backend, fused=fused) as sim:
+            return sim.run(inputs, targets, record=record, progress=progress)
+    return runner
+
+
 #: backend name -> runner(net, inputs, targets, record, progress) -> traces
 BACKENDS: dict[str, Callable[..., dict]] = {
     "numpy": _numpy,
+    "lava-float": _lava("float", fused=False),
+    "lava-float-fused": _lava("float", fused=True),
 }
+
+
+def _numpy_engine(net: Network, optimizer, dtype):
+    from lava_gle.engine import Engine
+    return Engine(net, dtype=dtype, optimizer=optimizer)
+
+
+#: Every backend name the command line accepts (some may not be built yet).
+BACKEND_NAMES = ("numpy", "numpy-fixed", "lava-float", "lava-fixed")
+
+#: backend name -> factory(net, optimizer, dtype) of a stepping engine
+ENGINES: dict[str, Callable[..., object]] = {
+    "numpy": _numpy_engine,
+}
+
+
+def make_engine(net: Network, backend: str = "numpy", optimizer=None, dtype=np.float64):
+    """A stepping engine for ``backend`` with the :class:`~lava_gle.engine.Engine` API.
+
+    ``optimizer`` is applied to the local signals (default: GLE's own SGD rule);
+    ``dtype`` is the float type of float backends.
+    """
+    if backend not in BACKEND_NAMES:
+        raise LavaGleError(f"unknown backend {backend!r}; choose one of {list(BACKEND_NAMES)}")
+    if backend not in ENGINES:
+        raise BackendUnavailableError(
+            f"backend {backend!r} has no stepping engine in this build yet; "
+            f"choose one of {sorted(ENGINES)}")
+    return ENGINES[backend](net, optimizer, dtype)
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",

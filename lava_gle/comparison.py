@@ -1,0 +1,244 @@
+"""Compare two backends' behaviour on the same network and streams.
+
+Errors are normalised by the *reference* signal's range (max - min over the whole
+array; its largest magnitude when the range is zero, and 1 when that is zero too), so
+that 0.05 reads "5 % of how far the float signal moves". The reference is the first
+backend of the pair (the float one, by convention).
+
+:func:`run_pair` runs both backends in chunks (recording the weights after every
+chunk, so weight trajectories can be compared for any backend); :func:`compare_runs`
+turns the two runs into the ``metrics.json`` content, verdicts included.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lava_gle.backends import make_engine
+from lava_gle.network import Network
+from lava_gle.streams import prepare_streams
+from lava_gle.traces import STATE_VARS
+
+#: Default tolerance of the normalised RMS error above which a variable gets a verdict.
+DEFAULT_TOLERANCE = 0.05
+
+#: Activations whose fixed-point form is a table or fit, not exact piecewise-linear.
+NONLINEAR_TABLE_PHIS = ("sigmoid", "tanh", "softplus")
+
+
+@dataclass
+class Run:
+    """One backend's run: per-step traces, weights after each chunk, and extras.
+
+    ``traces``: golden key layout (float units). ``checkpoints``: the step index
+    after each chunk, [K]. ``weights``/``biases``: layer name -> [K, ...] arrays.
+    ``saturation``: counts reported by fixed-point backends (name -> count).
+    """
+
+    backend: str
+    traces: dict[str, np.ndarray]
+    checkpoints: np.ndarray
+    weights: dict[str, np.ndarray]
+    biases: dict[str, np.ndarray]
+    backward: dict[str, np.ndarray] = field(default_factory=dict)
+    saturation: dict[str, int] = field(default_factory=dict)
+
+
+def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
+                progress: bool = False) -> Run:
+    """Run ``backend`` over the streams in ``chunks`` pieces, recording everything."""
+    x, y = prepare_streams(net, inputs, targets)
+    engine = make_engine(net, backend)
+    bounds = np.linspace(0, x.shape[0], min(chunks, x.shape[0]) + 1).astype(int)
+    parts: list[dict] = []
+    weights = {n: [] for n in net.layer_names}
+    biases = {n: [] for n in net.layer_names}
+    backward = {}
+    bar = tqdm(total=x.shape[0], desc=backend, unit="step", disable=not progress,
+               mininterval=0.5)
+    try:
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            parts.append(engine.run(x[a:b], None if y is None else y[a:b], record=True))
+            for n in net.layer_names:
+                weights[n].append(parts[-1][f"W.{n}"])
+                biases[n].append(parts[-1][f"b.{n}"])
+                if f"W_back.{n}" in parts[-1]:
+                    backward.setdefault(n, []).append(parts[-1][f"W_back.{n}"])
+            bar.update(b - a)
+    finally:
+        bar.close()
+        close = getattr(engine, "close", None)
+        if close is not None:
+            close()
+    traces = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
+              if parts[0][k].ndim == 3}
+    traces.update({k: v for k, v in parts[-1].items() if parts[-1][k].ndim != 3})
+    saturation = dict(getattr(engine, "saturation_counts", lambda: {})())
+    return Run(backend, traces, bounds[1:], {k: np.stack(v) for k, v in weights.items()},
+               {k: np.stack(v) for k, v in biases.items()},
+               {k: np.stack(v) for k, v in backward.items()}, saturation)
+
+
+def _scale(ref: np.ndarray) -> float:
+    rng = float(np.max(ref) - np.min(ref)) if ref.size else 0.0
+    if rng > 0:
+        return rng
+    peak = float(np.max(np.abs(ref))) if ref.size else 0.0
+    return peak if peak > 0 else 1.0
+
+
+def signal_errors(ref: np.ndarray, cand: np.ndarray, tolerance: float) -> dict:
+    """Normalised errors of ``cand`` against ``ref`` (both [T, ...]).
+
+    Returns ``rms_error``, ``max_error`` (normalised by the reference's range),
+    ``correlation`` (Pearson over all values; 1.0 when both are constant and equal),
+    ``first_exceed_step`` (first t whose max normalised error > tolerance, or None),
+    ``scale`` (the normaliser) and ``error_over_time`` ([T] max normalised error).
+    """
+    ref = np.asarray(ref, np.float64)
+    cand = np.asarray(cand, np.float64)
+    scale = _scale(ref)
+    diff = (cand - ref) / scale
+    per_step = np.abs(diff).reshape(diff.shape[0], -1).max(axis=1)
+    over = np.flatnonzero(per_step > tolerance)
+    a, b = ref.ravel(), cand.ravel()
+    if np.array_equal(a, b):
+        corr = 1.0
+    elif np.std(a) > 0 and np.std(b) > 0:
+        corr = float(np.corrcoef(a, b)[0, 1])
+    else:
+        corr = 0.0
+    return {"rms_error": float(np.sqrt(np.mean(diff ** 2))),
+            "max_error": float(np.max(np.abs(diff))),
+            "correlation": corr,
+            "first_exceed_step": int(over[0]) if over.size else None,
+            "scale": scale,
+            "error_over_time": per_step}
+
+
+def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
+    """Angle between two arrays seen as vectors, in degrees (0 for two zero arrays)."""
+    na, nb = np.linalg.norm(a), np.linalg.norm(b)
+    if na == 0 or nb == 0:
+        return 0.0 if na == nb else 90.0
+    c = np.clip(np.vdot(a, b) / (na * nb), -1.0, 1.0)
+    return float(np.degrees(np.arccos(c)))
+
+
+def task_metrics(net: Network, traces: dict, targets) -> dict:
+    """Output loss over time (and accuracy for ``ce``) of one run, against ``targets``."""
+    if targets is None:
+        return {}
+    out = traces["output"]
+    if net.learning.loss == "mse":
+        y = np.asarray(targets, np.float64).reshape(out.shape)
+        loss = np.mean((out - y) ** 2, axis=(1, 2))
+        n = max(len(loss) // 10, 1)
+        return {"loss_first": float(loss[:n].mean()), "loss_final": float(loss[-n:].mean()),
+                "loss_curve": loss}
+    y = np.asarray(targets).reshape(out.shape[:2])
+    z = out - out.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    loss = -np.take_along_axis(logp, y[..., None], axis=-1)[..., 0].mean(axis=1)
+    acc = float(np.mean(out.argmax(-1) == y))
+    n = max(len(loss) // 10, 1)
+    return {"loss_first": float(loss[:n].mean()), "loss_final": float(loss[-n:].mean()),
+            "accuracy": acc, "loss_curve": loss}
+
+
+def compare_runs(net: Network, ref: Run, cand: Run, targets=None,
+                 tolerance: float = DEFAULT_TOLERANCE) -> dict:
+    """The content of ``metrics.json`` for two runs (arrays for figures under ``_series``)."""
+    layers, series = {}, {"error_over_time": {}, "loss_curve": {}}
+    for name in net.layer_names:
+        layers[name] = {}
+        for var in STATE_VARS:
+            key = f"{var}.{name}"
+            m = signal_errors(ref.traces[key], cand.traces[key], tolerance)
+            series["error_over_time"][key] = m.pop("error_over_time")
+            layers[name][var] = m
+    out = signal_errors(ref.traces["output"], cand.traces["output"], tolerance)
+    series["error_over_time"]["output"] = out.pop("error_over_time")
+
+    projections = {}
+    for i, name in enumerate(net.layer_names):
+        w0 = net.initial_weights(i)
+        wr, wc = ref.weights[name][-1], cand.weights[name][-1]
+        moved_r = float(np.max(np.abs(wr - w0)))
+        moved_c = float(np.max(np.abs(wc - w0)))
+        p = {"weight_diff_max": float(np.max(np.abs(wc - wr))),
+             "weight_diff_rms": float(np.sqrt(np.mean((wc - wr) ** 2))),
+             "bias_diff_max": float(np.max(np.abs(cand.biases[name][-1]
+                                                  - ref.biases[name][-1]))),
+             "weight_moved_max": {ref.backend: moved_r, cand.backend: moved_c},
+             "weight_angle_deg": angle_deg(wr, wc)}
+        for run in (ref, cand):
+            if name in run.backward:
+                p.setdefault("backward_angle_deg", {})[run.backend] = [
+                    angle_deg(w, b) for w, b in zip(run.weights[name], run.backward[name])]
+        projections[name] = p
+
+    task = {}
+    for run in (ref, cand):
+        t = task_metrics(net, run.traces, targets)
+        if t:
+            series["loss_curve"][run.backend] = t.pop("loss_curve")
+            task[run.backend] = t
+
+    metrics = {
+        "network": net.name, "reference": ref.backend, "candidate": cand.backend,
+        "steps": int(ref.traces["output"].shape[0]),
+        "batch": int(ref.traces["output"].shape[1]), "tolerance": tolerance,
+        "layers": layers, "output": out, "projections": projections, "task": task,
+        "saturation": {ref.backend: ref.saturation, cand.backend: cand.saturation},
+    }
+    metrics["verdicts"] = verdicts(net, metrics, tolerance)
+    metrics["_series"] = series
+    metrics["_checkpoints"] = ref.checkpoints
+    return metrics
+
+
+def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
+    """Each variable over tolerance, with its most likely cause.
+
+    Causes, checked in this order: ``saturation`` (the candidate counted saturated
+    values in that layer), ``learning-rate underflow`` (the candidate's weights moved
+    less than half as far as the reference's), ``step-size quantisation`` (dt/tau below
+    2^-7 in that layer: the Euler factor keeps few significant bits), ``phi table error``
+    (a sigmoid/tanh/softplus layer whose error starts in u_prosp/r), else
+    ``accumulated rounding``.
+    """
+    out = []
+    sat = metrics["saturation"].get(metrics["candidate"], {})
+    for i, name in enumerate(net.layer_names):
+        layer = net.layers[i]
+        proj = metrics["projections"][name]
+        moved = proj["weight_moved_max"]
+        for var, m in metrics["layers"][name].items():
+            if m["rms_error"] <= tolerance:
+                continue
+            sat_here = {k: v for k, v in sat.items() if name in k.split(".") and v}
+            ratio = min(net.dt / float(np.min(layer.tau_m_array())),
+                        net.dt / float(np.min(layer.tau_r_array())))
+            if sat_here:
+                cause = (f"saturation: {sum(sat_here.values())} saturated values "
+                         f"({', '.join(sorted(sat_here))}); widen the format or lower the "
+                         "layer's scale")
+            elif net.learning.enabled and moved[metrics["reference"]] > 0 and \
+                    moved[metrics["candidate"]] < 0.5 * moved[metrics["reference"]]:
+                cause = ("learning-rate underflow: the weights moved "
+                         f"{moved[metrics['candidate']]:.3g} against "
+                         f"{moved[metrics['reference']]:.3g} in float; raise the update's "
+                         "precision (learning-rate mechanism) or eta")
+            elif ratio < 2.0 ** -7:
+                cause = (f"step-size quantisation: dt/tau = {ratio:.2g} keeps few bits in "
+                         "the Euler factor; use a larger dt or more factor bits")
+            elif layer.phi in NONLINEAR_TABLE_PHIS and var in ("u_prosp", "r"):
+                cause = f"phi table error: {layer.phi} is a lookup table in fixed point"
+            else:
+                cause = "accumulated rounding of the state"
+            out.append({"layer": name, "variable": var, "rms_error": m["rms_error"],
+                        "cause": cause})
+    return out

@@ -1,0 +1,202 @@
+"""Write a comparison's results: ``metrics.json``, PNG figures and a self-contained HTML page.
+
+Figures need matplotlib (``pip install lava-gle[plot]``); without it
+:func:`write_report` still writes ``metrics.json`` and says how to get the figures.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import numpy as np
+
+from lava_gle.comparison import Run
+from lava_gle.network import Network
+
+#: Neurons per layer drawn in the trace figure.
+TRACE_NEURONS = 3
+
+
+def jsonable(value):
+    """A JSON-ready copy (ndarrays -> lists, NumPy scalars -> numbers, inf/nan -> None)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def write_metrics(out_dir: Path, metrics: dict) -> Path:
+    """``metrics.json`` without the private ``_series``/``_checkpoints`` arrays."""
+    public = {k: v for k, v in metrics.items() if not k.startswith("_")}
+    path = out_dir / "metrics.json"
+    path.write_text(json.dumps(jsonable(public), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def _pyplot():
+    try:
+        import matplotlib
+    except ImportError:
+        return None
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> list[Path]:
+    """Draw the comparison figures into ``out_dir``; return their paths ([] without matplotlib)."""
+    plt = _pyplot()
+    if plt is None:
+        return []
+    paths = []
+    names = net.layer_names
+    dt = net.dt
+    T = metrics["steps"]
+    t = np.arange(T) * dt
+    a, b = ref.backend, cand.backend
+
+    fig, axes = plt.subplots(len(names), 2, figsize=(11, 2.6 * len(names)), squeeze=False)
+    for row, name in enumerate(names):
+        for col, var in enumerate(("r", "e")):
+            ax = axes[row, col]
+            key = f"{var}.{name}"
+            for k in range(min(TRACE_NEURONS, ref.traces[key].shape[2])):
+                line, = ax.plot(t, ref.traces[key][:, 0, k], lw=1.2, label=f"{a} #{k}")
+                ax.plot(t, cand.traces[key][:, 0, k], lw=1.0, ls="--", color=line.get_color(),
+                        label=f"{b} #{k}")
+            ax.set_title(f"{key} (batch element 0)", fontsize=10)
+            ax.set_xlabel("time")
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "traces.png", plt))
+
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.4), squeeze=False)
+    series = metrics["_series"]["error_over_time"]
+    floor = 1e-12
+    for ax, name in zip(axes[0], names):
+        for var in ("u", "u_prosp", "r", "v", "e"):
+            ax.semilogy(t, np.maximum(series[f"{var}.{name}"], floor), lw=1, label=var)
+        ax.axhline(metrics["tolerance"], color="k", ls=":", lw=1, label="tolerance")
+        ax.set_title(f"layer {name}: |{b} - {a}| / range({a})", fontsize=10)
+        ax.set_xlabel("time")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "error_over_time.png", plt))
+
+    fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.4), squeeze=False)
+    steps = np.concatenate([[0], metrics["_checkpoints"]]) * dt
+    for i, (ax, name) in enumerate(zip(axes[0], names)):
+        w0 = net.initial_weights(i).reshape(1, -1)
+        wr = np.concatenate([w0, ref.weights[name].reshape(len(steps) - 1, -1)])
+        wc = np.concatenate([w0, cand.weights[name].reshape(len(steps) - 1, -1)])
+        for k in range(min(4, wr.shape[1])):
+            line, = ax.plot(steps, wr[:, k], marker=".", lw=1.2, label=f"{a} w{k}")
+            ax.plot(steps, wc[:, k], marker="x", ls="--", color=line.get_color(),
+                    label=f"{b} w{k}")
+        ax.set_title(f"weights into {name}", fontsize=10)
+        ax.set_xlabel("time")
+        ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    paths.append(_save(fig, out_dir / "weights.png", plt))
+
+    curves = metrics["_series"]["loss_curve"]
+    if curves:
+        fig, ax = plt.subplots(figsize=(7, 3.4))
+        width = max(T // 100, 1)
+        kernel = np.ones(width) / width
+        for backend, loss in curves.items():
+            ax.semilogy(t[:len(loss) - width + 1], np.convolve(loss, kernel, "valid"),
+                        label=backend)
+        ax.set_title(f"output loss ({net.learning.loss}, moving mean over {width} steps)",
+                     fontsize=10)
+        ax.set_xlabel("time")
+        ax.legend()
+        fig.tight_layout()
+        paths.append(_save(fig, out_dir / "loss.png", plt))
+    return paths
+
+
+def _save(fig, path: Path, plt) -> Path:
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
+    """One self-contained HTML page (figures embedded as base64 PNG)."""
+    a, b, tol = metrics["reference"], metrics["candidate"], metrics["tolerance"]
+    esc = html.escape
+    rows = []
+    for name, vars_ in metrics["layers"].items():
+        for var, m in vars_.items():
+            bad = m["rms_error"] > tol
+            first = "-" if m["first_exceed_step"] is None else m["first_exceed_step"]
+            rows.append(f"<tr class='{'bad' if bad else ''}'><td>{esc(name)}</td><td>{var}</td>"
+                        f"<td>{m['rms_error']:.3g}</td><td>{m['max_error']:.3g}</td>"
+                        f"<td>{m['correlation']:.4f}</td><td>{first}</td></tr>")
+    verdict = metrics["verdicts"]
+    if verdict:
+        items = "".join(f"<li><b>{esc(v['layer'])}.{esc(v['variable'])}</b>: RMS error "
+                        f"{v['rms_error']:.3g} &gt; {tol:g}. Likely cause: {esc(v['cause'])}</li>"
+                        for v in verdict)
+        verdict_html = f"<ul>{items}</ul>"
+    else:
+        verdict_html = (f"<p class='ok'>Every layer and variable of {esc(b)} stays within "
+                        f"{tol:g} of {esc(a)}'s range in RMS.</p>")
+    proj = "".join(
+        f"<tr><td>{esc(n)}</td><td>{p['weight_diff_max']:.3g}</td><td>{p['weight_diff_rms']:.3g}"
+        f"</td><td>{p['weight_angle_deg']:.3g}</td><td>{p['weight_moved_max'][a]:.3g}</td>"
+        f"<td>{p['weight_moved_max'][b]:.3g}</td></tr>" for n, p in metrics["projections"].items())
+    task = "".join(f"<tr><td>{esc(k)}</td><td>{v['loss_first']:.3g}</td>"
+                   f"<td>{v['loss_final']:.3g}</td><td>{v.get('accuracy', '-')}</td></tr>"
+                   for k, v in metrics["task"].items())
+    sat = "".join(f"<tr><td>{esc(k)}</td><td>{esc(s)}</td><td>{c}</td></tr>"
+                  for k, d in metrics["saturation"].items() for s, c in sorted(d.items()))
+    figs = "".join(
+        f"<figure><img alt='{p.stem}' src='data:image/png;base64,"
+        f"{base64.b64encode(p.read_bytes()).decode()}'><figcaption>{p.stem}</figcaption></figure>"
+        for p in figure_paths)
+    return f"""<!doctype html><html><head><meta charset="utf-8">
+<title>lava-gle compare: {esc(net.name)}</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
+text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}tr.bad{{background:#fdd}}
+.ok{{color:#060}}img{{max-width:100%}}figcaption{{font-size:90%;color:#555}}</style></head><body>
+<h1>{esc(b)} against {esc(a)}: {esc(net.describe())}</h1>
+<p>{metrics['steps']} steps, batch {metrics['batch']}. Errors are normalised by the range of
+{esc(a)}'s signal; tolerance {tol:g} (RMS).</p>
+<h2>Verdict</h2>{verdict_html}
+<h2>Per layer and variable</h2><table><tr><th>layer</th><th>var</th><th>RMS error</th>
+<th>max error</th><th>correlation</th><th>first step over tolerance</th></tr>{''.join(rows)}</table>
+<h2>Projections</h2><table><tr><th>layer</th><th>final |dW| max</th><th>final |dW| RMS</th>
+<th>angle W (deg)</th><th>moved {esc(a)}</th><th>moved {esc(b)}</th></tr>{proj}</table>
+<h2>Task</h2><table><tr><th>backend</th><th>loss (first 10%)</th><th>loss (last 10%)</th>
+<th>accuracy</th></tr>{task}</table>
+<h2>Saturation and overflow counts</h2><table><tr><th>backend</th><th>what</th><th>count</th></tr>
+{sat or '<tr><td colspan=3>none reported</td></tr>'}</table>
+<h2>Figures</h2>{figs or '<p>No figures: install matplotlib (pip install lava-gle[plot]).</p>'}
+</body></html>
+"""
+
+
+def write_report(out_dir: str | Path, net: Network, ref: Run, cand: Run,
+                 metrics: dict) -> dict[str, Path | list[Path] | None]:
+    """Write metrics.json, the figures and report.html into ``out_dir``."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path = write_metrics(out_dir, metrics)
+    figs = figures(out_dir, net, ref, cand, metrics)
+    report = out_dir / "report.html"
+    report.write_text(html_report(net, metrics, figs), encoding="utf-8")
+    return {"metrics": metrics_path, "figures": figs, "report": report,
+            "plots_available": _pyplot() is not None}
