@@ -37,7 +37,7 @@ class Placement:
     """Chip of every core (``chip_of_core[c]``), the chip count and traffic figures.
 
     ``interchip_bits`` and ``intercore_bits``: graded-payload bits per step that cross a chip
-    boundary / a core boundary.
+    boundary / a core boundary. ``note`` says when a strategy kept the dense order.
     """
 
     strategy: str
@@ -45,6 +45,7 @@ class Placement:
     chips: int
     interchip_bits: int
     intercore_bits: int
+    note: str = ""
 
 
 def _by_layer(blocks: list[Block], n_layers: int) -> list[list[Block]]:
@@ -74,14 +75,15 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
     return total
 
 
+def core_pairs(blocks: list[Block], n_layers: int) -> int:
+    """How many (core, core) pairs of adjacent layers exchange traffic."""
+    layers = _by_layer(blocks, n_layers)
+    return sum(len(layers[i]) * len(layers[i + 1]) for i in range(n_layers - 1))
+
+
 def traffic_graph(blocks: list[Block], costs: list[LayerCost], n_cores: int) -> nx.Graph:
     """Undirected core graph; edge weight = bits per step exchanged by the two cores."""
     layers = _by_layer(blocks, len(costs))
-    pairs = sum(len(layers[i]) * len(layers[i + 1]) for i in range(len(costs) - 1))
-    if pairs > MAX_TRAFFIC_PAIRS:
-        raise LavaGleError(f"the traffic strategy would weigh {pairs:,} core pairs (limit "
-                           f"{MAX_TRAFFIC_PAIRS:,}); use --strategy dense for a network this "
-                           "wide")
     weights: Counter = Counter()
     for lo in range(len(costs) - 1):
         for b in layers[lo]:
@@ -153,11 +155,18 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
                               "(--weight-bits) or shrink the network",
                               detail=f" ({needed} chips of {cores_per_chip} cores, {chips} available)")
     dense = [c // cores_per_chip for c in range(n_cores)]
-    chip_of = dense
+    chip_of, note = dense, ""
     if strategy == "traffic" and needed > 1:
-        greedy = greedy_chips(traffic_graph(blocks, costs, n_cores), cores_per_chip)
-        if traffic_between(blocks, costs, greedy) < traffic_between(blocks, costs, dense):
-            chip_of = greedy
+        pairs = core_pairs(blocks, len(costs))
+        if pairs > MAX_TRAFFIC_PAIRS:
+            note = (f"traffic: the core graph has {pairs:,} pairs (more than "
+                    f"{MAX_TRAFFIC_PAIRS:,}); kept the dense order")
+        else:
+            greedy = greedy_chips(traffic_graph(blocks, costs, n_cores), cores_per_chip)
+            if traffic_between(blocks, costs, greedy) < traffic_between(blocks, costs, dense):
+                chip_of = greedy
+            else:
+                note = "traffic: greedy growth crossed chips more than the dense order; kept it"
     return Placement(strategy, tuple(chip_of), needed,
                      traffic_between(blocks, costs, chip_of),
-                     traffic_between(blocks, costs, list(range(n_cores))))
+                     traffic_between(blocks, costs, list(range(n_cores))), note)
