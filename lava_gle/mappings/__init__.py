@@ -16,6 +16,8 @@ __all__ = ["LavaNetwork"]
 
 def __getattr__(name: str):
     if name == "LavaNetwork":
+        from lava_gle.forking import prepare_for_lava
+        prepare_for_lava()  # before any Lava import (see lava_gle.forking)
         from lava_gle.mappings.simulator import LavaNetwork
         return LavaNetwork
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -27,6 +27,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lava_gle.forking import prepare_for_lava
+
+prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+
 from lava.magma.core.process.process import AbstractProcess
 
 from lava_gle.network import Network

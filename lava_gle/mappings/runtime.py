@@ -12,6 +12,10 @@ import multiprocessing
 import threading
 from collections.abc import Callable
 
+from lava_gle.forking import prepare_for_lava
+
+prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_conditions import RunSteps
 from lava.magma.core.run_configs import RunConfig
@@ -64,8 +68,11 @@ def _model_failure(root: AbstractProcess, exc: RuntimeError) -> str:
     return f"a Lava ProcessModel failed during the run ({exc}):\n{detail}"
 
 
-def stop_runtime(root: AbstractProcess | None, timeout: float = 10.0) -> None:
+def stop_runtime(root: AbstractProcess | None, timeout: float = 5.0) -> None:
     """Stop ``root``'s runtime if it was started; terminate its OS processes if stop hangs.
+
+    The polite ``Runtime.stop()`` is tried only while every Lava OS process is alive
+    (it waits forever for an answer from a dead one) and for at most ``timeout`` s.
 
     Safe to call more than once, and on a Process that never ran.
     """
@@ -74,7 +81,7 @@ def stop_runtime(root: AbstractProcess | None, timeout: float = 10.0) -> None:
         return
     infra = getattr(runtime, "_messaging_infrastructure", None)
     actors = list(getattr(infra, "actors", []))
-    if getattr(runtime, "_is_started", False):
+    if getattr(runtime, "_is_started", False) and all(_alive(a) for a in actors):
         stopper = threading.Thread(target=_quiet_stop, args=(runtime,), daemon=True)
         stopper.start()
         stopper.join(timeout)
@@ -98,6 +105,13 @@ def _quiet_stop(runtime) -> None:
         runtime.stop()
     except Exception:  # a dead model makes stop() complain; the actors are terminated next
         pass
+
+
+def _alive(actor) -> bool:
+    try:
+        return multiprocessing.Process.is_alive(actor)
+    except ValueError:  # joined and closed
+        return False
 
 
 def _terminate(actors) -> None:

@@ -13,6 +13,10 @@ import inspect
 import pkgutil
 from collections.abc import Iterable
 
+from lava_gle.forking import prepare_for_lava
+
+prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+
 from lava.magma.core.model.py.model import AbstractPyProcessModel
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.run_configs import Loihi2SimCfg

@@ -10,3 +10,7 @@ bases and its own :class:`~lava_gle.models.base.StepArithmetic`. Models are foun
 (:func:`lava_gle.mappings.selection.find_models` scans every module of this package) and
 handed to Lava's compiler explicitly, so this package need not sit next to the Processes.
 """
+
+from lava_gle.forking import prepare_for_lava
+
+prepare_for_lava()  # before any Lava import (see lava_gle.forking)

@@ -55,7 +55,8 @@ class FloatArithmetic:
         SGD(eta).step(params, grads)
 
     def learn_tau(self, consts, e, udot, eta_tau, tau_m_min):
-        SGD(0.0, eta_tau).step({"tau_m": consts.tau_m}, {"tau_m": F.tau_m_gradient(e, udot)})
+        key = "tau_m.layer"  # SGD applies lr_tau to keys named tau_m.*
+        SGD(0.0, eta_tau).step({key: consts.tau_m}, {key: F.tau_m_gradient(e, udot)})
         np.maximum(consts.tau_m, tau_m_min, out=consts.tau_m)
 
     def tau_m(self, consts):

@@ -12,3 +12,7 @@ The ProcessModels live in :mod:`lava_gle.models` and are selected by
 have no import-time side effects, because Lava's compiler executes every module
 in a Process's folder when it searches for models itself.
 """
+
+from lava_gle.forking import prepare_for_lava
+
+prepare_for_lava()  # before any Lava import (see lava_gle.forking)

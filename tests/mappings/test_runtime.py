@@ -1,0 +1,73 @@
+"""The Lava runtime is always stopped: no OS process survives an exception or an interrupt."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from conftest import GoldenCase
+from lava_gle.mappings import LavaNetwork
+from lava_gle.mappings.runtime import LavaRunError
+from lava_gle.models.floating import FloatArithmetic
+
+
+def child_pids() -> set[int]:
+    """PIDs of this process's children (from /proc, every thread)."""
+    me = os.getpid()
+    pids: set[int] = set()
+    for tid in os.listdir(f"/proc/{me}/task"):
+        with open(f"/proc/{me}/task/{tid}/children") as f:
+            pids |= {int(p) for p in f.read().split()}
+    return pids
+
+
+@pytest.fixture
+def mlp_streams():
+    case = GoldenCase("visible_mlp")
+    return case.net, case.inputs[:300], case.targets[:300]
+
+
+@pytest.fixture
+def baseline(mlp_streams):
+    """Children that outlive any run (multiprocessing's resource tracker), after one clean run."""
+    net, x, y = mlp_streams
+    with LavaNetwork(net) as sim:
+        sim.run(x[:5], y[:5])
+    return child_pids()
+
+
+@pytest.mark.lava
+def test_exception_inside_a_model_stops_every_lava_process(mlp_streams, baseline, monkeypatch):
+    net, x, y = mlp_streams
+    calls = []
+
+    def failing_learn(self, *args):
+        calls.append(1)
+        if len(calls) > 120:
+            raise FloatingPointError("injected failure in a projection model")
+        return learn(self, *args)
+
+    learn = FloatArithmetic.learn
+    monkeypatch.setattr(FloatArithmetic, "learn", failing_learn)  # the forked models inherit it
+    with LavaNetwork(net, chunk=50) as sim:
+        running = []
+        with pytest.raises(LavaRunError, match="injected failure in a projection model"):
+            sim.run(x, y, callback=lambda done: running.append(child_pids() - baseline))
+    assert running and len(running[0]) >= 2 * len(net.layers) + 2  # Lava really was running
+    assert child_pids() == baseline
+
+
+@pytest.mark.lava
+def test_interrupt_between_chunks_stops_every_lava_process(mlp_streams, baseline):
+    net, x, y = mlp_streams
+
+    def interrupt(done: int) -> None:
+        if done >= 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        with LavaNetwork(net, chunk=50) as sim:
+            sim.run(x, y, callback=interrupt)
+    assert child_pids() == baseline
+    assert sim._directory is None  # shared arrays removed too
