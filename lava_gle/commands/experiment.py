@@ -1,0 +1,69 @@
+"""``lava-gle experiment NAME [--backend B] [--seed S] [--quick] [--learn-tau] --out DIR``
+
+Runs one of the paper's experiments (``lagline``, ``mnist1d``, ``yinyang``; see
+``docs/experiments.md``) and writes ``DIR/metrics.json``, PNG figures, ``DIR/log.txt``
+and ``DIR/checkpoint.npz``. Ctrl-C saves a checkpoint; the same command resumes it.
+"""
+from __future__ import annotations
+
+import argparse
+
+from lava_gle.backends import BACKEND_NAMES
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments.training import check_positive
+
+#: Experiment names, in the order ``--help`` lists them.
+EXPERIMENTS = ("lagline", "mnist1d", "yinyang")
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "experiment", help="run one of the paper's experiments (lagline, mnist1d, yinyang)",
+        description="Train and evaluate one of the paper's experiments; write metrics.json, "
+                    "figures, a log and a checkpoint into --out. Ctrl-C saves the checkpoint; "
+                    "rerunning the same command resumes it.")
+    p.add_argument("name", choices=EXPERIMENTS, help="which experiment")
+    p.add_argument("--backend", default="numpy", choices=BACKEND_NAMES,
+                   help="backend that trains the network (default: numpy)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order, inputs")
+    p.add_argument("--quick", action="store_true",
+                   help="a short run that shows learning in seconds (not the paper's numbers)")
+    p.add_argument("--learn-tau", action="store_true",
+                   help="lagline: the student learns tau_m too")
+    p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
+    p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
+    p.add_argument("--fresh", action="store_true",
+                   help="discard a checkpoint in --out instead of resuming it")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or log echo")
+    p.add_argument("--out", required=True, help="output directory")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.seed < 0:
+        raise LavaGleError(f"--seed must be >= 0, got {args.seed}")
+    check_positive(args.epochs, "--epochs")
+    if args.name != "lagline" and args.learn_tau:
+        raise LavaGleError("--learn-tau applies to the lagline experiment only")
+    if args.name == "lagline" and args.epochs is not None:
+        raise LavaGleError("--epochs applies to mnist1d and yinyang; lagline runs the "
+                           "paper's 4,050 time units (or --quick)")
+    if args.name != "mnist1d" and args.model is not None:
+        raise LavaGleError("--model applies to the mnist1d experiment only")
+    opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
+    if args.name == "lagline":
+        from lava_gle.experiments import lagline
+        config = lagline.config_from_args(args.seed, args.quick, args.learn_tau)
+        metrics = lagline.run_lagline(config, args.out, **opts)
+    elif args.name == "mnist1d":
+        from lava_gle.experiments import mnist1d
+        config = mnist1d.config_from_args(args.seed, args.quick, args.epochs, args.model)
+        metrics = mnist1d.run_mnist1d(config, args.out, **opts)
+    else:
+        from lava_gle.experiments import yinyang
+        config = yinyang.config_from_args(args.seed, args.quick, args.epochs)
+        metrics = yinyang.run_yinyang(config, args.out, **opts)
+    if args.quiet:
+        return 0
+    print(f"{args.name}: metrics in {args.out}/metrics.json")
+    return 0 if metrics else 1

@@ -1,0 +1,168 @@
+"""Checkpoints of an experiment run: save, load and resume without lost work.
+
+A checkpoint is one ``.npz`` file of flat, named float/int arrays plus a JSON
+``meta`` record (the run's configuration and progress counters), written
+atomically (temporary file, then ``os.replace``), so an interrupted write never
+leaves a broken checkpoint behind. Engine and optimiser state are stored
+exactly (float64/float32 bit patterns), so a resumed run continues with the
+very same numbers as an uninterrupted one.
+
+:class:`InterruptGuard` turns Ctrl-C into a flag the training loop checks at
+its next safe point (a chunk or batch boundary), where it saves and stops.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lava_gle.errors import LavaGleError
+from lava_gle.optim import Adam
+
+#: Name of the checkpoint file inside an experiment's output directory.
+CHECKPOINT_NAME = "checkpoint.npz"
+
+
+class ExperimentInterrupted(LavaGleError):
+    """The run was stopped by Ctrl-C after saving a checkpoint; rerun to resume."""
+
+
+class CheckpointMismatchError(LavaGleError):
+    """The output directory holds a checkpoint of a differently configured run."""
+
+
+def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
+    """Everything that evolves in an :class:`~lava_gle.engine.Engine`, as named arrays.
+
+    Keys: ``{prefix}W.l``, ``b.l``, ``tau_m.l`` (per layer index l), the neuron
+    state ``{prefix}state.l.<field>``, the errors sent down ``{prefix}eps.l`` and
+    ``{prefix}steps_done``; plus the optimiser's moments when it is an Adam.
+    """
+    out: dict[str, np.ndarray] = {}
+    for l, (w, b, tau) in enumerate(zip(engine.weights, engine.biases, engine.tau_m)):
+        out[f"{prefix}W.{l}"] = w.copy()
+        out[f"{prefix}b.{l}"] = b.copy()
+        out[f"{prefix}tau_m.{l}"] = tau.copy()
+    if engine.state is not None:
+        for l, st in enumerate(engine.state):
+            for field, value in st._asdict().items():
+                out[f"{prefix}state.{l}.{field}"] = value.copy()
+        for l, eps in enumerate(engine.eps):
+            out[f"{prefix}eps.{l}"] = eps.copy()
+    out[f"{prefix}steps_done"] = np.array(engine.steps_done)
+    if isinstance(engine.optimizer, Adam):
+        sd = engine.optimizer.state_dict()
+        out[f"{prefix}adam.t"] = np.array(sd["t"])
+        out[f"{prefix}adam.lr"] = np.array(engine.optimizer.lr)
+        out[f"{prefix}adam.lr_tau"] = np.array(engine.optimizer.lr_tau)
+        for key in sd["m"]:
+            out[f"{prefix}adam.m.{key}"] = sd["m"][key]
+            out[f"{prefix}adam.v.{key}"] = sd["v"][key]
+    return out
+
+
+def restore_engine(engine, arrays: dict[str, np.ndarray], prefix: str) -> None:
+    """Put the arrays of :func:`engine_arrays` back into ``engine`` (in place)."""
+    from lava_gle.arithmetic.floating import NeuronState
+
+    for l, (w, b, tau) in enumerate(zip(engine.weights, engine.biases, engine.tau_m)):
+        w[...] = arrays[f"{prefix}W.{l}"]
+        b[...] = arrays[f"{prefix}b.{l}"]
+        tau[...] = arrays[f"{prefix}tau_m.{l}"]  # the engine's constants share this array
+    if f"{prefix}state.0.u" in arrays:
+        n_layers = len(engine.weights)
+        engine.state = [NeuronState(*(arrays[f"{prefix}state.{l}.{f}"].copy()
+                                      for f in NeuronState._fields)) for l in range(n_layers)]
+        engine.eps = [arrays[f"{prefix}eps.{l}"].copy() for l in range(n_layers)]
+    engine.steps_done = int(arrays[f"{prefix}steps_done"])
+    if isinstance(engine.optimizer, Adam) and f"{prefix}adam.t" in arrays:
+        m_pre, v_pre = f"{prefix}adam.m.", f"{prefix}adam.v."
+        engine.optimizer.load_state_dict({
+            "t": int(arrays[f"{prefix}adam.t"]),
+            "m": {k[len(m_pre):]: v for k, v in arrays.items() if k.startswith(m_pre)},
+            "v": {k[len(v_pre):]: v for k, v in arrays.items() if k.startswith(v_pre)}})
+        engine.optimizer.lr = float(arrays[f"{prefix}adam.lr"])
+        engine.optimizer.lr_tau = float(arrays[f"{prefix}adam.lr_tau"])
+
+
+class Checkpoint:
+    """The checkpoint file of one run directory.
+
+    Parameters
+    ----------
+    out_dir : path
+        The experiment's output directory.
+    config : dict
+        JSON-ready configuration of the run; :meth:`load` refuses a checkpoint
+        written with a different configuration.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike, config: dict[str, Any]):
+        self.path = Path(out_dir) / CHECKPOINT_NAME
+        self.config = json.loads(json.dumps(config))
+
+    def save(self, arrays: dict[str, np.ndarray], progress: dict[str, Any]) -> None:
+        """Atomically write ``arrays`` and the JSON-ready ``progress`` record."""
+        meta = json.dumps({"config": self.config, "progress": progress})
+        tmp = self.path.with_name(self.path.name + ".tmp.npz")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, __meta__=np.array(meta), **arrays)
+        os.replace(tmp, self.path)
+
+    def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """``(arrays, progress)`` of the saved run, or ``None`` when there is none."""
+        if not self.path.exists():
+            return None
+        try:
+            with np.load(self.path, allow_pickle=False) as data:
+                arrays = {k: np.array(data[k]) for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise CheckpointMismatchError(
+                f"cannot read checkpoint {self.path} ({exc}); delete it to start afresh") from None
+        meta = json.loads(str(arrays.pop("__meta__")))
+        if meta["config"] != self.config:
+            diff = sorted(k for k in set(meta["config"]) | set(self.config)
+                          if meta["config"].get(k) != self.config.get(k))
+            raise CheckpointMismatchError(
+                f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
+                f"{[meta['config'].get(k) for k in diff]} there, "
+                f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
+                f"--fresh to discard it")
+        return arrays, meta["progress"]
+
+    def discard(self) -> None:
+        """Delete the checkpoint (``--fresh``)."""
+        self.path.unlink(missing_ok=True)
+
+
+class InterruptGuard:
+    """Context manager that defers Ctrl-C (SIGINT) to the loop's next safe point.
+
+    The first Ctrl-C sets :attr:`requested`; the loop saves a checkpoint and stops.
+    A second Ctrl-C interrupts immediately (KeyboardInterrupt). Outside the main
+    thread (where signal handlers cannot be installed) it does nothing.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> "InterruptGuard":
+        try:
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        except ValueError:  # not the main thread
+            self._previous = None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)

@@ -1,0 +1,76 @@
+"""Output files of an experiment run: the log, ``metrics.json`` and figures.
+
+Every experiment writes into one directory ``DIR``:
+
+- ``DIR/log.txt``: timestamped progress lines (also echoed to the console above
+  the progress bars);
+- ``DIR/metrics.json``: the results (experiment-specific keys, plus ``experiment``,
+  ``backend``, ``seed``, ``quick``, ``wall_time_s`` and ``steps_per_s``);
+- ``DIR/*.png``: figures (matplotlib, Agg backend);
+- ``DIR/checkpoint.npz``: see :mod:`lava_gle.experiments.checkpoint`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm.auto import tqdm
+
+
+class RunLog:
+    """Append timestamped lines to ``DIR/log.txt`` and echo them (unless ``quiet``)."""
+
+    def __init__(self, out_dir: str | Path, quiet: bool = False):
+        self.path = Path(out_dir) / "log.txt"
+        self.quiet = quiet
+
+    def __call__(self, message: str) -> None:
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}"
+        with open(self.path, "a", encoding="utf-8") as fh:
+            fh.write(line + "\n")
+        if not self.quiet:
+            tqdm.write(message)
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready copy of ``value`` (ndarrays and NumPy scalars become lists/floats)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
+    """Write ``DIR/metrics.json`` (sorted keys, 2-space indent) and return its path."""
+    path = Path(out_dir) / "metrics.json"
+    path.write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=True) + "\n",
+                    encoding="utf-8")
+    return path
+
+
+def pyplot():
+    """matplotlib.pyplot with the non-interactive Agg backend selected."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Fraction of rows of ``logits`` [N, classes] whose argmax equals ``labels`` [N]."""
+    return float(np.mean(np.argmax(logits, axis=-1) == labels))
+
+
+def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
+    """Mean cross-entropy of softmax(``logits`` [N, C]) against integer ``labels`` [N]."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    return float(-np.mean(np.take_along_axis(logp, labels[:, None], axis=-1)))

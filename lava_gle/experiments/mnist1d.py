@@ -1,0 +1,176 @@
+"""MNIST-1D (paper Fig. 8): an end-to-end GLE network as a temporal convolution.
+
+Data: the ``mnist1d`` package builds the data set offline
+(``make_dataset(get_dataset_args())`` with the final sequence length 360, i.e.
+72 time units at dt = 0.2; the package's own seed 42 gives the standard 4,000
+train / 1,000 test split). Each sequence is streamed one scalar per step.
+
+Network (the paper's): 1 input -> 6 hidden layers -> 10 linear outputs. The first
+hidden layer has identity phi, the others tanh. Every hidden layer mixes ``fast``
+units (tau_m = tau_r = 1.2, prospective: no lag) and ``slow`` lagging units
+(tau_r = dt = 0.2; half with tau_m 0.6, half with tau_m 1.2); outputs have
+tau_m = tau_r = 1.2. gamma 0, prospective errors, cross-entropy with beta 1,
+Adam on the local signals, ReduceLROnPlateau on the test loss, batch 100, logits
+summed over the 360 steps of a sequence. Sizes: ``42k`` (30 fast + 60 slow per
+layer, 42,040 parameters) and ``15k`` (17 + 36, 14,956 parameters).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lava_gle.description import network_from_dict
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments.metrics import RunLog, write_metrics
+from lava_gle.experiments.training import (
+    Dataset, TrainConfig, other_backend_metrics, plot_history, train_classifier,
+)
+from lava_gle.network import Network
+
+#: model name -> (fast units, slow units) per hidden layer, and the paper's Adam rate.
+MODELS = {"42k": (30, 60, 5e-4), "15k": (17, 36, 1e-3)}
+
+
+@dataclass(frozen=True)
+class Mnist1dConfig:
+    """Set-up of the MNIST-1D experiment (defaults: the paper's 42k model).
+
+    ``n_train``/``n_test`` use the first sequences of each split (``None``: all);
+    ``fast``/``slow`` override the model's units per hidden layer (the quick run
+    uses a small network). ``lava_sequences``: test sequences run through Lava.
+    """
+
+    seed: int = 0
+    model: str = "42k"
+    epochs: int = 150
+    batch: int = 100
+    seq_len: int = 360
+    data_seed: int = 42
+    n_train: int | None = None
+    n_test: int | None = None
+    hidden_layers: int = 6
+    fast: int | None = None
+    slow: int | None = None
+    lr: float | None = None
+    dtype: str = "float32"
+    lava_sequences: int = 20
+
+    @classmethod
+    def quick(cls, **overrides) -> "Mnist1dConfig":
+        """Under a minute on one core: a small network, a data subset, 3 epochs."""
+        base = dict(epochs=3, n_train=1000, n_test=500, hidden_layers=2, fast=8, slow=16,
+                    lr=3e-3, seq_len=120, lava_sequences=2)
+        base.update(overrides)
+        return cls(**base)
+
+    @property
+    def dt(self) -> float:
+        """Euler step: the paper's 72 time units spread over ``seq_len`` steps."""
+        return 72.0 / self.seq_len
+
+    def units(self) -> tuple[int, int]:
+        if self.model not in MODELS:
+            raise LavaGleError(f"--model must be one of {sorted(MODELS)}, got {self.model!r}")
+        fast, slow, _ = MODELS[self.model]
+        return (self.fast or fast, self.slow or slow)
+
+    @property
+    def learning_rate(self) -> float:
+        return self.lr if self.lr is not None else MODELS[self.model][2]
+
+
+def load_data(config: Mnist1dConfig) -> Dataset:
+    """Build MNIST-1D offline with the ``mnist1d`` package; x as [N, seq_len, 1]."""
+    try:
+        from mnist1d.data import get_dataset_args, make_dataset
+    except ImportError:
+        raise LavaGleError("the mnist1d experiment needs the mnist1d package: "
+                           "pip install -e '.[experiments]'") from None
+    args = get_dataset_args()
+    args.final_seq_length = config.seq_len
+    args.seed = config.data_seed
+    state = np.random.get_state()  # make_dataset seeds NumPy's global generator
+    try:
+        data = make_dataset(args)
+    finally:
+        np.random.set_state(state)
+    n_tr, n_te = config.n_train, config.n_test
+    return Dataset(x_train=data["x"][:n_tr, :, None].astype(np.float64),
+                   y_train=data["y"][:n_tr].astype(np.int64),
+                   x_test=data["x_test"][:n_te, :, None].astype(np.float64),
+                   y_test=data["y_test"][:n_te].astype(np.int64))
+
+
+def build_network(config: Mnist1dConfig) -> Network:
+    """The paper's MNIST-1D GLE network (weights lecun-normal, seeded by ``config.seed``)."""
+    fast, slow = config.units()
+    dt = config.dt
+    half = slow // 2
+    tau_m = [1.2] * fast + [0.6] * half + [1.2] * (slow - half)
+    tau_r = [1.2] * fast + [dt] * slow
+    layers = [{"name": f"h{i}", "size": fast + slow, "tau_m": tau_m, "tau_r": tau_r,
+               "phi": "linear" if i == 0 else "tanh", "bias": True}
+              for i in range(config.hidden_layers)]
+    layers.append({"name": "out", "size": 10, "tau_m": 1.2, "tau_r": 1.2, "phi": "linear",
+                   "bias": True})
+    return network_from_dict({
+        "gle_network": 1, "name": f"mnist1d_{config.model}", "dt": dt, "seed": config.seed,
+        "input": {"size": 1}, "layers": layers,
+        "learning": {"enabled": True, "eta": config.learning_rate, "gamma": 0.0, "beta": 1.0,
+                     "loss": "ce", "prospective_errors": True}})
+
+
+def parameter_count(net: Network) -> int:
+    """Number of weights and biases of ``net``."""
+    return sum(l.size * n_in + (l.size if l.bias else 0)
+               for l, n_in in zip(net.layers, net.sizes[:-1]))
+
+
+def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "numpy",
+                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
+    """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(config)
+    net = build_network(config)
+    cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.learning_rate,
+                      dtype=config.dtype)
+    result = train_classifier("mnist1d", net, data, cfg, out,
+                              {"experiment": "mnist1d", "backend": backend, **asdict(config)},
+                              backend, config.seed, quiet, guard, fresh)
+    h = result.history
+    log = RunLog(out, quiet)
+    metrics = {
+        "experiment": "mnist1d", "backend": backend, "seed": config.seed,
+        "config": asdict(config), "parameters": parameter_count(net),
+        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
+        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
+        "epochs": len(h["test_acc"]), "history": h,
+        "wall_time_s": result.wall_time_s, "seconds_per_epoch": result.wall_time_s / len(h["time_s"]),
+        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
+    }
+    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
+                                         config.lava_sequences, log))
+    write_metrics(out, metrics)
+    plot_history(h, out / "mnist1d.png", f"MNIST-1D {config.model}")
+    log(f"mnist1d {config.model} ({metrics['parameters']} parameters, {backend}): "
+        f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs, "
+        f"{metrics['wall_time_s']:.0f} s ({metrics['seconds_per_epoch']:.1f} s/epoch, "
+        f"{metrics['steps_per_s']:.0f} steps/s)")
+    return metrics
+
+
+def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None
+                     ) -> Mnist1dConfig:
+    """The configuration the command line asks for."""
+    config = Mnist1dConfig.quick() if quick else Mnist1dConfig()
+    config = replace(config, seed=seed)
+    if model is not None:
+        config = replace(config, model=model)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    config.units()  # validates the model name
+    return config

@@ -1,0 +1,334 @@
+"""The streamed classification loop shared by the MNIST-1D and Yin-Yang experiments.
+
+Each sample is a sequence ``x[n]`` of shape [T, in] streamed into the network one
+step at a time, ``batch`` samples side by side; the target of every step is the
+sample's class (cross-entropy output error), and the prediction is the argmax of
+the output logits summed over steps ``readout_start .. T-1``. The network state is
+not reset between batches (the paper's MNIST-1D protocol); evaluation starts from
+the zero state and streams the test set in order.
+
+Training applies an optimiser (Adam) to the engine's local signals every step and
+lowers its learning rate with :class:`ReduceLROnPlateau` on the test loss, as the
+paper did. A run checkpoints every ``checkpoint_every_s`` seconds and on Ctrl-C at
+the next batch boundary, and resumes bit-exactly (batch order is a pure function of
+seed and epoch).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from lava_gle.backends import ENGINES, make_engine
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments.checkpoint import (
+    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
+)
+from lava_gle.experiments.metrics import RunLog, pyplot
+from lava_gle.network import Network
+from lava_gle.optim import Adam
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Sequences and labels: ``x_*`` [N, T, in] float, ``y_*`` [N] int class indices."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def steps_per_sample(self) -> int:
+        return self.x_train.shape[1]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: epochs, batch, Adam learning rate and its plateau schedule.
+
+    ``readout_start``: first step of a sample whose output enters the summed logits.
+    ``teach_start``: first step of a sample with a target; before it the output
+    error is zero (the output still shows the previous sample: one step per layer).
+    ``dtype``: float type of the engine (``float32`` or ``float64``).
+    """
+
+    epochs: int
+    batch: int = 100
+    lr: float = 1e-3
+    plateau_patience: int = 2
+    plateau_factor: float = 0.5
+    readout_start: int = 0
+    teach_start: int = 0
+    dtype: str = "float64"
+
+
+class ReduceLROnPlateau:
+    """Multiply the learning rate by ``factor`` after ``patience`` epochs without a new best.
+
+    An epoch improves when its loss is below ``best * (1 - 1e-4)``; after more than
+    ``patience`` epochs in a row without improvement the rate drops and the count restarts.
+    """
+
+    def __init__(self, patience: int = 2, factor: float = 0.5):
+        self.patience = patience
+        self.factor = factor
+        self.best = np.inf
+        self.bad_epochs = 0
+
+    def step(self, loss: float, lr: float) -> float:
+        """Record an epoch's ``loss``; return the learning rate for the next epoch."""
+        if loss < self.best * (1.0 - 1e-4):
+            self.best = loss
+            self.bad_epochs = 0
+            return lr
+        self.bad_epochs += 1
+        if self.bad_epochs > self.patience:
+            self.bad_epochs = 0
+            return lr * self.factor
+        return lr
+
+
+def step_cross_entropy(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Per-sample mean over steps of CE(softmax(outputs[t, b]), labels[b]): [T, B, C] -> [B]."""
+    z = outputs - outputs.max(axis=-1, keepdims=True)
+    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
+    picked = np.take_along_axis(logp, np.broadcast_to(labels[None, :, None],
+                                                      logp.shape[:2] + (1,)), axis=-1)
+    return -picked[..., 0].mean(axis=0)
+
+
+def stream_batch(engine, x: np.ndarray, labels: np.ndarray, readout_start: int,
+                 teach: bool, teach_start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Stream one batch ``x`` [B, T, in] through ``engine``.
+
+    With ``teach`` the targets of steps ``teach_start .. T-1`` are ``labels`` [B]
+    (the output error drives learning when the engine learns); otherwise, and in
+    the steps before, there is no output error.
+    Returns (summed logits [B, C], per-sample step cross-entropy [B]).
+    """
+    xs = np.ascontiguousarray(x.transpose(1, 0, 2))
+    if not teach:
+        out = engine.run(xs, None, record=["output"])["output"]
+    else:
+        targets = np.broadcast_to(labels, (xs.shape[0], len(labels)))
+        parts = []
+        if teach_start > 0:
+            parts.append(engine.run(xs[:teach_start], None, record=["output"])["output"])
+        parts.append(engine.run(xs[teach_start:], targets[teach_start:],
+                                record=["output"])["output"])
+        out = np.concatenate(parts)
+    return out[readout_start:].sum(axis=0), step_cross_entropy(out[readout_start:], labels)
+
+
+def frozen_network(net: Network, engine) -> Network:
+    """``net`` with the engine's current W, b and tau_m, learning off."""
+    trained = net.with_parameters(engine.weights, engine.biases)
+    layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64))
+                   for layer, tau in zip(trained.layers, engine.tau_m))
+    return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
+
+
+def predict(net: Network, x: np.ndarray, labels: np.ndarray, backend: str = "numpy",
+            batch: int = 100, readout_start: int = 0, dtype=np.float64,
+            progress: bool = False) -> tuple[np.ndarray, float]:
+    """Summed logits [N, C] and mean step cross-entropy of ``net`` (learning off) on ``x``.
+
+    The engine starts from the zero state and streams ``x`` [N, T, in] in order,
+    ``batch`` sequences at a time, without resets in between.
+    """
+    engine = make_engine(net, backend, dtype=dtype)
+    logits, losses = [], []
+    for i in tqdm(range(0, len(x), batch), desc=f"eval {backend}", disable=not progress,
+                  leave=False):
+        idx = np.arange(i, min(i + batch, len(x)))
+        n = len(idx)
+        idx = np.resize(idx, batch)  # a short last batch repeats its sequences
+        lg, ce = stream_batch(engine, x[idx], labels[idx], readout_start, teach=False)
+        logits.append(lg[:n])
+        losses.append(ce[:n])
+    return np.concatenate(logits), float(np.concatenate(losses).mean())
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train_classifier` returns."""
+
+    network: Network          # trained parameters, learning off
+    history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr, time_s
+    wall_time_s: float        # training and per-epoch evaluation
+    steps: int                # simulation steps done (training + evaluation)
+
+
+def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
+                     out_dir: str | Path, run_config: dict[str, Any], backend: str = "numpy",
+                     seed: int = 0, quiet: bool = False, guard=None, fresh: bool = False,
+                     checkpoint_every_s: float = 60.0) -> TrainResult:
+    """Train ``net`` on ``data`` with Adam on the local signals; checkpoint and resume.
+
+    ``run_config`` (JSON-ready) identifies the run in the checkpoint. ``guard`` is an
+    object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
+    checkpoints at the next batch boundary and raises :class:`ExperimentInterrupted`.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    log = RunLog(out, quiet)
+    dtype = np.dtype(cfg.dtype).type
+    engine = make_engine(net, backend, optimizer=Adam(cfg.lr), dtype=dtype)
+    sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
+    ckpt = Checkpoint(out, run_config)
+    if fresh:
+        ckpt.discard()
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
+    history: dict[str, list] = {k: [] for k in keys}
+    n_train, T = len(data.x_train), data.steps_per_sample
+    n_batches = -(-n_train // cfg.batch)
+    epoch, batch_i, steps, elapsed = 0, 0, 0, 0.0
+    acc = {"loss": 0.0, "correct": 0, "seen": 0}
+    saved = ckpt.load()
+    if saved is not None:
+        arrays, progress = saved
+        restore_engine(engine, arrays, "train.")
+        history = {k: arrays[f"history.{k}"].tolist() for k in keys}
+        epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
+        elapsed, acc = progress["elapsed_s"], progress["epoch_acc"]
+        sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
+        log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+    else:
+        log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} steps, "
+            f"{cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, seed {seed}")
+
+    def save() -> None:
+        arrays = engine_arrays(engine, "train.")
+        arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
+                       for k, v in history.items()})
+        ckpt.save(arrays, {"epoch": epoch, "batch": batch_i, "steps": steps,
+                           "elapsed_s": elapsed, "epoch_acc": acc,
+                           "plateau_best": float(sched.best),
+                           "plateau_bad": sched.bad_epochs})
+
+    guard_ctx = InterruptGuard() if guard is None else None
+    guard = guard_ctx if guard is None else guard
+    start = last_save = time.perf_counter()
+    bar = tqdm(total=cfg.epochs * n_batches, initial=epoch * n_batches + batch_i, desc=name,
+               unit="batch", disable=quiet, mininterval=0.5)
+    try:
+        if guard_ctx is not None:
+            guard_ctx.__enter__()
+        while epoch < cfg.epochs:
+            order = np.random.default_rng([seed, epoch]).permutation(n_train)
+            engine.learning = True
+            while batch_i < n_batches:
+                idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
+                if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
+                    idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
+                lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
+                                      cfg.readout_start, teach=True,
+                                      teach_start=cfg.teach_start)
+                acc["loss"] += float(ce.sum())
+                acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
+                acc["seen"] += len(idx)
+                steps += T
+                batch_i += 1
+                bar.update(1)
+                now = time.perf_counter()
+                if guard.requested or now - last_save > checkpoint_every_s:
+                    elapsed += now - start
+                    start = last_save = now
+                    save()
+                    if guard.requested:
+                        log(f"{name}: interrupted in epoch {epoch + 1} after batch {batch_i}; "
+                            f"checkpoint saved, rerun the same command to resume")
+                        raise ExperimentInterrupted(
+                            f"interrupted in epoch {epoch + 1}; checkpoint {ckpt.path} saved: "
+                            f"rerun the same command to resume")
+            test_logits, test_loss = predict(
+                frozen_network(net, engine), data.x_test, data.y_test, backend, cfg.batch,
+                cfg.readout_start, dtype)
+            steps += T * -(-len(data.x_test) // cfg.batch)
+            test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
+            now = time.perf_counter()
+            epoch_time = elapsed + (now - start) - sum(history["time_s"])
+            history["train_loss"].append(acc["loss"] / acc["seen"])
+            history["train_acc"].append(acc["correct"] / acc["seen"])
+            history["test_loss"].append(test_loss)
+            history["test_acc"].append(test_acc)
+            history["lr"].append(engine.optimizer.lr)
+            history["time_s"].append(epoch_time)
+            log(f"{name} epoch {epoch + 1}/{cfg.epochs}: train loss {history['train_loss'][-1]:.4f} "
+                f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
+                f"acc {test_acc:.4f}, lr {engine.optimizer.lr:.3g}, {epoch_time:.1f} s")
+            engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
+            epoch, batch_i = epoch + 1, 0
+            acc = {"loss": 0.0, "correct": 0, "seen": 0}
+            elapsed += now - start
+            start = last_save = now
+            save()
+    finally:
+        bar.close()
+        if guard_ctx is not None:
+            guard_ctx.__exit__(None, None, None)
+    return TrainResult(frozen_network(net, engine), history, elapsed, steps)
+
+
+def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
+                          n_lava: int, log: Callable[[str], None]) -> dict[str, Any]:
+    """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
+
+    ``test_accuracy_fixed``: the trained network on the whole test set with
+    ``numpy-fixed``. ``lava_agreement``: on the first ``n_lava`` test sequences
+    (batch 1), the fraction where ``lava-float`` (and ``lava-fixed``) predict the
+    same class as their engine twin (``numpy`` resp. ``numpy-fixed``). A backend
+    that is not built yet gives ``None`` and a log line.
+    """
+    out: dict[str, Any] = {"test_accuracy_fixed": None, "lava_agreement": None,
+                           "lava_agreement_by_backend": {}}
+    if trained_on != "numpy-fixed" and "numpy-fixed" in ENGINES:
+        logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed", cfg.batch,
+                            cfg.readout_start)
+        out["test_accuracy_fixed"] = float(np.mean(np.argmax(logits, -1) == data.y_test))
+    elif "numpy-fixed" not in ENGINES:
+        log("numpy-fixed backend not built yet: test_accuracy_fixed not measured")
+    x, y = data.x_test[:n_lava], data.y_test[:n_lava]
+    agreements = []
+    for lava, twin in (("lava-float", "numpy"), ("lava-fixed", "numpy-fixed")):
+        if lava not in ENGINES or twin not in ENGINES:
+            log(f"{lava} backend not built yet: no Lava agreement for it")
+            continue
+        ref, _ = predict(net, x, y, twin, 1, cfg.readout_start)
+        got, _ = predict(net, x, y, lava, 1, cfg.readout_start)
+        agree = np.argmax(ref, -1) == np.argmax(got, -1)
+        out["lava_agreement_by_backend"][lava] = float(agree.mean())
+        agreements.append(agree)
+    if agreements:
+        out["lava_agreement"] = float(np.concatenate(agreements).mean())
+    return out
+
+
+def plot_history(history: dict[str, list], path: Path, title: str) -> None:
+    """Figure: loss and accuracy per epoch (train and test)."""
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
+    ep = np.arange(1, len(history["test_acc"]) + 1)
+    ax[0].plot(ep, history["train_loss"], label="train")
+    ax[0].plot(ep, history["test_loss"], label="test")
+    ax[0].set(title=f"{title}: step cross-entropy", xlabel="epoch")
+    ax[1].plot(ep, history["train_acc"], label="train")
+    ax[1].plot(ep, history["test_acc"], label="test")
+    ax[1].set(title=f"{title}: accuracy", xlabel="epoch", ylim=(0, 1))
+    for a in ax:
+        a.legend()
+        a.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def check_positive(value: int | None, flag: str) -> None:
+    """Raise a LavaGleError unless ``value`` is None or a positive integer."""
+    if value is not None and value < 1:
+        raise LavaGleError(f"{flag} must be a positive integer, got {value}")

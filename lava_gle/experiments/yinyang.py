@@ -1,0 +1,175 @@
+"""Yin-Yang (Kriener et al. 2021): a small GLE network classifies points of a yin-yang disk.
+
+Data (generated here, no download): points (x, y) of the unit square inside the
+disk of radius R = 0.5 around (0.5, 0.5), as features (x, y, 1 - x, 1 - y); three
+classes ``yang`` (0), ``yin`` (1) and ``dot`` (2), the dots being the disks of
+radius r = 0.1 around (0.25, 0.5) and (0.75, 0.5). Sampling is balanced: a class
+is drawn uniformly, then points are drawn uniformly in the square until one lies
+in the disk with that class. Splits of 5,000 (train, seed 42) and 1,000 (test,
+seed 40) points, as in the literature (our generator, so not the same points).
+
+Network: 4 inputs -> ``hidden`` tanh neurons -> 3 linear outputs, with
+tau_m = tau_r (the Latent Equilibrium limit of GLE: no lag, so a static input
+needs only the pipeline's one step per layer to reach the output). Each point is
+held for ``steps_per_sample`` steps; its label is the target from step
+``teach_start`` on (before, the output still shows the previous point) and the
+logits are summed from ``readout_start`` on. Cross-entropy (beta 1), gamma 0, Adam on the local signals.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lava_gle.description import network_from_dict
+from lava_gle.experiments.metrics import RunLog, write_metrics
+from lava_gle.experiments.training import (
+    Dataset, TrainConfig, other_backend_metrics, plot_history, train_classifier,
+)
+from lava_gle.network import Network
+
+R_BIG = 0.5
+R_SMALL = 0.1
+CLASS_NAMES = ("yang", "yin", "dot")
+
+
+def yinyang_class(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Class index (0 yang, 1 yin, 2 dot) of points (x, y) inside the disk (arrays [N])."""
+    d_right = np.hypot(x - 0.75, y - 0.5)
+    d_left = np.hypot(x - 0.25, y - 0.5)
+    is_yin = ((d_right <= R_SMALL) | ((d_left > R_SMALL) & (d_left <= 0.5 * R_BIG))
+              | ((y > R_BIG) & (d_right > 0.5 * R_BIG)))
+    is_dot = (d_right < R_SMALL) | (d_left < R_SMALL)
+    return np.where(is_dot, 2, is_yin.astype(np.int64))
+
+
+def make_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` balanced samples: features [n, 4] = (x, y, 1-x, 1-y) and classes [n]."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n)
+    points = np.empty((n, 2))
+    for c in range(3):
+        need = np.flatnonzero(labels == c)
+        got: list[np.ndarray] = []
+        while sum(len(g) for g in got) < len(need):
+            xy = rng.uniform(0.0, 1.0, size=(4 * len(need) + 16, 2))
+            inside = np.hypot(xy[:, 0] - 0.5, xy[:, 1] - 0.5) <= R_BIG
+            xy = xy[inside]
+            got.append(xy[yinyang_class(xy[:, 0], xy[:, 1]) == c])
+        points[need] = np.concatenate(got)[:len(need)]
+    return np.concatenate([points, 1.0 - points], axis=1), labels
+
+
+@dataclass(frozen=True)
+class YinyangConfig:
+    """Set-up of the Yin-Yang experiment."""
+
+    seed: int = 0
+    epochs: int = 150
+    batch: int = 100
+    n_train: int = 5000
+    n_test: int = 1000
+    hidden: int = 120
+    tau: float = 1.0
+    dt: float = 0.1
+    steps_per_sample: int = 8
+    teach_start: int = 2
+    readout_start: int = 2
+    lr: float = 3e-3
+    plateau_patience: int = 5
+    lava_sequences: int = 20
+
+    @classmethod
+    def quick(cls, **overrides) -> "YinyangConfig":
+        """A few seconds: fewer points and epochs (still clearly above chance)."""
+        base = dict(epochs=20, n_train=1500, n_test=500, hidden=60, lava_sequences=2)
+        base.update(overrides)
+        return cls(**base)
+
+
+def load_data(config: YinyangConfig) -> Dataset:
+    """Train (seed 42) and test (seed 40) points, each held for ``steps_per_sample`` steps."""
+    def hold(x: np.ndarray) -> np.ndarray:
+        return np.repeat(x[:, None, :], config.steps_per_sample, axis=1)
+    x_tr, y_tr = make_points(config.n_train, 42)
+    x_te, y_te = make_points(config.n_test, 40)
+    return Dataset(hold(x_tr), y_tr, hold(x_te), y_te)
+
+
+def build_network(config: YinyangConfig) -> Network:
+    """4 -> hidden (tanh) -> 3 (linear), tau_m = tau_r, lecun-normal weights seeded by seed."""
+    layers = [{"name": "hidden", "size": config.hidden, "tau_m": config.tau,
+               "tau_r": config.tau, "phi": "tanh", "bias": True},
+              {"name": "out", "size": 3, "tau_m": config.tau, "tau_r": config.tau,
+               "phi": "linear", "bias": True}]
+    return network_from_dict({
+        "gle_network": 1, "name": "yinyang", "dt": config.dt, "seed": config.seed,
+        "input": {"size": 4}, "layers": layers,
+        "learning": {"enabled": True, "eta": config.lr, "gamma": 0.0, "beta": 1.0,
+                     "loss": "ce", "prospective_errors": True}})
+
+
+def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "numpy",
+                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
+    """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    data = load_data(config)
+    net = build_network(config)
+    cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.lr,
+                      readout_start=config.readout_start, teach_start=config.teach_start,
+                      plateau_patience=config.plateau_patience, dtype="float64")
+    result = train_classifier("yinyang", net, data, cfg, out,
+                              {"experiment": "yinyang", "backend": backend, **asdict(config)},
+                              backend, config.seed, quiet, guard, fresh)
+    h = result.history
+    log = RunLog(out, quiet)
+    metrics = {
+        "experiment": "yinyang", "backend": backend, "seed": config.seed,
+        "config": asdict(config),
+        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
+        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
+        "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
+        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
+    }
+    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
+                                         config.lava_sequences, log))
+    write_metrics(out, metrics)
+    plot_history(h, out / "yinyang.png", "Yin-Yang")
+    plot_decisions(result.network, config, out / "yinyang_decisions.png")
+    log(f"yinyang ({backend}): test accuracy {metrics['test_accuracy']:.4f} after "
+        f"{metrics['epochs']} epochs, {metrics['wall_time_s']:.1f} s")
+    return metrics
+
+
+def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
+    """Figure: the true classes and the trained network's predictions on a grid."""
+    from lava_gle.experiments.metrics import pyplot
+    from lava_gle.experiments.training import predict
+
+    g = np.linspace(0.0, 1.0, 60)
+    gx, gy = np.meshgrid(g, g)
+    xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
+    xy = xy[np.hypot(xy[:, 0] - 0.5, xy[:, 1] - 0.5) <= R_BIG]
+    feats = np.concatenate([xy, 1.0 - xy], axis=1)
+    x = np.repeat(feats[:, None, :], config.steps_per_sample, axis=1)
+    truth = yinyang_class(xy[:, 0], xy[:, 1])
+    logits, _ = predict(net, x, truth, batch=config.batch, readout_start=config.readout_start)
+    plt = pyplot()
+    fig, ax = plt.subplots(1, 2, figsize=(8, 4))
+    for a, c, title in ((ax[0], truth, "classes"),
+                        (ax[1], np.argmax(logits, -1), "GLE network")):
+        a.scatter(xy[:, 0], xy[:, 1], c=c, cmap="viridis", s=6, vmin=0, vmax=2)
+        a.set(title=title, aspect="equal", xticks=[], yticks=[])
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def config_from_args(seed: int, quick: bool, epochs: int | None) -> YinyangConfig:
+    """The configuration the command line asks for."""
+    config = YinyangConfig.quick() if quick else YinyangConfig()
+    config = replace(config, seed=seed)
+    return config if epochs is None else replace(config, epochs=epochs)
