@@ -20,9 +20,8 @@ A layer ``l`` of ``n_l`` neurons receives ``m = n_{l-1}`` rates from below (the 
   axon and the postsynaptic traces: ``m + 2 n`` for ``W_l`` (``e+`` and ``e-``), plus
   ``n_{l+1} + n`` for the plastic transpose copy (``backward: transpose``, not the output layer).
 
-Weight and payload widths come from the layer's ``fixed_point`` settings (``weight_bits``,
-``rate_bits``, ``error_bits``), then the network's, then the profile's defaults (until the
-fixed-point formats of ``lava_gle.quantize`` provide them).
+Weight and payload widths come from the profile (:func:`layer_widths`), whose defaults are
+the widths of the fixed-point formats; ``--weight-bits`` overrides the weight width.
 """
 from __future__ import annotations
 
@@ -64,24 +63,18 @@ class Widths:
 
 def layer_widths(net: Network, profile: HardwareProfile,
                  weight_bits: int | None = None) -> list[Widths]:
-    """Widths of every layer: layer ``fixed_point`` > network ``fixed_point`` > profile.
+    """Widths of every layer: the profile's defaults, ``weight_bits`` overriding the weights.
 
-    ``weight_bits`` (e.g. ``--weight-bits``) overrides the weight width of every layer.
+    The fixed-point formats (:mod:`lava_gle.arithmetic.fixed`) use one width per network:
+    8-bit weights (sign included), 8-bit rate payloads and errors sent in the 24-bit state
+    format; the shipped Loihi 2 profile carries these numbers. ``weight_bits`` (e.g.
+    ``--weight-bits``) overrides the weight width of every layer.
     """
-    out = []
-    for i, layer in enumerate(net.layers):
-        def pick(key: str, default: int) -> int:
-            if key == "weight_bits" and weight_bits is not None:
-                return weight_bits
-            value = layer.fixed_point.get(key, net.fixed_point.get(key, default))
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ProfileError(f"layers[{i}].fixed_point.{key}: must be a positive "
-                                   f"integer number of bits, got {value!r}")
-            return value
-        out.append(Widths(pick("weight_bits", profile.weight_bits),
-                          pick("rate_bits", profile.rate_payload_bits),
-                          pick("error_bits", profile.error_payload_bits)))
-    return out
+    bits = profile.weight_bits if weight_bits is None else weight_bits
+    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+        raise ProfileError(f"weight width must be a positive integer number of bits, got {bits!r}")
+    return [Widths(bits, profile.rate_payload_bits, profile.error_payload_bits)
+            for _ in net.layers]
 
 
 def _ceil_div(a: int, b: int) -> int:

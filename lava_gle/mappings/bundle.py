@@ -1,0 +1,174 @@
+"""The deployment bundle: what the hardware path consumes.
+
+A bundle is a directory with
+
+- ``manifest.json``: format and version, the profile (every number with its source), the
+  placement (every block: layer, neurons ``start:stop``, core, chip), the resource report
+  (totals, per layer, per core), and, when the fixed-point formats are available, the
+  quantised formats, exponents and neuron constants (:meth:`QuantizedNetwork.manifest`) and
+  each projection's learning-rule microcode (:func:`lava_gle.microcode.learning_rules`);
+- ``network.json``: the network description, so the bundle can be deployed on its own;
+- ``arrays.npz``: the quantised integer arrays (:meth:`QuantizedNetwork.arrays`), when present.
+
+:func:`fixed_point_payload` is the one place where the fixed-point work enters the bundle.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lava_gle.description import load_network, save_network
+from lava_gle.errors import LavaGleError
+from lava_gle.mappings.mapper import Mapping
+from lava_gle.mappings.report import MappingReport, build_report
+from lava_gle.network import Network
+
+BUNDLE_FORMAT = "lava-gle-bundle"
+BUNDLE_VERSION = 1
+MANIFEST = "manifest.json"
+NETWORK = "network.json"
+ARRAYS = "arrays.npz"
+#: Networks with more synapses than this and no explicit weights are not quantised into the
+#: bundle (their weights would have to be drawn); the placement is still written.
+MAX_DRAWN_SYNAPSES = 10_000_000
+
+
+class BundleError(LavaGleError, ValueError):
+    """A bundle directory is missing, incomplete or of another format."""
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A bundle read back from disk."""
+
+    path: Path
+    manifest: dict
+    net: Network
+
+    @property
+    def has_fixed_point(self) -> bool:
+        return self.manifest.get("fixed_point") is not None
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The quantised arrays (empty when the bundle has none)."""
+        if not self.manifest.get("arrays"):
+            return {}
+        with np.load(self.path / ARRAYS, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+
+
+def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,
+                                               dict[str, np.ndarray], list[str]]:
+    """Quantised formats (manifest), learning-rule microcode and arrays of ``net``.
+
+    Uses :func:`lava_gle.quantize.quantize_network` and
+    :func:`lava_gle.microcode.learning_rules` when those modules exist; returns
+    ``(formats or None, rules or None, arrays, notes)`` where ``notes`` say what was left
+    out and why (module missing, network too large to draw, no fixed-point form).
+    """
+    notes: list[str] = []
+    drawn = sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
+    if any(layer.weights is None for layer in net.layers) and drawn > MAX_DRAWN_SYNAPSES:
+        notes.append(f"fixed point: not quantised, the weights would be drawn for {drawn:,} "
+                     f"synapses (limit {MAX_DRAWN_SYNAPSES:,}); the bundle holds the placement")
+        return None, None, {}, notes
+    try:
+        quantize = importlib.import_module("lava_gle.quantize")
+    except ImportError:
+        notes.append("fixed point: lava_gle.quantize is not available in this lava-gle; "
+                     "the bundle holds the placement only")
+        return None, None, {}, notes
+    try:
+        qnet = quantize.quantize_network(net)
+    except LavaGleError as exc:
+        notes.append(f"fixed point: no fixed-point form ({exc})")
+        return None, None, {}, notes
+    formats, arrays = qnet.manifest(), qnet.arrays()
+    rules = None
+    try:
+        microcode = importlib.import_module("lava_gle.microcode")
+    except ImportError:
+        notes.append("learning rules: lava_gle.microcode is not available in this lava-gle")
+    else:
+        rules = microcode.learning_rules(qnet)
+    return formats, rules, arrays, notes
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
+                 report: MappingReport | None = None) -> tuple[Path, list[str]]:
+    """Write the bundle of ``mapping`` into ``out_dir`` (created); return it and the notes."""
+    from lava_gle import __version__
+    out = Path(out_dir)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BundleError(f"--out: cannot create the bundle directory {out} ({exc})") from None
+    report = report or build_report(mapping)
+    formats, rules, arrays, notes = fixed_point_payload(mapping.net)
+    chip_of = mapping.placement.chip_of_core
+    names = [c.name for c in mapping.costs]
+    manifest = {
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "lava_gle": __version__,
+        "network": {"file": NETWORK, "name": mapping.net.name, "sizes": mapping.net.sizes},
+        "profile": report.profile, "strategy": report.strategy,
+        "placement": {"cores": mapping.cores, "chips": mapping.chips,
+                      "cores_per_chip": mapping.profile.cores_per_chip,
+                      "blocks": [{"layer": names[b.layer], "start": b.start, "stop": b.stop,
+                                  "core": b.core, "chip": chip_of[b.core]}
+                                 for b in mapping.blocks]},
+        "resources": {"totals": report.totals, "layers": report.layers, "cores": report.cores},
+        "fixed_point": formats, "learning_rules": rules,
+        "arrays": {"file": ARRAYS, "keys": sorted(arrays)} if arrays else None,
+        "notes": notes,
+    }
+    (out / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=1) + "\n",
+                                encoding="utf-8")
+    save_network(mapping.net, out / NETWORK)
+    if arrays:
+        np.savez_compressed(out / ARRAYS, **arrays)
+    elif (out / ARRAYS).exists():
+        (out / ARRAYS).unlink()
+    return out, notes
+
+
+def is_bundle(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a directory holding a bundle manifest."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def read_bundle(path: str | os.PathLike) -> Bundle:
+    """Read a bundle directory written by :func:`write_bundle`."""
+    path = Path(path)
+    if not is_bundle(path):
+        raise BundleError(f"{path}: not a bundle directory (no {MANIFEST}); write one with "
+                          "'lava-gle map NET --out DIR'")
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path / MANIFEST}: cannot read the manifest ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
+        raise BundleError(f"{path / MANIFEST}: not a lava-gle bundle manifest")
+    if manifest.get("version") != BUNDLE_VERSION:
+        raise BundleError(f"{path / MANIFEST}: bundle version {manifest.get('version')!r}; "
+                          f"this lava-gle reads version {BUNDLE_VERSION}; map the network again")
+    if manifest.get("arrays") and not (path / ARRAYS).is_file():
+        raise BundleError(f"{path}: the manifest lists {ARRAYS} but the file is missing")
+    return Bundle(path, manifest, load_network(path / NETWORK))

@@ -1,0 +1,138 @@
+"""Deploy a bundle (or a network, mapped on the way) to Loihi 2 through Lava's hardware path.
+
+Lava's ``Loihi2HwCfg`` needs Intel's proprietary **lava-loihi** extension (its neuro-core and
+embedded-C process models) and a Loihi 2 system. Without the extension, open-source Lava
+fails deep inside compilation with an unrelated ``NameError``. :func:`deploy` therefore
+checks for the extension first (:func:`missing_hardware_modules`) and, when it is absent,
+stops before importing anything of Lava's hardware path, with a
+:class:`~lava_gle.errors.BackendUnavailableError` naming what is missing, how to get it and
+where the bundle is.
+
+The hardware run itself goes through one function, :func:`run_on_loihi2`, which builds the
+network with the Lava network builder (:class:`lava_gle.mappings.LavaNetwork`, fixed-point
+models) and runs it with ``Loihi2HwCfg``. Tests replace the import function and the runner.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from lava_gle.errors import BackendUnavailableError, LavaGleError
+from lava_gle.mappings.bundle import Bundle, is_bundle, read_bundle, write_bundle
+from lava_gle.mappings.mapper import map_network
+from lava_gle.network import Network
+
+#: Modules of lava-loihi that Lava's run configs import for the hardware path.
+HARDWARE_MODULES = ("lava.magma.core.model.nc.model", "lava.magma.core.model.c.model")
+HOW_TO_GET = ("lava-loihi is Intel's proprietary Lava extension for Loihi 2; it and access to "
+              "a Loihi 2 system (e.g. a Kapoho Point board) come with membership of the Intel "
+              "Neuromorphic Research Community (INRC); install it into this environment next "
+              "to lava-nc 0.10.0")
+
+Runner = Callable[[Bundle, np.ndarray, "np.ndarray | None"], dict]
+
+
+def missing_hardware_modules(import_module: Callable = importlib.import_module) -> list[str]:
+    """The modules of :data:`HARDWARE_MODULES` that cannot be imported here."""
+    missing = []
+    for name in HARDWARE_MODULES:
+        try:
+            import_module(name)
+        except ImportError:
+            missing.append(name)
+    return missing
+
+
+def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None) -> dict:
+    """Run the bundle's network on Loihi 2: LavaNetwork with fixed-point models and
+    ``Loihi2HwCfg(select_tag="fixed_pt")``; returns the traces of :meth:`LavaNetwork.run`.
+
+    Raises
+    ------
+    BackendUnavailableError
+        The Lava network builder has no way yet to take a hardware run configuration.
+    """
+    from lava.magma.core.run_configs import Loihi2HwCfg
+
+    from lava_gle.mappings.simulator import LavaNetwork
+    if "run_config" not in inspect.signature(LavaNetwork.run).parameters:
+        raise BackendUnavailableError(
+            "lava_gle.mappings.simulator.LavaNetwork.run takes no 'run_config' yet, so the "
+            "network cannot be handed to Loihi2HwCfg; wire it in "
+            f"lava_gle.mappings.deploy.run_on_loihi2. The bundle is in {bundle.path}")
+    with LavaNetwork(bundle.net, backend="fixed") as lava_net:
+        return lava_net.run(inputs, targets, record=True,
+                            run_config=Loihi2HwCfg(select_tag="fixed_pt"))
+
+
+def prepare_bundle(source: Network | str | os.PathLike, bundle_dir: str | os.PathLike | None,
+                   profile: str = "loihi2", strategy: str = "dense",
+                   chips: int | None = None) -> Bundle:
+    """A bundle from a bundle directory, a description file or a :class:`Network`.
+
+    Networks are mapped (raising if they do not fit) and written to ``bundle_dir``
+    (default ``<name>.bundle`` in the working directory).
+    """
+    if isinstance(source, (str, os.PathLike)) and is_bundle(source):
+        return read_bundle(source)
+    if isinstance(source, Network):
+        net = source
+    else:
+        from lava_gle.description import load_network
+        net = load_network(source)
+    out = Path(bundle_dir) if bundle_dir is not None else Path(f"{net.name}.bundle")
+    write_bundle(map_network(net, profile, chips=chips, strategy=strategy), out)
+    return read_bundle(out)
+
+
+def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
+           bundle_dir: str | os.PathLike | None = None, profile: str = "loihi2",
+           strategy: str = "dense", chips: int | None = None,
+           import_module: Callable = importlib.import_module,
+           runner: Runner = run_on_loihi2) -> dict:
+    """Run a bundle or network on Loihi 2 and return its traces.
+
+    Parameters
+    ----------
+    source : Network, description path or bundle directory
+    inputs : array [T, in]
+        Input stream (float units, as ``lava-gle simulate``).
+    targets : array [T, out], optional
+    bundle_dir : path, optional
+        Where a network's bundle is written (ignored for a bundle directory).
+    profile, strategy, chips
+        Mapping options for a network (see :func:`~lava_gle.mappings.mapper.map_network`).
+    import_module, runner
+        Seams for tests: how lava-loihi is looked for, and what runs the bundle.
+
+    Raises
+    ------
+    BackendUnavailableError
+        lava-loihi is not installed (names the missing modules, how to get them and the
+        bundle), or the bundle holds no fixed-point parameters.
+    """
+    bundle = prepare_bundle(source, bundle_dir, profile, strategy, chips)
+    problems = []
+    missing = missing_hardware_modules(import_module)
+    if missing:
+        problems.append(
+            f"Loihi 2 hardware is not available: lava-loihi is not installed (cannot import "
+            f"{', '.join(missing)}). {HOW_TO_GET}. Open-source Lava cannot run Loihi2HwCfg. "
+            f"The deployment bundle is in {bundle.path}: copy it to a machine with "
+            f"lava-loihi and run 'lava-gle deploy {bundle.path}' there.")
+    if not bundle.has_fixed_point:
+        notes = "; ".join(bundle.manifest.get("notes", [])) or "no fixed-point section"
+        problems.append(f"The bundle in {bundle.path} has no quantised parameters ({notes}); "
+                        "Loihi 2 runs fixed-point only.")
+    if problems:
+        raise BackendUnavailableError(" ".join(problems))
+    x = np.asarray(inputs, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != bundle.net.input.size:
+        raise LavaGleError(f"inputs have shape {list(x.shape)}; deploy needs "
+                           f"[T, {bundle.net.input.size}] (one stream, no batch axis)")
+    return runner(bundle, x, None if targets is None else np.asarray(targets, np.float64))
