@@ -1,8 +1,9 @@
 """``floating_pt`` CPU models: float64 Lava types plus :class:`FloatArithmetic`.
 
 The arithmetic is :mod:`lava_gle.arithmetic.floating` (the NumPy engine's step
-functions) and the learning step is :class:`lava_gle.optim.SGD`, GLE's own rule,
-so a Lava run and an engine run compute the same numbers.
+functions) and the learning step is GLE's SGD rule (``floating.sgd_step_single``, the
+batch-1 in-place form of ``local_gradients`` + :class:`lava_gle.optim.SGD`), so a
+Lava run and an engine run compute the same numbers up to rounding (~1e-16).
 """
 from __future__ import annotations
 
@@ -48,11 +49,7 @@ class FloatArithmetic:
     backward_error = staticmethod(F.backward_error)
 
     def learn(self, w, b, e, p, eta, learn_bias):
-        g_w, g_b = F.local_gradients(e, p)
-        params, grads = {"W": w}, {"W": g_w}
-        if learn_bias:
-            params["b"], grads["b"] = b, g_b
-        SGD(eta).step(params, grads)
+        F.sgd_step_single(w, b, e, p, eta, learn_bias)
 
     def learn_tau(self, consts, e, udot, eta_tau, tau_m_min):
         key = "tau_m.layer"  # SGD applies lr_tau to keys named tau_m.*
