@@ -18,6 +18,7 @@ import numpy as np
 import yaml
 
 from lava_gle.errors import NetworkSpecError
+from lava_gle.fixed_options import check_fixed_point
 from lava_gle.network import (
     BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
     InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
@@ -191,7 +192,8 @@ def network_from_dict(data: Any, source: str | None = None) -> Network:
         raise c.fail("learning.loss", f"'ce' needs a linear output layer (its rates are the "
                                       f"logits), but layers[{len(layers) - 1}].phi is "
                                       f"{layers[-1].phi!r}; use phi 'linear' or loss 'mse'")
-    fixed = c.mapping(top.get("fixed_point", {}), "fixed_point")
+    fixed = check_fixed_point(c.mapping(top.get("fixed_point", {}), "fixed_point"),
+                              "fixed_point", "network", source)
     return Network(dt=dt, input=input_spec, layers=tuple(layers), learning=learning,
                    name=name, fixed_point=dict(fixed))
 
@@ -227,7 +229,8 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
             seed=c.integer(ri.get("seed", seed), f"{p}.init.seed", minimum=0))
         if weights is not None:
             raise c.fail(f"{p}.init", "is given together with explicit 'weights'; keep one")
-    fixed = c.mapping(raw.get("fixed_point", {}), f"{p}.fixed_point")
+    fixed = check_fixed_point(c.mapping(raw.get("fixed_point", {}), f"{p}.fixed_point"),
+                              f"{p}.fixed_point", "layer", c.source)
     return LayerSpec(name=name, size=size, tau_m=tau_m, tau_r=tau_r, phi=phi, bias=bias,
                      weights=weights, biases=biases, init=init, fixed_point=dict(fixed))
 

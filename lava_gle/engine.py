@@ -7,6 +7,11 @@ error is formed from the output layer's previous rate, and learning is applied
 after the step with the batch mean of the local signals. The arithmetic itself is
 in :mod:`lava_gle.arithmetic.floating`, shared with the Lava ProcessModels.
 
+:class:`SteppedEngine` is the loop every NumPy engine shares (state bookkeeping,
+the synchronous layer pipeline, recording); :class:`Engine` fills it with the
+float arithmetic and :class:`lava_gle.fixed_engine.FixedEngine` with the
+fixed-point arithmetic of :mod:`lava_gle.arithmetic.fixed`.
+
 Example
 -------
 >>> import numpy as np
@@ -30,48 +35,69 @@ from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record, resolve_record
 
 
-class Engine:
-    """Simulate (and train) a GLE network with NumPy.
+class SteppedEngine:
+    """The synchronous GLE loop shared by the float and the fixed-point NumPy engines.
 
-    Parameters
-    ----------
-    net : Network
-        The validated description; its initial weights are copied.
-    dtype : numpy dtype
-        ``np.float64`` (default, matches the golden cases to ~1e-12) or ``np.float32``.
-    optimizer : object with ``step(params, grads)``, optional
-        Applied to the local signals when learning is enabled; default
-        ``SGD(learning.eta, learning.eta_tau)``, which is GLE's own rule.
+    One step visits every layer with the previous step's state only (one step per
+    layer hop, forwards and backwards), then applies learning. Subclasses supply the
+    arithmetic through a handful of methods; the loop, the streams, the recording and
+    the state bookkeeping live here once.
 
     Attributes
     ----------
-    weights, biases : list of ndarray
-        W_l [n_l, n_{l-1}] and b_l [n_l], updated in place while learning.
-    tau_m : list of ndarray [n_l]
-        Membrane time constants (learned when ``learning.learn_tau``).
-    state : list of NeuronState or None
-        Per-layer state [batch, n_l] at the end of the last step.
+    state : list of per-layer state tuples [batch, n_l] or None
+        The state at the end of the last step (``None`` before the first run).
+    eps : list of ndarray
+        Error each layer sent down at the end of the last step.
+    steps_done : int
+        Steps since the last reset.
     """
 
-    def __init__(self, net: Network, dtype=np.float64, optimizer=None):
+    #: dtype of the recording buffers.
+    record_dtype: type = np.float64
+    #: progress-bar label.
+    label = "numpy engine"
+
+    def __init__(self, net: Network):
         self.net = net
-        self.dtype = np.dtype(dtype).type
-        if self.dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
-        lrn = net.learning
-        self.weights = [net.initial_weights(i).astype(self.dtype) for i in range(len(net.layers))]
-        self.biases = [net.initial_biases(i).astype(self.dtype) for i in range(len(net.layers))]
-        fb = [net.feedback_weights(i) for i in range(len(net.layers))]
-        self.feedback = [None if b is None else b.astype(self.dtype) for b in fb]
-        self.consts = [F.NeuronConstants.build(net.dt, l.tau_m, l.tau_r, lrn.gamma,
-                                               lrn.prospective_errors, l.phi, l.size, self.dtype)
-                       for l in net.layers]
-        self.tau_m = [c.tau_m for c in self.consts]  # same arrays: learning tau_m updates them
-        self.optimizer = optimizer if optimizer is not None else SGD(lrn.eta, lrn.eta_tau)
-        self.learning = lrn.enabled
-        self.state: list[F.NeuronState] | None = None
+        self.learning = net.learning.enabled
+        self.state: list | None = None
         self.eps: list[np.ndarray] | None = None
         self.steps_done = 0
+
+    # -- arithmetic supplied by subclasses --------------------------------------
+    def _zero_state(self, batch: int) -> tuple[list, list[np.ndarray]]:
+        raise NotImplementedError
+
+    def _rate(self, st) -> np.ndarray:
+        """The rate a layer sends up (what the next layer and the output see)."""
+        raise NotImplementedError
+
+    def _output_error(self, top: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def _layer_step(self, l: int, old, p: np.ndarray, d: np.ndarray):
+        """New state of layer ``l`` from its old state, presynaptic rates p and error d."""
+        raise NotImplementedError
+
+    def _send_down(self, l: int, st) -> np.ndarray:
+        """The error layer ``l`` (>= 1) sends to the layer below."""
+        raise NotImplementedError
+
+    def _learn(self, new: list, pres: list[np.ndarray]) -> None:
+        raise NotImplementedError
+
+    def _prepare(self, x: np.ndarray, y: np.ndarray | None):
+        """Convert checked float streams into what ``step`` consumes."""
+        raise NotImplementedError
+
+    def _var(self, st, var: str) -> np.ndarray:
+        """The recorded array of state variable ``var`` (u, u_prosp, r, v, e)."""
+        return getattr(st, var)
+
+    def _results(self, rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Recorded arrays in float units plus the final parameters."""
+        raise NotImplementedError
 
     # -- state ------------------------------------------------------------------
     @property
@@ -80,47 +106,29 @@ class Engine:
 
     def reset(self, batch: int = 1) -> None:
         """Zero every state variable (the state before step 0), for ``batch`` copies."""
-        self.state = [F.zero_state((batch, l.size), self.dtype) for l in self.net.layers]
-        self.eps = [np.zeros((batch, n), self.dtype) for n in self.net.sizes[:-1]]
+        self.state, self.eps = self._zero_state(batch)
         self.steps_done = 0
-
-    def parameters(self) -> dict[str, np.ndarray]:
-        """The learnable arrays by name (``W.L``, ``b.L``, ``tau_m.L``); views, not copies."""
-        out = {}
-        for layer, w, b, tau in zip(self.net.layers, self.weights, self.biases, self.tau_m):
-            out[f"W.{layer.name}"] = w
-            out[f"b.{layer.name}"] = b
-            out[f"tau_m.{layer.name}"] = tau
-        return out
 
     # -- stepping ---------------------------------------------------------------
     def step(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
         """Advance one step with input x [B, in] and target y (or None); return output [B, out].
 
-        The output is the top layer's rate from the end of the previous step.
+        The output is the top layer's rate from the end of the previous step. ``x`` and
+        ``y`` are in the engine's own units (see ``_prepare``).
         """
-        net, lrn = self.net, self.net.learning
         old, eps_old = self.state, self.eps
         n_layers = len(old)
-        top = old[-1].r
-        output = top
-        if y is None:
-            d_top = np.zeros_like(top)
-        else:
-            d_top = F.output_error(top, y, lrn.loss, lrn.beta).astype(self.dtype, copy=False)
-        new: list[F.NeuronState] = []
+        output = self._rate(old[-1])
+        d_top = self._output_error(output, y)
+        new = []
         pres: list[np.ndarray] = []
         eps_new: list[np.ndarray] = []
         for l in range(n_layers):
-            p = x if l == 0 else old[l - 1].r
+            p = x if l == 0 else self._rate(old[l - 1])
             d = d_top if l == n_layers - 1 else eps_old[l + 1]
-            s = F.forward_drive(self.weights[l], self.biases[l], p)
-            st = F.neuron_step(old[l].u, old[l].v, old[l].r_prime, s, d, self.consts[l])
-            if l > 0:
-                back = self.weights[l] if self.feedback[l] is None else self.feedback[l]
-                eps_new.append(F.backward_error(back, st.e))
-            else:
-                eps_new.append(eps_old[0])  # nothing below the first layer receives it
+            st = self._layer_step(l, old[l], p, d)
+            # nothing below the first layer receives its error
+            eps_new.append(self._send_down(l, st) if l > 0 else eps_old[0])
             new.append(st)
             pres.append(p)
         self.state, self.eps = new, eps_new
@@ -129,26 +137,9 @@ class Engine:
         self.steps_done += 1
         return output
 
-    def _learn(self, new: list[F.NeuronState], pres: list[np.ndarray]) -> None:
-        lrn = self.net.learning
-        params, grads = {}, {}
-        for layer, st, p, w, b, tau in zip(self.net.layers, new, pres, self.weights,
-                                           self.biases, self.tau_m):
-            g_w, g_b = F.local_gradients(st.e, p)
-            params[f"W.{layer.name}"], grads[f"W.{layer.name}"] = w, g_w
-            if layer.bias:
-                params[f"b.{layer.name}"], grads[f"b.{layer.name}"] = b, g_b
-            if lrn.learn_tau:
-                params[f"tau_m.{layer.name}"] = tau
-                grads[f"tau_m.{layer.name}"] = F.tau_m_gradient(st.e, st.udot)
-        self.optimizer.step(params, grads)
-        if lrn.learn_tau:
-            for tau in self.tau_m:
-                np.maximum(tau, self.net.tau_m_min, out=tau)
-
     def run(self, inputs, targets=None, record: Record = False, reset: bool = False,
             progress: bool = False) -> dict[str, np.ndarray]:
-        """Run ``T`` steps and return the traces (golden key layout).
+        """Run ``T`` steps and return the traces (golden key layout, float units).
 
         Parameters
         ----------
@@ -176,32 +167,131 @@ class Engine:
         elif B != self.batch:
             raise ShapeError(f"inputs have batch {B} but the engine's state has batch "
                              f"{self.batch}; pass reset=True to start over with batch {B}")
-        x = x.astype(self.dtype, copy=False)
-        if y is not None and y.dtype.kind == "f":
-            y = y.astype(self.dtype, copy=False)
+        x, y = self._prepare(x, y)
         names = self.net.layer_names
         keys = resolve_record(record, names)
-        rec = {k: np.empty((T, B, self._width(k)), self.dtype) for k in sorted(keys)}
+        rec = {k: np.empty((T, B, self._width(k)), self.record_dtype) for k in sorted(keys)}
         slots = [(k, names.index(k.split(".", 1)[1]), k.split(".", 1)[0])
                  for k in rec if k != "output"]
         out_rec = rec.get("output")
-        steps = tqdm(range(T), desc="numpy engine", unit="step", disable=not progress,
+        steps = tqdm(range(T), desc=self.label, unit="step", disable=not progress,
                      mininterval=0.5)
+        var = self._var
         for t in steps:
             out = self.step(x[t], None if y is None else y[t])
             if out_rec is not None:
                 out_rec[t] = out
-            for key, li, var in slots:
-                rec[key][t] = getattr(self.state[li], var)
-        result = {k: v.astype(np.float64) for k, v in rec.items()}
-        for name, w, b, tau in zip(names, self.weights, self.biases, self.tau_m):
-            result[f"W.{name}"] = w.astype(np.float64)
-            result[f"b.{name}"] = b.astype(np.float64)
-            if self.net.learning.learn_tau:
-                result[f"tau_m.{name}"] = tau.astype(np.float64)
-        return result
+            for key, li, name in slots:
+                rec[key][t] = var(self.state[li], name)
+        return self._results(rec)
 
     def _width(self, key: str) -> int:
         if key == "output":
             return self.net.output_size
         return self.net.layer(key.split(".", 1)[1]).size
+
+
+class Engine(SteppedEngine):
+    """Simulate (and train) a GLE network with NumPy in floating point.
+
+    Parameters
+    ----------
+    net : Network
+        The validated description; its initial weights are copied.
+    dtype : numpy dtype
+        ``np.float64`` (default, matches the golden cases to ~1e-12) or ``np.float32``.
+    optimizer : object with ``step(params, grads)``, optional
+        Applied to the local signals when learning is enabled; default
+        ``SGD(learning.eta, learning.eta_tau)``, which is GLE's own rule.
+
+    Attributes
+    ----------
+    weights, biases : list of ndarray
+        W_l [n_l, n_{l-1}] and b_l [n_l], updated in place while learning.
+    tau_m : list of ndarray [n_l]
+        Membrane time constants (learned when ``learning.learn_tau``).
+    state : list of NeuronState or None
+        Per-layer state [batch, n_l] at the end of the last step.
+    """
+
+    def __init__(self, net: Network, dtype=np.float64, optimizer=None):
+        super().__init__(net)
+        self.dtype = np.dtype(dtype).type
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.record_dtype = self.dtype
+        lrn = net.learning
+        self.weights = [net.initial_weights(i).astype(self.dtype) for i in range(len(net.layers))]
+        self.biases = [net.initial_biases(i).astype(self.dtype) for i in range(len(net.layers))]
+        fb = [net.feedback_weights(i) for i in range(len(net.layers))]
+        self.feedback = [None if b is None else b.astype(self.dtype) for b in fb]
+        self.consts = [F.NeuronConstants.build(net.dt, l.tau_m, l.tau_r, lrn.gamma,
+                                               lrn.prospective_errors, l.phi, l.size, self.dtype)
+                       for l in net.layers]
+        self.tau_m = [c.tau_m for c in self.consts]  # same arrays: learning tau_m updates them
+        self.optimizer = optimizer if optimizer is not None else SGD(lrn.eta, lrn.eta_tau)
+
+    def parameters(self) -> dict[str, np.ndarray]:
+        """The learnable arrays by name (``W.L``, ``b.L``, ``tau_m.L``); views, not copies."""
+        out = {}
+        for layer, w, b, tau in zip(self.net.layers, self.weights, self.biases, self.tau_m):
+            out[f"W.{layer.name}"] = w
+            out[f"b.{layer.name}"] = b
+            out[f"tau_m.{layer.name}"] = tau
+        return out
+
+    # -- the float arithmetic ---------------------------------------------------
+    def _zero_state(self, batch: int):
+        state = [F.zero_state((batch, l.size), self.dtype) for l in self.net.layers]
+        eps = [np.zeros((batch, n), self.dtype) for n in self.net.sizes[:-1]]
+        return state, eps
+
+    def _rate(self, st: F.NeuronState) -> np.ndarray:
+        return st.r
+
+    def _output_error(self, top: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        if y is None:
+            return np.zeros_like(top)
+        lrn = self.net.learning
+        return F.output_error(top, y, lrn.loss, lrn.beta).astype(self.dtype, copy=False)
+
+    def _layer_step(self, l: int, old: F.NeuronState, p: np.ndarray,
+                    d: np.ndarray) -> F.NeuronState:
+        s = F.forward_drive(self.weights[l], self.biases[l], p)
+        return F.neuron_step(old.u, old.v, old.r_prime, s, d, self.consts[l])
+
+    def _send_down(self, l: int, st: F.NeuronState) -> np.ndarray:
+        back = self.weights[l] if self.feedback[l] is None else self.feedback[l]
+        return F.backward_error(back, st.e)
+
+    def _learn(self, new: list[F.NeuronState], pres: list[np.ndarray]) -> None:
+        lrn = self.net.learning
+        params, grads = {}, {}
+        for layer, st, p, w, b, tau in zip(self.net.layers, new, pres, self.weights,
+                                           self.biases, self.tau_m):
+            g_w, g_b = F.local_gradients(st.e, p)
+            params[f"W.{layer.name}"], grads[f"W.{layer.name}"] = w, g_w
+            if layer.bias:
+                params[f"b.{layer.name}"], grads[f"b.{layer.name}"] = b, g_b
+            if lrn.learn_tau:
+                params[f"tau_m.{layer.name}"] = tau
+                grads[f"tau_m.{layer.name}"] = F.tau_m_gradient(st.e, st.udot)
+        self.optimizer.step(params, grads)
+        if lrn.learn_tau:
+            for tau in self.tau_m:
+                np.maximum(tau, self.net.tau_m_min, out=tau)
+
+    def _prepare(self, x: np.ndarray, y: np.ndarray | None):
+        x = x.astype(self.dtype, copy=False)
+        if y is not None and y.dtype.kind == "f":
+            y = y.astype(self.dtype, copy=False)
+        return x, y
+
+    def _results(self, rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        result = {k: v.astype(np.float64) for k, v in rec.items()}
+        for name, w, b, tau in zip(self.net.layer_names, self.weights, self.biases, self.tau_m):
+            result[f"W.{name}"] = w.astype(np.float64)
+            result[f"b.{name}"] = b.astype(np.float64)
+            if self.net.learning.learn_tau:
+                result[f"tau_m.{name}"] = tau.astype(np.float64)
+        return result

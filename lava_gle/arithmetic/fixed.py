@@ -1,0 +1,412 @@
+"""Fixed-point GLE step functions: the integer twin of :mod:`lava_gle.arithmetic.floating`.
+
+Every quantity is an integer with a per-layer binary point; the formats, the
+rounding and the saturation rules are documented in ``docs/fixed-point.md``, and
+the constants come from :func:`lava_gle.quantize.quantize_network`. The split
+mirrors the float module (neuron step, forward drive, backward error, output
+error, synapse update) so that the NumPy engine and the Lava ``fixed_pt``
+ProcessModels call exactly these functions.
+
+All functions take integer ndarrays (int64 inside, values within the stated bit
+widths) with any leading batch axes ``...`` and are deterministic: the only
+randomness, the stochastic rounding of the learning accumulator, comes from
+:func:`counter_uniform7`, a counter-based hash of ``(seed, stream, step)`` that a
+Lava model reproduces exactly.
+
+Saturation is never silent: every function that clips returns how many values it
+clipped, and the engines add these counts up per variable.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+Array = np.ndarray
+
+#: Width of neuron state (u, v, e, u_prosp, drive, errors sent down): signed 24 bit.
+STATE_BITS = 24
+STATE_MAX = (1 << (STATE_BITS - 1)) - 1
+#: Fraction bits of phi' (the error gate): 1.0 == 4096.
+GATE_BITS = 12
+GATE_ONE = 1 << GATE_BITS
+#: Fraction bits of the learning accumulator (Lava: weights sit in it as w << 7).
+ACC_FRAC = 7
+#: Unsigned width of the learning accumulator (Lava ``W_ACCUMULATOR_U``).
+ACC_BITS = 15
+#: Width of a trace factor (x1, y1, y2, y3) and of the scaling mantissa.
+TRACE_BITS = 7
+MANT_BITS = 4
+#: Weight range of the learning engine (MIXED sign mode, 8-bit magnitude).
+W_MIN, W_MAX = -256, 255
+#: Largest magnitude of the signed error trace e_q (y2 = e_q+, y3 = e_q-; x1 - 64 = e_q).
+ERR_TRACE_MAX = 63
+
+
+# -- rounding, shifting, saturation ---------------------------------------------
+
+def shift_round(x: Array, k: int) -> Array:
+    """``x * 2**-k`` rounded to nearest (ties up) for ``k > 0``; an exact ``x << -k`` for k <= 0."""
+    if k > 0:
+        return (x + (1 << (k - 1))) >> k
+    if k < 0:
+        return x << (-k)
+    return x
+
+
+def shift_floor(x: Array, k: int) -> Array:
+    """``x >> k`` (floor, as Lava's Dense for negative exponents) or ``x << -k``."""
+    if k > 0:
+        return x >> k
+    if k < 0:
+        return x << (-k)
+    return x
+
+
+def saturate(x: Array, lo: int, hi: int) -> tuple[Array, int]:
+    """Clip ``x`` to ``[lo, hi]``; return the clipped array and how many values were clipped."""
+    n = int(np.count_nonzero((x < lo) | (x > hi)))
+    if n:
+        x = np.clip(x, lo, hi)
+    return x, n
+
+
+def saturate_state(x: Array) -> tuple[Array, int]:
+    """Clip to the signed 24-bit state range ``[-(2**23 - 1), 2**23 - 1]``."""
+    return saturate(x, -STATE_MAX, STATE_MAX)
+
+
+@dataclass(frozen=True, eq=False)
+class Factor:
+    """A non-negative constant ``mant * 2**-shift``: 12-bit unsigned mantissa(s), one shift.
+
+    ``mant`` is an int64 array [n] (one per neuron) or a 0-d array; ``shift`` >= 0.
+    """
+
+    mant: Array
+    shift: int
+
+    def apply(self, x: Array) -> Array:
+        """``round(x * mant * 2**-shift)`` (ties up), exact integer arithmetic."""
+        return shift_round(x * self.mant, self.shift)
+
+    def value(self) -> Array:
+        """The float value(s) the factor represents."""
+        return self.mant.astype(np.float64) * 2.0 ** -self.shift
+
+
+# -- activation -----------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class FixedActivation:
+    """Integer phi and phi' of one layer: prospective potential -> (rate payload, gate).
+
+    ``kind`` is ``linear``, ``relu``, ``hard_sigmoid`` (exact piecewise-linear: shifts and
+    compares) or ``table`` (sigmoid, tanh, softplus: lookup tables indexed by the
+    potential rounded to ``2**-table_bits``). Payloads are clipped to
+    ``[p_min, p_max]`` (counted); ``one`` is the payload of rate 1.0 (``2**rate_bits``).
+
+    Attributes
+    ----------
+    kind : str
+    u_bits, rate_bits : int
+        Fraction bits of the potential (input) and of the rate payload (output).
+    p_min, p_max : int
+        Payload range (0..255 unsigned, -127..127 signed).
+    table_bits, table_lo : int
+        Table step ``2**-table_bits``; index 0 is the potential ``table_lo * 2**-table_bits``.
+    phi_table, gate_table : ndarray int64 [N]
+        Payload and gate (``GATE_ONE`` == 1.0) per table entry.
+    linear_above : bool
+        Above the table, phi is the identity (softplus) instead of the last entry.
+    """
+
+    kind: str
+    u_bits: int
+    rate_bits: int
+    p_min: int
+    p_max: int
+    table_bits: int = 0
+    table_lo: int = 0
+    phi_table: Array | None = None
+    gate_table: Array | None = None
+    linear_above: bool = False
+
+    def __call__(self, u: Array) -> tuple[Array, Array, int]:
+        """Payload p, gate g (``GATE_ONE`` == 1) and the number of clipped payloads."""
+        to_rate = self.u_bits - self.rate_bits
+        if self.kind == "linear":
+            p = shift_round(u, to_rate)
+            g = np.full_like(u, GATE_ONE)
+        elif self.kind == "relu":
+            p = np.maximum(shift_round(u, to_rate), 0)
+            g = (u > 0).astype(np.int64) << GATE_BITS
+        elif self.kind == "hard_sigmoid":
+            one = 1 << self.u_bits
+            p = np.clip(shift_round(u, to_rate), 0, 1 << self.rate_bits)
+            g = ((u >= 0) & (u <= one)).astype(np.int64) << GATE_BITS
+        else:
+            idx = shift_round(u, self.u_bits - self.table_bits) - self.table_lo
+            last = len(self.phi_table) - 1
+            inside = np.clip(idx, 0, last)
+            p = self.phi_table[inside]
+            g = self.gate_table[inside]
+            if self.linear_above:
+                above = idx > last
+                if np.any(above):
+                    p = np.where(above, shift_round(u, to_rate), p)
+                    g = np.where(above, GATE_ONE, g)
+        p, n = saturate(p, self.p_min, self.p_max)
+        return p, g, n
+
+
+# -- neuron ---------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class FixedNeuronConstants:
+    """Integer constants of one layer's neuron update (from ``quantize_network``).
+
+    Attributes
+    ----------
+    dt_m, tau_r_m : Factor
+        ``dt/tau_m`` and ``tau_r/tau_m`` (membrane update and prospective read-out).
+    dt_r, tau_m_r : Factor
+        ``dt/tau_r`` and ``tau_m/tau_r`` (error compartment; ``tau_m/tau_r`` may exceed 1).
+    gamma : Factor or None
+        ``gamma * 2**(u_bits - e_bits)``: error (error format) into the membrane
+        (potential format); ``None`` when gamma == 0.
+    gamma_negative : bool
+        The sign of gamma (a Factor is non-negative).
+    prospective : bool
+        Prospective error compartments or instantaneous errors.
+    phi : FixedActivation
+    """
+
+    dt_m: Factor
+    tau_r_m: Factor
+    dt_r: Factor
+    tau_m_r: Factor
+    gamma: Factor | None
+    gamma_negative: bool
+    prospective: bool
+    phi: FixedActivation
+
+
+class FixedNeuronState(NamedTuple):
+    """Integer state of a layer at the end of a step (int64 arrays [..., n]).
+
+    ``u``, ``u_prosp``: potential format; ``p``: rate payload; ``g``: phi' gate
+    (``GATE_ONE`` == 1) used by the next step; ``v``, ``e``: error format.
+    """
+
+    u: Array
+    u_prosp: Array
+    p: Array
+    g: Array
+    v: Array
+    e: Array
+
+
+#: Variables whose saturations a neuron step counts, in the order it returns them.
+NEURON_SAT_VARS = ("v", "e", "u", "u_prosp", "r")
+
+
+def zero_state(shape: tuple[int, ...]) -> FixedNeuronState:
+    """The state before step 0: all zero (rate and gate too)."""
+    return FixedNeuronState(*(np.zeros(shape, np.int64) for _ in FixedNeuronState._fields))
+
+
+def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
+                c: FixedNeuronConstants) -> tuple[FixedNeuronState, tuple[int, ...]]:
+    """One integer Euler step of both compartments (the float ``neuron_step``'s twin).
+
+    Parameters
+    ----------
+    u, v, g : int64 [..., n]
+        Potential, error state and gate from the previous step.
+    s : int64 [..., n]
+        Forward drive (potential format).
+    d : int64 [..., n]
+        Error from above (error format).
+
+    Returns
+    -------
+    (FixedNeuronState, counts)
+        ``counts`` = clipped values of (v, e, u, u_prosp, r), see :data:`NEURON_SAT_VARS`.
+    """
+    i = shift_round(g * d, GATE_BITS)
+    if c.prospective:
+        dv = i - v
+        v_new, n_v = saturate_state(v + c.dt_r.apply(dv))
+        e, n_e = saturate_state(v + c.tau_m_r.apply(dv))
+    else:
+        v_new, n_v = saturate_state(i)
+        e, n_e = v_new, 0
+    du = s - u
+    if c.gamma is not None:
+        fb = c.gamma.apply(e)
+        du = du - fb if c.gamma_negative else du + fb
+    u_new, n_u = saturate_state(u + c.dt_m.apply(du))
+    u_prosp, n_up = saturate_state(u + c.tau_r_m.apply(du))
+    p, g_new, n_r = c.phi(u_prosp)
+    return FixedNeuronState(u_new, u_prosp, p, g_new, v_new, e), (n_v, n_e, n_u, n_up, n_r)
+
+
+# -- synapses -------------------------------------------------------------------
+
+def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int,
+                  p: Array) -> tuple[Array, int]:
+    """Drive ``s = (W p) << w_shift + b << b_shift`` in the potential format, saturated.
+
+    w int [n, m] (8-bit magnitude + sign), p int [..., m] payloads, b int [n];
+    negative shifts are arithmetic right shifts (floor), as Lava's Dense ``weight_exp``.
+    """
+    s = shift_floor(p @ w.T, -w_shift) + shift_floor(b, -b_shift)
+    return saturate_state(s)
+
+
+def backward_error(w: Array, e: Array, shift: int) -> tuple[Array, int]:
+    """Error sent down ``eps = (W^T e) << shift`` (error format of the layer below), saturated.
+
+    w int [n, m], e int [..., n] -> [..., m]; a negative shift is a floor right shift.
+    """
+    return saturate_state(shift_floor(e @ w, -shift))
+
+
+def output_error(p: Array, y: Array, beta: Factor, beta_negative: bool) -> tuple[Array, int]:
+    """Nudging error ``beta * (y - r)`` (mse) in the output layer's error format, saturated.
+
+    p: previous output payloads [..., n]; y: targets in the same rate format [..., n].
+    """
+    d = beta.apply(y - p)
+    return saturate_state(-d if beta_negative else d)
+
+
+# -- learning engine ------------------------------------------------------------
+
+def pre_trace(p: Array, signed: bool) -> tuple[Array, Array]:
+    """Presynaptic trace from a rate payload, as Lava's GradedSpikeCfg.OVERWRITE sees it.
+
+    The learning payload is ``q = p`` (unsigned rates, 0..255) or ``q = p + 128``
+    (signed rates -127..127, read back with the factor ``x1 - 64``). Returns
+    ``(x0, x1)``: ``x0 = q != 0`` (a zero payload is no spike) and
+    ``x1 = min(round_half_even(q / 2), 127)``.
+    """
+    q = p + 128 if signed else p
+    x1 = np.minimum(np.round(q / 2.0).astype(np.int64), (1 << TRACE_BITS) - 1)
+    return (q != 0).astype(np.int64), x1
+
+
+def error_trace(e: Array, shift: int) -> tuple[Array, int]:
+    """Signed 7-bit error trace ``e_q = clip(round(e * 2**-shift), -63, 63)`` and clip count.
+
+    The postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
+    backward array reads the same e_q as the presynaptic factor ``x1 - 64``.
+    """
+    return saturate(shift_round(e, shift), -ERR_TRACE_MAX, ERR_TRACE_MAX)
+
+
+@dataclass(frozen=True)
+class LearningRuleConstants:
+    """One projection's learning rule in the learning engine's terms.
+
+    ``dw = S*x0*x1*y2 [*y1] - S*x0*x1*y3 [*y1] + 2^(s_exp-8)*x0*y0`` (``(x1-64)``
+    instead of ``x1`` for a signed presynaptic payload) with ``S = mant * 2**(s_exp - 7)``;
+    ``y1`` is a constant per-neuron rate code (``None``: no y1 factor); ``y0`` (the bAP)
+    is sent whenever the error trace is non-zero. The engine floors every product to
+    a multiple of ``2**s_exp`` accumulator units, which biases the update by half a
+    unit downwards per active product; the last product adds that half unit back,
+    so ``s_exp >= 1``. See :mod:`lava_gle.microcode`.
+    """
+
+    mant: int
+    s_exp: int
+    y1: int | None
+    pre_signed: bool
+
+    @property
+    def overflow_shift(self) -> int:
+        """Right shift that brings a product back to 15 bits: factor widths (x1, y2
+        [, y1]: 7 each; the x0 dependency counts none) + mantissa width (4) - 15."""
+        n_traces = 3 if self.y1 is not None else 2
+        return max(0, n_traces * TRACE_BITS + MANT_BITS - ACC_BITS)
+
+    def gain(self) -> float:
+        """Weight LSBs per unit of ``x1 * e_q`` (ignoring the floor of the shift)."""
+        y1 = 1 if self.y1 is None else self.y1
+        return self.mant * y1 * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift)
+
+
+def _clip_acc(x: Array) -> Array:
+    return np.clip(x, -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1)
+
+
+def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
+                         rule: LearningRuleConstants) -> Array:
+    """The learning accumulator after one epoch's product series, per batch element.
+
+    w: int [n, m] weights; x0, x1: int [..., m] presynaptic; e_q: int [..., n] signed
+    error trace. Returns int64 [..., n, m] in units of 2**-7 weight LSB. As Lava's fixed
+    learning engine: the accumulator starts at ``w << 7``; each product
+    ``((x0 * f_pre * y [* y1] * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits
+    signed and added with saturation, in the order of the rule string (y2 with +mant,
+    y3 with -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``).
+    """
+    f_pre = (x1 - 64) if rule.pre_signed else x1
+    f_pre = np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
+    pre = (x0 * f_pre)[..., None, :]
+    y1 = 1 if rule.y1 is None else rule.y1
+    acc = w << ACC_FRAC
+    for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
+        mac = pre * (y * y1)[..., :, None] * mant
+        mac = (mac >> rule.overflow_shift) << rule.s_exp
+        acc = _clip_acc(acc + _clip_acc(mac))
+    comp = x0[..., None, :] * (e_q != 0).astype(np.int64)[..., :, None]
+    return _clip_acc(acc + (comp << (rule.s_exp - 1)))
+
+
+def round_accumulator(acc: Array, rand7: int) -> tuple[Array, int]:
+    """New weights from the accumulator, as Lava's fixed learning engine does it.
+
+    ``w' = floor(acc / 128) + (rand7 < acc mod 128)``, clipped to ``[-256, 255]``
+    (counted). ``rand7`` in 0..127 is the epoch's random number shared by the whole
+    projection (Lava draws one float ``u`` per epoch; ``rand7 = floor(128 u)`` is
+    equivalent because the fraction is a multiple of 1/128).
+    """
+    frac = acc & ((1 << ACC_FRAC) - 1)
+    w_new = (acc >> ACC_FRAC) + (rand7 < frac)
+    return saturate(w_new, W_MIN, W_MAX)
+
+
+def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRuleConstants,
+                   rand7: int) -> tuple[Array, int]:
+    """One learning epoch (t_epoch = 1) of a projection: w int [n, m] -> (w', clipped).
+
+    With leading batch axes on x0/x1 [B, m] and e_q [B, n], the per-element
+    accumulators are averaged (floor) before the rounding (the batch mean; batch 1 is
+    exactly Lava's arithmetic).
+    """
+    acc = learning_accumulator(w, x0, x1, e_q, rule)
+    if acc.ndim > 2:
+        lead = acc.reshape((-1,) + acc.shape[-2:])
+        acc = lead.sum(axis=0) // lead.shape[0]
+    return round_accumulator(acc, rand7)
+
+
+# -- deterministic randomness ---------------------------------------------------
+
+_M64 = (1 << 64) - 1
+
+
+def counter_uniform7(seed: int, stream: int, step: int) -> int:
+    """A uniform integer in 0..127 from ``(seed, stream, step)`` (SplitMix64 finaliser).
+
+    Counter-based: no state to carry, so the NumPy engine and a Lava model that
+    know the seed, the projection's stream id and the step draw the same number.
+    """
+    z = (seed * 0x9E3779B97F4A7C15 + stream * 0xBF58476D1CE4E5B9 + step + 1) & _M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+    z ^= z >> 31
+    return int(z >> 57)

@@ -1,0 +1,155 @@
+"""The fixed-point NumPy engine (``--backend numpy-fixed``): the integer twin of Loihi 2.
+
+It runs the loop of :class:`lava_gle.engine.SteppedEngine` with the integer step
+functions of :mod:`lava_gle.arithmetic.fixed` and the constants of
+:func:`lava_gle.quantize.quantize_network`, with a batch axis. Traces come back in
+the golden key layout, dequantised to float units, plus one ``sat.<var>.<layer>``
+count per saturating variable (also warned about at the end of a run, never silent).
+
+Example
+-------
+>>> import numpy as np
+>>> from lava_gle import load_network
+>>> from lava_gle.fixed_engine import FixedEngine
+>>> net = load_network("tests/data/golden/visible_mlp/network.json")
+>>> traces = FixedEngine(net).run(np.zeros((10, 1, 2)), record=["r"])
+>>> traces["r.hidden"].shape, int(traces["sat.u.hidden"])
+((10, 1, 4), 0)
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.engine import SteppedEngine
+from lava_gle.network import Network
+from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
+
+#: Saturation counters per layer: neuron variables, drive, error sent down, learning
+#: error trace, weights and biases at the 8-bit limit; plus input and target payloads.
+SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b")
+
+
+class FixedEngine(SteppedEngine):
+    """Simulate (and train) a GLE network in Loihi-2-style integers with NumPy.
+
+    Parameters
+    ----------
+    net : Network
+        The float description (quantised with :func:`quantize_network`), or pass ``qnet``.
+    qnet : QuantizedNetwork, optional
+        A quantisation to use instead of the default one.
+    dequantize : bool
+        Return traces in float units (default) or as the raw integers.
+
+    Attributes
+    ----------
+    q : QuantizedNetwork
+    w, b : list of int64 ndarray
+        Integer weights [n_l, n_{l-1}] and biases [n_l], updated while learning.
+    saturation : dict of str -> int
+        ``<var>.<layer>`` (and ``input``, ``target``) -> values clipped so far.
+    """
+
+    record_dtype = np.int64
+    label = "numpy-fixed engine"
+
+    def __init__(self, net: Network, qnet: QuantizedNetwork | None = None,
+                 dequantize: bool = True):
+        super().__init__(net)
+        self.q = quantize_network(net) if qnet is None else qnet
+        self.dequantize = dequantize
+        self.w = [ql.w.copy() for ql in self.q.layers]
+        self.b = [ql.b.copy() for ql in self.q.layers]
+        self.saturation = {f"{v}.{ql.name}": 0 for ql in self.q.layers for v in SAT_VARS}
+        self.saturation.update(input=0, target=0)
+
+    def _count(self, key: str, n: int) -> None:
+        if n:
+            self.saturation[key] += n
+
+    # -- the integer arithmetic -------------------------------------------------
+    def _zero_state(self, batch: int):
+        state = [X.zero_state((batch, l.size)) for l in self.net.layers]
+        eps = [np.zeros((batch, n), np.int64) for n in self.net.sizes[:-1]]
+        return state, eps
+
+    def _rate(self, st: X.FixedNeuronState) -> np.ndarray:
+        return st.p
+
+    def _output_error(self, top: np.ndarray, y: np.ndarray | None) -> np.ndarray:
+        if y is None:
+            return np.zeros_like(top)
+        d, n = X.output_error(top, y, self.q.beta, self.q.beta_negative)
+        self._count(f"e.{self.q.layers[-1].name}", n)
+        return d
+
+    def _layer_step(self, l: int, old: X.FixedNeuronState, p: np.ndarray,
+                    d: np.ndarray) -> X.FixedNeuronState:
+        ql = self.q.layers[l]
+        s, n_s = X.forward_drive(self.w[l], ql.w_shift, self.b[l], ql.b_shift, p)
+        st, counts = X.neuron_step(old.u, old.v, old.g, s, d, ql.consts)
+        self._count(f"s.{ql.name}", n_s)
+        for var, n in zip(X.NEURON_SAT_VARS, counts):
+            self._count(f"{var}.{ql.name}", n)
+        return st
+
+    def _send_down(self, l: int, st: X.FixedNeuronState) -> np.ndarray:
+        ql = self.q.layers[l]
+        eps, n = X.backward_error(self.w[l], st.e, ql.back_shift)
+        self._count(f"eps.{ql.name}", n)
+        return eps
+
+    def _learn(self, new: list[X.FixedNeuronState], pres: list[np.ndarray]) -> None:
+        for l, (ql, st, p) in enumerate(zip(self.q.layers, new, pres)):
+            if ql.rule is None:
+                continue
+            x0, x1 = X.pre_trace(p, ql.pre_signed)
+            e_q, n = X.error_trace(st.e, ql.trace_shift)
+            self._count(f"trace.{ql.name}", n)
+            rand = X.counter_uniform7(self.q.seed, 2 * l, self.steps_done)
+            self.w[l], n = X.synapse_update(self.w[l], x0, x1, e_q, ql.rule, rand)
+            self._count(f"W.{ql.name}", n)
+            if ql.bias_rule is not None:
+                ones = np.ones(e_q.shape[:-1] + (1,), np.int64)
+                rand = X.counter_uniform7(self.q.seed, 2 * l + 1, self.steps_done)
+                b, n = X.synapse_update(self.b[l][:, None], ones, ones * 127, e_q,
+                                        ql.bias_rule, rand)
+                self.b[l] = b[:, 0]
+                self._count(f"b.{ql.name}", n)
+
+    def _prepare(self, x: np.ndarray, y: np.ndarray | None):
+        xq, n = self.q.quantize_inputs(x)
+        self._count("input", n)
+        if y is not None:
+            y, n = self.q.quantize_targets(y)
+            self._count("target", n)
+        return xq, y
+
+    def _var(self, st: X.FixedNeuronState, var: str) -> np.ndarray:
+        return st.p if var == "r" else getattr(st, var)
+
+    def _results(self, rec: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        top = self.q.layers[-1]
+        out: dict[str, np.ndarray] = {}
+        for key, arr in rec.items():
+            if not self.dequantize:
+                out[key] = arr.copy()
+            elif key == "output":
+                out[key] = arr * top.scale("r")
+            else:
+                var, name = key.split(".", 1)
+                out[key] = arr * self.q.layers[self.net.index(name)].scale(var)
+        for ql, w, b in zip(self.q.layers, self.w, self.b):
+            out[f"W.{ql.name}"] = w * ql.scale("W") if self.dequantize else w.copy()
+            out[f"b.{ql.name}"] = b * ql.scale("b") if self.dequantize else b.copy()
+        for key, n in self.saturation.items():
+            out[f"sat.{key}"] = np.array(n)
+        clipped = {k: n for k, n in self.saturation.items() if n}
+        if clipped:
+            warnings.warn("fixed-point saturation (values clipped so far): " +
+                          ", ".join(f"{k}={n}" for k, n in sorted(clipped.items())),
+                          QuantizationWarning, stacklevel=3)
+        return out

@@ -1,0 +1,105 @@
+"""GLE's local plasticity as Loihi learning-engine microcode (Lava rule strings).
+
+The update of every projection, ``dW_ij = eta * e_i * r_j`` (and ``db_i = eta * e_i``,
+and the same update on the backward array that carries ``W^T``), is written as a
+:class:`~lava.magma.core.learning.learning_rule.Loihi3FLearningRule` string and
+compiled by Lava into its product series. The integer synapse update of
+:func:`lava_gle.arithmetic.fixed.learning_accumulator` is that product series evaluated
+the way Lava's fixed-point learning engine does (``tests/test_microcode.py`` checks it
+against Lava's own applier and a running ``LearningDense``).
+
+Signals (``docs/fixed-point.md``, "Learning"):
+
+- forward array: presynaptic rate payload ``p`` (GradedSpikeCfg.OVERWRITE, 8 message
+  bits) gives ``x1 = p / 2``; signed rates are sent as ``p + 128`` and read as ``x1 - 64``.
+  The postsynaptic neuron sends its error trace split ``y2 = e_q+``, ``y3 = e_q-``, a
+  constant learning-rate code ``y1`` (when the rule has one) and the bAP
+  ``y0 = (e_q != 0)``.
+- bias array: a bias neuron with constant payload 254 (``x1 = 127``) into each neuron.
+- backward array (transpose mode, layers above the first): presynaptic error payload
+  ``2 (e_q + 64)`` (``x1 - 64 = e_q``; payload 0 when ``e_q == 0``), postsynaptic rate
+  trace ``y2`` (``y2 - 64`` when signed) and bAP ``y0 = (p != 0)``: the same products as
+  the forward array, so both copies receive identical updates (with a shared random
+  stream for the stochastic rounding).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from lava_gle.arithmetic.fixed import ACC_FRAC, LearningRuleConstants
+from lava_gle.quantize import QuantizedNetwork
+
+
+def _scale(mant: int, s_exp: int) -> str:
+    return f"{mant}*2^{s_exp - ACC_FRAC}" if mant != 1 else f"2^{s_exp - ACC_FRAC}"
+
+
+def rule_string(rule: LearningRuleConstants, backward: bool = False,
+                post_signed: bool = False) -> str:
+    """The ``dw`` string of a projection's rule.
+
+    Forward/bias arrays: ``S*x0*X*y2[*y1] - S*x0*X*y3[*y1] + 2^(s_exp-8)*x0*y0`` with
+    ``X = x1`` or ``(x1-64)`` (signed presynaptic payload). Backward array
+    (``backward=True``): ``S*x0*(x1-64)*Y[*y1] + 2^(s_exp-8)*x0*y0`` with ``Y = y2`` or
+    ``(y2-64)`` (signed rates of the postsynaptic layer).
+    """
+    s = _scale(rule.mant, rule.s_exp)
+    y1 = "*y1" if rule.y1 is not None else ""
+    comp = f" + 2^{rule.s_exp - 1 - ACC_FRAC}*x0*y0"
+    if backward:
+        post = "(y2-64)" if post_signed else "y2"
+        return f"{s}*x0*(x1-64)*{post}{y1}{comp}"
+    pre = "(x1-64)" if rule.pre_signed else "x1"
+    return f"{s}*x0*{pre}*y2{y1} - {s}*x0*{pre}*y3{y1}{comp}"
+
+
+def compile_rule(dw: str):
+    """Lava's Loihi3FLearningRule for ``dw`` (t_epoch 1, x1 overwritten by graded payloads)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    return Loihi3FLearningRule(dw=dw, x1_impulse=0, x1_tau=2 ** 16 - 1, t_epoch=1)
+
+
+def _entry(dw: str, rule: LearningRuleConstants, signals: dict[str, str]) -> dict[str, Any]:
+    lr = compile_rule(dw)
+    return {"dw": dw, "product_series": str(lr.dw).strip(), "t_epoch": 1,
+            "x1_tau": 2 ** 16 - 1, "x1_impulse": 0, "graded_spike_cfg": "OVERWRITE",
+            "num_message_bits": 8, "y1": rule.y1, "gain": rule.gain(), "signals": signals}
+
+
+def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
+    """Per layer: ``weights``, ``biases`` and ``backward_weights`` rules (None where absent).
+
+    Each rule is a dict with the Lava ``dw`` string, the ``product_series`` Lava compiles
+    it to, the LearningDense settings and what each trace carries.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for i, q in enumerate(qnet.layers):
+        if q.rule is None:
+            out[q.name] = {"weights": None, "biases": None, "backward_weights": None}
+            continue
+        pre = "input" if i == 0 else qnet.layers[i - 1].name
+        fwd_signals = {"x1": f"rate payload of {pre} / 2" +
+                       (" (sent as p + 128)" if q.pre_signed else ""),
+                       "y2": f"error trace e_q+ of {q.name}", "y3": f"error trace e_q- of "
+                       f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}
+        if q.rule.y1 is not None:
+            fwd_signals["y1"] = f"constant learning-rate code {q.rule.y1}"
+        entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals), "biases": None,
+                 "backward_weights": None}
+        if q.bias_rule is not None:
+            sig = dict(fwd_signals, x1="bias neuron, constant payload 254 (x1 = 127)")
+            if q.bias_rule.y1 is not None:
+                sig["y1"] = f"constant learning-rate code {q.bias_rule.y1}"
+            else:
+                sig.pop("y1", None)
+            entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig)
+        if i > 0:
+            below = qnet.layers[i - 1]
+            sig = {"x1": f"error payload 2 (e_q + 64) of {q.name} (0 when e_q == 0)",
+                   "y2": f"rate trace x1 of {below.name}", "y0": f"bAP of {below.name}: p != 0"}
+            if q.rule.y1 is not None:
+                sig["y1"] = f"constant learning-rate code {q.rule.y1}"
+            entry["backward_weights"] = _entry(
+                rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig)
+        out[q.name] = entry
+    return out

@@ -1,0 +1,480 @@
+"""Quantise a float GLE network description into Loihi-2-style integers.
+
+:func:`quantize_network` derives every integer format, constant and parameter of
+the fixed-point arithmetic (:mod:`lava_gle.arithmetic.fixed`) from the float
+description, honouring the ``fixed_point:`` overrides of the description
+(:mod:`lava_gle.fixed_options`). The formats are explained in
+``docs/fixed-point.md``. A deployment bundle is written from exactly
+:meth:`QuantizedNetwork.manifest` (JSON-ready formats and constants) and
+:meth:`QuantizedNetwork.arrays` (integer arrays).
+
+Settings the formats cannot hold raise :class:`QuantizationError` (or warn with
+:class:`QuantizationWarning` when the run is still meaningful), naming the layer
+and the number, before anything runs.
+
+Example
+-------
+>>> from lava_gle import load_network
+>>> from lava_gle.quantize import quantize_network
+>>> q = quantize_network(load_network("tests/data/golden/visible_lagline/network.json"))
+>>> q.layers[1].rate_bits, q.layers[1].w_exp
+(6, -6)
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float_phi_prime
+from lava_gle.errors import LavaGleError
+from lava_gle.network import Network
+
+#: Width of a time-constant factor mantissa (unsigned), as Loihi's 12-bit decays.
+FACTOR_BITS = 12
+#: Largest shift of a factor.
+FACTOR_MAX_SHIFT = 40
+#: Largest relative error tolerated when a factor is rounded to its mantissa.
+FACTOR_TOLERANCE = 0.01
+#: Largest lookup table (entries) for phi and phi'.
+MAX_TABLE = 8192
+#: Relative learning-gain error above which quantisation warns.
+GAIN_TOLERANCE = 0.10
+#: Payload ranges of rates.
+UNSIGNED_PAYLOAD = (0, 255)
+SIGNED_PAYLOAD = (-127, 127)
+#: Constant payload of the bias neuron (x1 = 127).
+BIAS_PAYLOAD = 254
+
+_SIGNED_PHI = {"linear", "tanh"}
+_BOUNDED_PHI = {"sigmoid": 1.0, "hard_sigmoid": 1.0, "tanh": 1.0}
+_TABLE_SLOPE = {"sigmoid": 0.25, "tanh": 1.0, "softplus": 1.0}
+
+
+class QuantizationError(LavaGleError, ValueError):
+    """A setting of the float description has no faithful fixed-point form."""
+
+
+class QuantizationWarning(UserWarning):
+    """A fixed-point setting loses accuracy (saturating weights, approximate gains)."""
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedLayer:
+    """Integer formats, constants and parameters of one layer and the projection into it.
+
+    Formats are fraction bits: a value ``x`` is held as ``round(x * 2**bits)``.
+
+    Attributes
+    ----------
+    name, size, phi : as in the description.
+    u_bits : int
+        Potential format (u, u_prosp, drive s), 24-bit signed.
+    e_bits : int
+        Error format (v, e, incoming error d), 24-bit signed.
+    rate_bits : int
+        Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``).
+    trace_shift : int
+        Learning error trace ``e_q = round(e >> trace_shift)`` clipped to +-63.
+    consts : FixedNeuronConstants
+    w : int64 [n, m]
+        Weights, ``W = w * 2**w_exp``; ``w_shift`` turns ``w @ p`` into the potential format.
+    b : int64 [n]
+        Biases, ``b = wb * 2**b_exp``; ``b_shift`` turns ``wb`` into the potential format.
+    back_shift : int or None
+        Turns ``e @ w`` into the error format of the layer below (None for the first layer).
+    rule, bias_rule : LearningRuleConstants or None
+        Learning-engine form of the weight and bias updates (None without learning).
+    pre_bits, pre_signed : int, bool
+        Rate format and signedness of the presynaptic payloads (input or layer below).
+    """
+
+    name: str
+    size: int
+    phi: str
+    bias: bool
+    u_bits: int
+    e_bits: int
+    rate_bits: int
+    rate_signed: bool
+    trace_shift: int
+    consts: X.FixedNeuronConstants
+    w: np.ndarray
+    w_exp: int
+    w_shift: int
+    b: np.ndarray
+    b_exp: int
+    b_shift: int
+    back_shift: int | None
+    rule: X.LearningRuleConstants | None
+    bias_rule: X.LearningRuleConstants | None
+    pre_bits: int
+    pre_signed: bool
+    phi_max_error: float
+    gain_target: float
+    bias_gain_target: float
+
+    def scale(self, var: str) -> float:
+        """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b)."""
+        return {"u": 2.0 ** -self.u_bits, "u_prosp": 2.0 ** -self.u_bits,
+                "r": 2.0 ** -self.rate_bits, "v": 2.0 ** -self.e_bits,
+                "e": 2.0 ** -self.e_bits, "W": 2.0 ** self.w_exp,
+                "b": 2.0 ** self.b_exp}[var]
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedNetwork:
+    """A network in integers: per-layer formats, constants and parameters.
+
+    Attributes
+    ----------
+    net : Network
+        The float description it was made from.
+    layers : list of QuantizedLayer
+    in_bits : int
+        Input payload format (signed 8 bit, -127..127).
+    beta : Factor
+        ``|beta| * 2**(e_bits_top - rate_bits_top)``: output error from rate units.
+    beta_negative : bool
+    seed : int
+        Seed of the counter-based stochastic rounding (stream ``2 l`` for W of layer l,
+        ``2 l + 1`` for its bias).
+    """
+
+    net: Network
+    layers: list[QuantizedLayer]
+    in_bits: int
+    beta: X.Factor
+    beta_negative: bool
+    seed: int
+
+    def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
+        q = np.round(np.asarray(x, np.float64) * 2.0 ** self.in_bits).astype(np.int64)
+        return X.saturate(q, *SIGNED_PAYLOAD)
+
+    def quantize_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Targets in the output rate format (24-bit signed, clip counted)."""
+        top = self.layers[-1]
+        q = np.round(np.asarray(y, np.float64) * 2.0 ** top.rate_bits).astype(np.int64)
+        return X.saturate_state(q)
+
+    def manifest(self) -> dict[str, Any]:
+        """Formats, exponents and neuron constants per layer, JSON-ready."""
+        layers = []
+        for q in self.layers:
+            c = q.consts
+            layers.append({
+                "name": q.name, "size": q.size, "phi": q.phi, "bias": q.bias,
+                "formats": {"u_bits": q.u_bits, "error_bits": q.e_bits,
+                            "rate_bits": q.rate_bits, "rate_signed": q.rate_signed,
+                            "error_trace_shift": q.trace_shift,
+                            "error_trace_bits": q.e_bits - q.trace_shift},
+                "weights": {"exp": q.w_exp, "drive_shift": q.w_shift,
+                            "backward_shift": q.back_shift,
+                            "pre_rate_bits": q.pre_bits, "pre_signed": q.pre_signed},
+                "biases": {"exp": q.b_exp, "drive_shift": q.b_shift},
+                "factors": {name: _factor_dict(f) for name, f in (
+                    ("dt_over_tau_m", c.dt_m), ("tau_r_over_tau_m", c.tau_r_m),
+                    ("dt_over_tau_r", c.dt_r), ("tau_m_over_tau_r", c.tau_m_r))},
+                "gamma": None if c.gamma is None else
+                dict(_factor_dict(c.gamma), negative=c.gamma_negative),
+                "prospective_errors": c.prospective,
+                "activation": {"kind": c.phi.kind, "payload_min": c.phi.p_min,
+                               "payload_max": c.phi.p_max, "table_bits": c.phi.table_bits,
+                               "table_lo": c.phi.table_lo,
+                               "table_size": 0 if c.phi.phi_table is None
+                               else len(c.phi.phi_table),
+                               "linear_above_table": c.phi.linear_above,
+                               "gate_bits": X.GATE_BITS,
+                               "max_error": q.phi_max_error,
+                               "max_error_lsb": q.phi_max_error * 2.0 ** q.rate_bits},
+                "learning": None if q.rule is None else {
+                    "weights": _rule_dict(q.rule, q.gain_target),
+                    "biases": None if q.bias_rule is None
+                    else _rule_dict(q.bias_rule, q.bias_gain_target)},
+            })
+        return {"format": "lava-gle-fixed-point", "version": 1, "name": self.net.name,
+                "state_bits": X.STATE_BITS, "gate_bits": X.GATE_BITS,
+                "input": {"size": self.net.input.size, "rate_bits": self.in_bits,
+                          "signed": True},
+                "output": {"loss": self.net.learning.loss, "beta": _factor_dict(self.beta),
+                           "beta_negative": self.beta_negative,
+                           "target_rate_bits": self.layers[-1].rate_bits},
+                "rounding_seed": self.seed, "layers": layers}
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
+        out: dict[str, np.ndarray] = {}
+        for q in self.layers:
+            out[f"W.{q.name}"] = q.w.copy()
+            out[f"b.{q.name}"] = q.b.copy()
+            if q.consts.phi.phi_table is not None:
+                out[f"phi_table.{q.name}"] = q.consts.phi.phi_table.copy()
+                out[f"gate_table.{q.name}"] = q.consts.phi.gate_table.copy()
+        return out
+
+
+def _factor_dict(f: X.Factor) -> dict:
+    mant = f.mant.tolist()
+    return {"mantissa": mant, "shift": f.shift, "value": f.value().tolist()}
+
+
+def _rule_dict(rule: X.LearningRuleConstants, target: float) -> dict:
+    return {"mantissa": rule.mant, "s_exp": rule.s_exp, "y1": rule.y1,
+            "pre_signed": rule.pre_signed, "overflow_shift": rule.overflow_shift,
+            "gain": rule.gain(), "gain_target": target,
+            "gain_rel_error": rule.gain() / target - 1.0 if target > 0 else 0.0}
+
+
+# -- formats ---------------------------------------------------------------------
+
+def _ceil_log2(x: float) -> int:
+    return int(math.ceil(math.log2(x)))
+
+
+def _rate_bits(r_max: float, signed: bool) -> int:
+    """Fraction bits so that ``r_max`` rounded up to a power of two fits the payload."""
+    p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
+    r_range = 2.0 ** _ceil_log2(max(r_max, 2.0 ** -16))
+    return int(math.floor(math.log2((p_max + 1) / r_range)))
+
+
+def _state_bits(bound: float) -> int:
+    """Fraction bits of a 24-bit state that holds ``+-bound``."""
+    return int(min(23, max(0, 23 - _ceil_log2(max(bound, 2.0 ** -16)))))
+
+
+def quantize_factor(values, what: str, layer: str) -> X.Factor:
+    """A Factor with 12-bit mantissas for ``values`` (> 0), common shift.
+
+    Raises QuantizationError when a value is >= 4096 (the mantissa cannot hold it) or
+    when a value is rounded by more than 1 % (too small next to the largest one).
+    """
+    v = np.atleast_1d(np.asarray(values, np.float64))
+    top = float(v.max())
+    if top >= 2 ** FACTOR_BITS:
+        raise QuantizationError(f"layer {layer!r}: {what} = {top:g} does not fit the 12-bit "
+                                f"factor mantissa (max {2 ** FACTOR_BITS - 1}); bring the "
+                                "time constants closer together")
+    shift = (FACTOR_BITS - 1) - int(math.floor(math.log2(top)))
+    shift = int(min(max(shift, 0), FACTOR_MAX_SHIFT))
+    mant = np.round(v * 2.0 ** shift).astype(np.int64)
+    mant = np.minimum(mant, 2 ** FACTOR_BITS - 1)
+    rel = np.abs(mant * 2.0 ** -shift / v - 1.0)
+    worst = int(np.argmax(rel))
+    if rel[worst] > FACTOR_TOLERANCE:
+        raise QuantizationError(f"layer {layer!r}: {what} = {v[worst]:g} (neuron {worst}) is "
+                                f"rounded to {mant[worst] * 2.0 ** -shift:g} "
+                                f"({100 * rel[worst]:.1f}% off) by the 12-bit factor format; "
+                                f"its ratio to the largest value {top:g} is too large")
+    return X.Factor(mant if len(mant) > 1 else mant.reshape(()), shift)
+
+
+def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
+                layer: str) -> tuple[X.FixedActivation, float]:
+    p_min, p_max = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
+    if phi not in _TABLE_SLOPE:
+        act = X.FixedActivation(kind=phi, u_bits=u_bits, rate_bits=rate_bits,
+                                p_min=p_min, p_max=p_max)
+        lo, hi = -4.0, 4.0
+    else:
+        k = rate_bits + _ceil_log2(_TABLE_SLOPE[phi]) + 1
+        k = min(k, u_bits)
+        half = math.ceil((max(rate_bits, 0) + 2) * math.log(2.0))
+        n = 2 * half * 2 ** k + 1
+        if n > MAX_TABLE:
+            raise QuantizationError(f"layer {layer!r}: the {phi} table would need {n} entries "
+                                    f"(max {MAX_TABLE}); lower rate_bits ({rate_bits})")
+        xs = (np.arange(n) - half * 2 ** k) * 2.0 ** -k
+        table = np.clip(np.round(float_phi(phi)(xs) * 2.0 ** rate_bits), p_min, p_max)
+        gates = np.round(float_phi_prime(phi)(xs) * X.GATE_ONE)
+        act = X.FixedActivation(kind="table", u_bits=u_bits, rate_bits=rate_bits,
+                                p_min=p_min, p_max=p_max, table_bits=k,
+                                table_lo=-half * 2 ** k, phi_table=table.astype(np.int64),
+                                gate_table=gates.astype(np.int64),
+                                linear_above=(phi == "softplus"))
+        lo, hi = -half - 1.0, half + 1.0
+    # worst-case error of phi within the payload range, on a grid 8x finer than the table
+    step = 2.0 ** -(min(u_bits, max(act.table_bits, rate_bits) + 3))
+    u = np.arange(lo, hi, step)
+    p, _, _ = act(np.round(u * 2.0 ** u_bits).astype(np.int64))
+    ref = np.clip(float_phi(phi)(u), p_min * 2.0 ** -rate_bits, p_max * 2.0 ** -rate_bits)
+    return act, float(np.max(np.abs(p * 2.0 ** -rate_bits - ref)))
+
+
+def _choose_rule(gain: float, pre_signed: bool, layer: str,
+                 what: str) -> X.LearningRuleConstants:
+    """The learning-engine constants whose gain is closest to ``gain`` (LSB per x1*e_q)."""
+    # Products are floored to 15 bits before the exponent scales them, so the smallest
+    # s_exp (largest mant * y1) truncates least; two factors truncate less than three.
+    candidates = []
+    for y1 in [None] + list(range(1, 128)):
+        for mant in range(1, 8):
+            for s_exp in range(1, 16):
+                r = X.LearningRuleConstants(mant, s_exp, y1, pre_signed)
+                err = abs(math.log(r.gain() / gain))
+                candidates.append((r.s_exp + (0 if y1 is None else 3), err, r))
+    tol = min(c[1] for c in candidates) + 0.01
+    best = min((c for c in candidates if c[1] <= tol), key=lambda c: c[:2])[2]
+    smallest = X.LearningRuleConstants(1, 1, 1, pre_signed).gain()
+    if gain < smallest / 2:
+        raise QuantizationError(f"layer {layer!r}: the {what} learning gain {gain:.3g} LSB per "
+                                f"unit of x1*e_q is below the learning engine's smallest "
+                                f"{smallest:.3g}; raise eta, lower the weight exponent or "
+                                "raise error_trace_range")
+    if abs(best.gain() / gain - 1.0) > GAIN_TOLERANCE:
+        warnings.warn(f"layer {layer!r}: {what} learning gain {gain:.4g} is approximated by "
+                      f"{best.gain():.4g} ({100 * (best.gain() / gain - 1):+.0f}%)",
+                      QuantizationWarning, stacklevel=3)
+    return best
+
+
+def _weight_exp(w: np.ndarray, headroom: float, override: int | None) -> int:
+    if override is not None:
+        return override
+    top = float(np.max(np.abs(w))) if w.size else 0.0
+    if top == 0.0:
+        top = 1.0 / math.sqrt(max(w.shape[1] if w.ndim == 2 else 1, 1))
+    return _ceil_log2(top * headroom / 255.0)
+
+
+def _to_ints(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
+    q = np.round(values * 2.0 ** -exp).astype(np.int64)
+    n = int(np.count_nonzero(np.abs(q) > 255))
+    if n:
+        warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (largest "
+                      f"|value| {float(np.max(np.abs(values))):g} > {255 * 2.0 ** exp:g}); "
+                      f"raise the layer's fixed_point exponent", QuantizationWarning,
+                      stacklevel=3)
+    return np.clip(q, -255, 255)
+
+
+def quantize_network(net: Network) -> QuantizedNetwork:
+    """Derive the integer formats, constants and parameters of ``net``.
+
+    Defaults (each overridable under ``fixed_point:``, see :mod:`lava_gle.fixed_options`):
+    input payload for ``|x| <= input_range``; weight exponent so that the largest initial
+    |W| times ``weight_headroom`` fits 8 bits; rate formats from the largest rate the
+    initial weights can produce, rounded up to a power of two; 24-bit potential and error
+    formats from bounds that include the weight headroom and the prospective overshoot
+    ``tau_m / tau_r``; error traces spanning ``|beta| * rate range / 8`` at the output.
+
+    Raises
+    ------
+    QuantizationError
+        For a factor or learning gain the formats cannot hold (names the layer and value).
+    """
+    lrn = net.learning
+    opts = net.fixed_point
+    headroom = float(opts.get("weight_headroom", 4.0))
+    in_range = float(opts.get("input_range", 2.0))
+    if lrn.loss != "mse":
+        raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
+                                "use loss 'mse' for the fixed-point backends")
+    if lrn.learn_tau:
+        raise QuantizationError("learn_tau has no fixed-point form yet; set "
+                                "learning.learn_tau: false for the fixed-point backends")
+    in_bits = _rate_bits(in_range, True)
+    n_layers = len(net.layers)
+    weights = [net.initial_weights(i) for i in range(n_layers)]
+    biases = [net.initial_biases(i) for i in range(n_layers)]
+    if lrn.backward == "feedback_alignment":
+        raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
+                                "use backward 'transpose' for the fixed-point backends")
+
+    # forward pass of bounds: rate formats and potential formats
+    r_range_below, pre_bits, pre_signed = in_range, in_bits, True
+    fmt = []
+    for i, layer in enumerate(net.layers):
+        o = layer.fixed_point
+        w, b = weights[i], biases[i]
+        drive = float(np.max(np.abs(w).sum(axis=1) * r_range_below + np.abs(b)))
+        signed = layer.phi in _SIGNED_PHI
+        if layer.phi in _BOUNDED_PHI:
+            r_max = _BOUNDED_PHI[layer.phi]
+        else:
+            r_max = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
+        rate_bits = o.get("rate_bits", _rate_bits(r_max, signed))
+        p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
+        u_bound = max(drive * headroom, 1.0)
+        u_bits = o.get("u_bits", _state_bits(u_bound))
+        fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits,
+                        pre_bits=pre_bits, pre_signed=pre_signed))
+        r_range_below = min(r_max, p_max * 2.0 ** -rate_bits)
+        pre_bits, pre_signed = rate_bits, signed
+
+    # backward pass of bounds: error formats and error traces
+    top = fmt[-1]
+    r_range_top = (SIGNED_PAYLOAD[1] if top["signed"] else UNSIGNED_PAYLOAD[1]) \
+        * 2.0 ** -top["rate_bits"]
+    d_bound = abs(lrn.beta) * 2.0 * r_range_top
+    trace_range = abs(lrn.beta) * r_range_top / 8.0
+    for i in reversed(range(n_layers)):
+        layer = net.layers[i]
+        overshoot = 1.0
+        if lrn.prospective_errors:
+            overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
+        e_bound = max(d_bound * overshoot, 2.0 ** -16)
+        fmt[i]["e_bits"] = layer.fixed_point.get("error_bits", _state_bits(e_bound))
+        fmt[i]["trace_range"] = layer.fixed_point.get("error_trace_range", trace_range)
+        col = np.abs(weights[i]).sum(axis=0)
+        d_bound = e_bound * float(col.max()) * headroom
+        trace_range = fmt[i]["trace_range"] * max(float(col.max()), 2.0 ** -8)
+
+    layers = []
+    for i, layer in enumerate(net.layers):
+        f, o = fmt[i], layer.fixed_point
+        tm, tr = layer.tau_m_array(), layer.tau_r_array()
+        name = layer.name
+        e_bits, u_bits = f["e_bits"], f["u_bits"]
+        gamma = None
+        if lrn.gamma != 0.0:
+            gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name)
+        act, phi_err = _activation(layer.phi, u_bits, f["rate_bits"], f["signed"], name)
+        consts = X.FixedNeuronConstants(
+            dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
+            tau_r_m=quantize_factor(tr / tm, "tau_r/tau_m", name),
+            dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name),
+            tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
+            gamma=gamma, gamma_negative=lrn.gamma < 0,
+            prospective=lrn.prospective_errors, phi=act)
+        w_exp = _weight_exp(weights[i], headroom, o.get("weight_exp"))
+        w = _to_ints(weights[i], w_exp, name, "weights")
+        b_exp = o.get("bias_exp")
+        if b_exp is None:
+            b_exp = _weight_exp(biases[i][None, :], headroom, None) if layer.bias else w_exp
+        b = _to_ints(biases[i], b_exp, name, "biases")
+        y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / f["trace_range"])))
+        trace_shift = e_bits - y_bits
+        if trace_shift < 0:
+            raise QuantizationError(f"layer {name!r}: error_trace_range {f['trace_range']:g} "
+                                    f"needs {y_bits} trace fraction bits, more than the error "
+                                    f"format's {e_bits}; raise error_bits or the range")
+        back_shift = None
+        if i > 0:
+            back_shift = w_exp - e_bits + fmt[i - 1]["e_bits"]
+        gain = lrn.eta * 2.0 ** (1 - f["pre_bits"]) * 2.0 ** -y_bits / 2.0 ** w_exp
+        bias_gain = lrn.eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
+        rule = bias_rule = None
+        if lrn.enabled and lrn.eta > 0:
+            rule = _choose_rule(gain, f["pre_signed"], name, "weight")
+            if layer.bias:
+                bias_rule = _choose_rule(bias_gain, False, name, "bias")
+        layers.append(QuantizedLayer(
+            name=name, size=layer.size, phi=layer.phi, bias=layer.bias,
+            u_bits=u_bits, e_bits=e_bits, rate_bits=f["rate_bits"], rate_signed=f["signed"],
+            trace_shift=trace_shift, consts=consts, w=w, w_exp=w_exp,
+            w_shift=w_exp - f["pre_bits"] + u_bits, b=b, b_exp=b_exp, b_shift=b_exp + u_bits,
+            back_shift=back_shift, rule=rule, bias_rule=bias_rule, pre_bits=f["pre_bits"],
+            pre_signed=f["pre_signed"], phi_max_error=phi_err, gain_target=gain,
+            bias_gain_target=bias_gain))
+    top_q = layers[-1]
+    beta = quantize_factor(max(abs(lrn.beta), 1e-300) * 2.0 ** (top_q.e_bits - top_q.rate_bits),
+                           "beta", top_q.name) if lrn.beta != 0 else X.Factor(np.array(0), 0)
+    return QuantizedNetwork(net=net, layers=layers, in_bits=in_bits, beta=beta,
+                            beta_negative=lrn.beta < 0, seed=int(opts.get("seed", 0)))
