@@ -109,3 +109,25 @@ def test_learned_parameters_carry_over_and_set_weights_applies(golden):
             sim.set_weights(name, np.zeros((7, 7)))
         assert np.all(sim.get_weights(name)[0] == 0)
         assert np.all(sim.network.initial_weights(0) == 0)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("case", ["single layer, ce", "two layers, no targets"])
+def test_structural_edge_wiring_matches_engine(case):
+    """A single layer (no backward path, output layer = first layer) and a run without targets."""
+    single = case.startswith("single")
+    layers = [(3, "linear")] if single else [(3, "softplus"), (2, "hard_sigmoid")]
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.1, "input": {"size": 2},
+        "layers": [dict(name=f"l{i}", size=s, tau_m=1.0, tau_r=0.3, phi=p,
+                        init={"scheme": "normal", "seed": i}) for i, (s, p) in enumerate(layers)],
+        "learning": {"enabled": True, "eta": 0.1, "gamma": 1.0, "beta": 0.5,
+                     "loss": "ce" if single else "mse"}})
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 2))
+    y = rng.integers(0, 3, 40) if single else None
+    expected = Engine(net).run(x, y, record=True)
+    with LavaNetwork(net) as sim:
+        traces = sim.run(x, y)
+    assert max(max_relative_errors(expected, traces).values()) <= 1e-12
+    assert np.any(expected["e.l0"] != 0) == single  # errors flow only with a target
