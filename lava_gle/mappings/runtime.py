@@ -3,14 +3,18 @@
 Lava forks one OS process per leaf Process, one per runtime service and a shared
 memory manager. ``Runtime.stop()`` waits for every one of them to answer, so it can
 block forever when a model died (an exception inside a model, or Ctrl-C, which
-reaches the forked children too). :func:`stop_runtime` therefore runs the polite
-stop with a deadline and then terminates whatever Lava children are still alive.
+reaches the forked children too). So :func:`run_in_chunks` forks the Lava processes
+with SIGINT ignored (Ctrl-C then interrupts only the host, and the children stay alive
+to be stopped politely), and :func:`stop_runtime` runs the polite stop with a deadline
+and then terminates whatever Lava children are still alive.
 """
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from lava_gle.forking import prepare_for_lava
 
@@ -33,11 +37,15 @@ def run_in_chunks(root: AbstractProcess, run_cfg: RunConfig, steps: int, *, chun
                   callback: Callable[[int], None] | None = None) -> None:
     """Run ``steps`` Lava steps as blocking ``RunSteps(chunk)`` calls.
 
-    The first call compiles the network and starts the runtime. A progress bar
+    If ``root`` has no runtime yet, it is created first (compile, fork) with SIGINT
+    ignored, so the forked Lava processes ignore Ctrl-C. A progress bar
     (``progress``) advances per chunk; ``callback(steps_done)`` is called after each
     chunk, while the runtime is paused (shared arrays may be read then).
     The caller must call :func:`stop_runtime` afterwards, also on errors.
     """
+    if root.runtime is None:
+        with _children_ignore_sigint():
+            root.create_runtime(run_cfg=run_cfg)  # compiles and forks the Lava processes
     with tqdm(total=steps, desc=desc, unit="step", disable=not progress,
               mininterval=0.5) as bar:
         done = 0
@@ -51,6 +59,21 @@ def run_in_chunks(root: AbstractProcess, run_cfg: RunConfig, steps: int, *, chun
             bar.update(n)
             if callback is not None:
                 callback(done)
+
+
+@contextmanager
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes forked inside this block inherit SIGINT = ignore (the host's handler is
+    restored afterwards). Outside the main thread signals cannot be changed: no-op."""
+    try:
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _model_failure(root: AbstractProcess, exc: RuntimeError) -> str:

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -71,3 +74,35 @@ def test_interrupt_between_chunks_stops_every_lava_process(mlp_streams, baseline
             sim.run(x, y, callback=interrupt)
     assert child_pids() == baseline
     assert sim._directory is None  # shared arrays removed too
+
+
+@pytest.mark.lava
+def test_ctrl_c_during_a_chunk_stops_every_lava_process(mlp_streams, baseline, capfd):
+    """SIGINT to the host and to every Lava process, as a terminal's Ctrl-C sends it to the
+    whole process group, in the middle of a blocking chunk: the Lava processes ignore it
+    (no tracebacks from them) and are stopped by the host."""
+    net, x, y = mlp_streams
+    x, y = np.tile(x, (40, 1, 1)), np.tile(y, (40, 1, 1))  # long enough to be interrupted
+    sent, armed = [], []
+
+    def ctrl_c() -> None:
+        lava = {actor.pid for actor in sim.built.root.runtime._messaging_infrastructure.actors}
+        assert lava <= child_pids() - baseline
+        for pid in lava:
+            os.kill(pid, signal.SIGINT)
+        sent.append(len(lava))
+        os.kill(os.getpid(), signal.SIGINT)
+
+    def arm(done: int) -> None:  # after the first chunk: the Lava processes exist
+        if not armed:
+            armed.append(threading.Timer(0.2, ctrl_c))
+            armed[0].start()
+
+    start = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        with LavaNetwork(net, fused=False, chunk=100) as sim:
+            sim.run(x, y, callback=arm)
+    assert sent and sent[0] >= 2 * len(net.layers) + 2
+    assert time.monotonic() - start < 60  # interrupted, not run to the end
+    assert child_pids() == baseline
+    assert "Traceback" not in capfd.readouterr().err
