@@ -25,13 +25,13 @@ def child_pids() -> set[int]:
     return pids
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def mlp_streams():
     case = GoldenCase("visible_mlp")
     return case.net, case.inputs[:300], case.targets[:300]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def baseline(mlp_streams):
     """Children that outlive any run (multiprocessing's resource tracker), after one clean run."""
     net, x, y = mlp_streams

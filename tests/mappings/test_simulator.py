@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from conftest import GoldenCase
 from lava_gle import network_from_dict
 from lava_gle.engine import Engine
 from lava_gle.errors import LavaGleError
@@ -90,7 +91,8 @@ def test_batch_with_learning_is_refused_before_lava_starts():
 
 
 @pytest.mark.lava
-def test_learned_parameters_carry_over_and_set_weights_applies(golden):
+def test_learned_parameters_carry_over_and_set_weights_applies():
+    golden = GoldenCase("visible_mlp")
     T = 120
     x, y = golden.inputs[:T], golden.targets[:T]
     name = golden.net.layer_names[0]
