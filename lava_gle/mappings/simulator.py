@@ -13,10 +13,11 @@ Example
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 
-from lava_gle.errors import LavaGleError
+from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
 from lava_gle.mappings.selection import find_models, run_config
@@ -123,7 +124,6 @@ class LavaNetwork:
     @property
     def network(self) -> Network:
         """The description with the current parameters (weights, biases, learned tau_m)."""
-        from dataclasses import replace
         net = self.net.with_parameters(self._weights, self._biases)
         if self.net.learning.learn_tau:
             net = replace(net, layers=tuple(replace(l, tau_m=t.copy())
@@ -189,7 +189,6 @@ class LavaNetwork:
         proc_cls = GleNetworkProcess if self.fused else GleProjection
         model = find_models(self.tag).get(proc_cls)
         if model is None:
-            from lava_gle.errors import BackendUnavailableError
             raise BackendUnavailableError(f"no {self.tag!r} model for {proc_cls.__name__} in "
                                           f"lava_gle.models")
         return model.arith
