@@ -21,7 +21,7 @@ from lava_gle.mappings.resources import (
 )
 
 #: Repacking rounds before giving up on output-axon estimates.
-MAX_ROUNDS = 12
+MAX_ROUNDS = 60
 
 
 @dataclass(frozen=True)
@@ -155,11 +155,25 @@ def partition(costs: list[LayerCost], caps: tuple[int, ...],
     for _ in range(MAX_ROUNDS):
         blocks = _pack(costs, caps, k_est, block_size)
         k = cores_per_layer(blocks, len(costs))
-        if all(a <= e for a, e in zip(k, k_est)):
+        grown = [i for i, (a, e) in enumerate(zip(k, k_est)) if a > e]
+        if not grown:
             return blocks
         k_est = [max(a, e) for a, e in zip(k, k_est)]
-    worst = max(range(len(costs)), key=lambda i: k[i])
-    raise DoesNotFitError(costs[worst].name, "output_axons", k[worst], k_est[worst],
-                          SUGGESTIONS["output_axons"],
-                          detail=" (the cores of its neighbours keep growing as the layer "
-                                 "is cut finer)")
+    raise _unsettled(costs, caps, k_est, grown[0])
+
+
+def _unsettled(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
+               i: int) -> DoesNotFitError:
+    """The error for output-axon counts that keep growing around layer ``i``: what a block
+    of the size the other resources allow would need in output axons."""
+    out = RESOURCES.index("output_axons")
+    no_axon_limit = tuple(c if j != out else 2 ** 62 for j, c in enumerate(caps))
+    cost = costs[i]
+    k_up = k_est[i + 1] if i + 1 < len(costs) else 1
+    k_down = k_est[i - 1] if i > 0 else 0
+    n = max(1, max_fit(cost, no_axon_limit, k_up, k_down, cost.size))
+    return DoesNotFitError(cost.name, "output_axons", cost.demand(n, k_up, k_down)[out],
+                           caps[out], SUGGESTIONS["output_axons"],
+                           detail=f" for a block of {n} neurons that reach {k_up + k_down} "
+                                  "cores each; cutting the layers finer only adds cores to "
+                                  "reach")

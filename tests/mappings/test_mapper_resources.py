@@ -1,0 +1,156 @@
+"""The resource arithmetic of a few networks, computed by hand (Loihi 2 profile unless noted).
+
+Loihi 2: 4096 compartments, 8 groups, 16000 axons in and out, 12000 words of 32 bits (four
+8-bit synapses per word), 16384 trace slots per core; 128 cores per chip.
+"""
+from __future__ import annotations
+
+import pytest
+
+from lava_gle.mappings.mapper import map_network
+from lava_gle.mappings.profiles import load_profile
+from lava_gle.mappings.report import build_report
+from lava_gle.mappings.resources import DoesNotFitError, layer_costs
+from lava_gle.network import InputSpec, LayerSpec, LearningSpec, Network
+
+
+def chain(inp: int, sizes: list[int], learning: bool = False, backward: str = "transpose",
+          name: str = "net") -> Network:
+    layers = tuple(LayerSpec(f"l{i}", s, 1.0, 1.0) for i, s in enumerate(sizes))
+    return Network(dt=0.1, input=InputSpec(inp), layers=layers, name=name,
+                   learning=LearningSpec(enabled=learning, eta=0.1 if learning else 0.0,
+                                         backward=backward))
+
+
+def spans(m):
+    return [(m.costs[b.layer].name, b.start, b.stop, b.core) for b in m.blocks]
+
+
+def test_mnist_shaped_784_100_10():
+    # l0 (100, fan-in 784, 10 errors from above): a block of n costs ceil(784n/4) + ceil(10n/4)
+    # words; n = 60 -> 11760 + 150 = 11910 <= 12000, n = 61 -> 11956 + 153 > 12000.
+    m = map_network(chain(784, [100, 10]))
+    assert spans(m) == [("l0", 0, 60, 0), ("l0", 60, 100, 1), ("l1", 0, 10, 1)]
+    d = m.block_demands()
+    # (compartments, groups, axons in, axons out, words, traces)
+    assert d[0] == (120, 2, 784 + 10, 60 * 1, 11910, 0)
+    assert d[1] == (80, 2, 794, 40, 7840 + 100, 0)
+    # output layer: 100 rates + 10 targets in; 10 rates to the host + 10 errors to each of
+    # l0's 2 cores out; 1000/4 forward words + ceil(10/4) target words
+    assert d[2] == (20, 2, 110, 10 + 20, 250 + 3, 0)
+    r = build_report(m)
+    assert r.totals["cores"] == 2 and r.totals["chips"] == 1
+    assert r.totals["demand"]["synapse_words"] == 11910 + 7940 + 253
+    assert r.totals["lower_bound_cores"] == 2  # ceil(20103 / 12000)
+    assert [l["binding"] for l in r.layers] == ["synapse_words", "layer size"]
+    assert r.layers[0]["max_block"] == 60
+    assert r.totals["synapses_forward"] == 78400 + 1000
+    assert r.totals["synapses_backward"] == 1000
+    assert r.totals["synapses_target"] == 10
+    # traffic: each l0 block sends 8-bit rates to l1's core (60 on another core, 40 on
+    # the same); l1 sends 24-bit errors to l0's two cores (core 0 only is remote)
+    assert m.placement.intercore_bits == 60 * 8 + 10 * 24
+
+
+def test_learning_traces_with_transpose_and_feedback():
+    # l0 block of 54 (fan-in 784, 100 from above):
+    # words ceil(784*54/4) + ceil(100*54/4) = 10584 + 1350 = 11934; n = 55 -> 10780 + 1375 > 12000
+    # traces: W_l0: 784 pre + 2*54 post; plastic W_l1^T: 100 pre + 54 post
+    m = map_network(chain(784, [300, 100, 10], learning=True))
+    assert m.blocks[0].size == 54
+    assert m.block_demands()[0][5] == 784 + 108 + 100 + 54
+    # feedback alignment: the backward matrix is fixed, no traces for it
+    m = map_network(chain(784, [300, 100, 10], learning=True, backward="feedback_alignment"))
+    assert m.block_demands()[0][5] == 784 + 108
+
+
+def test_weight_bits_override_packs_more_synapses_per_word():
+    # 4-bit weights: 8 per word; l0 = ceil(78400/8) + ceil(1000/8) = 9800 + 125,
+    # l1 = 125 + ceil(10/8) = 127 -> 10052 words on one core
+    m = map_network(chain(784, [100, 10]), weight_bits=4)
+    assert m.cores == 1
+    assert build_report(m).totals["demand"]["synapse_words"] == 10052
+
+
+def test_loihi1_binds_on_compartments():
+    # 64-bit words: eight 8-bit synapses; a 600-neuron layer with fan-in 10 needs 1200
+    # compartments > 1024: blocks of 512
+    m = map_network(chain(10, [600, 2]), "loihi1")
+    assert spans(m)[:2] == [("l0", 0, 512, 0), ("l0", 512, 600, 1)]
+    assert build_report(m).layers[0]["binding"] == "compartments"
+
+
+def test_output_axons_follow_the_neighbours_core_count():
+    # 50 neurons per block at most (--block-size): l1 (120) sits on 3 cores, so every
+    # l0 neuron sends its rate to 3 cores, and every l2 neuron its error to 3 cores.
+    m = map_network(chain(5, [40, 120, 30]), block_size=50)
+    assert m.layer_cores == [1, 3, 1]
+    d = m.block_demands()
+    l0 = next(x for b, x in zip(m.blocks, d) if b.layer == 0)
+    assert l0[3] == 40 * 3
+    l2 = next(x for b, x in zip(m.blocks, d) if b.layer == 2)
+    assert l2[3] == 30 * 1 + 30 * 3
+
+
+def test_output_axon_limit_cuts_blocks_smaller():
+    # at most 100 output axons per core: l0 neurons each send to k1 cores of l1 and
+    # l1 neurons to k0 cores of l0, so blocks shrink until the counts settle
+    # Settled counts k = [2, 3, 1]: l0 neurons reach 3 cores -> blocks of 33 (99 axons) and
+    # 27; l1 neurons reach 2 + 1 cores: 6 fit the 19 axons left on core 1, then 33, then 21;
+    # l2 neurons send 1 rate to the host + errors to 3 cores: 4 * 4 = 16.
+    profile = load_profile().with_values(output_axons_per_core=100)
+    m = map_network(chain(4, [60, 60, 4]), profile)
+    assert m.layer_cores == [2, 3, 1]
+    assert [b.size for b in m.blocks] == [33, 27, 6, 33, 21, 4]
+    assert [d[3] for d in m.block_demands()] == [99, 81, 18, 99, 63, 16]
+    caps = 100
+    per_core: dict[int, int] = {}
+    for b, d in zip(m.blocks, m.block_demands()):
+        per_core[b.core] = per_core.get(b.core, 0) + d[3]
+    assert max(per_core.values()) <= caps
+    assert build_report(m).layers[0]["binding"] == "output_axons"
+
+
+def test_output_axons_that_cannot_settle_are_reported():
+    # 300-wide neighbours and 100 output axons: l1 is cut so fine that one l0 neuron
+    # would have to reach more cores than it has axons
+    profile = load_profile().with_values(output_axons_per_core=100)
+    with pytest.raises(DoesNotFitError, match="output_axons.*--block-size"):
+        map_network(chain(4, [300, 300, 4]), profile)
+
+
+def test_no_weights_are_read():
+    costs = layer_costs(chain(8000, [8000, 8000]), load_profile())
+    assert costs[0].synapses(3) == (24000, 24000, 0)
+    # 8000 + 8000 axons in; 2000 + 2000 words per neuron -> 3 neurons per core
+    assert costs[0].demand(3, 1, 0) == (6, 2, 16000, 3, 6000 + 6000, 0)
+
+
+def test_a_layer_whose_single_neuron_does_not_fit_names_layer_resource_and_fix():
+    with pytest.raises(DoesNotFitError) as info:
+        map_network(chain(20000, [10, 2]))
+    err = info.value
+    assert (err.layer, err.resource, err.demand, err.capacity) == ("l0", "input_axons",
+                                                                  20002, 16000)
+    assert "over by 4,002" in str(err) and "narrow" in str(err)
+
+
+def test_synapse_memory_overflow_suggests_a_lower_weight_width():
+    # 1-bit words: one synapse per word for weights of 1 bit; 15000 inputs need 15000 words
+    profile = load_profile().with_values(synapse_word_bits=8)
+    with pytest.raises(DoesNotFitError, match="synapse_words.*--weight-bits") as info:
+        map_network(chain(15000, [1]), profile)
+    assert info.value.demand == 15000 + 1
+
+
+def test_too_few_chips_names_the_chips_needed():
+    # 3000-wide layers: 8 neurons per core (1500 words each), hundreds of cores; a
+    # Kapoho Point board cut to 1 core per chip has 8 cores in all
+    profile = load_profile("kapoho_point").with_values(cores_per_chip=1)
+    net = chain(3000, [3000, 3000, 10])
+    m = map_network(net, load_profile().with_values(cores_per_chip=1))
+    with pytest.raises(DoesNotFitError, match=rf"--chips {m.chips}") as info:
+        map_network(net, profile)
+    assert info.value.resource == "cores" and info.value.capacity == 8
+    with pytest.raises(DoesNotFitError, match="more chips"):
+        map_network(net, chips=1, profile=load_profile().with_values(cores_per_chip=4))
