@@ -1,0 +1,185 @@
+"""Deployment bundles and the Loihi 2 deploy path, with and without a stand-in lava-loihi."""
+from __future__ import annotations
+
+import json
+import sys
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+from lava_gle import load_network
+from lava_gle.cli import main
+from lava_gle.errors import BackendUnavailableError
+from lava_gle.mappings import bundle as bundle_mod
+from lava_gle.mappings import deploy as deploy_mod
+from lava_gle.mappings.bundle import BundleError, read_bundle, write_bundle
+from lava_gle.mappings.mapper import map_network
+from lava_gle.network import InputSpec, LayerSpec, Network
+
+MLP = "tests/data/golden/visible_mlp"
+HAS_QUANTIZE = True
+try:
+    import lava_gle.quantize  # noqa: F401
+except ImportError:
+    HAS_QUANTIZE = False
+
+
+@pytest.fixture
+def mlp(repo):
+    return load_network(repo / MLP / "network.json")
+
+
+@pytest.fixture
+def quiet():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+def test_bundle_holds_the_placement_of_every_neuron(mlp, tmp_path, quiet):
+    out, _ = write_bundle(map_network(mlp), tmp_path / "b")
+    b = read_bundle(out)
+    placement = b.manifest["placement"]
+    for layer in mlp.layers:
+        spans = sorted((blk["start"], blk["stop"]) for blk in placement["blocks"]
+                       if blk["layer"] == layer.name)
+        assert spans[0][0] == 0 and spans[-1][1] == layer.size
+    assert b.manifest["profile"]["name"] == "loihi2"
+    assert b.net.sizes == mlp.sizes
+    assert np.array_equal(b.net.initial_weights(0), mlp.initial_weights(0))
+
+
+@pytest.mark.skipif(not HAS_QUANTIZE, reason="lava_gle.quantize not present")
+def test_bundle_carries_the_quantised_network(mlp, tmp_path, quiet):
+    from lava_gle.quantize import quantize_network
+    out, _ = write_bundle(map_network(mlp), tmp_path / "b")
+    b = read_bundle(out)
+    q = quantize_network(mlp)
+    assert b.has_fixed_point
+    assert b.manifest["fixed_point"] == json.loads(json.dumps(q.manifest()))
+    arrays = b.arrays()
+    assert sorted(arrays) == b.manifest["arrays"]["keys"]
+    for key, value in q.arrays().items():
+        assert np.array_equal(arrays[key], value), key
+
+
+def test_large_networks_get_a_placement_only_bundle(tmp_path):
+    layers = tuple(LayerSpec(f"l{i}", 4000, 1.0, 1.0) for i in range(2))
+    net = Network(dt=0.1, input=InputSpec(4000), layers=layers, name="big")
+    out, notes = write_bundle(map_network(net), tmp_path / "b")
+    b = read_bundle(out)
+    assert not b.has_fixed_point and b.arrays() == {}
+    assert not (out / "arrays.npz").exists()
+    assert any("32,000,000 synapses" in n for n in notes)
+    assert b.manifest["notes"] == notes
+
+
+def test_fixed_point_payload_without_the_quantiser(mlp, monkeypatch):
+    real = bundle_mod.importlib.import_module
+
+    def no_quantize(name):
+        if name == "lava_gle.quantize":
+            raise ImportError(name)
+        return real(name)
+    monkeypatch.setattr(bundle_mod.importlib, "import_module", no_quantize)
+    formats, rules, arrays, notes = bundle_mod.fixed_point_payload(mlp)
+    assert formats is None and rules is None and arrays == {}
+    assert "lava_gle.quantize is not available" in notes[0]
+
+
+def test_read_bundle_rejects_other_directories(tmp_path):
+    with pytest.raises(BundleError, match="not a bundle directory"):
+        read_bundle(tmp_path)
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "other"}))
+    with pytest.raises(BundleError, match="not a lava-gle bundle"):
+        read_bundle(tmp_path)
+
+
+# -- deploy -------------------------------------------------------------------------
+
+def _no_runner(*args):
+    raise AssertionError("the hardware runner must not be reached without lava-loihi")
+
+
+def test_deploy_without_lava_loihi_stops_before_lava_and_points_to_the_bundle(
+        repo, tmp_path, quiet):
+    looked_for = []
+
+    def absent(name):
+        looked_for.append(name)
+        raise ImportError(name)
+    x = np.load(repo / MLP / "inputs.npy")[:, 0]
+    with pytest.raises(BackendUnavailableError) as info:
+        deploy_mod.deploy(repo / MLP / "network.json", x, bundle_dir=tmp_path / "b",
+                          import_module=absent, runner=_no_runner)
+    msg = str(info.value)
+    assert looked_for == list(deploy_mod.HARDWARE_MODULES)
+    for needed in ("lava-loihi", "INRC", "lava.magma.core.model.nc.model", str(tmp_path / "b")):
+        assert needed in msg
+    assert read_bundle(tmp_path / "b").net.name == "visible_mlp"
+
+
+def test_this_machine_has_no_lava_loihi():
+    assert deploy_mod.missing_hardware_modules() == list(deploy_mod.HARDWARE_MODULES)
+
+
+def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, repo, tmp_path, monkeypatch,
+                                                           quiet):
+    for name in deploy_mod.HARDWARE_MODULES:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    write_bundle(map_network(mlp), tmp_path / "b")
+    calls = []
+
+    def runner(bundle, x, y):
+        calls.append((bundle, x, y))
+        return {"output": np.zeros((x.shape[0], 1, bundle.net.output_size))}
+    x = np.load(repo / MLP / "inputs.npy")[:, 0]
+    y = np.load(repo / MLP / "targets.npy")[:, 0]
+    traces = deploy_mod.deploy(tmp_path / "b", x, y, runner=runner)
+    (bundle, gx, gy), = calls
+    assert bundle.path == tmp_path / "b" and bundle.has_fixed_point == HAS_QUANTIZE
+    assert np.array_equal(gx, x) and np.array_equal(gy, y)
+    assert traces["output"].shape == (x.shape[0], 1, 2)
+
+
+@pytest.mark.skipif(not HAS_QUANTIZE, reason="lava_gle.quantize not present")
+def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_path,
+                                                               monkeypatch, quiet):
+    """run_on_loihi2 with a stand-in LavaNetwork that takes a run config."""
+    from lava.magma.core.run_configs import Loihi2HwCfg
+
+    import lava_gle.mappings.simulator as simulator
+    seen = {}
+
+    class StandIn:
+        def __init__(self, net, backend):
+            seen["net"], seen["backend"] = net, backend
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def run(self, inputs, targets=None, record=True, run_config=None):
+            seen["cfg"] = run_config
+            return {"output": np.zeros((len(inputs), 1, 2))}
+    monkeypatch.setattr(simulator, "LavaNetwork", StandIn)
+    for name in deploy_mod.HARDWARE_MODULES:
+        monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
+    write_bundle(map_network(mlp), tmp_path / "b")
+    x = np.load(repo / MLP / "inputs.npy")[:5, 0]
+    deploy_mod.deploy(tmp_path / "b", x)
+    assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
+    assert isinstance(seen["cfg"], Loihi2HwCfg) and seen["cfg"].select_tag == "fixed_pt"
+
+
+def test_deploy_cli_without_hardware_is_a_one_line_error(repo, tmp_path, capsys, quiet):
+    code = main(["deploy", str(repo / MLP / "network.json"), "--inputs",
+                 str(repo / MLP / "inputs.npy"), "--bundle", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: Loihi 2 hardware is not available")
+    assert "lava-loihi" in err and str(tmp_path / "b") in err
+    assert (tmp_path / "b" / "manifest.json").is_file()
