@@ -7,6 +7,8 @@ the golden key layout (float units). Backends:
 - ``lava-float``: Lava CPU simulation with ``floating_pt`` models, one Lava Process per
   neuron population and per projection (:class:`lava_gle.mappings.LavaNetwork`).
 - ``lava-float-fused``: the same network as one Lava Process (fused model, same traces).
+- ``numpy-fixed``: the fixed-point NumPy engine (:mod:`lava_gle.fixed_engine`), Loihi-2-style
+  integers, batch axis; traces dequantised to float units plus ``sat.*`` saturation counts.
 
 :func:`make_engine` gives the stepping engine of a backend (the
 :class:`~lava_gle.engine.Engine` API: ``run``/``step``/``weights``/``tau_m``/``state``)
@@ -29,6 +31,11 @@ def _numpy(net: Network, inputs, targets, record: Record, progress: bool) -> dic
     return Engine(net).run(inputs, targets, record=record, progress=progress)
 
 
+def _numpy_fixed(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
+    from lava_gle.fixed_engine import FixedEngine
+    return FixedEngine(net).run(inputs, targets, record=record, progress=progress)
+
+
 def _lava(backend: str, fused: bool) -> Callable[..., dict]:
     def runner(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
         from lava_gle.mappings import LavaNetwork
@@ -42,6 +49,7 @@ BACKENDS: dict[str, Callable[..., dict]] = {
     "numpy": _numpy,
     "lava-float": _lava("float", fused=False),
     "lava-float-fused": _lava("float", fused=True),
+    "numpy-fixed": _numpy_fixed,
 }
 
 
@@ -50,12 +58,22 @@ def _numpy_engine(net: Network, optimizer, dtype):
     return Engine(net, dtype=dtype, optimizer=optimizer)
 
 
+def _numpy_fixed_engine(net: Network, optimizer, dtype):
+    from lava_gle.fixed_engine import FixedEngine
+    if optimizer is not None:
+        raise LavaGleError(f"backend 'numpy-fixed' learns with the learning engine's own rule "
+                           f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
+                           f"{type(optimizer).__name__}")
+    return FixedEngine(net)
+
+
 #: Every backend name the command line accepts (some may not be built yet).
 BACKEND_NAMES = ("numpy", "numpy-fixed", "lava-float", "lava-fixed")
 
 #: backend name -> factory(net, optimizer, dtype) of a stepping engine
 ENGINES: dict[str, Callable[..., object]] = {
     "numpy": _numpy_engine,
+    "numpy-fixed": _numpy_fixed_engine,
 }
 
 

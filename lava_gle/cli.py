@@ -13,7 +13,7 @@ import sys
 from lava_gle.errors import LavaGleError
 
 #: Subcommand modules under lava_gle.commands, in the order ``--help`` lists them.
-COMMANDS = ("simulate", "demo", "compare", "experiment", "map", "deploy")
+COMMANDS = ("simulate", "demo", "compare", "experiment", "map", "deploy", "microcode", "sweep")
 
 
 def build_parser() -> argparse.ArgumentParser:

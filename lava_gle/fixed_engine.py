@@ -66,6 +66,21 @@ class FixedEngine(SteppedEngine):
         self.saturation = {f"{v}.{ql.name}": 0 for ql in self.q.layers for v in SAT_VARS}
         self.saturation.update(input=0, target=0)
 
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """W_l in float units [n_l, n_{l-1}] (dequantised copies)."""
+        return [w * ql.scale("W") for w, ql in zip(self.w, self.q.layers)]
+
+    @property
+    def biases(self) -> list[np.ndarray]:
+        """b_l in float units [n_l] (dequantised copies)."""
+        return [b * ql.scale("b") for b, ql in zip(self.b, self.q.layers)]
+
+    @property
+    def tau_m(self) -> list[np.ndarray]:
+        """Membrane time constants [n_l] (not learned in fixed point)."""
+        return [l.tau_m_array() for l in self.net.layers]
+
     def _count(self, key: str, n: int) -> None:
         if n:
             self.saturation[key] += n

@@ -4,8 +4,10 @@ Network level (``fixed_point:`` at the top of the description):
 
 - ``input_range`` (number > 0, default 2.0): largest |x| of the input stream; sets the
   input payload format (signed 8 bit).
-- ``weight_headroom`` (number >= 1, default 4.0): factor by which learned weights may
+- ``weight_headroom`` (number >= 1, default 8.0): factor by which learned weights may
   outgrow the largest initial weight before they saturate.
+- ``weight_range`` (number > 0, default 4.0): weights up to at least this magnitude are
+  representable whatever the initial weights (biases: a quarter of it).
 - ``seed`` (integer >= 0, default 0): seed of the counter-based stochastic rounding.
 
 Layer level (``layers[i].fixed_point:``):
@@ -31,6 +33,7 @@ from lava_gle.errors import NetworkSpecError
 NETWORK_OPTIONS: dict[str, tuple[str, float | None, float | None]] = {
     "input_range": ("number", 0.0, None),
     "weight_headroom": ("number", 1.0, None),
+    "weight_range": ("number", 0.0, None),
     "seed": ("int", 0, None),
 }
 LAYER_OPTIONS: dict[str, tuple[str, float | None, float | None]] = {

@@ -249,20 +249,21 @@ def _state_bits(bound: float) -> int:
     return int(min(23, max(0, 23 - _ceil_log2(max(bound, 2.0 ** -16)))))
 
 
-def quantize_factor(values, what: str, layer: str) -> X.Factor:
+def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Factor:
     """A Factor with 12-bit mantissas for ``values`` (> 0), common shift.
 
-    Raises QuantizationError when a value is >= 4096 (the mantissa cannot hold it) or
-    when a value is rounded by more than 1 % (too small next to the largest one).
+    Raises QuantizationError when a value is >= 4096 (the mantissa cannot hold it; a
+    format conversion, ``scale=True``, then uses a left shift instead) or when a value
+    is rounded by more than 1 % (too small next to the largest one).
     """
     v = np.atleast_1d(np.asarray(values, np.float64))
     top = float(v.max())
-    if top >= 2 ** FACTOR_BITS:
+    if top >= 2 ** FACTOR_BITS and not scale:
         raise QuantizationError(f"layer {layer!r}: {what} = {top:g} does not fit the 12-bit "
                                 f"factor mantissa (max {2 ** FACTOR_BITS - 1}); bring the "
                                 "time constants closer together")
     shift = (FACTOR_BITS - 1) - int(math.floor(math.log2(top)))
-    shift = int(min(max(shift, 0), FACTOR_MAX_SHIFT))
+    shift = int(min(max(shift, 0 if not scale else -FACTOR_MAX_SHIFT), FACTOR_MAX_SHIFT))
     mant = np.round(v * 2.0 ** shift).astype(np.int64)
     mant = np.minimum(mant, 2 ** FACTOR_BITS - 1)
     rel = np.abs(mant * 2.0 ** -shift / v - 1.0)
@@ -334,13 +335,11 @@ def _choose_rule(gain: float, pre_signed: bool, layer: str,
     return best
 
 
-def _weight_exp(w: np.ndarray, headroom: float, override: int | None) -> int:
+def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | None) -> int:
     if override is not None:
         return override
     top = float(np.max(np.abs(w))) if w.size else 0.0
-    if top == 0.0:
-        top = 1.0 / math.sqrt(max(w.shape[1] if w.ndim == 2 else 1, 1))
-    return _ceil_log2(top * headroom / 255.0)
+    return _ceil_log2(max(top * headroom, floor) / 255.0)
 
 
 def _to_ints(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
@@ -359,7 +358,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
 
     Defaults (each overridable under ``fixed_point:``, see :mod:`lava_gle.fixed_options`):
     input payload for ``|x| <= input_range``; weight exponent so that the largest initial
-    |W| times ``weight_headroom`` fits 8 bits; rate formats from the largest rate the
+    |W| times ``weight_headroom``, and at least ``weight_range``, fits 8 bits; rate formats from the largest rate the
     initial weights can produce, rounded up to a power of two; 24-bit potential and error
     formats from bounds that include the weight headroom and the prospective overshoot
     ``tau_m / tau_r``; error traces spanning ``|beta| * rate range / 8`` at the output.
@@ -371,8 +370,9 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     """
     lrn = net.learning
     opts = net.fixed_point
-    headroom = float(opts.get("weight_headroom", 4.0))
+    headroom = float(opts.get("weight_headroom", 8.0))
     in_range = float(opts.get("input_range", 2.0))
+    w_floor = float(opts.get("weight_range", 4.0))
     if lrn.loss != "mse":
         raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
                                 "use loss 'mse' for the fixed-point backends")
@@ -396,16 +396,19 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         drive = float(np.max(np.abs(w).sum(axis=1) * r_range_below + np.abs(b)))
         signed = layer.phi in _SIGNED_PHI
         if layer.phi in _BOUNDED_PHI:
-            r_max = _BOUNDED_PHI[layer.phi]
+            r_max = r_init = _BOUNDED_PHI[layer.phi]
         else:
-            r_max = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
+            # learned weights may grow: half of the headroom's bits go to the rate range
+            grown = drive * math.sqrt(headroom)
+            r_max = float(np.max(float_phi(layer.phi)(np.array([grown, -grown]))))
+            r_init = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
         rate_bits = o.get("rate_bits", _rate_bits(r_max, signed))
         p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
-        u_bound = max(drive * headroom, 1.0)
+        u_bound = 4.0 * max(drive * headroom, 1.0)
         u_bits = o.get("u_bits", _state_bits(u_bound))
         fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits,
                         pre_bits=pre_bits, pre_signed=pre_signed))
-        r_range_below = min(r_max, p_max * 2.0 ** -rate_bits)
+        r_range_below = min(r_init, p_max * 2.0 ** -rate_bits)
         pre_bits, pre_signed = rate_bits, signed
 
     # backward pass of bounds: error formats and error traces
@@ -434,7 +437,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         e_bits, u_bits = f["e_bits"], f["u_bits"]
         gamma = None
         if lrn.gamma != 0.0:
-            gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name)
+            gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name,
+                                    scale=True)
         act, phi_err = _activation(layer.phi, u_bits, f["rate_bits"], f["signed"], name)
         consts = X.FixedNeuronConstants(
             dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
@@ -443,11 +447,12 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
             gamma=gamma, gamma_negative=lrn.gamma < 0,
             prospective=lrn.prospective_errors, phi=act)
-        w_exp = _weight_exp(weights[i], headroom, o.get("weight_exp"))
+        w_exp = _weight_exp(weights[i], headroom, w_floor, o.get("weight_exp"))
         w = _to_ints(weights[i], w_exp, name, "weights")
         b_exp = o.get("bias_exp")
         if b_exp is None:
-            b_exp = _weight_exp(biases[i][None, :], headroom, None) if layer.bias else w_exp
+            b_exp = _weight_exp(biases[i], headroom, w_floor / 4.0, None) if layer.bias \
+                else w_exp
         b = _to_ints(biases[i], b_exp, name, "biases")
         y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / f["trace_range"])))
         trace_shift = e_bits - y_bits
@@ -475,6 +480,6 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             bias_gain_target=bias_gain))
     top_q = layers[-1]
     beta = quantize_factor(max(abs(lrn.beta), 1e-300) * 2.0 ** (top_q.e_bits - top_q.rate_bits),
-                           "beta", top_q.name) if lrn.beta != 0 else X.Factor(np.array(0), 0)
+                           "beta", top_q.name, scale=True) if lrn.beta != 0 else X.Factor(np.array(0), 0)
     return QuantizedNetwork(net=net, layers=layers, in_bits=in_bits, beta=beta,
                             beta_negative=lrn.beta < 0, seed=int(opts.get("seed", 0)))

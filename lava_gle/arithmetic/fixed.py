@@ -81,7 +81,9 @@ def saturate_state(x: Array) -> tuple[Array, int]:
 class Factor:
     """A non-negative constant ``mant * 2**-shift``: 12-bit unsigned mantissa(s), one shift.
 
-    ``mant`` is an int64 array [n] (one per neuron) or a 0-d array; ``shift`` >= 0.
+    ``mant`` is an int64 array [n] (one per neuron) or a 0-d array. ``shift`` >= 0 for
+    the Euler factors; format conversions (gamma, beta) may have ``shift < 0``, an exact
+    left shift.
     """
 
     mant: Array
@@ -255,6 +257,15 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
 
 # -- synapses -------------------------------------------------------------------
 
+def int_matmul(a: Array, b: Array) -> Array:
+    """Exact integer ``a @ b`` through float64 BLAS.
+
+    Exact while every partial sum stays below 2**53: the operands here are at most
+    24-bit states and 9-bit weights or traces, so fan-ins up to 2**20 are safe.
+    """
+    return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+
+
 def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int,
                   p: Array) -> tuple[Array, int]:
     """Drive ``s = (W p) << w_shift + b << b_shift`` in the potential format, saturated.
@@ -262,7 +273,7 @@ def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int,
     w int [n, m] (8-bit magnitude + sign), p int [..., m] payloads, b int [n];
     negative shifts are arithmetic right shifts (floor), as Lava's Dense ``weight_exp``.
     """
-    s = shift_floor(p @ w.T, -w_shift) + shift_floor(b, -b_shift)
+    s = shift_floor(int_matmul(p, w.T), -w_shift) + shift_floor(b, -b_shift)
     return saturate_state(s)
 
 
@@ -271,7 +282,7 @@ def backward_error(w: Array, e: Array, shift: int) -> tuple[Array, int]:
 
     w int [n, m], e int [..., n] -> [..., m]; a negative shift is a floor right shift.
     """
-    return saturate_state(shift_floor(e @ w, -shift))
+    return saturate_state(shift_floor(int_matmul(e, w), -shift))
 
 
 def output_error(p: Array, y: Array, beta: Factor, beta_negative: bool) -> tuple[Array, int]:
@@ -344,26 +355,33 @@ def _clip_acc(x: Array) -> Array:
 
 def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
                          rule: LearningRuleConstants) -> Array:
-    """The learning accumulator after one epoch's product series, per batch element.
+    """The learning accumulator after one epoch's product series.
 
-    w: int [n, m] weights; x0, x1: int [..., m] presynaptic; e_q: int [..., n] signed
-    error trace. Returns int64 [..., n, m] in units of 2**-7 weight LSB. As Lava's fixed
-    learning engine: the accumulator starts at ``w << 7``; each product
-    ``((x0 * f_pre * y [* y1] * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits
-    signed and added with saturation, in the order of the rule string (y2 with +mant,
-    y3 with -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``).
+    w: int [n, m] weights; x0, x1: int [m] or [B, m] presynaptic; e_q: int [n] or
+    [B, n] signed error trace. Returns int64 [n, m] in units of 2**-7 weight LSB.
+    As Lava's fixed learning engine: the accumulator starts at ``w << 7``; each product
+    ``((x0 * f_pre * y [* y1] * mant) >> overflow_shift) << s_exp`` is clipped to 16
+    bits signed and added with saturation, in the order of the rule string (y2 with
+    +mant, y3 with -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``).
+    With a batch axis, each product is the batch mean (floor) of the per-element
+    products before the shift; batch 1 is exactly Lava's arithmetic.
     """
+    x0, x1, e_q = np.atleast_2d(x0), np.atleast_2d(x1), np.atleast_2d(e_q)
+    batch = x0.shape[0]
     f_pre = (x1 - 64) if rule.pre_signed else x1
-    f_pre = np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
-    pre = (x0 * f_pre)[..., None, :]
+    pre = x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
     y1 = 1 if rule.y1 is None else rule.y1
     acc = w << ACC_FRAC
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
-        mac = pre * (y * y1)[..., :, None] * mant
+        mac = int_matmul((y * y1).T, pre) * mant
+        if batch > 1:
+            mac //= batch
         mac = (mac >> rule.overflow_shift) << rule.s_exp
         acc = _clip_acc(acc + _clip_acc(mac))
-    comp = x0[..., None, :] * (e_q != 0).astype(np.int64)[..., :, None]
-    return _clip_acc(acc + (comp << (rule.s_exp - 1)))
+    comp = int_matmul((e_q != 0).T, x0) << (rule.s_exp - 1)
+    if batch > 1:
+        comp //= batch
+    return _clip_acc(acc + comp)
 
 
 def round_accumulator(acc: Array, rand7: int) -> tuple[Array, int]:
@@ -383,15 +401,9 @@ def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRul
                    rand7: int) -> tuple[Array, int]:
     """One learning epoch (t_epoch = 1) of a projection: w int [n, m] -> (w', clipped).
 
-    With leading batch axes on x0/x1 [B, m] and e_q [B, n], the per-element
-    accumulators are averaged (floor) before the rounding (the batch mean; batch 1 is
-    exactly Lava's arithmetic).
+    x0/x1 [m] or [B, m], e_q [n] or [B, n] (see :func:`learning_accumulator`).
     """
-    acc = learning_accumulator(w, x0, x1, e_q, rule)
-    if acc.ndim > 2:
-        lead = acc.reshape((-1,) + acc.shape[-2:])
-        acc = lead.sum(axis=0) // lead.shape[0]
-    return round_accumulator(acc, rand7)
+    return round_accumulator(learning_accumulator(w, x0, x1, e_q, rule), rand7)
 
 
 # -- deterministic randomness ---------------------------------------------------
