@@ -82,12 +82,15 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
 
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.4), squeeze=False)
     series = metrics["_series"]["error_over_time"]
-    floor = 1e-12
     for ax, name in zip(axes[0], names):
-        for var in ("u", "u_prosp", "r", "v", "e"):
-            ax.semilogy(t, np.maximum(series[f"{var}.{name}"], floor), lw=1, label=var)
+        curves = [series[f"{var}.{name}"] for var in ("u", "u_prosp", "r", "v", "e")]
+        positive = np.concatenate([c[c > 0] for c in curves] + [np.array([1.0])])
+        floor = max(float(positive.min()), 1e-6 * metrics["tolerance"])
+        for var, curve in zip(("u", "u_prosp", "r", "v", "e"), curves):
+            ax.semilogy(t, np.maximum(curve, floor), lw=1, label=var)
         ax.axhline(metrics["tolerance"], color="k", ls=":", lw=1, label="tolerance")
-        ax.set_title(f"layer {name}: |{b} - {a}| / range({a})", fontsize=10)
+        ax.set_ylim(bottom=floor)
+        ax.set_title(f"layer {name}: RMS |{b} - {a}| / range({a}) per step", fontsize=10)
         ax.set_xlabel("time")
         ax.legend(fontsize=7)
     fig.tight_layout()
