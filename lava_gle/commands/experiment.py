@@ -30,6 +30,9 @@ def add_parser(sub) -> None:
                    help="a short run that shows learning in seconds (not the paper's numbers)")
     p.add_argument("--learn-tau", action="store_true",
                    help="lagline: the student learns tau_m too")
+    p.add_argument("--optimizer", choices=("adam", "sgd"),
+                   help="lagline: Adam on the local signals (default on numpy) or GLE's own "
+                        "SGD rule (default on the other backends)")
     p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
     p.add_argument("--fresh", action="store_true",
@@ -48,12 +51,15 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "lagline" and args.epochs is not None:
         raise LavaGleError("--epochs applies to mnist1d and yinyang; lagline runs the "
                            "paper's 4,050 time units (or --quick)")
+    if args.name != "lagline" and args.optimizer is not None:
+        raise LavaGleError("--optimizer applies to the lagline experiment only")
     if args.name != "mnist1d" and args.model is not None:
         raise LavaGleError("--model applies to the mnist1d experiment only")
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
-        config = lagline.config_from_args(args.seed, args.quick, args.learn_tau)
+        config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,
+                                          args.backend)
         metrics = lagline.run_lagline(config, args.out, **opts)
     elif args.name == "mnist1d":
         from lava_gle.experiments import mnist1d

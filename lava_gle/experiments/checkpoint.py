@@ -35,18 +35,30 @@ class CheckpointMismatchError(LavaGleError):
     """The output directory holds a checkpoint of a differently configured run."""
 
 
-def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
-    """Everything that evolves in an :class:`~lava_gle.engine.Engine`, as named arrays.
+def _parameter_lists(engine) -> dict[str, list[np.ndarray]]:
+    """The engine's own evolving parameter arrays, by kind.
 
-    Keys: ``{prefix}W.l``, ``b.l``, ``tau_m.l`` (per layer index l), the neuron
-    state ``{prefix}state.l.<field>``, the errors sent down ``{prefix}eps.l`` and
-    ``{prefix}steps_done``; plus the optimiser's moments when it is an Adam.
+    The float engine's ``weights``/``biases``/``tau_m`` (tau_m shared with its
+    constants), or the fixed-point engine's integer ``w``/``b`` (its ``weights``
+    are dequantised copies and its tau_m does not learn).
+    """
+    if hasattr(engine, "q"):  # lava_gle.fixed_engine.FixedEngine
+        return {"W": engine.w, "b": engine.b}
+    return {"W": engine.weights, "b": engine.biases, "tau_m": engine.tau_m}
+
+
+def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
+    """Everything that evolves in a stepping engine, as named arrays.
+
+    Keys: ``{prefix}W.l``, ``b.l`` (and ``tau_m.l``) per layer index l, the neuron
+    state ``{prefix}state.l.<field>``, the errors sent down ``{prefix}eps.l``,
+    ``{prefix}steps_done``, saturation counters ``{prefix}sat.<key>`` of the
+    fixed-point engine, and the optimiser's moments when it is an Adam.
     """
     out: dict[str, np.ndarray] = {}
-    for l, (w, b, tau) in enumerate(zip(engine.weights, engine.biases, engine.tau_m)):
-        out[f"{prefix}W.{l}"] = w.copy()
-        out[f"{prefix}b.{l}"] = b.copy()
-        out[f"{prefix}tau_m.{l}"] = tau.copy()
+    for kind, arrays in _parameter_lists(engine).items():
+        for l, a in enumerate(arrays):
+            out[f"{prefix}{kind}.{l}"] = a.copy()
     if engine.state is not None:
         for l, st in enumerate(engine.state):
             for field, value in st._asdict().items():
@@ -54,11 +66,14 @@ def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
         for l, eps in enumerate(engine.eps):
             out[f"{prefix}eps.{l}"] = eps.copy()
     out[f"{prefix}steps_done"] = np.array(engine.steps_done)
-    if isinstance(engine.optimizer, Adam):
-        sd = engine.optimizer.state_dict()
+    for key, n in getattr(engine, "saturation", {}).items():
+        out[f"{prefix}sat.{key}"] = np.array(n)
+    optimizer = getattr(engine, "optimizer", None)
+    if isinstance(optimizer, Adam):
+        sd = optimizer.state_dict()
         out[f"{prefix}adam.t"] = np.array(sd["t"])
-        out[f"{prefix}adam.lr"] = np.array(engine.optimizer.lr)
-        out[f"{prefix}adam.lr_tau"] = np.array(engine.optimizer.lr_tau)
+        out[f"{prefix}adam.lr"] = np.array(optimizer.lr)
+        out[f"{prefix}adam.lr_tau"] = np.array(optimizer.lr_tau)
         for key in sd["m"]:
             out[f"{prefix}adam.m.{key}"] = sd["m"][key]
             out[f"{prefix}adam.v.{key}"] = sd["v"][key]
@@ -66,27 +81,33 @@ def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
 
 
 def restore_engine(engine, arrays: dict[str, np.ndarray], prefix: str) -> None:
-    """Put the arrays of :func:`engine_arrays` back into ``engine`` (in place)."""
-    from lava_gle.arithmetic.floating import NeuronState
+    """Put the arrays of :func:`engine_arrays` back into ``engine`` (in place).
 
-    for l, (w, b, tau) in enumerate(zip(engine.weights, engine.biases, engine.tau_m)):
-        w[...] = arrays[f"{prefix}W.{l}"]
-        b[...] = arrays[f"{prefix}b.{l}"]
-        tau[...] = arrays[f"{prefix}tau_m.{l}"]  # the engine's constants share this array
-    if f"{prefix}state.0.u" in arrays:
-        n_layers = len(engine.weights)
-        engine.state = [NeuronState(*(arrays[f"{prefix}state.{l}.{f}"].copy()
-                                      for f in NeuronState._fields)) for l in range(n_layers)]
-        engine.eps = [arrays[f"{prefix}eps.{l}"].copy() for l in range(n_layers)]
+    The state is rebuilt through ``engine.reset`` so it has the engine's own state
+    type (float or fixed-point), then every saved field is put back.
+    """
+    for kind, params in _parameter_lists(engine).items():
+        for l, a in enumerate(params):
+            a[...] = arrays[f"{prefix}{kind}.{l}"]
+    state_keys = [k for k in arrays if k.startswith(f"{prefix}state.0.")]
+    if state_keys:
+        engine.reset(arrays[state_keys[0]].shape[0])
+        for l, st in enumerate(engine.state):
+            engine.state[l] = st._replace(**{f: arrays[f"{prefix}state.{l}.{f}"].copy()
+                                             for f in st._fields})
+        engine.eps = [arrays[f"{prefix}eps.{l}"].copy() for l in range(len(engine.eps))]
     engine.steps_done = int(arrays[f"{prefix}steps_done"])
-    if isinstance(engine.optimizer, Adam) and f"{prefix}adam.t" in arrays:
+    for key in getattr(engine, "saturation", {}):
+        engine.saturation[key] = int(arrays[f"{prefix}sat.{key}"])
+    optimizer = getattr(engine, "optimizer", None)
+    if isinstance(optimizer, Adam) and f"{prefix}adam.t" in arrays:
         m_pre, v_pre = f"{prefix}adam.m.", f"{prefix}adam.v."
-        engine.optimizer.load_state_dict({
+        optimizer.load_state_dict({
             "t": int(arrays[f"{prefix}adam.t"]),
             "m": {k[len(m_pre):]: v for k, v in arrays.items() if k.startswith(m_pre)},
             "v": {k[len(v_pre):]: v for k, v in arrays.items() if k.startswith(v_pre)}})
-        engine.optimizer.lr = float(arrays[f"{prefix}adam.lr"])
-        engine.optimizer.lr_tau = float(arrays[f"{prefix}adam.lr_tau"])
+        optimizer.lr = float(arrays[f"{prefix}adam.lr"])
+        optimizer.lr_tau = float(arrays[f"{prefix}adam.lr_tau"])
 
 
 class Checkpoint:

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from lava_gle.backends import make_engine
 from lava_gle.description import network_from_dict
+from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
     Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
 )
@@ -62,8 +63,14 @@ class LaglineConfig:
         Prospective time constant of teacher and student.
     gamma, beta : float
         Error feedback into the student's membranes; MSE nudging strength.
+    optimizer : str
+        ``adam`` (the paper's: Adam with rate ``lr`` on the local signals) or ``sgd``
+        (GLE's own rule ``W += sgd_eta * e r^T``, the only one the fixed-point and Lava
+        backends run).
     lr : float
         Adam learning rate of weights and (with ``learn_tau``) tau_m.
+    sgd_eta : float
+        Learning rate of the ``sgd`` rule (``eta`` and ``eta_tau``).
     learn_tau : bool
         Whether the student learns tau_m (starting from random values in [0, 1),
         clamped to >= 10 dt) or keeps the teacher's.
@@ -84,7 +91,9 @@ class LaglineConfig:
     tau_r: float = 0.1
     gamma: float = 1.0
     beta: float = 0.01
+    optimizer: str = "adam"
     lr: float = 1e-4
+    sgd_eta: float = 1.0
     learn_tau: bool = False
     levels: tuple[float, float] = (-1.5, 1.5)
     hold_steps: tuple[int, int] = (100, 300)
@@ -94,7 +103,7 @@ class LaglineConfig:
     @classmethod
     def quick(cls, **overrides) -> "LaglineConfig":
         """A run of a few seconds that still shows learning (not the paper's numbers)."""
-        base = dict(settle_time=5.0, train_time=200.0, lr=2e-3, batch=20, chunk_steps=500)
+        base = dict(settle_time=5.0, train_time=200.0, lr=1e-3, batch=20, chunk_steps=500)
         base.update(overrides)
         return cls(**base)
 
@@ -183,13 +192,15 @@ def student_initial(config: LaglineConfig) -> tuple[np.ndarray, np.ndarray]:
 def student_network(config: LaglineConfig, prospective_errors: bool = True) -> Network:
     """The student chain: GLE (``prospective_errors``) or the instantaneous variant.
 
-    Learning is on (eta = ``config.lr``, used by plain SGD; the experiment runs Adam
-    with the same rate on the local signals).
+    Learning is on; ``eta`` (and ``eta_tau``) is ``config.sgd_eta`` with the ``sgd``
+    optimiser and ``config.lr`` with ``adam`` (then it documents the rate only: the
+    experiment hands an Adam to the engine).
     """
     w, tau = student_initial(config)
-    learning = {"enabled": True, "eta": config.lr, "gamma": config.gamma, "beta": config.beta,
+    eta = config.lr if config.optimizer == "adam" else config.sgd_eta
+    learning = {"enabled": True, "eta": eta, "gamma": config.gamma, "beta": config.beta,
                 "loss": "mse", "prospective_errors": prospective_errors,
-                "learn_tau": config.learn_tau, "eta_tau": config.lr if config.learn_tau else 0.0}
+                "learn_tau": config.learn_tau, "eta_tau": eta if config.learn_tau else 0.0}
     name = "lagline_" + ("gle" if prospective_errors else "instantaneous")
     return _chain(name, config, w, tau, learning)
 
@@ -218,8 +229,12 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
     stream = SmoothedSteps(config.seed, config.batch, config.total_steps, config.levels,
                            config.hold_steps, config.sigma_steps)
     teacher = make_engine(teacher_network(config), "numpy")
-    students = {name: make_engine(student_network(config, prosp), backend,
-                                  optimizer=Adam(config.lr, lr_tau=config.lr))
+    if config.optimizer not in ("adam", "sgd"):
+        raise LavaGleError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
+
+    def optimizer():
+        return Adam(config.lr, lr_tau=config.lr) if config.optimizer == "adam" else None
+    students = {name: make_engine(student_network(config, prosp), backend, optimizer())
                 for name, prosp in VARIANTS.items()}
     w0, tau0 = student_initial(config)
     ckpt = Checkpoint(out, {"experiment": "lagline", "backend": backend, **asdict(config)})
@@ -384,7 +399,14 @@ def plot_lagline(config: LaglineConfig, history: dict, snapshot: np.ndarray,
     plt.close(fig)
 
 
-def config_from_args(seed: int, quick: bool, learn_tau: bool) -> LaglineConfig:
-    """The configuration the command line asks for."""
+def config_from_args(seed: int, quick: bool, learn_tau: bool, optimizer: str | None = None,
+                     backend: str = "numpy") -> LaglineConfig:
+    """The configuration the command line asks for.
+
+    The optimiser defaults to ``adam`` on the float engine and to ``sgd`` on the other
+    backends, which learn with GLE's own rule only.
+    """
     config = LaglineConfig.quick() if quick else LaglineConfig()
-    return replace(config, seed=seed, learn_tau=learn_tau)
+    if optimizer is None:
+        optimizer = "adam" if backend == "numpy" else "sgd"
+    return replace(config, seed=seed, learn_tau=learn_tau, optimizer=optimizer)

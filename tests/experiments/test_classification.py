@@ -1,0 +1,99 @@
+"""Yin-Yang and MNIST-1D: data, networks, the streamed training loop, resume, quick runs."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from lava_gle.experiments import mnist1d, yinyang
+from lava_gle.experiments.checkpoint import ExperimentInterrupted
+from lava_gle.experiments.training import ReduceLROnPlateau, step_cross_entropy
+
+
+class StopAfter:
+    """A stand-in for Ctrl-C: ``requested`` turns true at the ``n``-th check."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    @property
+    def requested(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+def test_yinyang_classes_and_balance():
+    cls = yinyang.yinyang_class
+    # dot centres, the yin dot's surroundings, the upper and lower halves far from the dots
+    assert cls(np.array([0.25, 0.75]), np.array([0.5, 0.5])).tolist() == [2, 2]
+    assert cls(np.array([0.25]), np.array([0.35])).tolist() == [1]   # ring around left dot
+    assert cls(np.array([0.75]), np.array([0.35])).tolist() == [0]   # ring around right dot
+    assert cls(np.array([0.5]), np.array([0.95])).tolist() == [1]
+    assert cls(np.array([0.5]), np.array([0.05])).tolist() == [0]
+    x, y = yinyang.make_points(3000, seed=7)
+    assert x.shape == (3000, 4)
+    np.testing.assert_allclose(x[:, 2:], 1.0 - x[:, :2])
+    assert np.all(np.hypot(x[:, 0] - 0.5, x[:, 1] - 0.5) <= 0.5)
+    np.testing.assert_array_equal(cls(x[:, 0], x[:, 1]), y)
+    counts = np.bincount(y, minlength=3)
+    assert counts.min() > 900  # balanced: ~1000 each
+    x2, y2 = yinyang.make_points(3000, seed=7)
+    np.testing.assert_array_equal(x, x2)
+
+
+def test_plateau_schedule_halves_after_patience():
+    sched = ReduceLROnPlateau(patience=2, factor=0.5)
+    lrs = [sched.step(loss, 1.0) for loss in (1.0, 0.9, 0.95, 0.95, 0.95)]
+    assert lrs == [1.0, 1.0, 1.0, 1.0, 0.5]
+
+
+def test_step_cross_entropy_matches_definition():
+    out = np.array([[[2.0, 0.0]], [[0.0, 0.0]]])  # T=2, B=1, C=2
+    ce = step_cross_entropy(out, np.array([0]))
+    expected = 0.5 * (np.log(1 + np.exp(-2.0)) + np.log(2.0))
+    np.testing.assert_allclose(ce, [expected])
+
+
+def test_yinyang_quick_learns(tmp_path):
+    m = yinyang.run_yinyang(yinyang.YinyangConfig.quick(), tmp_path, quiet=True)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test_accuracy"] == m["test_accuracy"]
+    assert "test_accuracy_fixed" in saved
+    assert m["test_accuracy"] > 0.65  # chance is 1/3
+    h = m["history"]
+    assert h["train_loss"][-1] < 0.8 * h["train_loss"][0]
+    assert (tmp_path / "yinyang.png").is_file() and (tmp_path / "yinyang_decisions.png").is_file()
+
+
+def test_yinyang_interrupted_run_resumes_to_the_same_result(tmp_path):
+    config = yinyang.YinyangConfig.quick(epochs=3, n_train=600, n_test=200)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", quiet=True)
+    with pytest.raises(ExperimentInterrupted):  # stops in the middle of epoch 2
+        yinyang.run_yinyang(config, tmp_path / "cut", quiet=True, guard=StopAfter(8))
+    resumed = yinyang.run_yinyang(config, tmp_path / "cut", quiet=True)
+    assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+    assert "resuming at epoch 2, batch 3" in (tmp_path / "cut" / "log.txt").read_text()
+
+
+def test_mnist1d_network_has_the_paper_sizes():
+    for model, params in (("42k", 42_040), ("15k", 14_956)):
+        net = mnist1d.build_network(mnist1d.Mnist1dConfig(model=model))
+        assert mnist1d.parameter_count(net) == params
+    net = mnist1d.build_network(mnist1d.Mnist1dConfig())
+    assert net.dt == pytest.approx(0.2) and len(net.layers) == 7
+    h = net.layers[0]
+    assert h.phi == "linear" and net.layers[1].phi == "tanh" and net.layers[-1].phi == "linear"
+    tau_m, tau_r = h.tau_m_array(), h.tau_r_array()
+    assert np.sum(tau_r == 1.2) == 30 and np.sum(np.isclose(tau_r, 0.2)) == 60
+    assert np.sum(tau_m == 0.6) == 30
+    assert net.learning.gamma == 0.0 and net.learning.loss == "ce" and net.learning.beta == 1.0
+
+
+def test_mnist1d_quick_learns(tmp_path):
+    m = mnist1d.run_mnist1d(mnist1d.Mnist1dConfig.quick(), tmp_path, quiet=True)
+    h = m["history"]
+    assert h["train_loss"][-1] < h["train_loss"][0]
+    assert m["test_accuracy"] >= 0.2  # chance is 0.1
+    assert m["steps_per_s"] > 0 and (tmp_path / "mnist1d.png").is_file()

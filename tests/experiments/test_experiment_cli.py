@@ -1,0 +1,47 @@
+"""``lava-gle experiment``: flags, clear errors for unavailable backends and bad input."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lava_gle.backends import ENGINES
+from lava_gle.cli import main
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["yinyang", "--learn-tau"], "--learn-tau applies to the lagline"),
+    (["lagline", "--epochs", "3"], "--epochs applies to mnist1d and yinyang"),
+    (["yinyang", "--model", "15k"], "--model applies to the mnist1d"),
+    (["mnist1d", "--optimizer", "sgd"], "--optimizer applies to the lagline"),
+    (["yinyang", "--epochs", "0"], "--epochs must be a positive integer"),
+    (["lagline", "--seed", "-1"], "--seed must be >= 0"),
+])
+def test_bad_flags_give_one_clear_error(tmp_path, capsys, argv, message):
+    assert main(["experiment", *argv, "--quick", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("backend", ["numpy-fixed", "lava-float", "lava-fixed"])
+def test_backend_without_a_stepping_engine_is_a_clear_error(tmp_path, capsys, backend):
+    if backend in ENGINES:
+        pytest.skip(f"{backend} has a stepping engine now")
+    assert main(["experiment", "yinyang", "--quick", "--backend", backend,
+                 "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"backend {backend!r} has no stepping engine" in err and "numpy" in err
+
+
+def test_quick_yinyang_writes_its_files(tmp_path, capsys):
+    assert main(["experiment", "yinyang", "--quick", "--epochs", "2", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["experiment"] == "yinyang" and metrics["epochs"] == 2
+    assert metrics["backend"] == "numpy" and 0.0 <= metrics["test_accuracy"] <= 1.0
+    assert {"log.txt", "checkpoint.npz", "yinyang.png"} <= {p.name for p in tmp_path.iterdir()}
+    # a second run of the finished experiment resumes at the end: same numbers, no training
+    assert main(["experiment", "yinyang", "--quick", "--epochs", "2", "--quiet",
+                 "--out", str(tmp_path)]) == 0
+    again = json.loads((tmp_path / "metrics.json").read_text())
+    assert again["history"] == metrics["history"]
