@@ -4,33 +4,30 @@ Strategies (:data:`STRATEGIES`):
 
 - ``dense``: fill chip 0 with cores ``0 .. cores_per_chip - 1``, then chip 1, ... in the
   packing order (layer order), so every chip is full except the last.
-- ``traffic``: greedy growth over the core traffic graph (a networkx ``Graph`` whose edge
-  weights are the graded-payload bits per step between two cores): each chip starts from
-  the lowest unassigned core and repeatedly takes the unassigned core that exchanges the
-  most traffic with the cores already on it, until the chip is full. The same number of
-  chips is used as ``dense``; if the greedy result sends more bits between chips than the
-  dense order, the dense order is kept, so ``traffic`` never does worse than ``dense``.
+- ``traffic``: the same (smallest) number of chips, each a contiguous run of cores in
+  packing order, with the chip boundaries moved within the spare room to where the least
+  traffic crosses them. The traffic over a boundary is summed over every core pair it
+  separates (a message crossing two boundaries counts twice, as it uses two chip-to-chip
+  links in a row of chips); a dynamic programme over boundary positions finds the optimum.
+  If that sends more bits between chips than the dense order, the dense order is kept, so
+  ``traffic`` never does worse than ``dense``.
 
 Traffic model: every GLE neuron sends a graded spike every step: its rate (``rate_bits``)
 to each core holding the layer above and its error (``error_bits``) to each core of the
-GLE layer below.
+GLE layer below. Packing keeps one block per layer per core, and a layer's cores are
+consecutive, which the boundary costs below rely on.
 """
 from __future__ import annotations
 
-import heapq
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass
-
-import networkx as nx
+from itertools import accumulate
 
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.partition import Block
 from lava_gle.mappings.resources import DoesNotFitError, LayerCost
 
 STRATEGIES = ("dense", "traffic")
-#: Core pairs above which the ``traffic`` strategy refuses to build its graph.
-MAX_TRAFFIC_PAIRS = 2_000_000
-
 
 @dataclass(frozen=True)
 class Placement:
@@ -75,57 +72,78 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
     return total
 
 
-def core_pairs(blocks: list[Block], n_layers: int) -> int:
-    """How many (core, core) pairs of adjacent layers exchange traffic."""
-    layers = _by_layer(blocks, n_layers)
-    return sum(len(layers[i]) * len(layers[i + 1]) for i in range(n_layers - 1))
+def boundary_costs(blocks: list[Block], costs: list[LayerCost], n_cores: int) -> list[int]:
+    """``c[b]``: bits per step exchanged between cores ``< b`` and cores ``>= b`` (b = 0..n).
 
-
-def traffic_graph(blocks: list[Block], costs: list[LayerCost], n_cores: int) -> nx.Graph:
-    """Undirected core graph; edge weight = bits per step exchanged by the two cores."""
+    For adjacent layers ``l`` (cores ``p``) and ``l+1`` (cores ``q >= p``), the pair (p, q)
+    carries ``up(p) + down(q)`` and crosses boundary b when ``p < b <= q``, so
+    ``c[b] += U(p < b) * #(q >= b) + #(p < b) * D(q >= b)`` from prefix sums.
+    """
     layers = _by_layer(blocks, len(costs))
-    weights: Counter = Counter()
+    c = [0] * (n_cores + 1)
     for lo in range(len(costs) - 1):
-        for b in layers[lo]:
-            up = costs[lo].traffic_up(b.size)
-            for c in layers[lo + 1]:
-                if b.core != c.core:
-                    key = (b.core, c.core) if b.core < c.core else (c.core, b.core)
-                    weights[key] += up + costs[lo + 1].traffic_down(c.size)
-    g = nx.Graph()
-    g.add_nodes_from(range(n_cores))
-    g.add_weighted_edges_from((a, b, w) for (a, b), w in weights.items())
-    return g
+        below, above = layers[lo], layers[lo + 1]
+        if not below or not above:
+            continue
+        first, last = below[0].core, above[-1].core
+        width = last - first + 1
+        up = [0] * width
+        n_below = [0] * width
+        down = [0] * width
+        n_above = [0] * width
+        for blk in below:
+            up[blk.core - first] += costs[lo].traffic_up(blk.size)
+            n_below[blk.core - first] += 1
+        for blk in above:
+            down[blk.core - first] += costs[lo + 1].traffic_down(blk.size)
+            n_above[blk.core - first] += 1
+        up_before = list(accumulate(up, initial=0))          # U(p < first + i)
+        count_before = list(accumulate(n_below, initial=0))
+        down_after = list(accumulate(reversed(down), initial=0))[::-1]   # D(q >= first + i)
+        count_after = list(accumulate(reversed(n_above), initial=0))[::-1]
+        for i in range(1, width):
+            c[first + i] += up_before[i] * count_after[i] + count_before[i] * down_after[i]
+    return c
 
 
-def greedy_chips(g: nx.Graph, cores_per_chip: int) -> list[int]:
-    """Greedy growth of chips over the traffic graph (see module docstring)."""
-    n = g.number_of_nodes()
-    chip_of = [-1] * n
-    lowest, chip, assigned = 0, 0, 0
-    while assigned < n:
-        gain: Counter = Counter()
-        heap: list[tuple[int, int]] = []
-        members = 0
-        while members < cores_per_chip and assigned < n:
-            core = -1
-            while heap:
-                neg, cand = heapq.heappop(heap)
-                if chip_of[cand] == -1 and -neg == gain[cand]:
-                    core = cand
-                    break
-            if core == -1:
-                while chip_of[lowest] != -1:
-                    lowest += 1
-                core = lowest
-            chip_of[core] = chip
-            members += 1
-            assigned += 1
-            for nbr, data in g[core].items():
-                if chip_of[nbr] == -1:
-                    gain[nbr] += data["weight"]
-                    heapq.heappush(heap, (-gain[nbr], nbr))
-        chip += 1
+def cheapest_boundaries(c: list[int], n_cores: int, chips: int, cores_per_chip: int) -> list[int]:
+    """Chip of every core: ``chips`` contiguous runs of at most ``cores_per_chip`` cores whose
+    inner boundaries ``b`` minimise ``sum c[b]``.
+
+    Dynamic programme over boundary positions: after ``k`` runs the boundary lies in
+    ``[n - (chips - k) * cores_per_chip, k * cores_per_chip]``; each position takes the
+    cheapest predecessor within ``cores_per_chip`` (sliding-window minimum), so the cost is
+    ``O(chips * spare room)``.
+    """
+    prev_lo, prev = 0, [0]                # best cost of boundary positions after k-1 runs
+    back: list[tuple[int, list[int]]] = []
+    for k in range(1, chips + 1):
+        lo = max(k, n_cores - (chips - k) * cores_per_chip)
+        hi = min(k * cores_per_chip, n_cores - (chips - k))
+        prev_hi = prev_lo + len(prev) - 1
+        row, arg = [], []
+        window: deque[int] = deque()      # predecessor positions, costs increasing
+        nxt = prev_lo
+        for i in range(lo, hi + 1):
+            while nxt <= min(prev_hi, i - 1):
+                while window and prev[window[-1] - prev_lo] >= prev[nxt - prev_lo]:
+                    window.pop()
+                window.append(nxt)
+                nxt += 1
+            while window and window[0] < i - cores_per_chip:
+                window.popleft()
+            j = window[0]
+            row.append(prev[j - prev_lo] + (c[i] if i < n_cores else 0))
+            arg.append(j)
+        back.append((lo, arg))
+        prev_lo, prev = lo, row
+    chip_of = [0] * n_cores
+    end = n_cores
+    for k in range(chips, 0, -1):
+        lo, arg = back[k - 1]
+        start = arg[end - lo]
+        chip_of[start:end] = [k - 1] * (end - start)
+        end = start
     return chip_of
 
 
@@ -157,16 +175,12 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
     dense = [c // cores_per_chip for c in range(n_cores)]
     chip_of, note = dense, ""
     if strategy == "traffic" and needed > 1:
-        pairs = core_pairs(blocks, len(costs))
-        if pairs > MAX_TRAFFIC_PAIRS:
-            note = (f"traffic: the core graph has {pairs:,} pairs (more than "
-                    f"{MAX_TRAFFIC_PAIRS:,}); kept the dense order")
+        moved = cheapest_boundaries(boundary_costs(blocks, costs, n_cores), n_cores, needed,
+                                    cores_per_chip)
+        if traffic_between(blocks, costs, moved) <= traffic_between(blocks, costs, dense):
+            chip_of = moved
         else:
-            greedy = greedy_chips(traffic_graph(blocks, costs, n_cores), cores_per_chip)
-            if traffic_between(blocks, costs, greedy) < traffic_between(blocks, costs, dense):
-                chip_of = greedy
-            else:
-                note = "traffic: greedy growth crossed chips more than the dense order; kept it"
+            note = "traffic: moved boundaries crossed chips more than the dense order; kept it"
     return Placement(strategy, tuple(chip_of), needed,
                      traffic_between(blocks, costs, chip_of),
                      traffic_between(blocks, costs, list(range(n_cores))), note)
