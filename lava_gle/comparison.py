@@ -214,38 +214,54 @@ def compare_runs(net: Network, ref: Run, cand: Run, targets=None,
 def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
     """Each variable over tolerance, with its most likely cause.
 
-    Causes, checked in this order: ``saturation`` (the candidate counted saturated
-    values in that layer), ``learning-rate underflow`` (the candidate's weights moved
-    less than half as far as the reference's), ``step-size quantisation`` (dt/tau below
-    2^-7 in that layer: the Euler factor keeps few significant bits), ``phi table error``
-    (a sigmoid/tanh/softplus layer whose error starts in u_prosp/r), else
-    ``accumulated rounding``.
+    Causes, checked in this order:
+
+    - ``saturation``: the candidate clipped values on this layer's signal path
+      (its state, drive, error or parameters; learning-trace clipping is not counted
+      here, it shows in the weights);
+    - ``learning-rate underflow``: the candidate's weights moved less than half as far
+      as the reference's;
+    - ``error read-out amplification``: ``v``/``e`` of a layer with tau_m/tau_r > 2,
+      whose prospective read-out ``e = v + tau_m dv/dt`` multiplies the quantisation
+      noise of its input (rate and error payloads) by tau_m/tau_r;
+    - ``step-size quantisation``: dt/tau below 2^-7, so each step's increment spans few
+      least significant bits of the state;
+    - ``phi table error``: u_prosp or r of a sigmoid/tanh/softplus layer;
+    - otherwise ``accumulated rounding``.
     """
     out = []
     sat = metrics["saturation"].get(metrics["candidate"], {})
     for i, name in enumerate(net.layer_names):
         layer = net.layers[i]
-        proj = metrics["projections"][name]
-        moved = proj["weight_moved_max"]
+        moved = metrics["projections"][name]["weight_moved_max"]
+        sat_here = {k: v for k, v in sat.items()
+                    if v and k.split(".")[-1] == name and not k.startswith("trace.")}
+        tau_m, tau_r = layer.tau_m_array(), layer.tau_r_array()
+        gain = float(np.max(tau_m / tau_r))
+        ratio = net.dt / float(max(np.max(tau_m), np.max(tau_r)))
         for var, m in metrics["layers"][name].items():
             if m["rms_error"] <= tolerance:
                 continue
-            sat_here = {k: v for k, v in sat.items() if name in k.split(".") and v}
-            ratio = min(net.dt / float(np.min(layer.tau_m_array())),
-                        net.dt / float(np.min(layer.tau_r_array())))
             if sat_here:
-                cause = (f"saturation: {sum(sat_here.values())} saturated values "
-                         f"({', '.join(sorted(sat_here))}); widen the format or lower the "
-                         "layer's scale")
+                cause = (f"saturation: {sum(sat_here.values())} clipped values "
+                         f"({', '.join(f'{k}={v}' for k, v in sorted(sat_here.items()))}); "
+                         "widen that format or lower the layer's scale")
             elif net.learning.enabled and moved[metrics["reference"]] > 0 and \
                     moved[metrics["candidate"]] < 0.5 * moved[metrics["reference"]]:
                 cause = ("learning-rate underflow: the weights moved "
                          f"{moved[metrics['candidate']]:.3g} against "
-                         f"{moved[metrics['reference']]:.3g} in float; raise the update's "
-                         "precision (learning-rate mechanism) or eta")
+                         f"{moved[metrics['reference']]:.3g}; raise the precision of the "
+                         "weight update or eta")
+            elif var in ("v", "e") and net.learning.prospective_errors and gain > 2:
+                cause = (f"error read-out amplification: e = v + tau_m dv/dt multiplies the "
+                         "quantisation noise of its input (the rate payload in the output "
+                         "error, the error payload from above) by tau_m/tau_r = "
+                         f"{gain:.3g}; finer payloads (fixed_point.rate_bits, error_bits) or "
+                         "a smaller tau_m/tau_r reduce it")
             elif ratio < 2.0 ** -7:
-                cause = (f"step-size quantisation: dt/tau = {ratio:.2g} keeps few bits in "
-                         "the Euler factor; use a larger dt or more factor bits")
+                cause = (f"step-size quantisation: dt/tau = {ratio:.2g}, each step moves the "
+                         "state by few least significant bits; give the state more fraction "
+                         "bits (fixed_point.u_bits) or use a larger dt")
             elif layer.phi in NONLINEAR_TABLE_PHIS and var in ("u_prosp", "r"):
                 cause = f"phi table error: {layer.phi} is a lookup table in fixed point"
             else:
