@@ -1,0 +1,123 @@
+"""The numpy-fixed engine: accuracy against the float engine on the golden cases, the
+LagLine teacher-student learning in integers, determinism, batch semantics, saturation."""
+import warnings
+
+import numpy as np
+import pytest
+
+from lava_gle import load_network, network_from_dict
+from lava_gle.backends import make_engine, simulate
+from lava_gle.cli import main
+from lava_gle.engine import Engine
+from lava_gle.errors import LavaGleError
+from lava_gle.fixed_engine import FixedEngine
+from lava_gle.optim import Adam
+from lava_gle.quantize import QuantizationWarning
+from lava_gle.traces import STATE_VARS
+
+GOLDEN = "tests/data/golden/{}"
+
+
+def golden(case):
+    d = GOLDEN.format(case)
+    return load_network(f"{d}/network.json"), np.load(f"{d}/inputs.npy"), \
+        np.load(f"{d}/targets.npy")
+
+
+@pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
+def test_golden_output_within_5_percent_of_the_float_range(case):
+    net, x, y = golden(case)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        fixed = FixedEngine(net).run(x, y, record=True)
+    ref = Engine(net).run(x, y, record=True)
+    rms = np.sqrt(np.mean((fixed["output"] - ref["output"]) ** 2))
+    assert rms <= 0.05 * np.ptp(ref["output"])
+    for layer in net.layer_names:  # the golden layout, dequantised
+        for var in STATE_VARS:
+            assert fixed[f"{var}.{layer}"].shape == ref[f"{var}.{layer}"].shape
+        assert int(fixed[f"sat.u.{layer}"]) == 0 and int(fixed[f"sat.e.{layer}"]) == 0
+
+
+def test_integer_runs_are_deterministic_and_batch_copies_agree():
+    net, x, y = golden("visible_mlp")
+    x, y = x[:300], y[:300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        one = FixedEngine(net, dequantize=False).run(x, y, record=True)
+        again = FixedEngine(net, dequantize=False).run(x, y, record=True)
+        three = FixedEngine(net, dequantize=False).run(np.repeat(x, 3, axis=1),
+                                                       np.repeat(y, 3, axis=1), record=True)
+    for key, arr in one.items():
+        assert np.array_equal(arr, again[key]), key
+        if key.startswith("sat."):
+            continue
+        if arr.ndim == 3:  # identical copies in a batch behave exactly like batch 1
+            for b in range(3):
+                assert np.array_equal(three[key][:, b:b + 1], arr), key
+        else:
+            assert np.array_equal(three[key], arr), key
+    assert one["W.hidden"].dtype.kind == "i"
+
+
+def lagline(w, learning, layer_fp=None):
+    return network_from_dict({
+        "gle_network": 1, "dt": 0.01, "input": {"size": 1},
+        "layers": [{"name": f"l{i}", "size": 1, "tau_m": [1.0, 2.0][i], "tau_r": 0.1,
+                    "phi": "softplus", "bias": False, "weights": [[w[i]]],
+                    "fixed_point": layer_fp or {}} for i in range(2)],
+        "learning": learning})
+
+
+def test_lagline_teacher_student_learns_in_fixed_point():
+    """Teacher weights (1, 2), tau_m (1, 2), tau_r 0.1, dt 0.01, smoothed random steps:
+    the integer student moves both weights towards the teacher's and its loss falls 10x."""
+    from lava_gle.experiments.lagline import SmoothedSteps
+    T, B = 5000, 4
+    x = SmoothedSteps(0, B, T).window(0, T)
+    y = Engine(lagline([1.0, 2.0], {"enabled": False})).run(x, record=["output"])["output"]
+    student = lagline([0.64, 0.27], {"enabled": True, "eta": 1.0, "gamma": 1.0, "beta": 0.01},
+                      layer_fp={"rate_bits": 6})  # rates up to 4: the teacher's range
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)  # error traces clip early on
+        tr = FixedEngine(student).run(x, y, record=["output"])
+    k = T // 10
+    loss_start = np.mean((tr["output"][:k] - y[:k]) ** 2)
+    loss_end = np.mean((tr["output"][-k:] - y[-k:]) ** 2)
+    assert loss_start >= 10 * loss_end
+    w0, w1 = tr["W.l0"][0, 0], tr["W.l1"][0, 0]
+    assert abs(w0 - 1.0) < abs(0.64 - 1.0) and abs(w1 - 2.0) < abs(0.27 - 2.0) / 4
+
+
+def test_saturation_is_counted_and_warned():
+    net = lagline([1.0, 2.0], {"enabled": False}, layer_fp={"u_bits": 23})
+    x = np.full((50, 1, 1), 1.5)
+    with pytest.warns(QuantizationWarning, match=r"s\.l1=\d+"):
+        tr = FixedEngine(net).run(x, record=True)
+    # the drive 2 * softplus(1.5) ~ 3.4 is held at the 24-bit limit of 1 - 2^-23
+    assert int(tr["sat.s.l1"]) > 0 and tr["u.l1"].max() < 1.0
+
+
+def test_backend_front_doors():
+    net, x, y = golden("visible_lagline")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        tr = simulate(net, x[:20], y[:20], backend="numpy-fixed")
+        eng = make_engine(net, "numpy-fixed")
+    assert tr["output"].shape == (20, 1, 1)
+    assert np.allclose(eng.weights[1], [[0.90625]])  # 0.9 at exponent -5
+    with pytest.raises(LavaGleError, match="optimizer Adam"):
+        make_engine(net, "numpy-fixed", optimizer=Adam(1e-3))
+
+
+def test_cli_simulate_numpy_fixed_and_microcode(tmp_path, capsys):
+    d = GOLDEN.format("visible_lagline")
+    out = tmp_path / "t.npz"
+    assert main(["simulate", f"{d}/network.json", "--inputs", f"{d}/inputs.npy", "--targets",
+                 f"{d}/targets.npy", "--backend", "numpy-fixed", "--out", str(out),
+                 "--quiet"]) == 0
+    with np.load(out) as data:
+        assert data["r.out"].shape == (2000, 1, 1) and "sat.W.out" in data.files
+    assert main(["microcode", f"{d}/network.json"]) == 0
+    text = capsys.readouterr().out
+    assert "x0*x1*y2*y1" in text and "Product: dependency=x0" in text

@@ -1,0 +1,109 @@
+"""Quantisation of a float description: formats, errors before the run, overrides."""
+import json
+
+import numpy as np
+import pytest
+
+from lava_gle import NetworkSpecError, load_network, network_from_dict
+from lava_gle.arithmetic import fixed as X
+from lava_gle.arithmetic.activations import phi as float_phi
+from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
+
+GOLDEN = "tests/data/golden/{}/network.json"
+
+
+def chain(phi="softplus", tau_m=1.0, tau_r=0.1, weights=0.5, eta=0.5, layer_fp=None,
+          net_fp=None, loss="mse"):
+    return network_from_dict({
+        "gle_network": 1, "dt": 0.01, "input": {"size": 2}, "fixed_point": net_fp or {},
+        "layers": [{"name": "a", "size": 3, "tau_m": tau_m, "tau_r": tau_r, "phi": phi,
+                    "weights": np.full((3, 2), weights).tolist(),
+                    "fixed_point": layer_fp or {}},
+                   {"name": "z", "size": 2, "tau_m": 1.0, "tau_r": 0.5, "phi": "linear"}],
+        "learning": {"enabled": True, "eta": eta, "gamma": 1.0, "beta": 0.1, "loss": loss}})
+
+
+@pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
+def test_manifest_and_arrays_describe_the_integers(case):
+    q = quantize_network(load_network(GOLDEN.format(case)))
+    manifest = json.loads(json.dumps(q.manifest()))  # JSON-ready
+    assert [l["name"] for l in manifest["layers"]] == [l.name for l in q.layers]
+    arrays = q.arrays()
+    for ql in q.layers:
+        w = arrays[f"W.{ql.name}"]
+        assert w.dtype.kind == "i" and np.abs(w).max() <= 255
+        float_w = q.net.initial_weights(q.layers.index(ql))
+        # weights are the float weights rounded to the layer's exponent
+        assert np.max(np.abs(w * 2.0 ** ql.w_exp - float_w)) <= 2.0 ** ql.w_exp / 2
+        layer = manifest["layers"][q.layers.index(ql)]
+        assert layer["weights"]["exp"] == ql.w_exp
+        assert layer["formats"]["u_bits"] <= 23 and layer["formats"]["error_bits"] <= 23
+        f = layer["factors"]["dt_over_tau_m"]
+        want = q.net.dt / q.net.layers[q.layers.index(ql)].tau_m_array()
+        assert np.allclose(f["value"], want, rtol=2.0 ** -11)
+
+
+def test_tau_ratio_beyond_the_factor_format_is_an_error_naming_layer_and_number():
+    with pytest.raises(QuantizationError, match=r"'a'.*tau_m/tau_r = 5000"):
+        quantize_network(chain(tau_m=50.0, tau_r=0.01))
+
+
+def test_per_neuron_taus_too_far_apart_are_an_error():
+    with pytest.raises(QuantizationError, match=r"'a'.*dt/tau_m.*neuron 2"):
+        quantize_network(chain(tau_m=[0.02, 0.5, 900.0]))
+
+
+def test_weights_saturating_at_a_chosen_exponent_warn_with_layer_and_count():
+    with pytest.warns(QuantizationWarning, match=r"'a': 6 weights saturate at exponent -9"):
+        quantize_network(chain(weights=0.9, layer_fp={"weight_exp": -9}))
+
+
+def test_learning_rate_below_the_engine_is_an_error():
+    with pytest.raises(QuantizationError, match=r"layer 'a'.*learning gain"):
+        quantize_network(chain(eta=1e-9))
+
+
+def test_cross_entropy_has_no_fixed_form_yet():
+    with pytest.raises(QuantizationError, match="ce"):
+        quantize_network(chain(loss="ce"))
+
+
+@pytest.mark.parametrize("fp,where", [
+    ({"weight_exp": "big"}, "layers[0].fixed_point.weight_exp"),
+    ({"weight_exp": 99}, "layers[0].fixed_point.weight_exp"),
+    ({"mantissa": 3}, "layers[0].fixed_point.mantissa"),
+    ({"error_trace_range": -1.0}, "layers[0].fixed_point.error_trace_range"),
+])
+def test_fixed_point_options_are_validated_with_their_path(fp, where):
+    with pytest.raises(NetworkSpecError) as info:
+        chain(layer_fp=fp)
+    assert info.value.path == where
+
+
+def test_network_level_options_are_validated():
+    with pytest.raises(NetworkSpecError) as info:
+        chain(net_fp={"input_range": 0})
+    assert info.value.path == "fixed_point.input_range"
+
+
+def test_overrides_reach_the_formats():
+    q = quantize_network(chain(layer_fp={"weight_exp": -6, "rate_bits": 5, "u_bits": 16}))
+    a = q.layers[0]
+    assert (a.w_exp, a.rate_bits, a.u_bits) == (-6, 5, 16)
+
+
+@pytest.mark.parametrize("phi,bound_lsb", [("linear", 0.5), ("relu", 0.5),
+                                           ("hard_sigmoid", 0.5), ("sigmoid", 1.0),
+                                           ("tanh", 1.5), ("softplus", 1.5)])
+def test_phi_worst_case_error_is_documented_and_small(phi, bound_lsb):
+    q = quantize_network(chain(phi=phi))
+    a = q.layers[0]
+    act = a.consts.phi
+    assert a.phi_max_error * 2.0 ** a.rate_bits <= bound_lsb + 1e-9
+    # independent check on random potentials inside the payload range
+    u = np.random.default_rng(0).uniform(-6, 6, 2000)
+    p, g, _ = act(np.round(u * 2.0 ** a.u_bits).astype(np.int64))
+    ref = np.clip(float_phi(phi)(u), act.p_min * 2.0 ** -a.rate_bits,
+                  act.p_max * 2.0 ** -a.rate_bits)
+    assert np.max(np.abs(p * 2.0 ** -a.rate_bits - ref)) <= a.phi_max_error + 1e-12
+    assert g.min() >= 0 and g.max() <= X.GATE_ONE
