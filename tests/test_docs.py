@@ -22,7 +22,7 @@ DOCS = sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 CONSOLE = re.compile(r"^```console\n(.*?)^```", re.S | re.M)
 #: Docs whose ```console sessions are short enough to replay in the suite.
-CONSOLE_DOCS = ["simulating.md"]
+CONSOLE_DOCS = ["simulating.md", "comparing.md"]
 
 
 def _blocks(path: Path) -> list[str]:
