@@ -38,7 +38,8 @@ class MappingReport:
         t = self.totals
         lines = [f"{self.network['name']}: {self.network['neurons']:,} neurons, "
                  f"{t['synapses']:,} synapses ({t['synapses_forward']:,} forward, "
-                 f"{t['synapses_backward']:,} backward, {t['synapses_target']:,} target)",
+                 f"{t['synapses_backward']:,} backward, {t['synapses_target']:,} target, "
+                 f"{t['synapses_bias']:,} bias)",
                  f"profile {self.profile['name']}, strategy {self.strategy}", "",
                  "layers:"]
         head = ["layer", "neurons", "comp", "cores", "ax_in", "ax_out", "syn_words", "util%",
@@ -93,7 +94,7 @@ def build_report(mapping: Mapping) -> MappingReport:
     core_blocks: list[list[str]] = [[] for _ in range(n_cores)]
     core_neurons = [0] * n_cores
     layer_demand = [[0] * len(RESOURCES) for _ in costs]
-    layer_syn = [[0, 0, 0] for _ in costs]
+    layer_syn = [[0, 0, 0, 0] for _ in costs]
     for b, d in zip(mapping.blocks, demands):
         cd, ld = core_demand[b.core], layer_demand[b.layer]
         for j, v in enumerate(d):
@@ -117,7 +118,7 @@ def build_report(mapping: Mapping) -> MappingReport:
             "name": cost.name, "neurons": cost.size, "cores": k[i],
             **{r: ld[j] for j, r in enumerate(RESOURCES)},
             "synapses_forward": layer_syn[i][0], "synapses_backward": layer_syn[i][1],
-            "synapses_target": layer_syn[i][2],
+            "synapses_target": layer_syn[i][2], "synapses_bias": layer_syn[i][3],
             "weight_bits": cost.widths.weight_bits, "rate_bits": cost.widths.rate_bits,
             "error_bits": cost.widths.error_bits,
             "max_block": n_max,
@@ -136,12 +137,12 @@ def build_report(mapping: Mapping) -> MappingReport:
 
     total = [sum(ld[j] for ld in layer_demand) for j in range(len(RESOURCES))]
     lower = max(-(-total[j] // caps[j]) for j in range(len(RESOURCES)))
-    syn = [sum(s[j] for s in layer_syn) for j in range(3)]
+    syn = [sum(s[j] for s in layer_syn) for j in range(4)]
     totals = {
         "cores": n_cores, "chips": mapping.chips, "cores_per_chip": profile.cores_per_chip,
         "neurons": sum(c.size for c in costs),
         "synapses": sum(syn), "synapses_forward": syn[0], "synapses_backward": syn[1],
-        "synapses_target": syn[2],
+        "synapses_target": syn[2], "synapses_bias": syn[3],
         "demand": {r: total[j] for j, r in enumerate(RESOURCES)},
         "capacity": {r: n_cores * caps[j] for j, r in enumerate(RESOURCES)},
         "utilisation_pct": {r: 100.0 * total[j] / (n_cores * caps[j])

@@ -8,17 +8,23 @@ A layer ``l`` of ``n_l`` neurons receives ``m = n_{l-1}`` rates from below (the 
 - ``neuron_groups``: :data:`GROUPS_PER_BLOCK` (representation and error compartments run
   different neuron programs).
 - ``input_axons``: ``m`` (one per presynaptic rate) ``+ n_{l+1}`` (one per error of the layer
-  above) ``+ n`` on the output layer (one target value per output neuron).
+  above) ``+ n`` on the output layer (one target value per output neuron) ``+ 1`` when the
+  layer has biases (the bias neuron's constant payload, as the fixed-point learning rule
+  of :mod:`lava_gle.microcode` learns b through a bias array; the bias neuron itself is
+  shared and not counted on the block's core).
 - ``output_axons``: each neuron sends its rate to every core that holds a block of layer
   ``l+1`` (``k_up`` cores; the output layer sends it once, to the host) and, when layer
   ``l-1`` is a GLE layer, its error to each of the ``k_down`` cores of that layer:
   ``n (k_up + k_down)``. Axons are not shared between blocks on one core (conservative).
 - ``synapse_words``: the forward rows ``W_l[block, :]`` (``n m`` synapses), the backward rows
-  ``W_{l+1}^T[block, :]`` or the feedback matrix's (``n n_{l+1}``), and one target synapse per
-  output neuron; each projection packs ``synapse_word_bits // weight_bits`` synapses per word.
-- ``learning_traces`` (only when learning is enabled): one presynaptic trace per plastic input
-  axon and the postsynaptic traces: ``m + 2 n`` for ``W_l`` (``e+`` and ``e-``), plus
-  ``n_{l+1} + n`` for the plastic transpose copy (``backward: transpose``, not the output layer).
+  ``W_{l+1}^T[block, :]`` or the feedback matrix's (``n n_{l+1}``), one target synapse per
+  output neuron and one bias synapse per neuron (layers with biases); each projection packs
+  ``synapse_word_bits // weight_bits`` synapses per word.
+- ``learning_traces`` (only when learning is enabled), after the rules of
+  :mod:`lava_gle.microcode`: one presynaptic trace (x1) per plastic input axon and the
+  postsynaptic traces of each neuron: ``m + 3 n`` for ``W_l`` (y1 learning-rate code,
+  y2 = e+, y3 = e-), ``+ 1`` for the bias array's axon, and ``n_{l+1} + 2 n`` for the plastic
+  transpose copy (y1, y2 = rate trace; ``backward: transpose``, not the output layer).
 
 Weight and payload widths come from the profile (:func:`layer_widths`), whose defaults are
 the widths of the fixed-point formats; ``--weight-bits`` overrides the weight width.
@@ -99,6 +105,8 @@ class LayerCost:
         Layer ``l-1`` is a GLE layer (``l >= 1``).
     per_word_forward, per_word_backward, per_word_target : int
         Synapses per memory word of ``W_l``, of the backward matrix and of the target synapses.
+    has_bias : bool
+        The layer has biases (a bias axon and one bias synapse per neuron).
     learning, plastic_backward : bool
         Traces for ``W_l`` (learning enabled) and for the transpose copy.
     widths : Widths
@@ -115,6 +123,7 @@ class LayerCost:
     per_word_forward: int
     per_word_backward: int
     per_word_target: int
+    has_bias: bool
     learning: bool
     plastic_backward: bool
     widths: Widths
@@ -124,24 +133,27 @@ class LayerCost:
 
         ``k_up`` / ``k_down``: cores holding blocks of layer ``l+1`` / ``l-1``.
         """
-        m, back = self.fan_in, self.fan_back
-        in_axons = m + back + (n if self.is_output else 0)
+        m, back, bias = self.fan_in, self.fan_back, int(self.has_bias)
+        in_axons = m + back + (n if self.is_output else 0) + bias
         out_axons = n * (1 if self.is_output else k_up) + (n * k_down if self.sends_errors_down else 0)
         words = _ceil_div(n * m, self.per_word_forward)
         if back:
             words += _ceil_div(n * back, self.per_word_backward)
         if self.is_output:
             words += _ceil_div(n, self.per_word_target)
+        if bias:
+            words += _ceil_div(n, self.per_word_forward)
         traces = 0
         if self.learning:
-            traces = m + 2 * n
+            traces = m + 3 * n + bias
             if self.plastic_backward:
-                traces += back + n
+                traces += back + 2 * n
         return (COMPARTMENTS_PER_NEURON * n, GROUPS_PER_BLOCK, in_axons, out_axons, words, traces)
 
-    def synapses(self, n: int) -> tuple[int, int, int]:
-        """(forward, backward, target) synapses held by a block of ``n`` neurons."""
-        return n * self.fan_in, n * self.fan_back, n if self.is_output else 0
+    def synapses(self, n: int) -> tuple[int, int, int, int]:
+        """(forward, backward, target, bias) synapses held by a block of ``n`` neurons."""
+        return (n * self.fan_in, n * self.fan_back, n if self.is_output else 0,
+                n if self.has_bias else 0)
 
     def traffic_up(self, n: int) -> int:
         """Bits per step that a block of ``n`` neurons sends to each core of layer ``l+1``."""
@@ -173,7 +185,7 @@ def layer_costs(net: Network, profile: HardwareProfile,
             per_word_forward=profile.synapses_per_word(widths[i].weight_bits),
             per_word_backward=profile.synapses_per_word(above),
             per_word_target=profile.synapses_per_word(widths[i].weight_bits),
-            learning=learning, plastic_backward=learning and transpose and i < last,
+            has_bias=layer.bias, learning=learning, plastic_backward=learning and transpose and i < last,
             widths=widths[i]))
     return costs
 
@@ -213,5 +225,5 @@ class DoesNotFitError(LavaGleError, ValueError):
         where = f"layer {layer!r}" if layer is not None else "the network"
         pct = 100.0 * (demand - capacity) / capacity if capacity else float("inf")
         super().__init__(f"{where} does not fit: {resource} needs {demand:,} but the limit is "
-                         f"{capacity:,} (over by {demand - capacity:,}, {pct:.0f}%)"
+                         f"{capacity:,} (over by {demand - capacity:,}, {pct:.1f}%)"
                          f"{detail}; {suggestion}")

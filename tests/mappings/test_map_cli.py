@@ -63,7 +63,7 @@ def test_map_profile_and_weight_bits_options(tmp_path, capsys):
     prof = tmp_path / "half.yaml"
     prof.write_text("base: loihi2\nvalues:\n  synapse_words_per_core: 6000\n")
     assert main(["map", str(net), "--json", "--profile", str(prof)]) == 0
-    assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 4  # 20103 words / 6000
+    assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 4  # 20131 words / 6000
     assert main(["map", str(net), "--json", "--weight-bits", "4"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 1
     assert main(["map", str(net), "--json", "--block-size", "25"]) == 0
@@ -88,8 +88,8 @@ def test_a_network_that_cannot_fit_names_layer_resource_overshoot_and_fix(tmp_pa
     net = write_net(tmp_path / "n.yaml", 20000, [10, 2])
     assert main(["map", str(net)]) == 2
     err = capsys.readouterr().err
-    assert "layer 'h0' does not fit: input_axons needs 20,002 but the limit is 16,000" in err
-    assert "over by 4,002" in err and "narrow" in err
+    assert "layer 'h0' does not fit: input_axons needs 20,003 but the limit is 16,000" in err
+    assert "over by 4,003" in err and "narrow" in err
 
 
 def test_map_out_writes_a_bundle(tmp_path, capsys):
@@ -103,14 +103,14 @@ def test_map_out_writes_a_bundle(tmp_path, capsys):
 
 
 def test_huge_networks_are_counted_not_stored():
-    # 8000 -> 8000 -> 8000 -> 8000: 192 million forward synapses (1.5 GB as float64)
-    layers = tuple(LayerSpec(f"l{i}", 8000, 1.0, 1.0) for i in range(3))
-    net = Network(dt=0.1, input=InputSpec(8000), layers=layers)
+    # 7900 -> 7900 -> 7900 -> 7900: 187 million forward synapses (1.5 GB as float64)
+    layers = tuple(LayerSpec(f"l{i}", 7900, 1.0, 1.0) for i in range(3))
+    net = Network(dt=0.1, input=InputSpec(7900), layers=layers)
     tracemalloc.start()
     try:
         report = build_report(map_network(net))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert report.totals["synapses_forward"] == 3 * 8000 * 8000
+    assert report.totals["synapses_forward"] == 3 * 7900 * 7900
     assert peak < 100 * 2 ** 20

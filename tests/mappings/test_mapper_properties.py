@@ -20,7 +20,8 @@ def networks(draw):
     sizes = draw(st.lists(st.integers(1, 400), min_size=1, max_size=6))
     learning = draw(st.booleans())
     backward = draw(st.sampled_from(["transpose", "feedback_alignment"]))
-    layers = tuple(LayerSpec(f"l{i}", s, 1.0, 1.0) for i, s in enumerate(sizes))
+    layers = tuple(LayerSpec(f"l{i}", s, 1.0, 1.0, bias=draw(st.booleans()))
+                   for i, s in enumerate(sizes))
     return Network(dt=0.1, input=InputSpec(draw(st.integers(1, 400))), layers=layers,
                    learning=LearningSpec(enabled=learning, eta=0.1, backward=backward))
 
@@ -82,6 +83,7 @@ def test_mapping_invariants(net, profile, strategy, block_size):
     assert t["synapses_forward"] == sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
     assert t["synapses_backward"] == sum(a * b for a, b in zip(sizes[1:-1], sizes[2:]))
     assert t["synapses_target"] == sizes[-1]
+    assert t["synapses_bias"] == sum(layer.size for layer in net.layers if layer.bias)
     assert t["neurons"] == sum(sizes[1:])
     assert sum(c["neurons"] for c in report.cores) == t["neurons"]
     for r in RESOURCES:

@@ -27,49 +27,52 @@ def spans(m):
 
 
 def test_mnist_shaped_784_100_10():
-    # l0 (100, fan-in 784, 10 errors from above): a block of n costs ceil(784n/4) + ceil(10n/4)
-    # words; n = 60 -> 11760 + 150 = 11910 <= 12000, n = 61 -> 11956 + 153 > 12000.
+    # l0 (100, fan-in 784, 10 errors from above, biases): a block of n costs ceil(784n/4) +
+    # ceil(10n/4) + ceil(n/4) words; n = 60 -> 11760 + 150 + 15 = 11925 <= 12000,
+    # n = 61 -> 11956 + 153 + 16 > 12000.
     m = map_network(chain(784, [100, 10]))
     assert spans(m) == [("l0", 0, 60, 0), ("l0", 60, 100, 1), ("l1", 0, 10, 1)]
     d = m.block_demands()
     # (compartments, groups, axons in, axons out, words, traces)
-    assert d[0] == (120, 2, 784 + 10, 60 * 1, 11910, 0)
-    assert d[1] == (80, 2, 794, 40, 7840 + 100, 0)
-    # output layer: 100 rates + 10 targets in; 10 rates to the host + 10 errors to each of
-    # l0's 2 cores out; 1000/4 forward words + ceil(10/4) target words
-    assert d[2] == (20, 2, 110, 10 + 20, 250 + 3, 0)
+    assert d[0] == (120, 2, 784 + 10 + 1, 60 * 1, 11925, 0)
+    assert d[1] == (80, 2, 795, 40, 7840 + 100 + 10, 0)
+    # output layer: 100 rates + 10 targets + 1 bias axon in; 10 rates to the host + 10 errors
+    # to each of l0's 2 cores out; 1000/4 forward + ceil(10/4) target + ceil(10/4) bias words
+    assert d[2] == (20, 2, 111, 10 + 20, 250 + 3 + 3, 0)
     r = build_report(m)
     assert r.totals["cores"] == 2 and r.totals["chips"] == 1
-    assert r.totals["demand"]["synapse_words"] == 11910 + 7940 + 253
-    assert r.totals["lower_bound_cores"] == 2  # ceil(20103 / 12000)
+    assert r.totals["demand"]["synapse_words"] == 11925 + 7950 + 256
+    assert r.totals["lower_bound_cores"] == 2  # ceil(20131 / 12000)
     assert [l["binding"] for l in r.layers] == ["synapse_words", "layer size"]
     assert r.layers[0]["max_block"] == 60
     assert r.totals["synapses_forward"] == 78400 + 1000
     assert r.totals["synapses_backward"] == 1000
     assert r.totals["synapses_target"] == 10
+    assert r.totals["synapses_bias"] == 110
     # traffic: each l0 block sends 8-bit rates to l1's core (60 on another core, 40 on
     # the same); l1 sends 24-bit errors to l0's two cores (core 0 only is remote)
     assert m.placement.intercore_bits == 60 * 8 + 10 * 24
 
 
 def test_learning_traces_with_transpose_and_feedback():
-    # l0 block of 54 (fan-in 784, 100 from above):
-    # words ceil(784*54/4) + ceil(100*54/4) = 10584 + 1350 = 11934; n = 55 -> 10780 + 1375 > 12000
-    # traces: W_l0: 784 pre + 2*54 post; plastic W_l1^T: 100 pre + 54 post
+    # l0 block of 54 (fan-in 784, 100 from above, biases): words ceil(784*54/4) +
+    # ceil(100*54/4) + ceil(54/4) = 10584 + 1350 + 14 = 11948; n = 55 -> 10780 + 1375 + 14 > 12000
+    # traces: W_l0: 784 pre + 3*54 post (y1, y2, y3); bias axon: 1; plastic W_l1^T: 100 pre +
+    # 2*54 post (y1, y2)
     m = map_network(chain(784, [300, 100, 10], learning=True))
     assert m.blocks[0].size == 54
-    assert m.block_demands()[0][5] == 784 + 108 + 100 + 54
+    assert m.block_demands()[0][5] == 784 + 162 + 1 + 100 + 108
     # feedback alignment: the backward matrix is fixed, no traces for it
     m = map_network(chain(784, [300, 100, 10], learning=True, backward="feedback_alignment"))
-    assert m.block_demands()[0][5] == 784 + 108
+    assert m.block_demands()[0][5] == 784 + 162 + 1
 
 
 def test_weight_bits_override_packs_more_synapses_per_word():
-    # 4-bit weights: 8 per word; l0 = ceil(78400/8) + ceil(1000/8) = 9800 + 125,
-    # l1 = 125 + ceil(10/8) = 127 -> 10052 words on one core
+    # 4-bit weights: 8 per word; l0 = ceil(78400/8) + ceil(1000/8) + ceil(100/8) = 9800 +
+    # 125 + 13, l1 = 125 + ceil(10/8) + ceil(10/8) = 129 -> 10067 words on one core
     m = map_network(chain(784, [100, 10]), weight_bits=4)
     assert m.cores == 1
-    assert build_report(m).totals["demand"]["synapse_words"] == 10052
+    assert build_report(m).totals["demand"]["synapse_words"] == 10067
 
 
 def test_loihi1_binds_on_compartments():
@@ -121,9 +124,9 @@ def test_output_axons_that_cannot_settle_are_reported():
 
 def test_no_weights_are_read():
     costs = layer_costs(chain(8000, [8000, 8000]), load_profile())
-    assert costs[0].synapses(3) == (24000, 24000, 0)
-    # 8000 + 8000 axons in; 2000 + 2000 words per neuron -> 3 neurons per core
-    assert costs[0].demand(3, 1, 0) == (6, 2, 16000, 3, 6000 + 6000, 0)
+    assert costs[0].synapses(3) == (24000, 24000, 0, 3)
+    # 8000 + 8000 + 1 bias axons in; 2000 + 2000 words per neuron (+ 1 bias word) -> 3 per core
+    assert costs[0].demand(3, 1, 0) == (6, 2, 16001, 3, 6000 + 6000 + 1, 0)
 
 
 def test_a_layer_whose_single_neuron_does_not_fit_names_layer_resource_and_fix():
@@ -131,16 +134,16 @@ def test_a_layer_whose_single_neuron_does_not_fit_names_layer_resource_and_fix()
         map_network(chain(20000, [10, 2]))
     err = info.value
     assert (err.layer, err.resource, err.demand, err.capacity) == ("l0", "input_axons",
-                                                                  20002, 16000)
-    assert "over by 4,002" in str(err) and "narrow" in str(err)
+                                                                  20003, 16000)
+    assert "over by 4,003" in str(err) and "narrow" in str(err)
 
 
 def test_synapse_memory_overflow_suggests_a_lower_weight_width():
-    # 1-bit words: one synapse per word for weights of 1 bit; 15000 inputs need 15000 words
+    # 8-bit words: one 8-bit synapse per word; 15000 inputs + 1 target + 1 bias synapse
     profile = load_profile().with_values(synapse_word_bits=8)
     with pytest.raises(DoesNotFitError, match="synapse_words.*--weight-bits") as info:
         map_network(chain(15000, [1]), profile)
-    assert info.value.demand == 15000 + 1
+    assert info.value.demand == 15000 + 1 + 1
 
 
 def test_too_few_chips_names_the_chips_needed():
