@@ -114,6 +114,12 @@ def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
                     check_single_neuron(cost, caps, k_up, k_down)
                     empty_fit[i] = max_fit(cost, caps, k_up, k_down, min(limit, cost.size))
                 n = min(empty_fit[i], want)
+                # cores this layer fills completely and leaves: no other block joins them
+                full = (cost.size - start) // n - 1
+                if full > 0:
+                    blocks.extend(Block(i, start + j * n, start + (j + 1) * n, core + j)
+                                  for j in range(full))
+                    start, core = start + full * n, core + full
             blocks.append(Block(i, start, start + n, core))
             used = [u + d for u, d in zip(used, cost.demand(n, k_up, k_down))]
             start += n
