@@ -14,7 +14,9 @@ Public functions (also used by ``lava-gle demo``):
 - :class:`SmoothedSteps` / :func:`make_inputs` (the input stream),
 - :func:`teacher_network`, :func:`student_network`,
 - :func:`run_lagline` (train, checkpoint, write metrics and figure) and
-  :func:`summarise` (a short text report of a metrics dict).
+  :func:`summarise` (a short text report of a metrics dict),
+- :func:`simulate_lagline` (teacher and both students in one run of any
+  :func:`lava_gle.backends.simulate` backend, e.g. ``lava-float`` with batch 1).
 
 Time is in the unit of ``dt`` (the paper's time units); steps = time / dt.
 """
@@ -203,6 +205,31 @@ def student_network(config: LaglineConfig, prospective_errors: bool = True) -> N
                 "learn_tau": config.learn_tau, "eta_tau": eta if config.learn_tau else 0.0}
     name = "lagline_" + ("gle" if prospective_errors else "instantaneous")
     return _chain(name, config, w, tau, learning)
+
+
+def simulate_lagline(config: LaglineConfig, backend: str = "numpy", steps: int | None = None,
+                     record=("output",)) -> dict[str, dict[str, np.ndarray]]:
+    """Teacher and students on the first ``steps`` input steps, each in one run of
+    :func:`lava_gle.backends.simulate` (no chunks, no checkpoint, plain SGD rule).
+
+    The input is ``make_inputs(config, steps)`` [T, batch, 1] and the target the teacher's
+    output (float engine). Lava backends have no batch axis while learning: use
+    ``config.batch == 1`` for them. Settling (``config.settle_time``) is not applied:
+    learning runs from step 0.
+
+    Returns ``{"input": {"x": x}, "teacher": {"output": y}, "gle": traces,
+    "instantaneous": traces}`` (traces in the golden key layout, with final ``W.l0`` ...).
+    """
+    from lava_gle.backends import simulate
+
+    config = replace(config, optimizer="sgd")
+    x = make_inputs(config, steps)
+    target = simulate(teacher_network(config), x, record=["output"])["output"]
+    out: dict[str, dict[str, np.ndarray]] = {"input": {"x": x}, "teacher": {"output": target}}
+    for name, prosp in VARIANTS.items():
+        out[name] = simulate(student_network(config, prosp), x, target, backend=backend,
+                             record=list(record))
+    return out
 
 
 def _scalars(engine) -> tuple[list[float], list[float]]:

@@ -68,9 +68,3 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of rows of ``logits`` [N, classes] whose argmax equals ``labels`` [N]."""
     return float(np.mean(np.argmax(logits, axis=-1) == labels))
 
-
-def cross_entropy(logits: np.ndarray, labels: np.ndarray) -> float:
-    """Mean cross-entropy of softmax(``logits`` [N, C]) against integer ``labels`` [N]."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    logp = z - np.log(np.exp(z).sum(axis=-1, keepdims=True))
-    return float(-np.mean(np.take_along_axis(logp, labels[:, None], axis=-1)))

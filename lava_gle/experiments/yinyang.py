@@ -150,20 +150,23 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     from lava_gle.experiments.metrics import pyplot
     from lava_gle.experiments.training import predict
 
-    g = np.linspace(0.0, 1.0, 60)
+    g = np.linspace(0.0, 1.0, 80)
     gx, gy = np.meshgrid(g, g)
     xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
-    xy = xy[np.hypot(xy[:, 0] - 0.5, xy[:, 1] - 0.5) <= R_BIG]
-    feats = np.concatenate([xy, 1.0 - xy], axis=1)
+    inside = np.hypot(xy[:, 0] - 0.5, xy[:, 1] - 0.5) <= R_BIG
+    feats = np.concatenate([xy[inside], 1.0 - xy[inside]], axis=1)
     x = np.repeat(feats[:, None, :], config.steps_per_sample, axis=1)
-    truth = yinyang_class(xy[:, 0], xy[:, 1])
+    truth = yinyang_class(xy[inside, 0], xy[inside, 1])
     logits, _ = predict(net, x, truth, batch=config.batch, readout_start=config.readout_start)
     plt = pyplot()
-    fig, ax = plt.subplots(1, 2, figsize=(8, 4))
+    fig, ax = plt.subplots(1, 2, figsize=(7, 3.5))
     for a, c, title in ((ax[0], truth, "classes"),
                         (ax[1], np.argmax(logits, -1), "GLE network")):
-        a.scatter(xy[:, 0], xy[:, 1], c=c, cmap="viridis", s=6, vmin=0, vmax=2)
-        a.set(title=title, aspect="equal", xticks=[], yticks=[])
+        image = np.full(len(xy), np.nan)
+        image[inside] = c
+        a.imshow(image.reshape(gx.shape), origin="lower", extent=(0, 1, 0, 1),
+                 cmap="viridis", vmin=0, vmax=2, interpolation="nearest")
+        a.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)

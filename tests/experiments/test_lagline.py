@@ -96,3 +96,25 @@ def test_checkpoint_of_another_configuration_is_refused(tmp_path):
         run_lagline(LaglineConfig.quick(train_time=5.0, seed=1), tmp_path, quiet=True)
     assert run_lagline(LaglineConfig.quick(train_time=5.0, seed=1), tmp_path, quiet=True,
                        fresh=True)["seed"] == 1
+
+
+def test_simulate_lagline_learns_with_the_sgd_rule():
+    from lava_gle.experiments.lagline import simulate_lagline
+    config = LaglineConfig.quick(batch=4)
+    runs = simulate_lagline(config, "numpy", steps=3000)
+    w0, _ = student_initial(config)
+    w = np.array([runs["gle"]["W.l0"][0, 0], runs["gle"]["W.l1"][0, 0]])
+    assert runs["gle"]["output"].shape == (3000, 4, 1)
+    assert np.all(np.abs(w - [1.0, 2.0]) < 0.1 * np.abs(w0 - [1.0, 2.0]))
+
+
+@pytest.mark.lava
+def test_simulate_lagline_through_lava_float_equals_the_engine():
+    from lava_gle.experiments.lagline import simulate_lagline
+    config = LaglineConfig.quick(batch=1)
+    engine = simulate_lagline(config, "numpy", steps=300)
+    lava = simulate_lagline(config, "lava-float", steps=300)
+    for name in ("gle", "instantaneous"):
+        np.testing.assert_allclose(lava[name]["output"], engine[name]["output"], rtol=0,
+                                   atol=1e-12)
+        np.testing.assert_allclose(lava[name]["W.l1"], engine[name]["W.l1"], rtol=1e-12)
