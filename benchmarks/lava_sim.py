@@ -3,7 +3,7 @@
 For depth k in (1, 2, 4) and width n in (10, 100, 1000):
 
 - GLE, learning on: input n -> k layers of n neurons (tanh, linear output), MSE target,
-  ``LavaNetwork(net, backend="float")`` structural (2k + 2 Lava processes) and fused
+  ``LavaNetwork(net, backend="float")`` structural (2k + 1 Lava processes) and fused
   (1 Lava process), recording off (``record=False``: only the final W, b are read);
 - Lava's chain: ``RingBuffer`` (n channels, 20 % binary spikes) -> [``Dense`` (n x n)
   -> ``LIF`` (n)] x k, ``floating_pt`` (2k + 1 Lava processes).

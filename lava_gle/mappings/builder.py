@@ -4,19 +4,19 @@ Two shapes of the same network:
 
 - **structural** (:func:`build_structural`): per layer a
   :class:`~lava_gle.processes.gle.process.GleProjection` and a
-  :class:`~lava_gle.processes.gle.process.GleNeurons`, plus
-  :class:`~lava_gle.processes.stream.process.StreamSource` processes for the input
-  and the targets: 2 L + 2 Lava processes (one OS process each);
+  :class:`~lava_gle.processes.gle.process.GleNeurons`, plus one
+  :class:`~lava_gle.processes.stream.process.StreamSource` for the input and the
+  targets: 2 L + 1 Lava processes (one OS process each);
 - **fused** (:func:`build_fused`): one
   :class:`~lava_gle.processes.network.process.GleNetworkProcess` holding the streams
   and every layer.
 
 Wiring of the structural network (all direct port links, no delay)::
 
-    input.s_out  -> proj[0].p_in
+    source.x_out -> proj[0].p_in
     proj[l].s_out -> neurons[l].s_in          neurons[l].e_out -> proj[l].e_in
     neurons[l].r_out -> proj[l+1].p_in        proj[l+1].eps_out -> neurons[l].d_in
-    target.s_out -> neurons[L-1].y_in
+    source.y_out -> neurons[L-1].y_in
 
 Learnable parameters and recordings are shared arrays in ``directory``
 (see :mod:`lava_gle.shared`).
@@ -107,7 +107,7 @@ def _memory(net: Network, directory: str, steps: int, record: set[str], dtype: s
 def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                      record: set[str], reset_interval: int = 0,
                      param_dtype: str = "float64") -> BuiltNetwork:
-    """Structural build: StreamSources, then per layer a GleProjection and GleNeurons.
+    """Structural build: a StreamSource, then per layer a GleProjection and GleNeurons.
 
     Parameters
     ----------
@@ -127,12 +127,11 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
     """
     steps = x.shape[0]
     lrn = net.learning
-    source = StreamSource(data=x, name="input")
-    target = None if y is None else StreamSource(data=y, name="target")
-    processes: list[AbstractProcess] = [source] + ([target] if target is not None else [])
+    source = StreamSource(x=x, y=y, name="streams")
+    processes: list[AbstractProcess] = [source]
     built = BuiltNetwork(net, steps, processes, source)
     memory = _memory(net, directory, steps, record, param_dtype)
-    below_rate = source.s_out
+    below_rate = source.x_out
     below_neurons: GleNeurons | None = None
     top = len(net.layers) - 1
     for i, layer in enumerate(net.layers):
@@ -158,8 +157,8 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
         processes += [proj, neurons]
         built.layers[layer.name] = LayerHandle(layer.name, i, w_sh, b_sh, tau_sh, rec,
                                                neurons=neurons, projection=proj)
-    if target is not None:
-        target.s_out.connect(below_neurons.y_in)
+    if y is not None:
+        source.y_out.connect(below_neurons.y_in)
     return built
 
 

@@ -200,18 +200,22 @@ class AbstractGleProjectionModel(PyLoihiProcessModel):
 
 class AbstractStreamSourceModel(PyLoihiProcessModel):
     """Step logic of :class:`~lava_gle.processes.stream.process.StreamSource`:
-    send row ``k - 1`` of the data at Lava step ``k``."""
+    send row ``k - 1`` of the input (and the target) at Lava step ``k``."""
 
     arith: ClassVar[StepArithmetic]
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self._rows = None
+        self._x = None
 
     def run_spk(self) -> None:
-        if self._rows is None:
-            self._rows = self.arith.from_float(self.data)
-        self.s_out.send(self._rows[self.time_step - 1])
+        if self._x is None:
+            self._x = self.arith.from_float(self.x)
+            self._y = self.arith.from_float(self.y) if self.proc_params["has_target"] else None
+        row = self.time_step - 1
+        self.x_out.send(self._x[row])
+        if self._y is not None:
+            self.y_out.send(self._y[row])
 
 
 class _FusedLayer:

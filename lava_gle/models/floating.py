@@ -106,11 +106,13 @@ class PyGleProjectionFloat(AbstractGleProjectionModel):
 @requires(CPU)
 @tag("floating_pt")
 class PyStreamSourceFloat(AbstractStreamSourceModel):
-    """float64 stream source."""
+    """float64 input and target stream source."""
 
     arith = FLOAT
-    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
-    data: np.ndarray = LavaPyType(np.ndarray, float)
+    x_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    y_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    x: np.ndarray = LavaPyType(np.ndarray, float)
+    y: np.ndarray = LavaPyType(np.ndarray, float)
 
 
 @implements(proc=GleNetworkProcess, protocol=LoihiProtocol)

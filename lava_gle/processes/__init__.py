@@ -4,7 +4,7 @@ One sub-package per process family, each with a ``process.py``:
 
 - :mod:`~lava_gle.processes.gle`: GLE neuron populations and plastic projections
   (the structural network, one Lava Process per population and per projection);
-- :mod:`~lava_gle.processes.stream`: sources that stream input and target arrays;
+- :mod:`~lava_gle.processes.stream`: the source that streams the input and target arrays;
 - :mod:`~lava_gle.processes.network`: the whole network as one Process (fused model).
 
 The ProcessModels live in :mod:`lava_gle.models` and are selected by

@@ -23,7 +23,7 @@ def test_every_process_has_one_floating_pt_cpu_model():
 
 
 def test_run_config_maps_each_instance():
-    source = StreamSource(data=[[1.0, 2.0]])
+    source = StreamSource(x=[[1.0, 2.0]])
     cfg = run_config([source], "floating_pt")
     assert cfg.exception_proc_model_map[source] is find_models("floating_pt")[StreamSource]
 

@@ -1,1 +1,1 @@
-"""A Lava source Process that streams a [steps, n] array, one row per step."""
+"""A Lava source Process that streams the input and target arrays, one row per step."""

@@ -1,4 +1,4 @@
-"""Stream source: sends one row of a ``[steps, n]`` array per time step."""
+"""Stream source: sends one row of the input (and target) array per time step."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,32 +9,42 @@ from lava.magma.core.process.variable import Var
 
 
 class StreamSource(AbstractProcess):
-    """Sends ``data[k - 1]`` on ``s_out`` at Lava time step ``k`` (k = 1, 2, ...).
+    """Sends ``x[k - 1]`` on ``x_out`` and ``y[k - 1]`` on ``y_out`` at Lava step ``k``.
 
-    Used for the GLE input stream (x_t, wired straight into the first projection,
-    so layer 1 sees x_t in the same step: no delay) and the target stream (y_t,
-    wired into the output neurons). A direct port link adds no delay, so Lava step
-    ``k`` carries GLE step ``t = k - 1`` everywhere in the structural network.
+    The input stream x_t is wired straight into the first projection, so layer 1 sees
+    x_t in the same step (no delay); the target stream y_t goes to the output neurons.
+    A direct port link adds no delay, so Lava step ``k`` carries GLE step ``t = k - 1``
+    everywhere in the structural network. One process serves both streams (one Lava
+    process less per step than a source per stream).
 
     Parameters
     ----------
-    data : ndarray [steps, n]
-        One row per step; for cross-entropy targets n = 1 and the row holds the
-        class index as a float.
+    x : ndarray [steps, n_in]
+        Input rows, one per step.
+    y : ndarray [steps, n_y] or None
+        Target rows: n_y = output size for ``mse``, 1 (the class index as a float) for
+        ``ce``. None: no targets; ``y_out`` sends nothing.
 
     Vars
     ----
-    data : [steps, n]
+    x : [steps, n_in]
+    y : [steps, n_y] (zeros [steps, 1] without targets)
 
     Ports
     -----
-    s_out : OutPort [n]
+    x_out : OutPort [n_in]
+    y_out : OutPort [n_y]
     """
 
-    def __init__(self, *, data: np.ndarray, name: str | None = None) -> None:
-        data = np.asarray(data, dtype=np.float64)
-        if data.ndim != 2:
-            raise ValueError(f"StreamSource data must be [steps, n], got shape {data.shape}")
-        super().__init__(name=name)
-        self.data = Var(shape=data.shape, init=data)
-        self.s_out = OutPort(shape=(data.shape[1],))
+    def __init__(self, *, x: np.ndarray, y: np.ndarray | None = None,
+                 name: str | None = None) -> None:
+        x = np.asarray(x, dtype=np.float64)
+        y_arr = np.zeros((x.shape[0], 1)) if y is None else np.asarray(y, dtype=np.float64)
+        if x.ndim != 2 or y_arr.ndim != 2 or y_arr.shape[0] != x.shape[0]:
+            raise ValueError(f"StreamSource needs x [steps, n] and y [steps, m], got shapes "
+                             f"{x.shape} and {y_arr.shape}")
+        super().__init__(has_target=y is not None, name=name)
+        self.x = Var(shape=x.shape, init=x)
+        self.y = Var(shape=y_arr.shape, init=y_arr)
+        self.x_out = OutPort(shape=(x.shape[1],))
+        self.y_out = OutPort(shape=(y_arr.shape[1],))
