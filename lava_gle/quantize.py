@@ -427,7 +427,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         fmt[i]["trace_range"] = layer.fixed_point.get("error_trace_range", trace_range)
         col = np.abs(weights[i]).sum(axis=0)
         d_bound = e_bound * float(col.max()) * headroom
-        trace_range = fmt[i]["trace_range"] * max(float(col.max()), 2.0 ** -8)
+        trace_range = fmt[i]["trace_range"] * max(float(col.max()), 2.0 ** -8) \
+            * math.sqrt(headroom)
 
     layers = []
     for i, layer in enumerate(net.layers):
