@@ -4,7 +4,7 @@ For each network and strategy it prints the time to map (partition + place) and 
 report, the cores used, the lower bound (max over resources of ceil(total demand / per-core
 capacity)) and their ratio, the chips and the bits per step that cross chips.
 
-    .venv/bin/python benchmarks/mapper.py [--profile loihi2] [--only NAME]
+    .venv/bin/python benchmarks/mapper.py [--profile loihi2] [--only NAME] [--huge]
 
 Only layer sizes are read: none of these networks allocates a weight array.
 """
@@ -32,21 +32,26 @@ NETWORKS = {
     "deep 1000-100x1000": layered("medium", 1000, [1000] * 100),
     "deep 100-10000x100": layered("deep", 100, [100] * 10000),
 }
+#: With --huge: 10 billion synapses, counted, never stored.
+HUGE = {"huge 7900-160x7900": layered("huge", 7900, [7900] * 160)}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--profile", default="loihi2")
     parser.add_argument("--only", help="run only the networks whose name contains this")
+    parser.add_argument("--huge", action="store_true",
+                        help="also map 160 layers of 7900 (10 billion synapses; ~20 s, dense only)")
     args = parser.parse_args()
     head = (f"{'network':24s} {'strategy':8s} {'neurons':>9s} {'fwd syn':>12s} {'map s':>6s} "
             f"{'report s':>8s} {'cores':>6s} {'bound':>6s} {'ratio':>6s} {'chips':>5s} "
             f"{'interchip bits/step':>20s}")
     print(f"profile {args.profile}\n{head}\n{'-' * len(head)}")
-    for title, net in NETWORKS.items():
+    networks = dict(NETWORKS, **(HUGE if args.huge else {}))
+    for title, net in networks.items():
         if args.only and args.only not in title:
             continue
-        for strategy in ("dense", "traffic"):
+        for strategy in ("dense",) if title in HUGE else ("dense", "traffic"):
             t0 = time.perf_counter()
             mapping = map_network(net, args.profile, strategy=strategy)
             t1 = time.perf_counter()
