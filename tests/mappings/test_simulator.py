@@ -9,6 +9,7 @@ from lava_gle import network_from_dict
 from lava_gle.engine import Engine
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings import LavaNetwork
+from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.traces import max_relative_errors
 
 
@@ -39,6 +40,12 @@ def streams(T: int, batch: int, seed: int = 5):
 def test_golden_case_reproduced_and_fused_identical(golden):
     with LavaNetwork(golden.net, backend="float") as sim:
         structural = sim.run(golden.inputs, golden.targets)
+        handles = sim.built.layers
+    assert list(handles) == golden.net.layer_names
+    for i, (name, handle) in enumerate(handles.items()):
+        assert isinstance(handle.neurons, GleNeurons) and handle.neurons.name == f"{name}.neurons"
+        assert isinstance(handle.projection, GleProjection)
+        assert handle.projection.W.shape == golden.net.weight_shape(i)
     errors = max_relative_errors(golden.expected, structural)
     worst = max(errors, key=errors.get)
     assert errors[worst] <= 1e-9, f"{golden.name}: {worst} off by {errors[worst]:.2e}"
