@@ -57,6 +57,8 @@ def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None
     BackendUnavailableError
         The Lava network builder has no way yet to take a hardware run configuration.
     """
+    from lava_gle.forking import prepare_for_lava
+    prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
     from lava.magma.core.run_configs import Loihi2HwCfg
 
     from lava_gle.mappings.simulator import LavaNetwork
