@@ -18,7 +18,7 @@ Example
 >>> from lava_gle.quantize import quantize_network
 >>> q = quantize_network(load_network("tests/data/golden/visible_lagline/network.json"))
 >>> q.layers[1].rate_bits, q.layers[1].w_exp
-(6, -6)
+(5, -5)
 """
 from __future__ import annotations
 
