@@ -29,6 +29,7 @@ from lava_gle.mappings.resources import DoesNotFitError, LayerCost
 
 STRATEGIES = ("dense", "traffic")
 
+
 @dataclass(frozen=True)
 class Placement:
     """Chip of every core (``chip_of_core[c]``), the chip count and traffic figures.
@@ -65,7 +66,8 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
         count_below = Counter(group_of_core[b.core] for b in below)
         count_above = Counter(group_of_core[b.core] for b in above)
         for b in below:
-            total += costs[lo].traffic_up(b.size) * (len(above) - count_above[group_of_core[b.core]])
+            total += costs[lo].traffic_up(b.size) * (
+                len(above) - count_above[group_of_core[b.core]])
         for b in above:
             total += costs[lo + 1].traffic_down(b.size) * (
                 len(below) - count_below[group_of_core[b.core]])
@@ -171,7 +173,8 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
         raise DoesNotFitError(None, "cores", n_cores, chips * cores_per_chip,
                               f"use more chips (--chips {needed}), lower the weight width "
                               "(--weight-bits) or shrink the network",
-                              detail=f" ({needed} chips of {cores_per_chip} cores, {chips} available)")
+                              detail=f" ({needed} chips of {cores_per_chip} cores, "
+                                     f"{chips} available)")
     dense = [c // cores_per_chip for c in range(n_cores)]
     chip_of, note = dense, ""
     if strategy == "traffic" and needed > 1:

@@ -135,7 +135,9 @@ class LayerCost:
         """
         m, back, bias = self.fan_in, self.fan_back, int(self.has_bias)
         in_axons = m + back + (n if self.is_output else 0) + bias
-        out_axons = n * (1 if self.is_output else k_up) + (n * k_down if self.sends_errors_down else 0)
+        out_axons = n * (1 if self.is_output else k_up)
+        if self.sends_errors_down:
+            out_axons += n * k_down
         words = _ceil_div(n * m, self.per_word_forward)
         if back:
             words += _ceil_div(n * back, self.per_word_backward)
@@ -185,7 +187,8 @@ def layer_costs(net: Network, profile: HardwareProfile,
             per_word_forward=profile.synapses_per_word(widths[i].weight_bits),
             per_word_backward=profile.synapses_per_word(above),
             per_word_target=profile.synapses_per_word(widths[i].weight_bits),
-            has_bias=layer.bias, learning=learning, plastic_backward=learning and transpose and i < last,
+            has_bias=layer.bias, learning=learning,
+            plastic_backward=learning and transpose and i < last,
             widths=widths[i]))
     return costs
 
