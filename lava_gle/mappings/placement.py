@@ -4,9 +4,10 @@ Strategies (:data:`STRATEGIES`):
 
 - ``dense``: fill chip 0 with cores ``0 .. cores_per_chip - 1``, then chip 1, ... in the
   packing order (layer order), so every chip is full except the last.
-- ``traffic``: the same (smallest) number of chips, each a contiguous run of cores in
-  packing order, with the chip boundaries moved within the spare room to where the least
-  traffic crosses them. The traffic over a boundary is summed over every core pair it
+- ``traffic``: contiguous runs of cores in packing order, one per chip, with the chip
+  boundaries moved to where the least traffic crosses them, within the spare room of the
+  chips available (``--chips`` or the profile's ``max_chips``; the smallest number of chips
+  when neither is set). Extra chips are used only when two cheap cuts beat one expensive one. The traffic over a boundary is summed over every core pair it
   separates (a message crossing two boundaries counts twice, as it uses two chip-to-chip
   links in a row of chips); a dynamic programme over boundary positions finds the optimum.
   If that sends more bits between chips than the dense order, the dense order is kept, so
@@ -28,6 +29,8 @@ from lava_gle.mappings.partition import Block
 from lava_gle.mappings.resources import DoesNotFitError, LayerCost
 
 STRATEGIES = ("dense", "traffic")
+#: Largest (chips x spare cores) the ``traffic`` search takes on when given extra chips.
+MAX_DP_STEPS = 5_000_000
 
 
 @dataclass(frozen=True)
@@ -109,19 +112,19 @@ def boundary_costs(blocks: list[Block], costs: list[LayerCost], n_cores: int) ->
 
 
 def cheapest_boundaries(c: list[int], n_cores: int, chips: int, cores_per_chip: int) -> list[int]:
-    """Chip of every core: ``chips`` contiguous runs of at most ``cores_per_chip`` cores whose
-    inner boundaries ``b`` minimise ``sum c[b]``.
+    """Chip of every core: at most ``chips`` contiguous runs of at most ``cores_per_chip``
+    cores whose inner boundaries ``b`` minimise ``sum c[b]``; chips are numbered in order.
 
     Dynamic programme over boundary positions: after ``k`` runs the boundary lies in
     ``[n - (chips - k) * cores_per_chip, k * cores_per_chip]``; each position takes the
-    cheapest predecessor within ``cores_per_chip`` (sliding-window minimum), so the cost is
-    ``O(chips * spare room)``.
+    cheapest predecessor within ``cores_per_chip`` (sliding-window minimum) or stays put (an
+    unused chip, preferred on ties), so the cost is ``O(chips * spare room)``.
     """
-    prev_lo, prev = 0, [0]                # best cost of boundary positions after k-1 runs
+    prev_lo, prev = 0, [0]                # least cost of each boundary position after k-1 runs
     back: list[tuple[int, list[int]]] = []
     for k in range(1, chips + 1):
-        lo = max(k, n_cores - (chips - k) * cores_per_chip)
-        hi = min(k * cores_per_chip, n_cores - (chips - k))
+        lo = max(0, n_cores - (chips - k) * cores_per_chip)
+        hi = min(k * cores_per_chip, n_cores)
         prev_hi = prev_lo + len(prev) - 1
         row, arg = [], []
         window: deque[int] = deque()      # predecessor positions, costs increasing
@@ -134,18 +137,26 @@ def cheapest_boundaries(c: list[int], n_cores: int, chips: int, cores_per_chip: 
                 nxt += 1
             while window and window[0] < i - cores_per_chip:
                 window.popleft()
-            j = window[0]
-            row.append(prev[j - prev_lo] + (c[i] if i < n_cores else 0))
+            best, j = float("inf"), -1
+            if window:
+                best, j = prev[window[0] - prev_lo] + c[i], window[0]
+            if prev_lo <= i <= prev_hi and prev[i - prev_lo] <= best:
+                best, j = prev[i - prev_lo], i
+            row.append(best)
             arg.append(j)
         back.append((lo, arg))
         prev_lo, prev = lo, row
-    chip_of = [0] * n_cores
+    runs = []
     end = n_cores
     for k in range(chips, 0, -1):
         lo, arg = back[k - 1]
         start = arg[end - lo]
-        chip_of[start:end] = [k - 1] * (end - start)
+        if start < end:
+            runs.append((start, end))
         end = start
+    chip_of = [0] * n_cores
+    for chip, (start, end) in enumerate(reversed(runs)):
+        chip_of[start:end] = [chip] * (end - start)
     return chip_of
 
 
@@ -177,13 +188,18 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
                                      f"{chips} available)")
     dense = [c // cores_per_chip for c in range(n_cores)]
     chip_of, note = dense, ""
-    if strategy == "traffic" and needed > 1:
-        moved = cheapest_boundaries(boundary_costs(blocks, costs, n_cores), n_cores, needed,
+    if strategy == "traffic" and (chips or needed) > 1:
+        budget = chips or needed
+        if budget > needed and budget * (budget * cores_per_chip - n_cores) > MAX_DP_STEPS:
+            budget = needed
+            note = (f"traffic: {chips} chips give too much room to search; used the "
+                    f"smallest number, {needed}")
+        moved = cheapest_boundaries(boundary_costs(blocks, costs, n_cores), n_cores, budget,
                                     cores_per_chip)
         if traffic_between(blocks, costs, moved) <= traffic_between(blocks, costs, dense):
             chip_of = moved
         else:
             note = "traffic: moved boundaries crossed chips more than the dense order; kept it"
-    return Placement(strategy, tuple(chip_of), needed,
+    return Placement(strategy, tuple(chip_of), max(chip_of) + 1,
                      traffic_between(blocks, costs, chip_of),
                      traffic_between(blocks, costs, list(range(n_cores))), note)

@@ -100,16 +100,23 @@ def test_mapping_invariants(net, profile, strategy, block_size):
     assert m.chips == len(chips) == -(-m.cores // profile.cores_per_chip)
 
 
-@settings(max_examples=40, deadline=None)
-@given(net=networks(), cores_per_chip=st.integers(1, 6))
-def test_traffic_strategy_never_crosses_chips_more_than_dense(net, cores_per_chip):
+@settings(max_examples=60, deadline=None)
+@given(net=networks(), cores_per_chip=st.integers(1, 6),
+       chips=st.one_of(st.none(), st.integers(1, 40)))
+def test_traffic_strategy_never_crosses_chips_more_than_dense(net, cores_per_chip, chips):
     profile = BASE.with_values(cores_per_chip=cores_per_chip, synapse_words_per_core=500,
                                input_axons_per_core=2000)
     try:
-        dense = map_network(net, profile, strategy="dense")
+        dense = map_network(net, profile, strategy="dense", chips=chips)
     except DoesNotFitError:
         return
-    traffic = map_network(net, profile, strategy="traffic")
-    assert [b for b in traffic.blocks] == [b for b in dense.blocks]
+    traffic = map_network(net, profile, strategy="traffic", chips=chips)
+    assert traffic.blocks == dense.blocks
     assert traffic.placement.interchip_bits <= dense.placement.interchip_bits
     assert traffic.placement.intercore_bits == dense.placement.intercore_bits
+    # chips are contiguous runs of cores, numbered in order, none over its size
+    chip_of = traffic.placement.chip_of_core
+    assert list(chip_of) == sorted(chip_of) and chip_of[0] == 0
+    assert set(chip_of) == set(range(traffic.chips))
+    assert max(chip_of.count(c) for c in set(chip_of)) <= cores_per_chip
+    assert dense.chips <= traffic.chips <= (chips or dense.chips)

@@ -174,3 +174,21 @@ def test_traffic_strategy_moves_the_chip_boundary_to_the_cheapest_place():
     traffic = map_network(net, profile, strategy="traffic")
     assert traffic.placement.chip_of_core == (0, 0, 0, 0, 1, 1, 1, 1)
     assert traffic.placement.interchip_bits == 64
+
+
+def test_traffic_strategy_uses_a_spare_chip_when_two_cheap_cuts_beat_one():
+    # One neuron per core; layers 1, 3, 1, 3, 3, 3, 1, 3, 1 -> 19 cores, l2 on core 4 and
+    # l6 on core 14. With 10 cores per chip two chips must cut at 9 or 10, inside the wide
+    # middle: 9 pairs of 32 bits = 288. Three chips can cut next to the narrow layers, where
+    # 3 pairs cross (cuts 1..5 and 14..18 cost 96 each), with runs of at most 10: 192 bits.
+    profile = load_profile().with_values(compartments_per_core=2, cores_per_chip=10)
+    net = chain(1, [1, 3, 1, 3, 3, 3, 1, 3, 1])
+    dense = map_network(net, profile, strategy="dense", chips=3)
+    assert dense.chips == 2 and dense.placement.interchip_bits == 288
+    assert map_network(net, profile, strategy="traffic").placement.interchip_bits == 288
+    traffic = map_network(net, profile, strategy="traffic", chips=3)
+    chip_of = traffic.placement.chip_of_core
+    cuts = [b for b in range(1, 19) if chip_of[b] != chip_of[b - 1]]
+    assert len(cuts) == 2 and 1 <= cuts[0] <= 5 and 14 <= cuts[1] <= 18
+    assert cuts[1] - cuts[0] <= 10
+    assert traffic.chips == 3 and traffic.placement.interchip_bits == 192
