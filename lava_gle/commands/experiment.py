@@ -35,6 +35,8 @@ def add_parser(sub) -> None:
                         "SGD rule (default on the other backends)")
     p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
+    p.add_argument("--balanced-batches", action="store_true",
+                   help="mnist1d: class-balanced batches instead of plain shuffling")
     p.add_argument("--fresh", action="store_true",
                    help="discard a checkpoint in --out instead of resuming it")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log echo")
@@ -53,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
                            "paper's 4,050 time units (or --quick)")
     if args.name != "lagline" and args.optimizer is not None:
         raise LavaGleError("--optimizer applies to the lagline experiment only")
-    if args.name != "mnist1d" and args.model is not None:
-        raise LavaGleError("--model applies to the mnist1d experiment only")
+    if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
+        raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         metrics = lagline.run_lagline(config, args.out, **opts)
     elif args.name == "mnist1d":
         from lava_gle.experiments import mnist1d
-        config = mnist1d.config_from_args(args.seed, args.quick, args.epochs, args.model)
+        config = mnist1d.config_from_args(args.seed, args.quick, args.epochs, args.model,
+                                          args.balanced_batches)
         metrics = mnist1d.run_mnist1d(config, args.out, **opts)
     else:
         from lava_gle.experiments import yinyang

@@ -41,6 +41,8 @@ class Mnist1dConfig:
     ``n_train``/``n_test`` use the first sequences of each split (``None``: all);
     ``fast``/``slow`` override the model's units per hidden layer (the quick run
     uses a small network). ``lava_sequences``: test sequences run through Lava.
+    ``balanced_batches``: class-balanced batches instead of plain shuffling (not the
+    paper's; see ``docs/experiments.md``).
     """
 
     seed: int = 0
@@ -57,6 +59,7 @@ class Mnist1dConfig:
     lr: float | None = None
     dtype: str = "float32"
     lava_sequences: int = 20
+    balanced_batches: bool = False
 
     @classmethod
     def quick(cls, **overrides) -> "Mnist1dConfig":
@@ -138,7 +141,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
     data = load_data(config)
     net = build_network(config)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.learning_rate,
-                      dtype=config.dtype)
+                      balanced_batches=config.balanced_batches, dtype=config.dtype)
     result = train_classifier("mnist1d", net, data, cfg, out,
                               {"experiment": "mnist1d", "backend": backend, **asdict(config)},
                               backend, config.seed, quiet, guard, fresh)
@@ -171,11 +174,11 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
     return metrics
 
 
-def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None
-                     ) -> Mnist1dConfig:
+def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None,
+                     balanced_batches: bool = False) -> Mnist1dConfig:
     """The configuration the command line asks for."""
     config = Mnist1dConfig.quick() if quick else Mnist1dConfig()
-    config = replace(config, seed=seed)
+    config = replace(config, seed=seed, balanced_batches=balanced_batches)
     if model is not None:
         config = replace(config, model=model)
     if epochs is not None:

@@ -54,6 +54,8 @@ class TrainConfig:
     ``readout_start``: first step of a sample whose output enters the summed logits.
     ``teach_start``: first step of a sample with a target; before it the output
     error is zero (the output still shows the previous sample: one step per layer).
+    ``balanced_batches``: spread every class evenly over the epoch, so that each batch
+    holds the classes in (about) their overall proportions (default: plain shuffling).
     ``dtype``: float type of the engine (``float32`` or ``float64``).
     """
 
@@ -64,7 +66,26 @@ class TrainConfig:
     plateau_factor: float = 0.5
     readout_start: int = 0
     teach_start: int = 0
+    balanced_batches: bool = False
     dtype: str = "float64"
+
+
+def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
+    """The order in which epoch ``epoch`` visits the training samples (a pure function).
+
+    Plain: a permutation from ``default_rng([seed, epoch])``. Balanced: within each class
+    a random permutation, and the k-th of n_c samples of class c is placed at
+    ``(k + u) / n_c`` on [0, 1) (u uniform), so consecutive batches hold every class in
+    about its overall proportion (within one sample per class and batch).
+    """
+    rng = np.random.default_rng([seed, epoch])
+    if not balanced:
+        return rng.permutation(len(labels))
+    key = np.empty(len(labels))
+    for c in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == c))
+        key[members] = (np.arange(len(members)) + rng.uniform(size=len(members))) / len(members)
+    return np.argsort(key, kind="stable")
 
 
 class ReduceLROnPlateau:
@@ -230,7 +251,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         if guard_ctx is not None:
             guard_ctx.__enter__()
         while epoch < cfg.epochs:
-            order = np.random.default_rng([seed, epoch]).permutation(n_train)
+            order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
             engine.learning = True
             while batch_i < n_batches:
                 idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]

@@ -97,3 +97,17 @@ def test_mnist1d_quick_learns(tmp_path):
     assert h["train_loss"][-1] < h["train_loss"][0]
     assert m["test_accuracy"] >= 0.2  # chance is 0.1
     assert m["steps_per_s"] > 0 and (tmp_path / "mnist1d.png").is_file()
+
+
+def test_epoch_order_is_a_seeded_permutation_and_balances_classes():
+    from lava_gle.experiments.training import epoch_order
+    labels = np.random.default_rng(0).integers(0, 10, size=4000)
+    for balanced in (False, True):
+        order = epoch_order(labels, seed=1, epoch=2, balanced=balanced)
+        assert sorted(order.tolist()) == list(range(4000))
+        np.testing.assert_array_equal(order, epoch_order(labels, 1, 2, balanced))
+        assert not np.array_equal(order, epoch_order(labels, 1, 3, balanced))
+    counts = np.array([np.bincount(labels[order[i:i + 100]], minlength=10)
+                       for i in range(0, 4000, 100)])
+    expected = np.bincount(labels) / 40
+    assert np.all(np.abs(counts - expected) <= 2)

@@ -12,7 +12,8 @@ from lava_gle.cli import main
 @pytest.mark.parametrize("argv, message", [
     (["yinyang", "--learn-tau"], "--learn-tau applies to the lagline"),
     (["lagline", "--epochs", "3"], "--epochs applies to mnist1d and yinyang"),
-    (["yinyang", "--model", "15k"], "--model applies to the mnist1d"),
+    (["yinyang", "--model", "15k"], "--model and --balanced-batches apply to the mnist1d"),
+    (["lagline", "--balanced-batches"], "--balanced-batches apply to the mnist1d"),
     (["mnist1d", "--optimizer", "sgd"], "--optimizer applies to the lagline"),
     (["yinyang", "--epochs", "0"], "--epochs must be a positive integer"),
     (["lagline", "--seed", "-1"], "--seed must be >= 0"),
