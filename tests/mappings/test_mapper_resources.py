@@ -192,3 +192,11 @@ def test_traffic_strategy_uses_a_spare_chip_when_two_cheap_cuts_beat_one():
     assert len(cuts) == 2 and 1 <= cuts[0] <= 5 and 14 <= cuts[1] <= 18
     assert cuts[1] - cuts[0] <= 10
     assert traffic.chips == 3 and traffic.placement.interchip_bits == 192
+
+
+def test_mapper_docstring_example_runs():
+    import doctest
+
+    import lava_gle.mappings.mapper
+    result = doctest.testmod(lava_gle.mappings.mapper, verbose=False)
+    assert result.attempted > 0 and result.failed == 0
