@@ -7,8 +7,9 @@ the golden key layout (float units). Backends:
 - ``lava-float``: Lava CPU simulation with ``floating_pt`` models, one Lava Process per
   neuron population and per projection (:class:`lava_gle.mappings.LavaNetwork`).
 - ``lava-float-fused``: the same network as one Lava Process (fused model, same traces).
-- ``lava-fixed``: Lava CPU simulation with the ``fixed_pt`` fused model (one Lava Process,
-  integers identical to ``numpy-fixed``; :mod:`lava_gle.models.fixed`).
+- ``lava-fixed``: Lava CPU simulation with the ``fixed_pt`` models (:mod:`lava_gle.models.fixed`),
+  one Lava Process per population and projection; integers identical to ``numpy-fixed``.
+- ``lava-fixed-fused``: the same as one Lava Process (identical integers).
 - ``numpy-fixed``: the fixed-point NumPy engine (:mod:`lava_gle.fixed_engine`), Loihi-2-style
   integers, batch axis; traces dequantised to float units plus ``sat.*`` saturation counts.
 
@@ -52,7 +53,8 @@ BACKENDS: dict[str, Callable[..., dict]] = {
     "lava-float": _lava("float", fused=False),
     "lava-float-fused": _lava("float", fused=True),
     "numpy-fixed": _numpy_fixed,
-    "lava-fixed": _lava("fixed", fused=True),
+    "lava-fixed": _lava("fixed", fused=False),
+    "lava-fixed-fused": _lava("fixed", fused=True),
 }
 
 

@@ -106,7 +106,7 @@ def _memory(net: Network, directory: str, steps: int, record: set[str], dtype: s
 
 def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                      record: set[str], reset_interval: int = 0,
-                     param_dtype: str = "float64") -> BuiltNetwork:
+                     param_dtype: str = "float64", quantized=None) -> BuiltNetwork:
     """Structural build: a StreamSource, then per layer a GleProjection and GleNeurons.
 
     Parameters
@@ -124,10 +124,13 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
         Zero all state every this many steps (0: never).
     param_dtype : str
         dtype of the shared parameter arrays (the models' working dtype).
+    quantized : QuantizedNetwork or None
+        Integer formats, handed to every Process as ``fixed_point`` (fixed_pt models).
     """
     steps = x.shape[0]
     lrn = net.learning
-    source = StreamSource(x=x, y=y, name="streams")
+    fixed = (lambda i: None) if quantized is None else (lambda i: (quantized, i))
+    source = StreamSource(x=x, y=y, fixed_point=fixed(None), name="streams")
     processes: list[AbstractProcess] = [source]
     built = BuiltNetwork(net, steps, processes, source)
     memory = _memory(net, directory, steps, record, param_dtype)
@@ -140,14 +143,14 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
                              feedback=net.feedback_weights(i), eta=lrn.eta,
                              learning=lrn.enabled, learn_bias=layer.bias, sends_error=i > 0,
                              reset_interval=reset_interval, W_shared=w_sh, b_shared=b_sh,
-                             name=f"{layer.name}.projection")
+                             fixed_point=fixed(i), name=f"{layer.name}.projection")
         nudging = Nudging(lrn.loss, lrn.beta, y is not None) if i == top else None
         tau = None if tau_sh is None else TauLearning(lrn.eta_tau, net.tau_m_min, tau_sh)
         neurons = GleNeurons(shape=(layer.size,), tau_m=layer.tau_m, tau_r=layer.tau_r,
                              phi=layer.phi, dt=net.dt, gamma=lrn.gamma,
                              prospective_errors=lrn.prospective_errors, nudging=nudging,
                              tau_learning=tau, reset_interval=reset_interval, recording=rec,
-                             name=f"{layer.name}.neurons")
+                             fixed_point=fixed(i), name=f"{layer.name}.neurons")
         below_rate.connect(proj.p_in)
         proj.s_out.connect(neurons.s_in)
         neurons.e_out.connect(proj.e_in)

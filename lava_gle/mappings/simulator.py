@@ -171,10 +171,14 @@ class LavaNetwork:
         self._directory = shared_directory()
         arith = self._arithmetic()
         build = build_fused if self.fused else build_structural
+        extra = {}
+        if self.tag == "fixed_pt" and not self.fused:
+            from lava_gle.quantize import quantize_network
+            extra["quantized"] = quantize_network(self.network)  # warns before the run
         try:
             self.built = build(self.network, rows_x, rows_y, directory=self._directory,
                                record=keys, reset_interval=T if B > 1 else 0,
-                               param_dtype=np.dtype(arith.dtype).name)
+                               param_dtype=np.dtype(arith.dtype).name, **extra)
             cfg = run_config(self.built.processes, self.tag)
             chunk = self.chunk or max(100, -(-B * T // 50))
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,

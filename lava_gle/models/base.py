@@ -39,11 +39,15 @@ class StepArithmetic(Protocol):
     #: dtype of working arrays (weights, streams, state) and of shared parameter arrays.
     dtype: Any
 
-    def from_float(self, x: Array) -> Array:
-        """Convert float description values (weights, biases, streams) to working values."""
+    def from_float(self, x: Array, name: str | None = None) -> Array:
+        """Convert float description values (weights, biases, streams) to working values.
 
-    def to_float(self, x: Array) -> Array:
-        """Convert working values back to float64 (recording, parameters read by the host)."""
+        ``name`` says what ``x`` is (``W``, ``b``, ``x``, ``y``) for arithmetics whose
+        format depends on it (fixed point); None where it does not matter."""
+
+    def to_float(self, x: Array, name: str | None = None) -> Array:
+        """Convert working values back to float64 (recording, parameters read by the host);
+        ``name`` is the recorded variable (``u``, ``r``, ..., ``output``) or None."""
 
     def neuron_constants(self, dt: float, tau_m: Array, tau_r: Array, gamma: float,
                          prospective: bool, phi: str, size: int) -> Any:
@@ -142,7 +146,8 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         if self._rec is not None:
             names, buf = self._rec
             for i, name in enumerate(names):
-                buf[row, i] = a.to_float(r_old if name == "output" else getattr(st, name))
+                buf[row, i] = a.to_float(r_old if name == "output" else getattr(st, name),
+                                         name)
         if self._tau_learning is not None:
             tl = self._tau_learning
             a.learn_tau(self._consts, st.e, st.udot, tl.eta_tau, tl.tau_m_min)
@@ -166,7 +171,7 @@ class AbstractGleProjectionModel(PyLoihiProcessModel):
     def _setup(self) -> None:
         p, a = self.proc_params, self.arith
         for var, shared in (("W", p["W_shared"]), ("b", p["b_shared"])):
-            start = a.from_float(getattr(self, var))
+            start = a.from_float(getattr(self, var), var)
             if shared is not None:
                 view = shared.attach()
                 view[...] = start
@@ -210,8 +215,9 @@ class AbstractStreamSourceModel(PyLoihiProcessModel):
 
     def run_spk(self) -> None:
         if self._x is None:
-            self._x = self.arith.from_float(self.x)
-            self._y = self.arith.from_float(self.y) if self.proc_params["has_target"] else None
+            self._x = self.arith.from_float(self.x, "x")
+            self._y = (self.arith.from_float(self.y, "y") if self.proc_params["has_target"]
+                       else None)
         row = self.time_step - 1
         self.x_out.send(self._x[row])
         if self._y is not None:

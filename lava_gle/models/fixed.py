@@ -1,38 +1,51 @@
 """``fixed_pt`` CPU models: Loihi-2-style integer GLE, bit-exact with ``numpy-fixed``.
 
-The fused network model runs GLE steps of :mod:`lava_gle.arithmetic.fixed` through the
-same loop as the NumPy engines (:class:`lava_gle.fixed_engine.FixedEngine` at batch 1,
-driven one Lava step at a time). So a ``lava-fixed`` run and a ``numpy-fixed`` run of the
-same network produce identical integers by construction, not by a parallel
-implementation. The formats come from :func:`lava_gle.quantize.quantize_network`
-applied to the Process's network description.
+Every model computes with :mod:`lava_gle.arithmetic.fixed` and the formats of
+:func:`lava_gle.quantize.quantize_network`:
 
+- **structural** (``lava-fixed-structural``): :class:`PyGleNeuronsFixed`,
+  :class:`PyGleProjectionFixed` and :class:`PyStreamSourceFixed` reuse the abstract
+  models of :mod:`lava_gle.models.base` (port order, state, recording). Each plugs in a
+  per-process arithmetic (:class:`NeuronsArithmetic`, :class:`ProjectionArithmetic`,
+  :class:`StreamArithmetic`) bound to its layer's formats, which the builder passes as
+  the Process parameter ``fixed_point``. Ports carry int64 payloads: rates, 24-bit
+  drives and errors.
+- **fused** (``lava-fixed``): :class:`PyGleNetworkFixed` steps the whole network with the
+  fixed engine's own loop (:class:`lava_gle.fixed_engine.FixedEngine` at batch 1), one GLE
+  step per Lava step.
+
+Both produce the integers of ``numpy-fixed`` exactly (``tests/models/test_fixed.py``).
 Host conventions (the :class:`~lava_gle.models.base.StepArithmetic` seam as
 :class:`~lava_gle.mappings.LavaNetwork` uses it): the shared parameter arrays and the
-recording buffers hold dequantised float64 values. Those are exact, since every value is
-an integer times a power of two. Saturation counts are reported from the model as a
+recording buffers hold dequantised float64 values. They are exact, since every value is
+an integer times a power of two. Saturation is reported from the models as a
 :class:`~lava_gle.quantize.QuantizationWarning` (on stderr of the Lava process) the
-first time each variable clips.
-
-The structural Processes (GleNeurons, GleProjection, StreamSource) have no ``fixed_pt``
-model yet: their per-layer formats would have to reach each Process. ``LavaNetwork``
-then reports the missing model by name.
+first time each variable clips; ``numpy-fixed`` returns the counts.
 """
 from __future__ import annotations
 
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 
 from lava.magma.core.decorator import implements, requires, tag
 from lava.magma.core.model.py.model import PyLoihiProcessModel
+from lava.magma.core.model.py.ports import PyInPort, PyOutPort
 from lava.magma.core.model.py.type import LavaPyType
 from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
+from lava_gle.arithmetic import fixed as X
+from lava_gle.errors import LavaGleError
 from lava_gle.fixed_engine import FixedEngine
+from lava_gle.models.base import (
+    AbstractGleNeuronsModel, AbstractGleProjectionModel, AbstractStreamSourceModel,
+)
+from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
-from lava_gle.quantize import QuantizationWarning
+from lava_gle.processes.stream.process import StreamSource
+from lava_gle.quantize import QuantizationWarning, QuantizedNetwork
 
 
 class FixedHostArithmetic:
@@ -49,6 +62,213 @@ class FixedHostArithmetic:
 
 
 FIXED_HOST = FixedHostArithmetic()
+
+
+class _Saturation:
+    """Counts clipped values per variable and warns the first time each one clips."""
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+        self.counts: dict[str, int] = {}
+
+    def add(self, var: str, n: int) -> None:
+        if n:
+            first = var not in self.counts
+            self.counts[var] = self.counts.get(var, 0) + n
+            if first:
+                warnings.warn(f"lava-fixed: {self.where}: fixed-point saturation in {var} "
+                              f"(values clipped)", QuantizationWarning, stacklevel=3)
+
+
+def _formats(proc_params) -> tuple[QuantizedNetwork, int | None]:
+    fp = proc_params["fixed_point"]
+    if fp is None:
+        raise LavaGleError("fixed_pt GLE models need the network's integer formats: build the "
+                           "Processes with LavaNetwork(net, backend='fixed') (or pass "
+                           "fixed_point=(quantize_network(net), layer index))")
+    return fp
+
+
+class LavaState(NamedTuple):
+    """A fixed neuron state under the names the abstract models use (r = payload p,
+    r_prime = gate g; udot is unused: tau_m does not learn in fixed point)."""
+
+    u: np.ndarray
+    u_prosp: np.ndarray
+    r: np.ndarray
+    r_prime: np.ndarray
+    v: np.ndarray
+    e: np.ndarray
+    udot: None
+
+
+def _lava_state(st: X.FixedNeuronState) -> LavaState:
+    return LavaState(st.u, st.u_prosp, st.p, st.g, st.v, st.e, None)
+
+
+class NeuronsArithmetic:
+    """The seam of one layer's fixed neurons (:class:`~lava_gle.models.base.StepArithmetic`)."""
+
+    dtype = np.int64
+
+    def __init__(self, q: QuantizedNetwork, index: int) -> None:
+        self.q, self.layer = q, q.layers[index]
+        self.sat = _Saturation(self.layer.name)
+
+    def from_float(self, x, name=None):
+        raise LavaGleError("fixed neurons hold no float parameters")
+
+    def to_float(self, x, name=None):
+        return x * self.layer.scale("r" if name == "output" else name)
+
+    def neuron_constants(self, dt, tau_m, tau_r, gamma, prospective, phi, size):
+        return self.layer.consts
+
+    def zero_state(self, n):
+        return _lava_state(X.zero_state((n,)))
+
+    def neuron_step(self, u, v, r_prime, s, d, consts):
+        st, counts = X.neuron_step(u, v, r_prime, s, d, consts)
+        for var, n in zip(X.NEURON_SAT_VARS, counts):
+            self.sat.add(var, n)
+        return _lava_state(st)
+
+    def output_error(self, r, target, loss, beta):
+        d, n = X.output_error(r, target, self.q.beta, self.q.beta_negative)
+        self.sat.add("e", n)
+        return d
+
+
+class ProjectionArithmetic:
+    """The seam of one layer's fixed projection: integer W and b (kept here; the shared
+    float arrays the host reads are rewritten after every learning step), the drive,
+    the error sent down and the learning-engine update."""
+
+    dtype = np.float64
+
+    def __init__(self, q: QuantizedNetwork, index: int) -> None:
+        self.q, self.layer, self.index = q, q.layers[index], index
+        self.w, self.b = self.layer.w.copy(), self.layer.b.copy()
+        self.steps = 0
+        self.sat = _Saturation(f"{self.layer.name} projection")
+
+    def from_float(self, x, name=None):
+        if name not in ("W", "b"):
+            raise LavaGleError(f"fixed projections convert only W and b, not {name!r} "
+                               "(feedback alignment has no fixed-point form)")
+        ints = self.w if name == "W" else self.b
+        return ints * self.layer.scale(name)
+
+    def to_float(self, x, name=None):
+        return x
+
+    def forward_drive(self, w, b, p):
+        s, n = X.forward_drive(self.w, self.layer.w_shift, self.b, self.layer.b_shift, p)
+        self.sat.add("s", n)
+        return s
+
+    def backward_error(self, w, e):
+        eps, n = X.backward_error(self.w, e, self.layer.back_shift)
+        self.sat.add("eps", n)
+        return eps
+
+    def learn(self, w, b, e, p, eta, learn_bias):
+        ql = self.layer
+        if ql.rule is not None:
+            x0, x1 = X.pre_trace(p, ql.pre_signed)
+            e_q, n = X.error_trace(e, ql.trace_shift)
+            self.sat.add("trace", n)
+            rand = X.counter_uniform7(self.q.seed, 2 * self.index, self.steps)
+            self.w, n = X.synapse_update(self.w, x0, x1, e_q, ql.rule, rand)
+            self.sat.add("W", n)
+            w[...] = self.w * ql.scale("W")
+            if learn_bias and ql.bias_rule is not None:
+                one = np.ones(1, np.int64)
+                rand = X.counter_uniform7(self.q.seed, 2 * self.index + 1, self.steps)
+                wb, n = X.synapse_update(self.b[:, None], one, one * 127, e_q, ql.bias_rule,
+                                         rand)
+                self.b = wb[:, 0]
+                self.sat.add("b", n)
+                b[...] = self.b * ql.scale("b")
+        self.steps += 1
+
+
+class StreamArithmetic:
+    """The seam of the fixed stream source: input and target payloads."""
+
+    dtype = np.int64
+
+    def __init__(self, q: QuantizedNetwork) -> None:
+        self.q = q
+
+    def from_float(self, x, name=None):
+        return (self.q.quantize_inputs(x) if name == "x" else self.q.quantize_targets(x))[0]
+
+    def to_float(self, x, name=None):
+        raise LavaGleError("the stream source records nothing")
+
+
+@implements(proc=GleNeurons, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyGleNeuronsFixed(AbstractGleNeuronsModel):
+    """Integer GLE neurons (24-bit state, 8-bit rate payloads, 24-bit errors)."""
+
+    arith = FIXED_HOST
+    s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    d_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    y_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=9)
+    e_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    r: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
+    r_prime: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=13)
+    u_prosp: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    e: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+    tau_m: np.ndarray = LavaPyType(np.ndarray, float)
+    tau_r: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.arith = NeuronsArithmetic(*_formats(proc_params))
+
+
+@implements(proc=GleProjection, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyGleProjectionFixed(AbstractGleProjectionModel):
+    """Integer plastic projection: 8-bit weights with exponent, learning-engine updates."""
+
+    arith = FIXED_HOST
+    p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=9)
+    e_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    W: np.ndarray = LavaPyType(np.ndarray, float)
+    b: np.ndarray = LavaPyType(np.ndarray, float)
+    eps: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.arith = ProjectionArithmetic(*_formats(proc_params))
+
+
+@implements(proc=StreamSource, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyStreamSourceFixed(AbstractStreamSourceModel):
+    """Input payloads (signed 8 bit) and targets (output rate format, 24 bit)."""
+
+    arith = FIXED_HOST
+    x_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=9)
+    y_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    x: np.ndarray = LavaPyType(np.ndarray, float)
+    y: np.ndarray = LavaPyType(np.ndarray, float)
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self.arith = StreamArithmetic(_formats(proc_params)[0])
 
 
 @implements(proc=GleNetworkProcess, protocol=LoihiProtocol)

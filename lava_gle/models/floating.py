@@ -31,10 +31,10 @@ class FloatArithmetic:
 
     dtype = np.float64
 
-    def from_float(self, x):
+    def from_float(self, x, name=None):
         return np.asarray(x, dtype=np.float64)
 
-    def to_float(self, x):
+    def to_float(self, x, name=None):
         return x
 
     def neuron_constants(self, dt, tau_m, tau_r, gamma, prospective, phi, size):

@@ -1,4 +1,5 @@
-"""lava-fixed (the fixed_pt Lava model) produces the same integers as numpy-fixed."""
+"""lava-fixed (the fixed_pt Lava models, structural and fused) produces the same integers as
+numpy-fixed."""
 from __future__ import annotations
 
 import warnings
@@ -9,23 +10,23 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import GoldenCase
 from lava_gle import network_from_dict
-from lava_gle.errors import BackendUnavailableError
+from lava_gle.errors import LavaGleError
 from lava_gle.fixed_engine import FixedEngine
 from lava_gle.quantize import QuantizationError, QuantizationWarning
 
 
-def lava_fixed(net, x, y):
+def lava_fixed(net, x, y, fused):
     from lava_gle.mappings import LavaNetwork
-    with LavaNetwork(net, backend="fixed", fused=True) as sim:
+    with LavaNetwork(net, backend="fixed", fused=fused) as sim:
         return sim.run(x, y, record=True)
 
 
-def assert_same_integers(net, x, y):
+def assert_same_integers(net, x, y, fused):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
         engine = FixedEngine(net, dequantize=False)
         ints = engine.run(x, y, record=True)
-        lava = lava_fixed(net, x, y)
+        lava = lava_fixed(net, x, y, fused)
     q = engine.q
     top = q.layers[-1]
     compared = 0
@@ -43,14 +44,15 @@ def assert_same_integers(net, x, y):
 
 
 @pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
 @pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
-def test_golden_networks_identical_integers_for_2000_steps(case):
+def test_golden_networks_identical_integers_for_2000_steps(case, fused):
     g = GoldenCase(case)
     reps = -(-2000 // g.inputs.shape[0])  # visible_mlp has 800 steps: play it 3 times
     x = np.concatenate([g.inputs] * reps)
     y = np.concatenate([g.targets] * reps)
     assert x.shape[0] >= 2000
-    assert_same_integers(g.net, x, y)
+    assert_same_integers(g.net, x, y, fused)
 
 
 PHIS = ["linear", "relu", "sigmoid", "tanh", "softplus", "hard_sigmoid"]
@@ -78,10 +80,10 @@ def networks(draw):
 
 
 @pytest.mark.lava
-@settings(max_examples=3, deadline=None, derandomize=True,
+@settings(max_examples=4, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(networks())
-def test_random_networks_identical_integers_with_learning(case):
+@given(networks(), st.booleans())
+def test_random_networks_identical_integers_with_learning(case, fused):
     net, seed = case
     try:
         with warnings.catch_warnings():
@@ -93,13 +95,10 @@ def test_random_networks_identical_integers_with_learning(case):
     T = 150
     x = np.sin(np.arange(T)[:, None] * rng.uniform(0.05, 0.3, net.input.size))
     y = rng.uniform(-0.5, 0.5, (T, net.output_size))
-    assert_same_integers(net, x, y)
+    assert_same_integers(net, x, y, fused)
 
 
-@pytest.mark.lava
-def test_structural_fixed_models_are_reported_missing():
-    g = GoldenCase("visible_lagline")
-    from lava_gle.mappings import LavaNetwork
-    with pytest.raises(BackendUnavailableError, match="fixed_pt"):
-        with LavaNetwork(g.net, backend="fixed") as sim:
-            sim.run(g.inputs[:5], g.targets[:5])
+def test_fixed_models_without_formats_are_a_clear_error():
+    from lava_gle.models.fixed import PyGleNeuronsFixed
+    with pytest.raises(LavaGleError, match="backend='fixed'"):
+        PyGleNeuronsFixed({"fixed_point": None})

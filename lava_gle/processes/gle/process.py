@@ -108,17 +108,21 @@ class GleNeurons(AbstractProcess):
         If > 0, every state variable is zeroed at the start of each block of this
         many steps (runs several independent batch elements back to back).
     recording : Recording or None
+    fixed_point : (QuantizedNetwork, layer index) or None
+        Integer formats for ``fixed_pt`` models (``lava_gle.quantize``); float models
+        ignore it.
     """
 
     def __init__(self, *, shape: tuple[int], tau_m, tau_r, phi: str, dt: float, gamma: float,
                  prospective_errors: bool = True, nudging: Nudging | None = None,
                  tau_learning: TauLearning | None = None, reset_interval: int = 0,
-                 recording: Recording | None = None, name: str | None = None) -> None:
+                 recording: Recording | None = None, fixed_point=None,
+                 name: str | None = None) -> None:
         n = int(shape[0])
         super().__init__(shape=(n,), phi=phi, dt=float(dt), gamma=float(gamma),
                          prospective_errors=bool(prospective_errors), nudging=nudging,
                          tau_learning=tau_learning, reset_interval=int(reset_interval),
-                         recording=recording, name=name)
+                         recording=recording, fixed_point=fixed_point, name=name)
         self.s_in = InPort(shape=(n,))
         self.d_in = InPort(shape=(n,))
         y_shape = (1,) if nudging is not None and nudging.loss == "ce" else (n,)
@@ -182,19 +186,22 @@ class GleProjection(AbstractProcess):
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
     W_shared, b_shared : SharedArray
+    fixed_point : (QuantizedNetwork, layer index) or None
+        Integer formats for ``fixed_pt`` models; float models ignore it.
     """
 
     def __init__(self, *, weights: np.ndarray, biases: np.ndarray,
                  feedback: np.ndarray | None = None, eta: float = 0.0, learning: bool = False,
                  learn_bias: bool = True, sends_error: bool = True, reset_interval: int = 0,
                  W_shared: SharedArray | None = None, b_shared: SharedArray | None = None,
-                 name: str | None = None) -> None:
+                 fixed_point=None, name: str | None = None) -> None:
         weights = np.asarray(weights, dtype=np.float64)
         n, m = weights.shape
         super().__init__(feedback=None if feedback is None else np.asarray(feedback, float),
                          eta=float(eta), learning=bool(learning), learn_bias=bool(learn_bias),
                          sends_error=bool(sends_error), reset_interval=int(reset_interval),
-                         W_shared=W_shared, b_shared=b_shared, name=name)
+                         W_shared=W_shared, b_shared=b_shared, fixed_point=fixed_point,
+                         name=name)
         self.p_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(n,))
