@@ -154,14 +154,21 @@ def frozen_network(net: Network, engine) -> Network:
     return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
 
 
+#: beta of :func:`inference_network`. It never acts (no targets, no output error), but the
+#: fixed-point quantiser sizes the error formats from it: beta 0 makes it divide by zero
+#: and the training beta 1 overflows its 12-bit factor for linear outputs.
+INFERENCE_BETA = 2.0 ** -7
+
+
 def inference_network(net: Network) -> Network:
-    """``net`` for inference: learning off and no output error (``beta`` 0, loss ``mse``).
+    """``net`` for inference: learning off, loss ``mse``, ``beta`` = :data:`INFERENCE_BETA`.
 
     Without targets no output error is ever formed, so the loss and beta do not change
-    any trajectory; stating them as mse with beta 0 lets every backend (fixed point
-    included, which has no softmax) represent the network.
+    any trajectory; stating them this way lets every backend (fixed point included,
+    which has no softmax) represent the network.
     """
-    return replace(net, learning=replace(net.learning, enabled=False, loss="mse", beta=0.0))
+    return replace(net, learning=replace(net.learning, enabled=False, loss="mse",
+                                         beta=INFERENCE_BETA))
 
 
 def predict(net: Network, x: np.ndarray, labels: np.ndarray, backend: str = "numpy",

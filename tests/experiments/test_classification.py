@@ -111,3 +111,16 @@ def test_epoch_order_is_a_seeded_permutation_and_balances_classes():
                        for i in range(0, 4000, 100)])
     expected = np.bincount(labels) / 40
     assert np.all(np.abs(counts - expected) <= 2)
+
+
+@pytest.mark.lava
+def test_yinyang_fixed_point_and_lava_twins(tmp_path):
+    from lava_gle.backends import BACKENDS
+    m = yinyang.run_yinyang(yinyang.YinyangConfig.quick(lava_sequences=3), tmp_path,
+                            quiet=True)
+    assert m["test_accuracy_fixed"] is not None, m["not_measured"]
+    assert abs(m["test_accuracy_fixed"] - m["test_accuracy"]) < 0.05
+    lava = [b for b in ("lava-float", "lava-fixed") if b in BACKENDS]
+    assert sorted(m["lava_agreement_by_backend"]) == sorted(lava)
+    if lava:
+        assert m["lava_agreement"] == 1.0
