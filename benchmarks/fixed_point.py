@@ -6,8 +6,11 @@
    with the two alternatives it replaces (no y1 rate code: the nearest two-factor gain;
    no rounding compensation).
 3. Steps per second of the fixed engine on the engine benchmark's networks.
+4. With ``--lava``: steps per second of lava-fixed (structural and fused) against
+   lava-float on the golden networks (batch 1, learning on; start-up excluded by timing
+   runs of 2200 and 200 steps).
 
-    .venv/bin/python benchmarks/fixed_point.py [--steps 20000]
+    .venv/bin/python benchmarks/fixed_point.py [--steps 20000] [--lava]
 """
 from __future__ import annotations
 
@@ -122,10 +125,36 @@ def mechanism(steps: int) -> None:
           f"W = 1, 2; student starts at 0.64, 0.27; {steps} steps, batch {B})")
 
 
+def lava_speed() -> None:
+    from lava_gle.mappings import LavaNetwork
+    print("| network | backend | steps/s (start-up excluded) |")
+    print("|---|---|---|")
+    for case in ("visible_lagline", "visible_mlp"):
+        d = f"tests/data/golden/{case}"
+        net = load_network(f"{d}/network.json")
+        x, y = np.load(f"{d}/inputs.npy"), np.load(f"{d}/targets.npy")
+        reps = -(-2200 // len(x))
+        x, y = np.concatenate([x] * reps)[:2200], np.concatenate([y] * reps)[:2200]
+        for backend, fused in (("float", False), ("fixed", False), ("float", True),
+                               ("fixed", True)):
+            times = {}
+            for T in (200, 2200):
+                with LavaNetwork(net, backend=backend, fused=fused, chunk=T) as sim:
+                    t0 = time.perf_counter()
+                    sim.run(x[:T], y[:T], record=True)
+                    times[T] = time.perf_counter() - t0
+            name = f"lava-{backend}{'-fused' if fused else ''}"
+            print(f"| {case} | {name} | {2000 / (times[2200] - times[200]):,.0f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=20000)
+    ap.add_argument("--lava", action="store_true", help="only time the Lava backends")
     args = ap.parse_args()
+    if args.lava:
+        lava_speed()
+        return
     accuracy()
     print()
     mechanism(args.steps)
