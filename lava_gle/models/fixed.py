@@ -14,7 +14,7 @@ Every model computes with :mod:`lava_gle.arithmetic.fixed` and the formats of
   fixed engine's own loop (:class:`lava_gle.fixed_engine.FixedEngine` at batch 1), one GLE
   step per Lava step.
 
-Both produce the integers of ``numpy-fixed`` exactly (``tests/models/test_fixed.py``).
+Both produce the integers of ``numpy-fixed`` exactly (``tests/models/test_fixed_models.py``).
 Host conventions (the :class:`~lava_gle.models.base.StepArithmetic` seam as
 :class:`~lava_gle.mappings.LavaNetwork` uses it): the shared parameter arrays and the
 recording buffers hold dequantised float64 values. They are exact, since every value is
