@@ -23,6 +23,7 @@ Time is in the unit of ``dt`` (the paper's time units); steps = time / dt.
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ from lava_gle.experiments.checkpoint import (
 from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
 from lava_gle.network import Network
 from lava_gle.optim import Adam
+from lava_gle.quantize import QuantizationWarning
 
 #: The two students of the comparison: name -> prospective_errors.
 VARIANTS = {"gle": True, "instantaneous": False}
@@ -81,6 +83,10 @@ class LaglineConfig:
         steps in ``hold_steps``, smoothed by a Gaussian of ``sigma_steps`` steps.
     chunk_steps : int
         Steps per chunk: one point of the loss curve, one safe point for Ctrl-C.
+    fixed_rate_bits : int
+        Fixed-point rate format of the student's layers (``fixed_point.rate_bits``;
+        6 gives rates up to 4, the teacher's range, see ``docs/fixed-point.md``); the
+        float backends ignore it.
     """
 
     seed: int = 0
@@ -101,6 +107,7 @@ class LaglineConfig:
     hold_steps: tuple[int, int] = (100, 300)
     sigma_steps: float = 5.0
     chunk_steps: int = 1000
+    fixed_rate_bits: int = 6
 
     @classmethod
     def quick(cls, **overrides) -> "LaglineConfig":
@@ -163,7 +170,8 @@ def make_inputs(config: LaglineConfig, steps: int | None = None) -> np.ndarray:
 
 def _chain(name: str, config: LaglineConfig, weights, tau_m, learning: dict) -> Network:
     layers = [{"name": f"l{i}", "size": 1, "tau_m": float(tau_m[i]), "tau_r": config.tau_r,
-               "phi": "softplus", "bias": False, "weights": [[float(weights[i])]]}
+               "phi": "softplus", "bias": False, "weights": [[float(weights[i])]],
+               "fixed_point": {"rate_bits": config.fixed_rate_bits}}
               for i in range(2)]
     return network_from_dict({"gle_network": 1, "name": name, "dt": config.dt,
                               "input": {"size": 1}, "layers": layers, "learning": learning})
@@ -305,38 +313,42 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
     try:
         if guard_ctx is not None:
             guard_ctx.__enter__()
-        while t_done < config.total_steps:
-            t1 = min(t_done + config.chunk_steps, config.total_steps)
-            if t_done < config.settle_steps:
-                t1 = min(t1, config.settle_steps)
-            learning = t_done >= config.settle_steps
-            x = stream.window(t_done, t1)
-            target = teacher.run(x, record=["output"])["output"]
-            history["t"].append(t1 * config.dt)
-            outs = [target[:, 0, 0]]
-            for name, eng in students.items():
-                eng.learning = learning
-                y = eng.run(x, target, record=["output"])["output"]
-                history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
-                w, tau = _scalars(eng)
-                history[f"w.{name}"].append(w)
-                history[f"tau_m.{name}"].append(tau)
-                outs.append(y[:, 0, 0])
-            snapshot = np.stack(outs, axis=1)
-            bar.update(t1 - t_done)
-            t_done = t1
-            now = time.perf_counter()
-            if guard.requested or now - last_save > checkpoint_every_s:
-                elapsed += now - start
-                start = now
-                save()
-                last_save = now
-                if guard.requested:
-                    log(f"lagline: interrupted at step {t_done}; checkpoint saved, "
-                        f"rerun the same command to resume")
-                    raise ExperimentInterrupted(
-                        f"interrupted at step {t_done} of {config.total_steps}; checkpoint "
-                        f"{ckpt.path} saved: rerun the same command to resume")
+        with warnings.catch_warnings():
+            # the fixed-point engine warns about saturation after every chunk; the
+            # totals go into metrics.json and the log instead
+            warnings.simplefilter("ignore", QuantizationWarning)
+            while t_done < config.total_steps:
+                t1 = min(t_done + config.chunk_steps, config.total_steps)
+                if t_done < config.settle_steps:
+                    t1 = min(t1, config.settle_steps)
+                learning = t_done >= config.settle_steps
+                x = stream.window(t_done, t1)
+                target = teacher.run(x, record=["output"])["output"]
+                history["t"].append(t1 * config.dt)
+                outs = [target[:, 0, 0]]
+                for name, eng in students.items():
+                    eng.learning = learning
+                    y = eng.run(x, target, record=["output"])["output"]
+                    history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
+                    w, tau = _scalars(eng)
+                    history[f"w.{name}"].append(w)
+                    history[f"tau_m.{name}"].append(tau)
+                    outs.append(y[:, 0, 0])
+                snapshot = np.stack(outs, axis=1)
+                bar.update(t1 - t_done)
+                t_done = t1
+                now = time.perf_counter()
+                if guard.requested or now - last_save > checkpoint_every_s:
+                    elapsed += now - start
+                    start = now
+                    save()
+                    last_save = now
+                    if guard.requested:
+                        log(f"lagline: interrupted at step {t_done}; checkpoint saved, "
+                            f"rerun the same command to resume")
+                        raise ExperimentInterrupted(
+                            f"interrupted at step {t_done} of {config.total_steps}; checkpoint "
+                            f"{ckpt.path} saved: rerun the same command to resume")
         elapsed += time.perf_counter() - start
         save()
     finally:
@@ -345,6 +357,11 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
             guard_ctx.__exit__(None, None, None)
 
     metrics = _metrics(config, backend, students, history, w0, tau0, elapsed)
+    saturation = {name: {k: v for k, v in eng.saturation.items() if v}
+                  for name, eng in students.items() if hasattr(eng, "saturation")}
+    if saturation:
+        metrics["saturation"] = saturation
+        log(f"fixed-point saturation (values clipped): {saturation}")
     write_metrics(out, metrics)
     plot_lagline(config, history, snapshot, out / "lagline.png")
     log(summarise(metrics))

@@ -153,7 +153,8 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
         "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
         "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
         "epochs": len(h["test_acc"]), "history": h,
-        "wall_time_s": result.wall_time_s, "seconds_per_epoch": result.wall_time_s / len(h["time_s"]),
+        "wall_time_s": result.wall_time_s,
+        "seconds_per_epoch": result.wall_time_s / len(h["time_s"]),
         "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
     }
     # diagnostic, not the paper's protocol: accuracy after removing each class's mean

@@ -16,6 +16,7 @@ seed and epoch).
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
@@ -297,7 +298,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             history["test_acc"].append(test_acc)
             history["lr"].append(engine.optimizer.lr)
             history["time_s"].append(epoch_time)
-            log(f"{name} epoch {epoch + 1}/{cfg.epochs}: train loss {history['train_loss'][-1]:.4f} "
+            log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
+                f"train loss {history['train_loss'][-1]:.4f} "
                 f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
                 f"acc {test_acc:.4f}, lr {engine.optimizer.lr:.3g}, {epoch_time:.1f} s")
             engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
@@ -345,8 +347,13 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
         return None
 
     def fixed_accuracy() -> float:
-        logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed", cfg.batch,
-                            cfg.readout_start)
+        with warnings.catch_warnings(record=True) as caught:  # one saturation note per batch
+            warnings.simplefilter("always")
+            logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed", cfg.batch,
+                                cfg.readout_start)
+        if caught:  # the counts are cumulative: the last note has the totals
+            out["fixed_point_warning"] = str(caught[-1].message)
+            log(f"numpy-fixed: {caught[-1].message}")
         return float(np.mean(np.argmax(logits, -1) == data.y_test))
 
     if trained_on != "numpy-fixed":

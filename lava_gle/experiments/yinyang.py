@@ -13,7 +13,8 @@ tau_m = tau_r (the Latent Equilibrium limit of GLE: no lag, so a static input
 needs only the pipeline's one step per layer to reach the output). Each point is
 held for ``steps_per_sample`` steps; its label is the target from step
 ``teach_start`` on (before, the output still shows the previous point) and the
-logits are summed from ``readout_start`` on. Cross-entropy (beta 1), gamma 0, Adam on the local signals.
+logits are summed from ``readout_start`` on. Cross-entropy (beta 1), gamma 0, Adam on
+the local signals.
 """
 from __future__ import annotations
 
