@@ -54,11 +54,17 @@ def test_exception_inside_a_model_stops_every_lava_process(mlp_streams, baseline
     learn = FloatArithmetic.learn
     monkeypatch.setattr(FloatArithmetic, "learn", failing_learn)  # the forked models inherit it
     with LavaNetwork(net, chunk=50) as sim:
-        running = []
+        running, shared = [], []
+
+        def watch(done: int) -> None:
+            running.append(child_pids() - baseline)
+            shared.append(sim._directory)
+
         with pytest.raises(LavaRunError, match="injected failure in a projection model"):
-            sim.run(x, y, callback=lambda done: running.append(child_pids() - baseline))
+            sim.run(x, y, callback=watch)
     assert running and len(running[0]) >= 2 * len(net.layers) + 2  # Lava really was running
     assert child_pids() == baseline
+    assert os.path.isabs(shared[0]) and not os.path.exists(shared[0])  # shared arrays deleted
 
 
 @pytest.mark.lava
