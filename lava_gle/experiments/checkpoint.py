@@ -120,11 +120,16 @@ class Checkpoint:
     config : dict
         JSON-ready configuration of the run; :meth:`load` refuses a checkpoint
         written with a different configuration.
+    may_change : tuple of str
+        Configuration keys a resumed run may change (e.g. ``epochs``: extend or end a
+        run early).
     """
 
-    def __init__(self, out_dir: str | os.PathLike, config: dict[str, Any]):
+    def __init__(self, out_dir: str | os.PathLike, config: dict[str, Any],
+                 may_change: tuple[str, ...] = ()):
         self.path = Path(out_dir) / CHECKPOINT_NAME
         self.config = json.loads(json.dumps(config))
+        self.may_change = may_change
 
     def save(self, arrays: dict[str, np.ndarray], progress: dict[str, Any]) -> None:
         """Atomically write ``arrays`` and the JSON-ready ``progress`` record."""
@@ -145,9 +150,9 @@ class Checkpoint:
             raise CheckpointMismatchError(
                 f"cannot read checkpoint {self.path} ({exc}); delete it to start afresh") from None
         meta = json.loads(str(arrays.pop("__meta__")))
-        if meta["config"] != self.config:
-            diff = sorted(k for k in set(meta["config"]) | set(self.config)
-                          if meta["config"].get(k) != self.config.get(k))
+        diff = sorted(k for k in set(meta["config"]) | set(self.config)
+                      if meta["config"].get(k) != self.config.get(k) and k not in self.may_change)
+        if diff:
             raise CheckpointMismatchError(
                 f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
                 f"{[meta['config'].get(k) for k in diff]} there, "

@@ -219,7 +219,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     dtype = np.dtype(cfg.dtype).type
     engine = make_engine(net, backend, optimizer=Adam(cfg.lr), dtype=dtype)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
-    ckpt = Checkpoint(out, run_config)
+    ckpt = Checkpoint(out, run_config, may_change=("epochs",))
     if fresh:
         ckpt.discard()
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")

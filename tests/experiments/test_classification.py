@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
+from lava_gle.errors import LavaGleError
 from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.experiments.training import ReduceLROnPlateau, step_cross_entropy
@@ -124,3 +126,13 @@ def test_yinyang_fixed_point_and_lava_twins(tmp_path):
     assert sorted(m["lava_agreement_by_backend"]) == sorted(lava)
     if lava:
         assert m["lava_agreement"] == 1.0
+
+
+def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
+    config = yinyang.YinyangConfig.quick(epochs=3, n_train=600, n_test=200)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", quiet=True)
+    yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "extended", quiet=True)
+    extended = yinyang.run_yinyang(config, tmp_path / "extended", quiet=True)
+    assert extended["history"]["test_acc"] == whole["history"]["test_acc"]
+    with pytest.raises(LavaGleError, match="different settings.*hidden"):
+        yinyang.run_yinyang(replace(config, hidden=10), tmp_path / "extended", quiet=True)
