@@ -118,22 +118,16 @@ class FixedEngine(SteppedEngine):
         return eps
 
     def _learn(self, new: list[X.FixedNeuronState], pres: list[np.ndarray]) -> None:
+        seed, t = self.q.seed, self.steps_done
         for l, (ql, st, p) in enumerate(zip(self.q.layers, new, pres)):
             if ql.rule is None:
                 continue
-            x0, x1 = X.pre_trace(p, ql.pre_signed)
-            e_q, n = X.error_trace(st.e, ql.trace_shift)
-            self._count(f"trace.{ql.name}", n)
-            rand = X.counter_uniform7(self.q.seed, 2 * l, self.steps_done)
-            self.w[l], n = X.synapse_update(self.w[l], x0, x1, e_q, ql.rule, rand)
-            self._count(f"W.{ql.name}", n)
-            if ql.bias_rule is not None:
-                ones = np.ones(e_q.shape[:-1] + (1,), np.int64)
-                rand = X.counter_uniform7(self.q.seed, 2 * l + 1, self.steps_done)
-                b, n = X.synapse_update(self.b[l][:, None], ones, ones * 127, e_q,
-                                        ql.bias_rule, rand)
-                self.b[l] = b[:, 0]
-                self._count(f"b.{ql.name}", n)
+            self.w[l], self.b[l], counts = X.learn_projection(
+                self.w[l], self.b[l], p, st.e, ql.trace_shift, ql.pre_signed, ql.rule,
+                ql.bias_rule, X.counter_uniform7(seed, 2 * l, t),
+                X.counter_uniform7(seed, 2 * l + 1, t))
+            for var, n in zip(("trace", "W", "b"), counts):
+                self._count(f"{var}.{ql.name}", n)
 
     def _prepare(self, x: np.ndarray, y: np.ndarray | None):
         xq, n = self.q.quantize_inputs(x)

@@ -47,8 +47,6 @@ GAIN_TOLERANCE = 0.10
 #: Payload ranges of rates.
 UNSIGNED_PAYLOAD = (0, 255)
 SIGNED_PAYLOAD = (-127, 127)
-#: Constant payload of the bias neuron (x1 = 127).
-BIAS_PAYLOAD = 254
 
 _SIGNED_PHI = {"linear", "tanh"}
 _BOUNDED_PHI = {"sigmoid": 1.0, "hard_sigmoid": 1.0, "tanh": 1.0}
@@ -313,15 +311,20 @@ def _choose_rule(gain: float, pre_signed: bool, layer: str,
     """The learning-engine constants whose gain is closest to ``gain`` (LSB per x1*e_q)."""
     # Products are floored to 15 bits before the exponent scales them, so the smallest
     # s_exp (largest mant * y1) truncates least; two factors truncate less than three.
-    candidates = []
-    for y1 in [None] + list(range(1, 128)):
-        for mant in range(1, 8):
-            for s_exp in range(1, 16):
-                r = X.LearningRuleConstants(mant, s_exp, y1, pre_signed)
-                err = abs(math.log(r.gain() / gain))
-                candidates.append((r.s_exp + (0 if y1 is None else 3), err, r))
-    tol = min(c[1] for c in candidates) + 0.01
-    best = min((c for c in candidates if c[1] <= tol), key=lambda c: c[:2])[2]
+    # Candidates in the order (y1: none, 1..127) x mant 1..7 x s_exp 1..15; among those
+    # within 1 % of the closest gain, the first with the smallest (penalty, error) wins.
+    y1s = np.repeat(np.arange(0, 128), 7 * 15)            # 0 stands for "no y1 factor"
+    mants = np.tile(np.repeat(np.arange(1, 8), 15), 128)
+    s_exps = np.tile(np.arange(1, 16), 128 * 7)
+    shifts = np.where(y1s == 0, 3, 10)
+    gains = mants * np.maximum(y1s, 1) * 2.0 ** (s_exps - X.ACC_FRAC - shifts)
+    errs = np.abs(np.log(gains / gain))
+    penalty = s_exps + np.where(y1s == 0, 0, 3)
+    ok = errs <= errs.min() + 0.01
+    order = np.lexsort((errs[ok], penalty[ok]))
+    i = int(np.flatnonzero(ok)[order[0]])
+    best = X.LearningRuleConstants(int(mants[i]), int(s_exps[i]),
+                                   None if y1s[i] == 0 else int(y1s[i]), pre_signed)
     smallest = X.LearningRuleConstants(1, 1, 1, pre_signed).gain()
     if gain < smallest / 2:
         raise QuantizationError(f"layer {layer!r}: the {what} learning gain {gain:.3g} LSB per "

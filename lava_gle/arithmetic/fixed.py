@@ -406,6 +406,31 @@ def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRul
     return round_accumulator(learning_accumulator(w, x0, x1, e_q, rule), rand7)
 
 
+#: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
+BIAS_PAYLOAD = 254
+
+
+def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
+                     pre_signed: bool, rule: LearningRuleConstants,
+                     bias_rule: LearningRuleConstants | None, rand_w: int,
+                     rand_b: int) -> tuple[Array, Array, tuple[int, int, int]]:
+    """One step of a projection's plasticity: weights from the presynaptic payloads ``p``
+    [..., m] and the postsynaptic errors ``e`` [..., n] (error format), biases (when
+    ``bias_rule``) as synapses from a bias neuron with payload :data:`BIAS_PAYLOAD`.
+
+    Returns ``(w', b', (trace clips, weight clips, bias clips))``.
+    """
+    x0, x1 = pre_trace(p, pre_signed)
+    e_q, n_trace = error_trace(e, trace_shift)
+    w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
+    n_b = 0
+    if bias_rule is not None:
+        bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), BIAS_PAYLOAD), False)
+        wb, n_b = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
+        b = wb[:, 0]
+    return w, b, (n_trace, n_w, n_b)
+
+
 # -- deterministic randomness ---------------------------------------------------
 
 _M64 = (1 << 64) - 1

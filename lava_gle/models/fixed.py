@@ -173,23 +173,17 @@ class ProjectionArithmetic:
         return eps
 
     def learn(self, w, b, e, p, eta, learn_bias):
-        ql = self.layer
+        ql, seed, t = self.layer, self.q.seed, self.steps
         if ql.rule is not None:
-            x0, x1 = X.pre_trace(p, ql.pre_signed)
-            e_q, n = X.error_trace(e, ql.trace_shift)
-            self.sat.add("trace", n)
-            rand = X.counter_uniform7(self.q.seed, 2 * self.index, self.steps)
-            self.w, n = X.synapse_update(self.w, x0, x1, e_q, ql.rule, rand)
-            self.sat.add("W", n)
+            self.w, self.b, counts = X.learn_projection(
+                self.w, self.b, p, e, ql.trace_shift, ql.pre_signed, ql.rule,
+                ql.bias_rule if learn_bias else None,
+                X.counter_uniform7(seed, 2 * self.index, t),
+                X.counter_uniform7(seed, 2 * self.index + 1, t))
+            for var, n in zip(("trace", "W", "b"), counts):
+                self.sat.add(var, n)
             w[...] = self.w * ql.scale("W")
-            if learn_bias and ql.bias_rule is not None:
-                one = np.ones(1, np.int64)
-                rand = X.counter_uniform7(self.q.seed, 2 * self.index + 1, self.steps)
-                wb, n = X.synapse_update(self.b[:, None], one, one * 127, e_q, ql.bias_rule,
-                                         rand)
-                self.b = wb[:, 0]
-                self.sat.add("b", n)
-                b[...] = self.b * ql.scale("b")
+            b[...] = self.b * ql.scale("b")
         self.steps += 1
 
 
