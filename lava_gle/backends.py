@@ -39,10 +39,25 @@ def _numpy_fixed(net: Network, inputs, targets, record: Record, progress: bool) 
     return FixedEngine(net).run(inputs, targets, record=record, progress=progress)
 
 
-def _lava(backend: str, fused: bool) -> Callable[..., dict]:
+#: Lava backend name -> (arithmetic, fused) of :class:`lava_gle.mappings.LavaNetwork`.
+LAVA_BACKENDS: dict[str, tuple[str, bool]] = {
+    "lava-float": ("float", False),
+    "lava-float-fused": ("float", True),
+    "lava-fixed": ("fixed", False),
+    "lava-fixed-fused": ("fixed", True),
+}
+
+
+def lava_network(net: Network, backend: str, chunk: int | None = None):
+    """An (unstarted) :class:`~lava_gle.mappings.LavaNetwork` for a ``lava-*`` backend name."""
+    from lava_gle.mappings import LavaNetwork
+    arithmetic, fused = LAVA_BACKENDS[backend]
+    return LavaNetwork(net, backend=arithmetic, fused=fused, chunk=chunk)
+
+
+def _lava(backend: str) -> Callable[..., dict]:
     def runner(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
-        from lava_gle.mappings import LavaNetwork
-        with LavaNetwork(net, backend=backend, fused=fused) as sim:
+        with lava_network(net, backend) as sim:
             return sim.run(inputs, targets, record=record, progress=progress)
     return runner
 
@@ -50,11 +65,8 @@ def _lava(backend: str, fused: bool) -> Callable[..., dict]:
 #: backend name -> runner(net, inputs, targets, record, progress) -> traces
 BACKENDS: dict[str, Callable[..., dict]] = {
     "numpy": _numpy,
-    "lava-float": _lava("float", fused=False),
-    "lava-float-fused": _lava("float", fused=True),
     "numpy-fixed": _numpy_fixed,
-    "lava-fixed": _lava("fixed", fused=False),
-    "lava-fixed-fused": _lava("fixed", fused=True),
+    **{name: _lava(name) for name in LAVA_BACKENDS},
 }
 
 

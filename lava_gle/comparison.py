@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.backends import make_engine
+from lava_gle.backends import LAVA_BACKENDS, lava_network, make_engine
 from lava_gle.network import Network
 from lava_gle.streams import prepare_streams
 from lava_gle.traces import STATE_VARS
@@ -50,44 +50,68 @@ class Run:
 
 def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
                 progress: bool = False) -> Run:
-    """Run ``backend`` over the streams in ``chunks`` pieces, recording everything."""
+    """Run ``backend`` over the streams, recording everything and the weights ``chunks``
+    times along the run (engines run chunk by chunk; Lava runs report through a
+    callback after each chunk)."""
     x, y = prepare_streams(net, inputs, targets)
+    T = x.shape[0]
+    weights = {n: [] for n in net.layer_names}
+    biases = {n: [] for n in net.layer_names}
+    backward: dict[str, list] = {}
+    with warnings.catch_warnings():
+        # a fixed-point engine warns about saturation after every chunk; the comparison
+        # reports the final counts once, in metrics.json and the report
+        warnings.filterwarnings("ignore", message="fixed-point saturation")
+        if backend in LAVA_BACKENDS:
+            traces, checkpoints, saturation = _run_lava(net, x, y, backend, chunks, progress,
+                                                        weights, biases)
+        else:
+            traces, checkpoints, saturation = _run_engine(net, x, y, backend, chunks, progress,
+                                                          weights, biases, backward)
+    if any(saturation.values()):
+        warnings.warn(f"{backend}: fixed-point saturation (values clipped): " + ", ".join(
+            f"{k}={v}" for k, v in sorted(saturation.items()) if v), stacklevel=2)
+    return Run(backend, traces, checkpoints, {k: np.stack(v) for k, v in weights.items()},
+               {k: np.stack(v) for k, v in biases.items()},
+               {k: np.stack(v) for k, v in backward.items()}, saturation)
+
+
+def _run_engine(net, x, y, backend, chunks, progress, weights, biases, backward):
     engine = make_engine(net, backend)
     bounds = np.linspace(0, x.shape[0], min(chunks, x.shape[0]) + 1).astype(int)
     parts: list[dict] = []
-    weights = {n: [] for n in net.layer_names}
-    biases = {n: [] for n in net.layer_names}
-    backward = {}
-    bar = tqdm(total=x.shape[0], desc=backend, unit="step", disable=not progress,
-               mininterval=0.5)
-    try:
+    with tqdm(total=x.shape[0], desc=backend, unit="step", disable=not progress,
+              mininterval=0.5) as bar:
         for a, b in zip(bounds[:-1], bounds[1:]):
-            with warnings.catch_warnings():
-                # a fixed-point engine warns about saturation after every chunk; the
-                # comparison reports the final counts once, in metrics.json and the report
-                warnings.filterwarnings("ignore", message="fixed-point saturation")
-                parts.append(engine.run(x[a:b], None if y is None else y[a:b], record=True))
+            parts.append(engine.run(x[a:b], None if y is None else y[a:b], record=True))
             for n in net.layer_names:
                 weights[n].append(parts[-1][f"W.{n}"])
                 biases[n].append(parts[-1][f"b.{n}"])
                 if f"W_back.{n}" in parts[-1]:
                     backward.setdefault(n, []).append(parts[-1][f"W_back.{n}"])
             bar.update(b - a)
-    finally:
-        bar.close()
-        close = getattr(engine, "close", None)
-        if close is not None:
-            close()
     traces = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]
               if parts[0][k].ndim == 3}
-    traces.update({k: v for k, v in parts[-1].items() if parts[-1][k].ndim != 3})
+    traces.update({k: v for k, v in parts[-1].items() if v.ndim != 3})
     saturation = {k: int(v) for k, v in getattr(engine, "saturation", {}).items()}
-    if any(saturation.values()):
-        warnings.warn(f"{backend}: fixed-point saturation (values clipped): " + ", ".join(
-            f"{k}={v}" for k, v in sorted(saturation.items()) if v), stacklevel=2)
-    return Run(backend, traces, bounds[1:], {k: np.stack(v) for k, v in weights.items()},
-               {k: np.stack(v) for k, v in biases.items()},
-               {k: np.stack(v) for k, v in backward.items()}, saturation)
+    return traces, bounds[1:], saturation
+
+
+def _run_lava(net, x, y, backend, chunks, progress, weights, biases):
+    T, B = x.shape[:2]
+    # Lava has no batch axis: batch elements run one after another, chunks count steps
+    chunk = max(-(-B * T // chunks), 1)
+    steps: list[int] = []
+    with lava_network(net, backend, chunk=chunk) as sim:
+        def snapshot(done: int) -> None:
+            steps.append(done)
+            for n in net.layer_names:
+                w, b = sim.get_weights(n)
+                weights[n].append(np.array(w))
+                biases[n].append(np.array(b))
+        traces = sim.run(x, y, record=True, progress=progress, callback=snapshot)
+    saturation = {k[len("sat."):]: int(v) for k, v in traces.items() if k.startswith("sat.")}
+    return traces, np.array(steps) // B, saturation
 
 
 def _scale(ref: np.ndarray) -> float:

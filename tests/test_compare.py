@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -78,3 +79,19 @@ def test_backends_flag_needs_two_names(golden, tmp_path, capsys):
             str(golden.dir / "inputs.npy"), "--backends", "numpy", "--out", str(tmp_path)]
     assert main(args) == 2
     assert "two names" in capsys.readouterr().err
+
+
+@pytest.mark.lava
+def test_lava_fixed_against_its_numpy_twin_is_exactly_zero_along_the_run():
+    from conftest import GoldenCase
+    case = GoldenCase("visible_mlp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        twin = run_backend(case.net, case.inputs, case.targets, "numpy-fixed", chunks=5)
+        lava = run_backend(case.net, case.inputs, case.targets, "lava-fixed", chunks=5)
+    np.testing.assert_array_equal(twin.checkpoints, lava.checkpoints)
+    for name in case.net.layer_names:
+        np.testing.assert_array_equal(twin.weights[name], lava.weights[name])
+        assert not np.array_equal(lava.weights[name][0], lava.weights[name][-1])  # learned
+    m = compare_runs(case.net, twin, lava, case.targets)
+    assert all(v["max_error"] == 0 for d in m["layers"].values() for v in d.values())

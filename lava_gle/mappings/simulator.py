@@ -99,8 +99,17 @@ class LavaNetwork:
                                f"{self.net.layer_names}") from None
 
     def get_weights(self, name: str) -> tuple[np.ndarray, np.ndarray]:
-        """Copies of (W [n, m], b [n]) of layer ``name`` after the last run."""
+        """Copies of (W [n, m], b [n]) of layer ``name``, in float units.
+
+        During a run (from a ``run`` callback) they are the live values the models hold
+        in shared memory; otherwise the values after the last run.
+        """
         i = self._index(name)
+        if self.built is not None:
+            handle = self.built.layers[name]
+            arith = self._arithmetic()
+            return (np.asarray(arith.to_float(handle.W.read()), np.float64),
+                    np.asarray(arith.to_float(handle.b.read()), np.float64))
         return self._weights[i].copy(), self._biases[i].copy()
 
     def set_weights(self, name: str, weights, biases=None) -> None:
