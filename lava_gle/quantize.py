@@ -274,6 +274,23 @@ def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Fac
     return X.Factor(mant if len(mant) > 1 else mant.reshape(()), shift)
 
 
+#: A leaky integration whose rounding dead zone exceeds this share of its signal warns.
+DEAD_ZONE_TOLERANCE = 0.01
+
+
+def _check_dead_zone(layer: str, what: str, factor: float, bits: int, signal: float,
+                     option: str) -> None:
+    """Warn when ``x += round(dx * factor)`` ignores differences of a sizeable share of the
+    signal: any |dx| below ``0.5 / factor`` LSB rounds to no change at all."""
+    dead = 0.5 * 2.0 ** -bits / factor
+    if dead > DEAD_ZONE_TOLERANCE * signal:
+        warnings.warn(f"layer {layer!r}: with {what} = {factor:.3g} the state stops "
+                      f"{dead:.3g} short of its target (rounding dead zone, "
+                      f"{100 * dead / signal:.0f}% of the expected signal {signal:.3g}); "
+                      f"raise the layer's fixed_point {option}", QuantizationWarning,
+                      stacklevel=4)
+
+
 def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
                 layer: str) -> tuple[X.FixedActivation, float]:
     p_min, p_max = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
@@ -409,7 +426,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
         u_bound = 4.0 * max(drive * headroom, 1.0)
         u_bits = o.get("u_bits", _state_bits(u_bound))
-        fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits,
+        fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits, drive=drive,
                         pre_bits=pre_bits, pre_signed=pre_signed))
         r_range_below = min(r_init, p_max * 2.0 ** -rate_bits)
         pre_bits, pre_signed = rate_bits, signed
@@ -427,6 +444,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
         e_bound = max(d_bound * overshoot, 2.0 ** -16)
         fmt[i]["e_bits"] = layer.fixed_point.get("error_bits", _state_bits(e_bound))
+        fmt[i]["e_bound"] = e_bound / overshoot
         fmt[i]["trace_range"] = layer.fixed_point.get("error_trace_range", trace_range)
         col = np.abs(weights[i]).sum(axis=0)
         d_bound = e_bound * float(col.max()) * headroom
@@ -451,6 +469,11 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
             gamma=gamma, gamma_negative=lrn.gamma < 0,
             prospective=lrn.prospective_errors, phi=act)
+        _check_dead_zone(name, "dt/tau_m", float(np.min(net.dt / tm)), u_bits,
+                         max(f["drive"], 2.0 ** -u_bits), "u_bits")
+        if lrn.prospective_errors:
+            _check_dead_zone(name, "dt/tau_r", float(np.min(net.dt / tr)), e_bits,
+                             f["e_bound"], "error_bits")
         w_exp = _weight_exp(weights[i], headroom, w_floor, o.get("weight_exp"))
         w = _to_ints(weights[i], w_exp, name, "weights")
         b_exp = o.get("bias_exp")

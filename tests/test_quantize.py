@@ -107,3 +107,18 @@ def test_phi_worst_case_error_is_documented_and_small(phi, bound_lsb):
                   act.p_max * 2.0 ** -a.rate_bits)
     assert np.max(np.abs(p * 2.0 ** -a.rate_bits - ref)) <= a.phi_max_error + 1e-12
     assert g.min() >= 0 and g.max() <= X.GATE_ONE
+
+
+def test_euler_dead_zone_of_a_very_slow_neuron_warns():
+    # dt/tau_m = 1e-5 at 12 fraction bits: |du| < 12 (units of u) never moves u
+    with pytest.warns(QuantizationWarning, match=r"'a': with dt/tau_m = 1e-05 .*u_bits"):
+        quantize_network(chain(tau_m=1000.0, tau_r=1.0, layer_fp={"u_bits": 12}))
+
+
+def test_golden_formats_have_no_dead_zone_warning():
+    import warnings
+    for case in ("visible_lagline", "visible_mlp"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quantize_network(load_network(GOLDEN.format(case)))
+        assert not [w for w in caught if "dead zone" in str(w.message)]
