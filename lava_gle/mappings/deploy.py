@@ -15,7 +15,6 @@ models) and runs it with ``Loihi2HwCfg``. Tests replace the import function and 
 from __future__ import annotations
 
 import importlib
-import inspect
 import os
 from pathlib import Path
 from typing import Callable
@@ -52,24 +51,17 @@ def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None
     """Run the bundle's network on Loihi 2: LavaNetwork with fixed-point models and
     ``Loihi2HwCfg(select_tag="fixed_pt")``; returns the traces of :meth:`LavaNetwork.run`.
 
-    Raises
-    ------
-    BackendUnavailableError
-        The Lava network builder has no way yet to take a hardware run configuration.
+    lava-gle has no neuro-core (Nc) models yet: ``Loihi2HwCfg`` is given lava-gle's
+    fixed-point Python models for every Process, so they run on the host of the Loihi 2
+    system, bit-exact with ``lava-fixed``.
     """
     from lava_gle.forking import prepare_for_lava
     prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
     from lava.magma.core.run_configs import Loihi2HwCfg
 
     from lava_gle.mappings.simulator import LavaNetwork
-    if "run_config" not in inspect.signature(LavaNetwork.run).parameters:
-        raise BackendUnavailableError(
-            "lava_gle.mappings.simulator.LavaNetwork.run takes no 'run_config' yet, so the "
-            "network cannot be handed to Loihi2HwCfg; wire it in "
-            f"lava_gle.mappings.deploy.run_on_loihi2. The bundle is in {bundle.path}")
     with LavaNetwork(bundle.net, backend="fixed") as lava_net:
-        return lava_net.run(inputs, targets, record=True,
-                            run_config=Loihi2HwCfg(select_tag="fixed_pt"))
+        return lava_net.run(inputs, targets, record=True, config_class=Loihi2HwCfg)
 
 
 def prepare_bundle(source: Network | str | os.PathLike, bundle_dir: str | os.PathLike | None,

@@ -66,8 +66,14 @@ def model_map(processes: Iterable[AbstractProcess], tag: str) -> dict[AbstractPr
     return chosen
 
 
-def run_config(processes: Iterable[AbstractProcess], tag: str) -> Loihi2SimCfg:
-    """A CPU simulation run config that uses lava-gle's ``tag`` model for every Process."""
+def run_config(processes: Iterable[AbstractProcess], tag: str,
+               config_class: type = Loihi2SimCfg):
+    """A run config that uses lava-gle's ``tag`` model for every Process.
+
+    ``config_class`` is Lava's ``Loihi2SimCfg`` (CPU simulation, the default) or, on a
+    system with lava-loihi, ``Loihi2HwCfg``; either takes ``select_tag`` and
+    ``exception_proc_model_map``.
+    """
     if tag not in TAGS:
         raise BackendUnavailableError(f"unknown model tag {tag!r}; choose one of {list(TAGS)}")
-    return Loihi2SimCfg(select_tag=tag, exception_proc_model_map=model_map(processes, tag))
+    return config_class(select_tag=tag, exception_proc_model_map=model_map(processes, tag))

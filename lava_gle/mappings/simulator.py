@@ -141,7 +141,8 @@ class LavaNetwork:
 
     # -- running --------------------------------------------------------------------
     def run(self, inputs, targets=None, record: Record = True, progress: bool = False,
-            callback: Callable[[int], None] | None = None) -> dict[str, np.ndarray]:
+            callback: Callable[[int], None] | None = None,
+            config_class: type | None = None) -> dict[str, np.ndarray]:
         """Run the network on ``inputs`` and return its traces (golden key layout).
 
         Parameters
@@ -156,6 +157,9 @@ class LavaNetwork:
             Show a progress bar (advances per chunk).
         callback : callable(steps_done), optional
             Called after every chunk.
+        config_class : Lava run-config class, optional
+            ``Loihi2SimCfg`` (default: CPU simulation) or ``Loihi2HwCfg`` (Loihi 2, needs
+            lava-loihi; see :mod:`lava_gle.mappings.deploy`).
 
         Returns
         -------
@@ -188,7 +192,8 @@ class LavaNetwork:
             self.built = build(self.network, rows_x, rows_y, directory=self._directory,
                                record=keys, reset_interval=T if B > 1 else 0,
                                param_dtype=np.dtype(arith.dtype).name, **extra)
-            cfg = run_config(self.built.processes, self.tag)
+            cfg = run_config(self.built.processes, self.tag,
+                             **({} if config_class is None else {"config_class": config_class}))
             chunk = self.chunk or max(100, -(-B * T // 50))
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
                           desc=f"lava {self.backend}{' fused' if self.fused else ''}",

@@ -20,11 +20,6 @@ from lava_gle.mappings.mapper import map_network
 from lava_gle.network import InputSpec, LayerSpec, Network
 
 MLP = "tests/data/golden/visible_mlp"
-HAS_QUANTIZE = True
-try:
-    import lava_gle.quantize  # noqa: F401
-except ImportError:
-    HAS_QUANTIZE = False
 
 
 @pytest.fixture
@@ -52,7 +47,6 @@ def test_bundle_holds_the_placement_of_every_neuron(mlp, tmp_path, quiet):
     assert np.array_equal(b.net.initial_weights(0), mlp.initial_weights(0))
 
 
-@pytest.mark.skipif(not HAS_QUANTIZE, reason="lava_gle.quantize not present")
 def test_bundle_carries_the_quantised_network(mlp, tmp_path, quiet):
     from lava_gle.quantize import quantize_network
     out, _ = write_bundle(map_network(mlp), tmp_path / "b")
@@ -142,15 +136,16 @@ def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, repo, tmp_path, 
     y = np.load(repo / MLP / "targets.npy")[:, 0]
     traces = deploy_mod.deploy(tmp_path / "b", x, y, runner=runner)
     (bundle, gx, gy), = calls
-    assert bundle.path == tmp_path / "b" and bundle.has_fixed_point == HAS_QUANTIZE
+    assert bundle.path == tmp_path / "b" and bundle.has_fixed_point
     assert np.array_equal(gx, x) and np.array_equal(gy, y)
     assert traces["output"].shape == (x.shape[0], 1, 2)
 
 
-@pytest.mark.skipif(not HAS_QUANTIZE, reason="lava_gle.quantize not present")
 def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_path,
                                                                monkeypatch, quiet):
-    """run_on_loihi2 with a stand-in LavaNetwork that takes a run config."""
+    """run_on_loihi2 hands Loihi2HwCfg to the Lava network (a stand-in here: open-source
+    Lava cannot construct the hardware path), and run_config builds a real Loihi2HwCfg
+    that names lava-gle's fixed-point model of every Process."""
     from lava.magma.core.run_configs import Loihi2HwCfg
 
     import lava_gle.mappings.simulator as simulator
@@ -166,8 +161,8 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_pa
         def __exit__(self, *exc):
             return False
 
-        def run(self, inputs, targets=None, record=True, run_config=None):
-            seen["cfg"] = run_config
+        def run(self, inputs, targets=None, record=True, config_class=None):
+            seen["cfg"] = config_class
             return {"output": np.zeros((len(inputs), 1, 2))}
     monkeypatch.setattr(simulator, "LavaNetwork", StandIn)
     for name in deploy_mod.HARDWARE_MODULES:
@@ -176,7 +171,14 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_pa
     x = np.load(repo / MLP / "inputs.npy")[:5, 0]
     deploy_mod.deploy(tmp_path / "b", x)
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
-    assert isinstance(seen["cfg"], Loihi2HwCfg) and seen["cfg"].select_tag == "fixed_pt"
+    assert seen["cfg"] is Loihi2HwCfg
+    from lava_gle.mappings.builder import build_fused
+    from lava_gle.mappings.selection import run_config
+    built = build_fused(mlp, np.zeros((3, 2)), None, directory=str(tmp_path), record=set())
+    cfg = run_config(built.processes, "fixed_pt", config_class=Loihi2HwCfg)
+    assert isinstance(cfg, Loihi2HwCfg) and cfg.select_tag == "fixed_pt"
+    assert {type(p).__name__: m.__name__ for p, m in cfg.exception_proc_model_map.items()} \
+        == {"GleNetworkProcess": "PyGleNetworkFixed"}
 
 
 def test_deploy_cli_without_hardware_is_a_one_line_error(repo, tmp_path, capsys, quiet):
