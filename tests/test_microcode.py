@@ -105,3 +105,39 @@ def test_lava_learning_dense_fixed_equals_our_synapse_update(y1, pre_signed):
         exact += np.array_equal(ours, lava_w[t])
         w = lava_w[t]
     assert exact >= steps - 3
+
+
+@pytest.mark.parametrize("below_signed", [False, True])
+def test_backward_rule_gives_the_transposed_forward_update(below_signed):
+    """The backward array's rule, on the transposed signals, computes exactly the transpose
+    of the forward array's accumulator (Lava's own fixed applier for both)."""
+    from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
+    rule = X.LearningRuleConstants(mant=3, s_exp=2, y1=11, pre_signed=below_signed)
+    n, m = 3, 4  # n upper neurons (errors), m lower neurons (rates)
+    rng = np.random.default_rng(5)
+    fwd = LearningRuleApplierBitApprox(compile_rule(rule_string(rule)).dw)
+    back = LearningRuleApplierBitApprox(
+        compile_rule(rule_string(rule, backward=True, post_signed=below_signed)).dw)
+    zeros = lambda shape: np.zeros(shape, int)  # noqa: E731
+    for _ in range(20):
+        p = rng.integers(-127, 128, m) if below_signed else rng.integers(0, 256, m)
+        e_q = rng.integers(-63, 64, n)
+        e_q[0] = 0
+        w = rng.integers(-256, 256, (n, m))
+        x0, x1 = X.pre_trace(p, below_signed)
+        y1 = np.full(n, 11)
+        ours = fwd.apply((w << 7).astype(np.int32), shape=(n, m), x0=x0[None, :],
+                         y0=(e_q != 0)[:, None].astype(int), u=0, weights=w,
+                         tag_1=zeros((n, m)), tag_2=zeros((n, m)), x1_x0=x1[None, :],
+                         x2_x0=zeros((1, m)), y1_x0=y1[:, None],
+                         y2_x0=np.maximum(e_q, 0)[:, None], y3_x0=np.maximum(-e_q, 0)[:, None])
+        # backward array [m, n]: presynaptic = upper errors, postsynaptic = lower rates
+        bx0 = (e_q != 0).astype(int)
+        bx1 = e_q + 64  # payload 2 (e_q + 64) / 2
+        transposed = back.apply((w.T << 7).astype(np.int32), shape=(m, n), x0=bx0[None, :],
+                                y0=(x0 != 0)[:, None].astype(int), u=0, weights=w.T,
+                                tag_1=zeros((m, n)), tag_2=zeros((m, n)), x1_x0=bx1[None, :],
+                                x2_x0=zeros((1, n)), y1_x0=np.full((m, 1), 11),
+                                y2_x0=x1[:, None], y3_x0=zeros((m, 1)))
+        assert np.array_equal(transposed, ours.T)
+        assert np.array_equal(ours, X.learning_accumulator(w, x0, x1, e_q, rule))
