@@ -68,7 +68,7 @@ def saturate(x: Array, lo: int, hi: int) -> tuple[Array, int]:
     """Clip ``x`` to ``[lo, hi]``; return the clipped array and how many values were clipped."""
     n = int(np.count_nonzero((x < lo) | (x > hi)))
     if n:
-        x = np.clip(x, lo, hi)
+        x = np.minimum(np.maximum(x, lo), hi)
     return x, n
 
 
@@ -349,8 +349,11 @@ class LearningRuleConstants:
         return self.mant * y1 * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift)
 
 
+_ACC_LO, _ACC_HI = -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1
+
+
 def _clip_acc(x: Array) -> Array:
-    return np.clip(x, -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1)
+    return np.minimum(np.maximum(x, _ACC_LO), _ACC_HI)  # np.clip costs ~5x more on small arrays
 
 
 def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
