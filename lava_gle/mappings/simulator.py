@@ -72,6 +72,7 @@ class LavaNetwork:
         self._biases = [net.initial_biases(i) for i in range(n)]
         self._tau_m = [layer.tau_m_array() for layer in net.layers]
         self.built: BuiltNetwork | None = None
+        self._running = False  # True while run() executes: parameters live in shared memory
         self._directory: str | None = None
 
     # -- context manager ------------------------------------------------------------
@@ -105,7 +106,7 @@ class LavaNetwork:
         in shared memory; otherwise the values after the last run.
         """
         i = self._index(name)
-        if self.built is not None:
+        if self._running:
             handle = self.built.layers[name]
             arith = self._arithmetic()
             return (np.asarray(arith.to_float(handle.W.read()), np.float64),
@@ -195,11 +196,13 @@ class LavaNetwork:
             cfg = run_config(self.built.processes, self.tag,
                              **({} if config_class is None else {"config_class": config_class}))
             chunk = self.chunk or max(100, -(-B * T // 50))
+            self._running = True
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
                           desc=f"lava {self.backend}{' fused' if self.fused else ''}",
                           callback=callback)
             return self._collect(T, B, arith)
         finally:
+            self._running = False
             self.close()
 
     def _arithmetic(self):
