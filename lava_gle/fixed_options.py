@@ -27,6 +27,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
+
 from lava_gle.errors import NetworkSpecError
 
 #: key -> (kind, minimum, maximum); kind "int" or "number"; None = unbounded.
@@ -61,15 +63,19 @@ def check_fixed_point(raw: Mapping, path: str, level: str,
             raise NetworkSpecError(where, f"unknown fixed-point option; allowed here are "
                                           f"{sorted(allowed)}", source)
         kind, lo, hi = allowed[key]
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, (bool, np.bool_)) or \
+                not isinstance(value, (int, float, np.integer, np.floating)):
             raise NetworkSpecError(where, f"must be {'an integer' if kind == 'int' else 'a number'}"
                                           f", got {value!r}", source)
         if kind == "int":
-            if isinstance(value, float) and not value.is_integer():
+            if isinstance(value, (float, np.floating)) and not float(value).is_integer():
                 raise NetworkSpecError(where, f"must be an integer, got {value!r}", source)
             value = int(value)
         else:
-            value = float(value)
+            try:
+                value = float(value)
+            except OverflowError:
+                value = math.inf
             if not math.isfinite(value):
                 raise NetworkSpecError(where, f"must be finite, got {value!r}", source)
         if kind == "number" and lo is not None and value <= lo and lo == 0.0:

@@ -70,6 +70,9 @@ def test_cross_entropy_has_no_fixed_form_yet():
 
 @pytest.mark.parametrize("fp,where", [
     ({"weight_exp": "big"}, "layers[0].fixed_point.weight_exp"),
+    ({"weight_exp": 2.5}, "layers[0].fixed_point.weight_exp"),
+    ({"weight_exp": True}, "layers[0].fixed_point.weight_exp"),
+    ({"error_trace_range": 10 ** 400}, "layers[0].fixed_point.error_trace_range"),
     ({"weight_exp": 99}, "layers[0].fixed_point.weight_exp"),
     ({"mantissa": 3}, "layers[0].fixed_point.mantissa"),
     ({"error_trace_range": -1.0}, "layers[0].fixed_point.error_trace_range"),
@@ -87,7 +90,8 @@ def test_network_level_options_are_validated():
 
 
 def test_overrides_reach_the_formats():
-    q = quantize_network(chain(layer_fp={"weight_exp": -6, "rate_bits": 5, "u_bits": 16}))
+    q = quantize_network(chain(layer_fp={"weight_exp": np.int64(-6), "rate_bits": 5.0,
+                                         "u_bits": 16}))
     a = q.layers[0]
     assert (a.w_exp, a.rate_bits, a.u_bits) == (-6, 5, 16)
 
