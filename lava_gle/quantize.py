@@ -435,8 +435,10 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     top = fmt[-1]
     r_range_top = (SIGNED_PAYLOAD[1] if top["signed"] else UNSIGNED_PAYLOAD[1]) \
         * 2.0 ** -top["rate_bits"]
-    d_bound = abs(lrn.beta) * 2.0 * r_range_top
-    trace_range = abs(lrn.beta) * r_range_top / 8.0
+    # beta 0 forms no output error: any error format will do, size it as for beta 1
+    beta_scale = abs(lrn.beta) if lrn.beta != 0 else 1.0
+    d_bound = beta_scale * 2.0 * r_range_top
+    trace_range = beta_scale * r_range_top / 8.0
     for i in reversed(range(n_layers)):
         layer = net.layers[i]
         overshoot = 1.0

@@ -126,3 +126,13 @@ def test_golden_formats_have_no_dead_zone_warning():
             warnings.simplefilter("always")
             quantize_network(load_network(GOLDEN.format(case)))
         assert not [w for w in caught if "dead zone" in str(w.message)]
+
+
+def test_beta_zero_quantises_and_forms_no_error():
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.05, "input": {"size": 2},
+        "layers": [{"size": 2, "tau_m": 1.0, "tau_r": 0.3, "phi": "tanh"}],
+        "learning": {"enabled": False, "beta": 0.0, "gamma": 1.0}})
+    from lava_gle.fixed_engine import FixedEngine
+    tr = FixedEngine(net).run(np.ones((20, 2)), np.ones((20, 2)), record=["e"])
+    assert not np.any(tr["e.layer0"])
