@@ -1,7 +1,10 @@
 """The lava-gle command line: simulate and demo, and one-line errors."""
 from __future__ import annotations
 
+import re
+
 import numpy as np
+import pytest
 
 from lava_gle.cli import main
 from lava_gle.traces import load_traces, max_relative_errors
@@ -40,8 +43,17 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert "--inputs: file not found" in capsys.readouterr().err
 
 
-def test_demo_learns_the_teacher(tmp_path, capsys):
-    assert main(["demo", "--out", str(tmp_path), "--steps", "12000"]) == 0
+@pytest.mark.lava
+def test_demo_trains_in_lava_float_and_fixed_and_writes_the_report(tmp_path, capsys):
+    assert main(["demo", "--out", str(tmp_path), "--steps", "3000", "--quiet"]) == 0
     text = capsys.readouterr().out
-    assert "learned weights 1.000, 2.000" in text
-    assert (tmp_path / "student_final.npz").is_file()
+    rows = {line.split()[0]: line.split() for line in text.splitlines()
+            if line.startswith(("lava-float ", "lava-fixed ", "teacher "))}
+    start = [float(v) for v in re.search(r"starts at \(([\d.]+), ([\d.]+)\)", text).groups()]
+    for backend in ("lava-float", "lava-fixed"):
+        w = [float(rows[backend][1]), float(rows[backend][2])]
+        # both weights moved from the student's start towards the teacher's (1, 2)
+        assert abs(w[0] - 1.0) < abs(start[0] - 1.0) and abs(w[1] - 2.0) < abs(start[1] - 2.0)
+        assert float(rows[backend][4]) < float(rows[backend][3]) / 10  # loss fell 10x
+    assert (tmp_path / "compare" / "report.html").is_file()
+    assert (tmp_path / "compare" / "traces.png").is_file()

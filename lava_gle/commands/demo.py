@@ -1,78 +1,78 @@
-"""``lava-gle demo``: a GLE chain learns its teacher's weights (the paper's LagLine idea).
+"""``lava-gle demo``: the paper's LagLine student learns its teacher in Lava, in float and
+in Loihi 2 fixed point, and the two runs are compared in a report.
 
-A 1 -> 1 -> 1 softplus chain with lagging neurons (tau_r < tau_m) is trained on the
-output of a teacher chain of the same shape, from a smoothed random step input, with
-GLE's local rule only. The demo prints how the student's weights approach the
-teacher's and how the output error falls, and writes the traces to ``--out``.
+A teacher chain input -> 1 softplus neuron -> 1 softplus neuron (weights 1 and 2, tau_m 1
+and 2, tau_r 0.1) turns a smoothed random step input into the target. A student of the
+same shape, starting from random weights, learns from the output error alone with GLE's
+local rule, run as Lava Processes (``lava-float``, then ``lava-fixed``, which computes
+the integers Loihi 2 would). ``lava-gle compare`` then writes ``DIR/compare/report.html``.
 """
 from __future__ import annotations
 
 import argparse
+import time
+import warnings
 from pathlib import Path
 
-import numpy as np
-from scipy.ndimage import gaussian_filter1d
+from lava_gle.backends import simulate
+from lava_gle.comparison import compare_runs, run_backend
+from lava_gle.experiments.lagline import (
+    LaglineConfig, make_inputs, student_network, teacher_network,
+)
+from lava_gle.report import write_report
 
-from lava_gle.description import network_from_dict
-from lava_gle.engine import Engine
-from lava_gle.traces import save_traces
-
-TEACHER_W = (1.0, 2.0)
-STUDENT_W = (1.4, 0.9)
+BACKENDS = ("lava-float", "lava-fixed")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("demo", help="a GLE chain learns its teacher (LagLine, NumPy engine)")
-    p.add_argument("--out", default="runs/demo", help="output directory")
-    p.add_argument("--steps", type=int, default=20_000, help="training steps")
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("demo", help="LagLine: a GLE student learns its teacher in Lava "
+                                    "(float and fixed point) and the runs are compared")
+    p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
+    p.add_argument("--steps", type=int, default=12_000, help="training steps (dt = 0.01)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the input and the student")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
-
-
-def chain(weights: tuple[float, float], learning: bool) -> dict:
-    layers = [{"name": name, "size": 1, "tau_m": tau_m, "tau_r": 0.2, "phi": "softplus",
-               "bias": False, "weights": [[w]]}
-              for name, tau_m, w in zip(("hidden", "out"), (0.8, 1.5), weights)]
-    return {"gle_network": 1, "name": "lagline", "dt": 0.01, "input": {"size": 1},
-            "layers": layers, "learning": {"enabled": learning, "eta": 1.0, "gamma": 1.0,
-                                           "beta": 0.01, "loss": "mse"}}
-
-
-def step_input(steps: int, batch: int, seed: int) -> np.ndarray:
-    """Random levels in [-1.5, 1.5] held 100-300 steps, Gaussian-smoothed (sigma 5 steps)."""
-    rng = np.random.default_rng(seed)
-    x = np.empty((steps, batch))
-    for b in range(batch):
-        t = 0
-        while t < steps:
-            hold = int(rng.integers(100, 301))
-            x[t:t + hold, b] = rng.uniform(-1.5, 1.5)
-            t += hold
-    return gaussian_filter1d(x, 5.0, axis=0)[..., None]
 
 
 def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    x = step_input(args.steps, 10, args.seed)
-    teacher = Engine(network_from_dict(chain(TEACHER_W, learning=False)))
-    targets = teacher.run(x, record=["output"])["output"]
-    student = Engine(network_from_dict(chain(STUDENT_W, learning=True)))
-    print("LagLine demo: 1 -> 1 -> 1 softplus chain, tau_m (0.8, 1.5), tau_r 0.2, dt 0.01")
-    print(f"teacher weights {TEACHER_W}, student starts at {STUDENT_W}, batch 10, "
-          f"{args.steps} steps of GLE learning (eta 1.0, beta 0.01)\n")
-    print(f"{'step':>8} {'w_hidden':>9} {'w_out':>7} {'output MSE':>11}")
-    chunks = np.array_split(np.arange(args.steps), 10)
-    mses = []
-    for chunk in chunks:
-        tr = student.run(x[chunk], targets[chunk], record=["output"])
-        mse = float(np.mean((tr["output"] - targets[chunk]) ** 2))
-        mses.append(mse)
-        print(f"{chunk[-1] + 1:>8} {student.weights[0][0, 0]:>9.4f} "
-              f"{student.weights[1][0, 0]:>7.4f} {mse:>11.2e}")
-    save_traces(out / "student_final.npz", tr)
-    w = [float(student.weights[0][0, 0]), float(student.weights[1][0, 0])]
-    print(f"\nlearned weights {w[0]:.3f}, {w[1]:.3f} (teacher {TEACHER_W[0]}, {TEACHER_W[1]}); "
-          f"output MSE fell from {mses[0]:.1e} to {mses[-1]:.1e}. Traces of the last chunk: "
-          f"{out / 'student_final.npz'}")
+    config = LaglineConfig(seed=args.seed, batch=1, optimizer="sgd", settle_time=0.0,
+                           train_time=args.steps * 0.01)
+    student = student_network(config)
+    w0 = [float(student.initial_weights(i)[0, 0]) for i in range(2)]
+    print("LagLine (paper Fig. 5): input -> 1 softplus -> 1 softplus, tau_m (1, 2), "
+          f"tau_r {config.tau_r}, dt {config.dt}")
+    print(f"teacher weights {config.w_teacher}; student starts at ({w0[0]:.3f}, {w0[1]:.3f}) "
+          f"and learns for {args.steps} steps with GLE's local rule (eta {config.sgd_eta}, "
+          f"beta {config.beta})\n")
+    x = make_inputs(config)
+    y = simulate(teacher_network(config), x, record=["output"])["output"]
+    runs, seconds = {}, {}
+    for backend in BACKENDS:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # saturation and rounding go into the report
+            runs[backend] = run_backend(student, x, y, backend, progress=not args.quiet)
+        seconds[backend] = time.perf_counter() - t0
+    metrics = compare_runs(student, runs["lava-float"], runs["lava-fixed"], y)
+    files = write_report(out / "compare", student, runs["lava-float"], runs["lava-fixed"],
+                         metrics)
+
+    print(f"{'backend':<11} {'w_l0':>7} {'w_l1':>7} {'MSE first 10%':>14} {'MSE last 10%':>13}"
+          f" {'steps/s':>8}")
+    for backend, r in runs.items():
+        w = [float(r.weights[n][-1].ravel()[0]) for n in student.layer_names]
+        task = metrics["task"][backend]
+        print(f"{backend:<11} {w[0]:>7.3f} {w[1]:>7.3f} {task['loss_first']:>14.2e} "
+              f"{task['loss_final']:>13.2e} {len(x) / seconds[backend]:>8.0f}")
+    print(f"{'teacher':<11} {config.w_teacher[0]:>7.3f} {config.w_teacher[1]:>7.3f}\n")
+    out_err = metrics["output"]["rms_error"]
+    print(f"fixed point against float: output RMS error {out_err:.3f} of the float output's "
+          f"range; {len(metrics['verdicts'])} variable(s) over {metrics['tolerance']:g}:")
+    for v in metrics["verdicts"]:
+        print(f"  {v['layer']}.{v['variable']} {v['rms_error']:.3f}: {v['cause']}")
+    sat = {k: n for k, n in metrics["saturation"]["lava-fixed"].items() if n}
+    if sat:
+        print("  clipped values: " + ", ".join(f"{k}={n}" for k, n in sorted(sat.items())))
+    print(f"\nreport: {files['report']}  (metrics: {files['metrics']})")
     return 0
