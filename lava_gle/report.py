@@ -14,24 +14,10 @@ import numpy as np
 
 from lava_gle.comparison import Run
 from lava_gle.network import Network
+from lava_gle.results import jsonable, pyplot
 
 #: Neurons per layer drawn in the trace figure.
 TRACE_NEURONS = 3
-
-
-def jsonable(value):
-    """A JSON-ready copy (ndarrays -> lists, NumPy scalars -> numbers, inf/nan -> None)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return jsonable(value.tolist())
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 def write_metrics(out_dir: Path, metrics: dict) -> Path:
@@ -42,19 +28,9 @@ def write_metrics(out_dir: Path, metrics: dict) -> Path:
     return path
 
 
-def _pyplot():
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> list[Path]:
     """Draw the comparison figures into ``out_dir``; return their paths ([] without matplotlib)."""
-    plt = _pyplot()
+    plt = pyplot()
     if plt is None:
         return []
     paths = []
@@ -202,4 +178,4 @@ def write_report(out_dir: str | Path, net: Network, ref: Run, cand: Run,
     report = out_dir / "report.html"
     report.write_text(html_report(net, metrics, figs), encoding="utf-8")
     return {"metrics": metrics_path, "figures": figs, "report": report,
-            "plots_available": _pyplot() is not None}
+            "plots_available": pyplot() is not None}

@@ -65,7 +65,7 @@ def test_first_exceed_step_and_correlation():
 
 
 def test_without_matplotlib_metrics_are_still_written(golden, tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr(report, "_pyplot", lambda: None)
+    monkeypatch.setattr(report, "pyplot", lambda: None)
     args = ["compare", str(golden.dir / "network.json"), "--inputs",
             str(golden.dir / "inputs.npy"), "--backends", "numpy,numpy", "--out",
             str(tmp_path)]

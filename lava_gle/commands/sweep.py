@@ -24,7 +24,7 @@ from lava_gle.description import load_network, network_from_dict, network_to_dic
 from lava_gle.errors import LavaGleError
 from lava_gle.fixed_options import LAYER_OPTIONS, NETWORK_OPTIONS
 from lava_gle.network import Network
-from lava_gle.report import _pyplot, jsonable
+from lava_gle.results import jsonable, pyplot
 
 
 def add_parser(sub) -> None:
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "sweep.json").write_text(json.dumps(jsonable(
         {"network": net.name, "reference": a, "candidate": b, "results": results}),
         indent=2) + "\n", encoding="utf-8")
-    plt = _pyplot()
+    plt = pyplot()
     for key, rows in results.items():
         rows = [r for r in rows if "error" not in r]
         if plt is None or not rows:

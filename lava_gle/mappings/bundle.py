@@ -14,12 +14,10 @@ A bundle is a directory with
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -27,7 +25,10 @@ from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.report import MappingReport, build_report
+from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
+from lava_gle.quantize import quantize_network
+from lava_gle.results import jsonable
 
 BUNDLE_FORMAT = "lava-gle-bundle"
 BUNDLE_VERSION = 1
@@ -68,9 +69,9 @@ def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,
     """Quantised formats (manifest), learning-rule microcode and arrays of ``net``.
 
     Uses :func:`lava_gle.quantize.quantize_network` and
-    :func:`lava_gle.microcode.learning_rules` when those modules exist; returns
-    ``(formats or None, rules or None, arrays, notes)`` where ``notes`` say what was left
-    out and why (module missing, network too large to draw, no fixed-point form).
+    :func:`lava_gle.microcode.learning_rules`; returns ``(formats or None, rules or None,
+    arrays, notes)`` where ``notes`` say what was left out and why (network too large to
+    draw its weights, no fixed-point form).
     """
     notes: list[str] = []
     drawn = sum(a * b for a, b in zip(net.sizes[:-1], net.sizes[1:]))
@@ -79,37 +80,11 @@ def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,
                      f"synapses (limit {MAX_DRAWN_SYNAPSES:,}); the bundle holds the placement")
         return None, None, {}, notes
     try:
-        quantize = importlib.import_module("lava_gle.quantize")
-    except ImportError:
-        notes.append("fixed point: lava_gle.quantize is not available in this lava-gle; "
-                     "the bundle holds the placement only")
-        return None, None, {}, notes
-    try:
-        qnet = quantize.quantize_network(net)
+        qnet = quantize_network(net)
     except LavaGleError as exc:
         notes.append(f"fixed point: no fixed-point form ({exc})")
         return None, None, {}, notes
-    formats, arrays = qnet.manifest(), qnet.arrays()
-    rules = None
-    try:
-        microcode = importlib.import_module("lava_gle.microcode")
-    except ImportError:
-        notes.append("learning rules: lava_gle.microcode is not available in this lava-gle")
-    else:
-        rules = microcode.learning_rules(qnet)
-    return formats, rules, arrays, notes
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return qnet.manifest(), learning_rules(qnet), qnet.arrays(), notes
 
 
 def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
@@ -139,7 +114,7 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
         "arrays": {"file": ARRAYS, "keys": sorted(arrays)} if arrays else None,
         "notes": notes,
     }
-    (out / MANIFEST).write_text(json.dumps(_jsonable(manifest), indent=1) + "\n",
+    (out / MANIFEST).write_text(json.dumps(jsonable(manifest), indent=1) + "\n",
                                 encoding="utf-8")
     save_network(mapping.net, out / NETWORK)
     if arrays:

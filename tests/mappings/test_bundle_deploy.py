@@ -71,17 +71,14 @@ def test_large_networks_get_a_placement_only_bundle(tmp_path):
     assert b.manifest["notes"] == notes
 
 
-def test_fixed_point_payload_without_the_quantiser(mlp, monkeypatch):
-    real = bundle_mod.importlib.import_module
-
-    def no_quantize(name):
-        if name == "lava_gle.quantize":
-            raise ImportError(name)
-        return real(name)
-    monkeypatch.setattr(bundle_mod.importlib, "import_module", no_quantize)
-    formats, rules, arrays, notes = bundle_mod.fixed_point_payload(mlp)
+def test_fixed_point_payload_of_an_unrepresentable_network_says_why():
+    from lava_gle import network_from_dict
+    net = network_from_dict({"gle_network": 1, "dt": 0.01, "input": {"size": 2},
+                             "layers": [{"name": "slow", "size": 2, "tau_m": 1e12,
+                                         "tau_r": 0.1}]})
+    formats, rules, arrays, notes = bundle_mod.fixed_point_payload(net)
     assert formats is None and rules is None and arrays == {}
-    assert "lava_gle.quantize is not available" in notes[0]
+    assert notes[0].startswith("fixed point: no fixed-point form (layer 'slow': dt/tau_m")
 
 
 def test_read_bundle_rejects_other_directories(tmp_path):
