@@ -118,14 +118,15 @@ class FixedEngine(SteppedEngine):
         return eps
 
     def _learn(self, new: list[X.FixedNeuronState], pres: list[np.ndarray]) -> None:
-        seed, t = self.q.seed, self.steps_done
-        for l, (ql, st, p) in enumerate(zip(self.q.layers, new, pres)):
+        q, t = self.q, self.steps_done
+        for l, (ql, st, p) in enumerate(zip(q.layers, new, pres)):
             if ql.rule is None:
                 continue
+            rand_w, rand_b = X.rounding_numbers(q.seed, l, t, ql.w.shape,
+                                                q.per_synapse_rounding)
             self.w[l], self.b[l], counts = X.learn_projection(
                 self.w[l], self.b[l], p, st.e, ql.trace_shift, ql.pre_signed, ql.rule,
-                ql.bias_rule, X.counter_uniform7(seed, 2 * l, t),
-                X.counter_uniform7(seed, 2 * l + 1, t))
+                ql.bias_rule, rand_w, rand_b)
             for var, n in zip(("trace", "W", "b"), counts):
                 self._count(f"{var}.{ql.name}", n)
 

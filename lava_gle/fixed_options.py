@@ -4,11 +4,16 @@ Network level (``fixed_point:`` at the top of the description):
 
 - ``input_range`` (number > 0, default 2.0): largest |x| of the input stream; sets the
   input payload format (signed 8 bit).
-- ``weight_headroom`` (number >= 1, default 8.0): factor by which learned weights may
-  outgrow the largest initial weight before they saturate.
+- ``weight_headroom`` (number >= 1, default 2.0): factor by which learned weights may
+  outgrow the largest initial weight before they saturate (sets the weight exponents).
+- ``signal_growth`` (number >= 1, default 8.0): factor by which the drives, errors and
+  error traces may outgrow their estimates from the initial weights (sets the state,
+  rate and error-trace formats).
 - ``weight_range`` (number > 0, default 4.0): weights up to at least this magnitude are
   representable whatever the initial weights (biases: a quarter of it).
 - ``seed`` (integer >= 0, default 0): seed of the counter-based stochastic rounding.
+- ``rounding`` (``per_synapse`` or ``shared``, default ``per_synapse``): one rounding number
+  per synapse and step, or one per projection and step as Lava's LearningDense draws it.
 
 Layer level (``layers[i].fixed_point:``):
 
@@ -35,9 +40,13 @@ from lava_gle.errors import NetworkSpecError
 NETWORK_OPTIONS: dict[str, tuple[str, float | None, float | None]] = {
     "input_range": ("number", 0.0, None),
     "weight_headroom": ("number", 1.0, None),
+    "signal_growth": ("number", 1.0, None),
     "weight_range": ("number", 0.0, None),
     "seed": ("int", 0, None),
+    "rounding": ("choice", None, None),
 }
+#: Allowed values of "choice" options.
+CHOICES = {"rounding": ("per_synapse", "shared")}
 LAYER_OPTIONS: dict[str, tuple[str, float | None, float | None]] = {
     "weight_exp": ("int", -24, 8),
     "bias_exp": ("int", -24, 8),
@@ -63,6 +72,12 @@ def check_fixed_point(raw: Mapping, path: str, level: str,
             raise NetworkSpecError(where, f"unknown fixed-point option; allowed here are "
                                           f"{sorted(allowed)}", source)
         kind, lo, hi = allowed[key]
+        if kind == "choice":
+            if value not in CHOICES[key]:
+                raise NetworkSpecError(where, f"must be one of {list(CHOICES[key])}, got "
+                                              f"{value!r}", source)
+            out[key] = value
+            continue
         if isinstance(value, (bool, np.bool_)) or \
                 not isinstance(value, (int, float, np.integer, np.floating)):
             raise NetworkSpecError(where, f"must be {'an integer' if kind == 'int' else 'a number'}"

@@ -141,6 +141,8 @@ class QuantizedNetwork:
     seed : int
         Seed of the counter-based stochastic rounding (stream ``2 l`` for W of layer l,
         ``2 l + 1`` for its bias).
+    per_synapse_rounding : bool
+        One rounding number per synapse and step (default), or one per projection.
     """
 
     net: Network
@@ -149,6 +151,7 @@ class QuantizedNetwork:
     beta: X.Factor
     beta_negative: bool
     seed: int
+    per_synapse_rounding: bool = True
 
     def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
@@ -203,7 +206,9 @@ class QuantizedNetwork:
                 "output": {"loss": self.net.learning.loss, "beta": _factor_dict(self.beta),
                            "beta_negative": self.beta_negative,
                            "target_rate_bits": self.layers[-1].rate_bits},
-                "rounding_seed": self.seed, "layers": layers}
+                "rounding_seed": self.seed,
+                "rounding": "per_synapse" if self.per_synapse_rounding else "shared",
+                "layers": layers}
 
     def arrays(self) -> dict[str, np.ndarray]:
         """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
@@ -390,7 +395,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     """
     lrn = net.learning
     opts = net.fixed_point
-    headroom = float(opts.get("weight_headroom", 8.0))
+    headroom = float(opts.get("signal_growth", 8.0))
+    w_headroom = float(opts.get("weight_headroom", 2.0))
     in_range = float(opts.get("input_range", 2.0))
     w_floor = float(opts.get("weight_range", 4.0))
     if lrn.loss != "mse":
@@ -476,11 +482,11 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         if lrn.prospective_errors:
             _check_dead_zone(name, "dt/tau_r", float(np.min(net.dt / tr)), e_bits,
                              f["e_bound"], "error_bits")
-        w_exp = _weight_exp(weights[i], headroom, w_floor, o.get("weight_exp"))
+        w_exp = _weight_exp(weights[i], w_headroom, w_floor, o.get("weight_exp"))
         w = _to_ints(weights[i], w_exp, name, "weights")
         b_exp = o.get("bias_exp")
         if b_exp is None:
-            b_exp = _weight_exp(biases[i], headroom, w_floor / 4.0, None) if layer.bias \
+            b_exp = _weight_exp(biases[i], w_headroom, w_floor / 4.0, None) if layer.bias \
                 else w_exp
         b = _to_ints(biases[i], b_exp, name, "biases")
         y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / f["trace_range"])))
@@ -511,4 +517,6 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     beta = quantize_factor(max(abs(lrn.beta), 1e-300) * 2.0 ** (top_q.e_bits - top_q.rate_bits),
                            "beta", top_q.name, scale=True) if lrn.beta != 0 else X.Factor(np.array(0), 0)
     return QuantizedNetwork(net=net, layers=layers, in_bits=in_bits, beta=beta,
-                            beta_negative=lrn.beta < 0, seed=int(opts.get("seed", 0)))
+                            beta_negative=lrn.beta < 0, seed=int(opts.get("seed", 0)),
+                            per_synapse_rounding=opts.get("rounding", "per_synapse")
+                            == "per_synapse")

@@ -10,7 +10,7 @@ ProcessModels call exactly these functions.
 All functions take integer ndarrays (int64 inside, values within the stated bit
 widths) with any leading batch axes ``...`` and are deterministic: the only
 randomness, the stochastic rounding of the learning accumulator, comes from
-:func:`counter_uniform7`, a counter-based hash of ``(seed, stream, step)`` that a
+:func:`counter_uniform7`, a counter-based hash of ``(seed, stream, step, synapse)`` that a
 Lava model reproduces exactly.
 
 Saturation is never silent: every function that clips returns how many values it
@@ -387,13 +387,14 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     return _clip_acc(acc + comp)
 
 
-def round_accumulator(acc: Array, rand7: int) -> tuple[Array, int]:
+def round_accumulator(acc: Array, rand7) -> tuple[Array, int]:
     """New weights from the accumulator, as Lava's fixed learning engine does it.
 
     ``w' = floor(acc / 128) + (rand7 < acc mod 128)``, clipped to ``[-256, 255]``
-    (counted). ``rand7`` in 0..127 is the epoch's random number shared by the whole
-    projection (Lava draws one float ``u`` per epoch; ``rand7 = floor(128 u)`` is
-    equivalent because the fraction is a multiple of 1/128).
+    (counted). ``rand7`` in 0..127 is the epoch's random number: one shared by the whole
+    projection as in Lava (which draws one float ``u`` per epoch; ``rand7 = floor(128 u)``
+    is equivalent because the fraction is a multiple of 1/128), or an array of one per
+    synapse.
     """
     frac = acc & ((1 << ACC_FRAC) - 1)
     w_new = (acc >> ACC_FRAC) + (rand7 < frac)
@@ -401,7 +402,7 @@ def round_accumulator(acc: Array, rand7: int) -> tuple[Array, int]:
 
 
 def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRuleConstants,
-                   rand7: int) -> tuple[Array, int]:
+                   rand7) -> tuple[Array, int]:
     """One learning epoch (t_epoch = 1) of a projection: w int [n, m] -> (w', clipped).
 
     x0/x1 [m] or [B, m], e_q [n] or [B, n] (see :func:`learning_accumulator`).
@@ -415,11 +416,12 @@ BIAS_PAYLOAD = 254
 
 def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: LearningRuleConstants,
-                     bias_rule: LearningRuleConstants | None, rand_w: int,
-                     rand_b: int) -> tuple[Array, Array, tuple[int, int, int]]:
+                     bias_rule: LearningRuleConstants | None, rand_w,
+                     rand_b) -> tuple[Array, Array, tuple[int, int, int]]:
     """One step of a projection's plasticity: weights from the presynaptic payloads ``p``
     [..., m] and the postsynaptic errors ``e`` [..., n] (error format), biases (when
     ``bias_rule``) as synapses from a bias neuron with payload :data:`BIAS_PAYLOAD`.
+    ``rand_w``/``rand_b``: rounding numbers from :func:`rounding_numbers`.
 
     Returns ``(w', b', (trace clips, weight clips, bias clips))``.
     """
@@ -436,17 +438,36 @@ def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
 
 # -- deterministic randomness ---------------------------------------------------
 
-_M64 = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_STEP = np.uint64(0xD1B54A32D192ED03)
 
 
-def counter_uniform7(seed: int, stream: int, step: int) -> int:
-    """A uniform integer in 0..127 from ``(seed, stream, step)`` (SplitMix64 finaliser).
+def counter_uniform7(seed: int, stream: int, step: int, shape: tuple[int, ...] = ()) -> Array:
+    """Uniform integers in 0..127 from ``(seed, stream, step, element)`` (SplitMix64 finaliser).
 
-    Counter-based: no state to carry, so the NumPy engine and a Lava model that
-    know the seed, the projection's stream id and the step draw the same number.
+    Counter-based: no state to carry, so the NumPy engine and a Lava model that know the
+    seed, the stream id, the step and the element's flat index draw the same numbers.
+    ``shape=()`` gives one number (element 0), shared by a whole projection as in Lava's
+    LearningDense; ``shape=(n, m)`` one per synapse.
     """
-    z = (seed * 0x9E3779B97F4A7C15 + stream * 0xBF58476D1CE4E5B9 + step + 1) & _M64
-    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
-    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
-    z ^= z >> 31
-    return int(z >> 57)
+    index = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
+    with np.errstate(over="ignore"):
+        z = (np.uint64(seed) * _GOLDEN + np.uint64(stream) * _MIX1 + np.uint64(step) * _STEP
+             + index + np.uint64(1))
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+        z = z ^ (z >> np.uint64(31))
+    return (z >> np.uint64(57)).astype(np.int64)
+
+
+def rounding_numbers(seed: int, layer: int, step: int, w_shape: tuple[int, int],
+                     per_synapse: bool) -> tuple[Array, Array]:
+    """The 7-bit rounding numbers of one step of layer ``layer``'s weights (stream 2 l) and
+    biases (stream 2 l + 1): one per projection, or one per synapse (``per_synapse``)."""
+    if not per_synapse:
+        return (counter_uniform7(seed, 2 * layer, step),
+                counter_uniform7(seed, 2 * layer + 1, step))
+    return (counter_uniform7(seed, 2 * layer, step, w_shape),
+            counter_uniform7(seed, 2 * layer + 1, step, (w_shape[0], 1)))

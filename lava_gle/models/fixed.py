@@ -173,13 +173,13 @@ class ProjectionArithmetic:
         return eps
 
     def learn(self, w, b, e, p, eta, learn_bias):
-        ql, seed, t = self.layer, self.q.seed, self.steps
+        ql, q = self.layer, self.q
         if ql.rule is not None:
+            rand_w, rand_b = X.rounding_numbers(q.seed, self.index, self.steps, ql.w.shape,
+                                                q.per_synapse_rounding)
             self.w, self.b, counts = X.learn_projection(
                 self.w, self.b, p, e, ql.trace_shift, ql.pre_signed, ql.rule,
-                ql.bias_rule if learn_bias else None,
-                X.counter_uniform7(seed, 2 * self.index, t),
-                X.counter_uniform7(seed, 2 * self.index + 1, t))
+                ql.bias_rule if learn_bias else None, rand_w, rand_b)
             for var, n in zip(("trace", "W", "b"), counts):
                 self.sat.add(var, n)
             w[...] = self.w * ql.scale("W")

@@ -105,8 +105,20 @@ def test_round_accumulator_is_floor_or_ceil_and_unbiased():
 
 
 def test_counter_uniform7_is_deterministic_and_uniform():
-    draws = [X.counter_uniform7(7, 3, t) for t in range(12800)]
-    assert draws == [X.counter_uniform7(7, 3, t) for t in range(12800)]
+    draws = [int(X.counter_uniform7(7, 3, t)) for t in range(12800)]
+    assert draws == [int(X.counter_uniform7(7, 3, t)) for t in range(12800)]
     counts = np.bincount(draws, minlength=128)
     assert counts.min() > 50 and counts.max() < 150
-    assert draws != [X.counter_uniform7(8, 3, t) for t in range(12800)]
+    assert draws != [int(X.counter_uniform7(8, 3, t)) for t in range(12800)]
+    grid = X.counter_uniform7(7, 3, 5, (40, 80))  # one number per synapse
+    assert grid.shape == (40, 80) and grid.flat[0] == draws[5]
+    counts = np.bincount(grid.ravel(), minlength=128)
+    assert counts.min() > 5 and counts.max() < 50
+
+
+def test_per_synapse_rounding_is_floor_or_ceil_and_unbiased():
+    acc = np.full((64, 64), 32)  # a quarter LSB on every synapse
+    rand = X.counter_uniform7(0, 0, 0, acc.shape)
+    w, _ = X.round_accumulator(acc, rand)
+    assert set(np.unique(w)) <= {0, 1}
+    assert abs(w.mean() - 0.25) < 0.03
