@@ -58,6 +58,24 @@ def accuracy() -> None:
             print(f"| {case} | `{k}` | {rng:.3g} | {rms:.3g} | {100 * rms / rng:.2f}% |")
         sat = {k[4:]: int(v) for k, v in fx.items() if k.startswith("sat.") and v}
         print(f"| {case} | saturations | {sat or 'none'} | | |")
+    print()
+    print("output RMS / float range over rounding seeds 0-4:")
+    print("| case | rounding | seed 0 | 1 | 2 | 3 | 4 |")
+    print("|---|---|---|---|---|---|---|")
+    for case in ("visible_lagline", "visible_mlp"):
+        d = f"tests/data/golden/{case}"
+        x, y = np.load(f"{d}/inputs.npy"), np.load(f"{d}/targets.npy")
+        net = load_network(f"{d}/network.json")
+        ref = Engine(net).run(x, y, record=["output"])["output"]
+        for rounding in ("per_synapse", "shared"):
+            errs = []
+            for seed in range(5):
+                fp = dict(net.fixed_point, seed=seed, rounding=rounding)
+                out = FixedEngine(dataclasses.replace(net, fixed_point=fp)).run(
+                    x, y, record=["output"])["output"]
+                errs.append(np.sqrt(np.mean((out - ref) ** 2)) / np.ptp(ref))
+            print(f"| {case} | {rounding} | " + " | ".join(f"{100 * e:.1f}%" for e in errs)
+                  + " |")
 
 
 def lagline_net(w, learning):
@@ -88,6 +106,8 @@ def mechanism(steps: int) -> None:
         return best
 
     variants = {"default: y1 rate code + compensation": (q, False),
+                "same, one shared rounding number (as Lava)": (
+                    dataclasses.replace(q, per_synapse_rounding=False), False),
                 "two factors only (nearest gain)": (with_rules(two_factor), False)}
     r0 = q.layers[0].rule
     if r0.y1 is not None and 2 * r0.y1 < 128:
