@@ -16,12 +16,14 @@ def test_parse_ranges_lists_and_layer_keys(golden):
     assert parse_param("weight_headroom=1,2.5", net) == ("weight_headroom", [1.0, 2.5])
     name = net.layer_names[0]
     assert parse_param(f"{name}.error_bits=6:7", net) == (f"{name}.error_bits", [6, 7])
+    assert parse_param("rounding=shared,per_synapse", net) == ("rounding",
+                                                                ["shared", "per_synapse"])
 
 
 @pytest.mark.parametrize("text, match", [
     ("u_bits", "KEY=VALUES"), ("colour=1:2", "unknown fixed-point option"),
     ("nolayer.u_bits=1:2", "no layer 'nolayer'"), ("u_bits=5:2", "A <= B"),
-    ("u_bits=a,b", "comma list"),
+    ("u_bits=a,b", "comma list"), ("rounding=fair", "not one of"),
 ])
 def test_bad_params_are_explained(golden, text, match):
     with pytest.raises(LavaGleError, match=match):

@@ -4,7 +4,7 @@ Repeats the float-versus-fixed comparison over fixed-point settings. ``KEY`` is 
 fixed-point option of the description (``docs/fixed-point.md``): a network option
 (``input_range``...) or a layer option applied to every layer (``weight_exp``...), or
 ``LAYER.KEY`` for one layer. Values: ``A:B`` (integers A..B), ``A:B:STEP``, or a
-comma list ``v1,v2``. Each ``--param`` is swept on its own, the others at their
+comma list ``v1,v2`` (also of names, e.g. ``rounding=per_synapse,shared``). Each ``--param`` is swept on its own, the others at their
 default. Writes ``DIR/sweep.json`` and one ``DIR/sweep_<KEY>.png`` per parameter.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ from lava_gle.commands.simulate import load_array
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network, network_from_dict, network_to_dict
 from lava_gle.errors import LavaGleError
-from lava_gle.fixed_options import LAYER_OPTIONS, NETWORK_OPTIONS
+from lava_gle.fixed_options import CHOICES, LAYER_OPTIONS, NETWORK_OPTIONS
 from lava_gle.network import Network
 from lava_gle.results import jsonable, pyplot
 
@@ -58,6 +58,14 @@ def parse_param(text: str, net: Network) -> tuple[str, list[float]]:
     elif option not in LAYER_OPTIONS and option not in NETWORK_OPTIONS:
         raise LavaGleError(f"--param {text!r}: unknown fixed-point option {option!r}; choose "
                            f"one of {sorted(set(LAYER_OPTIONS) | set(NETWORK_OPTIONS))}")
+    kind = (LAYER_OPTIONS.get(option) or NETWORK_OPTIONS[option])[0]
+    if kind == "choice":
+        values = [v.strip() for v in spec.split(",")]
+        bad = [v for v in values if v not in CHOICES[option]]
+        if bad:
+            raise LavaGleError(f"--param {text!r}: {bad[0]!r} is not one of "
+                               f"{list(CHOICES[option])}")
+        return key, values
     try:
         if ":" in spec:
             parts = [float(s) for s in spec.split(":")]
@@ -72,7 +80,6 @@ def parse_param(text: str, net: Network) -> tuple[str, list[float]]:
     except ValueError:
         raise LavaGleError(f"--param {text!r}: values must be A:B, A:B:STEP (A <= B, STEP > 0) "
                            "or a comma list of numbers") from None
-    kind = (LAYER_OPTIONS.get(option) or NETWORK_OPTIONS[option])[0]
     if kind == "int":
         values = [int(round(v)) for v in values]
     return key, values
