@@ -69,8 +69,12 @@ def run(args: argparse.Namespace) -> int:
     out_err = metrics["output"]["rms_error"]
     print(f"fixed point against float: output RMS error {out_err:.3f} of the float output's "
           f"range; {len(metrics['verdicts'])} variable(s) over {metrics['tolerance']:g}:")
+    by_cause: dict[str, list[str]] = {}
     for v in metrics["verdicts"]:
-        print(f"  {v['layer']}.{v['variable']} {v['rms_error']:.3f}: {v['cause']}")
+        by_cause.setdefault(v["cause"], []).append(
+            f"{v['layer']}.{v['variable']} ({v['rms_error']:.3f})")
+    for cause, where in by_cause.items():
+        print(f"  {', '.join(where)}: {cause}")
     sat = {k: n for k, n in metrics["saturation"]["lava-fixed"].items() if n}
     if sat:
         print("  clipped values: " + ", ".join(f"{k}={n}" for k, n in sorted(sat.items())))
