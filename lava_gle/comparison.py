@@ -259,7 +259,7 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
         layer = net.layers[i]
         moved = metrics["projections"][name]["weight_moved_max"]
         sat_here = {k: v for k, v in sat.items()
-                    if v and k.split(".")[-1] == name and not k.startswith("trace.")}
+                    if v and k.partition(".")[2] == name and not k.startswith("trace.")}
         tau_m, tau_r = layer.tau_m_array(), layer.tau_r_array()
         gain = float(np.max(tau_m / tau_r))
         ratio = net.dt / float(max(np.max(tau_m), np.max(tau_r)))

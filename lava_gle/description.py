@@ -101,9 +101,6 @@ class _Checker:
     def name(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():
             raise self.fail(path, f"must be a non-empty string, got {_kind(value)}")
-        if any(c in value for c in " .\t\n/"):
-            raise self.fail(path, f"{value!r} may not contain spaces, dots or slashes "
-                                  "(it is used in trace keys such as 'u.<name>')")
         return value
 
     def array(self, value: Any, path: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -112,7 +112,7 @@ _DELETE = object()
     (["layers", 0, "tau_m"], _DELETE, "layers[0].tau_m", "missing"),
     (["layers"], [], "layers", "empty"),
     (["layers", 1, "name"], "hidden", "layers[1].name", "unique"),
-    (["layers", 1, "name"], "a.b", "layers[1].name", "dots"),
+    (["layers", 1, "name"], " ", "layers[1].name", "non-empty string"),
     (["input", "size"], -2, "input.size", ">= 1"),
     (["gle_network"], 2, "gle_network", "not supported"),
     (["learning", "enabled"], "yes", "learning.enabled", "true or false"),
@@ -225,3 +225,11 @@ def test_mutated_descriptions_load_or_raise_spec_error(d):
 @given(st.dictionaries(st.sampled_from(FIELDS), json_value, max_size=8) | json_value)
 def test_random_documents_load_or_raise_spec_error(d):
     _check(d)
+
+
+def test_layer_names_are_free_text_and_work_in_trace_keys():
+    d = golden_dict()
+    d["layers"][0]["name"] = "hidden layer.1"
+    net = network_from_dict(d)
+    tr = Engine(net).run(np.zeros((3, 2)), record=["r.hidden layer.1", "u"])
+    assert tr["r.hidden layer.1"].shape == (3, 1, 4) and "u.hidden layer.1" in tr
