@@ -32,6 +32,12 @@ from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_ne
 SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b")
 
 
+def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
+    """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
+    variable of :data:`SAT_VARS` and layer, then ``input`` and ``target``."""
+    return tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS) + ("input", "target")
+
+
 class FixedEngine(SteppedEngine):
     """Simulate (and train) a GLE network in Loihi-2-style integers with NumPy.
 
@@ -63,8 +69,7 @@ class FixedEngine(SteppedEngine):
         self.dequantize = dequantize
         self.w = [ql.w.copy() for ql in self.q.layers]
         self.b = [ql.b.copy() for ql in self.q.layers]
-        self.saturation = {f"{v}.{ql.name}": 0 for ql in self.q.layers for v in SAT_VARS}
-        self.saturation.update(input=0, target=0)
+        self.saturation = dict.fromkeys(saturation_keys(self.q), 0)
 
     @property
     def weights(self) -> list[np.ndarray]:

@@ -59,6 +59,30 @@ class SharedArray:
         return np.array(self.attach())
 
 
+@dataclass(frozen=True)
+class SharedCounters:
+    """Named int64 counters in shared memory (the fixed-point saturation counts).
+
+    The host creates them, every Process that counts gets the same description, adds
+    to its own names through :meth:`attach`, and the host reads all of them once.
+    """
+
+    names: tuple[str, ...]
+    array: SharedArray
+
+    @classmethod
+    def create(cls, directory: str, name: str, names) -> "SharedCounters":
+        names = tuple(names)
+        return cls(names, SharedArray.create(directory, name, (len(names),), "int64"))
+
+    def attach(self) -> tuple[dict[str, int], np.ndarray]:
+        """(name -> index, writable int64 view)."""
+        return {n: i for i, n in enumerate(self.names)}, self.array.attach()
+
+    def read(self) -> dict[str, int]:
+        return dict(zip(self.names, (int(v) for v in self.array.read())))
+
+
 def shared_directory(prefix: str = "lava-gle-") -> str:
     """A fresh directory for shared arrays: under /dev/shm if writable, else the temp dir."""
     base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None

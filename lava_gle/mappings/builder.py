@@ -39,7 +39,7 @@ from lava_gle.processes.gle.process import (
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
-from lava_gle.shared import SharedArray
+from lava_gle.shared import SharedArray, SharedCounters
 
 
 @dataclass
@@ -66,7 +66,8 @@ class BuiltNetwork:
     """Processes of one network, ready to run ``steps`` Lava steps.
 
     ``processes``: every leaf Process; ``root``: the one to call ``run``/``stop`` on
-    (any Process of a connected graph runs all of it); ``layers``: handles by layer name.
+    (any Process of a connected graph runs all of it); ``layers``: handles by layer name;
+    ``saturation``: the fixed-point models' saturation counters (None for float models).
     """
 
     net: Network
@@ -74,6 +75,15 @@ class BuiltNetwork:
     processes: list[AbstractProcess]
     root: AbstractProcess
     layers: dict[str, LayerHandle] = field(default_factory=dict)
+    saturation: SharedCounters | None = None
+
+
+def _counters(quantized, directory: str) -> SharedCounters | None:
+    """Saturation counters named as the numpy-fixed engine names its counts."""
+    if quantized is None:
+        return None
+    from lava_gle.fixed_engine import saturation_keys
+    return SharedCounters.create(directory, "saturation", saturation_keys(quantized))
 
 
 def _record_names(keys: set[str], layer: str, is_top: bool) -> tuple[str, ...]:
@@ -125,14 +135,16 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
     param_dtype : str
         dtype of the shared parameter arrays (the models' working dtype).
     quantized : QuantizedNetwork or None
-        Integer formats, handed to every Process as ``fixed_point`` (fixed_pt models).
+        Integer formats, handed to every Process as ``fixed_point`` (fixed_pt models)
+        with the shared saturation counters.
     """
     steps = x.shape[0]
     lrn = net.learning
-    fixed = (lambda i: None) if quantized is None else (lambda i: (quantized, i))
+    counters = _counters(quantized, directory)
+    fixed = (lambda i: None) if quantized is None else (lambda i: (quantized, i, counters))
     source = StreamSource(x=x, y=y, fixed_point=fixed(None), name="streams")
     processes: list[AbstractProcess] = [source]
-    built = BuiltNetwork(net, steps, processes, source)
+    built = BuiltNetwork(net, steps, processes, source, saturation=counters)
     memory = _memory(net, directory, steps, record, param_dtype)
     below_rate = source.x_out
     below_neurons: GleNeurons | None = None
@@ -167,14 +179,15 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
 
 def build_fused(net: Network, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                 record: set[str], reset_interval: int = 0,
-                param_dtype: str = "float64") -> BuiltNetwork:
+                param_dtype: str = "float64", quantized=None) -> BuiltNetwork:
     """Fused build: one GleNetworkProcess (parameters as in :func:`build_structural`)."""
     steps = x.shape[0]
     memory = _memory(net, directory, steps, record, param_dtype)
     layers = [LayerMemory(w, b, tau, rec) for w, b, tau, rec in memory]
+    counters = _counters(quantized, directory)
     proc = GleNetworkProcess(net=net, x=x, y=y, layers=layers, reset_interval=reset_interval,
-                             name=net.name)
-    built = BuiltNetwork(net, steps, [proc], proc)
+                             saturation=counters, name=net.name)
+    built = BuiltNetwork(net, steps, [proc], proc, saturation=counters)
     for i, (layer, (w, b, tau, rec)) in enumerate(zip(net.layers, memory)):
         built.layers[layer.name] = LayerHandle(layer.name, i, w, b, tau, rec)
     return built

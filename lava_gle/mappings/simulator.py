@@ -186,7 +186,7 @@ class LavaNetwork:
         arith = self._arithmetic()
         build = build_fused if self.fused else build_structural
         extra = {}
-        if self.tag == "fixed_pt" and not self.fused:
+        if self.tag == "fixed_pt":
             from lava_gle.quantize import quantize_network
             extra["quantized"] = quantize_network(self.network)  # warns before the run
         try:
@@ -228,6 +228,9 @@ class LavaNetwork:
                     key = "output" if var == "output" else f"{var}.{name}"
                     per_step = buf[:, k, :].reshape(B, T, -1).transpose(1, 0, 2)
                     traces[key] = np.ascontiguousarray(per_step, dtype=np.float64)
+        if self.built.saturation is not None:
+            traces.update({f"sat.{k}": np.array(n)
+                           for k, n in self.built.saturation.read().items()})
         for i, name in enumerate(self.net.layer_names):
             traces[f"W.{name}"] = self._weights[i].copy()
             traces[f"b.{name}"] = self._biases[i].copy()

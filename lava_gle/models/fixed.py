@@ -46,6 +46,7 @@ from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
 from lava_gle.processes.stream.process import StreamSource
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork
+from lava_gle.shared import SharedCounters
 
 
 class FixedHostArithmetic:
@@ -65,27 +66,31 @@ FIXED_HOST = FixedHostArithmetic()
 
 
 class _Saturation:
-    """Counts clipped values per variable and warns the first time each one clips."""
+    """Counts clipped values of one layer (or of the streams, ``layer=None``) in the
+    shared counters the host reads after the run, and warns the first time a variable
+    clips."""
 
-    def __init__(self, where: str) -> None:
-        self.where = where
-        self.counts: dict[str, int] = {}
+    def __init__(self, where: str, layer: str | None, counters: SharedCounters) -> None:
+        self.where, self.layer = where, layer
+        self.index, self.counts = counters.attach()
+        self.warned: set[str] = set()
 
     def add(self, var: str, n: int) -> None:
         if n:
-            first = var not in self.counts
-            self.counts[var] = self.counts.get(var, 0) + n
-            if first:
+            key = var if self.layer is None else f"{var}.{self.layer}"
+            self.counts[self.index[key]] += n
+            if key not in self.warned:
+                self.warned.add(key)
                 warnings.warn(f"lava-fixed: {self.where}: fixed-point saturation in {var} "
                               f"(values clipped)", QuantizationWarning, stacklevel=3)
 
 
-def _formats(proc_params) -> tuple[QuantizedNetwork, int | None]:
+def _formats(proc_params) -> tuple[QuantizedNetwork, int | None, SharedCounters]:
     fp = proc_params["fixed_point"]
     if fp is None:
         raise LavaGleError("fixed_pt GLE models need the network's integer formats: build the "
                            "Processes with LavaNetwork(net, backend='fixed') (or pass "
-                           "fixed_point=(quantize_network(net), layer index))")
+                           "fixed_point=(quantize_network(net), layer index, counters))")
     return fp
 
 
@@ -111,9 +116,9 @@ class NeuronsArithmetic:
 
     dtype = np.int64
 
-    def __init__(self, q: QuantizedNetwork, index: int) -> None:
+    def __init__(self, q: QuantizedNetwork, index: int, counters: SharedCounters) -> None:
         self.q, self.layer = q, q.layers[index]
-        self.sat = _Saturation(self.layer.name)
+        self.sat = _Saturation(self.layer.name, self.layer.name, counters)
 
     def from_float(self, x, name=None):
         raise LavaGleError("fixed neurons hold no float parameters")
@@ -146,11 +151,11 @@ class ProjectionArithmetic:
 
     dtype = np.float64
 
-    def __init__(self, q: QuantizedNetwork, index: int) -> None:
+    def __init__(self, q: QuantizedNetwork, index: int, counters: SharedCounters) -> None:
         self.q, self.layer, self.index = q, q.layers[index], index
         self.w, self.b = self.layer.w.copy(), self.layer.b.copy()
         self.steps = 0
-        self.sat = _Saturation(f"{self.layer.name} projection")
+        self.sat = _Saturation(f"{self.layer.name} projection", self.layer.name, counters)
 
     def from_float(self, x, name=None):
         if name not in ("W", "b"):
@@ -192,11 +197,15 @@ class StreamArithmetic:
 
     dtype = np.int64
 
-    def __init__(self, q: QuantizedNetwork) -> None:
+    def __init__(self, q: QuantizedNetwork, counters: SharedCounters) -> None:
         self.q = q
+        self.sat = _Saturation("streams", None, counters)
 
     def from_float(self, x, name=None):
-        return (self.q.quantize_inputs(x) if name == "x" else self.q.quantize_targets(x))[0]
+        """The whole input (``name="x"``) or target stream as payloads, clipping counted."""
+        values, n = self.q.quantize_inputs(x) if name == "x" else self.q.quantize_targets(x)
+        self.sat.add("input" if name == "x" else "target", n)
+        return values
 
     def to_float(self, x, name=None):
         raise LavaGleError("the stream source records nothing")
@@ -262,7 +271,8 @@ class PyStreamSourceFixed(AbstractStreamSourceModel):
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
-        self.arith = StreamArithmetic(_formats(proc_params)[0])
+        q, _, counters = _formats(proc_params)
+        self.arith = StreamArithmetic(q, counters)
 
 
 @implements(proc=GleNetworkProcess, protocol=LoihiProtocol)
@@ -287,8 +297,11 @@ class PyGleNetworkFixed(PyLoihiProcessModel):
             eng = FixedEngine(net)
         eng.reset(1)
         self._engine = eng
-        self._xq, _ = eng.q.quantize_inputs(self.x)
-        self._yq = eng.q.quantize_targets(self.y)[0] if p["has_target"] else None
+        self._xq, eng.saturation["input"] = eng.q.quantize_inputs(self.x)
+        self._yq = None
+        if p["has_target"]:
+            self._yq, eng.saturation["target"] = eng.q.quantize_targets(self.y)
+        self._counters = None if p["saturation"] is None else p["saturation"].attach()[1]
         self._reset = p["reset_interval"]
         self._params = [(mem.W.attach(), mem.b.attach()) for mem in p["layers"]]
         self._recs = [None if mem.recording is None else
@@ -327,9 +340,12 @@ class PyGleNetworkFixed(PyLoihiProcessModel):
         self._report(eng.saturation)
 
     def _report(self, counts: dict[str, int]) -> None:
+        """Mirror the engine's counts into the shared counters (same names, same order)
+        and warn the first time a variable clips."""
+        if self._counters is not None:
+            self._counters[:] = list(counts.values())
         new = [k for k, n in counts.items() if n and k not in self._reported]
         if new:
             self._reported.update(new)
             warnings.warn(f"lava-fixed: fixed-point saturation in {', '.join(sorted(new))} "
-                          f"(values clipped; numpy-fixed reports the counts)",
-                          QuantizationWarning, stacklevel=2)
+                          f"(values clipped)", QuantizationWarning, stacklevel=2)

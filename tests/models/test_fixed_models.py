@@ -32,6 +32,9 @@ def assert_same_integers(net, x, y, fused):
     compared = 0
     for key, value in lava.items():
         var, _, layer = key.partition(".")
+        if var == "sat":
+            assert int(value) == engine.saturation[layer], key  # counts, not values
+            continue
         if key == "output":
             scale = top.scale("r")
         else:
@@ -102,3 +105,28 @@ def test_fixed_models_without_formats_are_a_clear_error():
     from lava_gle.models.fixed import PyGleNeuronsFixed
     with pytest.raises(LavaGleError, match="backend='fixed'"):
         PyGleNeuronsFixed({"fixed_point": None})
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_saturation_counts_equal_the_twin(fused):
+    """Clipping in the streams, the drive, the weights and the learning traces is counted
+    by the Lava models exactly as by numpy-fixed, and returned as sat.* traces."""
+    from lava_gle.backends import simulate
+    from lava_gle.commands.sweep import with_setting
+
+    case = GoldenCase("visible_mlp")
+    net = case.net
+    for key, value in (("u_bits", 23), ("input_range", 0.5), ("weight_exp", -8),
+                       ("hidden.rate_bits", 8)):
+        net = with_setting(net, key, value)
+    x, y = case.inputs[:300], case.targets[:300]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        twin = FixedEngine(net)
+        twin.run(x, y)
+        lava = simulate(net, x, y, backend="lava-fixed-fused" if fused else "lava-fixed",
+                        record=False)
+    counts = {k[len("sat."):]: int(v) for k, v in lava.items() if k.startswith("sat.")}
+    assert counts == twin.saturation
+    assert {k for k, n in counts.items() if n} >= {"input", "s.out", "W.hidden", "trace.out"}

@@ -108,7 +108,7 @@ class GleNeurons(AbstractProcess):
         If > 0, every state variable is zeroed at the start of each block of this
         many steps (runs several independent batch elements back to back).
     recording : Recording or None
-    fixed_point : (QuantizedNetwork, layer index) or None
+    fixed_point : (QuantizedNetwork, layer index, SharedCounters) or None
         Integer formats for ``fixed_pt`` models (``lava_gle.quantize``); float models
         ignore it.
     """
@@ -186,7 +186,7 @@ class GleProjection(AbstractProcess):
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
     W_shared, b_shared : SharedArray
-    fixed_point : (QuantizedNetwork, layer index) or None
+    fixed_point : (QuantizedNetwork, layer index, SharedCounters) or None
         Integer formats for ``fixed_pt`` models; float models ignore it.
     """
 

@@ -48,6 +48,8 @@ class GleNetworkProcess(AbstractProcess):
     layers : list of LayerMemory, one per layer
     reset_interval : int
         If > 0, all state is zeroed at the start of every block of this many steps.
+    saturation : SharedCounters or None
+        Where a fixed_pt model keeps its saturation counts (float models ignore it).
 
     Vars
     ----
@@ -56,10 +58,11 @@ class GleNetworkProcess(AbstractProcess):
 
     def __init__(self, *, net: Network, x: np.ndarray, y: np.ndarray | None,
                  layers: list[LayerMemory], reset_interval: int = 0,
-                 name: str | None = None) -> None:
+                 saturation=None, name: str | None = None) -> None:
         x = np.asarray(x, dtype=np.float64)
         y_arr = np.zeros((x.shape[0], 1)) if y is None else np.asarray(y, dtype=np.float64)
         super().__init__(net=net, layers=tuple(layers), has_target=y is not None,
-                         reset_interval=int(reset_interval), name=name)
+                         reset_interval=int(reset_interval), saturation=saturation,
+                         name=name)
         self.x = Var(shape=x.shape, init=x)
         self.y = Var(shape=y_arr.shape, init=y_arr)

@@ -24,7 +24,7 @@ class StreamSource(AbstractProcess):
     y : ndarray [steps, n_y] or None
         Target rows: n_y = output size for ``mse``, 1 (the class index as a float) for
         ``ce``. None: no targets; ``y_out`` sends nothing.
-    fixed_point : (QuantizedNetwork, None) or None
+    fixed_point : (QuantizedNetwork, None, SharedCounters) or None
         Input and target formats for ``fixed_pt`` models; float models ignore it.
 
     Vars
