@@ -5,8 +5,9 @@ memory manager. ``Runtime.stop()`` waits for every one of them to answer, so it 
 block forever when a model died (an exception inside a model, or Ctrl-C, which
 reaches the forked children too). So :func:`run_in_chunks` forks the Lava processes
 with SIGINT ignored (Ctrl-C then interrupts only the host, and the children stay alive
-to be stopped politely), and :func:`stop_runtime` runs the polite stop with a deadline
-and then terminates whatever Lava children are still alive.
+to be stopped politely), turns SIGTERM to the host into ``SystemExit`` while it runs,
+and :func:`stop_runtime` runs the polite stop with a deadline and then terminates
+whatever Lava children are still alive.
 """
 from __future__ import annotations
 
@@ -46,8 +47,8 @@ def run_in_chunks(root: AbstractProcess, run_cfg: RunConfig, steps: int, *, chun
     if root.runtime is None:
         with _children_ignore_sigint():
             root.create_runtime(run_cfg=run_cfg)  # compiles and forks the Lava processes
-    with tqdm(total=steps, desc=desc, unit="step", disable=not progress,
-              mininterval=0.5) as bar:
+    with _sigterm_exits(), tqdm(total=steps, desc=desc, unit="step", disable=not progress,
+                                mininterval=0.5) as bar:
         done = 0
         while done < steps:
             n = min(chunk, steps - done)
@@ -74,6 +75,24 @@ def _children_ignore_sigint() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigterm_exits() -> Iterator[None]:
+    """While the runtime runs, SIGTERM to the host raises SystemExit(143) in it, so the
+    caller's ``finally`` stops the Lava processes instead of leaving them orphaned (the
+    default SIGTERM action ends the host at once). No-op outside the main thread."""
+    def _exit(signum, frame):
+        raise SystemExit(128 + signum)
+    try:
+        previous = signal.signal(signal.SIGTERM, _exit)
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _model_failure(root: AbstractProcess, exc: RuntimeError) -> str:

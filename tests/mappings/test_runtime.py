@@ -112,3 +112,26 @@ def test_ctrl_c_during_a_chunk_stops_every_lava_process(mlp_streams, baseline, c
     assert time.monotonic() - start < 60  # interrupted, not run to the end
     assert child_pids() == baseline
     assert "Traceback" not in capfd.readouterr().err
+
+
+@pytest.mark.lava
+def test_sigterm_to_the_host_stops_every_lava_process(mlp_streams, baseline):
+    """A job manager's SIGTERM to the host in the middle of a chunk ends the run with
+    SystemExit(143) after the Lava processes were stopped, none left orphaned."""
+    net, x, y = mlp_streams
+    x, y = np.tile(x, (40, 1, 1)), np.tile(y, (40, 1, 1))
+    armed = []
+
+    def arm(done: int) -> None:
+        if not armed:
+            armed.append(threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGTERM)))
+            armed[0].start()
+
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as info:
+        with LavaNetwork(net, fused=False, chunk=100) as sim:
+            sim.run(x, y, callback=arm)
+    assert info.value.code == 143
+    assert time.monotonic() - start < 60
+    assert child_pids() == baseline
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handler restored
