@@ -47,3 +47,21 @@ def golden(request) -> GoldenCase:
 @pytest.fixture
 def repo() -> Path:
     return REPO
+
+
+class StopAfter:
+    """A stand-in for Ctrl-C: ``requested`` turns true at the ``n``-th check."""
+
+    def __init__(self, n: int):
+        self.n = n
+
+    @property
+    def requested(self) -> bool:
+        self.n -= 1
+        return self.n < 0
+
+
+@pytest.fixture
+def stop_after():
+    """``stop_after(n)``: a guard that asks a training loop to stop at its n-th check."""
+    return StopAfter

@@ -63,36 +63,34 @@ def run_in_chunks(root: AbstractProcess, run_cfg: RunConfig, steps: int, *, chun
 
 
 @contextmanager
-def _children_ignore_sigint() -> Iterator[None]:
-    """Processes forked inside this block inherit SIGINT = ignore (the host's handler is
-    restored afterwards). Outside the main thread signals cannot be changed: no-op."""
+def _signal_handler(signum: int, handler) -> Iterator[None]:
+    """Install ``handler`` for ``signum`` inside the block, restore the previous one after.
+    Outside the main thread signals cannot be changed: no-op."""
     try:
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        previous = signal.signal(signum, handler)
     except ValueError:
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        signal.signal(signum, previous)
 
 
-@contextmanager
-def _sigterm_exits() -> Iterator[None]:
+def _children_ignore_sigint():
+    """Processes forked inside this block inherit SIGINT = ignore."""
+    return _signal_handler(signal.SIGINT, signal.SIG_IGN)
+
+
+def _raise_exit(signum, frame):
+    raise SystemExit(128 + signum)
+
+
+def _sigterm_exits():
     """While the runtime runs, SIGTERM to the host raises SystemExit(143) in it, so the
     caller's ``finally`` stops the Lava processes instead of leaving them orphaned (the
-    default SIGTERM action ends the host at once). No-op outside the main thread."""
-    def _exit(signum, frame):
-        raise SystemExit(128 + signum)
-    try:
-        previous = signal.signal(signal.SIGTERM, _exit)
-    except ValueError:
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    default SIGTERM action ends the host at once)."""
+    return _signal_handler(signal.SIGTERM, _raise_exit)
 
 
 def _model_failure(root: AbstractProcess, exc: RuntimeError) -> str:

@@ -13,18 +13,6 @@ from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.experiments.training import ReduceLROnPlateau, step_cross_entropy
 
 
-class StopAfter:
-    """A stand-in for Ctrl-C: ``requested`` turns true at the ``n``-th check."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    @property
-    def requested(self) -> bool:
-        self.n -= 1
-        return self.n < 0
-
-
 def test_yinyang_classes_and_balance():
     cls = yinyang.yinyang_class
     # dot centres, the yin dot's surroundings, the upper and lower halves far from the dots
@@ -68,11 +56,11 @@ def test_yinyang_quick_learns(tmp_path):
     assert (tmp_path / "yinyang.png").is_file() and (tmp_path / "yinyang_decisions.png").is_file()
 
 
-def test_yinyang_interrupted_run_resumes_to_the_same_result(tmp_path):
+def test_yinyang_interrupted_run_resumes_to_the_same_result(tmp_path, stop_after):
     config = yinyang.YinyangConfig.quick(epochs=3, n_train=600, n_test=200)
     whole = yinyang.run_yinyang(config, tmp_path / "whole", quiet=True)
     with pytest.raises(ExperimentInterrupted):  # stops in the middle of epoch 2
-        yinyang.run_yinyang(config, tmp_path / "cut", quiet=True, guard=StopAfter(8))
+        yinyang.run_yinyang(config, tmp_path / "cut", quiet=True, guard=stop_after(8))
     resumed = yinyang.run_yinyang(config, tmp_path / "cut", quiet=True)
     assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
     assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]

@@ -13,18 +13,6 @@ from lava_gle.experiments.lagline import (
 )
 
 
-class StopAfter:
-    """A stand-in for Ctrl-C: ``requested`` turns true at the ``n``-th check."""
-
-    def __init__(self, n: int):
-        self.n = n
-
-    @property
-    def requested(self) -> bool:
-        self.n -= 1
-        return self.n < 0
-
-
 def test_stream_windows_equal_the_whole_signal():
     stream = SmoothedSteps(seed=3, batch=4, total_steps=1000, sigma_steps=5.0)
     whole = stream.window(0, 1000)
@@ -75,11 +63,11 @@ def test_quick_run_learns_the_teacher_weights(tmp_path):
     assert loss[-1] < 1e-4 * loss[:3].max()
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path):
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, stop_after):
     config = LaglineConfig.quick(train_time=30.0, chunk_steps=500, learn_tau=True)
     whole = run_lagline(config, tmp_path / "whole", quiet=True)
     with pytest.raises(ExperimentInterrupted, match="rerun"):
-        run_lagline(config, tmp_path / "cut", quiet=True, guard=StopAfter(3))
+        run_lagline(config, tmp_path / "cut", quiet=True, guard=stop_after(3))
     assert not (tmp_path / "cut" / "metrics.json").exists()
     resumed = run_lagline(config, tmp_path / "cut", quiet=True)
     for key in ("w_learned", "tau_m_learned", "final_loss", "variants"):
@@ -87,11 +75,11 @@ def test_interrupted_run_resumes_to_the_same_result(tmp_path):
     assert "resuming at step 2000" in (tmp_path / "cut" / "log.txt").read_text()
 
 
-def test_checkpoint_of_another_configuration_is_refused(tmp_path):
+def test_checkpoint_of_another_configuration_is_refused(tmp_path, stop_after):
     from lava_gle.errors import LavaGleError
     config = LaglineConfig.quick(train_time=5.0)
     with pytest.raises(ExperimentInterrupted):
-        run_lagline(config, tmp_path, quiet=True, guard=StopAfter(1))
+        run_lagline(config, tmp_path, quiet=True, guard=stop_after(1))
     with pytest.raises(LavaGleError, match="different settings.*seed"):
         run_lagline(LaglineConfig.quick(train_time=5.0, seed=1), tmp_path, quiet=True)
     assert run_lagline(LaglineConfig.quick(train_time=5.0, seed=1), tmp_path, quiet=True,
