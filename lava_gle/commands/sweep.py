@@ -28,16 +28,21 @@ from lava_gle.results import jsonable, pyplot
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("sweep", help="repeat the float/fixed comparison over fixed-point settings")
-    p.add_argument("net")
-    p.add_argument("--inputs", required=True)
-    p.add_argument("--targets")
+    p = sub.add_parser("sweep", help="repeat the float/fixed comparison over fixed-point settings",
+                       description="Compare the two backends once per value of each --param "
+                                   "(one parameter at a time, the others at their default); "
+                                   "write DIR/sweep.json and DIR/sweep_<param>.png.")
+    p.add_argument("net", help="network description (.json, .yaml)")
+    p.add_argument("--inputs", required=True, help=".npy [T, in] or [T, batch, in]")
+    p.add_argument("--targets", help=".npy targets (see lava-gle simulate)")
     p.add_argument("--param", action="append", required=True, metavar="KEY=VALUES",
                    help="e.g. weight_exp=-8:-4, hidden.u_bits=8:16:2, input_range=1,2,4")
-    p.add_argument("--backends", default="numpy,numpy-fixed")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
-    p.add_argument("--out", required=True)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--backends", default="numpy,numpy-fixed",
+                   help="reference,candidate (default numpy,numpy-fixed)")
+    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+                   help="normalised RMS error above which a variable gets a verdict")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
 
 
