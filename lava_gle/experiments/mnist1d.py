@@ -16,7 +16,7 @@ layer, 42,040 parameters) and ``15k`` (17 + 36, 14,956 parameters).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,8 @@ import numpy as np
 
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.metrics import RunLog, accuracy, write_metrics
-from lava_gle.experiments.training import (
-    Dataset, TrainConfig, other_backend_metrics, plot_history, predict, train_classifier,
-)
+from lava_gle.experiments.metrics import accuracy
+from lava_gle.experiments.training import Dataset, TrainConfig, predict, run_classification
 from lava_gle.network import Network
 
 #: model name -> (fast units, slow units) per hidden layer, and the paper's Adam rate.
@@ -136,38 +134,24 @@ def parameter_count(net: Network) -> int:
 def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "numpy",
                 quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
     """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data = load_data(config)
     net = build_network(config)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.learning_rate,
                       balanced_batches=config.balanced_batches, dtype=config.dtype)
-    result = train_classifier("mnist1d", net, data, cfg, out,
-                              {"experiment": "mnist1d", "backend": backend, **asdict(config)},
-                              backend, config.seed, quiet, guard, fresh)
-    h = result.history
-    log = RunLog(out, quiet)
-    metrics = {
-        "experiment": "mnist1d", "backend": backend, "seed": config.seed,
-        "config": asdict(config), "parameters": parameter_count(net),
-        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
-        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
-        "epochs": len(h["test_acc"]), "history": h,
-        "wall_time_s": result.wall_time_s,
-        "seconds_per_epoch": result.wall_time_s / len(h["time_s"]),
-        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
-    }
-    # diagnostic, not the paper's protocol: accuracy after removing each class's mean
-    # logit over the test set (the summed logits carry large class offsets that drift
-    # with the per-step Adam updates; this shows how much of the error they cause)
-    logits, _ = predict(result.network, data.x_test, data.y_test, backend, cfg.batch,
-                        cfg.readout_start, np.dtype(cfg.dtype).type)
-    metrics["test_accuracy_offset_free"] = accuracy(logits - logits.mean(axis=0), data.y_test)
-    write_metrics(out, metrics)  # before the optional extras, which may take long
-    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
-                                         config.lava_sequences, log))
-    write_metrics(out, metrics)
-    plot_history(h, out / "mnist1d.png", f"MNIST-1D {config.model}")
+
+    def extras(result) -> dict[str, Any]:
+        # diagnostic, not the paper's protocol: accuracy after removing each class's mean
+        # logit over the test set (the summed logits carry large class offsets that drift
+        # with the per-step Adam updates; this shows how much of the error they cause)
+        logits, _ = predict(result.network, data.x_test, data.y_test, backend, cfg.batch,
+                            cfg.readout_start, np.dtype(cfg.dtype).type)
+        return {"parameters": parameter_count(net),
+                "seconds_per_epoch": result.wall_time_s / len(result.history["time_s"]),
+                "test_accuracy_offset_free": accuracy(logits - logits.mean(axis=0),
+                                                      data.y_test)}
+
+    metrics, _, log = run_classification("mnist1d", f"MNIST-1D {config.model}", net, data, cfg,
+                                         config, out_dir, backend, quiet, guard, fresh, extras)
     log(f"mnist1d {config.model} ({metrics['parameters']} parameters, {backend}): "
         f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f} s ({metrics['seconds_per_epoch']:.1f} s/epoch, "

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -29,7 +29,7 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
     Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
 )
-from lava_gle.experiments.metrics import RunLog, pyplot
+from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
 from lava_gle.network import Network
 from lava_gle.optim import Adam
 
@@ -313,6 +313,43 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         if guard_ctx is not None:
             guard_ctx.__exit__(None, None, None)
     return TrainResult(frozen_network(net, engine), history, elapsed, steps)
+
+
+def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: TrainConfig,
+                       config, out_dir: str | Path, backend: str, quiet: bool, guard,
+                       fresh: bool, extras: Callable[[TrainResult], dict] | None = None
+                       ) -> tuple[dict[str, Any], TrainResult, RunLog]:
+    """Train a streamed classifier and write its results: the part every classification
+    experiment shares.
+
+    ``config`` is the experiment's config dataclass (with ``seed`` and
+    ``lava_sequences``); ``extras(result)`` adds experiment-specific metrics. Writes
+    ``metrics.json`` (once before and once after the other backends' evaluation, which
+    may take long) and ``<name>.png``; returns ``(metrics, result, log)``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    result = train_classifier(name, net, data, cfg, out,
+                              {"experiment": name, "backend": backend, **asdict(config)},
+                              backend, config.seed, quiet, guard, fresh)
+    h = result.history
+    log = RunLog(out, quiet)
+    metrics = {
+        "experiment": name, "backend": backend, "seed": config.seed,
+        "config": asdict(config),
+        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
+        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
+        "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
+        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
+    }
+    if extras is not None:
+        metrics.update(extras(result))
+    write_metrics(out, metrics)
+    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
+                                         config.lava_sequences, log))
+    write_metrics(out, metrics)
+    plot_history(h, out / f"{name}.png", title)
+    return metrics, result, log
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,

@@ -18,17 +18,14 @@ the local signals.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from lava_gle.description import network_from_dict
-from lava_gle.experiments.metrics import RunLog, write_metrics
-from lava_gle.experiments.training import (
-    Dataset, TrainConfig, other_backend_metrics, plot_history, train_classifier,
-)
+from lava_gle.experiments.training import Dataset, TrainConfig, run_classification
 from lava_gle.network import Network
 
 R_BIG = 0.5
@@ -115,32 +112,14 @@ def build_network(config: YinyangConfig) -> Network:
 def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "numpy",
                 quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
     """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     data = load_data(config)
     net = build_network(config)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.lr,
                       readout_start=config.readout_start, teach_start=config.teach_start,
                       plateau_patience=config.plateau_patience, dtype="float64")
-    result = train_classifier("yinyang", net, data, cfg, out,
-                              {"experiment": "yinyang", "backend": backend, **asdict(config)},
-                              backend, config.seed, quiet, guard, fresh)
-    h = result.history
-    log = RunLog(out, quiet)
-    metrics = {
-        "experiment": "yinyang", "backend": backend, "seed": config.seed,
-        "config": asdict(config),
-        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
-        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
-        "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
-        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
-    }
-    write_metrics(out, metrics)  # before the optional extras, which may take long
-    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
-                                         config.lava_sequences, log))
-    write_metrics(out, metrics)
-    plot_history(h, out / "yinyang.png", "Yin-Yang")
-    plot_decisions(result.network, config, out / "yinyang_decisions.png")
+    metrics, result, log = run_classification("yinyang", "Yin-Yang", net, data, cfg, config,
+                                              out_dir, backend, quiet, guard, fresh)
+    plot_decisions(result.network, config, Path(out_dir) / "yinyang_decisions.png")
     log(f"yinyang ({backend}): test accuracy {metrics['test_accuracy']:.4f} after "
         f"{metrics['epochs']} epochs, {metrics['wall_time_s']:.1f} s")
     return metrics
