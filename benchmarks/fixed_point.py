@@ -2,9 +2,10 @@
 
 1. Per-variable error of numpy-fixed against the float engine on both golden cases
    (default quantisation): RMS error / range of the float trajectory.
-2. The LagLine teacher-student in integers with the chosen learning-engine rule, and
-   with the two alternatives it replaces (no y1 rate code: the nearest two-factor gain;
-   no rounding compensation).
+2. The LagLine teacher-student in integers with the default learning rule, from a far
+   start and started at the teacher, against the float engine, the same rule without the
+   error trace's dither, and the replaced design (the rule nearest to the wanted gain at
+   the trace format of the range, however far below the engine's product quantum).
 3. Steps per second of the fixed engine on the engine benchmark's networks.
 4. With ``--lava``: steps per second of lava-fixed (structural and fused) against
    lava-float on the golden networks (batch 1, learning on; start-up excluded by timing
@@ -87,62 +88,60 @@ def lagline_net(w, learning):
         "learning": learning})
 
 
+def _nearest_rule_at_range(q):
+    """No coarsening: the error trace at the format its range asks for, and the two-factor
+    rule (any mantissa) nearest to the wanted gain (at least 2^-9)."""
+    layers = []
+    for l in q.layers:
+        gain = l.gain_target * 2.0 ** -l.trace_coarsening
+        rule = min((X.LearningRuleConstants(m, e, l.pre_signed) for m in range(1, 8)
+                    for e in range(1, 16)), key=lambda r: abs(np.log(r.gain() / gain)))
+        layers.append(dataclasses.replace(l, rule=rule, trace_coarsening=0,
+                                          trace_shift=l.trace_shift - l.trace_coarsening))
+    return dataclasses.replace(q, layers=layers)
+
+
+def _round_to_nearest(e, shift, dither, _f=X.error_trace):
+    """The error trace without its dither: round half up."""
+    return _f(e, shift, None if dither is None else np.full_like(dither, 1 << (shift - 1)))
+
+
+def _run(student, q, x, y, trace=None):
+    saved = X.error_trace
+    if trace is not None:
+        X.error_trace = trace
+    try:
+        return FixedEngine(student, qnet=q).run(x, y, record=["output"])
+    finally:
+        X.error_trace = saved
+
+
 def mechanism(steps: int) -> None:
-    B = 4
+    """LagLine student in integers: learning from a far start (eta 1) and staying at the
+    teacher (eta 1 and 1/16), with the default rule and the two designs it replaces."""
+    B = 20
     x = SmoothedSteps(0, B, steps).window(0, steps)
     y = Engine(lagline_net([1.0, 2.0], {"enabled": False})).run(x, record=["output"])["output"]
-    student = lagline_net([0.64, 0.27], {"enabled": True, "eta": 1.0, "gamma": 1.0,
-                                         "beta": 0.01})
-    q = quantize_network(student)
-
-    def with_rules(f):
-        return dataclasses.replace(q, layers=[dataclasses.replace(l, rule=f(l.rule))
-                                              for l in q.layers])
-
-    def two_factor(r):
-        best = min((X.LearningRuleConstants(m, s, None, r.pre_signed)
-                    for m in range(1, 8) for s in range(1, 16)),
-                   key=lambda c: abs(np.log(c.gain() / r.gain())))
-        return best
-
-    variants = {"default: y1 rate code + compensation": (q, False),
-                "same, one shared rounding number (as Lava)": (
-                    dataclasses.replace(q, per_synapse_rounding=False), False),
-                "two factors only (nearest gain)": (with_rules(two_factor), False)}
-    r0 = q.layers[0].rule
-    if r0.y1 is not None and 2 * r0.y1 < 128:
-        variants["y1 rate code, no compensation"] = (
-            dataclasses.replace(q, layers=[dataclasses.replace(
-                l, rule=dataclasses.replace(l.rule, s_exp=l.rule.s_exp - 1, y1=2 * l.rule.y1))
-                for l in q.layers]), True)
     k = steps // 10
-    print("| learning rule | gains (l0, l1) | W.l0 | W.l1 | loss first 10% | last 10% | fall |")
+    print("| learning rule | start | eta | W.l0 | W.l1 | loss first 10% | last 10% |")
     print("|---|---|---|---|---|---|---|")
-    fl = Engine(student).run(x, y, record=["output"])
-    loss0 = np.mean((fl["output"][:k] - y[:k]) ** 2)
-    loss1 = np.mean((fl["output"][-k:] - y[-k:]) ** 2)
-    print(f"| float engine (SGD, eta 1) | - | {fl['W.l0'][0, 0]:.3f} | {fl['W.l1'][0, 0]:.3f} "
-          f"| {loss0:.3g} | {loss1:.3g} | {loss0 / loss1:.0f}x |")
-    for name, (qn, no_comp) in variants.items():
-        saved = X.learning_accumulator
-        if no_comp:
-            def no_compensation(w, x0, x1, e_q, rule, _f=saved):
-                # subtract the compensation product the arithmetic adds
-                comp = X.int_matmul((np.atleast_2d(e_q) != 0).T, np.atleast_2d(x0))
-                return _f(w, x0, x1, e_q, rule) - (comp << (rule.s_exp - 1)) // len(
-                    np.atleast_2d(x0))
-            X.learning_accumulator = no_compensation
-        try:
-            tr = FixedEngine(student, qnet=qn).run(x, y, record=["output"])
-        finally:
-            X.learning_accumulator = saved
-        l0 = np.mean((tr["output"][:k] - y[:k]) ** 2)
-        l1 = np.mean((tr["output"][-k:] - y[-k:]) ** 2)
-        gains = ", ".join(f"{l.rule.gain():.3g}" for l in qn.layers)
-        print(f"| {name} | {gains} | {tr['W.l0'][0, 0]:.3f} | {tr['W.l1'][0, 0]:.3f} | "
-              f"{l0:.3g} | {l1:.3g} | {l0 / l1:.1f}x |")
-    print(f"(target gains {', '.join(f'{l.gain_target:.3g}' for l in q.layers)}; teacher "
-          f"W = 1, 2; student starts at 0.64, 0.27; {steps} steps, batch {B})")
+    for start, eta in (((0.64, 0.27), 1.0), ((1.0, 2.0), 1.0), ((1.0, 2.0), 0.0625)):
+        student = lagline_net(list(start), {"enabled": True, "eta": eta, "gamma": 1.0,
+                                            "beta": 0.01})
+        q = quantize_network(student)
+        fl = Engine(student).run(x, y, record=["output"])
+        variants = {"float engine (SGD)": None,
+                    "**default: precise rule, coarser dithered trace**": (q, None),
+                    "same trace, rounded to nearest (no dither)": (q, _round_to_nearest),
+                    "nearest rule (mant 1..7) at the range's trace, no dither": (
+                        _nearest_rule_at_range(q), _round_to_nearest)}
+        for name, v in variants.items():
+            tr = fl if v is None else _run(student, v[0], x, y, v[1])
+            l0 = np.mean((tr["output"][:k] - y[:k]) ** 2)
+            l1 = np.mean((tr["output"][-k:] - y[-k:]) ** 2)
+            print(f"| {name} | {start} | {eta:g} | {tr['W.l0'][0, 0]:.3f} | "
+                  f"{tr['W.l1'][0, 0]:.3f} | {l0:.3g} | {l1:.3g} |")
+    print(f"(teacher W = 1, 2; {steps} steps, batch {B}; LSB of W = 2^-5 = 0.031)")
 
 
 def lava_speed() -> None:

@@ -127,11 +127,11 @@ class FixedEngine(SteppedEngine):
         for l, (ql, st, p) in enumerate(zip(q.layers, new, pres)):
             if ql.rule is None:
                 continue
-            rand_w, rand_b = X.rounding_numbers(q.seed, l, t, ql.w.shape,
-                                                q.per_synapse_rounding)
+            draws = X.learning_draws(q.seed, l, t, ql.w.shape, ql.trace_shift,
+                                     q.per_synapse_rounding)
             self.w[l], self.b[l], counts = X.learn_projection(
                 self.w[l], self.b[l], p, st.e, ql.trace_shift, ql.pre_signed, ql.rule,
-                ql.bias_rule, rand_w, rand_b)
+                ql.bias_rule, *draws)
             for var, n in zip(("trace", "W", "b"), counts):
                 self._count(f"{var}.{ql.name}", n)
 

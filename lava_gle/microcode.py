@@ -12,9 +12,8 @@ Signals (``docs/fixed-point.md``, "Learning"):
 
 - forward array: presynaptic rate payload ``p`` (GradedSpikeCfg.OVERWRITE, 8 message
   bits) gives ``x1 = p / 2``; signed rates are sent as ``p + 128`` and read as ``x1 - 64``.
-  The postsynaptic neuron sends its error trace split ``y2 = e_q+``, ``y3 = e_q-``, a
-  constant learning-rate code ``y1`` (when the rule has one) and the bAP
-  ``y0 = (e_q != 0)``.
+  The postsynaptic neuron sends its error trace, stochastically rounded, split
+  ``y2 = e_q+``, ``y3 = e_q-``, and the bAP ``y0 = (e_q != 0)``.
 - bias array: a bias neuron with constant payload 254 (``x1 = 127``) into each neuron.
 - backward array (transpose mode, layers above the first): presynaptic error payload
   ``2 (e_q + 64)`` (``x1 - 64 = e_q``; payload 0 when ``e_q == 0``), postsynaptic rate
@@ -38,19 +37,18 @@ def rule_string(rule: LearningRuleConstants, backward: bool = False,
                 post_signed: bool = False) -> str:
     """The ``dw`` string of a projection's rule.
 
-    Forward/bias arrays: ``S*x0*X*y2[*y1] - S*x0*X*y3[*y1] + 2^(s_exp-8)*x0*y0`` with
-    ``X = x1`` or ``(x1-64)`` (signed presynaptic payload). Backward array
-    (``backward=True``): ``S*x0*(x1-64)*Y[*y1] + 2^(s_exp-8)*x0*y0`` with ``Y = y2`` or
-    ``(y2-64)`` (signed rates of the postsynaptic layer).
+    Forward/bias arrays: ``S*x0*X*y2 - S*x0*X*y3 + 2^(s_exp-8)*x0*y0`` with ``X = x1``
+    or ``(x1-64)`` (signed presynaptic payload). Backward array (``backward=True``):
+    ``S*x0*(x1-64)*Y + 2^(s_exp-8)*x0*y0`` with ``Y = y2`` or ``(y2-64)`` (signed rates
+    of the postsynaptic layer).
     """
     s = _scale(rule.mant, rule.s_exp)
-    y1 = "*y1" if rule.y1 is not None else ""
     comp = f" + 2^{rule.s_exp - 1 - ACC_FRAC}*x0*y0"
     if backward:
         post = "(y2-64)" if post_signed else "y2"
-        return f"{s}*x0*(x1-64)*{post}{y1}{comp}"
+        return f"{s}*x0*(x1-64)*{post}{comp}"
     pre = "(x1-64)" if rule.pre_signed else "x1"
-    return f"{s}*x0*{pre}*y2{y1} - {s}*x0*{pre}*y3{y1}{comp}"
+    return f"{s}*x0*{pre}*y2 - {s}*x0*{pre}*y3{comp}"
 
 
 def compile_rule(dw: str):
@@ -63,7 +61,7 @@ def _entry(dw: str, rule: LearningRuleConstants, signals: dict[str, str]) -> dic
     lr = compile_rule(dw)
     return {"dw": dw, "product_series": str(lr.dw).strip(), "t_epoch": 1,
             "x1_tau": 2 ** 16 - 1, "x1_impulse": 0, "graded_spike_cfg": "OVERWRITE",
-            "num_message_bits": 8, "y1": rule.y1, "gain": rule.gain(), "signals": signals}
+            "num_message_bits": 8, "gain": rule.gain(), "signals": signals}
 
 
 def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
@@ -82,23 +80,15 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
                        (" (sent as p + 128)" if q.pre_signed else ""),
                        "y2": f"error trace e_q+ of {q.name}", "y3": f"error trace e_q- of "
                        f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}
-        if q.rule.y1 is not None:
-            fwd_signals["y1"] = f"constant learning-rate code {q.rule.y1}"
-        entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals), "biases": None,
-                 "backward_weights": None}
+        entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals),
+                 "biases": None, "backward_weights": None}
         if q.bias_rule is not None:
             sig = dict(fwd_signals, x1="bias neuron, constant payload 254 (x1 = 127)")
-            if q.bias_rule.y1 is not None:
-                sig["y1"] = f"constant learning-rate code {q.bias_rule.y1}"
-            else:
-                sig.pop("y1", None)
             entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig)
         if i > 0:
             below = qnet.layers[i - 1]
             sig = {"x1": f"error payload 2 (e_q + 64) of {q.name} (0 when e_q == 0)",
                    "y2": f"rate trace x1 of {below.name}", "y0": f"bAP of {below.name}: p != 0"}
-            if q.rule.y1 is not None:
-                sig["y1"] = f"constant learning-rate code {q.rule.y1}"
             entry["backward_weights"] = _entry(
                 rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig)
         out[q.name] = entry

@@ -77,7 +77,11 @@ class QuantizedLayer:
     rate_bits : int
         Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``).
     trace_shift : int
-        Learning error trace ``e_q = round(e >> trace_shift)`` clipped to +-63.
+        Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
+        clipped to +-63.
+    trace_coarsening : int
+        Bits by which the learning gain made the trace coarser than ``error_trace_range``
+        asks (see ``docs/fixed-point.md``, section 3).
     consts : FixedNeuronConstants
     w : int64 [n, m]
         Weights, ``W = w * 2**w_exp``; ``w_shift`` turns ``w @ p`` into the potential format.
@@ -87,6 +91,8 @@ class QuantizedLayer:
         Turns ``e @ w`` into the error format of the layer below (None for the first layer).
     rule, bias_rule : LearningRuleConstants or None
         Learning-engine form of the weight and bias updates (None without learning).
+    gain_target, bias_gain_target : float
+        The wanted weight and bias gains (LSB per unit of x1*e_q per step).
     pre_bits, pre_signed : int, bool
         Rate format and signedness of the presynaptic payloads (input or layer below).
     """
@@ -100,6 +106,7 @@ class QuantizedLayer:
     rate_bits: int
     rate_signed: bool
     trace_shift: int
+    trace_coarsening: int
     consts: X.FixedNeuronConstants
     w: np.ndarray
     w_exp: int
@@ -174,7 +181,8 @@ class QuantizedNetwork:
                 "formats": {"u_bits": q.u_bits, "error_bits": q.e_bits,
                             "rate_bits": q.rate_bits, "rate_signed": q.rate_signed,
                             "error_trace_shift": q.trace_shift,
-                            "error_trace_bits": q.e_bits - q.trace_shift},
+                            "error_trace_bits": q.e_bits - q.trace_shift,
+                            "error_trace_coarsening": q.trace_coarsening},
                 "weights": {"exp": q.w_exp, "drive_shift": q.w_shift,
                             "backward_shift": q.back_shift,
                             "pre_rate_bits": q.pre_bits, "pre_signed": q.pre_signed},
@@ -228,7 +236,7 @@ def _factor_dict(f: X.Factor) -> dict:
 
 
 def _rule_dict(rule: X.LearningRuleConstants, target: float) -> dict:
-    return {"mantissa": rule.mant, "s_exp": rule.s_exp, "y1": rule.y1,
+    return {"mantissa": rule.mant, "s_exp": rule.s_exp,
             "pre_signed": rule.pre_signed, "overflow_shift": rule.overflow_shift,
             "gain": rule.gain(), "gain_target": target,
             "gain_rel_error": rule.gain() / target - 1.0 if target > 0 else 0.0}
@@ -328,36 +336,62 @@ def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
     return act, float(np.max(np.abs(p * 2.0 ** -rate_bits - ref)))
 
 
-def _choose_rule(gain: float, pre_signed: bool, layer: str,
-                 what: str) -> X.LearningRuleConstants:
-    """The learning-engine constants whose gain is closest to ``gain`` (LSB per x1*e_q)."""
-    # Products are floored to 15 bits before the exponent scales them, so the smallest
-    # s_exp (largest mant * y1) truncates least; two factors truncate less than three.
-    # Candidates in the order (y1: none, 1..127) x mant 1..7 x s_exp 1..15; among those
-    # within 1 % of the closest gain, the first with the smallest (penalty, error) wins.
-    y1s = np.repeat(np.arange(0, 128), 7 * 15)            # 0 stands for "no y1 factor"
-    mants = np.tile(np.repeat(np.arange(1, 8), 15), 128)
-    s_exps = np.tile(np.arange(1, 16), 128 * 7)
-    shifts = np.where(y1s == 0, 3, 10)
-    gains = mants * np.maximum(y1s, 1) * 2.0 ** (s_exps - X.ACC_FRAC - shifts)
-    errs = np.abs(np.log(gains / gain))
-    penalty = s_exps + np.where(y1s == 0, 0, 3)
-    ok = errs <= errs.min() + 0.01
-    order = np.lexsort((errs[ok], penalty[ok]))
-    i = int(np.flatnonzero(ok)[order[0]])
-    best = X.LearningRuleConstants(int(mants[i]), int(s_exps[i]),
-                                   None if y1s[i] == 0 else int(y1s[i]), pre_signed)
-    smallest = X.LearningRuleConstants(1, 1, 1, pre_signed).gain()
-    if gain < smallest / 2:
-        raise QuantizationError(f"layer {layer!r}: the {what} learning gain {gain:.3g} LSB per "
-                                f"unit of x1*e_q is below the learning engine's smallest "
-                                f"{smallest:.3g}; raise eta, lower the weight exponent or "
-                                "raise error_trace_range")
-    if abs(best.gain() / gain - 1.0) > GAIN_TOLERANCE:
-        warnings.warn(f"layer {layer!r}: {what} learning gain {gain:.4g} is approximated by "
-                      f"{best.gain():.4g} ({100 * (best.gain() / gain - 1):+.0f}%)",
-                      QuantizationWarning, stacklevel=3)
-    return best
+def _rules(mants: range, pre_signed: bool) -> list[X.LearningRuleConstants]:
+    return [X.LearningRuleConstants(m, e, pre_signed) for m in mants for e in range(1, 16)]
+
+
+def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.LearningRuleConstants:
+    return min(rules, key=lambda r: (abs(math.log(r.gain() / gain)), r.s_exp))
+
+
+def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
+    if abs(got / wanted - 1.0) > GAIN_TOLERANCE:
+        warnings.warn(f"layer {layer!r}: {what} learning gain {wanted:.4g} is approximated "
+                      f"by {got:.4g} ({100 * (got / wanted - 1):+.0f}%)", QuantizationWarning,
+                      stacklevel=5)
+
+
+#: Smallest weight-rule gain (LSB per unit of x1*e_q): mantissa 4, s_exp 1.
+_MIN_PRECISE_GAIN = X.LearningRuleConstants(4, 1, False).gain()
+
+
+def _choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
+                  layer: str) -> tuple[X.LearningRuleConstants,
+                                              X.LearningRuleConstants | None, int]:
+    """Learning-engine constants of a layer's weights and biases, and how many bits
+    coarser than its range asks (``error_trace_range`` is the least span) the error
+    trace must be.
+
+    ``gain`` and ``bias_gain`` are the wanted LSBs per unit of ``x1 * e_q`` at the trace
+    format from ``error_trace_range``. The weight rule takes a mantissa of 4..7, so a
+    product keeps at least two bits above the engine's 3-bit floor (its quantum is
+    ``8 / mant`` units of x1*e_q): smaller products would be floored to 0 or -1 and, with
+    the compensation, become +-1/2 unit by the error's sign alone (sign-SGD). A gain below
+    the smallest such rule is reached by a coarser error trace instead (``k`` more bits
+    shifted off, the gain per trace unit ``2**k`` larger), which costs no precision on
+    average because the trace is stochastically rounded. Returns ``(rule, bias_rule, k)``.
+    """
+    rules = _rules(range(4, 8), pre_signed)
+    floor = _MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
+    ks = [0]
+    if gain < floor:
+        k = math.ceil(math.log2(floor / gain))
+        ks = [kk for kk in (k, k + 1) if gain * 2.0 ** kk >= floor]
+    k, rule = min(((kk, _closest_rule(gain * 2.0 ** kk, rules)) for kk in ks),
+                  key=lambda o: (abs(math.log(o[1].gain() / (gain * 2.0 ** o[0]))), o[0]))
+    _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
+    bias_rule = None
+    if bias_gain is not None:
+        target = bias_gain * 2.0 ** k
+        smallest = X.LearningRuleConstants(1, 1, False).gain()
+        if target < smallest / 2:
+            raise QuantizationError(
+                f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
+                f"is below the learning engine's smallest {smallest:.3g}; raise eta or lower "
+                "the bias exponent (fixed_point.bias_exp)")
+        bias_rule = _closest_rule(target, _rules(range(1, 8), False))
+        _warn_gain(bias_rule.gain(), target, layer, "bias")
+    return rule, bias_rule, k
 
 
 def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | None) -> int:
@@ -490,7 +524,23 @@ def quantize_network(net: Network) -> QuantizedNetwork:
                 else w_exp
         b = _to_ints(biases[i], b_exp, name, "biases")
         y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / f["trace_range"])))
+        gain = lrn.eta * 2.0 ** (1 - f["pre_bits"]) * 2.0 ** -y_bits / 2.0 ** w_exp
+        bias_gain = lrn.eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
+        rule = bias_rule = None
+        coarser = 0
+        if lrn.enabled and lrn.eta > 0:
+            rule, bias_rule, coarser = _choose_rules(
+                gain, bias_gain if layer.bias else None, f["pre_signed"], name)
+            y_bits -= coarser
+            gain, bias_gain = gain * 2.0 ** coarser, bias_gain * 2.0 ** coarser
         trace_shift = e_bits - y_bits
+        if rule is not None and trace_shift >= X.STATE_BITS:
+            raise QuantizationError(
+                f"layer {name!r}: the learning gain of eta {lrn.eta:g} is too small for the "
+                f"learning engine: even an error trace whose LSB is the whole {X.STATE_BITS}"
+                f"-bit error range ({trace_shift - X.STATE_BITS + 1} bits short) gives less "
+                f"than its smallest precise gain {_MIN_PRECISE_GAIN:.3g} LSB per unit of "
+                "x1*e_q; raise eta or lower the weight exponent")
         if trace_shift < 0:
             raise QuantizationError(f"layer {name!r}: error_trace_range {f['trace_range']:g} "
                                     f"needs {y_bits} trace fraction bits, more than the error "
@@ -498,17 +548,10 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         back_shift = None
         if i > 0:
             back_shift = w_exp - e_bits + fmt[i - 1]["e_bits"]
-        gain = lrn.eta * 2.0 ** (1 - f["pre_bits"]) * 2.0 ** -y_bits / 2.0 ** w_exp
-        bias_gain = lrn.eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
-        rule = bias_rule = None
-        if lrn.enabled and lrn.eta > 0:
-            rule = _choose_rule(gain, f["pre_signed"], name, "weight")
-            if layer.bias:
-                bias_rule = _choose_rule(bias_gain, False, name, "bias")
         layers.append(QuantizedLayer(
             name=name, size=layer.size, phi=layer.phi, bias=layer.bias,
             u_bits=u_bits, e_bits=e_bits, rate_bits=f["rate_bits"], rate_signed=f["signed"],
-            trace_shift=trace_shift, consts=consts, w=w, w_exp=w_exp,
+            trace_shift=trace_shift, trace_coarsening=coarser, consts=consts, w=w, w_exp=w_exp,
             w_shift=w_exp - f["pre_bits"] + u_bits, b=b, b_exp=b_exp, b_shift=b_exp + u_bits,
             back_shift=back_shift, rule=rule, bias_rule=bias_rule, pre_bits=f["pre_bits"],
             pre_signed=f["pre_signed"], phi_max_error=phi_err, gain_target=gain,

@@ -120,14 +120,16 @@ def test_cli_simulate_numpy_fixed_and_microcode(tmp_path, capsys):
         assert data["r.out"].shape == (2000, 1, 1) and "sat.W.out" in data.files
     assert main(["microcode", f"{d}/network.json"]) == 0
     text = capsys.readouterr().out
-    assert "x0*x1*y2*y1" in text and "Product: dependency=x0" in text
+    assert "x0*x1*y2 - " in text and "Product: dependency=x0" in text
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (issue 4): near the optimum the fixed-point "
-                   "update acts as sign-SGD (floored sub-unit products plus the constant "
-                   "half-unit compensation), so a student started at its teacher drifts away, "
-                   "more for small eta; see docs/fixed-point.md, 'Known defect'")
-def test_student_started_at_its_teacher_stays_there_at_a_small_learning_rate():
+@pytest.mark.parametrize("eta", [1.0, 0.0625])
+def test_student_started_at_its_teacher_does_not_drift_away(eta):
+    """Near the optimum the fixed-point update must not be biased. Before the precise
+    rules and the dithered error trace, sub-unit products made it sign-SGD: from (1, 2)
+    the student drifted to (1.28, 1.84) at eta 1 and (0.72, 1.03) at eta 1/16 (-9 and
+    -31 LSB). Now the weights random-walk around the teacher by a few LSB (8-bit weights
+    rounded stochastically every step; docs/fixed-point.md, section 3)."""
     from lava_gle.description import network_to_dict
     from lava_gle.experiments.lagline import (
         LaglineConfig, make_inputs, student_network, teacher_network,
@@ -137,8 +139,15 @@ def test_student_started_at_its_teacher_stays_there_at_a_small_learning_rate():
     y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
     d = network_to_dict(student_network(cfg), explicit_parameters=True)
     d["layers"][0]["weights"], d["layers"][1]["weights"] = [[1.0]], [[2.0]]
-    d["learning"]["eta"] = 0.0625
+    d["learning"]["eta"] = eta
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        tr = FixedEngine(network_from_dict(d)).run(x, y)
-    assert abs(tr["W.l0"][0, 0] - 1.0) <= 0.05 and abs(tr["W.l1"][0, 0] - 2.0) <= 0.1
+        eng = FixedEngine(network_from_dict(d))
+        w = []
+        for chunk in np.split(np.arange(len(x)), 15):  # the engine continues between runs
+            tr = eng.run(x[chunk], y[chunk])
+            w.append([tr["W.l0"][0, 0], tr["W.l1"][0, 0]])
+    assert [ql.w_exp for ql in eng.q.layers] == [-5, -5]
+    dev = (np.array(w) - [1.0, 2.0]) * 2 ** 5  # in LSB
+    assert np.all(np.abs(dev[5:].mean(axis=0)) <= 6), dev.round()
+    assert np.all(np.abs(dev) <= 12), dev.round()

@@ -27,12 +27,12 @@ def test_every_projection_gets_forward_bias_and_backward_rules():
 
 
 def test_compiled_scaling_matches_the_rule_constants():
-    rule = X.LearningRuleConstants(mant=3, s_exp=5, y1=9, pre_signed=False)
+    rule = X.LearningRuleConstants(mant=5, s_exp=5, pre_signed=False)
     ps = compile_rule(rule_string(rule)).dw
     mants = [p.s_mantissa for p in ps.products]
     exps = [p.s_exp for p in ps.products]
-    assert mants == [3, -3, 1] and exps == [5, 5, 4]
-    assert [len(p.factors) for p in ps.products] == [3, 3, 1]
+    assert mants == [5, -5, 1] and exps == [5, 5, 4]
+    assert [len(p.factors) for p in ps.products] == [2, 2, 1]
 
 
 def test_no_learning_no_rules():
@@ -45,8 +45,8 @@ def test_no_learning_no_rules():
 
 
 @pytest.mark.lava
-@pytest.mark.parametrize("y1,pre_signed", [(None, False), (6, True)])
-def test_lava_learning_dense_fixed_equals_our_synapse_update(y1, pre_signed):
+@pytest.mark.parametrize("mant,pre_signed", [(5, False), (7, True)])
+def test_lava_learning_dense_fixed_equals_our_synapse_update(mant, pre_signed):
     """Drive Lava's fixed-point LearningDense and lava-gle's synapse update with the same
     payloads, error traces and bAPs: every per-step weight matrix is identical (the
     stochastic rounding uses the same uniform number, drawn by Lava's ConnVarRandom)."""
@@ -58,7 +58,7 @@ def test_lava_learning_dense_fixed_equals_our_synapse_update(y1, pre_signed):
     from lava.proc.dense.process import LearningDense
     from lava.proc.io.source import RingBuffer
 
-    rule = X.LearningRuleConstants(mant=5, s_exp=3, y1=y1, pre_signed=pre_signed)
+    rule = X.LearningRuleConstants(mant=mant, s_exp=3, pre_signed=pre_signed)
     n, m, steps = 2, 3, 30
     rng = np.random.default_rng(11)
     lo, hi = (-127, 128) if pre_signed else (0, 256)
@@ -68,7 +68,6 @@ def test_lava_learning_dense_fixed_equals_our_synapse_update(y1, pre_signed):
     e_q = rng.integers(-63, 64, size=(steps, n))
     e_q[7, 0] = 0
     w0 = 2 * rng.integers(-100, 100, size=(n, m))  # even: Lava truncates odd weights once
-    y1v = np.full(n, 0 if y1 is None else y1)
 
     lr = compile_rule(rule_string(rule))
     conn = LearningDense(weights=w0.astype(float), learning_rule=lr, num_message_bits=8,
@@ -76,7 +75,6 @@ def test_lava_learning_dense_fixed_equals_our_synapse_update(y1, pre_signed):
     sources = {
         "s_in": RingBuffer(data=q.T.astype(float)),
         "s_in_bap": RingBuffer(data=(e_q != 0).T.astype(float)),
-        "s_in_y1": RingBuffer(data=np.repeat(y1v[:, None], steps, axis=1).astype(float)),
         "s_in_y2": RingBuffer(data=np.maximum(e_q, 0).T.astype(float)),
         "s_in_y3": RingBuffer(data=np.maximum(-e_q, 0).T.astype(float)),
     }
@@ -112,7 +110,7 @@ def test_backward_rule_gives_the_transposed_forward_update(below_signed):
     """The backward array's rule, on the transposed signals, computes exactly the transpose
     of the forward array's accumulator (Lava's own fixed applier for both)."""
     from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
-    rule = X.LearningRuleConstants(mant=3, s_exp=2, y1=11, pre_signed=below_signed)
+    rule = X.LearningRuleConstants(mant=6, s_exp=2, pre_signed=below_signed)
     n, m = 3, 4  # n upper neurons (errors), m lower neurons (rates)
     rng = np.random.default_rng(5)
     fwd = LearningRuleApplierBitApprox(compile_rule(rule_string(rule)).dw)
@@ -125,11 +123,10 @@ def test_backward_rule_gives_the_transposed_forward_update(below_signed):
         e_q[0] = 0
         w = rng.integers(-256, 256, (n, m))
         x0, x1 = X.pre_trace(p, below_signed)
-        y1 = np.full(n, 11)
         ours = fwd.apply((w << 7).astype(np.int32), shape=(n, m), x0=x0[None, :],
                          y0=(e_q != 0)[:, None].astype(int), u=0, weights=w,
                          tag_1=zeros((n, m)), tag_2=zeros((n, m)), x1_x0=x1[None, :],
-                         x2_x0=zeros((1, m)), y1_x0=y1[:, None],
+                         x2_x0=zeros((1, m)), y1_x0=zeros((n, 1)),
                          y2_x0=np.maximum(e_q, 0)[:, None], y3_x0=np.maximum(-e_q, 0)[:, None])
         # backward array [m, n]: presynaptic = upper errors, postsynaptic = lower rates
         bx0 = (e_q != 0).astype(int)
@@ -137,7 +134,7 @@ def test_backward_rule_gives_the_transposed_forward_update(below_signed):
         transposed = back.apply((w.T << 7).astype(np.int32), shape=(m, n), x0=bx0[None, :],
                                 y0=(x0 != 0)[:, None].astype(int), u=0, weights=w.T,
                                 tag_1=zeros((m, n)), tag_2=zeros((m, n)), x1_x0=bx1[None, :],
-                                x2_x0=zeros((1, n)), y1_x0=np.full((m, 1), 11),
+                                x2_x0=zeros((1, n)), y1_x0=zeros((m, 1)),
                                 y2_x0=x1[:, None], y3_x0=zeros((m, 1)))
         assert np.array_equal(transposed, ours.T)
         assert np.array_equal(ours, X.learning_accumulator(w, x0, x1, e_q, rule))

@@ -9,9 +9,10 @@ ProcessModels call exactly these functions.
 
 All functions take integer ndarrays (int64 inside, values within the stated bit
 widths) with any leading batch axes ``...`` and are deterministic: the only
-randomness, the stochastic rounding of the learning accumulator, comes from
-:func:`counter_uniform7`, a counter-based hash of ``(seed, stream, step, synapse)`` that a
-Lava model reproduces exactly.
+randomness (the stochastic rounding of the learning accumulator and the layers'
+learning schedules, :func:`learning_draws`) comes from :func:`counter_bits`, a
+counter-based hash of ``(seed, stream, step, synapse)`` that a Lava model reproduces
+exactly.
 
 Saturation is never silent: every function that clips returns how many values it
 clipped, and the engines add these counts up per variable.
@@ -35,7 +36,7 @@ GATE_ONE = 1 << GATE_BITS
 ACC_FRAC = 7
 #: Unsigned width of the learning accumulator (Lava ``W_ACCUMULATOR_U``).
 ACC_BITS = 15
-#: Width of a trace factor (x1, y1, y2, y3) and of the scaling mantissa.
+#: Width of a trace factor (x1, y2, y3) and of the scaling mantissa.
 TRACE_BITS = 7
 MANT_BITS = 4
 #: Weight range of the learning engine (MIXED sign mode, 8-bit magnitude).
@@ -309,44 +310,42 @@ def pre_trace(p: Array, signed: bool) -> tuple[Array, Array]:
     return (q != 0).astype(np.int64), x1
 
 
-def error_trace(e: Array, shift: int) -> tuple[Array, int]:
-    """Signed 7-bit error trace ``e_q = clip(round(e * 2**-shift), -63, 63)`` and clip count.
+def error_trace(e: Array, shift: int, dither: Array | None) -> tuple[Array, int]:
+    """Signed 7-bit error trace ``e_q = clip((e + dither) >> shift, -63, 63)`` and clip count.
 
-    The postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
+    ``dither`` holds uniform integers in ``0 .. 2**shift - 1`` ([n], broadcast over the
+    batch axes of ``e``; None for ``shift <= 0``, an exact left shift): stochastic rounding, so ``E[e_q] = e * 2**-shift``
+    and an error below one trace LSB still learns, in proportion to its size. The
+    postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
     backward array reads the same e_q as the presynaptic factor ``x1 - 64``.
     """
-    return saturate(shift_round(e, shift), -ERR_TRACE_MAX, ERR_TRACE_MAX)
+    q = shift_floor(e + dither, shift) if shift > 0 else shift_floor(e, shift)
+    return saturate(q, -ERR_TRACE_MAX, ERR_TRACE_MAX)
 
 
 @dataclass(frozen=True)
 class LearningRuleConstants:
     """One projection's learning rule in the learning engine's terms.
 
-    ``dw = S*x0*x1*y2 [*y1] - S*x0*x1*y3 [*y1] + 2^(s_exp-8)*x0*y0`` (``(x1-64)``
-    instead of ``x1`` for a signed presynaptic payload) with ``S = mant * 2**(s_exp - 7)``;
-    ``y1`` is a constant per-neuron rate code (``None``: no y1 factor); ``y0`` (the bAP)
-    is sent whenever the error trace is non-zero. The engine floors every product to
-    a multiple of ``2**s_exp`` accumulator units, which biases the update by half a
-    unit downwards per active product; the last product adds that half unit back,
-    so ``s_exp >= 1``. See :mod:`lava_gle.microcode`.
+    ``dw = S*x0*x1*y2 - S*x0*x1*y3 + 2^(s_exp-8)*x0*y0`` (``(x1-64)`` instead of ``x1``
+    for a signed presynaptic payload) with ``S = mant * 2**(s_exp - 7)``; ``y0`` (the
+    bAP) is sent whenever the error trace is non-zero. The engine floors every product
+    to a multiple of ``2**s_exp`` accumulator units, which biases the update by half a
+    unit downwards per active product; the last product adds that half unit back, so
+    ``s_exp >= 1``. See :mod:`lava_gle.microcode`.
     """
 
     mant: int
     s_exp: int
-    y1: int | None
     pre_signed: bool
 
-    @property
-    def overflow_shift(self) -> int:
-        """Right shift that brings a product back to 15 bits: factor widths (x1, y2
-        [, y1]: 7 each; the x0 dependency counts none) + mantissa width (4) - 15."""
-        n_traces = 3 if self.y1 is not None else 2
-        return max(0, n_traces * TRACE_BITS + MANT_BITS - ACC_BITS)
+    #: Right shift that brings a product back to 15 bits: factor widths (x1, y2: 7 each;
+    #: the x0 dependency counts none) + mantissa width (4) - 15.
+    overflow_shift = 2 * TRACE_BITS + MANT_BITS - ACC_BITS
 
     def gain(self) -> float:
         """Weight LSBs per unit of ``x1 * e_q`` (ignoring the floor of the shift)."""
-        y1 = 1 if self.y1 is None else self.y1
-        return self.mant * y1 * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift)
+        return self.mant * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift)
 
 
 _ACC_LO, _ACC_HI = -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1
@@ -363,28 +362,24 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     w: int [n, m] weights; x0, x1: int [m] or [B, m] presynaptic; e_q: int [n] or
     [B, n] signed error trace. Returns int64 [n, m] in units of 2**-7 weight LSB.
     As Lava's fixed learning engine: the accumulator starts at ``w << 7``; each product
-    ``((x0 * f_pre * y [* y1] * mant) >> overflow_shift) << s_exp`` is clipped to 16
-    bits signed and added with saturation, in the order of the rule string (y2 with
-    +mant, y3 with -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``).
-    With a batch axis, each product is the batch mean (floor) of the per-element
-    products before the shift; batch 1 is exactly Lava's arithmetic.
+    ``((x0 * f_pre * y * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits signed
+    and added with saturation, in the order of the rule string (y2 with +mant, y3 with
+    -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``). With a batch axis
+    every element's accumulator is computed so, as if each were its own Lava epoch, and
+    the result is their mean rounded to nearest (ties up); batch 1 is exactly Lava's
+    arithmetic, and identical batch copies give exactly batch 1.
     """
     x0, x1, e_q = np.atleast_2d(x0), np.atleast_2d(x1), np.atleast_2d(e_q)
-    batch = x0.shape[0]
+    batch = max(x0.shape[0], e_q.shape[0])
     f_pre = (x1 - 64) if rule.pre_signed else x1
-    pre = x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
-    y1 = 1 if rule.y1 is None else rule.y1
+    pre = (x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1))[:, None, :]
     acc = w << ACC_FRAC
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
-        mac = int_matmul((y * y1).T, pre) * mant
-        if batch > 1:
-            mac //= batch
-        mac = (mac >> rule.overflow_shift) << rule.s_exp
+        mac = ((y[:, :, None] * pre * mant) >> rule.overflow_shift) << rule.s_exp
         acc = _clip_acc(acc + _clip_acc(mac))
-    comp = int_matmul((e_q != 0).T, x0) << (rule.s_exp - 1)
-    if batch > 1:
-        comp //= batch
-    return _clip_acc(acc + comp)
+    comp = ((e_q != 0)[:, :, None] * x0[:, None, :]) << (rule.s_exp - 1)
+    acc = _clip_acc(acc + comp)
+    return (acc.sum(axis=0) + batch // 2) // batch
 
 
 def round_accumulator(acc: Array, rand7) -> tuple[Array, int]:
@@ -416,17 +411,17 @@ BIAS_PAYLOAD = 254
 
 def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: LearningRuleConstants,
-                     bias_rule: LearningRuleConstants | None, rand_w,
-                     rand_b) -> tuple[Array, Array, tuple[int, int, int]]:
+                     bias_rule: LearningRuleConstants | None, rand_w, rand_b,
+                     dither: Array | None) -> tuple[Array, Array, tuple[int, int, int]]:
     """One step of a projection's plasticity: weights from the presynaptic payloads ``p``
     [..., m] and the postsynaptic errors ``e`` [..., n] (error format), biases (when
     ``bias_rule``) as synapses from a bias neuron with payload :data:`BIAS_PAYLOAD`.
-    ``rand_w``/``rand_b``: rounding numbers from :func:`rounding_numbers`.
+    ``rand_w``, ``rand_b``, ``dither``: the step's random numbers, :func:`learning_draws`.
 
     Returns ``(w', b', (trace clips, weight clips, bias clips))``.
     """
     x0, x1 = pre_trace(p, pre_signed)
-    e_q, n_trace = error_trace(e, trace_shift)
+    e_q, n_trace = error_trace(e, trace_shift, dither)
     w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
@@ -444,13 +439,14 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _STEP = np.uint64(0xD1B54A32D192ED03)
 
 
-def counter_uniform7(seed: int, stream: int, step: int, shape: tuple[int, ...] = ()) -> Array:
-    """Uniform integers in 0..127 from ``(seed, stream, step, element)`` (SplitMix64 finaliser).
+def counter_bits(seed: int, stream: int, step: int, bits: int,
+                 shape: tuple[int, ...] = ()) -> Array:
+    """Uniform integers in ``0 .. 2**bits - 1`` from ``(seed, stream, step, element)``.
 
-    Counter-based: no state to carry, so the NumPy engine and a Lava model that know the
-    seed, the stream id, the step and the element's flat index draw the same numbers.
-    ``shape=()`` gives one number (element 0), shared by a whole projection as in Lava's
-    LearningDense; ``shape=(n, m)`` one per synapse.
+    A SplitMix64 finaliser of the counter: no state to carry, so the NumPy engine and a
+    Lava model that know the seed, the stream id, the step and the element's flat index
+    draw the same numbers. ``shape=()`` gives one number (element 0), e.g. one shared by
+    a whole projection as in Lava's LearningDense; ``shape=(n, m)`` one per synapse.
     """
     index = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
     with np.errstate(over="ignore"):
@@ -459,15 +455,28 @@ def counter_uniform7(seed: int, stream: int, step: int, shape: tuple[int, ...] =
         z = (z ^ (z >> np.uint64(30))) * _MIX1
         z = (z ^ (z >> np.uint64(27))) * _MIX2
         z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(57)).astype(np.int64)
+    return (z >> np.uint64(64 - bits)).astype(np.int64)
 
 
-def rounding_numbers(seed: int, layer: int, step: int, w_shape: tuple[int, int],
-                     per_synapse: bool) -> tuple[Array, Array]:
-    """The 7-bit rounding numbers of one step of layer ``layer``'s weights (stream 2 l) and
-    biases (stream 2 l + 1): one per projection, or one per synapse (``per_synapse``)."""
+#: First stream id of the error-trace dither (layer l uses ``_DITHER_STREAM + l``; the
+#: weight and bias rounding numbers use streams ``2 l`` and ``2 l + 1``).
+_DITHER_STREAM = 1 << 32
+
+
+def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
+                   trace_shift: int, per_synapse: bool) -> tuple[Array, Array, Array | None]:
+    """The random numbers of one step of layer ``layer``'s plasticity (weights [n, m]).
+
+    Returns ``(rand_w, rand_b, dither)``: the 7-bit rounding numbers of the weights
+    (stream ``2 layer``) and biases (stream ``2 layer + 1``), one per projection or one
+    per synapse (``per_synapse``), and the error trace's dither, ``trace_shift`` bits per
+    neuron ([n], stream ``_DITHER_STREAM + layer``, shared by a batch so that identical
+    batch copies stay identical; None when ``trace_shift <= 0``).
+    """
+    dither = None if trace_shift <= 0 else counter_bits(
+        seed, _DITHER_STREAM + layer, step, trace_shift, (w_shape[0],))
     if not per_synapse:
-        return (counter_uniform7(seed, 2 * layer, step),
-                counter_uniform7(seed, 2 * layer + 1, step))
-    return (counter_uniform7(seed, 2 * layer, step, w_shape),
-            counter_uniform7(seed, 2 * layer + 1, step, (w_shape[0], 1)))
+        return (counter_bits(seed, 2 * layer, step, ACC_FRAC),
+                counter_bits(seed, 2 * layer + 1, step, ACC_FRAC), dither)
+    return (counter_bits(seed, 2 * layer, step, ACC_FRAC, w_shape),
+            counter_bits(seed, 2 * layer + 1, step, ACC_FRAC, (w_shape[0], 1)), dither)

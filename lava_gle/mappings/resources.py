@@ -22,9 +22,9 @@ A layer ``l`` of ``n_l`` neurons receives ``m = n_{l-1}`` rates from below (the 
   ``synapse_word_bits // weight_bits`` synapses per word.
 - ``learning_traces`` (only when learning is enabled), after the rules of
   :mod:`lava_gle.microcode`: one presynaptic trace (x1) per plastic input axon and the
-  postsynaptic traces of each neuron: ``m + 3 n`` for ``W_l`` (y1 learning-rate code,
-  y2 = e+, y3 = e-), ``+ 1`` for the bias array's axon, and ``n_{l+1} + 2 n`` for the plastic
-  transpose copy (y1, y2 = rate trace; ``backward: transpose``, not the output layer).
+  postsynaptic traces of each neuron: ``m + 2 n`` for ``W_l`` (y2 = e+, y3 = e-), ``+ 1``
+  for the bias array's axon, and ``n_{l+1} + n`` for the plastic transpose copy (y2 = rate
+  trace; ``backward: transpose``, not the output layer).
 
 Weight and payload widths come from the profile (:func:`layer_widths`), whose defaults are
 the widths of the fixed-point formats; ``--weight-bits`` overrides the weight width.
@@ -147,9 +147,9 @@ class LayerCost:
             words += _ceil_div(n, self.per_word_forward)
         traces = 0
         if self.learning:
-            traces = m + 3 * n + bias
+            traces = m + 2 * n + bias
             if self.plastic_backward:
-                traces += back + 2 * n
+                traces += back + n
         return (COMPARTMENTS_PER_NEURON * n, GROUPS_PER_BLOCK, in_axons, out_axons, words, traces)
 
     def synapses(self, n: int) -> tuple[int, int, int, int]:

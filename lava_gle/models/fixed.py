@@ -180,11 +180,11 @@ class ProjectionArithmetic:
     def learn(self, w, b, e, p, eta, learn_bias):
         ql, q = self.layer, self.q
         if ql.rule is not None:
-            rand_w, rand_b = X.rounding_numbers(q.seed, self.index, self.steps, ql.w.shape,
-                                                q.per_synapse_rounding)
+            draws = X.learning_draws(q.seed, self.index, self.steps, ql.w.shape,
+                                     ql.trace_shift, q.per_synapse_rounding)
             self.w, self.b, counts = X.learn_projection(
                 self.w, self.b, p, e, ql.trace_shift, ql.pre_signed, ql.rule,
-                ql.bias_rule if learn_bias else None, rand_w, rand_b)
+                ql.bias_rule if learn_bias else None, *draws)
             for var, n in zip(("trace", "W", "b"), counts):
                 self.sat.add(var, n)
             w[...] = self.w * ql.scale("W")

@@ -66,13 +66,13 @@ def test_pre_trace_matches_lava_overwrite_semantics():
     assert (x1 - 64).tolist() == [-64, 0, 63] and x0.tolist() == [1, 1, 1]
 
 
-@pytest.mark.parametrize("y1,pre_signed", [(None, False), (5, False), (37, True)])
-def test_weight_update_equals_lavas_fixed_applier(y1, pre_signed):
+@pytest.mark.parametrize("mant,pre_signed", [(5, False), (7, True)])
+def test_weight_update_equals_lavas_fixed_applier(mant, pre_signed):
     """Our accumulator change is Lava's LearningRuleApplierBitApprox on the same traces."""
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
     from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
     from lava_gle.microcode import rule_string
-    rule = X.LearningRuleConstants(mant=5, s_exp=2, y1=y1, pre_signed=pre_signed)
+    rule = X.LearningRuleConstants(mant=mant, s_exp=2, pre_signed=pre_signed)
     lr = Loihi3FLearningRule(dw=rule_string(rule), x1_impulse=0, x1_tau=2 ** 16 - 1)
     applier = LearningRuleApplierBitApprox(lr.dw)
     rng = np.random.default_rng(3)
@@ -82,14 +82,13 @@ def test_weight_update_equals_lavas_fixed_applier(y1, pre_signed):
         e_q = rng.integers(-63, 64, size=n)
         w = rng.integers(-256, 256, size=(n, m))
         x0, x1 = X.pre_trace(p, pre_signed)
-        y1v = np.full(n, 0 if y1 is None else y1)
         ours = X.learning_accumulator(w, x0, x1, e_q, rule)
-        y_traces = np.stack([y1v, np.maximum(e_q, 0), np.maximum(-e_q, 0)])
+        y_traces = np.stack([np.zeros(n, int), np.maximum(e_q, 0), np.maximum(-e_q, 0)])
         args = {"shape": (n, m), "x0": x0[None, :], "y0": (e_q != 0)[:, None].astype(int),
                 "u": 0, "weights": w, "tag_1": np.zeros((n, m), int),
                 "tag_2": np.zeros((n, m), int),
                 "x1_x0": x1[None, :], "x2_x0": np.zeros((1, m), int),
-                "y1_x0": y1v[:, None], "y2_x0": y_traces[1][:, None],
+                "y1_x0": y_traces[0][:, None], "y2_x0": y_traces[1][:, None],
                 "y3_x0": y_traces[2][:, None]}
         theirs = applier.apply((w << 7).astype(np.int32), **args)
         assert np.array_equal(ours, theirs)
@@ -104,21 +103,62 @@ def test_round_accumulator_is_floor_or_ceil_and_unbiased():
     assert w2[0, 0] == 255 and n == 1
 
 
-def test_counter_uniform7_is_deterministic_and_uniform():
-    draws = [int(X.counter_uniform7(7, 3, t)) for t in range(12800)]
-    assert draws == [int(X.counter_uniform7(7, 3, t)) for t in range(12800)]
+def test_counter_bits_are_deterministic_and_uniform():
+    draws = [int(X.counter_bits(7, 3, t, 7)) for t in range(12800)]
+    assert draws == [int(X.counter_bits(7, 3, t, 7)) for t in range(12800)]
     counts = np.bincount(draws, minlength=128)
     assert counts.min() > 50 and counts.max() < 150
-    assert draws != [int(X.counter_uniform7(8, 3, t)) for t in range(12800)]
-    grid = X.counter_uniform7(7, 3, 5, (40, 80))  # one number per synapse
+    assert draws != [int(X.counter_bits(8, 3, t, 7)) for t in range(12800)]
+    grid = X.counter_bits(7, 3, 5, 7, (40, 80))  # one number per synapse
     assert grid.shape == (40, 80) and grid.flat[0] == draws[5]
     counts = np.bincount(grid.ravel(), minlength=128)
     assert counts.min() > 5 and counts.max() < 50
+    wide = X.counter_bits(7, 3, 5, 16, (40, 80))  # the same hash, more of its top bits
+    assert np.array_equal(wide >> 9, grid) and wide.max() < 2 ** 16
+
+
+def test_error_trace_is_stochastically_rounded_and_unbiased():
+    shift, n = 6, 4000
+    e = np.array([-300, -10, 0, 5, 37, 64, 200])
+    draws = [X.learning_draws(1, 0, t, (len(e), 1), shift, True)[2] for t in range(n)]
+    traces = np.array([X.error_trace(e, shift, d)[0] for d in draws])
+    assert np.all(traces >= np.floor(e / 2 ** shift)) and np.all(traces <= np.ceil(e / 2 ** shift))
+    assert np.allclose(traces.mean(axis=0), e / 2 ** shift, atol=4 * 0.5 / np.sqrt(n))
+    assert np.array_equal(X.error_trace(e, 0, None)[0], np.clip(e, -63, 63))
+    assert X.error_trace(np.array([2 ** 20]), shift, draws[0][:1])[1] == 1  # clipped, counted
+    batch = X.error_trace(np.stack([e, e]), shift, draws[0])[0]  # a batch shares the dither
+    assert np.array_equal(batch[0], batch[1])
+
+
+@pytest.mark.parametrize("gain", [2e-5, 3e-3])
+@pytest.mark.parametrize("sign", [1, -1])
+def test_weight_change_is_proportional_to_a_gain_far_below_one_product_unit(gain, sign):
+    """The defect the coarser, dithered error trace removes: with a gain far below the
+    engine's product quantum, floored products plus the half-unit compensation made
+    every update +-1/2 unit by the error's sign alone (sign-SGD), whatever x1 was. Now a
+    constant error far below one trace LSB moves each weight by gain * x1 * e on average."""
+    from lava_gle.quantize import _choose_rules
+    rule, _, k = _choose_rules(gain, None, False, "l")
+    assert rule.mant >= 4 and rule.gain() == pytest.approx(gain * 2 ** k, rel=0.07)
+    shift = 10 + k  # error format: 10 bits below the (uncoarsened) trace LSB
+    e = sign * (1 << 10) // 5  # 0.2 of an uncoarsened trace LSB, on each of 64 neurons
+    x1 = np.arange(8, 128, 8)
+    p = 2 * x1  # payloads whose trace is x1
+    steps = int(round(10 / (gain * 64 * 0.2)))  # about 10 LSB at the mean x1
+    w = np.zeros((64, len(x1)), np.int64)
+    for t in range(steps):
+        rand_w, _, dither = X.learning_draws(0, 0, t, w.shape, shift, True)
+        e_q, _ = X.error_trace(np.full(64, e), shift, dither)
+        w, _ = X.synapse_update(w, (p > 0).astype(int), x1, e_q, rule, rand_w)
+    ideal = rule.gain() * 2.0 ** -k * x1 * (e / 2 ** 10) * steps  # LSB per synapse
+    slope, intercept = np.polyfit(ideal, w.mean(axis=0), 1)
+    assert slope == pytest.approx(1.0, abs=0.1)
+    assert abs(intercept) < 1.0  # LSB: no constant, sign-only part
 
 
 def test_per_synapse_rounding_is_floor_or_ceil_and_unbiased():
     acc = np.full((64, 64), 32)  # a quarter LSB on every synapse
-    rand = X.counter_uniform7(0, 0, 0, acc.shape)
+    rand = X.counter_bits(0, 0, 0, 7, acc.shape)
     w, _ = X.round_accumulator(acc, rand)
     assert set(np.unique(w)) <= {0, 1}
     assert abs(w.mean() - 0.25) < 0.03
