@@ -4,13 +4,15 @@ Network level (``fixed_point:`` at the top of the description):
 
 - ``input_range`` (number > 0, default 2.0): largest |x| of the input stream; sets the
   input payload format (signed 8 bit).
-- ``weight_headroom`` (number >= 1, default 2.0): factor by which learned weights may
-  outgrow the largest initial weight before they saturate (sets the weight exponents).
+- ``weight_headroom`` (number >= 1, default 2.0 with learning on, 1.0 with it off):
+  factor by which learned weights may outgrow the largest initial weight before they
+  saturate (sets the weight exponents).
 - ``signal_growth`` (number >= 1, default 8.0): factor by which the drives, errors and
   error traces may outgrow their estimates from the initial weights (sets the state,
   rate and error-trace formats).
-- ``weight_range`` (number > 0, default 4.0): weights up to at least this magnitude are
-  representable whatever the initial weights (biases: a quarter of it).
+- ``weight_range`` (number >= 0, default 4.0 with learning on, 0 with it off): weights up
+  to at least this magnitude are representable whatever the initial weights (biases: a
+  quarter of it).
 - ``seed`` (integer >= 0, default 0): seed of the counter-based stochastic rounding.
 - ``rounding`` (``per_synapse`` or ``shared``, default ``per_synapse``): one rounding number
   per synapse and step, or one per projection and step as Lava's LearningDense draws it.

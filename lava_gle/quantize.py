@@ -48,8 +48,10 @@ GAIN_TOLERANCE = 0.10
 UNSIGNED_PAYLOAD = (0, 255)
 SIGNED_PAYLOAD = (-127, 127)
 
-_SIGNED_PHI = {"linear", "tanh"}
-_BOUNDED_PHI = {"sigmoid": 1.0, "hard_sigmoid": 1.0, "tanh": 1.0}
+#: Activations with signed rates (payloads -127..127).
+SIGNED_PHI = {"linear", "tanh"}
+#: Activations whose rate range is known exactly.
+BOUNDED_PHI = {"sigmoid": 1.0, "hard_sigmoid": 1.0, "tanh": 1.0}
 _TABLE_SLOPE = {"sigmoid": 0.25, "tanh": 1.0, "softplus": 1.0}
 
 
@@ -248,14 +250,14 @@ def _ceil_log2(x: float) -> int:
     return int(math.ceil(math.log2(x)))
 
 
-def _rate_bits(r_max: float, signed: bool) -> int:
+def rate_bits_for(r_max: float, signed: bool) -> int:
     """Fraction bits so that ``r_max`` rounded up to a power of two fits the payload."""
     p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
     r_range = 2.0 ** _ceil_log2(max(r_max, 2.0 ** -16))
     return int(math.floor(math.log2((p_max + 1) / r_range)))
 
 
-def _state_bits(bound: float) -> int:
+def state_bits_for(bound: float) -> int:
     """Fraction bits of a 24-bit state that holds ``+-bound``."""
     return int(min(23, max(0, 23 - _ceil_log2(max(bound, 2.0 ** -16)))))
 
@@ -398,7 +400,7 @@ def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | No
     if override is not None:
         return override
     top = float(np.max(np.abs(w))) if w.size else 0.0
-    return _ceil_log2(max(top * headroom, floor) / 255.0)
+    return _ceil_log2(max(top * headroom, floor, 2.0 ** -16) / 255.0)
 
 
 def _to_ints(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
@@ -430,16 +432,18 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     lrn = net.learning
     opts = net.fixed_point
     headroom = float(opts.get("signal_growth", 8.0))
-    w_headroom = float(opts.get("weight_headroom", 2.0))
+    learns = lrn.enabled and lrn.eta > 0
+    # learned weights may grow; fixed ones are what they are
+    w_headroom = float(opts.get("weight_headroom", 2.0 if learns else 1.0))
     in_range = float(opts.get("input_range", 2.0))
-    w_floor = float(opts.get("weight_range", 4.0))
+    w_floor = float(opts.get("weight_range", 4.0 if learns else 0.0))
     if lrn.loss != "mse":
         raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
                                 "use loss 'mse' for the fixed-point backends")
     if lrn.learn_tau:
         raise QuantizationError("learn_tau has no fixed-point form yet; set "
                                 "learning.learn_tau: false for the fixed-point backends")
-    in_bits = _rate_bits(in_range, True)
+    in_bits = rate_bits_for(in_range, True)
     n_layers = len(net.layers)
     weights = [net.initial_weights(i) for i in range(n_layers)]
     biases = [net.initial_biases(i) for i in range(n_layers)]
@@ -454,18 +458,18 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         o = layer.fixed_point
         w, b = weights[i], biases[i]
         drive = float(np.max(np.abs(w).sum(axis=1) * r_range_below + np.abs(b)))
-        signed = layer.phi in _SIGNED_PHI
-        if layer.phi in _BOUNDED_PHI:
-            r_max = r_init = _BOUNDED_PHI[layer.phi]
+        signed = layer.phi in SIGNED_PHI
+        if layer.phi in BOUNDED_PHI:
+            r_max = r_init = BOUNDED_PHI[layer.phi]
         else:
             # learned weights may grow: half of the headroom's bits go to the rate range
             grown = drive * math.sqrt(headroom)
             r_max = float(np.max(float_phi(layer.phi)(np.array([grown, -grown]))))
             r_init = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
-        rate_bits = o.get("rate_bits", _rate_bits(r_max, signed))
+        rate_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
         p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
         u_bound = 4.0 * max(drive * headroom, 1.0)
-        u_bits = o.get("u_bits", _state_bits(u_bound))
+        u_bits = o.get("u_bits", state_bits_for(u_bound))
         fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits, drive=drive,
                         pre_bits=pre_bits, pre_signed=pre_signed))
         r_range_below = min(r_init, p_max * 2.0 ** -rate_bits)
@@ -485,7 +489,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         if lrn.prospective_errors:
             overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
         e_bound = max(d_bound * overshoot, 2.0 ** -16)
-        fmt[i]["e_bits"] = layer.fixed_point.get("error_bits", _state_bits(e_bound))
+        fmt[i]["e_bits"] = layer.fixed_point.get("error_bits", state_bits_for(e_bound))
         fmt[i]["e_bound"] = e_bound / overshoot
         fmt[i]["trace_range"] = layer.fixed_point.get("error_trace_range", trace_range)
         col = np.abs(weights[i]).sum(axis=0)
@@ -528,7 +532,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         bias_gain = lrn.eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
         rule = bias_rule = None
         coarser = 0
-        if lrn.enabled and lrn.eta > 0:
+        if learns:
             rule, bias_rule, coarser = _choose_rules(
                 gain, bias_gain if layer.bias else None, f["pre_signed"], name)
             y_bits -= coarser

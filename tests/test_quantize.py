@@ -136,3 +136,28 @@ def test_beta_zero_quantises_and_forms_no_error():
     from lava_gle.fixed_engine import FixedEngine
     tr = FixedEngine(net).run(np.ones((20, 2)), np.ones((20, 2)), record=["e"])
     assert not np.any(tr["e.layer0"])
+
+
+def test_weight_exponent_keeps_headroom_only_while_learning():
+    # learning on: room for growth, at least +-4 (LSB 2**-5); learning off: the
+    # exponent fits the fixed weights (0.1 -> 0.1 / 255 -> 2**-11)
+    assert quantize_network(chain(weights=0.1)).layers[0].w_exp == -5
+    off = chain(weights=0.1, eta=0.0)
+    assert quantize_network(off).layers[0].w_exp == -11
+    assert quantize_network(chain(weights=0.1, eta=0.0, net_fp={"weight_range": 4.0})
+                            ).layers[0].w_exp == -5
+
+
+def test_coarser_error_trace_for_a_small_learning_gain_is_in_the_manifest():
+    slow, fast = quantize_network(chain(eta=0.002)), quantize_network(chain(eta=0.5))
+    for q in (slow, fast):
+        for ql in q.layers:
+            assert ql.rule.mant >= 4  # precise rules only
+            # the realised gain (LSB per unit of the coarsened trace) is the wanted one
+            assert abs(ql.rule.gain() / ql.gain_target - 1) <= 0.07
+    k_slow = [ql.trace_coarsening for ql in slow.layers]
+    k_fast = [ql.trace_coarsening for ql in fast.layers]
+    assert all(a >= b + 7 for a, b in zip(k_slow, k_fast))  # 250x smaller eta: ~8 bits
+    formats = slow.manifest()["layers"][0]["formats"]
+    assert formats["error_trace_coarsening"] == k_slow[0]
+    assert formats["error_trace_bits"] == slow.layers[0].e_bits - slow.layers[0].trace_shift

@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import BACKENDS, ENGINES, make_engine, simulate
+from lava_gle.calibration import calibrate
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
     Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
@@ -356,6 +357,9 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
                           n_lava: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
 
+    The fixed-point formats are calibrated (:func:`lava_gle.calibration.calibrate`) on
+    the first ``cfg.batch`` training sequences, as a deployment would do; the options it
+    chose are ``fixed_point_calibration``.
     ``test_accuracy_fixed``: the trained network on the whole test set with
     ``numpy-fixed`` (same streaming as the float test accuracy).
     ``lava_agreement``: the first ``n_lava`` test sequences, each from the zero state
@@ -368,6 +372,10 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     """
     out: dict[str, Any] = {"test_accuracy_fixed": None, "lava_agreement": None,
                            "lava_agreement_by_backend": {}, "not_measured": {}}
+    net = calibrate(net, data.x_train[:cfg.batch].transpose(1, 0, 2))
+    out["fixed_point_calibration"] = {
+        "input_range": net.fixed_point["input_range"],
+        "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
 
     def attempt(key: str, backend: str, measure: Callable[[], Any]) -> Any:
         if backend not in ENGINES and backend not in BACKENDS:

@@ -1,0 +1,64 @@
+"""Post-training calibration: fixed-point formats sized from a float run on real inputs.
+
+The default quantisation (:func:`lava_gle.quantize.quantize_network`) sizes every
+format from worst-case bounds of the description, because it must hold whatever
+learning does to the weights. For a trained network about to be deployed, the ranges
+the signals actually reach are known: run the float engine on calibration inputs
+(typically a batch of training data) and size the input payload, each layer's rate
+payload and its potential format from what was seen. Options the description sets
+itself are kept.
+
+Example
+-------
+>>> import numpy as np
+>>> from lava_gle import load_network
+>>> from lava_gle.calibration import calibrate
+>>> net = load_network("tests/data/golden/visible_mlp/network.json")
+>>> x = np.load("tests/data/golden/visible_mlp/inputs.npy")
+>>> calibrate(net, x).fixed_point["input_range"] == float(np.abs(x).max())
+True
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from lava_gle.engine import Engine
+from lava_gle.errors import LavaGleError
+from lava_gle.network import Network
+from lava_gle.quantize import BOUNDED_PHI, SIGNED_PHI, rate_bits_for, state_bits_for
+
+#: Room left above the largest potential seen (the rate formats already round their
+#: range up to a power of two).
+POTENTIAL_MARGIN = 2.0
+
+
+def calibrate(net: Network, x: np.ndarray) -> Network:
+    """A copy of ``net`` whose ``fixed_point`` options fit the signals of ``x``.
+
+    ``x``: calibration inputs [T, B, n_in] (float units), streamed from the zero state
+    through the float engine with learning off. Sets ``input_range`` = max |x|, and per
+    layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
+    keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|).
+    Options already in the description win. Learning settings are unchanged.
+    """
+    x = np.asarray(x, np.float64)
+    if x.ndim != 3 or x.shape[2] != net.input.size:
+        raise LavaGleError(f"calibration inputs must be [T, B, {net.input.size}], "
+                           f"got shape {x.shape}")
+    frozen = replace(net, learning=replace(net.learning, enabled=False))
+    tr = Engine(frozen).run(x, record=["u", "u_prosp", "r"])
+    fp = dict(net.fixed_point)
+    fp.setdefault("input_range", float(np.abs(x).max()))
+    layers = []
+    for layer in net.layers:
+        o = dict(layer.fixed_point)
+        name = layer.name
+        if layer.phi not in BOUNDED_PHI:
+            r_max = float(np.abs(tr[f"r.{name}"]).max())
+            o.setdefault("rate_bits", rate_bits_for(r_max, layer.phi in SIGNED_PHI))
+        u_max = float(max(np.abs(tr[f"u.{name}"]).max(), np.abs(tr[f"u_prosp.{name}"]).max()))
+        o.setdefault("u_bits", state_bits_for(POTENTIAL_MARGIN * u_max))
+        layers.append(replace(layer, fixed_point=o))
+    return replace(net, fixed_point=fp, layers=tuple(layers))

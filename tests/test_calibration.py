@@ -1,0 +1,56 @@
+"""Post-training calibration of the fixed-point formats from a float run."""
+import warnings
+
+import numpy as np
+import pytest
+
+from conftest import GoldenCase
+from lava_gle.calibration import calibrate
+from lava_gle.engine import Engine
+from lava_gle.errors import LavaGleError
+from lava_gle.fixed_engine import FixedEngine
+from lava_gle.quantize import quantize_network
+
+
+def frozen(net):
+    import dataclasses
+    return dataclasses.replace(net, learning=dataclasses.replace(net.learning, enabled=False))
+
+
+def test_calibration_sizes_input_and_unbounded_rates_from_what_it_saw():
+    case = GoldenCase("visible_mlp")  # tanh hidden layer (bounded), linear output
+    x = 3.0 * case.inputs  # beyond the default input range of 2
+    cal = calibrate(case.net, x)
+    assert cal.fixed_point["input_range"] == pytest.approx(np.abs(x).max())
+    hidden, out = cal.layers
+    assert "rate_bits" not in hidden.fixed_point  # tanh keeps its exact range
+    ref = Engine(frozen(case.net)).run(x, record=["r", "u"])
+    r_max = np.abs(ref["r.out"]).max()
+    q = quantize_network(frozen(cal))
+    assert 127 * 2.0 ** -q.layers[1].rate_bits >= r_max > 63 * 2.0 ** -q.layers[1].rate_bits
+    assert all(2.0 ** (23 - ql.u_bits) >= 2 * np.abs(ref[f"u.{ql.name}"]).max()
+               for ql in q.layers)
+
+
+def test_calibrated_fixed_point_tracks_float_where_the_defaults_clip():
+    case = GoldenCase("visible_mlp")
+    net, x = frozen(case.net), 3.0 * case.inputs[:400]
+    ref = Engine(net).run(x, record=["output"])["output"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        default = FixedEngine(net).run(x, record=["output"])
+        cal = FixedEngine(calibrate(net, x)).run(x, record=["output"])
+    err = {k: np.sqrt(np.mean((t["output"] - ref) ** 2)) / np.ptp(ref)
+           for k, t in (("default", default), ("calibrated", cal))}
+    assert int(default["sat.input"]) > 0 and int(cal["sat.input"]) == 0
+    assert err["calibrated"] < 0.02 and err["default"] > 2 * err["calibrated"], err
+
+
+def test_options_in_the_description_win_and_bad_inputs_are_named():
+    case = GoldenCase("visible_mlp")
+    from lava_gle.commands.sweep import with_setting
+    net = with_setting(with_setting(case.net, "input_range", 0.5), "out.rate_bits", 2)
+    cal = calibrate(net, case.inputs)
+    assert cal.fixed_point["input_range"] == 0.5 and cal.layers[1].fixed_point["rate_bits"] == 2
+    with pytest.raises(LavaGleError, match=r"\[T, B, 2\]"):
+        calibrate(net, case.inputs[:, 0])
