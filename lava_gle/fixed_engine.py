@@ -28,8 +28,9 @@ from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
 
 #: Saturation counters per layer: neuron variables, drive, error sent down, learning
-#: error trace, weights and biases at the 8-bit limit; plus input and target payloads.
-SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b")
+#: error trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit
+#: limit; plus input and target payloads.
+SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b", "tau")
 
 
 def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
@@ -55,6 +56,8 @@ class FixedEngine(SteppedEngine):
     q : QuantizedNetwork
     w, b : list of int64 ndarray
         Integer weights [n_l, n_{l-1}] and biases [n_l], updated while learning.
+    t : list of int64 ndarray or None
+        Integer tau_m [n_l] of the layers whose tau_m learns (None for the others).
     saturation : dict of str -> int
         ``<var>.<layer>`` (and ``input``, ``target``) -> values clipped so far.
     """
@@ -69,6 +72,9 @@ class FixedEngine(SteppedEngine):
         self.dequantize = dequantize
         self.w = [ql.w.copy() for ql in self.q.layers]
         self.b = [ql.b.copy() for ql in self.q.layers]
+        self.t = [None if ql.tau is None else ql.tau.t_init.copy() for ql in self.q.layers]
+        self.consts = [ql.consts for ql in self.q.layers]
+        self._du: list[np.ndarray | None] = [None] * len(self.q.layers)
         self.saturation = dict.fromkeys(saturation_keys(self.q), 0)
 
     @property
@@ -83,8 +89,15 @@ class FixedEngine(SteppedEngine):
 
     @property
     def tau_m(self) -> list[np.ndarray]:
-        """Membrane time constants [n_l] (not learned in fixed point)."""
-        return [l.tau_m_array() for l in self.net.layers]
+        """Membrane time constants [n_l] (float units; learned when ``learn_tau``)."""
+        return [l.tau_m_array() if t is None else t * ql.scale("tau_m")
+                for l, ql, t in zip(self.net.layers, self.q.layers, self.t)]
+
+    def derive_constants(self) -> None:
+        """Re-derive every layer's tau_m-dependent Euler factors from its integer tau_m
+        (after :attr:`t` was set from outside, e.g. when resuming from a checkpoint)."""
+        self.consts = [ql.consts if t is None else X.tau_constants(ql.consts, t, ql.tau)
+                       for ql, t in zip(self.q.layers, self.t)]
 
     def _count(self, key: str, n: int) -> None:
         if n:
@@ -110,7 +123,9 @@ class FixedEngine(SteppedEngine):
                     d: np.ndarray) -> X.FixedNeuronState:
         ql = self.q.layers[l]
         s, n_s = X.forward_drive(self.w[l], ql.w_shift, self.b[l], ql.b_shift, p)
-        st, counts = X.neuron_step(old.u, old.v, old.g, s, d, ql.consts)
+        st, counts = X.neuron_step(old.u, old.v, old.g, s, d, self.consts[l])
+        if self.t[l] is not None:
+            self._du[l] = st.u - old.u
         self._count(f"s.{ql.name}", n_s)
         for var, n in zip(X.NEURON_SAT_VARS, counts):
             self._count(f"{var}.{ql.name}", n)
@@ -125,15 +140,19 @@ class FixedEngine(SteppedEngine):
     def _learn(self, new: list[X.FixedNeuronState], pres: list[np.ndarray]) -> None:
         q, t = self.q, self.steps_done
         for l, (ql, st, p) in enumerate(zip(q.layers, new, pres)):
-            if ql.rule is None:
-                continue
-            draws = X.learning_draws(q.seed, l, t, ql.w.shape, ql.trace_shift,
-                                     q.per_synapse_rounding)
-            self.w[l], self.b[l], counts = X.learn_projection(
-                self.w[l], self.b[l], p, st.e, ql.trace_shift, ql.pre_signed, ql.rule,
-                ql.bias_rule, *draws)
-            for var, n in zip(("trace", "W", "b"), counts):
-                self._count(f"{var}.{ql.name}", n)
+            if ql.rule is not None:
+                draws = X.learning_draws(q.seed, l, t, ql.w.shape, ql.trace_shift,
+                                         q.per_synapse_rounding)
+                self.w[l], self.b[l], counts = X.learn_projection(
+                    self.w[l], self.b[l], p, st.e, ql.trace_shift, ql.pre_signed, ql.rule,
+                    ql.bias_rule, *draws)
+                for var, n in zip(("trace", "W", "b"), counts):
+                    self._count(f"{var}.{ql.name}", n)
+            if ql.tau is not None:
+                self.t[l], n = X.tau_step(self.t[l], st.e, self._du[l], ql.tau,
+                                          X.tau_dither(q.seed, l, t, ql.tau))
+                self._count(f"tau.{ql.name}", n)
+                self.consts[l] = X.tau_constants(self.consts[l], self.t[l], ql.tau)
 
     def _prepare(self, x: np.ndarray, y: np.ndarray | None):
         xq, n = self.q.quantize_inputs(x)
@@ -157,9 +176,11 @@ class FixedEngine(SteppedEngine):
             else:
                 var, name = key.split(".", 1)
                 out[key] = arr * self.q.layers[self.net.index(name)].scale(var)
-        for ql, w, b in zip(self.q.layers, self.w, self.b):
+        for ql, w, b, t in zip(self.q.layers, self.w, self.b, self.t):
             out[f"W.{ql.name}"] = w * ql.scale("W") if self.dequantize else w.copy()
             out[f"b.{ql.name}"] = b * ql.scale("b") if self.dequantize else b.copy()
+            if t is not None:
+                out[f"tau_m.{ql.name}"] = t * ql.scale("tau_m") if self.dequantize else t.copy()
         for key, n in self.saturation.items():
             out[f"sat.{key}"] = np.array(n)
         clipped = {k: n for k, n in self.saturation.items() if n}

@@ -34,10 +34,7 @@ from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 
-#: Width of a time-constant factor mantissa (unsigned), as Loihi's 12-bit decays.
-FACTOR_BITS = 12
-#: Largest shift of a factor.
-FACTOR_MAX_SHIFT = 40
+FACTOR_BITS, FACTOR_MAX_SHIFT = X.FACTOR_BITS, X.FACTOR_MAX_SHIFT
 #: Largest relative error tolerated when a factor is rounded to its mantissa.
 FACTOR_TOLERANCE = 0.01
 #: Largest lookup table (entries) for phi and phi'.
@@ -93,6 +90,8 @@ class QuantizedLayer:
         Turns ``e @ w`` into the error format of the layer below (None for the first layer).
     rule, bias_rule : LearningRuleConstants or None
         Learning-engine form of the weight and bias updates (None without learning).
+    tau : TauLearning or None
+        Integer tau_m learning (``learning.learn_tau``), see docs/fixed-point.md.
     gain_target, bias_gain_target : float
         The wanted weight and bias gains (LSB per unit of x1*e_q per step).
     pre_bits, pre_signed : int, bool
@@ -119,6 +118,7 @@ class QuantizedLayer:
     back_shift: int | None
     rule: X.LearningRuleConstants | None
     bias_rule: X.LearningRuleConstants | None
+    tau: X.TauLearning | None
     pre_bits: int
     pre_signed: bool
     phi_max_error: float
@@ -126,7 +126,10 @@ class QuantizedLayer:
     bias_gain_target: float
 
     def scale(self, var: str) -> float:
-        """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b)."""
+        """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
+        learns)."""
+        if var == "tau_m" and self.tau is not None:
+            return 2.0 ** -self.tau.tau_bits
         return {"u": 2.0 ** -self.u_bits, "u_prosp": 2.0 ** -self.u_bits,
                 "r": 2.0 ** -self.rate_bits, "v": 2.0 ** -self.e_bits,
                 "e": 2.0 ** -self.e_bits, "W": 2.0 ** self.w_exp,
@@ -207,7 +210,10 @@ class QuantizedNetwork:
                 "learning": None if q.rule is None else {
                     "weights": _rule_dict(q.rule, q.gain_target),
                     "biases": None if q.bias_rule is None
-                    else _rule_dict(q.bias_rule, q.bias_gain_target)},
+                    else _rule_dict(q.bias_rule, q.bias_gain_target),
+                    "tau_m": None if q.tau is None else {
+                        "tau_bits": q.tau.tau_bits, "gain": _factor_dict(q.tau.gain),
+                        "t_min": q.tau.t_min}},
             })
         return {"format": "lava-gle-fixed-point", "version": 1, "name": self.net.name,
                 "state_bits": X.STATE_BITS, "gate_bits": X.GATE_BITS,
@@ -396,6 +402,25 @@ def _choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     return rule, bias_rule, k
 
 
+#: Factor by which a learned tau_m may outgrow the layer's largest initial one.
+TAU_GROWTH = 16.0
+
+
+def _tau_learning(net: Network, tm: np.ndarray, tr: np.ndarray, e_bits: int, u_bits: int,
+                  layer: str) -> X.TauLearning:
+    """Formats of integer tau_m learning: T in a 24-bit state that holds ``TAU_GROWTH``
+    times the largest initial tau_m, and the gain of ``-e du`` into T units."""
+    tau_bits = state_bits_for(TAU_GROWTH * float(max(tm.max(), net.tau_m_min)))
+    scale = 2.0 ** tau_bits
+    gain = quantize_factor(net.learning.eta_tau / net.dt * 2.0 ** (tau_bits - e_bits - u_bits),
+                           "eta_tau / dt", layer, scale=True)
+    return X.TauLearning(tau_bits=tau_bits, gain=gain,
+                         t_init=np.round(tm * scale).astype(np.int64),
+                         t_min=max(1, int(round(net.tau_m_min * scale))),
+                         dt_num=int(round(net.dt * scale)),
+                         tau_r_num=np.round(tr * scale).astype(np.int64))
+
+
 def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | None) -> int:
     if override is not None:
         return override
@@ -440,9 +465,6 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.loss != "mse":
         raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
                                 "use loss 'mse' for the fixed-point backends")
-    if lrn.learn_tau:
-        raise QuantizationError("learn_tau has no fixed-point form yet; set "
-                                "learning.learn_tau: false for the fixed-point backends")
     in_bits = rate_bits_for(in_range, True)
     n_layers = len(net.layers)
     weights = [net.initial_weights(i) for i in range(n_layers)]
@@ -520,6 +542,10 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         if lrn.prospective_errors:
             _check_dead_zone(name, "dt/tau_r", float(np.min(net.dt / tr)), e_bits,
                              f["e_bound"], "error_bits")
+        tau = None
+        if lrn.enabled and lrn.learn_tau and lrn.eta_tau > 0:
+            tau = _tau_learning(net, tm, tr, e_bits, u_bits, name)
+            consts = X.tau_constants(consts, tau.t_init, tau)
         w_exp = _weight_exp(weights[i], w_headroom, w_floor, o.get("weight_exp"))
         w = _to_ints(weights[i], w_exp, name, "weights")
         b_exp = o.get("bias_exp")
@@ -557,7 +583,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             u_bits=u_bits, e_bits=e_bits, rate_bits=f["rate_bits"], rate_signed=f["signed"],
             trace_shift=trace_shift, trace_coarsening=coarser, consts=consts, w=w, w_exp=w_exp,
             w_shift=w_exp - f["pre_bits"] + u_bits, b=b, b_exp=b_exp, b_shift=b_exp + u_bits,
-            back_shift=back_shift, rule=rule, bias_rule=bias_rule, pre_bits=f["pre_bits"],
+            back_shift=back_shift, rule=rule, bias_rule=bias_rule, tau=tau,
+            pre_bits=f["pre_bits"],
             pre_signed=f["pre_signed"], phi_max_error=phi_err, gain_target=gain,
             bias_gain_target=bias_gain))
     top_q = layers[-1]

@@ -151,3 +151,27 @@ def test_student_started_at_its_teacher_does_not_drift_away(eta):
     dev = (np.array(w) - [1.0, 2.0]) * 2 ** 5  # in LSB
     assert np.all(np.abs(dev[5:].mean(axis=0)) <= 6), dev.round()
     assert np.all(np.abs(dev) <= 12), dev.round()
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_tau_m_learns_in_integers_as_in_float(seed):
+    """Integer tau_m learning (T in a 24-bit state, dithered SGD steps, Euler factors
+    re-derived by integer division) moves tau_m as the float engine does: LagLine student
+    from random tau_m, 2000 steps, both layers within 20 % of the float change."""
+    from lava_gle.experiments.lagline import (
+        LaglineConfig, make_inputs, student_network, teacher_network,
+    )
+    cfg = LaglineConfig(seed=seed, batch=20, settle_time=0.0, train_time=20.0,
+                        learn_tau=True, optimizer="sgd")
+    x = make_inputs(cfg)
+    y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
+    net = student_network(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fl, fx = Engine(net).run(x, y), FixedEngine(net).run(x, y)
+    for i, layer in enumerate(net.layers):
+        t0 = layer.tau_m_array()[0]
+        d_float = fl[f"tau_m.{layer.name}"][0] - t0
+        d_fixed = fx[f"tau_m.{layer.name}"][0] - t0
+        assert abs(d_float) > 0.2  # it learns
+        assert abs(d_fixed - d_float) <= 0.2 * abs(d_float), (i, d_float, d_fixed)

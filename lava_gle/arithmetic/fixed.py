@@ -19,7 +19,7 @@ clipped, and the engines add these counts up per variable.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -431,6 +431,68 @@ def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
     return w, b, (n_trace, n_w, n_b)
 
 
+# -- tau_m learning -------------------------------------------------------------
+
+#: Largest shift of a re-derived Euler factor (as the quantiser's).
+FACTOR_MAX_SHIFT = 40
+#: Width of a factor mantissa (unsigned), as Loihi's 12-bit decays.
+FACTOR_BITS = 12
+
+
+@dataclass(frozen=True, eq=False)
+class TauLearning:
+    """Integer tau_m learning of one layer: ``T = round(tau_m * 2**tau_bits)`` per neuron.
+
+    ``gain`` turns ``-e * du`` (error format times potential format, ``du`` the step's
+    change of u) into T units: ``eta_tau / dt * 2**(tau_bits - e_bits - u_bits)``.
+    ``t_init``: T before learning [n]; ``t_min``: tau_m_min in T units; ``dt_num`` and
+    ``tau_r_num`` [n]: dt and tau_r in T units, from which the Euler factors are
+    re-derived whenever T changes (:func:`tau_constants`).
+    """
+
+    tau_bits: int
+    gain: Factor
+    t_init: Array
+    t_min: int
+    dt_num: int
+    tau_r_num: Array
+
+
+def factor_ratio(num, den) -> Factor:
+    """The Factor of ``num / den`` (positive integers, scalars or arrays [n]): 12-bit
+    mantissas ``round(num * 2**shift / den)`` (integer division), the shift giving the
+    largest ratio 12 significant bits (0..40)."""
+    num, den = np.broadcast_arrays(np.asarray(num, np.int64), np.asarray(den, np.int64))
+    top = float(np.max(num / den))
+    shift = int(min(max((FACTOR_BITS - 1) - int(np.floor(np.log2(top))), 0), FACTOR_MAX_SHIFT))
+    mant = ((num << shift) + den // 2) // den
+    mant = np.clip(mant, 1, (1 << FACTOR_BITS) - 1)
+    return Factor(mant if mant.ndim and mant.size > 1 else mant.reshape(()), shift)
+
+
+def tau_constants(c: FixedNeuronConstants, t: Array, tl: TauLearning) -> FixedNeuronConstants:
+    """``c`` with the factors that depend on tau_m (dt/tau_m, tau_r/tau_m, tau_m/tau_r)
+    derived from the integer time constants ``t`` [n]."""
+    return replace(c, dt_m=factor_ratio(tl.dt_num, t), tau_r_m=factor_ratio(tl.tau_r_num, t),
+                   tau_m_r=factor_ratio(t, tl.tau_r_num))
+
+
+def tau_step(t: Array, e: Array, du: Array, tl: TauLearning,
+             dither: Array | None) -> tuple[Array, int]:
+    """One SGD step of tau_m in integers: ``T += gain * mean_b(-e du)``, stochastically
+    rounded with ``dither`` (``gain.shift`` bits per neuron, None for shift <= 0),
+    clamped below at ``t_min`` (tau_m_min, as the float engine) and saturated at the
+    24-bit state (counted). e [..., n] error format, du [..., n] potential format."""
+    e2, du2 = np.atleast_2d(e), np.atleast_2d(du)
+    batch = e2.shape[0]
+    g = ((-(e2 * du2)).sum(axis=0) + batch // 2) // batch
+    prod = g * tl.gain.mant
+    k = tl.gain.shift
+    dt_ = shift_floor(prod + dither, k) if k > 0 else shift_floor(prod, k)
+    t_new = np.maximum(t + dt_, tl.t_min)
+    return saturate(t_new, tl.t_min, STATE_MAX)
+
+
 # -- deterministic randomness ---------------------------------------------------
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
@@ -461,6 +523,16 @@ def counter_bits(seed: int, stream: int, step: int, bits: int,
 #: First stream id of the error-trace dither (layer l uses ``_DITHER_STREAM + l``; the
 #: weight and bias rounding numbers use streams ``2 l`` and ``2 l + 1``).
 _DITHER_STREAM = 1 << 32
+#: First stream id of the tau_m update's dither.
+_TAU_STREAM = 1 << 33
+
+
+def tau_dither(seed: int, layer: int, step: int, tl: TauLearning) -> Array | None:
+    """The dither of :func:`tau_step` for layer ``layer`` on ``step`` (stream
+    ``_TAU_STREAM + layer``, one number per neuron), or None for a gain without shift."""
+    if tl.gain.shift <= 0:
+        return None
+    return counter_bits(seed, _TAU_STREAM + layer, step, tl.gain.shift, tl.t_init.shape)
 
 
 def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],

@@ -39,11 +39,15 @@ def _parameter_lists(engine) -> dict[str, list[np.ndarray]]:
     """The engine's own evolving parameter arrays, by kind.
 
     The float engine's ``weights``/``biases``/``tau_m`` (tau_m shared with its
-    constants), or the fixed-point engine's integer ``w``/``b`` (its ``weights``
-    are dequantised copies and its tau_m does not learn).
+    constants), or the fixed-point engine's integer ``w``/``b`` and, where tau_m
+    learns, its integer time constants ``t`` (its ``weights`` and ``tau_m`` are
+    dequantised copies).
     """
     if hasattr(engine, "q"):  # lava_gle.fixed_engine.FixedEngine
-        return {"W": engine.w, "b": engine.b}
+        out = {"W": engine.w, "b": engine.b}
+        if any(t is not None for t in engine.t):
+            out["t"] = engine.t
+        return out
     return {"W": engine.weights, "b": engine.biases, "tau_m": engine.tau_m}
 
 
@@ -58,7 +62,8 @@ def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
     out: dict[str, np.ndarray] = {}
     for kind, arrays in _parameter_lists(engine).items():
         for l, a in enumerate(arrays):
-            out[f"{prefix}{kind}.{l}"] = a.copy()
+            if a is not None:
+                out[f"{prefix}{kind}.{l}"] = a.copy()
     if engine.state is not None:
         for l, st in enumerate(engine.state):
             for field, value in st._asdict().items():
@@ -88,7 +93,10 @@ def restore_engine(engine, arrays: dict[str, np.ndarray], prefix: str) -> None:
     """
     for kind, params in _parameter_lists(engine).items():
         for l, a in enumerate(params):
-            a[...] = arrays[f"{prefix}{kind}.{l}"]
+            if a is not None:
+                a[...] = arrays[f"{prefix}{kind}.{l}"]
+    if hasattr(engine, "derive_constants"):
+        engine.derive_constants()  # a fixed engine's Euler factors follow its learned tau_m
     state_keys = [k for k in arrays if k.startswith(f"{prefix}state.0.")]
     if state_keys:
         engine.reset(arrays[state_keys[0]].shape[0])

@@ -96,7 +96,8 @@ def _formats(proc_params) -> tuple[QuantizedNetwork, int | None, SharedCounters]
 
 class LavaState(NamedTuple):
     """A fixed neuron state under the names the abstract models use (r = payload p,
-    r_prime = gate g; udot is unused: tau_m does not learn in fixed point)."""
+    r_prime = gate g, udot = the step's change of u in the potential format, which is
+    what integer tau_m learning uses)."""
 
     u: np.ndarray
     u_prosp: np.ndarray
@@ -104,11 +105,18 @@ class LavaState(NamedTuple):
     r_prime: np.ndarray
     v: np.ndarray
     e: np.ndarray
-    udot: None
+    udot: np.ndarray
 
 
-def _lava_state(st: X.FixedNeuronState) -> LavaState:
-    return LavaState(st.u, st.u_prosp, st.p, st.g, st.v, st.e, None)
+def _lava_state(st: X.FixedNeuronState, u_old: np.ndarray) -> LavaState:
+    return LavaState(st.u, st.u_prosp, st.p, st.g, st.v, st.e, st.u - u_old)
+
+
+class _Constants:
+    """A layer's neuron constants, replaced whenever its tau_m learns."""
+
+    def __init__(self, value: X.FixedNeuronConstants) -> None:
+        self.value = value
 
 
 class NeuronsArithmetic:
@@ -117,8 +125,11 @@ class NeuronsArithmetic:
     dtype = np.int64
 
     def __init__(self, q: QuantizedNetwork, index: int, counters: SharedCounters) -> None:
-        self.q, self.layer = q, q.layers[index]
+        self.q, self.layer, self.index = q, q.layers[index], index
         self.sat = _Saturation(self.layer.name, self.layer.name, counters)
+        tl = self.layer.tau
+        self.t = None if tl is None else tl.t_init.copy()
+        self.steps = 0
 
     def from_float(self, x, name=None):
         raise LavaGleError("fixed neurons hold no float parameters")
@@ -127,16 +138,28 @@ class NeuronsArithmetic:
         return x * self.layer.scale("r" if name == "output" else name)
 
     def neuron_constants(self, dt, tau_m, tau_r, gamma, prospective, phi, size):
-        return self.layer.consts
+        return _Constants(self.layer.consts)
 
     def zero_state(self, n):
-        return _lava_state(X.zero_state((n,)))
+        zero = X.zero_state((n,))
+        return _lava_state(zero, zero.u)
 
     def neuron_step(self, u, v, r_prime, s, d, consts):
-        st, counts = X.neuron_step(u, v, r_prime, s, d, consts)
+        st, counts = X.neuron_step(u, v, r_prime, s, d, consts.value)
         for var, n in zip(X.NEURON_SAT_VARS, counts):
             self.sat.add(var, n)
-        return _lava_state(st)
+        return _lava_state(st, u)
+
+    def learn_tau(self, consts, e, udot, eta_tau, tau_m_min):
+        tl = self.layer.tau
+        self.t, n = X.tau_step(self.t, e, udot, tl,
+                               X.tau_dither(self.q.seed, self.index, self.steps, tl))
+        self.sat.add("tau", n)
+        consts.value = X.tau_constants(consts.value, self.t, tl)
+        self.steps += 1
+
+    def tau_m(self, consts):
+        return self.t * self.layer.scale("tau_m")
 
     def output_error(self, r, target, loss, beta):
         d, n = X.output_error(r, target, self.q.beta, self.q.beta_negative)
@@ -303,7 +326,9 @@ class PyGleNetworkFixed(PyLoihiProcessModel):
             self._yq, eng.saturation["target"] = eng.q.quantize_targets(self.y)
         self._counters = None if p["saturation"] is None else p["saturation"].attach()[1]
         self._reset = p["reset_interval"]
-        self._params = [(mem.W.attach(), mem.b.attach()) for mem in p["layers"]]
+        self._params = [(mem.W.attach(), mem.b.attach(),
+                         None if mem.tau_m is None else mem.tau_m.attach())
+                        for mem in p["layers"]]
         self._recs = [None if mem.recording is None else
                       (mem.recording.names, mem.recording.buffer.attach())
                       for mem in p["layers"]]
@@ -311,10 +336,12 @@ class PyGleNetworkFixed(PyLoihiProcessModel):
         self._reported: set[str] = set()
 
     def _write_parameters(self) -> None:
-        for (w_view, b_view), w, b in zip(self._params, self._engine.weights,
-                                          self._engine.biases):
+        for (w_view, b_view, tau_view), w, b, tau in zip(
+                self._params, self._engine.weights, self._engine.biases, self._engine.tau_m):
             w_view[...] = w
             b_view[...] = b
+            if tau_view is not None:
+                tau_view[...] = tau
 
     def run_spk(self) -> None:
         if self._engine is None:

@@ -63,13 +63,16 @@ def test_quick_run_learns_the_teacher_weights(tmp_path):
     assert loss[-1] < 1e-4 * loss[:3].max()
 
 
-def test_interrupted_run_resumes_to_the_same_result(tmp_path, stop_after):
-    config = LaglineConfig.quick(train_time=30.0, chunk_steps=500, learn_tau=True)
-    whole = run_lagline(config, tmp_path / "whole", quiet=True)
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
+def test_interrupted_run_resumes_to_the_same_result(tmp_path, stop_after, backend):
+    config = LaglineConfig.quick(train_time=30.0, chunk_steps=500, learn_tau=True,
+                                 optimizer="sgd" if backend == "numpy-fixed" else "adam")
+    whole = run_lagline(config, tmp_path / "whole", backend=backend, quiet=True)
     with pytest.raises(ExperimentInterrupted, match="rerun"):
-        run_lagline(config, tmp_path / "cut", quiet=True, guard=stop_after(3))
+        run_lagline(config, tmp_path / "cut", backend=backend, quiet=True,
+                    guard=stop_after(3))
     assert not (tmp_path / "cut" / "metrics.json").exists()
-    resumed = run_lagline(config, tmp_path / "cut", quiet=True)
+    resumed = run_lagline(config, tmp_path / "cut", backend=backend, quiet=True)
     for key in ("w_learned", "tau_m_learned", "final_loss", "variants"):
         assert resumed[key] == whole[key]
     assert "resuming at step 2000" in (tmp_path / "cut" / "log.txt").read_text()

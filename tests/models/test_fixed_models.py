@@ -44,7 +44,9 @@ def assert_same_integers(net, x, y, fused):
         assert np.array_equal(as_int * scale, value), f"{key}: not on the integer grid"
         assert np.array_equal(as_int, ints[key]), f"{key}: integers differ"
         compared += 1
-    assert compared == len(net.layers) * 7 + 1  # u, u_prosp, r, v, e, W, b per layer + output
+    # u, u_prosp, r, v, e, W, b (and tau_m when it learns) per layer, and the output
+    taus = sum(ql.tau is not None for ql in q.layers)
+    assert compared == len(net.layers) * 7 + taus + 1
 
 
 @pytest.mark.lava
@@ -57,6 +59,28 @@ def test_golden_networks_identical_integers_for_2000_steps(case, fused):
     y = np.concatenate([g.targets] * reps)
     assert x.shape[0] >= 2000
     assert_same_integers(g.net, x, y, fused)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_tau_m_learning_identical_integers(fused):
+    """Integer tau_m learning (re-derived Euler factors, dithered updates) in the Lava
+    models equals numpy-fixed, tau_m included."""
+    from lava_gle.experiments.lagline import (
+        LaglineConfig, make_inputs, student_network, teacher_network,
+    )
+    from lava_gle.engine import Engine
+    cfg = LaglineConfig(seed=2, batch=1, settle_time=0.0, train_time=4.0, learn_tau=True,
+                        optimizer="sgd")
+    x = make_inputs(cfg)
+    y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
+    net = student_network(cfg)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        learned = FixedEngine(net).run(x, y)
+    for i, layer in enumerate(net.layers):  # tau_m does move in these 400 steps
+        assert abs(learned[f"tau_m.{layer.name}"][0] - layer.tau_m_array()[0]) > 1e-3, i
+    assert_same_integers(net, x, y, fused)
 
 
 PHIS = ["linear", "relu", "sigmoid", "tanh", "softplus", "hard_sigmoid"]
