@@ -365,21 +365,57 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     ``((x0 * f_pre * y * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits signed
     and added with saturation, in the order of the rule string (y2 with +mant, y3 with
     -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``). With a batch axis
-    every element's accumulator is computed so, as if each were its own Lava epoch, and
-    the result is their mean rounded to nearest (ties up); batch 1 is exactly Lava's
-    arithmetic, and identical batch copies give exactly batch 1.
+    every element's products are floored and compensated as if each were its own Lava
+    epoch, and the accumulator is the mean of the elements' accumulators, rounded to
+    nearest (ties up) and then saturated (:func:`_accumulator_sums`, matrix products);
+    per-element saturation is not modelled in a batch, which differs from the mean of B
+    Lava epochs only where one element's product or partial sum reaches the 16-bit
+    limits. Batch 1 is exactly Lava's arithmetic, and identical batch copies give
+    exactly batch 1 wherever nothing saturates.
     """
     x0, x1, e_q = np.atleast_2d(x0), np.atleast_2d(x1), np.atleast_2d(e_q)
     batch = max(x0.shape[0], e_q.shape[0])
     f_pre = (x1 - 64) if rule.pre_signed else x1
-    pre = (x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1))[:, None, :]
+    pre = x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
+    if batch == 1:
+        return _element_sums(w, x0[:, None, :], pre[:, None, :], e_q[:, :, None], rule)
+    total = _accumulator_sums(w, x0, pre, e_q, rule, batch)
+    return _clip_acc((total + batch // 2) // batch)
+
+
+def _element_sums(w: Array, x0: Array, pre: Array, e_q: Array,
+                  rule: LearningRuleConstants) -> Array:
+    """Sum over the batch (axis 0) of every element's accumulator, saturating per element
+    as Lava does (used for batch 1; the operands broadcast to [B, n, m])."""
     acc = w << ACC_FRAC
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
-        mac = ((y[:, :, None] * pre * mant) >> rule.overflow_shift) << rule.s_exp
+        mac = ((y * pre * mant) >> rule.overflow_shift) << rule.s_exp
         acc = _clip_acc(acc + _clip_acc(mac))
-    comp = ((e_q != 0)[:, :, None] * x0[:, None, :]) << (rule.s_exp - 1)
-    acc = _clip_acc(acc + comp)
-    return (acc.sum(axis=0) + batch // 2) // batch
+    comp = ((e_q != 0) * x0) << (rule.s_exp - 1)
+    return _clip_acc(acc + comp).sum(axis=0)
+
+
+def _accumulator_sums(w: Array, x0: Array, pre: Array, e_q: Array,
+                      rule: LearningRuleConstants, batch: int) -> Array:
+    """The batch sum of the accumulators with matrix products, without saturation.
+
+    ``sum_b floor(a_b / 2**k)`` with ``a_b = mant y_b pre_b`` is
+    ``(sum_b a_b - sum_b (a_b mod 2**k)) / 2**k``, and ``a_b mod 2**k`` depends only on
+    ``mant y_b mod 2**k`` and ``pre_b mod 2**k``: one matrix product per residue of y.
+    Without saturation (the caller saturates the mean).
+    """
+    k = 1 << rule.overflow_shift
+    total = batch * (w << ACC_FRAC)
+    r = np.arange(k)
+    # [B k, m]: (r * pre_b) mod k for every residue r of y
+    lost_by_residue = ((r[None, :, None] * (pre % k)[:, None, :]) % k).reshape(-1, pre.shape[1])
+    for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
+        exact = mant * int_matmul(y.T, pre)
+        onehot = (((mant * y) % k)[:, :, None] == r).transpose(1, 0, 2).reshape(y.shape[1], -1)
+        lost = int_matmul(onehot, lost_by_residue)
+        total = total + (((exact - lost) // k) << rule.s_exp)
+    comp = int_matmul((e_q != 0).T, x0) << (rule.s_exp - 1)
+    return total + comp
 
 
 def round_accumulator(acc: Array, rand7) -> tuple[Array, int]:

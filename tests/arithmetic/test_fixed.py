@@ -5,6 +5,7 @@ from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings, strategies as st
 
 from lava_gle.arithmetic import fixed as X
 from lava_gle.arithmetic import floating as F
@@ -162,3 +163,26 @@ def test_per_synapse_rounding_is_floor_or_ceil_and_unbiased():
     w, _ = X.round_accumulator(acc, rand)
     assert set(np.unique(w)) <= {0, 1}
     assert abs(w.mean() - 0.25) < 0.03
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 9), st.integers(1, 5), st.integers(1, 6), st.integers(1, 7),
+       st.integers(1, 6), st.integers(1, 63), st.integers(1, 255), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_batch_accumulator_equals_the_mean_of_per_element_accumulators(
+        batch, n, m, mant, s_exp, e_max, w_max, pre_signed, seed):
+    """The batched accumulator (matrix products) is exactly the rounded mean of the
+    per-element Lava accumulators wherever no element saturates: floors of negative
+    products, compensation and silent synapses included."""
+    rng = np.random.default_rng(seed)
+    rule = X.LearningRuleConstants(mant=mant, s_exp=s_exp, pre_signed=pre_signed)
+    p = rng.integers(-127 if pre_signed else 0, 128 if pre_signed else 256, (batch, m))
+    p[rng.random((batch, m)) < 0.2] = 0
+    x0, x1 = X.pre_trace(p, pre_signed)
+    e_q = rng.integers(-e_max, e_max + 1, (batch, n))
+    e_q[rng.random((batch, n)) < 0.3] = 0
+    w = rng.integers(-w_max, w_max + 1, (n, m))
+    assume((w_max << 7) + ((mant * e_max * 127 >> 3) + 1 << s_exp) + (1 << s_exp) <= 32767)
+    per_element = [X.learning_accumulator(w, x0[b], x1[b], e_q[b], rule) for b in range(batch)]
+    expected = (np.sum(per_element, axis=0) + batch // 2) // batch
+    assert np.array_equal(X.learning_accumulator(w, x0, x1, e_q, rule), expected)
