@@ -82,14 +82,25 @@ def test_interrupt_between_chunks_stops_every_lava_process(mlp_streams, baseline
     assert sim._directory is None  # shared arrays removed too
 
 
+@pytest.fixture
+def python_sigint():
+    """Python's own Ctrl-C handler, as in a terminal. A test runner started in the
+    background of a non-interactive shell inherits SIGINT = ignore (POSIX), and Python
+    then installs no handler: Ctrl-C could not be tested there."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.lava
-def test_ctrl_c_during_a_chunk_stops_every_lava_process(mlp_streams, baseline, capfd):
+def test_ctrl_c_during_a_chunk_stops_every_lava_process(mlp_streams, baseline, capfd,
+                                                        python_sigint):
     """SIGINT to the host and to every Lava process, as a terminal's Ctrl-C sends it to the
     whole process group, in the middle of a blocking chunk: the Lava processes ignore it
     (no tracebacks from them) and are stopped by the host."""
     net, x, y = mlp_streams
     x, y = np.tile(x, (40, 1, 1)), np.tile(y, (40, 1, 1))  # long enough to be interrupted
-    sent, armed, errors, presses = [], [], [], []
+    sent, armed, errors = [], [], []
 
     def ctrl_c() -> None:  # runs in a timer thread: keep its failures for the test
         try:
@@ -101,25 +112,18 @@ def test_ctrl_c_during_a_chunk_stops_every_lava_process(mlp_streams, baseline, c
         except BaseException as exc:  # noqa: BLE001 - reported below
             errors.append(exc)
         finally:
-            presses.append(1)
             os.kill(os.getpid(), signal.SIGINT)
 
     def arm(done: int) -> None:  # after the first chunk: the Lava processes exist
         if not armed:
             armed.append(threading.Timer(0.2, ctrl_c))
             armed[0].start()
-        elif presses and len(presses) < 5:
-            # a chunk finished after Ctrl-C: under load the SIGINT was seen to get lost
-            # once (delivered while Lava was inside its run call); press again
-            presses.append(1)
-            os.kill(os.getpid(), signal.SIGINT)
 
     start = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
         with LavaNetwork(net, fused=False, chunk=100) as sim:
             sim.run(x, y, callback=arm)
     assert not errors, errors
-    assert 1 <= len(presses) < 5
     assert sent and sent[0] >= 2 * len(net.layers) + 2
     assert time.monotonic() - start < 60  # interrupted, not run to the end
     assert child_pids() == baseline
