@@ -314,8 +314,9 @@ def error_trace(e: Array, shift: int, dither: Array | None) -> tuple[Array, int]
     """Signed 7-bit error trace ``e_q = clip((e + dither) >> shift, -63, 63)`` and clip count.
 
     ``dither`` holds uniform integers in ``0 .. 2**shift - 1`` ([n], broadcast over the
-    batch axes of ``e``; None for ``shift <= 0``, an exact left shift): stochastic rounding, so ``E[e_q] = e * 2**-shift``
-    and an error below one trace LSB still learns, in proportion to its size. The
+    batch axes of ``e``; None for ``shift <= 0``, an exact left shift): stochastic
+    rounding, so ``E[e_q] = e * 2**-shift`` and an error below one trace LSB still
+    learns, in proportion to its size. The
     postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
     backward array reads the same e_q as the presynaptic factor ``x1 - 64``.
     """
