@@ -54,3 +54,20 @@ def test_options_in_the_description_win_and_bad_inputs_are_named():
     assert cal.fixed_point["input_range"] == 0.5 and cal.layers[1].fixed_point["rate_bits"] == 2
     with pytest.raises(LavaGleError, match=r"\[T, B, 2\]"):
         calibrate(net, case.inputs[:, 0])
+
+
+def test_cli_calibrate_flag_sizes_the_formats_from_the_inputs(tmp_path):
+    from lava_gle.cli import main
+    case = GoldenCase("visible_mlp")
+    x = tmp_path / "x.npy"
+    np.save(x, 3.0 * case.inputs[:200, 0])  # [T, in], beyond the default input range
+    sat = {}
+    for flag in ([], ["--calibrate"]):
+        out = tmp_path / f"t{len(flag)}.npz"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert main(["simulate", str(case.dir / "network.json"), "--inputs", str(x),
+                         "--backend", "numpy-fixed", "--out", str(out), "--quiet"] + flag) == 0
+        with np.load(out) as data:
+            sat[bool(flag)] = int(data["sat.input"])
+    assert sat[False] > 0 and sat[True] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from lava_gle.commands.simulate import load_array
+from lava_gle.commands.simulate import add_calibrate_option, calibrated, load_array
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
@@ -26,6 +26,7 @@ def add_parser(sub) -> None:
                    help="normalised RMS error above which a variable gets a verdict")
     p.add_argument("--chunks", type=int, default=20, help="weight snapshots along the run")
     p.add_argument("--out", required=True, help="output directory")
+    add_calibrate_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.set_defaults(run=run)
 
@@ -41,6 +42,7 @@ def run(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
+    net = calibrated(net, x, args.calibrate)
     a, b = parse_pair(args.backends)
     ref = run_backend(net, x, y, a, args.chunks, progress=not args.quiet)
     cand = run_backend(net, x, y, b, args.chunks, progress=not args.quiet)

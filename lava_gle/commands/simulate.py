@@ -1,4 +1,4 @@
-"""``lava-gle simulate NET --inputs X.npy [--targets Y.npy] [--backend B] --out TRACES.npz``"""
+"""``lava-gle simulate NET --inputs X [--targets Y] [--backend B] [--calibrate] --out T.npz``"""
 from __future__ import annotations
 
 import argparse
@@ -22,8 +22,24 @@ def add_parser(sub) -> None:
     p.add_argument("--targets", help=".npy: mse [T, (batch,) out] floats; ce [T, (batch)] ints")
     p.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
     p.add_argument("--out", required=True, help="output .npz")
+    add_calibrate_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
+
+
+def add_calibrate_option(p) -> None:
+    p.add_argument("--calibrate", action="store_true",
+                   help="size the fixed-point formats (input range, rate and potential "
+                        "formats) from a float run on these inputs first; options the "
+                        "description sets win (docs/fixed-point.md)")
+
+
+def calibrated(net, x: np.ndarray, wanted: bool):
+    """``net`` calibrated on ``x`` ([T, in] or [T, B, in]) when ``wanted``."""
+    if not wanted:
+        return net
+    from lava_gle.calibration import calibrate
+    return calibrate(net, x[:, None, :] if x.ndim == 2 else x)
 
 
 def load_array(path: str | None, what: str) -> np.ndarray | None:
@@ -42,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
+    net = calibrated(net, x, args.calibrate)
     traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
