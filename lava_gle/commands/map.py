@@ -1,9 +1,10 @@
-"""``lava-gle map NET [--profile P] [--chips N] [--strategy S] [--out BUNDLE_DIR] [--json]``"""
+"""``lava-gle map NET [--profile P] [--chips N] [--strategy S] [--out DIR] [--calibrate X] [--json]``"""
 from __future__ import annotations
 
 import argparse
 import json
 
+from lava_gle.commands.simulate import calibrated, load_array
 from lava_gle.description import load_network
 from lava_gle.mappings.placement import STRATEGIES
 from lava_gle.mappings.profiles import DEFAULT_PROFILE, available_profiles
@@ -29,6 +30,9 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-bits", type=int,
                    help="stored weight width in bits, sign included (default: the profile's)")
     p.add_argument("--out", metavar="BUNDLE_DIR", help="write the deployment bundle here")
+    p.add_argument("--calibrate", metavar="INPUTS.npy",
+                   help="size the bundle's fixed-point formats from a float run on these "
+                        "inputs ([T, in] or [T, batch, in]; for a trained network)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--all", action="store_true", help="list every layer and core (default: 40)")
     p.set_defaults(run=run)
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
     from lava_gle.mappings.report import build_report
 
     net = load_network(args.net)
+    if args.calibrate:
+        net = calibrated(net, load_array(args.calibrate, "calibrate"), True)
     mapping = map_network(net, args.profile, chips=args.chips, strategy=args.strategy,
                           block_size=args.block_size, weight_bits=args.weight_bits)
     report = build_report(mapping)

@@ -60,6 +60,18 @@ def test_bundle_carries_the_quantised_network(mlp, tmp_path, quiet):
         assert np.array_equal(arrays[key], value), key
 
 
+def test_map_calibrate_sizes_the_bundles_formats_from_inputs(repo, tmp_path, quiet):
+    x = tmp_path / "x.npy"
+    np.save(x, 3.0 * np.load(repo / MLP / "inputs.npy"))  # |x| up to ~3.2: range 4
+    net = str(repo / MLP / "network.json")
+    assert main(["map", net, "--out", str(tmp_path / "plain")]) == 0
+    assert main(["map", net, "--calibrate", str(x), "--out", str(tmp_path / "cal")]) == 0
+    plain, cal = read_bundle(tmp_path / "plain"), read_bundle(tmp_path / "cal")
+    assert plain.manifest["fixed_point"]["input"]["rate_bits"] == 6  # default range 2
+    assert cal.manifest["fixed_point"]["input"]["rate_bits"] == 5
+    assert cal.net.fixed_point["input_range"] == pytest.approx(float(np.abs(np.load(x)).max()))
+
+
 def test_large_networks_get_a_placement_only_bundle(tmp_path):
     layers = tuple(LayerSpec(f"l{i}", 4000, 1.0, 1.0) for i in range(2))
     net = Network(dt=0.1, input=InputSpec(4000), layers=layers, name="big")
