@@ -34,7 +34,6 @@ from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 
-FACTOR_BITS, FACTOR_MAX_SHIFT = X.FACTOR_BITS, X.FACTOR_MAX_SHIFT
 #: Largest relative error tolerated when a factor is rounded to its mantissa.
 FACTOR_TOLERANCE = 0.01
 #: Largest lookup table (entries) for phi and phi'.
@@ -277,14 +276,13 @@ def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Fac
     """
     v = np.atleast_1d(np.asarray(values, np.float64))
     top = float(v.max())
-    if top >= 2 ** FACTOR_BITS and not scale:
+    if top >= 2 ** X.FACTOR_BITS and not scale:
         raise QuantizationError(f"layer {layer!r}: {what} = {top:g} does not fit the 12-bit "
-                                f"factor mantissa (max {2 ** FACTOR_BITS - 1}); bring the "
+                                f"factor mantissa (max {2 ** X.FACTOR_BITS - 1}); bring the "
                                 "time constants closer together")
-    shift = (FACTOR_BITS - 1) - int(math.floor(math.log2(top)))
-    shift = int(min(max(shift, 0 if not scale else -FACTOR_MAX_SHIFT), FACTOR_MAX_SHIFT))
+    shift = X.factor_shift(top, allow_left=scale)
     mant = np.round(v * 2.0 ** shift).astype(np.int64)
-    mant = np.minimum(mant, 2 ** FACTOR_BITS - 1)
+    mant = np.minimum(mant, 2 ** X.FACTOR_BITS - 1)
     rel = np.abs(mant * 2.0 ** -shift / v - 1.0)
     worst = int(np.argmax(rel))
     if rel[worst] > FACTOR_TOLERANCE:

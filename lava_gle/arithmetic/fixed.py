@@ -495,13 +495,20 @@ class TauLearning:
     tau_r_num: Array
 
 
+def factor_shift(top: float, allow_left: bool = False) -> int:
+    """The shift that gives a factor's largest value ``top`` 12 significant bits:
+    ``11 - floor(log2(top))``, clamped to ``0..40`` (``-40..40`` when ``allow_left``, for
+    format conversions that may shift left)."""
+    shift = (FACTOR_BITS - 1) - int(np.floor(np.log2(top)))
+    return int(min(max(shift, -FACTOR_MAX_SHIFT if allow_left else 0), FACTOR_MAX_SHIFT))
+
+
 def factor_ratio(num, den) -> Factor:
     """The Factor of ``num / den`` (positive integers, scalars or arrays [n]): 12-bit
     mantissas ``round(num * 2**shift / den)`` (integer division), the shift giving the
     largest ratio 12 significant bits (0..40)."""
     num, den = np.broadcast_arrays(np.asarray(num, np.int64), np.asarray(den, np.int64))
-    top = float(np.max(num / den))
-    shift = int(min(max((FACTOR_BITS - 1) - int(np.floor(np.log2(top))), 0), FACTOR_MAX_SHIFT))
+    shift = factor_shift(float(np.max(num / den)))
     mant = ((num << shift) + den // 2) // den
     mant = np.clip(mant, 1, (1 << FACTOR_BITS) - 1)
     return Factor(mant if mant.ndim and mant.size > 1 else mant.reshape(()), shift)
