@@ -21,7 +21,8 @@ Layer level (``layers[i].fixed_point:``):
 
 - ``weight_exp``, ``bias_exp`` (integers -24..8): W = w * 2**weight_exp, b = wb * 2**bias_exp.
 - ``u_bits``, ``error_bits`` (integers 0..23): fraction bits of the potential and error formats.
-- ``rate_bits`` (integer -8..16): fraction bits of the 8-bit rate payload.
+- ``rate_bits`` (integer -8..16): fraction bits of the 8-bit rate payload (on the output
+  layer, which sends 24-bit payloads: the range, as if it were 8 bit).
 - ``error_trace_range`` (number > 0): the least error magnitude that maps to the largest
   learning trace (63); larger errors are clipped (counted). A small learning gain can
   make the trace coarser still (``docs/fixed-point.md``, section 3).

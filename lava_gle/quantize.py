@@ -18,7 +18,7 @@ Example
 >>> from lava_gle.quantize import quantize_network
 >>> q = quantize_network(load_network("tests/data/golden/visible_lagline/network.json"))
 >>> q.layers[1].rate_bits, q.layers[1].w_exp
-(5, -5)
+(19, -5)
 """
 from __future__ import annotations
 
@@ -43,6 +43,8 @@ GAIN_TOLERANCE = 0.10
 #: Payload ranges of rates.
 UNSIGNED_PAYLOAD = (0, 255)
 SIGNED_PAYLOAD = (-127, 127)
+#: Table step (fraction bits of the potential) of the output layer's interpolated phi.
+WIDE_TABLE_BITS = 7
 
 #: Activations with signed rates (payloads -127..127).
 SIGNED_PHI = {"linear", "tanh"}
@@ -73,7 +75,9 @@ class QuantizedLayer:
     e_bits : int
         Error format (v, e, incoming error d), 24-bit signed.
     rate_bits : int
-        Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``).
+        Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``),
+        the output layer's 24 bit (:func:`wide_rate_bits`: its rates enter no learning
+        engine, and the output error is formed from them).
     trace_shift : int
         Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
         clipped to +-63.
@@ -203,6 +207,7 @@ class QuantizedNetwork:
                                "table_size": 0 if c.phi.phi_table is None
                                else len(c.phi.phi_table),
                                "linear_above_table": c.phi.linear_above,
+                               "table_interpolated": c.phi.interpolate,
                                "gate_bits": X.GATE_BITS,
                                "max_error": q.phi_max_error,
                                "max_error_lsb": q.phi_max_error * 2.0 ** q.rate_bits},
@@ -262,6 +267,14 @@ def rate_bits_for(r_max: float, signed: bool) -> int:
     return int(math.floor(math.log2((p_max + 1) / r_range)))
 
 
+def wide_rate_bits(rate_bits: int, signed: bool) -> int:
+    """The output layer's 24-bit rate format: twice the range of the 8-bit format
+    ``rate_bits`` (so that targets of exactly +-1 fit a tanh output) and 14 (signed 15)
+    fraction bits more."""
+    p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
+    return rate_bits + (X.STATE_BITS - 2) - int(math.log2(p_max + 1))
+
+
 def state_bits_for(bound: float) -> int:
     """Fraction bits of a 24-bit state that holds ``+-bound``."""
     return int(min(23, max(0, 23 - _ceil_log2(max(bound, 2.0 ** -16)))))
@@ -310,15 +323,25 @@ def _check_dead_zone(layer: str, what: str, factor: float, bits: int, signal: fl
                       stacklevel=4)
 
 
-def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
+def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool, wide: bool,
                 layer: str) -> tuple[X.FixedActivation, float]:
-    p_min, p_max = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
+    """phi of one layer and its largest error (rate units) over the payload range.
+
+    8-bit payloads read a table whose step keeps them exact to the LSB; the 24-bit
+    payloads of the output layer (``wide``) interpolate a table with step
+    ``2**-WIDE_TABLE_BITS``. Tables of bounded phi hold payloads within range; softplus
+    entries beyond it are clipped (and counted) when read.
+    """
+    if wide:
+        p_min, p_max = (-X.STATE_MAX if signed else 0), X.STATE_MAX
+    else:
+        p_min, p_max = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
     if phi not in _TABLE_SLOPE:
         act = X.FixedActivation(kind=phi, u_bits=u_bits, rate_bits=rate_bits,
                                 p_min=p_min, p_max=p_max)
         lo, hi = -4.0, 4.0
     else:
-        k = rate_bits + _ceil_log2(_TABLE_SLOPE[phi]) + 1
+        k = WIDE_TABLE_BITS if wide else rate_bits + _ceil_log2(_TABLE_SLOPE[phi]) + 1
         k = min(k, u_bits)
         half = math.ceil((max(rate_bits, 0) + 2) * math.log(2.0))
         n = 2 * half * 2 ** k + 1
@@ -326,16 +349,19 @@ def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
             raise QuantizationError(f"layer {layer!r}: the {phi} table would need {n} entries "
                                     f"(max {MAX_TABLE}); lower rate_bits ({rate_bits})")
         xs = (np.arange(n) - half * 2 ** k) * 2.0 ** -k
-        table = np.clip(np.round(float_phi(phi)(xs) * 2.0 ** rate_bits), p_min, p_max)
+        table = np.round(float_phi(phi)(xs) * 2.0 ** rate_bits)
+        if phi in BOUNDED_PHI:
+            table = np.clip(table, p_min, p_max)
         gates = np.round(float_phi_prime(phi)(xs) * X.GATE_ONE)
         act = X.FixedActivation(kind="table", u_bits=u_bits, rate_bits=rate_bits,
                                 p_min=p_min, p_max=p_max, table_bits=k,
                                 table_lo=-half * 2 ** k, phi_table=table.astype(np.int64),
                                 gate_table=gates.astype(np.int64),
-                                linear_above=(phi == "softplus"))
+                                linear_above=(phi == "softplus"), interpolate=wide)
         lo, hi = -half - 1.0, half + 1.0
     # worst-case error of phi within the payload range, on a grid 8x finer than the table
-    step = 2.0 ** -(min(u_bits, max(act.table_bits, rate_bits) + 3))
+    # (and at most 2**-16: the interpolated error is smooth between entries)
+    step = 2.0 ** -(min(u_bits, max(act.table_bits, rate_bits) + 3, 16))
     u = np.arange(lo, hi, step)
     p, _, _ = act(np.round(u * 2.0 ** u_bits).astype(np.int64))
     ref = np.clip(float_phi(phi)(u), p_min * 2.0 ** -rate_bits, p_max * 2.0 ** -rate_bits)
@@ -486,19 +512,21 @@ def quantize_network(net: Network) -> QuantizedNetwork:
             grown = drive * math.sqrt(headroom)
             r_max = float(np.max(float_phi(layer.phi)(np.array([grown, -grown]))))
             r_init = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
-        rate_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
+        range_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
         p_max = SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
+        wide = i == n_layers - 1
+        rate_bits = wide_rate_bits(range_bits, signed) if wide else range_bits
         u_bound = 4.0 * max(drive * headroom, 1.0)
         u_bits = o.get("u_bits", state_bits_for(u_bound))
-        fmt.append(dict(rate_bits=rate_bits, signed=signed, u_bits=u_bits, drive=drive,
-                        pre_bits=pre_bits, pre_signed=pre_signed))
+        fmt.append(dict(rate_bits=rate_bits, range_bits=range_bits, wide=wide, signed=signed,
+                        u_bits=u_bits, drive=drive, pre_bits=pre_bits, pre_signed=pre_signed))
         r_range_below = min(r_init, p_max * 2.0 ** -rate_bits)
         pre_bits, pre_signed = rate_bits, signed
 
     # backward pass of bounds: error formats and error traces
     top = fmt[-1]
     r_range_top = (SIGNED_PAYLOAD[1] if top["signed"] else UNSIGNED_PAYLOAD[1]) \
-        * 2.0 ** -top["rate_bits"]
+        * 2.0 ** -top["range_bits"]
     # beta 0 forms no output error: any error format will do, size it as for beta 1
     beta_scale = abs(lrn.beta) if lrn.beta != 0 else 1.0
     d_bound = beta_scale * 2.0 * r_range_top
@@ -527,7 +555,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         if lrn.gamma != 0.0:
             gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name,
                                     scale=True)
-        act, phi_err = _activation(layer.phi, u_bits, f["rate_bits"], f["signed"], name)
+        act, phi_err = _activation(layer.phi, u_bits, f["rate_bits"], f["signed"], f["wide"],
+                                   name)
         consts = X.FixedNeuronConstants(
             dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
             tau_r_m=quantize_factor(tr / tm, "tau_r/tau_m", name),

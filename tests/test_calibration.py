@@ -27,7 +27,10 @@ def test_calibration_sizes_input_and_unbounded_rates_from_what_it_saw():
     ref = Engine(frozen(case.net)).run(x, record=["r", "u"])
     r_max = np.abs(ref["r.out"]).max()
     q = quantize_network(frozen(cal))
-    assert 127 * 2.0 ** -q.layers[1].rate_bits >= r_max > 63 * 2.0 ** -q.layers[1].rate_bits
+    bits = out.fixed_point["rate_bits"]  # the range of an 8-bit signed payload
+    assert 127 * 2.0 ** -bits >= r_max > 63 * 2.0 ** -bits
+    top = q.layers[1]  # the output's 24-bit payload has twice that range
+    assert top.consts.phi.p_max * 2.0 ** -top.rate_bits == pytest.approx(2 * 128 * 2.0 ** -bits)
     assert all(2.0 ** (23 - ql.u_bits) >= 2 * np.abs(ref[f"u.{ql.name}"]).max()
                for ql in q.layers)
 

@@ -6,7 +6,6 @@ directory, so a tutorial's later blocks can use what earlier ones built.
 from __future__ import annotations
 
 import doctest
-import os
 import re
 import shlex
 from pathlib import Path
@@ -63,10 +62,12 @@ def test_python_blocks_run(path, monkeypatch):
         exec(code, namespace)  # noqa: S102 - running our own documentation
 
 
-def test_engine_docstring_example():
-    import lava_gle.engine
-    os.chdir(REPO)
-    result = doctest.testmod(lava_gle.engine, verbose=False)
+@pytest.mark.parametrize("module", ["engine", "fixed_engine", "quantize", "calibration",
+                                    "mappings.mapper", "mappings.simulator"])
+def test_docstring_examples(module, monkeypatch):
+    import importlib
+    monkeypatch.chdir(REPO)
+    result = doctest.testmod(importlib.import_module(f"lava_gle.{module}"), verbose=False)
     assert result.attempted > 0 and result.failed == 0
 
 

@@ -175,3 +175,27 @@ def test_tau_m_learns_in_integers_as_in_float(seed):
         d_fixed = fx[f"tau_m.{layer.name}"][0] - t0
         assert abs(d_float) > 0.2  # it learns
         assert abs(d_fixed - d_float) <= 0.2 * abs(d_float), (i, d_float, d_fixed)
+
+
+def test_tau_m_of_a_student_at_its_teacher_stays_there():
+    """At the optimum the integer tau_m gradient ``-e du`` must vanish on average. With
+    gamma = 1 the error enters du, so any error noise gives ``-gamma e**2`` a mean: with
+    the output rates on the 8-bit grid (LSB 1/64) the taus drifted from (1, 2) to (0.84,
+    2.18) here. The output layer's 24-bit rate format removes that floor."""
+    from lava_gle.description import network_to_dict
+    from lava_gle.experiments.lagline import (
+        LaglineConfig, make_inputs, student_network, teacher_network,
+    )
+    cfg = LaglineConfig(seed=0, batch=10, settle_time=0.0, train_time=100.0,
+                        learn_tau=True, optimizer="sgd")
+    x = make_inputs(cfg)
+    y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
+    d = network_to_dict(student_network(cfg), explicit_parameters=True)
+    for layer, w, tau in zip(d["layers"], (1.0, 2.0), (1.0, 2.0)):
+        layer["weights"], layer["tau_m"] = [[w]], tau
+    d["learning"]["eta"] = 0.0  # weights held at the teacher's
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tr = FixedEngine(network_from_dict(d)).run(x, y)
+    tau = [tr["tau_m.l0"][0], tr["tau_m.l1"][0]]
+    assert tau == pytest.approx([1.0, 2.0], rel=0.02), tau

@@ -161,3 +161,45 @@ def test_coarser_error_trace_for_a_small_learning_gain_is_in_the_manifest():
     formats = slow.manifest()["layers"][0]["formats"]
     assert formats["error_trace_coarsening"] == k_slow[0]
     assert formats["error_trace_bits"] == slow.layers[0].e_bits - slow.layers[0].trace_shift
+
+
+#: max |phi''| of the tabulated activations (bound of the interpolation error).
+_CURVATURE = {"sigmoid": 0.0963, "tanh": 0.7699, "softplus": 0.25}
+
+
+@pytest.mark.parametrize("phi", ["sigmoid", "tanh", "softplus", "linear"])
+def test_output_layer_sends_24_bit_rates_interpolated_from_its_table(phi):
+    """The output's rates reach no learning engine: 24-bit payloads with twice the range
+    of the 8-bit format (+-1 fits a tanh output) and its 14-15 bits finer; tables are
+    read by linear interpolation, within h**2/8 max|phi''| + 1 LSB of phi."""
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.01, "input": {"size": 2},
+        "layers": [{"name": "a", "size": 3, "tau_m": 1.0, "tau_r": 0.1, "phi": "tanh"},
+                   {"name": "z", "size": 2, "tau_m": 1.0, "tau_r": 0.5, "phi": phi}],
+        "learning": {"enabled": False}})
+    hidden, top = quantize_network(net).layers
+    assert (hidden.consts.phi.p_max, hidden.consts.phi.interpolate) == (127, False)
+    act = top.consts.phi
+    signed = phi in ("tanh", "linear")
+    assert (act.p_min, act.p_max) == (-X.STATE_MAX if signed else 0, X.STATE_MAX)
+    if phi in ("sigmoid", "tanh"):  # their 8-bit payloads span 1.0 (rate_bits 8 and 7)
+        assert top.rate_bits == 22
+        assert act.p_max * 2.0 ** -top.rate_bits == pytest.approx(2.0, rel=1e-6)
+    u = np.round(np.random.default_rng(1).uniform(-20, 20, 5000) * 2.0 ** top.u_bits)
+    p, _, clipped = act(u.astype(np.int64))
+    lsb = 2.0 ** -top.rate_bits
+    ref = np.clip(float_phi(phi)(u * 2.0 ** -top.u_bits), act.p_min * lsb, act.p_max * lsb)
+    bound = (2.0 ** -act.table_bits) ** 2 / 8 * _CURVATURE.get(phi, 0.0) + lsb
+    assert np.max(np.abs(p * lsb - ref)) <= bound
+    assert top.phi_max_error <= bound
+    assert clipped == np.count_nonzero(np.abs(ref) >= act.p_max * lsb)  # beyond: counted
+    if phi == "tanh":  # the rate reaches 1.0 exactly (so do +-1 targets)
+        assert act(np.array([50 << top.u_bits]))[0].tolist() == [1 << top.rate_bits]
+
+
+def test_softplus_rates_beyond_the_payload_are_counted():
+    q = quantize_network(chain(phi="softplus", layer_fp={"rate_bits": 6}))
+    act = q.layers[0].consts.phi
+    u = np.array([3.0, 5.0, 50.0]) * 2.0 ** act.u_bits  # 5 is inside the table, 50 above it
+    p, _, clipped = act(u.astype(np.int64))
+    assert p.tolist() == [195, 255, 255] and clipped == 2

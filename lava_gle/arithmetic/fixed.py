@@ -106,8 +106,9 @@ class FixedActivation:
     """Integer phi and phi' of one layer: prospective potential -> (rate payload, gate).
 
     ``kind`` is ``linear``, ``relu``, ``hard_sigmoid`` (exact piecewise-linear: shifts and
-    compares) or ``table`` (sigmoid, tanh, softplus: lookup tables indexed by the
-    potential rounded to ``2**-table_bits``). Payloads are clipped to
+    compares) or ``table`` (sigmoid, tanh, softplus: lookup tables with entries every
+    ``2**-table_bits`` of potential, read at the nearest entry or, with ``interpolate``,
+    linearly between the two neighbouring entries). Payloads are clipped to
     ``[p_min, p_max]`` (counted); ``one`` is the payload of rate 1.0 (``2**rate_bits``).
 
     Attributes
@@ -123,6 +124,9 @@ class FixedActivation:
         Payload and gate (``GATE_ONE`` == 1.0) per table entry.
     linear_above : bool
         Above the table, phi is the identity (softplus) instead of the last entry.
+    interpolate : bool
+        Payload by linear interpolation between entries (the wide output format, whose
+        LSB is far below the table step); the gate always reads the nearest entry.
     """
 
     kind: str
@@ -135,6 +139,7 @@ class FixedActivation:
     phi_table: Array | None = None
     gate_table: Array | None = None
     linear_above: bool = False
+    interpolate: bool = False
 
     def __call__(self, u: Array) -> tuple[Array, Array, int]:
         """Payload p, gate g (``GATE_ONE`` == 1) and the number of clipped payloads."""
@@ -150,18 +155,33 @@ class FixedActivation:
             p = np.clip(shift_round(u, to_rate), 0, 1 << self.rate_bits)
             g = ((u >= 0) & (u <= one)).astype(np.int64) << GATE_BITS
         else:
-            idx = shift_round(u, self.u_bits - self.table_bits) - self.table_lo
+            step = self.u_bits - self.table_bits
+            idx = shift_round(u, step) - self.table_lo
             last = len(self.phi_table) - 1
             inside = np.clip(idx, 0, last)
-            p = self.phi_table[inside]
             g = self.gate_table[inside]
-            if self.linear_above:
+            if self.interpolate:
+                pos = u - (self.table_lo << step)  # from the first entry, in u LSBs
+                p = self._interpolated(pos, step, last)
+                above = pos > (last << step)
+            else:
+                p = self.phi_table[inside]
                 above = idx > last
-                if np.any(above):
-                    p = np.where(above, shift_round(u, to_rate), p)
-                    g = np.where(above, GATE_ONE, g)
+            if self.linear_above and np.any(above):
+                p = np.where(above, shift_round(u, to_rate), p)
+                g = np.where(above, GATE_ONE, g)
         p, n = saturate(p, self.p_min, self.p_max)
         return p, g, n
+
+    def _interpolated(self, pos: Array, step: int, last: int) -> Array:
+        """``T[i] + round((T[i+1] - T[i]) * f * 2**-step)`` at ``pos`` (u LSBs from the first
+        entry): entry ``i`` below and the fraction ``f`` (``step`` bits) of the way to the
+        next one; the end entries outside the table."""
+        i = pos >> step
+        f = np.where(i < 0, 0, np.where(i >= last, 1 << step, pos - (i << step)))
+        j = np.clip(i, 0, last - 1)
+        lo = self.phi_table[j]
+        return lo + shift_round((self.phi_table[j + 1] - lo) * f, step)
 
 
 # -- neuron ---------------------------------------------------------------------

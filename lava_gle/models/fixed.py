@@ -238,7 +238,8 @@ class StreamArithmetic:
 @requires(CPU)
 @tag("fixed_pt")
 class PyGleNeuronsFixed(AbstractGleNeuronsModel):
-    """Integer GLE neurons (24-bit state, 8-bit rate payloads, 24-bit errors)."""
+    """Integer GLE neurons (24-bit state, 8-bit rate payloads or 24-bit at the output,
+    24-bit errors)."""
 
     arith = FIXED_HOST
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
