@@ -54,7 +54,6 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
     times along the run (engines run chunk by chunk; Lava runs report through a
     callback after each chunk)."""
     x, y = prepare_streams(net, inputs, targets)
-    T = x.shape[0]
     weights = {n: [] for n in net.layer_names}
     biases = {n: [] for n in net.layer_names}
     backward: dict[str, list] = {}

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from conftest import GoldenCase
-from lava_gle import network_from_dict
+from lava_gle import Network, network_from_dict
 from lava_gle.engine import Engine
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings import LavaNetwork
@@ -13,7 +13,7 @@ from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.traces import max_relative_errors
 
 
-def feature_net(learning: dict) -> "Network":
+def feature_net(learning: dict) -> Network:
     """3 layers: ce loss on a linear output, relu/tanh hidden, per-neuron taus, no-bias layer."""
     return network_from_dict({
         "gle_network": 1, "name": "features", "dt": 0.05, "input": {"size": 3},
