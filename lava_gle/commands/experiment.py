@@ -33,6 +33,10 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"),
                    help="lagline: Adam on the local signals (default on numpy) or GLE's own "
                         "SGD rule (default on the other backends)")
+    p.add_argument("--sgd-eta", type=float, metavar="ETA",
+                   help="lagline, SGD rule: learning rate of the weights (default 1.0)")
+    p.add_argument("--sgd-eta-tau", type=float, metavar="ETA",
+                   help="lagline, SGD rule: learning rate of tau_m (default: --sgd-eta)")
     p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
     p.add_argument("--balanced-batches", action="store_true",
@@ -53,15 +57,17 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "lagline" and args.epochs is not None:
         raise LavaGleError("--epochs applies to mnist1d and yinyang; lagline runs the "
                            "paper's 4,050 time units (or --quick)")
-    if args.name != "lagline" and args.optimizer is not None:
-        raise LavaGleError("--optimizer applies to the lagline experiment only")
+    if args.name != "lagline" and (args.optimizer is not None or args.sgd_eta is not None
+                                   or args.sgd_eta_tau is not None):
+        raise LavaGleError("--optimizer, --sgd-eta and --sgd-eta-tau apply to the lagline "
+                           "experiment only")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
         config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,
-                                          args.backend)
+                                          args.backend, args.sgd_eta, args.sgd_eta_tau)
         metrics = lagline.run_lagline(config, args.out, **opts)
     elif args.name == "mnist1d":
         from lava_gle.experiments import mnist1d

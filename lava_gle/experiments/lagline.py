@@ -74,7 +74,9 @@ class LaglineConfig:
     lr : float
         Adam learning rate of weights and (with ``learn_tau``) tau_m.
     sgd_eta : float
-        Learning rate of the ``sgd`` rule (``eta`` and ``eta_tau``).
+        Learning rate of the ``sgd`` rule (``eta``, and ``eta_tau`` unless set).
+    sgd_eta_tau : float or None
+        ``eta_tau`` of the ``sgd`` rule when it differs from ``sgd_eta``.
     learn_tau : bool
         Whether the student learns tau_m (starting from random values in [0, 1),
         clamped to >= 10 dt) or keeps the teacher's.
@@ -102,6 +104,7 @@ class LaglineConfig:
     optimizer: str = "adam"
     lr: float = 1e-4
     sgd_eta: float = 1.0
+    sgd_eta_tau: float | None = None
     learn_tau: bool = False
     levels: tuple[float, float] = (-1.5, 1.5)
     hold_steps: tuple[int, int] = (100, 300)
@@ -202,15 +205,17 @@ def student_initial(config: LaglineConfig) -> tuple[np.ndarray, np.ndarray]:
 def student_network(config: LaglineConfig, prospective_errors: bool = True) -> Network:
     """The student chain: GLE (``prospective_errors``) or the instantaneous variant.
 
-    Learning is on; ``eta`` (and ``eta_tau``) is ``config.sgd_eta`` with the ``sgd``
-    optimiser and ``config.lr`` with ``adam`` (then it documents the rate only: the
-    experiment hands an Adam to the engine).
+    Learning is on; ``eta`` and ``eta_tau`` are ``config.sgd_eta`` and
+    ``config.sgd_eta_tau`` with the ``sgd`` optimiser and ``config.lr`` with ``adam``
+    (then they document the rate only: the experiment hands an Adam to the engine).
     """
     w, tau = student_initial(config)
     eta = config.lr if config.optimizer == "adam" else config.sgd_eta
+    eta_tau = eta if config.optimizer == "adam" or config.sgd_eta_tau is None \
+        else config.sgd_eta_tau
     learning = {"enabled": True, "eta": eta, "gamma": config.gamma, "beta": config.beta,
                 "loss": "mse", "prospective_errors": prospective_errors,
-                "learn_tau": config.learn_tau, "eta_tau": eta if config.learn_tau else 0.0}
+                "learn_tau": config.learn_tau, "eta_tau": eta_tau if config.learn_tau else 0.0}
     name = "lagline_" + ("gle" if prospective_errors else "instantaneous")
     return _chain(name, config, w, tau, learning)
 
@@ -444,13 +449,25 @@ def plot_lagline(config: LaglineConfig, history: dict, snapshot: np.ndarray,
 
 
 def config_from_args(seed: int, quick: bool, learn_tau: bool, optimizer: str | None = None,
-                     backend: str = "numpy") -> LaglineConfig:
+                     backend: str = "numpy", sgd_eta: float | None = None,
+                     sgd_eta_tau: float | None = None) -> LaglineConfig:
     """The configuration the command line asks for.
 
     The optimiser defaults to ``adam`` on the float engine and to ``sgd`` on the other
-    backends, which learn with GLE's own rule only.
+    backends, which learn with GLE's own rule only. ``sgd_eta`` and ``sgd_eta_tau``
+    (> 0) set the SGD rule's rates and need that rule.
     """
     config = LaglineConfig.quick() if quick else LaglineConfig()
     if optimizer is None:
         optimizer = "adam" if backend == "numpy" else "sgd"
-    return replace(config, seed=seed, learn_tau=learn_tau, optimizer=optimizer)
+    for flag, value in (("--sgd-eta", sgd_eta), ("--sgd-eta-tau", sgd_eta_tau)):
+        if value is None:
+            continue
+        if optimizer != "sgd":
+            raise LavaGleError(f"{flag} sets a rate of the SGD rule; add --optimizer sgd "
+                               "(Adam's rate is fixed by the paper's set-up)")
+        if not value > 0:
+            raise LavaGleError(f"{flag} must be > 0, got {value}")
+    return replace(config, seed=seed, learn_tau=learn_tau, optimizer=optimizer,
+                   sgd_eta=config.sgd_eta if sgd_eta is None else sgd_eta,
+                   sgd_eta_tau=sgd_eta_tau)

@@ -14,7 +14,11 @@ from lava_gle.cli import main
     (["lagline", "--epochs", "3"], "--epochs applies to mnist1d and yinyang"),
     (["yinyang", "--model", "15k"], "--model and --balanced-batches apply to the mnist1d"),
     (["lagline", "--balanced-batches"], "--balanced-batches apply to the mnist1d"),
-    (["mnist1d", "--optimizer", "sgd"], "--optimizer applies to the lagline"),
+    (["mnist1d", "--optimizer", "sgd"], "--optimizer, --sgd-eta and --sgd-eta-tau apply to "
+                                         "the lagline"),
+    (["yinyang", "--sgd-eta", "0.1"], "apply to the lagline experiment only"),
+    (["lagline", "--sgd-eta", "0.1"], "--sgd-eta sets a rate of the SGD rule; add --optimizer"),
+    (["lagline", "--optimizer", "sgd", "--sgd-eta-tau", "0"], "--sgd-eta-tau must be > 0"),
     (["yinyang", "--epochs", "0"], "--epochs must be a positive integer"),
     (["lagline", "--seed", "-1"], "--seed must be >= 0"),
 ])
@@ -50,3 +54,14 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "metrics.json").read_text())
     assert again["history"] == metrics["history"]
+
+
+def test_sgd_rates_reach_the_student():
+    from lava_gle.experiments.lagline import config_from_args, student_network
+    config = config_from_args(0, True, True, None, "numpy-fixed", 0.1, None)
+    assert (config.optimizer, config.sgd_eta) == ("sgd", 0.1)
+    lrn = student_network(config).learning
+    assert (lrn.eta, lrn.eta_tau) == (0.1, 0.1)  # eta_tau follows eta unless set
+    config = config_from_args(0, True, True, "sgd", "numpy", 0.1, 1.0)
+    lrn = student_network(config).learning
+    assert (lrn.eta, lrn.eta_tau) == (0.1, 1.0)
