@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     print("LagLine (paper Fig. 5): input -> 1 softplus -> 1 softplus, tau_m (1, 2), "
           f"tau_r {config.tau_r}, dt {config.dt}")
     print(f"teacher weights {config.w_teacher}; student starts at ({w0[0]:.3f}, {w0[1]:.3f}) "
-          f"and learns for {args.steps} steps with GLE's local rule (eta {config.sgd_eta}, "
+          f"and learns for {args.steps} steps with GLE's local rule (eta {config.sgd_rates()[0]}, "
           f"beta {config.beta})\n")
     x = make_inputs(config)
     y = simulate(teacher_network(config), x, record=["output"])["output"]

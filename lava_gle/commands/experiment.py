@@ -34,9 +34,10 @@ def add_parser(sub) -> None:
                    help="lagline: Adam on the local signals (default on numpy) or GLE's own "
                         "SGD rule (default on the other backends)")
     p.add_argument("--sgd-eta", type=float, metavar="ETA",
-                   help="lagline, SGD rule: learning rate of the weights (default 1.0)")
+                   help="lagline, SGD rule: learning rate of the weights (default 1.0; 0.1 "
+                        "with --learn-tau)")
     p.add_argument("--sgd-eta-tau", type=float, metavar="ETA",
-                   help="lagline, SGD rule: learning rate of tau_m (default: --sgd-eta)")
+                   help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
     p.add_argument("--balanced-batches", action="store_true",

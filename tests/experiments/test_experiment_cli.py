@@ -56,12 +56,15 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
     assert again["history"] == metrics["history"]
 
 
-def test_sgd_rates_reach_the_student():
+@pytest.mark.parametrize("learn_tau, flags, rates", [
+    (False, (None, None), (1.0, 0.0)),   # no tau learning: eta_tau 0
+    (True, (None, None), (0.1, 1.0)),    # weights 10x slower than the taus
+    (True, (0.5, 2.0), (0.5, 2.0)),
+    (False, (0.3, None), (0.3, 0.0)),
+])
+def test_sgd_rates_reach_the_student(learn_tau, flags, rates):
     from lava_gle.experiments.lagline import config_from_args, student_network
-    config = config_from_args(0, True, True, None, "numpy-fixed", 0.1, None)
-    assert (config.optimizer, config.sgd_eta) == ("sgd", 0.1)
+    config = config_from_args(0, True, learn_tau, None, "numpy-fixed", *flags)
+    assert config.optimizer == "sgd"
     lrn = student_network(config).learning
-    assert (lrn.eta, lrn.eta_tau) == (0.1, 0.1)  # eta_tau follows eta unless set
-    config = config_from_args(0, True, True, "sgd", "numpy", 0.1, 1.0)
-    lrn = student_network(config).learning
-    assert (lrn.eta, lrn.eta_tau) == (0.1, 1.0)
+    assert (lrn.eta, lrn.eta_tau) == rates
