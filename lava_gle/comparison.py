@@ -277,10 +277,10 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
                          "weight update or eta")
             elif var in ("v", "e") and net.learning.prospective_errors and gain > 2:
                 cause = (f"error read-out amplification: e = v + tau_m dv/dt multiplies the "
-                         "quantisation noise of its input (the rate payload in the output "
-                         "error, the error payload from above) by tau_m/tau_r = "
-                         f"{gain:.3g}; finer payloads (fixed_point.rate_bits, error_bits) or "
-                         "a smaller tau_m/tau_r reduce it")
+                         "quantisation noise of its input (the error from above, which "
+                         "carries the 8-bit rates' noise of the layers below) by "
+                         f"tau_m/tau_r = {gain:.3g}; finer formats (fixed_point.rate_bits, "
+                         "error_bits) or a smaller tau_m/tau_r reduce it")
             elif ratio < 2.0 ** -7:
                 cause = (f"step-size quantisation: dt/tau = {ratio:.2g}, each step moves the "
                          "state by few least significant bits; give the state more fraction "
