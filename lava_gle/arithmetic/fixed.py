@@ -422,19 +422,24 @@ def _accumulator_sums(w: Array, x0: Array, pre: Array, e_q: Array,
 
     ``sum_b floor(a_b / 2**k)`` with ``a_b = mant y_b pre_b`` is
     ``(sum_b a_b - sum_b (a_b mod 2**k)) / 2**k``, and ``a_b mod 2**k`` depends only on
-    ``mant y_b mod 2**k`` and ``pre_b mod 2**k``: one matrix product per residue of y.
-    Without saturation (the caller saturates the mean).
+    ``mant y_b mod 2**k`` and ``pre_b mod 2**k``: one matrix product over the non-zero
+    residues of ``mant y`` that occur (few: the error trace is sparse, and mant 4 or 6
+    leaves only even residues). Without saturation (the caller saturates the mean).
     """
-    k = 1 << rule.overflow_shift
+    mask = (1 << rule.overflow_shift) - 1
     total = batch * (w << ACC_FRAC)
-    r = np.arange(k)
-    # [B k, m]: (r * pre_b) mod k for every residue r of y
-    lost_by_residue = ((r[None, :, None] * (pre % k)[:, None, :]) % k).reshape(-1, pre.shape[1])
+    pre_res = pre & mask
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
         exact = mant * int_matmul(y.T, pre)
-        onehot = (((mant * y) % k)[:, :, None] == r).transpose(1, 0, 2).reshape(y.shape[1], -1)
-        lost = int_matmul(onehot, lost_by_residue)
-        total = total + (((exact - lost) // k) << rule.s_exp)
+        res = (mant * y) & mask  # [B, n]
+        r = np.flatnonzero(np.bincount(res.ravel(), minlength=mask + 1)[1:]) + 1
+        if r.size:
+            onehot = (res[:, :, None] == r).transpose(1, 0, 2).reshape(y.shape[1], -1)
+            # [B R, m]: (r * pre_b) mod 2**k for every residue r that occurs
+            lost_by_residue = ((r[None, :, None] * pre_res[:, None, :]) & mask).reshape(
+                -1, pre.shape[1])
+            exact = exact - int_matmul(onehot, lost_by_residue)
+        total = total + ((exact >> rule.overflow_shift) << rule.s_exp)
     comp = int_matmul((e_q != 0).T, x0) << (rule.s_exp - 1)
     return total + comp
 
