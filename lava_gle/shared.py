@@ -84,9 +84,41 @@ class SharedCounters:
 
 
 def shared_directory(prefix: str = "lava-gle-") -> str:
-    """A fresh directory for shared arrays: under /dev/shm if writable, else the temp dir."""
-    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else None
-    return tempfile.mkdtemp(prefix=prefix, dir=base)
+    """A fresh directory ``<prefix><pid>-*`` for shared arrays: under /dev/shm if writable,
+    else the temp dir. Directories that killed hosts left there are removed first
+    (:func:`remove_stale_directories`)."""
+    base = "/dev/shm" if os.access("/dev/shm", os.W_OK) else tempfile.gettempdir()
+    remove_stale_directories(base, prefix)
+    return tempfile.mkdtemp(prefix=f"{prefix}{os.getpid()}-", dir=base)
+
+
+def remove_stale_directories(base: str, prefix: str = "lava-gle-") -> list[str]:
+    """Remove this user's ``<prefix><pid>-*`` directories in ``base`` whose process is gone.
+
+    A host that exits normally removes its directory (:func:`remove_directory`); one that
+    is killed (SIGKILL, out of memory) cannot, and on /dev/shm its files would hold RAM
+    until a reboot. Returns the removed paths.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(base))
+    except OSError:
+        return removed
+    for entry in entries:
+        pid = entry.name[len(prefix):].split("-", 1)[0]
+        if not (entry.name.startswith(prefix) and pid.isdigit()):
+            continue
+        try:
+            if not entry.is_dir(follow_symlinks=False) or \
+                    entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
+            os.kill(int(pid), 0)  # raises when no such process exists
+        except ProcessLookupError:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+        except OSError:  # the process exists under another user, or the entry vanished
+            continue
+    return removed
 
 
 def remove_directory(path: str | None) -> None:

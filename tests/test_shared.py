@@ -31,3 +31,21 @@ def test_round_trip_and_writes_from_a_forked_process_are_visible():
         assert empty.attach().shape == (0, 4)
     finally:
         remove_directory(directory)
+
+
+def test_directories_of_killed_hosts_are_removed(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from lava_gle.shared import remove_stale_directories
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = tmp_path / f"lava-gle-{int(gone.stdout)}-abc"
+    alive = tmp_path / f"lava-gle-{os.getpid()}-def"
+    other = tmp_path / "lava-gle-x1y2"  # not ours to judge: no pid in the name
+    for d in (dead, alive, other):
+        d.mkdir()
+        (d / "a").write_bytes(b"0" * 8)
+    assert remove_stale_directories(str(tmp_path)) == [str(dead)]
+    assert not dead.exists() and alive.exists() and other.exists()
+    assert remove_stale_directories(str(tmp_path / "missing")) == []
