@@ -121,7 +121,7 @@ class LaglineConfig:
     def sgd_rates(self) -> tuple[float, float]:
         """``(eta, eta_tau)`` of the ``sgd`` rule: 1.0 and 1.0, but weights at 0.1 when tau_m
         learns too. Weights that learn as fast as the taus keep moving near the optimum
-        in fixed point (driven by the integer neurons' error floor), and each move reads as a
+        in fixed point (driven by the first layer's 8-bit rates), and each move reads as a
         lag to the tau_m rule: the students drifted to tau_m = (4.2, 0.33) at
         eta 1 and reach (1.005, 2.004) at eta 0.1 (``docs/experiments.md``)."""
         eta = self.sgd_eta if self.sgd_eta is not None else (0.1 if self.learn_tau else 1.0)
