@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from lava_gle.backends import BACKEND_NAMES
+from lava_gle.backends import BACKEND_NAMES, ENGINES
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.training import check_positive
 
@@ -64,6 +64,13 @@ def run(args: argparse.Namespace) -> int:
                            "experiment only")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
+    if args.backend not in ENGINES:
+        raise LavaGleError(
+            f"backend {args.backend!r} has no stepping engine for the experiments' chunked, "
+            "resumable training (a Lava run starts from the zero state); train with "
+            f"{' or '.join(sorted(ENGINES))}. mnist1d and yinyang run their trained networks "
+            "through lava-float and lava-fixed themselves (lava_agreement in metrics.json), "
+            "and `lava-gle demo` runs LagLine through both")
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
