@@ -69,6 +69,21 @@ def lagline(w, learning, layer_fp=None):
         "learning": learning})
 
 
+def student_at(cfg, weights, tau_m=None, eta=None):
+    """The LagLine GLE student of ``cfg`` started at ``weights`` (and ``tau_m``), with
+    ``eta`` (None: the config's) as its weight learning rate."""
+    from lava_gle.description import network_to_dict
+    from lava_gle.experiments.lagline import student_network
+    d = network_to_dict(student_network(cfg), explicit_parameters=True)
+    for i, layer in enumerate(d["layers"]):
+        layer["weights"] = [[weights[i]]]
+        if tau_m is not None:
+            layer["tau_m"] = tau_m[i]
+    if eta is not None:
+        d["learning"]["eta"] = eta
+    return network_from_dict(d)
+
+
 def test_lagline_teacher_student_learns_in_fixed_point():
     """Teacher weights (1, 2), tau_m (1, 2), tau_r 0.1, dt 0.01, smoothed random steps:
     the integer student moves both weights towards the teacher's and its loss falls 10x."""
@@ -130,19 +145,13 @@ def test_student_started_at_its_teacher_does_not_drift_away(eta):
     the student drifted to (1.28, 1.84) at eta 1 and (0.72, 1.03) at eta 1/16 (-9 and
     -31 LSB). Now the weights random-walk around the teacher by a few LSB (8-bit weights
     rounded stochastically every step; docs/fixed-point.md, section 3)."""
-    from lava_gle.description import network_to_dict
-    from lava_gle.experiments.lagline import (
-        LaglineConfig, make_inputs, student_network, teacher_network,
-    )
+    from lava_gle.experiments.lagline import LaglineConfig, make_inputs, teacher_network
     cfg = LaglineConfig(optimizer="sgd", seed=0, batch=20, settle_time=0.0, train_time=150.0)
     x = make_inputs(cfg)
     y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
-    d = network_to_dict(student_network(cfg), explicit_parameters=True)
-    d["layers"][0]["weights"], d["layers"][1]["weights"] = [[1.0]], [[2.0]]
-    d["learning"]["eta"] = eta
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        eng = FixedEngine(network_from_dict(d))
+        eng = FixedEngine(student_at(cfg, (1.0, 2.0), eta=eta))
         w = []
         for chunk in np.split(np.arange(len(x)), 15):  # the engine continues between runs
             tr = eng.run(x[chunk], y[chunk])
@@ -182,21 +191,14 @@ def test_tau_m_of_a_student_at_its_teacher_stays_there():
     gamma = 1 the error enters du, so any error noise gives ``-gamma e**2`` a mean: with
     the output rates on the 8-bit grid (LSB 1/64) the taus drifted from (1, 2) to (0.84,
     2.18) here. The output layer's 24-bit rate format removes that floor."""
-    from lava_gle.description import network_to_dict
-    from lava_gle.experiments.lagline import (
-        LaglineConfig, make_inputs, student_network, teacher_network,
-    )
+    from lava_gle.experiments.lagline import LaglineConfig, make_inputs, teacher_network
     cfg = LaglineConfig(seed=0, batch=10, settle_time=0.0, train_time=100.0,
                         learn_tau=True, optimizer="sgd")
     x = make_inputs(cfg)
     y = Engine(teacher_network(cfg)).run(x, record=["output"])["output"]
-    d = network_to_dict(student_network(cfg), explicit_parameters=True)
-    for layer, w, tau in zip(d["layers"], (1.0, 2.0), (1.0, 2.0)):
-        layer["weights"], layer["tau_m"] = [[w]], tau
-    d["learning"]["eta"] = 0.0  # weights held at the teacher's
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        tr = FixedEngine(network_from_dict(d)).run(x, y)
+        warnings.simplefilter("ignore")  # weights held at the teacher's (eta 0)
+        tr = FixedEngine(student_at(cfg, (1.0, 2.0), (1.0, 2.0), eta=0.0)).run(x, y)
     tau = [tr["tau_m.l0"][0], tr["tau_m.l1"][0]]
     assert tau == pytest.approx([1.0, 2.0], rel=0.02), tau
 
@@ -208,20 +210,14 @@ def test_tau_m_learning_in_integers_needs_weights_slower_than_taus(eta, approach
     weights at eta 0.1 (the experiment's default) both taus close in on the teacher's;
     at eta 1 the weights keep moving near the optimum and the taus drift the other way
     (measured: (2.33, 0.89); float at eta 1 reaches (1.26, 1.59))."""
-    from lava_gle.description import network_to_dict
-    from lava_gle.experiments.lagline import (
-        LaglineConfig, make_inputs, student_network, teacher_network,
-    )
+    from lava_gle.experiments.lagline import LaglineConfig, make_inputs, teacher_network
     cfg = LaglineConfig(seed=0, batch=100, settle_time=0.0, train_time=800.0, learn_tau=True,
                         optimizer="sgd", sgd_eta=eta)
-    d = network_to_dict(student_network(cfg), explicit_parameters=True)
-    for layer, w, tau in zip(d["layers"], (1.0, 2.05), (2.2, 0.9)):
-        layer["weights"], layer["tau_m"] = [[w]], tau
     x = make_inputs(cfg)
     teacher = Engine(teacher_network(cfg))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        eng = FixedEngine(network_from_dict(d))
+        eng = FixedEngine(student_at(cfg, (1.0, 2.05), (2.2, 0.9)))
         for chunk in np.split(np.arange(len(x)), 80):  # bounded memory
             eng.run(x[chunk], teacher.run(x[chunk], record=["output"])["output"])
     gap_before = np.abs(np.array([2.2, 0.9]) - [1.0, 2.0])
