@@ -1,13 +1,21 @@
 """Shared fixtures: the golden cases shipped in tests/data/golden, and the slow-test switch."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 from lava_gle import load_network
 from lava_gle.traces import load_traces
+
+# Property tests draw the same examples on every run and machine, so a CI failure is the
+# same failure on a developer's machine; HYPOTHESIS_PROFILE=explore draws new ones.
+settings.register_profile("repeatable", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "data" / "golden"
@@ -19,12 +27,12 @@ def pytest_addoption(parser):
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow"):
-        return
+    run_slow = config.getoption("--run-slow")
     skip = pytest.mark.skip(reason="slow: run with `make test-slow`")
     for item in items:
         if "slow" in item.keywords:
-            item.add_marker(skip)
+            # long runs get an hour instead of the suite's per-test timeout (setup.cfg)
+            item.add_marker(pytest.mark.timeout(3600) if run_slow else skip)
 
 
 class GoldenCase:

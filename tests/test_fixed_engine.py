@@ -15,7 +15,9 @@ from lava_gle.optim import Adam
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.traces import STATE_VARS
 
-GOLDEN = "tests/data/golden/{}"
+from conftest import GOLDEN as GOLDEN_DIR
+
+GOLDEN = str(GOLDEN_DIR / "{}")
 
 
 def golden(case):

@@ -8,7 +8,9 @@ from lava_gle.arithmetic import fixed as X
 from lava_gle.microcode import compile_rule, learning_rules, rule_string
 from lava_gle.quantize import quantize_network
 
-GOLDEN = "tests/data/golden/{}/network.json"
+from conftest import GOLDEN as GOLDEN_DIR
+
+GOLDEN = str(GOLDEN_DIR / "{}" / "network.json")
 
 
 def test_every_projection_gets_forward_bias_and_backward_rules():
@@ -37,7 +39,7 @@ def test_compiled_scaling_matches_the_rule_constants():
 
 def test_no_learning_no_rules():
     import dataclasses
-    net = load_network("tests/data/golden/visible_lagline/network.json")
+    net = load_network(GOLDEN.format("visible_lagline"))
     off = dataclasses.replace(net, learning=dataclasses.replace(net.learning, enabled=False))
     assert all(v["weights"] is not None for v in learning_rules(quantize_network(net)).values())
     assert all(all(r is None for r in v.values())

@@ -9,7 +9,9 @@ from lava_gle.arithmetic import fixed as X
 from lava_gle.arithmetic.activations import phi as float_phi
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 
-GOLDEN = "tests/data/golden/{}/network.json"
+from conftest import GOLDEN as GOLDEN_DIR
+
+GOLDEN = str(GOLDEN_DIR / "{}" / "network.json")
 
 
 def chain(phi="softplus", tau_m=1.0, tau_r=0.1, weights=0.5, eta=0.5, layer_fp=None,

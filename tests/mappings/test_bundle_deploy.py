@@ -19,12 +19,14 @@ from lava_gle.mappings.bundle import BundleError, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
 from lava_gle.network import InputSpec, LayerSpec, Network
 
-MLP = "tests/data/golden/visible_mlp"
+from conftest import GOLDEN as GOLDEN_DIR
+
+MLP = GOLDEN_DIR / "visible_mlp"
 
 
 @pytest.fixture
-def mlp(repo):
-    return load_network(repo / MLP / "network.json")
+def mlp():
+    return load_network(MLP / "network.json")
 
 
 @pytest.fixture
@@ -60,10 +62,10 @@ def test_bundle_carries_the_quantised_network(mlp, tmp_path, quiet):
         assert np.array_equal(arrays[key], value), key
 
 
-def test_map_calibrate_sizes_the_bundles_formats_from_inputs(repo, tmp_path, quiet):
+def test_map_calibrate_sizes_the_bundles_formats_from_inputs(tmp_path, quiet):
     x = tmp_path / "x.npy"
-    np.save(x, 3.0 * np.load(repo / MLP / "inputs.npy"))  # |x| up to ~3.2: range 4
-    net = str(repo / MLP / "network.json")
+    np.save(x, 3.0 * np.load(MLP / "inputs.npy"))  # |x| up to ~3.2: range 4
+    net = str(MLP / "network.json")
     assert main(["map", net, "--out", str(tmp_path / "plain")]) == 0
     assert main(["map", net, "--calibrate", str(x), "--out", str(tmp_path / "cal")]) == 0
     plain, cal = read_bundle(tmp_path / "plain"), read_bundle(tmp_path / "cal")
@@ -108,15 +110,15 @@ def _no_runner(*args):
 
 
 def test_deploy_without_lava_loihi_stops_before_lava_and_points_to_the_bundle(
-        repo, tmp_path, quiet):
+        tmp_path, quiet):
     looked_for = []
 
     def absent(name):
         looked_for.append(name)
         raise ImportError(name)
-    x = np.load(repo / MLP / "inputs.npy")[:, 0]
+    x = np.load(MLP / "inputs.npy")[:, 0]
     with pytest.raises(BackendUnavailableError) as info:
-        deploy_mod.deploy(repo / MLP / "network.json", x, bundle_dir=tmp_path / "b",
+        deploy_mod.deploy(MLP / "network.json", x, bundle_dir=tmp_path / "b",
                           import_module=absent, runner=_no_runner)
     msg = str(info.value)
     assert looked_for == list(deploy_mod.HARDWARE_MODULES)
@@ -131,7 +133,7 @@ def test_real_detection_reports_every_missing_module():
     assert deploy_mod.missing_hardware_modules() == list(deploy_mod.HARDWARE_MODULES)
 
 
-def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, repo, tmp_path, monkeypatch,
+def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, tmp_path, monkeypatch,
                                                            quiet):
     for name in deploy_mod.HARDWARE_MODULES:
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
@@ -141,8 +143,8 @@ def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, repo, tmp_path, 
     def runner(bundle, x, y):
         calls.append((bundle, x, y))
         return {"output": np.zeros((x.shape[0], 1, bundle.net.output_size))}
-    x = np.load(repo / MLP / "inputs.npy")[:, 0]
-    y = np.load(repo / MLP / "targets.npy")[:, 0]
+    x = np.load(MLP / "inputs.npy")[:, 0]
+    y = np.load(MLP / "targets.npy")[:, 0]
     traces = deploy_mod.deploy(tmp_path / "b", x, y, runner=runner)
     (bundle, gx, gy), = calls
     assert bundle.path == tmp_path / "b" and bundle.has_fixed_point
@@ -150,7 +152,7 @@ def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, repo, tmp_path, 
     assert traces["output"].shape == (x.shape[0], 1, 2)
 
 
-def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_path,
+def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
                                                                monkeypatch, quiet):
     """run_on_loihi2 hands Loihi2HwCfg to the Lava network (a stand-in here: open-source
     Lava cannot construct the hardware path), and run_config builds a real Loihi2HwCfg
@@ -177,7 +179,7 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_pa
     for name in deploy_mod.HARDWARE_MODULES:
         monkeypatch.setitem(sys.modules, name, types.ModuleType(name))
     write_bundle(map_network(mlp), tmp_path / "b")
-    x = np.load(repo / MLP / "inputs.npy")[:5, 0]
+    x = np.load(MLP / "inputs.npy")[:5, 0]
     deploy_mod.deploy(tmp_path / "b", x)
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
     assert seen["cfg"] is Loihi2HwCfg
@@ -190,9 +192,9 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, repo, tmp_pa
         == {"GleNetworkProcess": "PyGleNetworkFixed"}
 
 
-def test_deploy_cli_without_hardware_is_a_one_line_error(repo, tmp_path, capsys, quiet):
-    code = main(["deploy", str(repo / MLP / "network.json"), "--inputs",
-                 str(repo / MLP / "inputs.npy"), "--bundle", str(tmp_path / "b")])
+def test_deploy_cli_without_hardware_is_a_one_line_error(tmp_path, capsys, quiet):
+    code = main(["deploy", str(MLP / "network.json"), "--inputs",
+                 str(MLP / "inputs.npy"), "--bundle", str(tmp_path / "b")])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: Loihi 2 hardware is not available")
     assert "lava-loihi" in err and str(tmp_path / "b") in err

@@ -108,7 +108,7 @@ def networks(draw):
 
 
 @pytest.mark.lava
-@settings(max_examples=4, deadline=None, derandomize=True,
+@settings(max_examples=4, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(networks(), st.booleans())
 def test_random_networks_identical_integers_with_learning(case, fused):
