@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -278,13 +279,62 @@ def load_network(path: str | os.PathLike) -> Network:
     return network_from_dict(parse_text(text, path.suffix.lower(), source), source)
 
 
+class DuplicateKeyError(ValueError):
+    """A mapping names the same key twice (JSON and YAML parsers would keep the last)."""
+
+
+class DescriptionLoader(yaml.SafeLoader):
+    """PyYAML's safe loader with two changes a description needs.
+
+    Numbers: YAML 1.1 (what PyYAML implements) reads ``5e-2`` and ``1e3`` as strings, it
+    wants ``5.0e-2``; this loader reads them as numbers, as YAML 1.2 and JSON do.
+    Duplicate keys: refused with their line instead of silently keeping the last value.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            hashable = isinstance(key, (str, int, float, bool))
+            if hashable and key in seen:
+                raise DuplicateKeyError(f"key {key!r} appears twice in one mapping (line "
+                                        f"{key_node.start_mark.line + 1}); keep one of them")
+            if hashable:
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+DescriptionLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"))
+
+
+def json_object(pairs: list[tuple[str, Any]]) -> dict:
+    """``object_pairs_hook`` for :func:`json.loads` that refuses duplicate keys."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise DuplicateKeyError(f"key {key!r} appears twice in one object; keep one of them")
+        out[key] = value
+    return out
+
+
+def load_document(text: str, suffix: str) -> Any:
+    """JSON (``.json``) or YAML (anything else) text as Python objects; raises
+    json.JSONDecodeError, yaml.YAMLError or :class:`DuplicateKeyError` (ValueErrors)."""
+    if suffix == ".json":
+        return json.loads(text, object_pairs_hook=json_object)
+    return yaml.load(text, Loader=DescriptionLoader)  # a SafeLoader subclass
+
+
 def parse_text(text: str, suffix: str, source: str | None = None) -> Any:
-    """Parse JSON (``.json``) or YAML (anything else) text, mapping syntax errors to
-    NetworkSpecError with the line and column."""
+    """Parse JSON (``.json``) or YAML (anything else) text, mapping syntax errors and
+    duplicate keys to NetworkSpecError with the line and column."""
     try:
-        if suffix == ".json":
-            return json.loads(text)
-        return yaml.safe_load(text)
+        return load_document(text, suffix)
+    except DuplicateKeyError as exc:
+        raise NetworkSpecError("", str(exc), source) from None
     except json.JSONDecodeError as exc:
         raise NetworkSpecError("", f"invalid JSON at line {exc.lineno}, column {exc.colno}: "
                                    f"{exc.msg}", source) from None

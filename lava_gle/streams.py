@@ -26,8 +26,7 @@ def prepare_streams(net: Network, inputs, targets=None
                          f"(input.size = {n_in})")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ShapeError(f"inputs have shape {list(x.shape)}: T and batch must be >= 1")
-    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(x.dtype, np.complexfloating):
-        raise ShapeError(f"inputs must be real numbers, got dtype {x.dtype}")
+    _check_real(x, "inputs")
     x = x.astype(np.float64, copy=False)
     if not np.all(np.isfinite(x)):
         t, b, i = (int(k) for k in np.argwhere(~np.isfinite(x))[0])
@@ -54,6 +53,7 @@ def prepare_streams(net: Network, inputs, targets=None
         return x, y.astype(np.int64, copy=False)
     if y.ndim == 2:
         y = y[:, None, :]
+    _check_real(y, "targets")
     if y.shape != (T, B, n_out):
         raise ShapeError(f"targets have shape {list(np.shape(targets))}; loss 'mse' needs "
                          f"[{T}, {n_out}] or [{T}, {B}, {n_out}] to match inputs "
@@ -63,3 +63,10 @@ def prepare_streams(net: Network, inputs, targets=None
         t = int(np.argwhere(~np.isfinite(y))[0][0])
         raise ShapeError(f"targets hold a non-finite value at step {t}")
     return x, y
+
+
+def _check_real(a: np.ndarray, what: str) -> None:
+    """Refuse arrays that are not real numbers (bool, complex, strings, objects)."""
+    if (not np.issubdtype(a.dtype, np.number) or np.issubdtype(a.dtype, np.complexfloating)
+            or a.dtype == np.bool_):
+        raise ShapeError(f"{what} must be real numbers (integer or float), got dtype {a.dtype}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lava_gle.commands.options import nonnegative_float, positive_int
 from lava_gle.commands.simulate import add_calibrate_option, calibrated, load_array
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network
@@ -22,9 +23,9 @@ def add_parser(sub) -> None:
     p.add_argument("--targets", help=".npy targets (see lava-gle simulate)")
     p.add_argument("--backends", default=DEFAULT_BACKENDS,
                    help=f"reference,candidate (default {DEFAULT_BACKENDS})")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=nonnegative_float, default=DEFAULT_TOLERANCE,
                    help="normalised RMS error above which a variable gets a verdict")
-    p.add_argument("--chunks", type=int, default=20, help="weight snapshots along the run")
+    p.add_argument("--chunks", type=positive_int, default=20, help="weight snapshots along the run")
     p.add_argument("--out", required=True, help="output directory")
     add_calibrate_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from lava_gle.backends import simulate
+from lava_gle.commands.options import natural_int, positive_int
 from lava_gle.comparison import compare_runs, run_backend
 from lava_gle.experiments.lagline import (
     LaglineConfig, make_inputs, student_network, teacher_network,
@@ -28,8 +29,10 @@ def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="LagLine: a GLE student learns its teacher in Lava "
                                     "(float and fixed point) and the runs are compared")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
-    p.add_argument("--steps", type=int, default=12_000, help="training steps (dt = 0.01)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the input and the student")
+    p.add_argument("--steps", type=positive_int, default=12_000,
+                   help="training steps (dt = 0.01)")
+    p.add_argument("--seed", type=natural_int, default=0,
+                   help="seed of the input and the student")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(run=run)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 
 from lava_gle.backends import BACKEND_NAMES, ENGINES
+from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.training import check_positive
 
 #: Experiment names, in the order ``--help`` lists them.
 EXPERIMENTS = ("lagline", "mnist1d", "yinyang")
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
     p.add_argument("name", choices=EXPERIMENTS, help="which experiment")
     p.add_argument("--backend", default="numpy", choices=BACKEND_NAMES,
                    help="backend that trains the network (default: numpy)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order, inputs")
+    p.add_argument("--seed", type=natural_int, default=0,
+                   help="seed of weights, data order, inputs")
     p.add_argument("--quick", action="store_true",
                    help="a short run that shows learning in seconds (not the paper's numbers)")
     p.add_argument("--learn-tau", action="store_true",
@@ -33,12 +34,12 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"),
                    help="lagline: Adam on the local signals (default on numpy) or GLE's own "
                         "SGD rule (default on the other backends)")
-    p.add_argument("--sgd-eta", type=float, metavar="ETA",
+    p.add_argument("--sgd-eta", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of the weights (default 1.0; 0.1 "
                         "with --learn-tau)")
-    p.add_argument("--sgd-eta-tau", type=float, metavar="ETA",
+    p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
-    p.add_argument("--epochs", type=int, help="mnist1d, yinyang: number of epochs")
+    p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
     p.add_argument("--balanced-batches", action="store_true",
                    help="mnist1d: class-balanced batches instead of plain shuffling")
@@ -50,9 +51,6 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.seed < 0:
-        raise LavaGleError(f"--seed must be >= 0, got {args.seed}")
-    check_positive(args.epochs, "--epochs")
     if args.name != "lagline" and args.learn_tau:
         raise LavaGleError("--learn-tau applies to the lagline experiment only")
     if args.name == "lagline" and args.epochs is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from lava_gle.commands.options import positive_int
 from lava_gle.commands.simulate import calibrated, load_array
 from lava_gle.description import load_network
 from lava_gle.mappings.placement import STRATEGIES
@@ -21,12 +22,13 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", default=DEFAULT_PROFILE,
                    help=f"shipped profile ({', '.join(available_profiles())}) or a profile file "
                         f"(default {DEFAULT_PROFILE})")
-    p.add_argument("--chips", type=int, help="chips available (default: as many as needed, "
-                                             "up to the profile's max_chips)")
+    p.add_argument("--chips", type=positive_int,
+                   help="chips available (default: as many as needed, up to the profile's "
+                        "max_chips)")
     p.add_argument("--strategy", default="dense", choices=STRATEGIES,
                    help="chip placement: dense (fill chips in layer order) or traffic "
                         "(keep heavily connected cores on one chip)")
-    p.add_argument("--block-size", type=int, help="at most this many neurons per block")
+    p.add_argument("--block-size", type=positive_int, help="at most this many neurons per block")
     p.add_argument("--weight-bits", type=int,
                    help="stored weight width in bits, sign included (default: the profile's)")
     p.add_argument("--out", metavar="BUNDLE_DIR", help="write the deployment bundle here")

@@ -47,11 +47,19 @@ def load_array(path: str | None, what: str) -> np.ndarray | None:
     if path is None:
         return None
     try:
-        return np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise LavaGleError(f"--{what}: file not found: {path}") from None
+    except EOFError:
+        raise LavaGleError(f"--{what}: {path} is empty; write the array with numpy.save") from None
     except (OSError, ValueError) as exc:
         raise LavaGleError(f"--{what}: cannot read {path} as a .npy array ({exc})") from None
+    if not isinstance(data, np.ndarray):  # an .npz archive, whatever its name
+        names = list(data.files)
+        data.close()
+        raise LavaGleError(f"--{what}: {path} is an .npz archive (arrays {names}), not a .npy "
+                           f"array; save the one array with numpy.save")
+    return data
 
 
 def run(args: argparse.Namespace) -> int:

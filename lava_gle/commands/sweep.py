@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
+from lava_gle.commands.options import nonnegative_float
 from lava_gle.commands.compare import parse_pair
 from lava_gle.commands.simulate import load_array
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
@@ -39,7 +40,7 @@ def add_parser(sub) -> None:
                    help="e.g. weight_exp=-8:-4, hidden.u_bits=8:16:2, input_range=1,2,4")
     p.add_argument("--backends", default="numpy,numpy-fixed",
                    help="reference,candidate (default numpy,numpy-fixed)")
-    p.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE,
+    p.add_argument("--tolerance", type=nonnegative_float, default=DEFAULT_TOLERANCE,
                    help="normalised RMS error above which a variable gets a verdict")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -178,4 +179,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {out / 'sweep.json'}")
         if plt is None:
             print("no figures: matplotlib is missing; `pip install lava-gle[plot]`")
+    failed = [(key, r) for key, rows in results.items() for r in rows if "error" in r]
+    if len(failed) == total:
+        key, first = failed[0]
+        raise LavaGleError(f"every setting of the sweep failed (see {out / 'sweep.json'}); "
+                           f"the first, {key}={first['value']}: {first['error']}")
     return 0

@@ -445,9 +445,3 @@ def plot_history(history: dict[str, list], path: Path, title: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
-
-
-def check_positive(value: int | None, flag: str) -> None:
-    """Raise a LavaGleError unless ``value`` is None or a positive integer."""
-    if value is not None and value < 1:
-        raise LavaGleError(f"{flag} must be a positive integer, got {value}")

@@ -11,7 +11,6 @@ number), ``user`` (a user's own profile without a stated confidence).
 """
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from lava_gle.description import load_document
 from lava_gle.errors import LavaGleError
 
 #: Directory of the profiles shipped with lava-gle.
@@ -134,7 +134,7 @@ def _load(name_or_path: str, seen: tuple[str, ...]) -> HardwareProfile:
         raise ProfileError(f"{where}: base profiles form a cycle: {' -> '.join(seen + (where,))}")
     try:
         text = path.read_text(encoding="utf-8")
-        data = json.loads(text) if path.suffix.lower() == ".json" else yaml.safe_load(text)
+        data = load_document(text, path.suffix.lower())
     except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as exc:
         raise ProfileError(f"{where}: cannot read the profile ({exc})") from None
     if not isinstance(data, dict):
