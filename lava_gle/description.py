@@ -20,6 +20,7 @@ import yaml
 
 from lava_gle.errors import NetworkSpecError
 from lava_gle.fixed_options import check_fixed_point
+from lava_gle.results import write_text
 from lava_gle.network import (
     BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
     InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
@@ -388,9 +389,9 @@ def save_network(net: Network, path: str | os.PathLike, explicit_parameters: boo
     path = Path(path)
     data = network_to_dict(net, explicit_parameters)
     if path.suffix.lower() == ".json":
-        path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
+        write_text(path, json.dumps(data, indent=1) + "\n")
     else:
-        path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+        write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
 def _join(path: str, key: str) -> str:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from pathlib import Path
 
 import numpy as np
 
 from lava_gle.comparison import Run
 from lava_gle.network import Network
-from lava_gle.results import jsonable, pyplot
+from lava_gle.results import pyplot, save_figure, write_json, write_text
 
 #: Neurons per layer drawn in the trace figure.
 TRACE_NEURONS = 3
@@ -23,9 +22,7 @@ TRACE_NEURONS = 3
 def write_metrics(out_dir: Path, metrics: dict) -> Path:
     """``metrics.json`` without the private ``_series``/``_checkpoints`` arrays."""
     public = {k: v for k, v in metrics.items() if not k.startswith("_")}
-    path = out_dir / "metrics.json"
-    path.write_text(json.dumps(jsonable(public), indent=2) + "\n", encoding="utf-8")
-    return path
+    return write_json(out_dir / "metrics.json", public)
 
 
 def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> list[Path]:
@@ -54,7 +51,7 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
             if row == 0 and col == 0:
                 ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "traces.png", plt))
+    paths.append(save_figure(fig, out_dir / "traces.png", dpi=110))
 
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.4), squeeze=False)
     series = metrics["_series"]["error_over_time"]
@@ -70,7 +67,7 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
         ax.set_xlabel("time")
         ax.legend(fontsize=7)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "error_over_time.png", plt))
+    paths.append(save_figure(fig, out_dir / "error_over_time.png", dpi=110))
 
     fig, axes = plt.subplots(1, len(names), figsize=(5 * len(names), 3.4), squeeze=False)
     steps = np.concatenate([[0], metrics["_checkpoints"]]) * dt
@@ -86,7 +83,7 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
         ax.set_xlabel("time")
         ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    paths.append(_save(fig, out_dir / "weights.png", plt))
+    paths.append(save_figure(fig, out_dir / "weights.png", dpi=110))
 
     curves = metrics["_series"]["loss_curve"]
     if curves:
@@ -101,14 +98,8 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
         ax.set_xlabel("time")
         ax.legend()
         fig.tight_layout()
-        paths.append(_save(fig, out_dir / "loss.png", plt))
+        paths.append(save_figure(fig, out_dir / "loss.png", dpi=110))
     return paths
-
-
-def _save(fig, path: Path, plt) -> Path:
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
 
 
 def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
@@ -175,7 +166,6 @@ def write_report(out_dir: str | Path, net: Network, ref: Run, cand: Run,
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = write_metrics(out_dir, metrics)
     figs = figures(out_dir, net, ref, cand, metrics)
-    report = out_dir / "report.html"
-    report.write_text(html_report(net, metrics, figs), encoding="utf-8")
+    report = write_text(out_dir / "report.html", html_report(net, metrics, figs))
     return {"metrics": metrics_path, "figures": figs, "report": report,
             "plots_available": pyplot() is not None}

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Union
 
 import numpy as np
+
+from lava_gle.results import atomic_write, output_path
 
 #: State variables recorded per layer and step, in the order of the golden format.
 STATE_VARS = ("u", "u_prosp", "r", "v", "e")
@@ -51,9 +54,13 @@ def resolve_record(record: Record, layer_names: list[str]) -> set[str]:
     return chosen
 
 
-def save_traces(path: str | os.PathLike, traces: Mapping[str, np.ndarray]) -> None:
-    """Write traces as an uncompressed ``.npz`` (float64 arrays)."""
-    np.savez(path, **{k: np.asarray(v, dtype=np.float64) for k, v in traces.items()})
+def save_traces(path: str | os.PathLike, traces: Mapping[str, np.ndarray]) -> Path:
+    """Write traces as an uncompressed ``.npz`` (float64 arrays), atomically; return the
+    path written: ``path``, with ``.npz`` appended when it does not end with it."""
+    path = output_path(path, ".npz")
+    with atomic_write(path) as fh:
+        np.savez(fh, **{k: np.asarray(v, dtype=np.float64) for k, v in traces.items()})
+    return path
 
 
 def load_traces(path: str | os.PathLike) -> dict[str, np.ndarray]:

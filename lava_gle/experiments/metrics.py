@@ -7,17 +7,19 @@ Every experiment writes into one directory ``DIR``:
 - ``DIR/metrics.json``: the results (experiment-specific keys, plus ``experiment``,
   ``backend``, ``seed``, ``quick``, ``wall_time_s`` and ``steps_per_s``);
 - ``DIR/*.png``: figures (matplotlib, Agg backend);
-- ``DIR/checkpoint.npz``: see :mod:`lava_gle.experiments.checkpoint`.
+- ``DIR/checkpoint.npz`` and, while a run is alive, ``DIR/run.lock``: see
+  :mod:`lava_gle.experiments.checkpoint`.
 """
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
+
+from lava_gle.results import write_json
 
 
 class RunLog:
@@ -35,25 +37,10 @@ class RunLog:
             tqdm.write(message)
 
 
-def jsonable(value: Any) -> Any:
-    """A JSON-ready copy of ``value`` (ndarrays and NumPy scalars become lists/floats)."""
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
-    """Write ``DIR/metrics.json`` (sorted keys, 2-space indent) and return its path."""
-    path = Path(out_dir) / "metrics.json"
-    path.write_text(json.dumps(jsonable(metrics), indent=2, sort_keys=True) + "\n",
-                    encoding="utf-8")
-    return path
+    """Write ``DIR/metrics.json`` atomically (sorted keys, 2-space indent, NaN and
+    infinity as ``null``) and return its path."""
+    return write_json(Path(out_dir) / "metrics.json", metrics, sort_keys=True)
 
 
 def pyplot():

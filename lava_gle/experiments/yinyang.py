@@ -129,6 +129,7 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     """Figure: the true classes and the trained network's predictions on a grid."""
     from lava_gle.experiments.metrics import pyplot
     from lava_gle.experiments.training import predict
+    from lava_gle.results import save_figure
 
     g = np.linspace(0.0, 1.0, 80)
     gx, gy = np.meshgrid(g, g)
@@ -148,8 +149,7 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
                  cmap="viridis", vmin=0, vmax=2, interpolation="nearest")
         a.set(title=title, xticks=[], yticks=[])
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def config_from_args(seed: int, quick: bool, epochs: int | None) -> YinyangConfig:

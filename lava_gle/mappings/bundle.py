@@ -28,7 +28,7 @@ from lava_gle.mappings.report import MappingReport, build_report
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
 from lava_gle.quantize import quantize_network
-from lava_gle.results import jsonable
+from lava_gle.results import atomic_write, write_json
 
 BUNDLE_FORMAT = "lava-gle-bundle"
 BUNDLE_VERSION = 1
@@ -114,11 +114,11 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
         "arrays": {"file": ARRAYS, "keys": sorted(arrays)} if arrays else None,
         "notes": notes,
     }
-    (out / MANIFEST).write_text(json.dumps(jsonable(manifest), indent=1) + "\n",
-                                encoding="utf-8")
+    write_json(out / MANIFEST, manifest, indent=1)
     save_network(mapping.net, out / NETWORK)
     if arrays:
-        np.savez_compressed(out / ARRAYS, **arrays)
+        with atomic_write(out / ARRAYS) as fh:
+            np.savez_compressed(fh, **arrays)
     elif (out / ARRAYS).exists():
         (out / ARRAYS).unlink()
     return out, notes
