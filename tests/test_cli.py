@@ -1,12 +1,16 @@
-"""The lava-gle command line: simulate and demo, and one-line errors."""
+"""The lava-gle command line: simulate and demo, one-line errors, and --out handling."""
 from __future__ import annotations
 
+import json
+import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from lava_gle.cli import main
+from lava_gle.results import atomic_write, write_json
 from lava_gle.traces import load_traces, max_relative_errors
 
 
@@ -57,3 +61,120 @@ def test_demo_trains_in_lava_float_and_fixed_and_writes_the_report(tmp_path, cap
         assert float(rows[backend][4]) < float(rows[backend][3]) / 10  # loss fell 10x
     assert (tmp_path / "compare" / "report.html").is_file()
     assert (tmp_path / "compare" / "traces.png").is_file()
+
+
+MLP = Path(__file__).resolve().parent / "data" / "golden" / "visible_mlp"
+NET, INPUTS = str(MLP / "network.json"), str(MLP / "inputs.npy")
+
+
+@pytest.fixture
+def nothing_runs(monkeypatch):
+    """Every simulation, training and mapping entry the commands use fails the test."""
+    def ran(*args, **kwargs):
+        raise AssertionError("the run started before --out was checked")
+    import lava_gle.commands.compare as compare_cmd
+    import lava_gle.commands.demo as demo_cmd
+    import lava_gle.commands.simulate as simulate_cmd
+    import lava_gle.commands.sweep as sweep_cmd
+    import lava_gle.experiments.lagline as lagline
+    import lava_gle.mappings.deploy as deploy
+    import lava_gle.mappings.mapper as mapper
+    for module, name in ((simulate_cmd, "simulate"), (compare_cmd, "run_backend"),
+                         (sweep_cmd, "run_backend"), (demo_cmd, "run_backend"),
+                         (demo_cmd, "simulate"), (lagline, "run_lagline"),
+                         (mapper, "map_network"), (deploy, "deploy")):
+        monkeypatch.setattr(module, name, ran)
+
+
+def command_with_out(command: str, out: Path) -> list[str]:
+    """Arguments of a fast run of ``command`` writing to ``out``."""
+    return {
+        "simulate": ["simulate", NET, "--inputs", INPUTS, "--out", str(out / "t.npz")],
+        "compare": ["compare", NET, "--inputs", INPUTS, "--out", str(out)],
+        "sweep": ["sweep", NET, "--inputs", INPUTS, "--param", "weight_exp=-8:-7",
+                  "--out", str(out)],
+        "experiment": ["experiment", "lagline", "--quick", "--out", str(out)],
+        "demo": ["demo", "--out", str(out)],
+        "map": ["map", NET, "--out", str(out)],
+        "deploy": ["deploy", NET, "--inputs", INPUTS, "--out", str(out / "t.npz")],
+    }[command] + (["--quiet"] if command in ("simulate", "compare", "sweep", "experiment",
+                                             "demo") else [])
+
+
+@pytest.mark.parametrize("command", ["simulate", "compare", "sweep", "experiment", "demo",
+                                     "map", "deploy"])
+def test_unwritable_out_fails_before_the_run(tmp_path, capsys, nothing_runs, command):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("in the way\n")
+    assert main(command_with_out(command, blocker / "sub")) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and str(blocker / "sub") in err
+    assert "writable" in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["compare", "sweep", "experiment", "demo", "map"])
+def test_out_directory_that_is_a_file_is_refused(tmp_path, capsys, nothing_runs, command):
+    argv = command_with_out(command, tmp_path / "taken")
+    (tmp_path / "taken").write_text("in the way\n")
+    if command == "demo":  # demo writes into DIR/compare
+        (tmp_path / "taken").unlink()
+        (tmp_path / "taken").mkdir()
+        (tmp_path / "taken" / "compare").write_text("in the way\n")
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --out") and "is not a directory" in err
+    assert "Traceback" not in err
+
+
+def test_simulate_refuses_a_directory_and_dev_null(tmp_path, capsys, nothing_runs):
+    argv = ["simulate", NET, "--inputs", INPUTS, "--quiet", "--out"]
+    assert main(argv + [str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"--out {tmp_path} is a directory" in err and str(tmp_path / "traces.npz") in err
+    assert not tmp_path.with_name(tmp_path.name + ".npz").exists()
+    assert main(argv + [os.devnull]) == 2
+    assert f"--out {os.devnull} is not a regular file" in capsys.readouterr().err
+    assert not Path(os.devnull + ".npz").exists()
+
+
+@pytest.mark.parametrize("name, written", [("t.npz", "t.npz"), ("t", "t.npz"),
+                                           ("t.data", "t.data.npz")])
+def test_simulate_appends_npz_only_when_missing_and_prints_the_path(tmp_path, capsys, name,
+                                                                   written):
+    out = tmp_path / "new" / name
+    assert main(["simulate", NET, "--inputs", INPUTS, "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.parent.iterdir()) == [written]
+    summary = capsys.readouterr().out.strip().splitlines()[-1]
+    assert summary.endswith(f"-> {out.parent / written}")
+    assert load_traces(out.parent / written)["output"].shape[0] == len(np.load(INPUTS))
+
+
+def test_interrupted_trace_write_keeps_the_previous_file(tmp_path, capsys, monkeypatch):
+    out = tmp_path / "t.npz"
+    assert main(["simulate", NET, "--inputs", INPUTS, "--out", str(out), "--quiet"]) == 0
+    before = out.read_bytes()
+
+    def interrupted_savez(file, **arrays):
+        file.write(b"PK\x03\x04 half an archive")
+        raise KeyboardInterrupt  # Ctrl-C in the middle of the write
+    monkeypatch.setattr(np, "savez", interrupted_savez)
+    assert main(["simulate", NET, "--inputs", INPUTS, "--out", str(out), "--quiet"]) == 130
+    assert out.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["t.npz"]  # no temporary file left
+
+
+def test_concurrent_writers_of_one_file_do_not_share_a_temporary_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    with atomic_write(path, text=True) as first:
+        with atomic_write(path, text=True) as second:
+            assert first.name != second.name
+            second.write("second\n")
+        first.write("first\n")
+    assert path.read_text() == "first\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_json_outputs_write_nan_as_null(tmp_path):
+    path = write_json(tmp_path / "m.json", {"a": float("nan"), "b": np.float32(np.inf),
+                                            "c": np.array([1.0, np.nan])})
+    assert json.loads(path.read_text()) == {"a": None, "b": None, "c": [1.0, None]}

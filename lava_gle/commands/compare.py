@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from lava_gle.commands.options import nonnegative_float, positive_int
 from lava_gle.commands.simulate import add_calibrate_option, calibrated, load_array
@@ -10,6 +9,7 @@ from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
 from lava_gle.report import write_report
+from lava_gle.results import prepare_out_dir
 
 DEFAULT_BACKENDS = "numpy,numpy-fixed"
 
@@ -43,12 +43,13 @@ def run(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
+    out = prepare_out_dir(args.out)
     net = calibrated(net, x, args.calibrate)
     a, b = parse_pair(args.backends)
     ref = run_backend(net, x, y, a, args.chunks, progress=not args.quiet)
     cand = run_backend(net, x, y, b, args.chunks, progress=not args.quiet)
     metrics = compare_runs(net, ref, cand, y, args.tolerance)
-    files = write_report(Path(args.out), net, ref, cand, metrics)
+    files = write_report(out, net, ref, cand, metrics)
     if not args.quiet:
         worst = max(((n, v, m["rms_error"]) for n, d in metrics["layers"].items()
                      for v, m in d.items()), key=lambda item: item[2])

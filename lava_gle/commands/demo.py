@@ -21,6 +21,7 @@ from lava_gle.experiments.lagline import (
     LaglineConfig, make_inputs, student_network, teacher_network,
 )
 from lava_gle.report import write_report
+from lava_gle.results import prepare_out_dir
 
 BACKENDS = ("lava-float", "lava-fixed")
 
@@ -38,7 +39,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    report_dir = prepare_out_dir(Path(args.out) / "compare")
     config = LaglineConfig(seed=args.seed, batch=1, optimizer="sgd", settle_time=0.0,
                            train_time=args.steps * 0.01)
     student = student_network(config)
@@ -58,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
             runs[backend] = run_backend(student, x, y, backend, progress=not args.quiet)
         seconds[backend] = time.perf_counter() - t0
     metrics = compare_runs(student, runs["lava-float"], runs["lava-fixed"], y)
-    files = write_report(out / "compare", student, runs["lava-float"], runs["lava-fixed"],
+    files = write_report(report_dir, student, runs["lava-float"], runs["lava-fixed"],
                          metrics)
 
     print(f"{'backend':<11} {'w_l0':>7} {'w_l1':>7} {'MSE first 10%':>14} {'MSE last 10%':>13}"

@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from lava_gle.commands.options import positive_int
 from lava_gle.commands.simulate import load_array
 from lava_gle.mappings.placement import STRATEGIES
 from lava_gle.mappings.profiles import DEFAULT_PROFILE
+from lava_gle.results import prepare_out_file
 
 
 def add_parser(sub) -> None:
@@ -35,11 +35,9 @@ def run(args: argparse.Namespace) -> int:
 
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
+    out = prepare_out_file(args.out, ".npz") if args.out else None
     traces = deploy(args.source, x, y, bundle_dir=args.bundle, profile=args.profile,
                     strategy=args.strategy, chips=args.chips)
-    if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        save_traces(out, traces)
-        print(f"traces written to {out}")
+    if out is not None:
+        print(f"traces written to {save_traces(out, traces)}")
     return 0

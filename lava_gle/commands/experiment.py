@@ -3,6 +3,7 @@
 Runs one of the paper's experiments (``lagline``, ``mnist1d``, ``yinyang``; see
 ``docs/experiments.md``) and writes ``DIR/metrics.json``, PNG figures, ``DIR/log.txt``
 and ``DIR/checkpoint.npz``. Ctrl-C saves a checkpoint; the same command resumes it.
+While a run is alive, ``DIR/run.lock`` keeps a second run out of ``DIR``.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import argparse
 from lava_gle.backends import BACKEND_NAMES, ENGINES
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
 from lava_gle.errors import LavaGleError
+from lava_gle.results import prepare_out_dir
 
 #: Experiment names, in the order ``--help`` lists them.
 EXPERIMENTS = ("lagline", "mnist1d", "yinyang")
@@ -69,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             f"{' or '.join(sorted(ENGINES))}. mnist1d and yinyang run their trained networks "
             "through lava-float and lava-fixed themselves (lava_agreement in metrics.json), "
             "and `lava-gle demo` runs LagLine through both")
+    prepare_out_dir(args.out)
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name == "lagline":
         from lava_gle.experiments import lagline

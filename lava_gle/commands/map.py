@@ -9,6 +9,7 @@ from lava_gle.commands.simulate import calibrated, load_array
 from lava_gle.description import load_network
 from lava_gle.mappings.placement import STRATEGIES
 from lava_gle.mappings.profiles import DEFAULT_PROFILE, available_profiles
+from lava_gle.results import prepare_out_dir
 
 
 def add_parser(sub) -> None:
@@ -45,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     from lava_gle.mappings.report import build_report
 
     net = load_network(args.net)
+    if args.out:
+        prepare_out_dir(args.out)
     if args.calibrate:
         net = calibrated(net, load_array(args.calibrate, "calibrate"), True)
     mapping = map_network(net, args.profile, chips=args.chips, strategy=args.strategy,

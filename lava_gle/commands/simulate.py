@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
 from lava_gle.backends import BACKENDS, simulate
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
+from lava_gle.results import prepare_out_file
 from lava_gle.traces import save_traces
 
 
@@ -21,7 +21,8 @@ def add_parser(sub) -> None:
     p.add_argument("--inputs", required=True, help=".npy of shape [T, in] or [T, batch, in]")
     p.add_argument("--targets", help=".npy: mse [T, (batch,) out] floats; ce [T, (batch)] ints")
     p.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
-    p.add_argument("--out", required=True, help="output .npz")
+    p.add_argument("--out", required=True,
+                   help="output file (.npz appended when missing; checked before the run)")
     add_calibrate_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
@@ -66,10 +67,9 @@ def run(args: argparse.Namespace) -> int:
     net = load_network(args.net)
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
+    out = prepare_out_file(args.out, ".npz")
     net = calibrated(net, x, args.calibrate)
     traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet)
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     save_traces(out, traces)
     if not args.quiet:
         T = traces["output"].shape[0]

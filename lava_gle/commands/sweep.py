@@ -10,9 +10,7 @@ default. Writes ``DIR/sweep.json`` and one ``DIR/sweep_<KEY>.png`` per parameter
 from __future__ import annotations
 
 import argparse
-import json
 import warnings
-from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -25,7 +23,7 @@ from lava_gle.description import load_network, network_from_dict, network_to_dic
 from lava_gle.errors import LavaGleError
 from lava_gle.fixed_options import CHOICES, LAYER_OPTIONS, NETWORK_OPTIONS
 from lava_gle.network import Network
-from lava_gle.results import jsonable, pyplot
+from lava_gle.results import prepare_out_dir, pyplot, save_figure, write_json
 
 
 def add_parser(sub) -> None:
@@ -134,8 +132,7 @@ def run(args: argparse.Namespace) -> int:
     y = load_array(args.targets, "targets")
     a, b = parse_pair(args.backends)
     params = [parse_param(p, net) for p in args.param]
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = prepare_out_dir(args.out)
     ref = run_backend(net, x, y, a)
     results: dict[str, list[dict]] = {}
     total = sum(len(v) for _, v in params)
@@ -146,9 +143,8 @@ def run(args: argparse.Namespace) -> int:
             rows.append(_one_setting(net, key, value, x, y, ref, b, args.tolerance))
             bar.update()
     bar.close()
-    (out / "sweep.json").write_text(json.dumps(jsonable(
-        {"network": net.name, "reference": a, "candidate": b, "results": results}),
-        indent=2) + "\n", encoding="utf-8")
+    write_json(out / "sweep.json",
+               {"network": net.name, "reference": a, "candidate": b, "results": results})
     plt = pyplot()
     for key, rows in results.items():
         rows = [r for r in rows if "error" not in r]
@@ -166,8 +162,7 @@ def run(args: argparse.Namespace) -> int:
             ax2.set_ylabel(f"{b} {rows[0]['task_metric_name']}", color="tab:red")
         ax.set_title(f"{net.name}: {b} vs {a} over {key}", fontsize=10)
         fig.tight_layout()
-        fig.savefig(out / f"sweep_{key.replace('.', '_')}.png", dpi=110)
-        plt.close(fig)
+        save_figure(fig, out / f"sweep_{key.replace('.', '_')}.png", dpi=110)
     if not args.quiet:
         for key, rows in results.items():
             print(f"{key}: " + ", ".join(
