@@ -2,19 +2,26 @@
 
 A checkpoint is one ``.npz`` file of flat, named float/int arrays plus a JSON
 ``meta`` record (the run's configuration and progress counters), written
-atomically (temporary file, then ``os.replace``), so an interrupted write never
-leaves a broken checkpoint behind. Engine and optimiser state are stored
-exactly (float64/float32 bit patterns), so a resumed run continues with the
-very same numbers as an uninterrupted one.
+atomically (:func:`lava_gle.results.atomic_write`), so an interrupted write never
+leaves a broken checkpoint behind. A checkpoint damaged otherwise (truncated, empty,
+not an archive, records missing) is refused with one line that points to ``--fresh``.
+Engine and optimiser state are stored exactly (float64/float32 bit patterns), so a
+resumed run continues with the very same numbers as an uninterrupted one.
+
+:func:`run_lock` keeps a second run out of a directory while the first is alive.
 
 :class:`InterruptGuard` turns Ctrl-C into a flag the training loop checks at
 its next safe point (a chunk or batch boundary), where it saves and stops.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +29,12 @@ import numpy as np
 
 from lava_gle.errors import LavaGleError
 from lava_gle.optim import Adam
+from lava_gle.results import OutputError, atomic_write
 
 #: Name of the checkpoint file inside an experiment's output directory.
 CHECKPOINT_NAME = "checkpoint.npz"
+#: Name of the lock file that exists inside an experiment's output directory while it runs.
+LOCK_NAME = "run.lock"
 
 
 class ExperimentInterrupted(LavaGleError):
@@ -33,6 +43,75 @@ class ExperimentInterrupted(LavaGleError):
 
 class CheckpointMismatchError(LavaGleError):
     """The output directory holds a checkpoint of a differently configured run."""
+
+
+class CheckpointDamagedError(LavaGleError):
+    """The checkpoint file cannot be read, or records it needs are missing."""
+
+
+class OutputInUseError(LavaGleError):
+    """Another live run holds the output directory's lock."""
+
+
+@contextmanager
+def run_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
+    """Hold ``out_dir/run.lock`` for the duration of a run; refuse when a live run holds it.
+
+    The lock is an exclusive ``fcntl.flock`` on the file, which the kernel releases when
+    its holder ends in any way, so a lock file left by a killed run (its pid dead) is
+    simply taken over. The file holds the owner's pid for the error message and is
+    removed when the block ends. Raises :class:`OutputInUseError` naming the pid and
+    the directory.
+    """
+    path = Path(out_dir) / LOCK_NAME
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        except OSError as exc:
+            raise OutputError(f"--out: cannot create the lock file {path} "
+                              f"({exc.strerror or exc}); choose a writable directory") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise OutputInUseError(
+                f"--out {out_dir} is in use by another run (pid {owner}, lock file {path}); "
+                "wait for it to end or stop it, or choose another --out") from None
+        try:  # the previous holder may have removed the file between our open and flock
+            current = os.stat(path)
+        except FileNotFoundError:
+            current = None
+        mine = os.fstat(fd)
+        if current is not None and (current.st_dev, current.st_ino) == (mine.st_dev,
+                                                                         mine.st_ino):
+            break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode("ascii"))
+        yield path
+    finally:
+        path.unlink(missing_ok=True)  # still holding the lock: nobody else has it
+        os.close(fd)
+
+
+class _Records(dict):
+    """The arrays or progress counters of a checkpoint: a missing key is a damaged file."""
+
+    def __init__(self, path: Path, what: str, items: dict):
+        super().__init__(items)
+        self._path = path
+        self._what = what
+
+    def __missing__(self, key: str):
+        raise _damaged(self._path, f"no {self._what} {key!r}")
+
+
+def _damaged(path: Path, reason: str) -> CheckpointDamagedError:
+    return CheckpointDamagedError(
+        f"checkpoint {path} is damaged ({reason}); pass --fresh to discard it and start "
+        "afresh")
 
 
 def _parameter_lists(engine) -> dict[str, list[np.ndarray]]:
@@ -142,31 +221,43 @@ class Checkpoint:
     def save(self, arrays: dict[str, np.ndarray], progress: dict[str, Any]) -> None:
         """Atomically write ``arrays`` and the JSON-ready ``progress`` record."""
         meta = json.dumps({"config": self.config, "progress": progress})
-        tmp = self.path.with_name(self.path.name + ".tmp.npz")
-        with open(tmp, "wb") as fh:
+        with atomic_write(self.path) as fh:
             np.savez(fh, __meta__=np.array(meta), **arrays)
-        os.replace(tmp, self.path)
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
-        """``(arrays, progress)`` of the saved run, or ``None`` when there is none."""
+        """``(arrays, progress)`` of the saved run, or ``None`` when there is none.
+
+        Raises :class:`CheckpointDamagedError` for a file that is not a readable checkpoint
+        (also later, when a record the run looks up is missing from ``arrays`` or
+        ``progress``), and :class:`CheckpointMismatchError` for one of another configuration.
+        """
         if not self.path.exists():
             return None
         try:
-            with np.load(self.path, allow_pickle=False) as data:
+            data = np.load(self.path, allow_pickle=False)
+            if not isinstance(data, np.lib.npyio.NpzFile):
+                raise _damaged(self.path, "a single array, not an .npz archive")
+            with data:
                 arrays = {k: np.array(data[k]) for k in data.files}
-        except (OSError, ValueError) as exc:
-            raise CheckpointMismatchError(
-                f"cannot read checkpoint {self.path} ({exc}); delete it to start afresh") from None
-        meta = json.loads(str(arrays.pop("__meta__")))
-        diff = sorted(k for k in set(meta["config"]) | set(self.config)
-                      if meta["config"].get(k) != self.config.get(k) and k not in self.may_change)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            raise _damaged(self.path, f"{type(exc).__name__}: {exc}") from None
+        try:
+            meta = json.loads(str(arrays.pop("__meta__")))
+            config, progress = meta["config"], meta["progress"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _damaged(self.path, f"no valid run record: {type(exc).__name__} {exc}") from None
+        if not isinstance(config, dict) or not isinstance(progress, dict):
+            raise _damaged(self.path, "the run record is not a mapping")
+        diff = sorted(k for k in set(config) | set(self.config)
+                      if config.get(k) != self.config.get(k) and k not in self.may_change)
         if diff:
             raise CheckpointMismatchError(
                 f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
-                f"{[meta['config'].get(k) for k in diff]} there, "
+                f"{[config.get(k) for k in diff]} there, "
                 f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
                 f"--fresh to discard it")
-        return arrays, meta["progress"]
+        return (_Records(self.path, "array", arrays),
+                _Records(self.path, "progress record", progress))
 
     def discard(self) -> None:
         """Delete the checkpoint (``--fresh``)."""

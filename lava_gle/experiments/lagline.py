@@ -36,12 +36,13 @@ from lava_gle.backends import make_engine
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
-    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
+    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
 )
 from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
 from lava_gle.network import Network
 from lava_gle.optim import Adam
 from lava_gle.quantize import QuantizationWarning
+from lava_gle.results import save_figure
 
 #: The two students of the comparison: name -> prospective_errors.
 VARIANTS = {"gle": True, "instantaneous": False}
@@ -263,7 +264,8 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
 
     The teacher always runs on the float NumPy engine (it only makes data); the
     students run on ``backend``. Resumes from ``out_dir/checkpoint.npz`` when it
-    holds a run of the same configuration (``fresh`` discards it). ``guard`` is an
+    holds a run of the same configuration (``fresh`` discards it); holds
+    ``out_dir/run.lock`` (:func:`run_lock`) while it runs. ``guard`` is an
     object with a boolean ``requested`` (default: an :class:`InterruptGuard` on Ctrl-C);
     when it turns true the run checkpoints and raises :class:`ExperimentInterrupted`.
 
@@ -271,112 +273,113 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    log = RunLog(out, quiet)
-    stream = SmoothedSteps(config.seed, config.batch, config.total_steps, config.levels,
-                           config.hold_steps, config.sigma_steps)
-    teacher = make_engine(teacher_network(config), "numpy")
-    if config.optimizer not in ("adam", "sgd"):
-        raise LavaGleError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
+    with run_lock(out):
+        log = RunLog(out, quiet)
+        stream = SmoothedSteps(config.seed, config.batch, config.total_steps, config.levels,
+                               config.hold_steps, config.sigma_steps)
+        teacher = make_engine(teacher_network(config), "numpy")
+        if config.optimizer not in ("adam", "sgd"):
+            raise LavaGleError(f"optimizer must be 'adam' or 'sgd', got {config.optimizer!r}")
 
-    def optimizer():
-        return Adam(config.lr, lr_tau=config.lr) if config.optimizer == "adam" else None
-    students = {name: make_engine(student_network(config, prosp), backend, optimizer())
-                for name, prosp in VARIANTS.items()}
-    w0, tau0 = student_initial(config)
-    ckpt = Checkpoint(out, {"experiment": "lagline", "backend": backend, **asdict(config)})
-    if fresh:
-        ckpt.discard()
-    history: dict[str, list] = {"t": []}
-    for name in VARIANTS:
-        history.update({f"loss.{name}": [], f"w.{name}": [], f"tau_m.{name}": []})
-    snapshot = np.zeros((0, 3))
-    t_done, elapsed = 0, 0.0
-    saved = ckpt.load()
-    if saved is not None:
-        arrays, progress = saved
-        restore_engine(teacher, arrays, "teacher.")
-        for name, eng in students.items():
-            restore_engine(eng, arrays, f"{name}.")
-        history = {k: arrays[f"history.{k}"].tolist() for k in history}
-        snapshot = arrays["snapshot"]
-        t_done, elapsed = progress["t_done"], progress["elapsed_s"]
-        log(f"lagline: resuming at step {t_done} of {config.total_steps}")
-    else:
-        log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling + "
-            f"{config.train_time:g} training time units), batch {config.batch}, "
-            f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
+        def optimizer():
+            return Adam(config.lr, lr_tau=config.lr) if config.optimizer == "adam" else None
+        students = {name: make_engine(student_network(config, prosp), backend, optimizer())
+                    for name, prosp in VARIANTS.items()}
+        w0, tau0 = student_initial(config)
+        ckpt = Checkpoint(out, {"experiment": "lagline", "backend": backend, **asdict(config)})
+        if fresh:
+            ckpt.discard()
+        history: dict[str, list] = {"t": []}
+        for name in VARIANTS:
+            history.update({f"loss.{name}": [], f"w.{name}": [], f"tau_m.{name}": []})
+        snapshot = np.zeros((0, 3))
+        t_done, elapsed = 0, 0.0
+        saved = ckpt.load()
+        if saved is not None:
+            arrays, progress = saved
+            restore_engine(teacher, arrays, "teacher.")
+            for name, eng in students.items():
+                restore_engine(eng, arrays, f"{name}.")
+            history = {k: arrays[f"history.{k}"].tolist() for k in history}
+            snapshot = arrays["snapshot"]
+            t_done, elapsed = progress["t_done"], progress["elapsed_s"]
+            log(f"lagline: resuming at step {t_done} of {config.total_steps}")
+        else:
+            log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling + "
+                f"{config.train_time:g} training time units), batch {config.batch}, "
+                f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
 
-    def save() -> None:
-        arrays = engine_arrays(teacher, "teacher.")
-        for name, eng in students.items():
-            arrays.update(engine_arrays(eng, f"{name}."))
-        arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
-                       for k, v in history.items()})
-        arrays["snapshot"] = snapshot
-        ckpt.save(arrays, {"t_done": t_done, "elapsed_s": elapsed})
+        def save() -> None:
+            arrays = engine_arrays(teacher, "teacher.")
+            for name, eng in students.items():
+                arrays.update(engine_arrays(eng, f"{name}."))
+            arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
+                           for k, v in history.items()})
+            arrays["snapshot"] = snapshot
+            ckpt.save(arrays, {"t_done": t_done, "elapsed_s": elapsed})
 
-    guard_ctx = InterruptGuard() if guard is None else None
-    guard = guard_ctx if guard is None else guard
-    start = time.perf_counter()
-    last_save = start
-    bar = tqdm(total=config.total_steps, initial=t_done, desc="lagline", unit="step",
-               disable=quiet, mininterval=0.5)
-    try:
-        if guard_ctx is not None:
-            guard_ctx.__enter__()
-        with warnings.catch_warnings():
-            # the fixed-point engine warns about saturation after every chunk; the
-            # totals go into metrics.json and the log instead
-            warnings.simplefilter("ignore", QuantizationWarning)
-            while t_done < config.total_steps:
-                t1 = min(t_done + config.chunk_steps, config.total_steps)
-                if t_done < config.settle_steps:
-                    t1 = min(t1, config.settle_steps)
-                learning = t_done >= config.settle_steps
-                x = stream.window(t_done, t1)
-                target = teacher.run(x, record=["output"])["output"]
-                history["t"].append(t1 * config.dt)
-                outs = [target[:, 0, 0]]
-                for name, eng in students.items():
-                    eng.learning = learning
-                    y = eng.run(x, target, record=["output"])["output"]
-                    history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
-                    w, tau = _scalars(eng)
-                    history[f"w.{name}"].append(w)
-                    history[f"tau_m.{name}"].append(tau)
-                    outs.append(y[:, 0, 0])
-                snapshot = np.stack(outs, axis=1)
-                bar.update(t1 - t_done)
-                t_done = t1
-                now = time.perf_counter()
-                if guard.requested or now - last_save > checkpoint_every_s:
-                    elapsed += now - start
-                    start = now
-                    save()
-                    last_save = now
-                    if guard.requested:
-                        log(f"lagline: interrupted at step {t_done}; checkpoint saved, "
-                            f"rerun the same command to resume")
-                        raise ExperimentInterrupted(
-                            f"interrupted at step {t_done} of {config.total_steps}; checkpoint "
-                            f"{ckpt.path} saved: rerun the same command to resume")
-        elapsed += time.perf_counter() - start
-        save()
-    finally:
-        bar.close()
-        if guard_ctx is not None:
-            guard_ctx.__exit__(None, None, None)
+        guard_ctx = InterruptGuard() if guard is None else None
+        guard = guard_ctx if guard is None else guard
+        start = time.perf_counter()
+        last_save = start
+        bar = tqdm(total=config.total_steps, initial=t_done, desc="lagline", unit="step",
+                   disable=quiet, mininterval=0.5)
+        try:
+            if guard_ctx is not None:
+                guard_ctx.__enter__()
+            with warnings.catch_warnings():
+                # the fixed-point engine warns about saturation after every chunk; the
+                # totals go into metrics.json and the log instead
+                warnings.simplefilter("ignore", QuantizationWarning)
+                while t_done < config.total_steps:
+                    t1 = min(t_done + config.chunk_steps, config.total_steps)
+                    if t_done < config.settle_steps:
+                        t1 = min(t1, config.settle_steps)
+                    learning = t_done >= config.settle_steps
+                    x = stream.window(t_done, t1)
+                    target = teacher.run(x, record=["output"])["output"]
+                    history["t"].append(t1 * config.dt)
+                    outs = [target[:, 0, 0]]
+                    for name, eng in students.items():
+                        eng.learning = learning
+                        y = eng.run(x, target, record=["output"])["output"]
+                        history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
+                        w, tau = _scalars(eng)
+                        history[f"w.{name}"].append(w)
+                        history[f"tau_m.{name}"].append(tau)
+                        outs.append(y[:, 0, 0])
+                    snapshot = np.stack(outs, axis=1)
+                    bar.update(t1 - t_done)
+                    t_done = t1
+                    now = time.perf_counter()
+                    if guard.requested or now - last_save > checkpoint_every_s:
+                        elapsed += now - start
+                        start = now
+                        save()
+                        last_save = now
+                        if guard.requested:
+                            log(f"lagline: interrupted at step {t_done}; checkpoint saved, "
+                                f"rerun the same command to resume")
+                            raise ExperimentInterrupted(
+                                f"interrupted at step {t_done} of {config.total_steps}; checkpoint "
+                                f"{ckpt.path} saved: rerun the same command to resume")
+            elapsed += time.perf_counter() - start
+            save()
+        finally:
+            bar.close()
+            if guard_ctx is not None:
+                guard_ctx.__exit__(None, None, None)
 
-    metrics = _metrics(config, backend, students, history, w0, tau0, elapsed)
-    saturation = {name: {k: v for k, v in eng.saturation.items() if v}
-                  for name, eng in students.items() if hasattr(eng, "saturation")}
-    if saturation:
-        metrics["saturation"] = saturation
-        log(f"fixed-point saturation (values clipped): {saturation}")
-    write_metrics(out, metrics)
-    plot_lagline(config, history, snapshot, out / "lagline.png")
-    log(summarise(metrics))
-    return metrics
+        metrics = _metrics(config, backend, students, history, w0, tau0, elapsed)
+        saturation = {name: {k: v for k, v in eng.saturation.items() if v}
+                      for name, eng in students.items() if hasattr(eng, "saturation")}
+        if saturation:
+            metrics["saturation"] = saturation
+            log(f"fixed-point saturation (values clipped): {saturation}")
+        write_metrics(out, metrics)
+        plot_lagline(config, history, snapshot, out / "lagline.png")
+        log(summarise(metrics))
+        return metrics
 
 
 def _metrics(config: LaglineConfig, backend: str, students: dict, history: dict,
@@ -450,8 +453,7 @@ def plot_lagline(config: LaglineConfig, history: dict, snapshot: np.ndarray,
     for a in ax.ravel():
         a.legend(fontsize=7)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)
 
 
 def config_from_args(seed: int, quick: bool, learn_tau: bool, optimizer: str | None = None,

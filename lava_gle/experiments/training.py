@@ -28,11 +28,12 @@ from lava_gle.backends import BACKENDS, ENGINES, make_engine, simulate
 from lava_gle.calibration import calibrate
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
-    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine,
+    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
 )
 from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
 from lava_gle.network import Network
 from lava_gle.optim import Adam
+from lava_gle.results import save_figure
 
 
 @dataclass(frozen=True)
@@ -326,31 +327,33 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``config`` is the experiment's config dataclass (with ``seed`` and
     ``lava_sequences``); ``extras(result)`` adds experiment-specific metrics. Writes
     ``metrics.json`` (once before and once after the other backends' evaluation, which
-    may take long) and ``<name>.png``; returns ``(metrics, result, log)``.
+    may take long) and ``<name>.png``; returns ``(metrics, result, log)``. Holds
+    ``out_dir/run.lock`` (:func:`run_lock`) while it trains and writes.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    result = train_classifier(name, net, data, cfg, out,
-                              {"experiment": name, "backend": backend, **asdict(config)},
-                              backend, config.seed, quiet, guard, fresh)
-    h = result.history
-    log = RunLog(out, quiet)
-    metrics = {
-        "experiment": name, "backend": backend, "seed": config.seed,
-        "config": asdict(config),
-        "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
-        "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
-        "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
-        "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
-    }
-    if extras is not None:
-        metrics.update(extras(result))
-    write_metrics(out, metrics)
-    metrics.update(other_backend_metrics(result.network, data, cfg, backend,
-                                         config.lava_sequences, log))
-    write_metrics(out, metrics)
-    plot_history(h, out / f"{name}.png", title)
-    return metrics, result, log
+    with run_lock(out):
+        result = train_classifier(name, net, data, cfg, out,
+                                  {"experiment": name, "backend": backend, **asdict(config)},
+                                  backend, config.seed, quiet, guard, fresh)
+        h = result.history
+        log = RunLog(out, quiet)
+        metrics = {
+            "experiment": name, "backend": backend, "seed": config.seed,
+            "config": asdict(config),
+            "test_accuracy": h["test_acc"][-1], "best_test_accuracy": max(h["test_acc"]),
+            "train_accuracy": h["train_acc"][-1], "test_loss": h["test_loss"][-1],
+            "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
+            "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
+        }
+        if extras is not None:
+            metrics.update(extras(result))
+        write_metrics(out, metrics)
+        metrics.update(other_backend_metrics(result.network, data, cfg, backend,
+                                             config.lava_sequences, log))
+        write_metrics(out, metrics)
+        plot_history(h, out / f"{name}.png", title)
+        return metrics, result, log
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
@@ -443,5 +446,4 @@ def plot_history(history: dict[str, list], path: Path, title: str) -> None:
         a.legend()
         a.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    save_figure(fig, path, dpi=80)

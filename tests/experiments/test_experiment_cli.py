@@ -1,12 +1,19 @@
-"""``lava-gle experiment``: flags, clear errors for unavailable backends and bad input."""
+"""``lava-gle experiment``: flags, clear errors for unavailable backends and bad input, the
+lock of a live run, damaged checkpoints."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from lava_gle.backends import ENGINES
 from lava_gle.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -66,3 +73,44 @@ def test_sgd_rates_reach_the_student(learn_tau, flags, rates):
     assert config.optimizer == "sgd"
     lrn = student_network(config).learning
     assert (lrn.eta, lrn.eta_tau) == rates
+
+
+#: A first run: holds the lock of the directory argv[1] until its stdin closes.
+FIRST_RUN = """
+import sys
+from lava_gle.experiments.checkpoint import run_lock
+with run_lock(sys.argv[1]):
+    print("holding", flush=True)
+    sys.stdin.read()
+"""
+
+
+def test_second_run_on_a_live_runs_directory_is_refused(tmp_path, capsys, monkeypatch):
+    import lava_gle.experiments.lagline as lagline
+
+    def train(*args, **kwargs):
+        raise AssertionError("the second run trained")
+    monkeypatch.setattr(lagline, "make_engine", train)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    first = subprocess.Popen([sys.executable, "-c", FIRST_RUN, str(tmp_path)], env=env,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert first.stdout.readline() == "holding\n"
+        assert main(["experiment", "lagline", "--quick", "--quiet", "--out",
+                     str(tmp_path)]) == 2
+    finally:
+        first.communicate("")
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: --out {tmp_path} is in use by another run "
+                          f"(pid {first.pid}, lock file {tmp_path / 'run.lock'})")
+    assert err.count("\n") == 1
+    assert not (tmp_path / "log.txt").exists()  # nothing written into the live run's files
+    assert not (tmp_path / "run.lock").exists()  # the first run removed its lock on exit
+
+
+def test_damaged_checkpoint_on_the_command_line(tmp_path, capsys):
+    (tmp_path / "checkpoint.npz").write_bytes(b"")
+    assert main(["experiment", "lagline", "--quick", "--quiet", "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"error: checkpoint {tmp_path / 'checkpoint.npz'} is damaged (EOFError: "
+                   "No data left in file); pass --fresh to discard it and start afresh\n")

@@ -1,12 +1,16 @@
-"""The LagLine experiment: input stream, networks, learning towards the teacher, resume."""
+"""The LagLine experiment: input stream, networks, learning towards the teacher, resume,
+damaged checkpoints and the run lock."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from lava_gle.experiments.checkpoint import ExperimentInterrupted
+from lava_gle.experiments.checkpoint import CheckpointDamagedError, ExperimentInterrupted
 from lava_gle.experiments.lagline import (
     LaglineConfig, SmoothedSteps, make_inputs, run_lagline, student_initial, student_network,
     teacher_network,
@@ -109,3 +113,71 @@ def test_simulate_lagline_through_lava_float_equals_the_engine():
         np.testing.assert_allclose(lava[name]["output"], engine[name]["output"], rtol=0,
                                    atol=1e-12)
         np.testing.assert_allclose(lava[name]["W.l1"], engine[name]["W.l1"], rtol=1e-12)
+
+
+def _rewritten(meta_change=None, drop: str | None = None):
+    """A damage that rewrites the archive: change its run record, or drop an array."""
+    def damage(path):
+        with np.load(path) as data:
+            arrays = {k: data[k] for k in data.files if k != drop}
+        if meta_change is not None:
+            arrays["__meta__"] = np.array(meta_change(json.loads(str(arrays["__meta__"]))))
+        np.savez(path, **arrays)
+    return damage
+
+
+def _bytes(change):
+    def damage(path):
+        path.write_bytes(change(path.read_bytes()))
+    return damage
+
+
+def _single_array(path):
+    with open(path, "wb") as fh:
+        np.save(fh, np.arange(3.0))
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_bytes(lambda b: b""), "EOFError"),
+    (_bytes(lambda b: b[:len(b) // 2]), "BadZipFile"),
+    (_bytes(lambda b: b"not a checkpoint\n"), "ValueError"),
+    (_single_array, "a single array"),
+    (_rewritten(drop="__meta__"), "no valid run record"),
+    (_rewritten(lambda meta: "{broken"), "no valid run record"),
+    (_rewritten(lambda meta: json.dumps({"config": meta["config"]})), "no valid run record"),
+    (_rewritten(lambda meta: json.dumps({**meta, "progress": {"elapsed_s": 0.0}})),
+     "no progress record 't_done'"),
+    (_rewritten(drop="teacher.W.1"), "no array 'teacher.W.1'"),
+])
+def test_damaged_checkpoint_is_one_clear_error_pointing_to_fresh(tmp_path, stop_after, damage,
+                                                                 reason):
+    config = LaglineConfig.quick(train_time=5.0)
+    with pytest.raises(ExperimentInterrupted):
+        run_lagline(config, tmp_path, quiet=True, guard=stop_after(0))
+    path = tmp_path / "checkpoint.npz"
+    damage(path)
+    with pytest.raises(CheckpointDamagedError) as caught:
+        run_lagline(config, tmp_path, quiet=True)
+    message = str(caught.value)
+    assert message.startswith(f"checkpoint {path} is damaged (") and reason in message
+    assert "pass --fresh" in message and "\n" not in message
+    assert run_lagline(config, tmp_path, quiet=True, fresh=True)["steps"] == config.total_steps
+
+
+def test_lock_of_a_dead_run_is_taken_over(tmp_path):
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                              capture_output=True, text=True, check=True)
+    (tmp_path / "run.lock").write_text(finished.stdout)  # left by a killed run
+
+    class ReadLock:  # a guard that records who holds the lock while the run trains
+        def __init__(self):
+            self.holders: list[str] = []
+
+        @property
+        def requested(self) -> bool:
+            self.holders.append((tmp_path / "run.lock").read_text().strip())
+            return False
+    guard = ReadLock()
+    run_lagline(LaglineConfig.quick(train_time=5.0), tmp_path, quiet=True, guard=guard)
+    assert guard.holders and set(guard.holders) == {str(os.getpid())}
+    assert not (tmp_path / "run.lock").exists()
