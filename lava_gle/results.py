@@ -127,6 +127,24 @@ def save_figure(fig, path: str | os.PathLike, dpi: int) -> Path:
     return path
 
 
+def _writable_dir(out: Path) -> str | None:
+    """Create the directory ``out`` if needed and make a file in it; ``None`` when that
+    works, else why not."""
+    if out.exists() and not out.is_dir():
+        return f"{out} is not a directory"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"{exc.strerror or exc}: {exc.filename or out}"
+    try:
+        fd, probe = _temporary(out / "write-test")
+    except OSError as exc:
+        return f"{exc.strerror or exc}: no new file can be made in {out}"
+    os.close(fd)
+    probe.unlink()
+    return None
+
+
 def prepare_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     """Create the output directory ``path`` if needed and check that files can be made in it.
 
@@ -134,17 +152,10 @@ def prepare_out_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     or is not writable.
     """
     out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise OutputError(f"{option} {out} exists and is not a directory; give a directory "
-                          "(it is created when missing)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        fd, probe = _temporary(out / "write-test")
-        os.close(fd)
-        probe.unlink()
-    except OSError as exc:
-        raise OutputError(f"{option}: cannot write into {out} ({exc.strerror or exc}); choose "
-                          "a writable directory") from None
+    problem = _writable_dir(out)
+    if problem is not None:
+        raise OutputError(f"{option} {out}: cannot write into it ({problem}); give a writable "
+                          "directory (it is created when missing)")
     return out
 
 
@@ -171,5 +182,8 @@ def prepare_out_file(path: str | os.PathLike, suffix: str, option: str = "--out"
         if p.exists() and not p.is_file():
             raise OutputError(f"{option} {p} is not a regular file (a device, pipe or socket); "
                               f"give a file name ending in {suffix}")
-    prepare_out_dir(target.parent, option)
+    problem = _writable_dir(target.parent)
+    if problem is not None:
+        raise OutputError(f"{option} {target}: cannot write there ({problem}); give a file in "
+                          "a writable directory")
     return target
