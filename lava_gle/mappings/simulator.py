@@ -199,7 +199,7 @@ class LavaNetwork:
             self._running = True
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
                           desc=f"lava {self.backend}{' fused' if self.fused else ''}",
-                          callback=callback)
+                          callback=callback, directory=self._directory)
             return self._collect(T, B, arith)
         finally:
             self._running = False
