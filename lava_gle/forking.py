@@ -14,7 +14,6 @@ makes the kernel kill them instead (Linux ``PR_SET_PDEATHSIG``).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import multiprocessing
 import multiprocessing.context
 import os
@@ -53,12 +52,13 @@ _prctl = None  # libc's prctl, looked up on first use; False where there is none
 
 
 def _libc_prctl():
+    """libc's ``prctl`` (False off Linux); installs the fork hook on the first call."""
     global _prctl
     if _prctl is None:
         _prctl = False
         if sys.platform.startswith("linux"):
             try:
-                _prctl = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True).prctl
+                _prctl = ctypes.CDLL(None, use_errno=True).prctl  # libc, linked into Python
                 os.register_at_fork(after_in_child=_die_with_parent)
             except (OSError, AttributeError):
                 _prctl = False
@@ -71,7 +71,7 @@ def _die_with_parent() -> None:
     _armed.clear()  # the child's own forks are not armed
     if parent is None:
         return
-    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)  # if it fails, the child just lives on
     if os.getppid() != parent:  # the parent died before prctl: no signal will come
         os._exit(1)
 
@@ -83,9 +83,9 @@ def children_die_with_this_thread() -> Iterator[None]:
 
     Linux only (``prctl(PR_SET_PDEATHSIG)``, set in each child right after the fork); a
     no-op elsewhere. The signal follows the forking *thread*: the children must not be
-    needed after the thread that created them finishes. Processes started with
-    ``subprocess`` (fork + exec without Python's fork hooks, like multiprocessing's resource
-    tracker) are not affected, nor are other threads' forks.
+    needed after the thread that created them finishes. Forks that skip Python's fork
+    hooks (``subprocess`` without ``preexec_fn``, e.g. multiprocessing's resource tracker)
+    are not affected, nor are other threads' forks.
     """
     if not _libc_prctl():
         yield
