@@ -83,7 +83,7 @@ def lava_run(tmp_path):
     y = np.tile(np.load(case / "targets.npy"), (50, 1, 1))
     np.save(tmp_path / "x.npy", x)
     np.save(tmp_path / "y.npy", y)
-    started: list[tuple[subprocess.Popen, set[int]]] = []
+    started: list[tuple[subprocess.Popen, set[int], set[str]]] = []
 
     def start(backend: str) -> tuple[subprocess.Popen, Path, set[int]]:
         err = tmp_path / "stderr.txt"
@@ -95,20 +95,25 @@ def lava_run(tmp_path):
                  "--out", str(tmp_path / "out.npz")],
                 cwd=REPO, stdout=subprocess.DEVNULL, stderr=f)
         kids: set[int] = set()
-        started.append((proc, kids))
+        segments: set[str] = set()
+        started.append((proc, kids, segments))
         # the progress bar appears once the runtime was created (every Lava process built)
         wait_until(lambda: proc.poll() is not None or "step" in err.read_text(),
                    "the run's progress bar")
         assert proc.poll() is None, err.read_text()
         kids |= descendants(proc.pid)
+        segments |= mapped_segments(proc.pid)
         return proc, err, set(kids)
 
     yield start
-    for proc, kids in started:  # whatever a failed test left running
+    for proc, kids, segments in started:  # whatever a failed test left behind
         for pid in [proc.pid, *kids]:
             if alive(pid):
                 os.kill(pid, signal.SIGKILL)
         proc.wait(WAIT)
+        for path in segments:
+            if os.path.exists(path):
+                os.unlink(path)
 
 
 @pytest.mark.lava
