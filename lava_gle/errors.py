@@ -30,3 +30,37 @@ class ShapeError(LavaGleError, ValueError):
 
 class BackendUnavailableError(LavaGleError, RuntimeError):
     """A requested backend (e.g. Loihi 2 hardware) is not installed here."""
+
+
+class NonFiniteError(LavaGleError, ValueError):
+    """An array holds NaN where a finite number is needed (a fixed-point conversion)."""
+
+
+class DivergenceError(LavaGleError, FloatingPointError):
+    """A float run produced NaN or infinity (it diverged).
+
+    Attributes
+    ----------
+    backend : str
+        The backend that diverged (``numpy``, ``lava-float``, ...).
+    layer, variable : str
+        Where the first non-finite value appeared (``variable`` is a state variable
+        ``v``, ``e``, ``u``, ``u_prosp``, ``r`` or a parameter ``W``, ``b``, ``tau_m``).
+    step : int
+        The step (from the start of the run) at whose end it was first seen.
+    value : float
+        The first non-finite value (nan, inf or -inf).
+    """
+
+    def __init__(self, backend: str, layer: str, variable: str, step: int, value: float):
+        self.backend, self.layer, self.variable = backend, layer, variable
+        self.step, self.value = step, value
+        super().__init__(
+            f"float run diverged: {backend} produced {value} in {variable}.{layer} at step "
+            f"{step}; lower learning.eta or the scale of the inputs, or pass --allow-nan "
+            "(allow_nan=True) to keep going")
+
+    def where(self) -> dict:
+        """JSON-ready ``{backend, layer, variable, step, value}``."""
+        return {"backend": self.backend, "layer": self.layer, "variable": self.variable,
+                "step": self.step, "value": str(self.value)}

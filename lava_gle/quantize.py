@@ -170,14 +170,12 @@ class QuantizedNetwork:
 
     def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
-        q = np.round(np.asarray(x, np.float64) * 2.0 ** self.in_bits).astype(np.int64)
-        return X.saturate(q, *SIGNED_PAYLOAD)
+        return X.to_fixed(x, self.in_bits, *SIGNED_PAYLOAD, what="inputs")
 
     def quantize_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
         """Targets in the output rate format (24-bit signed, clip counted)."""
-        top = self.layers[-1]
-        q = np.round(np.asarray(y, np.float64) * 2.0 ** top.rate_bits).astype(np.int64)
-        return X.saturate_state(q)
+        return X.to_fixed(y, self.layers[-1].rate_bits, -X.STATE_MAX, X.STATE_MAX,
+                          what="targets")
 
     def manifest(self) -> dict[str, Any]:
         """Formats, exponents and neuron constants per layer, JSON-ready."""
@@ -294,8 +292,8 @@ def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Fac
                                 f"factor mantissa (max {2 ** X.FACTOR_BITS - 1}); bring the "
                                 "time constants closer together")
     shift = X.factor_shift(top, allow_left=scale)
-    mant = np.round(v * 2.0 ** shift).astype(np.int64)
-    mant = np.minimum(mant, 2 ** X.FACTOR_BITS - 1)
+    mant, _ = X.to_fixed(v, shift, 0, 2 ** X.FACTOR_BITS - 1,
+                         what=f"layer {layer!r}: {what}")
     rel = np.abs(mant * 2.0 ** -shift / v - 1.0)
     worst = int(np.argmax(rel))
     if rel[worst] > FACTOR_TOLERANCE:
@@ -349,21 +347,22 @@ def _activation(phi: str, u_bits: int, rate_bits: int, signed: bool, wide: bool,
             raise QuantizationError(f"layer {layer!r}: the {phi} table would need {n} entries "
                                     f"(max {MAX_TABLE}); lower rate_bits ({rate_bits})")
         xs = (np.arange(n) - half * 2 ** k) * 2.0 ** -k
-        table = np.round(float_phi(phi)(xs) * 2.0 ** rate_bits)
-        if phi in BOUNDED_PHI:
-            table = np.clip(table, p_min, p_max)
-        gates = np.round(float_phi_prime(phi)(xs) * X.GATE_ONE)
+        # softplus keeps its entries beyond the payload range (clipped when read)
+        table, _ = X.to_fixed(float_phi(phi)(xs), rate_bits,
+                              *((p_min, p_max) if phi in BOUNDED_PHI else ()),
+                              what=f"layer {layer!r}: {phi} table")
+        gates, _ = X.to_fixed(float_phi_prime(phi)(xs), X.GATE_BITS, 0, X.GATE_ONE,
+                              what=f"layer {layer!r}: {phi}' table")
         act = X.FixedActivation(kind="table", u_bits=u_bits, rate_bits=rate_bits,
                                 p_min=p_min, p_max=p_max, table_bits=k,
-                                table_lo=-half * 2 ** k, phi_table=table.astype(np.int64),
-                                gate_table=gates.astype(np.int64),
+                                table_lo=-half * 2 ** k, phi_table=table, gate_table=gates,
                                 linear_above=(phi == "softplus"), interpolate=wide)
         lo, hi = -half - 1.0, half + 1.0
     # worst-case error of phi within the payload range, on a grid 8x finer than the table
     # (and at most 2**-16: the interpolated error is smooth between entries)
     step = 2.0 ** -(min(u_bits, max(act.table_bits, rate_bits) + 3, 16))
     u = np.arange(lo, hi, step)
-    p, _, _ = act(np.round(u * 2.0 ** u_bits).astype(np.int64))
+    p, _, _ = act(X.to_fixed(u, u_bits)[0])
     ref = np.clip(float_phi(phi)(u), p_min * 2.0 ** -rate_bits, p_max * 2.0 ** -rate_bits)
     return act, float(np.max(np.abs(p * 2.0 ** -rate_bits - ref)))
 
@@ -438,11 +437,11 @@ def _tau_learning(net: Network, tm: np.ndarray, tr: np.ndarray, e_bits: int, u_b
     scale = 2.0 ** tau_bits
     gain = quantize_factor(net.learning.eta_tau / net.dt * 2.0 ** (tau_bits - e_bits - u_bits),
                            "eta_tau / dt", layer, scale=True)
-    return X.TauLearning(tau_bits=tau_bits, gain=gain,
-                         t_init=np.round(tm * scale).astype(np.int64),
+    t_init, _ = X.to_fixed(tm, tau_bits, 0, X.STATE_MAX, what=f"layer {layer!r}: tau_m")
+    tau_r_num, _ = X.to_fixed(tr, tau_bits, what=f"layer {layer!r}: tau_r")
+    return X.TauLearning(tau_bits=tau_bits, gain=gain, t_init=t_init,
                          t_min=max(1, int(round(net.tau_m_min * scale))),
-                         dt_num=int(round(net.dt * scale)),
-                         tau_r_num=np.round(tr * scale).astype(np.int64))
+                         dt_num=int(round(net.dt * scale)), tau_r_num=tau_r_num)
 
 
 def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | None) -> int:
@@ -453,14 +452,13 @@ def _weight_exp(w: np.ndarray, headroom: float, floor: float, override: int | No
 
 
 def _to_ints(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
-    q = np.round(values * 2.0 ** -exp).astype(np.int64)
-    n = int(np.count_nonzero(np.abs(q) > 255))
+    q, n = X.to_fixed(values, -exp, -255, 255, what=f"layer {layer!r}: {what}")
     if n:
         warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (largest "
                       f"|value| {float(np.max(np.abs(values))):g} > {255 * 2.0 ** exp:g}); "
                       f"raise the layer's fixed_point exponent", QuantizationWarning,
                       stacklevel=3)
-    return np.clip(q, -255, 255)
+    return q
 
 
 def quantize_network(net: Network) -> QuantizedNetwork:

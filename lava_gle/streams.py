@@ -46,9 +46,9 @@ def prepare_streams(net: Network, inputs, targets=None
             if not np.issubdtype(y.dtype, np.floating) or not np.all(np.mod(y, 1) == 0):
                 raise ShapeError(f"targets for loss 'ce' must be integer class indices, "
                                  f"got dtype {y.dtype}")
-            y = y.astype(np.int64)
+        # range check before the cast: a float class of 1e20 would wrap to INT64_MIN
         if y.min() < 0 or y.max() >= n_out:
-            raise ShapeError(f"targets hold class {int(y.min() if y.min() < 0 else y.max())}, "
+            raise ShapeError(f"targets hold class {y.min() if y.min() < 0 else y.max():g}, "
                              f"outside 0..{n_out - 1} (output size {n_out})")
         return x, y.astype(np.int64, copy=False)
     if y.ndim == 2:

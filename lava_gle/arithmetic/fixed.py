@@ -24,6 +24,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from lava_gle.errors import NonFiniteError
+
 Array = np.ndarray
 
 #: Width of neuron state (u, v, e, u_prosp, drive, errors sent down): signed 24 bit.
@@ -76,6 +78,35 @@ def saturate(x: Array, lo: int, hi: int) -> tuple[Array, int]:
 def saturate_state(x: Array) -> tuple[Array, int]:
     """Clip to the signed 24-bit state range ``[-(2**23 - 1), 2**23 - 1]``."""
     return saturate(x, -STATE_MAX, STATE_MAX)
+
+
+#: Default bounds of :func:`to_fixed` for values without a format of their own: int64
+#: with room for the shifts that follow.
+INT_LIMIT = 1 << 62
+
+
+def to_fixed(x, bits: int, lo: int = -INT_LIMIT, hi: int = INT_LIMIT,
+             what: str = "values") -> tuple[Array, int]:
+    """Float ``x`` in a format with ``bits`` fraction bits: ``round(x * 2**bits)`` (ties to
+    even) clipped to ``[lo, hi]``, as int64, and how many values were clipped.
+
+    Every float that becomes an integer goes through here. The clip happens in float,
+    before the cast: a plain ``astype(np.int64)`` turns anything beyond 2**63 into
+    INT64_MIN, so +1e20 would become the most negative value. ``+-inf`` saturates like
+    any value beyond the format; NaN has no integer value and raises
+    :class:`~lava_gle.errors.NonFiniteError` naming ``what`` (the streams refuse NaN and
+    inf earlier, in :func:`lava_gle.streams.prepare_streams`).
+    """
+    r = np.round(np.asarray(x, np.float64) * 2.0 ** bits)
+    bad = np.isnan(r)
+    if bad.any():
+        where = np.argwhere(bad)[0].tolist()
+        raise NonFiniteError(f"{what} hold NaN (at index {where}), which has no fixed-point "
+                             "value; remove it before the fixed-point run")
+    n = int(np.count_nonzero((r < lo) | (r > hi)))
+    if n:
+        r = np.clip(r, lo, hi)
+    return r.astype(np.int64), n
 
 
 @dataclass(frozen=True, eq=False)
