@@ -29,12 +29,15 @@ from lava_gle.network import Network
 from lava_gle.traces import Record
 
 
-def _numpy(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
+def _numpy(net: Network, inputs, targets, record: Record, progress: bool,
+           allow_nan: bool) -> dict:
     from lava_gle.engine import Engine
-    return Engine(net).run(inputs, targets, record=record, progress=progress)
+    return Engine(net, allow_nan=allow_nan).run(inputs, targets, record=record,
+                                                progress=progress)
 
 
-def _numpy_fixed(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
+def _numpy_fixed(net: Network, inputs, targets, record: Record, progress: bool,
+                 allow_nan: bool) -> dict:
     from lava_gle.fixed_engine import FixedEngine
     return FixedEngine(net).run(inputs, targets, record=record, progress=progress)
 
@@ -48,21 +51,23 @@ LAVA_BACKENDS: dict[str, tuple[str, bool]] = {
 }
 
 
-def lava_network(net: Network, backend: str, chunk: int | None = None):
+def lava_network(net: Network, backend: str, chunk: int | None = None,
+                 allow_nan: bool = False):
     """An (unstarted) :class:`~lava_gle.mappings.LavaNetwork` for a ``lava-*`` backend name."""
     from lava_gle.mappings import LavaNetwork
     arithmetic, fused = LAVA_BACKENDS[backend]
-    return LavaNetwork(net, backend=arithmetic, fused=fused, chunk=chunk)
+    return LavaNetwork(net, backend=arithmetic, fused=fused, chunk=chunk, allow_nan=allow_nan)
 
 
 def _lava(backend: str) -> Callable[..., dict]:
-    def runner(net: Network, inputs, targets, record: Record, progress: bool) -> dict:
-        with lava_network(net, backend) as sim:
+    def runner(net: Network, inputs, targets, record: Record, progress: bool,
+               allow_nan: bool) -> dict:
+        with lava_network(net, backend, allow_nan=allow_nan) as sim:
             return sim.run(inputs, targets, record=record, progress=progress)
     return runner
 
 
-#: backend name -> runner(net, inputs, targets, record, progress) -> traces
+#: backend name -> runner(net, inputs, targets, record, progress, allow_nan) -> traces
 BACKENDS: dict[str, Callable[..., dict]] = {
     "numpy": _numpy,
     "numpy-fixed": _numpy_fixed,
@@ -70,12 +75,12 @@ BACKENDS: dict[str, Callable[..., dict]] = {
 }
 
 
-def _numpy_engine(net: Network, optimizer, dtype):
+def _numpy_engine(net: Network, optimizer, dtype, allow_nan: bool):
     from lava_gle.engine import Engine
-    return Engine(net, dtype=dtype, optimizer=optimizer)
+    return Engine(net, dtype=dtype, optimizer=optimizer, allow_nan=allow_nan)
 
 
-def _numpy_fixed_engine(net: Network, optimizer, dtype):
+def _numpy_fixed_engine(net: Network, optimizer, dtype, allow_nan: bool):
     from lava_gle.fixed_engine import FixedEngine
     if optimizer is not None:
         raise LavaGleError(f"backend 'numpy-fixed' learns with the learning engine's own rule "
@@ -87,18 +92,20 @@ def _numpy_fixed_engine(net: Network, optimizer, dtype):
 #: Every backend name the command line accepts (some may not be built yet).
 BACKEND_NAMES = ("numpy", "numpy-fixed", "lava-float", "lava-fixed")
 
-#: backend name -> factory(net, optimizer, dtype) of a stepping engine
+#: backend name -> factory(net, optimizer, dtype, allow_nan) of a stepping engine
 ENGINES: dict[str, Callable[..., object]] = {
     "numpy": _numpy_engine,
     "numpy-fixed": _numpy_fixed_engine,
 }
 
 
-def make_engine(net: Network, backend: str = "numpy", optimizer=None, dtype=np.float64):
+def make_engine(net: Network, backend: str = "numpy", optimizer=None, dtype=np.float64,
+                allow_nan: bool = False):
     """A stepping engine for ``backend`` with the :class:`~lava_gle.engine.Engine` API.
 
     ``optimizer`` is applied to the local signals (default: GLE's own SGD rule);
-    ``dtype`` is the float type of float backends.
+    ``dtype`` is the float type and ``allow_nan`` the divergence policy of float backends
+    (see :class:`~lava_gle.engine.Engine`; integer runs cannot diverge).
     """
     if backend not in BACKEND_NAMES:
         raise LavaGleError(f"unknown backend {backend!r}; choose one of {list(BACKEND_NAMES)}")
@@ -106,15 +113,20 @@ def make_engine(net: Network, backend: str = "numpy", optimizer=None, dtype=np.f
         raise BackendUnavailableError(
             f"backend {backend!r} has no stepping engine in this build yet; "
             f"choose one of {sorted(ENGINES)}")
-    return ENGINES[backend](net, optimizer, dtype)
+    return ENGINES[backend](net, optimizer, dtype, allow_nan)
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
-             record: Record = True, progress: bool = False) -> dict:
-    """Run ``net`` on ``inputs`` [T, (batch,) in] with the named backend; return traces."""
+             record: Record = True, progress: bool = False, allow_nan: bool = False) -> dict:
+    """Run ``net`` on ``inputs`` [T, (batch,) in] with the named backend; return traces.
+
+    A float run that produces NaN or inf raises :class:`~lava_gle.errors.DivergenceError`
+    naming the first layer, variable and step, unless ``allow_nan`` (then it warns once
+    and returns the traces as they are).
+    """
     try:
         runner = BACKENDS[backend]
     except KeyError:
         raise LavaGleError(f"unknown backend {backend!r}; choose one of "
                            f"{sorted(BACKENDS)}") from None
-    return runner(net, inputs, targets, record, progress)
+    return runner(net, inputs, targets, record, progress, allow_nan)

@@ -11,6 +11,7 @@ turns the two runs into the ``metrics.json`` content, verdicts included.
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import dataclass, field
 
@@ -36,7 +37,9 @@ class Run:
     ``traces``: golden key layout (float units). ``checkpoints``: the step index
     after each chunk, [K]. ``weights``/``biases``: layer name -> [K, ...] arrays.
     ``saturation``: counts of clipped values a fixed-point engine reports in its
-    ``saturation`` attribute (``<var>.<layer>`` -> count).
+    ``saturation`` attribute (``<var>.<layer>`` -> count). ``divergence``: where a float
+    run first produced NaN or inf (:meth:`lava_gle.errors.DivergenceError.where`), None
+    if it did not.
     """
 
     backend: str
@@ -46,13 +49,18 @@ class Run:
     biases: dict[str, np.ndarray]
     backward: dict[str, np.ndarray] = field(default_factory=dict)
     saturation: dict[str, int] = field(default_factory=dict)
+    divergence: dict | None = None
 
 
 def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
-                progress: bool = False) -> Run:
+                progress: bool = False, allow_nan: bool = False) -> Run:
     """Run ``backend`` over the streams, recording everything and the weights ``chunks``
     times along the run (engines run chunk by chunk; Lava runs report through a
-    callback after each chunk)."""
+    callback after each chunk).
+
+    A float run that diverges raises :class:`~lava_gle.errors.DivergenceError`, unless
+    ``allow_nan``: then the run goes on and :attr:`Run.divergence` says where.
+    """
     x, y = prepare_streams(net, inputs, targets)
     weights = {n: [] for n in net.layer_names}
     biases = {n: [] for n in net.layer_names}
@@ -62,21 +70,22 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
         # reports the final counts once, in metrics.json and the report
         warnings.filterwarnings("ignore", message="fixed-point saturation")
         if backend in LAVA_BACKENDS:
-            traces, checkpoints, saturation = _run_lava(net, x, y, backend, chunks, progress,
-                                                        weights, biases)
+            traces, checkpoints, saturation, diverged = _run_lava(
+                net, x, y, backend, chunks, progress, weights, biases, allow_nan)
         else:
-            traces, checkpoints, saturation = _run_engine(net, x, y, backend, chunks, progress,
-                                                          weights, biases, backward)
+            traces, checkpoints, saturation, diverged = _run_engine(
+                net, x, y, backend, chunks, progress, weights, biases, backward, allow_nan)
     if any(saturation.values()):
         warnings.warn(f"{backend}: fixed-point saturation (values clipped): " + ", ".join(
             f"{k}={v}" for k, v in sorted(saturation.items()) if v), stacklevel=2)
     return Run(backend, traces, checkpoints, {k: np.stack(v) for k, v in weights.items()},
                {k: np.stack(v) for k, v in biases.items()},
-               {k: np.stack(v) for k, v in backward.items()}, saturation)
+               {k: np.stack(v) for k, v in backward.items()}, saturation,
+               None if diverged is None else diverged.where())
 
 
-def _run_engine(net, x, y, backend, chunks, progress, weights, biases, backward):
-    engine = make_engine(net, backend)
+def _run_engine(net, x, y, backend, chunks, progress, weights, biases, backward, allow_nan):
+    engine = make_engine(net, backend, allow_nan=allow_nan)
     bounds = np.linspace(0, x.shape[0], min(chunks, x.shape[0]) + 1).astype(int)
     parts: list[dict] = []
     with tqdm(total=x.shape[0], desc=backend, unit="step", disable=not progress,
@@ -93,15 +102,15 @@ def _run_engine(net, x, y, backend, chunks, progress, weights, biases, backward)
               if parts[0][k].ndim == 3}
     traces.update({k: v for k, v in parts[-1].items() if v.ndim != 3})
     saturation = {k: int(v) for k, v in getattr(engine, "saturation", {}).items()}
-    return traces, bounds[1:], saturation
+    return traces, bounds[1:], saturation, getattr(engine, "divergence", None)
 
 
-def _run_lava(net, x, y, backend, chunks, progress, weights, biases):
+def _run_lava(net, x, y, backend, chunks, progress, weights, biases, allow_nan):
     T, B = x.shape[:2]
     # Lava has no batch axis: batch elements run one after another, chunks count steps
     chunk = max(-(-B * T // chunks), 1)
     steps: list[int] = []
-    with lava_network(net, backend, chunk=chunk) as sim:
+    with lava_network(net, backend, chunk=chunk, allow_nan=allow_nan) as sim:
         def snapshot(done: int) -> None:
             steps.append(done)
             for n in net.layer_names:
@@ -110,7 +119,7 @@ def _run_lava(net, x, y, backend, chunks, progress, weights, biases):
                 biases[n].append(np.array(b))
         traces = sim.run(x, y, record=True, progress=progress, callback=snapshot)
     saturation = {k[len("sat."):]: int(v) for k, v in traces.items() if k.startswith("sat.")}
-    return traces, np.array(steps) // B, saturation
+    return traces, np.array(steps) // B, saturation, sim.divergence
 
 
 def _scale(ref: np.ndarray) -> float:
@@ -184,7 +193,17 @@ def task_metrics(net: Network, traces: dict, targets) -> dict:
 
 def compare_runs(net: Network, ref: Run, cand: Run, targets=None,
                  tolerance: float = DEFAULT_TOLERANCE) -> dict:
-    """The content of ``metrics.json`` for two runs (arrays for figures under ``_series``)."""
+    """The content of ``metrics.json`` for two runs (arrays for figures under ``_series``).
+
+    A run that diverged (``Run.divergence``) is named in ``divergence`` and in every
+    verdict; NumPy's warnings about its NaN and inf are left out (the verdict says it).
+    """
+    diverged = any(run.divergence for run in (ref, cand))
+    with np.errstate(all="ignore") if diverged else contextlib.nullcontext():
+        return _compare(net, ref, cand, targets, tolerance)
+
+
+def _compare(net: Network, ref: Run, cand: Run, targets, tolerance: float) -> dict:
     layers, series = {}, {"error_over_time": {}, "loss_curve": {}}
     for name in net.layer_names:
         layers[name] = {}
@@ -227,6 +246,7 @@ def compare_runs(net: Network, ref: Run, cand: Run, targets=None,
         "batch": int(ref.traces["output"].shape[1]), "tolerance": tolerance,
         "layers": layers, "output": out, "projections": projections, "task": task,
         "saturation": {ref.backend: ref.saturation, cand.backend: cand.saturation},
+        "divergence": {ref.backend: ref.divergence, cand.backend: cand.divergence},
     }
     metrics["verdicts"] = verdicts(net, metrics, tolerance)
     metrics["_series"] = series
@@ -239,6 +259,8 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
 
     Causes, checked in this order:
 
+    - ``float run diverged``: a run produced NaN or inf (``divergence`` names where);
+      nothing after that says anything about the arithmetic;
     - ``saturation``: the candidate clipped values on this layer's signal path
       (its state, drive, error or parameters; learning-trace clipping is not counted
       here, it shows in the weights);
@@ -254,6 +276,7 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
     """
     out = []
     sat = metrics["saturation"].get(metrics["candidate"], {})
+    diverged = [d for d in metrics.get("divergence", {}).values() if d]
     for i, name in enumerate(net.layer_names):
         layer = net.layers[i]
         moved = metrics["projections"][name]["weight_moved_max"]
@@ -265,7 +288,10 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
         for var, m in metrics["layers"][name].items():
             if m["rms_error"] <= tolerance:
                 continue
-            if sat_here:
+            if diverged:
+                cause = (f"{diverged[0]['message']}, so the comparison says nothing about "
+                         "the arithmetic; lower learning.eta or the scale of the inputs")
+            elif sat_here:
                 cause = (f"saturation: {sum(sat_here.values())} clipped values "
                          f"({', '.join(f'{k}={v}' for k, v in sorted(sat_here.items()))}); "
                          "widen that format or lower the layer's scale")

@@ -24,15 +24,17 @@ Example
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.arithmetic import floating as F
-from lava_gle.errors import ShapeError
+from lava_gle.errors import DivergenceError, ShapeError
 from lava_gle.network import Network
 from lava_gle.optim import SGD
 from lava_gle.streams import prepare_streams
-from lava_gle.traces import Record, resolve_record
+from lava_gle.traces import STATE_VARS, Record, first_non_finite, resolve_record
 
 
 class SteppedEngine:
@@ -203,6 +205,10 @@ class Engine(SteppedEngine):
     optimizer : object with ``step(params, grads)``, optional
         Applied to the local signals when learning is enabled; default
         ``SGD(learning.eta, learning.eta_tau)``, which is GLE's own rule.
+    allow_nan : bool
+        A run that produces NaN or inf (diverges) raises
+        :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
+        step (default); True keeps going, warns once and sets :attr:`divergence`.
 
     Attributes
     ----------
@@ -212,10 +218,17 @@ class Engine(SteppedEngine):
         Membrane time constants (learned when ``learning.learn_tau``).
     state : list of NeuronState or None
         Per-layer state [batch, n_l] at the end of the last step.
+    divergence : DivergenceError or None
+        Where the first NaN or inf appeared (kept when ``allow_nan`` lets the run go on).
     """
 
-    def __init__(self, net: Network, dtype=np.float64, optimizer=None):
+    def __init__(self, net: Network, dtype=np.float64, optimizer=None,
+                 allow_nan: bool = False):
         super().__init__(net)
+        self.allow_nan = allow_nan
+        self.divergence: DivergenceError | None = None
+        self._fp_errors: set[str] = set()
+        self._fp_finite: set[str] = set()
         self.dtype = np.dtype(dtype).type
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
@@ -239,6 +252,71 @@ class Engine(SteppedEngine):
             out[f"b.{layer.name}"] = b
             out[f"tau_m.{layer.name}"] = tau
         return out
+
+    # -- divergence ---------------------------------------------------------------
+    def run(self, inputs, targets=None, record: Record = False, reset: bool = False,
+            progress: bool = False) -> dict[str, np.ndarray]:
+        """:meth:`SteppedEngine.run`, watching for NaN and inf.
+
+        NumPy reports each overflow, invalid operation or division by zero of the run to
+        this engine instead of warning; at the end of such a step the state, the errors
+        sent down and the parameters are searched for NaN and inf (a run without such
+        reports costs no search). The first one found raises
+        :class:`~lava_gle.errors.DivergenceError` (layer, variable, step), or with
+        ``allow_nan`` is warned about once and kept in :attr:`divergence`. Reports that
+        left everything finite are warned about at the end of the run, as NumPy would.
+        """
+        before = self.divergence
+        self._fp_finite = set()
+        with np.errstate(over="call", invalid="call", divide="call", call=self._fp_error):
+            traces = super().run(inputs, targets, record=record, reset=reset,
+                                 progress=progress)
+        if self.divergence is None:
+            # a NaN or inf that raised no flag in this thread (BLAS may compute elsewhere)
+            found = first_non_finite(traces, self.net.layer_names)
+            if found is not None:
+                layer, var, t, value = found
+                self._diverged(layer, var, None if t is None
+                               else self.steps_done - len(inputs) + t, value)
+        if self._fp_finite:
+            warnings.warn(f"{', '.join(sorted(self._fp_finite))} encountered in the float "
+                          "engine (the state stayed finite)", RuntimeWarning, stacklevel=2)
+        if self.divergence is not before:
+            warnings.warn(f"{self.divergence.describe()}; continuing (allow_nan)",
+                          RuntimeWarning, stacklevel=2)
+        return traces
+
+    def _fp_error(self, kind: str, flag: int) -> None:
+        """NumPy's floating-point error callback (``np.errstate(call=...)``)."""
+        self._fp_errors.add(kind)
+
+    def step(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
+        output = super().step(x, y)
+        if self._fp_errors:
+            kinds, self._fp_errors = self._fp_errors, set()
+            if self.divergence is None and not self._check_finite():
+                self._fp_finite |= kinds
+        return output
+
+    def _check_finite(self) -> bool:
+        """Search the state, the errors sent down and the parameters at the end of this
+        step for NaN and inf; False if there is none."""
+        names = self.net.layer_names
+        arrays = {f"{var}.{name}": getattr(st, var)[None]
+                  for name, st in zip(names, self.state) for var in STATE_VARS}
+        arrays.update({f"eps.{name}": eps[None] for name, eps in zip(names[1:], self.eps[1:])})
+        arrays.update(self.parameters())
+        found = first_non_finite(arrays, names)
+        if found is None:
+            return False
+        layer, var, _, value = found
+        self._diverged(layer, var, self.steps_done - 1, value)
+        return True
+
+    def _diverged(self, layer: str, var: str, step: int | None, value: float) -> None:
+        self.divergence = DivergenceError("numpy", layer, var, step, value)
+        if not self.allow_nan:
+            raise self.divergence
 
     # -- the float arithmetic ---------------------------------------------------
     def _zero_state(self, batch: int):

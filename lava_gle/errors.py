@@ -37,30 +37,38 @@ class NonFiniteError(LavaGleError, ValueError):
 
 
 class DivergenceError(LavaGleError, FloatingPointError):
-    """A float run produced NaN or infinity (it diverged).
+    """A float run produced NaN or infinity: it diverged.
 
     Attributes
     ----------
     backend : str
         The backend that diverged (``numpy``, ``lava-float``, ...).
     layer, variable : str
-        Where the first non-finite value appeared (``variable`` is a state variable
-        ``v``, ``e``, ``u``, ``u_prosp``, ``r`` or a parameter ``W``, ``b``, ``tau_m``).
-    step : int
-        The step (from the start of the run) at whose end it was first seen.
+        Where the first non-finite value appeared: a state variable (``v``, ``e``, ``u``,
+        ``u_prosp``, ``r``), the error the layer sends down (``eps``) or a parameter
+        (``W``, ``b``, ``tau_m``) of that layer.
+    step : int or None
+        The step (from the start of the run) at whose end it was first seen; None when
+        only the final parameters show it (the state was not recorded).
     value : float
-        The first non-finite value (nan, inf or -inf).
+        That value (nan, inf or -inf).
     """
 
-    def __init__(self, backend: str, layer: str, variable: str, step: int, value: float):
+    def __init__(self, backend: str, layer: str, variable: str, step: int | None,
+                 value: float):
         self.backend, self.layer, self.variable = backend, layer, variable
         self.step, self.value = step, value
-        super().__init__(
-            f"float run diverged: {backend} produced {value} in {variable}.{layer} at step "
-            f"{step}; lower learning.eta or the scale of the inputs, or pass --allow-nan "
-            "(allow_nan=True) to keep going")
+        super().__init__(f"{self.describe()}; lower learning.eta or the scale of the "
+                         "inputs, or pass --allow-nan (allow_nan=True) to keep going")
+
+    def describe(self) -> str:
+        """``float run diverged: <backend> produced <value> in <var>.<layer> at step <t>``."""
+        when = "by the end of the run" if self.step is None else f"at step {self.step}"
+        return (f"float run diverged: {self.backend} produced {self.value} in "
+                f"{self.variable}.{self.layer} {when}")
 
     def where(self) -> dict:
-        """JSON-ready ``{backend, layer, variable, step, value}``."""
+        """JSON-ready ``{backend, layer, variable, step, value, message}`` (the value as a
+        string, the message from :meth:`describe`)."""
         return {"backend": self.backend, "layer": self.layer, "variable": self.variable,
-                "step": self.step, "value": str(self.value)}
+                "step": self.step, "value": str(self.value), "message": self.describe()}

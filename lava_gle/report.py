@@ -6,6 +6,7 @@ Figures need matplotlib (``pip install lava-gle[plot]``); without it
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
                         f"<td>{m['rms_error']:.3g}</td><td>{m['max_error']:.3g}</td>"
                         f"<td>{m['correlation']:.4f}</td><td>{first}</td></tr>")
     verdict = metrics["verdicts"]
+    diverged = "".join(f"<p class='diverged'><b>{esc(d['message'])}</b>: the comparison says "
+                       "nothing about the arithmetic after that.</p>"
+                       for d in metrics.get("divergence", {}).values() if d)
     if verdict:
         items = "".join(f"<li><b>{esc(v['layer'])}.{esc(v['variable'])}</b>: RMS error "
                         f"{v['rms_error']:.3g} &gt; {tol:g}. Likely cause: {esc(v['cause'])}</li>"
@@ -141,11 +145,12 @@ def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
 <style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}}
 table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;
 text-align:right}}td:first-child,td:nth-child(2){{text-align:left}}tr.bad{{background:#fdd}}
-.ok{{color:#060}}img{{max-width:100%}}figcaption{{font-size:90%;color:#555}}</style></head><body>
+.ok{{color:#060}}.diverged{{color:#a00}}
+img{{max-width:100%}}figcaption{{font-size:90%;color:#555}}</style></head><body>
 <h1>{esc(b)} against {esc(a)}: {esc(net.describe())}</h1>
 <p>{metrics['steps']} steps, batch {metrics['batch']}. Errors are normalised by the range of
 {esc(a)}'s signal; tolerance {tol:g} (RMS).</p>
-<h2>Verdict</h2>{verdict_html}
+<h2>Verdict</h2>{diverged}{verdict_html}
 <h2>Per layer and variable</h2><table><tr><th>layer</th><th>var</th><th>RMS error</th>
 <th>max error</th><th>correlation</th><th>first step over tolerance</th></tr>{''.join(rows)}</table>
 <h2>Projections</h2><table><tr><th>layer</th><th>final |dW| max</th><th>final |dW| RMS</th>
@@ -165,7 +170,10 @@ def write_report(out_dir: str | Path, net: Network, ref: Run, cand: Run,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = write_metrics(out_dir, metrics)
-    figs = figures(out_dir, net, ref, cand, metrics)
+    # a diverged run's NaN and inf make the axis scaling warn; the report says it once
+    diverged = any(metrics.get("divergence", {}).values())
+    with np.errstate(all="ignore") if diverged else contextlib.nullcontext():
+        figs = figures(out_dir, net, ref, cand, metrics)
     report = write_text(out_dir / "report.html", html_report(net, metrics, figs))
     return {"metrics": metrics_path, "figures": figs, "report": report,
             "plots_available": pyplot() is not None}

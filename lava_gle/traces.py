@@ -19,6 +19,12 @@ from lava_gle.results import atomic_write, output_path
 
 #: State variables recorded per layer and step, in the order of the golden format.
 STATE_VARS = ("u", "u_prosp", "r", "v", "e")
+#: The same in the order one step computes them (the error compartment first, whose e
+#: feeds u), then ``eps``, the error sent down (engine-internal, in no trace file): the
+#: order in which :func:`first_non_finite` looks for where a run diverged.
+STEP_ORDER = ("v", "e", "u", "u_prosp", "r", "eps")
+#: Per-layer parameters in the traces (the values after the last step).
+PARAMETERS = ("W", "b", "tau_m")
 
 Record = Union[bool, Iterable[str]]
 
@@ -94,3 +100,34 @@ def max_relative_errors(expected: Mapping[str, np.ndarray],
         scale = float(np.max(np.abs(exp)))
         out[key] = err / scale if scale > 0 else (0.0 if err == 0 else np.inf)
     return out
+
+
+def first_non_finite(traces: Mapping[str, np.ndarray], layer_names: Iterable[str]
+                     ) -> tuple[str, str, int | None, float] | None:
+    """Where ``traces`` (golden key layout) first hold NaN or inf, or None if nowhere.
+
+    Returns ``(layer, variable, step, value)``: the earliest step of any per-step key
+    ``{var}.{layer}`` [T, ...] (ties go to the lower layer, then to the variable earlier
+    in :data:`STEP_ORDER`), and the first such value. Only when no per-step key holds
+    one are the parameters (``W.L``, ``b.L``, ``tau_m.L``) searched; their ``step`` is
+    None (they are the values after the last step).
+    """
+    names = list(layer_names)
+    first: tuple[str, str, int | None, float] | None = None
+    for name in names:
+        for var in STEP_ORDER:
+            arr = traces.get(f"{var}.{name}")
+            if arr is None or np.isfinite(arr).all():
+                continue
+            bad = ~np.isfinite(arr.reshape(len(arr), -1))
+            t = int(np.argmax(bad.any(axis=1)))
+            if first is None or t < first[2]:
+                first = (name, var, t, float(arr.reshape(len(arr), -1)[t][bad[t]][0]))
+    if first is not None:
+        return first
+    for name in names:
+        for var in PARAMETERS:
+            arr = traces.get(f"{var}.{name}")
+            if arr is not None and not np.isfinite(arr).all():
+                return name, var, None, float(np.asarray(arr)[~np.isfinite(arr)][0])
+    return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 import argparse
 
 from lava_gle.commands.options import nonnegative_float, positive_int
-from lava_gle.commands.simulate import add_calibrate_option, calibrated, load_array
+from lava_gle.commands.simulate import (add_allow_nan_option, add_calibrate_option, calibrated,
+                                       load_array)
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
@@ -28,6 +29,7 @@ def add_parser(sub) -> None:
     p.add_argument("--chunks", type=positive_int, default=20, help="weight snapshots along the run")
     p.add_argument("--out", required=True, help="output directory")
     add_calibrate_option(p)
+    add_allow_nan_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")
     p.set_defaults(run=run)
 
@@ -46,8 +48,10 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out)
     net = calibrated(net, x, args.calibrate)
     a, b = parse_pair(args.backends)
-    ref = run_backend(net, x, y, a, args.chunks, progress=not args.quiet)
-    cand = run_backend(net, x, y, b, args.chunks, progress=not args.quiet)
+    ref = run_backend(net, x, y, a, args.chunks, progress=not args.quiet,
+                      allow_nan=args.allow_nan)
+    cand = run_backend(net, x, y, b, args.chunks, progress=not args.quiet,
+                       allow_nan=args.allow_nan)
     metrics = compare_runs(net, ref, cand, y, args.tolerance)
     files = write_report(out, net, ref, cand, metrics)
     if not args.quiet:

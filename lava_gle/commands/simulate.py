@@ -24,8 +24,15 @@ def add_parser(sub) -> None:
     p.add_argument("--out", required=True,
                    help="output file (.npz appended when missing; checked before the run)")
     add_calibrate_option(p)
+    add_allow_nan_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
+
+
+def add_allow_nan_option(p) -> None:
+    p.add_argument("--allow-nan", action="store_true",
+                   help="let a float run that produces NaN or inf (diverges) go on, with a "
+                        "warning, instead of stopping with an error naming where")
 
 
 def add_calibrate_option(p) -> None:
@@ -69,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
     y = load_array(args.targets, "targets")
     out = prepare_out_file(args.out, ".npz")
     net = calibrated(net, x, args.calibrate)
-    traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet)
+    traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet,
+                      allow_nan=args.allow_nan)
     save_traces(out, traces)
     if not args.quiet:
         T = traces["output"].shape[0]

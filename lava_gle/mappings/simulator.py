@@ -12,12 +12,13 @@ Example
 """
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
 
-from lava_gle.errors import BackendUnavailableError, LavaGleError
+from lava_gle.errors import BackendUnavailableError, DivergenceError, LavaGleError
 from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
 from lava_gle.mappings.selection import find_models, run_config
@@ -26,7 +27,7 @@ from lava_gle.processes.gle.process import GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
 from lava_gle.shared import remove_directory, shared_directory
 from lava_gle.streams import prepare_streams
-from lava_gle.traces import Record, resolve_record
+from lava_gle.traces import Record, first_non_finite, resolve_record
 
 #: ``backend`` argument -> Lava model tag.
 BACKEND_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
@@ -51,13 +52,17 @@ class LavaNetwork:
     chunk : int or None
         Steps per blocking ``run`` call (progress granularity); default ~1/50 of the run,
         at least 100.
+    allow_nan : bool
+        A float run whose traces or parameters come back with NaN or inf raises
+        :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
+        step (default); True returns them, warns once and sets :attr:`divergence`.
 
     Lava has no batch axis: inputs with batch B > 1 run the B sequences one after the
     other (state reset between them) when learning is off, and are refused when it is on.
     """
 
     def __init__(self, net: Network, backend: str = "float", fused: bool = False,
-                 chunk: int | None = None) -> None:
+                 chunk: int | None = None, allow_nan: bool = False) -> None:
         if backend not in BACKEND_TAGS:
             raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
         if chunk is not None and chunk < 1:
@@ -67,6 +72,8 @@ class LavaNetwork:
         self.tag = BACKEND_TAGS[backend]
         self.fused = fused
         self.chunk = chunk
+        self.allow_nan = allow_nan
+        self.divergence: DivergenceError | None = None
         n = len(net.layers)
         self._weights = [net.initial_weights(i) for i in range(n)]
         self._biases = [net.initial_biases(i) for i in range(n)]
@@ -200,10 +207,25 @@ class LavaNetwork:
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
                           desc=f"lava {self.backend}{' fused' if self.fused else ''}",
                           callback=callback, directory=self._directory)
-            return self._collect(T, B, arith)
+            traces = self._collect(T, B, arith)
         finally:
             self._running = False
             self.close()
+        if self.tag == "floating_pt":
+            self._check_finite(traces)
+        return traces
+
+    def _check_finite(self, traces: dict[str, np.ndarray]) -> None:
+        """Raise (or with ``allow_nan`` warn about) the first NaN or inf of a float run."""
+        found = first_non_finite(traces, self.net.layer_names)
+        if found is None:
+            return
+        backend = f"lava-{self.backend}{'-fused' if self.fused else ''}"
+        self.divergence = DivergenceError(backend, *found)
+        if not self.allow_nan:
+            raise self.divergence
+        warnings.warn(f"{self.divergence.describe()}; continuing (allow_nan)", RuntimeWarning,
+                      stacklevel=3)
 
     def _arithmetic(self):
         """The seam object of the selected models (to convert shared parameters)."""
