@@ -206,9 +206,10 @@ class Engine(SteppedEngine):
         Applied to the local signals when learning is enabled; default
         ``SGD(learning.eta, learning.eta_tau)``, which is GLE's own rule.
     allow_nan : bool
-        A run that produces NaN or inf (diverges) raises
+        A :meth:`run` that produces NaN or inf (diverges) raises
         :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
-        step (default); True keeps going, warns once and sets :attr:`divergence`.
+        step (default); True keeps going, warns once and sets :attr:`divergence`. Bare
+        :meth:`step` calls are not watched.
 
     Attributes
     ----------

@@ -55,6 +55,16 @@ def test_numpy_fixed_input_1e20_saturates_like_1e6(sign):
     assert np.array_equal(np.sign(runs[1e20]["r.hidden"][-1, 0][big]), np.sign(drive[big]))
 
 
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_fixed_point_runs_refuse_non_finite_inputs_naming_the_place(bad):
+    case = GoldenCase("visible_mlp")
+    x = np.zeros((5, 1, 2))
+    x[3, 0, 1] = bad
+    with pytest.raises(ShapeError, match="inputs hold a non-finite value at step 3, batch 0, "
+                                         "channel 1"):
+        FixedEngine(case.net).run(x)
+
+
 def test_numpy_fixed_targets_beyond_the_format_saturate_with_their_sign():
     case = GoldenCase("visible_mlp")
     q = quantize_network(case.net)
