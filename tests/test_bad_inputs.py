@@ -3,7 +3,7 @@ the command line that reproduces it and the words the one-line error must contai
 
 A row fails if the command exits 0, prints a traceback, or says something else. Cases that
 need a running Lava network or a long run live beside the code they exercise (saturation
-and divergence in tests/test_fixed_engine.py and tests/test_engine.py, outputs and
+and divergence in tests/test_overflow.py and tests/test_divergence.py, outputs and
 checkpoints in tests/test_cli.py and tests/experiments/, leaks in tests/mappings/).
 """
 from __future__ import annotations
