@@ -65,6 +65,8 @@ CASES = [
     ("experiment --seed -1", ["experiment", "lagline", "--quick", "--seed", "-1",
                               "--out", "{out}"], "argument --seed: must be a whole number >= 0"),
     ("map --chips 0", ["map", NET, "--chips", "0"], "argument --chips: must be a whole number"),
+    ("map --block-size 0", ["map", NET, "--block-size", "0"],
+     "argument --block-size: must be a whole number >= 1"),
     ("sweep, every setting invalid", ["sweep", NET, "--inputs", "{x}", "--param",
                                       "weight_exp=40,50", "--quiet", "--out", "{out}"],
      "every setting of the sweep failed"),

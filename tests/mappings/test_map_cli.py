@@ -73,8 +73,6 @@ def test_map_profile_and_weight_bits_options(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["--profile", "loihi9"], "unknown profile 'loihi9'"),
-    (["--chips", "0"], "--chips must be at least 1"),
-    (["--block-size", "0"], "block size must be at least 1"),
     (["--weight-bits", "40"], "weight width 40 bits: must be 1..32"),
 ])
 def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
@@ -82,6 +80,19 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
     assert main(["map", str(net)] + args) == 2
     err = capsys.readouterr().err
     assert message in err and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"chips": 0}, "--chips must be at least 1"),
+    ({"block_size": 0}, "block size must be at least 1"),
+])
+def test_bad_mapper_arguments_from_python_are_clear_errors(tmp_path, kwargs, message):
+    """The CLI refuses these while parsing (tests/test_bad_inputs.py); the API checks too."""
+    from lava_gle import load_network
+    from lava_gle.errors import LavaGleError
+    net = load_network(write_net(tmp_path / "n.yaml", 10, [5]))
+    with pytest.raises(LavaGleError, match=message):
+        map_network(net, **kwargs)
 
 
 def test_a_network_that_cannot_fit_names_layer_resource_overshoot_and_fix(tmp_path, capsys):
