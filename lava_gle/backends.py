@@ -25,7 +25,9 @@ from typing import Callable
 import numpy as np
 
 from lava_gle.errors import BackendUnavailableError, LavaGleError
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
+from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record
 
 
@@ -120,13 +122,17 @@ def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
              record: Record = True, progress: bool = False, allow_nan: bool = False) -> dict:
     """Run ``net`` on ``inputs`` [T, (batch,) in] with the named backend; return traces.
 
-    A float run that produces NaN or inf raises :class:`~lava_gle.errors.DivergenceError`
-    naming the first layer, variable and step, unless ``allow_nan`` (then it warns once
-    and returns the traces as they are).
+    The streams are checked against the description and the run's memory against what is
+    available before anything is drawn or allocated (:class:`~lava_gle.errors.ShapeError`,
+    :class:`~lava_gle.errors.MemoryLimitError`). A float run that produces NaN or inf
+    raises :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
+    step, unless ``allow_nan`` (then it warns once and returns the traces as they are).
     """
     try:
         runner = BACKENDS[backend]
     except KeyError:
         raise LavaGleError(f"unknown backend {backend!r}; choose one of "
                            f"{sorted(BACKENDS)}") from None
-    return runner(net, inputs, targets, record, progress, allow_nan)
+    x, y = prepare_streams(net, inputs, targets)
+    require_memory(net, backend, steps=x.shape[0], batch=x.shape[1], record=record)
+    return runner(net, x, y, record, progress, allow_nan)

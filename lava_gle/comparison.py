@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import LAVA_BACKENDS, lava_network, make_engine
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.streams import prepare_streams
 from lava_gle.traces import STATE_VARS
@@ -62,6 +63,9 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
     ``allow_nan``: then the run goes on and :attr:`Run.divergence` says where.
     """
     x, y = prepare_streams(net, inputs, targets)
+    # the weight snapshots are kept per chunk and stacked at the end
+    require_memory(net, backend, steps=x.shape[0], batch=x.shape[1], record=True,
+                   extra_weight_copies=2 * min(chunks, x.shape[0]))
     weights = {n: [] for n in net.layer_names}
     biases = {n: [] for n in net.layer_names}
     backward: dict[str, list] = {}

@@ -21,6 +21,7 @@ import yaml
 from lava_gle.errors import NetworkSpecError
 from lava_gle.fixed_options import check_fixed_point
 from lava_gle.results import write_text
+from lava_gle.memory import require_memory
 from lava_gle.network import (
     BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
     InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
@@ -352,8 +353,11 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
     """The description as a JSON/YAML-ready dict; ``load(save(net))`` round-trips.
 
     With ``explicit_parameters`` every layer carries its (initial) ``weights`` and
-    ``biases`` instead of an ``init`` block, as the golden-case files do.
+    ``biases`` instead of an ``init`` block, as the golden-case files do (after
+    checking that the lists fit in memory, :class:`~lava_gle.errors.MemoryLimitError`).
     """
+    if explicit_parameters:
+        require_memory(net, "parameter lists")
     layers = []
     for i, layer in enumerate(net.layers):
         d: dict[str, Any] = {"name": layer.name, "size": layer.size,

@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 
 from lava_gle.arithmetic import floating as F
 from lava_gle.errors import DivergenceError, ShapeError
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.optim import SGD
 from lava_gle.streams import prepare_streams
@@ -59,8 +60,11 @@ class SteppedEngine:
     record_dtype: type = np.float64
     #: progress-bar label.
     label = "numpy engine"
+    #: backend name, the key of its memory use in :data:`lava_gle.memory.WORK`.
+    backend = "numpy"
 
     def __init__(self, net: Network):
+        require_memory(net, self.backend)  # before a subclass draws the weights
         self.net = net
         self.learning = net.learning.enabled
         self.state: list | None = None
@@ -164,11 +168,12 @@ class SteppedEngine:
         """
         x, y = prepare_streams(self.net, inputs, targets)
         T, B = x.shape[:2]
-        if reset or self.state is None:
-            self.reset(B)
-        elif B != self.batch:
+        if not (reset or self.state is None) and B != self.batch:
             raise ShapeError(f"inputs have batch {B} but the engine's state has batch "
                              f"{self.batch}; pass reset=True to start over with batch {B}")
+        require_memory(self.net, self.backend, steps=T, batch=B, record=record, built=True)
+        if reset or self.state is None:
+            self.reset(B)
         x, y = self._prepare(x, y)
         names = self.net.layer_names
         keys = resolve_record(record, names)

@@ -72,3 +72,19 @@ class DivergenceError(LavaGleError, FloatingPointError):
         string, the message from :meth:`describe`)."""
         return {"backend": self.backend, "layer": self.layer, "variable": self.variable,
                 "step": self.step, "value": str(self.value), "message": self.describe()}
+
+
+class MemoryLimitError(LavaGleError):
+    """A network would need more memory than this machine has available.
+
+    Attributes
+    ----------
+    layer : str or None
+        The layer that needs the most (None when a part shared by the network does).
+    needed, available : int
+        Bytes the work would need and bytes available.
+    """
+
+    def __init__(self, message: str, layer: str | None, needed: int, available: int):
+        super().__init__(message)
+        self.layer, self.needed, self.available = layer, needed, available

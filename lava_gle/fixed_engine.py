@@ -64,6 +64,7 @@ class FixedEngine(SteppedEngine):
 
     record_dtype = np.int64
     label = "numpy-fixed engine"
+    backend = "numpy-fixed"
 
     def __init__(self, net: Network, qnet: QuantizedNetwork | None = None,
                  dequantize: bool = True):

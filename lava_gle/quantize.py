@@ -32,6 +32,7 @@ import numpy as np
 from lava_gle.arithmetic import fixed as X
 from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float_phi_prime
 from lava_gle.errors import LavaGleError
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
 
 #: Largest relative error tolerated when a factor is rounded to its mantissa.
@@ -475,6 +476,8 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     ------
     QuantizationError
         For a factor or learning gain the formats cannot hold (names the layer and value).
+    MemoryLimitError
+        The weights and tables would not fit in the available memory (checked first).
     """
     lrn = net.learning
     opts = net.fixed_point
@@ -487,13 +490,14 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.loss != "mse":
         raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
                                 "use loss 'mse' for the fixed-point backends")
+    if lrn.backward == "feedback_alignment":
+        raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
+                                "use backward 'transpose' for the fixed-point backends")
+    require_memory(net, "quantize")
     in_bits = rate_bits_for(in_range, True)
     n_layers = len(net.layers)
     weights = [net.initial_weights(i) for i in range(n_layers)]
     biases = [net.initial_biases(i) for i in range(n_layers)]
-    if lrn.backward == "feedback_alignment":
-        raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
-                                "use backward 'transpose' for the fixed-point backends")
 
     # forward pass of bounds: rate formats and potential formats
     r_range_below, pre_bits, pre_signed = in_range, in_bits, True

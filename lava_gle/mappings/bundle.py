@@ -25,6 +25,7 @@ from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.report import MappingReport, build_report
+from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
 from lava_gle.quantize import quantize_network
@@ -89,8 +90,13 @@ def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,
 
 def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
                  report: MappingReport | None = None) -> tuple[Path, list[str]]:
-    """Write the bundle of ``mapping`` into ``out_dir`` (created); return it and the notes."""
+    """Write the bundle of ``mapping`` into ``out_dir`` (created); return it and the notes.
+
+    Raises :class:`~lava_gle.errors.MemoryLimitError` before writing anything when the
+    manifest's per-block entries would not fit in memory.
+    """
     from lava_gle import __version__
+    require_memory(mapping.net, "bundle", blocks=mapping.layer_cores)  # a block per core
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -28,11 +28,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lava_gle.errors import LavaGleError
-from lava_gle.mappings.partition import Block, cores_per_layer, partition
-from lava_gle.mappings.placement import Placement, place
+from lava_gle.mappings.partition import Block, cores_per_layer, fewest_blocks, partition
+from lava_gle.mappings.placement import Placement, check_chips, place
 from lava_gle.mappings.profiles import HardwareProfile, load_profile
 from lava_gle.mappings.resources import LayerCost, capacities, layer_costs
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
+
+#: Above this many blocks (about a second of packing) a network that needs more chips than
+#: are available is refused from a lower bound on its cores, before packing.
+EXACT_COUNT_BLOCKS = 100_000
 
 
 @dataclass(frozen=True)
@@ -110,14 +115,25 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
     ------
     DoesNotFitError
         A layer or the whole network does not fit (names the layer, resource, overshoot
-        and a fix).
+        and a fix); more cores than the chips hold is found before packing.
+    MemoryLimitError
+        The mapping's per-block tables would not fit in the available memory (checked
+        from per-layer counts before packing).
     """
     if not isinstance(profile, HardwareProfile):
         profile = load_profile(profile)
     if chips is not None and chips < 1:
         raise LavaGleError(f"--chips must be at least 1, got {chips}")
     costs = layer_costs(net, profile, weight_bits)
-    blocks = partition(costs, capacities(profile), block_size)
+    caps = capacities(profile)
     available = chips if chips is not None else profile.max_chips
+    # refuse too large a network from per-layer counts, before any per-core list exists
+    # (a smaller one is packed first, so that the error names the exact chips needed)
+    fewest = fewest_blocks(costs, caps, block_size)
+    if sum(fewest) > EXACT_COUNT_BLOCKS:
+        check_chips(sum(fewest) - (len(fewest) - 1), profile.cores_per_chip, available,
+                    at_least=True)
+    require_memory(net, "map", blocks=fewest)
+    blocks = partition(costs, caps, block_size)
     placement = place(blocks, costs, profile.cores_per_chip, strategy, available)
     return Mapping(net, profile, costs, blocks, placement, block_size)

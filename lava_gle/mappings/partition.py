@@ -128,6 +128,27 @@ def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
     return blocks
 
 
+def fewest_blocks(costs: list[LayerCost], caps: tuple[int, ...],
+                  block_size: int | None = None) -> list[int]:
+    """A lower bound on the blocks of every layer, from per-layer counts alone (no packing).
+
+    A block never holds more neurons than fit an empty core with one core above and below
+    (the packer's first estimates; more cores only add output axons), nor more than
+    ``block_size``. Blocks share a core only across a layer boundary, so the cores number
+    at least ``sum(blocks) - (layers - 1)``. Raises :class:`DoesNotFitError` as
+    :func:`partition` does when not even one neuron of a layer fits a core.
+    """
+    if block_size is not None and block_size < 1:
+        raise LavaGleError(f"block size must be at least 1 neuron, got {block_size}")
+    out = []
+    for cost in costs:
+        k_down = 1 if cost.index > 0 else 0
+        check_single_neuron(cost, caps, 1, k_down)
+        limit = min(block_size or cost.size, cost.size)
+        out.append(-(-cost.size // max_fit(cost, caps, 1, k_down, limit)))
+    return out
+
+
 def cores_per_layer(blocks: list[Block], n_layers: int) -> list[int]:
     """How many cores hold a block of each layer (``k`` of the resource model)."""
     seen: list[set[int]] = [set() for _ in range(n_layers)]

@@ -160,6 +160,23 @@ def cheapest_boundaries(c: list[int], n_cores: int, chips: int, cores_per_chip: 
     return chip_of
 
 
+def check_chips(n_cores: int, cores_per_chip: int, chips: int | None,
+                at_least: bool = False) -> None:
+    """Raise :class:`DoesNotFitError` when ``n_cores`` need more than ``chips`` chips.
+
+    ``at_least``: ``n_cores`` is a lower bound counted before packing (the message says so).
+    """
+    needed = -(-n_cores // cores_per_chip)
+    if chips is None or needed <= chips:
+        return
+    bound = "at least " if at_least else ""
+    raise DoesNotFitError(None, "cores", n_cores, chips * cores_per_chip,
+                          f"use more chips ({bound}--chips {needed}), lower the weight width "
+                          "(--weight-bits) or shrink the network",
+                          detail=f" ({bound}{needed:,} chips of {cores_per_chip} cores, "
+                                 f"{chips:,} available)")
+
+
 def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
           strategy: str = "dense", chips: int | None = None) -> Placement:
     """Assign the cores of ``blocks`` to chips.
@@ -180,12 +197,7 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
                            f"{list(STRATEGIES)}")
     n_cores = max(b.core for b in blocks) + 1
     needed = -(-n_cores // cores_per_chip)
-    if chips is not None and needed > chips:
-        raise DoesNotFitError(None, "cores", n_cores, chips * cores_per_chip,
-                              f"use more chips (--chips {needed}), lower the weight width "
-                              "(--weight-bits) or shrink the network",
-                              detail=f" ({needed} chips of {cores_per_chip} cores, "
-                                     f"{chips} available)")
+    check_chips(n_cores, cores_per_chip, chips)
     dense = [c // cores_per_chip for c in range(n_cores)]
     chip_of, note = dense, ""
     if strategy == "traffic" and (chips or needed) > 1:

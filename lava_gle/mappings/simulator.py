@@ -22,6 +22,7 @@ from lava_gle.errors import BackendUnavailableError, DivergenceError, LavaGleErr
 from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
 from lava_gle.mappings.selection import find_models, run_config
+from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.processes.gle.process import GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
@@ -74,6 +75,8 @@ class LavaNetwork:
         self.chunk = chunk
         self.allow_nan = allow_nan
         self.divergence: DivergenceError | None = None
+        self._work = f"lava-{backend}{'-fused' if fused else ''}"
+        require_memory(net, self._work)
         n = len(net.layers)
         self._weights = [net.initial_weights(i) for i in range(n)]
         self._biases = [net.initial_biases(i) for i in range(n)]
@@ -182,6 +185,8 @@ class LavaNetwork:
                 f"axis and GLE learning averages over the batch, so this cannot run in "
                 f"Lava; pass batch 1 (inputs [T, {net.input.size}]), or set "
                 f"learning.enabled: false to run the {B} sequences one after another")
+        # one Lava step per row: the B streams run one after another
+        require_memory(net, self._work, steps=B * T, record=record, built=True)
         rows_x = x.transpose(1, 0, 2).reshape(B * T, -1)
         rows_y = None
         if y is not None:
