@@ -31,7 +31,7 @@ Example
 >>> net = network_from_dict({"gle_network": 1, "dt": 0.1, "input": {"size": 10},
 ...     "layers": [{"name": "big", "size": 1_000_000_000, "tau_m": 1, "tau_r": 1}]})
 >>> est = estimate_memory(net, "numpy")
->>> est.layers["big"]["weights"] == 3 * 8 * (10 * 10**9 + 10**9)
+>>> est.layers["big"]["weights"] == 4 * 8 * (10 * 10**9 + 10**9)
 True
 """
 from __future__ import annotations
@@ -86,8 +86,8 @@ class Work:
 #: with the text report, 3.9 KiB with the --json one; a bundle's manifest adds 4.5 KiB) and
 #: the parameter lists.
 WORK: dict[str, Work] = {
-    "numpy": Work("the numpy engine", 3),
-    "numpy-fixed": Work("the numpy-fixed engine", 9, fixed_point=True),
+    "numpy": Work("the numpy engine", 4),
+    "numpy-fixed": Work("the numpy-fixed engine", 10, fixed_point=True),
     "lava-float": Work("the lava-float network", 10, trace_copies=3),
     "lava-float-fused": Work("the lava-float-fused network", 10, trace_copies=3),
     "lava-fixed": Work("the lava-fixed network", 12, trace_copies=3, fixed_point=True),

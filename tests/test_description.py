@@ -69,6 +69,23 @@ def test_huge_network_is_described_without_allocating_weights():
     assert g.nodes[1]["name"] == "layer0" and g.nodes[0]["kind"] == "input"
 
 
+def test_huge_network_parameter_lists_are_refused_before_drawing(monkeypatch):
+    from lava_gle.errors import MemoryLimitError
+    from lava_gle.network import InitSpec
+
+    def no_draw(*args, **kwargs):
+        raise AssertionError("weights drawn for a refused network")
+
+    monkeypatch.setattr(InitSpec, "draw", no_draw)
+    net = network_from_dict(minimal(input={"size": 10**6},
+                                    layers=[{"size": 10**7, "tau_m": 1.0, "tau_r": 0.5}]))
+    assert network_to_dict(net)["layers"][0]["init"]["scheme"] == "lecun_normal"
+    # 10^13 synapses as lists of Python floats: hundreds of TiB
+    with pytest.raises(MemoryLimitError, match=r"explicit parameter lists .* layer 'layer0' "
+                                               r"needs .* TiB"):
+        network_to_dict(net, explicit_parameters=True)
+
+
 def test_yaml_description_runs(tmp_path):
     path = tmp_path / "net.yaml"
     path.write_text(yaml.safe_dump(minimal(learning={"enabled": True, "eta": 0.1})))
