@@ -50,6 +50,9 @@ from lava_gle.traces import Record, resolve_record
 NEURON_BYTES = 64
 #: Bytes per neuron and batch element of the state (u, v, r, e, ... and step temporaries).
 STATE_BYTES = 64
+#: Estimates below this many bytes are not checked (reading the limits takes ~0.2 ms, and
+#: training loops run an engine thousands of times).
+UNCHECKED_BYTES = 32 * 2 ** 20
 #: Bytes of the fixed-point activation tables and their error check (one layer at a time:
 #: the check evaluates phi on a grid of up to ~4 million points).
 TABLE_BYTES = 256 * 2 ** 20
@@ -204,7 +207,7 @@ HINTS = {
 
 def require_memory(net: Network, work: str | Work, **kwargs) -> MemoryEstimate:
     """:func:`estimate_memory` of ``work`` (same keyword arguments), refused when it exceeds
-    :func:`available_memory`.
+    :func:`available_memory` (estimates below :data:`UNCHECKED_BYTES` are not checked).
 
     Raises
     ------
@@ -213,6 +216,8 @@ def require_memory(net: Network, work: str | Work, **kwargs) -> MemoryEstimate:
         number comes from), the layer that needs the most, its largest component and a fix.
     """
     est = estimate_memory(net, work, **kwargs)
+    if est.total < UNCHECKED_BYTES:
+        return est
     avail = available_memory()
     if avail is None or est.total <= avail[0]:
         return est

@@ -124,14 +124,14 @@ def test_estimate_covers_the_measured_peak(work):
 
 def test_refusal_names_the_layer_and_the_bytes(monkeypatch):
     monkeypatch.setattr(memory, "available_memory", lambda: (10 * 2 ** 20, "a test limit"))
-    net = network_from_dict(description(300, [2000, 5]))
+    net = network_from_dict(description(3000, [2000, 5]))
     with pytest.raises(MemoryLimitError) as info:
         Engine(net)
     err = info.value
     assert err.layer == "l0" and err.available == 10 * 2 ** 20
     assert err.needed == estimate_memory(net, "numpy").total > err.available
     msg = str(err)
-    assert "\n" not in msg and "layer 'l0' needs" in msg and "weights [2,000, 300]" in msg
+    assert "\n" not in msg and "layer 'l0' needs" in msg and "weights [2,000, 3,000]" in msg
     assert f"{memory.format_bytes(err.needed)} of memory but 10.0 MiB are available " \
            "(a test limit)" in msg
     # what fits is not refused
