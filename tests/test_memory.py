@@ -86,24 +86,29 @@ def test_estimate_counts_each_part_by_its_shape():
                              "l1": {"blocks": WORK["map"].block_bytes}}
 
 
+# the peak resident size of this process image (VmHWM; ru_maxrss would carry the forking
+# parent's peak across exec)
 MEASURE = """
-import resource, sys, warnings
+import warnings
+from pathlib import Path
 import numpy as np
 warnings.simplefilter("ignore")
 from lava_gle.backends import simulate
 from lava_gle.description import network_from_dict
-from lava_gle.memory import estimate_memory
+from lava_gle.memory import _read_kib_fields, estimate_memory
 from lava_gle.quantize import quantize_network
+def peak():
+    return _read_kib_fields(Path("/proc/self/status"))["VmHWM"]
 net = network_from_dict({d!r})
 x = np.zeros((3, 2, net.input.size))
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+before = peak()
 if {work!r} == "quantize":
     quantize_network(net)
     est = estimate_memory(net, "quantize")
 else:
     simulate(net, x, backend={work!r}, record=True)
     est = estimate_memory(net, {work!r}, steps=3, batch=2, record=True)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before, est.total,
+print(peak() - before, est.total,
       est.shared.get("activation tables", 0))
 """
 
