@@ -22,6 +22,13 @@ class SGD:
             lr = self.lr_tau if key.startswith("tau_m.") else self.lr
             params[key] += lr * g
 
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """The rates (a schedule may have changed them) as named arrays."""
+        return {"lr": np.array(self.lr), "lr_tau": np.array(self.lr_tau)}
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.lr, self.lr_tau = float(state["lr"]), float(state["lr_tau"])
+
 
 class Adam:
     """Adam (Kingma & Ba 2015) on the local signals, with bias correction.
@@ -55,11 +62,14 @@ class Adam:
             lr = self.lr_tau if key.startswith("tau_m.") else self.lr
             params[key] += lr * (m / c1) / (np.sqrt(v / c2) + self.eps)
 
-    def state_dict(self) -> dict:
-        return {"t": self.t, "m": {k: v.copy() for k, v in self.m.items()},
-                "v": {k: v.copy() for k, v in self.v.items()}}
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Rates, step count and moments as flat named arrays (``m.<param>``, ``v.<param>``)."""
+        out = {"t": np.array(self.t), "lr": np.array(self.lr), "lr_tau": np.array(self.lr_tau)}
+        for key in self.m:
+            out[f"m.{key}"], out[f"v.{key}"] = self.m[key].copy(), self.v[key].copy()
+        return out
 
-    def load_state_dict(self, state: dict) -> None:
-        self.t = int(state["t"])
-        self.m = {k: np.array(v) for k, v in state["m"].items()}
-        self.v = {k: np.array(v) for k, v in state["v"].items()}
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.t, self.lr, self.lr_tau = int(state["t"]), float(state["lr"]), float(state["lr_tau"])
+        self.m = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("m.")}
+        self.v = {k[2:]: np.array(v) for k, v in state.items() if k.startswith("v.")}

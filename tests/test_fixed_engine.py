@@ -10,7 +10,7 @@ from lava_gle.backends import make_engine, simulate
 from lava_gle.cli import main
 from lava_gle.engine import Engine
 from lava_gle.errors import LavaGleError
-from lava_gle.fixed_engine import FixedEngine
+from lava_gle.engine import FixedEngine
 from lava_gle.optim import Adam
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.traces import STATE_VARS

@@ -12,7 +12,7 @@ from lava_gle import network_from_dict
 from lava_gle.arithmetic import fixed as X
 from lava_gle.backends import simulate
 from lava_gle.errors import NonFiniteError, ShapeError
-from lava_gle.fixed_engine import FixedEngine
+from lava_gle.engine import FixedEngine
 from lava_gle.quantize import QuantizationWarning, quantize_network
 from lava_gle.streams import prepare_streams
 

@@ -135,7 +135,7 @@ def test_beta_zero_quantises_and_forms_no_error():
         "gle_network": 1, "dt": 0.05, "input": {"size": 2},
         "layers": [{"size": 2, "tau_m": 1.0, "tau_r": 0.3, "phi": "tanh"}],
         "learning": {"enabled": False, "beta": 0.0, "gamma": 1.0}})
-    from lava_gle.fixed_engine import FixedEngine
+    from lava_gle.engine import FixedEngine
     tr = FixedEngine(net).run(np.ones((20, 2)), np.ones((20, 2)), record=["e"])
     assert not np.any(tr["e.layer0"])
 

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy.linalg.blas import get_blas_funcs
 
 from lava_gle.arithmetic.activations import phi as _phi, phi_prime as _phi_prime
 
@@ -156,24 +155,6 @@ def local_gradients(e: Array, p: Array) -> tuple[Array, Array]:
         return np.multiply.outer(e, p), e.copy()
     batch = e.shape[0]
     return (e.T @ p) / batch, e.sum(axis=0) / batch
-
-
-def sgd_step_single(w: Array, b: Array, e: Array, p: Array, eta: float,
-                    learn_bias: bool = True) -> None:
-    """GLE's SGD step on :func:`local_gradients` of one sample, in place and without temporaries.
-
-    ``W += eta * e p^T`` (and ``b += eta * e`` when ``learn_bias``) for e [n], p [m],
-    w [n, m] float32/float64, b [n]. It is a BLAS rank-1 update (``?ger``), so it differs
-    from ``W += eta * local_gradients(e, p)[0]`` by rounding only (about 1 ulp), and it
-    reads and writes W once instead of allocating two [n, m] temporaries (about 10x
-    faster at 1000 x 1000). Used by the Lava models, which have no batch axis.
-    """
-    ger = get_blas_funcs("ger", (w,))
-    updated = ger(eta, p, e, a=w.T, overwrite_a=True)  # w.T is Fortran-ordered: in place
-    if not np.shares_memory(updated, w):  # w was not C-contiguous: BLAS worked on a copy
-        w[...] = updated.T
-    if learn_bias:
-        b += eta * e
 
 
 def tau_m_gradient(e: Array, udot: Array) -> Array:

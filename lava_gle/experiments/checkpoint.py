@@ -28,7 +28,6 @@ from typing import Any
 import numpy as np
 
 from lava_gle.errors import LavaGleError
-from lava_gle.optim import Adam
 from lava_gle.results import OutputError, atomic_write
 
 #: Name of the checkpoint file inside an experiment's output directory.
@@ -97,15 +96,21 @@ def run_lock(out_dir: str | os.PathLike) -> Iterator[Path]:
 
 
 class _Records(dict):
-    """The arrays or progress counters of a checkpoint: a missing key is a damaged file."""
+    """The arrays or progress counters of a checkpoint: a missing key is a damaged file.
+    Keys are the stored names without ``prefix`` (see :meth:`under`)."""
 
-    def __init__(self, path: Path, what: str, items: dict):
+    def __init__(self, path: Path, what: str, items: dict, prefix: str = ""):
         super().__init__(items)
-        self._path = path
-        self._what = what
+        self._path, self._what, self._prefix = path, what, prefix
 
     def __missing__(self, key: str):
-        raise _damaged(self._path, f"no {self._what} {key!r}")
+        raise _damaged(self._path, f"no {self._what} {self._prefix + key!r}")
+
+    def under(self, prefix: str) -> "_Records":
+        """The records whose names start with ``prefix``, without it."""
+        return _Records(self._path, self._what,
+                        {k[len(prefix):]: v for k, v in self.items() if k.startswith(prefix)},
+                        self._prefix + prefix)
 
 
 def _damaged(path: Path, reason: str) -> CheckpointDamagedError:
@@ -114,87 +119,15 @@ def _damaged(path: Path, reason: str) -> CheckpointDamagedError:
         "afresh")
 
 
-def _parameter_lists(engine) -> dict[str, list[np.ndarray]]:
-    """The engine's own evolving parameter arrays, by kind.
-
-    The float engine's ``weights``/``biases``/``tau_m`` (tau_m shared with its
-    constants), or the fixed-point engine's integer ``w``/``b`` and, where tau_m
-    learns, its integer time constants ``t`` (its ``weights`` and ``tau_m`` are
-    dequantised copies).
-    """
-    if hasattr(engine, "q"):  # lava_gle.fixed_engine.FixedEngine
-        out = {"W": engine.w, "b": engine.b}
-        if any(t is not None for t in engine.t):
-            out["t"] = engine.t
-        return out
-    return {"W": engine.weights, "b": engine.biases, "tau_m": engine.tau_m}
-
-
 def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
-    """Everything that evolves in a stepping engine, as named arrays.
-
-    Keys: ``{prefix}W.l``, ``b.l`` (and ``tau_m.l``) per layer index l, the neuron
-    state ``{prefix}state.l.<field>``, the errors sent down ``{prefix}eps.l``,
-    ``{prefix}steps_done``, saturation counters ``{prefix}sat.<key>`` of the
-    fixed-point engine, and the optimiser's moments when it is an Adam.
-    """
-    out: dict[str, np.ndarray] = {}
-    for kind, arrays in _parameter_lists(engine).items():
-        for l, a in enumerate(arrays):
-            if a is not None:
-                out[f"{prefix}{kind}.{l}"] = a.copy()
-    if engine.state is not None:
-        for l, st in enumerate(engine.state):
-            for field, value in st._asdict().items():
-                out[f"{prefix}state.{l}.{field}"] = value.copy()
-        for l, eps in enumerate(engine.eps):
-            out[f"{prefix}eps.{l}"] = eps.copy()
-    out[f"{prefix}steps_done"] = np.array(engine.steps_done)
-    for key, n in getattr(engine, "saturation", {}).items():
-        out[f"{prefix}sat.{key}"] = np.array(n)
-    optimizer = getattr(engine, "optimizer", None)
-    if isinstance(optimizer, Adam):
-        sd = optimizer.state_dict()
-        out[f"{prefix}adam.t"] = np.array(sd["t"])
-        out[f"{prefix}adam.lr"] = np.array(optimizer.lr)
-        out[f"{prefix}adam.lr_tau"] = np.array(optimizer.lr_tau)
-        for key in sd["m"]:
-            out[f"{prefix}adam.m.{key}"] = sd["m"][key]
-            out[f"{prefix}adam.v.{key}"] = sd["v"][key]
-    return out
+    """The engine's :meth:`~lava_gle.engine.Engine.state_dict` under ``prefix``."""
+    return {f"{prefix}{k}": v for k, v in engine.state_dict().items()}
 
 
-def restore_engine(engine, arrays: dict[str, np.ndarray], prefix: str) -> None:
-    """Put the arrays of :func:`engine_arrays` back into ``engine`` (in place).
-
-    The state is rebuilt through ``engine.reset`` so it has the engine's own state
-    type (float or fixed-point), then every saved field is put back.
-    """
-    for kind, params in _parameter_lists(engine).items():
-        for l, a in enumerate(params):
-            if a is not None:
-                a[...] = arrays[f"{prefix}{kind}.{l}"]
-    if hasattr(engine, "derive_constants"):
-        engine.derive_constants()  # a fixed engine's Euler factors follow its learned tau_m
-    state_keys = [k for k in arrays if k.startswith(f"{prefix}state.0.")]
-    if state_keys:
-        engine.reset(arrays[state_keys[0]].shape[0])
-        for l, st in enumerate(engine.state):
-            engine.state[l] = st._replace(**{f: arrays[f"{prefix}state.{l}.{f}"].copy()
-                                             for f in st._fields})
-        engine.eps = [arrays[f"{prefix}eps.{l}"].copy() for l in range(len(engine.eps))]
-    engine.steps_done = int(arrays[f"{prefix}steps_done"])
-    for key in getattr(engine, "saturation", {}):
-        engine.saturation[key] = int(arrays[f"{prefix}sat.{key}"])
-    optimizer = getattr(engine, "optimizer", None)
-    if isinstance(optimizer, Adam) and f"{prefix}adam.t" in arrays:
-        m_pre, v_pre = f"{prefix}adam.m.", f"{prefix}adam.v."
-        optimizer.load_state_dict({
-            "t": int(arrays[f"{prefix}adam.t"]),
-            "m": {k[len(m_pre):]: v for k, v in arrays.items() if k.startswith(m_pre)},
-            "v": {k[len(v_pre):]: v for k, v in arrays.items() if k.startswith(v_pre)}})
-        optimizer.lr = float(arrays[f"{prefix}adam.lr"])
-        optimizer.lr_tau = float(arrays[f"{prefix}adam.lr_tau"])
+def restore_engine(engine, arrays: "_Records", prefix: str) -> None:
+    """Put the arrays of :func:`engine_arrays` back into ``engine`` (in place); a missing
+    one is a damaged checkpoint."""
+    engine.load_state_dict(arrays.under(prefix))
 
 
 class Checkpoint:

@@ -35,7 +35,7 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_gle.network import Network
 from lava_gle.processes.gle.process import (
-    NEURON_RECORDABLE, GleNeurons, GleProjection, Nudging, Recording, TauLearning,
+    NEURON_RECORDABLE, GleNeurons, GleProjection, Output, Recording,
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
@@ -78,12 +78,12 @@ class BuiltNetwork:
     saturation: SharedCounters | None = None
 
 
-def _counters(quantized, directory: str) -> SharedCounters | None:
-    """Saturation counters named as the numpy-fixed engine names its counts."""
-    if quantized is None:
+def _counters(kernels, directory: str) -> SharedCounters | None:
+    """Saturation counters of fixed-point kernels, named as ``numpy-fixed`` names its
+    counts (None for float kernels, which clip nothing)."""
+    if kernels.saturation is None:
         return None
-    from lava_gle.fixed_engine import saturation_keys
-    return SharedCounters.create(directory, "saturation", saturation_keys(quantized))
+    return SharedCounters.create(directory, "saturation", tuple(kernels.saturation.counts))
 
 
 def _record_names(keys: set[str], layer: str, is_top: bool) -> tuple[str, ...]:
@@ -93,36 +93,39 @@ def _record_names(keys: set[str], layer: str, is_top: bool) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _memory(net: Network, directory: str, steps: int, record: set[str], dtype: str
-            ) -> list[tuple[SharedArray, SharedArray, SharedArray | None, Recording | None]]:
-    """Shared arrays (W, b, tau_m, recording) of every layer."""
-    lrn = net.learning
+def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[LayerMemory]:
+    """Shared arrays (W, b, tau_m, recording) of every layer, in the kernels' own dtypes
+    and units, starting from their current values."""
+    lrn = kernels.net.learning
     out = []
-    for i, layer in enumerate(net.layers):
-        w = SharedArray.create(directory, f"W.{i}", net.weight_shape(i), dtype)
-        b = SharedArray.create(directory, f"b.{i}", (layer.size,), dtype)
+    top = len(kernels.layers) - 1
+    for i, k in enumerate(kernels.layers):
+        params = k.parameters()
+        w = SharedArray.create(directory, f"W.{i}", k.W.shape, k.W.dtype.name, init=k.W)
+        b = SharedArray.create(directory, f"b.{i}", k.b.shape, k.b.dtype.name, init=k.b)
         tau = None
-        if lrn.enabled and lrn.learn_tau:
-            tau = SharedArray.create(directory, f"tau_m.{i}", (layer.size,),
-                                     init=layer.tau_m_array())
-        names = _record_names(record, layer.name, i == len(net.layers) - 1)
+        if lrn.enabled and lrn.learn_tau and "tau_m" in params:
+            t = params["tau_m"]
+            tau = SharedArray.create(directory, f"tau_m.{i}", t.shape, t.dtype.name, init=t)
+        names = _record_names(record, k.name, i == top)
         rec = None
         if names:
-            rec = Recording(names, SharedArray.create(directory, f"rec.{i}",
-                                                      (steps, len(names), layer.size)))
-        out.append((w, b, tau, rec))
+            rec = Recording(names, SharedArray.create(
+                directory, f"rec.{i}", (steps, len(names), k.size),
+                np.dtype(kernels.record_dtype).name))
+        out.append(LayerMemory(w, b, tau, rec))
     return out
 
 
-def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, directory: str,
-                     record: set[str], reset_interval: int = 0,
-                     param_dtype: str = "float64", quantized=None) -> BuiltNetwork:
+def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
+                     record: set[str], reset_interval: int = 0) -> BuiltNetwork:
     """Structural build: a StreamSource, then per layer a GleProjection and GleNeurons.
 
     Parameters
     ----------
-    net : Network
-        Its ``initial_weights``/``initial_biases`` are the start values.
+    kernels : FloatKernels or FixedKernels
+        The network's layer kernels (:mod:`lava_gle.kernels`); their current parameters
+        are the start values, and every Process computes with them.
     x : ndarray [steps, input size]
         Input rows, one per Lava step.
     y : ndarray [steps, output size] (mse) or [steps, 1] (ce class index), or None
@@ -132,37 +135,25 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
         Golden keys to record (``r.hidden``, ``output``, ...).
     reset_interval : int
         Zero all state every this many steps (0: never).
-    param_dtype : str
-        dtype of the shared parameter arrays (the models' working dtype).
-    quantized : QuantizedNetwork or None
-        Integer formats, handed to every Process as ``fixed_point`` (fixed_pt models)
-        with the shared saturation counters.
     """
-    steps = x.shape[0]
-    lrn = net.learning
-    counters = _counters(quantized, directory)
-    fixed = (lambda i: None) if quantized is None else (lambda i: (quantized, i, counters))
-    source = StreamSource(x=x, y=y, fixed_point=fixed(None), name="streams")
+    net, steps, lrn = kernels.net, x.shape[0], kernels.net.learning
+    counters = _counters(kernels, directory)
+    source = StreamSource(x=x, y=y, kernels=kernels, saturation=counters, name="streams")
     processes: list[AbstractProcess] = [source]
     built = BuiltNetwork(net, steps, processes, source, saturation=counters)
-    memory = _memory(net, directory, steps, record, param_dtype)
+    memory = _memory(kernels, directory, steps, record)
     below_rate = source.x_out
     below_neurons: GleNeurons | None = None
-    top = len(net.layers) - 1
-    for i, layer in enumerate(net.layers):
-        w_sh, b_sh, tau_sh, rec = memory[i]
-        proj = GleProjection(weights=net.initial_weights(i), biases=net.initial_biases(i),
-                             feedback=net.feedback_weights(i), eta=lrn.eta,
-                             learning=lrn.enabled, learn_bias=layer.bias, sends_error=i > 0,
-                             reset_interval=reset_interval, W_shared=w_sh, b_shared=b_sh,
-                             fixed_point=fixed(i), name=f"{layer.name}.projection")
-        nudging = Nudging(lrn.loss, lrn.beta, y is not None) if i == top else None
-        tau = None if tau_sh is None else TauLearning(lrn.eta_tau, net.tau_m_min, tau_sh)
-        neurons = GleNeurons(shape=(layer.size,), tau_m=layer.tau_m, tau_r=layer.tau_r,
-                             phi=layer.phi, dt=net.dt, gamma=lrn.gamma,
-                             prospective_errors=lrn.prospective_errors, nudging=nudging,
-                             tau_learning=tau, reset_interval=reset_interval, recording=rec,
-                             fixed_point=fixed(i), name=f"{layer.name}.neurons")
+    top = len(kernels.layers) - 1
+    for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
+        proj = GleProjection(kernel=k, learning=lrn.enabled, sends_error=i > 0,
+                             reset_interval=reset_interval, W_shared=mem.W, b_shared=mem.b,
+                             saturation=counters, name=f"{k.name}.projection")
+        output = Output(kernels, lrn.loss, y is not None) if i == top else None
+        neurons = GleNeurons(kernel=k, output=output, learn_tau=mem.tau_m is not None,
+                             tau_m_shared=mem.tau_m, reset_interval=reset_interval,
+                             recording=mem.recording, saturation=counters,
+                             name=f"{k.name}.neurons")
         below_rate.connect(proj.p_in)
         proj.s_out.connect(neurons.s_in)
         neurons.e_out.connect(proj.e_in)
@@ -170,24 +161,25 @@ def build_structural(net: Network, x: np.ndarray, y: np.ndarray | None, *, direc
             proj.eps_out.connect(below_neurons.d_in)
         below_rate, below_neurons = neurons.r_out, neurons
         processes += [proj, neurons]
-        built.layers[layer.name] = LayerHandle(layer.name, i, w_sh, b_sh, tau_sh, rec,
-                                               neurons=neurons, projection=proj)
+        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
+                                           neurons=neurons, projection=proj)
     if y is not None:
         source.y_out.connect(below_neurons.y_in)
     return built
 
 
-def build_fused(net: Network, x: np.ndarray, y: np.ndarray | None, *, directory: str,
-                record: set[str], reset_interval: int = 0,
-                param_dtype: str = "float64", quantized=None) -> BuiltNetwork:
-    """Fused build: one GleNetworkProcess (parameters as in :func:`build_structural`)."""
-    steps = x.shape[0]
-    memory = _memory(net, directory, steps, record, param_dtype)
-    layers = [LayerMemory(w, b, tau, rec) for w, b, tau, rec in memory]
-    counters = _counters(quantized, directory)
-    proc = GleNetworkProcess(net=net, x=x, y=y, layers=layers, reset_interval=reset_interval,
-                             saturation=counters, name=net.name)
+def build_fused(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
+                record: set[str], reset_interval: int = 0) -> BuiltNetwork:
+    """Fused build: one GleNetworkProcess running the engine over ``kernels`` (parameters
+    as in :func:`build_structural`)."""
+    from lava_gle.engine import Engine
+    net, steps = kernels.net, x.shape[0]
+    memory = _memory(kernels, directory, steps, record)
+    counters = _counters(kernels, directory)
+    proc = GleNetworkProcess(engine=Engine(net, kernels=kernels), x=x, y=y, layers=memory,
+                             reset_interval=reset_interval, saturation=counters,
+                             name=net.name)
     built = BuiltNetwork(net, steps, [proc], proc, saturation=counters)
-    for i, (layer, (w, b, tau, rec)) in enumerate(zip(net.layers, memory)):
-        built.layers[layer.name] = LayerHandle(layer.name, i, w, b, tau, rec)
+    for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
+        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording)
     return built

@@ -18,14 +18,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from lava_gle.errors import BackendUnavailableError, DivergenceError, LavaGleError
+from lava_gle.errors import DivergenceError, LavaGleError
+from lava_gle.kernels import FixedKernels, FloatKernels
 from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
-from lava_gle.mappings.selection import find_models, run_config
+from lava_gle.mappings.selection import run_config
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
-from lava_gle.processes.gle.process import GleProjection
-from lava_gle.processes.network.process import GleNetworkProcess
 from lava_gle.shared import remove_directory, shared_directory
 from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record, first_non_finite, resolve_record
@@ -37,11 +36,13 @@ BACKEND_TAGS = {"float": "floating_pt", "fixed": "fixed_pt"}
 class LavaNetwork:
     """A GLE network simulated as Lava Processes on the CPU; a context manager.
 
-    Each :meth:`run` builds the Processes from the current parameters, starts from the
-    zero state (as the engine does on its first run), runs in chunks with an optional
+    Each :meth:`run` builds the Processes around the network's layer kernels
+    (:mod:`lava_gle.kernels`; fixed point: quantised once, at the first run), starts from
+    the zero state (as the engine does on its first run), runs in chunks with an optional
     progress bar, reads every recorded trace once from shared memory, and stops the
     Lava runtime, also when an exception or Ctrl-C interrupts the run. Learned
-    parameters carry over to the next :meth:`run`; the neuron state does not.
+    parameters carry over to the next :meth:`run` exactly (in the kernels' own units);
+    the neuron state does not.
 
     Parameters
     ----------
@@ -57,13 +58,16 @@ class LavaNetwork:
         A float run whose traces or parameters come back with NaN or inf raises
         :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
         step (default); True returns them, warns once and sets :attr:`divergence`.
+    qnet : QuantizedNetwork, optional
+        For ``backend="fixed"``: the integer formats and parameters to run (e.g. a
+        deployment bundle's) instead of ``quantize_network(net)``.
 
     Lava has no batch axis: inputs with batch B > 1 run the B sequences one after the
     other (state reset between them) when learning is off, and are refused when it is on.
     """
 
     def __init__(self, net: Network, backend: str = "float", fused: bool = False,
-                 chunk: int | None = None, allow_nan: bool = False) -> None:
+                 chunk: int | None = None, allow_nan: bool = False, qnet=None) -> None:
         if backend not in BACKEND_TAGS:
             raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
         if chunk is not None and chunk < 1:
@@ -82,6 +86,9 @@ class LavaNetwork:
         self._biases = [net.initial_biases(i) for i in range(n)]
         self._tau_m = [layer.tau_m_array() for layer in net.layers]
         self.built: BuiltNetwork | None = None
+        self.qnet = qnet
+        #: built at the first run, kept with the learned parameters for the next
+        self._kernels: FloatKernels | FixedKernels | None = None
         self._running = False  # True while run() executes: parameters live in shared memory
         self._directory: str | None = None
 
@@ -117,10 +124,9 @@ class LavaNetwork:
         """
         i = self._index(name)
         if self._running:
-            handle = self.built.layers[name]
-            arith = self._arithmetic()
-            return (np.asarray(arith.to_float(handle.W.read()), np.float64),
-                    np.asarray(arith.to_float(handle.b.read()), np.float64))
+            handle, k = self.built.layers[name], self._kernels.layers[i]
+            return (np.array(k.decode("W", handle.W.read()), np.float64),
+                    np.array(k.decode("b", handle.b.read()), np.float64))
         return self._weights[i].copy(), self._biases[i].copy()
 
     def set_weights(self, name: str, weights, biases=None) -> None:
@@ -140,6 +146,8 @@ class LavaNetwork:
                 raise LavaGleError(f"set_weights({name!r}): layer has bias: false, so its "
                                    f"biases must stay zero")
             self._biases[i] = b
+        self._kernels = None  # the next run builds (quantises) them from these values
+        self.qnet = None
 
     @property
     def network(self) -> Network:
@@ -195,16 +203,12 @@ class LavaNetwork:
         keys = resolve_record(record, net.layer_names)
         self.close()  # a previous run's runtime and files, if any
         self._directory = shared_directory()
-        arith = self._arithmetic()
         build = build_fused if self.fused else build_structural
-        extra = {}
-        if self.tag == "fixed_pt":
-            from lava_gle.quantize import quantize_network
-            extra["quantized"] = quantize_network(self.network)  # warns before the run
+        if self._kernels is None:
+            self._kernels = self._build_kernels()  # fixed point: quantised here, once
         try:
-            self.built = build(self.network, rows_x, rows_y, directory=self._directory,
-                               record=keys, reset_interval=T if B > 1 else 0,
-                               param_dtype=np.dtype(arith.dtype).name, **extra)
+            self.built = build(self._kernels, rows_x, rows_y, directory=self._directory,
+                               record=keys, reset_interval=T if B > 1 else 0)
             cfg = run_config(self.built.processes, self.tag,
                              **({} if config_class is None else {"config_class": config_class}))
             chunk = self.chunk or max(100, -(-B * T // 50))
@@ -212,7 +216,7 @@ class LavaNetwork:
             run_in_chunks(self.built.root, cfg, B * T, chunk=chunk, progress=progress,
                           desc=f"lava {self.backend}{' fused' if self.fused else ''}",
                           callback=callback, directory=self._directory)
-            traces = self._collect(T, B, arith)
+            traces = self._collect(T, B)
         finally:
             self._running = False
             self.close()
@@ -232,29 +236,36 @@ class LavaNetwork:
         warnings.warn(f"{self.divergence.describe()}; continuing (allow_nan)", RuntimeWarning,
                       stacklevel=3)
 
-    def _arithmetic(self):
-        """The seam object of the selected models (to convert shared parameters)."""
-        proc_cls = GleNetworkProcess if self.fused else GleProjection
-        model = find_models(self.tag).get(proc_cls)
-        if model is None:
-            raise BackendUnavailableError(f"no {self.tag!r} model for {proc_cls.__name__} in "
-                                          f"lava_gle.models")
-        return model.arith
+    def _build_kernels(self):
+        """The layer kernels of the current parameters, in the selected arithmetic."""
+        if self.backend == "float":
+            return FloatKernels(self.network)
+        if self.qnet is not None:
+            return FixedKernels(self.qnet)
+        from lava_gle.quantize import quantize_network
+        return FixedKernels(quantize_network(self.network))  # warns before the run
 
-    def _collect(self, T: int, B: int, arith) -> dict[str, np.ndarray]:
+    def _collect(self, T: int, B: int) -> dict[str, np.ndarray]:
         traces: dict[str, np.ndarray] = {}
+        kernels = self._kernels
         for name, handle in self.built.layers.items():
-            i = handle.index
-            self._weights[i] = np.asarray(arith.to_float(handle.W.read()), np.float64)
-            self._biases[i] = np.asarray(arith.to_float(handle.b.read()), np.float64)
+            i, k = handle.index, kernels.layers[handle.index]
+            learned = {"W": handle.W.read(), "b": handle.b.read()}
             if handle.tau_m is not None:
-                self._tau_m[i] = handle.tau_m.read()
+                learned["tau_m"] = handle.tau_m.read()
+            k.load(learned)  # the next run starts from them, exactly
+            self._weights[i] = np.array(k.decode("W", k.W), np.float64)
+            self._biases[i] = np.array(k.decode("b", k.b), np.float64)
+            if handle.tau_m is not None:
+                self._tau_m[i] = np.array(k.tau_m, np.float64)
             if handle.recording is not None:
                 buf = handle.recording.buffer.read()
-                for k, var in enumerate(handle.recording.names):
+                for j, var in enumerate(handle.recording.names):
                     key = "output" if var == "output" else f"{var}.{name}"
-                    per_step = buf[:, k, :].reshape(B, T, -1).transpose(1, 0, 2)
-                    traces[key] = np.ascontiguousarray(per_step, dtype=np.float64)
+                    raw = buf[:, j, :].reshape(B, T, -1).transpose(1, 0, 2)
+                    values = (kernels.decode_output(raw) if var == "output"
+                              else k.decode(var, raw))
+                    traces[key] = np.ascontiguousarray(values, dtype=np.float64)
         if self.built.saturation is not None:
             traces.update({f"sat.{k}": np.array(n)
                            for k, n in self.built.saturation.read().items()})

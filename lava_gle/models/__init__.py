@@ -1,12 +1,13 @@
 """ProcessModels of lava-gle's Processes (``lava_gle.processes``).
 
-- :mod:`~lava_gle.models.base`: the arithmetic seam (:class:`~lava_gle.models.base.StepArithmetic`)
-  and the abstract models holding all step logic (port order, state, recording, learning);
+- :mod:`~lava_gle.models.base`: the abstract models holding all step logic (port order,
+  state, recording, learning) around the layer kernels of :mod:`lava_gle.kernels`;
 - :mod:`~lava_gle.models.floating`: ``@tag("floating_pt")`` CPU models, thin subclasses that
-  declare float Lava types and plug in :mod:`lava_gle.arithmetic.floating`.
+  declare float Lava types (float kernels);
+- :mod:`~lava_gle.models.fixed`: ``@tag("fixed_pt")`` CPU models, declaring integer Lava
+  types (integer kernels).
 
-A fixed-point variant is a sibling module with ``@tag("fixed_pt")`` subclasses of the same
-bases and its own :class:`~lava_gle.models.base.StepArithmetic`. Models are found by tag
+Models are found by tag
 (:func:`lava_gle.mappings.selection.find_models` scans every module of this package) and
 handed to Lava's compiler explicitly, so this package need not sit next to the Processes.
 """

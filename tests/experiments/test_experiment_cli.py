@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from lava_gle.backends import ENGINES
+from lava_gle.backends import STEPPING
 from lava_gle.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,7 +41,7 @@ def test_backend_that_cannot_train_yinyang_is_a_clear_error(tmp_path, capsys, ba
                  "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "Traceback" not in err
-    if backend in ENGINES:
+    if backend in STEPPING:
         assert "optimizer Adam" in err
     else:
         assert f"backend {backend!r} has no stepping engine" in err

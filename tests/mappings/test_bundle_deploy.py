@@ -18,6 +18,7 @@ from lava_gle.mappings import deploy as deploy_mod
 from lava_gle.mappings.bundle import BundleError, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
 from lava_gle.network import InputSpec, LayerSpec, Network
+from lava_gle.quantize import quantize_network
 
 from conftest import GOLDEN as GOLDEN_DIR
 
@@ -183,9 +184,11 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     deploy_mod.deploy(tmp_path / "b", x)
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
     assert seen["cfg"] is Loihi2HwCfg
+    from lava_gle.kernels import FixedKernels
     from lava_gle.mappings.builder import build_fused
     from lava_gle.mappings.selection import run_config
-    built = build_fused(mlp, np.zeros((3, 2)), None, directory=str(tmp_path), record=set())
+    built = build_fused(FixedKernels(quantize_network(mlp)), np.zeros((3, 2)), None,
+                        directory=str(tmp_path), record=set())
     cfg = run_config(built.processes, "fixed_pt", config_class=Loihi2HwCfg)
     assert isinstance(cfg, Loihi2HwCfg) and cfg.select_tag == "fixed_pt"
     assert {type(p).__name__: m.__name__ for p, m in cfg.exception_proc_model_map.items()} \

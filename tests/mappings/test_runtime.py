@@ -12,7 +12,7 @@ import pytest
 from conftest import GoldenCase
 from lava_gle.mappings import LavaNetwork
 from lava_gle.mappings.runtime import LavaRunError
-from lava_gle.models.floating import FloatArithmetic
+from lava_gle.kernels import FloatLayer
 
 
 def child_pids() -> set[int]:
@@ -51,8 +51,8 @@ def test_exception_inside_a_model_stops_every_lava_process(mlp_streams, baseline
             raise FloatingPointError("injected failure in a projection model")
         return learn(self, *args)
 
-    learn = FloatArithmetic.learn
-    monkeypatch.setattr(FloatArithmetic, "learn", failing_learn)  # the forked models inherit it
+    learn = FloatLayer.learn_synapses
+    monkeypatch.setattr(FloatLayer, "learn_synapses", failing_learn)  # the forked models inherit it
     with LavaNetwork(net, chunk=50) as sim:
         running, shared = [], []
 

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import GoldenCase
 from lava_gle import network_from_dict
-from lava_gle.errors import LavaGleError
-from lava_gle.fixed_engine import FixedEngine
+from lava_gle.engine import FixedEngine
 from lava_gle.quantize import QuantizationError, QuantizationWarning
 
 
@@ -124,12 +123,6 @@ def test_random_networks_identical_integers_with_learning(case, fused):
     x = np.sin(np.arange(T)[:, None] * rng.uniform(0.05, 0.3, net.input.size))
     y = rng.uniform(-0.5, 0.5, (T, net.output_size))
     assert_same_integers(net, x, y, fused)
-
-
-def test_fixed_models_without_formats_are_a_clear_error():
-    from lava_gle.models.fixed import PyGleNeuronsFixed
-    with pytest.raises(LavaGleError, match="backend='fixed'"):
-        PyGleNeuronsFixed({"fixed_point": None})
 
 
 @pytest.mark.lava

@@ -25,23 +25,14 @@ NEURON_RECORDABLE = ("u", "u_prosp", "r", "v", "e", "output")
 
 
 @dataclass(frozen=True)
-class Nudging:
-    """Output-layer settings: loss ``mse`` or ``ce``, strength ``beta``, and whether a
-    target stream is connected (without one the output error is zero)."""
+class Output:
+    """Output-layer settings: ``kernels`` (the network's :mod:`lava_gle.kernels`, which
+    form the output error), ``loss`` (``mse``: a target vector, ``ce``: a class index)
+    and whether a target stream is connected (without one the output error is zero)."""
 
+    kernels: object
     loss: str
-    beta: float
     has_target: bool
-
-
-@dataclass(frozen=True)
-class TauLearning:
-    """tau_m learning: ``tau_m += eta_tau * (-e * du/dt)``, clamped to ``>= tau_m_min``.
-    ``tau_m`` is the shared array the learned values are kept in (read by the host)."""
-
-    eta_tau: float
-    tau_m_min: float
-    tau_m: SharedArray
 
 
 @dataclass(frozen=True)
@@ -89,50 +80,45 @@ class GleNeurons(AbstractProcess):
     Vars
     ----
     u, v, r, r_prime, u_prosp, e : [n]
-        State at the end of the last step.
-    tau_m, tau_r : [n]
-        Time constants (unit of dt), each >= dt.
+        State at the end of the last step, in the kernel's units (fixed point: integers;
+        ``r`` the rate payload, ``r_prime`` the gate).
 
     Parameters
     ----------
-    shape : (n,)
-    tau_m, tau_r : float or array [n]
-    phi : str
-        Activation, one of ``lava_gle.network.PHI_NAMES``.
-    dt, gamma : float
-    prospective_errors : bool
-    nudging : Nudging or None
+    kernel : FloatLayer or FixedLayer
+        The layer's kernel (:mod:`lava_gle.kernels`): time constants, activation and
+        arithmetic of the neuron half (``step``, ``learn_tau``).
+    output : Output or None
         Set for the output layer.
-    tau_learning : TauLearning or None
+    learn_tau : bool
+        tau_m learns every step (the kernel's rule).
+    tau_m_shared : SharedArray or None
+        Where the learned tau_m (the kernel's own units) is kept for the host.
     reset_interval : int
         If > 0, every state variable is zeroed at the start of each block of this
         many steps (runs several independent batch elements back to back).
     recording : Recording or None
-    fixed_point : (QuantizedNetwork, layer index, SharedCounters) or None
-        Integer formats for ``fixed_pt`` models (``lava_gle.quantize``); float models
-        ignore it.
+    saturation : SharedCounters or None
+        Where a fixed-point kernel counts clipped values (float kernels clip nothing).
     """
 
-    def __init__(self, *, shape: tuple[int], tau_m, tau_r, phi: str, dt: float, gamma: float,
-                 prospective_errors: bool = True, nudging: Nudging | None = None,
-                 tau_learning: TauLearning | None = None, reset_interval: int = 0,
-                 recording: Recording | None = None, fixed_point=None,
+    def __init__(self, *, kernel, output: Output | None = None, learn_tau: bool = False,
+                 tau_m_shared: SharedArray | None = None, reset_interval: int = 0,
+                 recording: Recording | None = None, saturation=None,
                  name: str | None = None) -> None:
-        n = int(shape[0])
-        super().__init__(shape=(n,), phi=phi, dt=float(dt), gamma=float(gamma),
-                         prospective_errors=bool(prospective_errors), nudging=nudging,
-                         tau_learning=tau_learning, reset_interval=int(reset_interval),
-                         recording=recording, fixed_point=fixed_point, name=name)
+        n = int(kernel.size)
+        super().__init__(kernel=kernel, output=output, learn_tau=bool(learn_tau),
+                         tau_m_shared=tau_m_shared, reset_interval=int(reset_interval),
+                         recording=recording, saturation=saturation, name=name)
         self.s_in = InPort(shape=(n,))
         self.d_in = InPort(shape=(n,))
-        y_shape = (1,) if nudging is not None and nudging.loss == "ce" else (n,)
+        y_shape = (1,) if output is not None and output.loss == "ce" else (n,)
         self.y_in = InPort(shape=y_shape)
         self.r_out = OutPort(shape=(n,))
         self.e_out = OutPort(shape=(n,))
+        zero = kernel.zero_state(())
         for var in ("u", "v", "r", "r_prime", "u_prosp", "e"):
-            setattr(self, var, Var(shape=(n,), init=np.zeros(n)))
-        self.tau_m = Var(shape=(n,), init=np.broadcast_to(np.asarray(tau_m, float), (n,)).copy())
-        self.tau_r = Var(shape=(n,), init=np.broadcast_to(np.asarray(tau_r, float), (n,)).copy())
+            setattr(self, var, Var(shape=(n,), init=kernel.var(zero, var)))
 
 
 class GleProjection(AbstractProcess):
@@ -168,44 +154,38 @@ class GleProjection(AbstractProcess):
     Vars
     ----
     W : [n, m], b : [n]
-        Learnable parameters. The model keeps them in the shared arrays ``W_shared``,
-        ``b_shared`` so the host reads them without ``Var.get``.
+        Learnable parameters in the kernel's units (fixed point: integer mantissas). The
+        model keeps them in the shared arrays ``W_shared``, ``b_shared`` so the host
+        reads them without ``Var.get``.
     eps : [m]
         The backward error computed in the last step.
 
     Parameters
     ----------
-    weights : ndarray [n, m]
-    biases : ndarray [n]
-    feedback : ndarray [n, m] or None
-        Fixed feedback weights (feedback alignment); None uses W.
-    eta : float
+    kernel : FloatLayer or FixedLayer
+        The layer's kernel (:mod:`lava_gle.kernels`): W, b, feedback weights and the
+        arithmetic of the projection half (``drive``, ``error_down``, ``learn_synapses``).
     learning : bool
-    learn_bias : bool
     sends_error : bool
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
     W_shared, b_shared : SharedArray
-    fixed_point : (QuantizedNetwork, layer index, SharedCounters) or None
-        Integer formats for ``fixed_pt`` models; float models ignore it.
+    saturation : SharedCounters or None
+        As in :class:`GleNeurons`.
     """
 
-    def __init__(self, *, weights: np.ndarray, biases: np.ndarray,
-                 feedback: np.ndarray | None = None, eta: float = 0.0, learning: bool = False,
-                 learn_bias: bool = True, sends_error: bool = True, reset_interval: int = 0,
-                 W_shared: SharedArray | None = None, b_shared: SharedArray | None = None,
-                 fixed_point=None, name: str | None = None) -> None:
-        weights = np.asarray(weights, dtype=np.float64)
-        n, m = weights.shape
-        super().__init__(feedback=None if feedback is None else np.asarray(feedback, float),
-                         eta=float(eta), learning=bool(learning), learn_bias=bool(learn_bias),
-                         sends_error=bool(sends_error), reset_interval=int(reset_interval),
-                         W_shared=W_shared, b_shared=b_shared, fixed_point=fixed_point,
-                         name=name)
+    def __init__(self, *, kernel, learning: bool = False, sends_error: bool = True,
+                 reset_interval: int = 0, W_shared: SharedArray | None = None,
+                 b_shared: SharedArray | None = None, saturation=None,
+                 name: str | None = None) -> None:
+        n, m = kernel.W.shape
+        super().__init__(kernel=kernel, learning=bool(learning), sends_error=bool(sends_error),
+                         reset_interval=int(reset_interval), W_shared=W_shared,
+                         b_shared=b_shared, saturation=saturation, name=name)
         self.p_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(n,))
         self.eps_out = OutPort(shape=(m,))
-        self.W = Var(shape=(n, m), init=weights)
-        self.b = Var(shape=(n,), init=np.asarray(biases, dtype=np.float64))
-        self.eps = Var(shape=(m,), init=np.zeros(m))
+        self.W = Var(shape=(n, m), init=kernel.W.copy())
+        self.b = Var(shape=(n,), init=kernel.b.copy())
+        self.eps = Var(shape=(m,), init=np.zeros(m, kernel.W.dtype))

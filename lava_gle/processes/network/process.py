@@ -8,7 +8,6 @@ import numpy as np
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
-from lava_gle.network import Network
 from lava_gle.processes.gle.process import Recording
 from lava_gle.shared import SharedArray
 
@@ -17,8 +16,8 @@ from lava_gle.shared import SharedArray
 class LayerMemory:
     """Where the fused model keeps one layer's learnable parameters and its recording.
 
-    ``W`` [n, m], ``b`` [n], ``tau_m`` [n] (None unless tau_m learns), ``recording``
-    (None records nothing)."""
+    ``W`` [n, m], ``b`` [n], ``tau_m`` [n] (None unless tau_m learns), in the kernels'
+    own units, and ``recording`` (None records nothing)."""
 
     W: SharedArray
     b: SharedArray
@@ -41,8 +40,10 @@ class GleNetworkProcess(AbstractProcess):
 
     Parameters
     ----------
-    net : Network
-        The description; its ``initial_weights``/``initial_biases`` are the start values.
+    engine : Engine
+        The NumPy engine (:class:`lava_gle.engine.Engine`) over the network's kernels,
+        built on the host; the model runs its ``step`` at batch 1, one GLE step per Lava
+        step, so a fused run computes exactly what the engine computes.
     x : ndarray [steps, input size]
     y : ndarray [steps, output size] (mse), [steps, 1] (ce class index), or None
     layers : list of LayerMemory, one per layer
@@ -56,12 +57,12 @@ class GleNetworkProcess(AbstractProcess):
     x, y : the streams (y is zeros [steps, 1] without targets).
     """
 
-    def __init__(self, *, net: Network, x: np.ndarray, y: np.ndarray | None,
+    def __init__(self, *, engine, x: np.ndarray, y: np.ndarray | None,
                  layers: list[LayerMemory], reset_interval: int = 0,
                  saturation=None, name: str | None = None) -> None:
         x = np.asarray(x, dtype=np.float64)
         y_arr = np.zeros((x.shape[0], 1)) if y is None else np.asarray(y, dtype=np.float64)
-        super().__init__(net=net, layers=tuple(layers), has_target=y is not None,
+        super().__init__(engine=engine, layers=tuple(layers), has_target=y is not None,
                          reset_interval=int(reset_interval), saturation=saturation,
                          name=name)
         self.x = Var(shape=x.shape, init=x)

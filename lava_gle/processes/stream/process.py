@@ -24,8 +24,11 @@ class StreamSource(AbstractProcess):
     y : ndarray [steps, n_y] or None
         Target rows: n_y = output size for ``mse``, 1 (the class index as a float) for
         ``ce``. None: no targets; ``y_out`` sends nothing.
-    fixed_point : (QuantizedNetwork, None, SharedCounters) or None
-        Input and target formats for ``fixed_pt`` models; float models ignore it.
+    kernels : FloatKernels or FixedKernels
+        The network's kernels (:mod:`lava_gle.kernels`): their ``encode`` turns the rows
+        into what the layers consume (fixed point: payloads).
+    saturation : SharedCounters or None
+        Where fixed-point kernels count clipped inputs and targets.
 
     Vars
     ----
@@ -38,14 +41,15 @@ class StreamSource(AbstractProcess):
     y_out : OutPort [n_y]
     """
 
-    def __init__(self, *, x: np.ndarray, y: np.ndarray | None = None, fixed_point=None,
-                 name: str | None = None) -> None:
+    def __init__(self, *, x: np.ndarray, y: np.ndarray | None = None, kernels=None,
+                 saturation=None, name: str | None = None) -> None:
         x = np.asarray(x, dtype=np.float64)
         y_arr = np.zeros((x.shape[0], 1)) if y is None else np.asarray(y, dtype=np.float64)
         if x.ndim != 2 or y_arr.ndim != 2 or y_arr.shape[0] != x.shape[0]:
             raise ValueError(f"StreamSource needs x [steps, n] and y [steps, m], got shapes "
                              f"{x.shape} and {y_arr.shape}")
-        super().__init__(has_target=y is not None, fixed_point=fixed_point, name=name)
+        super().__init__(has_target=y is not None, kernels=kernels, saturation=saturation,
+                         name=name)
         self.x = Var(shape=x.shape, init=x)
         self.y = Var(shape=y_arr.shape, init=y_arr)
         self.x_out = OutPort(shape=(x.shape[1],))

@@ -1,0 +1,406 @@
+"""Layer kernels: one GLE layer's parameters and its step, in one arithmetic.
+
+A kernel holds what belongs to one layer (the projection into it and its neurons) in
+its native dtype: float arrays for :class:`FloatLayer`, integers for
+:class:`FixedLayer` (8-bit weights with exponents, 24-bit state; formats from
+:func:`lava_gle.quantize.quantize_network`). Its methods are cut where a Lava network
+is cut, so the NumPy engine, the structural Lava models (a neurons Process and a
+projection Process per layer) and the fused Lava model all call the same code::
+
+    projection half           neurons half
+    ---------------           ------------
+    drive(p) -> s             step(state, s, d) -> state'
+    error_down(e) -> eps      learn_tau(state', state, t)
+    learn_synapses(e, p, t)   rate(state), var(state, name), decode(name, raw)
+
+Parameters live in the kernel's own arrays, updated in place, so :meth:`FloatLayer.bind`
+can move them into shared memory that the host of a Lava run reads.
+
+:class:`FloatKernels` and :class:`FixedKernels` hold a network's layers plus what is
+not a layer's: the input and target streams (:meth:`encode`) and the output error.
+Fixed-point kernels report every clipped value to a saturation sink (``add(key, n)``
+with ``key = "<var>.<layer>"``): a :class:`SaturationCounter` in the engine, shared
+counters in a Lava model.
+
+Shapes: ``n`` neurons, ``m`` presynaptic, any leading batch axes ``...`` (Lava models
+use none).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.arithmetic import floating as F
+from lava_gle.network import Network
+from lava_gle.quantize import QuantizedNetwork
+
+Array = np.ndarray
+
+#: Saturation counters per layer: neuron variables, drive, error sent down, learning
+#: error trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit
+#: limit; plus input and target payloads.
+SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b", "tau")
+
+
+def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
+    """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
+    variable of :data:`SAT_VARS` and layer, then ``input`` and ``target``."""
+    return tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS) + ("input", "target")
+
+
+class SaturationSink(Protocol):
+    """Where a fixed-point kernel reports clipped values."""
+
+    def add(self, key: str, n: int) -> None:
+        """Count ``n`` more clipped values of ``key`` (``<var>.<layer>``, input, target)."""
+
+
+class SaturationCounter:
+    """A :class:`SaturationSink` that keeps the counts in :attr:`counts` (key order of
+    :func:`saturation_keys`)."""
+
+    def __init__(self, keys: tuple[str, ...]) -> None:
+        self.counts: dict[str, int] = dict.fromkeys(keys, 0)
+
+    def add(self, key: str, n: int) -> None:
+        if n:
+            self.counts[key] += n
+
+
+# -- float ---------------------------------------------------------------------------
+
+class FloatLayer:
+    """Layer ``index`` of ``net`` in floating point (float64 or float32).
+
+    Attributes
+    ----------
+    W : ndarray [n, m], b : ndarray [n]
+        Weights and biases, updated in place while learning.
+    tau_m : ndarray [n]
+        Membrane time constants, the array inside :attr:`consts` (learned in place).
+    consts : NeuronConstants
+    """
+
+    arithmetic = "float"
+
+    def __init__(self, net: Network, index: int, dtype=np.float64) -> None:
+        spec, lrn = net.layers[index], net.learning
+        self.name, self.index, self.size = spec.name, index, spec.size
+        self.dtype = np.dtype(dtype).type
+        self.W = net.initial_weights(index).astype(self.dtype)
+        self.b = net.initial_biases(index).astype(self.dtype)
+        fb = net.feedback_weights(index)
+        self.back = None if fb is None else fb.astype(self.dtype)
+        self.consts = F.NeuronConstants.build(net.dt, spec.tau_m, spec.tau_r, lrn.gamma,
+                                              lrn.prospective_errors, spec.phi, spec.size,
+                                              self.dtype)
+        self.learn_bias = spec.bias
+        self.eta, self.eta_tau = lrn.eta, lrn.eta_tau
+        self.learns_tau = lrn.enabled and lrn.learn_tau
+        #: whether run results carry ``tau_m.L`` (whenever the description asks to learn it)
+        self.reports_tau_m = lrn.learn_tau
+        self.tau_m_min = net.tau_m_min
+
+    @property
+    def tau_m(self) -> Array:
+        return self.consts.tau_m
+
+    def parameters(self) -> dict[str, Array]:
+        """The learnable arrays by kind (``W``, ``b``, ``tau_m``): the kernel's own."""
+        return {"W": self.W, "b": self.b, "tau_m": self.consts.tau_m}
+
+    def load(self, params: dict[str, Array]) -> None:
+        """Set parameters by kind (``W``, ``b``, ``tau_m``; any subset) in place."""
+        mine = self.parameters()
+        for kind, values in params.items():
+            mine[kind][...] = values
+
+    def zero_state(self, batch: tuple[int, ...]) -> F.NeuronState:
+        return F.zero_state(batch + (self.size,), self.dtype)
+
+    def rate(self, st: F.NeuronState) -> Array:
+        return st.r
+
+    def drive(self, p: Array) -> Array:
+        return F.forward_drive(self.W, self.b, p)
+
+    def step(self, st: F.NeuronState, s: Array, d: Array) -> F.NeuronState:
+        return F.neuron_step(st.u, st.v, st.r_prime, s, d, self.consts)
+
+    def error_down(self, e: Array) -> Array:
+        """The error sent to the layer below, ``B^T e`` (B = W, or the feedback weights)."""
+        return F.backward_error(self.W if self.back is None else self.back, e)
+
+    def bind(self, W: Array | None = None, b: Array | None = None,
+             tau_m: Array | None = None) -> None:
+        """Keep the given parameters in these arrays from now on (e.g. shared memory),
+        starting from their current values."""
+        if W is not None:
+            W[...], self.W = self.W, W
+        if b is not None:
+            b[...], self.b = self.b, b
+        if tau_m is not None:
+            tau_m[...] = self.consts.tau_m
+            self.consts = replace(self.consts, tau_m=tau_m)
+
+    def gradients(self, new: F.NeuronState, p: Array) -> dict[str, Array]:
+        """Local signals of one step by kind (``W``, ``b`` with a bias, ``tau_m`` when it
+        learns), batch means; an optimiser moves each parameter along ``+g``."""
+        g_w, g_b = F.local_gradients(new.e, p)
+        out = {"W": g_w}
+        if self.learn_bias:
+            out["b"] = g_b
+        if self.learns_tau:
+            out["tau_m"] = F.tau_m_gradient(new.e, new.udot)
+        return out
+
+    def learn_synapses(self, e: Array, p: Array, t: int) -> None:
+        """GLE's rule: ``W += eta mean_b(e p^T)``, ``b += eta mean_b(e)``."""
+        g_w, g_b = F.local_gradients(e, p)
+        self.W += self.eta * g_w
+        if self.learn_bias:
+            self.b += self.eta * g_b
+
+    def learn_tau(self, new: F.NeuronState, old: F.NeuronState, t: int) -> None:
+        """``tau_m += eta_tau mean_b(-e du/dt)``, clamped to ``>= tau_m_min``."""
+        if self.learns_tau:
+            tau = self.consts.tau_m  # in place: the frozen constants hold this array
+            tau += self.eta_tau * F.tau_m_gradient(new.e, new.udot)
+            self.clamp_tau()
+
+    def clamp_tau(self) -> None:
+        np.maximum(self.consts.tau_m, self.tau_m_min, out=self.consts.tau_m)
+
+    def var(self, st: F.NeuronState, name: str) -> Array:
+        return getattr(st, name)
+
+    def decode(self, name: str, raw: Array) -> Array:
+        """Float values of a recorded variable or parameter: ``raw`` itself."""
+        return raw
+
+
+class FloatKernels:
+    """A network's :class:`FloatLayer` list, the streams and the output error."""
+
+    arithmetic = "float"
+    saturation = None
+
+    def __init__(self, net: Network, dtype=np.float64) -> None:
+        self.dtype = np.dtype(dtype).type
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {np.dtype(dtype)}")
+        self.net = net
+        self.layers = [FloatLayer(net, i, self.dtype) for i in range(len(net.layers))]
+        self.record_dtype = self.dtype
+
+    def encode(self, x: Array, y: Array | None) -> tuple[Array, Array | None]:
+        """Checked float64 streams in the working dtype (class indices stay integers)."""
+        x = x.astype(self.dtype, copy=False)
+        if y is not None and y.dtype.kind == "f":
+            y = y.astype(self.dtype, copy=False)
+        return x, y
+
+    def output_error(self, r: Array, y: Array | None) -> Array:
+        """Nudging error from the previous output rate r [..., out] and the target y."""
+        if y is None:
+            return np.zeros_like(r)
+        lrn = self.net.learning
+        return F.output_error(r, y, lrn.loss, lrn.beta).astype(self.dtype, copy=False)
+
+    def decode_output(self, raw: Array) -> Array:
+        return raw
+
+    def report_to(self, sink: SaturationSink) -> None:
+        """Float kernels clip nothing: nothing to report."""
+
+    def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
+        """One step of plasticity: GLE's own rule, or ``optimizer.step(params, grads)`` on
+        the local signals (keys ``W.L``, ``b.L``, ``tau_m.L``), tau_m then clamped."""
+        if optimizer is None:
+            for k, st, st_old, p in zip(self.layers, new, old, pres):
+                k.learn_synapses(st.e, p, t)
+                k.learn_tau(st, st_old, t)
+            return
+        params, grads = {}, {}
+        for k, st, p in zip(self.layers, new, pres):
+            mine = k.parameters()
+            for kind, g in k.gradients(st, p).items():
+                params[f"{kind}.{k.name}"], grads[f"{kind}.{k.name}"] = mine[kind], g
+        optimizer.step(params, grads)
+        for k in self.layers:
+            if k.learns_tau:
+                k.clamp_tau()
+
+
+# -- fixed point -----------------------------------------------------------------------
+
+class FixedLayer:
+    """Layer ``index`` of a :class:`QuantizedNetwork` in Loihi-2-style integers.
+
+    Attributes
+    ----------
+    W : int64 [n, m], b : int64 [n]
+        8-bit weights and biases (sign + 8 bits), updated by the learning-engine rule.
+    t : int64 [n] or None
+        Integer tau_m (``tau_m * 2**tau_bits``) where it learns, else None.
+    consts : FixedNeuronConstants
+        Re-derived from :attr:`t` whenever it changes.
+    sat : SaturationSink
+    """
+
+    arithmetic = "fixed"
+
+    def __init__(self, q: QuantizedNetwork, index: int, sat: SaturationSink) -> None:
+        ql = q.layers[index]
+        self.q, self.ql, self.index = q, ql, index
+        self.name, self.size = ql.name, ql.size
+        self.W, self.b = ql.w.copy(), ql.b.copy()
+        self.t = None if ql.tau is None else ql.tau.t_init.copy()
+        self.reports_tau_m = self.t is not None
+        self._tau_m_fixed = q.net.layers[index].tau_m_array()
+        self.consts = ql.consts
+        self.sat = sat
+        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS}
+
+    @property
+    def tau_m(self) -> Array:
+        """Membrane time constants [n] in the unit of dt (from T where tau_m learns)."""
+        return self._tau_m_fixed if self.t is None else self.t * self.ql.scale("tau_m")
+
+    def parameters(self) -> dict[str, Array]:
+        """The learnable integer arrays by kind (``W``, ``b``, and ``tau_m`` = T where it
+        learns): the kernel's own."""
+        out = {"W": self.W, "b": self.b}
+        if self.t is not None:
+            out["tau_m"] = self.t
+        return out
+
+    def load(self, params: dict[str, Array]) -> None:
+        """Set parameters by kind (``W``, ``b``, ``tau_m`` = T; any subset) in place, and
+        re-derive the Euler factors from T."""
+        mine = self.parameters()
+        for kind, values in params.items():
+            mine[kind][...] = values
+        if self.t is not None:
+            self.consts = X.tau_constants(self.ql.consts, self.t, self.ql.tau)
+
+    def _count(self, var: str, n: int) -> None:
+        if n:
+            self.sat.add(self._keys[var], n)
+
+    def zero_state(self, batch: tuple[int, ...]) -> X.FixedNeuronState:
+        return X.zero_state(batch + (self.size,))
+
+    def rate(self, st: X.FixedNeuronState) -> Array:
+        return st.p
+
+    def drive(self, p: Array) -> Array:
+        ql = self.ql
+        s, n = X.forward_drive(self.W, ql.w_shift, self.b, ql.b_shift, p)
+        self._count("s", n)
+        return s
+
+    def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
+        new, counts = X.neuron_step(st.u, st.v, st.g, s, d, self.consts)
+        for var, n in zip(X.NEURON_SAT_VARS, counts):
+            self._count(var, n)
+        return new
+
+    def error_down(self, e: Array) -> Array:
+        eps, n = X.backward_error(self.W, e, self.ql.back_shift)
+        self._count("eps", n)
+        return eps
+
+    def bind(self, W: Array | None = None, b: Array | None = None,
+             tau_m: Array | None = None) -> None:
+        """Keep the given parameters (``tau_m``: the integer T) in these arrays from now
+        on, starting from their current values."""
+        if W is not None:
+            W[...], self.W = self.W, W
+        if b is not None:
+            b[...], self.b = self.b, b
+        if tau_m is not None and self.t is not None:
+            tau_m[...], self.t = self.t, tau_m
+
+    def learn_synapses(self, e: Array, p: Array, t: int) -> None:
+        """One learning-engine epoch of the projection at step ``t`` (its random numbers
+        come from the counter hash of ``(seed, layer, t)``)."""
+        ql, q = self.ql, self.q
+        if ql.rule is None:
+            return
+        draws = X.learning_draws(q.seed, self.index, t, ql.w.shape, ql.trace_shift,
+                                 q.per_synapse_rounding)
+        self.W[...], self.b[...], counts = X.learn_projection(
+            self.W, self.b, p, e, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, *draws)
+        for var, n in zip(("trace", "W", "b"), counts):
+            self._count(var, n)
+
+    def learn_tau(self, new: X.FixedNeuronState, old: X.FixedNeuronState, t: int) -> None:
+        """Integer tau_m step from the error and the step's change of u, then new factors."""
+        tl = self.ql.tau
+        if tl is None:
+            return
+        self.t[...], n = X.tau_step(self.t, new.e, new.u - old.u, tl,
+                                    X.tau_dither(self.q.seed, self.index, t, tl))
+        self._count("tau", n)
+        self.consts = X.tau_constants(self.consts, self.t, tl)
+
+    def var(self, st: X.FixedNeuronState, name: str) -> Array:
+        """A state variable under the float names (``r``: the payload, ``r_prime``: the gate)."""
+        return st.p if name == "r" else st.g if name == "r_prime" else getattr(st, name)
+
+    def decode(self, name: str, raw: Array) -> Array:
+        """Float values of a recorded variable (u, u_prosp, r, v, e) or a parameter
+        (W, b, tau_m): the integers times their LSB (exact)."""
+        return np.asarray(raw) * self.ql.scale(name)
+
+
+class FixedKernels:
+    """A quantised network's :class:`FixedLayer` list, the streams and the output error.
+
+    ``saturation`` is the sink every layer reports to (default: a new
+    :class:`SaturationCounter` over :func:`saturation_keys`).
+    """
+
+    arithmetic = "fixed"
+    record_dtype = np.int64
+
+    def __init__(self, q: QuantizedNetwork, saturation: SaturationSink | None = None) -> None:
+        self.q, self.net = q, q.net
+        self.saturation = (SaturationCounter(saturation_keys(q)) if saturation is None
+                           else saturation)
+        self.layers = [FixedLayer(q, i, self.saturation) for i in range(len(q.layers))]
+
+    def encode(self, x: Array, y: Array | None) -> tuple[Array, Array | None]:
+        """Input payloads and targets in the output rate format, clipping counted."""
+        xq, n = self.q.quantize_inputs(x)
+        self.saturation.add("input", n)
+        if y is not None:
+            y, n = self.q.quantize_targets(y)
+            self.saturation.add("target", n)
+        return xq, y
+
+    def output_error(self, p: Array, y: Array | None) -> Array:
+        if y is None:
+            return np.zeros_like(p)
+        d, n = X.output_error(p, y, self.q.beta, self.q.beta_negative)
+        self.saturation.add(f"e.{self.q.layers[-1].name}", n)
+        return d
+
+    def decode_output(self, raw: Array) -> Array:
+        return np.asarray(raw) * self.q.layers[-1].scale("r")
+
+    def report_to(self, sink: SaturationSink) -> None:
+        """Send every clipped-value count from now on to ``sink`` (e.g. shared counters)."""
+        self.saturation = sink
+        for k in self.layers:
+            k.sat = sink
+
+    def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
+        """One step of every layer's learning-engine rule and integer tau_m learning."""
+        for k, st, st_old, p in zip(self.layers, new, old, pres):
+            k.learn_synapses(st.e, p, t)
+            k.learn_tau(st, st_old, t)
