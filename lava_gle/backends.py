@@ -1,26 +1,25 @@
-"""One front door to every simulation backend.
+"""One front door to every simulation backend, and the one table that names them.
 
 ``simulate(net, inputs, targets, backend=...)`` runs a network and returns traces in
-the golden key layout (float units). Backends:
+the golden key layout (float units). :data:`BACKENDS` lists every backend:
 
-- ``numpy``: the float NumPy engine (:mod:`lava_gle.engine`), batch axis, float64.
-- ``lava-float``: Lava CPU simulation with ``floating_pt`` models, one Lava Process per
-  neuron population and per projection (:class:`lava_gle.mappings.LavaNetwork`).
-- ``lava-float-fused``: the same network as one Lava Process (fused model, same traces).
-- ``lava-fixed``: Lava CPU simulation with the ``fixed_pt`` models (:mod:`lava_gle.models.fixed`),
-  one Lava Process per population and projection; integers identical to ``numpy-fixed``.
-- ``lava-fixed-fused``: the same as one Lava Process (identical integers).
-- ``numpy-fixed``: the fixed-point NumPy engine (:mod:`lava_gle.fixed_engine`), Loihi-2-style
-  integers, batch axis; traces dequantised to float units plus ``sat.*`` saturation counts.
+- ``numpy``: the float NumPy engine (:class:`lava_gle.engine.Engine`), batch axis.
+- ``numpy-fixed``: the same engine over Loihi-2-style integer kernels
+  (:class:`lava_gle.engine.FixedEngine`), batch axis; traces dequantised to float units
+  plus ``sat.*`` saturation counts.
+- ``lava-float`` / ``lava-fixed``: Lava CPU simulation, one Lava Process per neuron
+  population and per projection (:class:`lava_gle.mappings.LavaNetwork`), computing with
+  the engine's own kernels: the numbers of ``numpy`` / ``numpy-fixed`` at batch 1.
+- ``lava-float-fused`` / ``lava-fixed-fused``: the same as one Lava Process.
 
 :func:`make_engine` gives the stepping engine of a backend (the
-:class:`~lava_gle.engine.Engine` API: ``run``/``step``/``weights``/``tau_m``/``state``)
-for training loops such as ``lava-gle experiment``; a backend that is named in
-:data:`BACKEND_NAMES` but not built yet raises :class:`BackendUnavailableError`.
+:class:`~lava_gle.engine.Engine` API: ``run``/``step``/``weights``/``state_dict``) for
+training loops such as ``lava-gle experiment``; the Lava backends have none (a Lava run
+starts from the zero state) and raise :class:`BackendUnavailableError`.
 """
 from __future__ import annotations
 
-from typing import Callable
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -31,91 +30,72 @@ from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record
 
 
-def _numpy(net: Network, inputs, targets, record: Record, progress: bool,
-           allow_nan: bool) -> dict:
-    from lava_gle.engine import Engine
-    return Engine(net, allow_nan=allow_nan).run(inputs, targets, record=record,
-                                                progress=progress)
+@dataclass(frozen=True)
+class Backend:
+    """A backend: its ``arithmetic`` (``float`` or ``fixed``), whether it runs as Lava
+    Processes (``lava``), and whether as one fused Process (``fused``)."""
+
+    name: str
+    arithmetic: str
+    lava: bool
+    fused: bool = False
+
+    @property
+    def stepping(self) -> bool:
+        """Whether it has a stepping, resumable engine (:func:`make_engine`)."""
+        return not self.lava
 
 
-def _numpy_fixed(net: Network, inputs, targets, record: Record, progress: bool,
-                 allow_nan: bool) -> dict:
-    from lava_gle.fixed_engine import FixedEngine
-    return FixedEngine(net).run(inputs, targets, record=record, progress=progress)
+#: Every backend by name: the one table of the backend vocabulary.
+BACKENDS: dict[str, Backend] = {b.name: b for b in (
+    Backend("numpy", "float", lava=False),
+    Backend("numpy-fixed", "fixed", lava=False),
+    Backend("lava-float", "float", lava=True),
+    Backend("lava-float-fused", "float", lava=True, fused=True),
+    Backend("lava-fixed", "fixed", lava=True),
+    Backend("lava-fixed-fused", "fixed", lava=True, fused=True),
+)}
+
+#: The backends with a stepping engine (training loops, checkpoints).
+STEPPING = tuple(name for name, b in BACKENDS.items() if b.stepping)
 
 
-#: Lava backend name -> (arithmetic, fused) of :class:`lava_gle.mappings.LavaNetwork`.
-LAVA_BACKENDS: dict[str, tuple[str, bool]] = {
-    "lava-float": ("float", False),
-    "lava-float-fused": ("float", True),
-    "lava-fixed": ("fixed", False),
-    "lava-fixed-fused": ("fixed", True),
-}
+def get_backend(name: str) -> Backend:
+    """The :class:`Backend` called ``name``; an unknown name lists the valid ones."""
+    try:
+        return BACKENDS[name]
+    except KeyError:
+        raise LavaGleError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}") from None
 
 
-def lava_network(net: Network, backend: str, chunk: int | None = None,
-                 allow_nan: bool = False):
-    """An (unstarted) :class:`~lava_gle.mappings.LavaNetwork` for a ``lava-*`` backend name."""
+def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: bool = False):
+    """An (unstarted) :class:`~lava_gle.mappings.LavaNetwork` for a ``lava-*`` backend."""
     from lava_gle.mappings import LavaNetwork
-    arithmetic, fused = LAVA_BACKENDS[backend]
-    return LavaNetwork(net, backend=arithmetic, fused=fused, chunk=chunk, allow_nan=allow_nan)
+    b = get_backend(name)
+    return LavaNetwork(net, backend=b.arithmetic, fused=b.fused, chunk=chunk,
+                       allow_nan=allow_nan)
 
 
-def _lava(backend: str) -> Callable[..., dict]:
-    def runner(net: Network, inputs, targets, record: Record, progress: bool,
-               allow_nan: bool) -> dict:
-        with lava_network(net, backend, allow_nan=allow_nan) as sim:
-            return sim.run(inputs, targets, record=record, progress=progress)
-    return runner
-
-
-#: backend name -> runner(net, inputs, targets, record, progress, allow_nan) -> traces
-BACKENDS: dict[str, Callable[..., dict]] = {
-    "numpy": _numpy,
-    "numpy-fixed": _numpy_fixed,
-    **{name: _lava(name) for name in LAVA_BACKENDS},
-}
-
-
-def _numpy_engine(net: Network, optimizer, dtype, allow_nan: bool):
-    from lava_gle.engine import Engine
-    return Engine(net, dtype=dtype, optimizer=optimizer, allow_nan=allow_nan)
-
-
-def _numpy_fixed_engine(net: Network, optimizer, dtype, allow_nan: bool):
-    from lava_gle.fixed_engine import FixedEngine
-    if optimizer is not None:
-        raise LavaGleError(f"backend 'numpy-fixed' learns with the learning engine's own rule "
-                           f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
-                           f"{type(optimizer).__name__}")
-    return FixedEngine(net)
-
-
-#: Every backend name the command line accepts (some may not be built yet).
-BACKEND_NAMES = ("numpy", "numpy-fixed", "lava-float", "lava-fixed")
-
-#: backend name -> factory(net, optimizer, dtype, allow_nan) of a stepping engine
-ENGINES: dict[str, Callable[..., object]] = {
-    "numpy": _numpy_engine,
-    "numpy-fixed": _numpy_fixed_engine,
-}
-
-
-def make_engine(net: Network, backend: str = "numpy", optimizer=None, dtype=np.float64,
+def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.float64,
                 allow_nan: bool = False):
-    """A stepping engine for ``backend`` with the :class:`~lava_gle.engine.Engine` API.
+    """A stepping engine for backend ``name`` with the :class:`~lava_gle.engine.Engine` API.
 
-    ``optimizer`` is applied to the local signals (default: GLE's own SGD rule);
+    ``optimizer`` is applied to the local signals (default: GLE's own rule; float only);
     ``dtype`` is the float type and ``allow_nan`` the divergence policy of float backends
     (see :class:`~lava_gle.engine.Engine`; integer runs cannot diverge).
     """
-    if backend not in BACKEND_NAMES:
-        raise LavaGleError(f"unknown backend {backend!r}; choose one of {list(BACKEND_NAMES)}")
-    if backend not in ENGINES:
+    from lava_gle.engine import Engine, FixedEngine
+    b = get_backend(name)
+    if not b.stepping:
         raise BackendUnavailableError(
-            f"backend {backend!r} has no stepping engine in this build yet; "
-            f"choose one of {sorted(ENGINES)}")
-    return ENGINES[backend](net, optimizer, dtype, allow_nan)
+            f"backend {name!r} has no stepping engine; choose one of {list(STEPPING)}")
+    if b.arithmetic == "float":
+        return Engine(net, dtype=dtype, optimizer=optimizer, allow_nan=allow_nan)
+    if optimizer is not None:
+        raise LavaGleError(f"backend {name!r} learns with the learning engine's own rule "
+                           f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
+                           f"{type(optimizer).__name__}")
+    return FixedEngine(net)
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
@@ -128,11 +108,11 @@ def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
     raises :class:`~lava_gle.errors.DivergenceError` naming the first layer, variable and
     step, unless ``allow_nan`` (then it warns once and returns the traces as they are).
     """
-    try:
-        runner = BACKENDS[backend]
-    except KeyError:
-        raise LavaGleError(f"unknown backend {backend!r}; choose one of "
-                           f"{sorted(BACKENDS)}") from None
+    b = get_backend(backend)
     x, y = prepare_streams(net, inputs, targets)
-    require_memory(net, backend, steps=x.shape[0], batch=x.shape[1], record=record)
-    return runner(net, x, y, record, progress, allow_nan)
+    require_memory(net, b.name, steps=x.shape[0], batch=x.shape[1], record=record)
+    if b.lava:
+        with lava_network(net, b.name, allow_nan=allow_nan) as sim:
+            return sim.run(x, y, record=record, progress=progress)
+    return make_engine(net, b.name, allow_nan=allow_nan).run(x, y, record=record,
+                                                             progress=progress)

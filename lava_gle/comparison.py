@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.backends import LAVA_BACKENDS, lava_network, make_engine
+from lava_gle.backends import get_backend, lava_network, make_engine
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.streams import prepare_streams
@@ -73,7 +73,7 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
         # a fixed-point engine warns about saturation after every chunk; the comparison
         # reports the final counts once, in metrics.json and the report
         warnings.filterwarnings("ignore", message="fixed-point saturation")
-        if backend in LAVA_BACKENDS:
+        if get_backend(backend).lava:
             traces, checkpoints, saturation, diverged = _run_lava(
                 net, x, y, backend, chunks, progress, weights, biases, allow_nan)
         else:

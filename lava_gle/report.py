@@ -14,16 +14,10 @@ import numpy as np
 
 from lava_gle.comparison import Run
 from lava_gle.network import Network
-from lava_gle.results import pyplot, save_figure, write_json, write_text
+from lava_gle.results import pyplot, save_figure, write_metrics, write_text
 
 #: Neurons per layer drawn in the trace figure.
 TRACE_NEURONS = 3
-
-
-def write_metrics(out_dir: Path, metrics: dict) -> Path:
-    """``metrics.json`` without the private ``_series``/``_checkpoints`` arrays."""
-    public = {k: v for k, v in metrics.items() if not k.startswith("_")}
-    return write_json(out_dir / "metrics.json", public)
 
 
 def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> list[Path]:

@@ -115,6 +115,13 @@ def write_json(path: str | os.PathLike, value: Any, indent: int = 2,
     return write_text(path, text + "\n")
 
 
+def write_metrics(out_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:
+    """``DIR/metrics.json``, atomically, keys sorted, without private keys (``_series``);
+    NaN and infinity become ``null``. Returns its path."""
+    public = {k: v for k, v in metrics.items() if not k.startswith("_")}
+    return write_json(Path(out_dir) / "metrics.json", public, sort_keys=True)
+
+
 def save_figure(fig, path: str | os.PathLike, dpi: int) -> Path:
     """Save a matplotlib figure atomically (format from the suffix, e.g. ``.png``), close it,
     return the path."""

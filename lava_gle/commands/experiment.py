@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from lava_gle.backends import BACKEND_NAMES, ENGINES
+from lava_gle.backends import BACKENDS, STEPPING
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
 from lava_gle.errors import LavaGleError
 from lava_gle.results import prepare_out_dir
@@ -25,7 +25,8 @@ def add_parser(sub) -> None:
                     "figures, a log and a checkpoint into --out. Ctrl-C saves the checkpoint; "
                     "rerunning the same command resumes it.")
     p.add_argument("name", choices=EXPERIMENTS, help="which experiment")
-    p.add_argument("--backend", default="numpy", choices=BACKEND_NAMES,
+    p.add_argument("--backend", default="numpy",
+                   choices=[n for n, b in BACKENDS.items() if not b.fused],
                    help="backend that trains the network (default: numpy)")
     p.add_argument("--seed", type=natural_int, default=0,
                    help="seed of weights, data order, inputs")
@@ -64,11 +65,11 @@ def run(args: argparse.Namespace) -> int:
                            "experiment only")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
-    if args.backend not in ENGINES:
+    if args.backend not in STEPPING:
         raise LavaGleError(
             f"backend {args.backend!r} has no stepping engine for the experiments' chunked, "
             "resumable training (a Lava run starts from the zero state); train with "
-            f"{' or '.join(sorted(ENGINES))}. mnist1d and yinyang run their trained networks "
+            f"{' or '.join(STEPPING)}. mnist1d and yinyang run their trained networks "
             "through lava-float and lava-fixed themselves (lava_agreement in metrics.json), "
             "and `lava-gle demo` runs LagLine through both")
     prepare_out_dir(args.out)

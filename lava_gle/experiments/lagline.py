@@ -38,11 +38,11 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
     Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
 )
-from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
+from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
 from lava_gle.quantize import QuantizationWarning
-from lava_gle.results import save_figure
+from lava_gle.results import pyplot, save_figure, write_metrics
 
 #: The two students of the comparison: name -> prospective_errors.
 VARIANTS = {"gle": True, "instantaneous": False}
@@ -427,6 +427,8 @@ def plot_lagline(config: LaglineConfig, history: dict, snapshot: np.ndarray,
                  path: Path) -> None:
     """Figure: loss curves, weights and tau_m over time, and the last chunk's outputs."""
     plt = pyplot()
+    if plt is None:  # matplotlib is the optional extra lava-gle[plot]
+        return
     fig, ax = plt.subplots(2, 2, figsize=(10, 7))
     t = np.asarray(history["t"])
     colors = {"gle": "tab:blue", "instantaneous": "tab:red"}

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.results import write_json
 
 
 class RunLog:
@@ -35,20 +33,6 @@ class RunLog:
             fh.write(line + "\n")
         if not self.quiet:
             tqdm.write(message)
-
-
-def write_metrics(out_dir: str | Path, metrics: dict[str, Any]) -> Path:
-    """Write ``DIR/metrics.json`` atomically (sorted keys, 2-space indent, NaN and
-    infinity as ``null``) and return its path."""
-    return write_json(Path(out_dir) / "metrics.json", metrics, sort_keys=True)
-
-
-def pyplot():
-    """matplotlib.pyplot with the non-interactive Agg backend selected."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:

@@ -24,16 +24,16 @@ from typing import Any, Callable
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.backends import BACKENDS, ENGINES, make_engine, simulate
+from lava_gle.backends import BACKENDS, make_engine, simulate
 from lava_gle.calibration import calibrate
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import (
     Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
 )
-from lava_gle.experiments.metrics import RunLog, pyplot, write_metrics
+from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
-from lava_gle.results import save_figure
+from lava_gle.results import pyplot, save_figure, write_metrics
 
 
 @dataclass(frozen=True)
@@ -381,7 +381,7 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
         "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
 
     def attempt(key: str, backend: str, measure: Callable[[], Any]) -> Any:
-        if backend not in ENGINES and backend not in BACKENDS:
+        if backend not in BACKENDS:
             reason = f"backend {backend} is not built yet"
         else:
             try:
@@ -434,6 +434,8 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
 def plot_history(history: dict[str, list], path: Path, title: str) -> None:
     """Figure: loss and accuracy per epoch (train and test)."""
     plt = pyplot()
+    if plt is None:  # matplotlib is the optional extra lava-gle[plot]
+        return
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.8))
     ep = np.arange(1, len(history["test_acc"]) + 1)
     ax[0].plot(ep, history["train_loss"], label="train")

@@ -127,10 +127,12 @@ def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "nump
 
 def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     """Figure: the true classes and the trained network's predictions on a grid."""
-    from lava_gle.experiments.metrics import pyplot
     from lava_gle.experiments.training import predict
-    from lava_gle.results import save_figure
+    from lava_gle.results import pyplot, save_figure
 
+    plt = pyplot()
+    if plt is None:  # matplotlib is the optional extra lava-gle[plot]
+        return
     g = np.linspace(0.0, 1.0, 80)
     gx, gy = np.meshgrid(g, g)
     xy = np.stack([gx.ravel(), gy.ravel()], axis=1)
@@ -139,7 +141,6 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     x = np.repeat(feats[:, None, :], config.steps_per_sample, axis=1)
     truth = yinyang_class(xy[inside, 0], xy[inside, 1])
     logits, _ = predict(net, x, truth, batch=config.batch, readout_start=config.readout_start)
-    plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(7, 3.5))
     for a, c, title in ((ax[0], truth, "classes"),
                         (ax[1], np.argmax(logits, -1), "GLE network")):
