@@ -19,7 +19,6 @@ import numpy as np
 import yaml
 
 from lava_gle.errors import NetworkSpecError
-from lava_gle.fixed_options import check_fixed_point
 from lava_gle.results import write_text
 from lava_gle.memory import require_memory
 from lava_gle.network import (
@@ -36,6 +35,20 @@ _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "bias
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
                   "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
+
+#: ``fixed_point:`` options overriding the quantisation defaults (``docs/fixed-point.md``,
+#: section 5): key -> (kind, minimum, maximum), kind "int", "number", "positive" (a number
+#: > 0) or "choice" (one of CHOICES[key]); None = unbounded.
+FixedOption = tuple[str, float | None, float | None]
+NETWORK_OPTIONS: dict[str, FixedOption] = {
+    "input_range": ("positive", None, None), "weight_headroom": ("number", 1.0, None),
+    "signal_growth": ("number", 1.0, None), "weight_range": ("number", 0.0, None),
+    "seed": ("int", 0, None), "rounding": ("choice", None, None)}
+LAYER_OPTIONS: dict[str, FixedOption] = {
+    "weight_exp": ("int", -24, 8), "bias_exp": ("int", -24, 8), "u_bits": ("int", 0, 23),
+    "error_bits": ("int", 0, 23), "rate_bits": ("int", -8, 16),
+    "error_trace_range": ("positive", None, None)}
+CHOICES = {"rounding": ("per_synapse", "shared")}
 
 
 class _Checker:
@@ -69,7 +82,8 @@ class _Checker:
             raise self.fail(path, f"must be true or false, got {_kind(value)}")
         return bool(value)
 
-    def integer(self, value: Any, path: str, minimum: int | None = None) -> int:
+    def integer(self, value: Any, path: str, minimum: float | None = None,
+                maximum: float | None = None) -> int:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
             if isinstance(value, float) and value.is_integer() and math.isfinite(value):
                 value = int(value)
@@ -77,11 +91,13 @@ class _Checker:
                 raise self.fail(path, f"must be an integer, got {_kind(value)}")
         value = int(value)
         if minimum is not None and value < minimum:
-            raise self.fail(path, f"must be >= {minimum}, got {value}")
+            raise self.fail(path, f"must be >= {minimum:g}, got {value}")
+        if maximum is not None and value > maximum:
+            raise self.fail(path, f"must be <= {maximum:g}, got {value}")
         return value
 
     def number(self, value: Any, path: str, positive: bool = False,
-               nonnegative: bool = False) -> float:
+               minimum: float | None = None) -> float:
         if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.number)):
             raise self.fail(path, f"must be a number, got {_kind(value)}")
         try:
@@ -92,14 +108,30 @@ class _Checker:
             raise self.fail(path, f"must be a finite number, got {value}")
         if positive and value <= 0:
             raise self.fail(path, f"must be > 0, got {value:g}")
-        if nonnegative and value < 0:
-            raise self.fail(path, f"must be >= 0, got {value:g}")
+        if minimum is not None and value < minimum:
+            raise self.fail(path, f"must be >= {minimum:g}, got {value:g}")
         return value
 
     def choice(self, value: Any, path: str, choices: tuple[str, ...]) -> str:
         if not isinstance(value, str) or value not in choices:
             raise self.fail(path, f"must be one of {list(choices)}, got {value!r}")
         return value
+
+    def fixed_point(self, value: Any, path: str, options: dict[str, FixedOption]) -> dict:
+        """A ``fixed_point`` mapping with the ``options`` (NETWORK_OPTIONS or LAYER_OPTIONS)."""
+        raw = self.mapping(value, path)
+        self.keys(raw, set(options), set(), path)
+        out: dict[str, Any] = {}
+        for key, v in raw.items():
+            kind, lo, hi = options[key]
+            where = _join(path, key)
+            if kind == "choice":
+                out[key] = self.choice(v, where, CHOICES[key])
+            elif kind == "int":
+                out[key] = self.integer(v, where, minimum=lo, maximum=hi)
+            else:
+                out[key] = self.number(v, where, positive=kind == "positive", minimum=lo)
+        return out
 
     def name(self, value: Any, path: str) -> str:
         if not isinstance(value, str) or not value.strip():
@@ -192,10 +224,9 @@ def network_from_dict(data: Any, source: str | None = None) -> Network:
         raise c.fail("learning.loss", f"'ce' needs a linear output layer (its rates are the "
                                       f"logits), but layers[{len(layers) - 1}].phi is "
                                       f"{layers[-1].phi!r}; use phi 'linear' or loss 'mse'")
-    fixed = check_fixed_point(c.mapping(top.get("fixed_point", {}), "fixed_point"),
-                              "fixed_point", "network", source)
-    return Network(dt=dt, input=input_spec, layers=tuple(layers), learning=learning,
-                   name=name, fixed_point=dict(fixed))
+    return Network(dt=dt, input=input_spec, layers=tuple(layers), learning=learning, name=name,
+                   fixed_point=c.fixed_point(top.get("fixed_point", {}), "fixed_point",
+                                             NETWORK_OPTIONS))
 
 
 def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
@@ -225,14 +256,14 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
         c.keys(ri, _INIT_KEYS, set(), f"{p}.init")
         init = InitSpec(
             scheme=c.choice(ri.get("scheme", init.scheme), f"{p}.init.scheme", INIT_SCHEMES),
-            scale=c.number(ri.get("scale", init.scale), f"{p}.init.scale", nonnegative=True),
+            scale=c.number(ri.get("scale", init.scale), f"{p}.init.scale", minimum=0),
             seed=c.integer(ri.get("seed", seed), f"{p}.init.seed", minimum=0))
         if weights is not None:
             raise c.fail(f"{p}.init", "is given together with explicit 'weights'; keep one")
-    fixed = check_fixed_point(c.mapping(raw.get("fixed_point", {}), f"{p}.fixed_point"),
-                              f"{p}.fixed_point", "layer", c.source)
     return LayerSpec(name=name, size=size, tau_m=tau_m, tau_r=tau_r, phi=phi, bias=bias,
-                     weights=weights, biases=biases, init=init, fixed_point=dict(fixed))
+                     weights=weights, biases=biases, init=init,
+                     fixed_point=c.fixed_point(raw.get("fixed_point", {}), f"{p}.fixed_point",
+                                               LAYER_OPTIONS))
 
 
 def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
@@ -244,7 +275,7 @@ def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
     if enabled and "eta" not in raw:
         raise c.fail(f"{p}.eta", "missing: learning is enabled, so give a learning rate")
     learn_tau = c.boolean(raw.get("learn_tau", d.learn_tau), f"{p}.learn_tau")
-    eta = c.number(raw.get("eta", d.eta), f"{p}.eta", nonnegative=True)
+    eta = c.number(raw.get("eta", d.eta), f"{p}.eta", minimum=0)
     tau_m_min = raw.get("tau_m_min", d.tau_m_min)
     if tau_m_min is not None:
         tau_m_min = c.number(tau_m_min, f"{p}.tau_m_min", positive=True)
@@ -263,7 +294,7 @@ def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
         feedback_seed=c.integer(raw.get("feedback_seed", d.feedback_seed),
                                 f"{p}.feedback_seed", minimum=0),
         learn_tau=learn_tau,
-        eta_tau=c.number(raw.get("eta_tau", eta), f"{p}.eta_tau", nonnegative=True),
+        eta_tau=c.number(raw.get("eta_tau", eta), f"{p}.eta_tau", minimum=0),
         tau_m_min=tau_m_min,
     )
 

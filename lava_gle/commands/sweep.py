@@ -19,9 +19,10 @@ from lava_gle.commands.options import nonnegative_float
 from lava_gle.commands.compare import parse_pair
 from lava_gle.commands.simulate import load_array
 from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
-from lava_gle.description import load_network, network_from_dict, network_to_dict
+from lava_gle.description import (
+    CHOICES, LAYER_OPTIONS, NETWORK_OPTIONS, load_network, network_from_dict, network_to_dict,
+)
 from lava_gle.errors import LavaGleError
-from lava_gle.fixed_options import CHOICES, LAYER_OPTIONS, NETWORK_OPTIONS
 from lava_gle.network import Network
 from lava_gle.results import prepare_out_dir, pyplot, save_figure, write_json
 

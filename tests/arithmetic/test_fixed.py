@@ -138,8 +138,8 @@ def test_weight_change_is_proportional_to_a_gain_far_below_one_product_unit(gain
     engine's product quantum, floored products plus the half-unit compensation made
     every update +-1/2 unit by the error's sign alone (sign-SGD), whatever x1 was. Now a
     constant error far below one trace LSB moves each weight by gain * x1 * e on average."""
-    from lava_gle.quantize import _choose_rules
-    rule, _, k = _choose_rules(gain, None, False, "l")
+    from lava_gle.quantize.rules import choose_rules
+    rule, _, k = choose_rules(gain, None, False, "l")
     assert rule.mant >= 4 and rule.gain() == pytest.approx(gain * 2 ** k, rel=0.07)
     shift = 10 + k  # error format: 10 bits below the (uncoarsened) trace LSB
     e = sign * (1 << 10) // 5  # 0.2 of an uncoarsened trace LSB, on each of 64 neurons

@@ -1,0 +1,115 @@
+"""Bit formats, exponents and factors from value bounds (the first quantisation pass).
+
+A format is a number of fraction bits: ``x`` is held as ``round(x * 2**bits)``. Rates are
+8-bit payloads (the output layer's 24 bit), states 24-bit signed, factors 12-bit
+mantissas with a shift, weights and biases 8-bit mantissas with an exponent.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.errors import LavaGleError
+
+#: Largest relative error tolerated when a factor is rounded to its mantissa.
+FACTOR_TOLERANCE = 0.01
+#: Payload ranges of rates.
+UNSIGNED_PAYLOAD = (0, 255)
+SIGNED_PAYLOAD = (-127, 127)
+#: A leaky integration whose rounding dead zone exceeds this share of its signal warns.
+DEAD_ZONE_TOLERANCE = 0.01
+
+
+class QuantizationError(LavaGleError, ValueError):
+    """A setting of the float description has no faithful fixed-point form."""
+
+
+class QuantizationWarning(UserWarning):
+    """A fixed-point setting loses accuracy (saturating weights, approximate gains)."""
+
+
+def ceil_log2(x: float) -> int:
+    """Smallest integer ``k`` with ``2**k >= x`` (``x > 0``)."""
+    return int(math.ceil(math.log2(x)))
+
+
+def payload_max(signed: bool) -> int:
+    """Largest 8-bit rate payload: 127 signed, 255 unsigned."""
+    return SIGNED_PAYLOAD[1] if signed else UNSIGNED_PAYLOAD[1]
+
+
+def rate_bits_for(r_max: float, signed: bool) -> int:
+    """Fraction bits so that ``r_max`` rounded up to a power of two fits the payload."""
+    r_range = 2.0 ** ceil_log2(max(r_max, 2.0 ** -16))
+    return int(math.floor(math.log2((payload_max(signed) + 1) / r_range)))
+
+
+def wide_rate_bits(rate_bits: int, signed: bool) -> int:
+    """The output layer's 24-bit rate format: twice the range of the 8-bit format
+    ``rate_bits`` (so that targets of exactly +-1 fit a tanh output) and 14 (signed 15)
+    fraction bits more."""
+    return rate_bits + (X.STATE_BITS - 2) - int(math.log2(payload_max(signed) + 1))
+
+
+def state_bits_for(bound: float) -> int:
+    """Fraction bits of a 24-bit state that holds ``+-bound``."""
+    return int(min(23, max(0, 23 - ceil_log2(max(bound, 2.0 ** -16)))))
+
+
+def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Factor:
+    """A Factor with 12-bit mantissas for ``values`` (> 0), common shift.
+
+    Raises QuantizationError when a value is >= 4096 (the mantissa cannot hold it; a
+    format conversion, ``scale=True``, then uses a left shift instead) or when a value
+    is rounded by more than 1 % (too small next to the largest one).
+    """
+    v = np.atleast_1d(np.asarray(values, np.float64))
+    top = float(v.max())
+    if top >= 2 ** X.FACTOR_BITS and not scale:
+        raise QuantizationError(f"layer {layer!r}: {what} = {top:g} does not fit the 12-bit "
+                                f"factor mantissa (max {2 ** X.FACTOR_BITS - 1}); bring the "
+                                "time constants closer together")
+    shift = X.factor_shift(top, allow_left=scale)
+    mant, _ = X.to_fixed(v, shift, 0, 2 ** X.FACTOR_BITS - 1,
+                         what=f"layer {layer!r}: {what}")
+    rel = np.abs(mant * 2.0 ** -shift / v - 1.0)
+    worst = int(np.argmax(rel))
+    if rel[worst] > FACTOR_TOLERANCE:
+        raise QuantizationError(f"layer {layer!r}: {what} = {v[worst]:g} (neuron {worst}) is "
+                                f"rounded to {mant[worst] * 2.0 ** -shift:g} "
+                                f"({100 * rel[worst]:.1f}% off) by the 12-bit factor format; "
+                                f"its ratio to the largest value {top:g} is too large")
+    return X.Factor(mant if len(mant) > 1 else mant.reshape(()), shift)
+
+
+def check_dead_zone(layer: str, what: str, factor: float, bits: int, signal: float,
+                    option: str) -> None:
+    """Warn when ``x += round(dx * factor)`` ignores differences of a sizeable share of the
+    signal: any |dx| below ``0.5 / factor`` LSB rounds to no change at all."""
+    dead = 0.5 * 2.0 ** -bits / factor
+    if dead > DEAD_ZONE_TOLERANCE * signal:
+        warnings.warn(f"layer {layer!r}: with {what} = {factor:.3g} the state stops "
+                      f"{dead:.3g} short of its target (rounding dead zone, "
+                      f"{100 * dead / signal:.0f}% of the expected signal {signal:.3g}); "
+                      f"raise the layer's fixed_point {option}", QuantizationWarning,
+                      stacklevel=4)
+
+
+def weight_exp(w: np.ndarray, headroom: float, floor: float) -> int:
+    """Exponent of 8-bit mantissas (+-255) that hold ``max|w| * headroom`` and ``+-floor``."""
+    top = float(np.max(np.abs(w))) if w.size else 0.0
+    return ceil_log2(max(top * headroom, floor, 2.0 ** -16) / 255.0)
+
+
+def to_mantissas(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
+    """``values`` as 8-bit mantissas (+-255) of ``2**exp``; warns when some saturate."""
+    q, n = X.to_fixed(values, -exp, -255, 255, what=f"layer {layer!r}: {what}")
+    if n:
+        warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (largest "
+                      f"|value| {float(np.max(np.abs(values))):g} > {255 * 2.0 ** exp:g}); "
+                      f"raise the layer's fixed_point exponent", QuantizationWarning,
+                      stacklevel=4)
+    return q

@@ -1,0 +1,85 @@
+"""The JSON manifest and the integer arrays of a quantised network (a deployment bundle)."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+
+if TYPE_CHECKING:
+    from lava_gle.quantize.network import QuantizedLayer, QuantizedNetwork
+
+
+def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
+    """Formats, exponents and neuron constants per layer, JSON-ready."""
+    net = qnet.net
+    return {"format": "lava-gle-fixed-point", "version": 1, "name": net.name,
+            "state_bits": X.STATE_BITS, "gate_bits": X.GATE_BITS,
+            "input": {"size": net.input.size, "rate_bits": qnet.in_bits, "signed": True},
+            "output": {"loss": net.learning.loss, "beta": _factor_dict(qnet.beta),
+                       "beta_negative": qnet.beta_negative,
+                       "target_rate_bits": qnet.layers[-1].rate_bits},
+            "rounding_seed": qnet.seed,
+            "rounding": "per_synapse" if qnet.per_synapse_rounding else "shared",
+            "layers": [_layer(q) for q in qnet.layers]}
+
+
+def arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
+    """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
+    out: dict[str, np.ndarray] = {}
+    for q in qnet.layers:
+        out[f"W.{q.name}"] = q.w.copy()
+        out[f"b.{q.name}"] = q.b.copy()
+        if q.consts.phi.phi_table is not None:
+            out[f"phi_table.{q.name}"] = q.consts.phi.phi_table.copy()
+            out[f"gate_table.{q.name}"] = q.consts.phi.gate_table.copy()
+    return out
+
+
+def _layer(q: QuantizedLayer) -> dict[str, Any]:
+    c = q.consts
+    return {
+        "name": q.name, "size": q.size, "phi": q.phi, "bias": q.bias,
+        "formats": {"u_bits": q.u_bits, "error_bits": q.e_bits,
+                    "rate_bits": q.rate_bits, "rate_signed": q.rate_signed,
+                    "error_trace_shift": q.trace_shift,
+                    "error_trace_bits": q.e_bits - q.trace_shift,
+                    "error_trace_coarsening": q.trace_coarsening},
+        "weights": {"exp": q.w_exp, "drive_shift": q.w_shift, "backward_shift": q.back_shift,
+                    "pre_rate_bits": q.pre_bits, "pre_signed": q.pre_signed},
+        "biases": {"exp": q.b_exp, "drive_shift": q.b_shift},
+        "factors": {name: _factor_dict(f) for name, f in (
+            ("dt_over_tau_m", c.dt_m), ("tau_r_over_tau_m", c.tau_r_m),
+            ("dt_over_tau_r", c.dt_r), ("tau_m_over_tau_r", c.tau_m_r))},
+        "gamma": None if c.gamma is None else
+        dict(_factor_dict(c.gamma), negative=c.gamma_negative),
+        "prospective_errors": c.prospective,
+        "activation": {"kind": c.phi.kind, "payload_min": c.phi.p_min,
+                       "payload_max": c.phi.p_max, "table_bits": c.phi.table_bits,
+                       "table_lo": c.phi.table_lo,
+                       "table_size": 0 if c.phi.phi_table is None else len(c.phi.phi_table),
+                       "linear_above_table": c.phi.linear_above,
+                       "table_interpolated": c.phi.interpolate,
+                       "gate_bits": X.GATE_BITS,
+                       "max_error": q.phi_max_error,
+                       "max_error_lsb": q.phi_max_error * 2.0 ** q.rate_bits},
+        "learning": None if q.rule is None else {
+            "weights": _rule_dict(q.rule, q.gain_target),
+            "biases": None if q.bias_rule is None
+            else _rule_dict(q.bias_rule, q.bias_gain_target),
+            "tau_m": None if q.tau is None else {
+                "tau_bits": q.tau.tau_bits, "gain": _factor_dict(q.tau.gain),
+                "t_min": q.tau.t_min}},
+    }
+
+
+def _factor_dict(f: X.Factor) -> dict:
+    return {"mantissa": f.mant.tolist(), "shift": f.shift, "value": f.value().tolist()}
+
+
+def _rule_dict(rule: X.LearningRuleConstants, target: float) -> dict:
+    return {"mantissa": rule.mant, "s_exp": rule.s_exp,
+            "pre_signed": rule.pre_signed, "overflow_shift": rule.overflow_shift,
+            "gain": rule.gain(), "gain_target": target,
+            "gain_rel_error": rule.gain() / target - 1.0 if target > 0 else 0.0}

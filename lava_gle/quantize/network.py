@@ -1,0 +1,347 @@
+"""The quantisation pipeline: :func:`quantize_network` runs the passes in order.
+
+1. rate and potential formats, from the input up (:class:`RateFormat`, :mod:`.formats`);
+2. error formats and error-trace ranges, from the output down (:class:`ErrorFormat`);
+3. per layer: Euler factors and tables (:mod:`.activation`), tau learning (:mod:`.tau`),
+   weight and bias mantissas, learning rules (:mod:`.rules`);
+4. the output error factor beta.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.arithmetic.activations import phi as float_phi
+from lava_gle.memory import require_memory
+from lava_gle.network import LayerSpec, Network
+from lava_gle.quantize import manifest as _manifest
+from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, fixed_activation
+from lava_gle.quantize.formats import (
+    SIGNED_PAYLOAD, QuantizationError, check_dead_zone, payload_max, quantize_factor,
+    rate_bits_for, state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
+)
+from lava_gle.quantize.rules import layer_learning
+from lava_gle.quantize.tau import tau_learning
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedLayer:
+    """Integer formats, constants and parameters of one layer and the projection into it.
+
+    Formats are fraction bits: a value ``x`` is held as ``round(x * 2**bits)``.
+
+    Attributes
+    ----------
+    name, size, phi : as in the description.
+    u_bits : int
+        Potential format (u, u_prosp, drive s), 24-bit signed.
+    e_bits : int
+        Error format (v, e, incoming error d), 24-bit signed.
+    rate_bits : int
+        Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``),
+        the output layer's 24 bit (:func:`wide_rate_bits`: its rates enter no learning
+        engine, and the output error is formed from them).
+    trace_shift : int
+        Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
+        clipped to +-63.
+    trace_coarsening : int
+        Bits by which the learning gain made the trace coarser than ``error_trace_range``
+        asks (see ``docs/fixed-point.md``, section 3).
+    consts : FixedNeuronConstants
+    w : int64 [n, m]
+        Weights, ``W = w * 2**w_exp``; ``w_shift`` turns ``w @ p`` into the potential format.
+    b : int64 [n]
+        Biases, ``b = wb * 2**b_exp``; ``b_shift`` turns ``wb`` into the potential format.
+    back_shift : int or None
+        Turns ``e @ w`` into the error format of the layer below (None for the first layer).
+    rule, bias_rule : LearningRuleConstants or None
+        Learning-engine form of the weight and bias updates (None without learning).
+    tau : TauLearning or None
+        Integer tau_m learning (``learning.learn_tau``), see docs/fixed-point.md.
+    gain_target, bias_gain_target : float
+        The wanted weight and bias gains (LSB per unit of x1*e_q per step).
+    pre_bits, pre_signed : int, bool
+        Rate format and signedness of the presynaptic payloads (input or layer below).
+    """
+
+    name: str
+    size: int
+    phi: str
+    bias: bool
+    u_bits: int
+    e_bits: int
+    rate_bits: int
+    rate_signed: bool
+    trace_shift: int
+    trace_coarsening: int
+    consts: X.FixedNeuronConstants
+    w: np.ndarray
+    w_exp: int
+    w_shift: int
+    b: np.ndarray
+    b_exp: int
+    b_shift: int
+    back_shift: int | None
+    rule: X.LearningRuleConstants | None
+    bias_rule: X.LearningRuleConstants | None
+    tau: X.TauLearning | None
+    pre_bits: int
+    pre_signed: bool
+    phi_max_error: float
+    gain_target: float
+    bias_gain_target: float
+
+    def scale(self, var: str) -> float:
+        """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
+        learns)."""
+        if var == "tau_m" and self.tau is not None:
+            return 2.0 ** -self.tau.tau_bits
+        return {"u": 2.0 ** -self.u_bits, "u_prosp": 2.0 ** -self.u_bits,
+                "r": 2.0 ** -self.rate_bits, "v": 2.0 ** -self.e_bits,
+                "e": 2.0 ** -self.e_bits, "W": 2.0 ** self.w_exp,
+                "b": 2.0 ** self.b_exp}[var]
+
+
+@dataclass(frozen=True, eq=False)
+class QuantizedNetwork:
+    """A network in integers: per-layer formats, constants and parameters.
+
+    Attributes
+    ----------
+    net : Network
+        The float description it was made from.
+    layers : list of QuantizedLayer
+    in_bits : int
+        Input payload format (signed 8 bit, -127..127).
+    beta : Factor
+        ``|beta| * 2**(e_bits_top - rate_bits_top)``: output error from rate units.
+    beta_negative : bool
+    seed : int
+        Seed of the counter-based stochastic rounding (stream ``2 l`` for W of layer l,
+        ``2 l + 1`` for its bias).
+    per_synapse_rounding : bool
+        One rounding number per synapse and step (default), or one per projection.
+    """
+
+    net: Network
+    layers: list[QuantizedLayer]
+    in_bits: int
+    beta: X.Factor
+    beta_negative: bool
+    seed: int
+    per_synapse_rounding: bool = True
+
+    def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
+        """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
+        return X.to_fixed(x, self.in_bits, *SIGNED_PAYLOAD, what="inputs")
+
+    def quantize_targets(self, y: np.ndarray) -> tuple[np.ndarray, int]:
+        """Targets in the output rate format (24-bit signed, clip counted)."""
+        return X.to_fixed(y, self.layers[-1].rate_bits, -X.STATE_MAX, X.STATE_MAX,
+                          what="targets")
+
+    def manifest(self) -> dict[str, Any]:
+        """Formats, exponents and neuron constants per layer, JSON-ready
+        (:func:`lava_gle.quantize.manifest.manifest`)."""
+        return _manifest.manifest(self)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
+        return _manifest.arrays(self)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The network-level ``fixed_point`` options with their defaults (see
+    ``docs/fixed-point.md``, section 5)."""
+
+    learns: bool
+    growth: float
+    w_headroom: float
+    in_range: float
+    w_floor: float
+
+    @classmethod
+    def of(cls, net: Network) -> Options:
+        opts, learns = net.fixed_point, net.learning.enabled and net.learning.eta > 0
+        # learned weights may grow; fixed ones are what they are
+        return cls(learns=learns, growth=float(opts.get("signal_growth", 8.0)),
+                   w_headroom=float(opts.get("weight_headroom", 2.0 if learns else 1.0)),
+                   in_range=float(opts.get("input_range", 2.0)),
+                   w_floor=float(opts.get("weight_range", 4.0 if learns else 0.0)))
+
+
+@dataclass(frozen=True)
+class RateFormat:
+    """Pass 1 for one layer: its rate format (``range_bits`` in 8-bit terms, ``rate_bits``
+    as sent, 24 bit when ``wide``), potential format ``u_bits``, the bound of its drive
+    from the initial weights, and the presynaptic rate format."""
+
+    rate_bits: int
+    range_bits: int
+    wide: bool
+    signed: bool
+    u_bits: int
+    drive: float
+    pre_bits: int
+    pre_signed: bool
+
+
+@dataclass(frozen=True)
+class ErrorFormat:
+    """Pass 2 for one layer: error format, error bound (without prospective overshoot)
+    and the least error magnitude that maps to the largest learning trace."""
+
+    e_bits: int
+    e_bound: float
+    trace_range: float
+
+
+def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
+                 opts: Options, in_bits: int) -> list[RateFormat]:
+    """Forward pass of bounds: rate and potential formats, from the input up."""
+    r_range_below, pre_bits, pre_signed = opts.in_range, in_bits, True
+    out = []
+    for i, layer in enumerate(net.layers):
+        o, w, b = layer.fixed_point, weights[i], biases[i]
+        drive = float(np.max(np.abs(w).sum(axis=1) * r_range_below + np.abs(b)))
+        signed = layer.phi in SIGNED_PHI
+        if layer.phi in BOUNDED_PHI:
+            r_max = r_init = BOUNDED_PHI[layer.phi]
+        else:
+            # learned weights may grow: half of the headroom's bits go to the rate range
+            grown = drive * math.sqrt(opts.growth)
+            r_max = float(np.max(float_phi(layer.phi)(np.array([grown, -grown]))))
+            r_init = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
+        range_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
+        wide = i == len(net.layers) - 1
+        rate_bits = wide_rate_bits(range_bits, signed) if wide else range_bits
+        u_bits = o.get("u_bits", state_bits_for(4.0 * max(drive * opts.growth, 1.0)))
+        out.append(RateFormat(rate_bits, range_bits, wide, signed, u_bits, drive, pre_bits,
+                              pre_signed))
+        r_range_below = min(r_init, payload_max(signed) * 2.0 ** -rate_bits)
+        pre_bits, pre_signed = rate_bits, signed
+    return out
+
+
+def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
+                  growth: float) -> list[ErrorFormat]:
+    """Backward pass of bounds: error formats and error-trace ranges, from the output
+    (rate format ``top``) down."""
+    lrn = net.learning
+    r_range_top = payload_max(top.signed) * 2.0 ** -top.range_bits
+    # beta 0 forms no output error: any error format will do, size it as for beta 1
+    beta_scale = abs(lrn.beta) if lrn.beta != 0 else 1.0
+    d_bound = beta_scale * 2.0 * r_range_top
+    trace_range = beta_scale * r_range_top / 8.0
+    out: list[ErrorFormat] = []
+    for layer, w in zip(reversed(net.layers), reversed(weights)):
+        overshoot = 1.0
+        if lrn.prospective_errors:
+            overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
+        e_bound = max(d_bound * overshoot, 2.0 ** -16)
+        o = layer.fixed_point
+        fmt = ErrorFormat(e_bits=o.get("error_bits", state_bits_for(e_bound)),
+                          e_bound=e_bound / overshoot,
+                          trace_range=o.get("error_trace_range", trace_range))
+        out.insert(0, fmt)
+        col = float(np.abs(w).sum(axis=0).max())
+        d_bound = e_bound * col * growth
+        trace_range = fmt.trace_range * max(col, 2.0 ** -8) * math.sqrt(growth)
+    return out
+
+
+def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorFormat,
+                   below: ErrorFormat | None, w: np.ndarray, b: np.ndarray,
+                   opts: Options) -> QuantizedLayer:
+    """Pass 3 for one layer: neuron constants, tables, tau learning, weight and bias
+    mantissas and learning rules (``below``: error format of the layer below, if any)."""
+    lrn, o, name = net.learning, layer.fixed_point, layer.name
+    tm, tr = layer.tau_m_array(), layer.tau_r_array()
+    e_bits, u_bits = err.e_bits, rate.u_bits
+    gamma = None
+    if lrn.gamma != 0.0:
+        gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name,
+                                scale=True)
+    act, phi_err = fixed_activation(layer.phi, u_bits, rate.rate_bits, rate.signed, rate.wide,
+                                    name)
+    consts = X.FixedNeuronConstants(
+        dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
+        tau_r_m=quantize_factor(tr / tm, "tau_r/tau_m", name),
+        dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name),
+        tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
+        gamma=gamma, gamma_negative=lrn.gamma < 0,
+        prospective=lrn.prospective_errors, phi=act)
+    check_dead_zone(name, "dt/tau_m", float(np.min(net.dt / tm)), u_bits,
+                    max(rate.drive, 2.0 ** -u_bits), "u_bits")
+    if lrn.prospective_errors:
+        check_dead_zone(name, "dt/tau_r", float(np.min(net.dt / tr)), e_bits, err.e_bound,
+                        "error_bits")
+    tau = None
+    if lrn.enabled and lrn.learn_tau and lrn.eta_tau > 0:
+        tau = tau_learning(net, tm, tr, e_bits, u_bits, name)
+        consts = X.tau_constants(consts, tau.t_init, tau)
+    w_exp = o.get("weight_exp", weight_exp(w, opts.w_headroom, opts.w_floor))
+    w_q = to_mantissas(w, w_exp, name, "weights")
+    b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
+                  if layer.bias else w_exp)
+    b_q = to_mantissas(b, b_exp, name, "biases")
+    learn = layer_learning(lrn.eta, opts.learns, layer.bias, e_bits, err.trace_range,
+                           rate.pre_bits, rate.pre_signed, w_exp, b_exp, name)
+    return QuantizedLayer(
+        name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
+        e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,
+        w_exp=w_exp, w_shift=w_exp - rate.pre_bits + u_bits, b=b_q, b_exp=b_exp,
+        b_shift=b_exp + u_bits, back_shift=None if below is None
+        else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
+        pre_signed=rate.pre_signed, phi_max_error=phi_err, **vars(learn))
+
+
+def quantize_network(net: Network) -> QuantizedNetwork:
+    """Derive the integer formats, constants and parameters of ``net``.
+
+    Defaults (each overridable under ``fixed_point:``, see ``docs/fixed-point.md``):
+    input payload for ``|x| <= input_range``; weight exponent so that the largest initial
+    |W| times ``weight_headroom``, and at least ``weight_range``, fits 8 bits; rate
+    formats from the largest rate the initial weights can produce, rounded up to a power
+    of two; 24-bit potential and error formats from bounds that include the weight
+    headroom and the prospective overshoot ``tau_m / tau_r``; error traces spanning
+    ``|beta| * rate range / 8`` at the output.
+
+    Raises
+    ------
+    QuantizationError
+        For a factor or learning gain the formats cannot hold (names the layer and value).
+    MemoryLimitError
+        The weights and tables would not fit in the available memory (checked first).
+    """
+    lrn = net.learning
+    if lrn.loss != "mse":
+        raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "
+                                "use loss 'mse' for the fixed-point backends")
+    if lrn.backward == "feedback_alignment":
+        raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
+                                "use backward 'transpose' for the fixed-point backends")
+    require_memory(net, "quantize")
+    opts = Options.of(net)
+    in_bits = rate_bits_for(opts.in_range, True)
+    weights = [net.initial_weights(i) for i in range(len(net.layers))]
+    biases = [net.initial_biases(i) for i in range(len(net.layers))]
+    rates = rate_formats(net, weights, biases, opts, in_bits)
+    errors = error_formats(net, weights, rates[-1], opts.growth)
+    layers = []
+    for i, layer in enumerate(net.layers):  # a loop, not a comprehension: warning stacklevels
+        layers.append(quantize_layer(net, layer, rates[i], errors[i],
+                                     errors[i - 1] if i else None, weights[i], biases[i],
+                                     opts))
+    top = layers[-1]
+    beta = quantize_factor(abs(lrn.beta) * 2.0 ** (top.e_bits - top.rate_bits), "beta",
+                           top.name, scale=True) if lrn.beta != 0 else X.Factor(np.array(0), 0)
+    return QuantizedNetwork(net=net, layers=layers, in_bits=in_bits, beta=beta,
+                            beta_negative=lrn.beta < 0, seed=int(net.fixed_point.get("seed", 0)),
+                            per_synapse_rounding=net.fixed_point.get("rounding", "per_synapse")
+                            == "per_synapse")

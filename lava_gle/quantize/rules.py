@@ -1,0 +1,126 @@
+"""Learning-rule search: wanted learning gains -> learning-engine constants.
+
+A learning-engine rule (:class:`~lava_gle.arithmetic.fixed.LearningRuleConstants`) moves
+a weight by ``gain() = mant * 2**(s_exp - ACC_FRAC - overflow_shift)`` LSB per unit of
+``x1 * e_q``; the pass picks the rule closest to the wanted gain and the error-trace
+format it needs (``docs/fixed-point.md``, section 3).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
+
+#: Relative learning-gain error above which quantisation warns.
+GAIN_TOLERANCE = 0.10
+#: Smallest weight-rule gain (LSB per unit of x1*e_q): mantissa 4, s_exp 1.
+MIN_PRECISE_GAIN = X.LearningRuleConstants(4, 1, False).gain()
+
+
+@dataclass(frozen=True)
+class LayerLearning:
+    """Learning-engine form of one layer's weight and bias updates.
+
+    Fields as in :class:`~lava_gle.quantize.QuantizedLayer`: ``rule`` and ``bias_rule``
+    (None without learning), the error trace ``e_q = (e + dither) >> trace_shift``,
+    ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, and the wanted gains
+    ``gain_target``, ``bias_gain_target`` (LSB per unit of x1*e_q per step) at that trace.
+    """
+
+    rule: X.LearningRuleConstants | None
+    bias_rule: X.LearningRuleConstants | None
+    trace_shift: int
+    trace_coarsening: int
+    gain_target: float
+    bias_gain_target: float
+
+
+def _rules(mants: range, pre_signed: bool) -> list[X.LearningRuleConstants]:
+    return [X.LearningRuleConstants(m, e, pre_signed) for m in mants for e in range(1, 16)]
+
+
+def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.LearningRuleConstants:
+    return min(rules, key=lambda r: (abs(math.log(r.gain() / gain)), r.s_exp))
+
+
+def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
+    if abs(got / wanted - 1.0) > GAIN_TOLERANCE:
+        warnings.warn(f"layer {layer!r}: {what} learning gain {wanted:.4g} is approximated "
+                      f"by {got:.4g} ({100 * (got / wanted - 1):+.0f}%)", QuantizationWarning,
+                      stacklevel=6)
+
+
+def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
+                 layer: str) -> tuple[X.LearningRuleConstants,
+                                      X.LearningRuleConstants | None, int]:
+    """Learning-engine constants of a layer's weights and biases, and how many bits
+    coarser than its range asks (``error_trace_range`` is the least span) the error
+    trace must be.
+
+    ``gain`` and ``bias_gain`` are the wanted LSBs per unit of ``x1 * e_q`` at the trace
+    format from ``error_trace_range``. The weight rule takes a mantissa of 4..7, so a
+    product keeps at least two bits above the engine's 3-bit floor (its quantum is
+    ``8 / mant`` units of x1*e_q): smaller products would be floored to 0 or -1 and, with
+    the compensation, become +-1/2 unit by the error's sign alone (sign-SGD). A gain below
+    the smallest such rule is reached by a coarser error trace instead (``k`` more bits
+    shifted off, the gain per trace unit ``2**k`` larger), which costs no precision on
+    average because the trace is stochastically rounded. Returns ``(rule, bias_rule, k)``.
+    """
+    rules = _rules(range(4, 8), pre_signed)
+    floor = MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
+    ks = [0]
+    if gain < floor:
+        k = math.ceil(math.log2(floor / gain))
+        ks = [kk for kk in (k, k + 1) if gain * 2.0 ** kk >= floor]
+    k, rule = min(((kk, _closest_rule(gain * 2.0 ** kk, rules)) for kk in ks),
+                  key=lambda o: (abs(math.log(o[1].gain() / (gain * 2.0 ** o[0]))), o[0]))
+    _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
+    bias_rule = None
+    if bias_gain is not None:
+        target = bias_gain * 2.0 ** k
+        smallest = X.LearningRuleConstants(1, 1, False).gain()
+        if target < smallest / 2:
+            raise QuantizationError(
+                f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
+                f"is below the learning engine's smallest {smallest:.3g}; raise eta or lower "
+                "the bias exponent (fixed_point.bias_exp)")
+        bias_rule = _closest_rule(target, _rules(range(1, 8), False))
+        _warn_gain(bias_rule.gain(), target, layer, "bias")
+    return rule, bias_rule, k
+
+
+def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_range: float,
+                   pre_bits: int, pre_signed: bool, w_exp: int, b_exp: int,
+                   layer: str) -> LayerLearning:
+    """The rules and error-trace format of one layer learning at rate ``eta``.
+
+    ``trace_range`` is the least error magnitude mapped to the largest trace; ``pre_bits``
+    and ``pre_signed`` the presynaptic rate format; ``w_exp``, ``b_exp`` the weight and
+    bias exponents. Without learning (``learns`` False) the trace format is still set.
+    """
+    y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / trace_range)))
+    gain = eta * 2.0 ** (1 - pre_bits) * 2.0 ** -y_bits / 2.0 ** w_exp
+    bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
+    rule = bias_rule = None
+    coarser = 0
+    if learns:
+        rule, bias_rule, coarser = choose_rules(gain, bias_gain if bias else None,
+                                                pre_signed, layer)
+        y_bits -= coarser
+        gain, bias_gain = gain * 2.0 ** coarser, bias_gain * 2.0 ** coarser
+    trace_shift = e_bits - y_bits
+    if rule is not None and trace_shift >= X.STATE_BITS:
+        raise QuantizationError(
+            f"layer {layer!r}: the learning gain of eta {eta:g} is too small for the "
+            f"learning engine: even an error trace whose LSB is the whole {X.STATE_BITS}"
+            f"-bit error range ({trace_shift - X.STATE_BITS + 1} bits short) gives less "
+            f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
+            "x1*e_q; raise eta or lower the weight exponent")
+    if trace_shift < 0:
+        raise QuantizationError(f"layer {layer!r}: error_trace_range {trace_range:g} "
+                                f"needs {y_bits} trace fraction bits, more than the error "
+                                f"format's {e_bits}; raise error_bits or the range")
+    return LayerLearning(rule, bias_rule, trace_shift, coarser, gain, bias_gain)
