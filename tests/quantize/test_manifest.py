@@ -1,0 +1,51 @@
+"""The JSON manifest and integer arrays of a quantised network (lava_gle.quantize.manifest)."""
+import json
+
+import numpy as np
+import pytest
+
+from lava_gle import load_network, network_from_dict
+from lava_gle.description import network_to_dict
+from lava_gle.quantize import quantize_network
+from lava_gle.quantize.manifest import arrays, manifest
+
+from conftest import GOLDEN
+
+
+@pytest.fixture(scope="module")
+def qnet():
+    d = network_to_dict(load_network(GOLDEN / "visible_mlp" / "network.json"), True)
+    d["learning"].update(enabled=True, eta=0.05, learn_tau=True, eta_tau=0.01, gamma=-0.3)
+    return quantize_network(network_from_dict(d))
+
+
+def test_manifest_is_strict_json_and_reads_back_equal(qnet):
+    text = json.dumps(manifest(qnet), allow_nan=False)
+    assert json.loads(text) == json.loads(json.dumps(qnet.manifest()))
+
+
+def test_manifest_numbers_restate_the_formats(qnet):
+    m = manifest(qnet)
+    assert m["input"]["rate_bits"] == qnet.in_bits
+    assert m["output"]["target_rate_bits"] == qnet.layers[-1].rate_bits
+    for q, layer in zip(qnet.layers, m["layers"]):
+        fmt = layer["formats"]
+        assert fmt["error_trace_bits"] == q.e_bits - q.trace_shift
+        for f in [*layer["factors"].values(), layer["gamma"], layer["learning"]["tau_m"]["gain"]]:
+            mant = np.asarray(f["mantissa"], np.float64)
+            assert np.allclose(f["value"], mant * 2.0 ** -f["shift"], rtol=0, atol=0)
+        assert layer["gamma"]["negative"] is True
+        rule = layer["learning"]["weights"]
+        assert rule["gain_rel_error"] == pytest.approx(rule["gain"] / rule["gain_target"] - 1)
+        act = layer["activation"]
+        assert act["max_error_lsb"] == pytest.approx(act["max_error"] * 2.0 ** fmt["rate_bits"])
+
+
+def test_arrays_are_copies_of_the_layers_integers(qnet):
+    a = arrays(qnet)
+    for q in qnet.layers:
+        assert np.array_equal(a[f"W.{q.name}"], q.w) and np.array_equal(a[f"b.{q.name}"], q.b)
+        assert (f"phi_table.{q.name}" in a) == (q.consts.phi.phi_table is not None)
+    first = qnet.layers[0]
+    a[f"W.{first.name}"][...] = 0
+    assert np.abs(first.w).max() > 0  # writing a bundle's arrays leaves the network intact

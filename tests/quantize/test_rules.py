@@ -1,0 +1,73 @@
+"""Learning-rule search: gains -> learning-engine constants (lava_gle.quantize.rules)."""
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from lava_gle.arithmetic import fixed as X
+from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
+from lava_gle.quantize.rules import GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rules, layer_learning
+
+
+@pytest.mark.parametrize("gain", np.geomspace(MIN_PRECISE_GAIN, 50.0, 23).tolist())
+def test_weight_rule_is_the_closest_and_warns_beyond_its_tolerance(gain):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rule, _, k = choose_rules(gain, None, False, "a")
+    assert k == 0 and 4 <= rule.mant <= 7
+    every = [X.LearningRuleConstants(m, e, False) for m in range(4, 8) for e in range(1, 16)]
+    best = min(abs(math.log(r.gain() / gain)) for r in every)
+    assert abs(math.log(rule.gain() / gain)) == pytest.approx(best)
+    off = abs(rule.gain() / gain - 1)
+    assert (off > GAIN_TOLERANCE) == any(w.category is QuantizationWarning for w in caught)
+
+
+@pytest.mark.parametrize("gain", [1e-3, 1e-5, 3e-7])
+def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
+    rule, _, k = choose_rules(gain, None, True, "a")
+    assert k > 0 and rule.mant >= 4 and rule.pre_signed
+    assert gain * 2.0 ** k >= MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
+    assert gain * 2.0 ** (k - 2) < MIN_PRECISE_GAIN  # no more coarsening than needed
+    assert rule.gain() == pytest.approx(gain * 2.0 ** k, rel=GAIN_TOLERANCE)
+
+
+def test_bias_rule_follows_the_same_coarsening():
+    rule, bias_rule, k = choose_rules(1e-3, 0.05, False, "a")
+    assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
+
+
+def test_bias_gain_below_the_engine_is_an_error_naming_layer_and_option():
+    with pytest.raises(QuantizationError, match=r"layer 'a': the bias learning gain.*bias_exp"):
+        choose_rules(1.0, 1e-6, False, "a")
+
+
+def test_gain_beyond_every_rule_warns_with_the_approximation():
+    biggest = X.LearningRuleConstants(7, 15, False).gain()
+    with pytest.warns(QuantizationWarning, match=r"'a': weight learning gain"):
+        rule, _, _ = choose_rules(biggest * 4, None, False, "a")
+    assert rule.gain() == biggest
+
+
+def test_trace_format_from_the_trace_range_without_learning():
+    # +-63 spans 63 * 2**-10: the trace keeps 10 fraction bits of a 16-bit error format
+    got = layer_learning(0.0, False, True, 16, 63 * 2.0 ** -10, 8, False, -6, -8, "a")
+    assert got.rule is None and got.bias_rule is None
+    assert got.trace_shift == 6 and got.trace_coarsening == 0
+
+
+def test_learning_gain_is_eta_in_weight_lsb_per_trace_and_payload_unit():
+    eta, pre_bits, w_exp, b_exp, y_bits = 0.5, 7, -5, -7, 10
+    got = layer_learning(eta, True, True, 18, 63 * 2.0 ** -y_bits, pre_bits, True, w_exp,
+                         b_exp, "a")
+    k = got.trace_coarsening
+    # x1 = p / 2 carries 2**-(pre_bits - 1), e_q 2**-y_bits, a weight LSB 2**w_exp
+    assert got.gain_target == pytest.approx(eta * 2.0 ** (1 - pre_bits - y_bits - w_exp + k))
+    assert got.bias_gain_target == pytest.approx(eta * 2.0 ** (k - y_bits - b_exp) / 127)
+    assert got.trace_shift == 18 - y_bits + k
+    assert got.rule.gain() == pytest.approx(got.gain_target, rel=GAIN_TOLERANCE)
+
+
+def test_a_trace_finer_than_the_error_format_is_an_error_naming_the_range():
+    with pytest.raises(QuantizationError, match=r"'a': error_trace_range 0.001 .*error_bits"):
+        layer_learning(0.0, False, True, 8, 1e-3, 8, False, -6, -8, "a")

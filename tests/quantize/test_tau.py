@@ -1,0 +1,37 @@
+"""Integer tau_m learning formats (lava_gle.quantize.tau)."""
+import numpy as np
+import pytest
+
+from lava_gle import network_from_dict
+from lava_gle.quantize.tau import TAU_GROWTH, tau_learning
+
+
+def _net(tau_m_min=None):
+    learning = {"enabled": True, "eta": 0.1, "learn_tau": True, "eta_tau": 0.02}
+    if tau_m_min is not None:
+        learning["tau_m_min"] = tau_m_min
+    return network_from_dict({"gle_network": 1, "dt": 0.05, "input": {"size": 1},
+                              "layers": [{"size": 3, "tau_m": [0.5, 1.0, 3.0], "tau_r": 0.2}],
+                              "learning": learning})
+
+
+def test_tau_state_holds_the_growth_of_the_largest_tau_in_24_bits():
+    net = _net()
+    tm, tr = net.layers[0].tau_m_array(), net.layers[0].tau_r_array()
+    t = tau_learning(net, tm, tr, 16, 14, "a")
+    top = TAU_GROWTH * 3.0  # 48 -> needs 6 integer bits of 23
+    assert t.tau_bits == 17 and top * 2.0 ** t.tau_bits <= 2 ** 23
+    assert t.t_init.tolist() == [round(x * 2 ** 17) for x in (0.5, 1.0, 3.0)]
+    assert t.dt_num == round(0.05 * 2 ** 17) and t.tau_r_num.tolist() == [round(0.2 * 2 ** 17)] * 3
+    assert t.t_min == round(net.tau_m_min * 2 ** 17)
+
+
+def test_tau_gain_turns_error_times_potential_into_tau_lsb():
+    net = _net(tau_m_min=0.1)
+    tm, tr = net.layers[0].tau_m_array(), net.layers[0].tau_r_array()
+    e_bits, u_bits = 16, 14
+    t = tau_learning(net, tm, tr, e_bits, u_bits, "a")
+    want = 0.02 / 0.05 * 2.0 ** (t.tau_bits - e_bits - u_bits)
+    assert float(t.gain.value()) == pytest.approx(want, rel=2.0 ** -11)
+    assert t.t_min == round(0.1 * 2 ** t.tau_bits)
+    assert np.all(t.t_init >= t.t_min)
