@@ -134,6 +134,18 @@ _DELETE = object()
     (["gle_network"], 2, "gle_network", "not supported"),
     (["learning", "enabled"], "yes", "learning.enabled", "true or false"),
     (["layers", 0, "biases"], [0, 0, 0], "layers[0].biases", "expected [4]"),
+    (["fixed_point"], {"input_range": 0}, "fixed_point.input_range", "must be > 0"),
+    (["fixed_point"], {"signal_growth": 0.5}, "fixed_point.signal_growth", "must be >= 1"),
+    (["fixed_point"], {"seed": 1.5}, "fixed_point.seed", "must be an integer"),
+    (["fixed_point"], {"rounding": "up"}, "fixed_point.rounding", "must be one of"),
+    (["fixed_point"], {"bits": 3}, "fixed_point.bits", "unknown key"),
+    (["layers", 0, "fixed_point"], {"weight_exp": 9}, "layers[0].fixed_point.weight_exp",
+     "must be <= 8, got 9"),
+    (["layers", 0, "fixed_point"], {"u_bits": -1}, "layers[0].fixed_point.u_bits",
+     "must be >= 0, got -1"),
+    (["layers", 0, "fixed_point"], {"error_trace_range": "x"},
+     "layers[0].fixed_point.error_trace_range", "must be a number"),
+    (["layers", 0, "fixed_point"], [], "layers[0].fixed_point", "must be a mapping"),
 ])
 def test_bad_fields_are_named(path, value, where, what):
     with pytest.raises(NetworkSpecError) as info:

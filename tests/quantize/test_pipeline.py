@@ -37,6 +37,7 @@ def test_options_defaults_depend_on_learning():
     assert on.growth == 8.0 and on.in_range == 2.0
     given = Options.of(chain(fp={"weight_headroom": 3, "input_range": 0.5}))
     assert (given.w_headroom, given.in_range) == (3.0, 0.5)
+    assert Options.of(chain(fp={"weight_range": 0})).w_floor == 0.0  # the documented minimum
 
 
 def test_forward_pass_bounds_drive_rate_and_potential_by_hand():
