@@ -25,6 +25,7 @@ from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.report import MappingReport, build_report
+from lava_gle.mappings.resources import per_layer
 from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
@@ -96,7 +97,8 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     manifest's per-block entries would not fit in memory.
     """
     from lava_gle import __version__
-    require_memory(mapping.net, "bundle", blocks=mapping.layer_cores)  # a block per core
+    require_memory(mapping.net, "bundle",  # a block per core
+                   blocks=per_layer(mapping.costs, mapping.layer_cores))
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)

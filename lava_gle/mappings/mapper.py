@@ -31,7 +31,9 @@ from lava_gle.errors import LavaGleError
 from lava_gle.mappings.partition import Block, cores_per_layer, fewest_blocks, partition
 from lava_gle.mappings.placement import Placement, check_chips, place
 from lava_gle.mappings.profiles import HardwareProfile, load_profile
-from lava_gle.mappings.resources import LayerCost, capacities, layer_costs
+from lava_gle.mappings.resources import (
+    LayerCost, capacities, layer_costs, neighbour_cores, per_layer,
+)
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 
@@ -49,9 +51,9 @@ class Mapping:
     net : Network
     profile : HardwareProfile
     costs : list of LayerCost
-        One per layer.
+        One per layer, plus one per dendrite segment of a split layer (before its soma).
     blocks : list of Block
-        In packing order; every neuron of every layer is in exactly one block.
+        In packing order; every neuron of every entry is in exactly one block.
     placement : Placement
         Chip of every core.
     block_size : int or None
@@ -75,18 +77,20 @@ class Mapping:
 
     @property
     def layer_cores(self) -> list[int]:
-        """Cores holding each layer (``k`` of the resource model)."""
+        """Cores holding each entry of ``costs`` (``k`` of the resource model)."""
         return cores_per_layer(self.blocks, len(self.costs))
 
     def block_demands(self) -> list[tuple[int, ...]]:
         """Demand of every block (ordered like ``blocks``) with the real neighbour core counts."""
         k = self.layer_cores
-        last = len(self.costs) - 1
+        fan = [neighbour_cores(c, k) for c in self.costs]
+        seen: dict[tuple[int, int], tuple[int, ...]] = {}   # blocks of one size cost the same
         out = []
         for b in self.blocks:
-            k_up = k[b.layer + 1] if b.layer < last else 1
-            k_down = k[b.layer - 1] if b.layer > 0 else 0
-            out.append(self.costs[b.layer].demand(b.size, k_up, k_down))
+            key = (b.layer, b.stop - b.start)
+            if key not in seen:
+                seen[key] = self.costs[b.layer].demand(key[1], *fan[b.layer])
+            out.append(seen[key])
         return out
 
 
@@ -133,7 +137,7 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
     if sum(fewest) > EXACT_COUNT_BLOCKS:
         check_chips(sum(fewest) - (len(fewest) - 1), profile.cores_per_chip, available,
                     at_least=True)
-    require_memory(net, "map", blocks=fewest)
+    require_memory(net, "map", blocks=per_layer(costs, fewest))
     blocks = partition(costs, caps, block_size)
     placement = place(blocks, costs, profile.cores_per_chip, strategy, available)
     return Mapping(net, profile, costs, blocks, placement, block_size)

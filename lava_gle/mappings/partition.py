@@ -13,20 +13,21 @@ demand (with the real counts) is then at most what was reserved for it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.resources import (
-    RESOURCES, SUGGESTIONS, DoesNotFitError, LayerCost,
+    RESOURCES, SUGGESTIONS, DoesNotFitError, LayerCost, neighbour_cores,
 )
 
 #: Repacking rounds before giving up on output-axon estimates.
 MAX_ROUNDS = 60
 
 
-@dataclass(frozen=True)
-class Block:
-    """Neurons ``start:stop`` of layer ``layer`` (index) on core ``core``."""
+class Block(NamedTuple):
+    """Neurons ``start:stop`` of entry ``layer`` (index into the mapping's ``costs``: a
+    layer, or a dendrite segment of a split layer) on core ``core``. A named tuple: a
+    million blocks are made in a second."""
 
     layer: int
     start: int
@@ -94,11 +95,9 @@ def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
     core = 0
     used = [0] * len(caps)
     empty_fit: dict[int, int] = {}
-    last = len(costs) - 1
     for cost in costs:
         i = cost.index
-        k_up = k_est[i + 1] if i < last else 1
-        k_down = k_est[i - 1] if i > 0 else 0
+        k_up, k_down = neighbour_cores(cost, k_est)
         limit = block_size if block_size is not None else cost.size
         start = 0
         while start < cost.size:
@@ -150,7 +149,7 @@ def fewest_blocks(costs: list[LayerCost], caps: tuple[int, ...],
 
 
 def cores_per_layer(blocks: list[Block], n_layers: int) -> list[int]:
-    """How many cores hold a block of each layer (``k`` of the resource model)."""
+    """How many cores hold a block of each entry (``k`` of the resource model)."""
     seen: list[set[int]] = [set() for _ in range(n_layers)]
     for b in blocks:
         seen[b.layer].add(b.core)
@@ -196,8 +195,7 @@ def _unsettled(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
     out = RESOURCES.index("output_axons")
     no_axon_limit = tuple(c if j != out else 2 ** 62 for j, c in enumerate(caps))
     cost = costs[i]
-    k_up = k_est[i + 1] if i + 1 < len(costs) else 1
-    k_down = k_est[i - 1] if i > 0 else 0
+    k_up, k_down = neighbour_cores(cost, k_est)
     n = max(1, max_fit(cost, no_axon_limit, k_up, k_down, cost.size))
     return DoesNotFitError(cost.name, "output_axons", cost.demand(n, k_up, k_down)[out],
                            caps[out], SUGGESTIONS["output_axons"],

@@ -20,13 +20,15 @@ consecutive, which the boundary costs below rely on.
 """
 from __future__ import annotations
 
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
 from itertools import accumulate
 
+import numpy as np
+
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.partition import Block
-from lava_gle.mappings.resources import DoesNotFitError, LayerCost
+from lava_gle.mappings.resources import DoesNotFitError, LayerCost, links
 
 STRATEGIES = ("dense", "traffic")
 #: Largest (chips x spare cores) the ``traffic`` search takes on when given extra chips.
@@ -49,65 +51,98 @@ class Placement:
     note: str = ""
 
 
-def _by_layer(blocks: list[Block], n_layers: int) -> list[list[Block]]:
-    out: list[list[Block]] = [[] for _ in range(n_layers)]
+def _by_entry(blocks: list[Block], n_entries: int) -> list[list[Block]]:
+    out: list[list[Block]] = [[] for _ in range(n_entries)]
     for b in blocks:
         out[b.layer].append(b)
     return out
+
+
+def _overlap(b: Block, lo: int, hi: int) -> int:
+    return max(0, min(b.stop, hi) - max(b.start, lo))
+
+
+def _pairs(src: list[Block], dst: list[Block], lo: int, hi: int):
+    """``(sender core, receiver core, neurons)`` arrays of a one-to-one link: neuron ``i`` of
+    the senders' range ``lo:hi`` goes to the receiver block holding neuron ``i`` (both lists
+    sorted by start and covering their entry)."""
+    s_start = np.fromiter((b.start for b in src), np.int64, len(src))
+    d_start = np.fromiter((b.start for b in dst), np.int64, len(dst))
+    cuts = np.union1d(np.union1d(s_start, d_start), [lo, hi])
+    cuts = cuts[(cuts >= lo) & (cuts <= hi)]
+    left, width = cuts[:-1], np.diff(cuts)
+    s_core = np.fromiter((b.core for b in src), np.int64, len(src))
+    d_core = np.fromiter((b.core for b in dst), np.int64, len(dst))
+    return (s_core[np.searchsorted(s_start, left, "right") - 1],
+            d_core[np.searchsorted(d_start, left, "right") - 1], width)
 
 
 def traffic_between(blocks: list[Block], costs: list[LayerCost],
                     group_of_core: list[int] | tuple[int, ...]) -> int:
     """Bits per step exchanged between cores whose groups differ (chip or core ids).
 
-    Computed per pair of adjacent layers from counts, without listing core pairs.
+    Computed per link (:func:`~lava_gle.mappings.resources.links`) from counts, without
+    listing the core pairs of a broadcast.
     """
-    layers = _by_layer(blocks, len(costs))
+    entries = _by_entry(blocks, len(costs))
+    group = np.asarray(group_of_core, dtype=np.int64)
     total = 0
-    for lo in range(len(costs) - 1):
-        below, above = layers[lo], layers[lo + 1]
-        count_below = Counter(group_of_core[b.core] for b in below)
-        count_above = Counter(group_of_core[b.core] for b in above)
-        for b in below:
-            total += costs[lo].traffic_up(b.size) * (
-                len(above) - count_above[group_of_core[b.core]])
-        for b in above:
-            total += costs[lo + 1].traffic_down(b.size) * (
-                len(below) - count_below[group_of_core[b.core]])
+    for link in links(costs):
+        src, dst = entries[link.src], entries[link.dst]
+        if not src or not dst:
+            continue
+        if link.to_all:
+            s = np.array([(b.start, b.stop, b.core) for b in src], dtype=np.int64)
+            d_group = group[np.fromiter((b.core for b in dst), np.int64, len(dst))]
+            ids, counts = np.unique(d_group, return_counts=True)
+            s_group = group[s[:, 2]]
+            pos = np.clip(np.searchsorted(ids, s_group), 0, len(ids) - 1)
+            same = np.where(ids[pos] == s_group, counts[pos], 0)
+            n = np.clip(np.minimum(s[:, 1], link.hi) - np.maximum(s[:, 0], link.lo), 0, None)
+            total += int(np.sum(n * (len(dst) - same))) * link.bits
+        else:
+            s_core, d_core, n = _pairs(src, dst, link.lo, link.hi)
+            total += int(np.sum(n[group[s_core] != group[d_core]])) * link.bits
     return total
 
 
 def boundary_costs(blocks: list[Block], costs: list[LayerCost], n_cores: int) -> list[int]:
     """``c[b]``: bits per step exchanged between cores ``< b`` and cores ``>= b`` (b = 0..n).
 
-    For adjacent layers ``l`` (cores ``p``) and ``l+1`` (cores ``q >= p``), the pair (p, q)
-    carries ``up(p) + down(q)`` and crosses boundary b when ``p < b <= q``, so
-    ``c[b] += U(p < b) * #(q >= b) + #(p < b) * D(q >= b)`` from prefix sums.
+    A broadcast link with senders on cores ``p`` (bits ``u(p)``) and receivers on cores
+    ``q`` crosses boundary b for ``p < b <= q`` and ``q < b <= p``:
+    ``c[b] += U(p < b) * #(q >= b) + U(p >= b) * #(q < b)`` from prefix sums over the
+    cores the link spans; a one-to-one link adds its bits to every boundary between its
+    two cores (a difference array).
     """
-    layers = _by_layer(blocks, len(costs))
+    entries = _by_entry(blocks, len(costs))
     c = [0] * (n_cores + 1)
-    for lo in range(len(costs) - 1):
-        below, above = layers[lo], layers[lo + 1]
-        if not below or not above:
+    diff = np.zeros(n_cores + 2, dtype=np.int64)
+    for link in links(costs):
+        src, dst = entries[link.src], entries[link.dst]
+        if not src or not dst:
             continue
-        first, last = below[0].core, above[-1].core
-        width = last - first + 1
+        if not link.to_all:
+            s_core, d_core, n = _pairs(src, dst, link.lo, link.hi)
+            np.add.at(diff, np.minimum(s_core, d_core) + 1, n * link.bits)
+            np.subtract.at(diff, np.maximum(s_core, d_core) + 1, n * link.bits)
+            continue
+        first = min(src[0].core, dst[0].core)
+        width = max(src[-1].core, dst[-1].core) - first + 1
         up = [0] * width
-        n_below = [0] * width
-        down = [0] * width
-        n_above = [0] * width
-        for blk in below:
-            up[blk.core - first] += costs[lo].traffic_up(blk.size)
-            n_below[blk.core - first] += 1
-        for blk in above:
-            down[blk.core - first] += costs[lo + 1].traffic_down(blk.size)
-            n_above[blk.core - first] += 1
-        up_before = list(accumulate(up, initial=0))          # U(p < first + i)
-        count_before = list(accumulate(n_below, initial=0))
-        down_after = list(accumulate(reversed(down), initial=0))[::-1]   # D(q >= first + i)
-        count_after = list(accumulate(reversed(n_above), initial=0))[::-1]
+        n_dst = [0] * width
+        for blk in src:
+            up[blk.core - first] += _overlap(blk, link.lo, link.hi) * link.bits
+        for blk in dst:
+            n_dst[blk.core - first] += 1
+        up_before = list(accumulate(up, initial=0))
+        count_before = list(accumulate(n_dst, initial=0))
+        all_up, all_n = up_before[-1], count_before[-1]
         for i in range(1, width):
-            c[first + i] += up_before[i] * count_after[i] + count_before[i] * down_after[i]
+            c[first + i] += (up_before[i] * (all_n - count_before[i])
+                             + (all_up - up_before[i]) * count_before[i])
+    for b, v in enumerate(np.cumsum(diff[:n_cores + 1]).tolist()):
+        c[b] += v
     return c
 
 

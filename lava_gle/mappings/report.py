@@ -9,9 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
-from lava_gle.mappings.resources import RESOURCES, capacities
+from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",
@@ -86,61 +88,70 @@ def build_report(mapping: Mapping) -> MappingReport:
     caps = capacities(profile)
     demands = mapping.block_demands()
     k = mapping.layer_cores
-    last = len(costs) - 1
     chip_of = mapping.placement.chip_of_core
     n_cores = mapping.cores
 
-    core_demand = [[0] * len(RESOURCES) for _ in range(n_cores)]
+    n_res = len(RESOURCES)
+    blocks = mapping.blocks
+    d_arr = np.array(demands, dtype=np.int64).reshape(len(blocks), n_res)
+    entry = np.fromiter((b.layer for b in blocks), np.int64, len(blocks))
+    core = np.fromiter((b.core for b in blocks), np.int64, len(blocks))
+    size = np.fromiter((b.stop - b.start for b in blocks), np.int64, len(blocks))
+    core_demand = np.zeros((n_cores, n_res), dtype=np.int64)
+    np.add.at(core_demand, core, d_arr)
+    layer_demand = np.zeros((len(costs), n_res), dtype=np.int64)
+    np.add.at(layer_demand, entry, d_arr)
+    is_soma = np.array([c.role == SOMA for c in costs])
+    core_neurons = np.bincount(core, weights=size * is_soma[entry], minlength=n_cores)
+    entry_neurons = np.bincount(entry, weights=size, minlength=len(costs)).astype(np.int64)
+    # per-entry synapses are linear in the neurons held
+    layer_syn = [list(c.synapses(int(n))) for c, n in zip(costs, entry_neurons)]
+    layer_relay = [c.relay_synapses(int(n)) for c, n in zip(costs, entry_neurons)]
     core_blocks: list[list[str]] = [[] for _ in range(n_cores)]
-    core_neurons = [0] * n_cores
-    layer_demand = [[0] * len(RESOURCES) for _ in costs]
-    layer_syn = [[0, 0, 0, 0] for _ in costs]
-    for b, d in zip(mapping.blocks, demands):
-        cd, ld = core_demand[b.core], layer_demand[b.layer]
-        for j, v in enumerate(d):
-            cd[j] += v
-            ld[j] += v
-        core_blocks[b.core].append(f"{costs[b.layer].name}[{b.start}:{b.stop}]")
-        core_neurons[b.core] += b.size
-        for j, v in enumerate(costs[b.layer].synapses(b.size)):
-            layer_syn[b.layer][j] += v
+    names = [c.name for c in costs]
+    for b in blocks:
+        core_blocks[b.core].append(f"{names[b.layer]}[{b.start}:{b.stop}]")
+    layer_demand = layer_demand.tolist()
 
     layers = []
     for cost in costs:
         i = cost.index
-        k_up = k[i + 1] if i < last else 1
-        k_down = k[i - 1] if i > 0 else 0
+        k_up, k_down = neighbour_cores(cost, k)
         limit = min(mapping.block_size or cost.size, cost.size)
         n_max = max_fit(cost, caps, k_up, k_down, limit)
         ld = layer_demand[i]
         util = max(ld[j] / (k[i] * caps[j]) for j in range(len(RESOURCES)))
         layers.append({
-            "name": cost.name, "neurons": cost.size, "cores": k[i],
+            "name": cost.name, "role": cost.role, "neurons": cost.size, "cores": k[i],
             **{r: ld[j] for j, r in enumerate(RESOURCES)},
             "synapses_forward": layer_syn[i][0], "synapses_backward": layer_syn[i][1],
             "synapses_target": layer_syn[i][2], "synapses_bias": layer_syn[i][3],
-            "weight_bits": cost.widths.weight_bits, "rate_bits": cost.widths.rate_bits,
+            "synapses_relay": layer_relay[i], "inputs": list(cost.chunk),
+            "weight_bits": cost.weight_bits_forward, "rate_bits": cost.widths.rate_bits,
             "error_bits": cost.widths.error_bits,
             "max_block": n_max,
             "binding": binding_resource(cost, caps, k_up, k_down, n_max, mapping.block_size),
             "utilisation_pct": 100.0 * util,
         })
 
-    cores = []
-    for c in range(n_cores):
-        cd = core_demand[c]
-        ratios = [cd[j] / caps[j] for j in range(len(RESOURCES))]
-        j_max = max(range(len(RESOURCES)), key=ratios.__getitem__)
-        cores.append({"core": c, "chip": chip_of[c], "blocks": core_blocks[c],
-                      "neurons": core_neurons[c], **{r: cd[j] for j, r in enumerate(RESOURCES)},
-                      "utilisation_pct": 100.0 * ratios[j_max], "fullest": RESOURCES[j_max]})
+    ratios = core_demand / np.asarray(caps, dtype=float)
+    j_max = np.argmax(ratios, axis=1).tolist()
+    util = (100.0 * ratios.max(axis=1)).tolist()
+    cores = [{"core": c, "chip": chip, "blocks": bl, "neurons": int(nn),
+              **dict(zip(RESOURCES, cd)), "utilisation_pct": u, "fullest": RESOURCES[j]}
+             for c, (chip, bl, nn, cd, u, j) in enumerate(zip(
+                 chip_of, core_blocks, core_neurons.tolist(), core_demand.tolist(), util,
+                 j_max))]
 
     total = [sum(ld[j] for ld in layer_demand) for j in range(len(RESOURCES))]
     lower = max(-(-total[j] // caps[j]) for j in range(len(RESOURCES)))
     syn = [sum(s[j] for s in layer_syn) for j in range(4)]
     totals = {
         "cores": n_cores, "chips": mapping.chips, "cores_per_chip": profile.cores_per_chip,
-        "neurons": sum(c.size for c in costs),
+        "neurons": sum(c.size for c in costs if c.role == SOMA),
+        "split_layers": sorted({costs[c.up[0]].name for c in costs if c.role != SOMA}),
+        "segments": sum(c.role != SOMA for c in costs),
+        "synapses_relay": sum(layer_relay),
         "synapses": sum(syn), "synapses_forward": syn[0], "synapses_backward": syn[1],
         "synapses_target": syn[2], "synapses_bias": syn[3],
         "demand": {r: total[j] for j, r in enumerate(RESOURCES)},
@@ -153,7 +164,7 @@ def build_report(mapping: Mapping) -> MappingReport:
         "intercore_bits_per_step": mapping.placement.intercore_bits,
         "placement_note": mapping.placement.note,
     }
-    network = {"name": net.name, "input": net.input.size, "layers": len(costs),
+    network = {"name": net.name, "input": net.input.size, "layers": len(net.layers),
                "neurons": totals["neurons"], "sizes": net.sizes}
     return MappingReport(network, profile.to_dict(), mapping.placement.strategy, totals,
                          layers, cores)

@@ -27,8 +27,8 @@ def test_map_prints_layer_and_core_tables_and_totals(tmp_path, capsys):
     assert main(["map", str(net)]) == 0
     out = capsys.readouterr().out
     assert "layers:" in out and "cores:" in out and "totals:" in out
-    # hand-computed in test_mapper_resources: l0 is cut at 60 neurons by synapse memory
-    assert "h0[0:60]" in out and "h0[60:100] h1[0:10]" in out
+    # hand-computed in test_mapper_resources: l0 is cut at 53 neurons by synapse memory
+    assert "h0[0:53]" in out and "h0[53:100] h1[0:10]" in out
     assert "synapse_words" in out and "layer size" in out
     assert "cores 2 on 1 chip(s) of 128 cores; lower bound 2 cores" in out
 
@@ -40,7 +40,7 @@ def test_map_json_is_the_report(tmp_path, capsys):
     assert data["strategy"] == "traffic"
     assert data["totals"]["cores"] == 2 and data["totals"]["chips"] == 1
     assert [l["binding"] for l in data["layers"]] == ["synapse_words", "layer size"]
-    assert [c["neurons"] for c in data["cores"]] == [60, 50]
+    assert [c["neurons"] for c in data["cores"]] == [53, 57]
     assert data["profile"]["values"]["synapse_words_per_core"]["confidence"] == "primary"
     assert data["bundle"] is None
 
@@ -63,7 +63,8 @@ def test_map_profile_and_weight_bits_options(tmp_path, capsys):
     prof = tmp_path / "half.yaml"
     prof.write_text("base: loihi2\nvalues:\n  synapse_words_per_core: 6000\n")
     assert main(["map", str(net), "--json", "--profile", str(prof)]) == 0
-    assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 4  # 20131 words / 6000
+    # l0 blocks of 24 (795 rows of ceil(9*24/32) = 7 words <= 6000): 24, 24, 24, 24, 4 + h1
+    assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 5
     assert main(["map", str(net), "--json", "--weight-bits", "4"]) == 0
     assert json.loads(capsys.readouterr().out)["totals"]["cores"] == 1
     assert main(["map", str(net), "--json", "--block-size", "25"]) == 0
@@ -97,10 +98,12 @@ def test_bad_mapper_arguments_from_python_are_clear_errors(tmp_path, kwargs, mes
 
 def test_a_network_that_cannot_fit_names_layer_resource_overshoot_and_fix(tmp_path, capsys):
     net = write_net(tmp_path / "n.yaml", 20000, [10, 2])
-    assert main(["map", str(net)]) == 2
+    prof = tmp_path / "tiny.yaml"
+    prof.write_text("base: loihi2\nvalues:\n  compartments_per_core: 1\n")
+    assert main(["map", str(net), "--profile", str(prof)]) == 2
     err = capsys.readouterr().err
-    assert "layer 'h0' does not fit: input_axons needs 20,003 but the limit is 16,000" in err
-    assert "over by 4,003" in err and "narrow" in err
+    assert "layer 'h0' does not fit: compartments needs 2 but the limit is 1" in err
+    assert "over by 1" in err and "compartments" in err
 
 
 def test_map_out_writes_a_bundle(tmp_path, capsys):

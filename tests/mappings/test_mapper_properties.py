@@ -65,10 +65,11 @@ def test_mapping_invariants(net, profile, strategy, block_size):
         assert all(u <= c for u, c in zip(used, caps)), (core, used, caps)
     assert sorted(per_core) == list(range(m.cores))
 
-    # every neuron placed exactly once, at most one block per layer per core
-    for i, layer in enumerate(net.layers):
+    # every neuron of every entry (layer soma, dendrite segment) placed exactly once, at
+    # most one block per entry per core
+    for i, cost in enumerate(m.costs):
         pieces = sorted((b.start, b.stop) for b in m.blocks if b.layer == i)
-        assert pieces[0][0] == 0 and pieces[-1][1] == layer.size
+        assert pieces[0][0] == 0 and pieces[-1][1] == net.layers[cost.layer].size
         assert all(a[1] == b[0] for a, b in zip(pieces, pieces[1:]))
         assert all(s < e for s, e in pieces)
         if block_size is not None:
@@ -89,7 +90,16 @@ def test_mapping_invariants(net, profile, strategy, block_size):
     for r in RESOURCES:
         assert t["demand"][r] == sum(c[r] for c in report.cores)
         assert t["demand"][r] == sum(l[r] for l in report.layers)
-    assert t["demand"]["compartments"] == 2 * t["neurons"]
+    segments = [c for c in m.costs if c.role != "soma"]
+    assert t["demand"]["compartments"] == 2 * t["neurons"] + sum(c.size for c in segments)
+    # a split covers every input of its side exactly once, in consecutive chunks
+    for i, layer in enumerate(net.layers):
+        for role, total in (("forward", sizes[i]),
+                            ("backward", sizes[i + 2] if i + 2 < len(sizes) else 0)):
+            chunks = [c.chunk for c in segments if c.layer == i and c.role == role]
+            if chunks:
+                assert chunks[0][0] == 0 and chunks[-1][1] == total
+                assert all(a[1] == b[0] and a[0] < a[1] for a, b in zip(chunks, chunks[1:]))
     assert t["lower_bound_cores"] <= m.cores
 
     # chips: full chips in order, never more cores on a chip than it has
