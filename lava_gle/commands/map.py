@@ -32,6 +32,9 @@ def add_parser(sub) -> None:
     p.add_argument("--block-size", type=positive_int, help="at most this many neurons per block")
     p.add_argument("--weight-bits", type=int,
                    help="stored weight width in bits, sign included (default: the profile's)")
+    p.add_argument("--steps-per-sample", type=positive_int, default=1, metavar="N",
+                   help="time steps of one sample (an experiment's sequence or held point) "
+                        "for the time and energy estimate (default 1)")
     p.add_argument("--out", metavar="BUNDLE_DIR", help="write the deployment bundle here")
     p.add_argument("--calibrate", metavar="INPUTS.npy",
                    help="size the bundle's fixed-point formats from a float run on these "
@@ -42,6 +45,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from lava_gle.mappings.estimate import estimate, format_estimate
     from lava_gle.mappings.mapper import map_network
     from lava_gle.mappings.report import build_report
 
@@ -53,17 +57,20 @@ def run(args: argparse.Namespace) -> int:
     mapping = map_network(net, args.profile, chips=args.chips, strategy=args.strategy,
                           block_size=args.block_size, weight_bits=args.weight_bits)
     report = build_report(mapping)
+    cost = estimate(mapping, args.steps_per_sample)
     notes: list[str] = []
     bundle = None
     if args.out:
         from lava_gle.mappings.bundle import write_bundle
-        bundle, notes = write_bundle(mapping, args.out, report)
+        bundle, notes = write_bundle(mapping, args.out, report, cost)
     if args.json:
         data = report.to_dict()
+        data["estimate"] = cost
         data["bundle"] = None if bundle is None else {"path": str(bundle), "notes": notes}
         print(json.dumps(data, indent=1))
         return 0
     print(report.format_text(max_rows=None if args.all else 40))
+    print("\n".join([""] + format_estimate(cost)))
     if bundle is not None:
         print(f"\nbundle written to {bundle}")
         for note in notes:

@@ -23,6 +23,7 @@ import numpy as np
 
 from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
+from lava_gle.mappings.estimate import estimate
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.report import MappingReport, build_report
 from lava_gle.mappings.resources import per_layer
@@ -90,11 +91,13 @@ def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,
 
 
 def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
-                 report: MappingReport | None = None) -> tuple[Path, list[str]]:
+                 report: MappingReport | None = None,
+                 cost: dict | None = None) -> tuple[Path, list[str]]:
     """Write the bundle of ``mapping`` into ``out_dir`` (created); return it and the notes.
 
-    Raises :class:`~lava_gle.errors.MemoryLimitError` before writing anything when the
-    manifest's per-block entries would not fit in memory.
+    ``cost``: the time and energy estimate (:func:`lava_gle.mappings.estimate.estimate`;
+    one step per sample when not given). Raises :class:`~lava_gle.errors.MemoryLimitError`
+    before writing anything when the manifest's per-block entries would not fit in memory.
     """
     from lava_gle import __version__
     require_memory(mapping.net, "bundle",  # a block per core
@@ -105,6 +108,7 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     except OSError as exc:
         raise BundleError(f"--out: cannot create the bundle directory {out} ({exc})") from None
     report = report or build_report(mapping)
+    cost = cost or estimate(mapping)
     formats, rules, arrays, notes = fixed_point_payload(mapping.net)
     chip_of = mapping.placement.chip_of_core
     names = [c.name for c in mapping.costs]
@@ -118,6 +122,7 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
                                   "core": b.core, "chip": chip_of[b.core]}
                                  for b in mapping.blocks]},
         "resources": {"totals": report.totals, "layers": report.layers, "cores": report.cores},
+        "estimate": cost,
         "fixed_point": formats, "learning_rules": rules,
         "arrays": {"file": ARRAYS, "keys": sorted(arrays)} if arrays else None,
         "notes": notes,

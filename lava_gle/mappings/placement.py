@@ -78,8 +78,9 @@ def _pairs(src: list[Block], dst: list[Block], lo: int, hi: int):
 
 
 def traffic_between(blocks: list[Block], costs: list[LayerCost],
-                    group_of_core: list[int] | tuple[int, ...]) -> int:
-    """Bits per step exchanged between cores whose groups differ (chip or core ids).
+                    group_of_core: list[int] | tuple[int, ...], messages: bool = False) -> int:
+    """Bits per step exchanged between cores whose groups differ (chip or core ids); with
+    ``messages``, the number of messages (one per neuron and receiving core) instead.
 
     Computed per link (:func:`~lava_gle.mappings.resources.links`) from counts, without
     listing the core pairs of a broadcast.
@@ -89,6 +90,7 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
     total = 0
     for link in links(costs):
         src, dst = entries[link.src], entries[link.dst]
+        bits = 1 if messages else link.bits
         if not src or not dst:
             continue
         if link.to_all:
@@ -99,10 +101,10 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
             pos = np.clip(np.searchsorted(ids, s_group), 0, len(ids) - 1)
             same = np.where(ids[pos] == s_group, counts[pos], 0)
             n = np.clip(np.minimum(s[:, 1], link.hi) - np.maximum(s[:, 0], link.lo), 0, None)
-            total += int(np.sum(n * (len(dst) - same))) * link.bits
+            total += int(np.sum(n * (len(dst) - same))) * bits
         else:
             s_core, d_core, n = _pairs(src, dst, link.lo, link.hi)
-            total += int(np.sum(n[group[s_core] != group[d_core]])) * link.bits
+            total += int(np.sum(n[group[s_core] != group[d_core]])) * bits
     return total
 
 

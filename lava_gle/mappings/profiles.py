@@ -12,7 +12,7 @@ number), ``user`` (a user's own profile without a stated confidence).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,42 @@ FIELDS: dict[str, tuple[str, bool]] = {
 }
 
 
+#: Per-event cost figures a profile may hold (``events:``): name -> (meaning, unit).
+EVENTS: dict[str, tuple[str, str]] = {
+    "synaptic_op_energy": ("energy of one synaptic operation (one weight read and added)", "pJ"),
+    "synaptic_op_time": ("time of one synaptic operation on a core", "ns"),
+    "learning_update_energy": ("energy of one synapse update by the learning engine", "pJ"),
+    "learning_update_time": ("time of one synapse update by the learning engine", "ns"),
+    "neuron_update_energy": ("energy of one compartment update", "pJ"),
+    "neuron_update_time": ("time of one compartment update", "ns"),
+    "message_energy": ("energy of sending one spike message (one output axon)", "pJ"),
+    "message_time": ("time a core takes to send one spike message", "ns"),
+    "hop_energy": ("energy of one mesh hop of a message between cores", "pJ"),
+    "hops_per_message": ("mesh hops of a message that leaves its core", "hops"),
+    "chip_crossing_energy": ("energy of one message crossing between chips", "pJ"),
+    "barrier_time": ("barrier synchronisation at the end of every time step", "us"),
+    "static_power": ("static (leakage) power of one chip", "W"),
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A per-event figure: ``low`` and ``high`` (equal when the sources agree), with its
+    source, confidence and, for Loihi 2 profiles, ``stand_in`` (``loihi1`` when the number is
+    a Loihi 1 figure standing in for an unpublished Loihi 2 one)."""
+
+    low: float
+    high: float
+    unit: str
+    source: str
+    confidence: str
+    stand_in: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"low": self.low, "high": self.high, "unit": self.unit, "source": self.source,
+                "confidence": self.confidence, "stand_in": self.stand_in}
+
+
 class ProfileError(LavaGleError, ValueError):
     """A hardware profile is missing, malformed or holds an impossible number."""
 
@@ -66,6 +102,7 @@ class HardwareProfile:
     description: str
     numbers: dict[str, Number]
     path: str
+    events: dict[str, Figure] = field(default_factory=dict)
 
     def __getattr__(self, key: str) -> Any:
         numbers = self.__dict__.get("numbers", {})
@@ -87,13 +124,14 @@ class HardwareProfile:
         for key, value in values.items():
             numbers[key] = _number({"value": value, "source": "override", "confidence": "user"},
                                    key, self.path)
-        return HardwareProfile(self.name, self.description, numbers, self.path)
+        return HardwareProfile(self.name, self.description, numbers, self.path, self.events)
 
     def to_dict(self) -> dict:
         """JSON-ready: name, description and every number with source and confidence."""
         return {"name": self.name, "description": self.description,
                 "values": {k: {"value": n.value, "source": n.source, "confidence": n.confidence}
-                           for k, n in self.numbers.items()}}
+                           for k, n in self.numbers.items()},
+                "events": {k: f.to_dict() for k, f in self.events.items()}}
 
 
 def available_profiles() -> list[str]:
@@ -139,18 +177,25 @@ def _load(name_or_path: str, seen: tuple[str, ...]) -> HardwareProfile:
         raise ProfileError(f"{where}: cannot read the profile ({exc})") from None
     if not isinstance(data, dict):
         raise ProfileError(f"{where}: a profile must be a mapping with 'name' and 'values'")
-    unknown = sorted(set(data) - {"name", "description", "base", "values"})
+    unknown = sorted(set(data) - {"name", "description", "base", "values", "events"})
     if unknown:
         raise ProfileError(f"{where}: unknown key {unknown[0]!r}; allowed: name, description, "
-                           "base, values")
+                           "base, values, events")
     values = data.get("values", {})
     if not isinstance(values, dict):
         raise ProfileError(f"{where}: 'values' must be a mapping of number names")
     numbers: dict[str, Number] = {}
+    events: dict[str, Figure] = {}
     base = data.get("base")
     if base is not None:
         parent = _load(str(base), seen + (where,))
         numbers.update(parent.numbers)
+        events.update(parent.events)
+    raw_events = data.get("events", {})
+    if not isinstance(raw_events, dict):
+        raise ProfileError(f"{where}: 'events' must be a mapping of event names")
+    for key, raw in raw_events.items():
+        events[key] = _figure(raw, key, where)
     for key, raw in values.items():
         if key not in FIELDS:
             raise ProfileError(f"{where}: values.{key}: unknown number; known numbers are "
@@ -161,7 +206,38 @@ def _load(name_or_path: str, seen: tuple[str, ...]) -> HardwareProfile:
         raise ProfileError(f"{where}: values.{missing[0]}: missing ({FIELDS[missing[0]][0]}); "
                            "give it or set 'base: loihi2' to inherit the rest")
     name = data.get("name", path.stem)
-    return HardwareProfile(str(name), str(data.get("description", "")), numbers, where)
+    return HardwareProfile(str(name), str(data.get("description", "")), numbers, where, events)
+
+
+def _figure(raw: Any, key: str, where: str) -> Figure:
+    """One ``events:`` entry: a number, or ``{value | low, high, source, confidence,
+    stand_in}``."""
+    if key not in EVENTS:
+        raise ProfileError(f"{where}: events.{key}: unknown event; known events are "
+                           f"{sorted(EVENTS)}")
+    if not isinstance(raw, dict):
+        raw = {"value": raw, "source": f"user profile {where}", "confidence": "user"}
+    extra = sorted(set(raw) - {"value", "low", "high", "source", "confidence", "stand_in"})
+    if extra:
+        raise ProfileError(f"{where}: events.{key}: unknown field {extra[0]!r}; give value or "
+                           "low and high, with source, confidence, stand_in")
+    low = raw.get("low", raw.get("value"))
+    high = raw.get("high", raw.get("value"))
+    for v in (low, high):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
+                or v < 0:
+            raise ProfileError(f"{where}: events.{key}: give a non-negative number as value "
+                               f"(or low and high), got {v!r}")
+    if low > high:
+        raise ProfileError(f"{where}: events.{key}: low {low} is above high {high}")
+    confidence = raw.get("confidence", "user")
+    if confidence not in CONFIDENCES:
+        raise ProfileError(f"{where}: events.{key}.confidence: must be one of "
+                           f"{list(CONFIDENCES)}, got {confidence!r}")
+    stand_in = raw.get("stand_in")
+    return Figure(float(low), float(high), EVENTS[key][1],
+                  str(raw.get("source", f"user profile {where}")), confidence,
+                  None if stand_in is None else str(stand_in))
 
 
 def _number(raw: Any, key: str, where: str) -> Number:

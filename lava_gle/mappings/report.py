@@ -48,15 +48,15 @@ class MappingReport:
                 "binding"]
         rows = [[r["name"], r["neurons"], r["compartments"], r["cores"], r["input_axons"],
                  r["output_axons"], r["synapse_words"], f"{r['utilisation_pct']:.1f}",
-                 r["binding"]] for r in self.layers]
-        lines += _table(head, rows, max_rows, "layers")
+                 r["binding"]] for r in self.layers[:max_rows]]
+        lines += _table(head, rows, len(self.layers), "layers")
         lines += ["", "cores:"]
         head = ["core", "chip", "blocks", "neurons"] + [SHORT[r] for r in RESOURCES] + \
                ["util%", "fullest"]
         rows = [[c["core"], c["chip"], " ".join(c["blocks"]), c["neurons"]]
                 + [c[r] for r in RESOURCES]
-                + [f"{c['utilisation_pct']:.1f}", c["fullest"]] for c in self.cores]
-        lines += _table(head, rows, max_rows, "cores")
+                + [f"{c['utilisation_pct']:.1f}", c["fullest"]] for c in self.cores[:max_rows]]
+        lines += _table(head, rows, len(self.cores), "cores")
         lines += ["", "totals:",
                   f"  cores {t['cores']:,} on {t['chips']:,} chip(s) of {t['cores_per_chip']} "
                   f"cores; lower bound {t['lower_bound_cores']:,} cores "
@@ -71,14 +71,14 @@ class MappingReport:
         return "\n".join(lines)
 
 
-def _table(head: list[str], rows: list[list], max_rows: int | None, what: str) -> list[str]:
-    shown = rows if max_rows is None else rows[:max_rows]
+def _table(head: list[str], shown: list[list], total: int, what: str) -> list[str]:
+    """Aligned rows ``shown`` (the first of ``total``) under ``head``."""
     cells = [head] + [[f"{v:,}" if isinstance(v, int) else str(v) for v in row] for row in shown]
     widths = [max(len(row[i]) for row in cells) for i in range(len(head))]
     out = ["  " + "  ".join(c.rjust(w) if i else c.ljust(w)
                             for i, (c, w) in enumerate(zip(row, widths))) for row in cells]
-    if len(rows) > len(shown):
-        out.append(f"  ... {len(rows) - len(shown):,} more {what} (--all or --json lists them)")
+    if total > len(shown):
+        out.append(f"  ... {total - len(shown):,} more {what} (--all or --json lists them)")
     return out
 
 

@@ -1,0 +1,170 @@
+"""Time and energy of a mapped network on the chip, per time step and per sample.
+
+Every GLE neuron sends a graded spike every step (its rate up, its error down), so every
+synapse is read every step: the work of a step follows from the mapping alone, without
+running the network. Per step the estimator counts
+
+- synaptic operations: every synapse a core holds (forward, backward, target, bias, and the
+  fan-in split's partial-sum and feedback synapses);
+- learning-engine updates (learning on): every plastic synapse (``W_l``, biases, the
+  transpose copy, and the synapses of plastic dendrite segments);
+- neuron updates: every compartment;
+- messages: every output axon (a neuron's spike to one core), the messages that leave
+  their core (mesh hops) and those that cross chips;
+
+and prices them with the profile's per-event figures (``events:`` of
+``lava_gle/profiles/loihi2.yaml``; Loihi 1 figures stand in where Loihi 2's are not
+public, and each figure is a low-high range where sources differ). The cores run in
+parallel and meet at a barrier: a step takes the busiest core's time plus the barrier. Static
+power is charged for every chip over the step's time. A sample is ``steps_per_sample``
+steps (an experiment's sequence or held point); the first output of a sample appears after
+``latency_steps`` steps (one per layer, one more per layer whose forward inputs are split:
+every synaptic hop costs a step). Validation against published measurements is in
+``docs/mapping.md``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from lava_gle.errors import LavaGleError
+from lava_gle.mappings.mapper import Mapping
+from lava_gle.mappings.placement import traffic_between
+from lava_gle.mappings.profiles import EVENTS
+from lava_gle.mappings.resources import BACKWARD, FORWARD, SOMA, neighbour_cores
+
+#: Energy components, in the order of the report.
+COMPONENTS = ("synaptic_ops", "learning_updates", "neuron_updates", "messages", "hops",
+              "chip_crossings", "static")
+
+
+def event_counts(mapping: Mapping) -> dict:
+    """Events per step (learning as the network sets it): totals and the per-core arrays
+    (synaptic ops, learning updates, compartments, messages) the step time needs."""
+    learn = mapping.net.learning.enabled
+    costs, blocks = mapping.costs, mapping.blocks
+    n_cores = mapping.cores
+    entry = np.fromiter((b.layer for b in blocks), np.int64, len(blocks))
+    size = np.fromiter((b.stop - b.start for b in blocks), np.int64, len(blocks))
+    core = np.fromiter((b.core for b in blocks), np.int64, len(blocks))
+    k = mapping.layer_cores
+    # blocks of one entry and size cost the same: price each pair once
+    pairs, which = np.unique(np.stack([entry, size]), axis=1, return_inverse=True)
+    per_pair = []
+    for e, n in pairs.T.tolist():
+        cost = costs[e]
+        fwd, back, target, bias = cost.synapses(n)
+        plastic = 0
+        if learn:
+            if cost.role == SOMA:
+                plastic = fwd + bias + (back if cost.plastic_backward else 0)
+            elif cost.feedback and cost.role in (FORWARD, BACKWARD):
+                plastic = fwd + back
+        d = cost.demand(n, *neighbour_cores(cost, k))
+        per_pair.append((fwd + back + target + bias + cost.relay_synapses(n), plastic,
+                         d[0], d[3]))
+    values = np.array(per_pair, dtype=float)[np.asarray(which).ravel()]
+    syn, upd, comp, msg = (np.bincount(core, weights=values[:, j], minlength=n_cores)
+                           for j in range(4))
+    chip_of = mapping.placement.chip_of_core
+    return {
+        "synaptic_ops": int(syn.sum()), "learning_updates": int(upd.sum()),
+        "neuron_updates": int(comp.sum()), "messages": int(msg.sum()),
+        "messages_off_core": traffic_between(blocks, costs, list(range(n_cores)), True),
+        "messages_between_chips": traffic_between(blocks, costs, chip_of, True),
+        "per_core": (syn, upd, comp, msg),
+    }
+
+
+def _figure(profile, name: str) -> tuple[float, float]:
+    fig = profile.events.get(name)
+    if fig is None:
+        raise LavaGleError(f"profile {profile.name!r} has no events.{name} figure; give one in "
+                           "the profile (see docs/mapping.md) to estimate time and energy")
+    return fig.low, fig.high
+
+
+def _estimate(mapping: Mapping, c: dict, steps: int, learning: bool) -> dict:
+    prof = mapping.profile
+    syn, upd, comp, msg = c["per_core"]
+    if not learning:
+        upd = np.zeros_like(upd)
+        c = dict(c, learning_updates=0)
+    out: dict = {"per_step": {}, "per_sample": {}}
+    step_time = []
+    energy: dict[str, list[float]] = {k: [] for k in COMPONENTS}
+    for side in (0, 1):
+        f = {name: _figure(prof, name)[side] for name in EVENTS}
+        busy_ns = (syn * f["synaptic_op_time"] + upd * f["learning_update_time"]
+                   + comp * f["neuron_update_time"] + msg * f["message_time"])
+        t_us = float(busy_ns.max()) * 1e-3 + f["barrier_time"]
+        step_time.append(t_us)
+        pj = {"synaptic_ops": c["synaptic_ops"] * f["synaptic_op_energy"],
+              "learning_updates": c["learning_updates"] * f["learning_update_energy"],
+              "neuron_updates": c["neuron_updates"] * f["neuron_update_energy"],
+              "messages": c["messages"] * f["message_energy"],
+              "hops": c["messages_off_core"] * f["hops_per_message"] * f["hop_energy"],
+              "chip_crossings": c["messages_between_chips"] * f["chip_crossing_energy"],
+              "static": f["static_power"] * mapping.chips * t_us * 1e6}
+        for k in COMPONENTS:
+            energy[k].append(pj[k] * 1e-6)              # pJ -> uJ
+    total = [sum(energy[k][i] for k in COMPONENTS) for i in (0, 1)]
+    barrier = list(_figure(prof, "barrier_time"))
+    out["per_step"] = {"time_us": step_time, "barrier_us": barrier, "energy_uj": total,
+                       "energy_uj_by_component": energy}
+    out["per_sample"] = {"time_us": [t * steps for t in step_time],
+                         "energy_uj": [e * steps for e in total],
+                         "energy_uj_by_component": {k: [v * steps for v in energy[k]]
+                                                    for k in COMPONENTS}}
+    out["counts_per_step"] = {k: v for k, v in c.items() if k != "per_core"}
+    return out
+
+
+def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict:
+    """Time (us) and energy (uJ) per step and per sample, as ``[low, high]`` ranges.
+
+    Returns a JSON-ready dict: ``steps_per_sample``, ``latency_steps``, ``training`` (when
+    the network learns) and ``inference`` (learning off), each with ``per_step``,
+    ``per_sample`` and ``counts_per_step``, and ``figures`` (every per-event figure with
+    its source, confidence and whether a Loihi 1 figure stands in).
+    """
+    if isinstance(steps_per_sample, bool) or not isinstance(steps_per_sample, int) \
+            or steps_per_sample < 1:
+        raise LavaGleError(f"--steps-per-sample must be a positive integer, got "
+                           f"{steps_per_sample!r}")
+    counts = event_counts(mapping)
+    split_forward = {mapping.costs[c.up[0]].layer for c in mapping.costs if c.role == FORWARD}
+    out = {"steps_per_sample": steps_per_sample,
+           "latency_steps": len(mapping.net.layers) + len(split_forward),
+           "training": _estimate(mapping, counts, steps_per_sample, True)
+           if mapping.net.learning.enabled else None,
+           "inference": _estimate(mapping, counts, steps_per_sample, False),
+           "figures": {k: f.to_dict() for k, f in mapping.profile.events.items()}}
+    return out
+
+
+def _range(v: list[float], unit: str) -> str:
+    lo, hi = v
+    return f"{lo:.3g} {unit}" if abs(hi - lo) <= 1e-9 * max(abs(hi), 1.0) \
+        else f"{lo:.3g}-{hi:.3g} {unit}"
+
+
+def format_estimate(est: dict) -> list[str]:
+    """The text lines of ``lava-gle map``'s estimate section."""
+    stand_in = sorted(k for k, f in est["figures"].items() if f["stand_in"] == "loihi1")
+    lines = ["estimate (low-high; Loihi 1 figures stand in for Loihi 2's: "
+             f"{', '.join(stand_in) or 'none'}; sources in --json):",
+             f"  a sample is {est['steps_per_sample']:,} step(s) (--steps-per-sample); its "
+             f"first output appears after {est['latency_steps']:,} steps"]
+    for mode in ("training", "inference"):
+        e = est[mode]
+        if e is None:
+            continue
+        step, sample = e["per_step"], e["per_sample"]
+        parts = ", ".join(f"{k.replace('_', ' ')} {_range(v, 'uJ')}"
+                          for k, v in step["energy_uj_by_component"].items() if max(v) > 0)
+        lines += [f"  {mode}: per step {_range(step['time_us'], 'us')} (barrier "
+                  f"{_range(step['barrier_us'], 'us')}), {_range(step['energy_uj'], 'uJ')}",
+                  f"    per step by part: {parts}",
+                  f"    per sample {_range(sample['time_us'], 'us')}, "
+                  f"{_range(sample['energy_uj'], 'uJ')}"]
+    return lines
