@@ -130,3 +130,23 @@ def test_traffic_strategy_never_crosses_chips_more_than_dense(net, cores_per_chi
     assert set(chip_of) == set(range(traffic.chips))
     assert max(chip_of.count(c) for c in set(chip_of)) <= cores_per_chip
     assert dense.chips <= traffic.chips <= (chips or dense.chips)
+
+
+@settings(max_examples=40, deadline=None)
+@given(inp=st.integers(1, 200_000), sizes=st.lists(st.integers(1, 40), min_size=1, max_size=4),
+       wide=st.integers(0, 3), learning=st.booleans())
+def test_fan_in_is_never_refused(inp, sizes, wide, learning):
+    # any fan-in (inputs up to 200,000, one layer up to 60,000 wide so that the layer below
+    # it receives 60,000 errors) is split over dendrite segments, never refused, and the
+    # split keeps every synapse exactly once
+    sizes = list(sizes)
+    if wide < len(sizes):
+        sizes[wide] = 60_000 if len(sizes) > 1 else sizes[wide]
+    layers = tuple(LayerSpec(f"l{i}", s, 1.0, 1.0) for i, s in enumerate(sizes))
+    net = Network(dt=0.1, input=InputSpec(inp), layers=layers,
+                  learning=LearningSpec(enabled=learning, eta=0.1))
+    m = map_network(net)
+    t = build_report(m).totals
+    full = [inp] + sizes
+    assert t["synapses_forward"] == sum(a * b for a, b in zip(full[:-1], full[1:]))
+    assert t["synapses_backward"] == sum(a * b for a, b in zip(full[1:-1], full[2:]))

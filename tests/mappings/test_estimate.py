@@ -1,0 +1,98 @@
+"""Time and energy estimates: counted from the mapping, priced with the profile's figures."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from lava_gle.cli import main
+from lava_gle.errors import LavaGleError
+from lava_gle.mappings.estimate import estimate
+from lava_gle.mappings.mapper import map_network
+from lava_gle.mappings.profiles import load_profile
+from lava_gle.network import InputSpec, LayerSpec, LearningSpec, Network
+
+
+def chain(inp: int, sizes: list[int], learning: bool = False) -> Network:
+    layers = tuple(LayerSpec(f"l{i}", s, 1.0, 1.0) for i, s in enumerate(sizes))
+    return Network(dt=0.1, input=InputSpec(inp), layers=layers, name="net",
+                   learning=LearningSpec(enabled=learning, eta=0.1 if learning else 0.0))
+
+
+def test_counts_of_a_small_network_by_hand():
+    # 3 -> 2 -> 1 with biases on one core: synapses 6 + 2 (forward), 2 (W_1^T), 1 target,
+    # 3 bias = 14 ops per step; 6 compartments; messages: 2 rates up + 1 to the host +
+    # 1 error down = 4; all on one core, none leaves it
+    m = map_network(chain(3, [2, 1], learning=True))
+    est = estimate(m, steps_per_sample=5)
+    c = est["training"]["counts_per_step"]
+    assert (c["synaptic_ops"], c["neuron_updates"], c["messages"]) == (14, 6, 4)
+    assert c["messages_off_core"] == 0 and c["messages_between_chips"] == 0
+    # plastic: W_0 (6) + W_1 (2) + biases (3) + the transpose copy of W_1 (2)
+    assert c["learning_updates"] == 13
+    assert est["inference"]["counts_per_step"]["learning_updates"] == 0
+    assert est["latency_steps"] == 2
+    fig = load_profile().events
+    lo = est["training"]["per_step"]["energy_uj_by_component"]
+    assert lo["synaptic_ops"][0] == pytest.approx(14 * fig["synaptic_op_energy"].low * 1e-6)
+    assert lo["learning_updates"][1] == pytest.approx(13 * 120 * 1e-6)
+    step = est["training"]["per_step"]["time_us"]
+    busy_lo = (14 * 3.1 + 13 * 3.8 + 6 * 9.7 + 4 * 5.1) * 1e-3
+    assert step[0] == pytest.approx(busy_lo + 0.6)
+    sample = est["training"]["per_sample"]
+    assert sample["time_us"] == pytest.approx([5 * t for t in step])
+
+
+def test_a_split_layer_adds_a_step_of_latency_and_relay_work():
+    plain = estimate(map_network(chain(8000, [10])))
+    split = estimate(map_network(chain(8000, [8000, 10])))   # l0: 8000 + 10 + 1 axons fit
+    assert plain["latency_steps"] == 1 and split["latency_steps"] == 2
+    wide = map_network(chain(20000, [10, 2]))                # 20,003 axons: split
+    assert any(c.role == "forward" for c in wide.costs)
+    assert estimate(wide)["latency_steps"] == 3
+
+
+@settings(max_examples=30, deadline=None)
+@given(inp=st.integers(1, 300), width=st.integers(1, 300), extra=st.integers(1, 300),
+       learning=st.booleans())
+def test_estimates_grow_with_work(inp, width, extra, learning):
+    # a wider layer is more work: no count, energy or time may fall
+    small = estimate(map_network(chain(inp, [width, 3], learning)))
+    large = estimate(map_network(chain(inp, [width + extra, 3], learning)))
+    mode = "training" if learning else "inference"
+    a, b = small[mode], large[mode]
+    for k in ("synaptic_ops", "learning_updates", "neuron_updates", "messages"):
+        assert b["counts_per_step"][k] >= a["counts_per_step"][k]
+    assert b["counts_per_step"]["synaptic_ops"] > a["counts_per_step"]["synaptic_ops"]
+    for side in (0, 1):
+        assert b["per_step"]["energy_uj"][side] > a["per_step"]["energy_uj"][side]
+        assert b["per_step"]["time_us"][side] >= a["per_step"]["time_us"][side]
+        assert a["per_step"]["energy_uj"][0] <= a["per_step"]["energy_uj"][1]
+
+
+def test_bad_steps_per_sample_and_missing_figures_are_clear_errors():
+    m = map_network(chain(3, [2]))
+    with pytest.raises(LavaGleError, match="--steps-per-sample"):
+        estimate(m, 0)
+    bare = load_profile()
+    bare = type(bare)(bare.name, bare.description, bare.numbers, bare.path, {})
+    with pytest.raises(LavaGleError, match="events.barrier_time|events.synaptic_op"):
+        estimate(map_network(chain(3, [2]), bare))
+
+
+def test_map_prints_and_bundles_the_estimate(tmp_path, capsys):
+    net = tmp_path / "n.yaml"
+    net.write_text("gle_network: 1\ndt: 0.1\ninput: {size: 4}\nlayers:\n"
+                   "  - {size: 5, tau_m: 1, tau_r: 1}\n  - {size: 2, tau_m: 1, tau_r: 1}\n")
+    assert main(["map", str(net), "--steps-per-sample", "7"]) == 0
+    out = capsys.readouterr().out
+    assert "estimate (low-high; Loihi 1 figures stand in" in out
+    assert "a sample is 7 step(s)" in out and "per sample" in out
+    assert main(["map", str(net), "--json", "--out", str(tmp_path / "b")]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["estimate"]["figures"]["static_power"]["stand_in"] is None
+    assert data["estimate"]["figures"]["synaptic_op_energy"]["stand_in"] == "loihi1"
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["estimate"]["inference"]["per_step"] == \
+        data["estimate"]["inference"]["per_step"]
