@@ -145,7 +145,7 @@ def mechanism(steps: int) -> None:
 
 
 def lava_speed() -> None:
-    from lava_gle.mappings import LavaNetwork
+    from lava_gle.runtime import LavaNetwork
     print("| network | backend | steps/s (start-up excluded) |")
     print("|---|---|---|")
     for case in ("visible_lagline", "visible_mlp"):

@@ -28,8 +28,8 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lava_gle import network_from_dict  # noqa: E402
-from lava_gle.mappings import LavaNetwork  # noqa: E402
-from lava_gle.mappings.runtime import stop_runtime  # noqa: E402
+from lava_gle.runtime import LavaNetwork  # noqa: E402
+from lava_gle.runtime.control import stop_runtime  # noqa: E402
 
 from lava.magma.core.run_conditions import RunSteps  # noqa: E402
 from lava.magma.core.run_configs import Loihi2SimCfg  # noqa: E402

@@ -1,7 +1,7 @@
 """lava-gle: Generalized Latent Equilibrium (GLE) networks on Lava and Loihi 2.
 
 The top-level package imports NumPy-only modules; Lava is imported lazily by the
-Lava backends (``lava_gle.mappings``), so the network description, the NumPy
+Lava backends (``lava_gle.runtime``), so the network description, the NumPy
 engine and the mapper work without starting Lava.
 """
 from lava_gle.errors import LavaGleError, NetworkSpecError, ShapeError

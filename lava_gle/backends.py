@@ -8,7 +8,7 @@ the golden key layout (float units). :data:`BACKENDS` lists every backend:
   (:class:`lava_gle.engine.FixedEngine`), batch axis; traces dequantised to float units
   plus ``sat.*`` saturation counts.
 - ``lava-float`` / ``lava-fixed``: Lava CPU simulation, one Lava Process per neuron
-  population and per projection (:class:`lava_gle.mappings.LavaNetwork`), computing with
+  population and per projection (:class:`lava_gle.runtime.LavaNetwork`), computing with
   the engine's own kernels: the numbers of ``numpy`` / ``numpy-fixed`` at batch 1.
 - ``lava-float-fused`` / ``lava-fixed-fused``: the same as one Lava Process.
 
@@ -69,8 +69,8 @@ def get_backend(name: str) -> Backend:
 
 
 def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: bool = False):
-    """An (unstarted) :class:`~lava_gle.mappings.LavaNetwork` for a ``lava-*`` backend."""
-    from lava_gle.mappings import LavaNetwork
+    """An (unstarted) :class:`~lava_gle.runtime.LavaNetwork` for a ``lava-*`` backend."""
+    from lava_gle.runtime import LavaNetwork
     b = get_backend(name)
     return LavaNetwork(net, backend=b.arithmetic, fused=b.fused, chunk=chunk,
                        allow_nan=allow_nan)

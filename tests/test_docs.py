@@ -63,7 +63,7 @@ def test_python_blocks_run(path, monkeypatch):
 
 
 @pytest.mark.parametrize("module", ["engine", "quantize", "calibration", "memory",
-                                    "mappings.mapper", "mappings.simulator"])
+                                    "mappings.mapper", "runtime.simulator"])
 def test_docstring_examples(module, monkeypatch):
     import importlib
     monkeypatch.chdir(REPO)

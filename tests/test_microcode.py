@@ -52,7 +52,7 @@ def test_lava_learning_dense_fixed_equals_our_synapse_update(mant, pre_signed):
     """Drive Lava's fixed-point LearningDense and lava-gle's synapse update with the same
     payloads, error traces and bAPs: every per-step weight matrix is identical (the
     stochastic rounding uses the same uniform number, drawn by Lava's ConnVarRandom)."""
-    from lava_gle.forking import prepare_for_lava
+    from lava_gle.runtime.fork_safety import prepare_for_lava
     prepare_for_lava()  # a progress bar earlier in the session may have fixed the method
     from lava.magma.core.learning.constants import GradedSpikeCfg
     from lava.magma.core.run_conditions import RunSteps

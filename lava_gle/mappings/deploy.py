@@ -9,7 +9,7 @@ stops before importing anything of Lava's hardware path, with a
 where the bundle is.
 
 The hardware run itself goes through one function, :func:`run_on_loihi2`, which builds the
-network with the Lava network builder (:class:`lava_gle.mappings.LavaNetwork`, fixed-point
+network with the Lava network builder (:class:`lava_gle.runtime.LavaNetwork`, fixed-point
 models) and runs it with ``Loihi2HwCfg``. Tests replace the import function and the runner.
 """
 from __future__ import annotations
@@ -55,11 +55,11 @@ def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None
     fixed-point Python models for every Process, so they run on the host of the Loihi 2
     system, bit-exact with ``lava-fixed``.
     """
-    from lava_gle.forking import prepare_for_lava
-    prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+    from lava_gle.runtime.fork_safety import prepare_for_lava
+    prepare_for_lava()  # before the first Lava import (see lava_gle.runtime.fork_safety)
     from lava.magma.core.run_configs import Loihi2HwCfg
 
-    from lava_gle.mappings.simulator import LavaNetwork
+    from lava_gle.runtime.simulator import LavaNetwork
     with LavaNetwork(bundle.net, backend="fixed") as lava_net:
         return lava_net.run(inputs, targets, record=True, config_class=Loihi2HwCfg)
 

@@ -8,10 +8,10 @@
   types (integer kernels).
 
 Models are found by tag
-(:func:`lava_gle.mappings.selection.find_models` scans every module of this package) and
+(:func:`lava_gle.runtime.selection.find_models` scans every module of this package) and
 handed to Lava's compiler explicitly, so this package need not sit next to the Processes.
 """
 
-from lava_gle.forking import prepare_for_lava
+from lava_gle.runtime.fork_safety import prepare_for_lava
 
-prepare_for_lava()  # before any Lava import (see lava_gle.forking)
+prepare_for_lava()  # before any Lava import (see lava_gle.runtime.fork_safety)

@@ -15,7 +15,7 @@ decorators and the ``LavaPyType`` declarations of its Vars and Ports:
 
 Lava ports carry vectors [n]; the kernels keep a batch axis of 1, so a structural
 model computes with the very shapes, and so the very numbers, of the NumPy engine at
-batch 1. Learnable parameters live in shared arrays (:mod:`lava_gle.shared`) in the
+batch 1. Learnable parameters live in shared arrays (:mod:`lava_gle.runtime.shared_memory`) in the
 kernels' own units; the host decodes them with the same kernels.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ import numpy as np
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 
 from lava_gle.quantize import QuantizationWarning
-from lava_gle.shared import SharedCounters
+from lava_gle.runtime.shared_memory import SharedCounters
 
 
 class SharedSaturation:

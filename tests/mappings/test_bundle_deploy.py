@@ -160,7 +160,7 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     that names lava-gle's fixed-point model of every Process."""
     from lava.magma.core.run_configs import Loihi2HwCfg
 
-    import lava_gle.mappings.simulator as simulator
+    import lava_gle.runtime.simulator as simulator
     seen = {}
 
     class StandIn:
@@ -185,8 +185,8 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
     assert seen["cfg"] is Loihi2HwCfg
     from lava_gle.kernels import FixedKernels
-    from lava_gle.mappings.builder import build_fused
-    from lava_gle.mappings.selection import run_config
+    from lava_gle.runtime.builder import build_fused
+    from lava_gle.runtime.selection import run_config
     built = build_fused(FixedKernels(quantize_network(mlp)), np.zeros((3, 2)), None,
                         directory=str(tmp_path), record=set())
     cfg = run_config(built.processes, "fixed_pt", config_class=Loihi2HwCfg)

@@ -16,7 +16,7 @@ from lava_gle.quantize import QuantizationError, QuantizationWarning
 
 
 def lava_fixed(net, x, y, fused):
-    from lava_gle.mappings import LavaNetwork
+    from lava_gle.runtime import LavaNetwork
     with LavaNetwork(net, backend="fixed", fused=fused) as sim:
         return sim.run(x, y, record=True)
 

@@ -17,7 +17,7 @@ from lava.magma.core.process.ports.ports import InPort, OutPort
 from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
-from lava_gle.shared import SharedArray
+from lava_gle.runtime.shared_memory import SharedArray
 
 #: Per-step variables a GLE neuron model can record, in the golden key order, plus
 #: ``output`` (output neurons only: the rate at the start of the step, r_L^-).

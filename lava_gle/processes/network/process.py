@@ -9,7 +9,7 @@ from lava.magma.core.process.process import AbstractProcess
 from lava.magma.core.process.variable import Var
 
 from lava_gle.processes.gle.process import Recording
-from lava_gle.shared import SharedArray
+from lava_gle.runtime.shared_memory import SharedArray
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from conftest import GoldenCase
 from lava_gle import Network, network_from_dict
 from lava_gle.engine import Engine
 from lava_gle.errors import LavaGleError
-from lava_gle.mappings import LavaNetwork
+from lava_gle.runtime import LavaNetwork
 from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.traces import max_relative_errors
 

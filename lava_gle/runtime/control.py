@@ -10,10 +10,10 @@ and :func:`stop_runtime` runs the polite stop with a deadline and then terminate
 whatever Lava children are still alive.
 
 Killed processes are handled too. The forked Lava processes get SIGKILL from the kernel
-when the host dies (:func:`lava_gle.forking.children_die_with_this_thread`), and the
+when the host dies (:func:`lava_gle.runtime.fork_safety.children_die_with_this_thread`), and the
 names of the runtime's shared-memory segments are recorded in the run's shared directory,
 so the next run removes them if nothing else did
-(:func:`lava_gle.shared.remove_stale_directories`). While a chunk runs, the host waits
+(:func:`lava_gle.runtime.shared_memory.remove_stale_directories`). While a chunk runs, the host waits
 for the runtime service's answer *or* the death of any Lava process: a killed model
 (which Lava would wait for forever) ends the run with :class:`LavaRunError` naming it.
 """
@@ -29,9 +29,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from multiprocessing import shared_memory
 
-from lava_gle.forking import children_die_with_this_thread, prepare_for_lava
+from lava_gle.runtime.fork_safety import children_die_with_this_thread, prepare_for_lava
 
-prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+prepare_for_lava()  # before the first Lava import (see lava_gle.runtime.fork_safety)
 
 from lava.magma.compiler.builders.py_builder import PyProcessBuilder
 from lava.magma.core.process.process import AbstractProcess
@@ -40,7 +40,7 @@ from lava.magma.core.run_configs import RunConfig
 from tqdm.auto import tqdm
 
 from lava_gle.errors import LavaGleError
-from lava_gle.shared import record_segments
+from lava_gle.runtime.shared_memory import record_segments
 
 #: Seconds a Lava process that exited by itself (a model that raised) leaves the runtime
 #: service to report the failure before the run is stopped as "died".
@@ -61,7 +61,7 @@ def run_in_chunks(root: AbstractProcess, run_cfg: RunConfig, steps: int, *, chun
     If ``root`` has no runtime yet, it is created first (compile, fork) with SIGINT
     ignored and the parent-death signal armed, so the forked Lava processes ignore Ctrl-C
     and are killed with the host; the names of its shared-memory segments are then
-    recorded in ``directory`` (the run's :func:`lava_gle.shared.shared_directory`), if
+    recorded in ``directory`` (the run's :func:`lava_gle.runtime.shared_memory.shared_directory`), if
     given. The runtime's processes must not outlive the calling thread. A progress bar
     (``progress``) advances per chunk; ``callback(steps_done)`` is called after each
     chunk, while the runtime is paused (shared arrays may be read then).

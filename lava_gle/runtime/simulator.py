@@ -4,7 +4,7 @@ Example
 -------
 >>> import numpy as np
 >>> from lava_gle import load_network
->>> from lava_gle.mappings import LavaNetwork
+>>> from lava_gle.runtime import LavaNetwork
 >>> net = load_network("tests/data/golden/visible_mlp/network.json")
 >>> with LavaNetwork(net, backend="float") as sim:            # doctest: +SKIP
 ...     traces = sim.run(np.load("tests/data/golden/visible_mlp/inputs.npy"),
@@ -20,12 +20,12 @@ import numpy as np
 
 from lava_gle.errors import DivergenceError, LavaGleError
 from lava_gle.kernels import FixedKernels, FloatKernels
-from lava_gle.mappings.builder import BuiltNetwork, build_fused, build_structural
-from lava_gle.mappings.runtime import run_in_chunks, stop_runtime
-from lava_gle.mappings.selection import run_config
+from lava_gle.runtime.builder import BuiltNetwork, build_fused, build_structural
+from lava_gle.runtime.control import run_in_chunks, stop_runtime
+from lava_gle.runtime.selection import run_config
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
-from lava_gle.shared import remove_directory, shared_directory
+from lava_gle.runtime.shared_memory import remove_directory, shared_directory
 from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record, first_non_finite, resolve_record
 

@@ -19,7 +19,7 @@ Wiring of the structural network (all direct port links, no delay)::
     source.y_out -> neurons[L-1].y_in
 
 Learnable parameters and recordings are shared arrays in ``directory``
-(see :mod:`lava_gle.shared`).
+(see :mod:`lava_gle.runtime.shared_memory`).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lava_gle.forking import prepare_for_lava
+from lava_gle.runtime.fork_safety import prepare_for_lava
 
-prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+prepare_for_lava()  # before the first Lava import (see lava_gle.runtime.fork_safety)
 
 from lava.magma.core.process.process import AbstractProcess
 
@@ -39,7 +39,7 @@ from lava_gle.processes.gle.process import (
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
-from lava_gle.shared import SharedArray, SharedCounters
+from lava_gle.runtime.shared_memory import SharedArray, SharedCounters
 
 
 @dataclass

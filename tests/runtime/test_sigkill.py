@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import GOLDEN, REPO
-from lava_gle.shared import remove_directory, shared_directory
+from lava_gle.runtime.shared_memory import remove_directory, shared_directory
 
 WAIT = 30.0  # s: the longest any of these tests waits for something to happen
 

@@ -13,9 +13,9 @@ import inspect
 import pkgutil
 from collections.abc import Iterable
 
-from lava_gle.forking import prepare_for_lava
+from lava_gle.runtime.fork_safety import prepare_for_lava
 
-prepare_for_lava()  # before the first Lava import (see lava_gle.forking)
+prepare_for_lava()  # before the first Lava import (see lava_gle.runtime.fork_safety)
 
 from lava.magma.core.model.py.model import AbstractPyProcessModel
 from lava.magma.core.process.process import AbstractProcess

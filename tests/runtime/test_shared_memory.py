@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 
-from lava_gle.shared import (SharedArray, record_segments, remove_directory,
+from lava_gle.runtime.shared_memory import (SharedArray, record_segments, remove_directory,
                              remove_stale_directories, shared_directory)
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from conftest import GoldenCase
-from lava_gle.mappings import LavaNetwork
-from lava_gle.mappings.runtime import LavaRunError
+from lava_gle.runtime import LavaNetwork
+from lava_gle.runtime.control import LavaRunError
 from lava_gle.kernels import FloatLayer
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lava_gle.errors import BackendUnavailableError
-from lava_gle.mappings.selection import find_models, model_map, run_config
+from lava_gle.runtime.selection import find_models, model_map, run_config
 from lava_gle.processes.gle.process import GleNeurons, GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
 from lava_gle.processes.stream.process import StreamSource

@@ -19,7 +19,7 @@ def _python(code: str) -> subprocess.CompletedProcess:
 def test_lava_imports_after_tqdm_fixed_the_start_method():
     done = _python("from tqdm.auto import tqdm; tqdm(range(1), disable=True)\n"
                    "import multiprocessing as mp; assert mp.get_start_method(allow_none=True)\n"
-                   "import lava_gle.mappings.runtime; print(mp.get_start_method())")
+                   "import lava_gle.runtime.control; print(mp.get_start_method())")
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "fork"
 
@@ -27,7 +27,7 @@ def test_lava_imports_after_tqdm_fixed_the_start_method():
 def test_other_start_method_is_a_clear_error():
     done = _python("import multiprocessing as mp; mp.set_start_method('spawn')\n"
                    "from lava_gle.errors import LavaGleError\n"
-                   "try:\n    import lava_gle.mappings.runtime\n"
+                   "try:\n    import lava_gle.runtime.control\n"
                    "except LavaGleError as exc:\n    print(exc)")
     assert done.returncode == 0, done.stderr
     assert "needs the 'fork' multiprocessing start method" in done.stdout
@@ -44,7 +44,7 @@ def _alive(pid: int) -> bool:
 
 def test_only_children_forked_inside_the_block_die_with_their_parent():
     done = _python("import multiprocessing as mp, os, signal, time\n"
-                   "from lava_gle.forking import children_die_with_this_thread\n"
+                   "from lava_gle.runtime.fork_safety import children_die_with_this_thread\n"
                    "def nap():  # without our output pipes, which the test reads to EOF\n"
                    "    os.close(1); os.close(2); time.sleep(60)\n"
                    "ctx = mp.get_context('fork')\n"
