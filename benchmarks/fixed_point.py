@@ -175,7 +175,8 @@ def engine_speed() -> None:
             "gle_network": 1, "dt": 0.01, "input": {"size": sizes[0]},
             "layers": [{"size": s, "tau_m": 1.0, "tau_r": 0.1, "phi": p}
                        for s, p in zip(sizes[1:], phis)],
-            "learning": {"enabled": True, "eta": 0.5, "gamma": 1.0, "beta": 0.1}})
+            # at eta 0.5 (and 0.1) the float 40-100-100-10 run diverges on these inputs
+            "learning": {"enabled": True, "eta": 0.05, "gamma": 1.0, "beta": 0.1}})
         rng = np.random.default_rng(0)
         x = rng.normal(size=(2000, batch, sizes[0]))
         y = rng.normal(size=(2000, batch, sizes[-1]))
