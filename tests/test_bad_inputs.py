@@ -1,10 +1,35 @@
-"""Bad inputs found by trying the CLI as a new user would (issue #12): each row is one case,
-the command line that reproduces it and the words the one-line error must contain.
+"""Bad inputs and faults found by trying the CLI as a new user would (issue #12).
 
-A row fails if the command exits 0, prints a traceback, or says something else. Cases that
-need a running Lava network or a long run live beside the code they exercise (saturation
-and divergence in tests/test_overflow.py and tests/test_divergence.py, outputs and
-checkpoints in tests/test_cli.py and tests/experiments/, leaks in tests/mappings/).
+Where each reported case is tested (each test reproduces the case and fails on the code
+before its fix):
+
+1. Inputs or targets beyond int64 flipped sign in fixed point: test_overflow.py
+   (test_numpy_fixed_input_1e20_saturates_like_1e6, test_lava_fixed_input_1e20_...,
+   test_numpy_fixed_targets_beyond_the_format_saturate_with_their_sign).
+2. Float divergence (eta 1000) was silent and compare blamed saturation: test_divergence.py
+   (test_simulate_cli_stops_with_the_error_..., test_compare_names_the_diverged_float_run_...,
+   test_lava_float_divergence_is_an_error_naming_the_first_recorded_step).
+3. SIGKILL of the host or of one Lava process leaked or hung: runtime/test_sigkill.py.
+4. No size guard (1e9-neuron microcode and simulate, 1e12-neuron map): test_memory.py
+   (test_microcode_of_a_billion_neuron_layer_..., test_simulate_of_a_billion_neuron_layer_...,
+   test_simulate_reports_the_input_shape_before_drawing_a_billion_inputs) and
+   mappings/test_map_sizes.py (test_map_of_a_trillion_neurons_is_refused_...).
+5. --out unwritable, written non-atomically, /dev/null, a directory: test_cli.py
+   (test_unwritable_out_fails_before_the_run, test_interrupted_trace_write_keeps_...,
+   test_simulate_refuses_a_directory_and_dev_null, test_simulate_appends_npz_only_...).
+6. Damaged checkpoints and two runs on one --out: experiments/test_lagline.py
+   (test_damaged_checkpoint_is_one_clear_error_pointing_to_fresh,
+   test_lock_of_a_dead_run_is_taken_over) and experiments/test_experiment_cli.py
+   (test_damaged_checkpoint_on_the_command_line,
+   test_second_run_on_a_live_runs_directory_is_refused).
+7. The smaller ones: the table :data:`CASES` below, test_yaml_exponent_numbers_are_numbers
+   and test_duplicate_keys_are_refused.
+
+And the suite that failed on an AMD CPU (BLAS): tolerances.py and its users.
+
+Each row of :data:`CASES` is one case of item 7: the command line that reproduces it and
+the words the one-line error must contain. A row fails if the command exits 0, prints a
+traceback, or says something else.
 """
 from __future__ import annotations
 
