@@ -20,6 +20,7 @@ starts from the zero state) and raise :class:`BackendUnavailableError`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +29,9 @@ from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.streams import prepare_streams
 from lava_gle.traces import Record
+
+if TYPE_CHECKING:
+    from lava_gle.quantize import QuantizedNetwork
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
 
 #: The backends with a stepping engine (training loops, checkpoints).
 STEPPING = tuple(name for name, b in BACKENDS.items() if b.stepping)
+#: The backends that run integers (a :class:`~lava_gle.quantize.QuantizedNetwork`).
+FIXED = tuple(name for name, b in BACKENDS.items() if b.arithmetic == "fixed")
 
 
 def get_backend(name: str) -> Backend:
@@ -68,21 +74,24 @@ def get_backend(name: str) -> Backend:
         raise LavaGleError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}") from None
 
 
-def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: bool = False):
-    """An (unstarted) :class:`~lava_gle.runtime.LavaNetwork` for a ``lava-*`` backend."""
+def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: bool = False,
+                 qnet: QuantizedNetwork | None = None):
+    """An (unstarted) :class:`~lava_gle.runtime.LavaNetwork` for a ``lava-*`` backend
+    (``qnet``: the integers of a fixed-point one, see :func:`simulate`)."""
     from lava_gle.runtime import LavaNetwork
     b = get_backend(name)
     return LavaNetwork(net, backend=b.arithmetic, fused=b.fused, chunk=chunk,
-                       allow_nan=allow_nan)
+                       allow_nan=allow_nan, qnet=qnet)
 
 
 def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.float64,
-                allow_nan: bool = False):
+                allow_nan: bool = False, qnet: QuantizedNetwork | None = None):
     """A stepping engine for backend ``name`` with the :class:`~lava_gle.engine.Engine` API.
 
     ``optimizer`` is applied to the local signals (default: GLE's own rule; float only);
     ``dtype`` is the float type and ``allow_nan`` the divergence policy of float backends
-    (see :class:`~lava_gle.engine.Engine`; integer runs cannot diverge).
+    (see :class:`~lava_gle.engine.Engine`; integer runs cannot diverge); ``qnet`` the
+    integers of a fixed-point backend (see :func:`simulate`).
     """
     from lava_gle.engine import Engine, FixedEngine
     b = get_backend(name)
@@ -95,12 +104,17 @@ def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.floa
         raise LavaGleError(f"backend {name!r} learns with the learning engine's own rule "
                            f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
                            f"{type(optimizer).__name__}")
-    return FixedEngine(net)
+    return FixedEngine(net, qnet=qnet)
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
-             record: Record = True, progress: bool = False, allow_nan: bool = False) -> dict:
+             record: Record = True, progress: bool = False, allow_nan: bool = False,
+             qnet: QuantizedNetwork | None = None) -> dict:
     """Run ``net`` on ``inputs`` [T, (batch,) in] with the named backend; return traces.
+
+    ``qnet``: for a fixed-point backend, the integers to run instead of
+    ``quantize_network(net)`` (a deployment bundle's, :meth:`Bundle.quantized`); a float
+    backend cannot run them and refuses.
 
     The streams are checked against the description and the run's memory against what is
     available before anything is drawn or allocated (:class:`~lava_gle.errors.ShapeError`,
@@ -109,10 +123,13 @@ def simulate(net: Network, inputs, targets=None, backend: str = "numpy",
     step, unless ``allow_nan`` (then it warns once and returns the traces as they are).
     """
     b = get_backend(backend)
+    if qnet is not None and b.arithmetic != "fixed":
+        raise LavaGleError(f"backend {backend!r} is float and cannot run quantised integers; "
+                           f"choose one of {list(FIXED)}")
     x, y = prepare_streams(net, inputs, targets)
     require_memory(net, b.name, steps=x.shape[0], batch=x.shape[1], record=record)
     if b.lava:
-        with lava_network(net, b.name, allow_nan=allow_nan) as sim:
+        with lava_network(net, b.name, allow_nan=allow_nan, qnet=qnet) as sim:
             return sim.run(x, y, record=record, progress=progress)
-    return make_engine(net, b.name, allow_nan=allow_nan).run(x, y, record=record,
-                                                             progress=progress)
+    return make_engine(net, b.name, allow_nan=allow_nan, qnet=qnet).run(x, y, record=record,
+                                                                        progress=progress)

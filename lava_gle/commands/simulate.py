@@ -1,11 +1,12 @@
-"""``lava-gle simulate NET --inputs X [--targets Y] [--backend B] [--calibrate] --out T.npz``"""
+"""``lava-gle simulate NET|BUNDLE_DIR --inputs X [--targets Y] [--backend B] [--calibrate]
+--out T.npz``"""
 from __future__ import annotations
 
 import argparse
 
 import numpy as np
 
-from lava_gle.backends import BACKENDS, simulate
+from lava_gle.backends import BACKENDS, FIXED, simulate
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
 from lava_gle.results import prepare_out_file
@@ -16,11 +17,15 @@ def add_parser(sub) -> None:
     p = sub.add_parser("simulate", help="run a network on an input stream and write its traces",
                        description="Run NET on the inputs and write every state variable "
                                    "(golden key layout: u/u_prosp/r/v/e.<layer> [T, batch, size], "
-                                   "W/b.<layer>, output) to an .npz file.")
-    p.add_argument("net", help="network description (.json, .yaml)")
+                                   "W/b.<layer>, output) to an .npz file. A bundle directory "
+                                   "runs the bundle's own integers (fixed-point backends).")
+    p.add_argument("net", metavar="NET|BUNDLE_DIR",
+                   help="network description (.json, .yaml), or a bundle directory from "
+                        "'lava-gle map --out'")
     p.add_argument("--inputs", required=True, help=".npy of shape [T, in] or [T, batch, in]")
     p.add_argument("--targets", help=".npy: mse [T, (batch,) out] floats; ce [T, (batch)] ints")
-    p.add_argument("--backend", default="numpy", choices=sorted(BACKENDS))
+    p.add_argument("--backend", choices=sorted(BACKENDS),
+                   help="default: numpy, or numpy-fixed for a bundle")
     p.add_argument("--out", required=True,
                    help="output file (.npz appended when missing; checked before the run)")
     add_calibrate_option(p)
@@ -70,16 +75,40 @@ def load_array(path: str | None, what: str) -> np.ndarray | None:
     return data
 
 
+def read_bundle_to_run(path: str, backend: str | None, calibrate: bool):
+    """``(net, qnet, backend)`` of a bundle directory: its integers
+    (:meth:`~lava_gle.mappings.bundle.Bundle.quantized`), run by a fixed-point backend
+    (default ``numpy-fixed``). A float backend or ``--calibrate`` would not run the
+    bundle's integers and is refused."""
+    from lava_gle.mappings.bundle import NETWORK, read_bundle
+    backend = backend or "numpy-fixed"
+    if backend not in FIXED:
+        raise LavaGleError(f"--backend {backend}: a bundle holds integers, which only "
+                           f"{', '.join(FIXED)} run; for a float run simulate its "
+                           f"description, {path}/{NETWORK}")
+    if calibrate:
+        raise LavaGleError("--calibrate: a bundle's formats were fixed when it was mapped; "
+                           "calibrate with 'lava-gle map NET --calibrate INPUTS --out DIR'")
+    bundle = read_bundle(path)
+    return bundle.net, bundle.quantized(), backend
+
+
 def run(args: argparse.Namespace) -> int:
-    net = load_network(args.net)
+    from lava_gle.mappings.bundle import is_bundle
+    qnet = None
+    if is_bundle(args.net):
+        net, qnet, backend = read_bundle_to_run(args.net, args.backend, args.calibrate)
+    else:
+        net, backend = load_network(args.net), args.backend or "numpy"
     x = load_array(args.inputs, "inputs")
     y = load_array(args.targets, "targets")
     out = prepare_out_file(args.out, ".npz")
     net = calibrated(net, x, args.calibrate)
-    traces = simulate(net, x, y, backend=args.backend, record=True, progress=not args.quiet,
-                      allow_nan=args.allow_nan)
+    traces = simulate(net, x, y, backend=backend, record=True, progress=not args.quiet,
+                      allow_nan=args.allow_nan, qnet=qnet)
     save_traces(out, traces)
     if not args.quiet:
         T = traces["output"].shape[0]
-        print(f"{net.describe()}: {T} steps with backend {args.backend} -> {out}")
+        source = "" if qnet is None else f" (bundle {args.net})"
+        print(f"{net.describe()}{source}: {T} steps with backend {backend} -> {out}")
     return 0

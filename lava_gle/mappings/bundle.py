@@ -10,17 +10,21 @@ A bundle is a directory with
 - ``network.json``: the network description, so the bundle can be deployed on its own;
 - ``arrays.npz``: the quantised integer arrays (:meth:`QuantizedNetwork.arrays`), when present.
 
-:func:`fixed_point_payload` is the one place where the fixed-point work enters the bundle.
+:func:`fixed_point_payload` is the one place where the fixed-point work enters the bundle;
+:meth:`Bundle.quantized` the one place where it comes back out: the
+:class:`~lava_gle.quantize.QuantizedNetwork` that ``deploy`` and ``simulate BUNDLE_DIR`` run,
+with the bundle's own integer arrays.
 """
 from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from lava_gle.arithmetic import fixed as X
 from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.estimate import estimate
@@ -30,8 +34,8 @@ from lava_gle.mappings.resources import per_layer
 from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
-from lava_gle.quantize import quantize_network
-from lava_gle.results import atomic_write, write_json
+from lava_gle.quantize import BOUNDED_PHI, QuantizedLayer, QuantizedNetwork, quantize_network
+from lava_gle.results import atomic_write, jsonable, write_json
 
 BUNDLE_FORMAT = "lava-gle-bundle"
 BUNDLE_VERSION = 1
@@ -63,8 +67,106 @@ class Bundle:
         """The quantised arrays (empty when the bundle has none)."""
         if not self.manifest.get("arrays"):
             return {}
-        with np.load(self.path / ARRAYS, allow_pickle=False) as data:
-            return {k: data[k] for k in data.files}
+        try:
+            with np.load(self.path / ARRAYS, allow_pickle=False) as data:
+                return {k: data[k] for k in data.files}
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{self.path / ARRAYS}: cannot read the arrays ({exc}); map "
+                              "the network again") from None
+
+    def quantized(self) -> QuantizedNetwork:
+        """The integer network this bundle describes, with the bundle's own arrays.
+
+        The formats and constants are derived from ``network.json`` (quantisation is
+        deterministic) and must equal the manifest's ``fixed_point`` section; the integer
+        weights, biases and activation tables are then taken from ``arrays.npz``, checked
+        for shape and range. So a run of the result is a run of exactly the integers in
+        the bundle.
+
+        Raises
+        ------
+        BundleError
+            No fixed-point section; formats that differ from the manifest (names the first
+            differing field); a missing, extra, misshapen, non-integer or out-of-range array.
+        """
+        where = self.path / MANIFEST
+        if not self.has_fixed_point:
+            notes = "; ".join(self.manifest.get("notes", [])) or "no fixed-point section"
+            raise BundleError(f"{self.path}: the bundle has no quantised parameters ({notes})")
+        qnet = quantize_network(self.net)
+        diff = _first_difference(self.manifest["fixed_point"], jsonable(qnet.manifest()),
+                                 "fixed_point")
+        if diff is not None:
+            raise BundleError(f"{where}: {diff} differs from what this lava-gle derives from "
+                              f"{NETWORK}; re-map the network with this lava-gle version "
+                              "('lava-gle map NET --out DIR')")
+        arrays = self.arrays()
+        expected = qnet.arrays()
+        extra, missing = sorted(set(arrays) - set(expected)), sorted(set(expected) - set(arrays))
+        if missing or extra:
+            raise BundleError(f"{self.path / ARRAYS}: " + "; ".join(
+                f"{what} arrays {keys}" for what, keys in (("missing", missing),
+                                                           ("unexpected", extra)) if keys)
+                + "; map the network again")
+        return replace(qnet, layers=[_with_arrays(self.path / ARRAYS, ql, arrays)
+                                     for ql in qnet.layers])
+
+
+def _first_difference(stored, derived, path: str) -> str | None:
+    """The first field (``a.b[1].c``) where two JSON values differ, with both values."""
+    if isinstance(stored, dict) and isinstance(derived, dict):
+        for key in sorted(set(stored) | set(derived), key=str):
+            found = _first_difference(stored.get(key), derived.get(key), f"{path}.{key}")
+            if found is not None:
+                return found
+        return None
+    if isinstance(stored, list) and isinstance(derived, list) and len(stored) == len(derived):
+        for i, (a, b) in enumerate(zip(stored, derived)):
+            found = _first_difference(a, b, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    if stored == derived:
+        return None
+    return f"{path} ({json.dumps(stored)} in the manifest, {json.dumps(derived)} derived)"
+
+
+def _array_ranges(ql: QuantizedLayer) -> dict[str, tuple[int, int]]:
+    """The integer range each array of layer ``ql`` must lie in."""
+    act = ql.consts.phi
+    phi = (act.p_min, act.p_max) if ql.phi in BOUNDED_PHI else (-X.STATE_MAX, X.STATE_MAX)
+    return {"W": (X.W_MIN, X.W_MAX), "b": (X.W_MIN, X.W_MAX) if ql.bias else (0, 0),
+            "phi_table": phi, "gate_table": (0, X.GATE_ONE)}
+
+
+def _with_arrays(path: Path, ql: QuantizedLayer,
+                 arrays: dict[str, np.ndarray]) -> QuantizedLayer:
+    """``ql`` with its weights, biases and tables from ``arrays`` (checked)."""
+    act = ql.consts.phi
+    derived = {"W": ql.w, "b": ql.b, "phi_table": act.phi_table, "gate_table": act.gate_table}
+    ranges = _array_ranges(ql)
+    got: dict[str, np.ndarray] = {}
+    for kind, like in derived.items():
+        if like is None:
+            continue
+        key, a = f"{kind}.{ql.name}", arrays[f"{kind}.{ql.name}"]
+        if a.shape != like.shape:
+            raise BundleError(f"{path}: {key} has shape {list(a.shape)}, layer {ql.name!r} "
+                              f"needs {list(like.shape)}; map the network again")
+        if not np.issubdtype(a.dtype, np.integer):
+            raise BundleError(f"{path}: {key} holds {a.dtype} values; the bundle's arrays are "
+                              "integers (map the network again)")
+        lo, hi = ranges[kind]
+        if a.size and (a.min() < lo or a.max() > hi):
+            bad = a.min() if a.min() < lo else a.max()
+            raise BundleError(f"{path}: {key} holds {int(bad)}, outside [{lo}, {hi}]; keep "
+                              f"the integers in range or map the network again")
+        got[kind] = a.astype(np.int64)
+    consts = ql.consts
+    if act.phi_table is not None:
+        consts = replace(consts, phi=replace(act, phi_table=got["phi_table"],
+                                             gate_table=got["gate_table"]))
+    return replace(ql, w=got["W"], b=got["b"], consts=consts)
 
 
 def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,

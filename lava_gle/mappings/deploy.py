@@ -8,9 +8,12 @@ stops before importing anything of Lava's hardware path, with a
 :class:`~lava_gle.errors.BackendUnavailableError` naming what is missing, how to get it and
 where the bundle is.
 
-The hardware run itself goes through one function, :func:`run_on_loihi2`, which builds the
-network with the Lava network builder (:class:`lava_gle.runtime.LavaNetwork`, fixed-point
-models) and runs it with ``Loihi2HwCfg``. Tests replace the import function and the runner.
+What runs is what was mapped: :meth:`Bundle.quantized` gives the bundle's own integers
+(formats checked against its manifest, weights and tables from its ``arrays.npz``), checked
+before anything else. The hardware run itself goes through one function,
+:func:`run_on_loihi2`, which builds that network with the Lava network builder
+(:class:`lava_gle.runtime.LavaNetwork`, fixed-point models) and runs it with
+``Loihi2HwCfg``. Tests replace the import function and the runner.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.mappings.bundle import Bundle, is_bundle, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
 from lava_gle.network import Network
+from lava_gle.quantize import QuantizedNetwork
 
 #: Modules of lava-loihi that Lava's run configs import for the hardware path.
 HARDWARE_MODULES = ("lava.magma.core.model.nc.model", "lava.magma.core.model.c.model")
@@ -33,7 +37,8 @@ HOW_TO_GET = ("lava-loihi is Intel's proprietary Lava extension for Loihi 2; it 
               "Neuromorphic Research Community (INRC); install it into this environment next "
               "to lava-nc 0.10.0")
 
-Runner = Callable[[Bundle, np.ndarray, "np.ndarray | None"], dict]
+#: ``runner(bundle, qnet, inputs, targets) -> traces``: runs ``qnet`` (the bundle's integers).
+Runner = Callable[[Bundle, QuantizedNetwork, np.ndarray, "np.ndarray | None"], dict]
 
 
 def missing_hardware_modules(import_module: Callable = importlib.import_module) -> list[str]:
@@ -47,9 +52,11 @@ def missing_hardware_modules(import_module: Callable = importlib.import_module) 
     return missing
 
 
-def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None) -> dict:
-    """Run the bundle's network on Loihi 2: LavaNetwork with fixed-point models and
-    ``Loihi2HwCfg(select_tag="fixed_pt")``; returns the traces of :meth:`LavaNetwork.run`.
+def run_on_loihi2(bundle: Bundle, qnet: QuantizedNetwork, inputs: np.ndarray,
+                  targets: np.ndarray | None) -> dict:
+    """Run ``qnet``, the bundle's integers (:meth:`Bundle.quantized`), on Loihi 2:
+    LavaNetwork with fixed-point models and ``Loihi2HwCfg(select_tag="fixed_pt")``; returns
+    the traces of :meth:`LavaNetwork.run`.
 
     lava-gle has no neuro-core (Nc) models yet: ``Loihi2HwCfg`` is given lava-gle's
     fixed-point Python models for every Process, so they run on the host of the Loihi 2
@@ -60,7 +67,7 @@ def run_on_loihi2(bundle: Bundle, inputs: np.ndarray, targets: np.ndarray | None
     from lava.magma.core.run_configs import Loihi2HwCfg
 
     from lava_gle.runtime.simulator import LavaNetwork
-    with LavaNetwork(bundle.net, backend="fixed") as lava_net:
+    with LavaNetwork(bundle.net, backend="fixed", qnet=qnet) as lava_net:
         return lava_net.run(inputs, targets, record=True, config_class=Loihi2HwCfg)
 
 
@@ -109,8 +116,11 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     BackendUnavailableError
         lava-loihi is not installed (names the missing modules, how to get them and the
         bundle), or the bundle holds no fixed-point parameters.
+    BundleError
+        The bundle's formats or arrays are not what it says (:meth:`Bundle.quantized`).
     """
     bundle = prepare_bundle(source, bundle_dir, profile, strategy, chips)
+    qnet = bundle.quantized() if bundle.has_fixed_point else None
     problems = []
     missing = missing_hardware_modules(import_module)
     if missing:
@@ -129,4 +139,4 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     if x.ndim != 2 or x.shape[1] != bundle.net.input.size:
         raise LavaGleError(f"inputs have shape {list(x.shape)}; deploy needs "
                            f"[T, {bundle.net.input.size}] (one stream, no batch axis)")
-    return runner(bundle, x, None if targets is None else np.asarray(targets, np.float64))
+    return runner(bundle, qnet, x, None if targets is None else np.asarray(targets, np.float64))

@@ -141,14 +141,20 @@ def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, tmp_path, monkey
     write_bundle(map_network(mlp), tmp_path / "b")
     calls = []
 
-    def runner(bundle, x, y):
-        calls.append((bundle, x, y))
+    def runner(bundle, qnet, x, y):
+        calls.append((bundle, qnet, x, y))
         return {"output": np.zeros((x.shape[0], 1, bundle.net.output_size))}
     x = np.load(MLP / "inputs.npy")[:, 0]
     y = np.load(MLP / "targets.npy")[:, 0]
     traces = deploy_mod.deploy(tmp_path / "b", x, y, runner=runner)
-    (bundle, gx, gy), = calls
+    (bundle, qnet, gx, gy), = calls
     assert bundle.path == tmp_path / "b" and bundle.has_fixed_point
+    for key, value in bundle.arrays().items():
+        kind, name = key.split(".")
+        ql = qnet.layers[mlp.index(name)]
+        held = {"W": ql.w, "b": ql.b, "phi_table": ql.consts.phi.phi_table,
+                "gate_table": ql.consts.phi.gate_table}[kind]
+        assert np.array_equal(held, value), key
     assert np.array_equal(gx, x) and np.array_equal(gy, y)
     assert traces["output"].shape == (x.shape[0], 1, 2)
 
@@ -164,8 +170,8 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     seen = {}
 
     class StandIn:
-        def __init__(self, net, backend):
-            seen["net"], seen["backend"] = net, backend
+        def __init__(self, net, backend, qnet=None):
+            seen["net"], seen["backend"], seen["qnet"] = net, backend, qnet
 
         def __enter__(self):
             return self
@@ -183,6 +189,7 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     x = np.load(MLP / "inputs.npy")[:5, 0]
     deploy_mod.deploy(tmp_path / "b", x)
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
+    assert seen["qnet"] is not None and seen["qnet"].net is seen["net"]
     assert seen["cfg"] is Loihi2HwCfg
     from lava_gle.kernels import FixedKernels
     from lava_gle.runtime.builder import build_fused
