@@ -78,10 +78,10 @@ class Bundle:
         """The integer network this bundle describes, with the bundle's own arrays.
 
         The formats and constants are derived from ``network.json`` (quantisation is
-        deterministic) and must equal the manifest's ``fixed_point`` section; the integer
-        weights, biases and activation tables are then taken from ``arrays.npz``, checked
-        for shape and range. So a run of the result is a run of exactly the integers in
-        the bundle.
+        deterministic) and must equal the manifest's ``fixed_point`` and ``learning_rules``
+        sections; the integer weights, biases and activation tables are then taken from
+        ``arrays.npz``, checked for shape, type and range. So a run of the result is a run
+        of exactly the integers in the bundle.
 
         Raises
         ------
@@ -94,12 +94,13 @@ class Bundle:
             notes = "; ".join(self.manifest.get("notes", [])) or "no fixed-point section"
             raise BundleError(f"{self.path}: the bundle has no quantised parameters ({notes})")
         qnet = quantize_network(self.net)
-        diff = _first_difference(self.manifest["fixed_point"], jsonable(qnet.manifest()),
-                                 "fixed_point")
-        if diff is not None:
-            raise BundleError(f"{where}: {diff} differs from what this lava-gle derives from "
-                              f"{NETWORK}; re-map the network with this lava-gle version "
-                              "('lava-gle map NET --out DIR')")
+        for section, derived in (("fixed_point", qnet.manifest()),
+                                 ("learning_rules", learning_rules(qnet))):
+            diff = _first_difference(self.manifest.get(section), jsonable(derived), section)
+            if diff is not None:
+                raise BundleError(f"{where}: {diff} differs from what this lava-gle derives "
+                                  f"from {NETWORK}; re-map the network with this lava-gle "
+                                  "version ('lava-gle map NET --out DIR')")
         arrays = self.arrays()
         expected = qnet.arrays()
         extra, missing = sorted(set(arrays) - set(expected)), sorted(set(expected) - set(arrays))
@@ -128,7 +129,9 @@ def _first_difference(stored, derived, path: str) -> str | None:
         return None
     if stored == derived:
         return None
-    return f"{path} ({json.dumps(stored)} in the manifest, {json.dumps(derived)} derived)"
+    shown = [text if len(text) <= 40 else text[:37] + "..."
+             for text in (json.dumps(stored), json.dumps(derived))]
+    return f"{path} ({shown[0]} in the manifest, {shown[1]} derived)"
 
 
 def _array_ranges(ql: QuantizedLayer) -> dict[str, tuple[int, int]]:

@@ -3,6 +3,7 @@ integers (formats checked against its manifest, weights and tables from its arra
 from __future__ import annotations
 
 import json
+import re
 import sys
 import types
 import warnings
@@ -137,6 +138,22 @@ def test_simulate_refuses_integers_for_a_float_backend(mlp, bundle_dir, streams)
 
 
 # -- refusing a bundle that is not what it says ------------------------------------------
+
+@pytest.mark.parametrize("section, edit, field", [
+    ("fixed_point", lambda m: m["layers"][0]["weights"].update(exp=m["layers"][0]["weights"]
+                                                               ["exp"] - 1),
+     "fixed_point.layers[0].weights.exp"),
+    ("learning_rules", lambda m: m["hidden"]["weights"].update(dw="0"),
+     "learning_rules.hidden.weights.dw"),
+])
+def test_a_changed_section_of_the_manifest_is_named(bundle_dir, section, edit, field):
+    path = bundle_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    edit(manifest[section])
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"^.*manifest.json: " + re.escape(field)):
+        read_bundle(bundle_dir).quantized()
+
 
 def test_a_manifest_that_differs_from_its_network_is_refused(bundle_dir, tmp_path, capsys):
     path = bundle_dir / "manifest.json"
