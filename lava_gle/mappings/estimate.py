@@ -28,7 +28,7 @@ import numpy as np
 
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
-from lava_gle.mappings.placement import traffic_between
+from lava_gle.mappings.placement import entry_blocks, traffic_between
 from lava_gle.mappings.profiles import EVENTS
 from lava_gle.mappings.resources import BACKWARD, FORWARD, SOMA, neighbour_cores
 
@@ -66,11 +66,12 @@ def event_counts(mapping: Mapping) -> dict:
     syn, upd, comp, msg = (np.bincount(core, weights=values[:, j], minlength=n_cores)
                            for j in range(4))
     chip_of = mapping.placement.chip_of_core
+    entries = entry_blocks(blocks, len(costs))
     return {
         "synaptic_ops": int(syn.sum()), "learning_updates": int(upd.sum()),
         "neuron_updates": int(comp.sum()), "messages": int(msg.sum()),
-        "messages_off_core": traffic_between(blocks, costs, list(range(n_cores)), True),
-        "messages_between_chips": traffic_between(blocks, costs, chip_of, True),
+        "messages_off_core": traffic_between(entries, costs, list(range(n_cores)), True),
+        "messages_between_chips": traffic_between(entries, costs, chip_of, True),
         "per_core": (syn, upd, comp, msg),
     }
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from itertools import accumulate
 
 import numpy as np
 
@@ -51,33 +50,48 @@ class Placement:
     note: str = ""
 
 
-def _by_entry(blocks: list[Block], n_entries: int) -> list[list[Block]]:
-    out: list[list[Block]] = [[] for _ in range(n_entries)]
-    for b in blocks:
-        out[b.layer].append(b)
-    return out
+class EntryBlocks:
+    """The blocks of one entry (a layer or a segment) as arrays, sorted by start."""
+
+    __slots__ = ("start", "stop", "core")
+
+    def __init__(self, start: np.ndarray, stop: np.ndarray, core: np.ndarray) -> None:
+        self.start, self.stop, self.core = start, stop, core
+
+    def __len__(self) -> int:
+        return len(self.core)
 
 
-def _overlap(b: Block, lo: int, hi: int) -> int:
-    return max(0, min(b.stop, hi) - max(b.start, lo))
+def entry_blocks(blocks: list[Block], n_entries: int) -> list[EntryBlocks]:
+    """Every entry's blocks as arrays (one pass over the blocks, then NumPy); the traffic
+    functions below take this, so a caller converts the blocks once."""
+    n = len(blocks)
+    cols = {f: np.fromiter((getattr(b, f) for b in blocks), np.int64, n)
+            for f in ("layer", "start", "stop", "core")}
+    order = np.lexsort((cols["start"], cols["layer"]))
+    cols = {f: v[order] for f, v in cols.items()}
+    bounds = np.searchsorted(cols["layer"], np.arange(n_entries + 1))
+    return [EntryBlocks(cols["start"][a:b], cols["stop"][a:b], cols["core"][a:b])
+            for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _pairs(src: list[Block], dst: list[Block], lo: int, hi: int):
+def _overlap(e: EntryBlocks, lo: int, hi: int) -> np.ndarray:
+    """Neurons of each block of ``e`` inside ``lo:hi``."""
+    return np.clip(np.minimum(e.stop, hi) - np.maximum(e.start, lo), 0, None)
+
+
+def _pairs(src: EntryBlocks, dst: EntryBlocks, lo: int, hi: int):
     """``(sender core, receiver core, neurons)`` arrays of a one-to-one link: neuron ``i`` of
-    the senders' range ``lo:hi`` goes to the receiver block holding neuron ``i`` (both lists
-    sorted by start and covering their entry)."""
-    s_start = np.fromiter((b.start for b in src), np.int64, len(src))
-    d_start = np.fromiter((b.start for b in dst), np.int64, len(dst))
-    cuts = np.union1d(np.union1d(s_start, d_start), [lo, hi])
+    the senders' range ``lo:hi`` goes to the receiver block holding neuron ``i`` (both
+    entries sorted by start and covering their entry)."""
+    cuts = np.union1d(np.union1d(src.start, dst.start), [lo, hi])
     cuts = cuts[(cuts >= lo) & (cuts <= hi)]
     left, width = cuts[:-1], np.diff(cuts)
-    s_core = np.fromiter((b.core for b in src), np.int64, len(src))
-    d_core = np.fromiter((b.core for b in dst), np.int64, len(dst))
-    return (s_core[np.searchsorted(s_start, left, "right") - 1],
-            d_core[np.searchsorted(d_start, left, "right") - 1], width)
+    return (src.core[np.searchsorted(src.start, left, "right") - 1],
+            dst.core[np.searchsorted(dst.start, left, "right") - 1], width)
 
 
-def traffic_between(blocks: list[Block], costs: list[LayerCost],
+def traffic_between(entries: list[EntryBlocks], costs: list[LayerCost],
                     group_of_core: list[int] | tuple[int, ...], messages: bool = False) -> int:
     """Bits per step exchanged between cores whose groups differ (chip or core ids); with
     ``messages``, the number of messages (one per neuron and receiving core) instead.
@@ -85,22 +99,19 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
     Computed per link (:func:`~lava_gle.mappings.resources.links`) from counts, without
     listing the core pairs of a broadcast.
     """
-    entries = _by_entry(blocks, len(costs))
     group = np.asarray(group_of_core, dtype=np.int64)
     total = 0
     for link in links(costs):
         src, dst = entries[link.src], entries[link.dst]
         bits = 1 if messages else link.bits
-        if not src or not dst:
+        if not len(src) or not len(dst):
             continue
         if link.to_all:
-            s = np.array([(b.start, b.stop, b.core) for b in src], dtype=np.int64)
-            d_group = group[np.fromiter((b.core for b in dst), np.int64, len(dst))]
-            ids, counts = np.unique(d_group, return_counts=True)
-            s_group = group[s[:, 2]]
+            ids, counts = np.unique(group[dst.core], return_counts=True)
+            s_group = group[src.core]
             pos = np.clip(np.searchsorted(ids, s_group), 0, len(ids) - 1)
             same = np.where(ids[pos] == s_group, counts[pos], 0)
-            n = np.clip(np.minimum(s[:, 1], link.hi) - np.maximum(s[:, 0], link.lo), 0, None)
+            n = _overlap(src, link.lo, link.hi)
             total += int(np.sum(n * (len(dst) - same))) * bits
         else:
             s_core, d_core, n = _pairs(src, dst, link.lo, link.hi)
@@ -108,7 +119,8 @@ def traffic_between(blocks: list[Block], costs: list[LayerCost],
     return total
 
 
-def boundary_costs(blocks: list[Block], costs: list[LayerCost], n_cores: int) -> list[int]:
+def boundary_costs(entries: list[EntryBlocks], costs: list[LayerCost],
+                   n_cores: int) -> list[int]:
     """``c[b]``: bits per step exchanged between cores ``< b`` and cores ``>= b`` (b = 0..n).
 
     A broadcast link with senders on cores ``p`` (bits ``u(p)``) and receivers on cores
@@ -117,32 +129,30 @@ def boundary_costs(blocks: list[Block], costs: list[LayerCost], n_cores: int) ->
     cores the link spans; a one-to-one link adds its bits to every boundary between its
     two cores (a difference array).
     """
-    entries = _by_entry(blocks, len(costs))
     c = [0] * (n_cores + 1)
     diff = np.zeros(n_cores + 2, dtype=np.int64)
     for link in links(costs):
         src, dst = entries[link.src], entries[link.dst]
-        if not src or not dst:
+        if not len(src) or not len(dst):
             continue
         if not link.to_all:
             s_core, d_core, n = _pairs(src, dst, link.lo, link.hi)
             np.add.at(diff, np.minimum(s_core, d_core) + 1, n * link.bits)
             np.subtract.at(diff, np.maximum(s_core, d_core) + 1, n * link.bits)
             continue
-        first = min(src[0].core, dst[0].core)
-        width = max(src[-1].core, dst[-1].core) - first + 1
-        up = [0] * width
-        n_dst = [0] * width
-        for blk in src:
-            up[blk.core - first] += _overlap(blk, link.lo, link.hi) * link.bits
-        for blk in dst:
-            n_dst[blk.core - first] += 1
-        up_before = list(accumulate(up, initial=0))
-        count_before = list(accumulate(n_dst, initial=0))
+        first = int(min(src.core[0], dst.core[0]))
+        width = int(max(src.core[-1], dst.core[-1])) - first + 1
+        up = np.bincount(src.core - first, _overlap(src, link.lo, link.hi) * link.bits,
+                         width).astype(np.int64)
+        n_dst = np.bincount(dst.core - first, minlength=width)
+        up_before = np.concatenate([[0], np.cumsum(up)])
+        count_before = np.concatenate([[0], np.cumsum(n_dst)])
         all_up, all_n = up_before[-1], count_before[-1]
-        for i in range(1, width):
-            c[first + i] += (up_before[i] * (all_n - count_before[i])
-                             + (all_up - up_before[i]) * count_before[i])
+        k = np.arange(1, width)
+        crossing = (up_before[k] * (all_n - count_before[k])
+                    + (all_up - up_before[k]) * count_before[k])
+        for b, v in zip(range(first + 1, first + width), crossing.tolist()):
+            c[b] += v
     for b, v in enumerate(np.cumsum(diff[:n_cores + 1]).tolist()):
         c[b] += v
     return c
@@ -232,7 +242,8 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
     if strategy not in STRATEGIES:
         raise LavaGleError(f"unknown placement strategy {strategy!r}; choose one of "
                            f"{list(STRATEGIES)}")
-    n_cores = max(b.core for b in blocks) + 1
+    entries = entry_blocks(blocks, len(costs))
+    n_cores = max(int(e.core.max()) for e in entries if len(e)) + 1
     needed = -(-n_cores // cores_per_chip)
     check_chips(n_cores, cores_per_chip, chips)
     dense = [c // cores_per_chip for c in range(n_cores)]
@@ -243,12 +254,12 @@ def place(blocks: list[Block], costs: list[LayerCost], cores_per_chip: int,
             budget = needed
             note = (f"traffic: {chips} chips give too much room to search; used the "
                     f"smallest number, {needed}")
-        moved = cheapest_boundaries(boundary_costs(blocks, costs, n_cores), n_cores, budget,
+        moved = cheapest_boundaries(boundary_costs(entries, costs, n_cores), n_cores, budget,
                                     cores_per_chip)
-        if traffic_between(blocks, costs, moved) <= traffic_between(blocks, costs, dense):
+        if traffic_between(entries, costs, moved) <= traffic_between(entries, costs, dense):
             chip_of = moved
         else:
             note = "traffic: moved boundaries crossed chips more than the dense order; kept it"
     return Placement(strategy, tuple(chip_of), max(chip_of) + 1,
-                     traffic_between(blocks, costs, chip_of),
-                     traffic_between(blocks, costs, list(range(n_cores))), note)
+                     traffic_between(entries, costs, chip_of),
+                     traffic_between(entries, costs, list(range(n_cores))), note)

@@ -190,11 +190,12 @@ def test_traffic_strategy_moves_the_chip_boundary_to_the_cheapest_place():
     # 5-7; 5 cores per chip -> 2 chips. A pair (rate up + error down) carries 8 + 24 bits.
     # Boundary b separates pairs p < b <= q: c[3] = 2 pairs l0-l1 + 1 pair l1-l2 = 96,
     # c[4] = the 2 pairs l1-l2 = 64, c[5] = the 3 pairs l2-l3 = 96 (dense cuts there).
-    from lava_gle.mappings.placement import boundary_costs
+    from lava_gle.mappings.placement import boundary_costs, entry_blocks
     profile = load_profile().with_values(compartments_per_core=2, cores_per_chip=5)
     net = chain(1, [2, 2, 1, 3])
     dense = map_network(net, profile, strategy="dense")
-    assert boundary_costs(dense.blocks, dense.costs, 8) == [0, 64, 128, 96, 64, 96, 64, 32, 0]
+    entries = entry_blocks(dense.blocks, len(dense.costs))
+    assert boundary_costs(entries, dense.costs, 8) == [0, 64, 128, 96, 64, 96, 64, 32, 0]
     assert dense.placement.chip_of_core == (0, 0, 0, 0, 0, 1, 1, 1)
     assert dense.placement.interchip_bits == 96
     traffic = map_network(net, profile, strategy="traffic")
