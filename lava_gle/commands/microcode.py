@@ -1,4 +1,6 @@
-"""``lava-gle microcode NET [--json]``: each projection's learning rule as Lava microcode."""
+"""``lava-gle microcode NET [--json]``: each projection's learning rule as Lava microcode,
+and each layer's neuron step as a program in the instruction set of
+:mod:`lava_gle.neuron_program`."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +11,13 @@ from lava_gle.description import load_network
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "microcode", help="print each projection's Loihi learning-rule strings and product series",
+        "microcode", help="print each projection's Loihi learning-rule strings and product "
+                          "series, and each layer's neuron program",
         description="Quantise NET (docs/fixed-point.md) and print, per layer, the Lava "
                     "Loihi3FLearningRule strings of the forward, bias and backward weight "
-                    "updates, what each trace carries, and the product series Lava compiles "
-                    "them to.")
+                    "updates, what each trace carries, the product series Lava compiles "
+                    "them to, and the neuron step as an integer program (instructions per "
+                    "neuron and step, and the operations no public source shows on Loihi 2).")
     p.add_argument("net", help="network description (.json, .yaml)")
     p.add_argument("--json", action="store_true", help="print the rules as JSON")
     p.set_defaults(run=run)
@@ -21,11 +25,17 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lava_gle.microcode import learning_rules
+    from lava_gle.neuron_program import neuron_program, unsupported_ops
     from lava_gle.quantize import quantize_network
     net = load_network(args.net)
-    rules = learning_rules(quantize_network(net))
+    q = quantize_network(net)
+    rules = learning_rules(q)
+    programs = {ql.name: neuron_program(ql.consts) for ql in q.layers}
     if args.json:
-        print(json.dumps(rules, indent=1))
+        print(json.dumps({**rules, "neuron_programs": {
+            name: {"instructions": [str(i) for i in prog.instrs],
+                   "unsupported_ops": unsupported_ops(prog)}
+            for name, prog in programs.items()}}, indent=1))
         return 0
     print(f"{net.describe()}: learning {'on' if net.learning.enabled else 'off'}")
     for layer, entry in rules.items():
@@ -41,4 +51,9 @@ def run(args: argparse.Namespace) -> int:
             print("  " + rule["product_series"].replace("\n", "\n  "))
     if all(r is None for e in rules.values() for r in e.values()):
         print("no plastic projection (learning.enabled is false or eta is 0)")
+    for name, prog in programs.items():
+        missing = unsupported_ops(prog)
+        print(f"\n[{name}] neuron step: {len(prog)} instructions per neuron and step"
+              + (f"; no public Loihi 2 counterpart: {', '.join(missing)}" if missing else ""))
+        print("  " + str(prog).replace("\n", "\n  "))
     return 0

@@ -1,0 +1,193 @@
+"""The integer GLE neuron step as a program in a small instruction set, and its interpreter.
+
+Loihi 2 neurons run microcode; what public sources show of it (``docs/fixed-point.md``,
+section 8) is multiplies with a shift and a rounding mode, saturating adds, shifts,
+compare-and-select, random bits and sending a graded spike. This module writes one step of
+:func:`lava_gle.arithmetic.fixed.neuron_step` in those terms, so the operations a
+deployment needs can be read and counted, and :func:`execute` runs the program on NumPy
+arrays (one register = one value per neuron) bit for bit as ``numpy-fixed`` computes.
+
+Instruction set (``dst`` and register operands are names; constants are integers or
+per-neuron integer arrays):
+
+============================  ============================================  ===============
+op                            meaning                                       public source
+============================  ============================================  ===============
+``mulsr dst a b k``           ``(a * b + 2**(k-1)) >> k`` (``a*b << -k``,   multiply with
+                              ``k <= 0``): multiply, shift, round half up   shift + rounding
+``add dst a b``/``sub``       wide add / subtract (no saturation)           yes
+``addsat dst a b``            ``a + b`` saturated to 24 bit signed,         saturating add
+                              clipped values counted
+``clip dst a lo hi``          saturate to ``[lo, hi]``, counted             compare-select
+``max dst a b``               ``max(a, b)``                                 compare-select
+``sel dst cond a b``          ``a`` where ``cond > 0`` else ``b``            compare-select
+``ge dst a b``/``le``         1 where ``a >= b`` (``a <= b``), else 0        compare
+``mov dst a``                 copy                                          yes
+``lut dst table a``           phi / phi' read from a table (sigmoid, tanh,  **not public**
+                              softplus)
+============================  ============================================  ===============
+
+Tables and tau_m learning's division have no public counterpart (issue #15): a program of a
+table activation contains ``lut`` and :func:`unsupported_ops` names it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+
+from lava_gle.arithmetic import fixed as X
+
+Operand = Union[str, int, np.ndarray]
+
+#: Operations with a public counterpart in Loihi 2 neuron microcode.
+PUBLIC_OPS = frozenset({"mulsr", "add", "sub", "addsat", "clip", "max", "sel", "ge", "le",
+                        "mov"})
+
+
+@dataclass(frozen=True)
+class Instr:
+    """One instruction: ``op dst args...`` (registers are names, constants numbers)."""
+
+    op: str
+    dst: str
+    args: tuple
+
+    def __str__(self) -> str:
+        def show(a):
+            if isinstance(a, np.ndarray):
+                return f"[{a.size} per-neuron]" if a.size > 1 else str(int(a))
+            if isinstance(a, X.FixedActivation):
+                return (f"<phi/phi' tables, {len(a.phi_table)} entries"
+                        f"{', interpolated' if a.interpolate else ''}>")
+            return str(a)
+        return f"{self.op:<7}{self.dst:<9}" + " ".join(show(a) for a in self.args)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A neuron program: instructions, the input registers it reads and the saturation
+    counters it keeps (register -> counted variable name)."""
+
+    instrs: tuple[Instr, ...]
+    inputs: tuple[str, ...]
+    counted: dict
+
+    def __str__(self) -> str:
+        return "\n".join(str(i) for i in self.instrs)
+
+    def __len__(self) -> int:
+        return len(self.instrs)
+
+
+def _factor(out: list[Instr], dst: str, src: str, f: X.Factor) -> None:
+    out.append(Instr("mulsr", dst, (src, f.mant, f.shift)))
+
+
+def neuron_program(c: X.FixedNeuronConstants) -> Program:
+    """The program of one layer's neuron step (inputs ``u, v, g, s, d``; results ``u_new,
+    u_prosp, p, g_new, v_new, e``), from its constants."""
+    out: list[Instr] = []
+    counted = {}
+    out.append(Instr("mulsr", "i", ("g", "d", X.GATE_BITS)))        # i = phi'(u^-) * d
+    if c.prospective:
+        out.append(Instr("sub", "dv", ("i", "v")))
+        _factor(out, "t", "dv", c.dt_r)
+        out.append(Instr("addsat", "v_new", ("v", "t")))
+        _factor(out, "t", "dv", c.tau_m_r)
+        out.append(Instr("addsat", "e", ("v", "t")))
+        counted.update(v_new="v", e="e")
+    else:
+        out.append(Instr("addsat", "v_new", ("i", 0)))
+        out.append(Instr("mov", "e", ("v_new",)))
+        counted.update(v_new="v")
+    out.append(Instr("sub", "du", ("s", "u")))
+    if c.gamma is not None:
+        _factor(out, "t", "e", c.gamma)
+        out.append(Instr("sub" if c.gamma_negative else "add", "du", ("du", "t")))
+    _factor(out, "t", "du", c.dt_m)
+    out.append(Instr("addsat", "u_new", ("u", "t")))
+    _factor(out, "t", "du", c.tau_r_m)
+    out.append(Instr("addsat", "u_prosp", ("u", "t")))
+    counted.update(u_new="u", u_prosp="u_prosp")
+    _activation(out, c.phi)
+    counted["p"] = "r"
+    return Program(tuple(out), ("u", "v", "g", "s", "d"), counted)
+
+
+def _activation(out: list[Instr], phi: X.FixedActivation) -> None:
+    """phi and phi' of ``u_prosp``: the payload ``p`` (saturated, counted) and gate ``g_new``."""
+    to_rate = phi.u_bits - phi.rate_bits
+    one = X.GATE_ONE
+    if phi.kind not in ("linear", "relu", "hard_sigmoid"):
+        out.append(Instr("lut", "p", (phi, "u_prosp")))             # p (saturated) and g_new
+        return
+    out.append(Instr("mulsr", "q", ("u_prosp", 1, to_rate)))
+    if phi.kind == "linear":
+        out.append(Instr("mov", "g_new", (one,)))
+    elif phi.kind == "relu":
+        out.append(Instr("max", "q", ("q", 0)))
+        out.append(Instr("ge", "t", ("u_prosp", 1)))                 # u > 0
+        out.append(Instr("sel", "g_new", ("t", one, 0)))
+    else:  # hard_sigmoid
+        out.append(Instr("max", "q", ("q", 0)))
+        out.append(Instr("sub", "t", (1 << phi.rate_bits, "q")))     # q <= one: select
+        out.append(Instr("sel", "q", ("t", "q", 1 << phi.rate_bits)))
+        out.append(Instr("ge", "t", ("u_prosp", 0)))
+        out.append(Instr("le", "t2", ("u_prosp", 1 << phi.u_bits)))
+        out.append(Instr("sel", "t", ("t2", "t", 0)))                # 0 <= u <= 1
+        out.append(Instr("sel", "g_new", ("t", one, 0)))
+    out.append(Instr("clip", "p", ("q", phi.p_min, phi.p_max)))
+
+
+def unsupported_ops(program: Program) -> list[str]:
+    """Operations of ``program`` that public sources do not show on Loihi 2 neurons."""
+    return sorted({i.op for i in program.instrs} - PUBLIC_OPS)
+
+
+def execute(program: Program, regs: dict[str, np.ndarray]
+            ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
+    """Run ``program`` on the int64 input registers ``regs`` (arrays [..., n]); return all
+    registers and the saturation counts of the counted variables (``v, e, u, u_prosp, r``
+    as :data:`lava_gle.arithmetic.fixed.NEURON_SAT_VARS`)."""
+    r = dict(regs)
+    counts = dict.fromkeys(X.NEURON_SAT_VARS, 0)
+
+    def val(a):
+        return r[a] if isinstance(a, str) else a
+
+    def count(dst: str, n: int) -> None:
+        var = program.counted.get(dst)
+        if var is not None:
+            counts[var] += n
+
+    for ins in program.instrs:
+        a = ins.args
+        if ins.op == "mulsr":
+            r[ins.dst] = X.shift_round(val(a[0]) * val(a[1]), a[2])
+        elif ins.op in ("add", "sub"):
+            r[ins.dst] = val(a[0]) + val(a[1]) if ins.op == "add" else val(a[0]) - val(a[1])
+        elif ins.op == "addsat":
+            r[ins.dst], n = X.saturate_state(val(a[0]) + val(a[1]))
+            count(ins.dst, n)
+        elif ins.op == "clip":
+            r[ins.dst], n = X.saturate(val(a[0]), val(a[1]), val(a[2]))
+            count(ins.dst, n)
+        elif ins.op == "max":
+            r[ins.dst] = np.maximum(val(a[0]), val(a[1]))
+        elif ins.op == "sel":
+            r[ins.dst] = np.where(val(a[0]) > 0, val(a[1]), val(a[2]))
+        elif ins.op in ("ge", "le"):
+            x, y = val(a[0]), val(a[1])
+            r[ins.dst] = ((x >= y) if ins.op == "ge" else (x <= y)).astype(np.int64)
+        elif ins.op == "mov":
+            r[ins.dst] = np.broadcast_to(np.asarray(val(a[0]), np.int64),
+                                         np.shape(r["u"])).copy()
+        elif ins.op == "lut":
+            p, g, n = a[0](val(a[1]))  # FixedActivation: clips (counted) as the table read
+            r[ins.dst], r["g_new"] = p, g
+            count(ins.dst, n)
+        else:
+            raise ValueError(f"unknown instruction {ins.op!r}")
+    return r, counts

@@ -1,0 +1,69 @@
+"""The neuron step as an instruction-set program: bit-exact with numpy-fixed's step."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lava_gle import network_from_dict
+from lava_gle.arithmetic import fixed as X
+from lava_gle.neuron_program import execute, neuron_program, unsupported_ops
+from lava_gle.quantize import quantize_network
+
+PHIS = ["linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus"]
+
+
+def layer_constants(phi: str, prospective: bool, gamma: float, top: bool):
+    """Neuron constants of the hidden (``top=False``) or output layer of a small network
+    with per-neuron time constants."""
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.01, "input": {"size": 2},
+        "layers": [{"name": "h", "size": 3, "tau_m": [1.0, 0.7, 2.0], "tau_r": [0.1, 0.2, 0.3],
+                    "phi": phi, "init": {"seed": 1}},
+                   {"name": "o", "size": 3, "tau_m": 0.5, "tau_r": 0.05, "phi": phi,
+                    "init": {"seed": 2}}],
+        "learning": {"enabled": False, "gamma": gamma, "beta": 0.1,
+                     "prospective_errors": prospective}})
+    return quantize_network(net).layers[1 if top else 0].consts
+
+
+CASES = [(phi, prosp, gamma, top) for phi in PHIS for prosp in (True, False)
+         for gamma in (0.0, 1.0, -0.5) for top in (False, True)]
+
+
+@settings(max_examples=40, deadline=None)
+@given(case=st.sampled_from(CASES), seed=st.integers(0, 2**32 - 1),
+       scale=st.sampled_from([10, 2**16, 2**23, 2**26]))
+def test_program_equals_the_fixed_neuron_step(case, seed, scale):
+    """Every register and every saturation count, on random states (including values that
+    saturate: scale 2**26 exceeds the 24-bit state)."""
+    c = layer_constants(*case)
+    rng = np.random.default_rng(seed)
+    u, v, s, d = (rng.integers(-scale, scale, size=(4, 3)) for _ in range(4))
+    g = rng.integers(0, X.GATE_ONE + 1, size=(4, 3))
+    expected, counts = X.neuron_step(u, v, g, s, d, c)
+    regs, got_counts = execute(neuron_program(c), dict(u=u, v=v, g=g, s=s, d=d))
+    for name, reg in (("u", "u_new"), ("u_prosp", "u_prosp"), ("p", "p"), ("g", "g_new"),
+                      ("v", "v_new"), ("e", "e")):
+        np.testing.assert_array_equal(regs[reg], getattr(expected, name), err_msg=name)
+    assert tuple(got_counts[v] for v in X.NEURON_SAT_VARS) == counts
+
+
+@pytest.mark.parametrize("phi, needs", [("relu", []), ("hard_sigmoid", []), ("linear", []),
+                                        ("tanh", ["lut"]), ("softplus", ["lut"])])
+def test_programs_name_what_has_no_public_counterpart(phi, needs):
+    program = neuron_program(layer_constants(phi, True, 1.0, False))
+    assert unsupported_ops(program) == needs
+    assert 12 <= len(program) <= 25  # a step is a short program; printed by `microcode`
+
+
+def test_microcode_prints_each_layers_neuron_program(capsys):
+    from lava_gle.cli import main
+    from conftest import GOLDEN
+    assert main(["microcode", str(GOLDEN / "visible_lagline" / "network.json")]) == 0
+    out = capsys.readouterr().out
+    # prospective errors and gamma 1: 13 arithmetic instructions + the table read (softplus)
+    assert "[out] neuron step: 14 instructions per neuron and step; no public Loihi 2 " \
+           "counterpart: lut" in out
+    assert "mulsr  i        g d 12" in out
