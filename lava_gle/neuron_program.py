@@ -191,3 +191,16 @@ def execute(program: Program, regs: dict[str, np.ndarray]
         else:
             raise ValueError(f"unknown instruction {ins.op!r}")
     return r, counts
+
+
+def program_shape(phi: str, prospective: bool, has_gamma: bool) -> Program:
+    """The program of a layer with activation ``phi``, (non-)prospective errors and a
+    gamma (or none), with placeholder constants: its instructions, not their operands
+    (what a mapper counts without quantising the network)."""
+    one = X.Factor(np.array(1), 0)
+    table = phi not in ("linear", "relu", "hard_sigmoid")
+    act = X.FixedActivation(kind="table" if table else phi, u_bits=0, rate_bits=0, p_min=0,
+                            p_max=0, phi_table=np.zeros(1, np.int64) if table else None)
+    c = X.FixedNeuronConstants(one, one, one, one, one if has_gamma else None, False,
+                               prospective, act)
+    return neuron_program(c)

@@ -67,3 +67,27 @@ def test_microcode_prints_each_layers_neuron_program(capsys):
     assert "[out] neuron step: 14 instructions per neuron and step; no public Loihi 2 " \
            "counterpart: lut" in out
     assert "mulsr  i        g d 12" in out
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if not c[3]][::5])
+def test_the_mappers_count_is_the_real_programs_length(case):
+    """program_shape (what `map` counts without quantising) has as many instructions as
+    the program of the real constants, and the same unsupported ones (a negative gamma
+    only turns an add into a sub)."""
+    from lava_gle.neuron_program import program_shape
+    phi, prospective, gamma, _ = case
+    real = neuron_program(layer_constants(*case))
+    shape = program_shape(phi, prospective, gamma != 0)
+    assert len(shape) == len(real) and unsupported_ops(shape) == unsupported_ops(real)
+
+
+def test_map_reports_instructions_per_step(tmp_path, capsys):
+    import json
+    from lava_gle.cli import main
+    from conftest import REPO
+    assert main(["map", str(REPO / "examples" / "mlp.yaml"), "--json"]) == 0
+    prog = json.loads(capsys.readouterr().out)["totals"]["neuron_program"]
+    sizes = {"hidden": 8, "out": 2}
+    assert prog["instructions_per_step"] == sum(prog["instructions_per_neuron"][n] * k
+                                                for n, k in sizes.items())
+    assert prog["without_public_counterpart"] == {"hidden": ["lut"]}  # tanh

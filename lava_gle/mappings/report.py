@@ -14,6 +14,7 @@ import numpy as np
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
 from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
+from lava_gle.neuron_program import program_shape, unsupported_ops
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",
@@ -66,6 +67,13 @@ class MappingReport:
                          f"({t['utilisation_pct'][r]:5.1f}%)")
         lines.append(f"  traffic: {t['intercore_bits_per_step']:,} bits/step between cores, "
                      f"{t['interchip_bits_per_step']:,} between chips")
+        prog = t["neuron_program"]
+        per = ", ".join(f"{n} {k}" for n, k in prog["instructions_per_neuron"].items())
+        lines.append(f"  neuron program: {prog['instructions_per_step']:,} instructions/step "
+                     f"(per neuron and step: {per})")
+        for n, ops in prog["without_public_counterpart"].items():
+            lines.append(f"  note: layer {n}'s neuron step needs {', '.join(ops)}, which no "
+                         "public source shows on Loihi 2 (docs/fixed-point.md, section 8)")
         if t["placement_note"]:
             lines.append(f"  note: {t['placement_note']}")
         return "\n".join(lines)
@@ -164,6 +172,14 @@ def build_report(mapping: Mapping) -> MappingReport:
         "intercore_bits_per_step": mapping.placement.intercore_bits,
         "placement_note": mapping.placement.note,
     }
+    lrn = net.learning
+    programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0)
+                for l in net.layers}
+    totals["neuron_program"] = {
+        "instructions_per_neuron": {n: len(p) for n, p in programs.items()},
+        "instructions_per_step": sum(len(programs[l.name]) * l.size for l in net.layers),
+        "without_public_counterpart": {n: unsupported_ops(p) for n, p in programs.items()
+                                       if unsupported_ops(p)}}
     network = {"name": net.name, "input": net.input.size, "layers": len(net.layers),
                "neurons": totals["neurons"], "sizes": net.sizes}
     return MappingReport(network, profile.to_dict(), mapping.placement.strategy, totals,
