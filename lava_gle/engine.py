@@ -101,10 +101,6 @@ class Engine:
 
     # -- parameters (float units) ---------------------------------------------------
     @property
-    def dtype(self):
-        return getattr(self.kernels, "dtype", np.int64)
-
-    @property
     def weights(self) -> list[np.ndarray]:
         """W_l [n_l, n_{l-1}] in float units: the live arrays of float kernels (updated in
         place while learning), dequantised copies of fixed ones."""
