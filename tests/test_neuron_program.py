@@ -91,3 +91,31 @@ def test_map_reports_instructions_per_step(tmp_path, capsys):
     assert prog["instructions_per_step"] == sum(prog["instructions_per_neuron"][n] * k
                                                 for n, k in sizes.items())
     assert prog["without_public_counterpart"] == {"hidden": ["lut"]}  # tanh
+
+
+@settings(max_examples=300, deadline=None)
+@given(n=st.integers(1, 4), num_bits=st.integers(0, 24), den_bits=st.integers(0, 24),
+       seed=st.integers(0, 2**32 - 1), scalar=st.booleans(), power=st.booleans())
+def test_tau_factors_without_a_divide_equal_the_engines(n, num_bits, den_bits, seed, scalar,
+                                                        power):
+    """The division-free factor (shift by leading bits, restoring division) gives the
+    engine's factor for every input, ratios at exact powers of two included."""
+    from lava_gle.neuron_program import factor_ratio_without_divide
+    rng = np.random.default_rng(seed)
+    den = rng.integers(1, 2 ** den_bits + 1, size=n)
+    num = rng.integers(1, 2 ** num_bits + 1, size=() if scalar else n)
+    if power:  # num / den exactly a power of two, or one below it
+        num = den * 2 ** (num_bits % 8) - rng.integers(0, 2, size=n)
+        num = np.maximum(num, 1)
+    got, want = factor_ratio_without_divide(num, den), X.factor_ratio(num, den)
+    assert got.shift == want.shift
+    np.testing.assert_array_equal(got.mant, want.mant)
+
+
+def test_restoring_division_is_floor_division_and_saturates():
+    from lava_gle.neuron_program import divide, floor_log2
+    n = np.array([0, 1, 7, 8191, 8192, 10**9, 12345])
+    d = np.array([1, 3, 7, 1, 1, 3, 1000])
+    np.testing.assert_array_equal(divide(n, d, 13), np.minimum(n // d, 8191))
+    x = np.array([1, 2, 3, 4, 2**23 - 1, 2**23, 2**40 + 5])
+    np.testing.assert_array_equal(floor_log2(x), [0, 1, 1, 2, 22, 23, 40])
