@@ -35,7 +35,7 @@ import numpy as np
 from lava_gle.arithmetic import fixed as X
 from lava_gle.arithmetic import floating as F
 from lava_gle.network import Network
-from lava_gle.quantize import QuantizedNetwork
+from lava_gle.quantize import QuantizedNetwork, quantize_network
 
 Array = np.ndarray
 
@@ -215,6 +215,11 @@ class FloatKernels:
 
     def report_to(self, sink: SaturationSink) -> None:
         """Float kernels clip nothing: nothing to report."""
+
+    def set_eta(self, eta: float) -> None:
+        """Rate of GLE's own rule from now on (``W += eta e p^T``), e.g. an epoch schedule."""
+        for k in self.layers:
+            k.eta = eta
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: GLE's own rule, or ``optimizer.step(params, grads)`` on
@@ -398,6 +403,19 @@ class FixedKernels:
         self.saturation = sink
         for k in self.layers:
             k.sat = sink
+
+    def set_eta(self, eta: float) -> None:
+        """Learning-engine rules for rate ``eta`` from now on (an epoch schedule): the
+        rule, bias rule and error-trace shift :func:`~lava_gle.quantize.quantize_network`
+        picks for the description at that ``learning.eta``; parameters and state stay.
+        On a chip this rewrites each projection's learning-rule microcode between epochs;
+        halving eta lowers the rule's exponent ``s_exp`` by one while it is above 1."""
+        net = self.q.net
+        q = quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
+        fields = ("rule", "bias_rule", "trace_shift", "trace_coarsening", "gain_target",
+                  "bias_gain_target")
+        for k, ql in zip(self.layers, q.layers):
+            k.ql = replace(k.ql, **{f: getattr(ql, f) for f in fields})
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of every layer's learning-engine rule and integer tau_m learning."""

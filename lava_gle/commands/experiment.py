@@ -35,11 +35,20 @@ def add_parser(sub) -> None:
     p.add_argument("--learn-tau", action="store_true",
                    help="lagline: the student learns tau_m too")
     p.add_argument("--optimizer", choices=("adam", "sgd"),
-                   help="lagline: Adam on the local signals (default on numpy) or GLE's own "
-                        "SGD rule (default on the other backends)")
+                   help="Adam on the local signals (default on numpy) or GLE's own SGD rule, "
+                        "the chip's (default and only choice on the fixed-point backends)")
     p.add_argument("--sgd-eta", type=nonnegative_float, metavar="ETA",
-                   help="lagline, SGD rule: learning rate of the weights (default 1.0; 0.1 "
-                        "with --learn-tau)")
+                   help="SGD rule: learning rate of the weights per step (lagline: 1.0, 0.1 "
+                        "with --learn-tau; yinyang 0.02; mnist1d 0.002)")
+    p.add_argument("--halve-every", type=natural_int, metavar="EPOCHS",
+                   help="mnist1d, yinyang, SGD rule: halve eta after every EPOCHS epochs "
+                        "(default 0: constant)")
+    p.add_argument("--loss", choices=("ce", "mse"),
+                   help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
+                        "numpy) or MSE against one-hot target rates (default on fixed point)")
+    p.add_argument("--batch", type=positive_int,
+                   help="mnist1d, yinyang: samples side by side (default 100; 1: online, as "
+                        "a chip learns)")
     p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
@@ -59,10 +68,10 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "lagline" and args.epochs is not None:
         raise LavaGleError("--epochs applies to mnist1d and yinyang; lagline runs the "
                            "paper's 4,050 time units (or --quick)")
-    if args.name != "lagline" and (args.optimizer is not None or args.sgd_eta is not None
-                                   or args.sgd_eta_tau is not None):
-        raise LavaGleError("--optimizer, --sgd-eta and --sgd-eta-tau apply to the lagline "
-                           "experiment only")
+    if args.name != "lagline" and args.sgd_eta_tau is not None:
+        raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
+    if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None):
+        raise LavaGleError("--loss, --batch and --halve-every apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -74,6 +83,10 @@ def run(args: argparse.Namespace) -> int:
             "and `lava-gle demo` runs LagLine through both")
     prepare_out_dir(args.out)
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
+    if args.name != "lagline":
+        from lava_gle.experiments.training import rule_overrides
+        rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
+                              args.sgd_eta, args.halve_every)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
         config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,
@@ -82,11 +95,11 @@ def run(args: argparse.Namespace) -> int:
     elif args.name == "mnist1d":
         from lava_gle.experiments import mnist1d
         config = mnist1d.config_from_args(args.seed, args.quick, args.epochs, args.model,
-                                          args.balanced_batches)
+                                          args.balanced_batches, **rule)
         metrics = mnist1d.run_mnist1d(config, args.out, **opts)
     else:
         from lava_gle.experiments import yinyang
-        config = yinyang.config_from_args(args.seed, args.quick, args.epochs)
+        config = yinyang.config_from_args(args.seed, args.quick, args.epochs, **rule)
         metrics = yinyang.run_yinyang(config, args.out, **opts)
     if args.quiet:
         return 0

@@ -25,22 +25,29 @@ import numpy as np
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.metrics import accuracy
-from lava_gle.experiments.training import Dataset, TrainConfig, predict, run_classification
+from lava_gle.experiments.training import (
+    Dataset, RuleOptions, TrainConfig, evaluate, run_classification,
+)
 from lava_gle.network import Network
 
 #: model name -> (fast units, slow units) per hidden layer, and the paper's Adam rate.
 MODELS = {"42k": (30, 60, 5e-4), "15k": (17, 36, 1e-3)}
 
 
+#: Default rate of the ``sgd`` rule (per step; see docs/experiments.md).
+SGD_ETA = 0.002
+
+
 @dataclass(frozen=True)
-class Mnist1dConfig:
+class Mnist1dConfig(RuleOptions):
     """Set-up of the MNIST-1D experiment (defaults: the paper's 42k model).
 
     ``n_train``/``n_test`` use the first sequences of each split (``None``: all);
     ``fast``/``slow`` override the model's units per hidden layer (the quick run
     uses a small network). ``lava_sequences``: test sequences run through Lava.
     ``balanced_batches``: class-balanced batches instead of plain shuffling (not the
-    paper's; see ``docs/experiments.md``).
+    paper's; see ``docs/experiments.md``). Rule options:
+    :class:`~lava_gle.experiments.training.RuleOptions`.
     """
 
     seed: int = 0
@@ -122,7 +129,7 @@ def build_network(config: Mnist1dConfig) -> Network:
         "gle_network": 1, "name": f"mnist1d_{config.model}", "dt": dt, "seed": config.seed,
         "input": {"size": 1}, "layers": layers,
         "learning": {"enabled": True, "eta": config.learning_rate, "gamma": 0.0, "beta": 1.0,
-                     "loss": "ce", "prospective_errors": True}})
+                     "loss": config.loss, "prospective_errors": True}})
 
 
 def parameter_count(net: Network) -> int:
@@ -136,15 +143,15 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
     """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
     data = load_data(config)
     net = build_network(config)
-    cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.learning_rate,
-                      balanced_batches=config.balanced_batches, dtype=config.dtype)
+    cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
+                      balanced_batches=config.balanced_batches, dtype=config.dtype,
+                      **config.rule_fields(config.learning_rate, SGD_ETA, config.batch))
 
     def extras(result) -> dict[str, Any]:
         # diagnostic, not the paper's protocol: accuracy after removing each class's mean
         # logit over the test set (the summed logits carry large class offsets that drift
         # with the per-step Adam updates; this shows how much of the error they cause)
-        logits, _ = predict(result.network, data.x_test, data.y_test, backend, cfg.batch,
-                            cfg.readout_start, np.dtype(cfg.dtype).type)
+        logits, _ = evaluate(result.engine, net, data.x_test, data.y_test, cfg)
         return {"parameters": parameter_count(net),
                 "seconds_per_epoch": result.wall_time_s / len(result.history["time_s"]),
                 "test_accuracy_offset_free": accuracy(logits - logits.mean(axis=0),
@@ -160,10 +167,11 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
 
 
 def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None,
-                     balanced_batches: bool = False) -> Mnist1dConfig:
-    """The configuration the command line asks for."""
+                     balanced_batches: bool = False, **rule: Any) -> Mnist1dConfig:
+    """The configuration the command line asks for (``rule``:
+    :func:`~lava_gle.experiments.training.rule_overrides`)."""
     config = Mnist1dConfig.quick() if quick else Mnist1dConfig()
-    config = replace(config, seed=seed, balanced_batches=balanced_batches)
+    config = replace(config, seed=seed, balanced_batches=balanced_batches, **rule)
     if model is not None:
         config = replace(config, model=model)
     if epochs is not None:

@@ -33,6 +33,7 @@ from lava_gle.experiments.checkpoint import (
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
+from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 
@@ -50,9 +51,15 @@ class Dataset:
         return self.x_train.shape[1]
 
 
+#: The optimisers of the classification experiments: ``adam`` on the local signals
+#: (float only), ``sgd``: GLE's own rule ``W += eta e p^T``, the one a chip's learning
+#: engine runs (every backend).
+OPTIMIZERS = ("adam", "sgd")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to train: epochs, batch, Adam learning rate and its plateau schedule.
+    """How to train: epochs, batch, optimiser, learning rate and its schedule.
 
     ``readout_start``: first step of a sample whose output enters the summed logits.
     ``teach_start``: first step of a sample with a target; before it the output
@@ -60,6 +67,14 @@ class TrainConfig:
     ``balanced_batches``: spread every class evenly over the epoch, so that each batch
     holds the classes in (about) their overall proportions (default: plain shuffling).
     ``dtype``: float type of the engine (``float32`` or ``float64``).
+    ``optimizer``: ``adam`` (rate ``lr``, :class:`ReduceLROnPlateau` on the test loss) or
+    ``sgd`` (GLE's own rule at ``eta = lr``; the network's ``learning.eta`` is ignored).
+    ``halve_every``: ``sgd`` only, eta halves after every ``halve_every`` epochs (0:
+    constant), a schedule fixed in advance, so float and fixed-point runs follow the same
+    one; in fixed point each halving is one less in the learning rule's exponent.
+    ``target_rate``: loss ``mse`` only, the target rate of the sample's class (the other
+    outputs' target is 0): a scaled one-hot target.
+    ``eval_batch``: sequences side by side in evaluation (default: ``batch``).
     """
 
     epochs: int
@@ -71,6 +86,91 @@ class TrainConfig:
     teach_start: int = 0
     balanced_batches: bool = False
     dtype: str = "float64"
+    optimizer: str = "adam"
+    halve_every: int = 0
+    target_rate: float = 1.0
+    eval_batch: int | None = None
+
+    def eta(self, epoch: int) -> float:
+        """The ``sgd`` rule's rate in epoch ``epoch`` (0-based)."""
+        return self.lr * 0.5 ** (epoch // self.halve_every) if self.halve_every else self.lr
+
+    @property
+    def test_batch(self) -> int:
+        return self.batch if self.eval_batch is None else self.eval_batch
+
+
+def onehot_targets(labels: np.ndarray, classes: int, rate: float) -> np.ndarray:
+    """MSE targets [B, classes]: ``rate`` at each sample's class ``labels`` [B], else 0."""
+    out = np.zeros((len(labels), classes))
+    out[np.arange(len(labels)), labels] = rate
+    return out
+
+
+@dataclass(frozen=True)
+class RuleOptions:
+    """The learning-rule options every classification experiment's config carries.
+
+    ``optimizer``: ``adam`` (the paper's) or ``sgd`` (GLE's own rule, as a chip learns;
+    the only one of the fixed-point backends). ``loss``: ``ce`` (softmax, float only) or
+    ``mse`` against one-hot target rates ``target_rate`` (a chip's output neurons form
+    ``beta (y - r)`` from a target payload). ``sgd_eta``: the rule's rate (None: the
+    experiment's default), halved after every ``halve_every`` epochs (0: never).
+    ``agreement_steps``: learning steps of the ``lava_fixed_agreement`` check of a
+    fixed-point run. ``weight_range``: fixed point only, the weights' 8-bit range
+    (``fixed_point.weight_range``, with ``weight_headroom`` 1; None: the quantiser's
+    defaults, range 4 and headroom 2): a smaller range gives finer weights, so the
+    stochastic rounding of each online update to whole weight LSBs adds less noise.
+    """
+
+    optimizer: str = "adam"
+    loss: str = "ce"
+    sgd_eta: float | None = None
+    halve_every: int = 0
+    target_rate: float = 1.0
+    agreement_steps: int = 2000
+    weight_range: float | None = None
+
+    def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
+        """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
+        rate of the ``sgd`` rule); evaluation runs at least 100 sequences side by side."""
+        sgd = self.optimizer == "sgd"
+        return {"optimizer": self.optimizer, "halve_every": self.halve_every,
+                "target_rate": self.target_rate,
+                "lr": (self.sgd_eta if self.sgd_eta is not None else sgd_eta) if sgd
+                else adam_lr,
+                "eval_batch": None if batch >= 100 else 100}
+
+
+def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
+                   batch: int | None = None, sgd_eta: float | None = None,
+                   halve_every: int | None = None) -> dict[str, Any]:
+    """The config fields the command line sets (None: the default), checked.
+
+    On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
+    and ``ce`` are refused there with the alternative named. ``sgd_eta`` and
+    ``halve_every`` need ``sgd``.
+    """
+    fixed = BACKENDS[backend].arithmetic != "float"
+    if fixed and optimizer == "adam":
+        raise LavaGleError(f"--optimizer adam runs in float only; backend {backend} learns "
+                           "with the learning engine's own rule: use --optimizer sgd")
+    if fixed and loss == "ce":
+        raise LavaGleError(f"--loss ce (softmax) has no fixed-point form; backend {backend} "
+                           "needs --loss mse (one-hot target rates)")
+    out: dict[str, Any] = {}
+    if fixed or optimizer is not None:
+        out["optimizer"] = optimizer or "sgd"
+    if fixed or loss is not None:
+        out["loss"] = loss or "mse"
+    if out.get("optimizer", "adam") != "sgd":
+        for flag, value in (("--sgd-eta", sgd_eta), ("--halve-every", halve_every)):
+            if value is not None:
+                raise LavaGleError(f"{flag} sets the SGD rule's rate; add --optimizer sgd")
+    for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every)):
+        if value is not None:
+            out[key] = value
+    return out
 
 
 def epoch_order(labels: np.ndarray, seed: int, epoch: int, balanced: bool = False) -> np.ndarray:
@@ -127,19 +227,23 @@ def step_cross_entropy(outputs: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def stream_batch(engine, x: np.ndarray, labels: np.ndarray, readout_start: int,
-                 teach: bool, teach_start: int = 0) -> tuple[np.ndarray, np.ndarray]:
+                 teach: bool, teach_start: int = 0,
+                 target_rate: float | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Stream one batch ``x`` [B, T, in] through ``engine``.
 
     With ``teach`` the targets of steps ``teach_start .. T-1`` are ``labels`` [B]
-    (the output error drives learning when the engine learns); otherwise, and in
-    the steps before, there is no output error.
+    (class indices for loss ``ce``; with ``target_rate`` the scaled one-hot rates of
+    :func:`onehot_targets`, loss ``mse``); the output error drives learning when the
+    engine learns. Otherwise, and in the steps before, there is no output error.
     Returns (summed logits [B, C], per-sample step cross-entropy [B]).
     """
     xs = np.ascontiguousarray(x.transpose(1, 0, 2))
     if not teach:
         out = engine.run(xs, None, record=["output"])["output"]
     else:
-        targets = np.broadcast_to(labels, (xs.shape[0], len(labels)))
+        y = labels if target_rate is None else onehot_targets(
+            labels, engine.net.output_size, target_rate)
+        targets = np.broadcast_to(y, (xs.shape[0],) + y.shape)
         parts = []
         if teach_start > 0:
             parts.append(engine.run(xs[:teach_start], None, record=["output"])["output"])
@@ -183,9 +287,16 @@ def predict(net: Network, x: np.ndarray, labels: np.ndarray, backend: str = "num
     ``batch`` sequences at a time, without resets in between.
     """
     engine = make_engine(inference_network(net), backend, dtype=dtype)
+    return stream_all(engine, x, labels, batch, readout_start, progress)
+
+
+def stream_all(engine, x: np.ndarray, labels: np.ndarray, batch: int, readout_start: int,
+               progress: bool = False) -> tuple[np.ndarray, float]:
+    """Summed logits [N, C] and mean step cross-entropy of ``engine`` on ``x`` [N, T, in]
+    (no targets), ``batch`` sequences at a time in order, continuing from its state."""
     logits, losses = [], []
-    for i in tqdm(range(0, len(x), batch), desc=f"eval {backend}", disable=not progress,
-                  leave=False):
+    for i in tqdm(range(0, len(x), batch), desc=f"eval {engine.backend}",
+                  disable=not progress, leave=False):
         idx = np.arange(i, min(i + batch, len(x)))
         n = len(idx)
         idx = np.resize(idx, batch)  # a short last batch repeats its sequences
@@ -193,6 +304,33 @@ def predict(net: Network, x: np.ndarray, labels: np.ndarray, backend: str = "num
         logits.append(lg[:n])
         losses.append(ce[:n])
     return np.concatenate(logits), float(np.concatenate(losses).mean())
+
+
+def predict_in_place(engine, x: np.ndarray, labels: np.ndarray, batch: int,
+                     readout_start: int) -> tuple[np.ndarray, float]:
+    """:func:`predict` with the engine's own parameters (for fixed point: the trained
+    integers and formats, which re-quantising the float values would not reproduce),
+    from the zero state, learning off; the engine's state, step count and saturation
+    counts are put back afterwards, so training continues as if nothing ran."""
+    saved, learning = engine.state_dict(), engine.learning
+    engine.learning = False
+    try:
+        engine.reset(batch)
+        return stream_all(engine, x, labels, batch, readout_start)
+    finally:
+        engine.load_state_dict(saved)
+        engine.learning = learning
+
+
+def evaluate(engine, net: Network, x: np.ndarray, labels: np.ndarray,
+             cfg: TrainConfig) -> tuple[np.ndarray, float]:
+    """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains
+    (``net``: its description), learning off: float engines through :func:`predict` of
+    the frozen parameters, integer ones in place (:func:`predict_in_place`)."""
+    if engine.kernels.arithmetic == "float":
+        return predict(frozen_network(net, engine), x, labels, engine.backend,
+                       cfg.test_batch, cfg.readout_start, engine.dtype)
+    return predict_in_place(engine, x, labels, cfg.test_batch, cfg.readout_start)
 
 
 @dataclass
@@ -203,14 +341,19 @@ class TrainResult:
     history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr, time_s
     wall_time_s: float        # training and per-epoch evaluation
     steps: int                # simulation steps done (training + evaluation)
+    engine: Any               # the training engine (its kernels hold the trained parameters)
 
 
 def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                      out_dir: str | Path, run_config: dict[str, Any], backend: str = "numpy",
                      seed: int = 0, quiet: bool = False, guard=None, fresh: bool = False,
                      checkpoint_every_s: float = 60.0) -> TrainResult:
-    """Train ``net`` on ``data`` with Adam on the local signals; checkpoint and resume.
+    """Train ``net`` on ``data`` with ``cfg.optimizer``; checkpoint and resume.
 
+    ``adam``: Adam on the local signals (float backends only). ``sgd``: GLE's own rule at
+    the rate ``cfg.eta(epoch)`` (``learning.eta`` of ``net`` is replaced), on any stepping
+    backend; on ``numpy-fixed`` that is the learning engine's rule in integers, the test
+    accuracy is measured with the trained integers (:func:`predict_in_place`).
     ``run_config`` (JSON-ready) identifies the run in the checkpoint. ``guard`` is an
     object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
     checkpoints at the next batch boundary and raises :class:`ExperimentInterrupted`.
@@ -219,7 +362,14 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out, quiet)
     dtype = np.dtype(cfg.dtype).type
-    engine = make_engine(net, backend, optimizer=Adam(cfg.lr), dtype=dtype)
+    if cfg.optimizer not in OPTIMIZERS:
+        raise LavaGleError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
+    sgd = cfg.optimizer == "sgd"
+    if sgd:
+        net = replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    engine = make_engine(net, backend, optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
+    target_rate = cfg.target_rate if net.learning.loss == "mse" else None
+    eta = net.learning.eta
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
     ckpt = Checkpoint(out, run_config, may_change=("epochs",))
     if fresh:
@@ -257,19 +407,25 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     start = last_save = time.perf_counter()
     bar = tqdm(total=cfg.epochs * n_batches, initial=epoch * n_batches + batch_i, desc=name,
                unit="batch", disable=quiet, mininterval=0.5)
+    quiet_saturation = warnings.catch_warnings()
     try:
+        quiet_saturation.__enter__()  # fixed point: counted in metrics, not warned per batch
+        warnings.simplefilter("ignore", QuantizationWarning)
         if guard_ctx is not None:
             guard_ctx.__enter__()
         while epoch < cfg.epochs:
             order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
             engine.learning = True
+            if sgd and cfg.eta(epoch) != eta:
+                eta = cfg.eta(epoch)
+                engine.kernels.set_eta(eta)
             while batch_i < n_batches:
                 idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
                 if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
                     idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
                 lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
                                       cfg.readout_start, teach=True,
-                                      teach_start=cfg.teach_start)
+                                      teach_start=cfg.teach_start, target_rate=target_rate)
                 acc["loss"] += float(ce.sum())
                 acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
                 acc["seen"] += len(idx)
@@ -287,10 +443,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                         raise ExperimentInterrupted(
                             f"interrupted in epoch {epoch + 1}; checkpoint {ckpt.path} saved: "
                             f"rerun the same command to resume")
-            test_logits, test_loss = predict(
-                frozen_network(net, engine), data.x_test, data.y_test, backend, cfg.batch,
-                cfg.readout_start, dtype)
-            steps += T * -(-len(data.x_test) // cfg.batch)
+            test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
+            steps += T * -(-len(data.x_test) // cfg.test_batch)
             test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
             now = time.perf_counter()
             epoch_time = elapsed + (now - start) - sum(history["time_s"])
@@ -298,13 +452,15 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             history["train_acc"].append(acc["correct"] / acc["seen"])
             history["test_loss"].append(test_loss)
             history["test_acc"].append(test_acc)
-            history["lr"].append(engine.optimizer.lr)
+            lr = eta if sgd else engine.optimizer.lr
+            history["lr"].append(lr)
             history["time_s"].append(epoch_time)
             log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
                 f"train loss {history['train_loss'][-1]:.4f} "
                 f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
-                f"acc {test_acc:.4f}, lr {engine.optimizer.lr:.3g}, {epoch_time:.1f} s")
-            engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
+                f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, {epoch_time:.1f} s")
+            if not sgd:
+                engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
             epoch, batch_i = epoch + 1, 0
             acc = {"loss": 0.0, "correct": 0, "seen": 0}
             elapsed += now - start
@@ -314,7 +470,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         bar.close()
         if guard_ctx is not None:
             guard_ctx.__exit__(None, None, None)
-    return TrainResult(frozen_network(net, engine), history, elapsed, steps)
+        quiet_saturation.__exit__(None, None, None)
+    return TrainResult(frozen_network(net, engine), history, elapsed, steps, engine)
 
 
 def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: TrainConfig,
@@ -329,9 +486,24 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``metrics.json`` (once before and once after the other backends' evaluation, which
     may take long) and ``<name>.png``; returns ``(metrics, result, log)``. Holds
     ``out_dir/run.lock`` (:func:`run_lock`) while it trains and writes.
+
+    Training in fixed point (``numpy-fixed``) first calibrates the formats on the first
+    ``cfg.test_batch`` training sequences (:func:`lava_gle.calibration.calibrate`), then
+    adds to the metrics: ``saturation`` (values clipped while training, by counter),
+    ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
+    ``out_dir/float_same_rule``), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
+    ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
+    whose updates are summed into one learning-engine epoch per step, which no single
+    chip streaming one sample at a time does.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    fixed = BACKENDS[backend].arithmetic != "float"
+    if fixed:
+        if config.weight_range is not None:
+            net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
+                                            "weight_range": config.weight_range})
+        net = calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
     with run_lock(out):
         result = train_classifier(name, net, data, cfg, out,
                                   {"experiment": name, "backend": backend, **asdict(config)},
@@ -346,6 +518,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
             "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
         }
+        if fixed:
+            metrics.update(fixed_training_metrics(name, net, data, cfg, config, out, result,
+                                                  quiet, guard, fresh, log))
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
@@ -354,6 +529,67 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
+
+
+#: ``batch_semantics`` of a fixed-point run at batch > 1.
+FIXED_BATCH_NOTE = ("approximation: {batch} copies of the network whose learning-engine "
+                    "updates are summed into one weight update per step (a mean of their "
+                    "local signals); a single chip streams one sample at a time (batch 1)")
+
+
+def fixed_training_metrics(name: str, net: Network, data: Dataset, cfg: TrainConfig, config,
+                           out: Path, result: TrainResult, quiet: bool, guard, fresh: bool,
+                           log: Callable[[str], None]) -> dict[str, Any]:
+    """The metrics of a run trained in fixed point (see :func:`run_classification`)."""
+    metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
+    if cfg.batch > 1:
+        metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
+    twin = train_classifier(f"{name} float same rule", net, data, cfg, out / "float_same_rule",
+                            {"experiment": name, "backend": "numpy", **asdict(config)},
+                            "numpy", config.seed, quiet, guard, fresh)
+    metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
+    log(f"{name}: float run with the same rule: test accuracy "
+        f"{metrics['test_accuracy_float_same_rule']:.4f}")
+    try:
+        metrics["lava_fixed_agreement"] = lava_fixed_agreement(
+            net, data, cfg, config.seed, config.agreement_steps)
+    except LavaGleError as exc:
+        metrics["lava_fixed_agreement"] = None
+        metrics.setdefault("not_measured", {})["lava_fixed_agreement"] = str(exc)
+        log(f"lava_fixed_agreement not measured: {exc}")
+    return metrics
+
+
+def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: int,
+                         steps: int) -> dict[str, Any] | None:
+    """Whether ``lava-fixed`` learns the very integers of ``numpy-fixed`` online.
+
+    The first ``steps`` steps of epoch 0's training stream (``seed``), at batch 1 and
+    learning on at the rate ``cfg.eta(0)``, with the sample's one-hot target at every
+    step, run from the initial parameters through both backends
+    (:func:`lava_gle.backends.simulate`). ``identical``: every recorded value (output, the
+    error ``e`` of every layer) and the final W and b are equal, which for dequantised
+    integers (exact multiples of a power of two) means the integers are. None for
+    ``steps`` 0.
+    """
+    if steps < 1:
+        return None
+    T = data.steps_per_sample
+    order = epoch_order(data.y_train, seed, 0, cfg.balanced_batches)[:-(-steps // T)]
+    x = data.x_train[order].reshape(-1, 1, data.x_train.shape[2])[:steps]
+    y = np.repeat(onehot_targets(data.y_train[order], net.output_size, cfg.target_rate),
+                  T, axis=0)[:steps, None]
+    if cfg.optimizer == "sgd":
+        net = replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    start = time.perf_counter()
+    with warnings.catch_warnings():  # saturation notes: counted by the training run
+        warnings.simplefilter("ignore")
+        a = simulate(net, x, y, backend="numpy-fixed", record=["output", "e"])
+        b = simulate(net, x, y, backend="lava-fixed", record=["output", "e"])
+    keys = sorted(k for k in a.keys() & b.keys() if not k.startswith("sat."))
+    differ = [k for k in keys if not np.array_equal(a[k], b[k])]
+    return {"steps": steps, "batch": 1, "identical": not differ, "differing": differ,
+            "compared": keys, "wall_time_s": time.perf_counter() - start}
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
@@ -375,7 +611,7 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     """
     out: dict[str, Any] = {"test_accuracy_fixed": None, "lava_agreement": None,
                            "lava_agreement_by_backend": {}, "not_measured": {}}
-    net = calibrate(net, data.x_train[:cfg.batch].transpose(1, 0, 2))
+    net = calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
     out["fixed_point_calibration"] = {
         "input_range": net.fixed_point["input_range"],
         "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
@@ -397,8 +633,8 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     def fixed_accuracy() -> float:
         with warnings.catch_warnings(record=True) as caught:  # one saturation note per batch
             warnings.simplefilter("always")
-            logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed", cfg.batch,
-                                cfg.readout_start)
+            logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed",
+                                cfg.test_batch, cfg.readout_start)
         if caught:  # the counts are cumulative: the last note has the totals
             out["fixed_point_warning"] = str(caught[-1].message)
             log(f"numpy-fixed: {caught[-1].message}")

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from lava_gle.description import network_from_dict
-from lava_gle.experiments.training import Dataset, TrainConfig, run_classification
+from lava_gle.experiments.training import Dataset, RuleOptions, TrainConfig, run_classification
 from lava_gle.network import Network
 
 R_BIG = 0.5
@@ -60,9 +60,14 @@ def make_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([points, 1.0 - points], axis=1), labels
 
 
+#: Default rate of the ``sgd`` rule (per step; see docs/experiments.md).
+SGD_ETA = 0.02
+
+
 @dataclass(frozen=True)
-class YinyangConfig:
-    """Set-up of the Yin-Yang experiment."""
+class YinyangConfig(RuleOptions):
+    """Set-up of the Yin-Yang experiment (``lr``: Adam's; rule options:
+    :class:`~lava_gle.experiments.training.RuleOptions`)."""
 
     seed: int = 0
     epochs: int = 150
@@ -78,6 +83,7 @@ class YinyangConfig:
     lr: float = 3e-3
     plateau_patience: int = 5
     lava_sequences: int = 20
+    weight_range: float | None = 0.5
 
     @classmethod
     def quick(cls, **overrides) -> "YinyangConfig":
@@ -106,7 +112,7 @@ def build_network(config: YinyangConfig) -> Network:
         "gle_network": 1, "name": "yinyang", "dt": config.dt, "seed": config.seed,
         "input": {"size": 4}, "layers": layers,
         "learning": {"enabled": True, "eta": config.lr, "gamma": 0.0, "beta": 1.0,
-                     "loss": "ce", "prospective_errors": True}})
+                     "loss": config.loss, "prospective_errors": True}})
 
 
 def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "numpy",
@@ -114,9 +120,10 @@ def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "nump
     """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
     data = load_data(config)
     net = build_network(config)
-    cfg = TrainConfig(epochs=config.epochs, batch=config.batch, lr=config.lr,
+    cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       readout_start=config.readout_start, teach_start=config.teach_start,
-                      plateau_patience=config.plateau_patience, dtype="float64")
+                      plateau_patience=config.plateau_patience, dtype="float64",
+                      **config.rule_fields(config.lr, SGD_ETA, config.batch))
     metrics, result, log = run_classification("yinyang", "Yin-Yang", net, data, cfg, config,
                                               out_dir, backend, quiet, guard, fresh)
     plot_decisions(result.network, config, Path(out_dir) / "yinyang_decisions.png")
@@ -140,7 +147,8 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     feats = np.concatenate([xy[inside], 1.0 - xy[inside]], axis=1)
     x = np.repeat(feats[:, None, :], config.steps_per_sample, axis=1)
     truth = yinyang_class(xy[inside, 0], xy[inside, 1])
-    logits, _ = predict(net, x, truth, batch=config.batch, readout_start=config.readout_start)
+    logits, _ = predict(net, x, truth, batch=max(config.batch, 100),
+                        readout_start=config.readout_start)
     fig, ax = plt.subplots(1, 2, figsize=(7, 3.5))
     for a, c, title in ((ax[0], truth, "classes"),
                         (ax[1], np.argmax(logits, -1), "GLE network")):
@@ -153,8 +161,10 @@ def plot_decisions(net: Network, config: YinyangConfig, path: Path) -> None:
     save_figure(fig, path, dpi=80)
 
 
-def config_from_args(seed: int, quick: bool, epochs: int | None) -> YinyangConfig:
-    """The configuration the command line asks for."""
+def config_from_args(seed: int, quick: bool, epochs: int | None,
+                     **rule: Any) -> YinyangConfig:
+    """The configuration the command line asks for (``rule``:
+    :func:`~lava_gle.experiments.training.rule_overrides`)."""
     config = YinyangConfig.quick() if quick else YinyangConfig()
-    config = replace(config, seed=seed)
+    config = replace(config, seed=seed, **rule)
     return config if epochs is None else replace(config, epochs=epochs)

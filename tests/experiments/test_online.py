@@ -1,0 +1,136 @@
+"""On-chip learning of the classification experiments: MSE one-hot targets, GLE's own SGD
+rule with an epoch schedule, batch 1, and training in fixed point end to end."""
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lava_gle.engine import Engine, FixedEngine
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments import yinyang
+from lava_gle.experiments.checkpoint import ExperimentInterrupted
+from lava_gle.experiments.training import (
+    TrainConfig, frozen_network, onehot_targets, predict, predict_in_place, rule_overrides,
+)
+
+#: A Yin-Yang run of a few seconds, trained by GLE's rule on MSE targets at batch 1.
+TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=150, n_test=60, hidden=12,
+                                   optimizer="sgd", loss="mse", batch=1, agreement_steps=0)
+
+
+def test_onehot_targets_and_the_halving_schedule():
+    np.testing.assert_array_equal(onehot_targets(np.array([2, 0]), 3, 0.5),
+                                  [[0, 0, 0.5], [0.5, 0, 0]])
+    cfg = TrainConfig(epochs=9, lr=0.04, optimizer="sgd", halve_every=3)
+    assert [cfg.eta(e) for e in (0, 2, 3, 6)] == [0.04, 0.04, 0.02, 0.01]
+    assert TrainConfig(epochs=9, lr=0.04).eta(8) == 0.04
+    assert TrainConfig(epochs=1, batch=1).test_batch == 1
+    assert TrainConfig(epochs=1, batch=1, eval_batch=100).test_batch == 100
+
+
+def test_fixed_point_backends_default_to_the_chips_rule_and_refuse_the_float_ones():
+    assert rule_overrides("numpy-fixed") == {"optimizer": "sgd", "loss": "mse"}
+    assert rule_overrides("numpy") == {}
+    assert rule_overrides("numpy", "sgd", batch=1, sgd_eta=0.1, halve_every=2) == {
+        "optimizer": "sgd", "batch": 1, "sgd_eta": 0.1, "halve_every": 2}
+    with pytest.raises(LavaGleError, match="--loss ce .*needs --loss mse"):
+        rule_overrides("numpy-fixed", loss="ce")
+    with pytest.raises(LavaGleError, match="--optimizer adam .*use --optimizer sgd"):
+        rule_overrides("numpy-fixed", optimizer="adam")
+    with pytest.raises(LavaGleError, match="--halve-every .*add --optimizer sgd"):
+        rule_overrides("numpy", halve_every=3)
+
+
+def test_halving_eta_lowers_the_learning_rules_exponent_by_one():
+    net = yinyang.build_network(replace(TINY, lr=0.02))
+    engine = FixedEngine(net)
+    before = [k.ql.rule for k in engine.kernels.layers]
+    engine.kernels.set_eta(0.01)
+    for k, old in zip(engine.kernels.layers, before):
+        if old.s_exp > 1:
+            assert (k.ql.rule.mant, k.ql.rule.s_exp) == (old.mant, old.s_exp - 1)
+            assert k.ql.rule.gain() == old.gain() / 2
+        else:  # at the exponent's floor the error trace gets one bit coarser instead
+            assert k.ql.trace_coarsening >= 1
+    float_engine = Engine(net)
+    float_engine.kernels.set_eta(0.01)
+    assert all(k.eta == 0.01 for k in float_engine.kernels.layers)
+
+
+def test_prediction_in_place_matches_the_frozen_network_and_restores_the_engine():
+    net = yinyang.build_network(TINY)
+    data = yinyang.load_data(TINY)
+    engine = Engine(net)
+    targets = np.repeat(onehot_targets(data.y_train[:5], 3, 1.0)[None], 8, axis=0)
+    engine.run(data.x_train[:5].transpose(1, 0, 2), targets)
+    saved = engine.state_dict()
+    logits, loss = predict_in_place(engine, data.x_test, data.y_test, 20, 2)
+    ref_logits, ref_loss = predict(frozen_network(net, engine), data.x_test, data.y_test,
+                                   batch=20, readout_start=2)
+    np.testing.assert_array_equal(logits, ref_logits)
+    assert loss == ref_loss and engine.learning
+    after = engine.state_dict()
+    assert sorted(after) == sorted(saved)
+    for key in saved:
+        np.testing.assert_array_equal(after[key], saved[key])
+
+
+def test_float_sgd_batch1_with_mse_learns(tmp_path):
+    m = yinyang.run_yinyang(replace(TINY, n_train=600, n_test=200, hidden=30), tmp_path,
+                            quiet=True)
+    assert m["config"]["optimizer"] == "sgd" and m["config"]["batch"] == 1
+    assert m["test_accuracy"] > 0.45  # chance is 1/3 (200 test points: +-0.033)
+    assert "batch_semantics" not in m and "saturation" not in m
+    assert m["history"]["lr"] == [yinyang.SGD_ETA] * 2
+
+
+def test_yinyang_trains_in_fixed_point_online(tmp_path):
+    m = yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["test_accuracy"] == m["test_accuracy"]
+    assert 0.0 <= m["test_accuracy"] <= 1.0
+    assert (tmp_path / "float_same_rule" / "checkpoint.npz").is_file()  # the float twin
+    assert 0.0 <= m["test_accuracy_float_same_rule"] <= 1.0
+    assert set(m["saturation"]) >= {"W.hidden", "W.out", "input", "target"}
+    assert "batch_semantics" not in m and m["lava_fixed_agreement"] is None
+    assert m["history"]["lr"] == [yinyang.SGD_ETA] * 2
+
+
+def test_fixed_point_batch_above_one_is_labelled_an_approximation(tmp_path):
+    m = yinyang.run_yinyang(replace(TINY, batch=10, epochs=1), tmp_path, backend="numpy-fixed",
+                            quiet=True)
+    assert m["batch_semantics"].startswith("approximation: 10 copies")
+
+
+def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_path, stop_after):
+    config = replace(TINY, epochs=3, n_train=60, halve_every=1)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", backend="numpy-fixed", quiet=True)
+    assert whole["history"]["lr"] == [0.02, 0.01, 0.005]
+    with pytest.raises(ExperimentInterrupted):  # stops in epoch 2
+        yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True,
+                            guard=stop_after(70))
+    resumed = yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed",
+                                  quiet=True)
+    assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+    assert resumed["saturation"] == whole["saturation"]
+    arrays = {p: np.load(tmp_path / p / "checkpoint.npz") for p in ("whole", "cut")}
+    for key in ("train.W.0", "train.W.1", "train.b.0", "train.b.1"):
+        assert arrays["whole"][key].dtype == np.int64
+        np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
+
+
+@pytest.mark.lava
+def test_lava_fixed_learns_the_integers_of_numpy_fixed(tmp_path):
+    from lava_gle.backends import BACKENDS
+    if "lava-fixed" not in BACKENDS:
+        pytest.skip("lava-fixed is not built")
+    m = yinyang.run_yinyang(replace(TINY, epochs=1, agreement_steps=60), tmp_path,
+                            backend="numpy-fixed", quiet=True)
+    agreement = m["lava_fixed_agreement"]
+    assert agreement["identical"], agreement["differing"]
+    assert agreement["steps"] == 60 and agreement["batch"] == 1
+    assert {"W.hidden", "W.out", "e.hidden", "output"} <= set(agreement["compared"])
