@@ -332,16 +332,27 @@ class FixedLayer:
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """One learning-engine epoch of the projection at step ``t`` (its random numbers
-        come from the counter hash of ``(seed, layer, t)``)."""
+        come from the counter hash of ``(seed, layer, t)``). Only the rows whose error
+        trace is non-zero are computed (:func:`~lava_gle.arithmetic.fixed.active_rows`:
+        the others keep their integers exactly); the trace is sparse after training
+        starts."""
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
-        draws = X.learning_draws(q.seed, self.index, t, ql.w.shape, ql.trace_shift,
-                                 q.per_synapse_rounding)
-        self.W[...], self.b[...], counts = X.learn_projection(
-            self.W, self.b, p, e, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, *draws)
-        for var, n in zip(("trace", "W", "b"), counts):
-            self._count(var, n)
+        dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
+        e_q, n = X.error_trace(e, ql.trace_shift, dither)
+        self._count("trace", n)
+        rows = X.active_rows(e_q)
+        if rows.size == 0:
+            return
+        rand_w, rand_b = X.rounding_draws(q.seed, self.index, t, ql.w.shape,
+                                          q.per_synapse_rounding, rows)
+        w, b, (n_w, n_b) = X.update_projection(self.W[rows], self.b[rows], p, e_q[..., rows],
+                                               ql.pre_signed, ql.rule, ql.bias_rule,
+                                               rand_w, rand_b)
+        self.W[rows], self.b[rows] = w, b
+        self._count("W", n_w)
+        self._count("b", n_b)
 
     def learn_tau(self, new: X.FixedNeuronState, old: X.FixedNeuronState, t: int) -> None:
         """Integer tau_m step from the error and the step's change of u, then new factors."""

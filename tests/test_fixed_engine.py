@@ -225,3 +225,33 @@ def test_tau_m_learning_in_integers_needs_weights_slower_than_taus(eta, approach
     gap_before = np.abs(np.array([2.2, 0.9]) - [1.0, 2.0])
     gap_after = np.abs(np.array([t[0] for t in eng.tau_m]) - [1.0, 2.0])
     assert np.all(gap_after < 0.5 * gap_before) == approaches, gap_after
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+@pytest.mark.parametrize("rounding", ["per_synapse", "shared"])
+def test_learning_only_the_rows_with_an_error_trace_gives_the_integers_of_all_rows(
+        monkeypatch, batch, rounding):
+    # the engine updates only rows whose error trace is non-zero; updating every row (the
+    # learning engine's full epoch) must give the same integers, clip counts included
+    from lava_gle.arithmetic import fixed as X
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.1, "seed": 3, "input": {"size": 3},
+        "fixed_point": {"rounding": rounding},
+        "layers": [{"name": "h", "size": 16, "tau_m": 1.0, "tau_r": 1.0, "phi": "tanh"},
+                   {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0, "phi": "linear"}],
+        "learning": {"enabled": True, "eta": 0.01, "beta": 1.0, "loss": "mse"}})
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 1, (300, batch, 3))
+    y = rng.uniform(-1, 1, (300, batch, 4))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        sparse = FixedEngine(net, dequantize=False).run(x, y, record=["e", "output"])
+        seen = []
+        monkeypatch.setattr(X, "active_rows", lambda e_q: seen.append(
+            np.count_nonzero(np.any(np.reshape(e_q, (-1, e_q.shape[-1])), axis=0)))
+            or np.arange(e_q.shape[-1]))
+        full = FixedEngine(net, dequantize=False).run(x, y, record=["e", "output"])
+    assert 0 < np.mean(seen) < 16  # some rows were skipped, some learned
+    assert sorted(sparse) == sorted(full)
+    for key in full:
+        np.testing.assert_array_equal(sparse[key], full[key], err_msg=key)

@@ -19,6 +19,7 @@ clipped, and the engines add these counts up per variable.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 from typing import NamedTuple
 
@@ -502,26 +503,34 @@ def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRul
 BIAS_PAYLOAD = 254
 
 
-def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
-                     pre_signed: bool, rule: LearningRuleConstants,
-                     bias_rule: LearningRuleConstants | None, rand_w, rand_b,
-                     dither: Array | None) -> tuple[Array, Array, tuple[int, int, int]]:
-    """One step of a projection's plasticity: weights from the presynaptic payloads ``p``
-    [..., m] and the postsynaptic errors ``e`` [..., n] (error format), biases (when
-    ``bias_rule``) as synapses from a bias neuron with payload :data:`BIAS_PAYLOAD`.
-    ``rand_w``, ``rand_b``, ``dither``: the step's random numbers, :func:`learning_draws`.
+def active_rows(e_q: Array) -> Array:
+    """Rows (postsynaptic neurons) whose error trace ``e_q`` [..., n] is non-zero in some
+    batch element. Only these rows' synapses can change in a learning epoch: a row with
+    ``e_q = 0`` everywhere has no product and no rounding compensation, its accumulator is
+    ``w << 7`` exactly and rounds back to ``w`` (already within the weight range), for any
+    batch. Updating only these rows gives the very integers of updating all."""
+    return np.flatnonzero(np.any(np.reshape(e_q, (-1, e_q.shape[-1])) != 0, axis=0))
 
-    Returns ``(w', b', (trace clips, weight clips, bias clips))``.
+
+def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool,
+                      rule: LearningRuleConstants, bias_rule: LearningRuleConstants | None,
+                      rand_w, rand_b) -> tuple[Array, Array, tuple[int, int]]:
+    """One learning epoch of a projection (or of some of its rows): weights w [n, m] from
+    the presynaptic payloads ``p`` [..., m] and the error trace ``e_q`` [..., n]
+    (:func:`error_trace`), biases b [n] (when ``bias_rule``) as synapses from a bias neuron
+    with payload :data:`BIAS_PAYLOAD`. ``rand_w``, ``rand_b``: the step's rounding numbers
+    of these rows (:func:`rounding_draws`).
+
+    Returns ``(w', b', (weight clips, bias clips))``.
     """
     x0, x1 = pre_trace(p, pre_signed)
-    e_q, n_trace = error_trace(e, trace_shift, dither)
     w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
         bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), BIAS_PAYLOAD), False)
         wb, n_b = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
         b = wb[:, 0]
-    return w, b, (n_trace, n_w, n_b)
+    return w, b, (n_w, n_b)
 
 
 # -- tau_m learning -------------------------------------------------------------
@@ -601,23 +610,44 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _STEP = np.uint64(0xD1B54A32D192ED03)
 
 
+_MASK64 = (1 << 64) - 1
+_GOLDEN_INT, _MIX1_INT, _STEP_INT = int(_GOLDEN), int(_MIX1), int(_STEP)
+
+
+@functools.lru_cache(maxsize=16)
+def _counter_index(shape: tuple[int, ...]) -> Array:
+    """The element indices ``0 .. prod(shape) - 1`` as a flat uint64 array (read-only,
+    cached: the hash needs them every step)."""
+    index = np.arange(int(np.prod(shape)), dtype=np.uint64)  # 1-d: array ops wrap silently
+    index.setflags(write=False)
+    return index
+
+
 def counter_bits(seed: int, stream: int, step: int, bits: int,
-                 shape: tuple[int, ...] = ()) -> Array:
+                 shape: tuple[int, ...] = (), rows: Array | None = None) -> Array:
     """Uniform integers in ``0 .. 2**bits - 1`` from ``(seed, stream, step, element)``.
 
     A SplitMix64 finaliser of the counter: no state to carry, so the NumPy engine and a
     Lava model that know the seed, the stream id, the step and the element's flat index
     draw the same numbers. ``shape=()`` gives one number (element 0), e.g. one shared by
     a whole projection as in Lava's LearningDense; ``shape=(n, m)`` one per synapse.
+    ``rows`` (int array, with a 2-d ``shape``): only these rows, ``[len(rows), m]``, the
+    same numbers as the full draw's rows.
     """
-    index = np.arange(int(np.prod(shape)), dtype=np.uint64).reshape(shape)
-    with np.errstate(over="ignore"):
-        z = (np.uint64(seed) * _GOLDEN + np.uint64(stream) * _MIX1 + np.uint64(step) * _STEP
-             + index + np.uint64(1))
-        z = (z ^ (z >> np.uint64(30))) * _MIX1
-        z = (z ^ (z >> np.uint64(27))) * _MIX2
-        z = z ^ (z >> np.uint64(31))
-    return (z >> np.uint64(64 - bits)).astype(np.int64)
+    base = (seed * _GOLDEN_INT + stream * _MIX1_INT + step * _STEP_INT + 1) & _MASK64
+    index = _counter_index(shape)
+    if rows is not None:
+        m = shape[1]
+        index = (index[:m][None, :] + (np.asarray(rows, np.uint64) * np.uint64(m))[:, None]
+                 ).ravel()
+        shape = (len(rows), m)
+    z = index + np.uint64(base)  # wraps modulo 2**64, as the hash's sums
+    z ^= z >> np.uint64(30)
+    z *= _MIX1
+    z ^= z >> np.uint64(27)
+    z *= _MIX2
+    z ^= z >> np.uint64(31)
+    return (z >> np.uint64(64 - bits)).astype(np.int64).reshape(shape)
 
 
 #: First stream id of the error-trace dither (layer l uses ``_DITHER_STREAM + l``; the
@@ -635,20 +665,30 @@ def tau_dither(seed: int, layer: int, step: int, tl: TauLearning) -> Array | Non
     return counter_bits(seed, _TAU_STREAM + layer, step, tl.gain.shift, tl.t_init.shape)
 
 
-def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
-                   trace_shift: int, per_synapse: bool) -> tuple[Array, Array, Array | None]:
-    """The random numbers of one step of layer ``layer``'s plasticity (weights [n, m]).
-
-    Returns ``(rand_w, rand_b, dither)``: the 7-bit rounding numbers of the weights
-    (stream ``2 layer``) and biases (stream ``2 layer + 1``), one per projection or one
-    per synapse (``per_synapse``), and the error trace's dither, ``trace_shift`` bits per
+def trace_dither(seed: int, layer: int, step: int, n: int, trace_shift: int) -> Array | None:
+    """The error trace's dither of layer ``layer`` on ``step``: ``trace_shift`` bits per
     neuron ([n], stream ``_DITHER_STREAM + layer``, shared by a batch so that identical
-    batch copies stay identical; None when ``trace_shift <= 0``).
-    """
-    dither = None if trace_shift <= 0 else counter_bits(
-        seed, _DITHER_STREAM + layer, step, trace_shift, (w_shape[0],))
+    batch copies stay identical); None when ``trace_shift <= 0``."""
+    if trace_shift <= 0:
+        return None
+    return counter_bits(seed, _DITHER_STREAM + layer, step, trace_shift, (n,))
+
+
+def rounding_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
+                   per_synapse: bool, rows: Array | None = None) -> tuple[Array, Array]:
+    """The 7-bit rounding numbers of layer ``layer``'s weights [n, m] (stream ``2 layer``)
+    and biases (stream ``2 layer + 1``) on ``step``: one per projection, or one per synapse
+    (``per_synapse``; with ``rows``, only those rows' numbers)."""
     if not per_synapse:
         return (counter_bits(seed, 2 * layer, step, ACC_FRAC),
-                counter_bits(seed, 2 * layer + 1, step, ACC_FRAC), dither)
-    return (counter_bits(seed, 2 * layer, step, ACC_FRAC, w_shape),
-            counter_bits(seed, 2 * layer + 1, step, ACC_FRAC, (w_shape[0], 1)), dither)
+                counter_bits(seed, 2 * layer + 1, step, ACC_FRAC))
+    return (counter_bits(seed, 2 * layer, step, ACC_FRAC, w_shape, rows),
+            counter_bits(seed, 2 * layer + 1, step, ACC_FRAC, (w_shape[0], 1), rows))
+
+
+def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
+                   trace_shift: int, per_synapse: bool) -> tuple[Array, Array, Array | None]:
+    """All random numbers of one step of layer ``layer``'s plasticity (weights [n, m]):
+    ``(rand_w, rand_b, dither)`` of :func:`rounding_draws` and :func:`trace_dither`."""
+    return (*rounding_draws(seed, layer, step, w_shape, per_synapse),
+            trace_dither(seed, layer, step, w_shape[0], trace_shift))
