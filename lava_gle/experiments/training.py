@@ -329,7 +329,7 @@ def evaluate(engine, net: Network, x: np.ndarray, labels: np.ndarray,
     the frozen parameters, integer ones in place (:func:`predict_in_place`)."""
     if engine.kernels.arithmetic == "float":
         return predict(frozen_network(net, engine), x, labels, engine.backend,
-                       cfg.test_batch, cfg.readout_start, engine.dtype)
+                       cfg.test_batch, cfg.readout_start, engine.kernels.dtype)
     return predict_in_place(engine, x, labels, cfg.test_batch, cfg.readout_start)
 
 
