@@ -88,10 +88,16 @@ def check_single_neuron(cost: LayerCost, caps: tuple[int, ...], k_up: int, k_dow
                               detail=" for a single neuron on an empty core")
 
 
+#: A run of ``count`` blocks of entry ``layer``, ``size`` neurons each from neuron ``start``,
+#: on the consecutive cores from ``core`` on (what a layer that fills cores packs into).
+Run = tuple  # (layer, start, size, core, count)
+
+
 def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
-          block_size: int | None) -> list[Block]:
-    """One packing pass with neighbour core counts ``k_est`` (see module docstring)."""
-    blocks: list[Block] = []
+          block_size: int | None) -> list[Run]:
+    """One packing pass with neighbour core counts ``k_est`` (see module docstring), as
+    runs of equal blocks (a million-neuron layer is a few runs, not thousands of blocks)."""
+    runs: list[Run] = []
     core = 0
     used = [0] * len(caps)
     empty_fit: dict[int, int] = {}
@@ -116,14 +122,22 @@ def _pack(costs: list[LayerCost], caps: tuple[int, ...], k_est: list[int],
                 # cores this layer fills completely and leaves: no other block joins them
                 full = (cost.size - start) // n - 1
                 if full > 0:
-                    blocks.extend(Block(i, start + j * n, start + (j + 1) * n, core + j)
-                                  for j in range(full))
+                    runs.append((i, start, n, core, full))
                     start, core = start + full * n, core + full
-            blocks.append(Block(i, start, start + n, core))
+            runs.append((i, start, n, core, 1))
             used = [u + d for u, d in zip(used, cost.demand(n, k_up, k_down))]
             start += n
             if start < cost.size:
                 core, used = core + 1, [0] * len(caps)
+    return runs
+
+
+def _blocks(runs: list[Run]) -> list[Block]:
+    """The blocks of packing runs, in packing order."""
+    blocks: list[Block] = []
+    for i, start, n, core, count in runs:
+        blocks.extend(Block(i, start + j * n, start + (j + 1) * n, core + j)
+                      for j in range(count))
     return blocks
 
 
@@ -179,11 +193,13 @@ def partition(costs: list[LayerCost], caps: tuple[int, ...],
         raise LavaGleError(f"block size must be at least 1 neuron, got {block_size}")
     k_est = [1] * len(costs)
     for _ in range(MAX_ROUNDS):
-        blocks = _pack(costs, caps, k_est, block_size)
-        k = cores_per_layer(blocks, len(costs))
+        runs = _pack(costs, caps, k_est, block_size)
+        k = [0] * len(costs)  # a layer's blocks sit on distinct cores: cores = blocks
+        for i, *_, count in runs:
+            k[i] += count
         grown = [i for i, (a, e) in enumerate(zip(k, k_est)) if a > e]
         if not grown:
-            return blocks
+            return _blocks(runs)
         k_est = [max(a, e) for a, e in zip(k, k_est)]
     raise _unsettled(costs, caps, k_est, grown[0])
 
