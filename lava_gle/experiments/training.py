@@ -33,7 +33,7 @@ from lava_gle.experiments.checkpoint import (
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
-from lava_gle.quantize import QuantizationWarning
+from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 
@@ -322,6 +322,20 @@ def predict_in_place(engine, x: np.ndarray, labels: np.ndarray, batch: int,
         engine.learning = learning
 
 
+def check_schedule(net: Network, cfg: TrainConfig) -> None:
+    """Refuse, before training, an eta schedule whose last rate has no learning-engine rule
+    (the gain falls below the engine's smallest; halving only lowers it)."""
+    last = cfg.eta(cfg.epochs - 1)
+    if last == net.learning.eta:
+        return
+    try:
+        quantize_network(replace(net, learning=replace(net.learning, eta=last)))
+    except QuantizationError as exc:
+        raise LavaGleError(f"--halve-every {cfg.halve_every}: eta {last:g} of epoch "
+                           f"{cfg.epochs} has no learning-engine rule ({exc}); halve less "
+                           "often, or raise --sgd-eta") from None
+
+
 def evaluate(engine, net: Network, x: np.ndarray, labels: np.ndarray,
              cfg: TrainConfig) -> tuple[np.ndarray, float]:
     """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains
@@ -370,6 +384,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     engine = make_engine(net, backend, optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
     eta = net.learning.eta
+    if sgd and engine.kernels.arithmetic != "float":
+        check_schedule(net, cfg)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
     ckpt = Checkpoint(out, run_config, may_change=("epochs",))
     if fresh:

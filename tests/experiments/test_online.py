@@ -134,3 +134,12 @@ def test_lava_fixed_learns_the_integers_of_numpy_fixed(tmp_path):
     assert agreement["identical"], agreement["differing"]
     assert agreement["steps"] == 60 and agreement["batch"] == 1
     assert {"W.hidden", "W.out", "e.hidden", "output"} <= set(agreement["compared"])
+
+
+def test_a_schedule_below_the_learning_engines_smallest_gain_is_refused_before_training(
+        tmp_path):
+    config = replace(TINY, epochs=40, halve_every=1, weight_range=2.0)
+    with pytest.raises(LavaGleError, match=r"--halve-every 1: eta 3\.6\d*e-14 of epoch 40 has "
+                                           r"no learning-engine rule .*raise --sgd-eta"):
+        yinyang.run_yinyang(config, tmp_path, backend="numpy-fixed", quiet=True)
+    assert not (tmp_path / "checkpoint.npz").exists()  # nothing trained
