@@ -316,7 +316,9 @@ def predict_in_place(engine, x: np.ndarray, labels: np.ndarray, batch: int,
     engine.learning = False
     try:
         engine.reset(batch)
-        return stream_all(engine, x, labels, batch, readout_start)
+        with warnings.catch_warnings():  # the saturation counts are put back, too
+            warnings.simplefilter("ignore", QuantizationWarning)
+            return stream_all(engine, x, labels, batch, readout_start)
     finally:
         engine.load_state_dict(saved)
         engine.learning = learning
