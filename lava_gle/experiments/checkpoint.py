@@ -19,8 +19,10 @@ import fcntl
 import json
 import os
 import signal
+import time
+import warnings
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from lava_gle.errors import LavaGleError
+from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import OutputError, atomic_write
 
 #: Name of the checkpoint file inside an experiment's output directory.
@@ -224,3 +227,88 @@ class InterruptGuard:
     def __exit__(self, *exc) -> None:
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+
+
+class ResumableRun:
+    """The bookkeeping every training loop shares: resume, Ctrl-C, periodic checkpoints.
+
+    On entry (a context manager) it installs an :class:`InterruptGuard` unless ``guard``
+    is given (an object with a boolean ``requested``) and silences per-chunk
+    fixed-point saturation warnings (the counts go into the metrics); on exit it restores
+    both. :meth:`resume` restores the ``engines`` (name prefix -> engine) from a saved
+    checkpoint and returns the caller's own records; :meth:`tick` at each safe point of
+    the loop saves every ``every_s`` seconds, and when Ctrl-C was pressed saves, logs and
+    raises :class:`ExperimentInterrupted`; :meth:`finish` saves the end state.
+    ``state()`` gives ``(arrays, progress)`` of the caller's own records (history,
+    counters) whenever a checkpoint is written; ``elapsed_s`` in the progress record is
+    kept here (:attr:`elapsed`, seconds of training over all runs).
+    """
+
+    def __init__(self, ckpt: Checkpoint, engines: dict[str, Any],
+                 state: Callable[[], tuple[dict[str, np.ndarray], dict[str, Any]]],
+                 log: Callable[[str], None], guard=None, fresh: bool = False,
+                 every_s: float = 30.0):
+        self.ckpt, self.engines, self.state, self.log = ckpt, engines, state, log
+        self.every_s = every_s
+        self.elapsed = 0.0
+        self._own_guard = guard is None
+        self.guard = InterruptGuard() if guard is None else guard
+        if fresh:
+            ckpt.discard()
+
+    def __enter__(self) -> "ResumableRun":
+        self._warnings = warnings.catch_warnings()
+        self._warnings.__enter__()
+        warnings.simplefilter("ignore", QuantizationWarning)
+        if self._own_guard:
+            self.guard.__enter__()
+        self._start = self._last_save = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._own_guard:
+            self.guard.__exit__(*exc)
+        self._warnings.__exit__(*exc)
+
+    def resume(self) -> tuple["_Records", "_Records"] | None:
+        """Restore the engines from the checkpoint and return ``(arrays, progress)`` (the
+        caller's records), or None when there is no checkpoint."""
+        saved = self.ckpt.load()
+        if saved is None:
+            return None
+        arrays, progress = saved
+        for prefix, engine in self.engines.items():
+            restore_engine(engine, arrays, prefix)
+        self.elapsed = float(progress["elapsed_s"])
+        return arrays, progress
+
+    @property
+    def seconds(self) -> float:
+        """Seconds of training so far, over all runs of the experiment."""
+        return self.elapsed + time.perf_counter() - self._start
+
+    def save(self) -> None:
+        """Write a checkpoint now."""
+        now = time.perf_counter()
+        self.elapsed += now - self._start
+        self._start = self._last_save = now
+        arrays, progress = self.state()
+        for prefix, engine in self.engines.items():
+            arrays.update(engine_arrays(engine, prefix))
+        self.ckpt.save(arrays, {**progress, "elapsed_s": self.elapsed})
+
+    def tick(self, where: str) -> None:
+        """A safe point of the loop (``where``: e.g. ``step 300 of 1000``): checkpoint when
+        due, and stop with a checkpoint when Ctrl-C was pressed."""
+        if self.guard.requested or time.perf_counter() - self._last_save > self.every_s:
+            self.save()
+            if self.guard.requested:
+                self.log(f"interrupted at {where}; checkpoint saved, rerun the same command "
+                         "to resume")
+                raise ExperimentInterrupted(f"interrupted at {where}; checkpoint "
+                                            f"{self.ckpt.path} saved: rerun the same command "
+                                            "to resume")
+
+    def finish(self) -> None:
+        """Save the end state (a rerun of a finished experiment resumes at its end)."""
+        self.save()

@@ -22,8 +22,6 @@ Time is in the unit of ``dt`` (the paper's time units); steps = time / dt.
 """
 from __future__ import annotations
 
-import time
-import warnings
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -35,13 +33,10 @@ from tqdm.auto import tqdm
 from lava_gle.backends import make_engine
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.checkpoint import (
-    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
-)
+from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
-from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 #: The two students of the comparison: name -> prospective_errors.
@@ -287,50 +282,34 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
                     for name, prosp in VARIANTS.items()}
         w0, tau0 = student_initial(config)
         ckpt = Checkpoint(out, {"experiment": "lagline", "backend": backend, **asdict(config)})
-        if fresh:
-            ckpt.discard()
         history: dict[str, list] = {"t": []}
         for name in VARIANTS:
             history.update({f"loss.{name}": [], f"w.{name}": [], f"tau_m.{name}": []})
         snapshot = np.zeros((0, 3))
-        t_done, elapsed = 0, 0.0
-        saved = ckpt.load()
-        if saved is not None:
-            arrays, progress = saved
-            restore_engine(teacher, arrays, "teacher.")
-            for name, eng in students.items():
-                restore_engine(eng, arrays, f"{name}.")
-            history = {k: arrays[f"history.{k}"].tolist() for k in history}
-            snapshot = arrays["snapshot"]
-            t_done, elapsed = progress["t_done"], progress["elapsed_s"]
-            log(f"lagline: resuming at step {t_done} of {config.total_steps}")
-        else:
-            log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling + "
-                f"{config.train_time:g} training time units), batch {config.batch}, "
-                f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
+        t_done = 0
 
-        def save() -> None:
-            arrays = engine_arrays(teacher, "teacher.")
-            for name, eng in students.items():
-                arrays.update(engine_arrays(eng, f"{name}."))
-            arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
-                           for k, v in history.items()})
-            arrays["snapshot"] = snapshot
-            ckpt.save(arrays, {"t_done": t_done, "elapsed_s": elapsed})
+        def state():
+            arrays = {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()}
+            return {**arrays, "snapshot": snapshot}, {"t_done": t_done}
 
-        guard_ctx = InterruptGuard() if guard is None else None
-        guard = guard_ctx if guard is None else guard
-        start = time.perf_counter()
-        last_save = start
-        bar = tqdm(total=config.total_steps, initial=t_done, desc="lagline", unit="step",
-                   disable=quiet, mininterval=0.5)
+        engines = {"teacher.": teacher, **{f"{name}.": eng for name, eng in students.items()}}
+        run = ResumableRun(ckpt, engines, state, log, guard, fresh, checkpoint_every_s)
+        bar = None
         try:
-            if guard_ctx is not None:
-                guard_ctx.__enter__()
-            with warnings.catch_warnings():
-                # the fixed-point engine warns about saturation after every chunk; the
-                # totals go into metrics.json and the log instead
-                warnings.simplefilter("ignore", QuantizationWarning)
+            with run:
+                saved = run.resume()
+                if saved is not None:
+                    arrays, progress = saved
+                    history = {k: arrays[f"history.{k}"].tolist() for k in history}
+                    snapshot = arrays["snapshot"]
+                    t_done = progress["t_done"]
+                    log(f"lagline: resuming at step {t_done} of {config.total_steps}")
+                else:
+                    log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling "
+                        f"+ {config.train_time:g} training time units), batch {config.batch}, "
+                        f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
+                bar = tqdm(total=config.total_steps, initial=t_done, desc="lagline",
+                           unit="step", disable=quiet, mininterval=0.5)
                 while t_done < config.total_steps:
                     t1 = min(t_done + config.chunk_steps, config.total_steps)
                     if t_done < config.settle_steps:
@@ -351,24 +330,12 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
                     snapshot = np.stack(outs, axis=1)
                     bar.update(t1 - t_done)
                     t_done = t1
-                    now = time.perf_counter()
-                    if guard.requested or now - last_save > checkpoint_every_s:
-                        elapsed += now - start
-                        start = now
-                        save()
-                        last_save = now
-                        if guard.requested:
-                            log(f"lagline: interrupted at step {t_done}; checkpoint saved, "
-                                f"rerun the same command to resume")
-                            raise ExperimentInterrupted(
-                                f"interrupted at step {t_done} of {config.total_steps}; checkpoint "
-                                f"{ckpt.path} saved: rerun the same command to resume")
-            elapsed += time.perf_counter() - start
-            save()
+                    run.tick(f"step {t_done} of {config.total_steps}")
+                run.finish()
         finally:
-            bar.close()
-            if guard_ctx is not None:
-                guard_ctx.__exit__(None, None, None)
+            if bar is not None:
+                bar.close()
+        elapsed = run.elapsed
 
         metrics = _metrics(config, backend, students, history, w0, tau0, elapsed)
         saturation = {name: {k: v for k, v in eng.saturation.items() if v}

@@ -27,9 +27,7 @@ from tqdm.auto import tqdm
 from lava_gle.backends import BACKENDS, make_engine, simulate
 from lava_gle.calibration import calibrate
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.checkpoint import (
-    Checkpoint, ExperimentInterrupted, InterruptGuard, engine_arrays, restore_engine, run_lock,
-)
+from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.optim import Adam
@@ -389,106 +387,82 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     if sgd and engine.kernels.arithmetic != "float":
         check_schedule(net, cfg)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
-    ckpt = Checkpoint(out, run_config, may_change=("epochs",))
-    if fresh:
-        ckpt.discard()
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample
     n_batches = -(-n_train // cfg.batch)
-    epoch, batch_i, steps, elapsed = 0, 0, 0, 0.0
+    epoch, batch_i, steps = 0, 0, 0
     acc = {"loss": 0.0, "correct": 0, "seen": 0}
-    saved = ckpt.load()
-    if saved is not None:
-        arrays, progress = saved
-        restore_engine(engine, arrays, "train.")
-        history = {k: arrays[f"history.{k}"].tolist() for k in keys}
-        epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
-        elapsed, acc = progress["elapsed_s"], progress["epoch_acc"]
-        sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
-        log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
-    else:
-        log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} steps, "
-            f"{cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, seed {seed}")
 
-    def save() -> None:
-        arrays = engine_arrays(engine, "train.")
-        arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
-                       for k, v in history.items()})
-        ckpt.save(arrays, {"epoch": epoch, "batch": batch_i, "steps": steps,
-                           "elapsed_s": elapsed, "epoch_acc": acc,
-                           "plateau_best": float(sched.best),
-                           "plateau_bad": sched.bad_epochs})
+    def state():
+        arrays = {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()}
+        return arrays, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
+                        "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
-    guard_ctx = InterruptGuard() if guard is None else None
-    guard = guard_ctx if guard is None else guard
-    start = last_save = time.perf_counter()
-    bar = tqdm(total=cfg.epochs * n_batches, initial=epoch * n_batches + batch_i, desc=name,
-               unit="batch", disable=quiet, mininterval=0.5)
-    quiet_saturation = warnings.catch_warnings()
+    ckpt = Checkpoint(out, run_config, may_change=("epochs",))
+    run = ResumableRun(ckpt, {"train.": engine}, state, log, guard, fresh, checkpoint_every_s)
+    bar = None
     try:
-        quiet_saturation.__enter__()  # fixed point: counted in metrics, not warned per batch
-        warnings.simplefilter("ignore", QuantizationWarning)
-        if guard_ctx is not None:
-            guard_ctx.__enter__()
-        while epoch < cfg.epochs:
-            order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
-            engine.learning = True
-            if sgd and cfg.eta(epoch) != eta:
-                eta = cfg.eta(epoch)
-                engine.kernels.set_eta(eta)
-            while batch_i < n_batches:
-                idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
-                if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
-                    idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
-                lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
-                                      cfg.readout_start, teach=True,
-                                      teach_start=cfg.teach_start, target_rate=target_rate)
-                acc["loss"] += float(ce.sum())
-                acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
-                acc["seen"] += len(idx)
-                steps += T
-                batch_i += 1
-                bar.update(1)
-                now = time.perf_counter()
-                if guard.requested or now - last_save > checkpoint_every_s:
-                    elapsed += now - start
-                    start = last_save = now
-                    save()
-                    if guard.requested:
-                        log(f"{name}: interrupted in epoch {epoch + 1} after batch {batch_i}; "
-                            f"checkpoint saved, rerun the same command to resume")
-                        raise ExperimentInterrupted(
-                            f"interrupted in epoch {epoch + 1}; checkpoint {ckpt.path} saved: "
-                            f"rerun the same command to resume")
-            test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
-            steps += T * -(-len(data.x_test) // cfg.test_batch)
-            test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
-            now = time.perf_counter()
-            epoch_time = elapsed + (now - start) - sum(history["time_s"])
-            history["train_loss"].append(acc["loss"] / acc["seen"])
-            history["train_acc"].append(acc["correct"] / acc["seen"])
-            history["test_loss"].append(test_loss)
-            history["test_acc"].append(test_acc)
-            lr = eta if sgd else engine.optimizer.lr
-            history["lr"].append(lr)
-            history["time_s"].append(epoch_time)
-            log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
-                f"train loss {history['train_loss'][-1]:.4f} "
-                f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
-                f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, {epoch_time:.1f} s")
-            if not sgd:
-                engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
-            epoch, batch_i = epoch + 1, 0
-            acc = {"loss": 0.0, "correct": 0, "seen": 0}
-            elapsed += now - start
-            start = last_save = now
-            save()
+        with run:
+            saved = run.resume()
+            if saved is not None:
+                arrays, progress = saved
+                history = {k: arrays[f"history.{k}"].tolist() for k in keys}
+                epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
+                acc = progress["epoch_acc"]
+                sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
+                log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+            else:
+                log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} "
+                    f"steps, {cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, "
+                    f"seed {seed}")
+            bar = tqdm(total=cfg.epochs * n_batches, initial=epoch * n_batches + batch_i,
+                       desc=name, unit="batch", disable=quiet, mininterval=0.5)
+            while epoch < cfg.epochs:
+                order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
+                engine.learning = True
+                if sgd and cfg.eta(epoch) != eta:
+                    eta = cfg.eta(epoch)
+                    engine.kernels.set_eta(eta)
+                while batch_i < n_batches:
+                    idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
+                    if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
+                        idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
+                    lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
+                                          cfg.readout_start, teach=True,
+                                          teach_start=cfg.teach_start, target_rate=target_rate)
+                    acc["loss"] += float(ce.sum())
+                    acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
+                    acc["seen"] += len(idx)
+                    steps += T
+                    batch_i += 1
+                    bar.update(1)
+                    run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+                test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
+                steps += T * -(-len(data.x_test) // cfg.test_batch)
+                test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
+                epoch_time = run.seconds - sum(history["time_s"])
+                history["train_loss"].append(acc["loss"] / acc["seen"])
+                history["train_acc"].append(acc["correct"] / acc["seen"])
+                history["test_loss"].append(test_loss)
+                history["test_acc"].append(test_acc)
+                lr = eta if sgd else engine.optimizer.lr
+                history["lr"].append(lr)
+                history["time_s"].append(epoch_time)
+                log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
+                    f"train loss {history['train_loss'][-1]:.4f} "
+                    f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
+                    f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, "
+                    f"{epoch_time:.1f} s")
+                if not sgd:
+                    engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
+                epoch, batch_i = epoch + 1, 0
+                acc = {"loss": 0.0, "correct": 0, "seen": 0}
+                run.save()
     finally:
-        bar.close()
-        if guard_ctx is not None:
-            guard_ctx.__exit__(None, None, None)
-        quiet_saturation.__exit__(None, None, None)
+        if bar is not None:
+            bar.close()
+    elapsed = run.elapsed
     return TrainResult(frozen_network(net, engine), history, elapsed, steps, engine)
 
 
