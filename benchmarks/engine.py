@@ -19,7 +19,7 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lava_gle import network_from_dict  # noqa: E402
-from lava_gle.engine import Engine  # noqa: E402
+from lava_gle.numerics.engine import Engine  # noqa: E402
 
 CASES = [("1 -> 1 -> 1 softplus", [1, 1, 1], ["softplus", "softplus"], 100, 5000),
          ("40 -> 100 -> 100 -> 10 relu", [40, 100, 100, 10], ["relu", "relu", "linear"], 32,

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 from lava_gle.backends import make_engine  # noqa: E402
 from lava_gle.experiments import lagline, mnist1d  # noqa: E402
 from lava_gle.experiments.training import inference_network  # noqa: E402
-from lava_gle.optim import Adam  # noqa: E402
+from lava_gle.numerics.optim import Adam  # noqa: E402
 
 #: seconds per epoch of the authors' PyTorch code on an NVIDIA H200 (paper-experiments.md)
 H200_EPOCH_S = {"42k": 85.0, "15k": 77.0}

@@ -28,10 +28,10 @@ import warnings  # noqa: E402
 import numpy as np  # noqa: E402
 
 from lava_gle import load_network, network_from_dict  # noqa: E402
-from lava_gle.arithmetic import fixed as X  # noqa: E402
-from lava_gle.engine import Engine  # noqa: E402
+from lava_gle.numerics import fixed as X  # noqa: E402
+from lava_gle.numerics.engine import Engine  # noqa: E402
 from lava_gle.experiments.lagline import SmoothedSteps  # noqa: E402
-from lava_gle.engine import FixedEngine  # noqa: E402
+from lava_gle.numerics.engine import FixedEngine  # noqa: E402
 from lava_gle.quantize import quantize_network  # noqa: E402
 from lava_gle.traces import STATE_VARS  # noqa: E402
 

@@ -3,9 +3,9 @@
 ``simulate(net, inputs, targets, backend=...)`` runs a network and returns traces in
 the golden key layout (float units). :data:`BACKENDS` lists every backend:
 
-- ``numpy``: the float NumPy engine (:class:`lava_gle.engine.Engine`), batch axis.
+- ``numpy``: the float NumPy engine (:class:`lava_gle.numerics.engine.Engine`), batch axis.
 - ``numpy-fixed``: the same engine over Loihi-2-style integer kernels
-  (:class:`lava_gle.engine.FixedEngine`), batch axis; traces dequantised to float units
+  (:class:`lava_gle.numerics.engine.FixedEngine`), batch axis; traces dequantised to float units
   plus ``sat.*`` saturation counts.
 - ``lava-float`` / ``lava-fixed``: Lava CPU simulation, one Lava Process per neuron
   population and per projection (:class:`lava_gle.runtime.LavaNetwork`), computing with
@@ -13,7 +13,7 @@ the golden key layout (float units). :data:`BACKENDS` lists every backend:
 - ``lava-float-fused`` / ``lava-fixed-fused``: the same as one Lava Process.
 
 :func:`make_engine` gives the stepping engine of a backend (the
-:class:`~lava_gle.engine.Engine` API: ``run``/``step``/``weights``/``state_dict``) for
+:class:`~lava_gle.numerics.engine.Engine` API: ``run``/``step``/``weights``/``state_dict``) for
 training loops such as ``lava-gle experiment``; the Lava backends have none (a Lava run
 starts from the zero state) and raise :class:`BackendUnavailableError`.
 """
@@ -27,7 +27,7 @@ import numpy as np
 from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
-from lava_gle.streams import prepare_streams
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.traces import Record
 
 if TYPE_CHECKING:
@@ -86,14 +86,14 @@ def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: b
 
 def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.float64,
                 allow_nan: bool = False, qnet: QuantizedNetwork | None = None):
-    """A stepping engine for backend ``name`` with the :class:`~lava_gle.engine.Engine` API.
+    """A stepping engine for backend ``name`` with the :class:`~lava_gle.numerics.engine.Engine` API.
 
     ``optimizer`` is applied to the local signals (default: GLE's own rule; float only);
     ``dtype`` is the float type and ``allow_nan`` the divergence policy of float backends
-    (see :class:`~lava_gle.engine.Engine`; integer runs cannot diverge); ``qnet`` the
+    (see :class:`~lava_gle.numerics.engine.Engine`; integer runs cannot diverge); ``qnet`` the
     integers of a fixed-point backend (see :func:`simulate`).
     """
-    from lava_gle.engine import Engine, FixedEngine
+    from lava_gle.numerics.engine import Engine, FixedEngine
     b = get_backend(name)
     if not b.stepping:
         raise BackendUnavailableError(

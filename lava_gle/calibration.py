@@ -24,7 +24,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 from lava_gle.quantize import BOUNDED_PHI, SIGNED_PHI, rate_bits_for, state_bits_for

@@ -4,7 +4,7 @@ The update of every projection, ``dW_ij = eta * e_i * r_j`` (and ``db_i = eta * 
 and the same update on the backward array that carries ``W^T``), is written as a
 :class:`~lava.magma.core.learning.learning_rule.Loihi3FLearningRule` string and
 compiled by Lava into its product series. The integer synapse update of
-:func:`lava_gle.arithmetic.fixed.learning_accumulator` is that product series evaluated
+:func:`lava_gle.numerics.fixed.learning_accumulator` is that product series evaluated
 the way Lava's fixed-point learning engine does (``tests/test_microcode.py`` checks it
 against Lava's own applier and a running ``LearningDense``).
 
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lava_gle.arithmetic.fixed import ACC_FRAC, LearningRuleConstants
+from lava_gle.numerics.fixed import ACC_FRAC, LearningRuleConstants
 from lava_gle.quantize import QuantizedNetwork
 
 

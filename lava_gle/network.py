@@ -19,7 +19,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-#: Activation functions of the description format (see ``lava_gle.arithmetic.activations``).
+#: Activation functions of the description format (see ``lava_gle.numerics.activations``).
 PHI_NAMES = ("linear", "relu", "sigmoid", "tanh", "softplus", "hard_sigmoid")
 #: Output losses: mean squared error, or cross-entropy on a linear output layer.
 LOSS_NAMES = ("mse", "ce")

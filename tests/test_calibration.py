@@ -6,9 +6,9 @@ import pytest
 
 from conftest import GoldenCase
 from lava_gle.calibration import calibrate
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
-from lava_gle.engine import FixedEngine
+from lava_gle.numerics.engine import FixedEngine
 from lava_gle.quantize import quantize_network
 
 

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from lava_gle import (NetworkSpecError, load_network, network_from_dict, network_to_dict,
                       save_network)
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 
 from conftest import GOLDEN, GOLDEN_CASES
 

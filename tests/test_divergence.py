@@ -12,9 +12,9 @@ import pytest
 from conftest import GoldenCase
 from lava_gle.backends import simulate
 from lava_gle.cli import main
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import DivergenceError
-from lava_gle.optim import SGD
+from lava_gle.numerics.optim import SGD
 from lava_gle.traces import STATE_VARS, first_non_finite, load_traces
 
 T = 200  # the eta-1000 case overflows after ~120 steps

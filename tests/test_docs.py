@@ -62,7 +62,7 @@ def test_python_blocks_run(path, monkeypatch):
         exec(code, namespace)  # noqa: S102 - running our own documentation
 
 
-@pytest.mark.parametrize("module", ["engine", "quantize", "calibration", "memory",
+@pytest.mark.parametrize("module", ["numerics.engine", "quantize", "calibration", "memory",
                                     "mappings.mapper", "runtime.simulator"])
 def test_docstring_examples(module, monkeypatch):
     import importlib

@@ -18,7 +18,7 @@ import yaml
 from lava_gle import memory
 from lava_gle.backends import simulate
 from lava_gle.description import network_from_dict
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import MemoryLimitError, ShapeError
 from lava_gle.memory import WORK, available_memory, estimate_memory, require_memory
 from lava_gle.network import InitSpec

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from lava_gle import load_network
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.microcode import compile_rule, learning_rules, rule_string
 from lava_gle.quantize import quantize_network
 

@@ -9,12 +9,12 @@ import pytest
 
 from conftest import GoldenCase
 from lava_gle import network_from_dict
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.backends import simulate
 from lava_gle.errors import NonFiniteError, ShapeError
-from lava_gle.engine import FixedEngine
+from lava_gle.numerics.engine import FixedEngine
 from lava_gle.quantize import QuantizationWarning, quantize_network
-from lava_gle.streams import prepare_streams
+from lava_gle.numerics.streams import prepare_streams
 
 
 def quiet_run(backend, net, x, y=None):

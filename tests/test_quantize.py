@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from lava_gle import NetworkSpecError, load_network, network_from_dict
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic.activations import phi as float_phi
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.activations import phi as float_phi
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 
 from conftest import GOLDEN as GOLDEN_DIR
@@ -135,7 +135,7 @@ def test_beta_zero_quantises_and_forms_no_error():
         "gle_network": 1, "dt": 0.05, "input": {"size": 2},
         "layers": [{"size": 2, "tau_m": 1.0, "tau_r": 0.3, "phi": "tanh"}],
         "learning": {"enabled": False, "beta": 0.0, "gamma": 1.0}})
-    from lava_gle.engine import FixedEngine
+    from lava_gle.numerics.engine import FixedEngine
     tr = FixedEngine(net).run(np.ones((20, 2)), np.ones((20, 2)), record=["e"])
     assert not np.any(tr["e.layer0"])
 

@@ -6,10 +6,10 @@ import argparse
 from lava_gle.commands.options import nonnegative_float, positive_int
 from lava_gle.commands.simulate import (add_allow_nan_option, add_calibrate_option, calibrated,
                                        load_array)
-from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
+from lava_gle.analysis.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
-from lava_gle.report import write_report
+from lava_gle.analysis.report import write_report
 from lava_gle.results import prepare_out_dir
 
 DEFAULT_BACKENDS = "numpy,numpy-fixed"

@@ -16,11 +16,11 @@ from pathlib import Path
 
 from lava_gle.backends import simulate
 from lava_gle.commands.options import natural_int, positive_int
-from lava_gle.comparison import compare_runs, run_backend
+from lava_gle.analysis.comparison import compare_runs, run_backend
 from lava_gle.experiments.lagline import (
     LaglineConfig, make_inputs, student_network, teacher_network,
 )
-from lava_gle.report import write_report
+from lava_gle.analysis.report import write_report
 from lava_gle.results import prepare_out_dir
 
 BACKENDS = ("lava-float", "lava-fixed")

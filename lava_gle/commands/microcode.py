@@ -1,6 +1,6 @@
 """``lava-gle microcode NET [--json]``: each projection's learning rule as Lava microcode,
 and each layer's neuron step as a program in the instruction set of
-:mod:`lava_gle.neuron_program`."""
+:mod:`lava_gle.numerics.neuron_program`."""
 from __future__ import annotations
 
 import argparse
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lava_gle.microcode import learning_rules
-    from lava_gle.neuron_program import neuron_program, unsupported_ops
+    from lava_gle.numerics.neuron_program import neuron_program, unsupported_ops
     from lava_gle.quantize import quantize_network
     net = load_network(args.net)
     q = quantize_network(net)

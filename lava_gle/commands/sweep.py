@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 from lava_gle.commands.options import nonnegative_float
 from lava_gle.commands.compare import parse_pair
 from lava_gle.commands.simulate import load_array
-from lava_gle.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
+from lava_gle.analysis.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
 from lava_gle.description import (
     CHOICES, LAYER_OPTIONS, NETWORK_OPTIONS, load_network, network_from_dict, network_to_dict,
 )

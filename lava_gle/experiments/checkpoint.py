@@ -123,7 +123,7 @@ def _damaged(path: Path, reason: str) -> CheckpointDamagedError:
 
 
 def engine_arrays(engine, prefix: str) -> dict[str, np.ndarray]:
-    """The engine's :meth:`~lava_gle.engine.Engine.state_dict` under ``prefix``."""
+    """The engine's :meth:`~lava_gle.numerics.engine.Engine.state_dict` under ``prefix``."""
     return {f"{prefix}{k}": v for k, v in engine.state_dict().items()}
 
 

@@ -30,7 +30,7 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
-from lava_gle.optim import Adam
+from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.results import pyplot, save_figure, write_metrics
 

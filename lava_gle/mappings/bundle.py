@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.estimate import estimate

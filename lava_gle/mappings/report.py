@@ -14,7 +14,7 @@ import numpy as np
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
 from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
-from lava_gle.neuron_program import program_shape, unsupported_ops
+from lava_gle.numerics.neuron_program import program_shape, unsupported_ops
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",

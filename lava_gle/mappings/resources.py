@@ -91,7 +91,7 @@ def layer_widths(net: Network, profile: HardwareProfile,
                  weight_bits: int | None = None) -> list[Widths]:
     """Widths of every layer: the profile's defaults, ``weight_bits`` overriding the weights.
 
-    The fixed-point formats (:mod:`lava_gle.arithmetic.fixed`) use one width per network:
+    The fixed-point formats (:mod:`lava_gle.numerics.fixed`) use one width per network:
     9-bit weights (sign and 8 magnitude bits), 8-bit rate payloads and errors sent in the
     24-bit state format; the shipped Loihi 2 profile carries these numbers. ``weight_bits``
     (e.g. ``--weight-bits``) overrides the weight width of every layer.

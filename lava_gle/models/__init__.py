@@ -1,7 +1,7 @@
 """ProcessModels of lava-gle's Processes (``lava_gle.processes``).
 
 - :mod:`~lava_gle.models.base`: the abstract models holding all step logic (port order,
-  state, recording, learning) around the layer kernels of :mod:`lava_gle.kernels`;
+  state, recording, learning) around the layer kernels of :mod:`lava_gle.numerics.kernels`;
 - :mod:`~lava_gle.models.floating`: ``@tag("floating_pt")`` CPU models, thin subclasses that
   declare float Lava types (float kernels);
 - :mod:`~lava_gle.models.fixed`: ``@tag("fixed_pt")`` CPU models, declaring integer Lava

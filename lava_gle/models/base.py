@@ -2,7 +2,7 @@
 
 All GLE logic of a model (the order of sends and receives inside a Lava step, state,
 resets, recording, learning) lives in the abstract classes here, and every number
-comes from the kernels of :mod:`lava_gle.kernels` that the Processes carry (built and,
+comes from the kernels of :mod:`lava_gle.numerics.kernels` that the Processes carry (built and,
 for fixed point, quantised once on the host). A concrete model only adds Lava's
 decorators and the ``LavaPyType`` declarations of its Vars and Ports:
 
@@ -31,7 +31,7 @@ from lava_gle.runtime.shared_memory import SharedCounters
 
 
 class SharedSaturation:
-    """A saturation sink (:class:`lava_gle.kernels.SaturationSink`) that counts into the
+    """A saturation sink (:class:`lava_gle.numerics.kernels.SaturationSink`) that counts into the
     shared counters the host reads after the run and warns the first time a key clips."""
 
     def __init__(self, where: str, counters: SharedCounters) -> None:
@@ -189,7 +189,7 @@ class AbstractStreamSourceModel(PyLoihiProcessModel):
 
 class AbstractGleNetworkModel(PyLoihiProcessModel):
     """Step logic of :class:`~lava_gle.processes.network.process.GleNetworkProcess`:
-    the host's :class:`~lava_gle.engine.Engine` stepped at batch 1, one GLE step per
+    the host's :class:`~lava_gle.numerics.engine.Engine` stepped at batch 1, one GLE step per
     Lava step, with its parameters and recordings in shared memory."""
 
     def __init__(self, proc_params) -> None:

@@ -1,6 +1,6 @@
 """``fixed_pt`` CPU models: Loihi-2-style integer GLE, bit-exact with ``numpy-fixed``.
 
-Every model computes with the integer layer kernels (:class:`lava_gle.kernels.FixedLayer`)
+Every model computes with the integer layer kernels (:class:`lava_gle.numerics.kernels.FixedLayer`)
 that the host quantised once (:func:`lava_gle.quantize.quantize_network`) and handed to
 the Processes:
 

@@ -1,6 +1,6 @@
 """``floating_pt`` CPU models: float64 Lava types around the float layer kernels.
 
-The arithmetic is :class:`lava_gle.kernels.FloatLayer`, the NumPy engine's own, with a
+The arithmetic is :class:`lava_gle.numerics.kernels.FloatLayer`, the NumPy engine's own, with a
 batch axis of 1: a Lava run computes the very numbers of the engine at batch 1.
 """
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Quantise a float GLE network description into Loihi-2-style integers.
 
 :func:`quantize_network` derives every integer format, constant and parameter of
-the fixed-point arithmetic (:mod:`lava_gle.arithmetic.fixed`) from the float
+the fixed-point arithmetic (:mod:`lava_gle.numerics.fixed`) from the float
 description, honouring its ``fixed_point:`` overrides, in named passes, one module each:
 :mod:`.formats` (bit formats and exponents from value bounds), :mod:`.activation` (phi
 and phi' tables), :mod:`.rules` (learning gains -> learning-engine constants),

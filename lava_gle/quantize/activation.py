@@ -5,8 +5,8 @@ import math
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float_phi_prime
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.activations import phi as float_phi, phi_prime as float_phi_prime
 from lava_gle.quantize.formats import (
     SIGNED_PAYLOAD, UNSIGNED_PAYLOAD, QuantizationError, ceil_log2,
 )

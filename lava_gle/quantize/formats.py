@@ -11,7 +11,7 @@ import warnings
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.errors import LavaGleError
 
 #: Largest relative error tolerated when a factor is rounded to its mantissa.

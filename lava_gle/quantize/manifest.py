@@ -5,7 +5,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 
 if TYPE_CHECKING:
     from lava_gle.quantize.network import QuantizedLayer, QuantizedNetwork

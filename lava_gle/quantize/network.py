@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic.activations import phi as float_phi
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.activations import phi as float_phi
 from lava_gle.memory import require_memory
 from lava_gle.network import LayerSpec, Network
 from lava_gle.quantize import manifest as _manifest

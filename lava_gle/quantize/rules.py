@@ -1,6 +1,6 @@
 """Learning-rule search: wanted learning gains -> learning-engine constants.
 
-A learning-engine rule (:class:`~lava_gle.arithmetic.fixed.LearningRuleConstants`) moves
+A learning-engine rule (:class:`~lava_gle.numerics.fixed.LearningRuleConstants`) moves
 a weight by ``gain() = mant * 2**(s_exp - ACC_FRAC - overflow_shift)`` LSB per unit of
 ``x1 * e_q``; the pass picks the rule closest to the wanted gain and the error-trace
 format it needs (``docs/fixed-point.md``, section 3).
@@ -11,7 +11,7 @@ import math
 import warnings
 from dataclasses import dataclass
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
 
 #: Relative learning-gain error above which quantisation warns.

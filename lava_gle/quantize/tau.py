@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.network import Network
 from lava_gle.quantize.formats import quantize_factor, state_bits_for
 

@@ -124,7 +124,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
     Parameters
     ----------
     kernels : FloatKernels or FixedKernels
-        The network's layer kernels (:mod:`lava_gle.kernels`); their current parameters
+        The network's layer kernels (:mod:`lava_gle.numerics.kernels`); their current parameters
         are the start values, and every Process computes with them.
     x : ndarray [steps, input size]
         Input rows, one per Lava step.
@@ -172,7 +172,7 @@ def build_fused(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                 record: set[str], reset_interval: int = 0) -> BuiltNetwork:
     """Fused build: one GleNetworkProcess running the engine over ``kernels`` (parameters
     as in :func:`build_structural`)."""
-    from lava_gle.engine import Engine
+    from lava_gle.numerics.engine import Engine
     net, steps = kernels.net, x.shape[0]
     memory = _memory(kernels, directory, steps, record)
     counters = _counters(kernels, directory)

@@ -19,14 +19,14 @@ from dataclasses import replace
 import numpy as np
 
 from lava_gle.errors import DivergenceError, LavaGleError
-from lava_gle.kernels import FixedKernels, FloatKernels
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.runtime.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.runtime.control import run_in_chunks, stop_runtime
 from lava_gle.runtime.selection import run_config
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.runtime.shared_memory import remove_directory, shared_directory
-from lava_gle.streams import prepare_streams
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.traces import Record, first_non_finite, resolve_record
 
 #: ``backend`` argument -> Lava model tag.
@@ -37,7 +37,7 @@ class LavaNetwork:
     """A GLE network simulated as Lava Processes on the CPU; a context manager.
 
     Each :meth:`run` builds the Processes around the network's layer kernels
-    (:mod:`lava_gle.kernels`; fixed point: quantised once, at the first run), starts from
+    (:mod:`lava_gle.numerics.kernels`; fixed point: quantised once, at the first run), starts from
     the zero state (as the engine does on its first run), runs in chunks with an optional
     progress bar, reads every recorded trace once from shared memory, and stops the
     Lava runtime, also when an exception or Ctrl-C interrupts the run. Learned

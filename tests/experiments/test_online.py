@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from lava_gle.engine import Engine, FixedEngine
+from lava_gle.numerics.engine import Engine, FixedEngine
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments import yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted

@@ -191,7 +191,7 @@ def test_hardware_runner_hands_loihi2hwcfg_to_the_lava_network(mlp, tmp_path,
     assert seen["backend"] == "fixed" and seen["net"].sizes == mlp.sizes
     assert seen["qnet"] is not None and seen["qnet"].net is seen["net"]
     assert seen["cfg"] is Loihi2HwCfg
-    from lava_gle.kernels import FixedKernels
+    from lava_gle.numerics.kernels import FixedKernels
     from lava_gle.runtime.builder import build_fused
     from lava_gle.runtime.selection import run_config
     built = build_fused(FixedKernels(quantize_network(mlp)), np.zeros((3, 2)), None,

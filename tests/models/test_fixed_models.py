@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from conftest import GoldenCase
 from lava_gle import network_from_dict
-from lava_gle.engine import FixedEngine
+from lava_gle.numerics.engine import FixedEngine
 from lava_gle.quantize import QuantizationError, QuantizationWarning
 
 
@@ -68,7 +68,7 @@ def test_tau_m_learning_identical_integers(fused):
     from lava_gle.experiments.lagline import (
         LaglineConfig, make_inputs, student_network, teacher_network,
     )
-    from lava_gle.engine import Engine
+    from lava_gle.numerics.engine import Engine
     cfg = LaglineConfig(seed=2, batch=1, settle_time=0.0, train_time=4.0, learn_tau=True,
                         optimizer="sgd")
     x = make_inputs(cfg)

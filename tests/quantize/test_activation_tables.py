@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic.activations import phi as float_phi, phi_prime as float_phi_prime
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.activations import phi as float_phi, phi_prime as float_phi_prime
 from lava_gle.quantize.activation import MAX_TABLE, WIDE_TABLE_BITS, fixed_activation
 from lava_gle.quantize.formats import QuantizationError
 

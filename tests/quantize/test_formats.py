@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.quantize.formats import (
     QuantizationError, QuantizationWarning, check_dead_zone, quantize_factor, rate_bits_for,
     state_bits_for, to_mantissas, weight_exp, wide_rate_bits,

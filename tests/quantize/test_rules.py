@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
 from lava_gle.quantize.rules import GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rules, layer_learning
 

@@ -12,7 +12,7 @@ import pytest
 from conftest import GoldenCase
 from lava_gle.runtime import LavaNetwork
 from lava_gle.runtime.control import LavaRunError
-from lava_gle.kernels import FloatLayer
+from lava_gle.numerics.kernels import FloatLayer
 
 
 def child_pids() -> set[int]:

@@ -6,7 +6,7 @@ import pytest
 
 from conftest import GoldenCase
 from lava_gle import Network, network_from_dict
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
 from lava_gle.runtime import LavaNetwork
 from lava_gle.processes.gle.process import GleNeurons, GleProjection

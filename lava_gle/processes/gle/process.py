@@ -26,7 +26,7 @@ NEURON_RECORDABLE = ("u", "u_prosp", "r", "v", "e", "output")
 
 @dataclass(frozen=True)
 class Output:
-    """Output-layer settings: ``kernels`` (the network's :mod:`lava_gle.kernels`, which
+    """Output-layer settings: ``kernels`` (the network's :mod:`lava_gle.numerics.kernels`, which
     form the output error), ``loss`` (``mse``: a target vector, ``ce``: a class index)
     and whether a target stream is connected (without one the output error is zero)."""
 
@@ -86,7 +86,7 @@ class GleNeurons(AbstractProcess):
     Parameters
     ----------
     kernel : FloatLayer or FixedLayer
-        The layer's kernel (:mod:`lava_gle.kernels`): time constants, activation and
+        The layer's kernel (:mod:`lava_gle.numerics.kernels`): time constants, activation and
         arithmetic of the neuron half (``step``, ``learn_tau``).
     output : Output or None
         Set for the output layer.
@@ -163,7 +163,7 @@ class GleProjection(AbstractProcess):
     Parameters
     ----------
     kernel : FloatLayer or FixedLayer
-        The layer's kernel (:mod:`lava_gle.kernels`): W, b, feedback weights and the
+        The layer's kernel (:mod:`lava_gle.numerics.kernels`): W, b, feedback weights and the
         arithmetic of the projection half (``drive``, ``error_down``, ``learn_synapses``).
     learning : bool
     sends_error : bool

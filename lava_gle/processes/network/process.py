@@ -41,7 +41,7 @@ class GleNetworkProcess(AbstractProcess):
     Parameters
     ----------
     engine : Engine
-        The NumPy engine (:class:`lava_gle.engine.Engine`) over the network's kernels,
+        The NumPy engine (:class:`lava_gle.numerics.engine.Engine`) over the network's kernels,
         built on the host; the model runs its ``step`` at batch 1, one GLE step per Lava
         step, so a fused run computes exactly what the engine computes.
     x : ndarray [steps, input size]

@@ -25,7 +25,7 @@ class StreamSource(AbstractProcess):
         Target rows: n_y = output size for ``mse``, 1 (the class index as a float) for
         ``ce``. None: no targets; ``y_out`` sends nothing.
     kernels : FloatKernels or FixedKernels
-        The network's kernels (:mod:`lava_gle.kernels`): their ``encode`` turns the rows
+        The network's kernels (:mod:`lava_gle.numerics.kernels`): their ``encode`` turns the rows
         into what the layers consume (fixed point: payloads).
     saturation : SharedCounters or None
         Where fixed-point kernels count clipped inputs and targets.

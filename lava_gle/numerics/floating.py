@@ -21,7 +21,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from lava_gle.arithmetic.activations import phi as _phi, phi_prime as _phi_prime
+from lava_gle.numerics.activations import phi as _phi, phi_prime as _phi_prime
 
 Array = np.ndarray
 

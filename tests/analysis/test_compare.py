@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lava_gle.cli import main
-from lava_gle.comparison import Run, compare_runs, run_backend, signal_errors
-from lava_gle import report
+from lava_gle.analysis.comparison import Run, compare_runs, run_backend, signal_errors
+from lava_gle.analysis import report
 
 
 def test_backend_against_itself_is_exactly_zero(golden, tmp_path):

@@ -32,8 +32,8 @@ from typing import Protocol
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic import floating as F
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics import floating as F
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizedNetwork, quantize_network
 
@@ -333,7 +333,7 @@ class FixedLayer:
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """One learning-engine epoch of the projection at step ``t`` (its random numbers
         come from the counter hash of ``(seed, layer, t)``). Only the rows whose error
-        trace is non-zero are computed (:func:`~lava_gle.arithmetic.fixed.active_rows`:
+        trace is non-zero are computed (:func:`~lava_gle.numerics.fixed.active_rows`:
         the others keep their integers exactly); the trace is sparse after training
         starts."""
         ql, q = self.ql, self.q

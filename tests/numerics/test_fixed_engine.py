@@ -8,10 +8,10 @@ import pytest
 from lava_gle import load_network, network_from_dict
 from lava_gle.backends import make_engine, simulate
 from lava_gle.cli import main
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
-from lava_gle.engine import FixedEngine
-from lava_gle.optim import Adam
+from lava_gle.numerics.engine import FixedEngine
+from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.traces import STATE_VARS
 
@@ -233,7 +233,7 @@ def test_learning_only_the_rows_with_an_error_trace_gives_the_integers_of_all_ro
         monkeypatch, batch, rounding):
     # the engine updates only rows whose error trace is non-zero; updating every row (the
     # learning engine's full epoch) must give the same integers, clip counts included
-    from lava_gle.arithmetic import fixed as X
+    from lava_gle.numerics import fixed as X
     net = network_from_dict({
         "gle_network": 1, "dt": 0.1, "seed": 3, "input": {"size": 3},
         "fixed_point": {"rounding": rounding},

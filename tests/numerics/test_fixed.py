@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from hypothesis import assume, given, settings, strategies as st
 
-from lava_gle.arithmetic import fixed as X
-from lava_gle.arithmetic import floating as F
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics import floating as F
 
 
 def test_shift_round_is_round_half_up_of_the_exact_quotient():

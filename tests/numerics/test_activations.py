@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lava_gle.arithmetic.activations import ACTIVATIONS, phi, phi_prime
+from lava_gle.numerics.activations import ACTIVATIONS, phi, phi_prime
 from lava_gle.network import PHI_NAMES
 
 

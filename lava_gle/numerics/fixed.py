@@ -1,4 +1,4 @@
-"""Fixed-point GLE step functions: the integer twin of :mod:`lava_gle.arithmetic.floating`.
+"""Fixed-point GLE step functions: the integer twin of :mod:`lava_gle.numerics.floating`.
 
 Every quantity is an integer with a per-layer binary point; the formats, the
 rounding and the saturation rules are documented in ``docs/fixed-point.md``, and
@@ -96,7 +96,7 @@ def to_fixed(x, bits: int, lo: int = -INT_LIMIT, hi: int = INT_LIMIT,
     INT64_MIN, so +1e20 would become the most negative value. ``+-inf`` saturates like
     any value beyond the format; NaN has no integer value and raises
     :class:`~lava_gle.errors.NonFiniteError` naming ``what`` (the streams refuse NaN and
-    inf earlier, in :func:`lava_gle.streams.prepare_streams`).
+    inf earlier, in :func:`lava_gle.numerics.streams.prepare_streams`).
     """
     r = np.round(np.asarray(x, np.float64) * 2.0 ** bits)
     bad = np.isnan(r)

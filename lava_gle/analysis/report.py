@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lava_gle.comparison import Run
+from lava_gle.analysis.comparison import Run
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics, write_text
 

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lava_gle import network_from_dict
-from lava_gle.arithmetic import fixed as X
-from lava_gle.neuron_program import execute, neuron_program, unsupported_ops
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.neuron_program import execute, neuron_program, unsupported_ops
 from lava_gle.quantize import quantize_network
 
 PHIS = ["linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus"]
@@ -74,7 +74,7 @@ def test_the_mappers_count_is_the_real_programs_length(case):
     """program_shape (what `map` counts without quantising) has as many instructions as
     the program of the real constants, and the same unsupported ones (a negative gamma
     only turns an add into a sub)."""
-    from lava_gle.neuron_program import program_shape
+    from lava_gle.numerics.neuron_program import program_shape
     phi, prospective, gamma, _ = case
     real = neuron_program(layer_constants(*case))
     shape = program_shape(phi, prospective, gamma != 0)
@@ -100,7 +100,7 @@ def test_tau_factors_without_a_divide_equal_the_engines(n, num_bits, den_bits, s
                                                         power):
     """The division-free factor (shift by leading bits, restoring division) gives the
     engine's factor for every input, ratios at exact powers of two included."""
-    from lava_gle.neuron_program import factor_ratio_without_divide
+    from lava_gle.numerics.neuron_program import factor_ratio_without_divide
     rng = np.random.default_rng(seed)
     den = rng.integers(1, 2 ** den_bits + 1, size=n)
     num = rng.integers(1, 2 ** num_bits + 1, size=() if scalar else n)
@@ -113,7 +113,7 @@ def test_tau_factors_without_a_divide_equal_the_engines(n, num_bits, den_bits, s
 
 
 def test_restoring_division_is_floor_division_and_saturates():
-    from lava_gle.neuron_program import divide, floor_log2
+    from lava_gle.numerics.neuron_program import divide, floor_log2
     n = np.array([0, 1, 7, 8191, 8192, 10**9, 12345])
     d = np.array([1, 3, 7, 1, 1, 3, 1000])
     np.testing.assert_array_equal(divide(n, d, 13), np.minimum(n // d, 8191))

@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 from lava_gle.backends import get_backend, lava_network, make_engine
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
-from lava_gle.streams import prepare_streams
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.traces import STATE_VARS
 
 #: Default tolerance of the normalised RMS error above which a variable gets a verdict.

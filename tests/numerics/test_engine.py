@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from lava_gle import network_from_dict
-from lava_gle.engine import Engine
+from lava_gle.numerics.engine import Engine
 from lava_gle.errors import ShapeError
 from lava_gle.traces import max_relative_errors, state_keys
 

@@ -3,7 +3,7 @@
 Loihi 2 neurons run microcode; what public sources show of it (``docs/fixed-point.md``,
 section 8) is multiplies with a shift and a rounding mode, saturating adds, shifts,
 compare-and-select, random bits and sending a graded spike. This module writes one step of
-:func:`lava_gle.arithmetic.fixed.neuron_step` in those terms, so the operations a
+:func:`lava_gle.numerics.fixed.neuron_step` in those terms, so the operations a
 deployment needs can be read and counted, and :func:`execute` runs the program on NumPy
 arrays (one register = one value per neuron) bit for bit as ``numpy-fixed`` computes.
 
@@ -37,7 +37,7 @@ from typing import Union
 
 import numpy as np
 
-from lava_gle.arithmetic import fixed as X
+from lava_gle.numerics import fixed as X
 
 Operand = Union[str, int, np.ndarray]
 
@@ -150,7 +150,7 @@ def execute(program: Program, regs: dict[str, np.ndarray]
             ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Run ``program`` on the int64 input registers ``regs`` (arrays [..., n]); return all
     registers and the saturation counts of the counted variables (``v, e, u, u_prosp, r``
-    as :data:`lava_gle.arithmetic.fixed.NEURON_SAT_VARS`)."""
+    as :data:`lava_gle.numerics.fixed.NEURON_SAT_VARS`)."""
     r = dict(regs)
     counts = dict.fromkeys(X.NEURON_SAT_VARS, 0)
 
@@ -234,7 +234,7 @@ def divide(n, d, bits: int) -> np.ndarray:
 
 
 def factor_ratio_without_divide(num, den) -> X.Factor:
-    """:func:`lava_gle.arithmetic.fixed.factor_ratio` (what tau_m learning re-derives per
+    """:func:`lava_gle.numerics.fixed.factor_ratio` (what tau_m learning re-derives per
     neuron and step: dt/tau_m, tau_r/tau_m, tau_m/tau_r) in integer operations only: the
     shift from :func:`floor_log2` of numerator and denominator, the 12-bit mantissa by
     :func:`divide` (13 steps). Equal to it for every input (the engines keep the faster

@@ -6,7 +6,7 @@ hop, forwards and backwards), the first layer sees the current input, the output
 error is formed from the output layer's previous rate, and learning is applied
 after the step with the batch mean of the local signals.
 
-The arithmetic lives in the layer kernels of :mod:`lava_gle.kernels`, which the Lava
+The arithmetic lives in the layer kernels of :mod:`lava_gle.numerics.kernels`, which the Lava
 ProcessModels call too: :class:`Engine` runs float kernels (``--backend numpy``) and
 :class:`FixedEngine` the same loop with Loihi-2-style integer kernels
 (``--backend numpy-fixed``).
@@ -15,7 +15,7 @@ Example
 -------
 >>> import numpy as np
 >>> from lava_gle import load_network
->>> from lava_gle.engine import Engine, FixedEngine
+>>> from lava_gle.numerics.engine import Engine, FixedEngine
 >>> net = load_network("tests/data/golden/visible_mlp/network.json")
 >>> traces = Engine(net).run(np.zeros((10, 1, 2)), record=["r"])
 >>> traces["r.hidden"].shape
@@ -32,11 +32,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
-from lava_gle.kernels import FixedKernels, FloatKernels
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
-from lava_gle.streams import prepare_streams
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.traces import STATE_VARS, Record, first_non_finite, resolve_record
 
 
