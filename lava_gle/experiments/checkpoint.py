@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from lava_gle.errors import LavaGleError
 from lava_gle.quantize import QuantizationWarning
@@ -235,20 +236,23 @@ class ResumableRun:
     On entry (a context manager) it installs an :class:`InterruptGuard` unless ``guard``
     is given (an object with a boolean ``requested``) and silences per-chunk
     fixed-point saturation warnings (the counts go into the metrics); on exit it restores
-    both. :meth:`resume` restores the ``engines`` (name prefix -> engine) from a saved
-    checkpoint and returns the caller's own records; :meth:`tick` at each safe point of
-    the loop saves every ``every_s`` seconds, and when Ctrl-C was pressed saves, logs and
-    raises :class:`ExperimentInterrupted`; :meth:`finish` saves the end state.
-    ``state()`` gives ``(arrays, progress)`` of the caller's own records (history,
-    counters) whenever a checkpoint is written; ``elapsed_s`` in the progress record is
-    kept here (:attr:`elapsed`, seconds of training over all runs).
+    both, and closes the progress bar of :meth:`progress_bar`. :meth:`resume` restores
+    the ``engines`` (name prefix -> engine) and the ``history`` lists (in place) from a
+    saved checkpoint and returns the caller's other records; :meth:`tick` at each safe
+    point of the loop saves every ``every_s`` seconds, and when Ctrl-C was pressed saves,
+    logs and raises :class:`ExperimentInterrupted`; :meth:`finish` saves the end state.
+    ``state()`` gives ``(arrays, progress)`` of the caller's other records whenever a
+    checkpoint is written; ``elapsed_s`` in the progress record is kept here
+    (:attr:`elapsed`, seconds of training over all runs).
     """
 
-    def __init__(self, ckpt: Checkpoint, engines: dict[str, Any],
+    def __init__(self, ckpt: Checkpoint, engines: dict[str, Any], history: dict[str, list],
                  state: Callable[[], tuple[dict[str, np.ndarray], dict[str, Any]]],
                  log: Callable[[str], None], guard=None, fresh: bool = False,
                  every_s: float = 30.0):
         self.ckpt, self.engines, self.state, self.log = ckpt, engines, state, log
+        self.history = history
+        self._bar = None
         self.every_s = every_s
         self.elapsed = 0.0
         self._own_guard = guard is None
@@ -266,9 +270,17 @@ class ResumableRun:
         return self
 
     def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.close()
         if self._own_guard:
             self.guard.__exit__(*exc)
         self._warnings.__exit__(*exc)
+
+    def progress_bar(self, total: int, initial: int, desc: str, unit: str, quiet: bool):
+        """A tqdm progress bar the run closes when it ends."""
+        self._bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, disable=quiet,
+                         mininterval=0.5)
+        return self._bar
 
     def resume(self) -> tuple["_Records", "_Records"] | None:
         """Restore the engines from the checkpoint and return ``(arrays, progress)`` (the
@@ -279,6 +291,8 @@ class ResumableRun:
         arrays, progress = saved
         for prefix, engine in self.engines.items():
             restore_engine(engine, arrays, prefix)
+        for key, values in self.history.items():
+            values[:] = arrays[f"history.{key}"].tolist()
         self.elapsed = float(progress["elapsed_s"])
         return arrays, progress
 
@@ -293,6 +307,8 @@ class ResumableRun:
         self.elapsed += now - self._start
         self._start = self._last_save = now
         arrays, progress = self.state()
+        arrays.update({f"history.{k}": np.asarray(v, dtype=np.float64)
+                       for k, v in self.history.items()})
         for prefix, engine in self.engines.items():
             arrays.update(engine_arrays(engine, prefix))
         self.ckpt.save(arrays, {**progress, "elapsed_s": self.elapsed})

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
-from tqdm.auto import tqdm
 
 from lava_gle.backends import make_engine
 from lava_gle.description import network_from_dict
@@ -289,52 +288,43 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
         t_done = 0
 
         def state():
-            arrays = {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()}
-            return {**arrays, "snapshot": snapshot}, {"t_done": t_done}
+            return {"snapshot": snapshot}, {"t_done": t_done}
 
         engines = {"teacher.": teacher, **{f"{name}.": eng for name, eng in students.items()}}
-        run = ResumableRun(ckpt, engines, state, log, guard, fresh, checkpoint_every_s)
-        bar = None
-        try:
-            with run:
-                saved = run.resume()
-                if saved is not None:
-                    arrays, progress = saved
-                    history = {k: arrays[f"history.{k}"].tolist() for k in history}
-                    snapshot = arrays["snapshot"]
-                    t_done = progress["t_done"]
-                    log(f"lagline: resuming at step {t_done} of {config.total_steps}")
-                else:
-                    log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling "
-                        f"+ {config.train_time:g} training time units), batch {config.batch}, "
-                        f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
-                bar = tqdm(total=config.total_steps, initial=t_done, desc="lagline",
-                           unit="step", disable=quiet, mininterval=0.5)
-                while t_done < config.total_steps:
-                    t1 = min(t_done + config.chunk_steps, config.total_steps)
-                    if t_done < config.settle_steps:
-                        t1 = min(t1, config.settle_steps)
-                    learning = t_done >= config.settle_steps
-                    x = stream.window(t_done, t1)
-                    target = teacher.run(x, record=["output"])["output"]
-                    history["t"].append(t1 * config.dt)
-                    outs = [target[:, 0, 0]]
-                    for name, eng in students.items():
-                        eng.learning = learning
-                        y = eng.run(x, target, record=["output"])["output"]
-                        history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
-                        w, tau = _scalars(eng)
-                        history[f"w.{name}"].append(w)
-                        history[f"tau_m.{name}"].append(tau)
-                        outs.append(y[:, 0, 0])
-                    snapshot = np.stack(outs, axis=1)
-                    bar.update(t1 - t_done)
-                    t_done = t1
-                    run.tick(f"step {t_done} of {config.total_steps}")
-                run.finish()
-        finally:
-            if bar is not None:
-                bar.close()
+        with ResumableRun(ckpt, engines, history, state, log, guard, fresh,
+                          checkpoint_every_s) as run:
+            saved = run.resume()
+            if saved is not None:
+                arrays, progress = saved
+                snapshot, t_done = arrays["snapshot"], progress["t_done"]
+                log(f"lagline: resuming at step {t_done} of {config.total_steps}")
+            else:
+                log(f"lagline: {config.total_steps} steps ({config.settle_time:g} settling "
+                    f"+ {config.train_time:g} training time units), batch {config.batch}, "
+                    f"backend {backend}, learn_tau={config.learn_tau}, seed {config.seed}")
+            bar = run.progress_bar(config.total_steps, t_done, "lagline", "step", quiet)
+            while t_done < config.total_steps:
+                t1 = min(t_done + config.chunk_steps, config.total_steps)
+                if t_done < config.settle_steps:
+                    t1 = min(t1, config.settle_steps)
+                learning = t_done >= config.settle_steps
+                x = stream.window(t_done, t1)
+                target = teacher.run(x, record=["output"])["output"]
+                history["t"].append(t1 * config.dt)
+                outs = [target[:, 0, 0]]
+                for name, eng in students.items():
+                    eng.learning = learning
+                    y = eng.run(x, target, record=["output"])["output"]
+                    history[f"loss.{name}"].append(float(np.mean((y - target) ** 2)))
+                    w, tau = _scalars(eng)
+                    history[f"w.{name}"].append(w)
+                    history[f"tau_m.{name}"].append(tau)
+                    outs.append(y[:, 0, 0])
+                snapshot = np.stack(outs, axis=1)
+                bar.update(t1 - t_done)
+                t_done = t1
+                run.tick(f"step {t_done} of {config.total_steps}")
+            run.finish()
         elapsed = run.elapsed
 
         metrics = _metrics(config, backend, students, history, w0, tau0, elapsed)

@@ -395,73 +395,66 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     acc = {"loss": 0.0, "correct": 0, "seen": 0}
 
     def state():
-        arrays = {f"history.{k}": np.asarray(v, dtype=np.float64) for k, v in history.items()}
-        return arrays, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
-                        "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
+        return {}, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
+                    "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
     ckpt = Checkpoint(out, run_config, may_change=("epochs",))
-    run = ResumableRun(ckpt, {"train.": engine}, state, log, guard, fresh, checkpoint_every_s)
-    bar = None
-    try:
-        with run:
-            saved = run.resume()
-            if saved is not None:
-                arrays, progress = saved
-                history = {k: arrays[f"history.{k}"].tolist() for k in keys}
-                epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
-                acc = progress["epoch_acc"]
-                sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
-                log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
-            else:
-                log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} "
-                    f"steps, {cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, "
-                    f"seed {seed}")
-            bar = tqdm(total=cfg.epochs * n_batches, initial=epoch * n_batches + batch_i,
-                       desc=name, unit="batch", disable=quiet, mininterval=0.5)
-            while epoch < cfg.epochs:
-                order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
-                engine.learning = True
-                if sgd and cfg.eta(epoch) != eta:
-                    eta = cfg.eta(epoch)
-                    engine.kernels.set_eta(eta)
-                while batch_i < n_batches:
-                    idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
-                    if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
-                        idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
-                    lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
-                                          cfg.readout_start, teach=True,
-                                          teach_start=cfg.teach_start, target_rate=target_rate)
-                    acc["loss"] += float(ce.sum())
-                    acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
-                    acc["seen"] += len(idx)
-                    steps += T
-                    batch_i += 1
-                    bar.update(1)
-                    run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
-                test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
-                steps += T * -(-len(data.x_test) // cfg.test_batch)
-                test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
-                epoch_time = run.seconds - sum(history["time_s"])
-                history["train_loss"].append(acc["loss"] / acc["seen"])
-                history["train_acc"].append(acc["correct"] / acc["seen"])
-                history["test_loss"].append(test_loss)
-                history["test_acc"].append(test_acc)
-                lr = eta if sgd else engine.optimizer.lr
-                history["lr"].append(lr)
-                history["time_s"].append(epoch_time)
-                log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
-                    f"train loss {history['train_loss'][-1]:.4f} "
-                    f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
-                    f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, "
-                    f"{epoch_time:.1f} s")
-                if not sgd:
-                    engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
-                epoch, batch_i = epoch + 1, 0
-                acc = {"loss": 0.0, "correct": 0, "seen": 0}
-                run.save()
-    finally:
-        if bar is not None:
-            bar.close()
+    with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
+                      checkpoint_every_s) as run:
+        saved = run.resume()
+        if saved is not None:
+            _, progress = saved
+            epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
+            acc = progress["epoch_acc"]
+            sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
+            log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+        else:
+            log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} "
+                f"steps, {cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, "
+                f"seed {seed}")
+        bar = run.progress_bar(cfg.epochs * n_batches, epoch * n_batches + batch_i, name,
+                               "batch", quiet)
+        while epoch < cfg.epochs:
+            order = epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
+            engine.learning = True
+            if sgd and cfg.eta(epoch) != eta:
+                eta = cfg.eta(epoch)
+                engine.kernels.set_eta(eta)
+            while batch_i < n_batches:
+                idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
+                if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
+                    idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
+                lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
+                                      cfg.readout_start, teach=True,
+                                      teach_start=cfg.teach_start, target_rate=target_rate)
+                acc["loss"] += float(ce.sum())
+                acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
+                acc["seen"] += len(idx)
+                steps += T
+                batch_i += 1
+                bar.update(1)
+                run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+            test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
+            steps += T * -(-len(data.x_test) // cfg.test_batch)
+            test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
+            epoch_time = run.seconds - sum(history["time_s"])
+            history["train_loss"].append(acc["loss"] / acc["seen"])
+            history["train_acc"].append(acc["correct"] / acc["seen"])
+            history["test_loss"].append(test_loss)
+            history["test_acc"].append(test_acc)
+            lr = eta if sgd else engine.optimizer.lr
+            history["lr"].append(lr)
+            history["time_s"].append(epoch_time)
+            log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
+                f"train loss {history['train_loss'][-1]:.4f} "
+                f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
+                f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, "
+                f"{epoch_time:.1f} s")
+            if not sgd:
+                engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
+            epoch, batch_i = epoch + 1, 0
+            acc = {"loss": 0.0, "correct": 0, "seen": 0}
+            run.save()
     elapsed = run.elapsed
     return TrainResult(frozen_network(net, engine), history, elapsed, steps, engine)
 
