@@ -151,7 +151,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
         # diagnostic, not the paper's protocol: accuracy after removing each class's mean
         # logit over the test set (the summed logits carry large class offsets that drift
         # with the per-step Adam updates; this shows how much of the error they cause)
-        logits, _ = evaluate(result.engine, net, data.x_test, data.y_test, cfg)
+        logits, _ = evaluate(result.engine, data.x_test, data.y_test, cfg)
         return {"parameters": parameter_count(net),
                 "seconds_per_epoch": result.wall_time_s / len(result.history["time_s"]),
                 "test_accuracy_offset_free": accuracy(logits - logits.mean(axis=0),

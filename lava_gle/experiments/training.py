@@ -336,14 +336,10 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
                            "often, or raise --sgd-eta") from None
 
 
-def evaluate(engine, net: Network, x: np.ndarray, labels: np.ndarray,
+def evaluate(engine, x: np.ndarray, labels: np.ndarray,
              cfg: TrainConfig) -> tuple[np.ndarray, float]:
-    """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains
-    (``net``: its description), learning off: float engines through :func:`predict` of
-    the frozen parameters, integer ones in place (:func:`predict_in_place`)."""
-    if engine.kernels.arithmetic == "float":
-        return predict(frozen_network(net, engine), x, labels, engine.backend,
-                       cfg.test_batch, cfg.readout_start, engine.kernels.dtype)
+    """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains,
+    learning off, with the engine's own parameters (:func:`predict_in_place`)."""
     return predict_in_place(engine, x, labels, cfg.test_batch, cfg.readout_start)
 
 
@@ -434,7 +430,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                 batch_i += 1
                 bar.update(1)
                 run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
-            test_logits, test_loss = evaluate(engine, net, data.x_test, data.y_test, cfg)
+            test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
             steps += T * -(-len(data.x_test) // cfg.test_batch)
             test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
             epoch_time = run.seconds - sum(history["time_s"])
