@@ -533,6 +533,33 @@ def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool
     return w, b, (n_w, n_b)
 
 
+def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
+                     pre_signed: bool, rule: LearningRuleConstants,
+                     bias_rule: LearningRuleConstants | None, seed: int, layer: int,
+                     step: int, per_synapse: bool) -> tuple[int, int, int]:
+    """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
+    errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
+    :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
+    None: biases stay) from the payloads ``p`` [..., m], with the rounding numbers of
+    :func:`rounding_draws` (``seed``; ``per_synapse`` or one per projection).
+
+    Only the rows whose error trace is non-zero are computed (:func:`active_rows`: the
+    others keep their integers exactly); the trace is sparse after training starts.
+    Returns the clipped values ``(error trace, weights, biases)``.
+    """
+    n = w.shape[0]
+    dither = trace_dither(seed, layer, step, n, trace_shift)
+    e_q, n_trace = error_trace(e, trace_shift, dither)
+    rows = active_rows(e_q)
+    if rows.size == 0:
+        return n_trace, 0, 0
+    rand_w, rand_b = rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
+    w_rows, b_rows, (n_w, n_b) = update_projection(w[rows], b[rows], p, e_q[..., rows],
+                                                   pre_signed, rule, bias_rule, rand_w, rand_b)
+    w[rows], b[rows] = w_rows, b_rows
+    return n_trace, n_w, n_b
+
+
 # -- tau_m learning -------------------------------------------------------------
 
 #: Largest shift of a re-derived Euler factor (as the quantiser's).

@@ -34,6 +34,7 @@ import numpy as np
 
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
+from lava_gle.numerics import ops
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizedNetwork, quantize_network
 
@@ -304,18 +305,18 @@ class FixedLayer:
 
     def drive(self, p: Array) -> Array:
         ql = self.ql
-        s, n = X.forward_drive(self.W, ql.w_shift, self.b, ql.b_shift, p)
+        s, n = ops.forward_drive(self.W, ql.w_shift, self.b, ql.b_shift, p)
         self._count("s", n)
         return s
 
     def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
-        new, counts = X.neuron_step(st.u, st.v, st.g, s, d, self.consts)
+        new, counts = ops.neuron_step(st.u, st.v, st.g, s, d, self.consts)
         for var, n in zip(X.NEURON_SAT_VARS, counts):
             self._count(var, n)
         return new
 
     def error_down(self, e: Array) -> Array:
-        eps, n = X.backward_error(self.W, e, self.ql.back_shift)
+        eps, n = ops.backward_error(self.W, e, self.ql.back_shift)
         self._count("eps", n)
         return eps
 
@@ -332,25 +333,15 @@ class FixedLayer:
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """One learning-engine epoch of the projection at step ``t`` (its random numbers
-        come from the counter hash of ``(seed, layer, t)``). Only the rows whose error
-        trace is non-zero are computed (:func:`~lava_gle.numerics.fixed.active_rows`:
-        the others keep their integers exactly); the trace is sparse after training
-        starts."""
+        come from the counter hash of ``(seed, layer, t)``):
+        :func:`~lava_gle.numerics.fixed.learn_projection`."""
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
-        dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
-        e_q, n = X.error_trace(e, ql.trace_shift, dither)
-        self._count("trace", n)
-        rows = X.active_rows(e_q)
-        if rows.size == 0:
-            return
-        rand_w, rand_b = X.rounding_draws(q.seed, self.index, t, ql.w.shape,
-                                          q.per_synapse_rounding, rows)
-        w, b, (n_w, n_b) = X.update_projection(self.W[rows], self.b[rows], p, e_q[..., rows],
-                                               ql.pre_signed, ql.rule, ql.bias_rule,
-                                               rand_w, rand_b)
-        self.W[rows], self.b[rows] = w, b
+        n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
+                                                 ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
+                                                 self.index, t, q.per_synapse_rounding)
+        self._count("trace", n_trace)
         self._count("W", n_w)
         self._count("b", n_b)
 

@@ -1,0 +1,439 @@
+"""Compiled twins of the hot integer primitives of :mod:`lava_gle.numerics.fixed` (numba).
+
+Each public function here has the signature of its NumPy reference in
+:mod:`~lava_gle.numerics.fixed` and returns the very same integers and saturation counts
+(``tests/numerics/test_compiled.py`` checks that bit for bit); the reference stays the
+definition of the arithmetic. They exist for speed: the learning engine is elementwise per
+synapse (a counter hash, products, saturating sums and a rounding per synapse), which NumPy
+does in many passes over temporaries and many calls, each with its own overhead; here one
+loop does it. The fixed-point kernels reach these functions through
+:mod:`lava_gle.numerics.ops`, which also picks the NumPy reference when asked
+(``LAVA_GLE_KERNELS=numpy``).
+
+:func:`neuron_step` compiles the activation too (the kinds of
+:class:`~lava_gle.numerics.fixed.FixedActivation` it knows: linear, relu, hard_sigmoid,
+table); an activation of another kind is called as it is, after the compiled Euler step.
+
+Integer products and sums are int64 throughout, as in the reference. The reference's
+matrix products run through float64 BLAS, exact while every partial sum stays below
+2**53 (:func:`~lava_gle.numerics.fixed.int_matmul`), so the int64 sums here equal them.
+
+Compiled code is cached on disk (``cache=True``) so later runs and Lava's forked
+processes load it instead of compiling; where no cache directory is writable (a
+read-only install without ``NUMBA_CACHE_DIR``) numba compiles in memory, once per process.
+"""
+from __future__ import annotations
+
+import warnings
+import weakref
+
+import numba
+import numpy as np
+
+from lava_gle.numerics import fixed as X
+
+Array = np.ndarray
+
+
+def _jit(fn):
+    """``numba.njit`` with the on-disk cache, or without it where no cache directory is
+    writable (then each process compiles once, with a warning)."""
+    try:
+        return numba.njit(cache=True, nogil=True)(fn)
+    except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
+        warnings.warn(f"lava-gle compiled kernels are not cached on disk ({exc}); set "
+                      "NUMBA_CACHE_DIR to a writable directory to keep them", RuntimeWarning,
+                      stacklevel=2)
+        return numba.njit(nogil=True)(fn)
+
+
+_STATE_MAX = X.STATE_MAX
+_GATE_ONE = X.GATE_ONE
+_GATE_BITS, _GATE_HALF = X.GATE_BITS, 1 << (X.GATE_BITS - 1)
+_ACC_FRAC, _ACC_LO, _ACC_HI = X.ACC_FRAC, X._ACC_LO, X._ACC_HI
+_FRAC_MASK = (1 << X.ACC_FRAC) - 1
+_W_MIN, _W_MAX, _TRACE_MAX = X.W_MIN, X.W_MAX, X.ERR_TRACE_MAX
+_X1_MAX, _F_LO, _F_HI = (1 << X.TRACE_BITS) - 1, -(1 << X.TRACE_BITS), (1 << X.TRACE_BITS) - 1
+_BIAS_X1 = min(X.BIAS_PAYLOAD // 2, _X1_MAX)  # pre_trace of the bias neuron's payload (even)
+_GOLDEN, _MIX1, _MIX2, _STEP = X._GOLDEN, X._MIX1, X._MIX2, X._STEP
+_U64 = np.uint64
+_DITHER_STREAM = X._DITHER_STREAM
+
+
+# -- scalar helpers (inlined by LLVM) ------------------------------------------------------
+
+@_jit
+def _shift_round(x, k):
+    if k > 0:
+        return (x + (1 << (k - 1))) >> k
+    if k < 0:
+        return x << (-k)
+    return x
+
+
+@_jit
+def _shift_floor(x, k):
+    if k > 0:
+        return x >> k
+    if k < 0:
+        return x << (-k)
+    return x
+
+
+@_jit
+def _clip_acc(x):
+    return min(max(x, _ACC_LO), _ACC_HI)
+
+
+@_jit
+def _counter_base(seed, stream, step):
+    """``counter_bits``'s base: ``seed G + stream M1 + step S + 1`` modulo 2**64."""
+    return (_U64(seed) * _GOLDEN + _U64(stream) * _MIX1 + _U64(step) * _STEP + _U64(1))
+
+
+@_jit
+def _counter(base, index, bits):
+    """:func:`~lava_gle.numerics.fixed.counter_bits` of one element (``bits`` >= 1)."""
+    z = base + _U64(index)
+    z ^= z >> _U64(30)
+    z *= _MIX1
+    z ^= z >> _U64(27)
+    z *= _MIX2
+    z ^= z >> _U64(31)
+    return np.int64(z >> _U64(64 - bits))
+
+
+# -- forward drive and backward error ------------------------------------------------------
+
+@_jit
+def forward_drive(w, w_shift, b, b_shift, p):
+    """Compiled :func:`lava_gle.numerics.fixed.forward_drive` (same arguments, results)."""
+    n, m = w.shape
+    p2 = np.ascontiguousarray(p).reshape(-1, m)
+    batch = p2.shape[0]
+    s = np.empty((batch, n), np.int64)
+    clipped = 0
+    for i in range(n):
+        bias = _shift_floor(b[i], -b_shift)
+        for k in range(batch):
+            acc = np.int64(0)
+            for j in range(m):
+                acc += p2[k, j] * w[i, j]
+            x = _shift_floor(acc, -w_shift) + bias
+            if x > _STATE_MAX or x < -_STATE_MAX:
+                clipped += 1
+                x = min(max(x, -_STATE_MAX), _STATE_MAX)
+            s[k, i] = x
+    return s.reshape(p.shape[:-1] + (n,)), clipped
+
+
+@_jit
+def backward_error(w, e, shift):
+    """Compiled :func:`lava_gle.numerics.fixed.backward_error` (same arguments, results)."""
+    n, m = w.shape
+    e2 = np.ascontiguousarray(e).reshape(-1, n)
+    batch = e2.shape[0]
+    eps = np.zeros((batch, m), np.int64)
+    clipped = 0
+    for k in range(batch):
+        for i in range(n):
+            ei = e2[k, i]
+            if ei != 0:
+                for j in range(m):
+                    eps[k, j] += ei * w[i, j]
+        for j in range(m):
+            x = _shift_floor(eps[k, j], -shift)
+            if x > _STATE_MAX or x < -_STATE_MAX:
+                clipped += 1
+                x = min(max(x, -_STATE_MAX), _STATE_MAX)
+            eps[k, j] = x
+    return eps.reshape(e.shape[:-1] + (m,)), clipped
+
+
+# -- neuron step ----------------------------------------------------------------------------
+
+@_jit
+def _saturated(x, counts, slot):
+    if x > _STATE_MAX or x < -_STATE_MAX:
+        counts[slot] += 1
+        return min(max(x, -_STATE_MAX), _STATE_MAX)
+    return x
+
+
+#: Kinds of :class:`~lava_gle.numerics.fixed.FixedActivation` compiled here, by code.
+_PHI_KINDS = {"linear": 0, "relu": 1, "hard_sigmoid": 2, "table": 3}
+
+
+@_jit
+def _phi(u, cfg, phi_table, gate_table):
+    """:meth:`~lava_gle.numerics.fixed.FixedActivation.__call__` of one potential before
+    the payload's saturation: (payload, gate). cfg: see :func:`_packed_phi`."""
+    kind, to_rate, u_bits, rate_bits = cfg[0], cfg[1], cfg[2], cfg[3]
+    if kind == 0:
+        return _shift_round(u, to_rate), _GATE_ONE
+    if kind == 1:
+        return max(_shift_round(u, to_rate), 0), _GATE_ONE if u > 0 else 0
+    if kind == 2:
+        p = min(max(_shift_round(u, to_rate), 0), np.int64(1) << rate_bits)
+        return p, _GATE_ONE if 0 <= u <= (np.int64(1) << u_bits) else 0
+    step, table_lo, linear_above, interpolate = cfg[6], cfg[7], cfg[8] != 0, cfg[9] != 0
+    last = phi_table.shape[0] - 1
+    idx = _shift_round(u, step) - table_lo
+    g = gate_table[min(max(idx, 0), last)]
+    if interpolate:
+        pos = u - (table_lo << step)  # from the first entry, in u LSBs
+        i = pos >> step
+        if i < 0:
+            f = 0
+        elif i >= last:
+            f = np.int64(1) << step
+        else:
+            f = pos - (i << step)
+        lo = phi_table[min(max(i, 0), last - 1)]
+        hi = phi_table[min(max(i, 0), last - 1) + 1]
+        p = lo + _shift_round((hi - lo) * f, step)
+        above = pos > (np.int64(last) << step)
+    else:
+        p = phi_table[min(max(idx, 0), last)]
+        above = idx > last
+    if linear_above and above:
+        return _shift_round(u, to_rate), _GATE_ONE
+    return p, g
+
+
+@_jit
+def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, phi_table, gate_table):
+    """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
+    ``shift`` [5]: dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags: prospective, has gamma,
+    gamma negative; phi: :func:`_phi` (``phi_cfg[0] < 0``: left to the caller, payload
+    and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and the clipped values
+    of v, e, u, u_prosp, r."""
+    n = mant.shape[1]
+    shape = u.shape
+    u, v, g, s, d = np.ravel(u), np.ravel(v), np.ravel(g), np.ravel(s), np.ravel(d)
+    size = u.shape[0]
+    out = np.empty((6, size), np.int64)
+    counts = np.zeros(5, np.int64)
+    prospective, has_gamma, gamma_negative = flags[0] != 0, flags[1] != 0, flags[2] != 0
+    p_min, p_max = phi_cfg[4], phi_cfg[5]
+    for k in range(size):
+        i = k % n
+        x = (g[k] * d[k] + _GATE_HALF) >> _GATE_BITS
+        if prospective:
+            dv = x - v[k]
+            out[4, k] = _saturated(v[k] + _shift_round(dv * mant[2, i], shift[2]), counts, 0)
+            ek = _saturated(v[k] + _shift_round(dv * mant[3, i], shift[3]), counts, 1)
+        else:
+            ek = _saturated(x, counts, 0)
+            out[4, k] = ek
+        out[5, k] = ek
+        du = s[k] - u[k]
+        if has_gamma:
+            fb = _shift_round(ek * mant[4, i], shift[4])
+            du = du - fb if gamma_negative else du + fb
+        out[0, k] = _saturated(u[k] + _shift_round(du * mant[0, i], shift[0]), counts, 2)
+        up = _saturated(u[k] + _shift_round(du * mant[1, i], shift[1]), counts, 3)
+        out[1, k] = up
+        if phi_cfg[0] >= 0:
+            p, out[3, k] = _phi(up, phi_cfg, phi_table, gate_table)
+            if p > p_max or p < p_min:
+                counts[4] += 1
+                p = min(max(p, p_min), p_max)
+            out[2, k] = p
+        else:
+            out[2, k] = out[3, k] = 0
+    return out.reshape((6,) + shape), counts[0], counts[1], counts[2], counts[3], counts[4]
+
+
+_NO_TABLE = np.zeros(1, np.int64)
+#: Packed constants of each FixedNeuronConstants and FixedActivation seen (by identity;
+#: dropped with it).
+_PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Array]:
+    """``(mant [5, n], shift [5], flags [3])`` of :func:`_neuron` for ``c``."""
+    got = _PACKED.get(c)
+    if got is not None and got[0].shape[1] == n:
+        return got
+    zero = X.Factor(np.zeros((), np.int64), 0)
+    factors = (c.dt_m, c.tau_r_m, c.dt_r, c.tau_m_r, zero if c.gamma is None else c.gamma)
+    mant = np.stack([np.broadcast_to(np.asarray(f.mant, np.int64), (n,)) for f in factors])
+    shift = np.array([f.shift for f in factors], np.int64)
+    flags = np.array([c.prospective, c.gamma is not None, c.gamma_negative], np.int64)
+    _PACKED[c] = got = (mant, shift, flags)
+    return got
+
+
+def _packed_phi(a: X.FixedActivation) -> tuple[Array, Array, Array]:
+    """``(cfg, phi_table, gate_table)`` of :func:`_phi`: kind code (-1: a kind not compiled
+    here, the caller applies ``a``), to_rate, u_bits, rate_bits, p_min, p_max, table step
+    (u LSBs), table_lo, linear_above, interpolate."""
+    got = _PACKED.get(a)
+    if got is None:
+        table = a.kind == "table"
+        cfg = np.array([_PHI_KINDS.get(a.kind, -1), a.u_bits - a.rate_bits, a.u_bits,
+                        a.rate_bits, a.p_min, a.p_max, a.u_bits - a.table_bits, a.table_lo,
+                        a.linear_above, a.interpolate], np.int64)
+        got = (cfg, np.asarray(a.phi_table, np.int64) if table else _NO_TABLE,
+               np.asarray(a.gate_table, np.int64) if table else _NO_TABLE)
+        _PACKED[a] = got
+    return got
+
+
+def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
+                c: X.FixedNeuronConstants) -> tuple[X.FixedNeuronState, tuple[int, ...]]:
+    """Compiled :func:`lava_gle.numerics.fixed.neuron_step` (same arguments, results)."""
+    shape = u.shape
+    phi_cfg, phi_table, gate_table = _packed_phi(c.phi)
+    mant, shift, flags = _packed_factors(c, shape[-1])
+    out, n_v, n_e, n_u, n_up, n_r = _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg,
+                                            phi_table, gate_table)
+    u_new, u_prosp, p, g_new, v_new, e = out
+    if phi_cfg[0] < 0:
+        p, g_new, n_r = c.phi(u_prosp)
+    state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new if c.prospective else e, e)
+    return state, (int(n_v), int(n_e), int(n_u), int(n_up), int(n_r))
+
+
+# -- learning engine ------------------------------------------------------------------------
+
+@_jit
+def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf):
+    """:func:`~lava_gle.numerics.fixed.learning_accumulator` of the rows ``active`` of
+    ``w`` [n, m] (row i's error trace ``e_q[:, i]``), [len(active), m]."""
+    batch, m = pre.shape
+    acc = np.empty((active.shape[0], m), np.int64)
+    half = np.int64(1) << (s_exp - 1)
+    for r in range(active.shape[0]):
+        i = active[r]
+        if batch == 1:  # Lava's arithmetic: saturating sums in the rule's order
+            eq = e_q[0, i]
+            y2, y3 = max(eq, 0), max(-eq, 0)
+            on = 1 if eq != 0 else 0
+            for j in range(m):
+                a = np.int64(w[i, j]) << _ACC_FRAC
+                a = _clip_acc(a + _clip_acc(((y2 * pre[0, j] * mant) >> ovf) << s_exp))
+                a = _clip_acc(a + _clip_acc(((y3 * pre[0, j] * -mant) >> ovf) << s_exp))
+                acc[r, j] = _clip_acc(a + ((on * x0[0, j]) << (s_exp - 1)))
+        else:  # the mean of the elements' unsaturated accumulators, rounded, saturated
+            for j in range(m):
+                acc[r, j] = batch * (np.int64(w[i, j]) << _ACC_FRAC)
+            for k in range(batch):
+                eq = e_q[k, i]
+                if eq == 0:
+                    continue
+                y2, y3 = max(eq, 0), max(-eq, 0)
+                for j in range(m):
+                    acc[r, j] += ((((y2 * pre[k, j] * mant) >> ovf) << s_exp)
+                                  + (((y3 * pre[k, j] * -mant) >> ovf) << s_exp)
+                                  + x0[k, j] * half)
+            for j in range(m):
+                acc[r, j] = _clip_acc((acc[r, j] + batch // 2) // batch)
+    return acc
+
+
+@_jit
+def _round_into(w, acc, active, base, per_synapse):
+    """:func:`~lava_gle.numerics.fixed.round_accumulator` of the rows ``active``, written
+    into ``w``; the 7-bit numbers from the counter hash ``base`` (per synapse: element
+    ``i m + j``; shared: element 0). Returns the number of clipped weights."""
+    m = w.shape[1]
+    shared = _counter(base, 0, _ACC_FRAC)
+    clipped = 0
+    for r in range(active.shape[0]):
+        i = active[r]
+        for j in range(m):
+            rand = _counter(base, i * m + j, _ACC_FRAC) if per_synapse else shared
+            a = acc[r, j]
+            x = (a >> _ACC_FRAC) + (1 if rand < (a & _FRAC_MASK) else 0)
+            if x > _W_MAX or x < _W_MIN:
+                clipped += 1
+                x = min(max(x, _W_MIN), _W_MAX)
+            w[i, j] = x
+    return clipped
+
+
+@_jit
+def _learn(w, b, p, e, seed, layer, step, cfg):
+    """The whole of :func:`~lava_gle.numerics.fixed.learn_projection` (cfg: see
+    :func:`_learn_config`). Returns (trace clips, weight clips, bias clips)."""
+    (trace_shift, pre_signed, per_synapse, mant, s_exp, ovf, f_signed,
+     has_bias, b_mant, b_s_exp, b_ovf, b_f_signed) = (cfg[0], cfg[1] != 0, cfg[2] != 0, cfg[3],
+                                                      cfg[4], cfg[5], cfg[6] != 0, cfg[7] != 0,
+                                                      cfg[8], cfg[9], cfg[10], cfg[11] != 0)
+    n, m = w.shape
+    p = np.ascontiguousarray(p).reshape(-1, m)
+    e = np.ascontiguousarray(e).reshape(-1, n)
+    batch = e.shape[0]
+    if p.shape[0] != batch:
+        raise ValueError("learn_projection: payloads and errors differ in batch")
+    # error trace, stochastically rounded with one dither per neuron
+    e_q = np.empty((batch, n), np.int64)
+    n_trace = 0
+    active_mask = np.zeros(n, np.bool_)
+    dither_base = _counter_base(seed, _DITHER_STREAM + layer, step)
+    for i in range(n):
+        dither = _counter(dither_base, i, trace_shift) if trace_shift > 0 else 0
+        for k in range(batch):
+            q = _shift_floor(e[k, i] + dither, trace_shift)
+            if q > _TRACE_MAX or q < -_TRACE_MAX:
+                n_trace += 1
+                q = min(max(q, -_TRACE_MAX), _TRACE_MAX)
+            e_q[k, i] = q
+            if q != 0:
+                active_mask[i] = True
+    active = np.flatnonzero(active_mask)
+    if active.shape[0] == 0:
+        return n_trace, 0, 0
+    # presynaptic traces as the learning engine reads the payloads
+    x0 = np.empty((batch, m), np.int64)
+    pre = np.empty((batch, m), np.int64)
+    for k in range(batch):
+        for j in range(m):
+            q = p[k, j] + 128 if pre_signed else p[k, j]
+            half = q >> 1
+            x1 = min(half + (q & half & 1), _X1_MAX)  # round half to even, as np.round
+            on = 1 if q != 0 else 0
+            x0[k, j] = on
+            pre[k, j] = on * min(max(x1 - 64 if f_signed else x1, _F_LO), _F_HI)
+    acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf)
+    n_w = _round_into(w, acc, active, _counter_base(seed, 2 * layer, step), per_synapse)
+    n_b = 0
+    if has_bias:
+        bias_pre = np.full((batch, 1), _BIAS_X1 - 64 if b_f_signed else _BIAS_X1, np.int64)
+        wb = b.reshape(n, 1)
+        acc = _accumulate(wb, np.ones((batch, 1), np.int64), bias_pre, e_q, active,
+                          b_mant, b_s_exp, b_ovf)
+        n_b = _round_into(wb, acc, active, _counter_base(seed, 2 * layer + 1, step),
+                          per_synapse)
+    return n_trace, n_w, n_b
+
+
+_CONFIGS: dict = {}
+
+
+def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
+                  rule: X.LearningRuleConstants,
+                  bias_rule: X.LearningRuleConstants | None) -> Array:
+    """The constants of :func:`_learn` as one int64 array (cached: rules are values)."""
+    key = (trace_shift, pre_signed, per_synapse, rule, bias_rule)
+    cfg = _CONFIGS.get(key)
+    if cfg is None:
+        br = rule if bias_rule is None else bias_rule
+        cfg = np.array([trace_shift, pre_signed, per_synapse,
+                        rule.mant, rule.s_exp, rule.overflow_shift, rule.pre_signed,
+                        bias_rule is not None,
+                        br.mant, br.s_exp, br.overflow_shift, br.pre_signed], np.int64)
+        _CONFIGS[key] = cfg
+    return cfg
+
+
+def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
+                     pre_signed: bool, rule: X.LearningRuleConstants,
+                     bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,
+                     step: int, per_synapse: bool) -> tuple[int, int, int]:
+    """Compiled :func:`lava_gle.numerics.fixed.learn_projection` (same arguments, results;
+    ``w`` and ``b`` updated in place)."""
+    cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule)
+    return _learn(w, b, p, e, seed, layer, step, cfg)
