@@ -39,12 +39,12 @@ def _jit(fn):
     """``numba.njit`` with the on-disk cache, or without it where no cache directory is
     writable (then each process compiles once, with a warning)."""
     try:
-        return numba.njit(cache=True, nogil=True)(fn)
+        return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
     except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
         warnings.warn(f"lava-gle compiled kernels are not cached on disk ({exc}); set "
                       "NUMBA_CACHE_DIR to a writable directory to keep them", RuntimeWarning,
                       stacklevel=2)
-        return numba.njit(nogil=True)(fn)
+        return numba.njit(nogil=True, error_model="numpy")(fn)
 
 
 _STATE_MAX = X.STATE_MAX
@@ -83,6 +83,21 @@ def _shift_floor(x, k):
 @_jit
 def _clip_acc(x):
     return min(max(x, _ACC_LO), _ACC_HI)
+
+
+@_jit
+def _scale(x, mant, left, half, right):
+    """``Factor.apply`` without a branch: ``round(x * mant * 2**-shift)`` as
+    ``((x mant) << left + half) >> right`` (:func:`_packed_factors`)."""
+    return ((x * mant) << left) + half >> right
+
+
+def _shift_parts(shift: Array) -> Array:
+    """``(left, half, right)`` of :func:`_scale` for Factor shifts ``shift`` [...]:
+    [3, ...]."""
+    shift = np.asarray(shift, np.int64)
+    return np.stack([np.maximum(-shift, 0), np.where(shift > 0, 1 << np.maximum(shift - 1, 0), 0),
+                     np.maximum(shift, 0)])
 
 
 @_jit
@@ -150,14 +165,34 @@ def backward_error(w, e, shift):
     return eps.reshape(e.shape[:-1] + (m,)), clipped
 
 
+@_jit
+def _output_error(p, y, mant, left, half, right, negative):
+    d = np.empty(p.shape, np.int64)
+    pf, yf, df = np.ravel(p), np.ravel(y), d.reshape(-1)
+    n = mant.shape[0]
+    clipped = 0
+    for k in range(df.shape[0]):
+        x = _scale(yf[k] - pf[k], mant[k % n], left, half, right)
+        x = -x if negative else x
+        c = _clip_state(x)
+        clipped += c != x
+        df[k] = c
+    return d, clipped
+
+
+def output_error(p: Array, y: Array, beta: X.Factor, beta_negative: bool) -> tuple[Array, int]:
+    """Compiled :func:`lava_gle.numerics.fixed.output_error` (same arguments, results)."""
+    mant, (left, half, right) = _packed_factor(beta)
+    if p.shape != y.shape:
+        p, y = np.broadcast_arrays(p, y)
+    return _output_error(p, y, mant, left, half, right, beta_negative)
+
+
 # -- neuron step ----------------------------------------------------------------------------
 
 @_jit
-def _saturated(x, counts, slot):
-    if x > _STATE_MAX or x < -_STATE_MAX:
-        counts[slot] += 1
-        return min(max(x, -_STATE_MAX), _STATE_MAX)
-    return x
+def _clip_state(x):
+    return min(max(x, -_STATE_MAX), _STATE_MAX)
 
 
 #: Kinds of :class:`~lava_gle.numerics.fixed.FixedActivation` compiled here, by code.
@@ -165,10 +200,10 @@ _PHI_KINDS = {"linear": 0, "relu": 1, "hard_sigmoid": 2, "table": 3}
 
 
 @_jit
-def _phi(u, cfg, phi_table, gate_table):
+def _phi(u, kind, to_rate, u_bits, rate_bits, step, table_lo, linear_above, interpolate,
+         phi_table, gate_table):
     """:meth:`~lava_gle.numerics.fixed.FixedActivation.__call__` of one potential before
-    the payload's saturation: (payload, gate). cfg: see :func:`_packed_phi`."""
-    kind, to_rate, u_bits, rate_bits = cfg[0], cfg[1], cfg[2], cfg[3]
+    the payload's saturation: (payload, gate). Arguments: see :func:`_packed_phi`."""
     if kind == 0:
         return _shift_round(u, to_rate), _GATE_ONE
     if kind == 1:
@@ -176,7 +211,6 @@ def _phi(u, cfg, phi_table, gate_table):
     if kind == 2:
         p = min(max(_shift_round(u, to_rate), 0), np.int64(1) << rate_bits)
         return p, _GATE_ONE if 0 <= u <= (np.int64(1) << u_bits) else 0
-    step, table_lo, linear_above, interpolate = cfg[6], cfg[7], cfg[8] != 0, cfg[9] != 0
     last = phi_table.shape[0] - 1
     idx = _shift_round(u, step) - table_lo
     g = gate_table[min(max(idx, 0), last)]
@@ -204,45 +238,62 @@ def _phi(u, cfg, phi_table, gate_table):
 @_jit
 def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, phi_table, gate_table):
     """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
-    ``shift`` [5]: dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags: prospective, has gamma,
-    gamma negative; phi: :func:`_phi` (``phi_cfg[0] < 0``: left to the caller, payload
-    and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and the clipped values
-    of v, e, u, u_prosp, r."""
-    n = mant.shape[1]
-    shape = u.shape
+    ``shift`` [3, 5] (:func:`_scale`): dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags:
+    prospective, has gamma, gamma negative; phi: :func:`_phi` (``phi_cfg[0] < 0``: left
+    to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and
+    the clipped values of v, e, u, u_prosp, r."""
+    batch_shape = u.shape
+    n = batch_shape[-1]
     u, v, g, s, d = np.ravel(u), np.ravel(v), np.ravel(g), np.ravel(s), np.ravel(d)
-    size = u.shape[0]
-    out = np.empty((6, size), np.int64)
-    counts = np.zeros(5, np.int64)
-    prospective, has_gamma, gamma_negative = flags[0] != 0, flags[1] != 0, flags[2] != 0
-    p_min, p_max = phi_cfg[4], phi_cfg[5]
-    for k in range(size):
-        i = k % n
-        x = (g[k] * d[k] + _GATE_HALF) >> _GATE_BITS
-        if prospective:
-            dv = x - v[k]
-            out[4, k] = _saturated(v[k] + _shift_round(dv * mant[2, i], shift[2]), counts, 0)
-            ek = _saturated(v[k] + _shift_round(dv * mant[3, i], shift[3]), counts, 1)
-        else:
-            ek = _saturated(x, counts, 0)
-            out[4, k] = ek
-        out[5, k] = ek
-        du = s[k] - u[k]
-        if has_gamma:
-            fb = _shift_round(ek * mant[4, i], shift[4])
-            du = du - fb if gamma_negative else du + fb
-        out[0, k] = _saturated(u[k] + _shift_round(du * mant[0, i], shift[0]), counts, 2)
-        up = _saturated(u[k] + _shift_round(du * mant[1, i], shift[1]), counts, 3)
-        out[1, k] = up
-        if phi_cfg[0] >= 0:
-            p, out[3, k] = _phi(up, phi_cfg, phi_table, gate_table)
-            if p > p_max or p < p_min:
-                counts[4] += 1
-                p = min(max(p, p_min), p_max)
-            out[2, k] = p
-        else:
-            out[2, k] = out[3, k] = 0
-    return out.reshape((6,) + shape), counts[0], counts[1], counts[2], counts[3], counts[4]
+    out = np.empty((6, u.shape[0]), np.int64)
+    n_v = n_e = n_u = n_up = n_r = 0
+    prospective, has_gamma = flags[0] != 0, flags[1] != 0
+    sign = -1 if flags[2] != 0 else 1
+    # scalars read once (the stores into out could alias the constant arrays)
+    l0, l1, l2, l3, l4 = shift[0, 0], shift[0, 1], shift[0, 2], shift[0, 3], shift[0, 4]
+    h0, h1, h2, h3, h4 = shift[1, 0], shift[1, 1], shift[1, 2], shift[1, 3], shift[1, 4]
+    r0, r1, r2, r3, r4 = shift[2, 0], shift[2, 1], shift[2, 2], shift[2, 3], shift[2, 4]
+    for row in range(u.shape[0] // n):
+        for i in range(n):
+            k = row * n + i
+            uk, vk = u[k], v[k]
+            x = (g[k] * d[k] + _GATE_HALF) >> _GATE_BITS
+            if prospective:
+                dv = x - vk
+                raw = vk + _scale(dv, mant[2, i], l2, h2, r2)
+                vk = _clip_state(raw)
+                n_v += vk != raw
+                raw = v[k] + _scale(dv, mant[3, i], l3, h3, r3)
+                ek = _clip_state(raw)
+                n_e += ek != raw
+            else:
+                vk = ek = _clip_state(x)
+                n_v += vk != x
+            du = s[k] - uk
+            if has_gamma:
+                du += sign * _scale(ek, mant[4, i], l4, h4, r4)
+            raw = uk + _scale(du, mant[1, i], l1, h1, r1)
+            up = _clip_state(raw)
+            n_up += up != raw
+            raw = uk + _scale(du, mant[0, i], l0, h0, r0)
+            uk = _clip_state(raw)
+            n_u += uk != raw
+            out[0, k], out[1, k], out[4, k], out[5, k] = uk, up, vk, ek
+    kind = phi_cfg[0]
+    if kind >= 0:
+        to_rate, u_bits, rate_bits, p_min, p_max = (phi_cfg[1], phi_cfg[2], phi_cfg[3],
+                                                    phi_cfg[4], phi_cfg[5])
+        step, table_lo, linear_above, interpolate = (phi_cfg[6], phi_cfg[7], phi_cfg[8] != 0,
+                                                     phi_cfg[9] != 0)
+        for k in range(u.shape[0]):
+            raw, gk = _phi(out[1, k], kind, to_rate, u_bits, rate_bits, step, table_lo,
+                           linear_above, interpolate, phi_table, gate_table)
+            pk = min(max(raw, p_min), p_max)
+            n_r += pk != raw
+            out[2, k], out[3, k] = pk, gk
+    else:
+        out[2], out[3] = 0, 0
+    return out.reshape((6,) + batch_shape), n_v, n_e, n_u, n_up, n_r
 
 
 _NO_TABLE = np.zeros(1, np.int64)
@@ -252,16 +303,25 @@ _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Array]:
-    """``(mant [5, n], shift [5], flags [3])`` of :func:`_neuron` for ``c``."""
+    """``(mant [5, n], shift [3, 5], flags [3])`` of :func:`_neuron` for ``c``."""
     got = _PACKED.get(c)
     if got is not None and got[0].shape[1] == n:
         return got
     zero = X.Factor(np.zeros((), np.int64), 0)
     factors = (c.dt_m, c.tau_r_m, c.dt_r, c.tau_m_r, zero if c.gamma is None else c.gamma)
     mant = np.stack([np.broadcast_to(np.asarray(f.mant, np.int64), (n,)) for f in factors])
-    shift = np.array([f.shift for f in factors], np.int64)
+    shift = _shift_parts([f.shift for f in factors])
     flags = np.array([c.prospective, c.gamma is not None, c.gamma_negative], np.int64)
     _PACKED[c] = got = (mant, shift, flags)
+    return got
+
+
+def _packed_factor(f: X.Factor) -> tuple[Array, tuple[int, int, int]]:
+    """``(mant [1] or [n], (left, half, right))`` of :func:`_scale` for ``f``."""
+    got = _PACKED.get(f)
+    if got is None:
+        got = _PACKED[f] = (np.atleast_1d(np.asarray(f.mant, np.int64)),
+                            tuple(int(x) for x in _shift_parts(f.shift)))
     return got
 
 
@@ -271,12 +331,16 @@ def _packed_phi(a: X.FixedActivation) -> tuple[Array, Array, Array]:
     (u LSBs), table_lo, linear_above, interpolate."""
     got = _PACKED.get(a)
     if got is None:
-        table = a.kind == "table"
-        cfg = np.array([_PHI_KINDS.get(a.kind, -1), a.u_bits - a.rate_bits, a.u_bits,
-                        a.rate_bits, a.p_min, a.p_max, a.u_bits - a.table_bits, a.table_lo,
-                        a.linear_above, a.interpolate], np.int64)
-        got = (cfg, np.asarray(a.phi_table, np.int64) if table else _NO_TABLE,
-               np.asarray(a.gate_table, np.int64) if table else _NO_TABLE)
+        kind = _PHI_KINDS.get(getattr(a, "kind", None), -1)
+        if kind < 0:
+            got = (np.full(10, -1, np.int64), _NO_TABLE, _NO_TABLE)
+        else:
+            table = kind == _PHI_KINDS["table"]
+            cfg = np.array([kind, a.u_bits - a.rate_bits, a.u_bits, a.rate_bits, a.p_min,
+                            a.p_max, a.u_bits - a.table_bits, a.table_lo, a.linear_above,
+                            a.interpolate], np.int64)
+            got = (cfg, np.asarray(a.phi_table, np.int64) if table else _NO_TABLE,
+                   np.asarray(a.gate_table, np.int64) if table else _NO_TABLE)
         _PACKED[a] = got
     return got
 

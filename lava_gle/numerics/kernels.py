@@ -393,7 +393,7 @@ class FixedKernels:
     def output_error(self, p: Array, y: Array | None) -> Array:
         if y is None:
             return np.zeros_like(p)
-        d, n = X.output_error(p, y, self.q.beta, self.q.beta_negative)
+        d, n = ops.output_error(p, y, self.q.beta, self.q.beta_negative)
         self.saturation.add(f"e.{self.q.layers[-1].name}", n)
         return d
 

@@ -1,7 +1,8 @@
 """The hot integer primitives every fixed-point kernel calls, compiled or NumPy: one switch.
 
-:class:`~lava_gle.numerics.kernels.FixedLayer` calls ``ops.forward_drive``,
-``ops.backward_error``, ``ops.neuron_step`` and ``ops.learn_projection``. These are the
+The fixed-point kernels (:mod:`lava_gle.numerics.kernels`) call ``ops.forward_drive``,
+``ops.backward_error``, ``ops.neuron_step``, ``ops.learn_projection`` and
+``ops.output_error``. These are the
 compiled twins of :mod:`lava_gle.numerics.compiled` (``numba``, the default) or the NumPy
 reference of :mod:`lava_gle.numerics.fixed` (``numpy``); both give the same integers.
 The environment variable ``LAVA_GLE_KERNELS`` (``numba`` or ``numpy``) picks one for a
@@ -26,7 +27,8 @@ ENV = "LAVA_GLE_KERNELS"
 #: The implementations: the compiled twins and the NumPy reference.
 IMPLEMENTATIONS = ("numba", "numpy")
 #: The primitives this module dispatches.
-PRIMITIVES = ("forward_drive", "backward_error", "neuron_step", "learn_projection")
+PRIMITIVES = ("forward_drive", "backward_error", "neuron_step", "learn_projection",
+              "output_error")
 
 _current: str | None = None
 

@@ -1,0 +1,251 @@
+"""The compiled fixed-point primitives (numba) give the NumPy reference's integers exactly.
+
+Each primitive of :mod:`lava_gle.numerics.compiled` against its reference in
+:mod:`lava_gle.numerics.fixed` on random shapes, shifts, seeds and values up to the
+saturation limits (results and clip counts equal), then whole engines (every recorded
+integer and saturation count) with the switch :mod:`lava_gle.numerics.ops`.
+"""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from lava_gle import load_network, network_from_dict
+from lava_gle.errors import LavaGleError
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics import ops
+from lava_gle.numerics.engine import FixedEngine
+from lava_gle.quantize import QuantizationWarning, quantize_network
+
+C = pytest.importorskip("lava_gle.numerics.compiled")
+
+GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
+# the first examples compile; later ones are fast
+SETTINGS = settings(max_examples=60, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+SEEDS = st.integers(0, 2 ** 32)
+
+
+def ints(rng, lo, hi, shape, extreme=0.2):
+    """Uniform integers in [lo, hi] with about ``extreme`` of them at the limits."""
+    x = rng.integers(lo, hi + 1, shape)
+    edge = rng.random(shape) < extreme
+    return np.where(edge, np.where(rng.random(shape) < 0.5, lo, hi), x).astype(np.int64)
+
+
+def batch_shape(draw_batch: int) -> tuple[int, ...]:
+    return () if draw_batch == 0 else (draw_batch,)
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
+       w_shift=st.integers(-6, 6), b_shift=st.integers(-6, 8), wide=st.booleans())
+def test_forward_drive(seed, n, m, batch, w_shift, b_shift, wide):
+    rng = np.random.default_rng(seed)
+    w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
+    top = X.STATE_MAX if wide else 255  # 24-bit output payloads or 8-bit rates
+    p = ints(rng, -top, top, batch_shape(batch) + (m,))
+    want = X.forward_drive(w, w_shift, b, b_shift, p)
+    got = C.forward_drive(w, w_shift, b, b_shift, p)
+    assert got[0].shape == want[0].shape and got[1] == want[1]
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
+       shift=st.integers(-8, 8))
+def test_backward_error(seed, n, m, batch, shift):
+    rng = np.random.default_rng(seed)
+    w = ints(rng, X.W_MIN, X.W_MAX, (n, m))
+    e = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
+    e[..., rng.random(n) < 0.3] = 0  # rows that send nothing
+    want, got = X.backward_error(w, e, shift), C.backward_error(w, e, shift)
+    assert got[0].shape == want[0].shape and got[1] == want[1]
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 8), batch=st.integers(0, 4), shift=st.integers(-3, 20),
+       negative=st.booleans(), per_neuron=st.booleans())
+def test_output_error(seed, n, batch, shift, negative, per_neuron):
+    rng = np.random.default_rng(seed)
+    mant = rng.integers(1, 4096, n if per_neuron else ())
+    beta = X.Factor(np.asarray(mant, np.int64), shift)
+    p, y = (ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,)) for _ in range(2))
+    want, got = X.output_error(p, y, beta, negative), C.output_error(p, y, beta, negative)
+    assert got[0].shape == want[0].shape and got[1] == want[1]
+    np.testing.assert_array_equal(got[0], want[0])
+
+
+PHIS = ("linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus")
+
+
+def _layer_constants(phi: str, gamma: float, prospective: bool) -> list:
+    """Neuron constants of a quantised 3-5-4 network (hidden phi; output linear, its wide
+    rate format an interpolated table when phi is a table)."""
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.05, "input": {"size": 3},
+        "layers": [{"name": "h", "size": 5, "tau_m": [1.0, 0.5, 2.0, 1.0, 0.3],
+                    "tau_r": [0.3, 0.5, 0.1, 1.0, 0.3], "phi": phi},
+                   {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 0.4, "phi": phi}],
+        "learning": {"enabled": False, "gamma": gamma, "beta": 0.5,
+                     "prospective_errors": prospective}})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        return [ql.consts for ql in quantize_network(net).layers]
+
+
+CONSTS = {(phi, gamma, pro): _layer_constants(phi, gamma, pro)
+          for phi in PHIS for gamma in (0.0, 0.7, -0.4) for pro in (True, False)}
+
+
+class _OtherKind:
+    """An activation of a kind the compiled step does not know: it calls it as it is."""
+
+    kind = "other"
+
+    def __init__(self, phi: X.FixedActivation) -> None:
+        self.phi = phi
+
+    def __call__(self, u):
+        return self.phi(u)
+
+
+@SETTINGS
+@given(seed=SEEDS, key=st.sampled_from(sorted(CONSTS)), layer=st.integers(0, 1),
+       batch=st.integers(0, 4), scale=st.sampled_from([8, 16, 23, 24]),
+       other=st.booleans())
+def test_neuron_step(seed, key, layer, batch, scale, other):
+    c = CONSTS[key][layer]
+    if other:
+        c = dataclasses.replace(c, phi=_OtherKind(c.phi))
+    rng = np.random.default_rng(seed)
+    shape = batch_shape(batch) + (c.dt_m.mant.size if c.dt_m.mant.ndim else 5 - layer,)
+    u, v, s, d = (ints(rng, -(1 << scale) + 1, (1 << scale) - 1, shape) for _ in range(4))
+    g = ints(rng, 0, X.GATE_ONE, shape)
+    want, want_n = X.neuron_step(u, v, g, s, d, c)
+    got, got_n = C.neuron_step(u, v, g, s, d, c)
+    assert got_n == want_n
+    for field in X.FixedNeuronState._fields:
+        np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
+        assert getattr(got, field).shape == shape
+
+
+RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.integers(1, 15),
+                  pre_signed=st.booleans())
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 10), m=st.integers(1, 10), batch=st.integers(0, 4),
+       trace_shift=st.integers(-2, 14), pre_signed=st.booleans(), rule=RULES,
+       bias_rule=st.none() | RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
+       rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
+       sparse=st.booleans())
+def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias_rule, layer,
+                          step, rounding_seed, per_synapse, sparse):
+    rng = np.random.default_rng(seed)
+    w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
+    lo, hi = (-127, 127) if pre_signed else (0, 255)
+    p = ints(rng, lo, hi, batch_shape(batch) + (m,))
+    # errors from below one trace LSB to beyond the trace's saturation
+    top = 1 << max(trace_shift + 7, 1)
+    e = ints(rng, -top, top, batch_shape(batch) + (n,))
+    if sparse:
+        e[..., rng.random(n) < 0.5] = 0
+    args = (p, e, trace_shift, pre_signed, rule, bias_rule, rounding_seed, layer, step,
+            per_synapse)
+    w_ref, b_ref, w_c, b_c = w.copy(), b.copy(), w.copy(), b.copy()
+    want = X.learn_projection(w_ref, b_ref, *args)
+    got = C.learn_projection(w_c, b_c, *args)
+    assert got == want
+    np.testing.assert_array_equal(w_c, w_ref)
+    np.testing.assert_array_equal(b_c, b_ref)
+
+
+def test_learn_projection_reaches_every_saturation():
+    """A configuration whose clip counts are all non-zero, so the equality above is not
+    only about zeros: trace, weights and biases clip, in both implementations alike."""
+    rng = np.random.default_rng(0)
+    rule = X.LearningRuleConstants(7, 15, False)
+    w, b = ints(rng, X.W_MIN, X.W_MAX, (6, 8), 0.5), ints(rng, X.W_MIN, X.W_MAX, (6,), 0.5)
+    p, e = ints(rng, 0, 255, (3, 8)), ints(rng, -5000, 5000, (3, 6), 0.5)
+    w2, b2 = w.copy(), b.copy()
+    want = X.learn_projection(w, b, p, e, 4, False, rule, rule, 1, 0, 7, True)
+    assert all(want)
+    assert C.learn_projection(w2, b2, p, e, 4, False, rule, rule, 1, 0, 7, True) == want
+    assert np.array_equal(w, w2) and np.array_equal(b, b2)
+
+
+# -- whole engines -----------------------------------------------------------------------
+
+def _both(net, x, y) -> tuple[dict, dict]:
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        for impl in ops.IMPLEMENTATIONS:
+            with ops.using(impl):
+                out[impl] = FixedEngine(net, dequantize=False).run(x, y, record=True)
+    return out["numpy"], out["numba"]
+
+
+def _assert_same(want: dict, got: dict) -> None:
+    assert sorted(got) == sorted(want)
+    for key in want:
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+@pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
+def test_golden_networks_give_the_same_integers(case):
+    net = load_network(GOLDEN / case / "network.json")
+    x, y = np.load(GOLDEN / case / "inputs.npy"), np.load(GOLDEN / case / "targets.npy")
+    want, got = _both(net, x, y)
+    _assert_same(want, got)
+
+
+@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("rounding", ["per_synapse", "shared"])
+def test_a_learning_network_gives_the_same_integers(batch, rounding):
+    """Hundreds of learning steps with tau_m learning, gamma feedback, signed and unsigned
+    rates, saturating weights: every recorded integer and count equal."""
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.1, "seed": 5, "input": {"size": 3},
+        "fixed_point": {"rounding": rounding},
+        "layers": [{"name": "h1", "size": 12, "tau_m": 1.0, "tau_r": 0.5, "phi": "tanh"},
+                   {"name": "h2", "size": 9, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
+                   {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0,
+                    "phi": "sigmoid"}],
+        "learning": {"enabled": True, "eta": 5.0, "gamma": 0.3, "beta": 1.0, "loss": "mse",
+                     "learn_tau": True, "eta_tau": 0.01}})
+    rng = np.random.default_rng(1)
+    x = rng.uniform(-1, 1, (300, batch, 3))
+    y = rng.uniform(0, 1, (300, batch, 4))
+    want, got = _both(net, x, y)
+    for var in ("W", "b", "trace", "r"):  # these saturate (and must agree)
+        assert any(want[k] for k in want if k.startswith(f"sat.{var}.")), var
+    _assert_same(want, got)
+
+
+# -- the switch -------------------------------------------------------------------------
+
+def test_the_switch_picks_the_implementation(monkeypatch):
+    with ops.using("numpy"):
+        assert ops.current() == "numpy" and ops.learn_projection is X.learn_projection
+        with ops.using("numba"):
+            assert ops.current() == "numba" and ops.neuron_step is C.neuron_step
+        assert ops.forward_drive is X.forward_drive
+    with pytest.raises(LavaGleError, match="use one of numba, numpy"):
+        ops.use("fortran")
+    monkeypatch.setenv(ops.ENV, "cuda")
+    with pytest.raises(LavaGleError, match=f"{ops.ENV}='cuda'"):
+        ops.use()
+    monkeypatch.setenv(ops.ENV, "NumPy")
+    previous = ops.use()
+    try:
+        assert ops.current() == "numpy"
+    finally:
+        ops.use(previous)
