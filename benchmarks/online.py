@@ -1,10 +1,13 @@
 """Online (on-chip style) training speed: learning steps/s of numpy and numpy-fixed.
 
-The classification models trained as a chip learns (GLE's own rule, MSE against one-hot
-targets, learning on every step), at batch 1 and batch 100, from the initial weights on
-uniform random inputs. BLAS on one thread; the best of ``--repeats`` runs.
+The models trained as a chip learns (GLE's rule, MSE against one-hot targets, learning on
+every step), at batch 1 and batch 100, from the initial weights on uniform random inputs:
+the float engine, the fixed-point engine's NumPy reference and its compiled (numba)
+kernels (``lava_gle.numerics.ops``; the same integers). BLAS on one thread. The backends
+take turns in every repeat, so that load from other jobs spreads over all of them; the
+table gives the best and the median of ``--repeats`` runs.
 
-    .venv/bin/python benchmarks/online.py [--steps 1000] [--repeats 2]
+    .venv/bin/python benchmarks/online.py [--steps 1000] [--repeats 5] [--models mnist]
 """
 from __future__ import annotations
 
@@ -14,54 +17,89 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(var, "1")
 
 import argparse  # noqa: E402
+import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from lava_gle import network_from_dict  # noqa: E402
 from lava_gle.backends import make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d, yinyang  # noqa: E402
 from lava_gle.experiments.training import onehot_targets  # noqa: E402
+from lava_gle.numerics import ops  # noqa: E402
 
 warnings.simplefilter("ignore")
+
+#: (column, backend, fixed-point kernels)
+ENGINES = (("numpy", "numpy", None), ("fixed reference", "numpy-fixed", "numpy"),
+           ("fixed compiled", "numpy-fixed", "numba"))
+
+
+def mlp_40_100_100_10():
+    """The engine benchmark's 40-100-100-10 network (relu, relu, linear)."""
+    sizes, phis = [40, 100, 100, 10], ["relu", "relu", "linear"]
+    return network_from_dict({
+        "gle_network": 1, "dt": 0.01, "input": {"size": sizes[0]},
+        "layers": [{"size": s, "tau_m": 1.0, "tau_r": 0.1, "phi": p}
+                   for s, p in zip(sizes[1:], phis)],
+        "learning": {"enabled": True, "eta": 0.05, "gamma": 1.0, "beta": 0.1}})
 
 
 def models():
     """(label, network) of the models trained online."""
+    yield "MNIST-1D 42k", mnist1d.build_network(mnist1d.Mnist1dConfig(loss="mse", lr=0.002))
+    yield "40-100-100-10", mlp_40_100_100_10()
     yield "Yin-Yang 4-120-3", yinyang.build_network(yinyang.YinyangConfig(loss="mse",
                                                                           lr=0.01))
-    yield "MNIST-1D 42k", mnist1d.build_network(mnist1d.Mnist1dConfig(loss="mse", lr=0.002))
 
 
-def steps_per_s(net, backend: str, batch: int, steps: int, repeats: int) -> float:
-    """Best learning steps/s of ``backend`` over ``repeats`` runs of ``steps`` steps."""
+def streams(net, batch: int, steps: int):
     rng = np.random.default_rng(0)
     x = rng.uniform(0.0, 1.0, (steps, batch, net.input.size))
     labels = rng.integers(0, net.output_size, batch)
     y = np.broadcast_to(onehot_targets(labels, net.output_size, 1.0),
                         (steps, batch, net.output_size))
-    best = 0.0
-    for _ in range(repeats):
+    return x, y
+
+
+def steps_per_s(net, backend: str, kernels: str | None, x, y) -> float:
+    """Learning steps/s of one run of a new engine over the streams (compilation, if
+    any, done before: a first short run)."""
+    with ops.using(kernels or ops.current()):
+        engine = make_engine(net, backend)
+        engine.run(x[:2], y[:2])
         engine = make_engine(net, backend)
         start = time.perf_counter()
         engine.run(x, y)
-        best = max(best, steps / (time.perf_counter() - start))
-    return best
+        return len(x) / (time.perf_counter() - start)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=1000, help="steps per timed run")
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--steps", type=int, default=1000, help="steps per timed run at "
+                        "batch 1 (batch 100: a tenth, at least 20)")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--models", default="", help="only models whose label contains "
+                        "this (case-insensitive)")
     args = parser.parse_args()
-    print("| model | batch | numpy steps/s | numpy-fixed steps/s | fixed / float |")
-    print("| --- | --- | --- | --- | --- |")
+    cols = " | ".join(f"{c} best / median" for c, _, _ in ENGINES)
+    print(f"| model | batch | {cols} | compiled / float (medians) |")
+    print("| --- | --- |" + " --- |" * (len(ENGINES) + 1))
     for label, net in models():
+        if args.models.lower() not in label.lower():
+            continue
         for batch in (1, 100):
             steps = args.steps if batch == 1 else max(args.steps // 10, 20)
-            fl = steps_per_s(net, "numpy", batch, steps, args.repeats)
-            fx = steps_per_s(net, "numpy-fixed", batch, steps, args.repeats)
-            print(f"| {label} | {batch} | {fl:,.0f} | {fx:,.0f} | {fx / fl:.2f} |", flush=True)
+            x, y = streams(net, batch, steps)
+            rates: dict[str, list[float]] = {c: [] for c, _, _ in ENGINES}
+            for _ in range(args.repeats):
+                for col, backend, kernels in ENGINES:
+                    rates[col].append(steps_per_s(net, backend, kernels, x, y))
+            med = {c: statistics.median(r) for c, r in rates.items()}
+            cells = " | ".join(f"{max(r):,.0f} / {med[c]:,.0f}" for c, r in rates.items())
+            ratio = med["fixed compiled"] / med["numpy"]
+            print(f"| {label} | {batch} | {cells} | {ratio:.2f} |", flush=True)
 
 
 if __name__ == "__main__":

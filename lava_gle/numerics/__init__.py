@@ -4,6 +4,8 @@
 - :mod:`~lava_gle.numerics.floating` and :mod:`~lava_gle.numerics.fixed`: one Euler step
   of the model split at a Lava network's boundaries, in float and in Loihi-2-style
   integers (the single source of GLE arithmetic);
+- :mod:`~lava_gle.numerics.compiled`: numba twins of the hot integer primitives (the same
+  integers, faster), chosen by :mod:`~lava_gle.numerics.ops` (``LAVA_GLE_KERNELS``);
 - :mod:`~lava_gle.numerics.kernels`: one layer's parameters and step in either
   arithmetic, which the engine and every Lava ProcessModel call;
 - :mod:`~lava_gle.numerics.engine`: the one NumPy loop over kernels (batch axis);

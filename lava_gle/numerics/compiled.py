@@ -35,15 +35,20 @@ from lava_gle.numerics import fixed as X
 Array = np.ndarray
 
 
+_uncached: list[str] = []
+
+
 def _jit(fn):
     """``numba.njit`` with the on-disk cache, or without it where no cache directory is
-    writable (then each process compiles once, with a warning)."""
+    writable (then each process compiles once; warned about once)."""
     try:
         return numba.njit(cache=True, nogil=True, error_model="numpy")(fn)
     except RuntimeError as exc:  # numba: "cannot cache function ...: no locator available"
-        warnings.warn(f"lava-gle compiled kernels are not cached on disk ({exc}); set "
-                      "NUMBA_CACHE_DIR to a writable directory to keep them", RuntimeWarning,
-                      stacklevel=2)
+        if not _uncached:
+            warnings.warn(f"lava-gle compiled kernels are not cached on disk ({exc}); set "
+                          "NUMBA_CACHE_DIR to a writable directory to keep them",
+                          RuntimeWarning, stacklevel=2)
+        _uncached.append(fn.__name__)
         return numba.njit(nogil=True, error_model="numpy")(fn)
 
 
