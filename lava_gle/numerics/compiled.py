@@ -93,7 +93,7 @@ def _clip_acc(x):
 @_jit
 def _scale(x, mant, left, half, right):
     """``Factor.apply`` without a branch: ``round(x * mant * 2**-shift)`` as
-    ``((x mant) << left + half) >> right`` (:func:`_packed_factors`)."""
+    ``(((x mant) << left) + half) >> right`` (:func:`_shift_parts`)."""
     return ((x * mant) << left) + half >> right
 
 
@@ -362,7 +362,7 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     if phi_cfg[0] < 0:
         p, g_new, n_r = c.phi(u_prosp)
     state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new if c.prospective else e, e)
-    return state, (int(n_v), int(n_e), int(n_u), int(n_up), int(n_r))
+    return state, (n_v, n_e, n_u, n_up, n_r)
 
 
 # -- learning engine ------------------------------------------------------------------------
