@@ -11,6 +11,12 @@ the golden key layout (float units). :data:`BACKENDS` lists every backend:
   population and per projection (:class:`lava_gle.runtime.LavaNetwork`), computing with
   the engine's own kernels: the numbers of ``numpy`` / ``numpy-fixed`` at batch 1.
 - ``lava-float-fused`` / ``lava-fixed-fused``: the same as one Lava Process.
+- ``numpy-fixed-chip`` / ``lava-fixed-fused-chip``: ``numpy-fixed`` / ``lava-fixed-fused``
+  with chip timing (``fixed_point.timing: chip``, ``docs/fixed-point.md``): a separate
+  backward array per layer with its own learning epoch and rounding numbers. Any
+  fixed-point backend runs chip timing when the description asks for it; these names
+  ask for it whatever the description says (``lava-gle compare --backends
+  numpy-fixed,numpy-fixed-chip`` shows what it costs).
 
 :func:`make_engine` gives the stepping engine of a backend (the
 :class:`~lava_gle.numerics.engine.Engine` API: ``run``/``step``/``weights``/``state_dict``) for
@@ -19,7 +25,7 @@ starts from the zero state) and raise :class:`BackendUnavailableError`.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,12 +43,20 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class Backend:
     """A backend: its ``arithmetic`` (``float`` or ``fixed``), whether it runs as Lava
-    Processes (``lava``), and whether as one fused Process (``fused``)."""
+    Processes (``lava``), whether as one fused Process (``fused``), and the
+    ``fixed_point.timing`` it imposes on the description (None: the description's own)."""
 
     name: str
     arithmetic: str
     lava: bool
     fused: bool = False
+    timing: str | None = None
+
+    def network(self, net: Network) -> Network:
+        """``net`` with the backend's timing in ``fixed_point`` (``net`` itself if none)."""
+        if self.timing is None or net.fixed_point.get("timing", "exact") == self.timing:
+            return net
+        return replace(net, fixed_point={**net.fixed_point, "timing": self.timing})
 
     @property
     def stepping(self) -> bool:
@@ -58,6 +72,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("lava-float-fused", "float", lava=True, fused=True),
     Backend("lava-fixed", "fixed", lava=True),
     Backend("lava-fixed-fused", "fixed", lava=True, fused=True),
+    Backend("numpy-fixed-chip", "fixed", lava=False, timing="chip"),
+    Backend("lava-fixed-fused-chip", "fixed", lava=True, fused=True, timing="chip"),
 )}
 
 #: The backends with a stepping engine (training loops, checkpoints).
@@ -80,8 +96,8 @@ def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: b
     (``qnet``: the integers of a fixed-point one, see :func:`simulate`)."""
     from lava_gle.runtime import LavaNetwork
     b = get_backend(name)
-    return LavaNetwork(net, backend=b.arithmetic, fused=b.fused, chunk=chunk,
-                       allow_nan=allow_nan, qnet=qnet)
+    return LavaNetwork(b.network(net), backend=b.arithmetic, fused=b.fused, chunk=chunk,
+                       allow_nan=allow_nan, qnet=_timed(b, qnet))
 
 
 def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.float64,
@@ -104,7 +120,16 @@ def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.floa
         raise LavaGleError(f"backend {name!r} learns with the learning engine's own rule "
                            f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
                            f"{type(optimizer).__name__}")
-    return FixedEngine(net, qnet=qnet)
+    engine = FixedEngine(b.network(net), qnet=_timed(b, qnet))
+    engine.backend = b.name
+    return engine
+
+
+def _timed(b: Backend, qnet: QuantizedNetwork | None) -> QuantizedNetwork | None:
+    """``qnet`` with the timing backend ``b`` imposes (None stays None)."""
+    if qnet is None or b.timing is None:
+        return qnet
+    return replace(qnet, chip_timing=b.timing == "chip")
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",

@@ -96,6 +96,10 @@ WORK: dict[str, Work] = {
     "lava-fixed": Work("the lava-fixed network", 12, trace_copies=3, fixed_point=True),
     "lava-fixed-fused": Work("the lava-fixed-fused network", 12, trace_copies=3,
                              fixed_point=True),
+    # chip timing: one more weight copy, the backward arrays
+    "numpy-fixed-chip": Work("the numpy-fixed-chip engine", 11, fixed_point=True),
+    "lava-fixed-fused-chip": Work("the lava-fixed-fused-chip network", 13, trace_copies=3,
+                                  fixed_point=True),
     "quantize": Work("fixed-point quantisation", 4, fixed_point=True),
     "map": Work("the mapping", 0, block_bytes=4 * 2 ** 10),
     "bundle": Work("the bundle", 0, block_bytes=6 * 2 ** 10),

@@ -174,6 +174,16 @@ def angle_deg(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.degrees(np.arccos(c)))
 
 
+def transpose_drift(traces: dict, layer: str) -> dict | None:
+    """``{"max": ..., "rms": ...}``: how far a chip-timing run's backward array of ``layer``
+    strayed from ``W^T`` (weight LSBs, over the run; ``drift_max.L``/``drift_rms.L`` of
+    :func:`lava_gle.numerics.engine.backward_results`), or None for a run without one."""
+    if f"drift_max.{layer}" not in traces:
+        return None
+    return {"max": float(traces[f"drift_max.{layer}"]),
+            "rms": float(traces[f"drift_rms.{layer}"])}
+
+
 def task_metrics(net: Network, traces: dict, targets) -> dict:
     """Output loss over time (and accuracy for ``ce``) of one run, against ``targets``."""
     if targets is None:
@@ -235,6 +245,9 @@ def _compare(net: Network, ref: Run, cand: Run, targets, tolerance: float) -> di
             if name in run.backward:
                 p.setdefault("backward_angle_deg", {})[run.backend] = [
                     angle_deg(w, b) for w, b in zip(run.weights[name], run.backward[name])]
+            drift = transpose_drift(run.traces, name)
+            if drift is not None:
+                p.setdefault("transpose_drift_lsb", {})[run.backend] = drift
         projections[name] = p
 
     task = {}

@@ -97,6 +97,12 @@ def figures(out_dir: Path, net: Network, ref: Run, cand: Run, metrics: dict) -> 
     return paths
 
 
+def _drift_cell(projection: dict, backend: str) -> str:
+    """``max / RMS`` transpose drift of one backend's run, or ``-`` without a backward array."""
+    d = projection.get("transpose_drift_lsb", {}).get(backend)
+    return "-" if d is None else f"{d['max']:.3g} / {d['rms']:.3g}"
+
+
 def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
     """One self-contained HTML page (figures embedded as base64 PNG)."""
     a, b, tol = metrics["reference"], metrics["candidate"], metrics["tolerance"]
@@ -124,7 +130,8 @@ def html_report(net: Network, metrics: dict, figure_paths: list[Path]) -> str:
     proj = "".join(
         f"<tr><td>{esc(n)}</td><td>{p['weight_diff_max']:.3g}</td><td>{p['weight_diff_rms']:.3g}"
         f"</td><td>{p['weight_angle_deg']:.3g}</td><td>{p['weight_moved_max'][a]:.3g}</td>"
-        f"<td>{p['weight_moved_max'][b]:.3g}</td></tr>" for n, p in metrics["projections"].items())
+        f"<td>{p['weight_moved_max'][b]:.3g}</td><td>{_drift_cell(p, a)}</td>"
+        f"<td>{_drift_cell(p, b)}</td></tr>" for n, p in metrics["projections"].items())
     task = "".join(f"<tr><td>{esc(k)}</td><td>{v['loss_first']:.3g}</td>"
                    f"<td>{v['loss_final']:.3g}</td><td>{v.get('accuracy', '-')}</td></tr>"
                    for k, v in metrics["task"].items())
@@ -148,7 +155,10 @@ img{{max-width:100%}}figcaption{{font-size:90%;color:#555}}</style></head><body>
 <h2>Per layer and variable</h2><table><tr><th>layer</th><th>var</th><th>RMS error</th>
 <th>max error</th><th>correlation</th><th>first step over tolerance</th></tr>{''.join(rows)}</table>
 <h2>Projections</h2><table><tr><th>layer</th><th>final |dW| max</th><th>final |dW| RMS</th>
-<th>angle W (deg)</th><th>moved {esc(a)}</th><th>moved {esc(b)}</th></tr>{proj}</table>
+<th>angle W (deg)</th><th>moved {esc(a)}</th><th>moved {esc(b)}</th>
+<th>|B - W<sup>T</sup>| max / RMS (LSB) {esc(a)}</th><th>same, {esc(b)}</th></tr>{proj}</table>
+<p>B: the separate backward array of chip timing (<code>fixed_point.timing: chip</code>);
+"-" where a run sends the error down through W itself.</p>
 <h2>Task</h2><table><tr><th>backend</th><th>loss (first 10%)</th><th>loss (last 10%)</th>
 <th>accuracy</th></tr>{task}</table>
 <h2>Saturation and overflow counts</h2><table><tr><th>backend</th><th>what</th><th>count</th></tr>

@@ -61,6 +61,10 @@ def run(args: argparse.Namespace) -> int:
               f"({worst[1]}.{worst[0]}), {len(metrics['verdicts'])} verdict(s)")
         for v in metrics["verdicts"]:
             print(f"  {v['layer']}.{v['variable']}: {v['rms_error']:.3g} - {v['cause']}")
+        for name, p in metrics["projections"].items():
+            for backend, d in p.get("transpose_drift_lsb", {}).items():
+                print(f"  {name}: {backend}'s backward array drifted from W^T by "
+                      f"{d['max']:.3g} LSB at most, {d['rms']:.3g} LSB RMS over the run")
         print(f"wrote {files['metrics']} and {files['report']}")
         if not files["plots_available"]:
             print("no figures: matplotlib is missing; install it with "

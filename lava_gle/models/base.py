@@ -204,6 +204,8 @@ class AbstractGleNetworkModel(PyLoihiProcessModel):
             kernels.report_to(SharedSaturation(eng.net.name, p["saturation"]))
         for k, mem in zip(kernels.layers, p["layers"]):
             k.bind(W=mem.W.attach(), b=mem.b.attach(), tau_m=_attach(mem.tau_m))
+            if mem.B is not None:  # chip timing (fixed kernels only)
+                k.bind(B=mem.B.attach(), drift=mem.drift.attach())
         self._recs = [None if mem.recording is None else
                       (mem.recording.names, mem.recording.buffer.attach())
                       for mem in p["layers"]]

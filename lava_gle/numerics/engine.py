@@ -334,12 +334,27 @@ class Engine:
             raise self.divergence
 
 
+def backward_results(k, dequantize: bool = True) -> dict[str, np.ndarray]:
+    """What a chip-timing layer kernel ``k`` (:class:`~lava_gle.numerics.kernels.FixedLayer`
+    with a backward array) adds to a run's results: ``W_back.L``, its backward array in
+    W's orientation [n, m] (float units, or the integers), and the transpose drift
+    ``drift_max.L`` / ``drift_rms.L`` in weight LSBs
+    (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`)."""
+    drift = k.transpose_drift()
+    back = k.decode("W", k.B) if dequantize else k.B
+    return {f"W_back.{k.name}": np.array(back, dtype=np.float64 if dequantize else np.int64),
+            f"drift_max.{k.name}": np.array(drift["max_lsb"]),
+            f"drift_rms.{k.name}": np.array(drift["rms_lsb"])}
+
+
 class FixedEngine(Engine):
     """The engine with Loihi-2-style integer kernels (``--backend numpy-fixed``).
 
     Traces come back in the golden key layout, dequantised to float units (or as the
     raw integers with ``dequantize=False``), plus one ``sat.<var>.<layer>`` count per
-    saturating variable (also warned about at the end of a run, never silent).
+    saturating variable (also warned about at the end of a run, never silent). Under chip
+    timing (``fixed_point.timing: chip``) they also hold each backward array and its
+    transpose drift (:func:`backward_results`).
 
     Parameters
     ----------
@@ -381,6 +396,9 @@ class FixedEngine(Engine):
                 out[f"W.{k.name}"], out[f"b.{k.name}"] = k.W.copy(), k.b.copy()
                 if k.t is not None:
                     out[f"tau_m.{k.name}"] = k.t.copy()
+        for k in self.kernels.layers:
+            if k.B is not None:
+                out.update(backward_results(k, self.dequantize))
         for key, n in self.saturation.items():
             out[f"sat.{key}"] = np.array(n)
         clipped = {k: n for k, n in self.saturation.items() if n}

@@ -48,8 +48,18 @@ SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b", "tau")
 
 def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
-    variable of :data:`SAT_VARS` and layer, then ``input`` and ``target``."""
-    return tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS) + ("input", "target")
+    variable of :data:`SAT_VARS` and layer, then ``input`` and ``target``; with chip timing
+    also ``B.<layer>`` (the backward array at the 8-bit limit) for every layer above the
+    first."""
+    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS)
+    if q.chip_timing:
+        keys += tuple(f"B.{ql.name}" for ql in q.layers[1:])
+    return keys + ("input", "target")
+
+
+#: First stream id of the backward arrays' rounding numbers under chip timing (layer l
+#: uses ``BACKWARD_STREAM + l``; see :func:`~lava_gle.numerics.fixed.counter_bits`).
+BACKWARD_STREAM = 3 << 32
 
 
 class SaturationSink(Protocol):
@@ -250,6 +260,16 @@ class FixedLayer:
     ----------
     W : int64 [n, m], b : int64 [n]
         8-bit weights and biases (sign + 8 bits), updated by the learning-engine rule.
+    B : int64 [n, m] or None
+        Chip timing (``q.chip_timing``), layers above the first: the backward array that
+        carries the error down, held in W's orientation (the chip's array is ``B^T``
+        [m, n], on the lower layer's cores). Starts equal to W and learns with its own
+        epoch (:meth:`learn_synapses`). None under exact timing (the error goes down
+        through W).
+    drift : int64 [3]
+        Transpose drift of ``B`` against ``W`` over the run, in weight LSBs: the largest
+        ``|B - W|`` seen after any learning step, the sum over steps of ``sum (B - W)**2``
+        and the number of synapse-steps summed (:meth:`transpose_drift`).
     t : int64 [n] or None
         Integer tau_m (``tau_m * 2**tau_bits``) where it learns, else None.
     consts : FixedNeuronConstants
@@ -264,12 +284,15 @@ class FixedLayer:
         self.q, self.ql, self.index = q, ql, index
         self.name, self.size = ql.name, ql.size
         self.W, self.b = ql.w.copy(), ql.b.copy()
+        self.B = ql.w.copy() if q.chip_timing and index > 0 else None
+        self.drift = np.zeros(3, np.int64)
+        self._drift_sq = 0  # sum (B - W)**2 now, kept up to date row by row
         self.t = None if ql.tau is None else ql.tau.t_init.copy()
         self.reports_tau_m = self.t is not None
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
         self.consts = ql.consts
         self.sat = sat
-        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS}
+        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B",)}
 
     @property
     def tau_m(self) -> Array:
@@ -277,19 +300,23 @@ class FixedLayer:
         return self._tau_m_fixed if self.t is None else self.t * self.ql.scale("tau_m")
 
     def parameters(self) -> dict[str, Array]:
-        """The learnable integer arrays by kind (``W``, ``b``, and ``tau_m`` = T where it
-        learns): the kernel's own."""
+        """The learnable integer arrays by kind (``W``, ``b``, ``B`` under chip timing, and
+        ``tau_m`` = T where it learns): the kernel's own."""
         out = {"W": self.W, "b": self.b}
+        if self.B is not None:
+            out["B"] = self.B
         if self.t is not None:
             out["tau_m"] = self.t
         return out
 
     def load(self, params: dict[str, Array]) -> None:
-        """Set parameters by kind (``W``, ``b``, ``tau_m`` = T; any subset) in place, and
-        re-derive the Euler factors from T."""
+        """Set parameters by kind (``W``, ``b``, ``B``, ``tau_m`` = T; any subset) in place,
+        and re-derive the Euler factors from T."""
         mine = self.parameters()
         for kind, values in params.items():
             mine[kind][...] = values
+        if self.B is not None:
+            self._drift_sq = int(np.sum((self.B - self.W) ** 2))
         if self.t is not None:
             self.consts = X.tau_constants(self.ql.consts, self.t, self.ql.tau)
 
@@ -316,34 +343,96 @@ class FixedLayer:
         return new
 
     def error_down(self, e: Array) -> Array:
-        eps, n = ops.backward_error(self.W, e, self.ql.back_shift)
+        """The error sent to the layer below, ``W^T e``, or ``B^T e`` under chip timing
+        (the backward array as it stands before this step's learning epochs)."""
+        eps, n = ops.backward_error(self.W if self.B is None else self.B, e,
+                                    self.ql.back_shift)
         self._count("eps", n)
         return eps
 
     def bind(self, W: Array | None = None, b: Array | None = None,
-             tau_m: Array | None = None) -> None:
-        """Keep the given parameters (``tau_m``: the integer T) in these arrays from now
-        on, starting from their current values."""
+             tau_m: Array | None = None, B: Array | None = None,
+             drift: Array | None = None) -> None:
+        """Keep the given parameters (``tau_m``: the integer T; ``B`` and the ``drift``
+        figures under chip timing) in these arrays from now on, starting from their
+        current values."""
         if W is not None:
             W[...], self.W = self.W, W
         if b is not None:
             b[...], self.b = self.b, b
+        if B is not None and self.B is not None:
+            B[...], self.B = self.B, B
+        if drift is not None:
+            drift[...], self.drift = self.drift, drift
         if tau_m is not None and self.t is not None:
             tau_m[...], self.t = self.t, tau_m
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """One learning-engine epoch of the projection at step ``t`` (its random numbers
         come from the counter hash of ``(seed, layer, t)``):
-        :func:`~lava_gle.numerics.fixed.learn_projection`."""
+        :func:`~lava_gle.numerics.fixed.learn_projection`; under chip timing also the
+        backward array's epoch for the same pair (:meth:`_learn_backward`)."""
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
+        if self.B is not None:  # the forward epoch's own trace and rows, drawn again
+            dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
+            e_q = X.error_trace(e, ql.trace_shift, dither)[0]
+            rows = X.active_rows(e_q)
+            before = int(np.sum((self.B[rows] - self.W[rows]) ** 2))
         n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding)
         self._count("trace", n_trace)
         self._count("W", n_w)
         self._count("b", n_b)
+        if self.B is not None:
+            if rows.size:
+                self._learn_backward(p, e_q, rows, t)
+            self._track_drift(rows, before)
+
+    def _learn_backward(self, p: Array, e_q: Array, rows: Array, t: int) -> None:
+        """The backward array's learning epoch for the forward pair of step ``t``.
+
+        On the chip it runs at step ``t + 1`` on the lower layer's cores: the error payload
+        sent at step ``t`` (``e_q(t)``, the forward epoch's own trace) arrives then and is
+        paired with the lower neurons' delayed rate trace, their payload of step ``t - 1``
+        (the ``p`` the forward epoch of step ``t`` paired, :meth:`learn_synapses`). Nothing
+        reads B between that epoch and this call (the error of step ``t + 1`` is summed
+        before it, :meth:`error_down`), so computing it here gives the chip's integers.
+        Rounding numbers: its own stream (``BACKWARD_STREAM + layer``) at chip step
+        ``t + 1``, or the forward array's (:func:`~lava_gle.numerics.fixed.rounding_draws`)
+        when ``mirrored``. The accumulator is the forward one on the transposed signals
+        (``tests/test_microcode.py``)."""
+        q, ql = self.q, self.ql
+        if q.mirrored_backward_rounding:
+            rand = X.rounding_draws(q.seed, self.index, t, ql.w.shape, q.per_synapse_rounding,
+                                    rows)[0]
+        else:
+            shape = ql.w.shape if q.per_synapse_rounding else ()
+            rand = X.counter_bits(q.seed, BACKWARD_STREAM + self.index, t + 1, X.ACC_FRAC,
+                                  shape, rows if q.per_synapse_rounding else None)
+        x0, x1 = X.pre_trace(p, ql.pre_signed)
+        new, n = X.synapse_update(self.B[rows], x0, x1, e_q[..., rows], ql.rule, rand)
+        self.B[rows] = new
+        self._count("B", n)
+
+    def _track_drift(self, rows: Array, before: Array) -> None:
+        """Update :attr:`drift` after a learning step that changed ``rows`` (``before``:
+        their ``(B - W)**2`` sums before it)."""
+        d = self.B[rows] - self.W[rows]
+        if d.size:
+            self.drift[0] = max(int(self.drift[0]), int(np.abs(d).max()))
+        self._drift_sq += int(np.sum(d ** 2)) - before
+        self.drift[1] += self._drift_sq
+        self.drift[2] += self.W.size
+
+    def transpose_drift(self) -> dict[str, float]:
+        """``max_lsb``: the largest ``|B - W^T|`` after any learning step of the run, and
+        ``rms_lsb``: its RMS over synapses and learning steps, in weight LSBs (chip timing;
+        both 0 before any learning step)."""
+        mx, sq, n = (int(v) for v in self.drift)
+        return {"max_lsb": float(mx), "rms_lsb": float(np.sqrt(sq / n)) if n else 0.0}
 
     def learn_tau(self, new: X.FixedNeuronState, old: X.FixedNeuronState, t: int) -> None:
         """Integer tau_m step from the error and the step's change of u, then new factors."""

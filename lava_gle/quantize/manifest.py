@@ -22,6 +22,9 @@ def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
                        "target_rate_bits": qnet.layers[-1].rate_bits},
             "rounding_seed": qnet.seed,
             "rounding": "per_synapse" if qnet.per_synapse_rounding else "shared",
+            "timing": "chip" if qnet.chip_timing else "exact",
+            "backward_rounding": ("mirrored" if qnet.mirrored_backward_rounding
+                                  else "independent"),
             "layers": [_layer(q) for q in qnet.layers]}
 
 

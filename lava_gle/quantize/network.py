@@ -125,6 +125,14 @@ class QuantizedNetwork:
         ``2 l + 1`` for its bias).
     per_synapse_rounding : bool
         One rounding number per synapse and step (default), or one per projection.
+    chip_timing : bool
+        ``fixed_point.timing: chip``: every layer above the first keeps a separate
+        backward array that learns with its own learning-engine epoch one step after the
+        forward array (``docs/fixed-point.md``, "Chip timing"); default exact timing.
+    mirrored_backward_rounding : bool
+        ``fixed_point.backward_rounding: mirrored``: the backward arrays draw the forward
+        arrays' rounding numbers (their learning engines seeded alike), so they stay exact
+        transposes; default independent draws, as separate cores make them.
     """
 
     net: Network
@@ -134,6 +142,8 @@ class QuantizedNetwork:
     beta_negative: bool
     seed: int
     per_synapse_rounding: bool = True
+    chip_timing: bool = False
+    mirrored_backward_rounding: bool = False
 
     def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
@@ -344,4 +354,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     return QuantizedNetwork(net=net, layers=layers, in_bits=in_bits, beta=beta,
                             beta_negative=lrn.beta < 0, seed=int(net.fixed_point.get("seed", 0)),
                             per_synapse_rounding=net.fixed_point.get("rounding", "per_synapse")
-                            == "per_synapse")
+                            == "per_synapse",
+                            chip_timing=net.fixed_point.get("timing", "exact") == "chip",
+                            mirrored_backward_rounding=net.fixed_point.get(
+                                "backward_rounding", "independent") == "mirrored")

@@ -59,6 +59,8 @@ class LayerHandle:
     recording: Recording | None
     neurons: GleNeurons | None = None
     projection: GleProjection | None = None
+    B: SharedArray | None = None
+    drift: SharedArray | None = None
 
 
 @dataclass
@@ -113,7 +115,13 @@ def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[Layer
             rec = Recording(names, SharedArray.create(
                 directory, f"rec.{i}", (steps, len(names), k.size),
                 np.dtype(kernels.record_dtype).name))
-        out.append(LayerMemory(w, b, tau, rec))
+        back = drift = None
+        if getattr(k, "B", None) is not None:  # chip timing: the backward array
+            back = SharedArray.create(directory, f"B.{i}", k.B.shape, k.B.dtype.name,
+                                      init=k.B)
+            drift = SharedArray.create(directory, f"drift.{i}", k.drift.shape,
+                                       k.drift.dtype.name, init=k.drift)
+        out.append(LayerMemory(w, b, tau, rec, back, drift))
     return out
 
 
@@ -181,5 +189,6 @@ def build_fused(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                              name=net.name)
     built = BuiltNetwork(net, steps, [proc], proc, saturation=counters)
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
-        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording)
+        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
+                                           B=mem.B, drift=mem.drift)
     return built

@@ -19,6 +19,7 @@ from dataclasses import replace
 import numpy as np
 
 from lava_gle.errors import DivergenceError, LavaGleError
+from lava_gle.numerics.engine import backward_results
 from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.runtime.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.runtime.control import run_in_chunks, stop_runtime
@@ -80,6 +81,13 @@ class LavaNetwork:
         self.allow_nan = allow_nan
         self.divergence: DivergenceError | None = None
         self._work = f"lava-{backend}{'-fused' if fused else ''}"
+        chip = net.fixed_point.get("timing") == "chip" or getattr(qnet, "chip_timing", False)
+        if backend == "fixed" and not fused and chip:
+            raise LavaGleError(
+                "fixed_point.timing 'chip' runs only in numpy-fixed and lava-fixed-fused: the "
+                "structural lava-fixed network has no Processes for the separate backward "
+                "arrays yet; use lava-fixed-fused (fused=True) or numpy-fixed, or timing "
+                "'exact'")
         require_memory(net, self._work)
         n = len(net.layers)
         self._weights = [net.initial_weights(i) for i in range(n)]
@@ -253,7 +261,12 @@ class LavaNetwork:
             learned = {"W": handle.W.read(), "b": handle.b.read()}
             if handle.tau_m is not None:
                 learned["tau_m"] = handle.tau_m.read()
+            if handle.B is not None:  # chip timing: the backward array and its drift
+                learned["B"] = handle.B.read()
+                k.drift[...] = handle.drift.read()
             k.load(learned)  # the next run starts from them, exactly
+            if handle.B is not None:
+                traces.update(backward_results(k))
             self._weights[i] = np.array(k.decode("W", k.W), np.float64)
             self._biases[i] = np.array(k.decode("b", k.b), np.float64)
             if handle.tau_m is not None:

@@ -17,12 +17,16 @@ class LayerMemory:
     """Where the fused model keeps one layer's learnable parameters and its recording.
 
     ``W`` [n, m], ``b`` [n], ``tau_m`` [n] (None unless tau_m learns), in the kernels'
-    own units, and ``recording`` (None records nothing)."""
+    own units, and ``recording`` (None records nothing). Under chip timing, layers above
+    the first also keep their backward array ``B`` [n, m] and its transpose ``drift``
+    figures [3] (:class:`lava_gle.numerics.kernels.FixedLayer`); None otherwise."""
 
     W: SharedArray
     b: SharedArray
     tau_m: SharedArray | None
     recording: Recording | None
+    B: SharedArray | None = None
+    drift: SharedArray | None = None
 
 
 class GleNetworkProcess(AbstractProcess):
