@@ -20,13 +20,20 @@ soma block of ``n`` neurons:
   ``+ n_{l+1}`` (one per error of the layer above; ``n p_b`` when split) ``+ n`` on the
   output layer (one target value per output neuron) ``+ 1`` when the layer has biases (the
   bias neuron's constant payload, as the fixed-point learning rule of :mod:`lava_gle.microcode`
-  learns b through a bias array; the bias neuron itself is shared and not counted). A
-  segment block: its chunk ``+ n`` fed back (plastic segments).
+  learns b through a bias array; the bias neuron itself is shared and not counted). With
+  learning, an input whose summed payload cannot also be the learning trace arrives twice
+  (a second, 8-bit learning payload on an axon of its own, "One payload per spike" in
+  ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, and every error
+  into the plastic transpose copy; the second axon is assumed to address the same synapse
+  rows (not public), so it adds axons, messages and traffic but no synapse words. A
+  segment block: its chunk (twice as above) ``+ n`` fed back (plastic segments).
 - ``output_axons``: each neuron sends its rate to every core that holds the entry receiving
   it (``k_up`` cores: layer ``l+1``'s soma, or the cores of its forward segment for that
   rate; the output layer sends it once, to the host) and, when layer ``l-1`` is a GLE layer,
   its error to the ``k_down`` cores of that layer or of its backward segment:
-  ``n (k_up + k_down)``, plus ``n`` per plastic segment of its own. A segment block: ``n``
+  ``n (k_up + k_down)``, plus the learning payloads' axons (``n k_up`` for signed rates,
+  ``n k_down`` for errors into a plastic transpose copy), plus ``n`` per plastic segment of
+  its own. A segment block: ``n``
   (each partial sum goes to the one core holding its neuron). Axons are not shared between
   blocks on one core (conservative).
 - ``synapse_words``: synapse memory is laid out per input axon (one row per axon holding its
@@ -53,6 +60,7 @@ from dataclasses import dataclass
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.profiles import HardwareProfile, ProfileError
 from lava_gle.network import Network
+from lava_gle.quantize.activation import SIGNED_PHI
 
 #: Resources of one core, in the order every demand tuple uses.
 RESOURCES = ("compartments", "neuron_groups", "input_axons", "output_axons",
@@ -66,6 +74,8 @@ CAPACITY_FIELDS = {
     "synapse_words": "synapse_words_per_core",
     "learning_traces": "learning_traces_per_core",
 }
+#: Width of a learning-only payload (the learning engine reads 8-bit graded payloads).
+LEARNING_PAYLOAD_BITS = 8
 COMPARTMENTS_PER_NEURON = 2
 GROUPS_PER_BLOCK = 2
 #: Roles of an entry: the GLE neurons of a layer, or a dendrite segment of its forward
@@ -157,6 +167,15 @@ class LayerCost:
         The layer's widths (payloads set the traffic it sends).
     word_bits : int
         Bits of one synapse memory word.
+    learning_payload_up, learning_payload_down : bool
+        Its rates (signed, learning on, not the output layer) / its errors (sent down to a
+        plastic transpose copy) need a second, 8-bit learning payload per neuron and step
+        besides the summed one (``docs/fixed-point.md``, "One payload per spike"): one more
+        output axon per neuron and receiving core, and one more message.
+    pre_learning_payload : bool
+        Its forward inputs arrive twice (signed rates or the signed input, learning on):
+        one more input axon per presynaptic neuron. Errors from above arrive twice
+        whenever ``plastic_backward``.
     """
 
     index: int
@@ -180,6 +199,9 @@ class LayerCost:
     plastic_backward: bool
     widths: Widths
     word_bits: int
+    learning_payload_up: bool = False
+    learning_payload_down: bool = False
+    pre_learning_payload: bool = False
 
     def row_words(self, n: int, bits: int) -> int:
         """Words of one axon row of ``n`` synapses of ``bits`` bits (bit-packed)."""
@@ -200,13 +222,18 @@ class LayerCost:
             traces = 0
             if self.feedback:
                 traces = chunk + (2 * n if self.role == FORWARD else n)
-            return (n, 1, chunk + self.feedback * n, n, words, traces)
+            twice = (self.pre_learning_payload if self.role == FORWARD
+                     else self.plastic_backward)
+            return (n, 1, chunk * (1 + twice) + self.feedback * n, n, words, traces)
         m, back, bias = self.fan_in, self.fan_back, int(self.has_bias)
         relay = self.partial_sums * n
-        in_axons = m + back + relay + (n if self.is_output else 0) + bias
+        in_axons = (m * (1 + self.pre_learning_payload) + back * (1 + self.plastic_backward)
+                    + relay + (n if self.is_output else 0) + bias)
         out_axons = n * (1 if self.is_output else k_up) + self.feedback * n
+        if self.learning_payload_up:
+            out_axons += n * k_up
         if self.sends_errors_down:
-            out_axons += n * k_down
+            out_axons += n * k_down * (1 + self.learning_payload_down)
         words = m * self.row_words(n, wf) + back * self.row_words(n, wb) + relay * one_f
         if self.is_output:
             words += n * one_f
@@ -279,8 +306,13 @@ def links(costs: list[LayerCost]) -> list[Link]:
                 bits = c.widths.error_bits if c.role == FORWARD else c.widths.rate_bits
                 out.append(Link(c.up[0], c.index, 0, c.size, bits, False))
             continue
-        for j, bits in [(j, c.widths.rate_bits) for j in c.up] + \
-                       [(j, c.widths.error_bits) for j in (c.down if c.sends_errors_down else ())]:
+        down = c.down if c.sends_errors_down else ()
+        streams = [(j, c.widths.rate_bits) for j in c.up] + \
+                  [(j, c.widths.error_bits) for j in down]
+        # second, 8-bit learning payloads ("One payload per spike", docs/fixed-point.md)
+        streams += [(j, LEARNING_PAYLOAD_BITS) for j in c.up if c.learning_payload_up]
+        streams += [(j, LEARNING_PAYLOAD_BITS) for j in down if c.learning_payload_down]
+        for j, bits in streams:
             lo, hi = costs[j].chunk if costs[j].role != SOMA else (0, c.size)
             out.append(Link(c.index, j, lo, hi, bits, True))
     return out
@@ -331,7 +363,10 @@ def layer_costs(net: Network, profile: HardwareProfile,
             weight_bits_backward=widths[i + 1].weight_bits if i < last else widths[i].weight_bits,
             has_bias=layer.bias, learning=learning,
             plastic_backward=learning and transpose and i < last, widths=widths[i],
-            word_bits=profile.synapse_word_bits)
+            word_bits=profile.synapse_word_bits,
+            learning_payload_up=learning and i < last and layer.phi in SIGNED_PHI,
+            learning_payload_down=learning and transpose and i >= 1,
+            pre_learning_payload=learning and (i == 0 or net.layers[i - 1].phi in SIGNED_PHI))
         plans.append((layer.name, base,
                       split_layer(layer.name, base, sizes[i], sizes[i + 2] if i < last else 0,
                                   caps)))

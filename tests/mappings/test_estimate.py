@@ -23,11 +23,13 @@ def chain(inp: int, sizes: list[int], learning: bool = False) -> Network:
 def test_counts_of_a_small_network_by_hand():
     # 3 -> 2 -> 1 with biases on one core: synapses 6 + 2 (forward), 2 (W_1^T), 1 target,
     # 3 bias = 14 ops per step; 6 compartments; messages: 2 rates up + 1 to the host +
-    # 1 error down = 4; all on one core, none leaves it
+    # 1 error down = 4, plus the learning payloads (docs/fixed-point.md, "One payload per
+    # spike"): 2 for the signed (linear) rates into the plastic W_1 and 1 for the error into
+    # the plastic transpose copy = 7; all on one core, none leaves it
     m = map_network(chain(3, [2, 1], learning=True))
     est = estimate(m, steps_per_sample=5)
     c = est["training"]["counts_per_step"]
-    assert (c["synaptic_ops"], c["neuron_updates"], c["messages"]) == (14, 6, 4)
+    assert (c["synaptic_ops"], c["neuron_updates"], c["messages"]) == (14, 6, 7)
     assert c["messages_off_core"] == 0 and c["messages_between_chips"] == 0
     # plastic: W_0 (6) + W_1 (2) + biases (3) + the transpose copy of W_1 (2)
     assert c["learning_updates"] == 13
@@ -38,7 +40,7 @@ def test_counts_of_a_small_network_by_hand():
     assert lo["synaptic_ops"][0] == pytest.approx(14 * fig["synaptic_op_energy"].low * 1e-6)
     assert lo["learning_updates"][1] == pytest.approx(13 * 120 * 1e-6)
     step = est["training"]["per_step"]["time_us"]
-    busy_lo = (14 * 3.1 + 13 * 3.8 + 6 * 9.7 + 4 * 5.1) * 1e-3
+    busy_lo = (14 * 3.1 + 13 * 3.8 + 6 * 9.7 + 7 * 5.1) * 1e-3
     assert step[0] == pytest.approx(busy_lo + 0.6)
     sample = est["training"]["per_sample"]
     assert sample["time_us"] == pytest.approx([5 * t for t in step])
