@@ -35,17 +35,22 @@ def assert_same_integers(net, x, y, fused):
         if var == "sat":
             assert int(value) == engine.saturation[layer], key  # counts, not values
             continue
+        if var in ("drift_max", "drift_rms"):  # chip timing: in LSBs already
+            assert value == ints[key], key
+            continue
         if key == "output":
             scale = top.scale("r")
         else:
-            scale = q.layers[net.index(layer)].scale(var)
+            scale = q.layers[net.index(layer)].scale("W" if var == "W_back" else var)
         as_int = np.rint(value / scale).astype(np.int64)
         assert np.array_equal(as_int * scale, value), f"{key}: not on the integer grid"
         assert np.array_equal(as_int, ints[key]), f"{key}: integers differ"
         compared += 1
-    # u, u_prosp, r, v, e, W, b (and tau_m when it learns) per layer, and the output
+    # u, u_prosp, r, v, e, W, b (and tau_m when it learns) per layer, and the output; with
+    # chip timing the backward arrays W_back of the layers above the first
     taus = sum(ql.tau is not None for ql in q.layers)
-    assert compared == len(net.layers) * 7 + taus + 1
+    backs = len(net.layers) - 1 if q.chip_timing else 0
+    assert compared == len(net.layers) * 7 + taus + backs + 1
 
 
 @pytest.mark.lava
@@ -151,3 +156,49 @@ def test_saturation_counts_equal_the_twin(fused):
     counts = {k[len("sat."):]: int(v) for k, v in lava.items() if k.startswith("sat.")}
     assert counts == twin.saturation
     assert {k for k, n in counts.items() if n} >= {"input", "s.out", "W.hidden", "trace.out"}
+
+
+def chip(net):
+    """``net`` with chip timing (separate backward arrays, independent rounding draws)."""
+    return dataclasses.replace(net, fixed_point={**net.fixed_point, "timing": "chip"})
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
+def test_chip_timing_fused_identical_integers_on_golden_networks(case):
+    """lava-fixed-fused in chip timing: the integers of numpy-fixed in chip timing, the
+    backward arrays and their drift included (the drift is not zero: it is compared)."""
+    g = GoldenCase(case)
+    net = chip(g.net)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        drift = FixedEngine(net).run(g.inputs, g.targets)[f"drift_max.{net.layers[-1].name}"]
+    assert drift > 0
+    assert_same_integers(net, g.inputs, g.targets, fused=True)
+
+
+@pytest.mark.lava
+@settings(max_examples=4, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(networks())
+def test_chip_timing_random_networks_identical_integers(case):
+    net, seed = case
+    net = chip(net)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationWarning)
+            FixedEngine(net)
+    except QuantizationError:
+        assume(False)
+    rng = np.random.default_rng(seed)
+    T = 150
+    x = np.sin(np.arange(T)[:, None] * rng.uniform(0.05, 0.3, net.input.size))
+    y = rng.uniform(-0.5, 0.5, (T, net.output_size))
+    assert_same_integers(net, x, y, fused=True)
+
+
+def test_structural_lava_fixed_refuses_chip_timing():
+    from lava_gle.errors import LavaGleError
+    from lava_gle.runtime import LavaNetwork
+    with pytest.raises(LavaGleError, match="timing 'chip'.*lava-fixed-fused"):
+        LavaNetwork(chip(GoldenCase("visible_mlp").net), backend="fixed")
