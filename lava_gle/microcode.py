@@ -19,7 +19,10 @@ Signals (``docs/fixed-point.md``, "Learning"):
   ``2 (e_q + 64)`` (``x1 - 64 = e_q``; payload 0 when ``e_q == 0``), postsynaptic rate
   trace ``y2`` (``y2 - 64`` when signed) and bAP ``y0 = (p != 0)``: the same products as
   the forward array, so both copies receive identical updates (with a shared random
-  stream for the stochastic rounding).
+  stream for the stochastic rounding). Under chip timing the backward array runs this
+  rule one step after the forward one, on the lower layer's rate of the matching step
+  (a delayed rate trace), with its own random numbers (``docs/fixed-point.md``, "Chip
+  timing").
 """
 from __future__ import annotations
 
