@@ -352,6 +352,10 @@ def _metrics(config: LaglineConfig, backend: str, students: dict, history: dict,
             "w_rel_error": [abs(a - b) / abs(b) for a, b in zip(w, w_t)],
             "tau_m_rel_error": [abs(a - b) / abs(b) for a, b in zip(tau, tau_t)],
         }
+        drift = {k.name: {**k.transpose_drift(), "final_lsb": int(np.abs(k.B - k.W).max())}
+                 for k in eng.kernels.layers if getattr(k, "B", None) is not None}
+        if drift:  # chip timing: how far the backward arrays strayed from W^T
+            variants[name]["transpose_drift"] = drift
     gle = variants["gle"]
     steps = config.total_steps
     return {

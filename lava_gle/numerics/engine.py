@@ -138,12 +138,14 @@ class Engine:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything that evolves, as named copies in native dtype: parameters
         ``W.l``/``b.l``/``tau_m.l`` (l the layer index; fixed: integer T, only where it
-        learns), state ``state.l.<field>``, errors sent down ``eps.l``, ``steps_done``,
+        learns; chip timing: ``B.l`` and its ``drift.l`` figures), state ``state.l.<field>``, errors sent down ``eps.l``, ``steps_done``,
         saturation counts ``sat.<key>`` (fixed) and the optimiser's ``optim.<key>``."""
         out: dict[str, np.ndarray] = {}
         for l, k in enumerate(self.kernels.layers):
             for kind, arr in k.parameters().items():
                 out[f"{kind}.{l}"] = arr.copy()
+            if getattr(k, "B", None) is not None:  # chip timing: the drift figures so far
+                out[f"drift.{l}"] = k.drift.copy()
         if self.state is not None:
             for l, st in enumerate(self.state):
                 for field, value in st._asdict().items():
@@ -164,6 +166,8 @@ class Engine:
         KeyError naming it."""
         for l, k in enumerate(self.kernels.layers):
             k.load({kind: arrays[f"{kind}.{l}"] for kind in k.parameters()})
+            if getattr(k, "B", None) is not None:
+                k.drift[...] = arrays[f"drift.{l}"]
         if "state.0.u" in arrays:
             self.reset(arrays["state.0.u"].shape[0])
             self.state = [st._replace(**{f: arrays[f"state.{l}.{f}"].copy() for f in st._fields})

@@ -140,3 +140,17 @@ def test_chip_timing_backend_names_and_options():
     with pytest.raises(NetworkSpecError, match="fixed_point.timing"):
         network_from_dict({**json.loads((g.dir / "network.json").read_text()),
                            "fixed_point": {"timing": "late"}})
+
+
+def test_resuming_from_a_state_dict_continues_the_backward_array_and_its_drift():
+    from lava_gle.backends import make_engine
+    g = GoldenCase("visible_mlp")
+    whole = make_engine(g.net, "numpy-fixed-chip").run(g.inputs, g.targets)
+    first = make_engine(g.net, "numpy-fixed-chip")
+    first.run(g.inputs[:300], g.targets[:300])
+    resumed = make_engine(g.net, "numpy-fixed-chip")
+    resumed.load_state_dict(first.state_dict())
+    rest = resumed.run(g.inputs[300:], g.targets[300:])
+    assert whole["drift_max.out"] > 0
+    for key in ("W_back.out", "W.out", "drift_max.out", "drift_rms.out"):
+        assert np.array_equal(rest[key], whole[key]), key
