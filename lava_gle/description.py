@@ -31,6 +31,7 @@ FORMAT_VERSION = 1
 _TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed", "fixed_point"}
 _INPUT_KEYS = {"size"}
 _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
+               "eta_scale",
                "fixed_point"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
@@ -265,7 +266,9 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
     return LayerSpec(name=name, size=size, tau_m=tau_m, tau_r=tau_r, phi=phi, bias=bias,
                      weights=weights, biases=biases, init=init,
                      fixed_point=c.fixed_point(raw.get("fixed_point", {}), f"{p}.fixed_point",
-                                               LAYER_OPTIONS))
+                                               LAYER_OPTIONS),
+                     eta_scale=c.number(raw.get("eta_scale", 1.0), f"{p}.eta_scale",
+                                        positive=True))
 
 
 def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
@@ -406,6 +409,8 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
             d["biases"] = net.initial_biases(i).tolist()
         if layer.fixed_point:
             d["fixed_point"] = dict(layer.fixed_point)
+        if layer.eta_scale != 1.0:
+            d["eta_scale"] = layer.eta_scale
         layers.append(d)
     lrn = net.learning
     learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,

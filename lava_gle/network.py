@@ -89,6 +89,9 @@ class LayerSpec:
         How weights are drawn when ``weights`` is ``None``.
     fixed_point : dict
         Per-layer overrides of the fixed-point quantisation (see ``docs/fixed-point.md``).
+    eta_scale : float
+        The projection into this layer learns at ``learning.eta * eta_scale`` (> 0): a rate
+        per projection, as each projection has its own learning rule on a chip.
     """
 
     name: str
@@ -101,6 +104,7 @@ class LayerSpec:
     biases: np.ndarray | None = None
     init: InitSpec = field(default_factory=InitSpec)
     fixed_point: dict = field(default_factory=dict)
+    eta_scale: float = 1.0
 
     def tau_m_array(self) -> np.ndarray:
         """tau_m as a float64 array of shape [n]."""

@@ -43,6 +43,13 @@ def add_parser(sub) -> None:
     p.add_argument("--halve-every", type=natural_int, metavar="EPOCHS",
                    help="mnist1d, yinyang, SGD rule: halve eta after every EPOCHS epochs "
                         "(default 0: constant)")
+    p.add_argument("--eta-scale", action="append", metavar="LAYER=SCALE",
+                   help="mnist1d, yinyang, SGD rule: the projection into LAYER learns at "
+                        "eta * SCALE (repeatable; yinyang default out=0.001)")
+    p.add_argument("--formats", choices=("initial", "float"),
+                   help="mnist1d, yinyang, fixed point: size the formats from the initial "
+                        "network or from the float run with the same rule, trained first "
+                        "(yinyang default: float)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")
@@ -70,8 +77,10 @@ def run(args: argparse.Namespace) -> int:
                            "paper's 4,050 time units (or --quick)")
     if args.name != "lagline" and args.sgd_eta_tau is not None:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
-    if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None):
-        raise LavaGleError("--loss, --batch and --halve-every apply to mnist1d and yinyang")
+    if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
+                                   or args.eta_scale or args.formats):
+        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale and --formats apply "
+                           "to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -86,7 +95,8 @@ def run(args: argparse.Namespace) -> int:
     if args.name != "lagline":
         from lava_gle.experiments.training import rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
-                              args.sgd_eta, args.halve_every)
+                              args.sgd_eta, args.halve_every, args.eta_scale,
+                              args.formats)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
         config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,

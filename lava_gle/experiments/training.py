@@ -32,6 +32,7 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
+from lava_gle.quantize.formats import weight_exp
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 
@@ -119,6 +120,12 @@ class RuleOptions:
     (``fixed_point.weight_range``, with ``weight_headroom`` 1; None: the quantiser's
     defaults, range 4 and headroom 2): a smaller range gives finer weights, so the
     stochastic rounding of each online update to whole weight LSBs adds less noise.
+    ``eta_scale``: ``sgd`` only, per layer name the factor of its projection's rate
+    (``eta_scale`` of the description's layer; None: the experiment's default, {}: one eta
+    for all). ``formats``: fixed point only, ``initial`` sizes the formats from the
+    initial network and the first training inputs; ``float`` from the float run with the
+    same rule (:func:`formats_from_float`), trained first (a host-side rehearsal before
+    the integers train; overrides ``weight_range``).
     """
 
     optimizer: str = "adam"
@@ -128,6 +135,8 @@ class RuleOptions:
     target_rate: float = 1.0
     agreement_steps: int = 2000
     weight_range: float | None = None
+    eta_scale: dict[str, float] | None = None
+    formats: str = "initial"
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -139,15 +148,55 @@ class RuleOptions:
                 else adam_lr,
                 "eval_batch": None if batch >= 100 else 100}
 
+    def with_eta_scales(self, net: Network, default: dict[str, float]) -> Network:
+        """``net`` with the ``sgd`` rule's per-layer ``eta_scale`` (``default`` where
+        :attr:`eta_scale` is None); unchanged for ``adam``."""
+        scales = default if self.eta_scale is None else self.eta_scale
+        if self.optimizer != "sgd" or not scales:
+            return net
+        names = [layer.name for layer in net.layers]
+        for name, scale in scales.items():
+            if name not in names:
+                raise LavaGleError(f"--eta-scale {name}={scale:g}: no layer {name!r}; "
+                                   f"the layers are {names}")
+            if not scale > 0:
+                raise LavaGleError(f"--eta-scale {name}={scale:g}: the scale must be > 0")
+        return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
+                                         for layer in net.layers))
+
+
+#: ``formats`` of :class:`RuleOptions`.
+FORMAT_SOURCES = ("initial", "float")
+
+
+def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
+    """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
+    if not items:
+        return None
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        try:
+            scale = float(value)
+        except ValueError:
+            scale = float("nan")
+        if not sep or not name or not scale > 0 or scale == float("inf"):
+            raise LavaGleError(f"--eta-scale {item}: expected LAYER=SCALE with a number "
+                               "SCALE > 0, e.g. --eta-scale out=0.001")
+        out[name] = scale
+    return out
+
 
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
                    batch: int | None = None, sgd_eta: float | None = None,
-                   halve_every: int | None = None) -> dict[str, Any]:
+                   halve_every: int | None = None, eta_scale: list[str] | None = None,
+                   formats: str | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
-    and ``ce`` are refused there with the alternative named. ``sgd_eta`` and
-    ``halve_every`` need ``sgd``.
+    and ``ce`` are refused there with the alternative named. ``sgd_eta``, ``halve_every``
+    and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` a fixed-point
+    backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -162,10 +211,15 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     if fixed or loss is not None:
         out["loss"] = loss or "mse"
     if out.get("optimizer", "adam") != "sgd":
-        for flag, value in (("--sgd-eta", sgd_eta), ("--halve-every", halve_every)):
+        for flag, value in (("--sgd-eta", sgd_eta), ("--halve-every", halve_every),
+                            ("--eta-scale", eta_scale)):
             if value is not None:
                 raise LavaGleError(f"{flag} sets the SGD rule's rate; add --optimizer sgd")
-    for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every)):
+    if formats is not None and not fixed:
+        raise LavaGleError(f"--formats sizes fixed-point formats; backend {backend} is float "
+                           "(use --backend numpy-fixed)")
+    for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
+                       ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats)):
         if value is not None:
             out[key] = value
     return out
@@ -480,12 +534,23 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     fixed = BACKENDS[backend].arithmetic != "float"
-    if fixed:
-        if config.weight_range is not None:
-            net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
-                                            "weight_range": config.weight_range})
-        net = calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
+    if config.formats not in FORMAT_SOURCES:
+        raise LavaGleError(f"formats must be one of {list(FORMAT_SOURCES)}, "
+                           f"got {config.formats!r}")
     with run_lock(out):
+        twin = None
+        if fixed:
+            twin = train_classifier(f"{name} float same rule", net, data, cfg,
+                                    out / "float_same_rule",
+                                    {"experiment": name, "backend": "numpy", **asdict(config)},
+                                    "numpy", config.seed, quiet, guard, fresh)
+            x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
+            if config.formats == "float":
+                net = formats_from_float(net, twin.network, x_cal)
+            elif config.weight_range is not None:
+                net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
+                                                "weight_range": config.weight_range})
+            net = calibrate(net, x_cal)
         result = train_classifier(name, net, data, cfg, out,
                                   {"experiment": name, "backend": backend, **asdict(config)},
                                   backend, config.seed, quiet, guard, fresh)
@@ -500,8 +565,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
         }
         if fixed:
-            metrics.update(fixed_training_metrics(name, net, data, cfg, config, out, result,
-                                                  quiet, guard, fresh, log))
+            metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log))
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
@@ -518,18 +582,44 @@ FIXED_BATCH_NOTE = ("approximation: {batch} copies of the network whose learning
                     "local signals); a single chip streams one sample at a time (batch 1)")
 
 
-def fixed_training_metrics(name: str, net: Network, data: Dataset, cfg: TrainConfig, config,
-                           out: Path, result: TrainResult, quiet: bool, guard, fresh: bool,
+def formats_from_float(net: Network, trained: Network, x: np.ndarray,
+                       headroom: float = 1.25) -> Network:
+    """``net`` with fixed-point formats sized for what training will make of it: from
+    ``trained``, the same network after the float run with the same rule.
+
+    Per layer, the weight and bias exponents hold ``headroom`` times the largest |W|
+    resp. |b| of the initial and the trained network (``weight_exp``, ``bias_exp``), and
+    ``u_bits`` / ``rate_bits`` fit the trained network's signals on ``x`` [T, B, in]
+    (:func:`lava_gle.calibration.calibrate`). Options the description sets win. On a
+    chip this is the host's choice of formats before deployment; the integers then
+    learn from ``net``'s initial parameters.
+    """
+    cal = calibrate(trained, x)
+    layers = []
+    for i, (layer, tuned) in enumerate(zip(net.layers, cal.layers)):
+        o = {**tuned.fixed_point, **layer.fixed_point}
+        w = np.maximum(np.abs(net.initial_weights(i)), np.abs(trained.initial_weights(i)))
+        o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))
+        if layer.bias:
+            b = np.maximum(np.abs(net.initial_biases(i)), np.abs(trained.initial_biases(i)))
+            o.setdefault("bias_exp", weight_exp(b, headroom, 2.0 ** -8))
+        layers.append(replace(layer, fixed_point=o))
+    return replace(net, layers=tuple(layers),
+                   fixed_point={**cal.fixed_point, **net.fixed_point})
+
+
+def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,
+                           result: TrainResult, twin: TrainResult,
                            log: Callable[[str], None]) -> dict[str, Any]:
-    """The metrics of a run trained in fixed point (see :func:`run_classification`)."""
+    """The metrics of a run trained in fixed point (see :func:`run_classification`;
+    ``twin``: the float run with the same rule)."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
-    twin = train_classifier(f"{name} float same rule", net, data, cfg, out / "float_same_rule",
-                            {"experiment": name, "backend": "numpy", **asdict(config)},
-                            "numpy", config.seed, quiet, guard, fresh)
+    metrics["formats"] = {"source": config.formats,
+                          "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
-    log(f"{name}: float run with the same rule: test accuracy "
+    log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
     try:
         metrics["lava_fixed_agreement"] = lava_fixed_agreement(

@@ -60,8 +60,11 @@ def make_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate([points, 1.0 - points], axis=1), labels
 
 
-#: Default rate of the ``sgd`` rule (per step; see docs/experiments.md).
-SGD_ETA = 0.02
+#: Default rate of the ``sgd`` rule (per step; see docs/experiments.md) and its per-layer
+#: scales: the output projection sums ~120 hidden rates and sees the error first hand,
+#: the hidden one 4 inputs and the error through the small output weights.
+SGD_ETA = 2.0
+SGD_ETA_SCALE = {"out": 0.001}
 
 
 @dataclass(frozen=True)
@@ -83,7 +86,7 @@ class YinyangConfig(RuleOptions):
     lr: float = 3e-3
     plateau_patience: int = 5
     lava_sequences: int = 20
-    weight_range: float | None = 0.5
+    formats: str = "float"
 
     @classmethod
     def quick(cls, **overrides) -> "YinyangConfig":
@@ -110,7 +113,7 @@ def build_network(config: YinyangConfig) -> Network:
                "phi": "linear", "bias": True}]
     return network_from_dict({
         "gle_network": 1, "name": "yinyang", "dt": config.dt, "seed": config.seed,
-        "input": {"size": 4}, "layers": layers,
+        "input": {"size": 4}, "layers": layers, "fixed_point": {"input_range": 1.0},
         "learning": {"enabled": True, "eta": config.lr, "gamma": 0.0, "beta": 1.0,
                      "loss": config.loss, "prospective_errors": True}})
 
@@ -119,7 +122,7 @@ def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "nump
                 quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
     """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
     data = load_data(config)
-    net = build_network(config)
+    net = config.with_eta_scales(build_network(config), SGD_ETA_SCALE)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       readout_start=config.readout_start, teach_start=config.teach_start,
                       plateau_patience=config.plateau_patience, dtype="float64",

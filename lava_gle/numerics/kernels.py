@@ -109,7 +109,8 @@ class FloatLayer:
                                               lrn.prospective_errors, spec.phi, spec.size,
                                               self.dtype)
         self.learn_bias = spec.bias
-        self.eta, self.eta_tau = lrn.eta, lrn.eta_tau
+        self.eta_scale = spec.eta_scale
+        self.eta, self.eta_tau = lrn.eta * spec.eta_scale, lrn.eta_tau
         self.learns_tau = lrn.enabled and lrn.learn_tau
         #: whether run results carry ``tau_m.L`` (whenever the description asks to learn it)
         self.reports_tau_m = lrn.learn_tau
@@ -169,7 +170,8 @@ class FloatLayer:
         return out
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
-        """GLE's rule: ``W += eta mean_b(e p^T)``, ``b += eta mean_b(e)``."""
+        """GLE's rule: ``W += eta mean_b(e p^T)``, ``b += eta mean_b(e)`` (``eta``: the
+        network's rate times the layer's ``eta_scale``)."""
         g_w, g_b = F.local_gradients(e, p)
         self.W += self.eta * g_w
         if self.learn_bias:
@@ -228,9 +230,10 @@ class FloatKernels:
         """Float kernels clip nothing: nothing to report."""
 
     def set_eta(self, eta: float) -> None:
-        """Rate of GLE's own rule from now on (``W += eta e p^T``), e.g. an epoch schedule."""
+        """Rate of GLE's own rule from now on (``W += eta e p^T``, times each layer's
+        ``eta_scale``), e.g. an epoch schedule."""
         for k in self.layers:
-            k.eta = eta
+            k.eta = eta * k.eta_scale
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: GLE's own rule, or ``optimizer.step(params, grads)`` on

@@ -300,7 +300,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
-    learn = layer_learning(lrn.eta, opts.learns, layer.bias, e_bits, err.trace_range,
+    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits, err.trace_range,
                            rate.pre_bits, rate.pre_signed, w_exp, b_exp, name)
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,

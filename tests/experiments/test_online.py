@@ -12,9 +12,12 @@ from lava_gle.numerics.engine import Engine, FixedEngine
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments import yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
+from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
-    TrainConfig, frozen_network, onehot_targets, predict, predict_in_place, rule_overrides,
+    TrainConfig, formats_from_float, frozen_network, onehot_targets, parse_eta_scales, predict,
+    predict_in_place, rule_overrides,
 )
+from lava_gle.quantize import quantize_network
 
 #: A Yin-Yang run of a few seconds, trained by GLE's rule on MSE targets at batch 1.
 TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=150, n_test=60, hidden=12,
@@ -42,6 +45,56 @@ def test_fixed_point_backends_default_to_the_chips_rule_and_refuse_the_float_one
         rule_overrides("numpy-fixed", optimizer="adam")
     with pytest.raises(LavaGleError, match="--halve-every .*add --optimizer sgd"):
         rule_overrides("numpy", halve_every=3)
+    assert rule_overrides("numpy-fixed", eta_scale=["out=0.5"], formats="initial") == {
+        "optimizer": "sgd", "loss": "mse", "eta_scale": {"out": 0.5}, "formats": "initial"}
+    with pytest.raises(LavaGleError, match="--eta-scale .*add --optimizer sgd"):
+        rule_overrides("numpy", eta_scale=["out=0.5"])
+    with pytest.raises(LavaGleError, match="--formats .*backend numpy is float"):
+        rule_overrides("numpy", "sgd", formats="float")
+
+
+@pytest.mark.parametrize("item", ["out", "out=", "=2", "out=0", "out=-1", "out=x", "out=inf"])
+def test_bad_eta_scale_items_are_refused_with_the_expected_form(item):
+    with pytest.raises(LavaGleError, match=f"--eta-scale {item}: expected LAYER=SCALE"):
+        parse_eta_scales([item])
+
+
+def test_eta_scale_gives_each_projection_its_own_rate():
+    config = replace(TINY, eta_scale={"out": 0.25})
+    net = config.with_eta_scales(yinyang.build_network(replace(TINY, lr=0.02)), {})
+    d = network_to_dict(net)
+    assert d["layers"][1]["eta_scale"] == 0.25 and "eta_scale" not in d["layers"][0]
+    assert network_from_dict(d).layers[1].eta_scale == 0.25
+    float_engine = Engine(net)
+    assert [k.eta for k in float_engine.kernels.layers] == [0.02, 0.005]
+    float_engine.kernels.set_eta(0.01)
+    assert [k.eta for k in float_engine.kernels.layers] == [0.01, 0.0025]
+    # the learning engine's wanted gain scales alike (the gain per unit of the trace that
+    # the rule is chosen for: undo a coarser error trace)
+    plain, scaled = (quantize_network(n).layers[1] for n in (yinyang.build_network(
+        replace(TINY, lr=0.02)), net))
+    assert (scaled.gain_target * 2.0 ** -scaled.trace_coarsening
+            == 0.25 * plain.gain_target * 2.0 ** -plain.trace_coarsening)
+    assert replace(config, optimizer="adam").with_eta_scales(net, {"out": 2.0}) is net
+    with pytest.raises(LavaGleError, match="--eta-scale outt=2: no layer 'outt'; the layers "
+                                           r"are \['hidden', 'out'\]"):
+        replace(TINY, eta_scale={"outt": 2.0}).with_eta_scales(net, {})
+
+
+def test_formats_from_float_hold_the_trained_parameters():
+    net = yinyang.build_network(TINY)
+    grown = [8.0 * net.initial_weights(i) for i in range(2)]
+    trained = net.with_parameters(grown, [np.full(ls.size, 3.0) for ls in net.layers])
+    x = yinyang.load_data(TINY).x_train[:20].transpose(1, 0, 2)
+    sized = formats_from_float(net, trained, x)
+    q = quantize_network(sized)
+    for i, ql in enumerate(q.layers):
+        top = 1.25 * float(np.abs(grown[i]).max())
+        assert 127 * 2.0 ** ql.w_exp < top <= 255 * 2.0 ** ql.w_exp  # the smallest that holds
+        assert 127 * 2.0 ** ql.b_exp < 1.25 * 3.0 <= 255 * 2.0 ** ql.b_exp
+        assert "u_bits" in sized.layers[i].fixed_point
+    # the integers start from the initial parameters, not the trained ones
+    np.testing.assert_array_equal(sized.initial_weights(0), net.initial_weights(0))
 
 
 def test_halving_eta_lowers_the_learning_rules_exponent_by_one():
@@ -106,9 +159,9 @@ def test_fixed_point_batch_above_one_is_labelled_an_approximation(tmp_path):
 
 
 def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_path, stop_after):
-    config = replace(TINY, epochs=3, n_train=60, halve_every=1)
+    config = replace(TINY, epochs=3, n_train=60, halve_every=2)
     whole = yinyang.run_yinyang(config, tmp_path / "whole", backend="numpy-fixed", quiet=True)
-    assert whole["history"]["lr"] == [0.02, 0.01, 0.005]
+    assert whole["history"]["lr"] == [yinyang.SGD_ETA * f for f in (1, 1, 0.5)]
     with pytest.raises(ExperimentInterrupted):  # stops in epoch 2
         yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True,
                             guard=stop_after(70))
@@ -138,8 +191,8 @@ def test_lava_fixed_learns_the_integers_of_numpy_fixed(tmp_path):
 
 def test_a_schedule_below_the_learning_engines_smallest_gain_is_refused_before_training(
         tmp_path):
-    config = replace(TINY, epochs=40, halve_every=1, weight_range=2.0)
-    with pytest.raises(LavaGleError, match=r"--halve-every 1: eta 3\.6\d*e-14 of epoch 40 has "
+    config = replace(TINY, epochs=40, halve_every=1, formats="initial", weight_range=2.0)
+    with pytest.raises(LavaGleError, match=r"--halve-every 1: eta 3\.6\d*e-12 of epoch 40 has "
                                            r"no learning-engine rule .*raise --sgd-eta"):
         yinyang.run_yinyang(config, tmp_path, backend="numpy-fixed", quiet=True)
     assert not (tmp_path / "checkpoint.npz").exists()  # nothing trained
