@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
     (["lagline", "--balanced-batches"], "--balanced-batches apply to the mnist1d"),
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta sets the SGD rule's rate; add --optimizer sgd"),
-    (["lagline", "--batch", "1"], "--loss, --batch and --halve-every apply to mnist1d and"),
+    (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale and --formats"),
     (["yinyang", "--backend", "numpy-fixed", "--loss", "ce"],
      "--loss ce (softmax) has no fixed-point form; backend numpy-fixed needs --loss mse"),
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],
