@@ -59,9 +59,10 @@ def _attach(shared):
 class AbstractGleNeuronsModel(PyLoihiProcessModel):
     """Step logic of :class:`~lava_gle.processes.gle.process.GleNeurons`.
 
-    Inside Lava step ``k`` (GLE step ``t = k - 1``): send r^-; receive the drive s and
-    the error from above (or form the output error from r^- and y_t); step; send e;
-    record; learn tau_m.
+    Inside Lava step ``k`` (GLE step ``t = k - 1``): send r^-; receive the drive s (or,
+    holding the forward array, the rates p and form s = W p + b) and the error from above
+    (or form the output error from r^- and y_t); step; run the forward array's learning
+    epoch (holding it); send e; record; learn tau_m.
     """
 
     def __init__(self, proc_params) -> None:
@@ -78,6 +79,11 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
             if self._output is not None:
                 self._output.kernels.report_to(sink)
         k.bind(tau_m=_attach(p["tau_m_shared"]))
+        syn = p["synapses"]
+        self._holds_synapses = syn is not None
+        self._learn_synapses = syn is not None and syn.learning
+        if syn is not None:
+            k.bind(W=syn.W.attach(), b=syn.b.attach())
         self._learn_tau = p["learn_tau"]
         self._reset = p["reset_interval"]
         rec = p["recording"]
@@ -105,7 +111,11 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         old = self._state
         r_old = k.rate(old)
         self.r_out.send(r_old[0])
-        s = self.s_in.recv()[None]
+        if self._holds_synapses:
+            p = self.p_in.recv()[None]
+            s = k.drive(p)
+        else:
+            s = self.s_in.recv()[None]
         if out is None:
             d = self.d_in.recv()[None]
         elif out.has_target:
@@ -114,6 +124,8 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         else:
             d = out.kernels.output_error(r_old, None)
         st = k.step(old, s, d)
+        if self._learn_synapses:  # W final for this step before e reaches the backward array
+            k.learn_forward(st.e, p, row)
         self.e_out.send(st.e[0])
         self._state = st
         self._show(st)
@@ -163,6 +175,44 @@ class AbstractGleProjectionModel(PyLoihiProcessModel):
             self.eps = k.error_down(e)[0]
         if self._learning:
             k.learn_synapses(e, p, row)
+
+
+class AbstractGleBackwardModel(PyLoihiProcessModel):
+    """Step logic of :class:`~lava_gle.processes.gle.process.GleBackwardArray`.
+
+    Inside Lava step ``k`` (GLE step ``t = k - 1``): send eps (computed in step k-1);
+    receive the lower rates r^- and the error e; compute eps = B^T e with B before this
+    step's epoch; learn B for the pair (e, r^-) and track the drift against W.
+    """
+
+    def __init__(self, proc_params) -> None:
+        super().__init__(proc_params)
+        self._kernel = None
+
+    def _setup(self) -> None:
+        p = self.proc_params
+        k = self._kernel = p["kernel"]
+        if p["saturation"] is not None:
+            k.sat = SharedSaturation(f"{k.name} backward array", p["saturation"])
+        k.bind(B=p["B_shared"].attach(), drift=p["drift_shared"].attach(),
+               watch_W=p["W_shared"].attach())
+        self.B = k.B
+        self._learning = p["learning"]
+        self._reset = p["reset_interval"]
+
+    def run_spk(self) -> None:
+        if self._kernel is None:
+            self._setup()
+        k = self._kernel
+        row = self.time_step - 1
+        if _is_reset_step(row, self._reset):
+            self.eps = np.zeros_like(self.eps)
+        self.eps_out.send(self.eps)
+        r = self.r_in.recv()[None]
+        e = self.e_in.recv()[None]
+        self.eps = k.error_down(e)[0]
+        if self._learning:
+            k.learn_backward(e, r, row)
 
 
 class AbstractStreamSourceModel(PyLoihiProcessModel):

@@ -6,8 +6,9 @@ the Processes:
 
 - **structural** (``lava-fixed``): :class:`PyGleNeuronsFixed`, :class:`PyGleProjectionFixed`
   and :class:`PyStreamSourceFixed` run the abstract models of :mod:`lava_gle.models.base`
-  (port order, state, recording) around a layer's kernel. Ports carry int64 payloads:
-  rates, 24-bit drives and errors; Vars hold integers.
+  (port order, state, recording) around a layer's kernel, and under chip timing
+  :class:`PyGleBackwardFixed` the backward arrays. Ports carry int64 payloads: rates,
+  24-bit drives and errors; Vars hold integers.
 - **fused** (``lava-fixed-fused``): :class:`PyGleNetworkFixed` steps the host's
   ``numpy-fixed`` engine at batch 1, one GLE step per Lava step.
 
@@ -27,10 +28,10 @@ from lava.magma.core.resources import CPU
 from lava.magma.core.sync.protocols.loihi_protocol import LoihiProtocol
 
 from lava_gle.models.base import (
-    AbstractGleNetworkModel, AbstractGleNeuronsModel, AbstractGleProjectionModel,
-    AbstractStreamSourceModel,
+    AbstractGleBackwardModel, AbstractGleNetworkModel, AbstractGleNeuronsModel,
+    AbstractGleProjectionModel, AbstractStreamSourceModel,
 )
-from lava_gle.processes.gle.process import GleNeurons, GleProjection
+from lava_gle.processes.gle.process import GleBackwardArray, GleNeurons, GleProjection
 from lava_gle.processes.network.process import GleNetworkProcess
 from lava_gle.processes.stream.process import StreamSource
 
@@ -43,6 +44,7 @@ class PyGleNeuronsFixed(AbstractGleNeuronsModel):
     24-bit errors)."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=9)
     d_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     y_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     # rates: 8-bit payloads (9 bits with the sign), 24 bits at the output layer
@@ -68,6 +70,19 @@ class PyGleProjectionFixed(AbstractGleProjectionModel):
     eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     W: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
     b: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
+    eps: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
+
+
+@implements(proc=GleBackwardArray, protocol=LoihiProtocol)
+@requires(CPU)
+@tag("fixed_pt")
+class PyGleBackwardFixed(AbstractGleBackwardModel):
+    """Integer backward array (chip timing): 8-bit weights, its own learning epoch."""
+
+    r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=9)
+    e_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    B: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
     eps: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
 
 

@@ -29,6 +29,7 @@ class PyGleNeuronsFloat(AbstractGleNeuronsModel):
     """float64 GLE neurons."""
 
     s_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     d_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     y_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)

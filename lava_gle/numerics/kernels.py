@@ -13,6 +13,11 @@ projection Process per layer) and the fused Lava model all call the same code::
     error_down(e) -> eps      learn_tau(state', state, t)
     learn_synapses(e, p, t)   rate(state), var(state, name), decode(name, raw)
 
+Under chip timing (fixed point) the projection half is two arrays in two places:
+``drive`` and ``learn_forward`` (W, on the layer's own cores: its neurons Process), and
+``error_down`` and ``learn_backward`` (B, a Process of its own); ``learn_synapses`` runs
+both epochs where one program holds both arrays.
+
 Parameters live in the kernel's own arrays, updated in place, so :meth:`FloatLayer.bind`
 can move them into shared memory that the host of a Lava run reads.
 
@@ -267,7 +272,7 @@ class FixedLayer:
         Chip timing (``q.chip_timing``), layers above the first: the backward array that
         carries the error down, held in W's orientation (the chip's array is ``B^T``
         [m, n], on the lower layer's cores). Starts equal to W and learns with its own
-        epoch (:meth:`learn_synapses`). None under exact timing (the error goes down
+        epoch (:meth:`learn_backward`). None under exact timing (the error goes down
         through W).
     drift : int64 [3]
         Transpose drift of ``B`` against ``W`` over the run, in weight LSBs: the largest
@@ -289,7 +294,8 @@ class FixedLayer:
         self.W, self.b = ql.w.copy(), ql.b.copy()
         self.B = ql.w.copy() if q.chip_timing and index > 0 else None
         self.drift = np.zeros(3, np.int64)
-        self._drift_sq = 0  # sum (B - W)**2 now, kept up to date row by row
+        self._drift_rows = np.zeros(ql.size, np.int64)  # sum_j (B - W)**2 per row, now
+        self._drift_sq = 0  # their sum
         self.t = None if ql.tau is None else ql.tau.t_init.copy()
         self.reports_tau_m = self.t is not None
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
@@ -319,7 +325,8 @@ class FixedLayer:
         for kind, values in params.items():
             mine[kind][...] = values
         if self.B is not None:
-            self._drift_sq = int(np.sum((self.B - self.W) ** 2))
+            self._drift_rows = np.sum((self.B - self.W) ** 2, axis=-1)
+            self._drift_sq = int(self._drift_rows.sum())
         if self.t is not None:
             self.consts = X.tau_constants(self.ql.consts, self.t, self.ql.tau)
 
@@ -355,10 +362,14 @@ class FixedLayer:
 
     def bind(self, W: Array | None = None, b: Array | None = None,
              tau_m: Array | None = None, B: Array | None = None,
-             drift: Array | None = None) -> None:
+             drift: Array | None = None, watch_W: Array | None = None) -> None:
         """Keep the given parameters (``tau_m``: the integer T; ``B`` and the ``drift``
         figures under chip timing) in these arrays from now on, starting from their
-        current values."""
+        current values. ``watch_W``: read W from this array from now on without writing it
+        (it holds the same values; another Process learns it): the Process of a backward
+        array watches its forward array so (:meth:`learn_backward`) can track the drift."""
+        if watch_W is not None:
+            self.W = watch_W
         if W is not None:
             W[...], self.W = self.W, W
         if b is not None:
@@ -371,62 +382,73 @@ class FixedLayer:
             tau_m[...], self.t = self.t, tau_m
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
-        """One learning-engine epoch of the projection at step ``t`` (its random numbers
-        come from the counter hash of ``(seed, layer, t)``):
-        :func:`~lava_gle.numerics.fixed.learn_projection`; under chip timing also the
-        backward array's epoch for the same pair (:meth:`_learn_backward`)."""
+        """Every learning epoch of step ``t``'s pair (errors ``e`` [..., n], payloads ``p``
+        [..., m]): the forward array's (:meth:`learn_forward`) and, under chip timing, the
+        backward array's (:meth:`learn_backward`). The engine and the fused model call this;
+        the structural model calls the two halves in the Processes that hold the arrays."""
+        self.learn_forward(e, p, t)
+        if self.B is not None:
+            self.learn_backward(e, p, t)
+
+    def learn_forward(self, e: Array, p: Array, t: int) -> None:
+        """One learning-engine epoch of the forward array (W, b) at step ``t`` (its random
+        numbers come from the counter hash of ``(seed, layer, t)``):
+        :func:`~lava_gle.numerics.fixed.learn_projection`."""
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
-        if self.B is not None:  # the forward epoch's own trace and rows, drawn again
-            dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
-            e_q = X.error_trace(e, ql.trace_shift, dither)[0]
-            rows = X.active_rows(e_q)
-            before = int(np.sum((self.B[rows] - self.W[rows]) ** 2))
         n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding)
         self._count("trace", n_trace)
         self._count("W", n_w)
         self._count("b", n_b)
-        if self.B is not None:
-            if rows.size:
-                self._learn_backward(p, e_q, rows, t)
-            self._track_drift(rows, before)
 
-    def _learn_backward(self, p: Array, e_q: Array, rows: Array, t: int) -> None:
-        """The backward array's learning epoch for the forward pair of step ``t``.
+    def learn_backward(self, e: Array, p: Array, t: int) -> None:
+        """The backward array's learning epoch for the forward pair of step ``t`` (chip
+        timing; ``e`` [..., n], ``p`` [..., m] as for :meth:`learn_forward`), then the
+        transpose drift against W, which must already hold the forward epoch of step ``t``.
 
         On the chip it runs at step ``t + 1`` on the lower layer's cores: the error payload
-        sent at step ``t`` (``e_q(t)``, the forward epoch's own trace) arrives then and is
-        paired with the lower neurons' delayed rate trace, their payload of step ``t - 1``
-        (the ``p`` the forward epoch of step ``t`` paired, :meth:`learn_synapses`). Nothing
-        reads B between that epoch and this call (the error of step ``t + 1`` is summed
-        before it, :meth:`error_down`), so computing it here gives the chip's integers.
+        sent at step ``t`` (``e_q(t)``, the forward epoch's own trace, drawn again here)
+        arrives then and is paired with the lower neurons' delayed rate trace, their payload
+        of step ``t - 1`` (the ``p`` the forward epoch of step ``t`` paired). Nothing reads
+        B between that epoch and this call (the error of step ``t + 1`` is summed before
+        it, :meth:`error_down`), so computing it at step ``t`` gives the chip's integers.
         Rounding numbers: its own stream (``BACKWARD_STREAM + layer``) at chip step
         ``t + 1``, or the forward array's (:func:`~lava_gle.numerics.fixed.rounding_draws`)
         when ``mirrored``. The accumulator is the forward one on the transposed signals
         (``tests/test_microcode.py``)."""
         q, ql = self.q, self.ql
-        if q.mirrored_backward_rounding:
-            rand = X.rounding_draws(q.seed, self.index, t, ql.w.shape, q.per_synapse_rounding,
-                                    rows)[0]
-        else:
-            shape = ql.w.shape if q.per_synapse_rounding else ()
-            rand = X.counter_bits(q.seed, BACKWARD_STREAM + self.index, t + 1, X.ACC_FRAC,
-                                  shape, rows if q.per_synapse_rounding else None)
-        x0, x1 = X.pre_trace(p, ql.pre_signed)
-        new, n = X.synapse_update(self.B[rows], x0, x1, e_q[..., rows], ql.rule, rand)
-        self.B[rows] = new
-        self._count("B", n)
+        if ql.rule is None:
+            return
+        dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
+        e_q = X.error_trace(e, ql.trace_shift, dither)[0]
+        rows = X.active_rows(e_q)
+        if rows.size:
+            if q.mirrored_backward_rounding:
+                rand = X.rounding_draws(q.seed, self.index, t, ql.w.shape,
+                                        q.per_synapse_rounding, rows)[0]
+            else:
+                shape = ql.w.shape if q.per_synapse_rounding else ()
+                rand = X.counter_bits(q.seed, BACKWARD_STREAM + self.index, t + 1,
+                                      X.ACC_FRAC, shape,
+                                      rows if q.per_synapse_rounding else None)
+            x0, x1 = X.pre_trace(p, ql.pre_signed)
+            new, n = X.synapse_update(self.B[rows], x0, x1, e_q[..., rows], ql.rule, rand)
+            self.B[rows] = new
+            self._count("B", n)
+        self._track_drift(rows)
 
-    def _track_drift(self, rows: Array, before: Array) -> None:
-        """Update :attr:`drift` after a learning step that changed ``rows`` (``before``:
-        their ``(B - W)**2`` sums before it)."""
+    def _track_drift(self, rows: Array) -> None:
+        """Update :attr:`drift` after a learning step whose epochs changed ``rows`` of W
+        and B (only those: a zero error trace leaves a row's integers as they are)."""
         d = self.B[rows] - self.W[rows]
+        sq = np.sum(d ** 2, axis=-1)
         if d.size:
             self.drift[0] = max(int(self.drift[0]), int(np.abs(d).max()))
-        self._drift_sq += int(np.sum(d ** 2)) - before
+        self._drift_sq += int(sq.sum()) - int(self._drift_rows[rows].sum())
+        self._drift_rows[rows] = sq
         self.drift[1] += self._drift_sq
         self.drift[2] += self.W.size
 

@@ -6,7 +6,7 @@ Two shapes of the same network:
   :class:`~lava_gle.processes.gle.process.GleProjection` and a
   :class:`~lava_gle.processes.gle.process.GleNeurons`, plus one
   :class:`~lava_gle.processes.stream.process.StreamSource` for the input and the
-  targets: 2 L + 1 Lava processes (one OS process each);
+  targets: 2 L + 1 Lava processes (one OS process each; 2 L under chip timing, below);
 - **fused** (:func:`build_fused`): one
   :class:`~lava_gle.processes.network.process.GleNetworkProcess` holding the streams
   and every layer.
@@ -16,6 +16,16 @@ Wiring of the structural network (all direct port links, no delay)::
     source.x_out -> proj[0].p_in
     proj[l].s_out -> neurons[l].s_in          neurons[l].e_out -> proj[l].e_in
     neurons[l].r_out -> proj[l+1].p_in        proj[l+1].eps_out -> neurons[l].d_in
+    source.y_out -> neurons[L-1].y_in
+
+Under chip timing (fixed point) each layer's neurons Process holds its forward array and
+each layer above the first has a
+:class:`~lava_gle.processes.gle.process.GleBackwardArray` ``back[l]``: 2 L Lava
+processes, and no signal goes back to its sender inside a step::
+
+    source.x_out -> neurons[0].p_in
+    neurons[l].r_out -> neurons[l+1].p_in     neurons[l].r_out -> back[l+1].r_in
+    neurons[l].e_out -> back[l].e_in          back[l].eps_out -> neurons[l-1].d_in
     source.y_out -> neurons[L-1].y_in
 
 Learnable parameters and recordings are shared arrays in ``directory``
@@ -35,7 +45,8 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_gle.network import Network
 from lava_gle.processes.gle.process import (
-    NEURON_RECORDABLE, GleNeurons, GleProjection, Output, Recording,
+    NEURON_RECORDABLE, GleBackwardArray, GleNeurons, GleProjection, Output, Recording,
+    Synapses,
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
@@ -46,9 +57,11 @@ from lava_gle.runtime.shared_memory import SharedArray, SharedCounters
 class LayerHandle:
     """One layer of a built network, found by name.
 
-    ``neurons``/``projection`` are the layer's Processes (None in a fused build);
-    ``W``, ``b``, ``tau_m`` the shared arrays of its parameters (``tau_m`` only when
-    it learns); ``recording`` what its model records (None: nothing).
+    ``neurons``/``projection`` are the layer's Processes (None in a fused build;
+    ``projection`` None under chip timing, where ``backward`` is the backward array's
+    Process of a layer above the first); ``W``, ``b``, ``tau_m`` the shared arrays of its
+    parameters (``tau_m`` only when it learns), ``B`` and ``drift`` those of its backward
+    array (chip timing); ``recording`` what its model records (None: nothing).
     """
 
     name: str
@@ -61,6 +74,7 @@ class LayerHandle:
     projection: GleProjection | None = None
     B: SharedArray | None = None
     drift: SharedArray | None = None
+    backward: GleBackwardArray | None = None
 
 
 @dataclass
@@ -127,7 +141,9 @@ def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[Layer
 
 def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                      record: set[str], reset_interval: int = 0) -> BuiltNetwork:
-    """Structural build: a StreamSource, then per layer a GleProjection and GleNeurons.
+    """Structural build: a StreamSource, then per layer a GleProjection and GleNeurons
+    (under chip timing: GleNeurons holding the forward array, and a GleBackwardArray for
+    every layer above the first).
 
     Parameters
     ----------
@@ -145,6 +161,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
         Zero all state every this many steps (0: never).
     """
     net, steps, lrn = kernels.net, x.shape[0], kernels.net.learning
+    chip = getattr(getattr(kernels, "q", None), "chip_timing", False)
     counters = _counters(kernels, directory)
     source = StreamSource(x=x, y=y, kernels=kernels, saturation=counters, name="streams")
     processes: list[AbstractProcess] = [source]
@@ -154,23 +171,39 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
     below_neurons: GleNeurons | None = None
     top = len(kernels.layers) - 1
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
-        proj = GleProjection(kernel=k, learning=lrn.enabled, sends_error=i > 0,
-                             reset_interval=reset_interval, W_shared=mem.W, b_shared=mem.b,
-                             saturation=counters, name=f"{k.name}.projection")
         output = Output(kernels, lrn.loss, y is not None) if i == top else None
+        synapses = Synapses(mem.W, mem.b, lrn.enabled) if chip else None
         neurons = GleNeurons(kernel=k, output=output, learn_tau=mem.tau_m is not None,
                              tau_m_shared=mem.tau_m, reset_interval=reset_interval,
                              recording=mem.recording, saturation=counters,
-                             name=f"{k.name}.neurons")
-        below_rate.connect(proj.p_in)
-        proj.s_out.connect(neurons.s_in)
-        neurons.e_out.connect(proj.e_in)
-        if below_neurons is not None:
-            proj.eps_out.connect(below_neurons.d_in)
+                             synapses=synapses, name=f"{k.name}.neurons")
+        handle = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
+                             neurons=neurons, B=mem.B, drift=mem.drift)
+        if chip:
+            below_rate.connect(neurons.p_in)
+            if below_neurons is not None:
+                back = handle.backward = GleBackwardArray(
+                    kernel=k, learning=lrn.enabled, reset_interval=reset_interval,
+                    B_shared=mem.B, drift_shared=mem.drift, W_shared=mem.W,
+                    saturation=counters, name=f"{k.name}.backward")
+                below_rate.connect(back.r_in)
+                neurons.e_out.connect(back.e_in)
+                back.eps_out.connect(below_neurons.d_in)
+                processes.append(back)
+        else:
+            proj = handle.projection = GleProjection(
+                kernel=k, learning=lrn.enabled, sends_error=i > 0,
+                reset_interval=reset_interval, W_shared=mem.W, b_shared=mem.b,
+                saturation=counters, name=f"{k.name}.projection")
+            below_rate.connect(proj.p_in)
+            proj.s_out.connect(neurons.s_in)
+            neurons.e_out.connect(proj.e_in)
+            if below_neurons is not None:
+                proj.eps_out.connect(below_neurons.d_in)
+            processes.append(proj)
+        processes.append(neurons)
         below_rate, below_neurons = neurons.r_out, neurons
-        processes += [proj, neurons]
-        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
-                                           neurons=neurons, projection=proj)
+        built.layers[k.name] = handle
     if y is not None:
         source.y_out.connect(below_neurons.y_in)
     return built

@@ -81,13 +81,6 @@ class LavaNetwork:
         self.allow_nan = allow_nan
         self.divergence: DivergenceError | None = None
         self._work = f"lava-{backend}{'-fused' if fused else ''}"
-        chip = net.fixed_point.get("timing") == "chip" or getattr(qnet, "chip_timing", False)
-        if backend == "fixed" and not fused and chip:
-            raise LavaGleError(
-                "fixed_point.timing 'chip' runs only in numpy-fixed and lava-fixed-fused: the "
-                "structural lava-fixed network has no Processes for the separate backward "
-                "arrays yet; use lava-fixed-fused (fused=True) or numpy-fixed, or timing "
-                "'exact'")
         require_memory(net, self._work)
         n = len(net.layers)
         self._weights = [net.initial_weights(i) for i in range(n)]

@@ -163,25 +163,34 @@ def chip(net):
     return dataclasses.replace(net, fixed_point={**net.fixed_point, "timing": "chip"})
 
 
+#: Steps of the structural chip-timing runs (each Lava Process is an OS process: short runs).
+CHIP_STRUCTURAL_STEPS = 60
+
+
 @pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
 @pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
-def test_chip_timing_fused_identical_integers_on_golden_networks(case):
-    """lava-fixed-fused in chip timing: the integers of numpy-fixed in chip timing, the
-    backward arrays and their drift included (the drift is not zero: it is compared)."""
+def test_chip_timing_identical_integers_on_golden_networks(case, fused):
+    """lava-fixed (structural: forward arrays with the neurons, backward arrays as Processes
+    of their own) and lava-fixed-fused in chip timing: the integers of numpy-fixed in chip
+    timing, the backward arrays and their drift included (the drift is not zero: it is
+    compared). Fused: the full case; structural: its first steps."""
     g = GoldenCase(case)
     net = chip(g.net)
+    T = g.inputs.shape[0] if fused else CHIP_STRUCTURAL_STEPS
+    x, y = g.inputs[:T], g.targets[:T]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
-        drift = FixedEngine(net).run(g.inputs, g.targets)[f"drift_max.{net.layers[-1].name}"]
+        drift = FixedEngine(net).run(x, y)[f"drift_max.{net.layers[-1].name}"]
     assert drift > 0
-    assert_same_integers(net, g.inputs, g.targets, fused=True)
+    assert_same_integers(net, x, y, fused)
 
 
 @pytest.mark.lava
 @settings(max_examples=4, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
-@given(networks())
-def test_chip_timing_random_networks_identical_integers(case):
+@given(networks(), st.booleans())
+def test_chip_timing_random_networks_identical_integers(case, fused):
     net, seed = case
     net = chip(net)
     try:
@@ -191,14 +200,37 @@ def test_chip_timing_random_networks_identical_integers(case):
     except QuantizationError:
         assume(False)
     rng = np.random.default_rng(seed)
-    T = 150
+    T = 150 if fused else CHIP_STRUCTURAL_STEPS
     x = np.sin(np.arange(T)[:, None] * rng.uniform(0.05, 0.3, net.input.size))
     y = rng.uniform(-0.5, 0.5, (T, net.output_size))
-    assert_same_integers(net, x, y, fused=True)
+    assert_same_integers(net, x, y, fused)
 
 
-def test_structural_lava_fixed_refuses_chip_timing():
-    from lava_gle.errors import LavaGleError
-    from lava_gle.runtime import LavaNetwork
-    with pytest.raises(LavaGleError, match="timing 'chip'.*lava-fixed-fused"):
-        LavaNetwork(chip(GoldenCase("visible_mlp").net), backend="fixed")
+def test_structural_chip_timing_keeps_arrays_where_a_chip_does(tmp_path):
+    """Under chip timing the structural build has no projection Processes: each layer's
+    neurons hold its forward array, and every layer above the first has a backward-array
+    Process that receives the layer's error and the rates below and sends to the neurons
+    below (2 L Processes with the streams)."""
+    from lava_gle.numerics.kernels import FixedKernels
+    from lava_gle.processes.gle.process import GleBackwardArray, GleNeurons, GleProjection
+    from lava_gle.quantize import quantize_network
+    from lava_gle.runtime.builder import build_structural
+    g = GoldenCase("visible_mlp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        kernels = FixedKernels(quantize_network(chip(g.net)))
+    built = build_structural(kernels, g.inputs[:5, 0], g.targets[:5, 0],
+                             directory=str(tmp_path),
+                             record=set())
+    kinds = [type(p) for p in built.processes]
+    assert GleProjection not in kinds
+    assert kinds.count(GleNeurons) == len(g.net.layers)
+    assert kinds.count(GleBackwardArray) == len(g.net.layers) - 1
+    assert len(kinds) == 2 * len(g.net.layers)
+    hidden, out = (built.layers[layer.name] for layer in g.net.layers)
+    assert hidden.backward is None and out.backward is not None
+    back = out.backward
+    assert back.e_in.in_connections == [out.neurons.e_out]
+    assert back.r_in.in_connections == [hidden.neurons.r_out]
+    assert hidden.neurons.d_in.in_connections == [back.eps_out]
+    assert out.neurons.p_in.in_connections == [hidden.neurons.r_out]

@@ -6,6 +6,12 @@ which carries both the forward weights and the backward (error) path. All signal
 travel over direct port links (no delay); one Lava step is one GLE step, and the
 send/receive order inside a step (see ``docs/architecture.md``) makes every layer
 compute from the previous step's state, as the golden semantics require.
+
+Under chip timing (fixed point, ``fixed_point.timing: chip``) the arrays sit where a chip
+keeps them: the forward array ``W_l`` with layer l's neurons (one :class:`GleNeurons`
+holding :class:`Synapses`), and the backward array ``B_l`` of every layer above the first
+in a Process of its own (:class:`GleBackwardArray`), so no signal goes back and forth
+inside a step.
 """
 from __future__ import annotations
 
@@ -33,6 +39,17 @@ class Output:
     kernels: object
     loss: str
     has_target: bool
+
+
+@dataclass(frozen=True)
+class Synapses:
+    """The forward array of a layer held by its neurons Process (chip timing: the array
+    sits on the layer's own cores): the shared arrays ``W`` [n, m] and ``b`` [n] it lives
+    in, and whether its learning epoch runs every step (``learning``)."""
+
+    W: SharedArray
+    b: SharedArray
+    learning: bool
 
 
 @dataclass(frozen=True)
@@ -68,6 +85,9 @@ class GleNeurons(AbstractProcess):
         Sent first: the rate r^- of the previous step (the next projection's input p).
     s_in : InPort [n]
         Forward drive W p + b of this step, from the input projection.
+    p_in : InPort [m]
+        Instead of ``s_in`` when the Process holds its forward array (``synapses``): the
+        presynaptic rates r_{l-1}^- (or the input x_t), from which it forms the drive.
     d_in : InPort [n]
         Error from above, W_{l+1}^T e_{l+1} of the previous step (hidden layers).
     y_in : InPort [n] (mse) or [1] (ce: the class index)
@@ -75,7 +95,9 @@ class GleNeurons(AbstractProcess):
     e_out : OutPort [n]
         Sent last: the error e of this step. It is both the learning third factor of
         the input projection and the input of its backward path (one projection
-        process serves both, so one port carries both).
+        process serves both, so one port carries both). With ``synapses``: the input
+        of the backward array (:class:`GleBackwardArray`), sent after the forward
+        array's learning epoch of the step.
 
     Vars
     ----
@@ -100,17 +122,22 @@ class GleNeurons(AbstractProcess):
     recording : Recording or None
     saturation : SharedCounters or None
         Where a fixed-point kernel counts clipped values (float kernels clip nothing).
+    synapses : Synapses or None
+        The layer's forward array, when this Process holds it (chip timing): the drive
+        ``W p + b`` and W's learning epoch (the kernel's ``drive``, ``learn_forward``).
     """
 
     def __init__(self, *, kernel, output: Output | None = None, learn_tau: bool = False,
                  tau_m_shared: SharedArray | None = None, reset_interval: int = 0,
                  recording: Recording | None = None, saturation=None,
-                 name: str | None = None) -> None:
-        n = int(kernel.size)
+                 synapses: Synapses | None = None, name: str | None = None) -> None:
+        n, m = kernel.W.shape
         super().__init__(kernel=kernel, output=output, learn_tau=bool(learn_tau),
                          tau_m_shared=tau_m_shared, reset_interval=int(reset_interval),
-                         recording=recording, saturation=saturation, name=name)
+                         recording=recording, saturation=saturation, synapses=synapses,
+                         name=name)
         self.s_in = InPort(shape=(n,))
+        self.p_in = InPort(shape=(m,))
         self.d_in = InPort(shape=(n,))
         y_shape = (1,) if output is not None and output.loss == "ce" else (n,)
         self.y_in = InPort(shape=y_shape)
@@ -189,3 +216,67 @@ class GleProjection(AbstractProcess):
         self.W = Var(shape=(n, m), init=kernel.W.copy())
         self.b = Var(shape=(n,), init=kernel.b.copy())
         self.eps = Var(shape=(m,), init=np.zeros(m, kernel.W.dtype))
+
+
+class GleBackwardArray(AbstractProcess):
+    """The backward array ``B`` [n, m] of a layer above the first under chip timing: the
+    synapses that carry the error of the layer's ``n`` neurons down to the ``m`` neurons
+    below, separate from the forward array (on a chip: on the lower layer's cores, with a
+    learning engine of its own).
+
+    Error sum (sent at the start of the next step, so the layer below receives it one
+    step later, as through the forward projection under exact timing)::
+
+        eps = B^T e                        B as left by the epochs of the previous steps
+
+    Learning, every step while learning, after the sum: the backward epoch of the
+    forward pair of the step (the kernel's ``learn_backward``: pre = the error payload,
+    post = the rate the lower neurons sent at the start of the step, i.e. the forward
+    array's presynaptic rate; a chip runs it one step later from a delayed rate trace,
+    with the same integers), then the transpose drift of B against W (read from
+    ``W_shared``, which the layer's neurons Process has updated before it sent ``e``).
+
+    Ports (order inside a Lava step)
+    --------------------------------
+    eps_out : OutPort [m]
+        Sent first: the error sum of the previous step, to the neurons below.
+    r_in : InPort [m]
+        The lower neurons' rate r_{l-1}^- of the previous step.
+    e_in : InPort [n]
+        The layer's error e of this step.
+
+    Vars
+    ----
+    B : [n, m]
+        The backward array (integer mantissas, W's orientation and exponent), kept in
+        ``B_shared`` for the host.
+    eps : [m]
+        The error sum computed in the last step.
+
+    Parameters
+    ----------
+    kernel : FixedLayer
+        The layer's kernel with its backward array (``error_down``, ``learn_backward``).
+    learning : bool
+    reset_interval : int
+        As in :class:`GleNeurons` (zeroes ``eps``).
+    B_shared, drift_shared : SharedArray
+        Where B and the drift figures [3] live (written here only).
+    W_shared : SharedArray
+        The layer's forward array (read here only, for the drift).
+    saturation : SharedCounters or None
+    """
+
+    def __init__(self, *, kernel, learning: bool = False, reset_interval: int = 0,
+                 B_shared: SharedArray, drift_shared: SharedArray, W_shared: SharedArray,
+                 saturation=None, name: str | None = None) -> None:
+        n, m = kernel.B.shape
+        super().__init__(kernel=kernel, learning=bool(learning),
+                         reset_interval=int(reset_interval), B_shared=B_shared,
+                         drift_shared=drift_shared, W_shared=W_shared, saturation=saturation,
+                         name=name)
+        self.r_in = InPort(shape=(m,))
+        self.e_in = InPort(shape=(n,))
+        self.eps_out = OutPort(shape=(m,))
+        self.B = Var(shape=(n, m), init=kernel.B.copy())
+        self.eps = Var(shape=(m,), init=np.zeros(m, kernel.B.dtype))
