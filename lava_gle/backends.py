@@ -7,16 +7,25 @@ the golden key layout (float units). :data:`BACKENDS` lists every backend:
 - ``numpy-fixed``: the same engine over Loihi-2-style integer kernels
   (:class:`lava_gle.numerics.engine.FixedEngine`), batch axis; traces dequantised to float units
   plus ``sat.*`` saturation counts.
-- ``lava-float`` / ``lava-fixed``: Lava CPU simulation, one Lava Process per neuron
-  population and per projection (:class:`lava_gle.runtime.LavaNetwork`), computing with
-  the engine's own kernels: the numbers of ``numpy`` / ``numpy-fixed`` at batch 1.
-- ``lava-float-fused`` / ``lava-fixed-fused``: the same as one Lava Process.
+- ``lava-float`` / ``lava-fixed-exact``: Lava CPU simulation, one Lava Process per
+  neuron population and per projection (:class:`lava_gle.runtime.LavaNetwork`), computing
+  with the engine's own kernels: the numbers of ``numpy`` / ``numpy-fixed`` at batch 1.
+- ``lava-fixed``: the structural Lava model with chip timing (``fixed_point.timing:
+  chip``, ``docs/fixed-point.md``): one Process per layer holding its neurons and forward
+  array, one per backward array, no signal back to its sender inside a step; the
+  integers of ``numpy-fixed-chip`` at batch 1.
+- ``lava-float-fused`` / ``lava-fixed-fused``: ``numpy`` / ``numpy-fixed`` as one Lava
+  Process.
 - ``numpy-fixed-chip`` / ``lava-fixed-fused-chip``: ``numpy-fixed`` / ``lava-fixed-fused``
-  with chip timing (``fixed_point.timing: chip``, ``docs/fixed-point.md``): a separate
-  backward array per layer with its own learning epoch and rounding numbers. Any
-  fixed-point backend runs chip timing when the description asks for it; these names
-  ask for it whatever the description says (``lava-gle compare --backends
-  numpy-fixed,numpy-fixed-chip`` shows what it costs).
+  with chip timing: a separate backward array per layer with its own learning epoch and
+  rounding numbers.
+
+Timing: ``numpy-fixed`` and ``lava-fixed-fused`` run the description's
+``fixed_point.timing`` (default ``exact``); the names ending in ``-chip``, and
+``lava-fixed``, run chip timing whatever the description says, ``lava-fixed-exact``
+exact timing (``lava-gle compare --backends numpy-fixed,numpy-fixed-chip`` shows what
+chip timing costs). :func:`twin` names the stepping engine that computes a backend's
+numbers.
 
 :func:`make_engine` gives the stepping engine of a backend (the
 :class:`~lava_gle.numerics.engine.Engine` API: ``run``/``step``/``weights``/``state_dict``) for
@@ -70,7 +79,8 @@ BACKENDS: dict[str, Backend] = {b.name: b for b in (
     Backend("numpy-fixed", "fixed", lava=False),
     Backend("lava-float", "float", lava=True),
     Backend("lava-float-fused", "float", lava=True, fused=True),
-    Backend("lava-fixed", "fixed", lava=True),
+    Backend("lava-fixed", "fixed", lava=True, timing="chip"),
+    Backend("lava-fixed-exact", "fixed", lava=True, timing="exact"),
     Backend("lava-fixed-fused", "fixed", lava=True, fused=True),
     Backend("numpy-fixed-chip", "fixed", lava=False, timing="chip"),
     Backend("lava-fixed-fused-chip", "fixed", lava=True, fused=True, timing="chip"),
@@ -88,6 +98,17 @@ def get_backend(name: str) -> Backend:
         return BACKENDS[name]
     except KeyError:
         raise LavaGleError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}") from None
+
+
+def twin(name: str) -> str:
+    """The stepping backend (:data:`STEPPING`) that computes the numbers of backend ``name``
+    (at batch 1 for a Lava one), for a description without ``fixed_point.timing`` or with
+    ``exact``: ``numpy`` for the float ones, ``numpy-fixed-chip`` for ``lava-fixed`` and
+    the ``-chip`` ones, ``numpy-fixed`` for the other fixed-point ones."""
+    b = get_backend(name)
+    if b.arithmetic == "float":
+        return "numpy"
+    return "numpy-fixed-chip" if b.timing == "chip" else "numpy-fixed"
 
 
 def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: bool = False,

@@ -93,10 +93,12 @@ WORK: dict[str, Work] = {
     "numpy-fixed": Work("the numpy-fixed engine", 10, fixed_point=True),
     "lava-float": Work("the lava-float network", 10, trace_copies=3),
     "lava-float-fused": Work("the lava-float-fused network", 10, trace_copies=3),
-    "lava-fixed": Work("the lava-fixed network", 12, trace_copies=3, fixed_point=True),
+    "lava-fixed-exact": Work("the lava-fixed-exact network", 12, trace_copies=3,
+                             fixed_point=True),
     "lava-fixed-fused": Work("the lava-fixed-fused network", 12, trace_copies=3,
                              fixed_point=True),
     # chip timing: one more weight copy, the backward arrays
+    "lava-fixed": Work("the lava-fixed network", 13, trace_copies=3, fixed_point=True),
     "numpy-fixed-chip": Work("the numpy-fixed-chip engine", 11, fixed_point=True),
     "lava-fixed-fused-chip": Work("the lava-fixed-fused-chip network", 13, trace_copies=3,
                                   fixed_point=True),

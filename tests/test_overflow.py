@@ -104,6 +104,6 @@ def test_lava_fixed_input_1e20_saturates_like_1e6():
     case = GoldenCase("visible_mlp")
     x = np.full((20, 2), 1e20)
     lava = quiet_run("lava-fixed", case.net, x)
-    twin = quiet_run("numpy-fixed", case.net, np.full((20, 2), 1e6))
+    twin = quiet_run("numpy-fixed-chip", case.net, np.full((20, 2), 1e6))  # lava-fixed's
     assert np.array_equal(lava["r.hidden"], twin["r.hidden"])
     assert int(lava["sat.input"]) == int(twin["sat.input"]) == 40

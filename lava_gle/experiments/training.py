@@ -25,6 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import BACKENDS, make_engine, simulate
+from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
@@ -633,7 +634,8 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
 
 def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: int,
                          steps: int) -> dict[str, Any] | None:
-    """Whether ``lava-fixed`` learns the very integers of ``numpy-fixed`` online.
+    """Whether ``lava-fixed`` learns the very integers of its twin ``numpy-fixed-chip``
+    (chip timing, :func:`lava_gle.backends.twin`) online.
 
     The first ``steps`` steps of epoch 0's training stream (``seed``), at batch 1 and
     learning on at the rate ``cfg.eta(0)``, with the sample's one-hot target at every
@@ -655,7 +657,7 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
     start = time.perf_counter()
     with warnings.catch_warnings():  # saturation notes: counted by the training run
         warnings.simplefilter("ignore")
-        a = simulate(net, x, y, backend="numpy-fixed", record=["output", "e"])
+        a = simulate(net, x, y, backend=backend_twin("lava-fixed"), record=["output", "e"])
         b = simulate(net, x, y, backend="lava-fixed", record=["output", "e"])
     keys = sorted(k for k in a.keys() & b.keys() if not k.startswith("sat."))
     differ = [k for k in keys if not np.array_equal(a[k], b[k])]
@@ -676,7 +678,8 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     (Lava has no batch axis and resets between sequences; the engine twin runs them
     as independent batch elements, which is the same thing), through
     :func:`lava_gle.backends.simulate`; the fraction where ``lava-float`` (and
-    ``lava-fixed``) predict the class of their twin (``numpy`` resp. ``numpy-fixed``).
+    ``lava-fixed``) predict the class of their twin (:func:`lava_gle.backends.twin`:
+    ``numpy`` resp. ``numpy-fixed-chip``).
     A backend that is missing or fails with a LavaGleError gives ``None``, a log line
     and an entry in ``not_measured``.
     """
@@ -722,13 +725,13 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
         return out[cfg.readout_start:].sum(axis=0)
 
     agreements = []
-    for lava, twin in (("lava-float", "numpy"), ("lava-fixed", "numpy-fixed")):
+    for lava in ("lava-float", "lava-fixed"):
         if n_lava < 1:
             out["not_measured"][f"lava_agreement[{lava}]"] = "no test sequences asked for Lava"
             continue
 
-        def agreement(lava=lava, twin=twin) -> np.ndarray:
-            return np.argmax(logits(twin), -1) == np.argmax(logits(lava), -1)
+        def agreement(lava=lava) -> np.ndarray:
+            return np.argmax(logits(backend_twin(lava)), -1) == np.argmax(logits(lava), -1)
         agree = attempt(f"lava_agreement[{lava}]", lava, agreement)
         if agree is not None:
             out["lava_agreement_by_backend"][lava] = float(agree.mean())

@@ -87,7 +87,7 @@ def test_lava_fixed_against_its_numpy_twin_is_exactly_zero_along_the_run():
     case = GoldenCase("visible_mlp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        twin = run_backend(case.net, case.inputs, case.targets, "numpy-fixed", chunks=5)
+        twin = run_backend(case.net, case.inputs, case.targets, "numpy-fixed-chip", chunks=5)
         lava = run_backend(case.net, case.inputs, case.targets, "lava-fixed", chunks=5)
     np.testing.assert_array_equal(twin.checkpoints, lava.checkpoints)
     for name in case.net.layer_names:

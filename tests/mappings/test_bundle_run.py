@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from lava_gle import load_network
-from lava_gle.backends import simulate
+from lava_gle.backends import simulate, twin
 from lava_gle.cli import main
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings import deploy as deploy_mod
@@ -114,7 +114,7 @@ def test_lava_runs_the_bundles_integers(bundle_dir, streams, backend):
     qnet = read_bundle(bundle_dir).quantized()
     x, y = streams[0][:150], streams[1][:150]
     lava = simulate(qnet.net, x, y, backend=backend, qnet=qnet)
-    assert_same_traces(lava, simulate(qnet.net, x, y, backend="numpy-fixed", qnet=qnet))
+    assert_same_traces(lava, simulate(qnet.net, x, y, backend=twin(backend), qnet=qnet))
     assert not np.array_equal(lava["output"],
                               simulate(qnet.net, x, y, backend="numpy-fixed")["output"])
 

@@ -134,8 +134,9 @@ def test_random_networks_identical_integers_with_learning(case, fused):
 @pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
 def test_saturation_counts_equal_the_twin(fused):
     """Clipping in the streams, the drive, the weights and the learning traces is counted
-    by the Lava models exactly as by numpy-fixed, and returned as sat.* traces."""
-    from lava_gle.backends import simulate
+    by the Lava models exactly as by their numpy-fixed twin (chip timing for the
+    structural lava-fixed), and returned as sat.* traces."""
+    from lava_gle.backends import make_engine, simulate, twin
     from lava_gle.commands.sweep import with_setting
 
     case = GoldenCase("visible_mlp")
@@ -147,14 +148,15 @@ def test_saturation_counts_equal_the_twin(fused):
     net = dataclasses.replace(net, learning=dataclasses.replace(net.learning,
                                                                 eta=256 * net.learning.eta))
     x, y = case.inputs[:300], case.targets[:300]
+    backend = "lava-fixed-fused" if fused else "lava-fixed"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        twin = FixedEngine(net)
-        twin.run(x, y)
-        lava = simulate(net, x, y, backend="lava-fixed-fused" if fused else "lava-fixed",
-                        record=False)
+        engine = make_engine(net, twin(backend))
+        engine.run(x, y)
+        lava = simulate(net, x, y, backend=backend, record=False)
     counts = {k[len("sat."):]: int(v) for k, v in lava.items() if k.startswith("sat.")}
-    assert counts == twin.saturation
+    assert counts == engine.saturation
+    assert ("B.out" in counts) == (not fused)  # the structural lava-fixed runs chip timing
     assert {k for k, n in counts.items() if n} >= {"input", "s.out", "W.hidden", "trace.out"}
 
 

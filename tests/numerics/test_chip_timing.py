@@ -154,3 +154,21 @@ def test_resuming_from_a_state_dict_continues_the_backward_array_and_its_drift()
     assert whole["drift_max.out"] > 0
     for key in ("W_back.out", "W.out", "drift_max.out", "drift_rms.out"):
         assert np.array_equal(rest[key], whole[key]), key
+
+
+def test_which_backend_runs_which_timing_and_its_twin():
+    """The structural lava-fixed runs chip timing (lava-fixed-exact the exact one); numpy-fixed
+    and lava-fixed-fused run the description's timing (exact by default), and each Lava
+    backend names the stepping engine that computes its numbers."""
+    from lava_gle.backends import get_backend, twin
+    g = GoldenCase("visible_mlp")
+    timing = {name: get_backend(name).network(g.net).fixed_point.get("timing", "exact")
+              for name in ("numpy-fixed", "numpy-fixed-chip", "lava-fixed", "lava-fixed-exact",
+                           "lava-fixed-fused", "lava-fixed-fused-chip")}
+    assert timing == {"numpy-fixed": "exact", "numpy-fixed-chip": "chip", "lava-fixed": "chip",
+                      "lava-fixed-exact": "exact", "lava-fixed-fused": "exact",
+                      "lava-fixed-fused-chip": "chip"}
+    assert {name: twin(name) for name in timing if name.startswith("lava")} == {
+        "lava-fixed": "numpy-fixed-chip", "lava-fixed-exact": "numpy-fixed",
+        "lava-fixed-fused": "numpy-fixed", "lava-fixed-fused-chip": "numpy-fixed-chip"}
+    assert twin("lava-float") == twin("lava-float-fused") == "numpy"
