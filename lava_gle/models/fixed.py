@@ -4,7 +4,7 @@ Every model computes with the integer layer kernels (:class:`lava_gle.numerics.k
 that the host quantised once (:func:`lava_gle.quantize.quantize_network`) and handed to
 the Processes:
 
-- **structural** (``lava-fixed``): :class:`PyGleNeuronsFixed`, :class:`PyGleProjectionFixed`
+- **structural** (``lava-fixed``, ``lava-fixed-exact``): :class:`PyGleNeuronsFixed`, :class:`PyGleProjectionFixed`
   and :class:`PyStreamSourceFixed` run the abstract models of :mod:`lava_gle.models.base`
   (port order, state, recording) around a layer's kernel, and under chip timing
   :class:`PyGleBackwardFixed` the backward arrays. Ports carry int64 payloads: rates,
@@ -12,7 +12,8 @@ the Processes:
 - **fused** (``lava-fixed-fused``): :class:`PyGleNetworkFixed` steps the host's
   ``numpy-fixed`` engine at batch 1, one GLE step per Lava step.
 
-Both produce the integers of ``numpy-fixed`` exactly (``tests/models/test_fixed_models.py``).
+Both produce the integers of ``numpy-fixed`` in the same ``fixed_point.timing`` exactly
+(``tests/models/test_fixed_models.py``).
 Saturation is counted in shared counters the host reads (the same keys as
 ``numpy-fixed``'s ``sat.*`` traces) and warned about (on stderr of the Lava process) the
 first time each variable clips.
