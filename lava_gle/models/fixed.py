@@ -4,10 +4,10 @@ Every model computes with the integer layer kernels (:class:`lava_gle.numerics.k
 that the host quantised once (:func:`lava_gle.quantize.quantize_network`) and handed to
 the Processes:
 
-- **structural** (``lava-fixed``, ``lava-fixed-exact``): :class:`PyGleNeuronsFixed`, :class:`PyGleProjectionFixed`
-  and :class:`PyStreamSourceFixed` run the abstract models of :mod:`lava_gle.models.base`
-  (port order, state, recording) around a layer's kernel, and under chip timing
-  :class:`PyGleBackwardFixed` the backward arrays. Ports carry int64 payloads: rates,
+- **structural** (``lava-fixed``, ``lava-fixed-exact``): :class:`PyGleNeuronsFixed`,
+  :class:`PyGleProjectionFixed` and :class:`PyStreamSourceFixed` run the abstract models
+  of :mod:`lava_gle.models.base` (port order, state, recording) around a layer's kernel,
+  and under chip timing :class:`PyGleBackwardFixed` the backward arrays (no projections). Ports carry int64 payloads: rates,
   24-bit drives and errors; Vars hold integers.
 - **fused** (``lava-fixed-fused``): :class:`PyGleNetworkFixed` steps the host's
   ``numpy-fixed`` engine at batch 1, one GLE step per Lava step.
