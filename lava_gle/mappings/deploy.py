@@ -10,7 +10,8 @@ where the bundle is.
 
 What runs is what was mapped: :meth:`Bundle.quantized` gives the bundle's own integers
 (formats checked against its manifest, weights and tables from its ``arrays.npz``), checked
-before anything else. The hardware run itself goes through one function,
+before anything else, run with chip timing (``docs/fixed-point.md``, "Chip timing": a
+chip has separate backward arrays, whatever the description's ``fixed_point.timing``). The hardware run itself goes through one function,
 :func:`run_on_loihi2`, which builds that network with the Lava network builder
 (:class:`lava_gle.runtime.LavaNetwork`, fixed-point models) and runs it with
 ``Loihi2HwCfg``. Tests replace the import function and the runner.
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -60,7 +62,7 @@ def run_on_loihi2(bundle: Bundle, qnet: QuantizedNetwork, inputs: np.ndarray,
 
     lava-gle has no neuro-core (Nc) models yet: ``Loihi2HwCfg`` is given lava-gle's
     fixed-point Python models for every Process, so they run on the host of the Loihi 2
-    system, bit-exact with ``lava-fixed``.
+    system, bit-exact with ``lava-fixed`` (chip timing, which :func:`deploy` sets).
     """
     from lava_gle.runtime.fork_safety import prepare_for_lava
     prepare_for_lava()  # before the first Lava import (see lava_gle.runtime.fork_safety)
@@ -139,4 +141,6 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     if x.ndim != 2 or x.shape[1] != bundle.net.input.size:
         raise LavaGleError(f"inputs have shape {list(x.shape)}; deploy needs "
                            f"[T, {bundle.net.input.size}] (one stream, no batch axis)")
+    # a chip runs its backward arrays separately: chip timing, as lava-fixed
+    qnet = replace(qnet, chip_timing=True)
     return runner(bundle, qnet, x, None if targets is None else np.asarray(targets, np.float64))
