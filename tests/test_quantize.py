@@ -7,7 +7,7 @@ import pytest
 from lava_gle import NetworkSpecError, load_network, network_from_dict
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics.activations import phi as float_phi
-from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
+from lava_gle.quantize import WIDE_TOL, QuantizationError, QuantizationWarning, quantize_network
 
 from conftest import GOLDEN as GOLDEN_DIR
 
@@ -165,22 +165,18 @@ def test_coarser_error_trace_for_a_small_learning_gain_is_in_the_manifest():
     assert formats["error_trace_bits"] == slow.layers[0].e_bits - slow.layers[0].trace_shift
 
 
-#: max |phi''| of the tabulated activations (bound of the interpolation error).
-_CURVATURE = {"sigmoid": 0.0963, "tanh": 0.7699, "softplus": 0.25}
-
-
 @pytest.mark.parametrize("phi", ["sigmoid", "tanh", "softplus", "linear"])
-def test_output_layer_sends_24_bit_rates_interpolated_from_its_table(phi):
+def test_output_layer_sends_24_bit_rates_from_fine_segments(phi):
     """The output's rates reach no learning engine: 24-bit payloads with twice the range
-    of the 8-bit format (+-1 fits a tanh output) and its 14-15 bits finer; tables are
-    read by linear interpolation, within h**2/8 max|phi''| + 1 LSB of phi."""
+    of the 8-bit format (+-1 fits a tanh output) and its 14-15 bits finer; its segments
+    are within WIDE_TOL (2**-21) + half an LSB of phi."""
     net = network_from_dict({
         "gle_network": 1, "dt": 0.01, "input": {"size": 2},
         "layers": [{"name": "a", "size": 3, "tau_m": 1.0, "tau_r": 0.1, "phi": "tanh"},
                    {"name": "z", "size": 2, "tau_m": 1.0, "tau_r": 0.5, "phi": phi}],
         "learning": {"enabled": False}})
     hidden, top = quantize_network(net).layers
-    assert (hidden.consts.phi.p_max, hidden.consts.phi.interpolate) == (127, False)
+    assert hidden.consts.phi.p_max == 127
     act = top.consts.phi
     signed = phi in ("tanh", "linear")
     assert (act.p_min, act.p_max) == (-X.STATE_MAX if signed else 0, X.STATE_MAX)
@@ -191,7 +187,7 @@ def test_output_layer_sends_24_bit_rates_interpolated_from_its_table(phi):
     p, _, clipped = act(u.astype(np.int64))
     lsb = 2.0 ** -top.rate_bits
     ref = np.clip(float_phi(phi)(u * 2.0 ** -top.u_bits), act.p_min * lsb, act.p_max * lsb)
-    bound = (2.0 ** -act.table_bits) ** 2 / 8 * _CURVATURE.get(phi, 0.0) + lsb
+    bound = (WIDE_TOL if act.segments is not None else 0.0) + lsb / 2
     assert np.max(np.abs(p * lsb - ref)) <= bound
     assert top.phi_max_error <= bound
     assert clipped == np.count_nonzero(np.abs(ref) >= act.p_max * lsb)  # beyond: counted

@@ -34,7 +34,7 @@ from lava_gle.mappings.resources import per_layer
 from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
-from lava_gle.quantize import BOUNDED_PHI, QuantizedLayer, QuantizedNetwork, quantize_network
+from lava_gle.quantize import QuantizedLayer, QuantizedNetwork, quantize_network
 from lava_gle.results import atomic_write, jsonable, write_json
 
 BUNDLE_FORMAT = "lava-gle-bundle"
@@ -79,7 +79,7 @@ class Bundle:
 
         The formats and constants are derived from ``network.json`` (quantisation is
         deterministic) and must equal the manifest's ``fixed_point`` and ``learning_rules``
-        sections; the integer weights, biases and activation tables are then taken from
+        sections; the integer weights and biases are then taken from
         ``arrays.npz``, checked for shape, type and range. So a run of the result is a run
         of exactly the integers in the bundle.
 
@@ -136,17 +136,13 @@ def _first_difference(stored, derived, path: str) -> str | None:
 
 def _array_ranges(ql: QuantizedLayer) -> dict[str, tuple[int, int]]:
     """The integer range each array of layer ``ql`` must lie in."""
-    act = ql.consts.phi
-    phi = (act.p_min, act.p_max) if ql.phi in BOUNDED_PHI else (-X.STATE_MAX, X.STATE_MAX)
-    return {"W": (X.W_MIN, X.W_MAX), "b": (X.W_MIN, X.W_MAX) if ql.bias else (0, 0),
-            "phi_table": phi, "gate_table": (0, X.GATE_ONE)}
+    return {"W": (X.W_MIN, X.W_MAX), "b": (X.W_MIN, X.W_MAX) if ql.bias else (0, 0)}
 
 
 def _with_arrays(path: Path, ql: QuantizedLayer,
                  arrays: dict[str, np.ndarray]) -> QuantizedLayer:
-    """``ql`` with its weights, biases and tables from ``arrays`` (checked)."""
-    act = ql.consts.phi
-    derived = {"W": ql.w, "b": ql.b, "phi_table": act.phi_table, "gate_table": act.gate_table}
+    """``ql`` with its weights and biases from ``arrays`` (checked)."""
+    derived = {"W": ql.w, "b": ql.b}
     ranges = _array_ranges(ql)
     got: dict[str, np.ndarray] = {}
     for kind, like in derived.items():
@@ -165,11 +161,7 @@ def _with_arrays(path: Path, ql: QuantizedLayer,
             raise BundleError(f"{path}: {key} holds {int(bad)}, outside [{lo}, {hi}]; keep "
                               f"the integers in range or map the network again")
         got[kind] = a.astype(np.int64)
-    consts = ql.consts
-    if act.phi_table is not None:
-        consts = replace(consts, phi=replace(act, phi_table=got["phi_table"],
-                                             gate_table=got["gate_table"]))
-    return replace(ql, w=got["W"], b=got["b"], consts=consts)
+    return replace(ql, w=got["W"], b=got["b"])
 
 
 def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,

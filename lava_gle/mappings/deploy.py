@@ -9,7 +9,7 @@ stops before importing anything of Lava's hardware path, with a
 where the bundle is.
 
 What runs is what was mapped: :meth:`Bundle.quantized` gives the bundle's own integers
-(formats checked against its manifest, weights and tables from its ``arrays.npz``), checked
+(formats checked against its manifest, weights and biases from its ``arrays.npz``), checked
 before anything else, run with chip timing (``docs/fixed-point.md``, "Chip timing": a
 chip has separate backward arrays, whatever the description's ``fixed_point.timing``). The hardware run itself goes through one function,
 :func:`run_on_loihi2`, which builds that network with the Lava network builder

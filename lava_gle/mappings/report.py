@@ -173,7 +173,12 @@ def build_report(mapping: Mapping) -> MappingReport:
         "placement_note": mapping.placement.note,
     }
     lrn = net.learning
-    programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0)
+    # hidden layers: the segments of the finest 8-bit payload (an upper bound); the
+    # output layer: those of its 24-bit payload
+    top = net.layers[-1].name
+    programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
+                                      rate_bits=22 if l.name == top else 8,
+                                      wide=l.name == top)
                 for l in net.layers}
     totals["neuron_program"] = {
         "instructions_per_neuron": {n: len(p) for n, p in programs.items()},

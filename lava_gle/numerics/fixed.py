@@ -134,14 +134,78 @@ class Factor:
 # -- activation -----------------------------------------------------------------
 
 @dataclass(frozen=True, eq=False)
+class Segments:
+    """A piecewise polynomial ``f(a)`` of a non-negative potential ``a`` (``u_bits``
+    fraction bits), evaluated with multiplies, shifts, adds and compares only.
+
+    Segment ``i`` covers ``starts[i] <= a < starts[i + 1]`` (the last one to infinity) and
+    holds ``f = sum_j c_ij t**j`` with ``t = a - starts[i]``, by Horner's rule:
+    ``acc = c_id``, then ``acc = round(acc * t * 2**-shift) + c_ij`` for ``j = d-1 .. 0``.
+    Coefficient ``j`` has ``bits + j * spread`` fraction bits (``shift = u_bits + spread``
+    with ``2**spread`` >= the widest segment), so each rounding costs at most half an LSB
+    of the ``bits`` format whatever the power of ``t`` it is multiplied by. The last
+    segment is all zeros: ``f = 0`` beyond ``starts[-1]``.
+
+    Attributes
+    ----------
+    starts : int64 [N]
+        Segment starts in potential LSBs, ascending, ``starts[0] == 0``.
+    coefs : int64 [N, degree + 1]
+        ``coefs[i, j]`` multiplies ``t**j``.
+    bits : int
+        Fraction bits of the result.
+    shift : int
+        Right shift (rounding half up) after each multiply by ``t``.
+    t_shift : int
+        ``t`` is first rounded to ``t_shift`` fewer bits (potentials finer than the
+        tolerance needs would only widen the products).
+    """
+
+    starts: Array
+    coefs: Array
+    bits: int
+    shift: int
+    t_shift: int = 0
+
+    @property
+    def degree(self) -> int:
+        return self.coefs.shape[1] - 1
+
+    def constants(self) -> int:
+        """How many constants the neuron program holds: the starts after the first and the
+        coefficients of every segment but the last (all zero)."""
+        return (len(self.starts) - 1) * (self.degree + 2)
+
+    def __call__(self, a: Array) -> Array:
+        """``f(a)`` in ``bits`` fraction bits (a: int64 >= 0, any shape)."""
+        i = np.searchsorted(self.starts, a, side="right") - 1
+        t = shift_round(a - self.starts[i], self.t_shift)
+        c = self.coefs[i]
+        acc = c[..., -1]
+        for j in range(self.degree - 1, -1, -1):
+            acc = shift_round(acc * t, self.shift) + c[..., j]
+        return acc
+
+
+#: Activations evaluated from segments (the others are exact shifts and compares).
+SEGMENT_PHI = ("sigmoid", "tanh", "softplus")
+
+
+@dataclass(frozen=True, eq=False)
 class FixedActivation:
     """Integer phi and phi' of one layer: prospective potential -> (rate payload, gate).
 
     ``kind`` is ``linear``, ``relu``, ``hard_sigmoid`` (exact piecewise-linear: shifts and
-    compares) or ``table`` (sigmoid, tanh, softplus: lookup tables with entries every
-    ``2**-table_bits`` of potential, read at the nearest entry or, with ``interpolate``,
-    linearly between the two neighbouring entries). Payloads are clipped to
-    ``[p_min, p_max]`` (counted); ``one`` is the payload of rate 1.0 (``2**rate_bits``).
+    compares) or ``sigmoid``, ``tanh``, ``softplus``: these fold the potential to
+    ``a = |u|`` and evaluate one decaying function of ``a`` from :class:`Segments`
+    (``f = sigmoid(-a)``, ``1 - tanh(a)``, ``softplus(-a)``), then unfold by the sign of
+    ``u``: ``sigmoid(u) = 1 - f`` for ``u >= 0`` else ``f``; ``tanh(u) = +-(1 - f)``;
+    ``softplus(u) = max(u, 0) + f``. The gate comes from the same value
+    (``sigmoid' = f (1 - f)``, ``tanh' = 1 - tanh**2``) or, for softplus
+    (``softplus' = sigmoid``), from ``gate_segments`` (``sigmoid(-a)`` to the gate's
+    precision). Payloads are clipped to ``[p_min, p_max]``; the clips are counted except
+    for sigmoid and tanh, whose payload range is their whole range (a rate of 1.0 is held
+    as ``p_max``, as the 8-bit format's top).
 
     Attributes
     ----------
@@ -149,16 +213,9 @@ class FixedActivation:
     u_bits, rate_bits : int
         Fraction bits of the potential (input) and of the rate payload (output).
     p_min, p_max : int
-        Payload range (0..255 unsigned, -127..127 signed).
-    table_bits, table_lo : int
-        Table step ``2**-table_bits``; index 0 is the potential ``table_lo * 2**-table_bits``.
-    phi_table, gate_table : ndarray int64 [N]
-        Payload and gate (``GATE_ONE`` == 1.0) per table entry.
-    linear_above : bool
-        Above the table, phi is the identity (softplus) instead of the last entry.
-    interpolate : bool
-        Payload by linear interpolation between entries (the wide output format, whose
-        LSB is far below the table step); the gate always reads the nearest entry.
+        Payload range (0..255 unsigned, -127..127 signed; 24 bit for the output layer).
+    segments, gate_segments : Segments or None
+        The segment functions (``gate_segments``: softplus only).
     """
 
     kind: str
@@ -166,12 +223,13 @@ class FixedActivation:
     rate_bits: int
     p_min: int
     p_max: int
-    table_bits: int = 0
-    table_lo: int = 0
-    phi_table: Array | None = None
-    gate_table: Array | None = None
-    linear_above: bool = False
-    interpolate: bool = False
+    segments: Segments | None = None
+    gate_segments: Segments | None = None
+
+    @property
+    def counts_clips(self) -> bool:
+        """Whether clipped payloads are saturations (not for sigmoid and tanh)."""
+        return self.kind not in ("sigmoid", "tanh")
 
     def __call__(self, u: Array) -> tuple[Array, Array, int]:
         """Payload p, gate g (``GATE_ONE`` == 1) and the number of clipped payloads."""
@@ -187,33 +245,33 @@ class FixedActivation:
             p = np.clip(shift_round(u, to_rate), 0, 1 << self.rate_bits)
             g = ((u >= 0) & (u <= one)).astype(np.int64) << GATE_BITS
         else:
-            step = self.u_bits - self.table_bits
-            idx = shift_round(u, step) - self.table_lo
-            last = len(self.phi_table) - 1
-            inside = np.clip(idx, 0, last)
-            g = self.gate_table[inside]
-            if self.interpolate:
-                pos = u - (self.table_lo << step)  # from the first entry, in u LSBs
-                p = self._interpolated(pos, step, last)
-                above = pos > (last << step)
-            else:
-                p = self.phi_table[inside]
-                above = idx > last
-            if self.linear_above and np.any(above):
-                p = np.where(above, shift_round(u, to_rate), p)
-                g = np.where(above, GATE_ONE, g)
+            p, g = self._segmented(u)
         p, n = saturate(p, self.p_min, self.p_max)
-        return p, g, n
+        return p, g, n if self.counts_clips else 0
 
-    def _interpolated(self, pos: Array, step: int, last: int) -> Array:
-        """``T[i] + round((T[i+1] - T[i]) * f * 2**-step)`` at ``pos`` (u LSBs from the first
-        entry): entry ``i`` below and the fraction ``f`` (``step`` bits) of the way to the
-        next one; the end entries outside the table."""
-        i = pos >> step
-        f = np.where(i < 0, 0, np.where(i >= last, 1 << step, pos - (i << step)))
-        j = np.clip(i, 0, last - 1)
-        lo = self.phi_table[j]
-        return lo + shift_round((self.phi_table[j + 1] - lo) * f, step)
+    def _segmented(self, u: Array) -> tuple[Array, Array]:
+        """Payload and gate of sigmoid, tanh and softplus (the neuron program's steps)."""
+        seg = self.segments
+        w = seg.bits
+        one = 1 << w
+        pos = u >= 0
+        a = np.abs(u)
+        f = seg(a)
+        if self.kind == "sigmoid":
+            y = np.where(pos, one - f, f)
+            g = shift_round(f * (one - f), 2 * w - GATE_BITS)
+            return shift_round(y, w - self.rate_bits), g
+        if self.kind == "tanh":
+            y = one - f
+            q = shift_round(y, w - self.rate_bits)
+            g = GATE_ONE - shift_round(y * y, 2 * w - GATE_BITS)
+            return np.where(pos, q, -q), g
+        # softplus
+        y = shift_round(np.maximum(u, 0), self.u_bits - w) + f
+        gs = self.gate_segments
+        fg = gs(a)
+        g = shift_round(np.where(pos, (1 << gs.bits) - fg, fg), gs.bits - GATE_BITS)
+        return shift_round(y, w - self.rate_bits), g
 
 
 # -- neuron ---------------------------------------------------------------------

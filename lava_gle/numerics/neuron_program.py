@@ -18,17 +18,21 @@ op                            meaning                                       publ
 ``add dst a b``/``sub``       wide add / subtract (no saturation)           yes
 ``addsat dst a b``            ``a + b`` saturated to 24 bit signed,         saturating add
                               clipped values counted
-``clip dst a lo hi``          saturate to ``[lo, hi]``, counted             compare-select
+``abs dst a``                 ``|a|``                                       yes
+``clip dst a lo hi``          saturate to ``[lo, hi]`` (counted where the   compare-select
+                              variable counts clips)
 ``max dst a b``               ``max(a, b)``                                 compare-select
 ``sel dst cond a b``          ``a`` where ``cond > 0`` else ``b``            compare-select
 ``ge dst a b``/``le``         1 where ``a >= b`` (``a <= b``), else 0        compare
 ``mov dst a``                 copy                                          yes
-``lut dst table a``           phi / phi' read from a table (sigmoid, tanh,  **not public**
-                              softplus)
 ============================  ============================================  ===============
 
-Tables and tau_m learning's division have no public counterpart (issue #15): a program of a
-table activation contains ``lut`` and :func:`unsupported_ops` names it.
+sigmoid, tanh and softplus are piecewise polynomials (:class:`lava_gle.numerics.fixed.
+Segments`): ``abs`` folds the potential, a chain of compares and selects picks the
+segment's start and coefficients (constants of the program), Horner's rule evaluates it
+(``mulsr`` and ``add``), and selects unfold it by the sign. No table is read. tau_m
+learning's division has no public counterpart either; :func:`factor_ratio_without_divide`
+computes its factors without one.
 """
 from __future__ import annotations
 
@@ -42,8 +46,8 @@ from lava_gle.numerics import fixed as X
 Operand = Union[str, int, np.ndarray]
 
 #: Operations with a public counterpart in Loihi 2 neuron microcode.
-PUBLIC_OPS = frozenset({"mulsr", "add", "sub", "addsat", "clip", "max", "sel", "ge", "le",
-                        "mov"})
+PUBLIC_OPS = frozenset({"mulsr", "add", "sub", "addsat", "abs", "clip", "max", "sel", "ge",
+                        "le", "mov"})
 
 
 @dataclass(frozen=True)
@@ -58,9 +62,6 @@ class Instr:
         def show(a):
             if isinstance(a, np.ndarray):
                 return f"[{a.size} per-neuron]" if a.size > 1 else str(int(a))
-            if isinstance(a, X.FixedActivation):
-                return (f"<phi/phi' tables, {len(a.phi_table)} entries"
-                        f"{', interpolated' if a.interpolate else ''}>")
             return str(a)
         return f"{self.op:<7}{self.dst:<9}" + " ".join(show(a) for a in self.args)
 
@@ -112,16 +113,17 @@ def neuron_program(c: X.FixedNeuronConstants) -> Program:
     out.append(Instr("addsat", "u_prosp", ("u", "t")))
     counted.update(u_new="u", u_prosp="u_prosp")
     _activation(out, c.phi)
-    counted["p"] = "r"
+    if c.phi.counts_clips:
+        counted["p"] = "r"
     return Program(tuple(out), ("u", "v", "g", "s", "d"), counted)
 
 
 def _activation(out: list[Instr], phi: X.FixedActivation) -> None:
-    """phi and phi' of ``u_prosp``: the payload ``p`` (saturated, counted) and gate ``g_new``."""
+    """phi and phi' of ``u_prosp``: the payload ``p`` (saturated) and gate ``g_new``."""
     to_rate = phi.u_bits - phi.rate_bits
     one = X.GATE_ONE
-    if phi.kind not in ("linear", "relu", "hard_sigmoid"):
-        out.append(Instr("lut", "p", (phi, "u_prosp")))             # p (saturated) and g_new
+    if phi.kind in X.SEGMENT_PHI:
+        _segmented_activation(out, phi)
         return
     out.append(Instr("mulsr", "q", ("u_prosp", 1, to_rate)))
     if phi.kind == "linear":
@@ -138,6 +140,63 @@ def _activation(out: list[Instr], phi: X.FixedActivation) -> None:
         out.append(Instr("le", "t2", ("u_prosp", 1 << phi.u_bits)))
         out.append(Instr("sel", "t", ("t2", "t", 0)))                # 0 <= u <= 1
         out.append(Instr("sel", "g_new", ("t", one, 0)))
+    out.append(Instr("clip", "p", ("q", phi.p_min, phi.p_max)))
+
+
+def _segments(out: list[Instr], seg: X.Segments, dst: str, c: str) -> None:
+    """``dst = seg(a)``: pick the segment of ``a`` by compares and selects (the start into
+    ``lo``, coefficient ``j`` into ``<c>j``), then Horner's rule in ``t = a - lo``."""
+    d = seg.degree
+    out.append(Instr("mov", "lo", (0,)))
+    for j in range(d + 1):
+        out.append(Instr("mov", f"{c}{j}", (int(seg.coefs[0, j]),)))
+    for i in range(1, len(seg.starts)):
+        out.append(Instr("ge", "k", ("a", int(seg.starts[i]))))
+        out.append(Instr("sel", "lo", ("k", int(seg.starts[i]), "lo")))
+        for j in range(d + 1):
+            out.append(Instr("sel", f"{c}{j}", ("k", int(seg.coefs[i, j]), f"{c}{j}")))
+    out.append(Instr("sub", "t", ("a", "lo")))
+    if seg.t_shift:
+        out.append(Instr("mulsr", "t", ("t", 1, seg.t_shift)))
+    out.append(Instr("mulsr", dst, (f"{c}{d}", "t", seg.shift)))
+    for j in range(d - 1, -1, -1):
+        out.append(Instr("add", dst, (dst, f"{c}{j}")))
+        if j:
+            out.append(Instr("mulsr", dst, (dst, "t", seg.shift)))
+
+
+def _segmented_activation(out: list[Instr], phi: X.FixedActivation) -> None:
+    """sigmoid, tanh, softplus as :meth:`lava_gle.numerics.fixed.FixedActivation._segmented`
+    computes them: fold to ``a = |u|``, ``f = segments(a)``, unfold by the sign of u."""
+    seg = phi.segments
+    w = seg.bits
+    one = 1 << w
+    to_rate = w - phi.rate_bits
+    out.append(Instr("abs", "a", ("u_prosp",)))
+    _segments(out, seg, "f", "c")
+    out.append(Instr("ge", "pos", ("u_prosp", 0)))
+    if phi.kind == "sigmoid":
+        out.append(Instr("sub", "y", (one, "f")))                  # 1 - f: sigmoid(|u|)
+        out.append(Instr("mulsr", "g_new", ("f", "y", 2 * w - X.GATE_BITS)))  # f (1 - f)
+        out.append(Instr("sel", "y", ("pos", "y", "f")))
+        out.append(Instr("mulsr", "q", ("y", 1, to_rate)))
+    elif phi.kind == "tanh":
+        out.append(Instr("sub", "y", (one, "f")))                  # tanh(|u|)
+        out.append(Instr("mulsr", "t", ("y", "y", 2 * w - X.GATE_BITS)))
+        out.append(Instr("sub", "g_new", (X.GATE_ONE, "t")))        # 1 - tanh**2
+        out.append(Instr("mulsr", "q", ("y", 1, to_rate)))
+        out.append(Instr("sub", "t", (0, "q")))
+        out.append(Instr("sel", "q", ("pos", "q", "t")))
+    else:  # softplus: max(u, 0) + softplus(-|u|); gate sigmoid(u) from its own segments
+        out.append(Instr("max", "y", ("u_prosp", 0)))
+        out.append(Instr("mulsr", "y", ("y", 1, phi.u_bits - w)))
+        out.append(Instr("add", "y", ("y", "f")))
+        out.append(Instr("mulsr", "q", ("y", 1, to_rate)))
+        gs = phi.gate_segments
+        _segments(out, gs, "fg", "cg")
+        out.append(Instr("sub", "t", (1 << gs.bits, "fg")))
+        out.append(Instr("sel", "t", ("pos", "t", "fg")))
+        out.append(Instr("mulsr", "g_new", ("t", 1, gs.bits - X.GATE_BITS)))
     out.append(Instr("clip", "p", ("q", phi.p_min, phi.p_max)))
 
 
@@ -174,6 +233,8 @@ def execute(program: Program, regs: dict[str, np.ndarray]
         elif ins.op == "clip":
             r[ins.dst], n = X.saturate(val(a[0]), val(a[1]), val(a[2]))
             count(ins.dst, n)
+        elif ins.op == "abs":
+            r[ins.dst] = np.abs(val(a[0]))
         elif ins.op == "max":
             r[ins.dst] = np.maximum(val(a[0]), val(a[1]))
         elif ins.op == "sel":
@@ -184,23 +245,22 @@ def execute(program: Program, regs: dict[str, np.ndarray]
         elif ins.op == "mov":
             r[ins.dst] = np.broadcast_to(np.asarray(val(a[0]), np.int64),
                                          np.shape(r["u"])).copy()
-        elif ins.op == "lut":
-            p, g, n = a[0](val(a[1]))  # FixedActivation: clips (counted) as the table read
-            r[ins.dst], r["g_new"] = p, g
-            count(ins.dst, n)
         else:
             raise ValueError(f"unknown instruction {ins.op!r}")
     return r, counts
 
 
-def program_shape(phi: str, prospective: bool, has_gamma: bool) -> Program:
+def program_shape(phi: str, prospective: bool, has_gamma: bool, rate_bits: int = 8,
+                  wide: bool = False, u_bits: int = 16) -> Program:
     """The program of a layer with activation ``phi``, (non-)prospective errors and a
     gamma (or none), with placeholder constants: its instructions, not their operands
-    (what a mapper counts without quantising the network)."""
+    (what a mapper counts without quantising the network). The segments of sigmoid, tanh
+    and softplus depend on the payload format: ``rate_bits`` (8 by default, the finest
+    8-bit payload: an upper bound for the others), ``wide`` (the output layer's 24-bit
+    payloads) and ``u_bits``."""
+    from lava_gle.quantize.activation import make_activation
+    act = make_activation(phi, u_bits, rate_bits, phi in ("tanh", "linear"), wide)
     one = X.Factor(np.array(1), 0)
-    table = phi not in ("linear", "relu", "hard_sigmoid")
-    act = X.FixedActivation(kind="table" if table else phi, u_bits=0, rate_bits=0, p_min=0,
-                            p_max=0, phi_table=np.zeros(1, np.int64) if table else None)
     c = X.FixedNeuronConstants(one, one, one, one, one if has_gamma else None, False,
                                prospective, act)
     return neuron_program(c)

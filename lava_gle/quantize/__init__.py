@@ -21,13 +21,13 @@ Example
 >>> q.layers[1].rate_bits, q.layers[1].w_exp
 (19, -5)
 """
-from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, WIDE_TABLE_BITS
+from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, WIDE_TOL
 from lava_gle.quantize.formats import (
     QuantizationError, QuantizationWarning, quantize_factor, rate_bits_for, state_bits_for,
 )
 from lava_gle.quantize.network import QuantizedLayer, QuantizedNetwork, quantize_network
 from lava_gle.quantize.tau import TAU_GROWTH
 
-__all__ = ["BOUNDED_PHI", "SIGNED_PHI", "TAU_GROWTH", "WIDE_TABLE_BITS", "QuantizationError",
+__all__ = ["BOUNDED_PHI", "SIGNED_PHI", "TAU_GROWTH", "WIDE_TOL", "QuantizationError",
            "QuantizationWarning", "QuantizedLayer", "QuantizedNetwork", "quantize_factor",
            "quantize_network", "rate_bits_for", "state_bits_for"]

@@ -29,14 +29,12 @@ def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
 
 
 def arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
-    """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
+    """Integer arrays: ``W.L``, ``b.L`` (the activations' few constants are in the
+    manifest)."""
     out: dict[str, np.ndarray] = {}
     for q in qnet.layers:
         out[f"W.{q.name}"] = q.w.copy()
         out[f"b.{q.name}"] = q.b.copy()
-        if q.consts.phi.phi_table is not None:
-            out[f"phi_table.{q.name}"] = q.consts.phi.phi_table.copy()
-            out[f"gate_table.{q.name}"] = q.consts.phi.gate_table.copy()
     return out
 
 
@@ -59,11 +57,9 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
         dict(_factor_dict(c.gamma), negative=c.gamma_negative),
         "prospective_errors": c.prospective,
         "activation": {"kind": c.phi.kind, "payload_min": c.phi.p_min,
-                       "payload_max": c.phi.p_max, "table_bits": c.phi.table_bits,
-                       "table_lo": c.phi.table_lo,
-                       "table_size": 0 if c.phi.phi_table is None else len(c.phi.phi_table),
-                       "linear_above_table": c.phi.linear_above,
-                       "table_interpolated": c.phi.interpolate,
+                       "payload_max": c.phi.p_max,
+                       "segments": _segments_dict(c.phi.segments),
+                       "gate_segments": _segments_dict(c.phi.gate_segments),
                        "gate_bits": X.GATE_BITS,
                        "max_error": q.phi_max_error,
                        "max_error_lsb": q.phi_max_error * 2.0 ** q.rate_bits},
@@ -75,6 +71,13 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
                 "tau_bits": q.tau.tau_bits, "gain": _factor_dict(q.tau.gain),
                 "t_min": q.tau.t_min}},
     }
+
+
+def _segments_dict(s: X.Segments | None) -> dict | None:
+    if s is None:
+        return None
+    return {"starts": s.starts.tolist(), "coefficients": s.coefs.tolist(), "bits": s.bits,
+            "shift": s.shift, "t_shift": s.t_shift, "degree": s.degree, "constants": s.constants()}
 
 
 def _factor_dict(f: X.Factor) -> dict:

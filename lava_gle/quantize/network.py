@@ -160,7 +160,7 @@ class QuantizedNetwork:
         return _manifest.manifest(self)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Integer arrays: ``W.L``, ``b.L``, ``phi_table.L`` / ``gate_table.L`` (tables only)."""
+        """Integer arrays: ``W.L`` and ``b.L``."""
         return _manifest.arrays(self)
 
 

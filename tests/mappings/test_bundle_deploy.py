@@ -152,8 +152,7 @@ def test_deploy_runs_the_bundle_with_a_stand_in_lava_loihi(mlp, tmp_path, monkey
     for key, value in bundle.arrays().items():
         kind, name = key.split(".")
         ql = qnet.layers[mlp.index(name)]
-        held = {"W": ql.w, "b": ql.b, "phi_table": ql.consts.phi.phi_table,
-                "gate_table": ql.consts.phi.gate_table}[kind]
+        held = {"W": ql.w, "b": ql.b}[kind]
         assert np.array_equal(held, value), key
     assert np.array_equal(gx, x) and np.array_equal(gy, y)
     assert traces["output"].shape == (x.shape[0], 1, 2)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from lava_gle import network_from_dict
 from lava_gle.numerics import fixed as X
-from lava_gle.numerics.neuron_program import execute, neuron_program, unsupported_ops
+from lava_gle.numerics.neuron_program import PUBLIC_OPS, execute, neuron_program, unsupported_ops
 from lava_gle.quantize import quantize_network
 
 PHIS = ["linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus"]
@@ -50,12 +50,16 @@ def test_program_equals_the_fixed_neuron_step(case, seed, scale):
     assert tuple(got_counts[v] for v in X.NEURON_SAT_VARS) == counts
 
 
-@pytest.mark.parametrize("phi, needs", [("relu", []), ("hard_sigmoid", []), ("linear", []),
-                                        ("tanh", ["lut"]), ("softplus", ["lut"])])
-def test_programs_name_what_has_no_public_counterpart(phi, needs):
-    program = neuron_program(layer_constants(phi, True, 1.0, False))
-    assert unsupported_ops(program) == needs
-    assert 12 <= len(program) <= 25  # a step is a short program; printed by `microcode`
+@pytest.mark.parametrize("phi", PHIS)
+@pytest.mark.parametrize("top", [False, True])
+def test_every_activation_runs_on_public_operations_only(phi, top):
+    """No table read: sigmoid, tanh and softplus are segments (abs, compares, selects,
+    multiplies); an 8-bit hidden layer's step stays a short program, the 24-bit output's
+    polynomials are longer."""
+    program = neuron_program(layer_constants(phi, True, 1.0, top))
+    assert unsupported_ops(program) == []
+    assert {i.op for i in program.instrs} <= PUBLIC_OPS
+    assert 12 <= len(program) <= (140 if top else 100)  # printed by `microcode`
 
 
 def test_microcode_prints_each_layers_neuron_program(capsys):
@@ -63,9 +67,9 @@ def test_microcode_prints_each_layers_neuron_program(capsys):
     from conftest import GOLDEN
     assert main(["microcode", str(GOLDEN / "visible_lagline" / "network.json")]) == 0
     out = capsys.readouterr().out
-    # prospective errors and gamma 1: 13 arithmetic instructions + the table read (softplus)
-    assert "[out] neuron step: 14 instructions per neuron and step; no public Loihi 2 " \
-           "counterpart: lut" in out
+    # prospective errors and gamma 1: 13 arithmetic instructions + the softplus segments
+    assert "no public Loihi 2 counterpart" not in out
+    assert "[out] neuron step: " in out and "abs    a        u_prosp" in out
     assert "mulsr  i        g d 12" in out
 
 
@@ -76,8 +80,10 @@ def test_the_mappers_count_is_the_real_programs_length(case):
     only turns an add into a sub)."""
     from lava_gle.numerics.neuron_program import program_shape
     phi, prospective, gamma, _ = case
-    real = neuron_program(layer_constants(*case))
-    shape = program_shape(phi, prospective, gamma != 0)
+    real_consts = layer_constants(*case)
+    real = neuron_program(real_consts)
+    act = real_consts.phi
+    shape = program_shape(phi, prospective, gamma != 0, act.rate_bits, False, act.u_bits)
     assert len(shape) == len(real) and unsupported_ops(shape) == unsupported_ops(real)
 
 
@@ -90,7 +96,7 @@ def test_map_reports_instructions_per_step(tmp_path, capsys):
     sizes = {"hidden": 8, "out": 2}
     assert prog["instructions_per_step"] == sum(prog["instructions_per_neuron"][n] * k
                                                 for n, k in sizes.items())
-    assert prog["without_public_counterpart"] == {"hidden": ["lut"]}  # tanh
+    assert prog["without_public_counterpart"] == {}  # tanh hidden layer: segments
 
 
 @settings(max_examples=300, deadline=None)

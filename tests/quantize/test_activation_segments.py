@@ -1,0 +1,94 @@
+"""phi and phi' in integers: piecewise-linear kinds, and segments for sigmoid, tanh and
+softplus (lava_gle.quantize.activation)."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from lava_gle.numerics import fixed as X
+from lava_gle.numerics.activations import phi as float_phi, phi_prime as float_phi_prime
+from lava_gle.quantize.activation import (
+    GATE_TOL_LSB, SEGMENT_TOL_LSB, WIDE_TOL, fixed_activation, segment_tolerance,
+)
+
+SEGMENT_PHI = ["sigmoid", "tanh", "softplus"]
+
+
+@pytest.mark.parametrize("phi", ["linear", "relu", "hard_sigmoid"])
+def test_piecewise_linear_phi_needs_no_segments(phi):
+    act, err = fixed_activation(phi, 16, 6, phi == "linear", False, "a")
+    assert act.kind == phi and act.segments is None
+    assert err <= 0.5 * 2.0 ** -6  # rounding only
+
+
+def _act(phi, u_bits, rate_bits, wide):
+    return fixed_activation(phi, u_bits, rate_bits, phi == "tanh", wide, "a")[0]
+
+
+FORMATS = st.one_of(  # (u_bits, rate_bits, wide): 8-bit hidden and 24-bit output payloads
+    st.tuples(st.integers(8, 18), st.integers(3, 9), st.just(False)),
+    st.tuples(st.integers(16, 20), st.integers(17, 22), st.just(True)))
+
+
+@settings(max_examples=60, deadline=None)
+@given(phi=st.sampled_from(SEGMENT_PHI), fmt=FORMATS, seed=st.integers(0, 2**32 - 1),
+       span=st.sampled_from([1.0, 4.0, 20.0]))
+def test_segment_phi_and_its_gate_stay_within_the_stated_bounds(phi, fmt, seed, span):
+    """phi within the segment tolerance plus half a payload LSB (rounding); the gate
+    within what the tolerance costs it plus half a gate LSB: 2 tol for tanh (1 - y**2),
+    tol for sigmoid (f (1 - f)), GATE_TOL_LSB for softplus (its own segments)."""
+    u_bits, rate_bits, wide = fmt
+    act = _act(phi, u_bits, rate_bits, wide)
+    u = np.random.default_rng(seed).integers(-span * 2**u_bits, span * 2**u_bits, 2000)
+    p, g, _ = act(u)
+    x, lsb = u * 2.0 ** -u_bits, 2.0 ** -rate_bits
+    tol = segment_tolerance(rate_bits, wide)
+    ref = np.clip(float_phi(phi)(x), act.p_min * lsb, act.p_max * lsb)
+    assert np.max(np.abs(p * lsb - ref)) <= tol + 0.5 * lsb
+    gate_tol = {"sigmoid": tol, "tanh": 2 * tol,
+                "softplus": GATE_TOL_LSB * 2.0 ** -X.GATE_BITS}[phi]
+    err_g = np.abs(g * 2.0 ** -X.GATE_BITS - float_phi_prime(phi)(x))
+    assert np.max(err_g) <= gate_tol + 0.5 * 2.0 ** -X.GATE_BITS
+
+
+@settings(max_examples=40, deadline=None)
+@given(phi=st.sampled_from(SEGMENT_PHI), fmt=FORMATS, seed=st.integers(0, 2**32 - 1))
+def test_segment_phi_is_monotone_up_to_one_lsb(phi, fmt, seed):
+    """The three are increasing; the segment payload never steps down by more than one
+    LSB and never falls more than one LSB below what it reached (Horner's intermediate
+    roundings make single-LSB reversals where phi is flat; not strictly monotone, see
+    docs/fixed-point.md section 2), on consecutive potentials around every breakpoint
+    (where the constant coefficients are moved so that f never steps up) and in random
+    windows."""
+    u_bits, rate_bits, wide = fmt
+    act = _act(phi, u_bits, rate_bits, wide)
+    rng = np.random.default_rng(seed)
+    starts = act.segments.starts
+    centres = np.concatenate([starts, -starts,
+                              rng.integers(-2**(u_bits + 4), 2**(u_bits + 4), 20)])
+    u = np.unique((centres[:, None] + np.arange(-300, 300)).ravel())
+    p, _, _ = act(u)
+    assert np.all(np.diff(p) >= -1)
+    assert np.all(np.maximum.accumulate(p) - p <= 1)
+    f = act.segments
+    assert np.all(f(starts[1:]) <= f(starts[1:] - 1))  # no step up at a breakpoint
+
+
+@pytest.mark.parametrize("phi", SEGMENT_PHI)
+@pytest.mark.parametrize("rate_bits, wide", [(8, False), (5, False), (22, True)])
+def test_segments_need_few_constants_and_no_table(phi, rate_bits, wide):
+    """A few polynomial pieces (the neuron program's constants), not hundreds of table
+    entries; the reported worst case is within the stated bound."""
+    act, err = fixed_activation(phi, 18, rate_bits, phi == "tanh", wide, "a")
+    consts = act.segments.constants() + (act.gate_segments.constants()
+                                         if act.gate_segments else 0)
+    assert consts <= (80 if wide else 40)
+    assert act.segments.degree <= 5
+    assert err <= segment_tolerance(rate_bits, wide) + 0.5 * 2.0 ** -rate_bits
+
+
+def test_tolerances_are_below_the_tables_they_replace():
+    """1/8 LSB for 8-bit payloads (nearest-entry tables: up to 1/4 LSB before rounding),
+    2**-21 for the 24-bit output (interpolated tables: 0.9e-6 to 6e-6)."""
+    assert segment_tolerance(8, False) == SEGMENT_TOL_LSB * 2.0 ** -8 == 2.0 ** -11
+    assert segment_tolerance(22, True) == WIDE_TOL < 0.9e-6
