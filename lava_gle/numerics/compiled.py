@@ -11,8 +11,9 @@ loop does it. The fixed-point kernels reach these functions through
 (``LAVA_GLE_KERNELS=numpy``).
 
 :func:`neuron_step` compiles the activation too (the kinds of
-:class:`~lava_gle.numerics.fixed.FixedActivation` it knows: linear, relu, hard_sigmoid,
-table); an activation of another kind is called as it is, after the compiled Euler step.
+:class:`~lava_gle.numerics.fixed.FixedActivation` it knows: linear, relu, hard_sigmoid and
+the segment kinds sigmoid, tanh, softplus); an activation of another kind is called as it
+is, after the compiled Euler step.
 
 Integer products and sums are int64 throughout, as in the reference. The reference's
 matrix products run through float64 BLAS, exact while every partial sum stays below
@@ -201,14 +202,31 @@ def _clip_state(x):
 
 
 #: Kinds of :class:`~lava_gle.numerics.fixed.FixedActivation` compiled here, by code.
-_PHI_KINDS = {"linear": 0, "relu": 1, "hard_sigmoid": 2, "table": 3}
+_PHI_KINDS = {"linear": 0, "relu": 1, "hard_sigmoid": 2, "sigmoid": 3, "tanh": 4,
+              "softplus": 5}
 
 
 @_jit
-def _phi(u, kind, to_rate, u_bits, rate_bits, step, table_lo, linear_above, interpolate,
-         phi_table, gate_table):
+def _segments(a, starts, coefs, shift, t_shift):
+    """:meth:`~lava_gle.numerics.fixed.Segments.__call__` of one ``a >= 0``: the last
+    segment starting at or below ``a``, then Horner's rule in ``t = a - start``."""
+    i = 0
+    for k in range(1, starts.shape[0]):
+        if a >= starts[k]:
+            i = k
+    t = _shift_round(a - starts[i], t_shift)
+    d = coefs.shape[1] - 1
+    acc = coefs[i, d]
+    for j in range(d - 1, -1, -1):
+        acc = _shift_round(acc * t, shift) + coefs[i, j]
+    return acc
+
+
+@_jit
+def _phi(u, kind, to_rate, u_bits, rate_bits, seg, starts, coefs, g_seg, g_starts, g_coefs):
     """:meth:`~lava_gle.numerics.fixed.FixedActivation.__call__` of one potential before
-    the payload's saturation: (payload, gate). Arguments: see :func:`_packed_phi`."""
+    the payload's saturation: (payload, gate). ``seg`` and ``g_seg``: (bits, shift,
+    t_shift) of the segments and of the softplus gate's segments (:func:`_packed_phi`)."""
     if kind == 0:
         return _shift_round(u, to_rate), _GATE_ONE
     if kind == 1:
@@ -216,36 +234,54 @@ def _phi(u, kind, to_rate, u_bits, rate_bits, step, table_lo, linear_above, inte
     if kind == 2:
         p = min(max(_shift_round(u, to_rate), 0), np.int64(1) << rate_bits)
         return p, _GATE_ONE if 0 <= u <= (np.int64(1) << u_bits) else 0
-    last = phi_table.shape[0] - 1
-    idx = _shift_round(u, step) - table_lo
-    g = gate_table[min(max(idx, 0), last)]
-    if interpolate:
-        pos = u - (table_lo << step)  # from the first entry, in u LSBs
-        i = pos >> step
-        if i < 0:
-            f = 0
-        elif i >= last:
-            f = np.int64(1) << step
-        else:
-            f = pos - (i << step)
-        lo = phi_table[min(max(i, 0), last - 1)]
-        hi = phi_table[min(max(i, 0), last - 1) + 1]
-        p = lo + _shift_round((hi - lo) * f, step)
-        above = pos > (np.int64(last) << step)
-    else:
-        p = phi_table[min(max(idx, 0), last)]
-        above = idx > last
-    if linear_above and above:
-        return _shift_round(u, to_rate), _GATE_ONE
-    return p, g
+    w = seg[0]
+    one = np.int64(1) << w
+    a = abs(u)
+    f = _segments(a, starts, coefs, seg[1], seg[2])
+    if kind == 3:  # sigmoid
+        y = one - f if u >= 0 else f
+        return _shift_round(y, w - rate_bits), _shift_round(f * (one - f), 2 * w - _GATE_BITS)
+    if kind == 4:  # tanh
+        y = one - f
+        q = _shift_round(y, w - rate_bits)
+        return q if u >= 0 else -q, _GATE_ONE - _shift_round(y * y, 2 * w - _GATE_BITS)
+    # softplus
+    y = _shift_round(max(u, 0), u_bits - w) + f
+    fg = _segments(a, g_starts, g_coefs, g_seg[1], g_seg[2])
+    g = _shift_round(((np.int64(1) << g_seg[0]) - fg) if u >= 0 else fg, g_seg[0] - _GATE_BITS)
+    return _shift_round(y, w - rate_bits), g
 
 
 @_jit
-def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, phi_table, gate_table):
+def _activation(u, cfg, starts, coefs, g_starts, g_coefs):
+    """:func:`_phi` and the payload's saturation of every element of ``u``: (p, g, clips)."""
+    uf = np.ravel(u)
+    p, g = np.empty(uf.shape, np.int64), np.empty(uf.shape, np.int64)
+    clipped = 0
+    for k in range(uf.shape[0]):
+        raw, g[k] = _phi(uf[k], cfg[0], cfg[1], cfg[2], cfg[3], cfg[7:10], starts, coefs,
+                         cfg[10:13], g_starts, g_coefs)
+        p[k] = min(max(raw, cfg[4]), cfg[5])
+        clipped += cfg[6] * (p[k] != raw)
+    return p.reshape(u.shape), g.reshape(u.shape), clipped
+
+
+def activation(u: Array, phi: X.FixedActivation) -> tuple[Array, Array, int]:
+    """Compiled :meth:`lava_gle.numerics.fixed.FixedActivation.__call__` (same results; a
+    kind not compiled here is called as it is)."""
+    packed = _packed_phi(phi)
+    if packed[0][0] < 0:
+        return phi(u)
+    return _activation(np.asarray(u, np.int64), *packed)
+
+
+@_jit
+def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
+            g_coefs):
     """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
     ``shift`` [3, 5] (:func:`_scale`): dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags:
-    prospective, has gamma, gamma negative; phi: :func:`_phi` (``phi_cfg[0] < 0``: left
-    to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and
+    prospective, has gamma, gamma negative; phi: :func:`_phi` with the constants of
+    :func:`_packed_phi` (``phi_cfg[0] < 0``: left to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and
     the clipped values of v, e, u, u_prosp, r."""
     batch_shape = u.shape
     n = batch_shape[-1]
@@ -286,22 +322,21 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, phi_table, gate_table):
             out[0, k], out[1, k], out[4, k], out[5, k] = uk, up, vk, ek
     kind = phi_cfg[0]
     if kind >= 0:
-        to_rate, u_bits, rate_bits, p_min, p_max = (phi_cfg[1], phi_cfg[2], phi_cfg[3],
-                                                    phi_cfg[4], phi_cfg[5])
-        step, table_lo, linear_above, interpolate = (phi_cfg[6], phi_cfg[7], phi_cfg[8] != 0,
-                                                     phi_cfg[9] != 0)
+        to_rate, u_bits, rate_bits, p_min, p_max, counts = (phi_cfg[1], phi_cfg[2], phi_cfg[3],
+                                                            phi_cfg[4], phi_cfg[5], phi_cfg[6])
+        seg, g_seg = phi_cfg[7:10], phi_cfg[10:13]
         for k in range(u.shape[0]):
-            raw, gk = _phi(out[1, k], kind, to_rate, u_bits, rate_bits, step, table_lo,
-                           linear_above, interpolate, phi_table, gate_table)
+            raw, gk = _phi(out[1, k], kind, to_rate, u_bits, rate_bits, seg, starts, coefs,
+                           g_seg, g_starts, g_coefs)
             pk = min(max(raw, p_min), p_max)
-            n_r += pk != raw
+            n_r += counts * (pk != raw)
             out[2, k], out[3, k] = pk, gk
     else:
         out[2], out[3] = 0, 0
     return out.reshape((6,) + batch_shape), n_v, n_e, n_u, n_up, n_r
 
 
-_NO_TABLE = np.zeros(1, np.int64)
+_NO_STARTS, _NO_COEFS = np.zeros(1, np.int64), np.zeros((1, 1), np.int64)
 #: Packed constants of each FixedNeuronConstants and FixedActivation seen (by identity;
 #: dropped with it).
 _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -330,22 +365,30 @@ def _packed_factor(f: X.Factor) -> tuple[Array, tuple[int, int, int]]:
     return got
 
 
-def _packed_phi(a: X.FixedActivation) -> tuple[Array, Array, Array]:
-    """``(cfg, phi_table, gate_table)`` of :func:`_phi`: kind code (-1: a kind not compiled
-    here, the caller applies ``a``), to_rate, u_bits, rate_bits, p_min, p_max, table step
-    (u LSBs), table_lo, linear_above, interpolate."""
+def _packed_segments(seg: X.Segments | None) -> tuple[list[int], Array, Array]:
+    """``([bits, shift, t_shift], starts, coefs)`` of :func:`_segments` (zeros for none)."""
+    if seg is None:
+        return [0, 0, 0], _NO_STARTS, _NO_COEFS
+    return ([seg.bits, seg.shift, seg.t_shift], np.asarray(seg.starts, np.int64),
+            np.ascontiguousarray(seg.coefs, np.int64))
+
+
+def _packed_phi(a: X.FixedActivation) -> tuple[Array, Array, Array, Array, Array]:
+    """``(cfg, starts, coefs, gate starts, gate coefs)`` of :func:`_phi`. ``cfg``: kind
+    code (-1: a kind not compiled here, the caller applies ``a``), to_rate, u_bits,
+    rate_bits, p_min, p_max, whether clips count, then (bits, shift, t_shift) of the
+    segments and of the gate segments."""
     got = _PACKED.get(a)
     if got is None:
         kind = _PHI_KINDS.get(getattr(a, "kind", None), -1)
         if kind < 0:
-            got = (np.full(10, -1, np.int64), _NO_TABLE, _NO_TABLE)
+            got = (np.full(13, -1, np.int64), _NO_STARTS, _NO_COEFS, _NO_STARTS, _NO_COEFS)
         else:
-            table = kind == _PHI_KINDS["table"]
+            seg, starts, coefs = _packed_segments(a.segments)
+            g_seg, g_starts, g_coefs = _packed_segments(a.gate_segments)
             cfg = np.array([kind, a.u_bits - a.rate_bits, a.u_bits, a.rate_bits, a.p_min,
-                            a.p_max, a.u_bits - a.table_bits, a.table_lo, a.linear_above,
-                            a.interpolate], np.int64)
-            got = (cfg, np.asarray(a.phi_table, np.int64) if table else _NO_TABLE,
-                   np.asarray(a.gate_table, np.int64) if table else _NO_TABLE)
+                            a.p_max, a.counts_clips, *seg, *g_seg], np.int64)
+            got = (cfg, starts, coefs, g_starts, g_coefs)
         _PACKED[a] = got
     return got
 
@@ -354,12 +397,11 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
                 c: X.FixedNeuronConstants) -> tuple[X.FixedNeuronState, tuple[int, ...]]:
     """Compiled :func:`lava_gle.numerics.fixed.neuron_step` (same arguments, results)."""
     shape = u.shape
-    phi_cfg, phi_table, gate_table = _packed_phi(c.phi)
+    phi = _packed_phi(c.phi)
     mant, shift, flags = _packed_factors(c, shape[-1])
-    out, n_v, n_e, n_u, n_up, n_r = _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg,
-                                            phi_table, gate_table)
+    out, n_v, n_e, n_u, n_up, n_r = _neuron(u, v, g, s, d, mant, shift, flags, *phi)
     u_new, u_prosp, p, g_new, v_new, e = out
-    if phi_cfg[0] < 0:
+    if phi[0][0] < 0:
         p, g_new, n_r = c.phi(u_prosp)
     state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new if c.prospective else e, e)
     return state, (n_v, n_e, n_u, n_up, n_r)

@@ -86,8 +86,9 @@ PHIS = ("linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus")
 
 
 def _layer_constants(phi: str, gamma: float, prospective: bool) -> list:
-    """Neuron constants of a quantised 3-5-4 network (hidden phi; output linear, its wide
-    rate format an interpolated table when phi is a table)."""
+    """Neuron constants of a quantised 3-5-4 network, phi in both layers: 8-bit payloads
+    in the hidden layer, 24-bit ones in the output layer (the segment kinds' two
+    formats)."""
     net = network_from_dict({
         "gle_network": 1, "dt": 0.05, "input": {"size": 3},
         "layers": [{"name": "h", "size": 5, "tau_m": [1.0, 0.5, 2.0, 1.0, 0.3],
@@ -134,6 +135,30 @@ def test_neuron_step(seed, key, layer, batch, scale, other):
     for field in X.FixedNeuronState._fields:
         np.testing.assert_array_equal(getattr(got, field), getattr(want, field), err_msg=field)
         assert getattr(got, field).shape == shape
+
+
+SEGMENT_KEYS = sorted(k for k in CONSTS if k[0] in X.SEGMENT_PHI)
+
+
+@SETTINGS
+@given(seed=SEEDS, key=st.sampled_from(SEGMENT_KEYS), layer=st.integers(0, 1),
+       batch=st.integers(0, 4), reach=st.sampled_from([2.0, 8.0, 24.0, 2.0 ** 8]))
+def test_segment_activation(seed, key, layer, batch, reach):
+    """sigmoid, tanh and softplus at 8-bit (hidden) and 24-bit (output) payloads: compiled
+    segments and Horner steps give the reference's payloads, gates and clip counts for
+    potentials within ``reach`` (every segment, the zero tail, and beyond)."""
+    phi = CONSTS[key][layer].phi
+    assert phi.kind in X.SEGMENT_PHI and phi.segments is not None
+    assert (phi.p_max == X.STATE_MAX) == (layer == 1)
+    rng = np.random.default_rng(seed)
+    top = int(reach * 2 ** phi.u_bits)
+    u = ints(rng, -top, top, batch_shape(batch) + (64,), extreme=0.05)
+    u[..., :len(phi.segments.starts)] = phi.segments.starts  # each segment's first point
+    want, got = phi(u), C.activation(u, phi)
+    assert got[2] == want[2]
+    for w, g in zip(want[:2], got[:2]):
+        assert g.shape == u.shape
+        np.testing.assert_array_equal(g, w)
 
 
 RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.integers(1, 15),
