@@ -45,7 +45,8 @@ NETWORK_OPTIONS: dict[str, FixedOption] = {
     "input_range": ("positive", None, None), "weight_headroom": ("number", 1.0, None),
     "signal_growth": ("number", 1.0, None), "weight_range": ("number", 0.0, None),
     "seed": ("int", 0, None), "rounding": ("choice", None, None),
-    "timing": ("choice", None, None), "backward_rounding": ("choice", None, None)}
+    "timing": ("choice", None, None), "backward_rounding": ("choice", None, None),
+    "product_bits": ("int", 37, 63), "accumulator_bits": ("int", 9, 62)}
 LAYER_OPTIONS: dict[str, FixedOption] = {
     "weight_exp": ("int", -24, 8), "bias_exp": ("int", -24, 8), "u_bits": ("int", 0, 23),
     "error_bits": ("int", 0, 23), "rate_bits": ("int", -8, 16),

@@ -165,11 +165,18 @@ def test_coarser_error_trace_for_a_small_learning_gain_is_in_the_manifest():
     assert formats["error_trace_bits"] == slow.layers[0].e_bits - slow.layers[0].trace_shift
 
 
+def q_widths(net) -> int:
+    """The product width a network was quantised for (the manifest's record)."""
+    return quantize_network(net).manifest()["product_bits"]
+
+
 @pytest.mark.parametrize("phi", ["sigmoid", "tanh", "softplus", "linear"])
 def test_output_layer_sends_24_bit_rates_from_fine_segments(phi):
     """The output's rates reach no learning engine: 24-bit payloads with twice the range
     of the 8-bit format (+-1 fits a tanh output) and its 14-15 bits finer; its segments
-    are within WIDE_TOL (2**-21) + half an LSB of phi."""
+    are within their tolerance + half an LSB of phi: 2**-14 with the default 37-bit
+    products (the gates' squares of the working format bound it), far finer than the
+    8-bit LSB (2**-8)."""
     net = network_from_dict({
         "gle_network": 1, "dt": 0.01, "input": {"size": 2},
         "layers": [{"name": "a", "size": 3, "tau_m": 1.0, "tau_r": 0.1, "phi": "tanh"},
@@ -187,7 +194,10 @@ def test_output_layer_sends_24_bit_rates_from_fine_segments(phi):
     p, _, clipped = act(u.astype(np.int64))
     lsb = 2.0 ** -top.rate_bits
     ref = np.clip(float_phi(phi)(u * 2.0 ** -top.u_bits), act.p_min * lsb, act.p_max * lsb)
-    bound = (WIDE_TOL if act.segments is not None else 0.0) + lsb / 2
+    if act.segments is not None:
+        assert WIDE_TOL < act.segments.tol <= 2.0 ** -14
+        assert act.segments.product_bits() <= 37 == q_widths(net)
+    bound = (act.segments.tol if act.segments is not None else 0.0) + lsb / 2
     assert np.max(np.abs(p * lsb - ref)) <= bound
     assert top.phi_max_error <= bound
     assert clipped == np.count_nonzero(np.abs(ref) >= act.p_max * lsb)  # beyond: counted

@@ -41,6 +41,9 @@ FIELDS: dict[str, tuple[str, bool]] = {
     "weight_bits": ("default stored weight width in bits, sign included", False),
     "rate_payload_bits": ("default graded payload width of a rate spike", False),
     "error_payload_bits": ("default graded payload width of an error spike", False),
+    "product_bits": ("widest product of the neuron's multiplier, sign included", False),
+    "accumulator_bits": ("dendritic accumulator width (the summed drive), sign included",
+                         False),
 }
 
 

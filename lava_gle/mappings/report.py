@@ -178,7 +178,8 @@ def build_report(mapping: Mapping) -> MappingReport:
     top = net.layers[-1].name
     programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
                                       rate_bits=22 if l.name == top else 8,
-                                      wide=l.name == top)
+                                      wide=l.name == top,
+                                      product_bits=profile.product_bits)
                 for l in net.layers}
     totals["neuron_program"] = {
         "instructions_per_neuron": {n: len(p) for n, p in programs.items()},

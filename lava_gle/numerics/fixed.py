@@ -159,6 +159,9 @@ class Segments:
     t_shift : int
         ``t`` is first rounded to ``t_shift`` fewer bits (potentials finer than the
         tolerance needs would only widen the products).
+    tol : float
+        The approximation tolerance (units of ``f``) the segments were designed to; a
+        record, not used in the arithmetic.
     """
 
     starts: Array
@@ -166,6 +169,7 @@ class Segments:
     bits: int
     shift: int
     t_shift: int = 0
+    tol: float = 0.0
 
     @property
     def degree(self) -> int:
@@ -175,6 +179,21 @@ class Segments:
         """How many constants the neuron program holds: the starts after the first and the
         coefficients of every segment but the last (all zero)."""
         return (len(self.starts) - 1) * (self.degree + 2)
+
+    def product_bits(self, every: int = 1) -> int:
+        """Width (bits, sign included) of the widest product ``acc * t`` Horner's rule
+        forms, over every potential (``every`` > 1: every ``every``-th ``t`` of each
+        segment and its last, a cheaper estimate from below). 0 for constant segments."""
+        widest = 0
+        for i in range(len(self.starts) - 1):
+            top = int(shift_round(self.starts[i + 1] - 1 - self.starts[i], self.t_shift))
+            t = np.unique(np.append(np.arange(0, top + 1, every), top))
+            acc = np.full(t.shape, self.coefs[i, -1])
+            for j in range(self.degree - 1, -1, -1):
+                prod = acc * t
+                widest = max(widest, int(np.max(np.abs(prod))).bit_length() + 1)
+                acc = shift_round(prod, self.shift) + self.coefs[i, j]
+        return widest
 
     def __call__(self, a: Array) -> Array:
         """``f(a)`` in ``bits`` fraction bits (a: int64 >= 0, any shape)."""

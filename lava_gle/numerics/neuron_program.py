@@ -251,15 +251,17 @@ def execute(program: Program, regs: dict[str, np.ndarray]
 
 
 def program_shape(phi: str, prospective: bool, has_gamma: bool, rate_bits: int = 8,
-                  wide: bool = False, u_bits: int = 16) -> Program:
+                  wide: bool = False, u_bits: int = 16,
+                  product_bits: int | None = None) -> Program:
     """The program of a layer with activation ``phi``, (non-)prospective errors and a
     gamma (or none), with placeholder constants: its instructions, not their operands
     (what a mapper counts without quantising the network). The segments of sigmoid, tanh
     and softplus depend on the payload format: ``rate_bits`` (8 by default, the finest
     8-bit payload: an upper bound for the others), ``wide`` (the output layer's 24-bit
-    payloads) and ``u_bits``."""
+    payloads), ``u_bits`` and the multiplier's ``product_bits`` (None: int64)."""
     from lava_gle.quantize.activation import make_activation
-    act = make_activation(phi, u_bits, rate_bits, phi in ("tanh", "linear"), wide)
+    act = make_activation(phi, u_bits, rate_bits, phi in ("tanh", "linear"), wide,
+                          product_bits)
     one = X.Factor(np.array(1), 0)
     c = X.FixedNeuronConstants(one, one, one, one, one if has_gamma else None, False,
                                prospective, act)

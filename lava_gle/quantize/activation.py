@@ -5,9 +5,13 @@ Nothing public shows lookup tables in Loihi 2 neuron microcode, so sigmoid, tanh
 softplus are evaluated from a few polynomial segments with the operations public sources
 do show (abs, compare-and-select, multiply with shift and rounding, add):
 :class:`lava_gle.numerics.fixed.Segments`. :func:`design_segments` chooses the segments
-(breakpoints on a grid of 2**-4, the degree that needs the fewest instructions) so that
-the approximation error stays below a tolerance that is finer than the payload's LSB:
-``SEGMENT_TOL_LSB`` of an LSB, and at most ``WIDE_TOL`` for the 24-bit output payloads.
+(breakpoints on a grid of 2**-4, the widest segments and the degree that need the fewest
+instructions) so that the approximation error stays below a tolerance that is finer than
+the payload's LSB: ``SEGMENT_TOL_LSB`` of an LSB, and at most ``WIDE_TOL`` for the 24-bit
+output payloads, and so that every product fits the neuron's multiplier
+(``product_bits``, a profile number: 37 bits by default, what the Euler factors use).
+Where the budget does not allow the tolerance, it is relaxed (the gate's squares of the
+working format bound it first: :func:`segment_tolerance`).
 """
 from __future__ import annotations
 
@@ -37,8 +41,9 @@ WIDE_TOL = 2.0 ** -21
 GATE_TOL_LSB = 1
 #: Guard bits of the segments' working format below the tolerance.
 GUARD_BITS = 3
-#: Highest polynomial degree tried, widest segment (log2) and breakpoint grid (log2).
-MAX_DEGREE, MAX_WIDTH_LOG2, GRID_LOG2 = 5, 2, 4
+#: Highest polynomial degree tried, widest and narrowest segment limit (log2) tried, and
+#: breakpoint grid (log2).
+MAX_DEGREE, MAX_WIDTH_LOG2, MIN_WIDTH_LOG2, GRID_LOG2 = 5, 2, -2, 4
 
 #: The decaying function of a = |u| >= 0 each kind evaluates from segments.
 SEGMENT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -48,10 +53,23 @@ SEGMENT_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 }
 
 
-def segment_tolerance(rate_bits: int, wide: bool) -> float:
-    """The approximation tolerance (rate units) of a layer's segments."""
+def segment_tolerance(rate_bits: int, wide: bool, product_bits: int | None = None) -> float:
+    """The approximation tolerance (rate units) of a layer's segments: ``SEGMENT_TOL_LSB``
+    of a payload LSB, at least ``WIDE_TOL`` for the 24-bit payloads (``wide``), and at
+    least what a multiplier of ``product_bits`` allows (None: no limit): the gates of
+    sigmoid and tanh multiply two values of the working format (``GUARD_BITS`` finer
+    than the tolerance), whose product needs twice its bits and two more."""
     tol = SEGMENT_TOL_LSB * 2.0 ** -rate_bits
-    return max(tol, WIDE_TOL) if wide else tol
+    if wide:
+        tol = max(tol, WIDE_TOL)
+    if product_bits is not None:
+        tol = max(tol, 2.0 ** -(_max_work_bits(product_bits) - GUARD_BITS))
+    return tol
+
+
+def _max_work_bits(product_bits: int | None) -> int:
+    """The finest working format whose squares (up to ``2**(2 bits)``) fit the budget."""
+    return 62 if product_bits is None else (product_bits - 2) // 2
 
 
 def _fit(f, lo: float, hi: float, degree: int) -> tuple[np.ndarray, float]:
@@ -64,13 +82,14 @@ def _fit(f, lo: float, hi: float, degree: int) -> tuple[np.ndarray, float]:
     return c, float(np.max(np.abs(np.polynomial.polynomial.polyval(t, c) - f(t + lo))))
 
 
-def _breakpoints(f, tol: float, degree: int, grid: float) -> list[tuple[float, float]]:
+def _breakpoints(f, tol: float, degree: int, grid: float,
+                 width_log2: int) -> list[tuple[float, float]]:
     """Greedy segments of ``f`` (decreasing to 0) on the ``grid``, each as wide as the
-    tolerance allows (at most 2**MAX_WIDTH_LOG2), up to where ``f`` < tol / 4."""
+    tolerance allows (at most 2**width_log2), up to where ``f`` < tol / 4."""
     end = grid * math.ceil(-math.log(tol / 4) / grid)  # f(a) <= e**-a for all three
     while end - grid > 0 and f(np.array([end - grid]))[0] < tol / 4:
         end -= grid
-    widest = int(2 ** MAX_WIDTH_LOG2 / grid)
+    widest = max(1, int(2.0 ** width_log2 / grid))
     out, lo = [], 0.0
     while lo < end:
         # the widest segment within tolerance, by bisection (the error grows with width)
@@ -91,38 +110,72 @@ def _instructions(n_segments: int, degree: int) -> int:
 
 
 @functools.lru_cache(maxsize=256)
-def design_segments(kind: str, u_bits: int, tol: float) -> X.Segments:
+def design_segments(kind: str, u_bits: int, tol: float,
+                    product_bits: int | None = None) -> X.Segments:
     """The segments of ``kind`` (a key of :data:`SEGMENT_FUNCTIONS`, or ``gate`` for the
-    softplus gate's sigmoid) for potentials with ``u_bits`` fraction bits, within ``tol``:
-    the degree (1..MAX_DEGREE) with the fewest instructions, coefficients rounded in a
-    working format ``GUARD_BITS`` below the tolerance, checked in integers."""
+    softplus gate's sigmoid) for potentials with ``u_bits`` fraction bits, within ``tol``,
+    every Horner product within ``product_bits`` (sign included; None: int64).
+
+    Candidates are the degrees 1..MAX_DEGREE with segments at most 2**MAX_WIDTH_LOG2 ..
+    2**MIN_WIDTH_LOG2 wide (narrower segments need fewer bits in ``t`` and in the
+    coefficients), tried by instruction count; the first whose coefficients, rounded in a
+    working format ``GUARD_BITS`` (or more) below the tolerance, meet it in integers within
+    the budget is the design. If none does, the tolerance doubles (``Segments.tol`` holds
+    the one met)."""
     f = SEGMENT_FUNCTIONS["sigmoid" if kind == "gate" else kind]
     grid = 2.0 ** -min(GRID_LOG2, max(u_bits, 0))
-    best = None
-    for degree in range(1, MAX_DEGREE + 1):
-        segs = _breakpoints(f, tol, degree, grid)
-        cost = _instructions(len(segs) + 1, degree)
-        if best is None or cost < best[0]:
-            best = (cost, degree, segs)
-    _, degree, segs = best
-    spread = max(0, math.ceil(math.log2(max(hi - lo for lo, hi in segs))))
+    limit = 63 if product_bits is None else min(product_bits, 63)
+    while True:
+        candidates = []
+        for width_log2 in range(MAX_WIDTH_LOG2, MIN_WIDTH_LOG2 - 1, -1):
+            for degree in range(1, MAX_DEGREE + 1):
+                segs = _breakpoints(f, tol, degree, grid, width_log2)
+                candidates.append((_instructions(len(segs) + 1, degree), -width_log2, degree,
+                                   segs))
+        fallback = None
+        for _, neg_width, degree, segs in sorted(candidates, key=lambda c: c[:3]):
+            seg, met = _integer_segments(f, segs, u_bits, tol, degree, -neg_width, limit,
+                                         _max_work_bits(product_bits))
+            if met:
+                return seg
+            fallback = fallback or seg
+        if u_bits < GRID_LOG2 and fallback is not None:
+            # potentials too coarse for the tolerance: the reported max_error says
+            return fallback
+        tol *= 2
+
+
+def _integer_segments(f, segs: list[tuple[float, float]], u_bits: int, tol: float,
+                      degree: int, width_log2: int, limit: int,
+                      max_bits: int) -> tuple[X.Segments | None, bool]:
+    """Integer segments of ``f`` on ``segs``: the first working format (``GUARD_BITS``
+    below ``tol`` and finer, at most ``max_bits``) that meets ``tol`` with every Horner
+    product within ``limit`` bits. Returns (segments, met); segments within the budget
+    but not the tolerance (or None) when not met."""
+    widest = max(hi - lo for lo, hi in segs)
+    spread = max(min(0, width_log2), math.ceil(math.log2(widest)))  # 2**spread >= widest
     starts = np.array([round(lo * 2 ** u_bits) for lo, _ in segs]
                       + [round(segs[-1][1] * 2 ** u_bits)], np.int64)
-    # t needs no more fraction bits than the tolerance (products stay within 64 bits)
+    # t needs no more fraction bits than the tolerance (products stay narrow)
     t_shift = max(0, u_bits - (math.ceil(-math.log2(tol)) + 2))
+    fits = None
     for guard in range(GUARD_BITS, GUARD_BITS + 8):
         bits = math.ceil(-math.log2(tol)) + guard
+        if bits > max_bits:
+            break
         coefs = np.zeros((len(segs) + 1, degree + 1), np.int64)
         for i, (lo, hi) in enumerate(segs):
             c, _ = _fit(f, lo, hi, degree)
             coefs[i] = np.round(c * 2.0 ** (bits + spread * np.arange(degree + 1)))
         seg = _monotone(X.Segments(starts=starts, coefs=coefs, bits=bits,
-                                   shift=u_bits - t_shift + spread, t_shift=t_shift))
+                                   shift=u_bits - t_shift + spread, t_shift=t_shift, tol=tol))
+        if limit < 63 and (seg.product_bits(every=64) > limit or seg.product_bits() > limit):
+            continue  # (no budget: int64 products, unchecked)
+        fits = seg
         a = np.arange(0, int(starts[-1]) + 2 ** u_bits, max(1, 2 ** (u_bits - 12)))
         if np.max(np.abs(seg(a) * 2.0 ** -bits - f(a * 2.0 ** -u_bits))) <= tol:
-            return seg
-    # potentials too coarse for the tolerance (u_bits < 4): the reported max_error says
-    return seg
+            return seg, True
+    return fits, False
 
 
 def _monotone(seg: X.Segments) -> X.Segments:
@@ -131,16 +184,16 @@ def _monotone(seg: X.Segments) -> X.Segments:
     segment ``i`` only moves the breakpoint below it, which is checked next."""
     coefs = seg.coefs.copy()
     for i in range(len(seg.starts) - 2, -1, -1):  # the breakpoint starts[i + 1]
-        fixed = X.Segments(seg.starts, coefs, seg.bits, seg.shift, seg.t_shift)
+        fixed = X.Segments(seg.starts, coefs, seg.bits, seg.shift, seg.t_shift, seg.tol)
         b = seg.starts[i + 1]
         up = int(fixed(np.array([b]))[0] - fixed(np.array([b - 1]))[0])
         if up > 0:
             coefs[i, 0] += up
-    return X.Segments(seg.starts, coefs, seg.bits, seg.shift, seg.t_shift)
+    return X.Segments(seg.starts, coefs, seg.bits, seg.shift, seg.t_shift, seg.tol)
 
 
-def make_activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
-                    wide: bool) -> X.FixedActivation:
+def make_activation(phi: str, u_bits: int, rate_bits: int, signed: bool, wide: bool,
+                    product_bits: int | None = None) -> X.FixedActivation:
     """phi of one layer in integers (see :func:`fixed_activation`)."""
     if wide:
         p_min, p_max = (-X.STATE_MAX if signed else 0), X.STATE_MAX
@@ -148,25 +201,29 @@ def make_activation(phi: str, u_bits: int, rate_bits: int, signed: bool,
         p_min, p_max = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
     segments = gate = None
     if phi in X.SEGMENT_PHI:
-        segments = design_segments(phi, u_bits, segment_tolerance(rate_bits, wide))
+        tol = segment_tolerance(rate_bits, wide, product_bits)
+        segments = design_segments(phi, u_bits, tol, product_bits)
         if phi == "softplus":
-            gate = design_segments("gate", u_bits, GATE_TOL_LSB * 2.0 ** -X.GATE_BITS)
+            gate = design_segments("gate", u_bits, GATE_TOL_LSB * 2.0 ** -X.GATE_BITS,
+                                   product_bits)
     return X.FixedActivation(kind=phi, u_bits=u_bits, rate_bits=rate_bits, p_min=p_min,
                              p_max=p_max, segments=segments, gate_segments=gate)
 
 
 def fixed_activation(phi: str, u_bits: int, rate_bits: int, signed: bool, wide: bool,
-                     layer: str) -> tuple[X.FixedActivation, float]:
+                     layer: str, product_bits: int | None = None
+                     ) -> tuple[X.FixedActivation, float]:
     """phi of one layer and its largest error (rate units) over the payload range.
 
     Sigmoid, tanh and softplus are evaluated from segments within
     :func:`segment_tolerance` (a fraction of the payload LSB; ``WIDE_TOL`` for the 24-bit
     payloads of the output layer, ``wide``); the softplus gate from segments of the
-    sigmoid within ``GATE_TOL_LSB``. Piecewise-linear phi (linear, relu, hard_sigmoid)
-    are exact shifts and compares. ``layer`` names the layer in errors.
+    sigmoid within ``GATE_TOL_LSB``; every product within ``product_bits`` (None: no
+    limit but int64's), which may relax the tolerances. Piecewise-linear phi (linear,
+    relu, hard_sigmoid) are exact shifts and compares. ``layer`` names the layer in errors.
     """
     del layer  # every format has a segment form: nothing to refuse
-    act = make_activation(phi, u_bits, rate_bits, signed, wide)
+    act = make_activation(phi, u_bits, rate_bits, signed, wide, product_bits)
     hi = 4.0 if act.segments is None else float(act.segments.starts[-1]) * 2.0 ** -u_bits + 1
     # worst-case error of phi within the payload range, on a grid of 2**-13 (or u's LSB)
     u = np.arange(-hi, hi, 2.0 ** -min(u_bits, 13))

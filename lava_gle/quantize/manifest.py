@@ -25,6 +25,7 @@ def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
             "timing": "chip" if qnet.chip_timing else "exact",
             "backward_rounding": ("mirrored" if qnet.mirrored_backward_rounding
                                   else "independent"),
+            "product_bits": qnet.product_bits, "accumulator_bits": qnet.acc_bits,
             "layers": [_layer(q) for q in qnet.layers]}
 
 
@@ -77,7 +78,8 @@ def _segments_dict(s: X.Segments | None) -> dict | None:
     if s is None:
         return None
     return {"starts": s.starts.tolist(), "coefficients": s.coefs.tolist(), "bits": s.bits,
-            "shift": s.shift, "t_shift": s.t_shift, "degree": s.degree, "constants": s.constants()}
+            "shift": s.shift, "t_shift": s.t_shift, "degree": s.degree, "constants": s.constants(),
+            "tolerance": s.tol, "product_bits": s.product_bits()}
 
 
 def _factor_dict(f: X.Factor) -> dict:

@@ -8,6 +8,7 @@
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -133,6 +134,11 @@ class QuantizedNetwork:
         ``fixed_point.backward_rounding: mirrored``: the backward arrays draw the forward
         arrays' rounding numbers (their learning engines seeded alike), so they stay exact
         transposes; default independent draws, as separate cores make them.
+    product_bits : int
+        The multiplier's product width (sign included) the phi segments were designed for.
+    acc_bits : int
+        The dendritic accumulator's width (sign included): drive sums ``W p`` and
+        ``W^T e`` saturate to it.
     """
 
     net: Network
@@ -141,6 +147,8 @@ class QuantizedNetwork:
     beta: X.Factor
     beta_negative: bool
     seed: int
+    product_bits: int
+    acc_bits: int
     per_synapse_rounding: bool = True
     chip_timing: bool = False
     mirrored_backward_rounding: bool = False
@@ -174,15 +182,30 @@ class Options:
     w_headroom: float
     in_range: float
     w_floor: float
+    product_bits: int
+    acc_bits: int
 
     @classmethod
     def of(cls, net: Network) -> Options:
         opts, learns = net.fixed_point, net.learning.enabled and net.learning.eta > 0
+        product_bits, acc_bits = profile_widths()
         # learned weights may grow; fixed ones are what they are
         return cls(learns=learns, growth=float(opts.get("signal_growth", 8.0)),
                    w_headroom=float(opts.get("weight_headroom", 2.0 if learns else 1.0)),
                    in_range=float(opts.get("input_range", 2.0)),
-                   w_floor=float(opts.get("weight_range", 4.0 if learns else 0.0)))
+                   w_floor=float(opts.get("weight_range", 4.0 if learns else 0.0)),
+                   product_bits=int(opts.get("product_bits", product_bits)),
+                   acc_bits=int(opts.get("accumulator_bits", acc_bits)))
+
+
+@functools.lru_cache(maxsize=1)
+def profile_widths() -> tuple[int, int]:
+    """``(product_bits, accumulator_bits)`` of the default hardware profile
+    (``lava_gle/profiles/loihi2.yaml``): the defaults of the ``fixed_point`` options of
+    the same names."""
+    from lava_gle.mappings.profiles import load_profile  # mappings imports quantize
+    profile = load_profile()
+    return profile.product_bits, profile.accumulator_bits
 
 
 @dataclass(frozen=True)
@@ -278,7 +301,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         gamma = quantize_factor(abs(lrn.gamma) * 2.0 ** (u_bits - e_bits), "gamma", name,
                                 scale=True)
     act, phi_err = fixed_activation(layer.phi, u_bits, rate.rate_bits, rate.signed, rate.wide,
-                                    name)
+                                    name, opts.product_bits)
     consts = X.FixedNeuronConstants(
         dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
         tau_r_m=quantize_factor(tr / tm, "tau_r/tau_m", name),
@@ -357,4 +380,5 @@ def quantize_network(net: Network) -> QuantizedNetwork:
                             == "per_synapse",
                             chip_timing=net.fixed_point.get("timing", "exact") == "chip",
                             mirrored_backward_rounding=net.fixed_point.get(
-                                "backward_rounding", "independent") == "mirrored")
+                                "backward_rounding", "independent") == "mirrored",
+                            product_bits=opts.product_bits, acc_bits=opts.acc_bits)

@@ -92,3 +92,37 @@ def test_tolerances_are_below_the_tables_they_replace():
     2**-21 for the 24-bit output (interpolated tables: 0.9e-6 to 6e-6)."""
     assert segment_tolerance(8, False) == SEGMENT_TOL_LSB * 2.0 ** -8 == 2.0 ** -11
     assert segment_tolerance(22, True) == WIDE_TOL < 0.9e-6
+
+
+@settings(max_examples=30, deadline=None)
+@given(phi=st.sampled_from(SEGMENT_PHI), fmt=FORMATS, budget=st.sampled_from([37, 40, 48]))
+def test_segments_fit_the_product_budget(phi, fmt, budget):
+    """With a multiplier of ``budget`` bits (sign included) every Horner product fits (all
+    potentials), the gate's squares of the working format fit (``2 bits + 2``), and phi is
+    within the (relaxed) tolerance the segments record plus half an LSB."""
+    u_bits, rate_bits, wide = fmt
+    act, err = fixed_activation(phi, u_bits, rate_bits, phi == "tanh", wide, "a", budget)
+    for seg in (act.segments, act.gate_segments):
+        if seg is not None:
+            assert seg.product_bits() <= budget
+            assert 2 * seg.bits + 2 <= budget
+    assert act.segments.tol >= segment_tolerance(rate_bits, wide, budget)
+    assert err <= act.segments.tol + 0.5 * 2.0 ** -rate_bits
+    u = np.arange(-(20 << u_bits), 20 << u_bits, 97)
+    f = act.segments
+    one = 1 << f.bits
+    y = one - f(np.abs(u))
+    assert int(np.abs(y * y).max()).bit_length() + 1 <= budget  # tanh's gate square
+
+
+def test_the_product_budget_relaxes_only_the_24_bit_payloads():
+    """37-bit products (the default): 8-bit payloads keep their segments; the 24-bit
+    output's tolerance becomes 2**-14 (from 2**-21), fewer instructions than unbounded."""
+    for phi in SEGMENT_PHI:
+        hidden = [fixed_activation(phi, 16, 8, phi == "tanh", False, "a", b)[0].segments
+                  for b in (None, 37)]
+        assert np.array_equal(hidden[0].coefs, hidden[1].coefs)
+        wide = [fixed_activation(phi, 18, 20, phi == "tanh", True, "a", b)[0].segments
+                for b in (None, 37)]
+        assert wide[0].product_bits() > 40 >= 37 >= wide[1].product_bits()
+        assert (wide[0].tol, wide[1].tol) == (WIDE_TOL, 2.0 ** -14)
