@@ -127,35 +127,44 @@ def _counter(base, index, bits):
 # -- forward drive and backward error ------------------------------------------------------
 
 @_jit
-def forward_drive(w, w_shift, b, b_shift, p):
+def _clip_count(x, lo, hi):
+    """``(min(max(x, lo), hi), 1 if clipped else 0)``."""
+    if x > hi:
+        return hi, 1
+    if x < lo:
+        return lo, 1
+    return x, 0
+
+
+@_jit
+def forward_drive(w, w_shift, b, b_shift, p, acc_max):
     """Compiled :func:`lava_gle.numerics.fixed.forward_drive` (same arguments, results)."""
     n, m = w.shape
     p2 = np.ascontiguousarray(p).reshape(-1, m)
     batch = p2.shape[0]
     s = np.empty((batch, n), np.int64)
-    clipped = 0
+    clipped = acc_clipped = 0
     for i in range(n):
         bias = _shift_floor(b[i], -b_shift)
         for k in range(batch):
             acc = np.int64(0)
             for j in range(m):
                 acc += p2[k, j] * w[i, j]
-            x = _shift_floor(acc, -w_shift) + bias
-            if x > _STATE_MAX or x < -_STATE_MAX:
-                clipped += 1
-                x = min(max(x, -_STATE_MAX), _STATE_MAX)
-            s[k, i] = x
-    return s.reshape(p.shape[:-1] + (n,)), clipped
+            x, c = _clip_count(_shift_floor(acc, -w_shift), -acc_max, acc_max)
+            acc_clipped += c
+            s[k, i], c = _clip_count(x + bias, -_STATE_MAX, _STATE_MAX)
+            clipped += c
+    return s.reshape(p.shape[:-1] + (n,)), clipped, acc_clipped
 
 
 @_jit
-def backward_error(w, e, shift):
+def backward_error(w, e, shift, acc_max):
     """Compiled :func:`lava_gle.numerics.fixed.backward_error` (same arguments, results)."""
     n, m = w.shape
     e2 = np.ascontiguousarray(e).reshape(-1, n)
     batch = e2.shape[0]
     eps = np.zeros((batch, m), np.int64)
-    clipped = 0
+    clipped = acc_clipped = 0
     for k in range(batch):
         for i in range(n):
             ei = e2[k, i]
@@ -163,12 +172,11 @@ def backward_error(w, e, shift):
                 for j in range(m):
                     eps[k, j] += ei * w[i, j]
         for j in range(m):
-            x = _shift_floor(eps[k, j], -shift)
-            if x > _STATE_MAX or x < -_STATE_MAX:
-                clipped += 1
-                x = min(max(x, -_STATE_MAX), _STATE_MAX)
-            eps[k, j] = x
-    return eps.reshape(e.shape[:-1] + (m,)), clipped
+            x, c = _clip_count(_shift_floor(eps[k, j], -shift), -acc_max, acc_max)
+            acc_clipped += c
+            eps[k, j], c = _clip_count(x, -_STATE_MAX, _STATE_MAX)
+            clipped += c
+    return eps.reshape(e.shape[:-1] + (m,)), clipped, acc_clipped
 
 
 @_jit

@@ -396,23 +396,36 @@ def int_matmul(a: Array, b: Array) -> Array:
     return np.rint(a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
 
 
-def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int,
-                  p: Array) -> tuple[Array, int]:
+def acc_limit(acc_bits: int) -> int:
+    """Largest magnitude of a signed ``acc_bits``-wide dendritic accumulator."""
+    return (1 << (acc_bits - 1)) - 1
+
+
+def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int, p: Array,
+                  acc_max: int) -> tuple[Array, int, int]:
     """Drive ``s = (W p) << w_shift + b << b_shift`` in the potential format, saturated.
 
     w int [n, m] (8-bit magnitude + sign), p int [..., m] payloads, b int [n];
     negative shifts are arithmetic right shifts (floor), as Lava's Dense ``weight_exp``.
+    The dendritic accumulator's sum ``(W p) << w_shift`` saturates to ``±acc_max``
+    (:func:`acc_limit`; as a whole: the partial sums are exact), then the bias is added
+    and the drive saturates to the state. Returns (s, state clips, accumulator clips).
     """
-    s = shift_floor(int_matmul(p, w.T), -w_shift) + shift_floor(b, -b_shift)
-    return saturate_state(s)
+    acc, n_acc = saturate(shift_floor(int_matmul(p, w.T), -w_shift), -acc_max, acc_max)
+    s, n = saturate_state(acc + shift_floor(b, -b_shift))
+    return s, n, n_acc
 
 
-def backward_error(w: Array, e: Array, shift: int) -> tuple[Array, int]:
-    """Error sent down ``eps = (W^T e) << shift`` (error format of the layer below), saturated.
+def backward_error(w: Array, e: Array, shift: int, acc_max: int) -> tuple[Array, int, int]:
+    """Error sent down ``eps = (W^T e) << shift`` (error format of the layer below), saturated
+    to the accumulator ``±acc_max`` (as a whole), then to the state.
 
     w int [n, m], e int [..., n] -> [..., m]; a negative shift is a floor right shift.
+    Returns (eps, state clips, accumulator clips).
     """
-    return saturate_state(shift_floor(int_matmul(e, w), -shift))
+    acc, n_acc = saturate(shift_floor(int_matmul(e, w), -shift), -acc_max, acc_max)
+    eps, n = saturate_state(acc)
+    return eps, n, n_acc
 
 
 def output_error(p: Array, y: Array, beta: Factor, beta_negative: bool) -> tuple[Array, int]:

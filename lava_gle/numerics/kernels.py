@@ -45,10 +45,11 @@ from lava_gle.quantize import QuantizedNetwork, quantize_network
 
 Array = np.ndarray
 
-#: Saturation counters per layer: neuron variables, drive, error sent down, learning
-#: error trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit
-#: limit; plus input and target payloads.
-SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "trace", "W", "b", "tau")
+#: Saturation counters per layer: neuron variables, drive, error sent down, the
+#: dendritic accumulator of the projection into the layer (its sums W p and W^T e),
+#: learning error trace, weights and biases at the 8-bit limit, learned tau_m at the
+#: 24-bit limit; plus input and target payloads.
+SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "acc", "trace", "W", "b", "tau")
 
 
 def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
@@ -302,6 +303,7 @@ class FixedLayer:
         self.consts = ql.consts
         self.sat = sat
         self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B",)}
+        self._acc_max = X.acc_limit(q.acc_bits)
 
     @property
     def tau_m(self) -> Array:
@@ -342,8 +344,10 @@ class FixedLayer:
 
     def drive(self, p: Array) -> Array:
         ql = self.ql
-        s, n = ops.forward_drive(self.W, ql.w_shift, self.b, ql.b_shift, p)
+        s, n, n_acc = ops.forward_drive(self.W, ql.w_shift, self.b, ql.b_shift, p,
+                                        self._acc_max)
         self._count("s", n)
+        self._count("acc", n_acc)
         return s
 
     def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
@@ -355,9 +359,10 @@ class FixedLayer:
     def error_down(self, e: Array) -> Array:
         """The error sent to the layer below, ``W^T e``, or ``B^T e`` under chip timing
         (the backward array as it stands before this step's learning epochs)."""
-        eps, n = ops.backward_error(self.W if self.B is None else self.B, e,
-                                    self.ql.back_shift)
+        eps, n, n_acc = ops.backward_error(self.W if self.B is None else self.B, e,
+                                           self.ql.back_shift, self._acc_max)
         self._count("eps", n)
+        self._count("acc", n_acc)
         return eps
 
     def bind(self, W: Array | None = None, b: Array | None = None,

@@ -54,9 +54,11 @@ def wide_rate_bits(rate_bits: int, signed: bool) -> int:
     return rate_bits + (X.STATE_BITS - 2) - int(math.log2(payload_max(signed) + 1))
 
 
-def state_bits_for(bound: float) -> int:
-    """Fraction bits of a 24-bit state that holds ``+-bound``."""
-    return int(min(23, max(0, 23 - ceil_log2(max(bound, 2.0 ** -16)))))
+def state_bits_for(bound: float, width: int = X.STATE_BITS) -> int:
+    """Fraction bits of a signed ``width``-bit value (default: the 24-bit state) that holds
+    ``+-bound``."""
+    top = min(width, X.STATE_BITS) - 1
+    return int(min(top, max(0, top - ceil_log2(max(bound, 2.0 ** -16)))))
 
 
 def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Factor:

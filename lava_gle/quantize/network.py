@@ -253,7 +253,10 @@ def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
         range_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
         wide = i == len(net.layers) - 1
         rate_bits = wide_rate_bits(range_bits, signed) if wide else range_bits
-        u_bits = o.get("u_bits", state_bits_for(4.0 * max(drive * opts.growth, 1.0)))
+        # 4x headroom in the state; the drive itself fits the dendritic accumulator
+        grown_drive = max(drive * opts.growth, 1.0)
+        u_bits = o.get("u_bits", min(state_bits_for(4.0 * grown_drive),
+                                     state_bits_for(grown_drive, opts.acc_bits)))
         out.append(RateFormat(rate_bits, range_bits, wide, signed, u_bits, drive, pre_bits,
                               pre_signed))
         r_range_below = min(r_init, payload_max(signed) * 2.0 ** -rate_bits)
@@ -262,9 +265,10 @@ def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
 
 
 def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
-                  growth: float) -> list[ErrorFormat]:
+                  growth: float, acc_bits: int) -> list[ErrorFormat]:
     """Backward pass of bounds: error formats and error-trace ranges, from the output
-    (rate format ``top``) down."""
+    (rate format ``top``) down. Below the output the error arrives through the dendritic
+    accumulator (``acc_bits`` wide), which must hold its bound too."""
     lrn = net.learning
     r_range_top = payload_max(top.signed) * 2.0 ** -top.range_bits
     # beta 0 forms no output error: any error format will do, size it as for beta 1
@@ -278,7 +282,10 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
             overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
         e_bound = max(d_bound * overshoot, 2.0 ** -16)
         o = layer.fixed_point
-        fmt = ErrorFormat(e_bits=o.get("error_bits", state_bits_for(e_bound)),
+        e_bits = state_bits_for(e_bound)
+        if out:  # below the output: eps = W^T e through the accumulator
+            e_bits = min(e_bits, state_bits_for(d_bound, acc_bits))
+        fmt = ErrorFormat(e_bits=o.get("error_bits", e_bits),
                           e_bound=e_bound / overshoot,
                           trace_range=o.get("error_trace_range", trace_range))
         out.insert(0, fmt)
@@ -365,7 +372,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     weights = [net.initial_weights(i) for i in range(len(net.layers))]
     biases = [net.initial_biases(i) for i in range(len(net.layers))]
     rates = rate_formats(net, weights, biases, opts, in_bits)
-    errors = error_formats(net, weights, rates[-1], opts.growth)
+    errors = error_formats(net, weights, rates[-1], opts.growth, opts.acc_bits)
     layers = []
     for i, layer in enumerate(net.layers):  # a loop, not a comprehension: warning stacklevels
         layers.append(quantize_layer(net, layer, rates[i], errors[i],

@@ -42,31 +42,63 @@ def batch_shape(draw_batch: int) -> tuple[int, ...]:
     return () if draw_batch == 0 else (draw_batch,)
 
 
+#: Accumulator widths (sign included): narrow ones overflow on most sums, 22 (the
+#: default) on some, 40 on none.
+ACC_BITS = st.sampled_from([12, 18, 22, 40])
+
+
 @SETTINGS
 @given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
-       w_shift=st.integers(-6, 6), b_shift=st.integers(-6, 8), wide=st.booleans())
-def test_forward_drive(seed, n, m, batch, w_shift, b_shift, wide):
+       w_shift=st.integers(-6, 6), b_shift=st.integers(-6, 8), wide=st.booleans(),
+       acc_bits=ACC_BITS)
+def test_forward_drive(seed, n, m, batch, w_shift, b_shift, wide, acc_bits):
     rng = np.random.default_rng(seed)
     w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
     top = X.STATE_MAX if wide else 255  # 24-bit output payloads or 8-bit rates
     p = ints(rng, -top, top, batch_shape(batch) + (m,))
-    want = X.forward_drive(w, w_shift, b, b_shift, p)
-    got = C.forward_drive(w, w_shift, b, b_shift, p)
-    assert got[0].shape == want[0].shape and got[1] == want[1]
+    acc_max = X.acc_limit(acc_bits)
+    want = X.forward_drive(w, w_shift, b, b_shift, p, acc_max)
+    got = C.forward_drive(w, w_shift, b, b_shift, p, acc_max)
+    assert got[0].shape == want[0].shape and got[1:] == want[1:]
     np.testing.assert_array_equal(got[0], want[0])
 
 
 @SETTINGS
 @given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
-       shift=st.integers(-8, 8))
-def test_backward_error(seed, n, m, batch, shift):
+       shift=st.integers(-8, 8), acc_bits=ACC_BITS)
+def test_backward_error(seed, n, m, batch, shift, acc_bits):
     rng = np.random.default_rng(seed)
     w = ints(rng, X.W_MIN, X.W_MAX, (n, m))
     e = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
     e[..., rng.random(n) < 0.3] = 0  # rows that send nothing
-    want, got = X.backward_error(w, e, shift), C.backward_error(w, e, shift)
-    assert got[0].shape == want[0].shape and got[1] == want[1]
+    acc_max = X.acc_limit(acc_bits)
+    want, got = X.backward_error(w, e, shift, acc_max), C.backward_error(w, e, shift, acc_max)
+    assert got[0].shape == want[0].shape and got[1:] == want[1:]
     np.testing.assert_array_equal(got[0], want[0])
+
+
+@pytest.mark.parametrize("overflows", [True, False])
+def test_the_accumulator_saturates_alike(overflows):
+    """Sums beyond the 22-bit accumulator (2**21 - 1 = 2,097,151) or within it (a right
+    shift of 2 first): both implementations give the clipped (or exact) sum and count the
+    clips alike. Forward: 255 * 255 * 40 = 2,601,000; backward: 2**14 * 255 = 4,177,920."""
+    w = np.full((2, 40), 255, np.int64)
+    w[1] = -255
+    b = np.array([3, -3], np.int64)
+    acc_max = X.acc_limit(22)
+    shift = 0 if overflows else -2
+    fwd = min(2_601_000 >> -shift, acc_max)
+    back = min(4_177_920 >> -shift, acc_max)
+    assert (fwd == acc_max) == (back == acc_max) == overflows
+    for impl in (X, C):
+        s, n, n_acc = impl.forward_drive(w, shift, b, 0, np.full((1, 40), 255, np.int64),
+                                         acc_max)
+        np.testing.assert_array_equal(s, [[fwd + 3, -fwd - 3]])
+        assert (n, n_acc) == (0, 2 if overflows else 0)
+        eps, n, n_acc = impl.backward_error(w, np.array([[1 << 14, 0]], np.int64), shift,
+                                            acc_max)
+        np.testing.assert_array_equal(eps, np.full((1, 40), back))
+        assert (n, n_acc) == (0, 40 if overflows else 0)
 
 
 @SETTINGS
@@ -250,7 +282,7 @@ def test_a_learning_network_gives_the_same_integers(batch, rounding):
     x = rng.uniform(-1, 1, (300, batch, 3))
     y = rng.uniform(0, 1, (300, batch, 4))
     want, got = _both(net, x, y)
-    for var in ("W", "b", "trace", "r"):  # these saturate (and must agree)
+    for var in ("W", "b", "trace", "acc"):  # these saturate (and must agree)
         assert any(want[k] for k in want if k.startswith(f"sat.{var}.")), var
     _assert_same(want, got)
 
