@@ -62,9 +62,9 @@ def test_integer_runs_are_deterministic_and_batch_copies_agree():
     assert one["W.hidden"].dtype.kind == "i"
 
 
-def lagline(w, learning, layer_fp=None):
+def lagline(w, learning, layer_fp=None, fp=None):
     return network_from_dict({
-        "gle_network": 1, "dt": 0.01, "input": {"size": 1},
+        "gle_network": 1, "dt": 0.01, "input": {"size": 1}, "fixed_point": fp or {},
         "layers": [{"name": f"l{i}", "size": 1, "tau_m": [1.0, 2.0][i], "tau_r": 0.1,
                     "phi": "softplus", "bias": False, "weights": [[w[i]]],
                     "fixed_point": layer_fp or {}} for i in range(2)],
@@ -107,12 +107,22 @@ def test_lagline_teacher_student_learns_in_fixed_point():
 
 
 def test_saturation_is_counted_and_warned():
-    net = lagline([1.0, 2.0], {"enabled": False}, layer_fp={"u_bits": 23})
+    # u_bits 23 holds potentials below 1.0: with a 26-bit accumulator the drive
+    # 2 * softplus(1.5) ~ 3.4 is held at the state's limit of 1 - 2^-23
     x = np.full((50, 1, 1), 1.5)
+    net = lagline([1.0, 2.0], {"enabled": False}, layer_fp={"u_bits": 23},
+                  fp={"accumulator_bits": 26})
     with pytest.warns(QuantizationWarning, match=r"s\.l1=\d+"):
         tr = FixedEngine(net).run(x, record=True)
-    # the drive 2 * softplus(1.5) ~ 3.4 is held at the 24-bit limit of 1 - 2^-23
     assert int(tr["sat.s.l1"]) > 0 and tr["u.l1"].max() < 1.0
+    assert int(tr["sat.acc.l1"]) == 0
+    # the default 22-bit accumulator clips the sum first, at 2^21 - 1 LSB (0.25): u
+    # rises towards 0.25 instead of 1.0
+    net = lagline([1.0, 2.0], {"enabled": False}, layer_fp={"u_bits": 23})
+    with pytest.warns(QuantizationWarning, match=r"acc\.l1=\d+"):
+        narrow = FixedEngine(net).run(x, record=True)
+    assert int(narrow["sat.acc.l1"]) > 0 and int(narrow["sat.s.l1"]) == 0
+    assert narrow["u.l1"].max() < 0.25 * tr["u.l1"].max() * 1.01
 
 
 def test_backend_front_doors():
