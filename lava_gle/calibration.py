@@ -28,6 +28,7 @@ from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 from lava_gle.quantize import BOUNDED_PHI, SIGNED_PHI, rate_bits_for, state_bits_for
+from lava_gle.quantize.network import profile_widths
 
 #: Room left above the largest potential seen (the rate formats already round their
 #: range up to a power of two).
@@ -40,8 +41,10 @@ def calibrate(net: Network, x: np.ndarray) -> Network:
     ``x``: calibration inputs [T, B, n_in] (float units), streamed from the zero state
     through the float engine with learning off. Sets ``input_range`` = max |x|, and per
     layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
-    keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|).
-    Options already in the description win. Learning settings are unchanged.
+    keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|),
+    and so that ``POTENTIAL_MARGIN`` * max |W r_below| (the sum the dendritic accumulator
+    holds) fits ``accumulator_bits``. Options already in the description win. Learning
+    settings are unchanged.
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 3 or x.shape[2] != net.input.size:
@@ -51,14 +54,19 @@ def calibrate(net: Network, x: np.ndarray) -> Network:
     tr = Engine(frozen).run(x, record=["u", "u_prosp", "r"])
     fp = dict(net.fixed_point)
     fp.setdefault("input_range", float(np.abs(x).max()))
+    acc_bits = int(fp.get("accumulator_bits", profile_widths()[1]))
+    below = x
     layers = []
-    for layer in net.layers:
+    for i, layer in enumerate(net.layers):
         o = dict(layer.fixed_point)
         name = layer.name
         if layer.phi not in BOUNDED_PHI:
             r_max = float(np.abs(tr[f"r.{name}"]).max())
             o.setdefault("rate_bits", rate_bits_for(r_max, layer.phi in SIGNED_PHI))
         u_max = float(max(np.abs(tr[f"u.{name}"]).max(), np.abs(tr[f"u_prosp.{name}"]).max()))
-        o.setdefault("u_bits", state_bits_for(POTENTIAL_MARGIN * u_max))
+        acc_max = float(np.abs(below @ net.initial_weights(i).T).max())
+        o.setdefault("u_bits", min(state_bits_for(POTENTIAL_MARGIN * u_max),
+                                   state_bits_for(POTENTIAL_MARGIN * acc_max, acc_bits)))
         layers.append(replace(layer, fixed_point=o))
+        below = tr[f"r.{name}"]
     return replace(net, fixed_point=fp, layers=tuple(layers))
