@@ -216,25 +216,36 @@ _PHI_KINDS = {"linear": 0, "relu": 1, "hard_sigmoid": 2, "sigmoid": 3, "tanh": 4
 
 @_jit
 def _segments(a, starts, coefs, shift, t_shift):
-    """:meth:`~lava_gle.numerics.fixed.Segments.__call__` of one ``a >= 0``: the last
-    segment starting at or below ``a``, then Horner's rule in ``t = a - start``."""
-    i = 0
-    for k in range(1, starts.shape[0]):
-        if a >= starts[k]:
-            i = k
-    t = _shift_round(a - starts[i], t_shift)
+    """:meth:`~lava_gle.numerics.fixed.Segments.__call__` of every element of ``a`` [N]
+    (>= 0) in passes over all elements, one per breakpoint and per Horner step (loops the
+    compiler vectorises): the last segment starting at or below ``a``, then Horner's rule
+    in ``t = a - start``. ``shift`` > 0 (:func:`_packed_segments`)."""
+    n = a.shape[0]
     d = coefs.shape[1] - 1
-    acc = coefs[i, d]
+    idx = np.zeros(n, np.int64)
+    for i in range(1, starts.shape[0]):
+        start = starts[i]
+        for k in range(n):
+            if a[k] >= start:
+                idx[k] = i
+    t_half = (np.int64(1) << (t_shift - 1)) if t_shift > 0 else np.int64(0)
+    half = np.int64(1) << (shift - 1)
+    t = np.empty(n, np.int64)
+    acc = np.empty(n, np.int64)
+    for k in range(n):
+        t[k] = (a[k] - starts[idx[k]] + t_half) >> t_shift
+        acc[k] = coefs[idx[k], d]
     for j in range(d - 1, -1, -1):
-        acc = _shift_round(acc * t, shift) + coefs[i, j]
+        for k in range(n):
+            acc[k] = ((acc[k] * t[k] + half) >> shift) + coefs[idx[k], j]
     return acc
 
 
 @_jit
-def _phi(u, kind, to_rate, u_bits, rate_bits, seg, starts, coefs, g_seg, g_starts, g_coefs):
+def _phi(u, f, fg, kind, to_rate, u_bits, rate_bits, w, g_bits):
     """:meth:`~lava_gle.numerics.fixed.FixedActivation.__call__` of one potential before
-    the payload's saturation: (payload, gate). ``seg`` and ``g_seg``: (bits, shift,
-    t_shift) of the segments and of the softplus gate's segments (:func:`_packed_phi`)."""
+    the payload's saturation: (payload, gate). ``f`` and ``fg``: the segments' value
+    (``w`` fraction bits) and the softplus gate segments' (``g_bits``) at ``|u|``."""
     if kind == 0:
         return _shift_round(u, to_rate), _GATE_ONE
     if kind == 1:
@@ -242,10 +253,7 @@ def _phi(u, kind, to_rate, u_bits, rate_bits, seg, starts, coefs, g_seg, g_start
     if kind == 2:
         p = min(max(_shift_round(u, to_rate), 0), np.int64(1) << rate_bits)
         return p, _GATE_ONE if 0 <= u <= (np.int64(1) << u_bits) else 0
-    w = seg[0]
     one = np.int64(1) << w
-    a = abs(u)
-    f = _segments(a, starts, coefs, seg[1], seg[2])
     if kind == 3:  # sigmoid
         y = one - f if u >= 0 else f
         return _shift_round(y, w - rate_bits), _shift_round(f * (one - f), 2 * w - _GATE_BITS)
@@ -255,22 +263,36 @@ def _phi(u, kind, to_rate, u_bits, rate_bits, seg, starts, coefs, g_seg, g_start
         return q if u >= 0 else -q, _GATE_ONE - _shift_round(y * y, 2 * w - _GATE_BITS)
     # softplus
     y = _shift_round(max(u, 0), u_bits - w) + f
-    fg = _segments(a, g_starts, g_coefs, g_seg[1], g_seg[2])
-    g = _shift_round(((np.int64(1) << g_seg[0]) - fg) if u >= 0 else fg, g_seg[0] - _GATE_BITS)
+    g = _shift_round(((np.int64(1) << g_bits) - fg) if u >= 0 else fg, g_bits - _GATE_BITS)
     return _shift_round(y, w - rate_bits), g
 
 
 @_jit
-def _activation(u, cfg, starts, coefs, g_starts, g_coefs):
-    """:func:`_phi` and the payload's saturation of every element of ``u``: (p, g, clips)."""
-    uf = np.ravel(u)
-    p, g = np.empty(uf.shape, np.int64), np.empty(uf.shape, np.int64)
+def _phi_all(u, cfg, starts, coefs, g_starts, g_coefs, p, g):
+    """phi of every element of ``u`` [N] into ``p`` and ``g`` [N], payloads saturated;
+    returns the counted clips. ``cfg``: :func:`_packed_phi`."""
+    kind = cfg[0]
+    n = u.shape[0]
+    f = fg = u  # placeholders for the kinds without segments
+    if kind >= 3:
+        a = np.abs(u)
+        f = _segments(a, starts, coefs, cfg[8], cfg[9])
+        if kind == 5:
+            fg = _segments(a, g_starts, g_coefs, cfg[11], cfg[12])
     clipped = 0
-    for k in range(uf.shape[0]):
-        raw, g[k] = _phi(uf[k], cfg[0], cfg[1], cfg[2], cfg[3], cfg[7:10], starts, coefs,
-                         cfg[10:13], g_starts, g_coefs)
+    for k in range(n):
+        raw, g[k] = _phi(u[k], f[k], fg[k], kind, cfg[1], cfg[2], cfg[3], cfg[7], cfg[10])
         p[k] = min(max(raw, cfg[4]), cfg[5])
         clipped += cfg[6] * (p[k] != raw)
+    return clipped
+
+
+@_jit
+def _activation(u, cfg, starts, coefs, g_starts, g_coefs):
+    """:func:`_phi_all` of ``u`` (any shape): (p, g, clips)."""
+    uf = np.ravel(u)
+    p, g = np.empty(uf.shape, np.int64), np.empty(uf.shape, np.int64)
+    clipped = _phi_all(uf, cfg, starts, coefs, g_starts, g_coefs, p, g)
     return p.reshape(u.shape), g.reshape(u.shape), clipped
 
 
@@ -328,17 +350,8 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
             uk = _clip_state(raw)
             n_u += uk != raw
             out[0, k], out[1, k], out[4, k], out[5, k] = uk, up, vk, ek
-    kind = phi_cfg[0]
-    if kind >= 0:
-        to_rate, u_bits, rate_bits, p_min, p_max, counts = (phi_cfg[1], phi_cfg[2], phi_cfg[3],
-                                                            phi_cfg[4], phi_cfg[5], phi_cfg[6])
-        seg, g_seg = phi_cfg[7:10], phi_cfg[10:13]
-        for k in range(u.shape[0]):
-            raw, gk = _phi(out[1, k], kind, to_rate, u_bits, rate_bits, seg, starts, coefs,
-                           g_seg, g_starts, g_coefs)
-            pk = min(max(raw, p_min), p_max)
-            n_r += counts * (pk != raw)
-            out[2, k], out[3, k] = pk, gk
+    if phi_cfg[0] >= 0:
+        n_r = _phi_all(out[1], phi_cfg, starts, coefs, g_starts, g_coefs, out[2], out[3])
     else:
         out[2], out[3] = 0, 0
     return out.reshape((6,) + batch_shape), n_v, n_e, n_u, n_up, n_r
@@ -389,6 +402,10 @@ def _packed_phi(a: X.FixedActivation) -> tuple[Array, Array, Array, Array, Array
     got = _PACKED.get(a)
     if got is None:
         kind = _PHI_KINDS.get(getattr(a, "kind", None), -1)
+        segs = [x for x in (getattr(a, "segments", None), getattr(a, "gate_segments", None))
+                if x is not None]
+        if any(x.shift <= 0 or x.t_shift < 0 for x in segs):
+            kind = -1  # right shifts only here; the reference handles the rest
         if kind < 0:
             got = (np.full(13, -1, np.int64), _NO_STARTS, _NO_COEFS, _NO_STARTS, _NO_COEFS)
         else:
