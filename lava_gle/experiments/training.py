@@ -590,15 +590,18 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
 
     Per layer, the weight and bias exponents hold ``headroom`` times the largest |W|
     resp. |b| of the initial and the trained network (``weight_exp``, ``bias_exp``), and
-    ``u_bits`` / ``rate_bits`` fit the trained network's signals on ``x`` [T, B, in]
-    (:func:`lava_gle.calibration.calibrate`). Options the description sets win. On a
-    chip this is the host's choice of formats before deployment; the integers then
-    learn from ``net``'s initial parameters.
+    ``u_bits`` / ``rate_bits`` fit the signals on ``x`` [T, B, in] of both the initial and
+    the trained network (:func:`lava_gle.calibration.calibrate`; the wider of the two
+    formats: the integers start from the one and move towards the other). Options the
+    description sets win. On a chip this is the host's choice of formats before
+    deployment; the integers then learn from ``net``'s initial parameters.
     """
     cal = calibrate(trained, x)
+    first = calibrate(net, x)
     layers = []
-    for i, (layer, tuned) in enumerate(zip(net.layers, cal.layers)):
-        o = {**tuned.fixed_point, **layer.fixed_point}
+    for i, (layer, tuned, start) in enumerate(zip(net.layers, cal.layers, first.layers)):
+        wider = {k: min(v, start.fixed_point.get(k, v)) for k, v in tuned.fixed_point.items()}
+        o = {**wider, **layer.fixed_point}
         w = np.maximum(np.abs(net.initial_weights(i)), np.abs(trained.initial_weights(i)))
         o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))
         if layer.bias:

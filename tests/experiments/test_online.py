@@ -10,13 +10,14 @@ import pytest
 
 from lava_gle.numerics.engine import Engine, FixedEngine
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments import yinyang
+from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
     TrainConfig, formats_from_float, frozen_network, onehot_targets, parse_eta_scales, predict,
     predict_in_place, rule_overrides,
 )
+from lava_gle.calibration import calibrate
 from lava_gle.quantize import quantize_network
 
 #: A Yin-Yang run of a few seconds, trained by GLE's rule on MSE targets at batch 1.
@@ -95,6 +96,14 @@ def test_formats_from_float_hold_the_trained_parameters():
         assert "u_bits" in sized.layers[i].fixed_point
     # the integers start from the initial parameters, not the trained ones
     np.testing.assert_array_equal(sized.initial_weights(0), net.initial_weights(0))
+    # ... so their signals must fit too, even where training shrinks them (10x smaller)
+    shrunk = net.with_parameters([0.1 * net.initial_weights(i) for i in range(2)],
+                                 [np.zeros(ls.size) for ls in net.layers])
+    small = formats_from_float(net, shrunk, x)
+    for mine, start, end in zip(small.layers, calibrate(net, x).layers,
+                                calibrate(shrunk, x).layers):
+        assert mine.fixed_point["u_bits"] == start.fixed_point["u_bits"]
+        assert start.fixed_point["u_bits"] < end.fixed_point["u_bits"]
 
 
 def test_halving_eta_lowers_the_learning_rules_exponent_by_one():
@@ -200,3 +209,19 @@ def test_a_schedule_below_the_learning_engines_smallest_gain_is_refused_before_t
                                            r"no learning-engine rule .*raise --sgd-eta"):
         yinyang.run_yinyang(config, tmp_path, backend="numpy-fixed", quiet=True)
     assert not (tmp_path / "checkpoint.npz").exists()  # nothing trained
+
+
+def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
+    config = mnist1d.Mnist1dConfig.quick(epochs=1, n_train=20, n_test=20, fast=2, slow=4,
+                                         batch=10, optimizer="sgd", loss="mse",
+                                         formats="float", agreement_steps=0)
+    m = mnist1d.run_mnist1d(config, tmp_path, backend="numpy-fixed", quiet=True)
+    assert m["history"]["lr"] == [mnist1d.SGD_ETA]
+    assert m["formats"]["source"] == "float"
+    names = [f"h{i}" for i in range(6)] + ["out"]
+    assert sorted(m["formats"]["layers"]) == sorted(names)
+    assert {f"W.{n}" for n in names} <= set(m["saturation"])  # counted per projection
+    assert m["batch_semantics"].startswith("approximation: 10 copies")
+    assert 0.0 <= m["test_accuracy"] <= 1.0 and 0.0 <= m["test_accuracy_float_same_rule"] <= 1.0
+    arrays = np.load(tmp_path / "checkpoint.npz")  # the integers trained, per projection
+    assert all(arrays[f"train.W.{i}"].dtype == np.int64 for i in range(7))
