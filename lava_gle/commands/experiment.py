@@ -50,7 +50,7 @@ def add_parser(sub) -> None:
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
-                        "(yinyang default: float)")
+                        "(default: float)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")

@@ -67,6 +67,7 @@ class Mnist1dConfig(RuleOptions):
     dtype: str = "float32"
     lava_sequences: int = 20
     balanced_batches: bool = False
+    formats: str = "float"
 
     @classmethod
     def quick(cls, **overrides) -> "Mnist1dConfig":

@@ -214,10 +214,10 @@ def test_a_schedule_below_the_learning_engines_smallest_gain_is_refused_before_t
 def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
     config = mnist1d.Mnist1dConfig.quick(epochs=1, n_train=20, n_test=20, fast=2, slow=4,
                                          batch=10, optimizer="sgd", loss="mse",
-                                         formats="float", agreement_steps=0)
+                                         agreement_steps=0)
     m = mnist1d.run_mnist1d(config, tmp_path, backend="numpy-fixed", quiet=True)
     assert m["history"]["lr"] == [mnist1d.SGD_ETA]
-    assert m["formats"]["source"] == "float"
+    assert m["formats"]["source"] == "float"  # the default: initial formats refuse the rate
     names = [f"h{i}" for i in range(6)] + ["out"]
     assert sorted(m["formats"]["layers"]) == sorted(names)
     assert {f"W.{n}" for n in names} <= set(m["saturation"])  # counted per projection
