@@ -79,8 +79,11 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
             out[q.name] = {"weights": None, "biases": None, "backward_weights": None}
             continue
         pre = "input" if i == 0 else qnet.layers[i - 1].name
-        fwd_signals = {"x1": f"rate payload of {pre} / 2" +
-                       (" (sent as p + 128)" if q.pre_signed else ""),
+        x1 = (f"rate payload of {pre} / 2" + (" (sent as p + 128)" if q.pre_signed else "")
+              if not q.pre_trace_coarsening else
+              f"learning payload of {pre}: its rate {q.pre_trace_coarsening} bits coarser, "
+              "dithered (fixed.pre_trace)")
+        fwd_signals = {"x1": x1,
                        "y2": f"error trace e_q+ of {q.name}", "y3": f"error trace e_q- of "
                        f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}
         entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals),

@@ -65,6 +65,11 @@ def make_points(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 #: the hidden one 4 inputs and the error through the small output weights.
 SGD_ETA = 2.0
 SGD_ETA_SCALE = {"out": 0.001}
+#: In fixed point the hidden projection's small learning gain makes the traces coarser;
+#: its errors (~0.005) are far smaller than its inputs (~0.5 of their range), so these
+#: bits come off the presynaptic (input) trace, as far as the bias allows
+#: (``pre_trace_coarsening``, docs/fixed-point.md section 3; docs/experiments.md).
+HIDDEN_PRE_TRACE_COARSENING = 6
 
 
 @dataclass(frozen=True)
@@ -106,9 +111,12 @@ def load_data(config: YinyangConfig) -> Dataset:
 
 
 def build_network(config: YinyangConfig) -> Network:
-    """4 -> hidden (tanh) -> 3 (linear), tau_m = tau_r, lecun-normal weights seeded by seed."""
+    """4 -> hidden (tanh) -> 3 (linear), tau_m = tau_r, lecun-normal weights seeded by seed;
+    in fixed point the hidden projection coarsens its input trace
+    (:data:`HIDDEN_PRE_TRACE_COARSENING`)."""
     layers = [{"name": "hidden", "size": config.hidden, "tau_m": config.tau,
-               "tau_r": config.tau, "phi": "tanh", "bias": True},
+               "tau_r": config.tau, "phi": "tanh", "bias": True,
+               "fixed_point": {"pre_trace_coarsening": HIDDEN_PRE_TRACE_COARSENING}},
               {"name": "out", "size": 3, "tau_m": config.tau, "tau_r": config.tau,
                "phi": "linear", "bias": True}]
     return network_from_dict({

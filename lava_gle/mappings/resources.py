@@ -23,8 +23,9 @@ soma block of ``n`` neurons:
   learns b through a bias array; the bias neuron itself is shared and not counted). With
   learning, an input whose summed payload cannot also be the learning trace arrives twice
   (a second, 8-bit learning payload on an axon of its own, "One payload per spike" in
-  ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, and every error
-  into the plastic transpose copy; the second axon is assumed to address the same synapse
+  ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, rates that
+  ``W_l`` traces coarser than their payload (its ``pre_trace_coarsening`` option), and every
+  error into the plastic transpose copy; the second axon is assumed to address the same synapse
   rows (not public), so it adds axons, messages and traffic but no synapse words. A
   segment block: its chunk (twice as above) ``+ n`` fed back (plastic segments).
 - ``output_axons``: each neuron sends its rate to every core that holds the entry receiving
@@ -168,12 +169,13 @@ class LayerCost:
     word_bits : int
         Bits of one synapse memory word.
     learning_payload_up, learning_payload_down : bool
-        Its rates (signed, learning on, not the output layer) / its errors (sent down to a
-        plastic transpose copy) need a second, 8-bit learning payload per neuron and step
+        Its rates (signed, or traced coarser by the layer above; learning on, not the output
+        layer) / its errors (sent down to a plastic transpose copy) need a second, 8-bit learning payload per neuron and step
         besides the summed one (``docs/fixed-point.md``, "One payload per spike"): one more
         output axon per neuron and receiving core, and one more message.
     pre_learning_payload : bool
-        Its forward inputs arrive twice (signed rates or the signed input, learning on):
+        Its forward inputs arrive twice (signed rates, the signed input, or rates it traces
+        coarser (``pre_trace_coarsening``); learning on):
         one more input axon per presynaptic neuron. Errors from above arrive twice
         whenever ``plastic_backward``.
     """
@@ -338,6 +340,12 @@ def _fits_alone(cost: LayerCost, caps: tuple[int, ...]) -> bool:
     return all(d <= c for d, c in zip(cost.demand(1, 1, 1), caps))
 
 
+def _coarser_pre(net: Network, i: int) -> bool:
+    """Layer ``i`` may trace its inputs coarser than their payloads (the
+    ``pre_trace_coarsening`` option): then they need a learning payload of their own."""
+    return net.layers[i].fixed_point.get("pre_trace_coarsening", 0) > 0
+
+
 def layer_costs(net: Network, profile: HardwareProfile,
                 weight_bits: int | None = None) -> list[LayerCost]:
     """The cost model of every layer of ``net`` (no weight array is touched), one entry per
@@ -364,9 +372,11 @@ def layer_costs(net: Network, profile: HardwareProfile,
             has_bias=layer.bias, learning=learning,
             plastic_backward=learning and transpose and i < last, widths=widths[i],
             word_bits=profile.synapse_word_bits,
-            learning_payload_up=learning and i < last and layer.phi in SIGNED_PHI,
+            learning_payload_up=learning and i < last and (layer.phi in SIGNED_PHI
+                                                           or _coarser_pre(net, i + 1)),
             learning_payload_down=learning and transpose and i >= 1,
-            pre_learning_payload=learning and (i == 0 or net.layers[i - 1].phi in SIGNED_PHI))
+            pre_learning_payload=learning and (i == 0 or net.layers[i - 1].phi in SIGNED_PHI
+                                               or _coarser_pre(net, i)))
         plans.append((layer.name, base,
                       split_layer(layer.name, base, sizes[i], sizes[i + 2] if i < last else 0,
                                   caps)))

@@ -63,7 +63,7 @@ _X1_MAX, _F_LO, _F_HI = (1 << X.TRACE_BITS) - 1, -(1 << X.TRACE_BITS), (1 << X.T
 _BIAS_X1 = min(X.BIAS_PAYLOAD // 2, _X1_MAX)  # pre_trace of the bias neuron's payload (even)
 _GOLDEN, _MIX1, _MIX2, _STEP = X._GOLDEN, X._MIX1, X._MIX2, X._STEP
 _U64 = np.uint64
-_DITHER_STREAM = X._DITHER_STREAM
+_DITHER_STREAM, _PRE_STREAM = X._DITHER_STREAM, X._PRE_STREAM
 
 
 # -- scalar helpers (inlined by LLVM) ------------------------------------------------------
@@ -498,6 +498,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
      has_bias, b_mant, b_s_exp, b_ovf, b_f_signed) = (cfg[0], cfg[1] != 0, cfg[2] != 0, cfg[3],
                                                       cfg[4], cfg[5], cfg[6] != 0, cfg[7] != 0,
                                                       cfg[8], cfg[9], cfg[10], cfg[11] != 0)
+    pre_shift = cfg[12]
     n, m = w.shape
     p = np.ascontiguousarray(p).reshape(-1, m)
     e = np.ascontiguousarray(e).reshape(-1, n)
@@ -522,15 +523,22 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
     active = np.flatnonzero(active_mask)
     if active.shape[0] == 0:
         return n_trace, 0, 0
-    # presynaptic traces as the learning engine reads the payloads
+    # presynaptic traces as the learning engine reads the payloads (or the coarser,
+    # dithered learning payloads when pre_shift > 0)
     x0 = np.empty((batch, m), np.int64)
     pre = np.empty((batch, m), np.int64)
-    for k in range(batch):
-        for j in range(m):
-            q = p[k, j] + 128 if pre_signed else p[k, j]
-            half = q >> 1
-            x1 = min(half + (q & half & 1), _X1_MAX)  # round half to even, as np.round
-            on = 1 if q != 0 else 0
+    pre_base = _counter_base(seed, _PRE_STREAM + layer, step)
+    for j in range(m):
+        pre_dither = _counter(pre_base, j, pre_shift + 1) if pre_shift > 0 else 0
+        for k in range(batch):
+            if pre_shift > 0:
+                x1 = ((p[k, j] + pre_dither) >> (pre_shift + 1)) + (64 if pre_signed else 0)
+                on = 1 if x1 != 0 else 0
+            else:
+                q = p[k, j] + 128 if pre_signed else p[k, j]
+                half = q >> 1
+                x1 = min(half + (q & half & 1), _X1_MAX)  # round half to even, as np.round
+                on = 1 if q != 0 else 0
             x0[k, j] = on
             pre[k, j] = on * min(max(x1 - 64 if f_signed else x1, _F_LO), _F_HI)
     acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf)
@@ -551,16 +559,17 @@ _CONFIGS: dict = {}
 
 def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
                   rule: X.LearningRuleConstants,
-                  bias_rule: X.LearningRuleConstants | None) -> Array:
+                  bias_rule: X.LearningRuleConstants | None, pre_shift: int) -> Array:
     """The constants of :func:`_learn` as one int64 array (cached: rules are values)."""
-    key = (trace_shift, pre_signed, per_synapse, rule, bias_rule)
+    key = (trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
     cfg = _CONFIGS.get(key)
     if cfg is None:
         br = rule if bias_rule is None else bias_rule
         cfg = np.array([trace_shift, pre_signed, per_synapse,
                         rule.mant, rule.s_exp, rule.overflow_shift, rule.pre_signed,
                         bias_rule is not None,
-                        br.mant, br.s_exp, br.overflow_shift, br.pre_signed], np.int64)
+                        br.mant, br.s_exp, br.overflow_shift, br.pre_signed, pre_shift],
+                       np.int64)
         _CONFIGS[key] = cfg
     return cfg
 
@@ -568,8 +577,8 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
 def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,
                      bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,
-                     step: int, per_synapse: bool) -> tuple[int, int, int]:
+                     step: int, per_synapse: bool, pre_shift: int = 0) -> tuple[int, int, int]:
     """Compiled :func:`lava_gle.numerics.fixed.learn_projection` (same arguments, results;
     ``w`` and ``b`` updated in place)."""
-    cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule)
+    cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
     return _learn(w, b, p, e, seed, layer, step, cfg)

@@ -439,17 +439,28 @@ def output_error(p: Array, y: Array, beta: Factor, beta_negative: bool) -> tuple
 
 # -- learning engine ------------------------------------------------------------
 
-def pre_trace(p: Array, signed: bool) -> tuple[Array, Array]:
+def pre_trace(p: Array, signed: bool, shift: int = 0,
+              dither: Array | None = None) -> tuple[Array, Array]:
     """Presynaptic trace from a rate payload, as Lava's GradedSpikeCfg.OVERWRITE sees it.
 
-    The learning payload is ``q = p`` (unsigned rates, 0..255) or ``q = p + 128``
-    (signed rates -127..127, read back with the factor ``x1 - 64``). Returns
-    ``(x0, x1)``: ``x0 = q != 0`` (a zero payload is no spike) and
+    ``shift`` 0: the learning payload is ``q = p`` (unsigned rates, 0..255) or
+    ``q = p + 128`` (signed rates -127..127, read back with the factor ``x1 - 64``).
+    Returns ``(x0, x1)``: ``x0 = q != 0`` (a zero payload is no spike) and
     ``x1 = min(round_half_even(q / 2), 127)``.
+
+    ``shift`` a > 0: the trace is ``a`` bits coarser (the rule's gain is ``2**a`` larger,
+    :func:`lava_gle.quantize.rules.layer_learning`), stochastically rounded: the
+    presynaptic neuron sends the learning-only payload ``q = 2 x1`` with
+    ``x1 = (p + dither) >> (a + 1)`` (``+ 64`` for signed rates), ``dither`` uniform in
+    ``0 .. 2**(a+1) - 1`` ([m], broadcast over the batch axes of ``p``;
+    :func:`pre_dither`), so ``E[x1 * 2**a] = p / 2``, the shift-0 trace's value.
     """
-    q = p + 128 if signed else p
-    x1 = np.minimum(np.round(q / 2.0).astype(np.int64), (1 << TRACE_BITS) - 1)
-    return (q != 0).astype(np.int64), x1
+    if shift <= 0:
+        q = p + 128 if signed else p
+        x1 = np.minimum(np.round(q / 2.0).astype(np.int64), (1 << TRACE_BITS) - 1)
+        return (q != 0).astype(np.int64), x1
+    x1 = shift_floor(p + dither, shift + 1) + (64 if signed else 0)
+    return (x1 != 0).astype(np.int64), x1
 
 
 def error_trace(e: Array, shift: int, dither: Array | None) -> tuple[Array, int]:
@@ -604,16 +615,18 @@ def active_rows(e_q: Array) -> Array:
 
 def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool,
                       rule: LearningRuleConstants, bias_rule: LearningRuleConstants | None,
-                      rand_w, rand_b) -> tuple[Array, Array, tuple[int, int]]:
+                      rand_w, rand_b, pre_shift: int = 0, dither_pre: Array | None = None
+                      ) -> tuple[Array, Array, tuple[int, int]]:
     """One learning epoch of a projection (or of some of its rows): weights w [n, m] from
-    the presynaptic payloads ``p`` [..., m] and the error trace ``e_q`` [..., n]
+    the presynaptic payloads ``p`` [..., m] (traced as :func:`pre_trace` with
+    ``pre_shift`` and ``dither_pre``) and the error trace ``e_q`` [..., n]
     (:func:`error_trace`), biases b [n] (when ``bias_rule``) as synapses from a bias neuron
-    with payload :data:`BIAS_PAYLOAD`. ``rand_w``, ``rand_b``: the step's rounding numbers
-    of these rows (:func:`rounding_draws`).
+    with payload :data:`BIAS_PAYLOAD` (never coarsened). ``rand_w``, ``rand_b``: the step's
+    rounding numbers of these rows (:func:`rounding_draws`).
 
     Returns ``(w', b', (weight clips, bias clips))``.
     """
-    x0, x1 = pre_trace(p, pre_signed)
+    x0, x1 = pre_trace(p, pre_signed, pre_shift, dither_pre)
     w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
@@ -626,11 +639,12 @@ def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool
 def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: LearningRuleConstants,
                      bias_rule: LearningRuleConstants | None, seed: int, layer: int,
-                     step: int, per_synapse: bool) -> tuple[int, int, int]:
+                     step: int, per_synapse: bool, pre_shift: int = 0) -> tuple[int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
     errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
-    None: biases stay) from the payloads ``p`` [..., m], with the rounding numbers of
+    None: biases stay) from the payloads ``p`` [..., m] (their trace ``pre_shift`` bits
+    coarser, dithered by :func:`pre_dither`), with the rounding numbers of
     :func:`rounding_draws` (``seed``; ``per_synapse`` or one per projection).
 
     Only the rows whose error trace is non-zero are computed (:func:`active_rows`: the
@@ -644,8 +658,9 @@ def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
     if rows.size == 0:
         return n_trace, 0, 0
     rand_w, rand_b = rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
-    w_rows, b_rows, (n_w, n_b) = update_projection(w[rows], b[rows], p, e_q[..., rows],
-                                                   pre_signed, rule, bias_rule, rand_w, rand_b)
+    w_rows, b_rows, (n_w, n_b) = update_projection(
+        w[rows], b[rows], p, e_q[..., rows], pre_signed, rule, bias_rule, rand_w, rand_b,
+        pre_shift, pre_dither(seed, layer, step, w.shape[1], pre_shift))
     w[rows], b[rows] = w_rows, b_rows
     return n_trace, n_w, n_b
 
@@ -772,6 +787,8 @@ def counter_bits(seed: int, stream: int, step: int, bits: int,
 _DITHER_STREAM = 1 << 32
 #: First stream id of the tau_m update's dither.
 _TAU_STREAM = 1 << 33
+#: First stream id of the presynaptic trace's dither (layer l: ``_PRE_STREAM + l``).
+_PRE_STREAM = 3 << 32
 
 
 def tau_dither(seed: int, layer: int, step: int, tl: TauLearning) -> Array | None:
@@ -789,6 +806,16 @@ def trace_dither(seed: int, layer: int, step: int, n: int, trace_shift: int) -> 
     if trace_shift <= 0:
         return None
     return counter_bits(seed, _DITHER_STREAM + layer, step, trace_shift, (n,))
+
+
+def pre_dither(seed: int, layer: int, step: int, m: int, pre_shift: int) -> Array | None:
+    """The dither of layer ``layer``'s presynaptic trace on ``step`` (:func:`pre_trace`):
+    ``pre_shift + 1`` bits per presynaptic neuron ([m], stream ``_PRE_STREAM + layer``,
+    shared by a batch); None when ``pre_shift <= 0``. The presynaptic neuron draws it
+    when it forms its learning payload."""
+    if pre_shift <= 0:
+        return None
+    return counter_bits(seed, _PRE_STREAM + layer, step, pre_shift + 1, (m,))
 
 
 def rounding_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],

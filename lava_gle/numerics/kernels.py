@@ -404,7 +404,8 @@ class FixedLayer:
             return
         n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
-                                                 self.index, t, q.per_synapse_rounding)
+                                                 self.index, t, q.per_synapse_rounding,
+                                                 ql.pre_trace_coarsening)
         self._count("trace", n_trace)
         self._count("W", n_w)
         self._count("b", n_b)
@@ -439,7 +440,9 @@ class FixedLayer:
                 rand = X.counter_bits(q.seed, BACKWARD_STREAM + self.index, t + 1,
                                       X.ACC_FRAC, shape,
                                       rows if q.per_synapse_rounding else None)
-            x0, x1 = X.pre_trace(p, ql.pre_signed)
+            a = ql.pre_trace_coarsening  # the lower neurons' learning payload, as forward
+            x0, x1 = X.pre_trace(p, ql.pre_signed, a,
+                                 X.pre_dither(q.seed, self.index, t, ql.w.shape[1], a))
             new, n = X.synapse_update(self.B[rows], x0, x1, e_q[..., rows], ql.rule, rand)
             self.B[rows] = new
             self._count("B", n)
@@ -533,8 +536,8 @@ class FixedKernels:
         halving eta lowers the rule's exponent ``s_exp`` by one while it is above 1."""
         net = self.q.net
         q = quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
-        fields = ("rule", "bias_rule", "trace_shift", "trace_coarsening", "gain_target",
-                  "bias_gain_target")
+        fields = ("rule", "bias_rule", "trace_shift", "trace_coarsening",
+                  "pre_trace_coarsening", "gain_target", "bias_gain_target")
         for k, ql in zip(self.layers, q.layers):
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in fields})
 

@@ -52,6 +52,10 @@ class QuantizedLayer:
     trace_coarsening : int
         Bits by which the learning gain made the trace coarser than ``error_trace_range``
         asks (see ``docs/fixed-point.md``, section 3).
+    pre_trace_coarsening : int
+        Bits by which the learning gain made the presynaptic rate trace coarser than the
+        payload's own (at most the ``pre_trace_coarsening`` option; 0: x1 is the payload's
+        trace), stochastically rounded (:func:`~lava_gle.numerics.fixed.pre_trace`).
     consts : FixedNeuronConstants
     w : int64 [n, m]
         Weights, ``W = w * 2**w_exp``; ``w_shift`` turns ``w @ p`` into the potential format.
@@ -79,6 +83,7 @@ class QuantizedLayer:
     rate_signed: bool
     trace_shift: int
     trace_coarsening: int
+    pre_trace_coarsening: int
     consts: X.FixedNeuronConstants
     w: np.ndarray
     w_exp: int
@@ -331,7 +336,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
     learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits, err.trace_range,
-                           rate.pre_bits, rate.pre_signed, w_exp, b_exp, name)
+                           rate.pre_bits, rate.pre_signed, w_exp, b_exp, name,
+                           o.get("pre_trace_coarsening", 0))
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,

@@ -26,14 +26,17 @@ class LayerLearning:
 
     Fields as in :class:`~lava_gle.quantize.QuantizedLayer`: ``rule`` and ``bias_rule``
     (None without learning), the error trace ``e_q = (e + dither) >> trace_shift``,
-    ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, and the wanted gains
-    ``gain_target``, ``bias_gain_target`` (LSB per unit of x1*e_q per step) at that trace.
+    ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, the presynaptic
+    trace ``pre_trace_coarsening`` bits coarser than the payload's own
+    (:func:`~lava_gle.numerics.fixed.pre_trace`), and the wanted gains ``gain_target``,
+    ``bias_gain_target`` (LSB per unit of x1*e_q per step) at these traces.
     """
 
     rule: X.LearningRuleConstants | None
     bias_rule: X.LearningRuleConstants | None
     trace_shift: int
     trace_coarsening: int
+    pre_trace_coarsening: int
     gain_target: float
     bias_gain_target: float
 
@@ -54,11 +57,13 @@ def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
 
 
 def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
-                 layer: str) -> tuple[X.LearningRuleConstants,
-                                      X.LearningRuleConstants | None, int]:
+                 layer: str, pre_max: int = 0) -> tuple[X.LearningRuleConstants,
+                                                        X.LearningRuleConstants | None, int,
+                                                        int]:
     """Learning-engine constants of a layer's weights and biases, and how many bits
-    coarser than its range asks (``error_trace_range`` is the least span) the error
-    trace must be.
+    coarser the traces must be: in all (``k``), and of these on the presynaptic trace
+    (``a``, at most ``pre_max``); the error trace is ``k - a`` bits coarser than its range
+    asks (``error_trace_range`` is the least span).
 
     ``gain`` and ``bias_gain`` are the wanted LSBs per unit of ``x1 * e_q`` at the trace
     format from ``error_trace_range``. The weight rule takes a mantissa of 4..7, so a
@@ -67,7 +72,13 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     the compensation, become +-1/2 unit by the error's sign alone (sign-SGD). A gain below
     the smallest such rule is reached by a coarser error trace instead (``k`` more bits
     shifted off, the gain per trace unit ``2**k`` larger), which costs no precision on
-    average because the trace is stochastically rounded. Returns ``(rule, bias_rule, k)``.
+    average because the trace is stochastically rounded. The product ``x1 * e_q`` loses
+    the same ``k`` bits wherever they are dropped, but its rounding noise is smaller when
+    they come off the larger factor: ``a`` of them come off the presynaptic rate trace
+    (also stochastically rounded), the rest off the error trace. Biases (a bias neuron's
+    constant payload, never coarsened) see the error trace's ``k - a`` bits only, so ``a``
+    is lowered where the bias gain would otherwise fall below the engine's smallest.
+    Returns ``(rule, bias_rule, k, a)``.
     """
     rules = _rules(range(4, 8), pre_signed)
     floor = MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
@@ -78,10 +89,13 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     k, rule = min(((kk, _closest_rule(gain * 2.0 ** kk, rules)) for kk in ks),
                   key=lambda o: (abs(math.log(o[1].gain() / (gain * 2.0 ** o[0]))), o[0]))
     _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
+    a = min(pre_max, k)
     bias_rule = None
     if bias_gain is not None:
-        target = bias_gain * 2.0 ** k
         smallest = X.LearningRuleConstants(1, 1, False).gain()
+        while a > 0 and bias_gain * 2.0 ** (k - a) < smallest / 2:
+            a -= 1  # the bias needs these bits off the error trace
+        target = bias_gain * 2.0 ** (k - a)
         if target < smallest / 2:
             raise QuantizationError(
                 f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
@@ -89,28 +103,31 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                 "the bias exponent (fixed_point.bias_exp)")
         bias_rule = _closest_rule(target, _rules(range(1, 8), False))
         _warn_gain(bias_rule.gain(), target, layer, "bias")
-    return rule, bias_rule, k
+    return rule, bias_rule, k, a
 
 
 def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_range: float,
                    pre_bits: int, pre_signed: bool, w_exp: int, b_exp: int,
-                   layer: str) -> LayerLearning:
-    """The rules and error-trace format of one layer learning at rate ``eta``.
+                   layer: str, pre_max: int = 0) -> LayerLearning:
+    """The rules and trace formats of one layer learning at rate ``eta``.
 
     ``trace_range`` is the least error magnitude mapped to the largest trace; ``pre_bits``
     and ``pre_signed`` the presynaptic rate format; ``w_exp``, ``b_exp`` the weight and
-    bias exponents. Without learning (``learns`` False) the trace format is still set.
+    bias exponents; ``pre_max`` the most bits of a needed trace coarsening taken off the
+    presynaptic trace (the layer's ``pre_trace_coarsening`` option; 0: all off the error
+    trace). Without learning (``learns`` False) the trace format is still set.
     """
     y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / trace_range)))
     gain = eta * 2.0 ** (1 - pre_bits) * 2.0 ** -y_bits / 2.0 ** w_exp
     bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
     rule = bias_rule = None
-    coarser = 0
+    coarser = pre_coarser = 0
     if learns:
-        rule, bias_rule, coarser = choose_rules(gain, bias_gain if bias else None,
-                                                pre_signed, layer)
+        rule, bias_rule, coarser, pre_coarser = choose_rules(
+            gain, bias_gain if bias else None, pre_signed, layer, pre_max)
+        coarser -= pre_coarser
         y_bits -= coarser
-        gain, bias_gain = gain * 2.0 ** coarser, bias_gain * 2.0 ** coarser
+        gain, bias_gain = gain * 2.0 ** (coarser + pre_coarser), bias_gain * 2.0 ** coarser
     trace_shift = e_bits - y_bits
     if rule is not None and trace_shift >= X.STATE_BITS:
         raise QuantizationError(
@@ -123,4 +140,4 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
         raise QuantizationError(f"layer {layer!r}: error_trace_range {trace_range:g} "
                                 f"needs {y_bits} trace fraction bits, more than the error "
                                 f"format's {e_bits}; raise error_bits or the range")
-    return LayerLearning(rule, bias_rule, trace_shift, coarser, gain, bias_gain)
+    return LayerLearning(rule, bias_rule, trace_shift, coarser, pre_coarser, gain, bias_gain)

@@ -115,8 +115,9 @@ def test_halving_eta_lowers_the_learning_rules_exponent_by_one():
         if old.s_exp > 1:
             assert (k.ql.rule.mant, k.ql.rule.s_exp) == (old.mant, old.s_exp - 1)
             assert k.ql.rule.gain() == old.gain() / 2
-        else:  # at the exponent's floor the error trace gets one bit coarser instead
-            assert k.ql.trace_coarsening >= 1
+        else:  # at the exponent's floor a trace gets one bit coarser instead (the
+            # hidden projection's input trace, the output's error trace)
+            assert k.ql.trace_coarsening + k.ql.pre_trace_coarsening >= 1
     float_engine = Engine(net)
     float_engine.kernels.set_eta(0.01)
     assert all(k.eta == 0.01 for k in float_engine.kernels.layers)

@@ -98,3 +98,17 @@ def test_map_prints_and_bundles_the_estimate(tmp_path, capsys):
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
     assert manifest["estimate"]["inference"]["per_step"] == \
         data["estimate"]["inference"]["per_step"]
+
+
+def test_rates_traced_coarser_than_their_payload_need_a_learning_payload():
+    """Unsigned (relu) rates are their own trace: no second message, until the layer above
+    traces them coarser (``pre_trace_coarsening``): then each of the 2 rates into l1 needs a
+    learning payload of its own, one more message per neuron and step."""
+    from dataclasses import replace
+    net = chain(3, [2, 1], learning=True)
+    relu = replace(net, layers=tuple(replace(l, phi="relu") for l in net.layers))
+    coarse = replace(relu, layers=(relu.layers[0], replace(
+        relu.layers[1], fixed_point={"pre_trace_coarsening": 2})))
+    count = [estimate(map_network(n))["training"]["counts_per_step"]["messages"]
+             for n in (relu, coarse)]
+    assert count == [5, 7]  # 2 rates + 1 to the host + 1 error + 1 error payload; + 2

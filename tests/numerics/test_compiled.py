@@ -202,9 +202,9 @@ RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.inte
        trace_shift=st.integers(-2, 14), pre_signed=st.booleans(), rule=RULES,
        bias_rule=st.none() | RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
        rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
-       sparse=st.booleans())
+       sparse=st.booleans(), pre_shift=st.sampled_from([0, 0, 1, 3, 6]))
 def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias_rule, layer,
-                          step, rounding_seed, per_synapse, sparse):
+                          step, rounding_seed, per_synapse, sparse, pre_shift):
     rng = np.random.default_rng(seed)
     w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
     lo, hi = (-127, 127) if pre_signed else (0, 255)
@@ -215,7 +215,7 @@ def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias
     if sparse:
         e[..., rng.random(n) < 0.5] = 0
     args = (p, e, trace_shift, pre_signed, rule, bias_rule, rounding_seed, layer, step,
-            per_synapse)
+            per_synapse, pre_shift)  # pre_shift > 0: the coarser, dithered pre trace
     w_ref, b_ref, w_c, b_c = w.copy(), b.copy(), w.copy(), b.copy()
     want = X.learn_projection(w_ref, b_ref, *args)
     got = C.learn_projection(w_c, b_c, *args)

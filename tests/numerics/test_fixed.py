@@ -67,6 +67,50 @@ def test_pre_trace_matches_lava_overwrite_semantics():
     assert (x1 - 64).tolist() == [-64, 0, 63] and x0.tolist() == [1, 1, 1]
 
 
+@pytest.mark.parametrize("signed", [False, True])
+@pytest.mark.parametrize("shift", [1, 3, 6])
+def test_coarser_pre_trace_is_an_unbiased_learning_payload(signed, shift):
+    """Over its dither values the coarser trace, times 2**shift, averages to p / 2 exactly
+    (the shift-0 trace's value); it is a trace Lava reads back from the learning payload
+    2 x1 (OVERWRITE semantics), and no spike (x0 = 0) exactly when it is 0."""
+    p = np.arange(-127, 128) if signed else np.arange(0, 256)
+    draws = np.arange(1 << (shift + 1))
+    x0, x1 = X.pre_trace(p[None, :], signed, shift, draws[:, None])
+    value = x1 - 64 if signed else x1
+    np.testing.assert_array_equal(value.mean(axis=0) * 2 ** shift, p / 2)
+    assert x1.min() >= 0 and x1.max() <= 127
+    payload = 2 * x1 - 128 if signed else 2 * x1
+    np.testing.assert_array_equal(X.pre_trace(payload, signed)[1], x1)
+    np.testing.assert_array_equal(x0, x1 != 0)
+
+
+def test_coarsening_the_pre_trace_instead_of_a_small_error_cuts_the_product_noise():
+    """The same 3 bits of coarsening off the error trace (an error of 0.6 of its finer
+    LSB, as the Yin-Yang hidden layer's) or off the presynaptic trace (rates ~37 units):
+    the same expected accumulator change, but far less rounding noise in the product
+    when the larger factor is coarsened. (Up to the rounding compensation's overshoot
+    with mantissa 4: half a unit when x1 * e_q is even, on every active product, which
+    is larger when the error trace is active on most steps; docs/fixed-point.md.)"""
+    rule = X.LearningRuleConstants(4, 1, True)
+    p = np.array([75, 61, 90, 33])  # signed payloads: x1 - 64 = p / 2
+    e = np.full(64, int(0.6 * 2 ** 10))  # 0.6 LSB of a trace shifted by 10
+    w = np.zeros((64, 4), np.int64)
+    got = {}
+    for pre_shift in (0, 3):
+        shift = 13 - pre_shift
+        steps = []
+        for t in range(1500):
+            e_q, _ = X.error_trace(e, shift, X.trace_dither(0, 0, t, 64, shift))
+            x0, x1 = X.pre_trace(p, True, pre_shift, X.pre_dither(0, 0, t, 4, pre_shift))
+            steps.append(X.learning_accumulator(w, x0, x1, e_q, rule))
+        got[pre_shift] = np.array(steps)  # accumulator units (2**-7 LSB) per step
+    ideal = 0.6 * (p / 2) * rule.gain() * 2 ** -3 * 2 ** X.ACC_FRAC
+    np.testing.assert_allclose(got[0].mean(axis=(0, 1)), ideal, rtol=0.08)
+    over = got[3].mean(axis=(0, 1)) - ideal  # active on ~60 % of the steps: <= 0.6 units
+    assert np.all(over > -0.1) and np.all(over < 0.6)
+    assert got[3].var(axis=0).mean() < got[0].var(axis=0).mean() / 6
+
+
 @pytest.mark.parametrize("mant,pre_signed", [(5, False), (7, True)])
 def test_weight_update_equals_lavas_fixed_applier(mant, pre_signed):
     """Our accumulator change is Lava's LearningRuleApplierBitApprox on the same traces."""
@@ -139,7 +183,7 @@ def test_weight_change_is_proportional_to_a_gain_far_below_one_product_unit(gain
     every update +-1/2 unit by the error's sign alone (sign-SGD), whatever x1 was. Now a
     constant error far below one trace LSB moves each weight by gain * x1 * e on average."""
     from lava_gle.quantize.rules import choose_rules
-    rule, _, k = choose_rules(gain, None, False, "l")
+    rule, _, k, _ = choose_rules(gain, None, False, "l")
     assert rule.mant >= 4 and rule.gain() == pytest.approx(gain * 2 ** k, rel=0.07)
     shift = 10 + k  # error format: 10 bits below the (uncoarsened) trace LSB
     e = sign * (1 << 10) // 5  # 0.2 of an uncoarsened trace LSB, on each of 64 neurons

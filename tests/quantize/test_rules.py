@@ -14,7 +14,7 @@ from lava_gle.quantize.rules import GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rul
 def test_weight_rule_is_the_closest_and_warns_beyond_its_tolerance(gain):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rule, _, k = choose_rules(gain, None, False, "a")
+        rule, _, k, _ = choose_rules(gain, None, False, "a")
     assert k == 0 and 4 <= rule.mant <= 7
     every = [X.LearningRuleConstants(m, e, False) for m in range(4, 8) for e in range(1, 16)]
     best = min(abs(math.log(r.gain() / gain)) for r in every)
@@ -25,7 +25,7 @@ def test_weight_rule_is_the_closest_and_warns_beyond_its_tolerance(gain):
 
 @pytest.mark.parametrize("gain", [1e-3, 1e-5, 3e-7])
 def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
-    rule, _, k = choose_rules(gain, None, True, "a")
+    rule, _, k, _ = choose_rules(gain, None, True, "a")
     assert k > 0 and rule.mant >= 4 and rule.pre_signed
     assert gain * 2.0 ** k >= MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
     assert gain * 2.0 ** (k - 2) < MIN_PRECISE_GAIN  # no more coarsening than needed
@@ -33,7 +33,7 @@ def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
 
 
 def test_bias_rule_follows_the_same_coarsening():
-    rule, bias_rule, k = choose_rules(1e-3, 0.05, False, "a")
+    rule, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
     assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
 
 
@@ -45,7 +45,7 @@ def test_bias_gain_below_the_engine_is_an_error_naming_layer_and_option():
 def test_gain_beyond_every_rule_warns_with_the_approximation():
     biggest = X.LearningRuleConstants(7, 15, False).gain()
     with pytest.warns(QuantizationWarning, match=r"'a': weight learning gain"):
-        rule, _, _ = choose_rules(biggest * 4, None, False, "a")
+        rule, _, _, _ = choose_rules(biggest * 4, None, False, "a")
     assert rule.gain() == biggest
 
 
@@ -71,3 +71,39 @@ def test_learning_gain_is_eta_in_weight_lsb_per_trace_and_payload_unit():
 def test_a_trace_finer_than_the_error_format_is_an_error_naming_the_range():
     with pytest.raises(QuantizationError, match=r"'a': error_trace_range 0.001 .*error_bits"):
         layer_learning(0.0, False, True, 8, 1e-3, 8, False, -6, -8, "a")
+
+
+@pytest.mark.parametrize("pre_max", [1, 3, 6])
+def test_pre_trace_takes_up_to_its_share_of_the_coarsening(pre_max):
+    """The same total coarsening and rule, split: ``a = min(pre_max, k)`` bits off the
+    presynaptic trace, the rest off the error trace (whose shift shrinks by ``a``); the
+    bias neuron's payload is not coarsened, so its rule sees the error trace's bits only."""
+    args = (2.0, True, True, 18, 63 * 2.0 ** -7, 7, True, -2, -4, "a")
+    plain = layer_learning(*args)
+    split = layer_learning(*args, pre_max=pre_max)
+    k = plain.trace_coarsening
+    assert k == 3  # the Yin-Yang hidden layer's case: gain below the smallest precise rule
+    a = min(pre_max, k)
+    assert (split.pre_trace_coarsening, split.trace_coarsening) == (a, k - a)
+    assert split.trace_shift == plain.trace_shift - a
+    assert split.rule == plain.rule and split.gain_target == plain.gain_target
+    assert split.bias_gain_target == pytest.approx(plain.bias_gain_target * 2.0 ** -a)
+    assert split.bias_rule.gain() == pytest.approx(split.bias_gain_target, rel=GAIN_TOLERANCE)
+
+
+def test_no_coarsening_needed_leaves_the_pre_trace_alone():
+    got = layer_learning(16.0, True, True, 18, 63 * 2.0 ** -10, 7, True, -5, -7, "a",
+                         pre_max=4)
+    assert got.trace_coarsening == 0 and got.pre_trace_coarsening == 0
+
+
+def test_a_bias_too_slow_for_the_engine_keeps_bits_on_the_error_trace():
+    """The bias neuron's payload is not coarsened: where the bias gain at the error
+    trace's ``k - a`` bits would be below the smallest bias rule, fewer bits come off the
+    presynaptic trace (here: eta 0.25, the Yin-Yang hidden layer after three halvings)."""
+    smallest = X.LearningRuleConstants(1, 1, False).gain()
+    got = layer_learning(0.25, True, True, 18, 63 * 2.0 ** -7, 7, True, -2, -4, "a",
+                         pre_max=6)
+    k = got.trace_coarsening + got.pre_trace_coarsening
+    assert k == 6 and 0 < got.pre_trace_coarsening < 6
+    assert got.bias_gain_target >= smallest / 2 > got.bias_gain_target / 2
