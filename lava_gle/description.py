@@ -46,13 +46,15 @@ NETWORK_OPTIONS: dict[str, FixedOption] = {
     "signal_growth": ("number", 1.0, None), "weight_range": ("number", 0.0, None),
     "seed": ("int", 0, None), "rounding": ("choice", None, None),
     "timing": ("choice", None, None), "backward_rounding": ("choice", None, None),
-    "product_bits": ("int", 37, 63), "accumulator_bits": ("int", 9, 62)}
+    "product_bits": ("int", 37, 63), "accumulator_bits": ("int", 9, 62),
+    "learning_products": ("choice", None, None)}
 LAYER_OPTIONS: dict[str, FixedOption] = {
     "weight_exp": ("int", -24, 8), "bias_exp": ("int", -24, 8), "u_bits": ("int", 0, 23),
     "error_bits": ("int", 0, 23), "rate_bits": ("int", -8, 16),
     "error_trace_range": ("positive", None, None), "pre_trace_coarsening": ("int", 0, 6)}
 CHOICES = {"rounding": ("per_synapse", "shared"), "timing": ("exact", "chip"),
-           "backward_rounding": ("independent", "mirrored")}
+           "backward_rounding": ("independent", "mirrored"),
+           "learning_products": ("compensated", "exact")}
 
 
 class _Checker:

@@ -46,7 +46,7 @@ def rule_string(rule: LearningRuleConstants, backward: bool = False,
     of the postsynaptic layer).
     """
     s = _scale(rule.mant, rule.s_exp)
-    comp = f" + 2^{rule.s_exp - 1 - ACC_FRAC}*x0*y0"
+    comp = "" if rule.exact else f" + 2^{rule.s_exp - 1 - ACC_FRAC}*x0*y0"
     if backward:
         post = "(y2-64)" if post_signed else "y2"
         return f"{s}*x0*(x1-64)*{post}{comp}"
@@ -83,8 +83,9 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
               if not q.pre_trace_coarsening else
               f"learning payload of {pre}: its rate {q.pre_trace_coarsening} bits coarser, "
               "dithered (fixed.pre_trace)")
+        y = "2 e_q" if q.rule.exact else "e_q"  # exact rules: the doubled error trace
         fwd_signals = {"x1": x1,
-                       "y2": f"error trace e_q+ of {q.name}", "y3": f"error trace e_q- of "
+                       "y2": f"error trace {y}+ of {q.name}", "y3": f"error trace {y}- of "
                        f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}
         entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals),
                  "biases": None, "backward_weights": None}
@@ -93,7 +94,7 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
             entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig)
         if i > 0:
             below = qnet.layers[i - 1]
-            sig = {"x1": f"error payload 2 (e_q + 64) of {q.name} (0 when e_q == 0)",
+            sig = {"x1": f"error payload 2 ({y} + 64) of {q.name} (0 when e_q == 0)",
                    "y2": f"rate trace x1 of {below.name}", "y0": f"bAP of {below.name}: p != 0"}
             entry["backward_weights"] = _entry(
                 rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig)

@@ -435,12 +435,12 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
 # -- learning engine ------------------------------------------------------------------------
 
 @_jit
-def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf):
+def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
     """:func:`~lava_gle.numerics.fixed.learning_accumulator` of the rows ``active`` of
-    ``w`` [n, m] (row i's error trace ``e_q[:, i]``), [len(active), m]."""
+    ``w`` [n, m] (row i's error trace ``e_q[:, i]``), [len(active), m]; ``half``: the
+    rule's compensation per active product."""
     batch, m = pre.shape
     acc = np.empty((active.shape[0], m), np.int64)
-    half = np.int64(1) << (s_exp - 1)
     for r in range(active.shape[0]):
         i = active[r]
         if batch == 1:  # Lava's arithmetic: saturating sums in the rule's order
@@ -451,7 +451,7 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf):
                 a = np.int64(w[i, j]) << _ACC_FRAC
                 a = _clip_acc(a + _clip_acc(((y2 * pre[0, j] * mant) >> ovf) << s_exp))
                 a = _clip_acc(a + _clip_acc(((y3 * pre[0, j] * -mant) >> ovf) << s_exp))
-                acc[r, j] = _clip_acc(a + ((on * x0[0, j]) << (s_exp - 1)))
+                acc[r, j] = _clip_acc(a + on * x0[0, j] * half)
         else:  # the mean of the elements' unsaturated accumulators, rounded, saturated
             for j in range(m):
                 acc[r, j] = batch * (np.int64(w[i, j]) << _ACC_FRAC)
@@ -498,7 +498,9 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
      has_bias, b_mant, b_s_exp, b_ovf, b_f_signed) = (cfg[0], cfg[1] != 0, cfg[2] != 0, cfg[3],
                                                       cfg[4], cfg[5], cfg[6] != 0, cfg[7] != 0,
                                                       cfg[8], cfg[9], cfg[10], cfg[11] != 0)
-    pre_shift = cfg[12]
+    pre_shift, comp, b_comp = cfg[12], cfg[13], cfg[14]
+    trace_max = _TRACE_MAX // 2 if cfg[15] != 0 else _TRACE_MAX  # exact: doubled trace
+    trace_mul = 2 if cfg[15] != 0 else 1
     n, m = w.shape
     p = np.ascontiguousarray(p).reshape(-1, m)
     e = np.ascontiguousarray(e).reshape(-1, n)
@@ -514,9 +516,10 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
         dither = _counter(dither_base, i, trace_shift) if trace_shift > 0 else 0
         for k in range(batch):
             q = _shift_floor(e[k, i] + dither, trace_shift)
-            if q > _TRACE_MAX or q < -_TRACE_MAX:
+            if q > trace_max or q < -trace_max:
                 n_trace += 1
-                q = min(max(q, -_TRACE_MAX), _TRACE_MAX)
+                q = min(max(q, -trace_max), trace_max)
+            q *= trace_mul
             e_q[k, i] = q
             if q != 0:
                 active_mask[i] = True
@@ -541,14 +544,15 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
                 on = 1 if q != 0 else 0
             x0[k, j] = on
             pre[k, j] = on * min(max(x1 - 64 if f_signed else x1, _F_LO), _F_HI)
-    acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf)
+    acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, comp)
     n_w = _round_into(w, acc, active, _counter_base(seed, 2 * layer, step), per_synapse)
     n_b = 0
     if has_bias:
-        bias_pre = np.full((batch, 1), _BIAS_X1 - 64 if b_f_signed else _BIAS_X1, np.int64)
+        b_x1 = X.BIAS_PAYLOAD_EXACT // 2 if cfg[16] != 0 else _BIAS_X1
+        bias_pre = np.full((batch, 1), b_x1 - 64 if b_f_signed else b_x1, np.int64)
         wb = b.reshape(n, 1)
         acc = _accumulate(wb, np.ones((batch, 1), np.int64), bias_pre, e_q, active,
-                          b_mant, b_s_exp, b_ovf)
+                          b_mant, b_s_exp, b_ovf, b_comp)
         n_b = _round_into(wb, acc, active, _counter_base(seed, 2 * layer + 1, step),
                           per_synapse)
     return n_trace, n_w, n_b
@@ -568,7 +572,8 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
         cfg = np.array([trace_shift, pre_signed, per_synapse,
                         rule.mant, rule.s_exp, rule.overflow_shift, rule.pre_signed,
                         bias_rule is not None,
-                        br.mant, br.s_exp, br.overflow_shift, br.pre_signed, pre_shift],
+                        br.mant, br.s_exp, br.overflow_shift, br.pre_signed, pre_shift,
+                        rule.compensation(), br.compensation(), rule.exact, br.exact],
                        np.int64)
         _CONFIGS[key] = cfg
     return cfg

@@ -463,7 +463,8 @@ def pre_trace(p: Array, signed: bool, shift: int = 0,
     return (x1 != 0).astype(np.int64), x1
 
 
-def error_trace(e: Array, shift: int, dither: Array | None) -> tuple[Array, int]:
+def error_trace(e: Array, shift: int, dither: Array | None,
+                doubled: bool = False) -> tuple[Array, int]:
     """Signed 7-bit error trace ``e_q = clip((e + dither) >> shift, -63, 63)`` and clip count.
 
     ``dither`` holds uniform integers in ``0 .. 2**shift - 1`` ([n], broadcast over the
@@ -472,8 +473,13 @@ def error_trace(e: Array, shift: int, dither: Array | None) -> tuple[Array, int]
     learns, in proportion to its size. The
     postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
     backward array reads the same e_q as the presynaptic factor ``x1 - 64``.
+    ``doubled`` (an exact rule, :class:`LearningRuleConstants`): e_q is clipped to +-31
+    and sent as ``2 e_q``, the values returned.
     """
     q = shift_floor(e + dither, shift) if shift > 0 else shift_floor(e, shift)
+    if doubled:
+        q, n = saturate(q, -(ERR_TRACE_MAX // 2), ERR_TRACE_MAX // 2)
+        return 2 * q, n
     return saturate(q, -ERR_TRACE_MAX, ERR_TRACE_MAX)
 
 
@@ -487,11 +493,18 @@ class LearningRuleConstants:
     to a multiple of ``2**s_exp`` accumulator units, which biases the update by half a
     unit downwards per active product; the last product adds that half unit back, so
     ``s_exp >= 1``. See :mod:`lava_gle.microcode`.
+
+    ``exact``: mantissa 4 on an error trace sent doubled (``y2 = 2 e_q+``, ``y3 =
+    2 e_q-``, e_q clipped to +-31; :func:`error_trace`), so every product
+    ``(4 x1 2 e_q) >> 3 = x1 e_q`` is exact: no compensation product (with mantissa 4 the
+    floor loses only the low bit of ``x1 e_q``, a quarter quantum on average, which the
+    half-quantum compensation overshoots), and ``s_exp >= 0``.
     """
 
     mant: int
     s_exp: int
     pre_signed: bool
+    exact: bool = False
 
     #: Right shift that brings a product back to 15 bits: factor widths (x1, y2: 7 each;
     #: the x0 dependency counts none) + mantissa width (4) - 15.
@@ -499,7 +512,12 @@ class LearningRuleConstants:
 
     def gain(self) -> float:
         """Weight LSBs per unit of ``x1 * e_q`` (ignoring the floor of the shift)."""
-        return self.mant * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift)
+        return self.mant * 2.0 ** (self.s_exp - ACC_FRAC - self.overflow_shift) * (
+            2 if self.exact else 1)
+
+    def compensation(self) -> int:
+        """Accumulator units the rule adds per active product (``x0 * y0``)."""
+        return 0 if self.exact else 1 << (self.s_exp - 1)
 
 
 _ACC_LO, _ACC_HI = -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1
@@ -545,7 +563,7 @@ def _element_sums(w: Array, x0: Array, pre: Array, e_q: Array,
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
         mac = ((y * pre * mant) >> rule.overflow_shift) << rule.s_exp
         acc = _clip_acc(acc + _clip_acc(mac))
-    comp = ((e_q != 0) * x0) << (rule.s_exp - 1)
+    comp = ((e_q != 0) * x0) * rule.compensation()
     return _clip_acc(acc + comp).sum(axis=0)
 
 
@@ -573,7 +591,7 @@ def _accumulator_sums(w: Array, x0: Array, pre: Array, e_q: Array,
                 -1, pre.shape[1])
             exact = exact - int_matmul(onehot, lost_by_residue)
         total = total + ((exact >> rule.overflow_shift) << rule.s_exp)
-    comp = int_matmul((e_q != 0).T, x0) << (rule.s_exp - 1)
+    comp = int_matmul((e_q != 0).T, x0) * rule.compensation()
     return total + comp
 
 
@@ -602,6 +620,9 @@ def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRul
 
 #: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
 BIAS_PAYLOAD = 254
+#: The bias neuron's payload for an exact bias rule (x1 = 64): on the doubled error trace
+#: every product ``m 64 2 e_q >> 3 = 16 m e_q`` is exact.
+BIAS_PAYLOAD_EXACT = 128
 
 
 def active_rows(e_q: Array) -> Array:
@@ -630,7 +651,8 @@ def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool
     w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
-        bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), BIAS_PAYLOAD), False)
+        payload = BIAS_PAYLOAD_EXACT if bias_rule.exact else BIAS_PAYLOAD
+        bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), payload), False)
         wb, n_b = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
         b = wb[:, 0]
     return w, b, (n_w, n_b)
@@ -653,7 +675,7 @@ def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
     """
     n = w.shape[0]
     dither = trace_dither(seed, layer, step, n, trace_shift)
-    e_q, n_trace = error_trace(e, trace_shift, dither)
+    e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact)
     rows = active_rows(e_q)
     if rows.size == 0:
         return n_trace, 0, 0

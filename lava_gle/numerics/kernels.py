@@ -429,7 +429,7 @@ class FixedLayer:
         if ql.rule is None:
             return
         dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
-        e_q = X.error_trace(e, ql.trace_shift, dither)[0]
+        e_q = X.error_trace(e, ql.trace_shift, dither, ql.rule.exact)[0]
         rows = X.active_rows(e_q)
         if rows.size:
             if q.mirrored_backward_rounding:

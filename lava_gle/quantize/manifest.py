@@ -88,7 +88,8 @@ def _factor_dict(f: X.Factor) -> dict:
 
 
 def _rule_dict(rule: X.LearningRuleConstants, target: float) -> dict:
+    gain = rule.gain()
     return {"mantissa": rule.mant, "s_exp": rule.s_exp,
             "pre_signed": rule.pre_signed, "overflow_shift": rule.overflow_shift,
-            "gain": rule.gain(), "gain_target": target,
-            "gain_rel_error": rule.gain() / target - 1.0 if target > 0 else 0.0}
+            "exact": rule.exact, "gain": gain, "gain_target": target,
+            "gain_rel_error": gain / target - 1.0 if target > 0 else 0.0}

@@ -337,7 +337,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     b_q = to_mantissas(b, b_exp, name, "biases")
     learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits, err.trace_range,
                            rate.pre_bits, rate.pre_signed, w_exp, b_exp, name,
-                           o.get("pre_trace_coarsening", 0))
+                           o.get("pre_trace_coarsening", 0),
+                           net.fixed_point.get("learning_products", "compensated") == "exact")
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,

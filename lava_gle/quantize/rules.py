@@ -45,6 +45,12 @@ def _rules(mants: range, pre_signed: bool) -> list[X.LearningRuleConstants]:
     return [X.LearningRuleConstants(m, e, pre_signed) for m in mants for e in range(1, 16)]
 
 
+def _exact_rules(pre_signed: bool) -> list[X.LearningRuleConstants]:
+    """Mantissa 4 on the doubled error trace: gains ``2**(s_exp - 7)``, the smallest
+    :data:`MIN_PRECISE_GAIN` (s_exp 0)."""
+    return [X.LearningRuleConstants(4, e, pre_signed, True) for e in range(0, 15)]
+
+
 def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.LearningRuleConstants:
     return min(rules, key=lambda r: (abs(math.log(r.gain() / gain)), r.s_exp))
 
@@ -57,7 +63,8 @@ def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
 
 
 def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
-                 layer: str, pre_max: int = 0) -> tuple[X.LearningRuleConstants,
+                 layer: str, pre_max: int = 0,
+                 exact: bool = False) -> tuple[X.LearningRuleConstants,
                                                         X.LearningRuleConstants | None, int,
                                                         int]:
     """Learning-engine constants of a layer's weights and biases, and how many bits
@@ -78,9 +85,14 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     (also stochastically rounded), the rest off the error trace. Biases (a bias neuron's
     constant payload, never coarsened) see the error trace's ``k - a`` bits only, so ``a``
     is lowered where the bias gain would otherwise fall below the engine's smallest.
+    ``exact``: exact rules (:class:`~lava_gle.numerics.fixed.LearningRuleConstants`):
+    the weights' mantissa 4 on the doubled error trace (gains powers of two), the biases'
+    any mantissa from a bias payload of x1 = 64 (``bias_gain`` is per unit of
+    ``64 e_q`` then).
     Returns ``(rule, bias_rule, k, a)``.
     """
-    rules = _rules(range(4, 8), pre_signed)
+    rules = _exact_rules(pre_signed) if exact else _rules(range(4, 8), pre_signed)
+
     floor = MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
     ks = [0]
     if gain < floor:
@@ -92,7 +104,9 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     a = min(pre_max, k)
     bias_rule = None
     if bias_gain is not None:
-        smallest = X.LearningRuleConstants(1, 1, False).gain()
+        bias_rules = ([X.LearningRuleConstants(m, e, False, True) for m in range(1, 8)
+                       for e in range(0, 15)] if exact else _rules(range(1, 8), False))
+        smallest = min(r.gain() for r in bias_rules)
         while a > 0 and bias_gain * 2.0 ** (k - a) < smallest / 2:
             a -= 1  # the bias needs these bits off the error trace
         target = bias_gain * 2.0 ** (k - a)
@@ -101,30 +115,32 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                 f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
                 f"is below the learning engine's smallest {smallest:.3g}; raise eta or lower "
                 "the bias exponent (fixed_point.bias_exp)")
-        bias_rule = _closest_rule(target, _rules(range(1, 8), False))
+        bias_rule = _closest_rule(target, bias_rules)
         _warn_gain(bias_rule.gain(), target, layer, "bias")
     return rule, bias_rule, k, a
 
 
 def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_range: float,
                    pre_bits: int, pre_signed: bool, w_exp: int, b_exp: int,
-                   layer: str, pre_max: int = 0) -> LayerLearning:
+                   layer: str, pre_max: int = 0, exact: bool = False) -> LayerLearning:
     """The rules and trace formats of one layer learning at rate ``eta``.
 
     ``trace_range`` is the least error magnitude mapped to the largest trace; ``pre_bits``
     and ``pre_signed`` the presynaptic rate format; ``w_exp``, ``b_exp`` the weight and
     bias exponents; ``pre_max`` the most bits of a needed trace coarsening taken off the
     presynaptic trace (the layer's ``pre_trace_coarsening`` option; 0: all off the error
-    trace). Without learning (``learns`` False) the trace format is still set.
+    trace); ``exact``: exact weight rules (``fixed_point.learning_products: exact``).
+    Without learning (``learns`` False) the trace format is still set.
     """
     y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / trace_range)))
     gain = eta * 2.0 ** (1 - pre_bits) * 2.0 ** -y_bits / 2.0 ** w_exp
-    bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / 127.0
+    bias_x1 = X.BIAS_PAYLOAD_EXACT // 2 if exact else X.BIAS_PAYLOAD // 2
+    bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / bias_x1
     rule = bias_rule = None
     coarser = pre_coarser = 0
     if learns:
         rule, bias_rule, coarser, pre_coarser = choose_rules(
-            gain, bias_gain if bias else None, pre_signed, layer, pre_max)
+            gain, bias_gain if bias else None, pre_signed, layer, pre_max, exact)
         coarser -= pre_coarser
         y_bits -= coarser
         gain, bias_gain = gain * 2.0 ** (coarser + pre_coarser), bias_gain * 2.0 ** coarser

@@ -194,7 +194,9 @@ def test_segment_activation(seed, key, layer, batch, reach):
 
 
 RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.integers(1, 15),
-                  pre_signed=st.booleans())
+                  pre_signed=st.booleans()) | st.builds(
+    X.LearningRuleConstants, mant=st.just(4), s_exp=st.integers(0, 14), pre_signed=st.booleans(),
+    exact=st.just(True))  # exact: the doubled error trace, no compensation
 
 
 @SETTINGS

@@ -111,20 +111,47 @@ def test_coarsening_the_pre_trace_instead_of_a_small_error_cuts_the_product_nois
     assert got[3].var(axis=0).mean() < got[0].var(axis=0).mean() / 6
 
 
-@pytest.mark.parametrize("mant,pre_signed", [(5, False), (7, True)])
-def test_weight_update_equals_lavas_fixed_applier(mant, pre_signed):
-    """Our accumulator change is Lava's LearningRuleApplierBitApprox on the same traces."""
+def test_exact_rule_removes_the_compensations_overshoot():
+    """Mantissa 4 with the compensation: the floor loses the low bit of x1 * e_q (0 or
+    half a quantum) and the compensation adds half a quantum on every active product, an
+    upward drift where x1 * e_q is even. The exact rule (doubled error trace, s_exp one
+    lower, no compensation) gives x1 * e_q exactly, at the same gain."""
+    rng = np.random.default_rng(5)
+    x1 = rng.integers(0, 128, 50)
+    x0 = (x1 != 0).astype(np.int64)
+    e_q = rng.integers(-31, 32, 40)
+    w = np.zeros((40, 50), np.int64)
+    comp = X.LearningRuleConstants(4, 1, False)
+    exact = X.LearningRuleConstants(4, 0, False, exact=True)
+    assert exact.gain() == comp.gain() and exact.compensation() == 0
+    ideal = np.outer(e_q, x1) * x0  # accumulator units: gain 2**-7 LSB = 1 unit
+    doubled, _ = X.error_trace(e_q, 0, None, doubled=True)
+    np.testing.assert_array_equal(X.learning_accumulator(w, x0, x1, doubled, exact), ideal)
+    over = X.learning_accumulator(w, x0, x1, e_q, comp) - ideal
+    even = (np.outer(e_q, x1) % 2 == 0) & (e_q[:, None] != 0) & (x0[None, :] != 0)
+    assert np.all(over[even] == 1) and np.all(over[~even & (e_q[:, None] != 0)] == 0)
+    # the doubled trace clips at +-31 (counted) and is sent as 2 e_q
+    q, n = X.error_trace(np.array([40, -32, 31, 0]), 0, None, doubled=True)
+    assert q.tolist() == [62, -62, 62, 0] and n == 2
+
+
+@pytest.mark.parametrize("mant,pre_signed,s_exp,exact", [(5, False, 2, False),
+                                                         (7, True, 2, False),
+                                                         (4, True, 0, True)])
+def test_weight_update_equals_lavas_fixed_applier(mant, pre_signed, s_exp, exact):
+    """Our accumulator change is Lava's LearningRuleApplierBitApprox on the same traces
+    (exact: the rule string without compensation, s_exp 0, on the doubled trace)."""
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
     from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
     from lava_gle.microcode import rule_string
-    rule = X.LearningRuleConstants(mant=mant, s_exp=2, pre_signed=pre_signed)
+    rule = X.LearningRuleConstants(mant=mant, s_exp=s_exp, pre_signed=pre_signed, exact=exact)
     lr = Loihi3FLearningRule(dw=rule_string(rule), x1_impulse=0, x1_tau=2 ** 16 - 1)
     applier = LearningRuleApplierBitApprox(lr.dw)
     rng = np.random.default_rng(3)
     n, m = 4, 6
     for _ in range(20):
         p = rng.integers(-127 if pre_signed else 0, 128 if pre_signed else 256, size=m)
-        e_q = rng.integers(-63, 64, size=n)
+        e_q = rng.integers(-63, 64, size=n) if not exact else 2 * rng.integers(-31, 32, size=n)
         w = rng.integers(-256, 256, size=(n, m))
         x0, x1 = X.pre_trace(p, pre_signed)
         ours = X.learning_accumulator(w, x0, x1, e_q, rule)

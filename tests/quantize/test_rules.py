@@ -107,3 +107,14 @@ def test_a_bias_too_slow_for_the_engine_keeps_bits_on_the_error_trace():
     k = got.trace_coarsening + got.pre_trace_coarsening
     assert k == 6 and 0 < got.pre_trace_coarsening < 6
     assert got.bias_gain_target >= smallest / 2 > got.bias_gain_target / 2
+
+
+@pytest.mark.parametrize("gain", [3e-3, 1e-3, 1e-5])
+def test_exact_rules_are_mantissa_4_at_the_same_gains(gain):
+    rule, bias_rule, k, _ = choose_rules(gain, 0.05, True, "a", exact=True)
+    assert rule.exact and rule.mant == 4 and rule.pre_signed and rule.s_exp >= 0
+    assert rule.gain() == pytest.approx(gain * 2.0 ** k, rel=0.42)  # powers of two only
+    assert gain * 2.0 ** k >= MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE) or k == 0
+    # the bias rule is exact too (bias payload x1 = 64 on the doubled trace)
+    assert bias_rule.exact
+    assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
