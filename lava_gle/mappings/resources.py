@@ -170,8 +170,8 @@ class LayerCost:
         Bits of one synapse memory word.
     learning_payload_up, learning_payload_down : bool
         Its rates (signed, or traced coarser by the layer above; learning on, not the output
-        layer) / its errors (sent down to a plastic transpose copy) need a second, 8-bit learning payload per neuron and step
-        besides the summed one (``docs/fixed-point.md``, "One payload per spike"): one more
+        layer) / its errors (sent down to a plastic transpose copy) need a second, 8-bit
+        learning payload per neuron and step besides the summed one (``docs/fixed-point.md``, "One payload per spike"): one more
         output axon per neuron and receiving core, and one more message.
     pre_learning_payload : bool
         Its forward inputs arrive twice (signed rates, the signed input, or rates it traces

@@ -536,8 +536,9 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     As Lava's fixed learning engine: the accumulator starts at ``w << 7``; each product
     ``((x0 * f_pre * y * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits signed
     and added with saturation, in the order of the rule string (y2 with +mant, y3 with
-    -mant, then the rounding compensation ``x0 * y0 << (s_exp - 1)``). With a batch axis
-    every element's products are floored and compensated as if each were its own Lava
+    -mant, then the rounding compensation ``x0 * y0 * rule.compensation()``, none for an
+    exact rule, whose ``e_q`` is the doubled trace of :func:`error_trace`). With a batch
+    axis every element's products are floored and compensated as if each were its own Lava
     epoch, and the accumulator is the mean of the elements' accumulators, rounded to
     nearest (ties up) and then saturated (:func:`_accumulator_sums`, matrix products);
     per-element saturation is not modelled in a batch, which differs from the mean of B

@@ -335,8 +335,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
-    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits, err.trace_range,
-                           rate.pre_bits, rate.pre_signed, w_exp, b_exp, name,
+    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits,
+                           err.trace_range, rate.pre_bits, rate.pre_signed, w_exp, b_exp, name,
                            o.get("pre_trace_coarsening", 0),
                            net.fixed_point.get("learning_products", "compensated") == "exact")
     return QuantizedLayer(
