@@ -70,6 +70,10 @@ SGD_ETA_SCALE = {"out": 0.001}
 #: bits come off the presynaptic (input) trace, as far as the bias allows
 #: (``pre_trace_coarsening``, docs/fixed-point.md section 3; docs/experiments.md).
 HIDDEN_PRE_TRACE_COARSENING = 6
+#: Fixed-point learning products: ``exact`` (docs/fixed-point.md section 3, "Exact
+#: products"): no upward drift from the rounding compensation (the output weights
+#: saturated with it); 2 points more test accuracy over the last 5 of 20 epochs (2 seeds).
+LEARNING_PRODUCTS = "exact"
 
 
 @dataclass(frozen=True)
@@ -113,7 +117,7 @@ def load_data(config: YinyangConfig) -> Dataset:
 def build_network(config: YinyangConfig) -> Network:
     """4 -> hidden (tanh) -> 3 (linear), tau_m = tau_r, lecun-normal weights seeded by seed;
     in fixed point the hidden projection coarsens its input trace
-    (:data:`HIDDEN_PRE_TRACE_COARSENING`)."""
+    (:data:`HIDDEN_PRE_TRACE_COARSENING`) and the rules are :data:`LEARNING_PRODUCTS`."""
     layers = [{"name": "hidden", "size": config.hidden, "tau_m": config.tau,
                "tau_r": config.tau, "phi": "tanh", "bias": True,
                "fixed_point": {"pre_trace_coarsening": HIDDEN_PRE_TRACE_COARSENING}},
@@ -121,7 +125,8 @@ def build_network(config: YinyangConfig) -> Network:
                "phi": "linear", "bias": True}]
     return network_from_dict({
         "gle_network": 1, "name": "yinyang", "dt": config.dt, "seed": config.seed,
-        "input": {"size": 4}, "layers": layers, "fixed_point": {"input_range": 1.0},
+        "input": {"size": 4}, "layers": layers,
+        "fixed_point": {"input_range": 1.0, "learning_products": LEARNING_PRODUCTS},
         "learning": {"enabled": True, "eta": config.lr, "gamma": 0.0, "beta": 1.0,
                      "loss": config.loss, "prospective_errors": True}})
 
