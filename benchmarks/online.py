@@ -8,6 +8,10 @@ take turns in every repeat, so that load from other jobs spreads over all of the
 table gives the best and the median of ``--repeats`` runs.
 
     .venv/bin/python benchmarks/online.py [--steps 1000] [--repeats 5] [--models mnist]
+                                          [--chip]
+
+``--chip``: the compiled fixed-point engine under exact timing against chip timing
+(``numpy-fixed-chip``: backward arrays that learn with epochs of their own) instead.
 """
 from __future__ import annotations
 
@@ -34,6 +38,9 @@ warnings.simplefilter("ignore")
 #: (column, backend, fixed-point kernels)
 ENGINES = (("numpy", "numpy", None), ("fixed reference", "numpy-fixed", "numpy"),
            ("fixed compiled", "numpy-fixed", "numba"))
+#: The same for ``--chip``: exact against chip timing, compiled.
+CHIP_ENGINES = (("fixed compiled", "numpy-fixed", "numba"),
+                ("fixed chip compiled", "numpy-fixed-chip", "numba"))
 
 
 def mlp_40_100_100_10():
@@ -82,23 +89,27 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="", help="only models whose label contains "
                         "this (case-insensitive)")
+    parser.add_argument("--chip", action="store_true", help="exact against chip timing "
+                        "(compiled fixed point) instead")
     args = parser.parse_args()
-    cols = " | ".join(f"{c} best / median" for c, _, _ in ENGINES)
-    print(f"| model | batch | {cols} | compiled / float (medians) |")
-    print("| --- | --- |" + " --- |" * (len(ENGINES) + 1))
+    engines = CHIP_ENGINES if args.chip else ENGINES
+    (num, den) = (engines[1][0], engines[0][0]) if args.chip else ("fixed compiled", "numpy")
+    cols = " | ".join(f"{c} best / median" for c, _, _ in engines)
+    print(f"| model | batch | {cols} | {num} / {den} (medians) |")
+    print("| --- | --- |" + " --- |" * (len(engines) + 1))
     for label, net in models():
         if args.models.lower() not in label.lower():
             continue
         for batch in (1, 100):
             steps = args.steps if batch == 1 else max(args.steps // 10, 20)
             x, y = streams(net, batch, steps)
-            rates: dict[str, list[float]] = {c: [] for c, _, _ in ENGINES}
+            rates: dict[str, list[float]] = {c: [] for c, _, _ in engines}
             for _ in range(args.repeats):
-                for col, backend, kernels in ENGINES:
+                for col, backend, kernels in engines:
                     rates[col].append(steps_per_s(net, backend, kernels, x, y))
             med = {c: statistics.median(r) for c, r in rates.items()}
             cells = " | ".join(f"{max(r):,.0f} / {med[c]:,.0f}" for c, r in rates.items())
-            ratio = med["fixed compiled"] / med["numpy"]
+            ratio = med[num] / med[den]
             print(f"| {label} | {batch} | {cells} | {ratio:.2f} |", flush=True)
 
 

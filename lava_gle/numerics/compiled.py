@@ -491,9 +491,11 @@ def _round_into(w, acc, active, base, per_synapse):
 
 
 @_jit
-def _learn(w, b, p, e, seed, layer, step, cfg):
+def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     """The whole of :func:`~lava_gle.numerics.fixed.learn_projection` (cfg: see
-    :func:`_learn_config`). Returns (trace clips, weight clips, bias clips)."""
+    :func:`_learn_config`; the weights' rounding numbers from the counter hash of
+    ``(seed, w_stream, w_step)``; ``active_mask`` bool [n] set to the rows whose error
+    trace is non-zero). Returns (trace clips, weight clips, bias clips)."""
     (trace_shift, pre_signed, per_synapse, mant, s_exp, ovf, f_signed,
      has_bias, b_mant, b_s_exp, b_ovf, b_f_signed) = (cfg[0], cfg[1] != 0, cfg[2] != 0, cfg[3],
                                                       cfg[4], cfg[5], cfg[6] != 0, cfg[7] != 0,
@@ -510,7 +512,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
     # error trace, stochastically rounded with one dither per neuron
     e_q = np.empty((batch, n), np.int64)
     n_trace = 0
-    active_mask = np.zeros(n, np.bool_)
+    active_mask[:] = False
     dither_base = _counter_base(seed, _DITHER_STREAM + layer, step)
     for i in range(n):
         dither = _counter(dither_base, i, trace_shift) if trace_shift > 0 else 0
@@ -545,7 +547,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
             x0[k, j] = on
             pre[k, j] = on * min(max(x1 - 64 if f_signed else x1, _F_LO), _F_HI)
     acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, comp)
-    n_w = _round_into(w, acc, active, _counter_base(seed, 2 * layer, step), per_synapse)
+    n_w = _round_into(w, acc, active, _counter_base(seed, w_stream, w_step), per_synapse)
     n_b = 0
     if has_bias:
         b_x1 = X.BIAS_PAYLOAD_EXACT // 2 if cfg[16] != 0 else _BIAS_X1
@@ -559,6 +561,8 @@ def _learn(w, b, p, e, seed, layer, step, cfg):
 
 
 _CONFIGS: dict = {}
+#: The biases of a projection without them (``b`` None; read only under a bias rule).
+_NO_BIAS = np.zeros(0, np.int64)
 
 
 def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
@@ -579,11 +583,17 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
     return cfg
 
 
-def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
+def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,
                      bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,
-                     step: int, per_synapse: bool, pre_shift: int = 0) -> tuple[int, int, int]:
+                     step: int, per_synapse: bool, pre_shift: int = 0,
+                     rounding: tuple[int, int] | None = None,
+                     active: Array | None = None) -> tuple[int, int, int]:
     """Compiled :func:`lava_gle.numerics.fixed.learn_projection` (same arguments, results;
-    ``w`` and ``b`` updated in place)."""
+    ``w``, ``b`` and ``active`` updated in place)."""
     cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
-    return _learn(w, b, p, e, seed, layer, step, cfg)
+    w_stream, w_step = (2 * layer, step) if rounding is None else rounding
+    if active is None:
+        active = np.empty(w.shape[0], np.bool_)
+    return _learn(w, _NO_BIAS if b is None else b, p, e, seed, layer, step, cfg,
+                  w_stream, w_step, active)

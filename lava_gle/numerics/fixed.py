@@ -635,10 +635,10 @@ def active_rows(e_q: Array) -> Array:
     return np.flatnonzero(np.any(np.reshape(e_q, (-1, e_q.shape[-1])) != 0, axis=0))
 
 
-def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool,
+def update_projection(w: Array, b: Array | None, p: Array, e_q: Array, pre_signed: bool,
                       rule: LearningRuleConstants, bias_rule: LearningRuleConstants | None,
                       rand_w, rand_b, pre_shift: int = 0, dither_pre: Array | None = None
-                      ) -> tuple[Array, Array, tuple[int, int]]:
+                      ) -> tuple[Array, Array | None, tuple[int, int]]:
     """One learning epoch of a projection (or of some of its rows): weights w [n, m] from
     the presynaptic payloads ``p`` [..., m] (traced as :func:`pre_trace` with
     ``pre_shift`` and ``dither_pre``) and the error trace ``e_q`` [..., n]
@@ -659,16 +659,22 @@ def update_projection(w: Array, b: Array, p: Array, e_q: Array, pre_signed: bool
     return w, b, (n_w, n_b)
 
 
-def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
+def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: LearningRuleConstants,
                      bias_rule: LearningRuleConstants | None, seed: int, layer: int,
-                     step: int, per_synapse: bool, pre_shift: int = 0) -> tuple[int, int, int]:
+                     step: int, per_synapse: bool, pre_shift: int = 0,
+                     rounding: tuple[int, int] | None = None,
+                     active: Array | None = None) -> tuple[int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
     errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
-    None: biases stay) from the payloads ``p`` [..., m] (their trace ``pre_shift`` bits
-    coarser, dithered by :func:`pre_dither`), with the rounding numbers of
-    :func:`rounding_draws` (``seed``; ``per_synapse`` or one per projection).
+    None: biases stay, and ``b`` may be None) from the payloads ``p`` [..., m] (their
+    trace ``pre_shift`` bits coarser, dithered by :func:`pre_dither`), with the rounding
+    numbers of :func:`rounding_draws` (``seed``; ``per_synapse`` or one per projection).
+    ``rounding``: ``(stream, step)`` of the weights' rounding numbers instead of
+    ``(2 layer, step)`` (:func:`counter_bits`; a chip's backward array, which learns from
+    the same traces with numbers of its own). ``active``: bool [n], set to the rows whose
+    error trace is non-zero (output).
 
     Only the rows whose error trace is non-zero are computed (:func:`active_rows`: the
     others keep their integers exactly); the trace is sparse after training starts.
@@ -678,13 +684,24 @@ def learn_projection(w: Array, b: Array, p: Array, e: Array, trace_shift: int,
     dither = trace_dither(seed, layer, step, n, trace_shift)
     e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact)
     rows = active_rows(e_q)
+    if active is not None:
+        active[...] = False
+        active[rows] = True
     if rows.size == 0:
         return n_trace, 0, 0
-    rand_w, rand_b = rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
+    rand_w, rand_b = (rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
+                      if rounding is None or bias_rule is not None else (None, None))
+    if rounding is not None:
+        stream, at = rounding
+        rand_w = counter_bits(seed, stream, at, ACC_FRAC, w.shape if per_synapse else (),
+                              rows if per_synapse else None)
     w_rows, b_rows, (n_w, n_b) = update_projection(
-        w[rows], b[rows], p, e_q[..., rows], pre_signed, rule, bias_rule, rand_w, rand_b,
-        pre_shift, pre_dither(seed, layer, step, w.shape[1], pre_shift))
-    w[rows], b[rows] = w_rows, b_rows
+        w[rows], None if b is None else b[rows], p, e_q[..., rows], pre_signed, rule,
+        bias_rule, rand_w, rand_b, pre_shift, pre_dither(seed, layer, step, w.shape[1],
+                                                         pre_shift))
+    w[rows] = w_rows
+    if bias_rule is not None:
+        b[rows] = b_rows
     return n_trace, n_w, n_b
 
 

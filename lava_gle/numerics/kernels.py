@@ -297,6 +297,7 @@ class FixedLayer:
         self.drift = np.zeros(3, np.int64)
         self._drift_rows = np.zeros(ql.size, np.int64)  # sum_j (B - W)**2 per row, now
         self._drift_sq = 0  # their sum
+        self._active = np.zeros(ql.size, np.bool_)  # rows of the backward epoch (scratch)
         self.t = None if ql.tau is None else ql.tau.t_init.copy()
         self.reports_tau_m = self.t is not None
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
@@ -424,28 +425,20 @@ class FixedLayer:
         Rounding numbers: its own stream (``BACKWARD_STREAM + layer``) at chip step
         ``t + 1``, or the forward array's (:func:`~lava_gle.numerics.fixed.rounding_draws`)
         when ``mirrored``. The accumulator is the forward one on the transposed signals
-        (``tests/test_microcode.py``)."""
+        (``tests/test_microcode.py``): :func:`~lava_gle.numerics.fixed.learn_projection`
+        (``ops``: compiled or reference) without biases, with these rounding numbers; its
+        error-trace clips are the forward epoch's, counted there."""
         q, ql = self.q, self.ql
         if ql.rule is None:
             return
-        dither = X.trace_dither(q.seed, self.index, t, self.size, ql.trace_shift)
-        e_q = X.error_trace(e, ql.trace_shift, dither, ql.rule.exact)[0]
-        rows = X.active_rows(e_q)
-        if rows.size:
-            if q.mirrored_backward_rounding:
-                rand = X.rounding_draws(q.seed, self.index, t, ql.w.shape,
-                                        q.per_synapse_rounding, rows)[0]
-            else:
-                shape = ql.w.shape if q.per_synapse_rounding else ()
-                rand = X.counter_bits(q.seed, BACKWARD_STREAM + self.index, t + 1,
-                                      X.ACC_FRAC, shape,
-                                      rows if q.per_synapse_rounding else None)
-            a = ql.pre_trace_coarsening  # the lower neurons' learning payload, as forward
-            x0, x1 = X.pre_trace(p, ql.pre_signed, a,
-                                 X.pre_dither(q.seed, self.index, t, ql.w.shape[1], a))
-            new, n = X.synapse_update(self.B[rows], x0, x1, e_q[..., rows], ql.rule, rand)
-            self.B[rows] = new
-            self._count("B", n)
+        rounding = ((2 * self.index, t) if q.mirrored_backward_rounding
+                    else (BACKWARD_STREAM + self.index, t + 1))
+        _, n, _ = ops.learn_projection(self.B, None, p, e, ql.trace_shift, ql.pre_signed,
+                                       ql.rule, None,
+                                       q.seed, self.index, t, q.per_synapse_rounding,
+                                       ql.pre_trace_coarsening, rounding, self._active)
+        rows = np.flatnonzero(self._active)
+        self._count("B", n)
         self._track_drift(rows)
 
     def _track_drift(self, rows: Array) -> None:

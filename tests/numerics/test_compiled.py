@@ -204,9 +204,14 @@ RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.inte
        trace_shift=st.integers(-2, 14), pre_signed=st.booleans(), rule=RULES,
        bias_rule=st.none() | RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
        rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
-       sparse=st.booleans(), pre_shift=st.sampled_from([0, 0, 1, 3, 6]))
+       sparse=st.booleans(), pre_shift=st.sampled_from([0, 0, 1, 3, 6]),
+       rounding=st.none() | st.tuples(st.integers(0, 2 ** 34), st.integers(0, 10 ** 9)),
+       no_bias=st.booleans())
 def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias_rule, layer,
-                          step, rounding_seed, per_synapse, sparse, pre_shift):
+                          step, rounding_seed, per_synapse, sparse, pre_shift, rounding,
+                          no_bias):
+    """Also with other rounding numbers for the weights and without biases (``b`` None),
+    as a chip's backward array learns; the active rows reported alike."""
     rng = np.random.default_rng(seed)
     w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
     lo, hi = (-127, 127) if pre_signed else (0, 255)
@@ -217,13 +222,22 @@ def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias
     if sparse:
         e[..., rng.random(n) < 0.5] = 0
     args = (p, e, trace_shift, pre_signed, rule, bias_rule, rounding_seed, layer, step,
-            per_synapse, pre_shift)  # pre_shift > 0: the coarser, dithered pre trace
+            per_synapse, pre_shift, rounding)  # pre_shift > 0: the coarser, dithered trace
+    if no_bias:
+        bias_rule = None
+        args = args[:5] + (None,) + args[6:]
     w_ref, b_ref, w_c, b_c = w.copy(), b.copy(), w.copy(), b.copy()
-    want = X.learn_projection(w_ref, b_ref, *args)
-    got = C.learn_projection(w_c, b_c, *args)
+    act_ref, act_c = np.ones(n, bool), np.ones(n, bool)
+    want = X.learn_projection(w_ref, None if no_bias else b_ref, *args, act_ref)
+    got = C.learn_projection(w_c, None if no_bias else b_c, *args, act_c)
     assert got == want
     np.testing.assert_array_equal(w_c, w_ref)
     np.testing.assert_array_equal(b_c, b_ref)
+    np.testing.assert_array_equal(act_c, act_ref)
+    # rows outside the active ones keep their integers
+    assert np.array_equal(w_ref[~act_ref], w[~act_ref])
+    if no_bias or bias_rule is None:
+        assert np.array_equal(b_ref, b)
 
 
 def test_learn_projection_reaches_every_saturation():
@@ -238,6 +252,33 @@ def test_learn_projection_reaches_every_saturation():
     assert all(want)
     assert C.learn_projection(w2, b2, p, e, 4, False, rule, rule, 1, 0, 7, True) == want
     assert np.array_equal(w, w2) and np.array_equal(b, b2)
+
+
+def test_learn_projection_with_other_rounding_numbers_is_the_epoch_of_its_parts():
+    """``rounding=(stream, step)``: the error trace and presynaptic trace of the layer's
+    step, the weights rounded with the counter numbers of ``(seed, stream, step)``; the
+    composition of the reference's pieces, as the backward array's epoch was written."""
+    rng = np.random.default_rng(3)
+    rule = X.LearningRuleConstants(5, 9, True)
+    n, m, seed, layer, step, ts, pre_shift = 7, 9, 11, 2, 40, 3, 1
+    w = ints(rng, X.W_MIN, X.W_MAX, (n, m))
+    p, e = ints(rng, -127, 127, (1, m)), ints(rng, -900, 900, (1, n), 0.0)
+    e[0, :2] = 0
+    for per_synapse in (True, False):
+        e_q = X.error_trace(e, ts, X.trace_dither(seed, layer, step, n, ts), rule.exact)[0]
+        rows = X.active_rows(e_q)
+        rand = X.counter_bits(seed, 5 << 32, step + 1, X.ACC_FRAC,
+                              (n, m) if per_synapse else (), rows if per_synapse else None)
+        x0, x1 = X.pre_trace(p, True, pre_shift, X.pre_dither(seed, layer, step, m, pre_shift))
+        want = w.copy()
+        want[rows] = X.synapse_update(w[rows], x0, x1, e_q[..., rows], rule, rand)[0]
+        for impl in (X, C):
+            got, active = w.copy(), np.zeros(n, bool)
+            impl.learn_projection(got, None, p, e, ts, True, rule, None, seed, layer, step,
+                                  per_synapse, pre_shift, (5 << 32, step + 1), active)
+            np.testing.assert_array_equal(got, want)
+            np.testing.assert_array_equal(np.flatnonzero(active), rows)
+        assert not np.array_equal(want, w) and rows.size < n
 
 
 # -- whole engines -----------------------------------------------------------------------
@@ -267,13 +308,17 @@ def test_golden_networks_give_the_same_integers(case):
 
 
 @pytest.mark.parametrize("batch", [1, 4])
-@pytest.mark.parametrize("rounding", ["per_synapse", "shared"])
-def test_a_learning_network_gives_the_same_integers(batch, rounding):
+@pytest.mark.parametrize("rounding,timing,backward", [
+    ("per_synapse", "exact", "independent"), ("shared", "exact", "independent"),
+    ("per_synapse", "chip", "independent"), ("shared", "chip", "mirrored")])
+def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, backward):
     """Hundreds of learning steps with tau_m learning, gamma feedback, signed and unsigned
-    rates, saturating weights: every recorded integer and count equal."""
+    rates, saturating weights: every recorded integer and count equal; under chip timing
+    also the backward arrays, which learn with their own epoch, and their drift."""
     net = network_from_dict({
         "gle_network": 1, "dt": 0.1, "seed": 5, "input": {"size": 3},
-        "fixed_point": {"rounding": rounding},
+        "fixed_point": {"rounding": rounding, "timing": timing,
+                        "backward_rounding": backward},
         "layers": [{"name": "h1", "size": 12, "tau_m": 1.0, "tau_r": 0.5, "phi": "tanh"},
                    {"name": "h2", "size": 9, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
                    {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0,
@@ -286,6 +331,10 @@ def test_a_learning_network_gives_the_same_integers(batch, rounding):
     want, got = _both(net, x, y)
     for var in ("W", "b", "trace", "acc"):  # these saturate (and must agree)
         assert any(want[k] for k in want if k.startswith(f"sat.{var}.")), var
+    if timing == "chip":
+        assert {"W_back.h2", "W_back.out", "drift_max.out"} <= set(want)
+        if backward == "independent":  # B learns apart from W (its own rounding numbers)
+            assert np.max(want["drift_max.out"]) > 0
     _assert_same(want, got)
 
 
