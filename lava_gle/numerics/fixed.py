@@ -829,6 +829,9 @@ _DITHER_STREAM = 1 << 32
 _TAU_STREAM = 1 << 33
 #: First stream id of the presynaptic trace's dither (layer l: ``_PRE_STREAM + l``).
 _PRE_STREAM = 3 << 32
+#: First stream id of the backward arrays' rounding numbers under chip timing (layer l:
+#: ``BACKWARD_STREAM + l``); every stream family above has its own base.
+BACKWARD_STREAM = 4 << 32
 
 
 def tau_dither(seed: int, layer: int, step: int, tl: TauLearning) -> Array | None:

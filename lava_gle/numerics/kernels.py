@@ -63,11 +63,6 @@ def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     return keys + ("input", "target")
 
 
-#: First stream id of the backward arrays' rounding numbers under chip timing (layer l
-#: uses ``BACKWARD_STREAM + l``; see :func:`~lava_gle.numerics.fixed.counter_bits`).
-BACKWARD_STREAM = 3 << 32
-
-
 class SaturationSink(Protocol):
     """Where a fixed-point kernel reports clipped values."""
 
@@ -422,7 +417,7 @@ class FixedLayer:
         of step ``t - 1`` (the ``p`` the forward epoch of step ``t`` paired). Nothing reads
         B between that epoch and this call (the error of step ``t + 1`` is summed before
         it, :meth:`error_down`), so computing it at step ``t`` gives the chip's integers.
-        Rounding numbers: its own stream (``BACKWARD_STREAM + layer``) at chip step
+        Rounding numbers: its own stream (``fixed.BACKWARD_STREAM + layer``) at chip step
         ``t + 1``, or the forward array's (:func:`~lava_gle.numerics.fixed.rounding_draws`)
         when ``mirrored``. The accumulator is the forward one on the transposed signals
         (``tests/test_microcode.py``): :func:`~lava_gle.numerics.fixed.learn_projection`
@@ -432,7 +427,7 @@ class FixedLayer:
         if ql.rule is None:
             return
         rounding = ((2 * self.index, t) if q.mirrored_backward_rounding
-                    else (BACKWARD_STREAM + self.index, t + 1))
+                    else (X.BACKWARD_STREAM + self.index, t + 1))
         _, n, _ = ops.learn_projection(self.B, None, p, e, ql.trace_shift, ql.pre_signed,
                                        ql.rule, None,
                                        q.seed, self.index, t, q.per_synapse_rounding,

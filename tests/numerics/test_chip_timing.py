@@ -172,3 +172,14 @@ def test_which_backend_runs_which_timing_and_its_twin():
         "lava-fixed": "numpy-fixed-chip", "lava-fixed-exact": "numpy-fixed",
         "lava-fixed-fused": "numpy-fixed", "lava-fixed-fused-chip": "numpy-fixed-chip"}
     assert twin("lava-float") == twin("lava-float-fused") == "numpy"
+
+
+def test_every_random_stream_family_has_its_own_ids():
+    """The backward arrays' rounding numbers once shared their stream ids with the pre
+    trace's dither (both 3 << 32): correlated numbers where both are used. Each family
+    of counter-hash streams (weight and bias rounding 2 l, 2 l + 1; error-trace, tau_m
+    and pre-trace dither; backward rounding) owns a disjoint range of 2**32 ids."""
+    bases = [X._DITHER_STREAM, X._TAU_STREAM, X._PRE_STREAM, X.BACKWARD_STREAM]
+    starts = sorted([0] + bases)
+    assert len(set(starts)) == len(starts)
+    assert all(b - a >= 1 << 32 for a, b in zip(starts, starts[1:]))
