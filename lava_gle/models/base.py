@@ -137,47 +137,77 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
             k.learn_tau(st, old, row)
 
 
-class AbstractGleProjectionModel(PyLoihiProcessModel):
-    """Step logic of :class:`~lava_gle.processes.gle.process.GleProjection`.
+class _SynapseArrayModel(PyLoihiProcessModel):
+    """What the forward projection's and the backward array's models share: the kernel
+    bound to the shared arrays on the first step, the saturation sink, the reset of the
+    error they send down, and that error sent first in every step (it was computed in the
+    step before). Subclasses name their arrays (:attr:`role`, :meth:`_arrays`)."""
 
-    Inside Lava step ``k``: send eps (computed in step k-1); receive p; send
-    s = W p + b; receive e; compute eps = B^T e with W before the update; learn.
-    """
+    #: How the saturation counters name this Process's clipped values.
+    role = ""
+    #: The Vars that are the kernel's arrays (after binding, the model's Var is the array).
+    array_vars: tuple[str, ...] = ()
 
     def __init__(self, proc_params) -> None:
         super().__init__(proc_params)
         self._kernel = None
 
-    def _setup(self) -> None:
-        p = self.proc_params
-        k = self._kernel = p["kernel"]
-        if p["saturation"] is not None:
-            k.sat = SharedSaturation(f"{k.name} projection", p["saturation"])
-        k.bind(W=_attach(p["W_shared"]), b=_attach(p["b_shared"]))
-        self.W, self.b = k.W, k.b
-        self._learning = p["learning"]
-        self._sends_error = p["sends_error"]
-        self._reset = p["reset_interval"]
+    def _arrays(self) -> dict:
+        """Keyword arguments of the kernel's ``bind`` (the shared arrays this Process holds)."""
+        raise NotImplementedError
 
-    def run_spk(self) -> None:
+    def _begin_step(self):
+        """Bind on the first step, zero eps on a reset step, send eps; return the kernel
+        and the GLE step."""
         if self._kernel is None:
-            self._setup()
-        k = self._kernel
+            p = self.proc_params
+            k = self._kernel = p["kernel"]
+            if p["saturation"] is not None:
+                k.sat = SharedSaturation(f"{k.name} {self.role}", p["saturation"])
+            k.bind(**self._arrays())
+            for name in self.array_vars:
+                setattr(self, name, getattr(k, name))
+            self._learning, self._reset = p["learning"], p["reset_interval"]
         row = self.time_step - 1
         if _is_reset_step(row, self._reset):
             self.eps = np.zeros_like(self.eps)
-        if self._sends_error:
+        if self._sends_error():
             self.eps_out.send(self.eps)
+        return self._kernel, row
+
+    def _sends_error(self) -> bool:
+        return True
+
+
+class AbstractGleProjectionModel(_SynapseArrayModel):
+    """Step logic of :class:`~lava_gle.processes.gle.process.GleProjection`.
+
+    Inside Lava step ``k``: send eps (computed in step k-1); receive p; send
+    s = W p + b; receive e; compute eps = W^T e with W before the update; learn.
+    """
+
+    role = "projection"
+    array_vars = ("W", "b")
+
+    def _arrays(self) -> dict:
+        p = self.proc_params
+        return {"W": _attach(p["W_shared"]), "b": _attach(p["b_shared"])}
+
+    def _sends_error(self) -> bool:
+        return self.proc_params["sends_error"]
+
+    def run_spk(self) -> None:
+        k, row = self._begin_step()
         p = self.p_in.recv()[None]
         self.s_out.send(k.drive(p)[0])
         e = self.e_in.recv()[None]
-        if self._sends_error:
+        if self._sends_error():
             self.eps = k.error_down(e)[0]
         if self._learning:
             k.learn_synapses(e, p, row)
 
 
-class AbstractGleBackwardModel(PyLoihiProcessModel):
+class AbstractGleBackwardModel(_SynapseArrayModel):
     """Step logic of :class:`~lava_gle.processes.gle.process.GleBackwardArray`.
 
     Inside Lava step ``k`` (GLE step ``t = k - 1``): send eps (computed in step k-1);
@@ -185,29 +215,16 @@ class AbstractGleBackwardModel(PyLoihiProcessModel):
     step's epoch; learn B for the pair (e, r^-) and track the drift against W.
     """
 
-    def __init__(self, proc_params) -> None:
-        super().__init__(proc_params)
-        self._kernel = None
+    role = "backward array"
+    array_vars = ("B",)
 
-    def _setup(self) -> None:
+    def _arrays(self) -> dict:
         p = self.proc_params
-        k = self._kernel = p["kernel"]
-        if p["saturation"] is not None:
-            k.sat = SharedSaturation(f"{k.name} backward array", p["saturation"])
-        k.bind(B=p["B_shared"].attach(), drift=p["drift_shared"].attach(),
-               watch_W=p["W_shared"].attach())
-        self.B = k.B
-        self._learning = p["learning"]
-        self._reset = p["reset_interval"]
+        return {"B": p["B_shared"].attach(), "drift": p["drift_shared"].attach(),
+                "watch_W": p["W_shared"].attach()}
 
     def run_spk(self) -> None:
-        if self._kernel is None:
-            self._setup()
-        k = self._kernel
-        row = self.time_step - 1
-        if _is_reset_step(row, self._reset):
-            self.eps = np.zeros_like(self.eps)
-        self.eps_out.send(self.eps)
+        k, row = self._begin_step()
         r = self.r_in.recv()[None]
         e = self.e_in.recv()[None]
         self.eps = k.error_down(e)[0]
