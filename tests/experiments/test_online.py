@@ -151,7 +151,7 @@ def test_float_sgd_batch1_with_mse_learns(tmp_path):
 
 
 def test_yinyang_trains_in_fixed_point_online(tmp_path):
-    config = replace(TINY, n_train=400, n_test=200, hidden=20)
+    config = replace(TINY, n_train=600, n_test=200, hidden=20)
     m = yinyang.run_yinyang(config, tmp_path, backend="numpy-fixed", quiet=True)
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["test_accuracy"] == m["test_accuracy"]
