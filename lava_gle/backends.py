@@ -67,6 +67,12 @@ class Backend:
             return net
         return replace(net, fixed_point={**net.fixed_point, "timing": self.timing})
 
+    def timed(self, qnet: QuantizedNetwork | None) -> QuantizedNetwork | None:
+        """``qnet`` with the backend's timing (``qnet`` itself if none; None stays None)."""
+        if qnet is None or self.timing is None:
+            return qnet
+        return replace(qnet, chip_timing=self.timing == "chip")
+
     @property
     def stepping(self) -> bool:
         """Whether it has a stepping, resumable engine (:func:`make_engine`)."""
@@ -118,7 +124,7 @@ def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: b
     from lava_gle.runtime import LavaNetwork
     b = get_backend(name)
     return LavaNetwork(b.network(net), backend=b.arithmetic, fused=b.fused, chunk=chunk,
-                       allow_nan=allow_nan, qnet=_timed(b, qnet))
+                       allow_nan=allow_nan, qnet=b.timed(qnet))
 
 
 def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.float64,
@@ -141,16 +147,9 @@ def make_engine(net: Network, name: str = "numpy", optimizer=None, dtype=np.floa
         raise LavaGleError(f"backend {name!r} learns with the learning engine's own rule "
                            f"(dW = eta e r^T, learning.eta); it cannot run the optimizer "
                            f"{type(optimizer).__name__}")
-    engine = FixedEngine(b.network(net), qnet=_timed(b, qnet))
+    engine = FixedEngine(b.network(net), qnet=b.timed(qnet))
     engine.backend = b.name
     return engine
-
-
-def _timed(b: Backend, qnet: QuantizedNetwork | None) -> QuantizedNetwork | None:
-    """``qnet`` with the timing backend ``b`` imposes (None stays None)."""
-    if qnet is None or b.timing is None:
-        return qnet
-    return replace(qnet, chip_timing=b.timing == "chip")
 
 
 def simulate(net: Network, inputs, targets=None, backend: str = "numpy",

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import importlib
 import os
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from lava_gle.backends import get_backend
 from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.mappings.bundle import Bundle, is_bundle, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
@@ -141,6 +141,6 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     if x.ndim != 2 or x.shape[1] != bundle.net.input.size:
         raise LavaGleError(f"inputs have shape {list(x.shape)}; deploy needs "
                            f"[T, {bundle.net.input.size}] (one stream, no batch axis)")
-    # a chip runs its backward arrays separately: chip timing, as lava-fixed
-    qnet = replace(qnet, chip_timing=True)
+    # a chip runs its backward arrays separately: what lava-fixed runs (chip timing)
+    qnet = get_backend("lava-fixed").timed(qnet)
     return runner(bundle, qnet, x, None if targets is None else np.asarray(targets, np.float64))
