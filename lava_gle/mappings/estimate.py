@@ -12,7 +12,10 @@ running the network. Per step the estimator counts
 - messages: every output axon (a neuron's spike to one core), the messages that leave
   their core (mesh hops) and those that cross chips;
 
-and prices them with the profile's per-event figures (``events:`` of
+for a training step, and for an inference step what an inference uses (learning off, no
+targets, so every error is zero: the forward, bias and forward partial-sum synapses, the
+rates and forward partial sums; no errors, no learning payloads, no fed-back values), and
+prices them with the profile's per-event figures (``events:`` of
 ``lava_gle/profiles/loihi2.yaml``; Loihi 1 figures stand in where Loihi 2's are not
 public, and each figure is a low-high range where sources differ). The cores run in
 parallel and meet at a barrier: a step takes the busiest core's time plus the barrier. Static
@@ -29,7 +32,7 @@ import numpy as np
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.placement import entry_blocks, traffic_between
-from lava_gle.mappings.profiles import EVENTS
+from lava_gle.mappings.profiles import EVENTS, HardwareProfile
 from lava_gle.mappings.resources import BACKWARD, FORWARD, SOMA, neighbour_cores
 
 #: Energy components, in the order of the report.
@@ -37,9 +40,16 @@ COMPONENTS = ("synaptic_ops", "learning_updates", "neuron_updates", "messages", 
               "chip_crossings", "static")
 
 
-def event_counts(mapping: Mapping) -> dict:
-    """Events per step (learning as the network sets it): totals and the per-core arrays
-    (synaptic ops, learning updates, compartments, messages) the step time needs."""
+def event_counts(mapping: Mapping) -> dict[str, dict | None]:
+    """Events per step, ``{"training": counts or None (learning off), "inference": counts}``.
+
+    Each ``counts`` holds the totals (``synaptic_ops``, ``learning_updates``,
+    ``neuron_updates``, ``messages``, ``messages_off_core``, ``messages_between_chips``)
+    and ``per_core``: the per-core arrays (synaptic ops, learning updates, compartments,
+    messages) the step time needs. Training counts every synapse and output axon
+    (:meth:`~lava_gle.mappings.resources.LayerCost.synapse_ops`, ``.sends``), inference
+    only their inference part.
+    """
     learn = mapping.net.learning.enabled
     costs, blocks = mapping.costs, mapping.blocks
     n_cores = mapping.cores
@@ -52,28 +62,34 @@ def event_counts(mapping: Mapping) -> dict:
     per_pair = []
     for e, n in pairs.T.tolist():
         cost = costs[e]
-        fwd, back, target, bias = cost.synapses(n)
+        fwd, back, _, bias = cost.synapses(n)
         plastic = 0
         if learn:
             if cost.role == SOMA:
                 plastic = fwd + bias + (back if cost.plastic_backward else 0)
             elif cost.feedback and cost.role in (FORWARD, BACKWARD):
                 plastic = fwd + back
-        d = cost.demand(n, *neighbour_cores(cost, k))
-        per_pair.append((fwd + back + target + bias + cost.relay_synapses(n), plastic,
-                         d[0], d[3]))
+        nb = neighbour_cores(cost, k)
+        per_pair.append((*cost.synapse_ops(n), plastic, cost.demand(n, *nb)[0],
+                         *cost.sends(n, *nb)))
     values = np.array(per_pair, dtype=float)[np.asarray(which).ravel()]
-    syn, upd, comp, msg = (np.bincount(core, weights=values[:, j], minlength=n_cores)
-                           for j in range(4))
+    syn_inf, syn_tr, upd, comp, msg_inf, msg_tr = (
+        np.bincount(core, weights=values[:, j], minlength=n_cores) for j in range(6))
     chip_of = mapping.placement.chip_of_core
     entries = entry_blocks(blocks, len(costs))
-    return {
-        "synaptic_ops": int(syn.sum()), "learning_updates": int(upd.sum()),
-        "neuron_updates": int(comp.sum()), "messages": int(msg.sum()),
-        "messages_off_core": traffic_between(entries, costs, list(range(n_cores)), True),
-        "messages_between_chips": traffic_between(entries, costs, chip_of, True),
-        "per_core": (syn, upd, comp, msg),
-    }
+    cores = list(range(n_cores))
+
+    def counts(syn, upd, msg, inference: bool) -> dict:
+        return {"synaptic_ops": int(syn.sum()), "learning_updates": int(upd.sum()),
+                "neuron_updates": int(comp.sum()), "messages": int(msg.sum()),
+                "messages_off_core": traffic_between(entries, costs, cores, True, inference),
+                "messages_between_chips": traffic_between(entries, costs, chip_of, True,
+                                                          inference),
+                "per_core": (syn, upd, comp, msg)}
+
+    return {"training": counts(syn_inf + syn_tr, upd, msg_inf + msg_tr, False)
+            if learn else None,
+            "inference": counts(syn_inf, np.zeros_like(upd), msg_inf, True)}
 
 
 def _figure(profile, name: str) -> tuple[float, float]:
@@ -84,49 +100,51 @@ def _figure(profile, name: str) -> tuple[float, float]:
     return fig.low, fig.high
 
 
-def _estimate(mapping: Mapping, c: dict, steps: int, learning: bool) -> dict:
-    prof = mapping.profile
-    syn, upd, comp, msg = c["per_core"]
-    if not learning:
-        upd = np.zeros_like(upd)
-        c = dict(c, learning_updates=0)
-    out: dict = {"per_step": {}, "per_sample": {}}
+def price(counts: dict, profile: HardwareProfile, chips: int, steps: int = 1) -> dict:
+    """Time (us) and energy (uJ) of ``counts`` (events per step, as one mode of
+    :func:`event_counts` gives them) on ``chips`` chips, priced with the profile's
+    ``events`` figures, as ``[low, high]``: ``per_step`` (time, barrier, energy and energy
+    by component of :data:`COMPONENTS`), ``per_sample`` (``steps`` steps) and
+    ``counts_per_step`` (the totals). A step takes the busiest core's time plus the
+    barrier; static power is charged for every chip over the step's time.
+    """
+    syn, upd, comp, msg = (np.asarray(a, dtype=float) for a in counts["per_core"])
     step_time = []
     energy: dict[str, list[float]] = {k: [] for k in COMPONENTS}
     for side in (0, 1):
-        f = {name: _figure(prof, name)[side] for name in EVENTS}
+        f = {name: _figure(profile, name)[side] for name in EVENTS}
         busy_ns = (syn * f["synaptic_op_time"] + upd * f["learning_update_time"]
                    + comp * f["neuron_update_time"] + msg * f["message_time"])
         t_us = float(busy_ns.max()) * 1e-3 + f["barrier_time"]
         step_time.append(t_us)
-        pj = {"synaptic_ops": c["synaptic_ops"] * f["synaptic_op_energy"],
-              "learning_updates": c["learning_updates"] * f["learning_update_energy"],
-              "neuron_updates": c["neuron_updates"] * f["neuron_update_energy"],
-              "messages": c["messages"] * f["message_energy"],
-              "hops": c["messages_off_core"] * f["hops_per_message"] * f["hop_energy"],
-              "chip_crossings": c["messages_between_chips"] * f["chip_crossing_energy"],
-              "static": f["static_power"] * mapping.chips * t_us * 1e6}
+        pj = {"synaptic_ops": counts["synaptic_ops"] * f["synaptic_op_energy"],
+              "learning_updates": counts["learning_updates"] * f["learning_update_energy"],
+              "neuron_updates": counts["neuron_updates"] * f["neuron_update_energy"],
+              "messages": counts["messages"] * f["message_energy"],
+              "hops": counts["messages_off_core"] * f["hops_per_message"] * f["hop_energy"],
+              "chip_crossings": counts["messages_between_chips"] * f["chip_crossing_energy"],
+              "static": f["static_power"] * chips * t_us * 1e6}
         for k in COMPONENTS:
             energy[k].append(pj[k] * 1e-6)              # pJ -> uJ
     total = [sum(energy[k][i] for k in COMPONENTS) for i in (0, 1)]
-    barrier = list(_figure(prof, "barrier_time"))
-    out["per_step"] = {"time_us": step_time, "barrier_us": barrier, "energy_uj": total,
-                       "energy_uj_by_component": energy}
-    out["per_sample"] = {"time_us": [t * steps for t in step_time],
-                         "energy_uj": [e * steps for e in total],
-                         "energy_uj_by_component": {k: [v * steps for v in energy[k]]
-                                                    for k in COMPONENTS}}
-    out["counts_per_step"] = {k: v for k, v in c.items() if k != "per_core"}
-    return out
+    return {"per_step": {"time_us": step_time, "barrier_us": list(_figure(profile,
+                                                                          "barrier_time")),
+                         "energy_uj": total, "energy_uj_by_component": energy},
+            "per_sample": {"time_us": [t * steps for t in step_time],
+                           "energy_uj": [e * steps for e in total],
+                           "energy_uj_by_component": {k: [v * steps for v in energy[k]]
+                                                      for k in COMPONENTS}},
+            "counts_per_step": {k: v for k, v in counts.items() if k != "per_core"}}
 
 
 def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict:
     """Time (us) and energy (uJ) per step and per sample, as ``[low, high]`` ranges.
 
     Returns a JSON-ready dict: ``steps_per_sample``, ``latency_steps``, ``training`` (when
-    the network learns) and ``inference`` (learning off), each with ``per_step``,
-    ``per_sample`` and ``counts_per_step``, and ``figures`` (every per-event figure with
-    its source, confidence and whether a Loihi 1 figure stands in).
+    the network learns) and ``inference`` (learning off, no targets), each with
+    ``per_step``, ``per_sample`` and ``counts_per_step`` (:func:`price`), and ``figures``
+    (every per-event figure with its source, confidence and whether a Loihi 1 figure stands
+    in).
     """
     if isinstance(steps_per_sample, bool) or not isinstance(steps_per_sample, int) \
             or steps_per_sample < 1:
@@ -134,13 +152,12 @@ def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict:
                            f"{steps_per_sample!r}")
     counts = event_counts(mapping)
     split_forward = {mapping.costs[c.up[0]].layer for c in mapping.costs if c.role == FORWARD}
-    out = {"steps_per_sample": steps_per_sample,
-           "latency_steps": len(mapping.net.layers) + len(split_forward),
-           "training": _estimate(mapping, counts, steps_per_sample, True)
-           if mapping.net.learning.enabled else None,
-           "inference": _estimate(mapping, counts, steps_per_sample, False),
-           "figures": {k: f.to_dict() for k, f in mapping.profile.events.items()}}
-    return out
+    return {"steps_per_sample": steps_per_sample,
+            "latency_steps": len(mapping.net.layers) + len(split_forward),
+            **{mode: None if c is None else price(c, mapping.profile, mapping.chips,
+                                                  steps_per_sample)
+               for mode, c in counts.items()},
+            "figures": {k: f.to_dict() for k, f in mapping.profile.events.items()}}
 
 
 def _range(v: list[float], unit: str) -> str:

@@ -92,9 +92,11 @@ def _pairs(src: EntryBlocks, dst: EntryBlocks, lo: int, hi: int):
 
 
 def traffic_between(entries: list[EntryBlocks], costs: list[LayerCost],
-                    group_of_core: list[int] | tuple[int, ...], messages: bool = False) -> int:
+                    group_of_core: list[int] | tuple[int, ...], messages: bool = False,
+                    inference: bool = False) -> int:
     """Bits per step exchanged between cores whose groups differ (chip or core ids); with
-    ``messages``, the number of messages (one per neuron and receiving core) instead.
+    ``messages``, the number of messages (one per neuron and receiving core) instead; with
+    ``inference``, only what an inference sends (no ``training_only`` link).
 
     Computed per link (:func:`~lava_gle.mappings.resources.links`) from counts, without
     listing the core pairs of a broadcast.
@@ -104,7 +106,7 @@ def traffic_between(entries: list[EntryBlocks], costs: list[LayerCost],
     for link in links(costs):
         src, dst = entries[link.src], entries[link.dst]
         bits = 1 if messages else link.bits
-        if not len(src) or not len(dst):
+        if not len(src) or not len(dst) or (inference and link.training_only):
             continue
         if link.to_all:
             ids, counts = np.unique(group[dst.core], return_counts=True)

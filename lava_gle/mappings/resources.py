@@ -178,6 +178,9 @@ class LayerCost:
         coarser (``pre_trace_coarsening``); learning on):
         one more input axon per presynaptic neuron. Errors from above arrive twice
         whenever ``plastic_backward``.
+    forward_sums : int
+        Forward segments feeding each neuron (0 unless the soma's forward inputs are split;
+        ``partial_sums - forward_sums`` are backward segments).
     """
 
     index: int
@@ -204,6 +207,7 @@ class LayerCost:
     learning_payload_up: bool = False
     learning_payload_down: bool = False
     pre_learning_payload: bool = False
+    forward_sums: int = 0
 
     def row_words(self, n: int, bits: int) -> int:
         """Words of one axon row of ``n`` synapses of ``bits`` bits (bit-packed)."""
@@ -231,11 +235,7 @@ class LayerCost:
         relay = self.partial_sums * n
         in_axons = (m * (1 + self.pre_learning_payload) + back * (1 + self.plastic_backward)
                     + relay + (n if self.is_output else 0) + bias)
-        out_axons = n * (1 if self.is_output else k_up) + self.feedback * n
-        if self.learning_payload_up:
-            out_axons += n * k_up
-        if self.sends_errors_down:
-            out_axons += n * k_down * (1 + self.learning_payload_down)
+        out_axons = sum(self.sends(n, k_up, k_down))
         words = m * self.row_words(n, wf) + back * self.row_words(n, wb) + relay * one_f
         if self.is_output:
             words += n * one_f
@@ -257,6 +257,30 @@ class LayerCost:
             return (0, n * (self.chunk[1] - self.chunk[0]), 0, 0)
         return (n * self.fan_in, n * self.fan_back, n if self.is_output else 0,
                 n if self.has_bias else 0)
+
+    def sends(self, n: int, k_up: int, k_down: int) -> tuple[int, int]:
+        """``(inference, training_only)``: messages a block of ``n`` neurons sends per step,
+        one per output axon (together its ``output_axons`` demand). An inference (learning
+        off, no targets: every error is zero) sends rates and forward partial sums only;
+        errors, backward partial sums, the learning payloads ("One payload per spike" in
+        ``docs/fixed-point.md``) and the values fed back to plastic segments are training's.
+        """
+        if self.role != SOMA:
+            return (n, 0) if self.role == FORWARD else (0, n)
+        training = self.feedback * n + (n * k_up if self.learning_payload_up else 0)
+        if self.sends_errors_down:
+            training += n * k_down * (1 + self.learning_payload_down)
+        return n * (1 if self.is_output else k_up), training
+
+    def synapse_ops(self, n: int) -> tuple[int, int]:
+        """``(inference, training_only)``: synapses a block of ``n`` neurons holds that work in
+        an inference (forward, bias and forward partial-sum synapses) and those that work
+        only in training (backward, target, backward partial-sum and fed-back synapses);
+        together all of :meth:`synapses` and :meth:`relay_synapses`."""
+        fwd, back, target, bias = self.synapses(n)
+        relay = self.relay_synapses(n)
+        forward_relay = n * self.forward_sums if self.role == SOMA else 0
+        return fwd + bias + forward_relay, back + target + relay - forward_relay
 
     def relay_synapses(self, n: int) -> int:
         """Synapses a block of ``n`` neurons adds for the fan-in split (partial sums in, values
@@ -288,7 +312,8 @@ class Link:
     """Messages every step from entry ``src`` to entry ``dst``: each neuron ``i`` of ``src``
     in ``lo:hi`` sends ``bits`` to every core of ``dst`` (``to_all``) or only to the core
     holding neuron ``i`` of ``dst`` (a partial sum to its soma, a value fed back to a
-    segment)."""
+    segment). ``training_only``: an inference does not send it (see
+    :meth:`LayerCost.sends`)."""
 
     src: int
     dst: int
@@ -296,6 +321,7 @@ class Link:
     hi: int
     bits: int
     to_all: bool
+    training_only: bool = False
 
 
 def links(costs: list[LayerCost]) -> list[Link]:
@@ -303,20 +329,21 @@ def links(costs: list[LayerCost]) -> list[Link]:
     out = []
     for c in costs:
         if c.role != SOMA:
-            out.append(Link(c.index, c.up[0], 0, c.size, c.widths.error_bits, False))
+            out.append(Link(c.index, c.up[0], 0, c.size, c.widths.error_bits, False,
+                            c.role == BACKWARD))
             if c.feedback:
                 bits = c.widths.error_bits if c.role == FORWARD else c.widths.rate_bits
-                out.append(Link(c.up[0], c.index, 0, c.size, bits, False))
+                out.append(Link(c.up[0], c.index, 0, c.size, bits, False, True))
             continue
         down = c.down if c.sends_errors_down else ()
-        streams = [(j, c.widths.rate_bits) for j in c.up] + \
-                  [(j, c.widths.error_bits) for j in down]
+        streams = [(j, c.widths.rate_bits, False) for j in c.up] + \
+                  [(j, c.widths.error_bits, True) for j in down]
         # second, 8-bit learning payloads ("One payload per spike", docs/fixed-point.md)
-        streams += [(j, LEARNING_PAYLOAD_BITS) for j in c.up if c.learning_payload_up]
-        streams += [(j, LEARNING_PAYLOAD_BITS) for j in down if c.learning_payload_down]
-        for j, bits in streams:
+        streams += [(j, LEARNING_PAYLOAD_BITS, True) for j in c.up if c.learning_payload_up]
+        streams += [(j, LEARNING_PAYLOAD_BITS, True) for j in down if c.learning_payload_down]
+        for j, bits, training_only in streams:
             lo, hi = costs[j].chunk if costs[j].role != SOMA else (0, c.size)
-            out.append(Link(c.index, j, lo, hi, bits, True))
+            out.append(Link(c.index, j, lo, hi, bits, True, training_only))
     return out
 
 
@@ -435,6 +462,7 @@ def _entries(name: str, base: dict, first: int, soma: int, fan_in: int, fan_back
         index=soma, name=name, role=SOMA, fan_in=fan_in if pf <= 1 else 0,
         fan_back=fan_back if pb <= 1 else 0, chunk=(0, 0),
         partial_sums=(pf if pf > 1 else 0) + (pb if pb > 1 else 0), feedback=feeds,
+        forward_sums=pf if pf > 1 else 0,
         up=up, down=down, sends_errors_down=base["layer"] >= 1, **base))
     return out
 

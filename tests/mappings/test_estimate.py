@@ -112,3 +112,43 @@ def test_rates_traced_coarser_than_their_payload_need_a_learning_payload():
     count = [estimate(map_network(n))["training"]["counts_per_step"]["messages"]
              for n in (relu, coarse)]
     assert count == [5, 7]  # 2 rates + 1 to the host + 1 error + 1 error payload; + 2
+
+
+def test_an_inference_sends_no_errors_and_no_learning_payloads():
+    """The 3 -> 2 -> 1 network of the first test, inference: no targets, so every error is
+    zero and nothing learns. Of its 7 messages per training step, the error (1), the
+    learning payloads of the 2 signed rates and of the error (3) are training's: 3 remain
+    (2 rates up, 1 to the host); of its 14 synaptic ops, W_1^T (2) and the target (1) are
+    training's: 11 remain (6 + 2 forward, 3 bias)."""
+    fig = load_profile().events
+    est = estimate(map_network(chain(3, [2, 1], learning=True)))
+    tr, inf = est["training"], est["inference"]
+    c = inf["counts_per_step"]
+    assert (c["synaptic_ops"], c["neuron_updates"], c["messages"]) == (11, 6, 3)
+    assert c["learning_updates"] == 0 and c["messages_off_core"] == 0
+    msg_pj = fig["message_energy"].low, fig["message_energy"].high
+    by_tr, by_inf = (e["per_step"]["energy_uj_by_component"] for e in (tr, inf))
+    for side in (0, 1):
+        # exactly the 4 training-only messages and 3 training-only synaptic ops less
+        assert by_tr["messages"][side] - by_inf["messages"][side] == \
+            pytest.approx(4 * msg_pj[side] * 1e-6)
+    assert by_tr["synaptic_ops"][0] - by_inf["synaptic_ops"][0] == \
+        pytest.approx(3 * fig["synaptic_op_energy"].low * 1e-6)
+    assert inf["per_step"]["time_us"][0] == \
+        pytest.approx((11 * 3.1 + 6 * 9.7 + 3 * 5.1) * 1e-3 + 0.6)
+    # the same network mapped with learning off (no learning payload exists) infers alike
+    off = estimate(map_network(chain(3, [2, 1], learning=False)))
+    assert off["training"] is None
+    assert off["inference"]["counts_per_step"] == c
+
+
+def test_an_inference_of_a_split_layer_uses_its_forward_partial_sums_only():
+    # l0's 20,000 inputs are split into forward segments; l1 sends its error down to l0
+    m = map_network(chain(20000, [10, 2], learning=True))
+    parts = sum(c.role == "forward" for c in m.costs)
+    assert parts >= 2
+    c = estimate(m)["inference"]["counts_per_step"]
+    # forward synapses 20,000 x 10 + 10 x 2, biases 12, one partial sum per neuron and part
+    assert c["synaptic_ops"] == 200_000 + 20 + 12 + 10 * parts
+    # messages: each segment's 10 partial sums, l0's 10 rates to l1's one core, 2 to the host
+    assert c["messages"] == 10 * parts + 10 + 2
