@@ -1,7 +1,10 @@
 """Time and energy estimates: counted from the mapping, priced with the profile's figures."""
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -152,3 +155,40 @@ def test_an_inference_of_a_split_layer_uses_its_forward_partial_sums_only():
     assert c["synaptic_ops"] == 200_000 + 20 + 12 + 10 * parts
     # messages: each segment's 10 partial sums, l0's 10 rates to l1's one core, 2 to the host
     assert c["messages"] == 10 * parts + 10 + 2
+
+
+def _pilotnet():
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pilotnet_validation.py"
+    spec = importlib.util.spec_from_file_location("pilotnet_validation", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module              # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pilotnet_set_up_and_the_estimate_against_intels_measurement():
+    """Intel's PilotNet LIF SNN on Loihi 2 (benchmarks/pilotnet_validation.py; sources
+    there): the synapses from the published layer shapes by hand, the compiler's 74 cores,
+    and the estimate's error against the measurement, as docs/mapping.md states it."""
+    pn = _pilotnet()
+    c = pn.counts()
+    layer = c["per_layer"]
+    hand = {"conv0": 99 * 32 * 24 * 3 * 3 * 3, "conv1": 49 * 15 * 36 * 3 * 3 * 24,
+            "conv2": 24 * 7 * 48 * 3 * 3 * 36,
+            # stride 2 over H = 7 padded by 1: the 4 output rows see 2, 3, 3, 2 input rows
+            "conv3": 22 * (2 + 3 + 3 + 2) * 3 * 48 * 64, "conv4": 20 * 2 * 64 * 3 * 3 * 64,
+            "fc0": 20 * 2 * 64 * 100, "fc1": 100 * 50, "fc2": 50 * 10, "fc3": 10}
+    assert {k: layer[k]["synapses"] for k in hand} == hand
+    assert sum(v["cores"] for v in layer.values()) == 74
+    assert c["neuron_updates"] == 200 * 66 * 3 + 99 * 32 * 24 + 49 * 15 * 36 + 24 * 7 * 48 \
+        + 22 * 4 * 64 + 20 * 2 * 64 + 100 + 50 + 10 + 1
+    # event-driven: a layer's synaptic ops are the rate below times its synapses; every
+    # conv4 spike goes to the 12 cores of fc0
+    assert layer["conv1"]["synaptic_ops"] == pytest.approx(0.0915 * hand["conv1"])
+    assert layer["conv4"]["messages"] == pytest.approx(2560 * 0.1102 * 12)
+    rows = pn.compare()["rows"]
+    assert rows["time per step (us)"]["measured"] == pytest.approx(152.84, abs=0.01)
+    assert rows["time per step (us)"]["ratio"] == pytest.approx([2.80, 4.58], abs=0.01)
+    assert rows["dynamic energy per step (uJ)"]["ratio"] == pytest.approx([1.22, 1.88],
+                                                                            abs=0.01)
+    assert rows["energy per inference (mJ)"]["ratio"] == pytest.approx([1.75, 2.79], abs=0.01)
