@@ -47,6 +47,23 @@ class GoldenCase:
         self.expected = load_traces(self.dir / "expected.npz")
 
 
+def clamping_network():
+    """``(net, x, y)``: a 2-4-2 network learning W, b and tau_m whose strong gamma feedback
+    (gamma 6 on large output errors) drives the neuron step's Euler operand
+    ``du = s - u + gamma e`` beyond what the 37-bit multiplier takes, in both layers: the
+    clamp (``sat.du.<layer>``) triggers, and the learned tau_m moves its bound."""
+    from lava_gle import network_from_dict
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.05, "seed": 3, "input": {"size": 2},
+        "layers": [{"name": "h", "size": 4, "tau_m": 1.0, "tau_r": 0.2, "phi": "tanh"},
+                   {"name": "out", "size": 2, "tau_m": [0.5, 1.0], "tau_r": 0.5,
+                    "phi": "linear"}],
+        "learning": {"enabled": True, "eta": 0.5, "gamma": 6.0, "beta": 2.0, "loss": "mse",
+                     "learn_tau": True, "eta_tau": 0.05}})
+    rng = np.random.default_rng(0)
+    return net, rng.uniform(-1, 1, (200, 2, 2)), rng.uniform(-2, 2, (200, 2, 2))
+
+
 @pytest.fixture(params=GOLDEN_CASES)
 def golden(request) -> GoldenCase:
     return GoldenCase(request.param)

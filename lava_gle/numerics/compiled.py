@@ -310,16 +310,18 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
             g_coefs):
     """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
     ``shift`` [3, 5] (:func:`_scale`): dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags:
-    prospective, has gamma, gamma negative; phi: :func:`_phi` with the constants of
-    :func:`_packed_phi` (``phi_cfg[0] < 0``: left to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e) [6, ..., n] and
-    the clipped values of v, e, u, u_prosp, r."""
+    prospective, has gamma, gamma negative, the Euler operand's bound ``du_max`` (with
+    gamma); phi: :func:`_phi` with the constants of :func:`_packed_phi` (``phi_cfg[0] <
+    0``: left to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e)
+    [6, ..., n] and the clipped values of v, e, du, u, u_prosp, r."""
     batch_shape = u.shape
     n = batch_shape[-1]
     u, v, g, s, d = np.ravel(u), np.ravel(v), np.ravel(g), np.ravel(s), np.ravel(d)
     out = np.empty((6, u.shape[0]), np.int64)
-    n_v = n_e = n_u = n_up = n_r = 0
+    n_v = n_e = n_du = n_u = n_up = n_r = 0
     prospective, has_gamma = flags[0] != 0, flags[1] != 0
     sign = -1 if flags[2] != 0 else 1
+    du_max = flags[3]
     # scalars read once (the stores into out could alias the constant arrays)
     l0, l1, l2, l3, l4 = shift[0, 0], shift[0, 1], shift[0, 2], shift[0, 3], shift[0, 4]
     h0, h1, h2, h3, h4 = shift[1, 0], shift[1, 1], shift[1, 2], shift[1, 3], shift[1, 4]
@@ -342,7 +344,9 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
                 n_v += vk != x
             du = s[k] - uk
             if has_gamma:
-                du += sign * _scale(ek, mant[4, i], l4, h4, r4)
+                raw = du + sign * _scale(ek, mant[4, i], l4, h4, r4)
+                du = min(max(raw, -du_max), du_max)
+                n_du += du != raw
             raw = uk + _scale(du, mant[1, i], l1, h1, r1)
             up = _clip_state(raw)
             n_up += up != raw
@@ -354,7 +358,7 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
         n_r = _phi_all(out[1], phi_cfg, starts, coefs, g_starts, g_coefs, out[2], out[3])
     else:
         out[2], out[3] = 0, 0
-    return out.reshape((6,) + batch_shape), n_v, n_e, n_u, n_up, n_r
+    return out.reshape((6,) + batch_shape), n_v, n_e, n_du, n_u, n_up, n_r
 
 
 _NO_STARTS, _NO_COEFS = np.zeros(1, np.int64), np.zeros((1, 1), np.int64)
@@ -364,7 +368,7 @@ _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Array]:
-    """``(mant [5, n], shift [3, 5], flags [3])`` of :func:`_neuron` for ``c``."""
+    """``(mant [5, n], shift [3, 5], flags [4])`` of :func:`_neuron` for ``c``."""
     got = _PACKED.get(c)
     if got is not None and got[0].shape[1] == n:
         return got
@@ -372,7 +376,8 @@ def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Ar
     factors = (c.dt_m, c.tau_r_m, c.dt_r, c.tau_m_r, zero if c.gamma is None else c.gamma)
     mant = np.stack([np.broadcast_to(np.asarray(f.mant, np.int64), (n,)) for f in factors])
     shift = _shift_parts([f.shift for f in factors])
-    flags = np.array([c.prospective, c.gamma is not None, c.gamma_negative], np.int64)
+    flags = np.array([c.prospective, c.gamma is not None, c.gamma_negative,
+                      0 if c.du_max is None else c.du_max], np.int64)
     _PACKED[c] = got = (mant, shift, flags)
     return got
 
@@ -424,12 +429,12 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     shape = u.shape
     phi = _packed_phi(c.phi)
     mant, shift, flags = _packed_factors(c, shape[-1])
-    out, n_v, n_e, n_u, n_up, n_r = _neuron(u, v, g, s, d, mant, shift, flags, *phi)
+    out, *counts = _neuron(u, v, g, s, d, mant, shift, flags, *phi)
     u_new, u_prosp, p, g_new, v_new, e = out
     if phi[0][0] < 0:
-        p, g_new, n_r = c.phi(u_prosp)
+        p, g_new, counts[-1] = c.phi(u_prosp)
     state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new if c.prospective else e, e)
-    return state, (n_v, n_e, n_u, n_up, n_r)
+    return state, tuple(int(n) for n in counts)
 
 
 # -- learning engine ------------------------------------------------------------------------

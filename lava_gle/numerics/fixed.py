@@ -20,7 +20,7 @@ clipped, and the engines add these counts up per variable.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -313,6 +313,15 @@ class FixedNeuronConstants:
     prospective : bool
         Prospective error compartments or instantaneous errors.
     phi : FixedActivation
+    product_bits : int or None
+        The multiplier's product width (sign included; None: int64, 63 bits).
+    du_max : int or None
+        Derived, not given: the largest ``|du|`` the Euler multiplies take
+        (:func:`euler_operand_max`); ``du`` is clamped to it (counted as ``du.<layer>``).
+        None without gamma: ``|s - u| <= 2**24 - 2`` times a 12-bit mantissa always fits
+        37 bits. Computed once per set of constants, not in the step: at quantisation and,
+        where tau_m learns, with the factors :func:`tau_constants` re-derives (the bound
+        follows their mantissas).
     """
 
     dt_m: Factor
@@ -323,6 +332,26 @@ class FixedNeuronConstants:
     gamma_negative: bool
     prospective: bool
     phi: FixedActivation
+    product_bits: int | None = None
+    du_max: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        du_max = (None if self.gamma is None
+                  else euler_operand_max(self.product_bits, self.dt_m, self.tau_r_m))
+        object.__setattr__(self, "du_max", du_max)
+
+
+#: Product width of int64 arithmetic (sign included): ``product_bits`` None.
+INT64_PRODUCT_BITS = 63
+
+
+def euler_operand_max(product_bits: int | None, *factors: Factor) -> int:
+    """The largest operand magnitude whose product with every mantissa of ``factors`` fits
+    a signed ``product_bits``-wide product (None: int64):
+    ``(2**(product_bits - 1) - 1) // (largest mantissa)``."""
+    bits = INT64_PRODUCT_BITS if product_bits is None else product_bits
+    top = max(int(np.max(f.mant)) for f in factors)
+    return ((1 << (bits - 1)) - 1) // max(top, 1)
 
 
 class FixedNeuronState(NamedTuple):
@@ -340,8 +369,9 @@ class FixedNeuronState(NamedTuple):
     e: Array
 
 
-#: Variables whose saturations a neuron step counts, in the order it returns them.
-NEURON_SAT_VARS = ("v", "e", "u", "u_prosp", "r")
+#: Variables whose saturations a neuron step counts, in the order it returns them
+#: (``du``: the Euler operand clamped to :attr:`FixedNeuronConstants.du_max`).
+NEURON_SAT_VARS = ("v", "e", "du", "u", "u_prosp", "r")
 
 
 def zero_state(shape: tuple[int, ...]) -> FixedNeuronState:
@@ -365,7 +395,12 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     Returns
     -------
     (FixedNeuronState, counts)
-        ``counts`` = clipped values of (v, e, u, u_prosp, r), see :data:`NEURON_SAT_VARS`.
+        ``counts`` = clipped values of (v, e, du, u, u_prosp, r), see
+        :data:`NEURON_SAT_VARS`.
+
+    With gamma, ``du = s - u +- round(e gamma')`` can exceed what the multiplier takes:
+    it is clamped to ``+-c.du_max`` (counted) before the Euler multiplies, so every
+    product ``du * mant`` fits ``c.product_bits``. Without gamma it always fits.
     """
     i = shift_round(g * d, GATE_BITS)
     if c.prospective:
@@ -375,14 +410,15 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     else:
         v_new, n_v = saturate_state(i)
         e, n_e = v_new, 0
-    du = s - u
+    du, n_du = s - u, 0
     if c.gamma is not None:
         fb = c.gamma.apply(e)
-        du = du - fb if c.gamma_negative else du + fb
+        du, n_du = saturate(du - fb if c.gamma_negative else du + fb, -c.du_max, c.du_max)
     u_new, n_u = saturate_state(u + c.dt_m.apply(du))
     u_prosp, n_up = saturate_state(u + c.tau_r_m.apply(du))
     p, g_new, n_r = c.phi(u_prosp)
-    return FixedNeuronState(u_new, u_prosp, p, g_new, v_new, e), (n_v, n_e, n_u, n_up, n_r)
+    return (FixedNeuronState(u_new, u_prosp, p, g_new, v_new, e),
+            (n_v, n_e, n_du, n_u, n_up, n_r))
 
 
 # -- synapses -------------------------------------------------------------------
@@ -753,7 +789,8 @@ def factor_ratio(num, den) -> Factor:
 
 def tau_constants(c: FixedNeuronConstants, t: Array, tl: TauLearning) -> FixedNeuronConstants:
     """``c`` with the factors that depend on tau_m (dt/tau_m, tau_r/tau_m, tau_m/tau_r)
-    derived from the integer time constants ``t`` [n]."""
+    derived from the integer time constants ``t`` [n], and the Euler operand's bound
+    ``du_max`` from their mantissas."""
     return replace(c, dt_m=factor_ratio(tl.dt_num, t), tau_r_m=factor_ratio(tl.tau_r_num, t),
                    tau_m_r=factor_ratio(t, tl.tau_r_num))
 

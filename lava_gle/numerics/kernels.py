@@ -45,19 +45,21 @@ from lava_gle.quantize import QuantizedNetwork, quantize_network
 
 Array = np.ndarray
 
-#: Saturation counters per layer: neuron variables, drive, error sent down, the
-#: dendritic accumulator of the projection into the layer (its sums W p and W^T e),
-#: learning error trace, weights and biases at the 8-bit limit, learned tau_m at the
-#: 24-bit limit; plus input and target payloads.
+#: Saturation counters per layer: neuron variables (``du``: the Euler operand clamped to
+#: the multiplier, layers with gamma only), drive, error sent down, the dendritic
+#: accumulator of the projection into the layer (its sums W p and W^T e), learning error
+#: trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit limit; plus
+#: input and target payloads.
 SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "acc", "trace", "W", "b", "tau")
 
 
 def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
-    variable of :data:`SAT_VARS` and layer, then ``input`` and ``target``; with chip timing
-    also ``B.<layer>`` (the backward array at the 8-bit limit) for every layer above the
-    first."""
-    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS)
+    variable of :data:`SAT_VARS` and layer (``du`` only where the neuron step clamps it:
+    layers with gamma), then ``input`` and ``target``; with chip timing also ``B.<layer>``
+    (the backward array at the 8-bit limit) for every layer above the first."""
+    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS
+                 if v != "du" or ql.consts.du_max is not None)
     if q.chip_timing:
         keys += tuple(f"B.{ql.name}" for ql in q.layers[1:])
     return keys + ("input", "target")

@@ -104,9 +104,11 @@ def neuron_program(c: X.FixedNeuronConstants) -> Program:
         out.append(Instr("mov", "e", ("v_new",)))
         counted.update(v_new="v")
     out.append(Instr("sub", "du", ("s", "u")))
-    if c.gamma is not None:
+    if c.gamma is not None:  # du may exceed the multiplier: clamped (counted) before it
         _factor(out, "t", "e", c.gamma)
         out.append(Instr("sub" if c.gamma_negative else "add", "du", ("du", "t")))
+        out.append(Instr("clip", "du", ("du", -c.du_max, c.du_max)))
+        counted["du"] = "du"
     _factor(out, "t", "du", c.dt_m)
     out.append(Instr("addsat", "u_new", ("u", "t")))
     _factor(out, "t", "du", c.tau_r_m)
@@ -208,8 +210,8 @@ def unsupported_ops(program: Program) -> list[str]:
 def execute(program: Program, regs: dict[str, np.ndarray]
             ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Run ``program`` on the int64 input registers ``regs`` (arrays [..., n]); return all
-    registers and the saturation counts of the counted variables (``v, e, u, u_prosp, r``
-    as :data:`lava_gle.numerics.fixed.NEURON_SAT_VARS`)."""
+    registers and the saturation counts of the counted variables (``v, e, du, u, u_prosp,
+    r`` as :data:`lava_gle.numerics.fixed.NEURON_SAT_VARS`)."""
     r = dict(regs)
     counts = dict.fromkeys(X.NEURON_SAT_VARS, 0)
 
@@ -264,7 +266,7 @@ def program_shape(phi: str, prospective: bool, has_gamma: bool, rate_bits: int =
                           product_bits)
     one = X.Factor(np.array(1), 0)
     c = X.FixedNeuronConstants(one, one, one, one, one if has_gamma else None, False,
-                               prospective, act)
+                               prospective, act, product_bits)
     return neuron_program(c)
 
 

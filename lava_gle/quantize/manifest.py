@@ -56,7 +56,7 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
             ("dt_over_tau_m", c.dt_m), ("tau_r_over_tau_m", c.tau_r_m),
             ("dt_over_tau_r", c.dt_r), ("tau_m_over_tau_r", c.tau_m_r))},
         "gamma": None if c.gamma is None else
-        dict(_factor_dict(c.gamma), negative=c.gamma_negative),
+        dict(_factor_dict(c.gamma), negative=c.gamma_negative, du_max=c.du_max),
         "prospective_errors": c.prospective,
         "activation": {"kind": c.phi.kind, "payload_min": c.phi.p_min,
                        "payload_max": c.phi.p_max,

@@ -320,7 +320,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name),
         tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
         gamma=gamma, gamma_negative=lrn.gamma < 0,
-        prospective=lrn.prospective_errors, phi=act)
+        prospective=lrn.prospective_errors, phi=act, product_bits=opts.product_bits)
     check_dead_zone(name, "dt/tau_m", float(np.min(net.dt / tm)), u_bits,
                     max(rate.drive, 2.0 ** -u_bits), "u_bits")
     if lrn.prospective_errors:

@@ -154,6 +154,8 @@ class _OtherKind:
        batch=st.integers(0, 4), scale=st.sampled_from([8, 16, 23, 24]),
        other=st.booleans())
 def test_neuron_step(seed, key, layer, batch, scale, other):
+    """Both implementations on random states (scale 24: beyond the 24-bit state, so with
+    gamma the Euler operand is clamped); every result and count equal."""
     c = CONSTS[key][layer]
     if other:
         c = dataclasses.replace(c, phi=_OtherKind(c.phi))
@@ -304,6 +306,18 @@ def test_golden_networks_give_the_same_integers(case):
     net = load_network(GOLDEN / case / "network.json")
     x, y = np.load(GOLDEN / case / "inputs.npy"), np.load(GOLDEN / case / "targets.npy")
     want, got = _both(net, x, y)
+    _assert_same(want, got)
+    # gamma 1: the Euler operand's clamp is there (counted per layer) and never needed
+    du = [k for k in want if k.startswith("sat.du.")]
+    assert len(du) == len(net.layers) and all(int(want[k]) == 0 for k in du)
+
+
+def test_a_network_whose_euler_operand_is_clamped_gives_the_same_integers():
+    """Strong gamma feedback clamps du in both layers while tau_m learns (the bound follows
+    the re-derived factors): the same integers and the same clamp counts."""
+    from conftest import clamping_network
+    want, got = _both(*clamping_network())
+    assert int(want["sat.du.h"]) > 0 and int(want["sat.du.out"]) > 0
     _assert_same(want, got)
 
 

@@ -43,6 +43,56 @@ def _consts(bits_u=14, bits_e=14):
         prospective=True, phi=act), F.NeuronConstants.build(dt, tm, tr, 0.5, True, "linear", 3)
 
 
+def _extreme_states(n: int):
+    """u, v, g, s, d [3, n]: row 0 drives du = s - u + gamma' e to its most positive value
+    (u = -max, s = e = +max), row 1 to its most negative, row 2 stays small."""
+    m = X.STATE_MAX
+    sign = np.array([[1], [-1], [0]])
+    u, s, v, d = -sign * m, sign * m, sign * m, sign * m
+    g = np.full((3, n), X.GATE_ONE)
+    u, s, v, d = (np.broadcast_to(a, (3, n)).astype(np.int64) for a in (u, s, v, d))
+    s[2], v[2], d[2] = 1000, 50, 60
+    return u, v, g, s, d
+
+
+@pytest.mark.parametrize("product_bits", [37, 38])
+def test_the_euler_operand_is_clamped_to_the_multiplier_and_counted(product_bits):
+    """With gamma' = 4 the worst du is 6 (2**23 - 1), about 2**25.6: times the largest
+    mantissa beyond 37 or 38 bits. du is clamped to (2**(pb-1) - 1) // (largest mantissa of
+    dt/tau_m and tau_r/tau_m), every product then fits, each clamp is counted and the
+    Euler update uses the clamped du."""
+    from dataclasses import replace
+    cq = replace(_consts(bits_u=17, bits_e=14)[0], product_bits=product_bits)
+    assert int(cq.gamma.mant) * 2.0 ** -cq.gamma.shift == 4.0  # 0.5 * 2**(17 - 14)
+    top = max(int(np.max(cq.dt_m.mant)), int(np.max(cq.tau_r_m.mant)))
+    bound = (2 ** (product_bits - 1) - 1) // top
+    assert cq.du_max == bound
+    u, v, g, s, d = _extreme_states(3)
+    st, counts = X.neuron_step(u, v, g, s, d, cq)
+    raw = s - u + X.shift_round(st.e * cq.gamma.mant, cq.gamma.shift)
+    assert np.all(np.abs(raw[:2]) * top >= 2 ** (product_bits - 1))  # would overflow
+    du = np.clip(raw, -bound, bound)
+    np.testing.assert_array_equal(du[:2], [[bound] * 3, [-bound] * 3])
+    np.testing.assert_array_equal(du[2], raw[2])
+    for f in (cq.dt_m, cq.tau_r_m):
+        assert np.abs(du * f.mant).max() < 2 ** (product_bits - 1)
+    counted = dict(zip(X.NEURON_SAT_VARS, counts))
+    assert counted["du"] == 6
+    want_u, _ = X.saturate_state(u + X.shift_round(du * cq.dt_m.mant, cq.dt_m.shift))
+    np.testing.assert_array_equal(st.u, want_u)
+
+
+def test_without_gamma_the_euler_operand_always_fits_37_bits():
+    """|s - u| <= 2 (2**23 - 1) times the largest 12-bit mantissa is below 2**36: no clamp,
+    no bound, nothing counted even at the state's limits."""
+    from dataclasses import replace
+    assert 2 * X.STATE_MAX * (2 ** X.FACTOR_BITS - 1) < 2 ** 36
+    cq = replace(_consts()[0], gamma=None, product_bits=37)
+    assert cq.du_max is None
+    st, counts = X.neuron_step(*_extreme_states(3), cq)
+    assert dict(zip(X.NEURON_SAT_VARS, counts))["du"] == 0
+
+
 def test_neuron_step_tracks_the_float_step():
     cq, cf = _consts()
     rng = np.random.default_rng(1)
@@ -51,7 +101,7 @@ def test_neuron_step_tracks_the_float_step():
     q = lambda a: np.round(a * scale).astype(np.int64)  # noqa: E731
     st, counts = X.neuron_step(q(u), q(v), np.full((4, 3), X.GATE_ONE), q(s), q(d), cq)
     ref = F.neuron_step(u, v, np.ones((4, 3)), s, d, cf)
-    assert counts == (0, 0, 0, 0, 0)
+    assert counts == (0,) * len(X.NEURON_SAT_VARS)
     for name in ("u", "u_prosp", "v", "e"):
         # the factors are rounded to 12 significant bits: a relative error of 2^-12
         err = np.abs(getattr(st, name) / scale - getattr(ref, name))

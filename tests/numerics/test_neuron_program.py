@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from lava_gle import network_from_dict
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics.neuron_program import PUBLIC_OPS, execute, neuron_program, unsupported_ops
-from lava_gle.quantize import quantize_network
+from lava_gle.quantize import QuantizationWarning, quantize_network
 
 PHIS = ["linear", "relu", "hard_sigmoid", "tanh", "sigmoid", "softplus"]
 
@@ -48,6 +48,45 @@ def test_program_equals_the_fixed_neuron_step(case, seed, scale):
                       ("v", "v_new"), ("e", "e")):
         np.testing.assert_array_equal(regs[reg], getattr(expected, name), err_msg=name)
     assert tuple(got_counts[v] for v in X.NEURON_SAT_VARS) == counts
+
+
+def test_the_program_clamps_the_euler_operand_along_a_tau_learning_run():
+    """Every neuron step of a run whose gamma feedback clamps du while tau_m learns, run
+    again as the program on the same registers: the same integers and counts, the clamped
+    du times every mantissa of dt/tau_m and tau_r/tau_m fits 37 bits where the unclamped
+    one does not, and the bound follows the learned tau_m's mantissas."""
+    from conftest import clamping_network
+    from lava_gle.numerics import ops
+    from lava_gle.numerics.engine import FixedEngine
+    net, x, y = clamping_network()
+    limit = 2 ** 36  # 37-bit products, sign included
+    seen = {"steps": 0, "clamped": 0, "overflow": 0, "bounds": set()}
+
+    def step_and_program(u, v, g, s, d, c):
+        state, counts = X.neuron_step(u, v, g, s, d, c)
+        regs, got = execute(neuron_program(c), dict(u=u, v=v, g=g, s=s, d=d))
+        for name, reg in (("u", "u_new"), ("u_prosp", "u_prosp"), ("p", "p"),
+                          ("g", "g_new"), ("v", "v_new"), ("e", "e")):
+            np.testing.assert_array_equal(regs[reg], getattr(state, name), err_msg=name)
+        assert tuple(got[k] for k in X.NEURON_SAT_VARS) == counts
+        mants = np.stack([np.broadcast_to(f.mant, u.shape[-1]) for f in (c.dt_m, c.tau_r_m)])
+        assert c.du_max == (limit - 1) // int(mants.max())
+        assert np.abs(regs["du"][..., None, :] * mants).max() < limit
+        fb = X.shift_round(regs["e"] * c.gamma.mant, c.gamma.shift)
+        raw = s - u + (-fb if c.gamma_negative else fb)
+        seen["overflow"] += int(np.count_nonzero(np.abs(raw) * mants.max() >= limit))
+        seen["steps"] += 1
+        seen["clamped"] += dict(zip(X.NEURON_SAT_VARS, counts))["du"]
+        seen["bounds"].add(c.du_max)
+        return state, counts
+
+    with ops.using("numpy"), pytest.warns(QuantizationWarning, match=r"du\.h=.*du\.out="):
+        ops.neuron_step = step_and_program  # restored when the block ends
+        traces = FixedEngine(net, dequantize=False).run(x, y, record=True)
+    assert seen["steps"] == 2 * len(x)
+    assert seen["clamped"] == int(traces["sat.du.h"]) + int(traces["sat.du.out"]) > 0
+    assert seen["overflow"] == seen["clamped"]  # a clamp exactly where a product overflows
+    assert len(seen["bounds"]) > 2  # learned tau_m re-derives the factors and the bound
 
 
 @pytest.mark.parametrize("phi", PHIS)
