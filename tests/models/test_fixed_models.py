@@ -136,7 +136,6 @@ def test_saturation_counts_equal_the_twin(fused):
     """Clipping in the streams, the drive, the weights and the learning traces is counted
     by the Lava models exactly as by their numpy-fixed twin (chip timing for the
     structural lava-fixed), and returned as sat.* traces."""
-    from lava_gle.backends import make_engine, simulate, twin
     from lava_gle.commands.sweep import with_setting
 
     case = GoldenCase("visible_mlp")
@@ -147,7 +146,15 @@ def test_saturation_counts_equal_the_twin(fused):
     # eta so large that the narrow trace needs no coarsening for gain, so it clips
     net = dataclasses.replace(net, learning=dataclasses.replace(net.learning,
                                                                 eta=256 * net.learning.eta))
-    x, y = case.inputs[:300], case.targets[:300]
+    counts = lava_and_twin_counts(net, case.inputs[:300], case.targets[:300], fused)
+    assert ("B.out" in counts) == (not fused)  # the structural lava-fixed runs chip timing
+    assert {k for k, n in counts.items() if n} >= {"input", "s.out", "W.hidden", "trace.out"}
+
+
+def lava_and_twin_counts(net, x, y, fused: bool) -> dict[str, int]:
+    """The saturation counts (``sat.*`` without the prefix) of lava-fixed(-fused) on
+    ``net``, asserted equal to its numpy-fixed twin's."""
+    from lava_gle.backends import make_engine, simulate, twin
     backend = "lava-fixed-fused" if fused else "lava-fixed"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -156,8 +163,18 @@ def test_saturation_counts_equal_the_twin(fused):
         lava = simulate(net, x, y, backend=backend, record=False)
     counts = {k[len("sat."):]: int(v) for k, v in lava.items() if k.startswith("sat.")}
     assert counts == engine.saturation
-    assert ("B.out" in counts) == (not fused)  # the structural lava-fixed runs chip timing
-    assert {k for k, n in counts.items() if n} >= {"input", "s.out", "W.hidden", "trace.out"}
+    return counts
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_the_euler_operand_clamp_is_counted_like_the_twin(fused):
+    """Strong gamma feedback clamps du (the neuron multiplier's operand) in both layers:
+    the Lava models count the clamps as their twin does."""
+    from conftest import clamping_network
+    net, x, y = clamping_network()
+    counts = lava_and_twin_counts(net, x[:100, :1], y[:100, :1], fused)
+    assert counts["du.h"] > 0 and counts["du.out"] > 0
 
 
 def chip(net):
