@@ -106,7 +106,7 @@ def test_microcode_prints_each_layers_neuron_program(capsys):
     from conftest import GOLDEN
     assert main(["microcode", str(GOLDEN / "visible_lagline" / "network.json")]) == 0
     out = capsys.readouterr().out
-    # prospective errors and gamma 1: 13 arithmetic instructions + the softplus segments
+    # prospective errors and gamma 1: 14 arithmetic instructions + the softplus segments
     assert "no public Loihi 2 counterpart" not in out
     assert "[out] neuron step: " in out and "abs    a        u_prosp" in out
     assert "mulsr  i        g d 12" in out
