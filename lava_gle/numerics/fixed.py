@@ -319,9 +319,8 @@ class FixedNeuronConstants:
         Derived, not given: the largest ``|du|`` the Euler multiplies take
         (:func:`euler_operand_max`); ``du`` is clamped to it (counted as ``du.<layer>``).
         None without gamma: ``|s - u| <= 2**24 - 2`` times a 12-bit mantissa always fits
-        37 bits. Computed once per set of constants, not in the step: at quantisation and,
-        where tau_m learns, with the factors :func:`tau_constants` re-derives (the bound
-        follows their mantissas).
+        37 bits. A constant of the layer (it depends on the product width only, so a
+        learned tau_m does not change it and the chip never divides for it).
     """
 
     dt_m: Factor
@@ -336,8 +335,7 @@ class FixedNeuronConstants:
     du_max: int | None = field(init=False)
 
     def __post_init__(self) -> None:
-        du_max = (None if self.gamma is None
-                  else euler_operand_max(self.product_bits, self.dt_m, self.tau_r_m))
+        du_max = None if self.gamma is None else euler_operand_max(self.product_bits)
         object.__setattr__(self, "du_max", du_max)
 
 
@@ -345,13 +343,14 @@ class FixedNeuronConstants:
 INT64_PRODUCT_BITS = 63
 
 
-def euler_operand_max(product_bits: int | None, *factors: Factor) -> int:
-    """The largest operand magnitude whose product with every mantissa of ``factors`` fits
-    a signed ``product_bits``-wide product (None: int64):
-    ``(2**(product_bits - 1) - 1) // (largest mantissa)``."""
+def euler_operand_max(product_bits: int | None) -> int:
+    """The largest operand magnitude whose product with any 12-bit factor mantissa fits a
+    signed ``product_bits``-wide product (None: int64): ``(2**(product_bits - 1) - 1) >>
+    FACTOR_BITS`` (``2**24 - 1`` at 37 bits). A shift of a profile number, not a division
+    by the factors' mantissas: at most 2x tighter than the exact bound (mantissas keep 12
+    significant bits) and the same for every tau_m."""
     bits = INT64_PRODUCT_BITS if product_bits is None else product_bits
-    top = max(int(np.max(f.mant)) for f in factors)
-    return ((1 << (bits - 1)) - 1) // max(top, 1)
+    return ((1 << (bits - 1)) - 1) >> FACTOR_BITS
 
 
 class FixedNeuronState(NamedTuple):
@@ -789,8 +788,7 @@ def factor_ratio(num, den) -> Factor:
 
 def tau_constants(c: FixedNeuronConstants, t: Array, tl: TauLearning) -> FixedNeuronConstants:
     """``c`` with the factors that depend on tau_m (dt/tau_m, tau_r/tau_m, tau_m/tau_r)
-    derived from the integer time constants ``t`` [n], and the Euler operand's bound
-    ``du_max`` from their mantissas."""
+    derived from the integer time constants ``t`` [n]."""
     return replace(c, dt_m=factor_ratio(tl.dt_num, t), tau_r_m=factor_ratio(tl.tau_r_num, t),
                    tau_m_r=factor_ratio(t, tl.tau_r_num))
 

@@ -58,15 +58,16 @@ def _extreme_states(n: int):
 @pytest.mark.parametrize("product_bits", [37, 38])
 def test_the_euler_operand_is_clamped_to_the_multiplier_and_counted(product_bits):
     """With gamma' = 4 the worst du is 6 (2**23 - 1), about 2**25.6: times the largest
-    mantissa beyond 37 or 38 bits. du is clamped to (2**(pb-1) - 1) // (largest mantissa of
-    dt/tau_m and tau_r/tau_m), every product then fits, each clamp is counted and the
-    Euler update uses the clamped du."""
+    mantissa beyond 37 or 38 bits. du is clamped to (2**(pb-1) - 1) >> 12 (any 12-bit
+    mantissa fits: a shift, no division), every product then fits, each clamp is counted
+    and the Euler update uses the clamped du."""
     from dataclasses import replace
     cq = replace(_consts(bits_u=17, bits_e=14)[0], product_bits=product_bits)
     assert int(cq.gamma.mant) * 2.0 ** -cq.gamma.shift == 4.0  # 0.5 * 2**(17 - 14)
     top = max(int(np.max(cq.dt_m.mant)), int(np.max(cq.tau_r_m.mant)))
-    bound = (2 ** (product_bits - 1) - 1) // top
+    bound = 2 ** (product_bits - 13) - 1
     assert cq.du_max == bound
+    assert bound * (2 ** X.FACTOR_BITS - 1) < 2 ** (product_bits - 1)  # any mantissa fits
     u, v, g, s, d = _extreme_states(3)
     st, counts = X.neuron_step(u, v, g, s, d, cq)
     raw = s - u + X.shift_round(st.e * cq.gamma.mant, cq.gamma.shift)
