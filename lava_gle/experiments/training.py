@@ -668,6 +668,11 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
             "compared": keys, "wall_time_s": time.perf_counter() - start}
 
 
+#: The fixed-point inference measured after training (:func:`other_backend_metrics`):
+#: key suffix of ``test_accuracy_fixed`` and ``fixed_point_warning`` -> backend.
+FIXED_INFERENCE = {"": "numpy-fixed", "_chip": "numpy-fixed-chip"}
+
+
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
                           n_lava: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
@@ -676,7 +681,11 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     the first ``cfg.batch`` training sequences, as a deployment would do; the options it
     chose are ``fixed_point_calibration``.
     ``test_accuracy_fixed``: the trained network on the whole test set with
-    ``numpy-fixed`` (same streaming as the float test accuracy).
+    ``numpy-fixed`` (same streaming as the float test accuracy);
+    ``test_accuracy_fixed_chip`` the same with ``numpy-fixed-chip`` (chip timing; learning
+    is off, so no backward array learns and it gives the integers of exact timing). The
+    backend a fixed-point run trained on is left out (its test accuracy is the trained
+    integers').
     ``lava_agreement``: the first ``n_lava`` test sequences, each from the zero state
     (Lava has no batch axis and resets between sequences; the engine twin runs them
     as independent batch elements, which is the same thing), through
@@ -686,8 +695,9 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     A backend that is missing or fails with a LavaGleError gives ``None``, a log line
     and an entry in ``not_measured``.
     """
-    out: dict[str, Any] = {"test_accuracy_fixed": None, "lava_agreement": None,
-                           "lava_agreement_by_backend": {}, "not_measured": {}}
+    out: dict[str, Any] = {**{f"test_accuracy_fixed{s}": None for s in FIXED_INFERENCE},
+                           "lava_agreement": None, "lava_agreement_by_backend": {},
+                           "not_measured": {}}
     net = calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
     out["fixed_point_calibration"] = {
         "input_range": net.fixed_point["input_range"],
@@ -707,19 +717,20 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
         log(f"{key} not measured: {reason}")
         return None
 
-    def fixed_accuracy() -> float:
+    def fixed_accuracy(backend: str, suffix: str) -> float:
         with warnings.catch_warnings(record=True) as caught:  # one saturation note per batch
             warnings.simplefilter("always")
-            logits, _ = predict(net, data.x_test, data.y_test, "numpy-fixed",
+            logits, _ = predict(net, data.x_test, data.y_test, backend,
                                 cfg.test_batch, cfg.readout_start)
         if caught:  # the counts are cumulative: the last note has the totals
-            out["fixed_point_warning"] = str(caught[-1].message)
-            log(f"numpy-fixed: {caught[-1].message}")
+            out[f"fixed_point_warning{suffix}"] = str(caught[-1].message)
+            log(f"{backend}: {caught[-1].message}")
         return float(np.mean(np.argmax(logits, -1) == data.y_test))
 
-    if trained_on != "numpy-fixed":
-        out["test_accuracy_fixed"] = attempt("test_accuracy_fixed", "numpy-fixed",
-                                             fixed_accuracy)
+    for suffix, backend in FIXED_INFERENCE.items():
+        if backend != trained_on:
+            key = f"test_accuracy_fixed{suffix}"
+            out[key] = attempt(key, backend, lambda b=backend, s=suffix: fixed_accuracy(b, s))
     x = np.ascontiguousarray(data.x_test[:n_lava].transpose(1, 0, 2))  # [T, n, in]
     eval_net = inference_network(net)
 

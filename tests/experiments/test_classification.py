@@ -51,6 +51,7 @@ def test_yinyang_quick_learns(tmp_path):
     assert saved["test_accuracy"] == m["test_accuracy"]
     assert "test_accuracy_fixed" in saved
     assert m["test_accuracy"] > 0.65  # chance is 1/3
+    assert_chip_timing_infers_like_exact_timing(saved)
     h = m["history"]
     assert h["train_loss"][-1] < 0.8 * h["train_loss"][0]
     assert (tmp_path / "yinyang.png").is_file() and (tmp_path / "yinyang_decisions.png").is_file()
@@ -87,6 +88,16 @@ def test_mnist1d_quick_learns(tmp_path):
     assert h["train_loss"][-1] < h["train_loss"][0]
     assert m["test_accuracy"] >= 0.2  # chance is 0.1
     assert m["steps_per_s"] > 0 and (tmp_path / "mnist1d.png").is_file()
+    assert_chip_timing_infers_like_exact_timing(m)
+
+
+def assert_chip_timing_infers_like_exact_timing(m: dict) -> None:
+    """Learning off, no backward array learns and chip timing's forward path is exact
+    timing's: the same integers, so the same test accuracy (a float-trained run)."""
+    exact, chip = m["test_accuracy_fixed"], m["test_accuracy_fixed_chip"]
+    assert exact is not None and chip is not None, m["not_measured"]
+    assert abs(exact - m["test_accuracy"]) < 0.1  # the calibrated formats lose little
+    assert chip == exact
 
 
 def test_epoch_order_is_a_seeded_permutation_and_balances_classes():

@@ -164,6 +164,10 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     assert set(m["saturation"]) >= {"W.hidden", "W.out", "input", "target"}
     assert "batch_semantics" not in m and m["lava_fixed_agreement"] is None
     assert m["history"]["lr"] == [yinyang.SGD_ETA] * 2
+    # re-quantised inference: not on the backend that trained (its accuracy is the
+    # trained integers'), but under chip timing
+    assert m["test_accuracy_fixed"] is None
+    assert 0.0 <= m["test_accuracy_fixed_chip"] <= 1.0
 
 
 def test_fixed_point_batch_above_one_is_labelled_an_approximation(tmp_path):
