@@ -27,6 +27,7 @@ from tqdm.auto import tqdm
 from lava_gle.backends import BACKENDS, make_engine, simulate
 from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
+from lava_gle.description import save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
@@ -566,7 +567,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
         }
         if fixed:
-            metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log))
+            metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log,
+                                                  out))
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
@@ -614,14 +616,17 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
 
 def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,
                            result: TrainResult, twin: TrainResult,
-                           log: Callable[[str], None]) -> dict[str, Any]:
+                           log: Callable[[str], None], out: Path) -> dict[str, Any]:
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
-    ``twin``: the float run with the same rule)."""
+    ``twin``: the float run with the same rule); writes ``out/compare_case``
+    (:func:`write_compare_case`)."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
     metrics["formats"] = {"source": config.formats,
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
+    metrics["compare_case"] = write_compare_case(out / "compare_case", net, data, cfg,
+                                                 config.seed)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
@@ -633,6 +638,54 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
         metrics.setdefault("not_measured", {})["lava_fixed_agreement"] = str(exc)
         log(f"lava_fixed_agreement not measured: {exc}")
     return metrics
+
+
+def online_stream(data: Dataset, cfg: TrainConfig, seed: int, steps: int,
+                  classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``steps`` steps of epoch 0's training stream (``seed``) at batch 1:
+    inputs [steps, 1, in] and the sample's one-hot target rates (``cfg.target_rate``) at
+    every step, [steps, 1, classes]."""
+    T = data.steps_per_sample
+    order = epoch_order(data.y_train, seed, 0, cfg.balanced_batches)[:-(-steps // T)]
+    x = data.x_train[order].reshape(-1, 1, data.x_train.shape[2])[:steps]
+    y = np.repeat(onehot_targets(data.y_train[order], classes, cfg.target_rate),
+                  T, axis=0)[:steps, None]
+    return x, y
+
+
+def start_network(net: Network, cfg: TrainConfig) -> Network:
+    """``net`` learning at the rate of epoch 0 (``sgd``; unchanged for ``adam``)."""
+    if cfg.optimizer != "sgd":
+        return net
+    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+
+
+#: Learning steps of the compare case a fixed-point run writes (:func:`write_compare_case`).
+COMPARE_CASE_STEPS = 8000
+
+
+def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainConfig,
+                       seed: int, steps: int = COMPARE_CASE_STEPS) -> dict[str, Any]:
+    """Write the fixed-point run's set-up as a case for ``lava-gle compare``.
+
+    ``out_dir/network.json``: ``net`` (the formats the integers train with, each
+    projection's ``eta_scale``, the initial parameters) learning at epoch 0's rate;
+    ``inputs.npy`` [steps, 1, in] and ``targets.npy`` [steps, 1, classes]: the start of
+    epoch 0's training stream (:func:`online_stream`), one-hot targets at every step.
+    Returns ``{"dir", "steps", "command"}`` (the compare command, paths relative to the
+    experiment's directory).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    x, y = online_stream(data, cfg, seed, min(steps, len(data.x_train) * data.steps_per_sample),
+                         net.output_size)
+    save_network(start_network(net, cfg), out_dir / "network.json")
+    np.save(out_dir / "inputs.npy", x)
+    np.save(out_dir / "targets.npy", y)
+    d = out_dir.name
+    return {"dir": d, "steps": len(x),
+            "command": f"lava-gle compare {d}/network.json --inputs {d}/inputs.npy "
+                       f"--targets {d}/targets.npy --backends numpy,numpy-fixed "
+                       "--out compare"}
 
 
 def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: int,
@@ -650,13 +703,8 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
     """
     if steps < 1:
         return None
-    T = data.steps_per_sample
-    order = epoch_order(data.y_train, seed, 0, cfg.balanced_batches)[:-(-steps // T)]
-    x = data.x_train[order].reshape(-1, 1, data.x_train.shape[2])[:steps]
-    y = np.repeat(onehot_targets(data.y_train[order], net.output_size, cfg.target_rate),
-                  T, axis=0)[:steps, None]
-    if cfg.optimizer == "sgd":
-        net = replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    x, y = online_stream(data, cfg, seed, steps, net.output_size)
+    net = start_network(net, cfg)
     start = time.perf_counter()
     with warnings.catch_warnings():  # saturation notes: counted by the training run
         warnings.simplefilter("ignore")

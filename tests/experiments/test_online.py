@@ -14,8 +14,8 @@ from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
-    TrainConfig, formats_from_float, frozen_network, onehot_targets, parse_eta_scales, predict,
-    predict_in_place, rule_overrides,
+    TrainConfig, epoch_order, formats_from_float, frozen_network, onehot_targets,
+    parse_eta_scales, predict, predict_in_place, rule_overrides, write_compare_case,
 )
 from lava_gle.calibration import calibrate
 from lava_gle.quantize import quantize_network
@@ -168,6 +168,39 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     # trained integers'), but under chip timing
     assert m["test_accuracy_fixed"] is None
     assert 0.0 <= m["test_accuracy_fixed_chip"] <= 1.0
+
+
+def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
+    from lava_gle import load_network
+    from lava_gle.cli import main
+
+    config = replace(TINY, epochs=1, n_train=30, halve_every=1, seed=3)
+    net = config.with_eta_scales(yinyang.build_network(config), yinyang.SGD_ETA_SCALE)
+    net = replace(net, layers=(replace(net.layers[0], fixed_point={"weight_exp": -3}),
+                               net.layers[1]))
+    data = yinyang.load_data(config)
+    cfg = TrainConfig(epochs=1, batch=1, optimizer="sgd", lr=0.5, halve_every=1,
+                      target_rate=0.8)
+    case = write_compare_case(tmp_path / "case", net, data, cfg, seed=3, steps=20)
+    assert case["steps"] == 20 and case["dir"] == "case"
+    loaded = load_network(tmp_path / "case" / "network.json")
+    assert loaded.learning.eta == 0.5 and loaded.learning.loss == "mse"
+    assert [l.eta_scale for l in loaded.layers] == [1.0, 0.001]
+    assert loaded.layers[0].fixed_point == {"weight_exp": -3}
+    for i in range(2):
+        np.testing.assert_array_equal(loaded.initial_weights(i), net.initial_weights(i))
+    x, y = np.load(tmp_path / "case" / "inputs.npy"), np.load(tmp_path / "case" / "targets.npy")
+    first = epoch_order(data.y_train, 3, 0)[0]  # the stream of seed 3's first epoch
+    np.testing.assert_array_equal(x[:8, 0], data.x_train[first])
+    np.testing.assert_array_equal(y[:8, 0], np.repeat(onehot_targets(
+        data.y_train[first:first + 1], 3, 0.8), 8, axis=0))
+    assert x.shape == (20, 1, 4) and y.shape == (20, 1, 3)
+    cmd = case["command"].split()
+    assert cmd[:2] == ["lava-gle", "compare"]
+    out = tmp_path / "cmp"
+    args = [str(tmp_path / a) if a.startswith("case/") else a for a in cmd[1:-1]]
+    assert main(args + [str(out), "--quiet"]) == 0
+    assert json.loads((out / "metrics.json").read_text())["layers"]["hidden"]["e"]
 
 
 def test_fixed_point_batch_above_one_is_labelled_an_approximation(tmp_path):
