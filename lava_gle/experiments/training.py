@@ -618,15 +618,18 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                            result: TrainResult, twin: TrainResult,
                            log: Callable[[str], None], out: Path) -> dict[str, Any]:
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
-    ``twin``: the float run with the same rule); writes ``out/compare_case``
-    (:func:`write_compare_case`)."""
+    ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
+    start) and ``out/compare_case_end`` (the float twin's trained network at the last
+    epoch's rate) with :func:`write_compare_case`."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
     metrics["formats"] = {"source": config.formats,
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
-    metrics["compare_case"] = write_compare_case(out / "compare_case", net, data, cfg,
-                                                 config.seed)
+    metrics["compare_case"] = write_compare_case(
+        out / "compare_case", start_network(net, cfg), data, cfg, config.seed)
+    metrics["compare_case_end"] = write_compare_case(
+        out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg, config.seed)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
@@ -660,17 +663,28 @@ def start_network(net: Network, cfg: TrainConfig) -> Network:
     return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
 
 
+def end_network(net: Network, trained: Network, cfg: TrainConfig) -> Network:
+    """``net`` (its formats) with the parameters of ``trained`` (the float run with the same
+    rule, after training), learning at the rate of the last epoch (``sgd``)."""
+    n = len(net.layers)
+    out = net.with_parameters([trained.initial_weights(i) for i in range(n)],
+                              [trained.initial_biases(i) for i in range(n)])
+    if cfg.optimizer != "sgd":
+        return out
+    return replace(out, learning=replace(net.learning, eta=cfg.eta(cfg.epochs - 1)))
+
+
 #: Learning steps of the compare case a fixed-point run writes (:func:`write_compare_case`).
 COMPARE_CASE_STEPS = 8000
 
 
 def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainConfig,
                        seed: int, steps: int = COMPARE_CASE_STEPS) -> dict[str, Any]:
-    """Write the fixed-point run's set-up as a case for ``lava-gle compare``.
+    """Write a fixed-point run's set-up as a case for ``lava-gle compare``.
 
-    ``out_dir/network.json``: ``net`` (the formats the integers train with, each
-    projection's ``eta_scale``, the initial parameters) learning at epoch 0's rate;
-    ``inputs.npy`` [steps, 1, in] and ``targets.npy`` [steps, 1, classes]: the start of
+    ``out_dir/network.json``: ``net`` as it is to learn (formats, each projection's
+    ``eta_scale``, parameters and ``learning.eta``: :func:`start_network`,
+    :func:`end_network`); ``inputs.npy`` [steps, 1, in] and ``targets.npy`` [steps, 1, classes]: the start of
     epoch 0's training stream (:func:`online_stream`), one-hot targets at every step.
     Returns ``{"dir", "steps", "command"}`` (the compare command, paths relative to the
     experiment's directory).
@@ -678,7 +692,7 @@ def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainCon
     out_dir.mkdir(parents=True, exist_ok=True)
     x, y = online_stream(data, cfg, seed, min(steps, len(data.x_train) * data.steps_per_sample),
                          net.output_size)
-    save_network(start_network(net, cfg), out_dir / "network.json")
+    save_network(net, out_dir / "network.json")
     np.save(out_dir / "inputs.npy", x)
     np.save(out_dir / "targets.npy", y)
     d = out_dir.name

@@ -15,8 +15,10 @@ from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
     TrainConfig, epoch_order, formats_from_float, frozen_network, onehot_targets,
-    parse_eta_scales, predict, predict_in_place, rule_overrides, write_compare_case,
+    parse_eta_scales, predict, predict_in_place, rule_overrides, start_network,
+    write_compare_case,
 )
+from lava_gle import load_network
 from lava_gle.calibration import calibrate
 from lava_gle.quantize import quantize_network
 
@@ -169,9 +171,16 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     assert m["test_accuracy_fixed"] is None
     assert 0.0 <= m["test_accuracy_fixed_chip"] <= 1.0
 
+    # the compare case at the end: the float twin's trained parameters, the run's formats
+    end = load_network(tmp_path / m["compare_case_end"]["dir"] / "network.json")
+    twin = np.load(tmp_path / "float_same_rule" / "checkpoint.npz")
+    np.testing.assert_array_equal(end.initial_weights(0), twin["train.W.0"])
+    np.testing.assert_array_equal(end.initial_biases(1), twin["train.b.1"])
+    assert end.layers[0].fixed_point == m["formats"]["layers"]["hidden"]
+    assert end.learning.eta == yinyang.SGD_ETA and end.learning.enabled
+
 
 def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
-    from lava_gle import load_network
     from lava_gle.cli import main
 
     config = replace(TINY, epochs=1, n_train=30, halve_every=1, seed=3)
@@ -181,7 +190,8 @@ def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
     data = yinyang.load_data(config)
     cfg = TrainConfig(epochs=1, batch=1, optimizer="sgd", lr=0.5, halve_every=1,
                       target_rate=0.8)
-    case = write_compare_case(tmp_path / "case", net, data, cfg, seed=3, steps=20)
+    case = write_compare_case(tmp_path / "case", start_network(net, cfg), data, cfg, seed=3,
+                              steps=20)
     assert case["steps"] == 20 and case["dir"] == "case"
     loaded = load_network(tmp_path / "case" / "network.json")
     assert loaded.learning.eta == 0.5 and loaded.learning.loss == "mse"
