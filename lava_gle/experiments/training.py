@@ -568,7 +568,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         }
         if fixed:
             metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log,
-                                                  out))
+                                                  out, backend))
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
@@ -616,7 +616,8 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
 
 def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,
                            result: TrainResult, twin: TrainResult,
-                           log: Callable[[str], None], out: Path) -> dict[str, Any]:
+                           log: Callable[[str], None], out: Path, backend: str
+                           ) -> dict[str, Any]:
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
     start) and ``out/compare_case_end`` (the float twin's trained network at the last
@@ -627,9 +628,10 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     metrics["formats"] = {"source": config.formats,
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
     metrics["compare_case"] = write_compare_case(
-        out / "compare_case", start_network(net, cfg), data, cfg, config.seed)
+        out / "compare_case", start_network(net, cfg), data, cfg, config.seed, backend)
     metrics["compare_case_end"] = write_compare_case(
-        out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg, config.seed)
+        out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg, config.seed,
+        backend)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
@@ -679,7 +681,8 @@ COMPARE_CASE_STEPS = 8000
 
 
 def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainConfig,
-                       seed: int, steps: int = COMPARE_CASE_STEPS) -> dict[str, Any]:
+                       seed: int, backend: str = "numpy-fixed",
+                       steps: int = COMPARE_CASE_STEPS) -> dict[str, Any]:
     """Write a fixed-point run's set-up as a case for ``lava-gle compare``.
 
     ``out_dir/network.json``: ``net`` as it is to learn (formats, each projection's
@@ -687,7 +690,8 @@ def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainCon
     :func:`end_network`); ``inputs.npy`` [steps, 1, in] and ``targets.npy`` [steps, 1, classes]: the start of
     epoch 0's training stream (:func:`online_stream`), one-hot targets at every step.
     Returns ``{"dir", "steps", "command"}`` (the compare command, paths relative to the
-    experiment's directory).
+    experiment's directory: float against the engine twin of ``backend``, the timing the run
+    trained with).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
     x, y = online_stream(data, cfg, seed, min(steps, len(data.x_train) * data.steps_per_sample),
@@ -698,8 +702,8 @@ def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainCon
     d = out_dir.name
     return {"dir": d, "steps": len(x),
             "command": f"lava-gle compare {d}/network.json --inputs {d}/inputs.npy "
-                       f"--targets {d}/targets.npy --backends numpy,numpy-fixed "
-                       "--out compare"}
+                       f"--targets {d}/targets.npy --backends numpy,{backend_twin(backend)} "
+                       f"--out compare"}
 
 
 def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: int,

@@ -191,7 +191,7 @@ def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
     cfg = TrainConfig(epochs=1, batch=1, optimizer="sgd", lr=0.5, halve_every=1,
                       target_rate=0.8)
     case = write_compare_case(tmp_path / "case", start_network(net, cfg), data, cfg, seed=3,
-                              steps=20)
+                              backend="lava-fixed", steps=20)
     assert case["steps"] == 20 and case["dir"] == "case"
     loaded = load_network(tmp_path / "case" / "network.json")
     assert loaded.learning.eta == 0.5 and loaded.learning.loss == "mse"
@@ -207,6 +207,7 @@ def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
     assert x.shape == (20, 1, 4) and y.shape == (20, 1, 3)
     cmd = case["command"].split()
     assert cmd[:2] == ["lava-gle", "compare"]
+    assert "numpy,numpy-fixed-chip" in cmd  # the twin of the timing the run trained with
     out = tmp_path / "cmp"
     args = [str(tmp_path / a) if a.startswith("case/") else a for a in cmd[1:-1]]
     assert main(args + [str(out), "--quiet"]) == 0
