@@ -218,7 +218,7 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
                       "blocks": [{"layer": names[b.layer], "start": b.start, "stop": b.stop,
                                   "core": b.core, "chip": chip_of[b.core]}
                                  for b in mapping.blocks]},
-        "resources": {"totals": report.totals, "layers": report.layers, "cores": report.cores},
+        "resources": {"totals": report.totals, "layers": report.layers, "cores": list(report.cores)},
         "estimate": cost,
         "fixed_point": formats, "learning_rules": rules,
         "arrays": {"file": ARRAYS, "keys": sorted(arrays)} if arrays else None,

@@ -7,6 +7,7 @@ bound* on cores is ``max over resources of ceil(total demand / per-core capacity
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -30,11 +31,11 @@ class MappingReport:
     strategy: str
     totals: dict
     layers: list[dict]
-    cores: list[dict]
+    cores: CoreRows
 
     def to_dict(self) -> dict:
         return {"network": self.network, "profile": self.profile, "strategy": self.strategy,
-                "totals": self.totals, "layers": self.layers, "cores": self.cores}
+                "totals": self.totals, "layers": self.layers, "cores": list(self.cores)}
 
     def format_text(self, max_rows: int | None = 40) -> str:
         """Human-readable tables; at most ``max_rows`` layer and core rows (None: all)."""
@@ -90,6 +91,36 @@ def _table(head: list[str], shown: list[list], total: int, what: str) -> list[st
     return out
 
 
+class CoreRows(Sequence):
+    """The report's per-core rows, built when read (a mapping may hold a million cores and
+    the text shows 40): row ``c`` is ``{"core", "chip", "blocks" (``"layer[start:stop]"``),
+    "neurons", <each resource's demand>, "utilisation_pct", "fullest"}``."""
+
+    def __init__(self, chip_of: Sequence[int], neurons: np.ndarray, demand: np.ndarray,
+                 ratios: np.ndarray, blocks: Sequence, block_core: np.ndarray,
+                 names: list[str]) -> None:
+        self._chip_of, self._neurons, self._demand = chip_of, neurons, demand
+        self._ratios, self._blocks, self._names = ratios, blocks, names
+        self._order = np.argsort(block_core, kind="stable")  # blocks grouped by core
+        self._first = np.searchsorted(block_core[self._order], np.arange(len(demand) + 1))
+
+    def __len__(self) -> int:
+        return len(self._demand)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        c = range(len(self))[index]
+        ratio = self._ratios[c]
+        j = int(np.argmax(ratio))
+        blocks = [self._blocks[int(b)] for b in self._order[self._first[c]:self._first[c + 1]]]
+        return {"core": c, "chip": int(self._chip_of[c]),
+                "blocks": [f"{self._names[b.layer]}[{b.start}:{b.stop}]" for b in blocks],
+                "neurons": int(self._neurons[c]),
+                **dict(zip(RESOURCES, self._demand[c].tolist())),
+                "utilisation_pct": 100.0 * float(ratio[j]), "fullest": RESOURCES[j]}
+
+
 def build_report(mapping: Mapping) -> MappingReport:
     """Compute the report of ``mapping`` (per layer, per core, totals)."""
     net, profile, costs = mapping.net, mapping.profile, mapping.costs
@@ -115,10 +146,6 @@ def build_report(mapping: Mapping) -> MappingReport:
     # per-entry synapses are linear in the neurons held
     layer_syn = [list(c.synapses(int(n))) for c, n in zip(costs, entry_neurons)]
     layer_relay = [c.relay_synapses(int(n)) for c, n in zip(costs, entry_neurons)]
-    core_blocks: list[list[str]] = [[] for _ in range(n_cores)]
-    names = [c.name for c in costs]
-    for b in blocks:
-        core_blocks[b.core].append(f"{names[b.layer]}[{b.start}:{b.stop}]")
     layer_demand = layer_demand.tolist()
 
     layers = []
@@ -143,13 +170,8 @@ def build_report(mapping: Mapping) -> MappingReport:
         })
 
     ratios = core_demand / np.asarray(caps, dtype=float)
-    j_max = np.argmax(ratios, axis=1).tolist()
-    util = (100.0 * ratios.max(axis=1)).tolist()
-    cores = [{"core": c, "chip": chip, "blocks": bl, "neurons": int(nn),
-              **dict(zip(RESOURCES, cd)), "utilisation_pct": u, "fullest": RESOURCES[j]}
-             for c, (chip, bl, nn, cd, u, j) in enumerate(zip(
-                 chip_of, core_blocks, core_neurons.tolist(), core_demand.tolist(), util,
-                 j_max))]
+    cores = CoreRows(chip_of, core_neurons, core_demand, ratios, blocks, core,
+                     [c.name for c in costs])
 
     total = [sum(ld[j] for ld in layer_demand) for j in range(len(RESOURCES))]
     lower = max(-(-total[j] // caps[j]) for j in range(len(RESOURCES)))

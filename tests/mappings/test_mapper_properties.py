@@ -87,6 +87,14 @@ def test_mapping_invariants(net, profile, strategy, block_size):
     assert t["synapses_bias"] == sum(layer.size for layer in net.layers if layer.bias)
     assert t["neurons"] == sum(sizes[1:])
     assert sum(c["neurons"] for c in report.cores) == t["neurons"]
+    # every block listed once, on its own core, in the mapping's order (rows built lazily)
+    rows = list(report.cores)
+    assert [c["core"] for c in rows] == list(range(m.cores)) and report.cores[-1] == rows[-1]
+    assert report.cores[1:3] == rows[1:3]
+    listed = [(c["core"], name) for c in rows for name in c["blocks"]]
+    names = [cost.name for cost in m.costs]
+    assert listed == sorted(((b.core, f"{names[b.layer]}[{b.start}:{b.stop}]") for b in m.blocks),
+                            key=lambda cb: cb[0])
     for r in RESOURCES:
         assert t["demand"][r] == sum(c[r] for c in report.cores)
         assert t["demand"][r] == sum(l[r] for l in report.layers)
