@@ -654,6 +654,30 @@ def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRul
     return round_accumulator(learning_accumulator(w, x0, x1, e_q, rule), rand7)
 
 
+#: Widths of the synaptic tag as extra low-order bits of a weight (``weight_tag_bits``):
+#: the learning engine's carry product ``(t + C) * sgn(t + 512)`` is floored by 2**7 (its
+#: factor widths, 9 + 9 + 4, exceed the accumulator's 15 bits by 7), times a mantissa
+#: ``2**(7 - bits)`` of at most 4 bits.
+TAG_BITS = (5, 6, 7)
+
+
+def carry_tags(w: Array, tag: Array, bits: int) -> int:
+    """The tag's carry into its weight, in place: ``c = (tag + 2**(bits-1)) >> bits``
+    whole weight LSBs, ``w += c`` (clipped to the weight range, counted) and
+    ``tag -= c * 2**bits``.
+
+    w, tag: int [n, m] (or [n] for biases); the tag holds the weight's low-order part in
+    units of ``2**-bits`` LSB, so ``w + tag * 2**-bits`` is the learned value and ``w``, which
+    the forward sum reads, its nearest multiple of one LSB once carried. On a chip this is
+    the unconditional first product of each rule (``u0``; :func:`lava_gle.microcode.
+    tag_rule_strings`). Returns the weights clipped.
+    """
+    carry = (tag + (1 << (bits - 1))) >> bits
+    tag -= carry << bits
+    w[...], clipped = saturate(w + carry, W_MIN, W_MAX)
+    return clipped
+
+
 #: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
 BIAS_PAYLOAD = 254
 #: The bias neuron's payload for an exact bias rule (x1 = 64): on the doubled error trace
@@ -699,7 +723,9 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: LearningRuleConstants | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None) -> tuple[int, int, int]:
+                     active: Array | None = None, tag_bits: int = 0,
+                     tags: tuple[Array, Array | None] | None = None
+                     ) -> tuple[int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
     errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
@@ -713,8 +739,20 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
 
     Only the rows whose error trace is non-zero are computed (:func:`active_rows`: the
     others keep their integers exactly); the trace is sparse after training starts.
-    Returns the clipped values ``(error trace, weights, biases)``.
+    ``tag_bits`` > 0 (one of :data:`TAG_BITS`): ``tags = (tag_w [n, m], tag_b [n] or None)``
+    hold the low-order bits of w and b; every row first carries its tags
+    (:func:`carry_tags`), then the active rows' rules update the tags instead of w and b
+    (``rule`` and ``bias_rule`` in tag units: ``2**-tag_bits`` LSB), rounded with the
+    same numbers.
+    Returns the clipped values ``(error trace, weights, biases)``; with tags the weights'
+    and biases' counts are those of the carry plus those of the tags.
     """
+    n_carry = n_carry_b = 0
+    if tag_bits:
+        n_carry = carry_tags(w, tags[0], tag_bits)
+        if bias_rule is not None:
+            n_carry_b = carry_tags(b, tags[1], tag_bits)
+        w, b = tags
     n = w.shape[0]
     dither = trace_dither(seed, layer, step, n, trace_shift)
     e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact)
@@ -723,7 +761,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
         active[...] = False
         active[rows] = True
     if rows.size == 0:
-        return n_trace, 0, 0
+        return n_trace, n_carry, n_carry_b
     rand_w, rand_b = (rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
                       if rounding is None or bias_rule is not None else (None, None))
     if rounding is not None:
@@ -737,7 +775,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
     w[rows] = w_rows
     if bias_rule is not None:
         b[rows] = b_rows
-    return n_trace, n_w, n_b
+    return n_trace, n_w + n_carry, n_b + n_carry_b
 
 
 # -- tau_m learning -------------------------------------------------------------

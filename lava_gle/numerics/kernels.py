@@ -39,6 +39,7 @@ import numpy as np
 
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
+from lava_gle.errors import LavaGleError
 from lava_gle.numerics import ops
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizedNetwork, quantize_network
@@ -276,6 +277,10 @@ class FixedLayer:
         Transpose drift of ``B`` against ``W`` over the run, in weight LSBs: the largest
         ``|B - W|`` seen after any learning step, the sum over steps of ``sum (B - W)**2``
         and the number of synapse-steps summed (:meth:`transpose_drift`).
+    tags : (int64 [n, m], int64 [n]) or None
+        With ``fixed_point.weight_tag_bits`` (NumPy reference kernels only): the synaptic
+        tags of W and b, their low-order bits while learning
+        (:func:`~lava_gle.numerics.fixed.carry_tags`).
     t : int64 [n] or None
         Integer tau_m (``tau_m * 2**tau_bits``) where it learns, else None.
     consts : FixedNeuronConstants
@@ -295,6 +300,13 @@ class FixedLayer:
         self._drift_rows = np.zeros(ql.size, np.int64)  # sum_j (B - W)**2 per row, now
         self._drift_sq = 0  # their sum
         self._active = np.zeros(ql.size, np.bool_)  # rows of the backward epoch (scratch)
+        if ql.tag_bits and ops.current() != "numpy":
+            raise LavaGleError(f"layer {ql.name!r}: fixed_point.weight_tag_bits runs in the "
+                               f"NumPy reference kernels only; set {ops.ENV}=numpy (or "
+                               "weight_tag_bits 0)")
+        #: the tags of W and b (``ql.tag_bits`` > 0): their low-order bits while learning
+        self.tags = ((np.zeros_like(self.W), np.zeros_like(self.b)) if ql.tag_bits
+                     else None)
         self.t = None if ql.tau is None else ql.tau.t_init.copy()
         self.reports_tau_m = self.t is not None
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
@@ -309,11 +321,14 @@ class FixedLayer:
         return self._tau_m_fixed if self.t is None else self.t * self.ql.scale("tau_m")
 
     def parameters(self) -> dict[str, Array]:
-        """The learnable integer arrays by kind (``W``, ``b``, ``B`` under chip timing, and
-        ``tau_m`` = T where it learns): the kernel's own."""
+        """The learnable integer arrays by kind (``W``, ``b``, ``B`` under chip timing,
+        ``tag_W``, ``tag_b`` with weight tags, and ``tau_m`` = T where it learns): the
+        kernel's own."""
         out = {"W": self.W, "b": self.b}
         if self.B is not None:
             out["B"] = self.B
+        if self.tags is not None:
+            out["tag_W"], out["tag_b"] = self.tags
         if self.t is not None:
             out["tau_m"] = self.t
         return out
@@ -400,10 +415,11 @@ class FixedLayer:
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
+        tagged = {} if self.tags is None else {"tag_bits": ql.tag_bits, "tags": self.tags}
         n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding,
-                                                 ql.pre_trace_coarsening)
+                                                 ql.pre_trace_coarsening, **tagged)
         self._count("trace", n_trace)
         self._count("W", n_w)
         self._count("b", n_b)

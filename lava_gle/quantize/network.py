@@ -69,6 +69,12 @@ class QuantizedLayer:
         Integer tau_m learning (``learning.learn_tau``), see docs/fixed-point.md.
     gain_target, bias_gain_target : float
         The wanted weight and bias gains (LSB per unit of x1*e_q per step).
+    tag_bits : int
+        ``fixed_point.weight_tag_bits`` where the layer learns: 0, or the bits of the
+        synaptic tag kept below each weight's and bias's LSB
+        (:func:`~lava_gle.numerics.fixed.carry_tags`; NumPy reference kernels, exact timing
+        only). Then ``rule``, ``bias_rule``, the traces and the gains are those of weights
+        and biases ``tag_bits`` finer: the rules move the tags.
     pre_bits, pre_signed : int, bool
         Rate format and signedness of the presynaptic payloads (input or layer below).
     """
@@ -100,6 +106,7 @@ class QuantizedLayer:
     phi_max_error: float
     gain_target: float
     bias_gain_target: float
+    tag_bits: int = 0
 
     def scale(self, var: str) -> float:
         """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
@@ -335,13 +342,20 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
+    tag_bits = o.get("weight_tag_bits", 0) if opts.learns else 0
+    if tag_bits and tag_bits not in X.TAG_BITS:
+        raise QuantizationError(f"layer {name!r}: fixed_point.weight_tag_bits {tag_bits} has "
+                                f"no learning-engine carry; use 0 (off) or one of "
+                                f"{', '.join(map(str, X.TAG_BITS))}")
+    # with tags the rules move the tags: a weight format tag_bits finer
     learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits,
-                           err.trace_range, rate.pre_bits, rate.pre_signed, w_exp, b_exp, name,
+                           err.trace_range, rate.pre_bits, rate.pre_signed, w_exp - tag_bits,
+                           b_exp - tag_bits, name,
                            o.get("pre_trace_coarsening", 0),
                            net.fixed_point.get("learning_products", "compensated") == "exact")
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
-        e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,
+        tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,
         w_exp=w_exp, w_shift=w_exp - rate.pre_bits + u_bits, b=b_q, b_exp=b_exp,
         b_shift=b_exp + u_bits, back_shift=None if below is None
         else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
@@ -385,6 +399,12 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         layers.append(quantize_layer(net, layer, rates[i], errors[i],
                                      errors[i - 1] if i else None, weights[i], biases[i],
                                      opts))
+    tagged = [q.name for q in layers if q.tag_bits]
+    if tagged and net.fixed_point.get("timing", "exact") == "chip":
+        raise QuantizationError(f"layer {tagged[0]!r}: fixed_point.weight_tag_bits has no "
+                                "chip-timing form yet (the backward array would need tags "
+                                "of its own); use timing 'exact' (numpy-fixed) or "
+                                "weight_tag_bits 0")
     top = layers[-1]
     beta = quantize_factor(abs(lrn.beta) * 2.0 ** (top.e_bits - top.rate_bits), "beta",
                            top.name, scale=True) if lrn.beta != 0 else X.Factor(np.array(0), 0)

@@ -308,3 +308,59 @@ def test_batch_accumulator_equals_the_mean_of_per_element_accumulators(
     per_element = [X.learning_accumulator(w, x0[b], x1[b], e_q[b], rule) for b in range(batch)]
     expected = (np.sum(per_element, axis=0) + batch // 2) // batch
     assert np.array_equal(X.learning_accumulator(w, x0, x1, e_q, rule), expected)
+
+
+def test_tags_accumulate_sub_lsb_updates_exactly():
+    """1,000 updates of +1/128 LSB each: with 7 tag bits the weight and tag hold exactly
+    1000/128 LSB, i.e. w = round(7.8125) = 8 and t = -24 (no rounding noise); without tags
+    the weight is a stochastic rounding of each update (a random walk around 7.8)."""
+    p, e = np.array([[2]]), np.array([[1]])  # x1 = 1, doubled e_q = 2
+    ends = {}
+    for bits in (0, 7):  # 1/128 LSB a step: s_exp 0 on the weight, 7 on the tag
+        rule = X.LearningRuleConstants(mant=4, s_exp=bits, pre_signed=False, exact=True)
+        w, b = np.zeros((1, 1), np.int64), np.zeros(1, np.int64)
+        tags = (np.zeros_like(w), np.zeros_like(b)) if bits else None
+        for step in range(1000):
+            X.learn_projection(w, b, p, e, 0, False, rule, None, 0, 0, step, True,
+                               tag_bits=bits, tags=tags)
+        ends[bits] = (int(w[0, 0]), None if tags is None else int(tags[0][0, 0]))
+    assert ends[7] == (8, -24)
+    assert ends[0][0] != 8  # this seed's random walk; the tag removes it
+
+
+@pytest.mark.parametrize("bits", X.TAG_BITS)
+def test_tag_carry_and_update_equal_lavas_fixed_applier(bits):
+    """The tag's carry into the weight and its update (carry_tags, then the accumulator of
+    the rule in tag units) are Lava's LearningRuleApplierBitApprox on the dw and dt
+    strings of microcode.tag_rule_strings (tags within +-192: beyond, Lava clips the carry
+    product of 2 LSB at 7 tag bits one accumulator unit short)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
+    from lava_gle.microcode import tag_rule_strings
+    rule = X.LearningRuleConstants(mant=4, s_exp=3, pre_signed=True, exact=True)
+    dw, dt = tag_rule_strings(rule, bits)
+    lr = Loihi3FLearningRule(dw=dw, dt=dt, x1_impulse=0, x1_tau=2 ** 16 - 1)
+    w_applier = LearningRuleApplierBitApprox(lr.dw)
+    t_applier = LearningRuleApplierBitApprox(lr.dt)
+    rng = np.random.default_rng(5)
+    n, m = 4, 6
+    for _ in range(20):
+        p = rng.integers(-127, 128, size=m)
+        e_q = 2 * rng.integers(-31, 32, size=n)
+        w = rng.integers(-256, 256, size=(n, m))
+        t = rng.integers(-192, 192, size=(n, m))
+        x0, x1 = X.pre_trace(p, True)
+        w_ours, t_ours = w.copy(), t.copy()
+        X.carry_tags(w_ours, t_ours, bits)
+        acc_t = X.learning_accumulator(t_ours, x0, x1, e_q, rule)
+        y = np.stack([np.zeros(n, int), np.maximum(e_q, 0), np.maximum(-e_q, 0)])
+        args = {"shape": (n, m), "x0": x0[None, :], "y0": (e_q != 0)[:, None].astype(int),
+                "u": 1, "weights": w, "tag_1": t, "tag_2": np.zeros((n, m), int),
+                "x1_x0": x1[None, :], "x2_x0": np.zeros((1, m), int),
+                "y1_x0": y[0][:, None], "y2_x0": y[1][:, None], "y3_x0": y[2][:, None],
+                "x1_u": x1[None, :], "x2_u": np.zeros((1, m), int),
+                "y1_u": y[0][:, None], "y2_u": y[1][:, None], "y3_u": y[2][:, None]}
+        acc_w = w_applier.apply((w << 7).astype(np.int32), **args)
+        assert np.all(acc_w % 128 == 0) or np.any(np.abs(w) == 255)  # whole LSBs: no rounding
+        assert np.array_equal(np.clip(acc_w >> 7, X.W_MIN, X.W_MAX), w_ours)
+        assert np.array_equal(t_applier.apply((t << 7).astype(np.int32), **args), acc_t)

@@ -278,3 +278,38 @@ def test_learning_only_the_rows_with_an_error_trace_gives_the_integers_of_all_ro
     assert sorted(sparse) == sorted(full)
     for key in full:
         np.testing.assert_array_equal(sparse[key], full[key], err_msg=key)
+
+
+def tagged(net, bits, **fp):
+    """``net`` with ``fixed_point.weight_tag_bits`` on its first layer (and ``fp``)."""
+    from dataclasses import replace
+    first = replace(net.layers[0], fixed_point={**net.layers[0].fixed_point,
+                                                "weight_tag_bits": bits})
+    return replace(net, layers=(first,) + net.layers[1:],
+                   fixed_point={**net.fixed_point, **fp})
+
+
+def test_weight_tags_learn_in_the_numpy_reference_and_are_refused_elsewhere():
+    """Tags learn (the reference kernels; checkpointed as ``tag_W``/``tag_b``); a width
+    without a carry product, chip timing, the compiled kernels and Lava are refused."""
+    from lava_gle.numerics import ops
+    net, x, y = golden("visible_mlp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        with ops.using("numpy"):
+            plain, eng = FixedEngine(net), FixedEngine(tagged(net, 7))
+            plain.run(x, y, record=False)
+            eng.run(x, y, record=False)
+            state = eng.state_dict()
+            assert np.any(state["tag_W.0"] != 0)
+            assert "tag_W.0" not in plain.state_dict()
+            start = eng.kernels.layers[0].ql.w  # the initial integers
+            assert np.any(state["W.0"] != start)  # the carries reached the weights
+            with pytest.raises(LavaGleError, match="weight_tag_bits 4 has no"):
+                FixedEngine(tagged(net, 4))
+            with pytest.raises(LavaGleError, match="no chip-timing form"):
+                FixedEngine(tagged(net, 7, timing="chip"))
+        with ops.using("numba"), pytest.raises(LavaGleError, match="LAVA_GLE_KERNELS=numpy"):
+            FixedEngine(tagged(net, 7))
+        with pytest.raises(LavaGleError, match="no Lava model"):
+            simulate(tagged(net, 7), x[:2], y[:2], backend="lava-fixed")
