@@ -355,7 +355,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                            net.fixed_point.get("learning_products", "compensated") == "exact")
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
-        tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed, consts=consts, w=w_q,
+        tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,
+        consts=consts, w=w_q,
         w_exp=w_exp, w_shift=w_exp - rate.pre_bits + u_bits, b=b_q, b_exp=b_exp,
         b_shift=b_exp + u_bits, back_shift=None if below is None
         else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
