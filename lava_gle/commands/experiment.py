@@ -8,6 +8,7 @@ While a run is alive, ``DIR/run.lock`` keeps a second run out of ``DIR``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 from lava_gle.backends import BACKENDS, STEPPING
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
@@ -51,6 +52,11 @@ def add_parser(sub) -> None:
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
                         "(default: float)")
+    p.add_argument("--weight-tag-bits", action="append", metavar="LAYER=BITS",
+                   help="mnist1d, yinyang, numpy-fixed: keep BITS (5-7) low-order bits of "
+                        "the weights and biases into LAYER in their synaptic tags while "
+                        "learning (repeatable; a prototype in the NumPy reference kernels, "
+                        "docs/experiments.md)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")
@@ -79,9 +85,10 @@ def run(args: argparse.Namespace) -> int:
     if args.name != "lagline" and args.sgd_eta_tau is not None:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
     if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
-                                   or args.eta_scale or args.formats):
-        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale and --formats apply "
-                           "to mnist1d and yinyang")
+                                   or args.eta_scale or args.formats
+                                   or args.weight_tag_bits):
+        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats and "
+                           "--weight-tag-bits apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -97,21 +104,25 @@ def run(args: argparse.Namespace) -> int:
         from lava_gle.experiments.training import rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
-                              args.formats)
+                              args.formats, args.weight_tag_bits)
     if args.name == "lagline":
         from lava_gle.experiments import lagline
         config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,
                                           args.backend, args.sgd_eta, args.sgd_eta_tau)
         metrics = lagline.run_lagline(config, args.out, **opts)
-    elif args.name == "mnist1d":
-        from lava_gle.experiments import mnist1d
-        config = mnist1d.config_from_args(args.seed, args.quick, args.epochs, args.model,
-                                          args.balanced_batches, **rule)
-        metrics = mnist1d.run_mnist1d(config, args.out, **opts)
     else:
-        from lava_gle.experiments import yinyang
-        config = yinyang.config_from_args(args.seed, args.quick, args.epochs, **rule)
-        metrics = yinyang.run_yinyang(config, args.out, **opts)
+        from lava_gle.numerics import ops
+        if args.name == "mnist1d":
+            from lava_gle.experiments import mnist1d as experiment
+            config = experiment.config_from_args(args.seed, args.quick, args.epochs,
+                                                 args.model, args.balanced_batches, **rule)
+        else:
+            from lava_gle.experiments import yinyang as experiment
+            config = experiment.config_from_args(args.seed, args.quick, args.epochs, **rule)
+        # weight tags exist in the NumPy reference kernels only (no compiled twin yet)
+        tagged = any((config.weight_tag_bits or {}).values())
+        with ops.using("numpy") if tagged else contextlib.nullcontext():
+            metrics = getattr(experiment, f"run_{args.name}")(config, args.out, **opts)
     if args.quiet:
         return 0
     print(f"{args.name}: metrics in {args.out}/metrics.json")

@@ -32,6 +32,7 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
+from lava_gle.numerics import fixed as X
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.formats import weight_exp
@@ -127,7 +128,9 @@ class RuleOptions:
     for all). ``formats``: fixed point only, ``initial`` sizes the formats from the
     initial network and the first training inputs; ``float`` from the float run with the
     same rule (:func:`formats_from_float`), trained first (a host-side rehearsal before
-    the integers train; overrides ``weight_range``).
+    the integers train; overrides ``weight_range``). ``weight_tag_bits``: fixed point
+    only, per layer name ``fixed_point.weight_tag_bits`` of its projection (the synaptic
+    tag as low-order weight bits while learning; NumPy reference kernels, exact timing).
     """
 
     optimizer: str = "adam"
@@ -139,6 +142,7 @@ class RuleOptions:
     weight_range: float | None = None
     eta_scale: dict[str, float] | None = None
     formats: str = "initial"
+    weight_tag_bits: dict[str, int] | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -166,6 +170,18 @@ class RuleOptions:
         return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
                                          for layer in net.layers))
 
+    def with_weight_tags(self, net: Network) -> Network:
+        """``net`` with :attr:`weight_tag_bits` in its layers' ``fixed_point`` options."""
+        tags = self.weight_tag_bits or {}
+        names = [layer.name for layer in net.layers]
+        for name, bits in tags.items():
+            if name not in names:
+                raise LavaGleError(f"--weight-tag-bits {name}={bits}: no layer {name!r}; "
+                                   f"the layers are {names}")
+        return replace(net, layers=tuple(
+            replace(layer, fixed_point={**layer.fixed_point, "weight_tag_bits": tags[layer.name]})
+            if layer.name in tags else layer for layer in net.layers))
+
 
 #: ``formats`` of :class:`RuleOptions`.
 FORMAT_SOURCES = ("initial", "float")
@@ -189,16 +205,32 @@ def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
     return out
 
 
+def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
+    """``--weight-tag-bits LAYER=BITS`` items as a dict (None: none given)."""
+    if not items:
+        return None
+    out: dict[str, int] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name or value not in {str(b) for b in (0,) + X.TAG_BITS}:
+            raise LavaGleError(f"--weight-tag-bits {item}: expected LAYER=BITS with BITS one "
+                               f"of 0, {', '.join(map(str, X.TAG_BITS))}, e.g. "
+                               "--weight-tag-bits hidden=7")
+        out[name] = int(value)
+    return out
+
+
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
                    batch: int | None = None, sgd_eta: float | None = None,
                    halve_every: int | None = None, eta_scale: list[str] | None = None,
-                   formats: str | None = None) -> dict[str, Any]:
+                   formats: str | None = None, weight_tag_bits: list[str] | None = None
+                   ) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
     and ``ce`` are refused there with the alternative named. ``sgd_eta``, ``halve_every``
-    and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` a fixed-point
-    backend.
+    and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
+    ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -217,11 +249,17 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                             ("--eta-scale", eta_scale)):
             if value is not None:
                 raise LavaGleError(f"{flag} sets the SGD rule's rate; add --optimizer sgd")
-    if formats is not None and not fixed:
-        raise LavaGleError(f"--formats sizes fixed-point formats; backend {backend} is float "
-                           "(use --backend numpy-fixed)")
+    for flag, value in (("--formats", formats), ("--weight-tag-bits", weight_tag_bits)):
+        if value is not None and not fixed:
+            raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
+                               "float (use --backend numpy-fixed)")
+    if weight_tag_bits is not None and BACKENDS[backend].timing == "chip":
+        raise LavaGleError(f"--weight-tag-bits has no chip-timing form yet (the backward "
+                           f"array would need tags of its own); backend {backend} runs chip "
+                           "timing: use --backend numpy-fixed")
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
-                       ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats)):
+                       ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
+                       ("weight_tag_bits", parse_weight_tags(weight_tag_bits))):
         if value is not None:
             out[key] = value
     return out

@@ -23,7 +23,15 @@ REPO = Path(__file__).resolve().parents[2]
     (["lagline", "--balanced-batches"], "--balanced-batches apply to the mnist1d"),
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta sets the SGD rule's rate; add --optimizer sgd"),
-    (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale and --formats"),
+    (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale, --formats"),
+    (["yinyang", "--weight-tag-bits", "hidden=7"],
+     "--weight-tag-bits applies to fixed-point formats; backend numpy is float"),
+    (["yinyang", "--backend", "numpy-fixed", "--weight-tag-bits", "hidden=4"],
+     "--weight-tag-bits hidden=4: expected LAYER=BITS with BITS one of 0, 5, 6, 7"),
+    (["yinyang", "--backend", "numpy-fixed", "--weight-tag-bits", "h=7"],
+     "--weight-tag-bits h=7: no layer 'h'"),
+    (["yinyang", "--backend", "numpy-fixed-chip", "--weight-tag-bits", "hidden=7"],
+     "--weight-tag-bits has no chip-timing form yet"),
     (["yinyang", "--backend", "numpy-fixed", "--loss", "ce"],
      "--loss ce (softmax) has no fixed-point form; backend numpy-fixed needs --loss mse"),
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],
@@ -60,6 +68,29 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
                  "--out", str(tmp_path)]) == 0
     again = json.loads((tmp_path / "metrics.json").read_text())
     assert again["history"] == metrics["history"]
+
+
+def test_weight_tags_from_the_command_line_train_in_the_reference_kernels(tmp_path):
+    """--weight-tag-bits reaches the layers' fixed_point options, the run switches to the
+    NumPy reference kernels by itself (the compiled ones refuse tags) and learns: the tags
+    are in the checkpoint and the trained weights differ from a run without tags."""
+    import numpy as np
+    runs = {}
+    for name, flags in (("tags", ["--weight-tag-bits", "hidden=7", "--weight-tag-bits",
+                                  "out=5"]), ("plain", [])):
+        out = tmp_path / name
+        assert main(["experiment", "yinyang", "--quick", "--epochs", "1", "--batch", "1",
+                     "--backend", "numpy-fixed", "--quiet", *flags, "--out", str(out)]) == 0
+        runs[name] = (json.loads((out / "metrics.json").read_text()),
+                      dict(np.load(out / "checkpoint.npz")))
+    (m, ck), (_, plain) = runs["tags"], runs["plain"]
+    assert m["formats"]["layers"]["hidden"]["weight_tag_bits"] == 7
+    assert m["formats"]["layers"]["out"]["weight_tag_bits"] == 5
+    tag_keys = [k for k in ck if "tag_W" in k]
+    assert tag_keys and not [k for k in plain if "tag_W" in k]
+    assert any(np.any(ck[k] != 0) for k in tag_keys)  # the tags hold learned low bits
+    w = [k for k in ck if k.startswith("train.W.")]
+    assert w and any(not np.array_equal(ck[k], plain[k]) for k in w)
 
 
 @pytest.mark.parametrize("learn_tau, flags, rates", [
