@@ -725,8 +725,9 @@ def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainCon
 
     ``out_dir/network.json``: ``net`` as it is to learn (formats, each projection's
     ``eta_scale``, parameters and ``learning.eta``: :func:`start_network`,
-    :func:`end_network`); ``inputs.npy`` [steps, 1, in] and ``targets.npy`` [steps, 1, classes]: the start of
-    epoch 0's training stream (:func:`online_stream`), one-hot targets at every step.
+    :func:`end_network`); ``inputs.npy`` [steps, 1, in] and ``targets.npy``
+    [steps, 1, classes]: the start of epoch 0's training stream (:func:`online_stream`),
+    one-hot targets at every step.
     Returns ``{"dir", "steps", "command"}`` (the compare command, paths relative to the
     experiment's directory: float against the engine twin of ``backend``, the timing the run
     trained with).
