@@ -187,37 +187,43 @@ class RuleOptions:
 FORMAT_SOURCES = ("initial", "float")
 
 
-def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
-    """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
+def parse_layer_values(items: list[str] | None, flag: str, value: Callable[[str], Any],
+                       expected: str) -> dict[str, Any] | None:
+    """``flag LAYER=VALUE`` items as a dict (None: none given); ``value`` converts a VALUE
+    or returns None for a bad one, which is refused naming ``expected``."""
     if not items:
         return None
-    out: dict[str, float] = {}
+    out: dict[str, Any] = {}
     for item in items:
-        name, sep, value = item.partition("=")
-        try:
-            scale = float(value)
-        except ValueError:
-            scale = float("nan")
-        if not sep or not name or not scale > 0 or scale == float("inf"):
-            raise LavaGleError(f"--eta-scale {item}: expected LAYER=SCALE with a number "
-                               "SCALE > 0, e.g. --eta-scale out=0.001")
-        out[name] = scale
+        name, sep, text = item.partition("=")
+        v = value(text) if sep and name else None
+        if v is None:
+            raise LavaGleError(f"{flag} {item}: expected {expected}")
+        out[name] = v
     return out
+
+
+def _eta_scale(text: str) -> float | None:
+    """A scale > 0 and finite, or None."""
+    try:
+        scale = float(text)
+    except ValueError:
+        return None
+    return scale if 0 < scale < float("inf") else None
+
+
+def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
+    """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
+    return parse_layer_values(items, "--eta-scale", _eta_scale,
+                              "LAYER=SCALE with a number SCALE > 0, e.g. --eta-scale out=0.001")
 
 
 def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
     """``--weight-tag-bits LAYER=BITS`` items as a dict (None: none given)."""
-    if not items:
-        return None
-    out: dict[str, int] = {}
-    for item in items:
-        name, sep, value = item.partition("=")
-        if not sep or not name or value not in {str(b) for b in (0,) + X.TAG_BITS}:
-            raise LavaGleError(f"--weight-tag-bits {item}: expected LAYER=BITS with BITS one "
-                               f"of 0, {', '.join(map(str, X.TAG_BITS))}, e.g. "
-                               "--weight-tag-bits hidden=7")
-        out[name] = int(value)
-    return out
+    allowed = {str(b): b for b in (0,) + X.TAG_BITS}
+    return parse_layer_values(items, "--weight-tag-bits", allowed.get,
+                              f"LAYER=BITS with BITS one of {', '.join(allowed)}, e.g. "
+                              "--weight-tag-bits hidden=7")
 
 
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
