@@ -130,7 +130,10 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
     bias exponents; ``pre_max`` the most bits of a needed trace coarsening taken off the
     presynaptic trace (the layer's ``pre_trace_coarsening`` option; 0: all off the error
     trace); ``exact``: exact weight rules (``fixed_point.learning_products: exact``).
-    Without learning (``learns`` False) the trace format is still set.
+    Without learning (``learns`` False) the trace format is still set (for the manifest),
+    no finer than the error format: nothing reads it, so a range the error format cannot
+    hold is no error then (a float-trained network calibrated for inference may pick
+    fewer error bits than its training range needs).
     """
     y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / trace_range)))
     gain = eta * 2.0 ** (1 - pre_bits) * 2.0 ** -y_bits / 2.0 ** w_exp
@@ -152,6 +155,8 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
             f"-bit error range ({trace_shift - X.STATE_BITS + 1} bits short) gives less "
             f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
             "x1*e_q; raise eta or lower the weight exponent")
+    if trace_shift < 0 and not learns:
+        trace_shift = 0  # no learning reads the trace: the error format's own LSB will do
     if trace_shift < 0:
         raise QuantizationError(f"layer {layer!r}: error_trace_range {trace_range:g} "
                                 f"needs {y_bits} trace fraction bits, more than the error "

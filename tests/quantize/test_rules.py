@@ -70,7 +70,14 @@ def test_learning_gain_is_eta_in_weight_lsb_per_trace_and_payload_unit():
 
 def test_a_trace_finer_than_the_error_format_is_an_error_naming_the_range():
     with pytest.raises(QuantizationError, match=r"'a': error_trace_range 0.001 .*error_bits"):
-        layer_learning(0.0, False, True, 8, 1e-3, 8, False, -6, -8, "a")
+        layer_learning(1024.0, True, True, 8, 1e-3, 8, False, -6, -8, "a")
+
+
+def test_without_learning_the_trace_is_no_finer_than_the_error_format():
+    """Nothing reads the trace with learning off: the range that a learning layer refuses
+    (above) gives the error format's own LSB, no rule and no error."""
+    got = layer_learning(1024.0, False, True, 8, 1e-3, 8, False, -6, -8, "a")
+    assert got.rule is None and got.trace_shift == 0
 
 
 @pytest.mark.parametrize("pre_max", [1, 3, 6])
