@@ -16,13 +16,18 @@ from lava_gle.numerics.kernels import FloatLayer
 
 
 def child_pids() -> set[int]:
-    """PIDs of this process's children (from /proc, every thread)."""
+    """PIDs of this process's children (from /proc, every thread). A thread that ends
+    while it is read hands its children to another thread of the process: read again."""
     me = os.getpid()
-    pids: set[int] = set()
-    for tid in os.listdir(f"/proc/{me}/task"):
-        with open(f"/proc/{me}/task/{tid}/children") as f:
-            pids |= {int(p) for p in f.read().split()}
-    return pids
+    while True:
+        pids: set[int] = set()
+        try:
+            for tid in os.listdir(f"/proc/{me}/task"):
+                with open(f"/proc/{me}/task/{tid}/children") as f:
+                    pids |= {int(p) for p in f.read().split()}
+        except FileNotFoundError:  # the thread ended between listdir and open
+            continue
+        return pids
 
 
 @pytest.fixture(scope="module")
