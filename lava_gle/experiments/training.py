@@ -160,11 +160,8 @@ class RuleOptions:
         scales = default if self.eta_scale is None else self.eta_scale
         if self.optimizer != "sgd" or not scales:
             return net
-        names = [layer.name for layer in net.layers]
+        _check_layer_names(net, "--eta-scale", {k: f"{v:g}" for k, v in scales.items()})
         for name, scale in scales.items():
-            if name not in names:
-                raise LavaGleError(f"--eta-scale {name}={scale:g}: no layer {name!r}; "
-                                   f"the layers are {names}")
             if not scale > 0:
                 raise LavaGleError(f"--eta-scale {name}={scale:g}: the scale must be > 0")
         return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
@@ -173,14 +170,19 @@ class RuleOptions:
     def with_weight_tags(self, net: Network) -> Network:
         """``net`` with :attr:`weight_tag_bits` in its layers' ``fixed_point`` options."""
         tags = self.weight_tag_bits or {}
-        names = [layer.name for layer in net.layers]
-        for name, bits in tags.items():
-            if name not in names:
-                raise LavaGleError(f"--weight-tag-bits {name}={bits}: no layer {name!r}; "
-                                   f"the layers are {names}")
+        _check_layer_names(net, "--weight-tag-bits", tags)
         return replace(net, layers=tuple(
             replace(layer, fixed_point={**layer.fixed_point, "weight_tag_bits": tags[layer.name]})
             if layer.name in tags else layer for layer in net.layers))
+
+
+def _check_layer_names(net: Network, flag: str, values: dict[str, Any]) -> None:
+    """Refuse a ``flag LAYER=VALUE`` whose LAYER is not one of ``net``'s layers."""
+    names = [layer.name for layer in net.layers]
+    for name, value in values.items():
+        if name not in names:
+            raise LavaGleError(f"{flag} {name}={value}: no layer {name!r}; the layers are "
+                               f"{names}")
 
 
 #: ``formats`` of :class:`RuleOptions`.
