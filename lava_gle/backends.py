@@ -123,11 +123,6 @@ def lava_network(net: Network, name: str, chunk: int | None = None, allow_nan: b
     (``qnet``: the integers of a fixed-point one, see :func:`simulate`)."""
     from lava_gle.runtime import LavaNetwork
     b = get_backend(name)
-    tagged = [l.name for l in net.layers if l.fixed_point.get("weight_tag_bits", 0)]
-    if tagged and net.learning.enabled:
-        raise LavaGleError(f"layer {tagged[0]!r}: fixed_point.weight_tag_bits has no Lava "
-                           f"model yet; learn with numpy-fixed (LAVA_GLE_KERNELS=numpy), "
-                           f"or set weight_tag_bits 0 for {name}")
     return LavaNetwork(b.network(net), backend=b.arithmetic, fused=b.fused, chunk=chunk,
                        allow_nan=allow_nan, qnet=b.timed(qnet))
 

@@ -261,10 +261,6 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
         if value is not None and not fixed:
             raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
                                "float (use --backend numpy-fixed)")
-    if weight_tag_bits is not None and BACKENDS[backend].timing == "chip":
-        raise LavaGleError(f"--weight-tag-bits has no chip-timing form yet (the backward "
-                           f"array would need tags of its own); backend {backend} runs chip "
-                           "timing: use --backend numpy-fixed")
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits))):

@@ -56,6 +56,11 @@ def _attach(shared):
     return None if shared is None else shared.attach()
 
 
+def _attach_all(shared: dict) -> dict:
+    """Every shared array of ``shared`` (kind -> SharedArray) attached, by kind."""
+    return {kind: a.attach() for kind, a in shared.items()}
+
+
 class AbstractGleNeuronsModel(PyLoihiProcessModel):
     """Step logic of :class:`~lava_gle.processes.gle.process.GleNeurons`.
 
@@ -83,7 +88,7 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         self._holds_synapses = syn is not None
         self._learn_synapses = syn is not None and syn.learning
         if syn is not None:
-            k.bind(W=syn.W.attach(), b=syn.b.attach())
+            k.bind(W=syn.W.attach(), b=syn.b.attach(), **_attach_all(syn.tags))
         self._learn_tau = p["learn_tau"]
         self._reset = p["reset_interval"]
         rec = p["recording"]
@@ -191,7 +196,8 @@ class AbstractGleProjectionModel(_SynapseArrayModel):
 
     def _arrays(self) -> dict:
         p = self.proc_params
-        return {"W": _attach(p["W_shared"]), "b": _attach(p["b_shared"])}
+        return {"W": _attach(p["W_shared"]), "b": _attach(p["b_shared"]),
+                **_attach_all(p["tags_shared"])}
 
     def _sends_error(self) -> bool:
         return self.proc_params["sends_error"]
@@ -221,7 +227,7 @@ class AbstractGleBackwardModel(_SynapseArrayModel):
     def _arrays(self) -> dict:
         p = self.proc_params
         return {"B": p["B_shared"].attach(), "drift": p["drift_shared"].attach(),
-                "watch_W": p["W_shared"].attach()}
+                "watch_W": p["W_shared"].attach(), **_attach_all(p["tags_shared"])}
 
     def run_spk(self) -> None:
         k, row = self._begin_step()
@@ -270,7 +276,8 @@ class AbstractGleNetworkModel(PyLoihiProcessModel):
         if p["saturation"] is not None:
             kernels.report_to(SharedSaturation(eng.net.name, p["saturation"]))
         for k, mem in zip(kernels.layers, p["layers"]):
-            k.bind(W=mem.W.attach(), b=mem.b.attach(), tau_m=_attach(mem.tau_m))
+            k.bind(W=mem.W.attach(), b=mem.b.attach(), tau_m=_attach(mem.tau_m),
+                   **_attach_all(mem.tags))
             if mem.B is not None:  # chip timing (fixed kernels only)
                 k.bind(B=mem.B.attach(), drift=mem.drift.attach())
         self._recs = [None if mem.recording is None else

@@ -723,9 +723,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: LearningRuleConstants | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None, tag_bits: int = 0,
-                     tags: tuple[Array, Array | None] | None = None
-                     ) -> tuple[int, int, int]:
+                     active: Array | None = None) -> tuple[int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
     errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
@@ -739,20 +737,10 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
 
     Only the rows whose error trace is non-zero are computed (:func:`active_rows`: the
     others keep their integers exactly); the trace is sparse after training starts.
-    ``tag_bits`` > 0 (one of :data:`TAG_BITS`): ``tags = (tag_w [n, m], tag_b [n] or None)``
-    hold the low-order bits of w and b; every row first carries its tags
-    (:func:`carry_tags`), then the active rows' rules update the tags instead of w and b
-    (``rule`` and ``bias_rule`` in tag units: ``2**-tag_bits`` LSB), rounded with the
-    same numbers.
-    Returns the clipped values ``(error trace, weights, biases)``; with tags the weights'
-    and biases' counts are those of the carry plus those of the tags.
+    With weight tags (:func:`carry_tags`) ``w`` and ``b`` are the tags and the rules are
+    in tag units.
+    Returns the clipped values ``(error trace, weights, biases)``.
     """
-    n_carry = n_carry_b = 0
-    if tag_bits:
-        n_carry = carry_tags(w, tags[0], tag_bits)
-        if bias_rule is not None:
-            n_carry_b = carry_tags(b, tags[1], tag_bits)
-        w, b = tags
     n = w.shape[0]
     dither = trace_dither(seed, layer, step, n, trace_shift)
     e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact)
@@ -761,7 +749,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
         active[...] = False
         active[rows] = True
     if rows.size == 0:
-        return n_trace, n_carry, n_carry_b
+        return n_trace, 0, 0
     rand_w, rand_b = (rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
                       if rounding is None or bias_rule is not None else (None, None))
     if rounding is not None:
@@ -775,7 +763,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
     w[rows] = w_rows
     if bias_rule is not None:
         b[rows] = b_rows
-    return n_trace, n_w + n_carry, n_b + n_carry_b
+    return n_trace, n_w, n_b
 
 
 # -- tau_m learning -------------------------------------------------------------

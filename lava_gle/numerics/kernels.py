@@ -50,7 +50,8 @@ Array = np.ndarray
 #: the multiplier, layers with gamma only), drive, error sent down, the dendritic
 #: accumulator of the projection into the layer (its sums W p and W^T e), learning error
 #: trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit limit; plus
-#: input and target payloads.
+#: input and target payloads. Layers with weight tags also count ``tag`` (their tags at
+#: the limit; the weights' counts are then those of the carries).
 SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "acc", "trace", "W", "b", "tau")
 
 
@@ -58,9 +59,10 @@ def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
     variable of :data:`SAT_VARS` and layer (``du`` only where the neuron step clamps it:
     layers with gamma), then ``input`` and ``target``; with chip timing also ``B.<layer>``
-    (the backward array at the 8-bit limit) for every layer above the first."""
-    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS
-                 if v != "du" or ql.consts.du_max is not None)
+    (the backward array at the 8-bit limit) for every layer above the first; with weight
+    tags ``tag.<layer>`` (the layer's tags at their limit)."""
+    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS + ("tag",)
+                 if (v != "du" or ql.consts.du_max is not None) and (v != "tag" or ql.tag_bits))
     if q.chip_timing:
         keys += tuple(f"B.{ql.name}" for ql in q.layers[1:])
     return keys + ("input", "target")
@@ -277,10 +279,10 @@ class FixedLayer:
         Transpose drift of ``B`` against ``W`` over the run, in weight LSBs: the largest
         ``|B - W|`` seen after any learning step, the sum over steps of ``sum (B - W)**2``
         and the number of synapse-steps summed (:meth:`transpose_drift`).
-    tags : (int64 [n, m], int64 [n]) or None
-        With ``fixed_point.weight_tag_bits`` (NumPy reference kernels only): the synaptic
-        tags of W and b, their low-order bits while learning
-        (:func:`~lava_gle.numerics.fixed.carry_tags`).
+    tag_W, tag_b, tag_B : int64 arrays shaped as W, b, B, or None
+        With ``fixed_point.weight_tag_bits``: the synaptic tags of W, b and (chip timing) B,
+        their low-order ``ql.tag_bits`` bits while learning
+        (:func:`~lava_gle.numerics.fixed.carry_tags`); None without tags.
     t : int64 [n] or None
         Integer tau_m (``tau_m * 2**tau_bits``) where it learns, else None.
     consts : FixedNeuronConstants
@@ -300,19 +302,16 @@ class FixedLayer:
         self._drift_rows = np.zeros(ql.size, np.int64)  # sum_j (B - W)**2 per row, now
         self._drift_sq = 0  # their sum
         self._active = np.zeros(ql.size, np.bool_)  # rows of the backward epoch (scratch)
-        if ql.tag_bits and ops.current() != "numpy":
-            raise LavaGleError(f"layer {ql.name!r}: fixed_point.weight_tag_bits runs in the "
-                               f"NumPy reference kernels only; set {ops.ENV}=numpy (or "
-                               "weight_tag_bits 0)")
-        #: the tags of W and b (``ql.tag_bits`` > 0): their low-order bits while learning
-        self.tags = ((np.zeros_like(self.W), np.zeros_like(self.b)) if ql.tag_bits
-                     else None)
+        tags = ql.tag_bits > 0
+        self.tag_W = np.zeros_like(self.W) if tags else None
+        self.tag_b = np.zeros_like(self.b) if tags else None
+        self.tag_B = np.zeros_like(self.W) if tags and self.B is not None else None
         self.t = None if ql.tau is None else ql.tau.t_init.copy()
         self.reports_tau_m = self.t is not None
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
         self.consts = ql.consts
         self.sat = sat
-        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B",)}
+        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "tag")}
         self._acc_max = X.acc_limit(q.acc_bits)
 
     @property
@@ -322,19 +321,18 @@ class FixedLayer:
 
     def parameters(self) -> dict[str, Array]:
         """The learnable integer arrays by kind (``W``, ``b``, ``B`` under chip timing,
-        ``tag_W``, ``tag_b`` with weight tags, and ``tau_m`` = T where it learns): the
-        kernel's own."""
+        ``tag_W``, ``tag_b`` and ``tag_B`` with weight tags, and ``tau_m`` = T where it
+        learns): the kernel's own."""
         out = {"W": self.W, "b": self.b}
-        if self.B is not None:
-            out["B"] = self.B
-        if self.tags is not None:
-            out["tag_W"], out["tag_b"] = self.tags
+        for kind in ("B", "tag_W", "tag_b", "tag_B"):
+            if getattr(self, kind) is not None:
+                out[kind] = getattr(self, kind)
         if self.t is not None:
             out["tau_m"] = self.t
         return out
 
     def load(self, params: dict[str, Array]) -> None:
-        """Set parameters by kind (``W``, ``b``, ``B``, ``tau_m`` = T; any subset) in place,
+        """Set parameters by kind (those of :meth:`parameters`; any subset) in place,
         and re-derive the Euler factors from T."""
         mine = self.parameters()
         for kind, values in params.items():
@@ -378,26 +376,21 @@ class FixedLayer:
         self._count("acc", n_acc)
         return eps
 
-    def bind(self, W: Array | None = None, b: Array | None = None,
-             tau_m: Array | None = None, B: Array | None = None,
-             drift: Array | None = None, watch_W: Array | None = None) -> None:
-        """Keep the given parameters (``tau_m``: the integer T; ``B`` and the ``drift``
-        figures under chip timing) in these arrays from now on, starting from their
+    def bind(self, watch_W: Array | None = None, **arrays: Array | None) -> None:
+        """Keep the given parameters (keywords: the kinds of :meth:`parameters`, with
+        ``tau_m`` the integer T, and the ``drift`` figures under chip timing; None or a
+        kind this layer lacks is skipped) in these arrays from now on, starting from their
         current values. ``watch_W``: read W from this array from now on without writing it
         (it holds the same values; another Process learns it): the Process of a backward
         array watches its forward array so (:meth:`learn_backward`) can track the drift."""
         if watch_W is not None:
             self.W = watch_W
-        if W is not None:
-            W[...], self.W = self.W, W
-        if b is not None:
-            b[...], self.b = self.b, b
-        if B is not None and self.B is not None:
-            B[...], self.B = self.B, B
-        if drift is not None:
-            drift[...], self.drift = self.drift, drift
-        if tau_m is not None and self.t is not None:
-            tau_m[...], self.t = self.t, tau_m
+        mine = dict(self.parameters(), drift=self.drift)
+        attrs = {"tau_m": "t"}
+        for kind, array in arrays.items():
+            if array is not None and kind in mine:
+                array[...] = mine[kind]
+                setattr(self, attrs.get(kind, kind), array)
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """Every learning epoch of step ``t``'s pair (errors ``e`` [..., n], payloads ``p``
@@ -415,14 +408,24 @@ class FixedLayer:
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
-        tagged = {} if self.tags is None else {"tag_bits": ql.tag_bits, "tags": self.tags}
-        n_trace, n_w, n_b = ops.learn_projection(self.W, self.b, p, e, ql.trace_shift,
+        W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
+        n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding,
-                                                 ql.pre_trace_coarsening, **tagged)
+                                                 ql.pre_trace_coarsening)
         self._count("trace", n_trace)
-        self._count("W", n_w)
-        self._count("b", n_b)
+        self._count("W" if self.tag_W is None else "tag", n_w)
+        self._count("b" if self.tag_b is None else "tag", n_b)
+
+    def _carry(self, kind: str, tag: str) -> Array:
+        """The array a learning epoch updates for parameter ``kind`` (``W``, ``b``, ``B``):
+        itself, or with weight tags its tag ``tag``, after the tag's carry into it
+        (:func:`~lava_gle.numerics.fixed.carry_tags`: every epoch, every synapse, first)."""
+        tags = getattr(self, tag)
+        if tags is None:
+            return getattr(self, kind)
+        self._count(kind, X.carry_tags(getattr(self, kind), tags, self.ql.tag_bits))
+        return tags
 
     def learn_backward(self, e: Array, p: Array, t: int) -> None:
         """The backward array's learning epoch for the forward pair of step ``t`` (chip
@@ -446,13 +449,14 @@ class FixedLayer:
             return
         rounding = ((2 * self.index, t) if q.mirrored_backward_rounding
                     else (X.BACKWARD_STREAM + self.index, t + 1))
-        _, n, _ = ops.learn_projection(self.B, None, p, e, ql.trace_shift, ql.pre_signed,
-                                       ql.rule, None,
+        _, n, _ = ops.learn_projection(self._carry("B", "tag_B"), None, p, e, ql.trace_shift,
+                                       ql.pre_signed, ql.rule, None,
                                        q.seed, self.index, t, q.per_synapse_rounding,
                                        ql.pre_trace_coarsening, rounding, self._active)
-        rows = np.flatnonzero(self._active)
-        self._count("B", n)
-        self._track_drift(rows)
+        self._count("B" if self.tag_B is None else "tag", n)
+        # with tags a carry may change any row, learning or not
+        self._track_drift(np.arange(ql.size) if self.tag_B is not None
+                          else np.flatnonzero(self._active))
 
     def _track_drift(self, rows: Array) -> None:
         """Update :attr:`drift` after a learning step whose epochs changed ``rows`` of W

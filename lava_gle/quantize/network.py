@@ -400,12 +400,6 @@ def quantize_network(net: Network) -> QuantizedNetwork:
         layers.append(quantize_layer(net, layer, rates[i], errors[i],
                                      errors[i - 1] if i else None, weights[i], biases[i],
                                      opts))
-    tagged = [q.name for q in layers if q.tag_bits]
-    if tagged and net.fixed_point.get("timing", "exact") == "chip":
-        raise QuantizationError(f"layer {tagged[0]!r}: fixed_point.weight_tag_bits has no "
-                                "chip-timing form yet (the backward array would need tags "
-                                "of its own); use timing 'exact' (numpy-fixed) or "
-                                "weight_tag_bits 0")
     top = layers[-1]
     beta = quantize_factor(abs(lrn.beta) * 2.0 ** (top.e_bits - top.rate_bits), "beta",
                            top.name, scale=True) if lrn.beta != 0 else X.Factor(np.array(0), 0)

@@ -61,7 +61,8 @@ class LayerHandle:
     ``projection`` None under chip timing, where ``backward`` is the backward array's
     Process of a layer above the first); ``W``, ``b``, ``tau_m`` the shared arrays of its
     parameters (``tau_m`` only when it learns), ``B`` and ``drift`` those of its backward
-    array (chip timing); ``recording`` what its model records (None: nothing).
+    array (chip timing); ``tags`` those of its weight tags by kind (``tag_W``, ``tag_b``,
+    ``tag_B``; empty without tags); ``recording`` what its model records (None: nothing).
     """
 
     name: str
@@ -75,6 +76,7 @@ class LayerHandle:
     B: SharedArray | None = None
     drift: SharedArray | None = None
     backward: GleBackwardArray | None = None
+    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,8 +112,9 @@ def _record_names(keys: set[str], layer: str, is_top: bool) -> tuple[str, ...]:
 
 
 def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[LayerMemory]:
-    """Shared arrays (W, b, tau_m, recording) of every layer, in the kernels' own dtypes
-    and units, starting from their current values."""
+    """Shared arrays (W, b, tau_m, recording; B, drift and tags where the kernels have
+    them) of every layer, in the kernels' own dtypes and units, starting from their current
+    values."""
     lrn = kernels.net.learning
     out = []
     top = len(kernels.layers) - 1
@@ -135,7 +138,10 @@ def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[Layer
                                       init=k.B)
             drift = SharedArray.create(directory, f"drift.{i}", k.drift.shape,
                                        k.drift.dtype.name, init=k.drift)
-        out.append(LayerMemory(w, b, tau, rec, back, drift))
+        tags = {kind: SharedArray.create(directory, f"{kind}.{i}", a.shape, a.dtype.name,
+                                         init=a)
+                for kind, a in params.items() if kind.startswith("tag_")}
+        out.append(LayerMemory(w, b, tau, rec, back, drift, tags))
     return out
 
 
@@ -172,19 +178,21 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
     top = len(kernels.layers) - 1
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
         output = Output(kernels, lrn.loss, y is not None) if i == top else None
-        synapses = Synapses(mem.W, mem.b, lrn.enabled) if chip else None
+        forward_tags = {kind: a for kind, a in mem.tags.items() if kind != "tag_B"}
+        synapses = Synapses(mem.W, mem.b, lrn.enabled, forward_tags) if chip else None
         neurons = GleNeurons(kernel=k, output=output, learn_tau=mem.tau_m is not None,
                              tau_m_shared=mem.tau_m, reset_interval=reset_interval,
                              recording=mem.recording, saturation=counters,
                              synapses=synapses, name=f"{k.name}.neurons")
         handle = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
-                             neurons=neurons, B=mem.B, drift=mem.drift)
+                             neurons=neurons, B=mem.B, drift=mem.drift, tags=mem.tags)
         if chip:
             below_rate.connect(neurons.p_in)
             if below_neurons is not None:
                 back = handle.backward = GleBackwardArray(
                     kernel=k, learning=lrn.enabled, reset_interval=reset_interval,
                     B_shared=mem.B, drift_shared=mem.drift, W_shared=mem.W,
+                    tags_shared={kind: a for kind, a in mem.tags.items() if kind == "tag_B"},
                     saturation=counters, name=f"{k.name}.backward")
                 below_rate.connect(back.r_in)
                 neurons.e_out.connect(back.e_in)
@@ -194,7 +202,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
             proj = handle.projection = GleProjection(
                 kernel=k, learning=lrn.enabled, sends_error=i > 0,
                 reset_interval=reset_interval, W_shared=mem.W, b_shared=mem.b,
-                saturation=counters, name=f"{k.name}.projection")
+                tags_shared=forward_tags, saturation=counters, name=f"{k.name}.projection")
             below_rate.connect(proj.p_in)
             proj.s_out.connect(neurons.s_in)
             neurons.e_out.connect(proj.e_in)
@@ -223,5 +231,5 @@ def build_fused(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
     built = BuiltNetwork(net, steps, [proc], proc, saturation=counters)
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
         built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
-                                           B=mem.B, drift=mem.drift)
+                                           B=mem.B, drift=mem.drift, tags=mem.tags)
     return built

@@ -150,6 +150,17 @@ class LavaNetwork:
         self._kernels = None  # the next run builds (quantises) them from these values
         self.qnet = None
 
+    def parameters(self) -> dict[str, np.ndarray]:
+        """Copies of every learnable array after the last run, in the kernels' own units and
+        dtypes, named as :meth:`lava_gle.numerics.engine.Engine.state_dict` names them
+        (``W.l``, ``b.l``, l the layer index; fixed point: integers, with ``B.l``,
+        ``tag_W.l``, ``tag_b.l``, ``tag_B.l`` and ``tau_m.l`` where the kernels have them).
+        Empty before the first run."""
+        if self._kernels is None:
+            return {}
+        return {f"{kind}.{l}": arr.copy() for l, k in enumerate(self._kernels.layers)
+                for kind, arr in k.parameters().items()}
+
     @property
     def network(self) -> Network:
         """The description with the current parameters (weights, biases, learned tau_m)."""
@@ -251,7 +262,8 @@ class LavaNetwork:
         kernels = self._kernels
         for name, handle in self.built.layers.items():
             i, k = handle.index, kernels.layers[handle.index]
-            learned = {"W": handle.W.read(), "b": handle.b.read()}
+            learned = {"W": handle.W.read(), "b": handle.b.read(),
+                       **{kind: a.read() for kind, a in handle.tags.items()}}
             if handle.tau_m is not None:
                 learned["tau_m"] = handle.tau_m.read()
             if handle.B is not None:  # chip timing: the backward array and its drift

@@ -30,8 +30,6 @@ REPO = Path(__file__).resolve().parents[2]
      "--weight-tag-bits hidden=4: expected LAYER=BITS with BITS one of 0, 5, 6, 7"),
     (["yinyang", "--backend", "numpy-fixed", "--weight-tag-bits", "h=7"],
      "--weight-tag-bits h=7: no layer 'h'"),
-    (["yinyang", "--backend", "numpy-fixed-chip", "--weight-tag-bits", "hidden=7"],
-     "--weight-tag-bits has no chip-timing form yet"),
     (["yinyang", "--backend", "numpy-fixed", "--loss", "ce"],
      "--loss ce (softmax) has no fixed-point form; backend numpy-fixed needs --loss mse"),
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],

@@ -16,17 +16,24 @@ from lava_gle.quantize import QuantizationError, QuantizationWarning
 
 
 def lava_fixed(net, x, y, fused):
+    """The traces of a lava-fixed run and its learned parameters (integers, by kind)."""
     from lava_gle.runtime import LavaNetwork
     with LavaNetwork(net, backend="fixed", fused=fused) as sim:
-        return sim.run(x, y, record=True)
+        return sim.run(x, y, record=True), sim.parameters()
 
 
 def assert_same_integers(net, x, y, fused):
+    """Every recorded integer, every count and every learned parameter (weight tags and
+    backward arrays included) equal numpy-fixed's."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
         engine = FixedEngine(net, dequantize=False)
         ints = engine.run(x, y, record=True)
-        lava = lava_fixed(net, x, y, fused)
+        lava, params = lava_fixed(net, x, y, fused)
+    state = engine.state_dict()
+    assert params and all(key in state for key in params)
+    for key, value in params.items():
+        assert value.dtype == np.int64 and np.array_equal(value, state[key]), key
     q = engine.q
     top = q.layers[-1]
     compared = 0
@@ -223,6 +230,34 @@ def test_chip_timing_random_networks_identical_integers(case, fused):
     x = np.sin(np.arange(T)[:, None] * rng.uniform(0.05, 0.3, net.input.size))
     y = rng.uniform(-0.5, 0.5, (T, net.output_size))
     assert_same_integers(net, x, y, fused)
+
+
+def tagged(net, bits: int):
+    """``net`` with ``fixed_point.weight_tag_bits: bits`` on every layer."""
+    return dataclasses.replace(net, layers=tuple(
+        dataclasses.replace(layer, fixed_point={**layer.fixed_point, "weight_tag_bits": bits})
+        for layer in net.layers))
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+@pytest.mark.parametrize("timing", ["exact", "chip"])
+def test_weight_tags_identical_integers(timing, fused):
+    """Weight tags in the Lava models (in the Processes that hold the arrays: the
+    projection, or under chip timing the neurons and the backward array): numpy-fixed's
+    integers, the final tags included, and the tags are busy (non-zero, clipping)."""
+    g = GoldenCase("visible_mlp")
+    net = tagged(g.net if timing == "exact" else chip(g.net), 7)
+    T = 300 if fused else CHIP_STRUCTURAL_STEPS
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        engine = FixedEngine(net)
+        engine.run(g.inputs[:T], g.targets[:T], record=False)
+    state = engine.state_dict()
+    assert all(np.any(state[f"tag_W.{l}"]) for l in range(len(net.layers)))
+    if timing == "chip":
+        assert np.any(state["tag_B.1"])
+    assert_same_integers(net, g.inputs[:T], g.targets[:T], fused)
 
 
 def test_structural_chip_timing_keeps_arrays_where_a_chip_does(tmp_path):

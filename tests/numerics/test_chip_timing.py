@@ -46,10 +46,16 @@ def assert_mirrored_chip_equals_exact(net, x, y):
     assert "W_back." + net.layers[0].name not in mirrored  # nothing below the first layer
 
 
+@pytest.mark.parametrize("tags", [0, 7])
 @pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
-def test_mirrored_draws_give_exact_timing_on_golden_networks(case):
+def test_mirrored_draws_give_exact_timing_on_golden_networks(case, tags):
+    """Also with weight tags (``tags`` bits on every layer): the backward array's own tags
+    carry and learn exactly as the forward array's."""
     g = GoldenCase(case)
-    assert_mirrored_chip_equals_exact(g.net, g.inputs, g.targets)
+    net = dataclasses.replace(g.net, layers=tuple(
+        dataclasses.replace(layer, fixed_point={**layer.fixed_point, "weight_tag_bits": tags})
+        for layer in g.net.layers))
+    assert_mirrored_chip_equals_exact(net, g.inputs, g.targets)
 
 
 @st.composite

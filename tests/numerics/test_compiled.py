@@ -286,12 +286,16 @@ def test_learn_projection_with_other_rounding_numbers_is_the_epoch_of_its_parts(
 # -- whole engines -----------------------------------------------------------------------
 
 def _both(net, x, y) -> tuple[dict, dict]:
+    """The integer traces of a run in each implementation, and the engine's final state
+    (``final.<key>``: every parameter, weight tags included)."""
     out = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
         for impl in ops.IMPLEMENTATIONS:
             with ops.using(impl):
-                out[impl] = FixedEngine(net, dequantize=False).run(x, y, record=True)
+                eng = FixedEngine(net, dequantize=False)
+                out[impl] = eng.run(x, y, record=True)
+                out[impl].update({f"final.{k}": v for k, v in eng.state_dict().items()})
     return out["numpy"], out["numba"]
 
 
@@ -322,14 +326,16 @@ def test_a_network_whose_euler_operand_is_clamped_gives_the_same_integers():
 
 
 @pytest.mark.parametrize("batch", [1, 4])
-@pytest.mark.parametrize("rounding,timing,backward", [
-    ("per_synapse", "exact", "independent"), ("shared", "exact", "independent"),
-    ("per_synapse", "chip", "independent"), ("shared", "chip", "mirrored")])
-def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, backward):
+@pytest.mark.parametrize("rounding,timing,backward,tags", [
+    ("per_synapse", "exact", "independent", 0), ("shared", "exact", "independent", 0),
+    ("per_synapse", "chip", "independent", 0), ("shared", "chip", "mirrored", 0),
+    ("per_synapse", "exact", "independent", 7), ("per_synapse", "chip", "independent", 6)])
+def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, backward, tags):
     """Hundreds of learning steps with tau_m learning, gamma feedback, signed and unsigned
-    rates, saturating weights: every recorded integer and count equal; under chip timing
-    also the backward arrays, which learn with their own epoch, and their drift."""
-    net = network_from_dict({
+    rates, saturating weights: every recorded integer and count equal, and the final
+    parameters; under chip timing also the backward arrays, which learn with their own
+    epoch, and their drift; with weight tags (``tags`` bits) also the tags."""
+    spec = {
         "gle_network": 1, "dt": 0.1, "seed": 5, "input": {"size": 3},
         "fixed_point": {"rounding": rounding, "timing": timing,
                         "backward_rounding": backward},
@@ -338,17 +344,27 @@ def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, bac
                    {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0,
                     "phi": "sigmoid"}],
         "learning": {"enabled": True, "eta": 5.0, "gamma": 0.3, "beta": 1.0, "loss": "mse",
-                     "learn_tau": True, "eta_tau": 0.01}})
+                     "learn_tau": True, "eta_tau": 0.01}}
+    for layer in spec["layers"]:
+        layer["fixed_point"] = {"weight_tag_bits": tags}
+    net = network_from_dict(spec)
     rng = np.random.default_rng(1)
     x = rng.uniform(-1, 1, (300, batch, 3))
     y = rng.uniform(0, 1, (300, batch, 4))
     want, got = _both(net, x, y)
-    for var in ("W", "b", "trace", "acc"):  # these saturate (and must agree)
+    saturating = ("trace", "tag") if tags else ("W", "b", "trace", "acc")
+    for var in saturating:  # these saturate (and must agree)
         assert any(want[k] for k in want if k.startswith(f"sat.{var}.")), var
+    if tags:  # the tags hold low bits, and their carries moved the weights
+        assert any(np.any(want[k]) for k in want if k.startswith("final.tag_W."))
+        assert not np.array_equal(want["final.W.0"], FixedEngine(net).kernels.layers[0].ql.w)
+        if timing == "chip":
+            assert "final.tag_B.2" in want
     if timing == "chip":
         assert {"W_back.h2", "W_back.out", "drift_max.out"} <= set(want)
         if backward == "independent":  # B learns apart from W (its own rounding numbers)
-            assert np.max(want["drift_max.out"]) > 0
+            assert (not np.array_equal(want["final.tag_B.1"], want["final.tag_W.1"]) if tags
+                    else np.max(want["drift_max.out"]) > 0)
     _assert_same(want, got)
 
 

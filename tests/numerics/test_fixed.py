@@ -320,9 +320,11 @@ def test_tags_accumulate_sub_lsb_updates_exactly():
         rule = X.LearningRuleConstants(mant=4, s_exp=bits, pre_signed=False, exact=True)
         w, b = np.zeros((1, 1), np.int64), np.zeros(1, np.int64)
         tags = (np.zeros_like(w), np.zeros_like(b)) if bits else None
-        for step in range(1000):
-            X.learn_projection(w, b, p, e, 0, False, rule, None, 0, 0, step, True,
-                               tag_bits=bits, tags=tags)
+        for step in range(1000):  # each epoch: the carry, then the rule on the tag
+            if bits:
+                X.carry_tags(w, tags[0], bits)
+            X.learn_projection(*(tags if bits else (w, b)), p, e, 0, False, rule, None, 0, 0,
+                               step, True)
         ends[bits] = (int(w[0, 0]), None if tags is None else int(tags[0][0, 0]))
     assert ends[7] == (8, -24)
     assert ends[0][0] != 8  # this seed's random walk; the tag removes it

@@ -289,27 +289,20 @@ def tagged(net, bits, **fp):
                    fixed_point={**net.fixed_point, **fp})
 
 
-def test_weight_tags_learn_in_the_numpy_reference_and_are_refused_elsewhere():
-    """Tags learn (the reference kernels; checkpointed as ``tag_W``/``tag_b``); a width
-    without a carry product, chip timing, the compiled kernels and Lava are refused."""
-    from lava_gle.numerics import ops
+def test_weight_tags_learn_and_are_checkpointed():
+    """Tags learn (checkpointed as ``tag_W``/``tag_b``, counted as ``sat.tag.<layer>``) and
+    their carries reach the weights; a width without a carry product is refused."""
     net, x, y = golden("visible_mlp")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
-        with ops.using("numpy"):
-            plain, eng = FixedEngine(net), FixedEngine(tagged(net, 7))
-            plain.run(x, y, record=False)
-            eng.run(x, y, record=False)
-            state = eng.state_dict()
-            assert np.any(state["tag_W.0"] != 0)
-            assert "tag_W.0" not in plain.state_dict()
-            start = eng.kernels.layers[0].ql.w  # the initial integers
-            assert np.any(state["W.0"] != start)  # the carries reached the weights
-            with pytest.raises(LavaGleError, match="weight_tag_bits 4 has no"):
-                FixedEngine(tagged(net, 4))
-            with pytest.raises(LavaGleError, match="no chip-timing form"):
-                FixedEngine(tagged(net, 7, timing="chip"))
-        with ops.using("numba"), pytest.raises(LavaGleError, match="LAVA_GLE_KERNELS=numpy"):
-            FixedEngine(tagged(net, 7))
-        with pytest.raises(LavaGleError, match="no Lava model"):
-            simulate(tagged(net, 7), x[:2], y[:2], backend="lava-fixed")
+        plain, eng = FixedEngine(net), FixedEngine(tagged(net, 7))
+        plain.run(x, y, record=False)
+        traces = eng.run(x, y, record=False)
+        state = eng.state_dict()
+        assert np.any(state["tag_W.0"] != 0) and np.any(state["tag_b.0"] != 0)
+        assert "tag_W.0" not in plain.state_dict() and "tag_W.1" not in state
+        assert f"sat.tag.{net.layers[0].name}" in traces
+        start = eng.kernels.layers[0].ql.w  # the initial integers
+        assert np.any(state["W.0"] != start)  # the carries reached the weights
+        with pytest.raises(LavaGleError, match="weight_tag_bits 4 has no"):
+            FixedEngine(tagged(net, 4))

@@ -15,7 +15,7 @@ inside a step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -45,11 +45,13 @@ class Output:
 class Synapses:
     """The forward array of a layer held by its neurons Process (chip timing: the array
     sits on the layer's own cores): the shared arrays ``W`` [n, m] and ``b`` [n] it lives
-    in, and whether its learning epoch runs every step (``learning``)."""
+    in, whether its learning epoch runs every step (``learning``) and, with weight tags,
+    the shared arrays of its tags (``tag_W``, ``tag_b``)."""
 
     W: SharedArray
     b: SharedArray
     learning: bool
+    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -197,18 +199,23 @@ class GleProjection(AbstractProcess):
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
     W_shared, b_shared : SharedArray
+    tags_shared : dict of str to SharedArray
+        With weight tags (fixed point): where the tags of W and b live (``tag_W``,
+        ``tag_b``), read by the host like W and b.
     saturation : SharedCounters or None
         As in :class:`GleNeurons`.
     """
 
     def __init__(self, *, kernel, learning: bool = False, sends_error: bool = True,
                  reset_interval: int = 0, W_shared: SharedArray | None = None,
-                 b_shared: SharedArray | None = None, saturation=None,
+                 b_shared: SharedArray | None = None,
+                 tags_shared: dict[str, SharedArray] | None = None, saturation=None,
                  name: str | None = None) -> None:
         n, m = kernel.W.shape
         super().__init__(kernel=kernel, learning=bool(learning), sends_error=bool(sends_error),
                          reset_interval=int(reset_interval), W_shared=W_shared,
-                         b_shared=b_shared, saturation=saturation, name=name)
+                         b_shared=b_shared, tags_shared=dict(tags_shared or {}),
+                         saturation=saturation, name=name)
         self.p_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(n,))
@@ -264,16 +271,20 @@ class GleBackwardArray(AbstractProcess):
         Where B and the drift figures [3] live (written here only).
     W_shared : SharedArray
         The layer's forward array (read here only, for the drift).
+    tags_shared : dict of str to SharedArray
+        With weight tags: where B's tags live (``tag_B``).
     saturation : SharedCounters or None
     """
 
     def __init__(self, *, kernel, learning: bool = False, reset_interval: int = 0,
                  B_shared: SharedArray, drift_shared: SharedArray, W_shared: SharedArray,
+                 tags_shared: dict[str, SharedArray] | None = None,
                  saturation=None, name: str | None = None) -> None:
         n, m = kernel.B.shape
         super().__init__(kernel=kernel, learning=bool(learning),
                          reset_interval=int(reset_interval), B_shared=B_shared,
-                         drift_shared=drift_shared, W_shared=W_shared, saturation=saturation,
+                         drift_shared=drift_shared, W_shared=W_shared,
+                         tags_shared=dict(tags_shared or {}), saturation=saturation,
                          name=name)
         self.r_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))

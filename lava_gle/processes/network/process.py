@@ -1,7 +1,7 @@
 """A whole layered GLE network, with its input and target streams, as one Lava Process."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -19,7 +19,8 @@ class LayerMemory:
     ``W`` [n, m], ``b`` [n], ``tau_m`` [n] (None unless tau_m learns), in the kernels'
     own units, and ``recording`` (None records nothing). Under chip timing, layers above
     the first also keep their backward array ``B`` [n, m] and its transpose ``drift``
-    figures [3] (:class:`lava_gle.numerics.kernels.FixedLayer`); None otherwise."""
+    figures [3] (:class:`lava_gle.numerics.kernels.FixedLayer`); None otherwise. ``tags``:
+    with weight tags, the synaptic tags by kind (``tag_W``, ``tag_b``, ``tag_B``)."""
 
     W: SharedArray
     b: SharedArray
@@ -27,6 +28,7 @@ class LayerMemory:
     recording: Recording | None
     B: SharedArray | None = None
     drift: SharedArray | None = None
+    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 class GleNetworkProcess(AbstractProcess):
