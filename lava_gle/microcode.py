@@ -54,22 +54,27 @@ def rule_string(rule: LearningRuleConstants, backward: bool = False,
     return f"{s}*x0*{pre}*y2 - {s}*x0*{pre}*y3{comp}"
 
 
-def tag_rule_strings(rule: LearningRuleConstants, bits: int) -> tuple[str, str]:
-    """``(dw, dt)`` of a forward or bias array whose synaptic tag ``t`` holds ``bits``
+def tag_rule_strings(rule: LearningRuleConstants, bits: int, backward: bool = False,
+                     post_signed: bool = False) -> tuple[str, str]:
+    """``(dw, dt)`` of an array whose synaptic tag ``t`` holds ``bits``
     (:data:`~lava_gle.numerics.fixed.TAG_BITS`) low-order bits of its weight
-    (:func:`~lava_gle.numerics.fixed.carry_tags`, ``fixed_point.weight_tag_bits``).
+    (:func:`~lava_gle.numerics.fixed.carry_tags`, ``fixed_point.weight_tag_bits``): a forward
+    or bias array, or (``backward``, ``post_signed`` as for :func:`rule_string`) the
+    backward array, which keeps tags of its own and carries them the same way.
 
     Both start with the unconditional carry ``c = floor((t + 2**(bits-1)) / 2**bits)``: the
     product ``(t+C)*sgn(t+512)`` (``sgn`` is +1 on the whole tag range) has factor widths
     9 + 9 + 4, so the engine floors it by 2**7, after the mantissa ``2**(7-bits)``. ``dw``
     adds ``c`` whole LSBs; ``dt`` removes ``c * 2**bits`` with ``sgn(t-512) = -1`` inside
-    the floor (hence the constant ``1 - 2**(bits-1)``), then adds ``rule``'s products (a
-    rule in tag units, as :func:`~lava_gle.quantize.quantize_network` makes it for a
-    layer with tags).
+    the floor (hence the constant ``1 - 2**(bits-1)``), then adds the products of
+    :func:`rule_string` (``rule`` in tag units, as :func:`~lava_gle.quantize.
+    quantize_network` makes it for a layer with tags; the backward array uses its layer's
+    forward rule constants).
     """
     mant, half = 1 << (7 - bits), 1 << (bits - 1)
     dw = f"{mant}*2^0*u0*(t+{half})*sgn(t+512)"
-    dt = f"{mant}*2^{bits}*u0*(t-{half - 1})*sgn(t-512) + {rule_string(rule)}"
+    dt = (f"{mant}*2^{bits}*u0*(t-{half - 1})*sgn(t-512) + "
+          f"{rule_string(rule, backward, post_signed)}")
     return dw, dt
 
 
@@ -91,7 +96,8 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
 
     Each rule is a dict with the Lava ``dw`` string, the ``product_series`` Lava compiles
     it to, the LearningDense settings and what each trace carries; with weight tags
-    (``tag_bits``) also the tag's ``dt`` (:func:`tag_rule_strings`).
+    (``tag_bits``) every array of the layer (forward, bias and backward) has the carry as its
+    ``dw`` and the tag's ``dt`` (:func:`tag_rule_strings`).
     """
     out: dict[str, dict[str, Any]] = {}
     for i, q in enumerate(qnet.layers):
@@ -119,9 +125,11 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
             entry["backward_weights"] = _entry(
                 rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig)
         if q.tag_bits:  # the rules move the tags (gain in tag LSB); the weights take the carry
-            for key, r in (("weights", q.rule), ("biases", q.bias_rule)):
-                if r is not None:
-                    dw, dt = tag_rule_strings(r, q.tag_bits)
+            below_signed = i > 0 and qnet.layers[i - 1].rate_signed
+            for key, r, back in (("weights", q.rule, False), ("biases", q.bias_rule, False),
+                                 ("backward_weights", q.rule, True)):
+                if entry[key] is not None:
+                    dw, dt = tag_rule_strings(r, q.tag_bits, back, back and below_signed)
                     entry[key].update(dw=dw, dt=dt, tag_bits=q.tag_bits,
                                       product_series=str(compile_rule(dw).dw).strip())
         out[q.name] = entry

@@ -5,7 +5,7 @@ import pytest
 
 from lava_gle import load_network
 from lava_gle.numerics import fixed as X
-from lava_gle.microcode import compile_rule, learning_rules, rule_string
+from lava_gle.microcode import compile_rule, learning_rules, rule_string, tag_rule_strings
 from lava_gle.quantize import quantize_network
 
 from conftest import GOLDEN as GOLDEN_DIR
@@ -149,3 +149,90 @@ def test_backward_rule_gives_the_transposed_forward_update(below_signed):
                                 y2_x0=x1[:, None], y3_x0=zeros((m, 1)))
         assert np.array_equal(transposed, ours.T)
         assert np.array_equal(ours, X.learning_accumulator(w, x0, x1, e_q, rule))
+
+
+def test_a_tagged_layer_carries_on_every_array_it_owns():
+    """With ``weight_tag_bits`` on ``out``, its forward, bias and backward arrays all take
+    the carry as dw and move the tag with their own rule (the backward one on the signed
+    rates of ``hidden``); ``hidden`` stays untagged."""
+    import dataclasses
+    net = load_network(GOLDEN.format("visible_mlp"))
+    out = dataclasses.replace(net.layers[1], fixed_point={**net.layers[1].fixed_point,
+                                                          "weight_tag_bits": 6})
+    q = quantize_network(dataclasses.replace(net, layers=(net.layers[0], out)))
+    rules = learning_rules(q)
+    assert all("dt" not in r for r in (rules["hidden"]["weights"], rules["hidden"]["biases"]))
+    for key in ("weights", "biases", "backward_weights"):
+        r = rules["out"][key]
+        assert r["tag_bits"] == 6 and r["dw"] == "2*2^0*u0*(t+32)*sgn(t+512)"
+        assert r["product_series"].count("Product:") == 1  # the carry alone
+    back = rules["out"]["backward_weights"]["dt"]
+    assert back.startswith("2*2^6*u0*(t-31)*sgn(t-512) + ")
+    assert back.endswith(rule_string(q.layers[1].rule, backward=True, post_signed=True))
+    assert "y3" not in back and "y3" in rules["out"]["weights"]["dt"]
+
+
+def test_cli_prints_the_tag_rules(tmp_path, capsys):
+    import json
+    from lava_gle.cli import main
+    doc = json.loads(open(GOLDEN.format("visible_mlp")).read())
+    doc["layers"][1]["fixed_point"] = {"weight_tag_bits": 6}
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(doc))
+    assert main(["microcode", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert text.count("dt = 2*2^6*u0*(t-31)*sgn(t-512) + ") == 3  # out: W, b and B
+    assert any(line.startswith("  dt = ") and "*x0*(x1-64)*(y2-64)" in line
+               for line in text.splitlines())  # the backward rule moves B's tag
+
+
+def _applier_args(x0, x1, y0, y2, y3, shape):
+    """Keyword arguments of Lava's LearningRuleApplierBitApprox for one epoch of an array
+    ``shape`` [post, pre] (presynaptic x0, x1 [pre]; postsynaptic y0, y2, y3 [post]), the
+    unconditional (``u``) products seeing the same traces."""
+    post, pre = shape
+    traces = {"x1": x1[None, :], "x2": np.zeros((1, pre), int), "y1": np.zeros((post, 1), int),
+              "y2": y2[:, None], "y3": y3[:, None]}
+    return {"shape": shape, "x0": x0[None, :], "y0": y0[:, None].astype(int), "u": 1,
+            "tag_2": np.zeros(shape, int), **{f"{k}_x0": v for k, v in traces.items()},
+            **{f"{k}_u": v for k, v in traces.items()}}
+
+
+@pytest.mark.parametrize("bits", X.TAG_BITS)
+@pytest.mark.parametrize("below_signed,exact", [(False, False), (True, True)])
+def test_backward_tag_carry_and_update_equal_lavas_fixed_applier(bits, below_signed, exact):
+    """The backward array's tags: carry_tags on B and its tag, then the forward accumulator
+    of the layer's rule on the transposed signals in tag units (as the numpy-fixed kernels
+    run the backward epoch) are Lava's LearningRuleApplierBitApprox on the backward dw and dt
+    of tag_rule_strings (presynaptic error payload ``x1 - 64 = e_q``, postsynaptic rate
+    trace ``y2``, bAP ``p != 0``; tags within +-192 as in the forward test)."""
+    from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
+    from lava.magma.core.learning.learning_rule_applier import LearningRuleApplierBitApprox
+    rule = (X.LearningRuleConstants(mant=4, s_exp=3, pre_signed=below_signed, exact=True)
+            if exact else X.LearningRuleConstants(mant=6, s_exp=2, pre_signed=below_signed))
+    dw, dt = tag_rule_strings(rule, bits, backward=True, post_signed=below_signed)
+    lr = Loihi3FLearningRule(dw=dw, dt=dt, x1_impulse=0, x1_tau=2 ** 16 - 1)
+    w_applier = LearningRuleApplierBitApprox(lr.dw)
+    t_applier = LearningRuleApplierBitApprox(lr.dt)
+    n, m = 3, 5  # n upper neurons (errors), m lower neurons (rates)
+    rng = np.random.default_rng(bits)
+    for _ in range(20):
+        p = rng.integers(-127, 128, m) if below_signed else rng.integers(0, 256, m)
+        p[0] = 0  # unsigned: a silent lower neuron (no bAP); signed: rate 0 (y2 - 64 = 0)
+        e_q = 2 * rng.integers(-31, 32, n) if exact else rng.integers(-63, 64, n)
+        e_q[1] = 0  # no error payload: no presynaptic spike
+        b = rng.integers(-256, 256, (n, m))  # B in W's orientation, as the kernels keep it
+        t = rng.integers(-192, 192, (n, m))
+        x0, x1 = X.pre_trace(p, below_signed)
+        b_ours, t_ours = b.copy(), t.copy()
+        X.carry_tags(b_ours, t_ours, bits)
+        acc_t = X.learning_accumulator(t_ours, x0, x1, e_q, rule)
+        # the backward array [m, n]: presynaptic = upper errors, postsynaptic = lower rates
+        args = _applier_args(x0=(e_q != 0).astype(int), x1=e_q + 64, y0=x0, y2=x1,
+                             y3=np.zeros(m, int), shape=(m, n))
+        args.update(weights=b.T, tag_1=t.T)
+        acc_w = w_applier.apply((b.T << 7).astype(np.int32), **args)
+        # whole LSBs, but where the weight saturates (Lava clips the accumulator there)
+        assert np.all((acc_w % 128 == 0) | np.isin(b_ours.T, (X.W_MIN, X.W_MAX)))
+        assert np.array_equal(np.clip(acc_w >> 7, X.W_MIN, X.W_MAX), b_ours.T)
+        assert np.array_equal(t_applier.apply((t.T << 7).astype(np.int32), **args), acc_t.T)

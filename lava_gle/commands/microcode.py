@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
             if rule is None:
                 continue
             print(f"\n[{layer}] {kind}: dw = {rule['dw']}")
+            if "dt" in rule:
+                print(f"  dt = {rule['dt']}  (tag: the low {rule['tag_bits']} bits of w)")
             print(f"  LearningDense(num_message_bits={rule['num_message_bits']}, "
                   f"graded_spike_cfg={rule['graded_spike_cfg']}), t_epoch={rule['t_epoch']}, "
                   f"x1_tau={rule['x1_tau']}, gain {rule['gain']:.4g} LSB per x1*e_q")
