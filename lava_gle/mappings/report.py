@@ -75,6 +75,11 @@ class MappingReport:
         for n, ops in prog["without_public_counterpart"].items():
             lines.append(f"  note: layer {n}'s neuron step needs {', '.join(ops)}, which no "
                          "public source shows on Loihi 2 (docs/fixed-point.md, section 8)")
+        tagged = [r["name"] for r in self.layers if r["tag_bits"] or r["backward_tag_bits"]]
+        if tagged:
+            lines.append(f"  note: {', '.join(tagged)} store a synaptic tag beside each weight "
+                         "of their plastic arrays (weight_tag_bits; counted in syn_words, "
+                         "docs/mapping.md)")
         if t["placement_note"]:
             lines.append(f"  note: {t['placement_note']}")
         return "\n".join(lines)
@@ -163,6 +168,7 @@ def build_report(mapping: Mapping) -> MappingReport:
             "synapses_target": layer_syn[i][2], "synapses_bias": layer_syn[i][3],
             "synapses_relay": layer_relay[i], "inputs": list(cost.chunk),
             "weight_bits": cost.weight_bits_forward, "rate_bits": cost.widths.rate_bits,
+            "tag_bits": cost.tag_bits_forward, "backward_tag_bits": cost.tag_bits_backward,
             "error_bits": cost.widths.error_bits,
             "max_block": n_max,
             "binding": binding_resource(cost, caps, k_up, k_down, n_max, mapping.block_size),

@@ -43,7 +43,10 @@ soma block of ``n`` neurons:
   feedback matrix), one row of one synapse per partial sum, per target and per fed-back
   value, and one bias row of ``n`` synapses. ``w`` is the weight width (9 bits, sign and 8
   magnitude bits, on Loihi 2). This reproduces Intel's published 15 words per axon row of a
-  100 x 50 dense layer; see ``docs/mapping.md`` for the fit.
+  100 x 50 dense layer; see ``docs/mapping.md`` for the fit. A plastic array whose layer keeps
+  weight tags (``fixed_point.weight_tag_bits``, learning on) stores each synapse's tag beside
+  its weight: ``w +`` :data:`TAG_STORE_BITS` bits per synapse in the layer's forward rows and
+  bias row, and in the backward rows (of the layer below) of its plastic transpose copy.
 - ``learning_traces`` (only when learning is enabled), after the rules of
   :mod:`lava_gle.microcode`: one presynaptic trace (x1) per plastic input axon and the
   postsynaptic traces of each neuron: ``m + 2 n`` for ``W_l`` (y2 = e+, y3 = e-), ``+ 1``
@@ -62,6 +65,7 @@ from lava_gle.errors import LavaGleError
 from lava_gle.mappings.profiles import HardwareProfile, ProfileError
 from lava_gle.network import Network
 from lava_gle.quantize.activation import SIGNED_PHI
+from lava_gle.quantize.network import Options
 
 #: Resources of one core, in the order every demand tuple uses.
 RESOURCES = ("compartments", "neuron_groups", "input_axons", "output_axons",
@@ -77,6 +81,15 @@ CAPACITY_FIELDS = {
 }
 #: Width of a learning-only payload (the learning engine reads 8-bit graded payloads).
 LEARNING_PAYLOAD_BITS = 8
+#: Stored width of a synaptic tag (Lava's ``tag_1``, the ``t`` of a ``dt`` rule), whatever
+#: ``weight_tag_bits`` it holds: the rule moves the tag over its whole range before the next
+#: epoch's carry. Lava 0.10's learning engine gives it a sign and 8 bits
+#: (``lava/magma/core/learning/constants.py``: ``W_TAG_1_S = W_TAG_1_U + 1 = 9``, the
+#: factor width of ``t``; the fixed LearningDense saturates it to -257..255). That Loihi 2
+#: stores it at this width beside the weight, in the same bit-packed synapse row, is
+#: assumed (not public; Loihi 1 charged weight + delay + tag bits per synapse, as
+#: nengo-loihi's ``SynapseFmt.bits_per_axon`` counts). ``docs/mapping.md``, "Weight tags".
+TAG_STORE_BITS = 9
 COMPARTMENTS_PER_NEURON = 2
 GROUPS_PER_BLOCK = 2
 #: Roles of an entry: the GLE neurons of a layer, or a dendrite segment of its forward
@@ -160,6 +173,9 @@ class LayerCost:
         Layer ``l-1`` is a GLE layer (``l >= 1``; soma only).
     weight_bits_forward, weight_bits_backward : int
         Stored width of ``W_l`` and of the backward matrix.
+    tag_bits_forward, tag_bits_backward : int
+        Stored tag width per synapse of ``W_l`` and its bias row, and of the backward matrix
+        (:data:`TAG_STORE_BITS` where that plastic array keeps weight tags, else 0).
     has_bias : bool
         The layer has biases (a bias axon and one bias synapse per neuron; soma only).
     learning, plastic_backward : bool
@@ -208,6 +224,8 @@ class LayerCost:
     learning_payload_down: bool = False
     pre_learning_payload: bool = False
     forward_sums: int = 0
+    tag_bits_forward: int = 0
+    tag_bits_backward: int = 0
 
     def row_words(self, n: int, bits: int) -> int:
         """Words of one axon row of ``n`` synapses of ``bits`` bits (bit-packed)."""
@@ -220,7 +238,8 @@ class LayerCost:
         :func:`neighbour_cores`; a segment's single partial sum per neuron ignores them).
         """
         wf, wb = self.weight_bits_forward, self.weight_bits_backward
-        one_f = self.row_words(1, wf)
+        one_f = self.row_words(1, wf)  # partial sums, targets, fed-back values: no tags
+        wf, wb = wf + self.tag_bits_forward, wb + self.tag_bits_backward
         if self.role != SOMA:
             chunk = self.chunk[1] - self.chunk[0]
             bits = wf if self.role == FORWARD else wb
@@ -373,6 +392,15 @@ def _coarser_pre(net: Network, i: int) -> bool:
     return net.layers[i].fixed_point.get("pre_trace_coarsening", 0) > 0
 
 
+def _tag_store_bits(net: Network, i: int) -> int:
+    """Tag bits stored per synapse of layer ``i``'s plastic arrays: :data:`TAG_STORE_BITS`
+    where the layer keeps weight tags, which it does only where the quantiser gives it
+    ``tag_bits`` (its ``weight_tag_bits`` and the network learning, as
+    :func:`~lava_gle.quantize.quantize_network` decides), else 0."""
+    tagged = net.layers[i].fixed_point.get("weight_tag_bits", 0) and Options.of(net).learns
+    return TAG_STORE_BITS if tagged else 0
+
+
 def layer_costs(net: Network, profile: HardwareProfile,
                 weight_bits: int | None = None) -> list[LayerCost]:
     """The cost model of every layer of ``net`` (no weight array is touched), one entry per
@@ -392,12 +420,15 @@ def layer_costs(net: Network, profile: HardwareProfile,
     transpose = net.learning.backward == "transpose"
     plans = []
     for i, layer in enumerate(net.layers):
+        plastic_backward = learning and transpose and i < last
         base = dict(
             size=layer.size, layer=i, is_output=i == last,
             weight_bits_forward=widths[i].weight_bits,
             weight_bits_backward=widths[i + 1].weight_bits if i < last else widths[i].weight_bits,
+            tag_bits_forward=_tag_store_bits(net, i),
+            tag_bits_backward=_tag_store_bits(net, i + 1) if plastic_backward else 0,
             has_bias=layer.bias, learning=learning,
-            plastic_backward=learning and transpose and i < last, widths=widths[i],
+            plastic_backward=plastic_backward, widths=widths[i],
             word_bits=profile.synapse_word_bits,
             learning_payload_up=learning and i < last and (layer.phi in SIGNED_PHI
                                                            or _coarser_pre(net, i + 1)),

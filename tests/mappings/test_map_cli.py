@@ -128,3 +128,25 @@ def test_huge_networks_are_counted_not_stored():
         tracemalloc.stop()
     assert report.totals["synapses_forward"] == 3 * 7900 * 7900
     assert peak < 100 * 2 ** 20
+
+
+def test_map_counts_the_tags_of_a_tagged_layer(tmp_path, capsys):
+    # h1 keeps 7-bit weight tags: its 12 forward rows and bias row hold 6 synapses of
+    # 9 + 9 bits (4 words instead of 2), h0's 6 rows of the plastic W_h1^T 12 synapses
+    # (7 words instead of 4): 13 * 2 + 6 * 3 = 44 words more (tests/mappings/
+    # test_mapper_resources.py counts every row)
+    learning = {"learning": {"enabled": True, "eta": 0.1}}
+    plain = write_net(tmp_path / "plain.json", 20, [12, 6, 3], **learning)
+    data = json.loads(plain.read_text())
+    data["layers"][1]["fixed_point"] = {"weight_tag_bits": 7}
+    tagged = tmp_path / "tagged.json"
+    tagged.write_text(json.dumps(data))
+    reports = []
+    for net in (plain, tagged):
+        assert main(["map", str(net), "--json"]) == 0
+        reports.append(json.loads(capsys.readouterr().out))
+    words = [[l["synapse_words"] for l in r["layers"]] for r in reports]
+    assert [b - a for a, b in zip(*words)] == [18, 26, 0]
+    assert [l["tag_bits"] for l in reports[1]["layers"]] == [0, 9, 0]
+    assert main(["map", str(tagged)]) == 0
+    assert "note: h0, h1 store a synaptic tag beside each weight" in capsys.readouterr().out

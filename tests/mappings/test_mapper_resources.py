@@ -227,3 +227,52 @@ def test_mapper_docstring_example_runs():
     import lava_gle.mappings.mapper
     result = doctest.testmod(lava_gle.mappings.mapper, verbose=False)
     assert result.attempted > 0 and result.failed == 0
+
+
+def tagged_chain(bits: int = 6, **kw) -> Network:
+    """``chain(20, [12, 6, 3])`` with ``weight_tag_bits`` on l1."""
+    from dataclasses import replace
+    net = chain(20, [12, 6, 3], **kw)
+    l1 = replace(net.layers[1], fixed_point={"weight_tag_bits": bits})
+    return replace(net, layers=(net.layers[0], l1, net.layers[2]))
+
+
+def test_a_tagged_layer_stores_9_bit_tags_beside_its_plastic_weights():
+    # words of a whole layer (one block) on a core; 9-bit weights, +9 tag bits where tagged.
+    # l0 (12, fan-in 20, 6 errors from above, bias): 20 rows of ceil(12*9/32) = 4 words, the
+    #   6 rows of W_l1^T: 4 words untagged, ceil(12*18/32) = 7 tagged; bias row 4.
+    # l1 (6, fan-in 12, 3 errors, bias; tagged): 12 rows of ceil(6*9/32) = 2 words, 4
+    #   tagged; 3 rows of W_l2^T, 2 words (l2 keeps no tags); bias row 2, 4 tagged.
+    # l2 (3, output): 6 rows of 1 word + 3 target rows + a bias row: 10, tags or not.
+    def words(net):
+        return [c.demand(c.size, 1, 1)[4] for c in layer_costs(net, load_profile())]
+
+    plain = [80 + 24 + 4, 24 + 6 + 2, 10]
+    assert words(chain(20, [12, 6, 3], learning=True)) == plain
+    assert words(tagged_chain(learning=True)) == [80 + 42 + 4, 48 + 6 + 4, 10]
+    assert words(tagged_chain(bits=7, learning=True)) == [126, 58, 10]  # 9 bits, any k
+    # feedback alignment: W_l1^T is fixed, so l0's backward rows keep no tags
+    assert words(tagged_chain(learning=True, backward="feedback_alignment")) == [108, 58, 10]
+    # no learning (off, or eta 0: the quantiser gives no tags): no tags anywhere
+    assert words(tagged_chain()) == plain
+    from dataclasses import replace
+    net = tagged_chain(learning=True)
+    assert words(replace(net, learning=replace(net.learning, eta=0.0))) == plain
+    r = build_report(map_network(tagged_chain(learning=True)))
+    assert [(l["tag_bits"], l["backward_tag_bits"]) for l in r.layers] == [(0, 9), (9, 0),
+                                                                          (0, 0)]
+    assert r.totals["demand"]["synapse_words"] == 126 + 58 + 10
+
+
+def test_tagged_forward_segments_store_tags_too():
+    # fan-in 17,000 > 16,000 input axons: l0's forward inputs are cut into segments; each
+    # holds its chunk's rows of 2 synapses, ceil(2*18/32) = 2 words tagged (1 untagged), and
+    # 2 one-word rows for the values its soma feeds back (never tagged)
+    from dataclasses import replace
+    net = chain(17000, [2], learning=True)
+    tagged = replace(net, layers=(replace(net.layers[0], fixed_point={"weight_tag_bits": 5}),))
+    for n, per_row in ((net, 1), (tagged, 2)):
+        segments = [c for c in layer_costs(n, load_profile()) if c.role == "forward"]
+        assert len(segments) > 1
+        for c in segments:
+            assert c.demand(2, 1, 1)[4] == (c.chunk[1] - c.chunk[0]) * per_row + 2
