@@ -588,6 +588,21 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
     return cfg
 
 
+@_jit
+def carry_tags(w, tag, bits):
+    """Compiled :func:`lava_gle.numerics.fixed.carry_tags` (``w``, ``tag`` in place; the
+    weights clipped)."""
+    wf, tf = w.reshape(-1), tag.reshape(-1)
+    half, clipped = 1 << (bits - 1), 0
+    for i in range(wf.size):
+        c = (tf[i] + half) >> bits
+        if c != 0:
+            tf[i] -= c << bits
+            wf[i], n = _clip_count(wf[i] + c, _W_MIN, _W_MAX)
+            clipped += n
+    return clipped
+
+
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,
                      bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,

@@ -424,7 +424,7 @@ class FixedLayer:
         tags = getattr(self, tag)
         if tags is None:
             return getattr(self, kind)
-        self._count(kind, X.carry_tags(getattr(self, kind), tags, self.ql.tag_bits))
+        self._count(kind, ops.carry_tags(getattr(self, kind), tags, self.ql.tag_bits))
         return tags
 
     def learn_backward(self, e: Array, p: Array, t: int) -> None:

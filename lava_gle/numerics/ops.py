@@ -1,8 +1,8 @@
 """The hot integer primitives every fixed-point kernel calls, compiled or NumPy: one switch.
 
 The fixed-point kernels (:mod:`lava_gle.numerics.kernels`) call ``ops.forward_drive``,
-``ops.backward_error``, ``ops.neuron_step``, ``ops.learn_projection`` and
-``ops.output_error``. These are the
+``ops.backward_error``, ``ops.neuron_step``, ``ops.learn_projection``,
+``ops.carry_tags`` and ``ops.output_error``. These are the
 compiled twins of :mod:`lava_gle.numerics.compiled` (``numba``, the default) or the NumPy
 reference of :mod:`lava_gle.numerics.fixed` (``numpy``); both give the same integers.
 The environment variable ``LAVA_GLE_KERNELS`` (``numba`` or ``numpy``) picks one for a
@@ -28,7 +28,7 @@ ENV = "LAVA_GLE_KERNELS"
 IMPLEMENTATIONS = ("numba", "numpy")
 #: The primitives this module dispatches.
 PRIMITIVES = ("forward_drive", "backward_error", "neuron_step", "learn_projection",
-              "output_error")
+              "carry_tags", "output_error")
 
 _current: str | None = None
 

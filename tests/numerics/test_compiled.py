@@ -242,6 +242,23 @@ def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias
         assert np.array_equal(b_ref, b)
 
 
+@SETTINGS
+@given(seed=SEEDS, shape=st.sampled_from([(5,), (4, 7), (1, 1)]),
+       bits=st.sampled_from(X.TAG_BITS))
+def test_carry_tags(seed, shape, bits):
+    """The tags' carry into their weights: the same weights, tags and clip count, with
+    weights at the limits so that carries clip (a tag holds sign + 8 bits)."""
+    rng = np.random.default_rng(seed)
+    w = ints(rng, X.W_MIN, X.W_MAX, shape, 0.3)
+    w[rng.random(shape) < 0.3] = X.W_MAX
+    tag = ints(rng, X.W_MIN, X.W_MAX, shape)
+    w2, tag2 = w.copy(), tag.copy()
+    want = X.carry_tags(w, tag, bits)
+    assert C.carry_tags(w2, tag2, bits) == want
+    assert np.array_equal(w, w2) and np.array_equal(tag, tag2)
+    assert np.all(np.abs(tag) <= 1 << (bits - 1))  # what is left is below half an LSB
+
+
 def test_learn_projection_reaches_every_saturation():
     """A configuration whose clip counts are all non-zero, so the equality above is not
     only about zeros: trace, weights and biases clip, in both implementations alike."""
