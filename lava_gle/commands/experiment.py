@@ -8,7 +8,6 @@ While a run is alive, ``DIR/run.lock`` keeps a second run out of ``DIR``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 
 from lava_gle.backends import BACKENDS, STEPPING
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
@@ -53,9 +52,9 @@ def add_parser(sub) -> None:
                         "network or from the float run with the same rule, trained first "
                         "(default: float)")
     p.add_argument("--weight-tag-bits", action="append", metavar="LAYER=BITS",
-                   help="mnist1d, yinyang, numpy-fixed: keep BITS (5-7) low-order bits of "
-                        "the weights and biases into LAYER in their synaptic tags while "
-                        "learning (repeatable; a prototype in the NumPy reference kernels, "
+                   help="mnist1d, yinyang, fixed point: keep BITS (5-7; 0: off) low-order "
+                        "bits of the weights and biases into LAYER in their synaptic tags "
+                        "while learning (repeatable; yinyang's default: hidden=7 out=5; "
                         "docs/experiments.md)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
@@ -111,7 +110,6 @@ def run(args: argparse.Namespace) -> int:
                                           args.backend, args.sgd_eta, args.sgd_eta_tau)
         metrics = lagline.run_lagline(config, args.out, **opts)
     else:
-        from lava_gle.numerics import ops
         if args.name == "mnist1d":
             from lava_gle.experiments import mnist1d as experiment
             config = experiment.config_from_args(args.seed, args.quick, args.epochs,
@@ -119,10 +117,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             from lava_gle.experiments import yinyang as experiment
             config = experiment.config_from_args(args.seed, args.quick, args.epochs, **rule)
-        # weight tags exist in the NumPy reference kernels only (no compiled twin yet)
-        tagged = any((config.weight_tag_bits or {}).values())
-        with ops.using("numpy") if tagged else contextlib.nullcontext():
-            metrics = getattr(experiment, f"run_{args.name}")(config, args.out, **opts)
+        metrics = getattr(experiment, f"run_{args.name}")(config, args.out, **opts)
     if args.quiet:
         return 0
     print(f"{args.name}: metrics in {args.out}/metrics.json")

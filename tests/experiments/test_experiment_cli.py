@@ -68,22 +68,23 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
     assert again["history"] == metrics["history"]
 
 
-def test_weight_tags_from_the_command_line_train_in_the_reference_kernels(tmp_path):
-    """--weight-tag-bits reaches the layers' fixed_point options, the run switches to the
-    NumPy reference kernels by itself (the compiled ones refuse tags) and learns: the tags
-    are in the checkpoint and the trained weights differ from a run without tags."""
+def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tmp_path):
+    """Yin-Yang's fixed-point layers keep 7 / 5 low weight bits in tags by default (they
+    learn: the tags are in the checkpoint); ``--weight-tag-bits LAYER=0`` turns them off,
+    and the trained weights differ."""
     import numpy as np
     runs = {}
-    for name, flags in (("tags", ["--weight-tag-bits", "hidden=7", "--weight-tag-bits",
-                                  "out=5"]), ("plain", [])):
+    for name, flags in (("tags", []), ("plain", ["--weight-tag-bits", "hidden=0",
+                                                 "--weight-tag-bits", "out=0"])):
         out = tmp_path / name
         assert main(["experiment", "yinyang", "--quick", "--epochs", "1", "--batch", "1",
                      "--backend", "numpy-fixed", "--quiet", *flags, "--out", str(out)]) == 0
         runs[name] = (json.loads((out / "metrics.json").read_text()),
                       dict(np.load(out / "checkpoint.npz")))
-    (m, ck), (_, plain) = runs["tags"], runs["plain"]
+    (m, ck), (m_plain, plain) = runs["tags"], runs["plain"]
     assert m["formats"]["layers"]["hidden"]["weight_tag_bits"] == 7
     assert m["formats"]["layers"]["out"]["weight_tag_bits"] == 5
+    assert m_plain["formats"]["layers"]["hidden"]["weight_tag_bits"] == 0
     tag_keys = [k for k in ck if "tag_W" in k]
     assert tag_keys and not [k for k in plain if "tag_W" in k]
     assert any(np.any(ck[k] != 0) for k in tag_keys)  # the tags hold learned low bits
