@@ -72,12 +72,13 @@ def test_eta_scale_gives_each_projection_its_own_rate():
     assert [k.eta for k in float_engine.kernels.layers] == [0.02, 0.005]
     float_engine.kernels.set_eta(0.01)
     assert [k.eta for k in float_engine.kernels.layers] == [0.01, 0.0025]
-    # the learning engine's wanted gain scales alike (the gain per unit of the trace that
-    # the rule is chosen for: undo a coarser error trace)
+    # the learning engine's wanted gain scales alike (the gain per unit of the traces that
+    # the rule is chosen for: undo the coarser error and presynaptic traces)
     plain, scaled = (quantize_network(n).layers[1] for n in (yinyang.build_network(
         replace(TINY, lr=0.02)), net))
-    assert (scaled.gain_target * 2.0 ** -scaled.trace_coarsening
-            == 0.25 * plain.gain_target * 2.0 ** -plain.trace_coarsening)
+    assert (scaled.gain_target * 2.0 ** -(scaled.trace_coarsening + scaled.pre_trace_coarsening)
+            == 0.25 * plain.gain_target
+            * 2.0 ** -(plain.trace_coarsening + plain.pre_trace_coarsening))
     assert replace(config, optimizer="adam").with_eta_scales(net, {"out": 2.0}) is net
     with pytest.raises(LavaGleError, match="--eta-scale outt=2: no layer 'outt'; the layers "
                                            r"are \['hidden', 'out'\]"):
@@ -108,18 +109,27 @@ def test_formats_from_float_hold_the_trained_parameters():
         assert start.fixed_point["u_bits"] < end.fixed_point["u_bits"]
 
 
-def test_halving_eta_lowers_the_learning_rules_exponent_by_one():
-    net = yinyang.build_network(replace(TINY, lr=0.02))
+@pytest.mark.parametrize("tags, floors", [({"hidden": 7, "out": 5}, 0),
+                                          ({"hidden": 0, "out": 0}, 2)])
+def test_halving_eta_lowers_the_learning_rules_exponent_by_one(tags, floors):
+    """Halving eta halves each rule's gain: one exponent lower, or at the exponent's floor
+    (0 exact, 1 compensated) one bit coarser traces. Untagged, both Yin-Yang projections
+    are at the floor; with the default tags (rules 2^5-2^7 finer) neither is."""
+    config = replace(TINY, lr=0.02, weight_tag_bits=tags)
+    net = config.with_weight_tags(yinyang.build_network(config))
     engine = FixedEngine(net)
     before = [k.ql.rule for k in engine.kernels.layers]
     engine.kernels.set_eta(0.01)
+    at_floor = 0
     for k, old in zip(engine.kernels.layers, before):
-        if old.s_exp > 1:
+        if old.s_exp > (0 if old.exact else 1):
             assert (k.ql.rule.mant, k.ql.rule.s_exp) == (old.mant, old.s_exp - 1)
             assert k.ql.rule.gain() == old.gain() / 2
-        else:  # at the exponent's floor a trace gets one bit coarser instead (the
-            # hidden projection's input trace, the output's error trace)
+        else:  # a trace gets one bit coarser instead (the hidden projection's input
+            # trace, the output's error trace)
             assert k.ql.trace_coarsening + k.ql.pre_trace_coarsening >= 1
+            at_floor += 1
+    assert at_floor == floors
     float_engine = Engine(net)
     float_engine.kernels.set_eta(0.01)
     assert all(k.eta == 0.01 for k in float_engine.kernels.layers)
