@@ -570,7 +570,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``cfg.test_batch`` training sequences (:func:`lava_gle.calibration.calibrate`), then
     adds to the metrics: ``saturation`` (values clipped while training, by counter),
     ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
-    ``out_dir/float_same_rule``), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
+    ``out_dir/float_same_rule``; its checkpoint leaves ``weight_tag_bits`` out, so a copy
+    of it serves runs that differ in tags only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
     ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
     whose updates are summed into one learning-engine epoch per step, which no single
     chip streaming one sample at a time does.
@@ -584,9 +585,12 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     with run_lock(out):
         twin = None
         if fixed:
+            # the float twin ignores the tags (they only place the integers' low bits), so
+            # runs that differ in tags alone can share it (copy its directory)
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
-                                    {"experiment": name, "backend": "numpy", **asdict(config)},
+                                    {"experiment": name, "backend": "numpy", **asdict(config),
+                                     "weight_tag_bits": None},
                                     "numpy", config.seed, quiet, guard, fresh)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             if config.formats == "float":

@@ -71,12 +71,17 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
 def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tmp_path):
     """Yin-Yang's fixed-point layers keep 7 / 5 low weight bits in tags by default (they
     learn: the tags are in the checkpoint); ``--weight-tag-bits LAYER=0`` turns them off,
-    and the trained weights differ."""
+    and the trained weights differ. The float twin does not depend on the tags: the tagged
+    run's, copied, serves the plain one as it is."""
+    import shutil
+
     import numpy as np
     runs = {}
     for name, flags in (("tags", []), ("plain", ["--weight-tag-bits", "hidden=0",
                                                  "--weight-tag-bits", "out=0"])):
         out = tmp_path / name
+        if name == "plain":
+            shutil.copytree(tmp_path / "tags" / "float_same_rule", out / "float_same_rule")
         assert main(["experiment", "yinyang", "--quick", "--epochs", "1", "--batch", "1",
                      "--backend", "numpy-fixed", "--quiet", *flags, "--out", str(out)]) == 0
         runs[name] = (json.loads((out / "metrics.json").read_text()),
@@ -85,6 +90,9 @@ def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tm
     assert m["formats"]["layers"]["hidden"]["weight_tag_bits"] == 7
     assert m["formats"]["layers"]["out"]["weight_tag_bits"] == 5
     assert m_plain["formats"]["layers"]["hidden"]["weight_tag_bits"] == 0
+    twin_log = (tmp_path / "plain" / "float_same_rule" / "log.txt").read_text()
+    assert "resuming at epoch 2" in twin_log  # finished: not trained again
+    assert m_plain["test_accuracy_float_same_rule"] == m["test_accuracy_float_same_rule"]
     tag_keys = [k for k in ck if "tag_W" in k]
     assert tag_keys and not [k for k in plain if "tag_W" in k]
     assert any(np.any(ck[k] != 0) for k in tag_keys)  # the tags hold learned low bits
