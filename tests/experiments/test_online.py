@@ -279,6 +279,13 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
     assert m["formats"]["source"] == "float"  # the default: initial formats refuse the rate
     names = [f"h{i}" for i in range(6)] + ["out"]
     assert sorted(m["formats"]["layers"]) == sorted(names)
+    layers = m["formats"]["layers"]  # the defaults: measured error formats and tags
+    assert layers["h0"]["error_bits"] == 12 and layers["h4"]["error_trace_range"] == 0.1
+    assert "error_bits" not in layers["h5"]
+    assert all(layers[n]["weight_tag_bits"] == mnist1d.WEIGHT_TAG_BITS for n in names)
+    tags = [v for k, v in np.load(tmp_path / "checkpoint.npz").items()
+            if k.startswith("train.tag_W.")]
+    assert len(tags) == 7 and any(np.any(t != 0) for t in tags)  # learned low bits
     assert {f"W.{n}" for n in names} <= set(m["saturation"])  # counted per projection
     assert m["batch_semantics"].startswith("approximation: 10 copies")
     assert 0.0 <= m["test_accuracy"] <= 1.0 and 0.0 <= m["test_accuracy_float_same_rule"] <= 1.0
