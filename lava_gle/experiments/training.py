@@ -130,7 +130,7 @@ class RuleOptions:
     same rule (:func:`formats_from_float`), trained first (a host-side rehearsal before
     the integers train; overrides ``weight_range``). ``weight_tag_bits``: fixed point
     only, per layer name ``fixed_point.weight_tag_bits`` of its projection (the synaptic
-    tag as low-order weight bits while learning; NumPy reference kernels, exact timing).
+    tag as low-order weight bits while learning).
     """
 
     optimizer: str = "adam"
@@ -226,6 +226,13 @@ def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
     return parse_layer_values(items, "--weight-tag-bits", allowed.get,
                               f"LAYER=BITS with BITS one of {', '.join(allowed)}, e.g. "
                               "--weight-tag-bits hidden=7")
+
+
+#: Config fields the float run with the same rule does not depend on (the integers' own
+#: options and the checks after training): its checkpoint leaves them out, so a copy of one
+#: run's ``float_same_rule`` serves runs that differ in these only.
+TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
+                "lava_sequences")
 
 
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
@@ -570,8 +577,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``cfg.test_batch`` training sequences (:func:`lava_gle.calibration.calibrate`), then
     adds to the metrics: ``saturation`` (values clipped while training, by counter),
     ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
-    ``out_dir/float_same_rule``; its checkpoint leaves ``weight_tag_bits`` out, so a copy
-    of it serves runs that differ in tags only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
+    ``out_dir/float_same_rule``; its checkpoint leaves :data:`TWIN_IGNORES` out, so a copy
+    of it serves runs that differ in those only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
     ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
     whose updates are summed into one learning-engine epoch per step, which no single
     chip streaming one sample at a time does.
@@ -585,12 +592,10 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     with run_lock(out):
         twin = None
         if fixed:
-            # the float twin ignores the tags (they only place the integers' low bits), so
-            # runs that differ in tags alone can share it (copy its directory)
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
                                     {"experiment": name, "backend": "numpy", **asdict(config),
-                                     "weight_tag_bits": None},
+                                     **dict.fromkeys(TWIN_IGNORES)},
                                     "numpy", config.seed, quiet, guard, fresh)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             if config.formats == "float":

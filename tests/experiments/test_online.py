@@ -248,6 +248,22 @@ def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_pat
         np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
 
 
+def test_runs_that_differ_in_integer_options_only_share_the_float_twin(tmp_path):
+    """The float run with the same rule ignores the integers' options and the checks
+    after training: a copy of one run's ``float_same_rule`` is resumed as finished by a run
+    with other tags, weight range and checks, not trained again (nor refused)."""
+    import shutil
+    first = yinyang.run_yinyang(TINY, tmp_path / "a", backend="numpy-fixed", quiet=True)
+    shutil.copytree(tmp_path / "a" / "float_same_rule", tmp_path / "b" / "float_same_rule")
+    other = replace(TINY, weight_tag_bits={"hidden": 0}, weight_range=2.0, formats="initial",
+                    agreement_steps=5, lava_sequences=0)
+    second = yinyang.run_yinyang(other, tmp_path / "b", backend="numpy-fixed", quiet=True)
+    log = (tmp_path / "b" / "float_same_rule" / "log.txt").read_text()
+    assert f"resuming at epoch {TINY.epochs + 1}" in log
+    assert second["test_accuracy_float_same_rule"] == first["test_accuracy_float_same_rule"]
+    assert second["history"] != first["history"]  # the integers did train differently
+
+
 @pytest.mark.lava
 def test_lava_fixed_learns_the_integers_of_numpy_fixed(tmp_path):
     from lava_gle.backends import BACKENDS
