@@ -229,8 +229,9 @@ def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
 
 
 #: Config fields the float run with the same rule does not depend on (the integers' own
-#: options and the checks after training): its checkpoint leaves them out, so a copy of one
-#: run's ``float_same_rule`` serves runs that differ in these only.
+#: options and the checks after training): its checkpoint does not compare them, so a copy
+#: of one run's ``float_same_rule`` (or one written before they were ignored) serves runs
+#: that differ in these only.
 TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
                 "lava_sequences")
 
@@ -462,14 +463,16 @@ class TrainResult:
 def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                      out_dir: str | Path, run_config: dict[str, Any], backend: str = "numpy",
                      seed: int = 0, quiet: bool = False, guard=None, fresh: bool = False,
-                     checkpoint_every_s: float = 60.0) -> TrainResult:
+                     checkpoint_every_s: float = 60.0,
+                     ignored: tuple[str, ...] = ()) -> TrainResult:
     """Train ``net`` on ``data`` with ``cfg.optimizer``; checkpoint and resume.
 
     ``adam``: Adam on the local signals (float backends only). ``sgd``: GLE's own rule at
     the rate ``cfg.eta(epoch)`` (``learning.eta`` of ``net`` is replaced), on any stepping
     backend; on ``numpy-fixed`` that is the learning engine's rule in integers, the test
     accuracy is measured with the trained integers (:func:`predict_in_place`).
-    ``run_config`` (JSON-ready) identifies the run in the checkpoint. ``guard`` is an
+    ``run_config`` (JSON-ready) identifies the run in the checkpoint, but for ``epochs``
+    and the keys ``ignored`` (recorded, not compared). ``guard`` is an
     object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
     checkpoints at the next batch boundary and raises :class:`ExperimentInterrupted`.
     """
@@ -499,7 +502,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         return {}, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
                     "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
-    ckpt = Checkpoint(out, run_config, may_change=("epochs",))
+    ckpt = Checkpoint(out, run_config, may_change=("epochs",) + ignored)
     with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
                       checkpoint_every_s) as run:
         saved = run.resume()
@@ -577,8 +580,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``cfg.test_batch`` training sequences (:func:`lava_gle.calibration.calibrate`), then
     adds to the metrics: ``saturation`` (values clipped while training, by counter),
     ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
-    ``out_dir/float_same_rule``; its checkpoint leaves :data:`TWIN_IGNORES` out, so a copy
-    of it serves runs that differ in those only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
+    ``out_dir/float_same_rule``; its checkpoint does not compare :data:`TWIN_IGNORES`, so a
+    copy of it serves runs that differ in those only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
     ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
     whose updates are summed into one learning-engine epoch per step, which no single
     chip streaming one sample at a time does.
@@ -594,9 +597,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         if fixed:
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
-                                    {"experiment": name, "backend": "numpy", **asdict(config),
-                                     **dict.fromkeys(TWIN_IGNORES)},
-                                    "numpy", config.seed, quiet, guard, fresh)
+                                    {"experiment": name, "backend": "numpy", **asdict(config)},
+                                    "numpy", config.seed, quiet, guard, fresh,
+                                    ignored=TWIN_IGNORES)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             if config.formats == "float":
                 net = formats_from_float(net, twin.network, x_cal)
