@@ -8,6 +8,8 @@ While a run is alive, ``DIR/run.lock`` keeps a second run out of ``DIR``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 
 from lava_gle.backends import BACKENDS, STEPPING
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
@@ -75,6 +77,22 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+#: Environment variables by which a user sets the BLAS / OpenMP thread count.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def blas_threads() -> contextlib.AbstractContextManager:
+    """One BLAS thread while an experiment runs (its Lava processes fork from it), unless
+    the environment sets a count: the experiments' matrices are small, so a pool gains
+    nothing on an idle machine (MNIST-1D 42k, batch 100: 769-787 steps/s with 1, 2 or the
+    default threads), and with other jobs on the cores a full pool per process made an
+    epoch 3x slower (docs/performance.md)."""
+    if any(var in os.environ for var in THREAD_ENV):
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.name != "lagline" and args.learn_tau:
         raise LavaGleError("--learn-tau applies to the lagline experiment only")
@@ -105,18 +123,18 @@ def run(args: argparse.Namespace) -> int:
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits)
     if args.name == "lagline":
-        from lava_gle.experiments import lagline
-        config = lagline.config_from_args(args.seed, args.quick, args.learn_tau, args.optimizer,
-                                          args.backend, args.sgd_eta, args.sgd_eta_tau)
-        metrics = lagline.run_lagline(config, args.out, **opts)
+        from lava_gle.experiments import lagline as experiment
+        config = experiment.config_from_args(args.seed, args.quick, args.learn_tau,
+                                             args.optimizer, args.backend, args.sgd_eta,
+                                             args.sgd_eta_tau)
+    elif args.name == "mnist1d":
+        from lava_gle.experiments import mnist1d as experiment
+        config = experiment.config_from_args(args.seed, args.quick, args.epochs,
+                                             args.model, args.balanced_batches, **rule)
     else:
-        if args.name == "mnist1d":
-            from lava_gle.experiments import mnist1d as experiment
-            config = experiment.config_from_args(args.seed, args.quick, args.epochs,
-                                                 args.model, args.balanced_batches, **rule)
-        else:
-            from lava_gle.experiments import yinyang as experiment
-            config = experiment.config_from_args(args.seed, args.quick, args.epochs, **rule)
+        from lava_gle.experiments import yinyang as experiment
+        config = experiment.config_from_args(args.seed, args.quick, args.epochs, **rule)
+    with blas_threads():
         metrics = getattr(experiment, f"run_{args.name}")(config, args.out, **opts)
     if args.quiet:
         return 0

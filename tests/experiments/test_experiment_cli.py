@@ -68,6 +68,29 @@ def test_quick_yinyang_writes_its_files(tmp_path, capsys):
     assert again["history"] == metrics["history"]
 
 
+@pytest.mark.parametrize("env", [None, "2"])
+def test_experiments_run_on_one_blas_thread_unless_the_environment_says(tmp_path,
+                                                                        monkeypatch, env):
+    """``lava-gle experiment`` limits BLAS to one thread while it runs; a thread count set
+    in the environment is left as it is."""
+    from threadpoolctl import threadpool_info
+
+    from lava_gle.commands.experiment import THREAD_ENV
+    from lava_gle.experiments import yinyang
+    for var in THREAD_ENV:
+        monkeypatch.delenv(var, raising=False)
+    if env is not None:
+        monkeypatch.setenv("OPENBLAS_NUM_THREADS", env)
+    outside = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    seen = []
+    monkeypatch.setattr(yinyang, "run_yinyang", lambda *a, **k: seen.append(
+        [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]) or {"ok": 1})
+    assert main(["experiment", "yinyang", "--quick", "--quiet", "--out", str(tmp_path)]) == 0
+    assert seen and seen[0]  # numpy's BLAS is there
+    assert seen[0] == ([1] * len(outside) if env is None else outside)
+    assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == outside
+
+
 def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tmp_path):
     """Yin-Yang's fixed-point layers keep 7 / 5 low weight bits in tags by default (they
     learn: the tags are in the checkpoint); ``--weight-tag-bits LAYER=0`` turns them off,
