@@ -56,8 +56,8 @@ def add_parser(sub) -> None:
     p.add_argument("--weight-tag-bits", action="append", metavar="LAYER=BITS",
                    help="mnist1d, yinyang, fixed point: keep BITS (5-7; 0: off) low-order "
                         "bits of the weights and biases into LAYER in their synaptic tags "
-                        "while learning (repeatable; yinyang's default: hidden=7 out=5; "
-                        "docs/experiments.md)")
+                        "while learning (repeatable; defaults: yinyang hidden=7 out=5, "
+                        "mnist1d 7 on every layer; docs/experiments.md)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")
