@@ -88,7 +88,7 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         self._holds_synapses = syn is not None
         self._learn_synapses = syn is not None and syn.learning
         if syn is not None:
-            k.bind(W=syn.W.attach(), b=syn.b.attach(), **_attach_all(syn.tags))
+            k.bind(**_attach_all(syn.arrays))
         self._learn_tau = p["learn_tau"]
         self._reset = p["reset_interval"]
         rec = p["recording"]
@@ -196,8 +196,7 @@ class AbstractGleProjectionModel(_SynapseArrayModel):
 
     def _arrays(self) -> dict:
         p = self.proc_params
-        return {"W": _attach(p["W_shared"]), "b": _attach(p["b_shared"]),
-                **_attach_all(p["tags_shared"])}
+        return _attach_all(p["shared"])
 
     def _sends_error(self) -> bool:
         return self.proc_params["sends_error"]
@@ -226,8 +225,7 @@ class AbstractGleBackwardModel(_SynapseArrayModel):
 
     def _arrays(self) -> dict:
         p = self.proc_params
-        return {"B": p["B_shared"].attach(), "drift": p["drift_shared"].attach(),
-                "watch_W": p["W_shared"].attach(), **_attach_all(p["tags_shared"])}
+        return {"watch_W": p["W_shared"].attach(), **_attach_all(p["shared"])}
 
     def run_spk(self) -> None:
         k, row = self._begin_step()
@@ -276,10 +274,7 @@ class AbstractGleNetworkModel(PyLoihiProcessModel):
         if p["saturation"] is not None:
             kernels.report_to(SharedSaturation(eng.net.name, p["saturation"]))
         for k, mem in zip(kernels.layers, p["layers"]):
-            k.bind(W=mem.W.attach(), b=mem.b.attach(), tau_m=_attach(mem.tau_m),
-                   **_attach_all(mem.tags))
-            if mem.B is not None:  # chip timing (fixed kernels only)
-                k.bind(B=mem.B.attach(), drift=mem.drift.attach())
+            k.bind(**_attach_all(mem.arrays))
         self._recs = [None if mem.recording is None else
                       (mem.recording.names, mem.recording.buffer.attach())
                       for mem in p["layers"]]

@@ -39,7 +39,6 @@ import numpy as np
 
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
-from lava_gle.errors import LavaGleError
 from lava_gle.numerics import ops
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizedNetwork, quantize_network

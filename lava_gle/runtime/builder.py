@@ -45,8 +45,8 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_gle.network import Network
 from lava_gle.processes.gle.process import (
-    NEURON_RECORDABLE, GleBackwardArray, GleNeurons, GleProjection, Output, Recording,
-    Synapses,
+    BACKWARD_KINDS, FORWARD_KINDS, NEURON_RECORDABLE, GleBackwardArray, GleNeurons,
+    GleProjection, Output, Recording, Synapses, shared_of,
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
@@ -59,24 +59,18 @@ class LayerHandle:
 
     ``neurons``/``projection`` are the layer's Processes (None in a fused build;
     ``projection`` None under chip timing, where ``backward`` is the backward array's
-    Process of a layer above the first); ``W``, ``b``, ``tau_m`` the shared arrays of its
-    parameters (``tau_m`` only when it learns), ``B`` and ``drift`` those of its backward
-    array (chip timing); ``tags`` those of its weight tags by kind (``tag_W``, ``tag_b``,
-    ``tag_B``; empty without tags); ``recording`` what its model records (None: nothing).
+    Process of a layer above the first); ``arrays`` the shared arrays of its parameters by
+    kind (:class:`~lava_gle.processes.network.process.LayerMemory`); ``recording`` what its
+    model records (None: nothing).
     """
 
     name: str
     index: int
-    W: SharedArray
-    b: SharedArray
-    tau_m: SharedArray | None
+    arrays: dict[str, SharedArray]
     recording: Recording | None
     neurons: GleNeurons | None = None
     projection: GleProjection | None = None
-    B: SharedArray | None = None
-    drift: SharedArray | None = None
     backward: GleBackwardArray | None = None
-    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 @dataclass
@@ -112,36 +106,28 @@ def _record_names(keys: set[str], layer: str, is_top: bool) -> tuple[str, ...]:
 
 
 def _memory(kernels, directory: str, steps: int, record: set[str]) -> list[LayerMemory]:
-    """Shared arrays (W, b, tau_m, recording; B, drift and tags where the kernels have
-    them) of every layer, in the kernels' own dtypes and units, starting from their current
-    values."""
+    """Shared arrays of every layer: its learnable arrays by kind (the kernel's
+    ``parameters``; ``tau_m`` only where it learns; the ``drift`` figures with a backward
+    array), in the kernels' own dtypes and units, starting from their current values, and
+    its recording."""
     lrn = kernels.net.learning
     out = []
     top = len(kernels.layers) - 1
     for i, k in enumerate(kernels.layers):
         params = k.parameters()
-        w = SharedArray.create(directory, f"W.{i}", k.W.shape, k.W.dtype.name, init=k.W)
-        b = SharedArray.create(directory, f"b.{i}", k.b.shape, k.b.dtype.name, init=k.b)
-        tau = None
-        if lrn.enabled and lrn.learn_tau and "tau_m" in params:
-            t = params["tau_m"]
-            tau = SharedArray.create(directory, f"tau_m.{i}", t.shape, t.dtype.name, init=t)
+        if not (lrn.enabled and lrn.learn_tau):
+            params.pop("tau_m", None)
+        if getattr(k, "B", None) is not None:  # chip timing: the backward array's drift
+            params["drift"] = k.drift
+        arrays = {kind: SharedArray.create(directory, f"{kind}.{i}", a.shape, a.dtype.name,
+                                           init=a) for kind, a in params.items()}
         names = _record_names(record, k.name, i == top)
         rec = None
         if names:
             rec = Recording(names, SharedArray.create(
                 directory, f"rec.{i}", (steps, len(names), k.size),
                 np.dtype(kernels.record_dtype).name))
-        back = drift = None
-        if getattr(k, "B", None) is not None:  # chip timing: the backward array
-            back = SharedArray.create(directory, f"B.{i}", k.B.shape, k.B.dtype.name,
-                                      init=k.B)
-            drift = SharedArray.create(directory, f"drift.{i}", k.drift.shape,
-                                       k.drift.dtype.name, init=k.drift)
-        tags = {kind: SharedArray.create(directory, f"{kind}.{i}", a.shape, a.dtype.name,
-                                         init=a)
-                for kind, a in params.items() if kind.startswith("tag_")}
-        out.append(LayerMemory(w, b, tau, rec, back, drift, tags))
+        out.append(LayerMemory(arrays, rec))
     return out
 
 
@@ -178,21 +164,20 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
     top = len(kernels.layers) - 1
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
         output = Output(kernels, lrn.loss, y is not None) if i == top else None
-        forward_tags = {kind: a for kind, a in mem.tags.items() if kind != "tag_B"}
-        synapses = Synapses(mem.W, mem.b, lrn.enabled, forward_tags) if chip else None
-        neurons = GleNeurons(kernel=k, output=output, learn_tau=mem.tau_m is not None,
-                             tau_m_shared=mem.tau_m, reset_interval=reset_interval,
+        forward = shared_of(mem.arrays, FORWARD_KINDS)
+        synapses = Synapses(forward, lrn.enabled) if chip else None
+        tau_m = mem.arrays.get("tau_m")
+        neurons = GleNeurons(kernel=k, output=output, learn_tau=tau_m is not None,
+                             tau_m_shared=tau_m, reset_interval=reset_interval,
                              recording=mem.recording, saturation=counters,
                              synapses=synapses, name=f"{k.name}.neurons")
-        handle = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
-                             neurons=neurons, B=mem.B, drift=mem.drift, tags=mem.tags)
+        handle = LayerHandle(k.name, i, mem.arrays, mem.recording, neurons=neurons)
         if chip:
             below_rate.connect(neurons.p_in)
             if below_neurons is not None:
                 back = handle.backward = GleBackwardArray(
                     kernel=k, learning=lrn.enabled, reset_interval=reset_interval,
-                    B_shared=mem.B, drift_shared=mem.drift, W_shared=mem.W,
-                    tags_shared={kind: a for kind, a in mem.tags.items() if kind == "tag_B"},
+                    shared=shared_of(mem.arrays, BACKWARD_KINDS), W_shared=mem.arrays["W"],
                     saturation=counters, name=f"{k.name}.backward")
                 below_rate.connect(back.r_in)
                 neurons.e_out.connect(back.e_in)
@@ -201,8 +186,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
         else:
             proj = handle.projection = GleProjection(
                 kernel=k, learning=lrn.enabled, sends_error=i > 0,
-                reset_interval=reset_interval, W_shared=mem.W, b_shared=mem.b,
-                tags_shared=forward_tags, saturation=counters, name=f"{k.name}.projection")
+                reset_interval=reset_interval, shared=forward, saturation=counters, name=f"{k.name}.projection")
             below_rate.connect(proj.p_in)
             proj.s_out.connect(neurons.s_in)
             neurons.e_out.connect(proj.e_in)
@@ -230,6 +214,5 @@ def build_fused(kernels, x: np.ndarray, y: np.ndarray | None, *, directory: str,
                              name=net.name)
     built = BuiltNetwork(net, steps, [proc], proc, saturation=counters)
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
-        built.layers[k.name] = LayerHandle(k.name, i, mem.W, mem.b, mem.tau_m, mem.recording,
-                                           B=mem.B, drift=mem.drift, tags=mem.tags)
+        built.layers[k.name] = LayerHandle(k.name, i, mem.arrays, mem.recording)
     return built

@@ -126,8 +126,8 @@ class LavaNetwork:
         i = self._index(name)
         if self._running:
             handle, k = self.built.layers[name], self._kernels.layers[i]
-            return (np.array(k.decode("W", handle.W.read()), np.float64),
-                    np.array(k.decode("b", handle.b.read()), np.float64))
+            return (np.array(k.decode("W", handle.arrays["W"].read()), np.float64),
+                    np.array(k.decode("b", handle.arrays["b"].read()), np.float64))
         return self._weights[i].copy(), self._biases[i].copy()
 
     def set_weights(self, name: str, weights, biases=None) -> None:
@@ -262,19 +262,15 @@ class LavaNetwork:
         kernels = self._kernels
         for name, handle in self.built.layers.items():
             i, k = handle.index, kernels.layers[handle.index]
-            learned = {"W": handle.W.read(), "b": handle.b.read(),
-                       **{kind: a.read() for kind, a in handle.tags.items()}}
-            if handle.tau_m is not None:
-                learned["tau_m"] = handle.tau_m.read()
-            if handle.B is not None:  # chip timing: the backward array and its drift
-                learned["B"] = handle.B.read()
-                k.drift[...] = handle.drift.read()
+            learned = {kind: a.read() for kind, a in handle.arrays.items()}
+            drift = learned.pop("drift", None)  # chip timing: the backward array's figures
             k.load(learned)  # the next run starts from them, exactly
-            if handle.B is not None:
+            if drift is not None:
+                k.drift[...] = drift
                 traces.update(backward_results(k))
             self._weights[i] = np.array(k.decode("W", k.W), np.float64)
             self._biases[i] = np.array(k.decode("b", k.b), np.float64)
-            if handle.tau_m is not None:
+            if "tau_m" in learned:
                 self._tau_m[i] = np.array(k.tau_m, np.float64)
             if handle.recording is not None:
                 buf = handle.recording.buffer.read()

@@ -15,7 +15,7 @@ inside a step.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -41,17 +41,27 @@ class Output:
     has_target: bool
 
 
+#: The learnable arrays of a layer's forward array, by kind (the kernels' ``parameters``):
+#: weights, biases and, with weight tags, their tags.
+FORWARD_KINDS = ("W", "b", "tag_W", "tag_b")
+#: Those of a backward array (chip timing), with its transpose drift figures.
+BACKWARD_KINDS = ("B", "tag_B", "drift")
+
+
+def shared_of(arrays: dict[str, SharedArray], kinds: tuple[str, ...]) -> dict[str, SharedArray]:
+    """The shared arrays of ``arrays`` (kind -> SharedArray) whose kind is in ``kinds``."""
+    return {kind: a for kind, a in arrays.items() if kind in kinds}
+
+
 @dataclass(frozen=True)
 class Synapses:
     """The forward array of a layer held by its neurons Process (chip timing: the array
-    sits on the layer's own cores): the shared arrays ``W`` [n, m] and ``b`` [n] it lives
-    in, whether its learning epoch runs every step (``learning``) and, with weight tags,
-    the shared arrays of its tags (``tag_W``, ``tag_b``)."""
+    sits on the layer's own cores): the shared arrays it lives in by kind (``W`` [n, m],
+    ``b`` [n], with weight tags ``tag_W``, ``tag_b``; :data:`FORWARD_KINDS`) and whether
+    its learning epoch runs every step (``learning``)."""
 
-    W: SharedArray
-    b: SharedArray
+    arrays: dict[str, SharedArray]
     learning: bool
-    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -184,8 +194,8 @@ class GleProjection(AbstractProcess):
     ----
     W : [n, m], b : [n]
         Learnable parameters in the kernel's units (fixed point: integer mantissas). The
-        model keeps them in the shared arrays ``W_shared``, ``b_shared`` so the host
-        reads them without ``Var.get``.
+        model keeps them in the shared arrays ``shared`` so the host reads them without
+        ``Var.get``.
     eps : [m]
         The backward error computed in the last step.
 
@@ -198,23 +208,19 @@ class GleProjection(AbstractProcess):
     sends_error : bool
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
-    W_shared, b_shared : SharedArray
-    tags_shared : dict of str to SharedArray
-        With weight tags (fixed point): where the tags of W and b live (``tag_W``,
-        ``tag_b``), read by the host like W and b.
+    shared : dict of str to SharedArray
+        Where the learnable arrays live, by kind (:data:`FORWARD_KINDS`: ``W``, ``b`` and,
+        with weight tags, ``tag_W``, ``tag_b``); the host reads them after the run.
     saturation : SharedCounters or None
         As in :class:`GleNeurons`.
     """
 
     def __init__(self, *, kernel, learning: bool = False, sends_error: bool = True,
-                 reset_interval: int = 0, W_shared: SharedArray | None = None,
-                 b_shared: SharedArray | None = None,
-                 tags_shared: dict[str, SharedArray] | None = None, saturation=None,
-                 name: str | None = None) -> None:
+                 reset_interval: int = 0, shared: dict[str, SharedArray] | None = None,
+                 saturation=None, name: str | None = None) -> None:
         n, m = kernel.W.shape
         super().__init__(kernel=kernel, learning=bool(learning), sends_error=bool(sends_error),
-                         reset_interval=int(reset_interval), W_shared=W_shared,
-                         b_shared=b_shared, tags_shared=dict(tags_shared or {}),
+                         reset_interval=int(reset_interval), shared=dict(shared or {}),
                          saturation=saturation, name=name)
         self.p_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
@@ -256,7 +262,7 @@ class GleBackwardArray(AbstractProcess):
     ----
     B : [n, m]
         The backward array (integer mantissas, W's orientation and exponent), kept in
-        ``B_shared`` for the host.
+        ``shared`` for the host.
     eps : [m]
         The error sum computed in the last step.
 
@@ -267,25 +273,21 @@ class GleBackwardArray(AbstractProcess):
     learning : bool
     reset_interval : int
         As in :class:`GleNeurons` (zeroes ``eps``).
-    B_shared, drift_shared : SharedArray
-        Where B and the drift figures [3] live (written here only).
+    shared : dict of str to SharedArray
+        Where B, its tags (with weight tags) and the drift figures [3] live, by kind
+        (:data:`BACKWARD_KINDS`; written here only).
     W_shared : SharedArray
         The layer's forward array (read here only, for the drift).
-    tags_shared : dict of str to SharedArray
-        With weight tags: where B's tags live (``tag_B``).
     saturation : SharedCounters or None
     """
 
     def __init__(self, *, kernel, learning: bool = False, reset_interval: int = 0,
-                 B_shared: SharedArray, drift_shared: SharedArray, W_shared: SharedArray,
-                 tags_shared: dict[str, SharedArray] | None = None,
+                 shared: dict[str, SharedArray], W_shared: SharedArray,
                  saturation=None, name: str | None = None) -> None:
         n, m = kernel.B.shape
         super().__init__(kernel=kernel, learning=bool(learning),
-                         reset_interval=int(reset_interval), B_shared=B_shared,
-                         drift_shared=drift_shared, W_shared=W_shared,
-                         tags_shared=dict(tags_shared or {}), saturation=saturation,
-                         name=name)
+                         reset_interval=int(reset_interval), shared=dict(shared),
+                         W_shared=W_shared, saturation=saturation, name=name)
         self.r_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
         self.eps_out = OutPort(shape=(m,))

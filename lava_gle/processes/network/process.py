@@ -1,7 +1,7 @@
 """A whole layered GLE network, with its input and target streams, as one Lava Process."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -16,19 +16,14 @@ from lava_gle.runtime.shared_memory import SharedArray
 class LayerMemory:
     """Where the fused model keeps one layer's learnable parameters and its recording.
 
-    ``W`` [n, m], ``b`` [n], ``tau_m`` [n] (None unless tau_m learns), in the kernels'
-    own units, and ``recording`` (None records nothing). Under chip timing, layers above
-    the first also keep their backward array ``B`` [n, m] and its transpose ``drift``
-    figures [3] (:class:`lava_gle.numerics.kernels.FixedLayer`); None otherwise. ``tags``:
-    with weight tags, the synaptic tags by kind (``tag_W``, ``tag_b``, ``tag_B``)."""
+    ``arrays``: the shared arrays by kind, in the kernels' own units (the kinds of the
+    kernel's ``parameters``: ``W`` [n, m], ``b`` [n], ``tau_m`` [n] only where tau_m
+    learns; under chip timing ``B`` [n, m] and its transpose ``drift`` figures [3]; with
+    weight tags ``tag_W``, ``tag_b``, ``tag_B``: :class:`lava_gle.numerics.kernels.
+    FixedLayer`), and ``recording`` (None records nothing)."""
 
-    W: SharedArray
-    b: SharedArray
-    tau_m: SharedArray | None
+    arrays: dict[str, SharedArray]
     recording: Recording | None
-    B: SharedArray | None = None
-    drift: SharedArray | None = None
-    tags: dict[str, SharedArray] = field(default_factory=dict)
 
 
 class GleNetworkProcess(AbstractProcess):
