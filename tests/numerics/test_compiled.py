@@ -29,6 +29,9 @@ GOLDEN = Path(__file__).resolve().parents[1] / "data" / "golden"
 SETTINGS = settings(max_examples=60, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
 SEEDS = st.integers(0, 2 ** 32)
+#: Batch sizes drawn (0: no batch axis); from ``C.GEMM_BATCH`` on the compiled twins take
+#: their matrix-product paths.
+BATCHES = st.integers(0, 5) | st.sampled_from([C.GEMM_BATCH, 3 * C.GEMM_BATCH + 1])
 
 
 def ints(rng, lo, hi, shape, extreme=0.2):
@@ -48,7 +51,7 @@ ACC_BITS = st.sampled_from([12, 18, 22, 40])
 
 
 @SETTINGS
-@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
+@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=BATCHES,
        w_shift=st.integers(-6, 6), b_shift=st.integers(-6, 8), wide=st.booleans(),
        acc_bits=ACC_BITS)
 def test_forward_drive(seed, n, m, batch, w_shift, b_shift, wide, acc_bits):
@@ -64,7 +67,7 @@ def test_forward_drive(seed, n, m, batch, w_shift, b_shift, wide, acc_bits):
 
 
 @SETTINGS
-@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=st.integers(0, 5),
+@given(seed=SEEDS, n=st.integers(1, 12), m=st.integers(1, 12), batch=BATCHES,
        shift=st.integers(-8, 8), acc_bits=ACC_BITS)
 def test_backward_error(seed, n, m, batch, shift, acc_bits):
     rng = np.random.default_rng(seed)
@@ -202,7 +205,33 @@ RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.inte
 
 
 @SETTINGS
-@given(seed=SEEDS, n=st.integers(1, 10), m=st.integers(1, 10), batch=st.integers(0, 4),
+@given(seed=SEEDS, n=st.integers(1, 10), m=st.integers(1, 10),
+       batch=st.integers(1, 3) | st.sampled_from([C.GEMM_BATCH, 37, C._F32_EXACT_BATCH]),
+       rule=RULES | st.builds(X.LearningRuleConstants, mant=st.just(4),
+                              s_exp=st.integers(1, 15), pre_signed=st.booleans()),
+       sparse=st.booleans())
+def test_learning_accumulator(seed, n, m, batch, rule, sparse):
+    """The learning engine's accumulator of the active rows, before any rounding (where
+    a term lost in a batch sum could not hide): the element loop at batch 1 and small
+    batches, the matrix products (float32 or float64) from ``GEMM_BATCH`` on."""
+    rng = np.random.default_rng(seed)
+    w = ints(rng, X.W_MIN, X.W_MAX, (n, m))
+    x0 = rng.integers(0, 2, (batch, m))
+    x1 = ints(rng, 0, (1 << X.TRACE_BITS) - 1, (batch, m))
+    e_q = ints(rng, -X.ERR_TRACE_MAX, X.ERR_TRACE_MAX, (batch, n)) * (2 if rule.exact else 1)
+    if sparse:
+        e_q[:, rng.random(n) < 0.5] = 0
+    active = np.flatnonzero((e_q != 0).any(axis=0))
+    f_pre = x1 - 64 if rule.pre_signed else x1
+    pre = x0 * np.clip(f_pre, -(1 << X.TRACE_BITS), (1 << X.TRACE_BITS) - 1)
+    want = X.learning_accumulator(w, x0, x1, e_q, rule)[active]
+    got = C._accumulate(w, x0, pre, e_q, active, rule.mant, rule.s_exp, rule.overflow_shift,
+                        rule.compensation())
+    np.testing.assert_array_equal(got, want)
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 10), m=st.integers(1, 10), batch=BATCHES,
        trace_shift=st.integers(-2, 14), pre_signed=st.booleans(), rule=RULES,
        bias_rule=st.none() | RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
        rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
@@ -271,6 +300,29 @@ def test_learn_projection_reaches_every_saturation():
     assert all(want)
     assert C.learn_projection(w2, b2, p, e, 4, False, rule, rule, 1, 0, 7, True) == want
     assert np.array_equal(w, w2) and np.array_equal(b, b2)
+
+
+@pytest.mark.parametrize("rule", [X.LearningRuleConstants(4, 3, False),
+                                  X.LearningRuleConstants(4, 1, False, exact=True)])
+@pytest.mark.parametrize("batch", [C._F32_EXACT_BATCH - 1, C._F32_EXACT_BATCH,
+                                   4 * C._F32_EXACT_BATCH])
+def test_batch_sums_are_exact_at_the_float32_bound(batch, rule):
+    """The batched learning sums run as float32 matrix products below
+    ``_F32_EXACT_BATCH`` elements and as float64 from there: with every error trace and
+    presynaptic trace at its largest magnitude (partial sums up to 2**24, and 4x beyond)
+    the integers stay the reference's."""
+    rng = np.random.default_rng(3)
+    w, b = ints(rng, X.W_MIN, X.W_MAX, (3, 4)), ints(rng, X.W_MIN, X.W_MAX, (3,))
+    p = np.full((batch, 4), 255)  # x1 127, the largest presynaptic trace
+    p[:, 0] = 0  # a silent input
+    e = np.full((batch, 3), 1 << 20)
+    e[:, 1] = -(1 << 20)  # traces saturate at -+63 (doubled: 126) on every element
+    w2, b2 = w.copy(), b.copy()
+    want = X.learn_projection(w, b, p, e, 0, False, rule, rule, 1, 0, 7, True)
+    assert want[0] == 3 * batch  # every trace at its limit
+    assert C.learn_projection(w2, b2, p, e, 0, False, rule, rule, 1, 0, 7, True) == want
+    np.testing.assert_array_equal(w2, w)
+    np.testing.assert_array_equal(b2, b)
 
 
 def test_learn_projection_with_other_rounding_numbers_is_the_epoch_of_its_parts():
@@ -342,7 +394,7 @@ def test_a_network_whose_euler_operand_is_clamped_gives_the_same_integers():
     _assert_same(want, got)
 
 
-@pytest.mark.parametrize("batch", [1, 4])
+@pytest.mark.parametrize("batch", [1, 4, C.GEMM_BATCH + 2])
 @pytest.mark.parametrize("rounding,timing,backward,tags", [
     ("per_synapse", "exact", "independent", 0), ("shared", "exact", "independent", 0),
     ("per_synapse", "chip", "independent", 0), ("shared", "chip", "mirrored", 0),
@@ -370,6 +422,8 @@ def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, bac
     y = rng.uniform(0, 1, (300, batch, 4))
     want, got = _both(net, x, y)
     saturating = ("trace", "tag") if tags else ("W", "b", "trace", "acc")
+    if batch >= C.GEMM_BATCH:  # the mean of many elements' accumulators stays in range
+        saturating = tuple(v for v in saturating if v != "acc")
     for var in saturating:  # these saturate (and must agree)
         assert any(want[k] for k in want if k.startswith(f"sat.{var}.")), var
     if tags:  # the tags hold low bits, and their carries moved the weights
