@@ -5,8 +5,8 @@ format from worst-case bounds of the description, because it must hold whatever
 learning does to the weights. For a trained network about to be deployed, the ranges
 the signals actually reach are known: run the float engine on calibration inputs
 (typically a batch of training data) and size the input payload, each layer's rate
-payload and its potential format from what was seen. Options the description sets
-itself are kept.
+payload and its potential format from what was seen; with targets, each layer's error
+format and error-trace range too. Options the description sets itself are kept.
 
 Example
 -------
@@ -25,17 +25,23 @@ from dataclasses import replace
 import numpy as np
 
 from lava_gle.numerics.engine import Engine
+from lava_gle.numerics.fixed import ERR_TRACE_MAX
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 from lava_gle.quantize import BOUNDED_PHI, SIGNED_PHI, rate_bits_for, state_bits_for
 from lava_gle.quantize.network import profile_widths
 
-#: Room left above the largest potential seen (the rate formats already round their
-#: range up to a power of two).
+#: Room left above the largest potential (and error) seen (the rate formats already round
+#: their range up to a power of two).
 POTENTIAL_MARGIN = 2.0
+#: Share of a layer's error values (|e| over every step and element) that an error trace
+#: sized from data covers; the rest clip. A trace holds 63 levels a side: a range over the
+#: rare largest errors (MNIST-1D's lower layers: the largest 80-200x the RMS) would leave
+#: the typical ones less than a level.
+ERROR_TRACE_QUANTILE = 0.99
 
 
-def calibrate(net: Network, x: np.ndarray) -> Network:
+def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) -> Network:
     """A copy of ``net`` whose ``fixed_point`` options fit the signals of ``x``.
 
     ``x``: calibration inputs [T, B, n_in] (float units), streamed from the zero state
@@ -43,7 +49,12 @@ def calibrate(net: Network, x: np.ndarray) -> Network:
     layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
     keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|),
     and so that ``POTENTIAL_MARGIN`` * max |W r_below| (the sum the dendritic accumulator
-    holds) fits ``accumulator_bits``. Options already in the description win. Learning
+    holds) fits ``accumulator_bits``. With ``targets`` (the loss's targets for ``x``, [T, B,
+    n_out] for ``mse``), the errors they cause size the error formats too: ``error_bits``
+    from ``POTENTIAL_MARGIN`` * max(|v|, |e|) and so that ``POTENTIAL_MARGIN`` * max |W^T e|
+    from the layer above fits the accumulator, and ``error_trace_range`` from the
+    :data:`ERROR_TRACE_QUANTILE` quantile of |e| (at least 63 LSBs of the error format;
+    not set where every error is 0). Options already in the description win. Learning
     settings are unchanged.
     """
     x = np.asarray(x, np.float64)
@@ -51,7 +62,8 @@ def calibrate(net: Network, x: np.ndarray) -> Network:
         raise LavaGleError(f"calibration inputs must be [T, B, {net.input.size}], "
                            f"got shape {x.shape}")
     frozen = replace(net, learning=replace(net.learning, enabled=False))
-    tr = Engine(frozen).run(x, record=["u", "u_prosp", "r"])
+    errors = ["v", "e"] if targets is not None else []
+    tr = Engine(frozen).run(x, targets, record=["u", "u_prosp", "r"] + errors)
     fp = dict(net.fixed_point)
     fp.setdefault("input_range", float(np.abs(x).max()))
     acc_bits = int(fp.get("accumulator_bits", profile_widths()[1]))
@@ -67,6 +79,26 @@ def calibrate(net: Network, x: np.ndarray) -> Network:
         acc_max = float(np.abs(below @ net.initial_weights(i).T).max())
         o.setdefault("u_bits", min(state_bits_for(POTENTIAL_MARGIN * u_max),
                                    state_bits_for(POTENTIAL_MARGIN * acc_max, acc_bits)))
+        if errors:
+            o = {**_error_options(net, i, tr, acc_bits), **o}
         layers.append(replace(layer, fixed_point=o))
         below = tr[f"r.{name}"]
     return replace(net, fixed_point=fp, layers=tuple(layers))
+
+
+def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],
+                   acc_bits: int) -> dict[str, float | int]:
+    """``error_bits`` and ``error_trace_range`` of layer ``i`` from the recorded errors
+    (see :func:`calibrate`)."""
+    e = np.abs(tr[f"e.{net.layers[i].name}"])
+    e_max = max(float(e.max()), float(np.abs(tr[f"v.{net.layers[i].name}"]).max()))
+    bits = state_bits_for(POTENTIAL_MARGIN * e_max)
+    if i + 1 < len(net.layers):  # W^T e of the layer above, summed by the accumulator
+        eps = tr[f"e.{net.layers[i + 1].name}"] @ net.initial_weights(i + 1)
+        bits = min(bits, state_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
+                                        acc_bits))
+    out: dict[str, float | int] = {"error_bits": bits}
+    trace_range = float(np.quantile(e, ERROR_TRACE_QUANTILE))
+    if trace_range > 0:  # no finer than 63 of the error format's LSBs
+        out["error_trace_range"] = max(trace_range, ERR_TRACE_MAX * 2.0 ** -bits)
+    return out

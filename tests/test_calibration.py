@@ -74,3 +74,29 @@ def test_cli_calibrate_flag_sizes_the_formats_from_the_inputs(tmp_path):
         with np.load(out) as data:
             sat[bool(flag)] = int(data["sat.input"])
     assert sat[False] > 0 and sat[True] == 0
+
+
+def test_targets_size_the_error_formats_from_the_errors_they_cause():
+    """With targets, each layer's error format holds twice its largest error (and W^T e
+    from above) and its error trace spans the 99th percentile of |e|; without, the error
+    formats stay the quantiser's bounds; options the description sets win."""
+    from lava_gle.calibration import ERROR_TRACE_QUANTILE, POTENTIAL_MARGIN
+    from lava_gle.commands.sweep import with_setting
+    case = GoldenCase("visible_mlp")
+    net, x, y = case.net, case.inputs, case.targets
+    cal = calibrate(net, x, y)
+    ref = Engine(frozen(net)).run(x, y, record=["e", "v"])
+    for i, layer in enumerate(cal.layers):
+        o, e = layer.fixed_point, np.abs(ref[f"e.{layer.name}"])
+        top = 2.0 ** (23 - o["error_bits"])  # the error format's range
+        biggest = max(e.max(), np.abs(ref[f"v.{layer.name}"]).max())
+        assert top >= POTENTIAL_MARGIN * biggest
+        if i + 1 == len(cal.layers):  # the output's: the smallest such range (or the
+            # finest format, 23 fraction bits)
+            assert top < 2 * POTENTIAL_MARGIN * biggest or o["error_bits"] == 23
+        assert o["error_trace_range"] == pytest.approx(
+            max(np.quantile(e, ERROR_TRACE_QUANTILE), 63 * 2.0 ** -o["error_bits"]))
+    assert not {"error_bits", "error_trace_range"} & set(calibrate(net, x).layers[0].fixed_point)
+    mine = calibrate(with_setting(net, "out.error_trace_range", 0.5), x, y)
+    assert mine.layers[1].fixed_point["error_trace_range"] == 0.5
+

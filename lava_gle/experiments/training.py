@@ -577,7 +577,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``out_dir/run.lock`` (:func:`run_lock`) while it trains and writes.
 
     Training in fixed point (``numpy-fixed``) first calibrates the formats on the first
-    ``cfg.test_batch`` training sequences (:func:`lava_gle.calibration.calibrate`), then
+    ``cfg.test_batch`` training sequences and their one-hot targets at every step
+    (:func:`lava_gle.calibration.calibrate`, error formats included), then
     adds to the metrics: ``saturation`` (values clipped while training, by counter),
     ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
     ``out_dir/float_same_rule``; its checkpoint does not compare :data:`TWIN_IGNORES`, so a
@@ -601,12 +602,15 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                                     "numpy", config.seed, quiet, guard, fresh,
                                     ignored=TWIN_IGNORES)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
+            y_cal = onehot_targets(data.y_train[:cfg.test_batch], net.output_size,
+                                   cfg.target_rate)
+            y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
             if config.formats == "float":
-                net = formats_from_float(net, twin.network, x_cal)
+                net = formats_from_float(net, twin.network, x_cal, y_cal)
             elif config.weight_range is not None:
                 net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
                                                 "weight_range": config.weight_range})
-            net = calibrate(net, x_cal)
+            net = calibrate(net, x_cal, y_cal)
         result = train_classifier(name, net, data, cfg, out,
                                   {"experiment": name, "backend": backend, **asdict(config)},
                                   backend, config.seed, quiet, guard, fresh)
@@ -640,23 +644,25 @@ FIXED_BATCH_NOTE = ("approximation: {batch} copies of the network whose learning
 
 
 def formats_from_float(net: Network, trained: Network, x: np.ndarray,
-                       headroom: float = 1.25) -> Network:
+                       targets: np.ndarray, headroom: float = 1.25) -> Network:
     """``net`` with fixed-point formats sized for what training will make of it: from
     ``trained``, the same network after the float run with the same rule.
 
     Per layer, the weight and bias exponents hold ``headroom`` times the largest |W|
     resp. |b| of the initial and the trained network (``weight_exp``, ``bias_exp``), and
-    ``u_bits`` / ``rate_bits`` fit the signals on ``x`` [T, B, in] of both the initial and
-    the trained network (:func:`lava_gle.calibration.calibrate`; the wider of the two
-    formats: the integers start from the one and move towards the other). Options the
-    description sets win. On a chip this is the host's choice of formats before
-    deployment; the integers then learn from ``net``'s initial parameters.
+    ``u_bits`` / ``rate_bits`` / ``error_bits`` / ``error_trace_range`` fit the signals on
+    ``x`` [T, B, in] with ``targets`` [T, B, out] of both the initial and the trained
+    network (:func:`lava_gle.calibration.calibrate`; the wider of the two formats: the
+    integers start from the one and move towards the other). Options the description
+    sets win. On a chip this is the host's choice of formats before deployment; the
+    integers then learn from ``net``'s initial parameters.
     """
-    cal = calibrate(trained, x)
-    first = calibrate(net, x)
+    cal = calibrate(trained, x, targets)
+    first = calibrate(net, x, targets)
     layers = []
     for i, (layer, tuned, start) in enumerate(zip(net.layers, cal.layers, first.layers)):
-        wider = {k: min(v, start.fixed_point.get(k, v)) for k, v in tuned.fixed_point.items()}
+        wider = {k: (min if k.endswith("_bits") else max)(v, start.fixed_point.get(k, v))
+                 for k, v in tuned.fixed_point.items()}
         o = {**wider, **layer.fixed_point}
         w = np.maximum(np.abs(net.initial_weights(i)), np.abs(trained.initial_weights(i)))
         o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))

@@ -89,8 +89,10 @@ def test_formats_from_float_hold_the_trained_parameters():
     net = yinyang.build_network(TINY)
     grown = [8.0 * net.initial_weights(i) for i in range(2)]
     trained = net.with_parameters(grown, [np.full(ls.size, 3.0) for ls in net.layers])
-    x = yinyang.load_data(TINY).x_train[:20].transpose(1, 0, 2)
-    sized = formats_from_float(net, trained, x)
+    data = yinyang.load_data(TINY)
+    x = data.x_train[:20].transpose(1, 0, 2)
+    y = np.broadcast_to(onehot_targets(data.y_train[:20], 3, 1.0), x.shape[:2] + (3,))
+    sized = formats_from_float(net, trained, x, y)
     q = quantize_network(sized)
     for i, ql in enumerate(q.layers):
         top = 1.25 * float(np.abs(grown[i]).max())
@@ -102,11 +104,18 @@ def test_formats_from_float_hold_the_trained_parameters():
     # ... so their signals must fit too, even where training shrinks them (10x smaller)
     shrunk = net.with_parameters([0.1 * net.initial_weights(i) for i in range(2)],
                                  [np.zeros(ls.size) for ls in net.layers])
-    small = formats_from_float(net, shrunk, x)
-    for mine, start, end in zip(small.layers, calibrate(net, x).layers,
-                                calibrate(shrunk, x).layers):
+    small = formats_from_float(net, shrunk, x, y)
+    for mine, start, end in zip(small.layers, calibrate(net, x, y).layers,
+                                calibrate(shrunk, x, y).layers):
         assert mine.fixed_point["u_bits"] == start.fixed_point["u_bits"]
         assert start.fixed_point["u_bits"] < end.fixed_point["u_bits"]
+        # the error formats too: the wider of the two (fewer bits, a larger trace range)
+        for key, wider in (("error_bits", min), ("error_trace_range", max)):
+            assert mine.fixed_point[key] == wider(start.fixed_point[key],
+                                                  end.fixed_point[key])
+    # 10x smaller weights pass 10x smaller errors down to the hidden layer
+    assert (small.layers[0].fixed_point["error_trace_range"]
+            > 5 * calibrate(shrunk, x, y).layers[0].fixed_point["error_trace_range"])
 
 
 @pytest.mark.parametrize("tags, floors", [({"hidden": 7, "out": 5}, 1),
@@ -115,9 +124,11 @@ def test_halving_eta_lowers_the_learning_rules_exponent_by_one(tags, floors):
     """Halving eta halves each rule's gain: one exponent lower, or at the exponent's floor
     (0 exact, 1 compensated) one bit coarser traces. Untagged, both Yin-Yang projections
     are at the floor; with the default tags (rules 2^5-2^7 finer) the hidden one is not
-    (the output's, on its wide error trace, is)."""
+    (the output's, on a wide error trace as calibration gives it, is)."""
+    from lava_gle.commands.sweep import with_setting
     config = replace(TINY, lr=0.02, weight_tag_bits=tags)
-    net = config.with_weight_tags(yinyang.build_network(config))
+    net = with_setting(config.with_weight_tags(yinyang.build_network(config)),
+                       "out.error_trace_range", 1.0)
     engine = FixedEngine(net)
     before = [k.ql.rule for k in engine.kernels.layers]
     engine.kernels.set_eta(0.01)
@@ -293,12 +304,12 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
                                          agreement_steps=0)
     m = mnist1d.run_mnist1d(config, tmp_path, backend="numpy-fixed", quiet=True)
     assert m["history"]["lr"] == [mnist1d.SGD_ETA]
-    assert m["formats"]["source"] == "float"  # the default: initial formats refuse the rate
+    assert m["formats"]["source"] == "float"  # the default
     names = [f"h{i}" for i in range(6)] + ["out"]
     assert sorted(m["formats"]["layers"]) == sorted(names)
     layers = m["formats"]["layers"]  # the defaults: measured error formats and tags
     assert layers["h0"]["error_bits"] == 12 and layers["h4"]["error_trace_range"] == 0.1
-    assert "error_bits" not in layers["h5"]
+    assert layers["h5"]["error_trace_range"] > 0  # the others: calibrated from the errors
     assert all(layers[n]["weight_tag_bits"] == mnist1d.WEIGHT_TAG_BITS for n in names)
     tags = [v for k, v in np.load(tmp_path / "checkpoint.npz").items()
             if k.startswith("train.tag_W.")]
