@@ -64,6 +64,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive_int,
                    help="mnist1d, yinyang: samples side by side (default 100; 1: online, as "
                         "a chip learns)")
+    p.add_argument("--teach-start", type=natural_int, metavar="STEPS",
+                   help="mnist1d, yinyang: first step of each sample with a target; before it "
+                        "no output error (defaults: mnist1d 0, yinyang 2)")
     p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
@@ -103,9 +106,9 @@ def run(args: argparse.Namespace) -> int:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
     if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
                                    or args.eta_scale or args.formats
-                                   or args.weight_tag_bits):
-        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats and "
-                           "--weight-tag-bits apply to mnist1d and yinyang")
+                                   or args.weight_tag_bits or args.teach_start is not None):
+        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
+                           "--weight-tag-bits and --teach-start apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -122,6 +125,8 @@ def run(args: argparse.Namespace) -> int:
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits)
+        if args.teach_start is not None:
+            rule["teach_start"] = args.teach_start
     if args.name == "lagline":
         from lava_gle.experiments import lagline as experiment
         config = experiment.config_from_args(args.seed, args.quick, args.learn_tau,

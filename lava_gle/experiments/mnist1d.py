@@ -60,7 +60,9 @@ class Mnist1dConfig(RuleOptions):
     ``fast``/``slow`` override the model's units per hidden layer (the quick run
     uses a small network). ``lava_sequences``: test sequences run through Lava.
     ``balanced_batches``: class-balanced batches instead of plain shuffling (not the
-    paper's; see ``docs/experiments.md``). Rule options:
+    paper's; see ``docs/experiments.md``). ``teach_start``: first step of each sequence
+    with a target (before it no output error: the state still carries the previous
+    sequence, there is no reset). Rule options:
     :class:`~lava_gle.experiments.training.RuleOptions`.
     """
 
@@ -79,6 +81,7 @@ class Mnist1dConfig(RuleOptions):
     dtype: str = "float32"
     lava_sequences: int = 20
     balanced_batches: bool = False
+    teach_start: int = 0
     formats: str = "float"
 
     @classmethod
@@ -165,6 +168,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
                                                          SGD_ETA_SCALE))
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       balanced_batches=config.balanced_batches, dtype=config.dtype,
+                      teach_start=config.teach_start,
                       **config.rule_fields(config.learning_rate, SGD_ETA, config.batch))
 
     def extras(result) -> dict[str, Any]:
@@ -189,7 +193,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
 def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None,
                      balanced_batches: bool = False, **rule: Any) -> Mnist1dConfig:
     """The configuration the command line asks for (``rule``:
-    :func:`~lava_gle.experiments.training.rule_overrides`)."""
+    :func:`~lava_gle.experiments.training.rule_overrides`, and ``teach_start``)."""
     config = Mnist1dConfig.quick() if quick else Mnist1dConfig()
     config = replace(config, seed=seed, balanced_batches=balanced_batches, **rule)
     if model is not None:

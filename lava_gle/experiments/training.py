@@ -494,6 +494,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample
+    if not 0 <= cfg.teach_start < T:
+        raise LavaGleError(f"--teach-start {cfg.teach_start}: must be a step of the {T}-step "
+                           f"sample (0 .. {T - 1})")
     n_batches = -(-n_train // cfg.batch)
     epoch, batch_i, steps = 0, 0, 0
     acc = {"loss": 0.0, "correct": 0, "seen": 0}

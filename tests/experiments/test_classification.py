@@ -135,3 +135,34 @@ def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
     assert extended["history"]["test_acc"] == whole["history"]["test_acc"]
     with pytest.raises(LavaGleError, match="different settings.*hidden"):
         yinyang.run_yinyang(replace(config, hidden=10), tmp_path / "extended", quiet=True)
+
+
+@pytest.mark.parametrize("teach_start", [0, 39])
+def test_mnist1d_teach_start_keeps_the_first_steps_free_of_output_error(tmp_path, monkeypatch,
+                                                                        teach_start):
+    """With ``teach_start`` k the output error starts at step k of each sequence: one batch
+    of 40-step sequences taught from step 39 on changes only the output projection (the
+    error has no step to reach h5), taught from step 0 every projection."""
+    from lava_gle.experiments.training import Dataset
+    rng = np.random.default_rng(0)
+    data = Dataset(rng.normal(size=(4, 40, 1)), np.arange(4), rng.normal(size=(4, 40, 1)),
+                   np.arange(4))
+    monkeypatch.setattr(mnist1d, "load_data", lambda config: data)
+    config = mnist1d.Mnist1dConfig.quick(epochs=1, batch=4, optimizer="sgd", loss="mse",
+                                         teach_start=teach_start)
+    mnist1d.run_mnist1d(config, tmp_path, quiet=True)
+    start = mnist1d.build_network(config)
+    trained = dict(np.load(tmp_path / "checkpoint.npz"))
+    moved = [not np.allclose(trained[f"train.W.{i}"], start.initial_weights(i), rtol=0,
+                             atol=1e-7) for i in range(len(start.layers))]
+    assert moved == ([True] * 7 if teach_start == 0 else [False] * 6 + [True])
+
+
+def test_teach_start_beyond_the_sequence_is_refused(tmp_path, monkeypatch):
+    from lava_gle.experiments.training import Dataset
+    x = np.zeros((4, 40, 1))
+    monkeypatch.setattr(mnist1d, "load_data", lambda config: Dataset(x, np.arange(4), x,
+                                                                     np.arange(4)))
+    config = mnist1d.Mnist1dConfig.quick(epochs=1, batch=4, teach_start=40)
+    with pytest.raises(LavaGleError, match="--teach-start 40: must be a step of the 40-step"):
+        mnist1d.run_mnist1d(config, tmp_path, quiet=True)
