@@ -64,6 +64,9 @@ def add_parser(sub) -> None:
     p.add_argument("--batch", type=positive_int,
                    help="mnist1d, yinyang: samples side by side (default 100; 1: online, as "
                         "a chip learns)")
+    p.add_argument("--target-rate", type=nonnegative_float, metavar="RATE",
+                   help="mnist1d, yinyang, --loss mse: target rate of the sample's class (the "
+                        "others' is 0; default 1.0)")
     p.add_argument("--teach-start", type=natural_int, metavar="STEPS",
                    help="mnist1d, yinyang: first step of each sample with a target; before it "
                         "no output error (defaults: mnist1d 0, yinyang 2)")
@@ -106,9 +109,11 @@ def run(args: argparse.Namespace) -> int:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
     if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
                                    or args.eta_scale or args.formats
-                                   or args.weight_tag_bits or args.teach_start is not None):
+                                   or args.weight_tag_bits or args.teach_start is not None
+                                   or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
-                           "--weight-tag-bits and --teach-start apply to mnist1d and yinyang")
+                           "--weight-tag-bits, --teach-start and --target-rate apply to "
+                           "mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -124,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         from lava_gle.experiments.training import rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
-                              args.formats, args.weight_tag_bits)
+                              args.formats, args.weight_tag_bits, args.target_rate)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
     if args.name == "lagline":

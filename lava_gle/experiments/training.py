@@ -239,14 +239,15 @@ TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
                    batch: int | None = None, sgd_eta: float | None = None,
                    halve_every: int | None = None, eta_scale: list[str] | None = None,
-                   formats: str | None = None, weight_tag_bits: list[str] | None = None
-                   ) -> dict[str, Any]:
+                   formats: str | None = None, weight_tag_bits: list[str] | None = None,
+                   target_rate: float | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
     and ``ce`` are refused there with the alternative named. ``sgd_eta``, ``halve_every``
     and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
-    ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend.
+    ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
+    (> 0) the loss ``mse``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -265,13 +266,19 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                             ("--eta-scale", eta_scale)):
             if value is not None:
                 raise LavaGleError(f"{flag} sets the SGD rule's rate; add --optimizer sgd")
+    if target_rate is not None and out.get("loss") != "mse":
+        raise LavaGleError("--target-rate sets the one-hot target rates of the MSE loss; add "
+                           "--loss mse")
+    if target_rate is not None and not target_rate > 0:
+        raise LavaGleError(f"--target-rate {target_rate:g}: the target rate must be > 0")
     for flag, value in (("--formats", formats), ("--weight-tag-bits", weight_tag_bits)):
         if value is not None and not fixed:
             raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
                                "float (use --backend numpy-fixed)")
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
-                       ("weight_tag_bits", parse_weight_tags(weight_tag_bits))):
+                       ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
+                       ("target_rate", target_rate)):
         if value is not None:
             out[key] = value
     return out

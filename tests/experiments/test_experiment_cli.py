@@ -24,7 +24,11 @@ REPO = Path(__file__).resolve().parents[2]
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta sets the SGD rule's rate; add --optimizer sgd"),
     (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale, --formats"),
-    (["lagline", "--teach-start", "2"], "and --teach-start apply to mnist1d and yinyang"),
+    (["lagline", "--teach-start", "2"], "--teach-start and --target-rate apply to mnist1d"),
+    (["mnist1d", "--target-rate", "4"],
+     "--target-rate sets the one-hot target rates of the MSE loss; add --loss mse"),
+    (["yinyang", "--loss", "mse", "--target-rate", "0"],
+     "--target-rate 0: the target rate must be > 0"),
     (["yinyang", "--weight-tag-bits", "hidden=7"],
      "--weight-tag-bits applies to fixed-point formats; backend numpy is float"),
     (["yinyang", "--backend", "numpy-fixed", "--weight-tag-bits", "hidden=4"],
@@ -124,17 +128,19 @@ def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tm
     assert w and any(not np.array_equal(ck[k], plain[k]) for k in w)
 
 
-@pytest.mark.parametrize("name, flags, teach_start", [
-    ("mnist1d", [], 0), ("mnist1d", ["--teach-start", "120"], 120),
-    ("yinyang", [], 2), ("yinyang", ["--teach-start", "5"], 5)])
-def test_teach_start_reaches_the_experiment(tmp_path, monkeypatch, name, flags, teach_start):
+@pytest.mark.parametrize("name, flags, teach_start, target_rate", [
+    ("mnist1d", [], 0, 1.0), ("mnist1d", ["--teach-start", "120"], 120, 1.0),
+    ("yinyang", [], 2, 1.0), ("yinyang", ["--teach-start", "5"], 5, 1.0),
+    ("yinyang", ["--loss", "mse", "--target-rate", "4"], 2, 4.0)])
+def test_teach_start_and_target_rate_reach_the_experiment(tmp_path, monkeypatch, name, flags,
+                                                          teach_start, target_rate):
     import importlib
     experiment = importlib.import_module(f"lava_gle.experiments.{name}")
     seen = []
     monkeypatch.setattr(experiment, f"run_{name}",
                         lambda config, *a, **k: seen.append(config) or {"ok": 1})
     assert main(["experiment", name, "--quick", "--quiet", *flags, "--out", str(tmp_path)]) == 0
-    assert seen[0].teach_start == teach_start
+    assert seen[0].teach_start == teach_start and seen[0].target_rate == target_rate
 
 
 @pytest.mark.parametrize("learn_tau, flags, rates", [
