@@ -41,14 +41,15 @@ def add_parser(sub) -> None:
                         "the chip's (default and only choice on the fixed-point backends)")
     p.add_argument("--sgd-eta", type=nonnegative_float, metavar="ETA",
                    help="SGD rule: learning rate of the weights per step (lagline: 1.0, 0.1 "
-                        "with --learn-tau; yinyang 2.0 with out scaled by 0.001; mnist1d 0.01 "
-                        "with out scaled by 0.2)")
+                        "with --learn-tau; yinyang 2.0 with out scaled by 0.001; mnist1d 0.004 "
+                        "with h0, h1, h2, out scaled by 0.0005, 0.00375, 0.025, 0.1)")
     p.add_argument("--halve-every", type=natural_int, metavar="EPOCHS",
                    help="mnist1d, yinyang, SGD rule: halve eta after every EPOCHS epochs "
                         "(default 0: constant)")
     p.add_argument("--eta-scale", action="append", metavar="LAYER=SCALE",
                    help="mnist1d, yinyang, SGD rule: the projection into LAYER learns at "
-                        "eta * SCALE (repeatable; defaults yinyang out=0.001, mnist1d out=0.2)")
+                        "eta * SCALE (repeatable; defaults yinyang out=0.001, mnist1d h0=0.0005 "
+                        "h1=0.00375 h2=0.025 out=0.1)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -66,7 +67,7 @@ def add_parser(sub) -> None:
                         "a chip learns)")
     p.add_argument("--target-rate", type=nonnegative_float, metavar="RATE",
                    help="mnist1d, yinyang, --loss mse: target rate of the sample's class (the "
-                        "others' is 0; default 1.0)")
+                        "others' is 0; defaults: yinyang 1.0, mnist1d 10.0)")
     p.add_argument("--teach-start", type=natural_int, metavar="STEPS",
                    help="mnist1d, yinyang: first step of each sample with a target; before it "
                         "no output error (defaults: mnist1d 0, yinyang 2)")

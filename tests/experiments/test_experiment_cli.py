@@ -129,7 +129,7 @@ def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tm
 
 
 @pytest.mark.parametrize("name, flags, teach_start, target_rate", [
-    ("mnist1d", [], 0, 1.0), ("mnist1d", ["--teach-start", "120"], 120, 1.0),
+    ("mnist1d", [], 0, 10.0), ("mnist1d", ["--teach-start", "120"], 120, 10.0),
     ("yinyang", [], 2, 1.0), ("yinyang", ["--teach-start", "5"], 5, 1.0),
     ("yinyang", ["--loss", "mse", "--target-rate", "4"], 2, 4.0)])
 def test_teach_start_and_target_rate_reach_the_experiment(tmp_path, monkeypatch, name, flags,
