@@ -302,6 +302,20 @@ def test_learn_projection_reaches_every_saturation():
     assert np.array_equal(w, w2) and np.array_equal(b, b2)
 
 
+@pytest.mark.parametrize("y", [X.ERR_TRACE_MAX, 2 * X.ERR_TRACE_MAX])  # odd; doubled
+def test_the_float32_bound_holds_the_largest_batch_sums_exactly(y):
+    """Just below ``_F32_EXACT_BATCH`` elements the largest learning-sum operands (error
+    trace +-y, presynaptic trace 127 / -128) give exact float32 products; the accumulator
+    test above cannot see a bound set too high, since the mean over the batch hides a few
+    units of error (checked: raising the bound 4x fails this test)."""
+    batch = C._F32_EXACT_BATCH - 1
+    e = np.full((batch, 2), y, np.int64)
+    e[:, 1] = -y
+    pre = np.full((batch, 3), 127, np.int64)
+    pre[:, 2] = -128
+    np.testing.assert_array_equal(C._int_matmul(e.T, pre, True), e.T @ pre)
+
+
 @pytest.mark.parametrize("rule", [X.LearningRuleConstants(4, 3, False),
                                   X.LearningRuleConstants(4, 1, False, exact=True)])
 @pytest.mark.parametrize("batch", [C._F32_EXACT_BATCH - 1, C._F32_EXACT_BATCH,
