@@ -72,8 +72,8 @@ _DITHER_STREAM, _PRE_STREAM = X._DITHER_STREAM, X._PRE_STREAM
 _F32_EXACT_BATCH = (1 << 24) // (2 * X.ERR_TRACE_MAX * (1 << X.TRACE_BITS))
 
 
-#: Batch size from which the matrix products run through float64 BLAS (measured: from 8
-#: elements on the product beats the element loop on 90 x 90 and 120 x 4 weights).
+#: Batch size from which the sums run as BLAS matrix products (measured: from 8 elements on
+#: the product beats the element loop on 90 x 90 and 120 x 4 weights).
 GEMM_BATCH = 8
 
 
@@ -560,19 +560,15 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     batch = e.shape[0]
     if p.shape[0] != batch:
         raise ValueError("learn_projection: payloads and errors differ in batch")
-    # error trace, stochastically rounded with one dither per neuron (the loops run along
-    # the rows of e and p: a column walk costs a cache line per element at batch 100)
+    # error trace, stochastically rounded with one dither per neuron
     e_q = np.empty((batch, n), np.int64)
     n_trace = 0
     active_mask[:] = False
     dither_base = _counter_base(seed, _DITHER_STREAM + layer, step)
-    dither = np.zeros(n, np.int64)
-    if trace_shift > 0:
-        for i in range(n):
-            dither[i] = _counter(dither_base, i, trace_shift)
-    for k in range(batch):
-        for i in range(n):
-            q = _shift_floor(e[k, i] + dither[i], trace_shift)
+    for i in range(n):
+        dither = _counter(dither_base, i, trace_shift) if trace_shift > 0 else 0
+        for k in range(batch):
+            q = _shift_floor(e[k, i] + dither, trace_shift)
             if q > trace_max or q < -trace_max:
                 n_trace += 1
                 q = min(max(q, -trace_max), trace_max)
@@ -588,14 +584,11 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     x0 = np.empty((batch, m), np.int64)
     pre = np.empty((batch, m), np.int64)
     pre_base = _counter_base(seed, _PRE_STREAM + layer, step)
-    pre_dither = np.zeros(m, np.int64)
-    if pre_shift > 0:
-        for j in range(m):
-            pre_dither[j] = _counter(pre_base, j, pre_shift + 1)
-    for k in range(batch):
-        for j in range(m):
+    for j in range(m):
+        pre_dither = _counter(pre_base, j, pre_shift + 1) if pre_shift > 0 else 0
+        for k in range(batch):
             if pre_shift > 0:
-                x1 = ((p[k, j] + pre_dither[j]) >> (pre_shift + 1)) + (64 if pre_signed else 0)
+                x1 = ((p[k, j] + pre_dither) >> (pre_shift + 1)) + (64 if pre_signed else 0)
                 on = 1 if x1 != 0 else 0
             else:
                 q = p[k, j] + 128 if pre_signed else p[k, j]
