@@ -71,6 +71,12 @@ ERROR_FORMATS = {"h0": {"error_bits": 12, "error_trace_range": 2.0},
 #: the place of 5-8 bits of trace coarsening. Both together: 27.8 % after 3 epochs at batch
 #: 100 (float twin 31.1 %; without either 10.4 %, each alone 8.9 %; one seed).
 WEIGHT_TAG_BITS = 7
+#: Fixed-point learning products: ``exact`` (docs/fixed-point.md section 3, "Exact
+#: products"), as for Yin-Yang. Online (batch 1) the compensated rule's +1/4-quantum
+#: overshoot on every active product drifts the weights to chance (12.8 % after 4 epochs);
+#: exact products follow the float twin (30.8 % against 24.5 %). At batch 100: 51.3 %
+#: against 61.3 % after 10 epochs (one seed each; docs/experiments.md, "Session 9").
+LEARNING_PRODUCTS = "exact"
 
 
 @dataclass(frozen=True)
@@ -156,8 +162,9 @@ def load_data(config: Mnist1dConfig) -> Dataset:
 
 def build_network(config: Mnist1dConfig) -> Network:
     """The paper's MNIST-1D GLE network (weights lecun-normal, seeded by ``config.seed``);
-    in fixed point the lower hidden layers take :data:`ERROR_FORMATS` and every projection
-    keeps :data:`WEIGHT_TAG_BITS` low weight bits in its tags."""
+    in fixed point the lower hidden layers take :data:`ERROR_FORMATS`, every projection
+    keeps :data:`WEIGHT_TAG_BITS` low weight bits in its tags and the rules are
+    :data:`LEARNING_PRODUCTS`."""
     fast, slow = config.units()
     dt = config.dt
     half = slow // 2
@@ -173,6 +180,7 @@ def build_network(config: Mnist1dConfig) -> Network:
     return network_from_dict({
         "gle_network": 1, "name": f"mnist1d_{config.model}", "dt": dt, "seed": config.seed,
         "input": {"size": 1}, "layers": layers,
+        "fixed_point": {"learning_products": LEARNING_PRODUCTS},
         "learning": {"enabled": True, "eta": config.learning_rate, "gamma": 0.0, "beta": 1.0,
                      "loss": config.loss, "prospective_errors": True}})
 

@@ -311,6 +311,9 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
     assert layers["h0"]["error_bits"] == 12 and layers["h4"]["error_trace_range"] == 0.1
     assert layers["h5"]["error_trace_range"] > 0  # the others: calibrated from the errors
     assert all(layers[n]["weight_tag_bits"] == mnist1d.WEIGHT_TAG_BITS for n in names)
+    # exact learning products (mantissa 4 on the doubled error trace) for every rule
+    rules = quantize_network(mnist1d.build_network(config)).layers
+    assert all(l.rule.exact and l.bias_rule.exact and l.rule.mant == 4 for l in rules)
     tags = [v for k, v in np.load(tmp_path / "checkpoint.npz").items()
             if k.startswith("train.tag_W.")]
     assert len(tags) == 7 and any(np.any(t != 0) for t in tags)  # learned low bits
