@@ -41,8 +41,9 @@ def add_parser(sub) -> None:
                         "the chip's (default and only choice on the fixed-point backends)")
     p.add_argument("--sgd-eta", type=nonnegative_float, metavar="ETA",
                    help="SGD rule: learning rate of the weights per step (lagline: 1.0, 0.1 "
-                        "with --learn-tau; yinyang 2.0 with out scaled by 0.001; mnist1d 0.004 "
-                        "with h0, h1, h2, out scaled by 0.0005, 0.00375, 0.025, 0.1)")
+                        "with --learn-tau; yinyang 2.0 with out scaled by 0.001; mnist1d 0.00004 "
+                        "x batch (0.004 at batch 100) with h0, h1, h2, out scaled by 0.0005, "
+                        "0.00375, 0.025, 0.1)")
     p.add_argument("--halve-every", type=natural_int, metavar="EPOCHS",
                    help="mnist1d, yinyang, SGD rule: halve eta after every EPOCHS epochs "
                         "(default 0: constant)")

@@ -303,7 +303,7 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
                                          batch=10, optimizer="sgd", loss="mse",
                                          agreement_steps=0)
     m = mnist1d.run_mnist1d(config, tmp_path, backend="numpy-fixed", quiet=True)
-    assert m["history"]["lr"] == [mnist1d.SGD_ETA]
+    assert m["history"]["lr"] == [mnist1d.SGD_ETA_PER_SEQUENCE * 10]  # batch 10
     assert m["formats"]["source"] == "float"  # the default
     names = [f"h{i}" for i in range(6)] + ["out"]
     assert sorted(m["formats"]["layers"]) == sorted(names)
