@@ -77,8 +77,9 @@ WEIGHT_TAG_BITS = 7
 #: Fixed-point learning products: ``exact`` (docs/fixed-point.md section 3, "Exact
 #: products"), as for Yin-Yang. Online (batch 1) the compensated rule's +1/4-quantum
 #: overshoot on every active product drifts the weights to chance (12.8 % after 4 epochs);
-#: exact products follow the float twin (30.8 % against 24.5 %). At batch 100: 51.3 %
-#: against 61.3 % after 10 epochs (one seed each; docs/experiments.md, "Session 9").
+#: exact products follow the float twin (30.8 / 36.1 % against 24.5 / 13.5 % on seeds 0 / 1).
+#: At batch 100: 51.3 % against 61.3 % after 10 epochs on seed 0, a tie on seed 1
+#: (docs/experiments.md, "Session 9" and "Session 10").
 LEARNING_PRODUCTS = "exact"
 
 
