@@ -54,8 +54,10 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     from ``POTENTIAL_MARGIN`` * max(|v|, |e|) and so that ``POTENTIAL_MARGIN`` * max |W^T e|
     from the layer above fits the accumulator, and ``error_trace_range`` from the
     :data:`ERROR_TRACE_QUANTILE` quantile of |e| (at least 63 LSBs of the error format;
-    not set where every error is 0). Options already in the description win. Learning
-    settings are unchanged.
+    not set where every error is 0). A layer with an ``error_bound`` gets error bits that
+    also hold the bound, and no ``error_trace_range``: the quantiser spans the bound, so
+    the integers learn from the errors the float rule learns from. Options already in the
+    description win. Learning settings are unchanged.
     """
     x = np.asarray(x, np.float64)
     if x.ndim != 3 or x.shape[2] != net.input.size:
@@ -97,6 +99,9 @@ def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],
         eps = tr[f"e.{net.layers[i + 1].name}"] @ net.initial_weights(i + 1)
         bits = min(bits, state_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
                                         acc_bits))
+    bound = net.layers[i].error_bound
+    if bound is not None:  # e never exceeds it: the trace spans it (quantize_network)
+        return {"error_bits": min(bits, state_bits_for(bound))}
     out: dict[str, float | int] = {"error_bits": bits}
     trace_range = float(np.quantile(e, ERROR_TRACE_QUANTILE))
     if trace_range > 0:  # no finer than 63 of the error format's LSBs

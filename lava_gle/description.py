@@ -31,8 +31,7 @@ FORMAT_VERSION = 1
 _TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed", "fixed_point"}
 _INPUT_KEYS = {"size"}
 _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
-               "eta_scale",
-               "fixed_point"}
+               "eta_scale", "error_bound", "fixed_point"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
                   "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
@@ -272,7 +271,9 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
                      fixed_point=c.fixed_point(raw.get("fixed_point", {}), f"{p}.fixed_point",
                                                LAYER_OPTIONS),
                      eta_scale=c.number(raw.get("eta_scale", 1.0), f"{p}.eta_scale",
-                                        positive=True))
+                                        positive=True),
+                     error_bound=None if raw.get("error_bound") is None else
+                     c.number(raw["error_bound"], f"{p}.error_bound", positive=True))
 
 
 def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
@@ -415,6 +416,8 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
             d["fixed_point"] = dict(layer.fixed_point)
         if layer.eta_scale != 1.0:
             d["eta_scale"] = layer.eta_scale
+        if layer.error_bound is not None:
+            d["error_bound"] = layer.error_bound
         layers.append(d)
     lrn = net.learning
     learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,

@@ -92,6 +92,10 @@ class LayerSpec:
     eta_scale : float
         The projection into this layer learns at ``learning.eta * eta_scale`` (> 0): a rate
         per projection, as each projection has its own learning rule on a chip.
+    error_bound : float or None
+        Bound on the layer's error: ``e`` is clipped to ``[-error_bound, error_bound]`` as
+        the neurons form it, so the layer learns from, sends down and feeds back (gamma)
+        a bounded error. ``None``: unbounded (the model of ``docs/model.md``).
     """
 
     name: str
@@ -105,6 +109,7 @@ class LayerSpec:
     init: InitSpec = field(default_factory=InitSpec)
     fixed_point: dict = field(default_factory=dict)
     eta_scale: float = 1.0
+    error_bound: float | None = None
 
     def tau_m_array(self) -> np.ndarray:
         """tau_m as a float64 array of shape [n]."""

@@ -148,6 +148,8 @@ _DELETE = object()
     (["layers", 0, "fixed_point"], [], "layers[0].fixed_point", "must be a mapping"),
     (["layers", 1, "eta_scale"], 0, "layers[1].eta_scale", "must be > 0"),
     (["layers", 1, "eta_scale"], "1", "layers[1].eta_scale", "must be a number"),
+    (["layers", 0, "error_bound"], 0, "layers[0].error_bound", "must be > 0"),
+    (["layers", 0, "error_bound"], "big", "layers[0].error_bound", "must be a number"),
 ])
 def test_bad_fields_are_named(path, value, where, what):
     with pytest.raises(NetworkSpecError) as info:

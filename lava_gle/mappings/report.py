@@ -207,7 +207,8 @@ def build_report(mapping: Mapping) -> MappingReport:
     programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
                                       rate_bits=22 if l.name == top else 8,
                                       wide=l.name == top,
-                                      product_bits=profile.product_bits)
+                                      product_bits=profile.product_bits,
+                                      bounded_error=l.error_bound is not None)
                 for l in net.layers}
     totals["neuron_program"] = {
         "instructions_per_neuron": {n: len(p) for n, p in programs.items()},

@@ -338,7 +338,7 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
     """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
     ``shift`` [3, 5] (:func:`_scale`): dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags:
     prospective, has gamma, gamma negative, the Euler operand's bound ``du_max`` (with
-    gamma); phi: :func:`_phi` with the constants of :func:`_packed_phi` (``phi_cfg[0] <
+    gamma), the error's bound ``e_max`` (0: none); phi: :func:`_phi` with the constants of :func:`_packed_phi` (``phi_cfg[0] <
     0``: left to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e)
     [6, ..., n] and the clipped values of v, e, du, u, u_prosp, r."""
     batch_shape = u.shape
@@ -348,7 +348,7 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
     n_v = n_e = n_du = n_u = n_up = n_r = 0
     prospective, has_gamma = flags[0] != 0, flags[1] != 0
     sign = -1 if flags[2] != 0 else 1
-    du_max = flags[3]
+    du_max, e_max = flags[3], flags[4]
     # scalars read once (the stores into out could alias the constant arrays)
     l0, l1, l2, l3, l4 = shift[0, 0], shift[0, 1], shift[0, 2], shift[0, 3], shift[0, 4]
     h0, h1, h2, h3, h4 = shift[1, 0], shift[1, 1], shift[1, 2], shift[1, 3], shift[1, 4]
@@ -369,6 +369,8 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
             else:
                 vk = ek = _clip_state(x)
                 n_v += vk != x
+            if e_max > 0:
+                ek = min(max(ek, -e_max), e_max)
             du = s[k] - uk
             if has_gamma:
                 raw = du + sign * _scale(ek, mant[4, i], l4, h4, r4)
@@ -395,7 +397,7 @@ _PACKED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Array]:
-    """``(mant [5, n], shift [3, 5], flags [4])`` of :func:`_neuron` for ``c``."""
+    """``(mant [5, n], shift [3, 5], flags [5])`` of :func:`_neuron` for ``c``."""
     got = _PACKED.get(c)
     if got is not None and got[0].shape[1] == n:
         return got
@@ -404,7 +406,8 @@ def _packed_factors(c: X.FixedNeuronConstants, n: int) -> tuple[Array, Array, Ar
     mant = np.stack([np.broadcast_to(np.asarray(f.mant, np.int64), (n,)) for f in factors])
     shift = _shift_parts([f.shift for f in factors])
     flags = np.array([c.prospective, c.gamma is not None, c.gamma_negative,
-                      0 if c.du_max is None else c.du_max], np.int64)
+                      0 if c.du_max is None else c.du_max,
+                      0 if c.e_max is None else c.e_max], np.int64)
     _PACKED[c] = got = (mant, shift, flags)
     return got
 
@@ -460,7 +463,7 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     u_new, u_prosp, p, g_new, v_new, e = out
     if phi[0][0] < 0:
         p, g_new, counts[-1] = c.phi(u_prosp)
-    state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new if c.prospective else e, e)
+    state = X.FixedNeuronState(u_new, u_prosp, p, g_new, v_new, e)
     return state, tuple(int(n) for n in counts)
 
 

@@ -42,6 +42,9 @@ class NeuronConstants:
         Prospective error compartments (True) or instantaneous errors (False).
     phi, phi_prime : callable
         Activation and its derivative.
+    e_bound : float or None
+        The error is clipped to ``[-e_bound, e_bound]`` (the layer's ``error_bound``);
+        None: unbounded.
     """
 
     dt: float
@@ -51,17 +54,20 @@ class NeuronConstants:
     prospective: bool
     phi: Callable[[Array], Array]
     phi_prime: Callable[[Array], Array]
+    e_bound: float | None = None
 
     @classmethod
     def build(cls, dt: float, tau_m, tau_r, gamma: float, prospective: bool, phi: str,
-              size: int, dtype=np.float64) -> "NeuronConstants":
+              size: int, dtype=np.float64, e_bound: float | None = None
+              ) -> "NeuronConstants":
         """Constants of a layer of ``size`` neurons; taus are scalars or arrays [size]."""
         # Python-float scalars keep float32 arrays float32 under NumPy's promotion rules.
         return cls(dt=float(dt),
                    tau_m=np.broadcast_to(np.asarray(tau_m, dtype), (size,)).copy(),
                    tau_r=np.broadcast_to(np.asarray(tau_r, dtype), (size,)).copy(),
                    gamma=float(gamma), prospective=bool(prospective),
-                   phi=_phi(phi), phi_prime=_phi_prime(phi))
+                   phi=_phi(phi), phi_prime=_phi_prime(phi),
+                   e_bound=None if e_bound is None else float(e_bound))
 
 
 class NeuronState(NamedTuple):
@@ -104,7 +110,8 @@ def neuron_step(u: Array, v: Array, r_prime: Array, s: Array, d: Array,
     Returns
     -------
     NeuronState
-        The new state; ``e`` is the error of this step.
+        The new state; ``e`` is the error of this step, clipped to ``+-c.e_bound`` when
+        the layer bounds it (before it enters the membrane through gamma).
     """
     i = r_prime * d
     if c.prospective:
@@ -113,6 +120,8 @@ def neuron_step(u: Array, v: Array, r_prime: Array, s: Array, d: Array,
         e = v + c.tau_m * vdot
     else:
         v_new = e = i
+    if c.e_bound is not None:
+        e = np.clip(e, -c.e_bound, c.e_bound)
     udot = (s + c.gamma * e - u) / c.tau_m
     u_new = u + c.dt * udot
     u_prosp = u + c.tau_r * udot

@@ -112,7 +112,7 @@ class FloatLayer:
         self.back = None if fb is None else fb.astype(self.dtype)
         self.consts = F.NeuronConstants.build(net.dt, spec.tau_m, spec.tau_r, lrn.gamma,
                                               lrn.prospective_errors, spec.phi, spec.size,
-                                              self.dtype)
+                                              self.dtype, spec.error_bound)
         self.learn_bias = spec.bias
         self.eta_scale = spec.eta_scale
         self.eta, self.eta_tau = lrn.eta * spec.eta_scale, lrn.eta_tau

@@ -92,17 +92,22 @@ def neuron_program(c: X.FixedNeuronConstants) -> Program:
     out: list[Instr] = []
     counted = {}
     out.append(Instr("mulsr", "i", ("g", "d", X.GATE_BITS)))        # i = phi'(u^-) * d
-    if c.prospective:
+    if c.prospective:  # e: the error as formed; a bounded one (error_bound) is clipped from it
         out.append(Instr("sub", "dv", ("i", "v")))
         _factor(out, "t", "dv", c.dt_r)
         out.append(Instr("addsat", "v_new", ("v", "t")))
         _factor(out, "t", "dv", c.tau_m_r)
-        out.append(Instr("addsat", "e", ("v", "t")))
-        counted.update(v_new="v", e="e")
+        e = "e" if c.e_max is None else "e_formed"
+        out.append(Instr("addsat", e, ("v", "t")))
+        counted.update({"v_new": "v", e: "e"})
     else:
         out.append(Instr("addsat", "v_new", ("i", 0)))
-        out.append(Instr("mov", "e", ("v_new",)))
+        e = "v_new"
+        if c.e_max is None:
+            out.append(Instr("mov", "e", ("v_new",)))
         counted.update(v_new="v")
+    if c.e_max is not None:  # the model's clip, not a saturation: not counted
+        out.append(Instr("clip", "e", (e, -c.e_max, c.e_max)))
     out.append(Instr("sub", "du", ("s", "u")))
     if c.gamma is not None:  # du may exceed the multiplier: clamped (counted) before it
         _factor(out, "t", "e", c.gamma)
@@ -254,19 +259,22 @@ def execute(program: Program, regs: dict[str, np.ndarray]
 
 def program_shape(phi: str, prospective: bool, has_gamma: bool, rate_bits: int = 8,
                   wide: bool = False, u_bits: int = 16,
-                  product_bits: int | None = None) -> Program:
+                  product_bits: int | None = None, bounded_error: bool = False) -> Program:
     """The program of a layer with activation ``phi``, (non-)prospective errors and a
     gamma (or none), with placeholder constants: its instructions, not their operands
     (what a mapper counts without quantising the network). The segments of sigmoid, tanh
     and softplus depend on the payload format: ``rate_bits`` (8 by default, the finest
     8-bit payload: an upper bound for the others), ``wide`` (the output layer's 24-bit
-    payloads), ``u_bits`` and the multiplier's ``product_bits`` (None: int64)."""
+    payloads), ``u_bits`` and the multiplier's ``product_bits`` (None: int64);
+    ``bounded_error``: the layer has an ``error_bound`` (a clip; in place of a move
+    without prospective errors)."""
     from lava_gle.quantize.activation import make_activation
     act = make_activation(phi, u_bits, rate_bits, phi in ("tanh", "linear"), wide,
                           product_bits)
     one = X.Factor(np.array(1), 0)
     c = X.FixedNeuronConstants(one, one, one, one, one if has_gamma else None, False,
-                               prospective, act, product_bits)
+                               prospective, act, product_bits,
+                               1 if bounded_error else None)
     return neuron_program(c)
 
 

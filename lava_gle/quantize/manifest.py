@@ -48,7 +48,9 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
                     "error_trace_shift": q.trace_shift,
                     "error_trace_bits": q.e_bits - q.trace_shift,
                     "error_trace_coarsening": q.trace_coarsening,
-                    "pre_trace_coarsening": q.pre_trace_coarsening},
+                    "pre_trace_coarsening": q.pre_trace_coarsening,
+                    # the layer's error_bound in error LSB (only where it has one)
+                    **({} if c.e_max is None else {"error_max": c.e_max})},
         "weights": {"exp": q.w_exp, "drive_shift": q.w_shift, "backward_shift": q.back_shift,
                     "pre_rate_bits": q.pre_bits, "pre_signed": q.pre_signed},
         "biases": {"exp": q.b_exp, "drive_shift": q.b_shift},

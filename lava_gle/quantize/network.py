@@ -280,8 +280,11 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
                   growth: float, acc_bits: int) -> list[ErrorFormat]:
     """Backward pass of bounds: error formats and error-trace ranges, from the output
     (rate format ``top``) down. Below the output the error arrives through the dendritic
-    accumulator (``acc_bits`` wide), which must hold its bound too."""
+    accumulator (``acc_bits`` wide), which must hold its bound too. A layer's
+    ``error_bound`` sets its trace range (unless ``error_trace_range`` is given): the
+    bound, twice it under exact learning products (whose trace clips at half its range)."""
     lrn = net.learning
+    exact = net.fixed_point.get("learning_products", "compensated") == "exact"
     r_range_top = payload_max(top.signed) * 2.0 ** -top.range_bits
     # beta 0 forms no output error: any error format will do, size it as for beta 1
     beta_scale = abs(lrn.beta) if lrn.beta != 0 else 1.0
@@ -297,6 +300,8 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
         e_bits = state_bits_for(e_bound)
         if out:  # below the output: eps = W^T e through the accumulator
             e_bits = min(e_bits, state_bits_for(d_bound, acc_bits))
+        if layer.error_bound is not None:  # the least range whose trace holds the bound
+            trace_range = layer.error_bound * (2.0 if exact else 1.0)
         fmt = ErrorFormat(e_bits=o.get("error_bits", e_bits),
                           e_bound=e_bound / overshoot,
                           trace_range=o.get("error_trace_range", trace_range))
@@ -305,6 +310,22 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
         d_bound = e_bound * col * growth
         trace_range = fmt.trace_range * max(col, 2.0 ** -8) * math.sqrt(growth)
     return out
+
+
+def error_bound_mantissa(bound: float, e_bits: int, layer: str) -> int:
+    """A layer's ``error_bound`` in its error format (``e_bits`` fraction bits); a bound at
+    the format's limit (``2**23`` LSB, e.g. a power of two with the bits that just hold
+    it) is the state's own limit."""
+    e_max = round(bound * 2.0 ** e_bits)
+    if e_max == X.STATE_MAX + 1:
+        e_max = X.STATE_MAX
+    if not 1 <= e_max <= X.STATE_MAX:
+        raise QuantizationError(
+            f"layer {layer!r}: error_bound {bound:g} is {e_max} LSB of its error format "
+            f"(error_bits {e_bits}), which holds 1..{X.STATE_MAX}; "
+            + ("raise fixed_point.error_bits or the bound" if e_max < 1 else
+               "lower the bound or fixed_point.error_bits"))
+    return e_max
 
 
 def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorFormat,
@@ -327,7 +348,9 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name),
         tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
         gamma=gamma, gamma_negative=lrn.gamma < 0,
-        prospective=lrn.prospective_errors, phi=act, product_bits=opts.product_bits)
+        prospective=lrn.prospective_errors, phi=act, product_bits=opts.product_bits,
+        e_max=None if layer.error_bound is None
+        else error_bound_mantissa(layer.error_bound, e_bits, name))
     check_dead_zone(name, "dt/tau_m", float(np.min(net.dt / tm)), u_bits,
                     max(rate.drive, 2.0 ** -u_bits), "u_bits")
     if lrn.prospective_errors:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import GoldenCase
+from conftest import GoldenCase, with_error_bounds
 from lava_gle import network_from_dict
 from lava_gle.numerics.engine import FixedEngine
 from lava_gle.quantize import QuantizationError, QuantizationWarning
@@ -288,3 +288,18 @@ def test_structural_chip_timing_keeps_arrays_where_a_chip_does(tmp_path):
     assert back.r_in.in_connections == [hidden.neurons.r_out]
     assert hidden.neurons.d_in.in_connections == [back.eps_out]
     assert out.neurons.p_in.in_connections == [hidden.neurons.r_out]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_error_bounds_identical_integers(fused):
+    """Layers with an error_bound that clips often, learning with gamma feedback: the Lava
+    models give numpy-fixed's integers."""
+    g = GoldenCase("visible_mlp")
+    net = with_error_bounds(g.net)
+    T = 300
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        e = FixedEngine(net).run(g.inputs[:T], g.targets[:T], record=["e"])
+    assert np.abs(e["e.hidden"]).max() == pytest.approx(0.05, abs=2 ** -10)  # clipping
+    assert_same_integers(net, g.inputs[:T], g.targets[:T], fused)

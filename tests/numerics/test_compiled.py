@@ -155,14 +155,17 @@ class _OtherKind:
 @SETTINGS
 @given(seed=SEEDS, key=st.sampled_from(sorted(CONSTS)), layer=st.integers(0, 1),
        batch=st.integers(0, 4), scale=st.sampled_from([8, 16, 23, 24]),
-       other=st.booleans())
-def test_neuron_step(seed, key, layer, batch, scale, other):
+       other=st.booleans(), bounded=st.booleans())
+def test_neuron_step(seed, key, layer, batch, scale, other, bounded):
     """Both implementations on random states (scale 24: beyond the 24-bit state, so with
-    gamma the Euler operand is clamped); every result and count equal."""
+    gamma the Euler operand is clamped), with an error bound or without; every result and
+    count equal."""
     c = CONSTS[key][layer]
     if other:
         c = dataclasses.replace(c, phi=_OtherKind(c.phi))
     rng = np.random.default_rng(seed)
+    if bounded:
+        c = dataclasses.replace(c, e_max=int(rng.integers(1, 1 << scale)))
     shape = batch_shape(batch) + (c.dt_m.mant.size if c.dt_m.mant.ndim else 5 - layer,)
     u, v, s, d = (ints(rng, -(1 << scale) + 1, (1 << scale) - 1, shape) for _ in range(4))
     g = ints(rng, 0, X.GATE_ONE, shape)

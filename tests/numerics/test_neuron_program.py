@@ -1,6 +1,8 @@
 """The neuron step as an instruction-set program: bit-exact with numpy-fixed's step."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -34,12 +36,14 @@ CASES = [(phi, prosp, gamma, top) for phi in PHIS for prosp in (True, False)
 
 @settings(max_examples=40, deadline=None)
 @given(case=st.sampled_from(CASES), seed=st.integers(0, 2**32 - 1),
-       scale=st.sampled_from([10, 2**16, 2**23, 2**26]))
-def test_program_equals_the_fixed_neuron_step(case, seed, scale):
+       scale=st.sampled_from([10, 2**16, 2**23, 2**26]), bounded=st.booleans())
+def test_program_equals_the_fixed_neuron_step(case, seed, scale, bounded):
     """Every register and every saturation count, on random states (including values that
-    saturate: scale 2**26 exceeds the 24-bit state)."""
+    saturate: scale 2**26 exceeds the 24-bit state), with an error bound or without."""
     c = layer_constants(*case)
     rng = np.random.default_rng(seed)
+    if bounded:
+        c = dataclasses.replace(c, e_max=int(rng.integers(1, min(scale, X.STATE_MAX))))
     u, v, s, d = (rng.integers(-scale, scale, size=(4, 3)) for _ in range(4))
     g = rng.integers(0, X.GATE_ONE + 1, size=(4, 3))
     expected, counts = X.neuron_step(u, v, g, s, d, c)
@@ -117,17 +121,21 @@ def test_microcode_prints_each_layers_neuron_program(capsys):
     assert "mulsr  i        g d 12" in out
 
 
+@pytest.mark.parametrize("bounded", [False, True])
 @pytest.mark.parametrize("case", [c for c in CASES if not c[3]][::5])
-def test_the_mappers_count_is_the_real_programs_length(case):
+def test_the_mappers_count_is_the_real_programs_length(case, bounded):
     """program_shape (what `map` counts without quantising) has as many instructions as
     the program of the real constants, and the same unsupported ones (a negative gamma
-    only turns an add into a sub)."""
+    only turns an add into a sub; an error bound adds a clip)."""
     from lava_gle.numerics.neuron_program import program_shape
     phi, prospective, gamma, _ = case
     real_consts = layer_constants(*case)
+    if bounded:
+        real_consts = dataclasses.replace(real_consts, e_max=1000)
     real = neuron_program(real_consts)
     act = real_consts.phi
-    shape = program_shape(phi, prospective, gamma != 0, act.rate_bits, False, act.u_bits)
+    shape = program_shape(phi, prospective, gamma != 0, act.rate_bits, False, act.u_bits,
+                          bounded_error=bounded)
     assert len(shape) == len(real) and unsupported_ops(shape) == unsupported_ops(real)
 
 
