@@ -51,6 +51,10 @@ def add_parser(sub) -> None:
                    help="mnist1d, yinyang, SGD rule: the projection into LAYER learns at "
                         "eta * SCALE (repeatable; defaults yinyang out=0.001, mnist1d h0=0.0005 "
                         "h1=0.00375 h2=0.025 out=0.1)")
+    p.add_argument("--error-bound", action="append", metavar="LAYER=BOUND",
+                   help="mnist1d, yinyang: clip LAYER's error to +-BOUND as its neurons form "
+                        "it, in float and fixed point alike (repeatable; default: unbounded; "
+                        "docs/model.md, Bounded errors)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -111,11 +115,12 @@ def run(args: argparse.Namespace) -> int:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
     if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
                                    or args.eta_scale or args.formats
-                                   or args.weight_tag_bits or args.teach_start is not None
+                                   or args.weight_tag_bits or args.error_bound
+                                   or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
-                           "--weight-tag-bits, --teach-start and --target-rate apply to "
-                           "mnist1d and yinyang")
+                           "--weight-tag-bits, --error-bound, --teach-start and "
+                           "--target-rate apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -131,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
         from lava_gle.experiments.training import rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
-                              args.formats, args.weight_tag_bits, args.target_rate)
+                              args.formats, args.weight_tag_bits, args.target_rate,
+                              args.error_bound)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
     if args.name == "lagline":

@@ -199,8 +199,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
                 quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
     """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
     data = load_data(config)
-    net = config.with_weight_tags(config.with_eta_scales(build_network(config),
-                                                         SGD_ETA_SCALE))
+    net = config.apply_to(build_network(config), SGD_ETA_SCALE)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       balanced_batches=config.balanced_batches, dtype=config.dtype,
                       teach_start=config.teach_start,

@@ -130,7 +130,9 @@ class RuleOptions:
     same rule (:func:`formats_from_float`), trained first (a host-side rehearsal before
     the integers train; overrides ``weight_range``). ``weight_tag_bits``: fixed point
     only, per layer name ``fixed_point.weight_tag_bits`` of its projection (the synaptic
-    tag as low-order weight bits while learning).
+    tag as low-order weight bits while learning). ``error_bound``: per layer name its
+    ``error_bound`` (the error clipped as the neurons form it, in both arithmetics;
+    None: the experiment's default, unbounded).
     """
 
     optimizer: str = "adam"
@@ -143,6 +145,7 @@ class RuleOptions:
     eta_scale: dict[str, float] | None = None
     formats: str = "initial"
     weight_tag_bits: dict[str, int] | None = None
+    error_bound: dict[str, float] | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -153,6 +156,12 @@ class RuleOptions:
                 "lr": (self.sgd_eta if self.sgd_eta is not None else sgd_eta) if sgd
                 else adam_lr,
                 "eval_batch": None if batch >= 100 else 100}
+
+    def apply_to(self, net: Network, eta_scales: dict[str, float]) -> Network:
+        """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
+        (``eta_scales``: the experiment's default), error bounds and weight tags."""
+        return self.with_weight_tags(self.with_error_bounds(
+            self.with_eta_scales(net, eta_scales)))
 
     def with_eta_scales(self, net: Network, default: dict[str, float]) -> Network:
         """``net`` with the ``sgd`` rule's per-layer ``eta_scale`` (``default`` where
@@ -166,6 +175,18 @@ class RuleOptions:
                 raise LavaGleError(f"--eta-scale {name}={scale:g}: the scale must be > 0")
         return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
                                          for layer in net.layers))
+
+    def with_error_bounds(self, net: Network) -> Network:
+        """``net`` with :attr:`error_bound` as its layers' ``error_bound``. A bound
+        replaces the experiment's ``error_trace_range`` of its layer: the error trace spans
+        the bound, so the integers learn from the errors the float rule learns from."""
+        bounds = self.error_bound or {}
+        _check_layer_names(net, "--error-bound", {k: f"{v:g}" for k, v in bounds.items()})
+        return replace(net, layers=tuple(
+            replace(layer, error_bound=bounds[layer.name],
+                    fixed_point={k: v for k, v in layer.fixed_point.items()
+                                 if k != "error_trace_range"})
+            if layer.name in bounds else layer for layer in net.layers))
 
     def with_weight_tags(self, net: Network) -> Network:
         """``net`` with :attr:`weight_tag_bits` in its layers' ``fixed_point`` options."""
@@ -205,7 +226,7 @@ def parse_layer_values(items: list[str] | None, flag: str, value: Callable[[str]
     return out
 
 
-def _eta_scale(text: str) -> float | None:
+def _positive(text: str) -> float | None:
     """A scale > 0 and finite, or None."""
     try:
         scale = float(text)
@@ -216,8 +237,14 @@ def _eta_scale(text: str) -> float | None:
 
 def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
     """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
-    return parse_layer_values(items, "--eta-scale", _eta_scale,
+    return parse_layer_values(items, "--eta-scale", _positive,
                               "LAYER=SCALE with a number SCALE > 0, e.g. --eta-scale out=0.001")
+
+
+def parse_error_bounds(items: list[str] | None) -> dict[str, float] | None:
+    """``--error-bound LAYER=BOUND`` items as a dict (None: none given)."""
+    return parse_layer_values(items, "--error-bound", _positive,
+                              "LAYER=BOUND with a number BOUND > 0, e.g. --error-bound h0=128")
 
 
 def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
@@ -240,14 +267,15 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    batch: int | None = None, sgd_eta: float | None = None,
                    halve_every: int | None = None, eta_scale: list[str] | None = None,
                    formats: str | None = None, weight_tag_bits: list[str] | None = None,
-                   target_rate: float | None = None) -> dict[str, Any]:
+                   target_rate: float | None = None,
+                   error_bound: list[str] | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
     and ``ce`` are refused there with the alternative named. ``sgd_eta``, ``halve_every``
     and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
     ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
-    (> 0) the loss ``mse``.
+    (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -278,7 +306,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
-                       ("target_rate", target_rate)):
+                       ("target_rate", target_rate),
+                       ("error_bound", parse_error_bounds(error_bound))):
         if value is not None:
             out[key] = value
     return out

@@ -149,8 +149,7 @@ def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "nump
                 quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
     """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
     data = load_data(config)
-    net = config.with_weight_tags(config.with_eta_scales(build_network(config),
-                                                         SGD_ETA_SCALE))
+    net = config.apply_to(build_network(config), SGD_ETA_SCALE)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       readout_start=config.readout_start, teach_start=config.teach_start,
                       plateau_patience=config.plateau_patience, dtype="float64",

@@ -35,6 +35,10 @@ REPO = Path(__file__).resolve().parents[2]
      "--weight-tag-bits hidden=4: expected LAYER=BITS with BITS one of 0, 5, 6, 7"),
     (["yinyang", "--backend", "numpy-fixed", "--weight-tag-bits", "h=7"],
      "--weight-tag-bits h=7: no layer 'h'"),
+    (["yinyang", "--error-bound", "out=0"],
+     "--error-bound out=0: expected LAYER=BOUND with a number BOUND > 0"),
+    (["yinyang", "--error-bound", "outt=2"], "--error-bound outt=2: no layer 'outt'"),
+    (["lagline", "--error-bound", "out=2"], "--error-bound, --teach-start and --target-rate"),
     (["yinyang", "--backend", "numpy-fixed", "--loss", "ce"],
      "--loss ce (softmax) has no fixed-point form; backend numpy-fixed needs --loss mse"),
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],
@@ -141,6 +145,27 @@ def test_teach_start_and_target_rate_reach_the_experiment(tmp_path, monkeypatch,
                         lambda config, *a, **k: seen.append(config) or {"ok": 1})
     assert main(["experiment", name, "--quick", "--quiet", *flags, "--out", str(tmp_path)]) == 0
     assert seen[0].teach_start == teach_start and seen[0].target_rate == target_rate
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
+def test_error_bounds_reach_the_network_of_either_arithmetic(tmp_path, monkeypatch, backend):
+    """``--error-bound LAYER=B`` sets the layers' error_bound on float and fixed-point
+    runs alike (the float run with the same rule included: it is part of the config)."""
+    from lava_gle.experiments import mnist1d
+    from lava_gle.numerics.engine import FixedEngine
+    seen = []
+    monkeypatch.setattr(mnist1d, "run_mnist1d",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
+                 "--error-bound", "h0=4", "--error-bound", "out=20",
+                 "--out", str(tmp_path)]) == 0
+    assert seen[0].error_bound == {"h0": 4.0, "out": 20.0}
+    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    assert [layer.error_bound for layer in net.layers] == [4.0] + [None] * 5 + [20.0]
+    if backend == "numpy-fixed":
+        q = FixedEngine(net).q
+        assert q.layers[0].consts.e_max == 4 * 2 ** q.layers[0].e_bits
+        assert [ql.consts.e_max for ql in q.layers[1:6]] == [None] * 5
 
 
 @pytest.mark.parametrize("learn_tau, flags, rates", [
