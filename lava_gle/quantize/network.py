@@ -281,8 +281,9 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
     """Backward pass of bounds: error formats and error-trace ranges, from the output
     (rate format ``top``) down. Below the output the error arrives through the dendritic
     accumulator (``acc_bits`` wide), which must hold its bound too. A layer's
-    ``error_bound`` sets its trace range (unless ``error_trace_range`` is given): the
-    bound, twice it under exact learning products (whose trace clips at half its range)."""
+    ``error_bound`` is held by its default error format and sets its trace range (unless
+    ``error_trace_range`` is given): the bound, twice it under exact learning products
+    (whose trace clips at half its range)."""
     lrn = net.learning
     exact = net.fixed_point.get("learning_products", "compensated") == "exact"
     r_range_top = payload_max(top.signed) * 2.0 ** -top.range_bits
@@ -300,7 +301,8 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
         e_bits = state_bits_for(e_bound)
         if out:  # below the output: eps = W^T e through the accumulator
             e_bits = min(e_bits, state_bits_for(d_bound, acc_bits))
-        if layer.error_bound is not None:  # the least range whose trace holds the bound
+        if layer.error_bound is not None:  # the format holds it, the trace spans it
+            e_bits = min(e_bits, state_bits_for(layer.error_bound))
             trace_range = layer.error_bound * (2.0 if exact else 1.0)
         fmt = ErrorFormat(e_bits=o.get("error_bits", e_bits),
                           e_bound=e_bound / overshoot,

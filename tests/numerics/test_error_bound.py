@@ -104,6 +104,18 @@ def test_the_bound_quantises_to_e_max_and_sets_the_trace_range(products, factor)
             != [ql.trace_coarsening for ql in q.layers])
 
 
+def test_the_default_error_format_holds_the_bound():
+    """A bound far above the errors the quantiser expects (the output's default format
+    holds |e| < 1): the default error bits are lowered to hold it, so an inference
+    network with a bound from training quantises."""
+    net = bounded(GoldenCase("visible_mlp").net, {"out": 100.0}, {"enabled": False})
+    free = _quantized(bounded(net, {}))
+    q = _quantized(net)
+    assert free.layers[1].e_bits > 16
+    assert q.layers[1].e_bits == 23 - 7 and q.layers[1].consts.e_max == 100 * 2 ** 16
+    assert q.layers[0].e_bits == free.layers[0].e_bits  # the unbounded layer keeps its own
+
+
 @pytest.mark.parametrize("bound, error_bits, fix", [
     (1e4, 14, "lower the bound or fixed_point.error_bits"),
     (1e-6, 10, "raise fixed_point.error_bits or the bound")])
