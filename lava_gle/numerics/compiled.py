@@ -365,7 +365,8 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
                 n_v += vk != raw
                 raw = v[k] + _scale(dv, mant[3, i], l3, h3, r3)
                 ek = _clip_state(raw)
-                n_e += ek != raw
+                if e_max == 0:  # a bound sets e: its clip at the state's limit is moot
+                    n_e += ek != raw
             else:
                 vk = ek = _clip_state(x)
                 n_v += vk != x

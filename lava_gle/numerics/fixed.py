@@ -317,7 +317,8 @@ class FixedNeuronConstants:
         The multiplier's product width (sign included; None: int64, 63 bits).
     e_max : int or None
         The layer's ``error_bound`` in the error format: ``e`` is clipped to ``+-e_max``
-        (the model's bound, not a saturation: not counted); None: unbounded.
+        (the model's bound, not a saturation: not counted, nor is e's clip at the state's
+        limit, which then changes nothing); None: unbounded.
     du_max : int or None
         Derived, not given: the largest ``|du|`` the Euler multiplies take
         (:func:`euler_operand_max`); ``du`` is clamped to it (counted as ``du.<layer>``).
@@ -399,8 +400,8 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     -------
     (FixedNeuronState, counts)
         ``counts`` = clipped values of (v, e, du, u, u_prosp, r), see
-        :data:`NEURON_SAT_VARS` (``e`` at the state's limit; the clip to ``c.e_max``
-        is the model's and not counted).
+        :data:`NEURON_SAT_VARS`. With ``c.e_max`` (the layer's error bound, the model's
+        clip) ``e`` counts nothing: the bound, within the state, sets its value.
 
     With gamma, ``du = s - u +- round(e gamma')`` can exceed what the multiplier takes:
     it is clamped to ``+-c.du_max`` (counted) before the Euler multiplies, so every
@@ -414,8 +415,8 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
     else:
         v_new, n_v = saturate_state(i)
         e, n_e = v_new, 0
-    if c.e_max is not None:
-        e = np.clip(e, -c.e_max, c.e_max)
+    if c.e_max is not None:  # within the state: it sets e, a clip at the state's limit
+        e, n_e = np.clip(e, -c.e_max, c.e_max), 0  # changes nothing then
     du, n_du = s - u, 0
     if c.gamma is not None:
         fb = c.gamma.apply(e)

@@ -99,14 +99,15 @@ def neuron_program(c: X.FixedNeuronConstants) -> Program:
         _factor(out, "t", "dv", c.tau_m_r)
         e = "e" if c.e_max is None else "e_formed"
         out.append(Instr("addsat", e, ("v", "t")))
-        counted.update({"v_new": "v", e: "e"})
+        if c.e_max is None:
+            counted["e"] = "e"
     else:
         out.append(Instr("addsat", "v_new", ("i", 0)))
         e = "v_new"
         if c.e_max is None:
             out.append(Instr("mov", "e", ("v_new",)))
-        counted.update(v_new="v")
-    if c.e_max is not None:  # the model's clip, not a saturation: not counted
+    counted["v_new"] = "v"
+    if c.e_max is not None:  # the model's clip (and what it clips from): not counted
         out.append(Instr("clip", "e", (e, -c.e_max, c.e_max)))
     out.append(Instr("sub", "du", ("s", "u")))
     if c.gamma is not None:  # du may exceed the multiplier: clamped (counted) before it
