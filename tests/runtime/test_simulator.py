@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import GoldenCase
+from conftest import MLP_ERROR_BOUNDS, GoldenCase, with_error_bounds
 from lava_gle import Network, network_from_dict
 from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
@@ -74,6 +74,22 @@ def test_learning_with_ce_feedback_alignment_and_tau_learning_matches_engine():
     # the run learned something, so the comparison is not between two static networks
     assert not np.allclose(expected["W.h1"], net.initial_weights(0))
     assert not np.allclose(expected["tau_m.h1"], net.layers[0].tau_m_array())
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_error_bounds_in_lava_float_give_the_engines_bits(fused):
+    """Layers with an error_bound that clips often, learning with gamma: lava-float
+    (structural and fused) gives the engine's bits, and the bound holds."""
+    g = GoldenCase("visible_mlp")
+    net = with_error_bounds(g.net)
+    T = 300
+    expected = Engine(net).run(g.inputs[:T], g.targets[:T], record=True)
+    with LavaNetwork(net, backend="float", fused=fused) as sim:
+        traces = sim.run(g.inputs[:T], g.targets[:T])
+    for key in expected:
+        np.testing.assert_array_equal(traces[key], expected[key], err_msg=key)
+    assert np.abs(traces["e.hidden"]).max() == MLP_ERROR_BOUNDS["hidden"]
 
 
 @pytest.mark.lava
