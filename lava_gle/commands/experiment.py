@@ -53,8 +53,9 @@ def add_parser(sub) -> None:
                         "h1=0.00375 h2=0.025 out=0.1)")
     p.add_argument("--error-bound", action="append", metavar="LAYER=BOUND",
                    help="mnist1d, yinyang: clip LAYER's error to +-BOUND as its neurons form "
-                        "it, in float and fixed point alike (repeatable; default: unbounded; "
-                        "docs/model.md, Bounded errors)")
+                        "it, in float and fixed point alike; LAYER=none: no bound (repeatable; "
+                        "defaults with the SGD rule: mnist1d h0=128 h1=64 h2=6.4 h3=16 h4=4 "
+                        "h5=16 out=32, yinyang none; docs/model.md, Bounded errors)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "

@@ -131,8 +131,9 @@ class RuleOptions:
     the integers train; overrides ``weight_range``). ``weight_tag_bits``: fixed point
     only, per layer name ``fixed_point.weight_tag_bits`` of its projection (the synaptic
     tag as low-order weight bits while learning). ``error_bound``: per layer name its
-    ``error_bound`` (the error clipped as the neurons form it, in both arithmetics;
-    None: the experiment's default, unbounded).
+    ``error_bound`` (the error clipped as the neurons form it, in both arithmetics; a
+    layer given None is unbounded; None: the experiment's default for the ``sgd`` rule,
+    mnist1d's ``ERROR_BOUNDS`` and none for yinyang, and none for ``adam``).
     """
 
     optimizer: str = "adam"
@@ -145,7 +146,7 @@ class RuleOptions:
     eta_scale: dict[str, float] | None = None
     formats: str = "initial"
     weight_tag_bits: dict[str, int] | None = None
-    error_bound: dict[str, float] | None = None
+    error_bound: dict[str, float | None] | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -157,11 +158,13 @@ class RuleOptions:
                 else adam_lr,
                 "eval_batch": None if batch >= 100 else 100}
 
-    def apply_to(self, net: Network, eta_scales: dict[str, float]) -> Network:
+    def apply_to(self, net: Network, eta_scales: dict[str, float],
+                 error_bounds: dict[str, float] | None = None) -> Network:
         """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
-        (``eta_scales``: the experiment's default), error bounds and weight tags."""
+        and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults),
+        and weight tags."""
         return self.with_weight_tags(self.with_error_bounds(
-            self.with_eta_scales(net, eta_scales)))
+            self.with_eta_scales(net, eta_scales), error_bounds or {}))
 
     def with_eta_scales(self, net: Network, default: dict[str, float]) -> Network:
         """``net`` with the ``sgd`` rule's per-layer ``eta_scale`` (``default`` where
@@ -176,17 +179,22 @@ class RuleOptions:
         return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
                                          for layer in net.layers))
 
-    def with_error_bounds(self, net: Network) -> Network:
-        """``net`` with :attr:`error_bound` as its layers' ``error_bound``. A bound
-        replaces the experiment's ``error_trace_range`` of its layer: the error trace spans
-        the bound, so the integers learn from the errors the float rule learns from."""
-        bounds = self.error_bound or {}
-        _check_layer_names(net, "--error-bound", {k: f"{v:g}" for k, v in bounds.items()})
+    def with_error_bounds(self, net: Network, default: dict[str, float]) -> Network:
+        """``net`` with :attr:`error_bound` as its layers' ``error_bound`` (``default``,
+        the ``sgd`` rule's, where :attr:`error_bound` is None; a layer given None has no
+        bound). A bound replaces the experiment's ``error_trace_range`` of its layer: the
+        error trace spans the bound, so the integers learn from the errors the float rule
+        learns from."""
+        bounds = self.error_bound
+        if bounds is None:
+            bounds = default if self.optimizer == "sgd" else {}
+        _check_layer_names(net, "--error-bound",
+                           {k: "none" if v is None else f"{v:g}" for k, v in bounds.items()})
         return replace(net, layers=tuple(
             replace(layer, error_bound=bounds[layer.name],
                     fixed_point={k: v for k, v in layer.fixed_point.items()
                                  if k != "error_trace_range"})
-            if layer.name in bounds else layer for layer in net.layers))
+            if bounds.get(layer.name) is not None else layer for layer in net.layers))
 
     def with_weight_tags(self, net: Network) -> Network:
         """``net`` with :attr:`weight_tag_bits` in its layers' ``fixed_point`` options."""
@@ -241,10 +249,15 @@ def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
                               "LAYER=SCALE with a number SCALE > 0, e.g. --eta-scale out=0.001")
 
 
-def parse_error_bounds(items: list[str] | None) -> dict[str, float] | None:
-    """``--error-bound LAYER=BOUND`` items as a dict (None: none given)."""
-    return parse_layer_values(items, "--error-bound", _positive,
-                              "LAYER=BOUND with a number BOUND > 0, e.g. --error-bound h0=128")
+def parse_error_bounds(items: list[str] | None) -> dict[str, float | None] | None:
+    """``--error-bound LAYER=BOUND`` items as a dict (None: none given); ``LAYER=none``
+    leaves LAYER unbounded (None)."""
+    bounds = parse_layer_values(items, "--error-bound",
+                                lambda text: text if text == "none" else _positive(text),
+                                "LAYER=BOUND with a number BOUND > 0, or LAYER=none, e.g. "
+                                "--error-bound h0=128")
+    return None if bounds is None else {k: None if v == "none" else v
+                                        for k, v in bounds.items()}
 
 
 def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:

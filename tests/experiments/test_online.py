@@ -15,7 +15,8 @@ from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
     TrainConfig, epoch_order, formats_from_float, frozen_network, onehot_targets,
-    parse_eta_scales, predict, predict_in_place, rule_overrides, start_network,
+    parse_error_bounds, parse_eta_scales, predict, predict_in_place, rule_overrides,
+    start_network,
     write_compare_case,
 )
 from lava_gle import load_network
@@ -308,8 +309,13 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
     names = [f"h{i}" for i in range(6)] + ["out"]
     assert sorted(m["formats"]["layers"]) == sorted(names)
     layers = m["formats"]["layers"]  # the defaults: measured error formats and tags
-    assert layers["h0"]["error_bits"] == 12 and layers["h4"]["error_trace_range"] == 0.1
-    assert layers["h5"]["error_trace_range"] > 0  # the others: calibrated from the errors
+    assert layers["h0"]["error_bits"] == 12 and layers["h4"]["error_bits"] == 14
+    assert layers["h5"]["error_bits"] > 0  # the others: calibrated from the errors
+    # the SGD rule's error bounds: every trace spans its layer's bound
+    assert not any("error_trace_range" in layers[n] for n in names)
+    net = config.apply_to(mnist1d.build_network(config), mnist1d.SGD_ETA_SCALE,
+                          mnist1d.ERROR_BOUNDS)
+    assert {l.name: l.error_bound for l in net.layers} == mnist1d.ERROR_BOUNDS
     assert all(layers[n]["weight_tag_bits"] == mnist1d.WEIGHT_TAG_BITS for n in names)
     # exact learning products (mantissa 4 on the doubled error trace) for every rule
     rules = quantize_network(mnist1d.build_network(config)).layers
@@ -322,3 +328,22 @@ def test_mnist1d_trains_in_fixed_point_with_its_default_rule(tmp_path):
     assert 0.0 <= m["test_accuracy"] <= 1.0 and 0.0 <= m["test_accuracy_float_same_rule"] <= 1.0
     arrays = np.load(tmp_path / "checkpoint.npz")  # the integers trained, per projection
     assert all(arrays[f"train.W.{i}"].dtype == np.int64 for i in range(7))
+
+
+def test_mnist1d_bounds_the_sgd_rules_errors_by_default():
+    """ERROR_BOUNDS with the SGD rule, none with Adam; given bounds replace the defaults
+    (LAYER=none: unbounded), and a bound replaces the layer's own error_trace_range."""
+    def bounds(config):
+        net = config.apply_to(mnist1d.build_network(config), mnist1d.SGD_ETA_SCALE,
+                              mnist1d.ERROR_BOUNDS)
+        return net, {layer.name: layer.error_bound for layer in net.layers}
+    sgd = mnist1d.Mnist1dConfig.quick(optimizer="sgd", loss="mse")
+    assert bounds(sgd)[1] == mnist1d.ERROR_BOUNDS
+    assert set(bounds(mnist1d.Mnist1dConfig.quick())[1].values()) == {None}
+    assert parse_error_bounds(["out=none", "h0=2"]) == {"out": None, "h0": 2.0}
+    net, given = bounds(replace(sgd, error_bound=parse_error_bounds(["out=none", "h0=2"])))
+    assert given == {"h0": 2.0, **{f"h{i}": None for i in range(1, 6)}, "out": None}
+    assert "error_trace_range" not in net.layers[0].fixed_point
+    assert net.layers[1].fixed_point["error_trace_range"] == 25.6  # ERROR_FORMATS
+    with pytest.raises(LavaGleError, match="--error-bound h0=0: expected LAYER=BOUND"):
+        parse_error_bounds(["h0=0"])
