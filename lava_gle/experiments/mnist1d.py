@@ -63,7 +63,9 @@ TARGET_RATE = 10.0
 #: layers) stayed at chance: 17.3 % after 10 epochs against 55.7 % with these; h1 and h3
 #: then 256x / 64x wider (a sweep on the run's compare case; h0's range is set by its
 #: learning gain up to 128): 61.3 % (docs/experiments.md, "MNIST-1D in integers under the
-#: new rule"; one seed).
+#: new rule"; one seed). Under the SGD rule's default :data:`ERROR_BOUNDS` the traces span
+#: the bounds instead and only the ``error_bits`` here apply; the ranges serve layers left
+#: unbounded (``--error-bound LAYER=none``).
 ERROR_FORMATS = {"h0": {"error_bits": 12, "error_trace_range": 2.0},
                  "h1": {"error_bits": 14, "error_trace_range": 25.6},
                  "h2": {"error_bits": 14, "error_trace_range": 0.1},
