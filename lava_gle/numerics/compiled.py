@@ -338,9 +338,10 @@ def _neuron(u, v, g, s, d, mant, shift, flags, phi_cfg, starts, coefs, g_starts,
     """:func:`~lava_gle.numerics.fixed.neuron_step` of arrays [..., n]. ``mant`` [5, n] and
     ``shift`` [3, 5] (:func:`_scale`): dt_m, tau_r_m, dt_r, tau_m_r, gamma; flags:
     prospective, has gamma, gamma negative, the Euler operand's bound ``du_max`` (with
-    gamma), the error's bound ``e_max`` (0: none); phi: :func:`_phi` with the constants of :func:`_packed_phi` (``phi_cfg[0] <
-    0``: left to the caller, payload and gate 0). Returns (u, u_prosp, p, g, v, e)
-    [6, ..., n] and the clipped values of v, e, du, u, u_prosp, r."""
+    gamma), the error's bound ``e_max`` (0: none); phi: :func:`_phi` with the constants
+    of :func:`_packed_phi` (``phi_cfg[0] < 0``: left to the caller, payload and gate 0).
+    Returns (u, u_prosp, p, g, v, e) [6, ..., n] and the clipped values of v, e, du, u,
+    u_prosp, r."""
     batch_shape = u.shape
     n = batch_shape[-1]
     u, v, g, s, d = np.ravel(u), np.ravel(v), np.ravel(g), np.ravel(s), np.ravel(d)
