@@ -31,7 +31,7 @@ FORMAT_VERSION = 1
 _TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed", "fixed_point"}
 _INPUT_KEYS = {"size"}
 _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
-               "eta_scale", "error_bound", "fixed_point"}
+               "eta_scale", "error_bound", "gain_decay", "error_norm_decay", "fixed_point"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
                   "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
@@ -225,6 +225,10 @@ def network_from_dict(data: Any, source: str | None = None) -> Network:
         layers.append(layer)
         below = layer.size
 
+    if layers[-1].gain_decay is not None:
+        raise c.fail(f"layers[{len(layers) - 1}].gain_decay",
+                     "is set on the output layer, whose rates are the read-out and what the "
+                     "output error compares with the target; gains belong to hidden layers")
     learning = _learning(c, top.get("learning", {}), dt)
     if learning.loss == "ce" and layers[-1].phi != "linear":
         raise c.fail("learning.loss", f"'ce' needs a linear output layer (its rates are the "
@@ -273,7 +277,20 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
                      eta_scale=c.number(raw.get("eta_scale", 1.0), f"{p}.eta_scale",
                                         positive=True),
                      error_bound=None if raw.get("error_bound") is None else
-                     c.number(raw["error_bound"], f"{p}.error_bound", positive=True))
+                     c.number(raw["error_bound"], f"{p}.error_bound", positive=True),
+                     gain_decay=_decay(c, raw, p, "gain_decay"),
+                     error_norm_decay=_decay(c, raw, p, "error_norm_decay"))
+
+
+def _decay(c: _Checker, raw: dict, p: str, key: str) -> float | None:
+    """A normaliser's decay: None, or a number strictly between 0 and 1."""
+    if raw.get(key) is None:
+        return None
+    decay = c.number(raw[key], f"{p}.{key}", positive=True)
+    if not decay < 1:
+        raise c.fail(f"{p}.{key}", f"{decay:g} is not below 1; a running average's decay is "
+                                   "in (0, 1), e.g. 0.999 (about 1,000 steps)")
+    return decay
 
 
 def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
@@ -416,8 +433,9 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
             d["fixed_point"] = dict(layer.fixed_point)
         if layer.eta_scale != 1.0:
             d["eta_scale"] = layer.eta_scale
-        if layer.error_bound is not None:
-            d["error_bound"] = layer.error_bound
+        for key in ("error_bound", "gain_decay", "error_norm_decay"):
+            if getattr(layer, key) is not None:
+                d[key] = getattr(layer, key)
         layers.append(d)
     lrn = net.learning
     learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,

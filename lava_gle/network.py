@@ -96,6 +96,15 @@ class LayerSpec:
         Bound on the layer's error: ``e`` is clipped to ``[-error_bound, error_bound]`` as
         the neurons form it, so the layer learns from, sends down and feeds back (gamma)
         a bounded error. ``None``: unbounded (the model of ``docs/model.md``).
+    gain_decay : float or None
+        Hidden layers: the neurons send ``g r`` with a gain ``g`` per neuron, the inverse
+        RMS of their rate (at most 1000) from a running mean square of r over learning
+        steps that settles to an exponential average with this decay (in (0, 1)), and
+        scale the error they receive by ``g``. ``None``: g = 1.
+    error_norm_decay : float or None
+        The projection into the layer learns from ``n e`` per neuron instead of ``e``,
+        ``n`` the inverse RMS of e (running mean square as for the gain). ``None``: from
+        ``e``. Both: ``docs/model.md``, "Neuron-local normalisers".
     """
 
     name: str
@@ -110,6 +119,8 @@ class LayerSpec:
     fixed_point: dict = field(default_factory=dict)
     eta_scale: float = 1.0
     error_bound: float | None = None
+    gain_decay: float | None = None
+    error_norm_decay: float | None = None
 
     def tau_m_array(self) -> np.ndarray:
         """tau_m as a float64 array of shape [n]."""

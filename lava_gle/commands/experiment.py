@@ -56,6 +56,11 @@ def add_parser(sub) -> None:
                         "it, in float and fixed point alike; LAYER=none: no bound (repeatable; "
                         "defaults with the SGD rule: mnist1d h0=128 h1=64 h2=6.4 h3=16 h4=4 "
                         "h5=16 out=32, yinyang none; docs/model.md, Bounded errors)")
+    p.add_argument("--normalizers", type=float, metavar="DECAY",
+                   help="mnist1d, yinyang, SGD rule, float: neuron-local normalisers, running "
+                        "averages with this decay (e.g. 0.999): hidden neurons send g r with "
+                        "g = 1/RMS(r), every layer learns from e/RMS(e); the default eta "
+                        "scales and error bounds then do not apply (docs/model.md)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -117,10 +122,11 @@ def run(args: argparse.Namespace) -> int:
     if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
                                    or args.eta_scale or args.formats
                                    or args.weight_tag_bits or args.error_bound
+                                   or args.normalizers is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
-                           "--weight-tag-bits, --error-bound, --teach-start and "
+                           "--weight-tag-bits, --error-bound, --normalizers, --teach-start and "
                            "--target-rate apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
@@ -138,7 +144,7 @@ def run(args: argparse.Namespace) -> int:
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
-                              args.error_bound)
+                              args.error_bound, args.normalizers)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
     if args.name == "lagline":

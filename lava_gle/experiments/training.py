@@ -134,6 +134,10 @@ class RuleOptions:
     ``error_bound`` (the error clipped as the neurons form it, in both arithmetics; a
     layer given None is unbounded; None: the experiment's default for the ``sgd`` rule,
     mnist1d's ``ERROR_BOUNDS`` and none for yinyang, and none for ``adam``).
+    ``normalizer_decay``: float, ``sgd`` only: neuron-local normalisers with this decay,
+    ``gain_decay`` on every hidden layer and ``error_norm_decay`` on every layer
+    (``docs/model.md``, "Neuron-local normalisers"); the experiment's default eta scales
+    and error bounds, tuned for the plain rule, then do not apply (given ones do).
     """
 
     optimizer: str = "adam"
@@ -147,6 +151,7 @@ class RuleOptions:
     formats: str = "initial"
     weight_tag_bits: dict[str, int] | None = None
     error_bound: dict[str, float | None] | None = None
+    normalizer_decay: float | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -161,10 +166,23 @@ class RuleOptions:
     def apply_to(self, net: Network, eta_scales: dict[str, float],
                  error_bounds: dict[str, float] | None = None) -> Network:
         """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
-        and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults),
-        and weight tags."""
-        return self.with_weight_tags(self.with_error_bounds(
-            self.with_eta_scales(net, eta_scales), error_bounds or {}))
+        and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults, not
+        used with normalisers), weight tags and normalisers."""
+        if self.normalizer_decay is not None:
+            eta_scales, error_bounds = {}, {}
+        return self.with_normalizers(self.with_weight_tags(self.with_error_bounds(
+            self.with_eta_scales(net, eta_scales), error_bounds or {})))
+
+    def with_normalizers(self, net: Network) -> Network:
+        """``net`` with :attr:`normalizer_decay` as ``gain_decay`` of its hidden layers and
+        ``error_norm_decay`` of every layer (``net`` itself when None)."""
+        decay = self.normalizer_decay
+        if decay is None:
+            return net
+        top = len(net.layers) - 1
+        return replace(net, layers=tuple(
+            replace(layer, gain_decay=None if i == top else decay, error_norm_decay=decay)
+            for i, layer in enumerate(net.layers)))
 
     def with_eta_scales(self, net: Network, default: dict[str, float]) -> Network:
         """``net`` with the ``sgd`` rule's per-layer ``eta_scale`` (``default`` where
@@ -281,7 +299,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    halve_every: int | None = None, eta_scale: list[str] | None = None,
                    formats: str | None = None, weight_tag_bits: list[str] | None = None,
                    target_rate: float | None = None,
-                   error_bound: list[str] | None = None) -> dict[str, Any]:
+                   error_bound: list[str] | None = None,
+                   normalizers: float | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -289,6 +308,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
     ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
+    ``normalizers`` (a decay in (0, 1)) ``sgd`` on a float backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -304,9 +324,9 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
         out["loss"] = loss or "mse"
     if out.get("optimizer", "adam") != "sgd":
         for flag, value in (("--sgd-eta", sgd_eta), ("--halve-every", halve_every),
-                            ("--eta-scale", eta_scale)):
+                            ("--eta-scale", eta_scale), ("--normalizers", normalizers)):
             if value is not None:
-                raise LavaGleError(f"{flag} sets the SGD rule's rate; add --optimizer sgd")
+                raise LavaGleError(f"{flag} applies to the SGD rule; add --optimizer sgd")
     if target_rate is not None and out.get("loss") != "mse":
         raise LavaGleError("--target-rate sets the one-hot target rates of the MSE loss; add "
                            "--loss mse")
@@ -316,6 +336,14 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
         if value is not None and not fixed:
             raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
                                "float (use --backend numpy-fixed)")
+    if normalizers is not None:
+        if fixed:
+            raise LavaGleError(f"--normalizers has no fixed-point form yet; backend {backend} "
+                               "runs integers: use --backend numpy")
+        if not 0 < normalizers < 1:
+            raise LavaGleError(f"--normalizers {normalizers:g}: the decay of the running "
+                               "averages must be in (0, 1), e.g. 0.999")
+        out["normalizer_decay"] = normalizers
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
@@ -407,9 +435,12 @@ def stream_batch(engine, x: np.ndarray, labels: np.ndarray, readout_start: int,
 
 
 def frozen_network(net: Network, engine) -> Network:
-    """``net`` with the engine's current W, b and tau_m, learning off."""
+    """``net`` with the engine's current W, b and tau_m, learning off: a plain GLE network
+    (neuron-local gains folded into the weights above them, :attr:`Engine.weights`;
+    without learning the normalisers do not act)."""
     trained = net.with_parameters(engine.weights, engine.biases)
-    layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64))
+    layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64), gain_decay=None,
+                           error_norm_decay=None)
                    for layer, tau in zip(trained.layers, engine.tau_m))
     return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
 

@@ -89,6 +89,13 @@ class Engine:
             raise LavaGleError(f"the {self.kernels.arithmetic}-point kernels learn with the "
                                f"learning engine's own rule (dW = eta e r^T, learning.eta); "
                                f"they cannot run the optimizer {type(optimizer).__name__}")
+        normalised = [k.name for k in self.kernels.layers
+                      if getattr(k, "error_scale", None) is not None]
+        if optimizer is not None and normalised:
+            raise LavaGleError(f"layers {normalised} set error_norm_decay, which normalises "
+                               f"the error of GLE's own rule; the optimizer "
+                               f"{type(optimizer).__name__} normalises its own way: drop "
+                               "error_norm_decay or learn with GLE's rule (no optimizer)")
         self.optimizer = optimizer
         self.learning = net.learning.enabled
         self.allow_nan = allow_nan
@@ -103,8 +110,15 @@ class Engine:
     @property
     def weights(self) -> list[np.ndarray]:
         """W_l [n_l, n_{l-1}] in float units: the live arrays of float kernels (updated in
-        place while learning), dequantised copies of fixed ones."""
-        return [k.decode("W", k.W) for k in self.kernels.layers]
+        place while learning), dequantised copies of fixed ones. Where layer l-1 has gains
+        ``g`` (``gain_decay``), a copy ``W_l diag(g)``: the weights of the plain GLE
+        network that computes the same with the gains as they are now."""
+        layers = self.kernels.layers
+        out = [k.decode("W", k.W) for k in layers]
+        for l in range(1, len(out)):
+            if layers[l - 1].gain is not None:
+                out[l] = out[l] * layers[l - 1].gain
+        return out
 
     @property
     def biases(self) -> list[np.ndarray]:

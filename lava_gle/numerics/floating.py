@@ -13,6 +13,11 @@ except ``p`` of the first layer, which is the current input)::
     ... = neuron_step(state, s, d)                          (v, e, u, u_prosp, r, r')
     eps = backward_error(W, e)                              (W^T e, to the layer below)
     gW, gb = local_gradients(e, p)                          (e p^T, batch mean)
+
+A layer with neuron-local normalisers (``docs/model.md``, "Neuron-local normalisers")
+sends ``g r`` instead of ``r``, scales the error it receives by the same ``g`` and learns
+from ``n e`` instead of ``e``; ``g`` and ``n`` are :func:`normaliser` values of running
+mean squares kept by :func:`update_mean_square`.
 """
 from __future__ import annotations
 
@@ -170,3 +175,37 @@ def tau_m_gradient(e: Array, udot: Array) -> Array:
     """Local signal for tau_m learning: ``mean_b(-e * du/dt)`` [n]; ``tau_m += eta_tau * g``."""
     g = -e * udot
     return g if g.ndim == 1 else g.mean(axis=0)
+
+
+#: Largest gain ``g`` (the inverse RMS of a silent neuron's rate is capped here).
+GAIN_MAX = 1000.0
+#: Largest error normaliser ``n``.
+NORM_MAX = 1e8
+
+
+def mean_square_rate(steps: int, decay: float) -> float:
+    """Rate of update number ``steps`` (1, 2, ...) of a running mean square:
+    ``max(2**-floor(log2(steps)), 1 - decay)``. The first update takes the value itself,
+    the rate then halves at updates 2, 4, 8, ... until it reaches ``1 - decay``: a running
+    mean at first (so no start-up bias, as Adam's bias correction gives), then an
+    exponential average over about ``1 / (1 - decay)`` updates; a shift on integers."""
+    return max(2.0 ** -(int(steps).bit_length() - 1), 1.0 - decay)
+
+
+def update_mean_square(ms: Array, x: Array, rate: float) -> None:
+    """One step of a per-neuron running mean square, in place:
+    ``ms <- ms + rate (mean_b(x**2) - ms)``; ms [n], x [..., n] (batch mean over the
+    leading axes); ``rate`` from :func:`mean_square_rate`."""
+    sq = np.square(x)
+    if sq.ndim > 1:
+        sq = sq.reshape(-1, sq.shape[-1]).mean(axis=0)
+    ms += rate * (sq - ms)
+
+
+def normaliser(ms: Array, steps: int, limit: float) -> Array:
+    """The inverse RMS ``min(ms**-0.5, limit)`` [n] of a running mean square after
+    ``steps`` updates (ones before the first)."""
+    if steps == 0:
+        return np.ones_like(ms)
+    with np.errstate(divide="ignore"):
+        return np.minimum(1.0 / np.sqrt(ms), limit).astype(ms.dtype, copy=False)

@@ -98,6 +98,15 @@ class FloatLayer:
     tau_m : ndarray [n]
         Membrane time constants, the array inside :attr:`consts` (learned in place).
     consts : NeuronConstants
+    gain : ndarray [n] or None
+        With ``gain_decay``: the neurons' gains ``g`` (they send ``g r``), from
+        :attr:`gain_ms`; None: no gain.
+    error_scale : ndarray [n] or None
+        With ``error_norm_decay``: the factor ``n`` of the error the projection learns
+        from, from :attr:`error_ms`; None: the rule learns from ``e``.
+    gain_ms, error_ms : ndarray [n] or None
+        The running mean squares of r and e behind them (updated by :meth:`adapt` on
+        learning steps); ``norm_steps`` (int64 []): how many updates they have had.
     """
 
     arithmetic = "float"
@@ -120,31 +129,70 @@ class FloatLayer:
         #: whether run results carry ``tau_m.L`` (whenever the description asks to learn it)
         self.reports_tau_m = lrn.learn_tau
         self.tau_m_min = net.tau_m_min
+        self.gain_decay, self.norm_decay = spec.gain_decay, spec.error_norm_decay
+        zeros = np.zeros(spec.size, self.dtype)
+        self.gain_ms = None if self.gain_decay is None else zeros.copy()
+        self.error_ms = None if self.norm_decay is None else zeros.copy()
+        self.norm_steps = np.zeros((), np.int64)
+        self._normalise()
 
     @property
     def tau_m(self) -> Array:
         return self.consts.tau_m
 
     def parameters(self) -> dict[str, Array]:
-        """The learnable arrays by kind (``W``, ``b``, ``tau_m``): the kernel's own."""
-        return {"W": self.W, "b": self.b, "tau_m": self.consts.tau_m}
+        """The learnable and adaptive arrays by kind (``W``, ``b``, ``tau_m``; with
+        normalisers also ``gain_ms``, ``error_ms`` and ``norm_steps``): the kernel's own."""
+        out = {"W": self.W, "b": self.b, "tau_m": self.consts.tau_m}
+        for kind in ("gain_ms", "error_ms"):
+            if getattr(self, kind) is not None:
+                out[kind] = getattr(self, kind)
+        if self.gain_ms is not None or self.error_ms is not None:
+            out["norm_steps"] = self.norm_steps
+        return out
 
     def load(self, params: dict[str, Array]) -> None:
-        """Set parameters by kind (``W``, ``b``, ``tau_m``; any subset) in place."""
+        """Set parameters by kind (any subset of :meth:`parameters`' kinds) in place."""
         mine = self.parameters()
         for kind, values in params.items():
             mine[kind][...] = values
+        self._normalise()
+
+    def adapt(self, new: F.NeuronState) -> None:
+        """One learning step of the neuron-local normalisers: the running mean squares of
+        the new rate and error, then :attr:`gain` and :attr:`error_scale` from them."""
+        if self.gain_ms is None and self.error_ms is None:
+            return
+        self.norm_steps += 1
+        steps = int(self.norm_steps)
+        if self.gain_ms is not None:
+            F.update_mean_square(self.gain_ms, new.r, F.mean_square_rate(steps, self.gain_decay))
+        if self.error_ms is not None:
+            F.update_mean_square(self.error_ms, new.e, F.mean_square_rate(steps, self.norm_decay))
+        self._normalise()
+
+    def _normalise(self) -> None:
+        steps = int(self.norm_steps)
+        self.gain = None if self.gain_ms is None else F.normaliser(
+            self.gain_ms, steps, F.GAIN_MAX)
+        self.error_scale = None if self.error_ms is None else F.normaliser(
+            self.error_ms, steps, F.NORM_MAX)
 
     def zero_state(self, batch: tuple[int, ...]) -> F.NeuronState:
         return F.zero_state(batch + (self.size,), self.dtype)
 
     def rate(self, st: F.NeuronState) -> Array:
-        return st.r
+        """What the layer sends up: ``r``, or ``g r`` with a gain."""
+        return st.r if self.gain is None else st.r * self.gain
 
     def drive(self, p: Array) -> Array:
         return F.forward_drive(self.W, self.b, p)
 
     def step(self, st: F.NeuronState, s: Array, d: Array) -> F.NeuronState:
+        """One neuron step; with a gain the error from above is ``g d`` (the error of
+        the rate ``r`` behind the payload ``g r``, g held constant)."""
+        if self.gain is not None:
+            d = d * self.gain
         return F.neuron_step(st.u, st.v, st.r_prime, s, d, self.consts)
 
     def error_down(self, e: Array) -> Array:
@@ -176,7 +224,10 @@ class FloatLayer:
 
     def learn_synapses(self, e: Array, p: Array, t: int) -> None:
         """GLE's rule: ``W += eta mean_b(e p^T)``, ``b += eta mean_b(e)`` (``eta``: the
-        network's rate times the layer's ``eta_scale``)."""
+        network's rate times the layer's ``eta_scale``; ``e`` times :attr:`error_scale`
+        with an error normaliser)."""
+        if self.error_scale is not None:
+            e = e * self.error_scale
         g_w, g_b = F.local_gradients(e, p)
         self.W += self.eta * g_w
         if self.learn_bias:
@@ -241,8 +292,11 @@ class FloatKernels:
             k.eta = eta * k.eta_scale
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
-        """One step of plasticity: GLE's own rule, or ``optimizer.step(params, grads)`` on
-        the local signals (keys ``W.L``, ``b.L``, ``tau_m.L``), tau_m then clamped."""
+        """One step of plasticity: the neuron-local normalisers (:meth:`FloatLayer.adapt`),
+        then GLE's own rule, or ``optimizer.step(params, grads)`` on the local signals (keys
+        ``W.L``, ``b.L``, ``tau_m.L``), tau_m then clamped."""
+        for k, st in zip(self.layers, new):
+            k.adapt(st)
         if optimizer is None:
             for k, st, st_old, p in zip(self.layers, new, old, pres):
                 k.learn_synapses(st.e, p, t)
@@ -290,6 +344,8 @@ class FixedLayer:
     """
 
     arithmetic = "fixed"
+    #: no neuron-local gains in integers (the quantiser refuses ``gain_decay``)
+    gain = None
 
     def __init__(self, q: QuantizedNetwork, index: int, sat: SaturationSink) -> None:
         ql = q.layers[index]

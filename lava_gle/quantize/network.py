@@ -413,6 +413,13 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.backward == "feedback_alignment":
         raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
                                 "use backward 'transpose' for the fixed-point backends")
+    for layer in net.layers:
+        for key in ("gain_decay", "error_norm_decay"):
+            if getattr(layer, key) is not None:
+                raise QuantizationError(
+                    f"layer {layer.name!r}: {key} (a neuron-local normaliser) has no "
+                    "fixed-point form yet; remove it for the fixed-point backends, or run "
+                    "the float backend numpy")
     require_memory(net, "quantize")
     opts = Options.of(net)
     in_bits = rate_bits_for(opts.in_range, True)

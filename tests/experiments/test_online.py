@@ -347,3 +347,36 @@ def test_mnist1d_bounds_the_sgd_rules_errors_by_default():
     assert net.layers[1].fixed_point["error_trace_range"] == 25.6  # ERROR_FORMATS
     with pytest.raises(LavaGleError, match="--error-bound h0=0: expected LAYER=BOUND"):
         parse_error_bounds(["h0=0"])
+
+
+def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
+    """``normalizer_decay``: gains on the hidden layers, error normalisers on all; the
+    plain rule's per-projection rates and error bounds give way to one eta and no bounds,
+    while given ones still apply."""
+    config = mnist1d.Mnist1dConfig.quick(optimizer="sgd", loss="mse", normalizer_decay=0.999)
+    net = config.apply_to(mnist1d.build_network(config), mnist1d.SGD_ETA_SCALE,
+                          mnist1d.ERROR_BOUNDS)
+    assert [l.gain_decay for l in net.layers] == [0.999] * 6 + [None]
+    assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
+    assert {l.eta_scale for l in net.layers} == {1.0}
+    assert {l.error_bound for l in net.layers} == {None}
+    given = replace(config, eta_scale={"out": 0.5}, error_bound={"h0": 3.0})
+    net = given.apply_to(mnist1d.build_network(given), mnist1d.SGD_ETA_SCALE,
+                         mnist1d.ERROR_BOUNDS)
+    assert net.layers[-1].eta_scale == 0.5 and net.layers[0].error_bound == 3.0
+
+
+def test_mnist1d_trains_with_normalizers(tmp_path):
+    """A short float run with normalisers, end to end: its checkpoint carries the running
+    mean squares (of r on the hidden layers only, of e on all) and metrics.json the
+    decay."""
+    from lava_gle.cli import main
+    flags = ["experiment", "mnist1d", "--quick", "--quiet", "--optimizer", "sgd", "--loss",
+             "mse", "--normalizers", "0.99", "--sgd-eta", "0.002", "--epochs", "1"]
+    assert main([*flags, "--out", str(tmp_path / "a")]) == 0
+    arrays = np.load(tmp_path / "a" / "checkpoint.npz")
+    assert {f"train.gain_ms.{i}" for i in range(6)} <= set(arrays)
+    assert "train.gain_ms.6" not in arrays and "train.error_ms.6" in arrays
+    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
+    assert m["config"]["normalizer_decay"] == 0.99
+    assert m["test_accuracy"] > 0.0

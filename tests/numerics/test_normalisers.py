@@ -1,0 +1,186 @@
+"""Neuron-local normalisers (``gain_decay``, ``error_norm_decay``): the float model."""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import GoldenCase
+from lava_gle import LavaGleError, network_from_dict
+from lava_gle.description import network_to_dict
+from lava_gle.experiments.training import frozen_network
+from lava_gle.numerics import floating as F
+from lava_gle.numerics.engine import Engine
+from lava_gle.quantize import QuantizationError, quantize_network
+from tolerances import assert_close_at_scale
+
+
+def _normalised(net, gain=0.99, norm=0.99):
+    """``net`` (two layers) with a gain on the hidden layer and error normalisers on both."""
+    hidden, out = net.layers
+    return dataclasses.replace(net, layers=(
+        dataclasses.replace(hidden, gain_decay=gain, error_norm_decay=norm),
+        dataclasses.replace(out, error_norm_decay=norm)))
+
+
+def test_the_rate_halves_at_powers_of_two_down_to_one_minus_the_decay():
+    rates = [F.mean_square_rate(k, 0.99) for k in (1, 2, 3, 4, 7, 8, 64, 127, 128, 10 ** 6)]
+    assert rates == [1.0, 0.5, 0.5, 0.25, 0.25, 0.125, 2 ** -6, 2 ** -6, 1 - 0.99, 1 - 0.99]
+
+
+def test_a_constant_signal_is_normalised_exactly_from_the_first_update():
+    """The first update takes the value itself: a signal of constant magnitude c gives
+    1 / c after every number of updates (capped at the limit); before the first update
+    the factor is 1."""
+    ms = np.zeros(3)
+    x = np.array([[0.5, -2.0, 1e-4], [-0.5, 2.0, -1e-4]])  # batch 2: mean_b x**2 = c**2
+    np.testing.assert_array_equal(F.normaliser(ms, 0, F.GAIN_MAX), np.ones(3))
+    for steps in range(1, 300):
+        F.update_mean_square(ms, x, F.mean_square_rate(steps, 0.9))
+        np.testing.assert_allclose(F.normaliser(ms, steps, F.GAIN_MAX), [2.0, 0.5, 1000.0],
+                                   rtol=1e-12)
+
+
+def test_the_running_mean_square_is_a_weighted_mean_of_the_history():
+    """After k updates with x_t, ms = sum_t w_t mean_b x_t**2 with w_t = a_t prod_{s>t}
+    (1 - a_s), a_t the rate of update t: weights that sum to 1 (a mean, no start-up
+    bias) and, past the warm-up, fall geometrically with the decay."""
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(300, 4, 3))
+    ms = np.zeros(3)
+    for t, x in enumerate(xs, start=1):
+        F.update_mean_square(ms, x, F.mean_square_rate(t, 0.97))
+    a = np.array([F.mean_square_rate(t, 0.97) for t in range(1, 301)])
+    w = a * np.append(np.cumprod((1 - a)[::-1])[::-1][1:], 1.0)
+    np.testing.assert_allclose(w.sum(), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(w[-1] / w[-2], 1 / 0.97, rtol=1e-12)
+    np.testing.assert_allclose(ms, np.einsum("t,tn->n", w, (xs ** 2).mean(axis=1)),
+                               rtol=1e-12)
+
+
+def test_without_learning_the_normalisers_do_not_act():
+    """Gains start at 1 and only learning steps move them: a run with learning off is the
+    plain network's, bit for bit."""
+    g = GoldenCase("visible_mlp")
+    off = dataclasses.replace(g.net.learning, enabled=False)
+    plain = Engine(dataclasses.replace(g.net, learning=off)).run(g.inputs, g.targets,
+                                                                 record=["r", "e"])
+    net = _normalised(dataclasses.replace(g.net, learning=off))
+    got = Engine(net).run(g.inputs, g.targets, record=["r", "e"])
+    for key in plain:
+        np.testing.assert_array_equal(got[key], plain[key])
+
+
+def test_the_first_update_learns_from_the_sign_of_the_error():
+    """Batch 1, the first learning step (after 20 steps without learning, so that errors
+    flow): the error normaliser is 1 / |e|, so ``dW = eta sign(e) p^T``, ``db = eta
+    sign(e)``."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(g.net)
+    engine = Engine(net)
+    engine.learning = False
+    engine.run(g.inputs[:20], g.targets[:20], reset=True)
+    engine.learning = True
+    w0, b0 = engine.kernels.layers[0].W.copy(), engine.kernels.layers[0].b.copy()
+    x = np.array([[0.7, -0.4]])
+    engine.step(x, np.array([[0.3, -0.2]]))
+    e = engine.state[0].e[0]
+    assert np.all(np.abs(e) > 1e-6)
+    eta = net.learning.eta
+    np.testing.assert_allclose(engine.kernels.layers[0].W - w0, eta * np.outer(np.sign(e), x[0]),
+                               rtol=1e-12)
+    np.testing.assert_allclose(engine.kernels.layers[0].b - b0, eta * np.sign(e), rtol=1e-12)
+
+
+def test_the_gain_scales_the_payload_and_the_error_received():
+    """After learning, one more step from the same state: the hidden layer sends g r and
+    its error is the plain network's formed from g d (r' g W^T e)."""
+    g = GoldenCase("visible_mlp")
+    engine = Engine(_normalised(g.net))
+    engine.run(g.inputs[:300], g.targets[:300])
+    hidden = engine.kernels.layers[0]
+    gain = hidden.gain.copy()
+    assert np.ptp(gain) > 0.01 and np.all(np.abs(gain - 1) > 0.01)
+    st = engine.state[0]
+    np.testing.assert_array_equal(hidden.rate(st), st.r * gain)
+    d = np.array([[0.3, -0.1, 0.2, 0.05]])
+    expected = F.neuron_step(st.u, st.v, st.r_prime, np.zeros_like(d), d * gain, hidden.consts)
+    got = hidden.step(st, np.zeros_like(d), d)
+    np.testing.assert_array_equal(got.e, expected.e)
+
+
+def test_the_frozen_network_folds_the_gains_and_computes_the_same():
+    """After learning with normalisers, the plain network of :func:`frozen_network`
+    (W_out diag(g), no normalisers) runs a fresh stream as the trained engine does with
+    learning off: rates and errors equal up to the rounding of the folded product."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(g.net)
+    engine = Engine(net)
+    engine.run(g.inputs, g.targets)
+    frozen = frozen_network(net, engine)
+    assert all(layer.gain_decay is None and layer.error_norm_decay is None
+               for layer in frozen.layers)
+    np.testing.assert_array_equal(frozen.initial_weights(1),
+                                  engine.kernels.layers[1].W * engine.kernels.layers[0].gain)
+    engine.learning = False
+    engine.reset(1)
+    got = engine.run(g.inputs, g.targets, record=["r", "e"])
+    want = Engine(frozen).run(g.inputs, g.targets, record=["r", "e"])
+    for key in ("r.out", "e.out", "e.hidden"):
+        # a few ulps per step (one product reordered), carried over 800 steps
+        assert_close_at_scale(got[key], want[key], ulps=1e4, what=key)
+    assert not np.allclose(want["r.out"], Engine(_plain(frozen, engine)).run(
+        g.inputs, g.targets, record=["r"])["r.out"])
+
+
+def _plain(frozen, engine):
+    """``frozen`` with the unfolded output weights (the gains dropped)."""
+    return frozen.with_parameters([engine.kernels.layers[0].W, engine.kernels.layers[1].W],
+                                  [k.b for k in engine.kernels.layers])
+
+
+def test_a_resumed_run_continues_the_normalisers_exactly():
+    """state_dict / load_state_dict carry the running mean squares and their step count: a
+    run split in two is the whole run, bit for bit."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(g.net)
+    whole = Engine(net)
+    whole.run(g.inputs, g.targets, reset=True)
+    first = Engine(net)
+    first.run(g.inputs[:400], g.targets[:400], reset=True)
+    second = Engine(net)
+    second.load_state_dict(first.state_dict())
+    second.run(g.inputs[400:], g.targets[400:])
+    for a, b in zip(whole.kernels.layers, second.kernels.layers):
+        for kind, arr in a.parameters().items():
+            np.testing.assert_array_equal(b.parameters()[kind], arr, err_msg=kind)
+    assert int(second.kernels.layers[0].norm_steps) == 800
+
+
+def test_descriptions_take_checked_decays_and_write_them_back():
+    g = GoldenCase("visible_mlp")
+    d = network_to_dict(_normalised(g.net, 0.995, 0.9))
+    assert d["layers"][0]["gain_decay"] == 0.995 and d["layers"][1]["error_norm_decay"] == 0.9
+    net = network_from_dict(d)
+    assert (net.layers[0].gain_decay, net.layers[0].error_norm_decay) == (0.995, 0.9)
+    for layer, key, value, message in (
+            (0, "gain_decay", 1.0, "layers[0].gain_decay: 1 is not below 1"),
+            (1, "error_norm_decay", 0.0, "layers[1].error_norm_decay"),
+            (1, "gain_decay", 0.99, "layers[1].gain_decay: is set on the output layer")):
+        bad = network_to_dict(g.net)
+        bad["layers"][layer][key] = value
+        with pytest.raises(LavaGleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            network_from_dict(bad)
+
+
+def test_backends_without_normalisers_refuse_them_by_name():
+    g = GoldenCase("visible_mlp")
+    with pytest.raises(QuantizationError, match="layer 'hidden': gain_decay .* no fixed-point"):
+        quantize_network(_normalised(g.net))
+    from lava_gle.runtime import LavaNetwork
+    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* NumPy engine only"):
+        LavaNetwork(_normalised(g.net))
+    from lava_gle.numerics.optim import Adam
+    with pytest.raises(LavaGleError, match=r"layers \['hidden', 'out'\] set error_norm_decay"):
+        Engine(_normalised(g.net), optimizer=Adam(lr=1e-3))
