@@ -56,7 +56,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     :data:`ERROR_TRACE_QUANTILE` quantile of |e| (at least 63 LSBs of the error format;
     not set where every error is 0). A layer with an ``error_bound`` gets error bits that
     also hold the bound, and no ``error_trace_range``: the quantiser spans the bound, so
-    the integers learn from the errors the float rule learns from. Options already in the
+    the integers learn from the errors the float rule learns from; a layer with an error
+    normaliser none either (the trace spans the normalised error). Options already in the
     description win. Learning settings are unchanged.
     """
     x = np.asarray(x, np.float64)
@@ -102,6 +103,8 @@ def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],
     bound = net.layers[i].error_bound
     if bound is not None:  # e never exceeds it: the trace spans it (quantize_network)
         return {"error_bits": min(bits, state_bits_for(bound))}
+    if net.layers[i].error_norm_decay is not None:  # the trace spans the normalised error
+        return {"error_bits": bits}
     out: dict[str, float | int] = {"error_bits": bits}
     trace_range = float(np.quantile(e, ERROR_TRACE_QUANTILE))
     if trace_range > 0:  # no finer than 63 of the error format's LSBs

@@ -36,6 +36,7 @@ from lava_gle.numerics import fixed as X
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.formats import weight_exp
+from lava_gle.quantize.network import decay_shift, nearest_shift_decay
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 
@@ -175,13 +176,18 @@ class RuleOptions:
 
     def with_normalizers(self, net: Network) -> Network:
         """``net`` with :attr:`normalizer_decay` as ``gain_decay`` of its hidden layers and
-        ``error_norm_decay`` of every layer (``net`` itself when None)."""
+        ``error_norm_decay`` of every layer (``net`` itself when None). The experiment's
+        own error formats (``error_bits``, ``error_trace_range``), sized for the plain
+        rule's errors, are dropped: calibration sizes the formats, and the traces span the
+        normalised errors."""
         decay = self.normalizer_decay
         if decay is None:
             return net
         top = len(net.layers) - 1
         return replace(net, layers=tuple(
-            replace(layer, gain_decay=None if i == top else decay, error_norm_decay=decay)
+            replace(layer, gain_decay=None if i == top else decay, error_norm_decay=decay,
+                    fixed_point={k: v for k, v in layer.fixed_point.items()
+                                 if k not in ("error_bits", "error_trace_range")})
             for i, layer in enumerate(net.layers)))
 
     def with_eta_scales(self, net: Network, default: dict[str, float]) -> Network:
@@ -308,7 +314,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
     ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
-    ``normalizers`` (a decay in (0, 1)) ``sgd`` on a float backend.
+    ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -337,12 +343,13 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
             raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
                                "float (use --backend numpy-fixed)")
     if normalizers is not None:
-        if fixed:
-            raise LavaGleError(f"--normalizers has no fixed-point form yet; backend {backend} "
-                               "runs integers: use --backend numpy")
         if not 0 < normalizers < 1:
             raise LavaGleError(f"--normalizers {normalizers:g}: the decay of the running "
                                "averages must be in (0, 1), e.g. 0.999")
+        if fixed and decay_shift(normalizers) is None:  # now, not after the float twin
+            raise LavaGleError(f"--normalizers {normalizers!r}: the integers average with a "
+                               "shift, so the decay is 1 - 2**-s; use "
+                               f"{nearest_shift_decay(normalizers)}")
         out["normalizer_decay"] = normalizers
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
@@ -689,7 +696,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                                    cfg.target_rate)
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
             if config.formats == "float":
-                net = formats_from_float(net, twin.network, x_cal, y_cal)
+                net = formats_from_float(net, twin.network, x_cal, y_cal,
+                                         weights=[k.W for k in twin.engine.kernels.layers])
             elif config.weight_range is not None:
                 net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
                                                 "weight_range": config.weight_range})
@@ -727,7 +735,8 @@ FIXED_BATCH_NOTE = ("approximation: {batch} copies of the network whose learning
 
 
 def formats_from_float(net: Network, trained: Network, x: np.ndarray,
-                       targets: np.ndarray, headroom: float = 1.25) -> Network:
+                       targets: np.ndarray, headroom: float = 1.25,
+                       weights: list[np.ndarray] | None = None) -> Network:
     """``net`` with fixed-point formats sized for what training will make of it: from
     ``trained``, the same network after the float run with the same rule.
 
@@ -739,6 +748,12 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
     integers start from the one and move towards the other). Options the description
     sets win. On a chip this is the host's choice of formats before deployment; the
     integers then learn from ``net``'s initial parameters.
+
+    ``weights``: the trained weights as the float kernels hold them (default: those of
+    ``trained``). With gains (``gain_decay``) ``trained`` has them folded in (``W
+    diag(g)``, :func:`frozen_network`) while the integers learn ``W`` itself. A layer with
+    an error normaliser takes no calibrated ``error_trace_range``: its trace spans the
+    normalised error (``quantize_network``).
     """
     cal = calibrate(trained, x, targets)
     first = calibrate(net, x, targets)
@@ -746,8 +761,11 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
     for i, (layer, tuned, start) in enumerate(zip(net.layers, cal.layers, first.layers)):
         wider = {k: (min if k.endswith("_bits") else max)(v, start.fixed_point.get(k, v))
                  for k, v in tuned.fixed_point.items()}
+        if layer.error_norm_decay is not None:
+            wider.pop("error_trace_range", None)
         o = {**wider, **layer.fixed_point}
-        w = np.maximum(np.abs(net.initial_weights(i)), np.abs(trained.initial_weights(i)))
+        w_end = trained.initial_weights(i) if weights is None else weights[i]
+        w = np.maximum(np.abs(net.initial_weights(i)), np.abs(w_end))
         o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))
         if layer.bias:
             b = np.maximum(np.abs(net.initial_biases(i)), np.abs(trained.initial_biases(i)))

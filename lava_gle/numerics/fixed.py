@@ -948,3 +948,91 @@ def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
     ``(rand_w, rand_b, dither)`` of :func:`rounding_draws` and :func:`trace_dither`."""
     return (*rounding_draws(seed, layer, step, w_shape, per_synapse),
             trace_dither(seed, layer, step, w_shape[0], trace_shift))
+
+
+# -- neuron-local normalisers -------------------------------------------------------
+
+#: Fraction bits of a gain's integer factor ``gamma`` (payload units, :func:`gain_payload`).
+GAIN_FRAC = 12
+#: Fraction bits of an error normaliser's integer factor ``nu``: ``nu e`` is the normalised
+#: error with ``NORM_FRAC`` more fraction bits than ``e``, from which the trace is taken.
+NORM_FRAC = 12
+#: Extra fraction bits of the payloads' running mean square (the errors' has none).
+MS_FRAC = 8
+
+
+@dataclass(frozen=True)
+class NormaliserFormat:
+    """Integer form of one layer's neuron-local normalisers (``docs/fixed-point.md``,
+    section 6; the float model: ``docs/model.md``, "Neuron-local normalisers").
+
+    Attributes
+    ----------
+    gain_shift, error_shift : int or None
+        ``s`` with ``1 - decay = 2**-s`` of ``gain_decay`` / ``error_norm_decay``; None
+        where the layer has no gain / no error normaliser.
+    q_bits : int
+        Fraction bits of the payload ``q = g r`` the layer sends (8 bit, as every hidden
+        payload; ``gamma * p >> GAIN_FRAC`` is ``q`` in this format).
+    gain_k : int
+        ``gamma = round(2**gain_k / sqrt(ms_r))``: the payload's ``q_bits`` plus half the
+        mean square's ``MS_FRAC`` plus ``GAIN_FRAC``.
+    gain_max : int
+        The largest ``gamma`` (the float model's ``GAIN_MAX`` in these units).
+    error_in_shift : int
+        ``g d`` in the error format is ``gamma d >> error_in_shift``.
+    norm_k, norm_max : int
+        ``nu = min(round(2**norm_k / sqrt(ms_e)), norm_max)``: ``nu e`` is the normalised
+        error in the layer's error format with ``NORM_FRAC`` more fraction bits (the
+        format of its learning rule's trace).
+    """
+
+    gain_shift: int | None
+    error_shift: int | None
+    q_bits: int
+    gain_k: int
+    gain_max: int
+    error_in_shift: int
+    norm_k: int
+    norm_max: int
+
+
+def mean_square_shift(steps: int, decay_shift: int) -> int:
+    """Shift of a running mean square's update number ``steps`` (1, 2, ...):
+    ``min(floor(log2 steps), decay_shift)``, the float model's rate
+    (:func:`lava_gle.numerics.floating.mean_square_rate`) with ``1 - decay = 2**-decay_shift``."""
+    return min(int(steps).bit_length() - 1, decay_shift)
+
+
+def update_mean_square(ms: Array, x: Array, shift: int, frac: int) -> None:
+    """``ms += round((mean_b(x**2) * 2**frac - ms) * 2**-shift)`` in place; ms int64 [n],
+    x [..., n] (the batch mean rounded down: batches > 1 are an approximation anyway)."""
+    sq = x * x
+    if sq.ndim > 1:
+        sq = sq.reshape(-1, sq.shape[-1])
+        sq = sq.sum(axis=0) // sq.shape[0]
+    ms += shift_round((sq << frac) - ms, shift)
+
+
+def inverse_rms(ms: Array, k: int, limit: int) -> Array:
+    """``min(round(2**k / sqrt(ms)), limit)`` per neuron (``limit`` where ``ms`` is 0).
+
+    Evaluated in float64, whose square root and division are correctly rounded (IEEE
+    754), so every CPU gives the same integers for ``ms < 2**53``. A chip would compute it
+    with Newton iterations, as Lava's InvSqrt does (not modelled)."""
+    with np.errstate(divide="ignore"):
+        y = np.floor(2.0 ** k / np.sqrt(ms.astype(np.float64)) + 0.5)
+    return np.minimum(y, float(limit)).astype(np.int64)
+
+
+def gain_payload(p: Array, gamma: Array, signed: bool) -> tuple[Array, int]:
+    """The payload ``q = round(gamma p * 2**-GAIN_FRAC)`` a layer with gains sends, within
+    the 8-bit payload range (signed: -127..127, else 0..255); and its clip count."""
+    lo, hi = (-127, 127) if signed else (0, 255)
+    return saturate(shift_round(gamma * p, GAIN_FRAC), lo, hi)
+
+
+def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:
+    """The error ``g d = round(gamma d * 2**-shift)`` the neurons of a layer with gains
+    take from above, within the 24-bit state; and its clip count."""
+    return saturate_state(shift_round(gamma * d, shift))

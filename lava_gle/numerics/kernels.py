@@ -37,6 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
+from lava_gle.errors import LavaGleError
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
@@ -59,9 +60,11 @@ def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     variable of :data:`SAT_VARS` and layer (``du`` only where the neuron step clamps it:
     layers with gamma), then ``input`` and ``target``; with chip timing also ``B.<layer>``
     (the backward array at the 8-bit limit) for every layer above the first; with weight
-    tags ``tag.<layer>`` (the layer's tags at their limit)."""
-    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS + ("tag",)
-                 if (v != "du" or ql.consts.du_max is not None) and (v != "tag" or ql.tag_bits))
+    tags ``tag.<layer>`` (the layer's tags at their limit); with gains ``q.<layer>`` (the
+    gained payload and the gained error from above at their limits)."""
+    keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS + ("tag", "q")
+                 if (v != "du" or ql.consts.du_max is not None) and (v != "tag" or ql.tag_bits)
+                 and (v != "q" or (ql.norm is not None and ql.norm.gain_shift is not None)))
     if q.chip_timing:
         keys += tuple(f"B.{ql.name}" for ql in q.layers[1:])
     return keys + ("input", "target")
@@ -344,8 +347,6 @@ class FixedLayer:
     """
 
     arithmetic = "fixed"
-    #: no neuron-local gains in integers (the quantiser refuses ``gain_decay``)
-    gain = None
 
     def __init__(self, q: QuantizedNetwork, index: int, sat: SaturationSink) -> None:
         ql = q.layers[index]
@@ -366,8 +367,18 @@ class FixedLayer:
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
         self.consts = ql.consts
         self.sat = sat
-        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "tag")}
+        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "tag", "q")}
         self._acc_max = X.acc_limit(q.acc_bits)
+        self.norm = ql.norm
+        if self.norm is not None and q.chip_timing:
+            raise LavaGleError(f"layer {ql.name!r}: neuron-local normalisers run with exact "
+                               "timing only so far (backend numpy-fixed); chip timing "
+                               "(lava-fixed, numpy-fixed-chip) refuses them")
+        has = (None, None) if self.norm is None else (self.norm.gain_shift, self.norm.error_shift)
+        self.gain_ms = None if has[0] is None else np.zeros(ql.size, np.int64)
+        self.error_ms = None if has[1] is None else np.zeros(ql.size, np.int64)
+        self.norm_steps = np.zeros((), np.int64)
+        self._normalise()
 
     @property
     def tau_m(self) -> Array:
@@ -376,14 +387,20 @@ class FixedLayer:
 
     def parameters(self) -> dict[str, Array]:
         """The learnable integer arrays by kind (``W``, ``b``, ``B`` under chip timing,
-        ``tag_W``, ``tag_b`` and ``tag_B`` with weight tags, and ``tau_m`` = T where it
-        learns): the kernel's own."""
+        ``tag_W``, ``tag_b`` and ``tag_B`` with weight tags, ``tau_m`` = T where it
+        learns, and with normalisers ``gain_ms``, ``error_ms``, ``norm_steps``): the
+        kernel's own."""
         out = {"W": self.W, "b": self.b}
         for kind in ("B", "tag_W", "tag_b", "tag_B"):
             if getattr(self, kind) is not None:
                 out[kind] = getattr(self, kind)
         if self.t is not None:
             out["tau_m"] = self.t
+        for kind in ("gain_ms", "error_ms"):
+            if getattr(self, kind) is not None:
+                out[kind] = getattr(self, kind)
+        if self.norm is not None:
+            out["norm_steps"] = self.norm_steps
         return out
 
     def load(self, params: dict[str, Array]) -> None:
@@ -397,6 +414,7 @@ class FixedLayer:
             self._drift_sq = int(self._drift_rows.sum())
         if self.t is not None:
             self.consts = X.tau_constants(self.ql.consts, self.t, self.ql.tau)
+        self._normalise()
 
     def _count(self, var: str, n: int) -> None:
         if n:
@@ -406,7 +424,41 @@ class FixedLayer:
         return X.zero_state(batch + (self.size,))
 
     def rate(self, st: X.FixedNeuronState) -> Array:
-        return st.p
+        """The payload the layer sends up: ``p``, or with gains ``q`` (format ``q_bits``)."""
+        if self.gamma is None:
+            return st.p
+        q, n = X.gain_payload(st.p, self.gamma, self.ql.rate_signed)
+        self._count("q", n)
+        return q
+
+    def adapt(self, new: X.FixedNeuronState) -> None:
+        """One learning step of the normalisers: the running mean squares of the new
+        payload and error (shift schedule :func:`~lava_gle.numerics.fixed.mean_square_shift`),
+        then the integer gains and error normalisers from them."""
+        if self.norm is None:
+            return
+        self.norm_steps += 1
+        steps, nf = int(self.norm_steps), self.norm
+        if self.gain_ms is not None:
+            X.update_mean_square(self.gain_ms, new.p,
+                                 X.mean_square_shift(steps, nf.gain_shift), X.MS_FRAC)
+        if self.error_ms is not None:
+            X.update_mean_square(self.error_ms, new.e,
+                                 X.mean_square_shift(steps, nf.error_shift), 0)
+        self._normalise()
+
+    def _normalise(self) -> None:
+        """``gamma`` and ``nu`` (integer factors, None without) and :attr:`gain` (float g,
+        None without) from the running mean squares; before the first update g = n = 1."""
+        nf, first = self.norm, int(self.norm_steps) == 0
+        self.gamma = self.nu = self.gain = None
+        if self.gain_ms is not None:
+            self.gamma = (np.full(self.size, round(2.0 ** nf.error_in_shift), np.int64)
+                          if first else X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max))
+            self.gain = self.gamma * 2.0 ** -nf.error_in_shift
+        if self.error_ms is not None:
+            self.nu = (np.full(self.size, 1 << X.NORM_FRAC, np.int64) if first else
+                       X.inverse_rms(self.error_ms, nf.norm_k, nf.norm_max))
 
     def drive(self, p: Array) -> Array:
         ql = self.ql
@@ -417,6 +469,9 @@ class FixedLayer:
         return s
 
     def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
+        if self.gamma is not None:  # the error of r behind the payload g r
+            d, n = X.gain_error(d, self.gamma, self.norm.error_in_shift)
+            self._count("q", n)
         new, counts = ops.neuron_step(st.u, st.v, st.g, s, d, self.consts)
         for var, n in zip(X.NEURON_SAT_VARS, counts):
             self._count(var, n)
@@ -464,6 +519,8 @@ class FixedLayer:
         if ql.rule is None:
             return
         W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
+        if self.nu is not None:  # the normalised error, NORM_FRAC bits finer than e
+            e = self.nu * e
         n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding,
@@ -607,7 +664,10 @@ class FixedKernels:
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in fields})
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
-        """One step of every layer's learning-engine rule and integer tau_m learning."""
+        """One step of every layer's normalisers, learning-engine rule and integer tau_m
+        learning."""
+        for k, st in zip(self.layers, new):
+            k.adapt(st)
         for k, st, st_old, p in zip(self.layers, new, old, pres):
             k.learn_synapses(st.e, p, t)
             k.learn_tau(st, st_old, t)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from lava_gle.numerics import fixed as X
+from lava_gle.numerics import floating as F
 from lava_gle.numerics.activations import phi as float_phi
 from lava_gle.memory import require_memory
 from lava_gle.network import LayerSpec, Network
@@ -69,6 +70,9 @@ class QuantizedLayer:
         Integer tau_m learning (``learning.learn_tau``), see docs/fixed-point.md.
     gain_target, bias_gain_target : float
         The wanted weight and bias gains (LSB per unit of x1*e_q per step).
+    norm : NormaliserFormat or None
+        The layer's neuron-local normalisers (``gain_decay``, ``error_norm_decay``) in
+        integers; None without.
     tag_bits : int
         ``fixed_point.weight_tag_bits`` where the layer learns: 0, or the bits of the
         synaptic tag kept below each weight's and bias's LSB
@@ -107,6 +111,7 @@ class QuantizedLayer:
     gain_target: float
     bias_gain_target: float
     tag_bits: int = 0
+    norm: X.NormaliserFormat | None = None
 
     def scale(self, var: str) -> float:
         """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
@@ -273,7 +278,65 @@ def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
                               pre_signed))
         r_range_below = min(r_init, payload_max(signed) * 2.0 ** -rate_bits)
         pre_bits, pre_signed = rate_bits, signed
+        if layer.gain_decay is not None:  # the layer above reads q = g r, RMS 1
+            pre_bits = gain_payload_bits(signed)
+            r_range_below = payload_max(signed) * 2.0 ** -pre_bits
     return out
+
+
+#: Fraction bits of the payload ``q = g r`` of a layer with gains (RMS 1): signed 4
+#: (-7.9..7.9), unsigned 5 (0..7.97), about 8 RMS either way.
+GAIN_PAYLOAD_BITS = {True: 4, False: 5}
+
+
+def gain_payload_bits(signed: bool) -> int:
+    """Fraction bits of a gained payload (:data:`GAIN_PAYLOAD_BITS`)."""
+    return GAIN_PAYLOAD_BITS[signed]
+
+
+#: The error trace of a layer with an error normaliser spans this many RMS of its error
+#: (twice it under exact learning products, whose trace clips at half its range).
+NORM_TRACE_RANGE = 4.0
+
+
+def decay_shift(decay: float) -> int | None:
+    """``s`` with ``1 - decay = 2**-s`` exactly (1 <= s <= 30; a shift on integers), or
+    None for any other decay (:func:`nearest_shift_decay` names the nearest)."""
+    s = round(-math.log2(1.0 - decay))
+    return s if 1 <= s <= 30 and 1.0 - 2.0 ** -s == decay else None
+
+
+def nearest_shift_decay(decay: float) -> str:
+    """The decay of the form ``1 - 2**-s`` nearest to ``decay``, as a hint in messages."""
+    s = min(max(round(-math.log2(1.0 - decay)), 1), 30)
+    return f"{1.0 - 2.0 ** -s!r} (1 - 2**-{s})"
+
+
+def _decay_shift(layer: LayerSpec, key: str) -> int | None:
+    decay = getattr(layer, key)
+    if decay is None:
+        return None
+    s = decay_shift(decay)
+    if s is None:
+        raise QuantizationError(f"layer {layer.name!r}: {key} {decay!r} is not 1 - 2**-s; the "
+                                "integers average with a shift: use "
+                                f"{nearest_shift_decay(decay)}")
+    return s
+
+
+def normaliser_format(layer: LayerSpec, rate: RateFormat,
+                      e_bits: int) -> X.NormaliserFormat | None:
+    """A layer's neuron-local normalisers in integers (None without)."""
+    if layer.gain_decay is None and layer.error_norm_decay is None:
+        return None
+    q_bits = gain_payload_bits(rate.signed)
+    gain_scale = X.GAIN_FRAC + q_bits - rate.rate_bits  # gamma = g * 2**gain_scale
+    return X.NormaliserFormat(
+        gain_shift=_decay_shift(layer, "gain_decay"),
+        error_shift=_decay_shift(layer, "error_norm_decay"),
+        q_bits=q_bits, gain_k=q_bits + X.MS_FRAC // 2 + X.GAIN_FRAC,
+        gain_max=round(F.GAIN_MAX * 2.0 ** gain_scale), error_in_shift=gain_scale,
+        norm_k=e_bits + X.NORM_FRAC, norm_max=round(F.NORM_MAX * 2.0 ** X.NORM_FRAC))
 
 
 def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
@@ -304,6 +367,8 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
         if layer.error_bound is not None:  # the format holds it, the trace spans it
             e_bits = min(e_bits, state_bits_for(layer.error_bound))
             trace_range = layer.error_bound * (2.0 if exact else 1.0)
+        if layer.error_norm_decay is not None:  # the trace holds the normalised error
+            trace_range = NORM_TRACE_RANGE * (2.0 if exact else 1.0)
         fmt = ErrorFormat(e_bits=o.get("error_bits", e_bits),
                           e_bound=e_bound / overshoot,
                           trace_range=o.get("error_trace_range", trace_range))
@@ -373,11 +438,15 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                                 f"no learning-engine carry; use 0 (off) or one of "
                                 f"{', '.join(map(str, X.TAG_BITS))}")
     # with tags the rules move the tags: a weight format tag_bits finer
-    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, e_bits,
+    # with an error normaliser the trace is taken from nu e, NORM_FRAC bits finer than e
+    norm_bits = 0 if layer.error_norm_decay is None else X.NORM_FRAC
+    trace_bits = e_bits + norm_bits
+    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, trace_bits,
                            err.trace_range, rate.pre_bits, rate.pre_signed, w_exp - tag_bits,
                            b_exp - tag_bits, name,
                            o.get("pre_trace_coarsening", 0),
-                           net.fixed_point.get("learning_products", "compensated") == "exact")
+                           net.fixed_point.get("learning_products", "compensated") == "exact",
+                           X.STATE_BITS + norm_bits)
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,
@@ -385,7 +454,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         w_exp=w_exp, w_shift=w_exp - rate.pre_bits + u_bits, b=b_q, b_exp=b_exp,
         b_shift=b_exp + u_bits, back_shift=None if below is None
         else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
-        pre_signed=rate.pre_signed, phi_max_error=phi_err, **vars(learn))
+        pre_signed=rate.pre_signed, phi_max_error=phi_err,
+        norm=normaliser_format(layer, rate, e_bits), **vars(learn))
 
 
 def quantize_network(net: Network) -> QuantizedNetwork:
@@ -413,13 +483,6 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.backward == "feedback_alignment":
         raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
                                 "use backward 'transpose' for the fixed-point backends")
-    for layer in net.layers:
-        for key in ("gain_decay", "error_norm_decay"):
-            if getattr(layer, key) is not None:
-                raise QuantizationError(
-                    f"layer {layer.name!r}: {key} (a neuron-local normaliser) has no "
-                    "fixed-point form yet; remove it for the fixed-point backends, or run "
-                    "the float backend numpy")
     require_memory(net, "quantize")
     opts = Options.of(net)
     in_bits = rate_bits_for(opts.in_range, True)

@@ -122,14 +122,17 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
 
 def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_range: float,
                    pre_bits: int, pre_signed: bool, w_exp: int, b_exp: int,
-                   layer: str, pre_max: int = 0, exact: bool = False) -> LayerLearning:
+                   layer: str, pre_max: int = 0, exact: bool = False,
+                   e_width: int = X.STATE_BITS) -> LayerLearning:
     """The rules and trace formats of one layer learning at rate ``eta``.
 
     ``trace_range`` is the least error magnitude mapped to the largest trace; ``pre_bits``
     and ``pre_signed`` the presynaptic rate format; ``w_exp``, ``b_exp`` the weight and
     bias exponents; ``pre_max`` the most bits of a needed trace coarsening taken off the
     presynaptic trace (the layer's ``pre_trace_coarsening`` option; 0: all off the error
-    trace); ``exact``: exact weight rules (``fixed_point.learning_products: exact``).
+    trace); ``exact``: exact weight rules (``fixed_point.learning_products: exact``);
+    ``e_width``: the bits of the value the trace is taken from (the 24-bit error, or the
+    wider normalised error ``nu e`` of a layer with an error normaliser).
     Without learning (``learns`` False) the trace format is still set (for the manifest),
     no finer than the error format: nothing reads it, so a range the error format cannot
     hold is no error then (a float-trained network calibrated for inference may pick
@@ -148,11 +151,11 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
         y_bits -= coarser
         gain, bias_gain = gain * 2.0 ** (coarser + pre_coarser), bias_gain * 2.0 ** coarser
     trace_shift = e_bits - y_bits
-    if rule is not None and trace_shift >= X.STATE_BITS:
+    if rule is not None and trace_shift >= e_width:
         raise QuantizationError(
             f"layer {layer!r}: the learning gain of eta {eta:g} is too small for the "
-            f"learning engine: even an error trace whose LSB is the whole {X.STATE_BITS}"
-            f"-bit error range ({trace_shift - X.STATE_BITS + 1} bits short) gives less "
+            f"learning engine: even an error trace whose LSB is the whole {e_width}"
+            f"-bit error range ({trace_shift - e_width + 1} bits short) gives less "
             f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
             "x1*e_q; raise eta or lower the weight exponent")
     if trace_shift < 0 and not learns:

@@ -75,10 +75,11 @@ class LavaNetwork:
             raise LavaGleError(f"chunk={chunk}: must be a positive number of steps")
         for layer in net.layers:
             for key in ("gain_decay", "error_norm_decay"):
-                if backend == "float" and getattr(layer, key) is not None:
+                if getattr(layer, key) is not None:
                     raise LavaGleError(
                         f"layer {layer.name!r}: {key} (a neuron-local normaliser) runs on "
-                        "the NumPy engine only so far; use backend numpy, or remove it")
+                        "the NumPy engines only so far; use backend numpy or numpy-fixed, "
+                        "or remove it")
         self.net = net
         self.backend = backend
         self.tag = BACKEND_TAGS[backend]

@@ -44,7 +44,8 @@ REPO = Path(__file__).resolve().parents[2]
     (["yinyang", "--optimizer", "sgd", "--normalizers", "1"],
      "--normalizers 1: the decay of the running averages must be in (0, 1)"),
     (["mnist1d", "--backend", "numpy-fixed", "--normalizers", "0.999"],
-     "--normalizers has no fixed-point form yet; backend numpy-fixed runs integers"),
+     "--normalizers 0.999: the integers average with a shift, so the decay is 1 - 2**-s; "
+     "use 0.9990234375 (1 - 2**-10)"),
     (["yinyang", "--backend", "numpy-fixed", "--loss", "ce"],
      "--loss ce (softmax) has no fixed-point form; backend numpy-fixed needs --loss mse"),
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],

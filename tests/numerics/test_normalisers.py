@@ -1,4 +1,5 @@
-"""Neuron-local normalisers (``gain_decay``, ``error_norm_decay``): the float model."""
+"""Neuron-local normalisers (``gain_decay``, ``error_norm_decay``): the float model and
+its integer form."""
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,10 @@ from conftest import GoldenCase
 from lava_gle import LavaGleError, network_from_dict
 from lava_gle.description import network_to_dict
 from lava_gle.experiments.training import frozen_network
+from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
-from lava_gle.numerics.engine import Engine
+from lava_gle.numerics import ops
+from lava_gle.numerics.engine import Engine, FixedEngine
 from lava_gle.quantize import QuantizationError, quantize_network
 from tolerances import assert_close_at_scale
 
@@ -176,11 +179,122 @@ def test_descriptions_take_checked_decays_and_write_them_back():
 
 def test_backends_without_normalisers_refuse_them_by_name():
     g = GoldenCase("visible_mlp")
-    with pytest.raises(QuantizationError, match="layer 'hidden': gain_decay .* no fixed-point"):
+    with pytest.raises(QuantizationError, match=r"layer 'hidden': gain_decay 0.99 is not "
+                                                r"1 - 2\*\*-s; .* use 0.9921875 \(1 - 2\*\*-7\)"):
         quantize_network(_normalised(g.net))
+    with pytest.raises(LavaGleError, match="layer 'hidden': neuron-local normalisers run with "
+                                           "exact timing only"):
+        FixedEngine(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY), qnet=dataclasses.replace(
+            _quantized(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)), chip_timing=True))
     from lava_gle.runtime import LavaNetwork
-    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* NumPy engine only"):
+    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* NumPy engines only"):
         LavaNetwork(_normalised(g.net))
     from lava_gle.numerics.optim import Adam
     with pytest.raises(LavaGleError, match=r"layers \['hidden', 'out'\] set error_norm_decay"):
         Engine(_normalised(g.net), optimizer=Adam(lr=1e-3))
+
+
+# -- integers ---------------------------------------------------------------------------
+
+#: A decay the integers take (1 - 2**-6: about 64 steps).
+SHIFT_DECAY = 1 - 2 ** -6
+
+
+def _quantized(net):
+    import warnings
+    from lava_gle.quantize import QuantizationWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        return quantize_network(net)
+
+
+def test_the_integer_shift_schedule_is_the_float_rate():
+    for s in (1, 6, 10, 15):
+        for k in range(1, 3 * 2 ** s):
+            assert 2.0 ** -X.mean_square_shift(k, s) == F.mean_square_rate(k, 1 - 2.0 ** -s)
+
+
+def test_the_integer_mean_square_tracks_the_float_one():
+    """Integer payloads, 500 updates: the integer running mean square (MS_FRAC extra bits,
+    rounded shifts) is the float one on the same integers, less at most 1 (its batch mean
+    of x**2 is rounded down)."""
+    rng = np.random.default_rng(3)
+    xs = rng.integers(-127, 128, size=(500, 3, 5))
+    ms_int, ms = np.zeros(5, np.int64), np.zeros(5)
+    for k, x in enumerate(xs, start=1):
+        X.update_mean_square(ms_int, x, X.mean_square_shift(k, 6), X.MS_FRAC)
+        F.update_mean_square(ms, x.astype(float), F.mean_square_rate(k, SHIFT_DECAY))
+    diff = ms - ms_int * 2.0 ** -X.MS_FRAC
+    assert np.all(diff > -0.01) and np.all(diff < 1.0) and np.any(diff > 0.1)
+
+
+def test_inverse_rms_is_exact_on_squares_and_capped_at_zero():
+    ms = np.array([1, 4, 4 ** 5, 4 ** 20, 0, 2])
+    np.testing.assert_array_equal(X.inverse_rms(ms, 30, 2 ** 40),
+                                  [2 ** 30, 2 ** 29, 2 ** 25, 2 ** 10, 2 ** 40, 759250125])
+
+
+def test_integer_normalisers_follow_the_float_ones():
+    """No weight learning (eta 0), normalisers adapting over the golden stream: the integer
+    gains and error normalisers are the float model's to within 1 % (8-bit payloads and
+    quantised errors feed them)."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(dataclasses.replace(g.net, learning=dataclasses.replace(
+        g.net.learning, eta=0.0)), SHIFT_DECAY, SHIFT_DECAY)
+    fixed, flt = FixedEngine(net), Engine(net)
+    fixed.run(g.inputs, g.targets)
+    flt.run(g.inputs, g.targets)
+    for k_int, k in zip(fixed.kernels.layers, flt.kernels.layers):
+        np.testing.assert_allclose(k_int.nu * 2.0 ** -X.NORM_FRAC, k.error_scale, rtol=0.01)
+    np.testing.assert_allclose(fixed.kernels.layers[0].gain, flt.kernels.layers[0].gain,
+                               rtol=0.01)
+    assert fixed.kernels.layers[1].gain is None
+
+
+def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
+    """After learning: ``rate`` is gain_payload(p), the neurons take gain_error(d), and one
+    learning epoch equals the plain learning-engine epoch on ``nu e``."""
+    g = GoldenCase("visible_mlp")
+    engine = FixedEngine(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY))
+    engine.run(g.inputs[:200], g.targets[:200])
+    k, st = engine.kernels.layers[0], engine.state[0]
+    q, _ = X.gain_payload(st.p, k.gamma, k.ql.rate_signed)
+    np.testing.assert_array_equal(k.rate(st), q)
+    assert not np.array_equal(q, st.p)
+    d = np.array([[3000, -200, 50, 7]])
+    d_in, _ = X.gain_error(d, k.gamma, k.norm.error_in_shift)
+    want, _ = X.neuron_step(st.u, st.v, st.g, np.zeros_like(d), d_in, k.consts)
+    np.testing.assert_array_equal(k.step(st, np.zeros_like(d), d).e, want.e)
+    w, b = k.tag_W if k.tag_W is not None else k.W, k.b
+    w_ref, b_ref = w.copy(), b.copy()
+    x = np.array([[5, -9]])
+    X.learn_projection(w_ref, b_ref, x, k.nu * st.e, k.ql.trace_shift, k.ql.pre_signed,
+                       k.ql.rule, k.ql.bias_rule, engine.q.seed, 0, 7, True)
+    k.learn_forward(st.e, x, 7)
+    np.testing.assert_array_equal(k.W, w_ref)
+    np.testing.assert_array_equal(k.b, b_ref)
+
+
+@pytest.mark.parametrize("split", [137, 400])
+def test_integer_runs_resume_and_both_kernel_implementations_agree(split):
+    """The integers with normalisers: NumPy reference and compiled kernels give the same
+    integers, and a run split in two (state_dict / load_state_dict) is the whole run."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)
+    runs = {}
+    for impl in ("numpy", "numba"):
+        with ops.using(impl):
+            runs[impl] = FixedEngine(net).run(g.inputs, g.targets, record=["r", "e"])
+    for key in runs["numpy"]:
+        np.testing.assert_array_equal(runs["numba"][key], runs["numpy"][key], err_msg=key)
+    whole = FixedEngine(net)
+    whole.run(g.inputs, g.targets)
+    first = FixedEngine(net)
+    first.run(g.inputs[:split], g.targets[:split])
+    second = FixedEngine(net)
+    second.load_state_dict(first.state_dict())
+    second.run(g.inputs[split:], g.targets[split:])
+    for a, b in zip(whole.kernels.layers, second.kernels.layers):
+        for kind, arr in a.parameters().items():
+            np.testing.assert_array_equal(b.parameters()[kind], arr, err_msg=kind)
+    assert "q.hidden" in whole.saturation and "q.out" not in whole.saturation
