@@ -57,10 +57,11 @@ def add_parser(sub) -> None:
                         "defaults with the SGD rule: mnist1d h0=128 h1=64 h2=6.4 h3=16 h4=4 "
                         "h5=16 out=32, yinyang none; docs/model.md, Bounded errors)")
     p.add_argument("--normalizers", type=float, metavar="DECAY",
-                   help="mnist1d, yinyang, SGD rule, float: neuron-local normalisers, running "
-                        "averages with this decay (e.g. 0.999): hidden neurons send g r with "
-                        "g = 1/RMS(r), every layer learns from e/RMS(e); the default eta "
-                        "scales and error bounds then do not apply (docs/model.md)")
+                   help="mnist1d, yinyang, SGD rule: neuron-local normalisers, running "
+                        "averages with this decay (e.g. 0.9990234375 = 1 - 2**-10, the form "
+                        "fixed point needs): hidden neurons send g r with g = 1/RMS(r), every "
+                        "layer learns from e/RMS(e); the default eta scales and error bounds "
+                        "then do not apply (docs/model.md)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
