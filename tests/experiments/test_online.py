@@ -366,17 +366,22 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     assert net.layers[-1].eta_scale == 0.5 and net.layers[0].error_bound == 3.0
 
 
-def test_mnist1d_trains_with_normalizers(tmp_path):
-    """A short float run with normalisers, end to end: its checkpoint carries the running
-    mean squares (of r on the hidden layers only, of e on all) and metrics.json the
-    decay."""
+def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
+    """A short integer run with normalisers, end to end (its float twin trains first with
+    the same rule): both checkpoints carry the running mean squares (of r on the hidden
+    layers only, of e on all; integers in the integer run), metrics.json the decay, both
+    accuracies and the gained payloads' clip counts."""
     from lava_gle.cli import main
-    flags = ["experiment", "mnist1d", "--quick", "--quiet", "--optimizer", "sgd", "--loss",
-             "mse", "--normalizers", "0.99", "--sgd-eta", "0.002", "--epochs", "1"]
-    assert main([*flags, "--out", str(tmp_path / "a")]) == 0
-    arrays = np.load(tmp_path / "a" / "checkpoint.npz")
-    assert {f"train.gain_ms.{i}" for i in range(6)} <= set(arrays)
-    assert "train.gain_ms.6" not in arrays and "train.error_ms.6" in arrays
-    m = json.loads((tmp_path / "a" / "metrics.json").read_text())
-    assert m["config"]["normalizer_decay"] == 0.99
-    assert m["test_accuracy"] > 0.0
+    flags = ["experiment", "mnist1d", "--quick", "--quiet", "--backend", "numpy-fixed",
+             "--normalizers", "0.9990234375", "--sgd-eta", "0.002", "--epochs", "1"]
+    assert main([*flags, "--out", str(tmp_path)]) == 0
+    for run, dtype in ((tmp_path, np.int64), (tmp_path / "float_same_rule", np.float32)):
+        arrays = np.load(run / "checkpoint.npz")
+        assert {f"train.gain_ms.{i}" for i in range(6)} <= set(arrays)
+        assert "train.gain_ms.6" not in arrays and "train.error_ms.6" in arrays
+        assert arrays["train.gain_ms.0"].dtype == dtype
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert m["config"]["normalizer_decay"] == 0.9990234375
+    assert 0.0 < m["test_accuracy"] <= 1.0 and 0.0 < m["test_accuracy_float_same_rule"] <= 1.0
+    assert {f"q.h{i}" for i in range(6)} <= set(m["saturation"])
+    assert "q.out" not in m["saturation"]
