@@ -62,6 +62,11 @@ def add_parser(sub) -> None:
                         "fixed point needs): hidden neurons send g r with g = 1/RMS(r), every "
                         "layer learns from e/RMS(e); the default eta scales and error bounds "
                         "then do not apply (docs/model.md)")
+    p.add_argument("--gain-decay", type=float, metavar="DECAY",
+                   help="with --normalizers: the gains' own decay (default: the normalisers'); "
+                        "a longer average than the errors', e.g. 0.99993896484375 = "
+                        "1 - 2**-14, keeps the frozen gains of the trained network closer to "
+                        "those it learned with")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -124,11 +129,12 @@ def run(args: argparse.Namespace) -> int:
                                    or args.eta_scale or args.formats
                                    or args.weight_tag_bits or args.error_bound
                                    or args.normalizers is not None
+                                   or args.gain_decay is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
-                           "--weight-tag-bits, --error-bound, --normalizers, --teach-start and "
-                           "--target-rate apply to mnist1d and yinyang")
+                           "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
+                           "--teach-start and --target-rate apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
-                              args.error_bound, args.normalizers)
+                              args.error_bound, args.normalizers, args.gain_decay)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
     if args.name == "lagline":

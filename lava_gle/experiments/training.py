@@ -139,6 +139,9 @@ class RuleOptions:
     ``gain_decay`` on every hidden layer and ``error_norm_decay`` on every layer
     (``docs/model.md``, "Neuron-local normalisers"); the experiment's default eta scales
     and error bounds, tuned for the plain rule, then do not apply (given ones do).
+    ``gain_decay``: the gains' decay where it differs (None: ``normalizer_decay``); the
+    gains shape the forward pass, so a longer average keeps the trained network's frozen
+    gains closer to what it learned with.
     """
 
     optimizer: str = "adam"
@@ -153,6 +156,7 @@ class RuleOptions:
     weight_tag_bits: dict[str, int] | None = None
     error_bound: dict[str, float | None] | None = None
     normalizer_decay: float | None = None
+    gain_decay: float | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -183,9 +187,10 @@ class RuleOptions:
         decay = self.normalizer_decay
         if decay is None:
             return net
+        gain = decay if self.gain_decay is None else self.gain_decay
         top = len(net.layers) - 1
         return replace(net, layers=tuple(
-            replace(layer, gain_decay=None if i == top else decay, error_norm_decay=decay,
+            replace(layer, gain_decay=None if i == top else gain, error_norm_decay=decay,
                     fixed_point={k: v for k, v in layer.fixed_point.items()
                                  if k not in ("error_bits", "error_trace_range")})
             for i, layer in enumerate(net.layers)))
@@ -306,7 +311,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    formats: str | None = None, weight_tag_bits: list[str] | None = None,
                    target_rate: float | None = None,
                    error_bound: list[str] | None = None,
-                   normalizers: float | None = None) -> dict[str, Any]:
+                   normalizers: float | None = None,
+                   gain_decay: float | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -314,7 +320,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     and ``eta_scale`` (``LAYER=SCALE`` items) need ``sgd``; ``formats`` and
     ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
-    ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``.
+    ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``; ``gain_decay``
+    (the same kind) ``normalizers``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -342,15 +349,20 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
         if value is not None and not fixed:
             raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
                                "float (use --backend numpy-fixed)")
-    if normalizers is not None:
-        if not 0 < normalizers < 1:
-            raise LavaGleError(f"--normalizers {normalizers:g}: the decay of the running "
-                               "averages must be in (0, 1), e.g. 0.999")
-        if fixed and decay_shift(normalizers) is None:  # now, not after the float twin
-            raise LavaGleError(f"--normalizers {normalizers!r}: the integers average with a "
-                               "shift, so the decay is 1 - 2**-s; use "
-                               f"{nearest_shift_decay(normalizers)}")
-        out["normalizer_decay"] = normalizers
+    if gain_decay is not None and normalizers is None:
+        raise LavaGleError("--gain-decay sets the decay of the normalisers' gains; add "
+                           "--normalizers")
+    for flag, key, decay in (("--normalizers", "normalizer_decay", normalizers),
+                             ("--gain-decay", "gain_decay", gain_decay)):
+        if decay is None:
+            continue
+        if not 0 < decay < 1:
+            raise LavaGleError(f"{flag} {decay:g}: the decay of the running averages must "
+                               "be in (0, 1), e.g. 0.999")
+        if fixed and decay_shift(decay) is None:  # now, not after the float twin
+            raise LavaGleError(f"{flag} {decay!r}: the integers average with a shift, so the "
+                               f"decay is 1 - 2**-s; use {nearest_shift_decay(decay)}")
+        out[key] = decay
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),

@@ -360,6 +360,10 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
     assert {l.eta_scale for l in net.layers} == {1.0}
     assert {l.error_bound for l in net.layers} == {None}
+    slow = replace(config, gain_decay=0.9999)
+    net = slow.apply_to(mnist1d.build_network(slow), mnist1d.SGD_ETA_SCALE)
+    assert [l.gain_decay for l in net.layers] == [0.9999] * 6 + [None]
+    assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
     given = replace(config, eta_scale={"out": 0.5}, error_bound={"h0": 3.0})
     net = given.apply_to(mnist1d.build_network(given), mnist1d.SGD_ETA_SCALE,
                          mnist1d.ERROR_BOUNDS)
