@@ -189,6 +189,9 @@ def test_backends_without_normalisers_refuse_them_by_name():
     from lava_gle.runtime import LavaNetwork
     with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* NumPy engines only"):
         LavaNetwork(_normalised(g.net))
+    from lava_gle.mappings.mapper import map_network
+    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* no neuron program"):
+        map_network(_normalised(g.net))
     from lava_gle.numerics.optim import Adam
     with pytest.raises(LavaGleError, match=r"layers \['hidden', 'out'\] set error_norm_decay"):
         Engine(_normalised(g.net), optimizer=Adam(lr=1e-3))
