@@ -126,13 +126,11 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
         The mapping's per-block tables would not fit in the available memory (checked
         from per-layer counts before packing).
     """
-    for layer in net.layers:
-        for key in ("gain_decay", "error_norm_decay"):
-            if getattr(layer, key) is not None:
-                raise LavaGleError(
-                    f"layer {layer.name!r}: {key} (a neuron-local normaliser) has no neuron "
-                    "program, cost or manifest entry yet, so a mapping would leave it out; "
-                    "map the network without it (a trained one: frozen_network)")
+    if net.normaliser() is not None:
+        name, key = net.normaliser()
+        raise LavaGleError(f"layer {name!r}: {key} (a neuron-local normaliser) has no neuron "
+                           "program, cost or manifest entry yet, so a mapping would leave it "
+                           "out; map the network without it (a trained one: frozen_network)")
     if not isinstance(profile, HardwareProfile):
         profile = load_profile(profile)
     if chips is not None and chips < 1:

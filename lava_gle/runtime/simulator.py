@@ -73,13 +73,11 @@ class LavaNetwork:
             raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
         if chunk is not None and chunk < 1:
             raise LavaGleError(f"chunk={chunk}: must be a positive number of steps")
-        for layer in net.layers:
-            for key in ("gain_decay", "error_norm_decay"):
-                if getattr(layer, key) is not None:
-                    raise LavaGleError(
-                        f"layer {layer.name!r}: {key} (a neuron-local normaliser) runs on "
-                        "the NumPy engines only so far; use backend numpy or numpy-fixed, "
-                        "or remove it")
+        if net.normaliser() is not None:
+            name, key = net.normaliser()
+            raise LavaGleError(f"layer {name!r}: {key} (a neuron-local normaliser) runs on "
+                               "the NumPy engines only so far; use backend numpy or "
+                               "numpy-fixed, or remove it")
         self.net = net
         self.backend = backend
         self.tag = BACKEND_TAGS[backend]
