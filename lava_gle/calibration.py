@@ -28,7 +28,9 @@ from lava_gle.numerics.engine import Engine
 from lava_gle.numerics.fixed import ERR_TRACE_MAX
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
-from lava_gle.quantize import BOUNDED_PHI, SIGNED_PHI, rate_bits_for, state_bits_for
+from lava_gle.quantize import (
+    BOUNDED_PHI, SIGNED_PHI, error_bits_for, rate_bits_for, state_bits_for,
+)
 from lava_gle.quantize.network import profile_widths
 
 #: Room left above the largest potential (and error) seen (the rate formats already round
@@ -95,14 +97,14 @@ def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],
     (see :func:`calibrate`)."""
     e = np.abs(tr[f"e.{net.layers[i].name}"])
     e_max = max(float(e.max()), float(np.abs(tr[f"v.{net.layers[i].name}"]).max()))
-    bits = state_bits_for(POTENTIAL_MARGIN * e_max)
+    bits = error_bits_for(POTENTIAL_MARGIN * e_max)
     if i + 1 < len(net.layers):  # W^T e of the layer above, summed by the accumulator
         eps = tr[f"e.{net.layers[i + 1].name}"] @ net.initial_weights(i + 1)
-        bits = min(bits, state_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
+        bits = min(bits, error_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
                                         acc_bits))
     bound = net.layers[i].error_bound
     if bound is not None:  # e never exceeds it: the trace spans it (quantize_network)
-        return {"error_bits": min(bits, state_bits_for(bound))}
+        return {"error_bits": min(bits, error_bits_for(bound))}
     if net.layers[i].error_norm_decay is not None:  # the trace spans the normalised error
         return {"error_bits": bits}
     out: dict[str, float | int] = {"error_bits": bits}

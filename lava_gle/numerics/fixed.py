@@ -954,9 +954,15 @@ def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
 
 #: Fraction bits of a gain's integer factor ``gamma`` (payload units, :func:`gain_payload`).
 GAIN_FRAC = 12
-#: Fraction bits of an error normaliser's integer factor ``nu``: ``nu e`` is the normalised
-#: error with ``NORM_FRAC`` more fraction bits than ``e``, from which the trace is taken.
-NORM_FRAC = 12
+#: Fraction bits of the normalised error ``e / RMS(e)`` (:func:`normalised_error`), from
+#: which a layer with an error normaliser takes its error trace: RMS 1 is ``2**16``,
+#: whatever the layer's error format.
+NORM_FRAC = 16
+#: Significant bits of an error normaliser's factor ``nu`` (a mantissa and a per-neuron
+#: shift, :func:`error_normaliser`): the factor keeps its precision for errors of any size.
+NU_BITS = 16
+#: The largest ``nu``, so that ``nu e`` of a 24-bit ``e`` stays within 63 bits.
+NU_MAX = 2.0 ** 32
 #: Extra fraction bits of the payloads' running mean square (the errors' has none).
 MS_FRAC = 8
 
@@ -981,10 +987,13 @@ class NormaliserFormat:
         The largest ``gamma`` (the float model's ``GAIN_MAX`` in these units).
     error_in_shift : int
         ``g d`` in the error format is ``gamma d >> error_in_shift``.
-    norm_k, norm_max : int
-        ``nu = min(round(2**norm_k / sqrt(ms_e)), norm_max)``: ``nu e`` is the normalised
-        error in the layer's error format with ``NORM_FRAC`` more fraction bits (the
-        format of its learning rule's trace).
+    norm_shift : int
+        ``NORM_FRAC - error_bits``: ``nu = n * 2**norm_shift`` turns the error (the layer's
+        error format) scaled by the float normaliser ``n`` into the normalised error
+        (``NORM_FRAC`` fraction bits, the format of its learning rule's trace).
+    norm_max : float
+        The largest ``nu``: the float model's ``NORM_MAX`` in these units, at most
+        :data:`NU_MAX`.
     """
 
     gain_shift: int | None
@@ -993,8 +1002,8 @@ class NormaliserFormat:
     gain_k: int
     gain_max: int
     error_in_shift: int
-    norm_k: int
-    norm_max: int
+    norm_shift: int
+    norm_max: float
 
 
 def mean_square_shift(steps: int, decay_shift: int) -> int:
@@ -1023,6 +1032,34 @@ def inverse_rms(ms: Array, k: int, limit: int) -> Array:
     with np.errstate(divide="ignore"):
         y = np.floor(2.0 ** k / np.sqrt(ms.astype(np.float64)) + 0.5)
     return np.minimum(y, float(limit)).astype(np.int64)
+
+
+def error_normaliser(ms: Array | None, norm_shift: int, limit: float) -> tuple[Array, Array]:
+    """An error normaliser's factor ``nu`` per neuron as ``(m, s)``, ``nu = m * 2**-s``
+    with ``NU_BITS`` significant bits in ``m``: ``min(2**NORM_FRAC / sqrt(ms), limit)``
+    from the error's running mean square ``ms`` (int64 [n], error format squared;
+    ``limit`` where it is 0), or ``2**norm_shift`` (the float ``n = 1``) where ``ms`` is
+    None (before the first update).
+
+    ``2**NORM_FRAC / sqrt(ms)`` is evaluated in float64, whose square root and division
+    are correctly rounded (IEEE 754), so every CPU gives the same integers. A chip would
+    compute it with Newton iterations, as Lava's InvSqrt does (not modelled)."""
+    if ms is None:
+        y = np.array([2.0 ** norm_shift])
+    else:
+        with np.errstate(divide="ignore"):
+            y = np.minimum(2.0 ** NORM_FRAC / np.sqrt(ms.astype(np.float64)), limit)
+    s = NU_BITS - np.frexp(y)[1]  # y * 2**s in [2**(NU_BITS - 1), 2**NU_BITS)
+    return np.floor(np.ldexp(y, s) + 0.5).astype(np.int64), s.astype(np.int64)
+
+
+def normalised_error(e: Array, nu: tuple[Array, Array]) -> Array:
+    """``round(nu e)`` (ties up), the normalised error (``NORM_FRAC`` fraction bits) of the
+    errors ``e`` [..., n] (int64) with the factors ``nu = (m, s)`` of
+    :func:`error_normaliser`."""
+    m, s = nu
+    right, left = np.maximum(s, 0), np.maximum(-s, 0)
+    return ((e * m << left) + ((np.int64(1) << right) >> 1)) >> right
 
 
 def gain_payload(p: Array, gamma: Array, signed: bool) -> tuple[Array, int]:

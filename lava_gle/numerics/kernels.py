@@ -457,8 +457,8 @@ class FixedLayer:
                           if first else X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max))
             self.gain = self.gamma * 2.0 ** -nf.error_in_shift
         if self.error_ms is not None:
-            self.nu = (np.full(self.size, 1 << X.NORM_FRAC, np.int64) if first else
-                       X.inverse_rms(self.error_ms, nf.norm_k, nf.norm_max))
+            self.nu = X.error_normaliser(None if first else self.error_ms, nf.norm_shift,
+                                         nf.norm_max)
 
     def drive(self, p: Array) -> Array:
         ql = self.ql
@@ -519,8 +519,8 @@ class FixedLayer:
         if ql.rule is None:
             return
         W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
-        if self.nu is not None:  # the normalised error, NORM_FRAC bits finer than e
-            e = self.nu * e
+        if self.nu is not None:  # the normalised error (NORM_FRAC fraction bits)
+            e = X.normalised_error(e, self.nu)
         n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding,

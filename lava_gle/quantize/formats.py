@@ -54,11 +54,24 @@ def wide_rate_bits(rate_bits: int, signed: bool) -> int:
     return rate_bits + (X.STATE_BITS - 2) - int(math.log2(payload_max(signed) + 1))
 
 
-def state_bits_for(bound: float, width: int = X.STATE_BITS) -> int:
-    """Fraction bits of a signed ``width``-bit value (default: the 24-bit state) that holds
-    ``+-bound``."""
+def state_bits_for(bound: float, width: int = X.STATE_BITS, least: int = 0) -> int:
+    """Fraction bits (``least`` or more) of a signed ``width``-bit value (default: the
+    24-bit state) that holds ``+-bound``."""
     top = min(width, X.STATE_BITS) - 1
-    return int(min(top, max(0, top - ceil_log2(max(bound, 2.0 ** -16)))))
+    return int(min(top, max(least, top - ceil_log2(max(bound, 2.0 ** -16)))))
+
+
+#: Fewest fraction bits of an error format. Errors can outgrow the 24-bit state at one
+#: fraction bit: every layer with a gain (``gain_decay``) multiplies the error it passes
+#: down by its gain, so a layer's error may be ~10**9 (measured on MNIST-1D); an error
+#: format with negative fraction bits (an LSB of 2**-bits) holds it. -16 holds +-2**39.
+ERROR_BITS_MIN = -16
+
+
+def error_bits_for(bound: float, width: int = X.STATE_BITS) -> int:
+    """Fraction bits of an error format (at least :data:`ERROR_BITS_MIN`) whose signed
+    ``width``-bit values hold ``+-bound``."""
+    return state_bits_for(bound, width, ERROR_BITS_MIN)
 
 
 def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Factor:

@@ -23,8 +23,8 @@ from lava_gle.network import LayerSpec, Network
 from lava_gle.quantize import manifest as _manifest
 from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, fixed_activation
 from lava_gle.quantize.formats import (
-    SIGNED_PAYLOAD, QuantizationError, check_dead_zone, payload_max, quantize_factor,
-    rate_bits_for, state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
+    SIGNED_PAYLOAD, QuantizationError, check_dead_zone, error_bits_for, payload_max,
+    quantize_factor, rate_bits_for, state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
 )
 from lava_gle.quantize.rules import layer_learning
 from lava_gle.quantize.tau import tau_learning
@@ -336,7 +336,8 @@ def normaliser_format(layer: LayerSpec, rate: RateFormat,
         error_shift=_decay_shift(layer, "error_norm_decay"),
         q_bits=q_bits, gain_k=q_bits + X.MS_FRAC // 2 + X.GAIN_FRAC,
         gain_max=round(F.GAIN_MAX * 2.0 ** gain_scale), error_in_shift=gain_scale,
-        norm_k=e_bits + X.NORM_FRAC, norm_max=round(F.NORM_MAX * 2.0 ** X.NORM_FRAC))
+        norm_shift=X.NORM_FRAC - e_bits,
+        norm_max=min(F.NORM_MAX * 2.0 ** (X.NORM_FRAC - e_bits), X.NU_MAX))
 
 
 def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
@@ -361,11 +362,11 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
             overshoot += float(np.max(layer.tau_m_array() / layer.tau_r_array()))
         e_bound = max(d_bound * overshoot, 2.0 ** -16)
         o = layer.fixed_point
-        e_bits = state_bits_for(e_bound)
+        e_bits = error_bits_for(e_bound)
         if out:  # below the output: eps = W^T e through the accumulator
-            e_bits = min(e_bits, state_bits_for(d_bound, acc_bits))
+            e_bits = min(e_bits, error_bits_for(d_bound, acc_bits))
         if layer.error_bound is not None:  # the format holds it, the trace spans it
-            e_bits = min(e_bits, state_bits_for(layer.error_bound))
+            e_bits = min(e_bits, error_bits_for(layer.error_bound))
             trace_range = layer.error_bound * (2.0 if exact else 1.0)
         if layer.error_norm_decay is not None:  # the trace holds the normalised error
             trace_range = NORM_TRACE_RANGE * (2.0 if exact else 1.0)
@@ -438,15 +439,15 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                                 f"no learning-engine carry; use 0 (off) or one of "
                                 f"{', '.join(map(str, X.TAG_BITS))}")
     # with tags the rules move the tags: a weight format tag_bits finer
-    # with an error normaliser the trace is taken from nu e, NORM_FRAC bits finer than e
-    norm_bits = 0 if layer.error_norm_decay is None else X.NORM_FRAC
-    trace_bits = e_bits + norm_bits
+    # with an error normaliser the trace is taken from the normalised error nu e
+    normalised = layer.error_norm_decay is not None
+    trace_bits = X.NORM_FRAC if normalised else e_bits
     learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, trace_bits,
                            err.trace_range, rate.pre_bits, rate.pre_signed, w_exp - tag_bits,
                            b_exp - tag_bits, name,
                            o.get("pre_trace_coarsening", 0),
                            net.fixed_point.get("learning_products", "compensated") == "exact",
-                           X.STATE_BITS + norm_bits)
+                           X.STATE_BITS + (X.NORM_FRAC if normalised else 0))
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,

@@ -237,6 +237,40 @@ def test_inverse_rms_is_exact_on_squares_and_capped_at_zero():
                                   [2 ** 30, 2 ** 29, 2 ** 25, 2 ** 10, 2 ** 40, 759250125])
 
 
+def test_error_normaliser_keeps_its_precision_at_every_scale():
+    """``normalised_error`` is ``e / RMS(e)`` with NORM_FRAC fraction bits, to NU_BITS
+    significant bits of the factor, whether the errors are a few LSB or fill 24 bits; and
+    before the first update ``nu`` is ``2**norm_shift`` exactly, either side of 1."""
+    rng = np.random.default_rng(3)
+    for scale in (3.0, 300.0, 3e4, 3e6):
+        e = np.clip(np.round(rng.normal(0.0, scale, (50, 4))), -X.STATE_MAX, X.STATE_MAX)
+        e = e.astype(np.int64)
+        ms = np.floor((e * e).mean(axis=0)).astype(np.int64)
+        got = X.normalised_error(e, X.error_normaliser(ms, 0, X.NU_MAX))
+        want = e * 2.0 ** X.NORM_FRAC / np.sqrt(ms)
+        assert np.all(np.abs(got - want) <= np.abs(want) * 2.0 ** (1 - X.NU_BITS) + 0.5)
+    e = np.array([[-5, 0, 7]])
+    for shift in (-20, 0, 3):
+        np.testing.assert_array_equal(
+            X.normalised_error(e, X.error_normaliser(None, shift, X.NU_MAX)),
+            np.round(e * 2.0 ** shift))
+    capped = X.error_normaliser(np.array([0, 1, 4]), 0, 2.0 ** 20)
+    np.testing.assert_array_equal(capped[0] * 2.0 ** -capped[1],
+                                  [2.0 ** 20, 2.0 ** X.NORM_FRAC, 2.0 ** (X.NORM_FRAC - 1)])
+
+
+def test_errors_beyond_the_state_get_negative_fraction_bits_and_a_trace():
+    """Errors of 10**7 (MNIST-1D's h0 below five gains) take an error format with negative
+    fraction bits, and a layer with an error normaliser still gets its learning rule: its
+    trace is taken from the normalised error, whatever the error format."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(dataclasses.replace(g.net, learning=dataclasses.replace(
+        g.net.learning, beta=1e6)), SHIFT_DECAY, SHIFT_DECAY)
+    q = quantize_network(net)
+    assert all(ql.e_bits < 0 and ql.rule is not None for ql in q.layers)
+    assert all(ql.norm.norm_shift == X.NORM_FRAC - ql.e_bits for ql in q.layers)
+
+
 def test_integer_normalisers_follow_the_float_ones():
     """No weight learning (eta 0), normalisers adapting over the golden stream: the integer
     gains and error normalisers are the float model's to within 1 % (8-bit payloads and
@@ -248,7 +282,9 @@ def test_integer_normalisers_follow_the_float_ones():
     fixed.run(g.inputs, g.targets)
     flt.run(g.inputs, g.targets)
     for k_int, k in zip(fixed.kernels.layers, flt.kernels.layers):
-        np.testing.assert_allclose(k_int.nu * 2.0 ** -X.NORM_FRAC, k.error_scale, rtol=0.01)
+        m, s = k_int.nu
+        np.testing.assert_allclose(m * 2.0 ** -(s + k_int.norm.norm_shift), k.error_scale,
+                                   rtol=0.01)
     np.testing.assert_allclose(fixed.kernels.layers[0].gain, flt.kernels.layers[0].gain,
                                rtol=0.01)
     assert fixed.kernels.layers[1].gain is None
@@ -271,7 +307,8 @@ def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
     w, b = k.tag_W if k.tag_W is not None else k.W, k.b
     w_ref, b_ref = w.copy(), b.copy()
     x = np.array([[5, -9]])
-    X.learn_projection(w_ref, b_ref, x, k.nu * st.e, k.ql.trace_shift, k.ql.pre_signed,
+    X.learn_projection(w_ref, b_ref, x, X.normalised_error(st.e, k.nu), k.ql.trace_shift,
+                       k.ql.pre_signed,
                        k.ql.rule, k.ql.bias_rule, engine.q.seed, 0, 7, True)
     k.learn_forward(st.e, x, 7)
     np.testing.assert_array_equal(k.W, w_ref)
