@@ -952,7 +952,7 @@ def learning_draws(seed: int, layer: int, step: int, w_shape: tuple[int, int],
 
 # -- neuron-local normalisers -------------------------------------------------------
 
-#: Fraction bits of a gain's integer factor ``gamma`` (payload units, :func:`gain_payload`).
+#: Fraction bits of a gain's integer factor ``gamma = g * 2**GAIN_FRAC``.
 GAIN_FRAC = 12
 #: Fraction bits of the normalised error ``e / RMS(e)`` (:func:`normalised_error`), from
 #: which a layer with an error normaliser takes its error trace: RMS 1 is ``2**16``,
@@ -963,8 +963,6 @@ NORM_FRAC = 16
 NU_BITS = 16
 #: The largest ``nu``, so that ``nu e`` of a 24-bit ``e`` stays within 63 bits.
 NU_MAX = 2.0 ** 32
-#: Extra fraction bits of the payloads' running mean square (the errors' has none).
-MS_FRAC = 8
 
 
 @dataclass(frozen=True)
@@ -978,15 +976,15 @@ class NormaliserFormat:
         ``s`` with ``1 - decay = 2**-s`` of ``gain_decay`` / ``error_norm_decay``; None
         where the layer has no gain / no error normaliser.
     q_bits : int
-        Fraction bits of the payload ``q = g r`` the layer sends (8 bit, as every hidden
-        payload; ``gamma * p >> GAIN_FRAC`` is ``q`` in this format).
+        Fraction bits of the 8-bit payload ``q = g r`` the layer sends.
+    payload_shift : int
+        ``q = gamma p >> payload_shift`` from the layer's 24-bit rate ``p``:
+        ``GAIN_FRAC + rate_bits - q_bits``.
     gain_k : int
-        ``gamma = round(2**gain_k / sqrt(ms_r))``: the payload's ``q_bits`` plus half the
-        mean square's ``MS_FRAC`` plus ``GAIN_FRAC``.
+        ``gamma = round(2**gain_k / sqrt(ms_r))`` from the running mean square of ``p``:
+        ``GAIN_FRAC + rate_bits``. ``g d`` (the error format) is ``gamma d >> GAIN_FRAC``.
     gain_max : int
         The largest ``gamma`` (the float model's ``GAIN_MAX`` in these units).
-    error_in_shift : int
-        ``g d`` in the error format is ``gamma d >> error_in_shift``.
     norm_shift : int
         ``NORM_FRAC - error_bits``: ``nu = n * 2**norm_shift`` turns the error (the layer's
         error format) scaled by the float normaliser ``n`` into the normalised error
@@ -999,9 +997,9 @@ class NormaliserFormat:
     gain_shift: int | None
     error_shift: int | None
     q_bits: int
+    payload_shift: int
     gain_k: int
     gain_max: int
-    error_in_shift: int
     norm_shift: int
     norm_max: float
 
@@ -1013,14 +1011,14 @@ def mean_square_shift(steps: int, decay_shift: int) -> int:
     return min(int(steps).bit_length() - 1, decay_shift)
 
 
-def update_mean_square(ms: Array, x: Array, shift: int, frac: int) -> None:
-    """``ms += round((mean_b(x**2) * 2**frac - ms) * 2**-shift)`` in place; ms int64 [n],
-    x [..., n] (the batch mean rounded down: batches > 1 are an approximation anyway)."""
+def update_mean_square(ms: Array, x: Array, shift: int) -> None:
+    """``ms += round((mean_b(x**2) - ms) * 2**-shift)`` in place; ms int64 [n], x [..., n]
+    24-bit values (the batch mean rounded down: batches > 1 are an approximation anyway)."""
     sq = x * x
     if sq.ndim > 1:
         sq = sq.reshape(-1, sq.shape[-1])
         sq = sq.sum(axis=0) // sq.shape[0]
-    ms += shift_round((sq << frac) - ms, shift)
+    ms += shift_round(sq - ms, shift)
 
 
 def inverse_rms(ms: Array, k: int, limit: int) -> Array:
@@ -1062,11 +1060,12 @@ def normalised_error(e: Array, nu: tuple[Array, Array]) -> Array:
     return ((e * m << left) + ((np.int64(1) << right) >> 1)) >> right
 
 
-def gain_payload(p: Array, gamma: Array, signed: bool) -> tuple[Array, int]:
-    """The payload ``q = round(gamma p * 2**-GAIN_FRAC)`` a layer with gains sends, within
-    the 8-bit payload range (signed: -127..127, else 0..255); and its clip count."""
+def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Array, int]:
+    """The payload ``q = round(gamma p * 2**-shift)`` a layer with gains sends from its
+    24-bit rates ``p`` (``NormaliserFormat.payload_shift``), within the 8-bit payload range
+    (signed: -127..127, else 0..255); and its clip count."""
     lo, hi = (-127, 127) if signed else (0, 255)
-    return saturate(shift_round(gamma * p, GAIN_FRAC), lo, hi)
+    return saturate(shift_round(gamma * p, shift), lo, hi)
 
 
 def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:

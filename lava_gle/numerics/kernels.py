@@ -427,7 +427,7 @@ class FixedLayer:
         """The payload the layer sends up: ``p``, or with gains ``q`` (format ``q_bits``)."""
         if self.gamma is None:
             return st.p
-        q, n = X.gain_payload(st.p, self.gamma, self.ql.rate_signed)
+        q, n = X.gain_payload(st.p, self.gamma, self.norm.payload_shift, self.ql.rate_signed)
         self._count("q", n)
         return q
 
@@ -440,11 +440,9 @@ class FixedLayer:
         self.norm_steps += 1
         steps, nf = int(self.norm_steps), self.norm
         if self.gain_ms is not None:
-            X.update_mean_square(self.gain_ms, new.p,
-                                 X.mean_square_shift(steps, nf.gain_shift), X.MS_FRAC)
+            X.update_mean_square(self.gain_ms, new.p, X.mean_square_shift(steps, nf.gain_shift))
         if self.error_ms is not None:
-            X.update_mean_square(self.error_ms, new.e,
-                                 X.mean_square_shift(steps, nf.error_shift), 0)
+            X.update_mean_square(self.error_ms, new.e, X.mean_square_shift(steps, nf.error_shift))
         self._normalise()
 
     def _normalise(self) -> None:
@@ -453,9 +451,9 @@ class FixedLayer:
         nf, first = self.norm, int(self.norm_steps) == 0
         self.gamma = self.nu = self.gain = None
         if self.gain_ms is not None:
-            self.gamma = (np.full(self.size, round(2.0 ** nf.error_in_shift), np.int64)
+            self.gamma = (np.full(self.size, 1 << X.GAIN_FRAC, np.int64)
                           if first else X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max))
-            self.gain = self.gamma * 2.0 ** -nf.error_in_shift
+            self.gain = self.gamma * 2.0 ** -X.GAIN_FRAC
         if self.error_ms is not None:
             self.nu = X.error_normaliser(None if first else self.error_ms, nf.norm_shift,
                                          nf.norm_max)
@@ -470,7 +468,7 @@ class FixedLayer:
 
     def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
         if self.gamma is not None:  # the error of r behind the payload g r
-            d, n = X.gain_error(d, self.gamma, self.norm.error_in_shift)
+            d, n = X.gain_error(d, self.gamma, X.GAIN_FRAC)
             self._count("q", n)
         new, counts = ops.neuron_step(st.u, st.v, st.g, s, d, self.consts)
         for var, n in zip(X.NEURON_SAT_VARS, counts):

@@ -46,7 +46,8 @@ class QuantizedLayer:
     rate_bits : int
         Rate payload format; payloads are 8 bit (0..255, or -127..127 when ``rate_signed``),
         the output layer's 24 bit (:func:`wide_rate_bits`: its rates enter no learning
-        engine, and the output error is formed from them).
+        engine, and the output error is formed from them), and so are those of a layer
+        with gains (it sends the 8-bit payload ``g r`` formed from them instead).
     trace_shift : int
         Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
         clipped to +-63.
@@ -268,7 +269,10 @@ def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
             r_max = float(np.max(float_phi(layer.phi)(np.array([grown, -grown]))))
             r_init = float(np.max(float_phi(layer.phi)(np.array([drive, -drive]))))
         range_bits = o.get("rate_bits", rate_bits_for(r_max, signed))
-        wide = i == len(net.layers) - 1
+        # the output layer's rates form the output error; a layer with gains sends g r,
+        # rounded to 8 bits only after the gain (before it, a neuron whose rates span a
+        # few LSB of an 8-bit format would send its rounding noise times its gain)
+        wide = i == len(net.layers) - 1 or layer.gain_decay is not None
         rate_bits = wide_rate_bits(range_bits, signed) if wide else range_bits
         # 4x headroom in the state; the drive itself fits the dendritic accumulator
         grown_drive = max(drive * opts.growth, 1.0)
@@ -330,12 +334,11 @@ def normaliser_format(layer: LayerSpec, rate: RateFormat,
     if layer.gain_decay is None and layer.error_norm_decay is None:
         return None
     q_bits = gain_payload_bits(rate.signed)
-    gain_scale = X.GAIN_FRAC + q_bits - rate.rate_bits  # gamma = g * 2**gain_scale
     return X.NormaliserFormat(
         gain_shift=_decay_shift(layer, "gain_decay"),
         error_shift=_decay_shift(layer, "error_norm_decay"),
-        q_bits=q_bits, gain_k=q_bits + X.MS_FRAC // 2 + X.GAIN_FRAC,
-        gain_max=round(F.GAIN_MAX * 2.0 ** gain_scale), error_in_shift=gain_scale,
+        q_bits=q_bits, payload_shift=X.GAIN_FRAC + rate.rate_bits - q_bits,
+        gain_k=X.GAIN_FRAC + rate.rate_bits, gain_max=round(F.GAIN_MAX * 2.0 ** X.GAIN_FRAC),
         norm_shift=X.NORM_FRAC - e_bits,
         norm_max=min(F.NORM_MAX * 2.0 ** (X.NORM_FRAC - e_bits), X.NU_MAX))
 
