@@ -183,6 +183,14 @@ GAIN_MAX = 1000.0
 NORM_MAX = 1e8
 
 
+#: The gains' running mean square starts here (RMS 1, g = 1) and counts it as its first
+#: sample, so update k has the rate of update k + 1. Started from the first value
+#: itself, a network streamed from the zero state took r = 0 there: every gain 1000 at
+#: once, errors 10**13 below five such layers, and error normalisers that then held
+#: h0-h4 of MNIST-1D below 10**-3 of their rate for about 40,000 steps (measured).
+GAIN_PRIOR = 1.0
+
+
 def mean_square_rate(steps: int, decay: float) -> float:
     """Rate of update number ``steps`` (1, 2, ...) of a running mean square:
     ``max(2**-floor(log2(steps)), 1 - decay)``. The first update takes the value itself,

@@ -110,6 +110,8 @@ class FloatLayer:
     gain_ms, error_ms : ndarray [n] or None
         The running mean squares of r and e behind them (updated by :meth:`adapt` on
         learning steps); ``norm_steps`` (int64 []): how many updates they have had.
+        ``gain_ms`` starts at 1 (g = 1) and counts that as its first sample
+        (:data:`~lava_gle.numerics.floating.GAIN_PRIOR`).
     """
 
     arithmetic = "float"
@@ -133,9 +135,9 @@ class FloatLayer:
         self.reports_tau_m = lrn.learn_tau
         self.tau_m_min = net.tau_m_min
         self.gain_decay, self.norm_decay = spec.gain_decay, spec.error_norm_decay
-        zeros = np.zeros(spec.size, self.dtype)
-        self.gain_ms = None if self.gain_decay is None else zeros.copy()
-        self.error_ms = None if self.norm_decay is None else zeros.copy()
+        self.gain_ms = (None if self.gain_decay is None else
+                        np.full(spec.size, F.GAIN_PRIOR, self.dtype))
+        self.error_ms = None if self.norm_decay is None else np.zeros(spec.size, self.dtype)
         self.norm_steps = np.zeros((), np.int64)
         self._normalise()
 
@@ -168,8 +170,9 @@ class FloatLayer:
             return
         self.norm_steps += 1
         steps = int(self.norm_steps)
-        if self.gain_ms is not None:
-            F.update_mean_square(self.gain_ms, new.r, F.mean_square_rate(steps, self.gain_decay))
+        if self.gain_ms is not None:  # the prior was update 1
+            F.update_mean_square(self.gain_ms, new.r,
+                                 F.mean_square_rate(steps + 1, self.gain_decay))
         if self.error_ms is not None:
             F.update_mean_square(self.error_ms, new.e, F.mean_square_rate(steps, self.norm_decay))
         self._normalise()
@@ -375,7 +378,9 @@ class FixedLayer:
                                "timing only so far (backend numpy-fixed); chip timing "
                                "(lava-fixed, numpy-fixed-chip) refuses them")
         has = (None, None) if self.norm is None else (self.norm.gain_shift, self.norm.error_shift)
-        self.gain_ms = None if has[0] is None else np.zeros(ql.size, np.int64)
+        # the prior: r = 1 in the layer's 24-bit rate format (g = 1), update 1
+        self.gain_ms = (None if has[0] is None else
+                        np.full(ql.size, 1 << (2 * ql.rate_bits), np.int64))
         self.error_ms = None if has[1] is None else np.zeros(ql.size, np.int64)
         self.norm_steps = np.zeros((), np.int64)
         self._normalise()
@@ -440,7 +445,8 @@ class FixedLayer:
         self.norm_steps += 1
         steps, nf = int(self.norm_steps), self.norm
         if self.gain_ms is not None:
-            X.update_mean_square(self.gain_ms, new.p, X.mean_square_shift(steps, nf.gain_shift))
+            X.update_mean_square(self.gain_ms, new.p,
+                                 X.mean_square_shift(steps + 1, nf.gain_shift))
         if self.error_ms is not None:
             X.update_mean_square(self.error_ms, new.e, X.mean_square_shift(steps, nf.error_shift))
         self._normalise()
