@@ -457,8 +457,8 @@ class FixedLayer:
         nf, first = self.norm, int(self.norm_steps) == 0
         self.gamma = self.nu = self.gain = None
         if self.gain_ms is not None:
-            self.gamma = (np.full(self.size, 1 << X.GAIN_FRAC, np.int64)
-                          if first else X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max))
+            # the prior (r = 1) gives gamma = 2**GAIN_FRAC exactly before the first update
+            self.gamma = X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max)
             self.gain = self.gamma * 2.0 ** -X.GAIN_FRAC
         if self.error_ms is not None:
             self.nu = X.error_normaliser(None if first else self.error_ms, nf.norm_shift,
