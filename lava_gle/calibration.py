@@ -29,7 +29,8 @@ from lava_gle.numerics.fixed import ERR_TRACE_MAX
 from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
 from lava_gle.quantize import (
-    BOUNDED_PHI, SIGNED_PHI, error_bits_for, rate_bits_for, state_bits_for,
+    BOUNDED_PHI, SIGNED_PHI, error_bits_for, rate_bits_for, sent_error_bits_for,
+    state_bits_for,
 )
 from lava_gle.quantize.network import profile_widths
 
@@ -100,8 +101,8 @@ def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],
     bits = error_bits_for(POTENTIAL_MARGIN * e_max)
     if i + 1 < len(net.layers):  # W^T e of the layer above, summed by the accumulator
         eps = tr[f"e.{net.layers[i + 1].name}"] @ net.initial_weights(i + 1)
-        bits = min(bits, error_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
-                                        acc_bits))
+        bits = min(bits, sent_error_bits_for(POTENTIAL_MARGIN * float(np.abs(eps).max()),
+                                             acc_bits))
     bound = net.layers[i].error_bound
     if bound is not None:  # e never exceeds it: the trace spans it (quantize_network)
         return {"error_bits": min(bits, error_bits_for(bound))}

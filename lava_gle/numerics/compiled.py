@@ -57,6 +57,7 @@ def _jit(fn):
 
 
 _STATE_MAX = X.STATE_MAX
+_GUARD = X.BACKWARD_GUARD_BITS
 _GATE_ONE = X.GATE_ONE
 _GATE_BITS, _GATE_HALF = X.GATE_BITS, 1 << (X.GATE_BITS - 1)
 _ACC_FRAC, _ACC_LO, _ACC_HI = X.ACC_FRAC, X._ACC_LO, X._ACC_HI
@@ -199,9 +200,9 @@ def backward_error(w, e, shift, acc_max):
                     for j in range(m):
                         eps[k, j] += ei * w[i, j]
         for j in range(m):
-            x, c = _clip_count(_shift_floor(eps[k, j], -shift), -acc_max, acc_max)
+            x, c = _clip_count(_shift_floor(eps[k, j], -shift - _GUARD), -acc_max, acc_max)
             acc_clipped += c
-            eps[k, j], c = _clip_count(x, -_STATE_MAX, _STATE_MAX)
+            eps[k, j], c = _clip_count(_shift_round(x, _GUARD), -_STATE_MAX, _STATE_MAX)
             clipped += c
     return eps.reshape(e.shape[:-1] + (m,)), clipped, acc_clipped
 

@@ -459,15 +459,28 @@ def forward_drive(w: Array, w_shift: int, b: Array, b_shift: int, p: Array,
     return s, n, n_acc
 
 
-def backward_error(w: Array, e: Array, shift: int, acc_max: int) -> tuple[Array, int, int]:
-    """Error sent down ``eps = (W^T e) << shift`` (error format of the layer below), saturated
-    to the accumulator ``±acc_max`` (as a whole), then to the state.
+#: Fraction bits the dendritic accumulator keeps below the error format of the layer an
+#: error is sent down to (:func:`backward_error`).
+BACKWARD_GUARD_BITS = 1
 
-    w int [n, m], e int [..., n] -> [..., m]; a negative shift is a floor right shift.
-    Returns (eps, state clips, accumulator clips).
+
+def backward_error(w: Array, e: Array, shift: int, acc_max: int) -> tuple[Array, int, int]:
+    """Error sent down ``eps = round((W^T e) << shift)`` (error format of the layer below,
+    ties up), saturated to the accumulator, then to the state.
+
+    The accumulator sums ``(W^T e) << (shift + 1)``, one guard bit
+    (:data:`BACKWARD_GUARD_BITS`) finer than the error format, floored for negative shifts
+    as Lava's Dense ``weight_exp``, saturated to ``±acc_max`` as a whole; the error neuron
+    drops the guard bit rounding half up (one ``mulsr``). By ``floor((floor(2x) + 1) / 2) =
+    floor(x + 1/2)`` that is the sum rounded to nearest. A floor alone biases every error by
+    -1/2 LSB; below a layer whose errors are a few LSBs the bias drives its biases to the
+    limits of their formats (``docs/fixed-point.md``, section 1).
+
+    w int [n, m], e int [..., n] -> [..., m]. Returns (eps, state clips, accumulator clips).
     """
-    acc, n_acc = saturate(shift_floor(int_matmul(e, w), -shift), -acc_max, acc_max)
-    eps, n = saturate_state(acc)
+    acc, n_acc = saturate(shift_floor(int_matmul(e, w), -shift - BACKWARD_GUARD_BITS),
+                          -acc_max, acc_max)
+    eps, n = saturate_state(shift_round(acc, BACKWARD_GUARD_BITS))
     return eps, n, n_acc
 
 

@@ -74,6 +74,13 @@ def error_bits_for(bound: float, width: int = X.STATE_BITS) -> int:
     return state_bits_for(bound, width, ERROR_BITS_MIN)
 
 
+def sent_error_bits_for(bound: float, acc_bits: int) -> int:
+    """Fraction bits of the error format of a layer whose error from above, ``W^T e``, is
+    bounded by ``bound``: the ``acc_bits``-wide dendritic accumulator holds it with its
+    guard bit (:func:`lava_gle.numerics.fixed.backward_error`)."""
+    return error_bits_for(bound, acc_bits - X.BACKWARD_GUARD_BITS)
+
+
 def quantize_factor(values, what: str, layer: str, scale: bool = False) -> X.Factor:
     """A Factor with 12-bit mantissas for ``values`` (> 0), common shift.
 

@@ -24,7 +24,8 @@ from lava_gle.quantize import manifest as _manifest
 from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, fixed_activation
 from lava_gle.quantize.formats import (
     SIGNED_PAYLOAD, QuantizationError, check_dead_zone, error_bits_for, payload_max,
-    quantize_factor, rate_bits_for, state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
+    quantize_factor, rate_bits_for, sent_error_bits_for, state_bits_for, to_mantissas,
+    weight_exp, wide_rate_bits,
 )
 from lava_gle.quantize.rules import layer_learning
 from lava_gle.quantize.tau import tau_learning
@@ -367,7 +368,7 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
         o = layer.fixed_point
         e_bits = error_bits_for(e_bound)
         if out:  # below the output: eps = W^T e through the accumulator
-            e_bits = min(e_bits, error_bits_for(d_bound, acc_bits))
+            e_bits = min(e_bits, sent_error_bits_for(d_bound, acc_bits))
         if layer.error_bound is not None:  # the format holds it, the trace spans it
             e_bits = min(e_bits, error_bits_for(layer.error_bound))
             trace_range = layer.error_bound * (2.0 if exact else 1.0)

@@ -84,15 +84,17 @@ def test_backward_error(seed, n, m, batch, shift, acc_bits):
 def test_the_accumulator_saturates_alike(overflows):
     """Sums beyond the 22-bit accumulator (2**21 - 1 = 2,097,151) or within it (a right
     shift of 2 first): both implementations give the clipped (or exact) sum and count the
-    clips alike. Forward: 255 * 255 * 40 = 2,601,000; backward: 2**14 * 255 = 4,177,920."""
+    clips alike. Forward: 255 * 255 * 40 = 2,601,000; backward: 2**14 * 255 = 4,177,920,
+    held with the guard bit (twice that), whose clipped value halves to 2**20."""
     w = np.full((2, 40), 255, np.int64)
     w[1] = -255
     b = np.array([3, -3], np.int64)
     acc_max = X.acc_limit(22)
     shift = 0 if overflows else -2
     fwd = min(2_601_000 >> -shift, acc_max)
-    back = min(4_177_920 >> -shift, acc_max)
+    back = min(4_177_920 << 1 >> -shift, acc_max)
     assert (fwd == acc_max) == (back == acc_max) == overflows
+    back = (back + 1) >> 1
     for impl in (X, C):
         s, n, n_acc = impl.forward_drive(w, shift, b, 0, np.full((1, 40), 255, np.int64),
                                          acc_max)
@@ -429,7 +431,7 @@ def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, bac
                    {"name": "h2", "size": 9, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
                    {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0,
                     "phi": "sigmoid"}],
-        "learning": {"enabled": True, "eta": 5.0, "gamma": 0.3, "beta": 1.0, "loss": "mse",
+        "learning": {"enabled": True, "eta": 5.0, "gamma": 0.3, "beta": 1.5, "loss": "mse",
                      "learn_tau": True, "eta_tau": 0.01}}
     for layer in spec["layers"]:
         layer["fixed_point"] = {"weight_tag_bits": tags}

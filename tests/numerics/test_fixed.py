@@ -19,6 +19,29 @@ def test_shift_round_is_round_half_up_of_the_exact_quotient():
     assert X.shift_round(xs, -2).tolist() == (xs * 4).tolist()
 
 
+@pytest.mark.parametrize("shift", [-9, -4, -1, 0, 1])
+def test_the_error_sent_down_is_the_sum_rounded_to_nearest(shift):
+    """``eps = round(W^T e 2**shift)`` (ties up) for every value, exact for left shifts;
+    so its mean error over many sums is only the ties' ``2**(shift-1)`` (right shifts),
+    where a floor's is ``2**(shift-1) - 1/2`` LSB (session 13's lower layers drifted by
+    it). The accumulator holds the sum with its guard bit: it saturates at half its range
+    in the error's units."""
+    rng = np.random.default_rng(7)
+    w = rng.integers(-255, 256, (30, 20), dtype=np.int64)
+    e = rng.integers(-500, 501, (200, 30), dtype=np.int64)
+    acc_max = X.acc_limit(40)  # wide: nothing clips
+    eps, n, n_acc = X.backward_error(w, e, shift, acc_max)
+    sums = e @ w
+    want = [[math.floor(Fraction(int(x)) * Fraction(2) ** shift + Fraction(1, 2)) for x in row]
+            for row in sums]
+    assert eps.tolist() == want and n == n_acc == 0
+    bias = float(np.mean(eps - sums * 2.0 ** shift))
+    assert abs(bias - (2.0 ** (shift - 1) if shift < 0 else 0.0)) < 0.02
+    acc_max = X.acc_limit(22)
+    big = X.backward_error(np.full((1, 1), 255, np.int64), np.array([[1 << 14]]), 0, acc_max)
+    assert big[0].tolist() == [[(acc_max + 1) >> X.BACKWARD_GUARD_BITS]] and big[2] == 1
+
+
 def test_factor_apply_rounds_the_exact_product():
     f = X.Factor(np.array([3001, 17]), 12)
     x = np.array([[12345, -777], [-4096, 8191]], np.int64)

@@ -61,9 +61,9 @@ def test_backward_pass_bounds_errors_by_hand():
     # down through sum_i |W_ij| = 0.25 and the signal growth 8
     assert h_err.e_bound == pytest.approx(z_err.e_bound * 0.25 * 8)
     assert h_err.trace_range == pytest.approx(z_err.trace_range * 0.25 * np.sqrt(8))
-    # no overshoot: the error sent down (bound e_bound) must fit the 22-bit accumulator,
-    # two bits less than the 24-bit state
-    assert 2.0 ** (21 - h_err.e_bits) >= h_err.e_bound > 2.0 ** (20 - h_err.e_bits)
+    # no overshoot: the error sent down (bound e_bound) must fit the 22-bit accumulator
+    # with its guard bit, three bits less than the 24-bit state
+    assert 2.0 ** (20 - h_err.e_bits) >= h_err.e_bound > 2.0 ** (19 - h_err.e_bits)
     wide_acc = _passes(chain(fp={"accumulator_bits": 24}))[2][0]
     assert wide_acc.e_bits == h_err.e_bits + 2
 
