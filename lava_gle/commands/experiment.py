@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import sys
 
 from lava_gle.backends import BACKENDS, STEPPING
 from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
@@ -147,11 +148,14 @@ def run(args: argparse.Namespace) -> int:
     prepare_out_dir(args.out)
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name != "lagline":
-        from lava_gle.experiments.training import rule_overrides
+        from lava_gle.experiments.training import loss_note, rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay)
+        note = loss_note(rule, args.loss)
+        if note:
+            print(note, file=sys.stderr)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
     if args.name == "lagline":

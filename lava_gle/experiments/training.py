@@ -305,6 +305,18 @@ TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
                 "lava_sequences")
 
 
+def loss_note(rule: dict[str, Any], loss: str | None) -> str | None:
+    """A note for a float run of the chip's optimiser (``rule`` from
+    :func:`rule_overrides`) that takes the float default loss, cross-entropy, without
+    asking (``loss`` None): the fixed-point runs of the same rule use MSE, so the two
+    would not compare. None otherwise."""
+    if loss is not None or rule.get("optimizer") != "sgd" or "loss" in rule:
+        return None
+    return ("note: --optimizer sgd in float with the default --loss ce (softmax), which no "
+            "fixed-point backend runs; the chip's rule is --loss mse (pass --loss ce to "
+            "keep cross-entropy without this note)")
+
+
 def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None = None,
                    batch: int | None = None, sgd_eta: float | None = None,
                    halve_every: int | None = None, eta_scale: list[str] | None = None,

@@ -232,3 +232,13 @@ def test_damaged_checkpoint_on_the_command_line(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err == (f"error: checkpoint {tmp_path / 'checkpoint.npz'} is damaged (EOFError: "
                    "No data left in file); pass --fresh to discard it and start afresh\n")
+
+
+def test_a_float_run_of_the_chip_rule_is_told_its_default_loss_is_not_the_chips():
+    from lava_gle.experiments.training import loss_note, rule_overrides
+    rule = rule_overrides("numpy", "sgd")
+    assert "--loss mse" in loss_note(rule, None)
+    assert loss_note(rule_overrides("numpy", "sgd", "ce"), "ce") is None
+    assert loss_note(rule_overrides("numpy", "sgd", "mse"), "mse") is None
+    assert loss_note(rule_overrides("numpy"), None) is None  # Adam: cross-entropy is its own
+    assert loss_note(rule_overrides("numpy-fixed"), None) is None  # mse already
