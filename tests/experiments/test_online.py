@@ -14,10 +14,9 @@ from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.training import (
-    TrainConfig, epoch_order, formats_from_float, frozen_network, onehot_targets,
-    parse_error_bounds, parse_eta_scales, predict, predict_in_place, rule_overrides,
-    start_network,
-    write_compare_case,
+    BIAS_HEADROOM, TrainConfig, epoch_order, formats_from_float, frozen_network,
+    onehot_targets, parse_error_bounds, parse_eta_scales, predict, predict_in_place,
+    rule_overrides, start_network, write_compare_case,
 )
 from lava_gle import load_network
 from lava_gle.calibration import calibrate
@@ -98,7 +97,7 @@ def test_formats_from_float_hold_the_trained_parameters():
     for i, ql in enumerate(q.layers):
         top = 1.25 * float(np.abs(grown[i]).max())
         assert 127 * 2.0 ** ql.w_exp < top <= 255 * 2.0 ** ql.w_exp  # the smallest that holds
-        assert 127 * 2.0 ** ql.b_exp < 1.25 * 3.0 <= 255 * 2.0 ** ql.b_exp
+        assert 127 * 2.0 ** ql.b_exp < BIAS_HEADROOM * 3.0 <= 255 * 2.0 ** ql.b_exp
         assert "u_bits" in sized.layers[i].fixed_point
     # the integers start from the initial parameters, not the trained ones
     np.testing.assert_array_equal(sized.initial_weights(0), net.initial_weights(0))
