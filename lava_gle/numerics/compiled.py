@@ -28,6 +28,7 @@ read-only install without ``NUMBA_CACHE_DIR``) numba compiles in memory, once pe
 """
 from __future__ import annotations
 
+import math
 import warnings
 import weakref
 
@@ -669,3 +670,94 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
         active = np.empty(w.shape[0], np.bool_)
     return _learn(w, _NO_BIAS if b is None else b, p, e, seed, layer, step, cfg,
                   w_stream, w_step, active)
+
+
+# -- neuron-local normalisers ------------------------------------------------------------
+
+@_jit
+def update_mean_square(ms, x, shift):
+    """Compiled :func:`lava_gle.numerics.fixed.update_mean_square` (``ms`` in place)."""
+    n = ms.shape[0]
+    x2 = np.ascontiguousarray(x).reshape(-1, n)
+    rows = x2.shape[0]
+    for i in range(n):
+        acc = np.int64(0)
+        for k in range(rows):
+            acc += x2[k, i] * x2[k, i]
+        if x.ndim > 1:
+            acc //= rows
+        ms[i] += _shift_round(acc - ms[i], shift)
+
+
+@_jit
+def inverse_rms(ms, k, limit):
+    """Compiled :func:`lava_gle.numerics.fixed.inverse_rms` (float64 square root and
+    division, correctly rounded as NumPy's: the same integers)."""
+    out = np.empty(ms.shape[0], np.int64)
+    top, cap = 2.0 ** k, np.float64(limit)
+    for i in range(ms.shape[0]):
+        y = cap if ms[i] == 0 else min(np.floor(top / np.sqrt(np.float64(ms[i])) + 0.5), cap)
+        out[i] = np.int64(y)
+    return out
+
+
+@_jit
+def _error_normaliser(ms, limit):
+    n = ms.shape[0]
+    m, s = np.empty(n, np.int64), np.empty(n, np.int64)
+    top, cap = 2.0 ** X.NORM_FRAC, np.float64(limit)
+    for i in range(n):
+        y = cap if ms[i] == 0 else min(top / np.sqrt(np.float64(ms[i])), cap)
+        s[i] = X.NU_BITS - math.frexp(y)[1]
+        m[i] = np.int64(math.floor(math.ldexp(y, s[i]) + 0.5))
+    return m, s
+
+
+def error_normaliser(ms: Array | None, norm_shift: int, limit: float) -> tuple[Array, Array]:
+    """Compiled :func:`lava_gle.numerics.fixed.error_normaliser` (the reference itself
+    before the first update, ``ms`` None)."""
+    if ms is None:
+        return X.error_normaliser(None, norm_shift, limit)
+    return _error_normaliser(ms, limit)
+
+
+@_jit
+def _normalised_error(e, m, s):
+    n = e.shape[-1]
+    e2 = np.ascontiguousarray(e).reshape(-1, n)
+    out = np.empty_like(e2)
+    one = m.shape[0] == 1
+    for i in range(n):
+        j = 0 if one else i
+        for k in range(e2.shape[0]):
+            v = e2[k, i] * m[j]
+            out[k, i] = (v + (np.int64(1) << (s[j] - 1))) >> s[j] if s[j] > 0 else v << -s[j]
+    return out.reshape(e.shape)
+
+
+def normalised_error(e: Array, nu: tuple[Array, Array]) -> Array:
+    """Compiled :func:`lava_gle.numerics.fixed.normalised_error` (same arguments, result)."""
+    return _normalised_error(e, nu[0], nu[1])
+
+
+@_jit
+def _gained(x, gamma, shift, lo, hi):
+    n = x.shape[-1]
+    x2 = np.ascontiguousarray(x).reshape(-1, n)
+    out = np.empty_like(x2)
+    clipped = 0
+    for k in range(x2.shape[0]):
+        for i in range(n):
+            out[k, i], c = _clip_count(_shift_round(gamma[i] * x2[k, i], shift), lo, hi)
+            clipped += c
+    return out.reshape(x.shape), clipped
+
+
+def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Array, int]:
+    """Compiled :func:`lava_gle.numerics.fixed.gain_payload` (same arguments, results)."""
+    return _gained(p, gamma, shift, -127 if signed else 0, 127 if signed else 255)
+
+
+def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:
+    """Compiled :func:`lava_gle.numerics.fixed.gain_error` (same arguments, results)."""
+    return _gained(d, gamma, shift, -_STATE_MAX, _STATE_MAX)

@@ -432,7 +432,8 @@ class FixedLayer:
         """The payload the layer sends up: ``p``, or with gains ``q`` (format ``q_bits``)."""
         if self.gamma is None:
             return st.p
-        q, n = X.gain_payload(st.p, self.gamma, self.norm.payload_shift, self.ql.rate_signed)
+        q, n = ops.gain_payload(st.p, self.gamma, self.norm.payload_shift,
+                                self.ql.rate_signed)
         self._count("q", n)
         return q
 
@@ -445,10 +446,11 @@ class FixedLayer:
         self.norm_steps += 1
         steps, nf = int(self.norm_steps), self.norm
         if self.gain_ms is not None:
-            X.update_mean_square(self.gain_ms, new.p,
-                                 X.mean_square_shift(steps + 1, nf.gain_shift))
+            ops.update_mean_square(self.gain_ms, new.p,
+                                   X.mean_square_shift(steps + 1, nf.gain_shift))
         if self.error_ms is not None:
-            X.update_mean_square(self.error_ms, new.e, X.mean_square_shift(steps, nf.error_shift))
+            ops.update_mean_square(self.error_ms, new.e,
+                                   X.mean_square_shift(steps, nf.error_shift))
         self._normalise()
 
     def _normalise(self) -> None:
@@ -458,11 +460,11 @@ class FixedLayer:
         self.gamma = self.nu = self.gain = None
         if self.gain_ms is not None:
             # the prior (r = 1) gives gamma = 2**GAIN_FRAC exactly before the first update
-            self.gamma = X.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max)
+            self.gamma = ops.inverse_rms(self.gain_ms, nf.gain_k, nf.gain_max)
             self.gain = self.gamma * 2.0 ** -X.GAIN_FRAC
         if self.error_ms is not None:
-            self.nu = X.error_normaliser(None if first else self.error_ms, nf.norm_shift,
-                                         nf.norm_max)
+            self.nu = ops.error_normaliser(None if first else self.error_ms, nf.norm_shift,
+                                           nf.norm_max)
 
     def drive(self, p: Array) -> Array:
         ql = self.ql
@@ -474,7 +476,7 @@ class FixedLayer:
 
     def step(self, st: X.FixedNeuronState, s: Array, d: Array) -> X.FixedNeuronState:
         if self.gamma is not None:  # the error of r behind the payload g r
-            d, n = X.gain_error(d, self.gamma, X.GAIN_FRAC)
+            d, n = ops.gain_error(d, self.gamma, X.GAIN_FRAC)
             self._count("q", n)
         new, counts = ops.neuron_step(st.u, st.v, st.g, s, d, self.consts)
         for var, n in zip(X.NEURON_SAT_VARS, counts):
@@ -524,7 +526,7 @@ class FixedLayer:
             return
         W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
         if self.nu is not None:  # the normalised error (NORM_FRAC fraction bits)
-            e = X.normalised_error(e, self.nu)
+            e = ops.normalised_error(e, self.nu)
         n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
                                                  ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
                                                  self.index, t, q.per_synapse_rounding,

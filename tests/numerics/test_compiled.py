@@ -80,6 +80,63 @@ def test_backward_error(seed, n, m, batch, shift, acc_bits):
     np.testing.assert_array_equal(got[0], want[0])
 
 
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), batch=BATCHES, shift=st.integers(0, 14))
+def test_the_normalisers_running_mean_square(seed, n, batch, shift):
+    rng = np.random.default_rng(seed)
+    x = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
+    ms = rng.integers(0, 1 << 46, n).astype(np.int64)
+    want, got = ms.copy(), ms.copy()
+    X.update_mean_square(want, x, shift)
+    C.update_mean_square(got, x, shift)
+    np.testing.assert_array_equal(got, want)
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), k=st.integers(12, 60), limit=st.integers(1, 1 << 40),
+       zeros=st.booleans())
+def test_the_normalisers_factors(seed, n, k, limit, zeros):
+    """The gains' ``inverse_rms`` and the error normaliser's mantissa and shift (float64
+    square roots and divisions, correctly rounded in both), the mean squares spread over
+    every magnitude, some 0 (the limit)."""
+    rng = np.random.default_rng(seed)
+    ms = (rng.integers(1, 1 << 20, n) << rng.integers(0, 33, n)).astype(np.int64)
+    if zeros:
+        ms[rng.random(n) < 0.3] = 0
+    np.testing.assert_array_equal(C.inverse_rms(ms, k, limit), X.inverse_rms(ms, k, limit))
+    for got, want in zip(C.error_normaliser(ms, 0, float(limit)),
+                         X.error_normaliser(ms, 0, float(limit))):
+        np.testing.assert_array_equal(got, want)
+    for got, want in zip(C.error_normaliser(None, 7, 1e6), X.error_normaliser(None, 7, 1e6)):
+        np.testing.assert_array_equal(got, want)
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), batch=BATCHES, first=st.booleans())
+def test_the_normalised_error(seed, n, batch, first):
+    """``round(nu e)`` for factors with right and left shifts, and the first step's single
+    factor broadcast over the neurons."""
+    rng = np.random.default_rng(seed)
+    e = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
+    ms = None if first else (rng.integers(0, 1 << 20, n) << rng.integers(0, 30, n))
+    nu = X.error_normaliser(ms, int(rng.integers(-8, 8)), 2.0 ** 20)
+    np.testing.assert_array_equal(C.normalised_error(e, nu), X.normalised_error(e, nu))
+
+
+@SETTINGS
+@given(seed=SEEDS, n=st.integers(1, 12), batch=BATCHES, shift=st.integers(0, 30),
+       signed=st.booleans())
+def test_the_gained_payload_and_error(seed, n, batch, shift, signed):
+    rng = np.random.default_rng(seed)
+    x = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
+    gamma = ints(rng, 0, 1 << 22, (n,))
+    for got, want in ((C.gain_payload(x, gamma, shift, signed),
+                       X.gain_payload(x, gamma, shift, signed)),
+                      (C.gain_error(x, gamma, shift), X.gain_error(x, gamma, shift))):
+        assert got[0].shape == want[0].shape and got[1] == want[1]
+        np.testing.assert_array_equal(got[0], want[0])
+
+
 @pytest.mark.parametrize("overflows", [True, False])
 def test_the_accumulator_saturates_alike(overflows):
     """Sums beyond the 22-bit accumulator (2**21 - 1 = 2,097,151) or within it (a right
@@ -410,6 +467,30 @@ def test_a_network_whose_euler_operand_is_clamped_gives_the_same_integers():
     from conftest import clamping_network
     want, got = _both(*clamping_network())
     assert int(want["sat.du.h"]) > 0 and int(want["sat.du.out"]) > 0
+    _assert_same(want, got)
+
+
+@pytest.mark.parametrize("batch", [1, C.GEMM_BATCH + 2])
+def test_a_network_with_normalisers_gives_the_same_integers(batch):
+    """Gains on the hidden layers and error normalisers on every layer (fast decays, so
+    that both move in 200 steps), learning: the same integers and counts, the running
+    mean squares included."""
+    spec = {
+        "gle_network": 1, "dt": 0.1, "seed": 3, "input": {"size": 3},
+        "layers": [{"name": "h1", "size": 12, "tau_m": 1.0, "tau_r": 0.5, "phi": "tanh",
+                    "gain_decay": 0.984375, "error_norm_decay": 0.9375},
+                   {"name": "h2", "size": 9, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu",
+                    "gain_decay": 0.984375, "error_norm_decay": 0.9375},
+                   {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0, "phi": "sigmoid",
+                    "error_norm_decay": 0.9375}],
+        "learning": {"enabled": True, "eta": 0.05, "beta": 1.0, "loss": "mse"}}
+    net = network_from_dict(spec)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(-1, 1, (200, batch, 3))
+    y = rng.uniform(0, 1, (200, batch, 4))
+    want, got = _both(net, x, y)
+    assert not np.array_equal(want["final.W.0"], FixedEngine(net).kernels.layers[0].ql.w)
+    assert np.any(want["final.gain_ms.1"] != want["final.gain_ms.1"][0])  # the gains moved
     _assert_same(want, got)
 
 
