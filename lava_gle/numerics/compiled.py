@@ -755,7 +755,8 @@ def _gained(x, gamma, shift, lo, hi):
 
 def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Array, int]:
     """Compiled :func:`lava_gle.numerics.fixed.gain_payload` (same arguments, results)."""
-    return _gained(p, gamma, shift, -127 if signed else 0, 127 if signed else 255)
+    lo, hi = X.SIGNED_PAYLOAD if signed else X.UNSIGNED_PAYLOAD
+    return _gained(p, gamma, shift, lo, hi)
 
 
 def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:

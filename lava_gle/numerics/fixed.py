@@ -44,6 +44,9 @@ TRACE_BITS = 7
 MANT_BITS = 4
 #: Weight range of the learning engine (MIXED sign mode, 8-bit magnitude).
 W_MIN, W_MAX = -256, 255
+#: Ranges of an 8-bit rate payload (graded spike), unsigned and signed.
+UNSIGNED_PAYLOAD = (0, 255)
+SIGNED_PAYLOAD = (-127, 127)
 #: Largest magnitude of the signed error trace e_q (y2 = e_q+, y3 = e_q-; x1 - 64 = e_q).
 ERR_TRACE_MAX = 63
 
@@ -1077,7 +1080,7 @@ def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Arra
     """The payload ``q = round(gamma p * 2**-shift)`` a layer with gains sends from its
     24-bit rates ``p`` (``NormaliserFormat.payload_shift``), within the 8-bit payload range
     (signed: -127..127, else 0..255); and its clip count."""
-    lo, hi = (-127, 127) if signed else (0, 255)
+    lo, hi = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
     return saturate(shift_round(gamma * p, shift), lo, hi)
 
 

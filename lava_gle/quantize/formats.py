@@ -17,8 +17,7 @@ from lava_gle.errors import LavaGleError
 #: Largest relative error tolerated when a factor is rounded to its mantissa.
 FACTOR_TOLERANCE = 0.01
 #: Payload ranges of rates.
-UNSIGNED_PAYLOAD = (0, 255)
-SIGNED_PAYLOAD = (-127, 127)
+UNSIGNED_PAYLOAD, SIGNED_PAYLOAD = X.UNSIGNED_PAYLOAD, X.SIGNED_PAYLOAD
 #: A leaky integration whose rounding dead zone exceeds this share of its signal warns.
 DEAD_ZONE_TOLERANCE = 0.01
 
