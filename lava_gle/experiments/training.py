@@ -761,6 +761,8 @@ FIXED_BATCH_NOTE = ("approximation: {batch} copies of the network whose learning
 #: Room the fixed-point biases get above the largest float bias (``formats_from_float``).
 #: More than the weights': the integers' output biases end up to 0.29 above the float
 #: twin's (largest 0.70) and clipped at a 1.25x range (MNIST-1D seed 1, session 14).
+#: Where the exponent this asks puts a layer's bias learning gain below the learning
+#: engine's smallest, the layer's biases get the weights' headroom instead.
 BIAS_HEADROOM = 2.0
 
 
@@ -772,7 +774,8 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
 
     Per layer, the weight and bias exponents hold ``headroom`` times the largest |W|
     resp. :data:`BIAS_HEADROOM` times the largest |b| of the initial and the trained
-    network (``weight_exp``, ``bias_exp``), and
+    network (``weight_exp``, ``bias_exp``; the bias exponent of ``headroom`` where the
+    larger one leaves the bias learning gain below the learning engine's smallest), and
     ``u_bits`` / ``rate_bits`` / ``error_bits`` / ``error_trace_range`` fit the signals on
     ``x`` [T, B, in] with ``targets`` [T, B, out] of both the initial and the trained
     network (:func:`lava_gle.calibration.calibrate`; the wider of the two formats: the
@@ -789,6 +792,7 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
     cal = calibrate(trained, x, targets)
     first = calibrate(net, x, targets)
     layers = []
+    narrow = {}  # layer name -> the bias exponent at the weights' headroom
     for i, (layer, tuned, start) in enumerate(zip(net.layers, cal.layers, first.layers)):
         wider = {k: (min if k.endswith("_bits") else max)(v, start.fixed_point.get(k, v))
                  for k, v in tuned.fixed_point.items()}
@@ -800,10 +804,33 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
         o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))
         if layer.bias:
             b = np.maximum(np.abs(net.initial_biases(i)), np.abs(trained.initial_biases(i)))
-            o.setdefault("bias_exp", weight_exp(b, BIAS_HEADROOM, 2.0 ** -8))
+            if "bias_exp" not in o:
+                o["bias_exp"] = weight_exp(b, BIAS_HEADROOM, 2.0 ** -8)
+                narrow[layer.name] = weight_exp(b, headroom, 2.0 ** -8)
         layers.append(replace(layer, fixed_point=o))
-    return replace(net, layers=tuple(layers),
-                   fixed_point={**cal.fixed_point, **net.fixed_point})
+    sized = replace(net, layers=tuple(layers),
+                    fixed_point={**cal.fixed_point, **net.fixed_point})
+    return _learnable_biases(sized, narrow)
+
+
+def _learnable_biases(net: Network, narrow: dict[str, int]) -> Network:
+    """``net`` with the bias exponent of each layer named in ``narrow`` lowered to the
+    given one where ``net``'s leaves the layer's bias learning gain below the learning
+    engine's smallest (a :class:`QuantizationError` on ``bias_exp``). Any other refusal
+    is left to the caller's own ``quantize_network``."""
+    while True:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", QuantizationWarning)
+                quantize_network(net)
+            return net
+        except QuantizationError as exc:
+            if exc.field != "bias_exp" or exc.layer not in narrow:
+                return net
+            exp = narrow.pop(exc.layer)
+            net = replace(net, layers=tuple(
+                replace(l, fixed_point={**l.fixed_point, "bias_exp": exp})
+                if l.name == exc.layer else l for l in net.layers))
 
 
 def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,

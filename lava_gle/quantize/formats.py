@@ -23,7 +23,21 @@ DEAD_ZONE_TOLERANCE = 0.01
 
 
 class QuantizationError(LavaGleError, ValueError):
-    """A setting of the float description has no faithful fixed-point form."""
+    """A setting of the float description has no faithful fixed-point form.
+
+    Attributes
+    ----------
+    layer : str | None
+        The layer whose setting it is, where the error is about one layer.
+    field : str | None
+        The ``fixed_point`` option that would mend it, where there is one (e.g.
+        ``"bias_exp"``).
+    """
+
+    def __init__(self, message: str, layer: str | None = None, field: str | None = None):
+        super().__init__(message)
+        self.layer = layer
+        self.field = field
 
 
 class QuantizationWarning(UserWarning):

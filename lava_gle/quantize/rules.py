@@ -114,7 +114,7 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
             raise QuantizationError(
                 f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
                 f"is below the learning engine's smallest {smallest:.3g}; raise eta or lower "
-                "the bias exponent (fixed_point.bias_exp)")
+                "the bias exponent (fixed_point.bias_exp)", layer=layer, field="bias_exp")
         bias_rule = _closest_rule(target, bias_rules)
         _warn_gain(bias_rule.gain(), target, layer, "bias")
     return rule, bias_rule, k, a
