@@ -721,7 +721,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
             if config.formats == "float":
                 net = formats_from_float(net, twin.network, x_cal, y_cal,
-                                         weights=[k.W for k in twin.engine.kernels.layers])
+                                         weights=[k.W for k in twin.engine.kernels.layers],
+                                         eta=cfg.eta(cfg.epochs - 1))
             elif config.weight_range is not None:
                 net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
                                                 "weight_range": config.weight_range})
@@ -768,7 +769,8 @@ BIAS_HEADROOM = 2.0
 
 def formats_from_float(net: Network, trained: Network, x: np.ndarray,
                        targets: np.ndarray, headroom: float = 1.25,
-                       weights: list[np.ndarray] | None = None) -> Network:
+                       weights: list[np.ndarray] | None = None,
+                       eta: float | None = None) -> Network:
     """``net`` with fixed-point formats sized for what training will make of it: from
     ``trained``, the same network after the float run with the same rule.
 
@@ -788,6 +790,9 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
     diag(g)``, :func:`frozen_network`) while the integers learn ``W`` itself. A layer with
     an error normaliser takes no calibrated ``error_trace_range``: its trace spans the
     normalised error (``quantize_network``).
+
+    ``eta``: the smallest rate the integers will learn at (default: ``net``'s), at which
+    the bias learning gains are judged.
     """
     cal = calibrate(trained, x, targets)
     first = calibrate(net, x, targets)
@@ -810,19 +815,19 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
         layers.append(replace(layer, fixed_point=o))
     sized = replace(net, layers=tuple(layers),
                     fixed_point={**cal.fixed_point, **net.fixed_point})
-    return _learnable_biases(sized, narrow)
+    return _learnable_biases(sized, narrow, net.learning.eta if eta is None else eta)
 
 
-def _learnable_biases(net: Network, narrow: dict[str, int]) -> Network:
+def _learnable_biases(net: Network, narrow: dict[str, int], eta: float) -> Network:
     """``net`` with the bias exponent of each layer named in ``narrow`` lowered to the
-    given one where ``net``'s leaves the layer's bias learning gain below the learning
-    engine's smallest (a :class:`QuantizationError` on ``bias_exp``). Any other refusal
-    is left to the caller's own ``quantize_network``."""
+    given one where ``net``'s leaves the layer's bias learning gain at rate ``eta`` below
+    the learning engine's smallest (a :class:`QuantizationError` on ``bias_exp``). Any
+    other refusal is left to the caller's own ``quantize_network``."""
     while True:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", QuantizationWarning)
-                quantize_network(net)
+                quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
             return net
         except QuantizationError as exc:
             if exc.field != "bias_exp" or exc.layer not in narrow:

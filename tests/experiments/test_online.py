@@ -87,16 +87,18 @@ def test_eta_scale_gives_each_projection_its_own_rate():
 
 def test_biases_fall_back_to_the_weights_headroom_where_the_engine_cannot_learn_them():
     net = yinyang.build_network(TINY)
-    net = replace(net, learning=replace(net.learning, eta=0.0006))
     trained = net.with_parameters([net.initial_weights(i) for i in range(2)],
                                   [np.full(ls.size, 40.0) for ls in net.layers])
     data = yinyang.load_data(TINY)
     x = data.x_train[:20].transpose(1, 0, 2)
     y = np.broadcast_to(onehot_targets(data.y_train[:20], 3, 1.0), x.shape[:2] + (3,))
-    sized = formats_from_float(net, trained, x, y)
-    # 2 x 40 needs 2**-1 per LSB (255 LSBs), 1.25 x 40 only 2**-2: the output layer's
-    # bias gain is too small at the first, the hidden layer's is not
+    assert [l.fixed_point["bias_exp"] for l in formats_from_float(net, trained, x, y).layers
+            ] == [-1, -1]  # 2 x 40 needs 2**-1 per LSB (255 LSBs), 1.25 x 40 only 2**-2
+    # judged at the run's smallest rate (its last epoch's), the output layer's bias gain
+    # is too small at the first, the hidden layer's is not
+    sized = formats_from_float(net, trained, x, y, eta=0.0006)
     assert [l.fixed_point["bias_exp"] for l in sized.layers] == [-1, -2]
+    sized = replace(sized, learning=replace(net.learning, eta=0.0006))
     wide = replace(sized, layers=(sized.layers[0], replace(
         sized.layers[1], fixed_point={**sized.layers[1].fixed_point, "bias_exp": -1})))
     with pytest.raises(QuantizationError, match="layer 'out': the bias learning gain") as exc:
@@ -104,10 +106,10 @@ def test_biases_fall_back_to_the_weights_headroom_where_the_engine_cannot_learn_
     assert (exc.value.layer, exc.value.field) == ("out", "bias_exp")
     quantize_network(sized)
     # a gain too small at either exponent is still refused, by the caller's quantisation
-    slow = replace(net, learning=replace(net.learning, eta=0.0001))
-    sized = formats_from_float(slow, trained, x, y)
+    sized = formats_from_float(net, trained, x, y, eta=0.0001)
+    assert [l.fixed_point["bias_exp"] for l in sized.layers] == [-1, -2]
     with pytest.raises(QuantizationError, match="layer 'out': the bias learning gain"):
-        quantize_network(sized)
+        quantize_network(replace(sized, learning=replace(net.learning, eta=0.0001)))
 
 
 def test_formats_from_float_hold_the_trained_parameters():
