@@ -161,6 +161,12 @@ class Checkpoint:
         with atomic_write(self.path) as fh:
             np.savez(fh, __meta__=np.array(meta), **arrays)
 
+    def recorded_config(self) -> dict[str, Any] | None:
+        """The configuration the saved run recorded, or ``None`` when there is none
+        (:class:`CheckpointDamagedError` for a file that is not a readable checkpoint)."""
+        saved = self._read()
+        return None if saved is None else saved[1]
+
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """``(arrays, progress)`` of the saved run, or ``None`` when there is none.
 
@@ -168,6 +174,23 @@ class Checkpoint:
         (also later, when a record the run looks up is missing from ``arrays`` or
         ``progress``), and :class:`CheckpointMismatchError` for one of another configuration.
         """
+        saved = self._read()
+        if saved is None:
+            return None
+        arrays, config, progress = saved
+        diff = sorted(k for k in set(config) | set(self.config)
+                      if config.get(k) != self.config.get(k) and k not in self.may_change)
+        if diff:
+            raise CheckpointMismatchError(
+                f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
+                f"{[config.get(k) for k in diff]} there, "
+                f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
+                f"--fresh to discard it")
+        return (_Records(self.path, "array", arrays),
+                _Records(self.path, "progress record", progress))
+
+    def _read(self) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:
+        """``(arrays, config, progress)`` of the file, or ``None`` when there is none."""
         if not self.path.exists():
             return None
         try:
@@ -185,16 +208,7 @@ class Checkpoint:
             raise _damaged(self.path, f"no valid run record: {type(exc).__name__} {exc}") from None
         if not isinstance(config, dict) or not isinstance(progress, dict):
             raise _damaged(self.path, "the run record is not a mapping")
-        diff = sorted(k for k in set(config) | set(self.config)
-                      if config.get(k) != self.config.get(k) and k not in self.may_change)
-        if diff:
-            raise CheckpointMismatchError(
-                f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
-                f"{[config.get(k) for k in diff]} there, "
-                f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
-                f"--fresh to discard it")
-        return (_Records(self.path, "array", arrays),
-                _Records(self.path, "progress record", progress))
+        return arrays, config, progress
 
     def discard(self) -> None:
         """Delete the checkpoint (``--fresh``)."""

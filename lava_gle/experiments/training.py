@@ -15,6 +15,7 @@ seed and epoch).
 """
 from __future__ import annotations
 
+import json
 import time
 import warnings
 from dataclasses import asdict, dataclass, replace
@@ -709,6 +710,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                            f"got {config.formats!r}")
     with run_lock(out):
         twin = None
+        run_config = {"experiment": name, "backend": backend, **asdict(config)}
         if fixed:
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
@@ -719,7 +721,10 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             y_cal = onehot_targets(data.y_train[:cfg.test_batch], net.output_size,
                                    cfg.target_rate)
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
-            if config.formats == "float":
+            recorded = None if fresh else resumed_formats(out, run_config)
+            if recorded is not None:
+                net = with_formats(net, recorded)
+            elif config.formats == "float":
                 net = formats_from_float(net, twin.network, x_cal, y_cal,
                                          weights=[k.W for k in twin.engine.kernels.layers],
                                          eta=cfg.eta(cfg.epochs - 1))
@@ -727,9 +732,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                 net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
                                                 "weight_range": config.weight_range})
             net = calibrate(net, x_cal, y_cal)
-        result = train_classifier(name, net, data, cfg, out,
-                                  {"experiment": name, "backend": backend, **asdict(config)},
-                                  backend, config.seed, quiet, guard, fresh)
+            run_config["fixed_point"] = formats_record(net)
+        result = train_classifier(name, net, data, cfg, out, run_config, backend, config.seed,
+                                  quiet, guard, fresh)
         h = result.history
         log = RunLog(out, quiet)
         metrics = {
@@ -751,6 +756,32 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
+
+
+def formats_record(net: Network) -> dict[str, Any]:
+    """The ``fixed_point`` options of ``net`` and of each of its layers, JSON-ready: what a
+    fixed-point run's checkpoint records, so that a resumed run keeps its formats even
+    where their source has changed (a float twin trained for more epochs)."""
+    return json.loads(json.dumps(
+        {"network": net.fixed_point, "layers": {l.name: l.fixed_point for l in net.layers}},
+        default=lambda v: v.item()))
+
+
+def resumed_formats(out: Path, run_config: dict[str, Any]) -> dict[str, Any] | None:
+    """The formats (:func:`formats_record`) the checkpoint in ``out`` recorded, where it is
+    one of the same run (settings equal but for ``epochs``), else None."""
+    recorded = Checkpoint(out, {}).recorded_config()
+    if recorded is None or "fixed_point" not in recorded:
+        return None
+    mine = json.loads(json.dumps(run_config))
+    same = all(recorded.get(k) == v for k, v in mine.items() if k != "epochs")
+    return recorded["fixed_point"] if same else None
+
+
+def with_formats(net: Network, record: dict[str, Any]) -> Network:
+    """``net`` with the ``fixed_point`` options of ``record`` (:func:`formats_record`)."""
+    return replace(net, fixed_point=record["network"], layers=tuple(
+        replace(l, fixed_point=record["layers"][l.name]) for l in net.layers))
 
 
 #: ``batch_semantics`` of a fixed-point run at batch > 1.

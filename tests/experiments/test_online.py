@@ -287,6 +287,36 @@ def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_pat
         np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
 
 
+def _edit_recorded_config(path, edit):
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["__meta__"]))
+    edit(meta["config"])
+    arrays["__meta__"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+def test_an_extended_fixed_point_run_keeps_the_formats_it_recorded(tmp_path):
+    """Extending a run (more ``epochs``) trains its float twin on, from which the formats
+    would now be sized differently: the integers resume in the formats their checkpoint
+    recorded. A checkpoint without that record (older runs) is refused."""
+    first = yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed",
+                                quiet=True)
+    w_exp = first["formats"]["layers"]["hidden"]["weight_exp"]
+
+    def recorded_elsewhere(config):  # stands in for a twin that sized the formats otherwise
+        config["fixed_point"]["layers"]["hidden"]["weight_exp"] = w_exp + 1
+
+    _edit_recorded_config(tmp_path / "checkpoint.npz", recorded_elsewhere)
+    longer = yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+    assert len(longer["history"]["test_acc"]) == TINY.epochs == 2
+    assert longer["formats"]["layers"]["hidden"]["weight_exp"] == w_exp + 1
+    _edit_recorded_config(tmp_path / "checkpoint.npz", lambda c: c.pop("fixed_point"))
+    with pytest.raises(LavaGleError, match=r"different settings \(fixed_point: \[None\]"):
+        yinyang.run_yinyang(replace(TINY, epochs=3), tmp_path, backend="numpy-fixed",
+                            quiet=True)
+
+
 def test_runs_that_differ_in_integer_options_only_share_the_float_twin(tmp_path):
     """The float run with the same rule ignores the integers' options and the checks
     after training: a copy of one run's ``float_same_rule`` is resumed as finished by a run
