@@ -751,8 +751,10 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
-        metrics.update(other_backend_metrics(result.network, data, cfg, backend,
-                                             config.lava_sequences, log))
+        other = other_backend_metrics(result.network, data, cfg, backend,
+                                      config.lava_sequences, log)
+        other["not_measured"] = {**metrics.get("not_measured", {}), **other["not_measured"]}
+        metrics.update(other)
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
@@ -869,6 +871,12 @@ def _learnable_biases(net: Network, narrow: dict[str, int], eta: float) -> Netwo
                 if l.name == exc.layer else l for l in net.layers))
 
 
+#: Why a run with neuron-local normalisers writes no ``compare_case_end``.
+NO_END_CASE = ("layer {0!r} has {1}: a network description holds no normaliser state, so "
+               "the float twin's trained network (its gains folded into the weights, or "
+               "its weights without the gains) is not the network that trained")
+
+
 def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,
                            result: TrainResult, twin: TrainResult,
                            log: Callable[[str], None], out: Path, backend: str
@@ -876,7 +884,8 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
     start) and ``out/compare_case_end`` (the float twin's trained network at the last
-    epoch's rate) with :func:`write_compare_case`."""
+    epoch's rate; not for a network with normalisers, :data:`NO_END_CASE`) with
+    :func:`write_compare_case`."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
@@ -884,9 +893,14 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
     metrics["compare_case"] = write_compare_case(
         out / "compare_case", start_network(net, cfg), data, cfg, config.seed, backend)
-    metrics["compare_case_end"] = write_compare_case(
-        out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg, config.seed,
-        backend)
+    if net.normaliser() is None:
+        metrics["compare_case_end"] = write_compare_case(
+            out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg,
+            config.seed, backend)
+    else:
+        metrics["compare_case_end"] = None
+        metrics.setdefault("not_measured", {})["compare_case_end"] = NO_END_CASE.format(
+            *net.normaliser())
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")

@@ -445,3 +445,8 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     assert 0.0 < m["test_accuracy"] <= 1.0 and 0.0 < m["test_accuracy_float_same_rule"] <= 1.0
     assert {f"q.h{i}" for i in range(6)} <= set(m["saturation"])
     assert "q.out" not in m["saturation"]
+    # no end case: a description cannot hold the trained normalisers' state
+    assert m["compare_case_end"] is None and not (tmp_path / "compare_case_end").exists()
+    assert m["not_measured"]["compare_case_end"].startswith("layer 'h0' has gain_decay")
+    assert "refuses them" in m["not_measured"]["lava_fixed_agreement"]  # chip timing
+    assert (tmp_path / m["compare_case"]["dir"] / "network.json").is_file()
