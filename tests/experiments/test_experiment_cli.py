@@ -158,6 +158,25 @@ def test_teach_start_and_target_rate_reach_the_experiment(tmp_path, monkeypatch,
     assert seen[0].teach_start == teach_start and seen[0].target_rate == target_rate
 
 
+@pytest.mark.parametrize("flags, batch, epochs, halve_every", [
+    ([], 100, 150, 0),                                     # Adam + cross-entropy
+    (["--optimizer", "sgd"], 1, 20, 5),                    # the chip's recipe
+    (["--backend", "numpy-fixed"], 1, 20, 5),              # sgd is the default there
+    (["--backend", "numpy-fixed", "--batch", "10", "--epochs", "3"], 10, 3, 5),
+    (["--optimizer", "sgd", "--halve-every", "0"], 1, 20, 0),
+    (["--backend", "numpy-fixed", "--quick"], 100, 20, 0),  # quick stays seconds
+])
+def test_yinyangs_sgd_rule_defaults_to_the_chips_recipe(tmp_path, monkeypatch, flags, batch,
+                                                        epochs, halve_every):
+    from lava_gle.experiments import yinyang
+    seen = []
+    monkeypatch.setattr(yinyang, "run_yinyang",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", "yinyang", "--quiet", *flags, "--out", str(tmp_path)]) == 0
+    assert (seen[0].batch, seen[0].epochs, seen[0].halve_every) == (batch, epochs,
+                                                                     halve_every)
+
+
 @pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
 def test_error_bounds_reach_the_network_of_either_arithmetic(tmp_path, monkeypatch, backend):
     """``--error-bound LAYER=B`` sets the layers' error_bound on float and fixed-point
