@@ -766,7 +766,7 @@ def formats_record(net: Network) -> dict[str, Any]:
     where their source has changed (a float twin trained for more epochs)."""
     return json.loads(json.dumps(
         {"network": net.fixed_point, "layers": {l.name: l.fixed_point for l in net.layers}},
-        default=lambda v: v.item()))
+        default=lambda v: v.tolist()))
 
 
 def resumed_formats(out: Path, run_config: dict[str, Any]) -> dict[str, Any] | None:
