@@ -45,8 +45,7 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
         "name": q.name, "size": q.size, "phi": q.phi, "bias": q.bias,
         "formats": {"u_bits": q.u_bits, "error_bits": q.e_bits,
                     "rate_bits": q.rate_bits, "rate_signed": q.rate_signed,
-                    "error_trace_shift": q.trace_shift,
-                    "error_trace_bits": q.e_bits - q.trace_shift,
+                    **_error_trace(q),
                     "error_trace_coarsening": q.trace_coarsening,
                     "pre_trace_coarsening": q.pre_trace_coarsening,
                     # the layer's error_bound in error LSB (only where it has one)
@@ -75,6 +74,21 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
                 "tau_bits": q.tau.tau_bits, "gain": _factor_dict(q.tau.gain),
                 "t_min": q.tau.t_min}},
     }
+
+
+def _error_trace(q: QuantizedLayer) -> dict[str, Any]:
+    """The learning's error trace: what it is taken from (the error, or with an error
+    normaliser the normalised error ``nu e``), its shift off that value's format, its LSB
+    as fraction bits of the value's unit, and ``learning_clip``: the largest |value| it
+    holds (31 trace LSBs under exact learning products, else 63; None without a rule)
+    beyond which the rule learns from the clipped value."""
+    normalised = q.norm is not None and q.norm.error_shift is not None
+    bits = (X.NORM_FRAC if normalised else q.e_bits) - q.trace_shift
+    top = None if q.rule is None else (X.ERR_TRACE_MAX // 2 if q.rule.exact
+                                       else X.ERR_TRACE_MAX)
+    return {"error_trace_source": "normalised_error" if normalised else "error",
+            "error_trace_shift": q.trace_shift, "error_trace_bits": bits,
+            "learning_clip": None if top is None else top * 2.0 ** -bits}
 
 
 def _segments_dict(s: X.Segments | None) -> dict | None:

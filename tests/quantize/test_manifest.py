@@ -31,6 +31,8 @@ def test_manifest_numbers_restate_the_formats(qnet):
     for q, layer in zip(qnet.layers, m["layers"]):
         fmt = layer["formats"]
         assert fmt["error_trace_bits"] == q.e_bits - q.trace_shift
+        assert fmt["error_trace_source"] == "error"
+        assert fmt["learning_clip"] == 63 * 2.0 ** (q.trace_shift - q.e_bits)
         for f in [*layer["factors"].values(), layer["gamma"], layer["learning"]["tau_m"]["gain"]]:
             mant = np.asarray(f["mantissa"], np.float64)
             assert np.allclose(f["value"], mant * 2.0 ** -f["shift"], rtol=0, atol=0)
@@ -44,6 +46,32 @@ def test_manifest_numbers_restate_the_formats(qnet):
         else:
             assert seg is None
         assert act["max_error_lsb"] == pytest.approx(act["max_error"] * 2.0 ** fmt["rate_bits"])
+
+
+@pytest.mark.parametrize("products", ["compensated", "exact"])
+def test_the_learning_clip_is_where_the_error_trace_clips(products):
+    """``learning_clip`` (in the unit of the value the trace is taken from: the normalised
+    error with an error normaliser) is the largest |value| the trace passes unclipped."""
+    from lava_gle.numerics import fixed as X
+    d = network_to_dict(load_network(GOLDEN / "visible_mlp" / "network.json"), True)
+    d["learning"].update(enabled=True, eta=0.05, loss="mse")
+    d["fixed_point"] = {"learning_products": products}
+    d["layers"][0]["error_norm_decay"] = 0.9990234375
+    q = quantize_network(network_from_dict(d))
+    for ql, layer in zip(q.layers, manifest(q)["layers"]):
+        fmt = layer["formats"]
+        assert fmt["error_trace_source"] == ("normalised_error" if ql is q.layers[0]
+                                             else "error")
+        frac = X.NORM_FRAC if ql is q.layers[0] else ql.e_bits
+        assert fmt["error_trace_bits"] == frac - ql.trace_shift
+        # the clip value, and one LSB of the value's own format above it, through the trace
+        at = np.array([fmt["learning_clip"] * 2.0 ** frac], np.float64)
+        assert at[0] == int(at[0])
+        values = np.array([int(at[0]), int(at[0]) + 2 ** ql.trace_shift], np.int64)
+        dither = np.zeros(1, np.int64) if ql.trace_shift > 0 else None
+        for v, clipped in zip(values, (0, 1)):
+            _, n = X.error_trace(np.array([v]), ql.trace_shift, dither, products == "exact")
+            assert n == clipped
 
 
 def test_arrays_are_copies_of_the_layers_integers(qnet):
