@@ -34,6 +34,7 @@ from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.numerics import fixed as X
+from lava_gle.numerics.fingerprint import fixed_arithmetic
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.formats import weight_exp
@@ -733,6 +734,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                                                 "weight_range": config.weight_range})
             net = calibrate(net, x_cal, y_cal)
             run_config["fixed_point"] = formats_record(net)
+            run_config["integer_arithmetic"] = fixed_arithmetic()
         result = train_classifier(name, net, data, cfg, out, run_config, backend, config.seed,
                                   quiet, guard, fresh)
         h = result.history

@@ -12,7 +12,9 @@
   :mod:`~lava_gle.numerics.optim` its optimisers, :mod:`~lava_gle.numerics.streams` the
   checks of input and target streams;
 - :mod:`~lava_gle.numerics.neuron_program`: the integer neuron step as a program in a
-  Loihi-style instruction set, and tau_m's factors without a divide.
+  Loihi-style instruction set, and tau_m's factors without a divide;
+- :mod:`~lava_gle.numerics.fingerprint`: a hash of the integer arithmetic, which the
+  checkpoints of fixed-point runs record.
 
 All functions broadcast over leading (batch) axes.
 """

@@ -317,6 +317,18 @@ def test_an_extended_fixed_point_run_keeps_the_formats_it_recorded(tmp_path):
                             quiet=True)
 
 
+def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_path):
+    from lava_gle.numerics.fingerprint import fixed_arithmetic
+    yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
+    recorded = json.loads(str(np.load(tmp_path / "checkpoint.npz")["__meta__"]))["config"]
+    assert recorded["integer_arithmetic"] == fixed_arithmetic()
+    _edit_recorded_config(tmp_path / "checkpoint.npz",
+                          lambda c: c.update(integer_arithmetic="0123456789abcdef"))
+    with pytest.raises(LavaGleError, match=r"different settings \(integer_arithmetic: "
+                                           r"\['0123456789abcdef'\] there"):
+        yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+
+
 def test_runs_that_differ_in_integer_options_only_share_the_float_twin(tmp_path):
     """The float run with the same rule ignores the integers' options and the checks
     after training: a copy of one run's ``float_same_rule`` is resumed as finished by a run

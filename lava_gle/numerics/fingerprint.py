@@ -1,0 +1,59 @@
+"""A fingerprint of the integer arithmetic, recorded in the checkpoints of fixed-point runs.
+
+An integer run resumed under another arithmetic (a rounding changed between lava-gle
+versions) would continue with numbers neither arithmetic produces. The fingerprint is the
+hash of a few dozen steps of two small learning networks that between them use every
+integer feature (biases, weight tags, gains and error normalisers, tau learning, both
+timings and learning-product modes); integer steps give the same numbers on any CPU.
+The activations are piecewise linear: the segment tables of smooth ones are designed by a
+float fit (data the quantiser chooses, not arithmetic), and would make it slow.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import warnings
+
+import numpy as np
+
+#: Steps each fingerprint network runs.
+STEPS = 40
+
+
+def _spec(timing: str, products: str, normalised: bool) -> dict:
+    hidden = {"name": "h", "size": 6, "tau_m": [0.8, 1.0, 1.2, 0.8, 1.0, 1.2], "tau_r": 0.4,
+              "phi": "relu", "fixed_point": {"weight_tag_bits": 5}}
+    if normalised:
+        hidden.update(gain_decay=0.9990234375, error_norm_decay=0.9990234375)
+    return {"gle_network": 1, "name": "fingerprint", "dt": 0.1, "seed": 3,
+            "input": {"size": 3},
+            "fixed_point": {"timing": timing, "learning_products": products},
+            "layers": [hidden,
+                       {"name": "g", "size": 4, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
+                       {"name": "out", "size": 2, "tau_m": 1.0, "tau_r": 1.0,
+                        "phi": "linear"}],
+            "learning": {"enabled": True, "eta": 0.05, "gamma": 0.3, "beta": 1.0,
+                         "loss": "mse", "learn_tau": not normalised, "eta_tau": 0.01}}
+
+
+@functools.lru_cache(maxsize=1)
+def fixed_arithmetic() -> str:
+    """16 hex digits that change whenever the integers of a learning run would."""
+    from lava_gle.description import network_from_dict
+    from lava_gle.numerics.engine import FixedEngine
+    from lava_gle.quantize import QuantizationWarning
+
+    rng = np.random.default_rng(11)
+    x = rng.uniform(-1.0, 1.0, (STEPS, 2, 3))
+    y = rng.uniform(0.0, 1.0, (STEPS, 2, 2))
+    digest = hashlib.sha256()
+    for spec in (_spec("exact", "exact", True), _spec("chip", "compensated", False)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", QuantizationWarning)
+            trace = FixedEngine(network_from_dict(spec), dequantize=False).run(
+                x, y, record=True)
+        for key in sorted(trace):
+            digest.update(key.encode())
+            values = np.ascontiguousarray(trace[key])  # integers, or dyadic dequantised
+            digest.update(values.dtype.str.encode() + values.tobytes())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,45 @@
+"""The integer arithmetic's fingerprint, recorded in fixed-point checkpoints."""
+import pytest
+
+from lava_gle.numerics import fingerprint, ops
+
+#: The fingerprint of today's integer arithmetic. It must be the same on every CPU (integer
+#: steps). When a change of the arithmetic is meant, put the new value here: checkpoints
+#: of fixed-point runs written before are then refused as different runs.
+FINGERPRINT = "4f3dd6659c45ce1e"
+
+
+@pytest.fixture
+def fresh():
+    fingerprint.fixed_arithmetic.cache_clear()
+    yield fingerprint.fixed_arithmetic
+    fingerprint.fixed_arithmetic.cache_clear()
+
+
+def test_the_fingerprint_is_the_integer_arithmetics_on_any_cpu(fresh):
+    assert fresh() == FINGERPRINT
+
+
+def _mutations(ops_module):
+    backward, inverse_rms, carry = (ops_module.backward_error, ops_module.inverse_rms,
+                                    ops_module.carry_tags)
+
+    def backward_error(*args):
+        eps, *counts = backward(*args)
+        return (eps + 1, *counts)
+
+    def carry_tags(w, tag, bits):
+        clipped = carry(w, tag, bits)
+        tag += 1  # in place, as the primitive works
+        return clipped
+
+    return {"backward_error": backward_error, "carry_tags": carry_tags,
+            "inverse_rms": lambda *args: inverse_rms(*args) + 1}
+
+
+@pytest.mark.parametrize("primitive", ["backward_error", "inverse_rms", "carry_tags"])
+def test_the_fingerprint_changes_with_any_primitive(fresh, monkeypatch, primitive):
+    """One LSB more in the error sent down, the gains or the tags is another arithmetic
+    (and so the normalisers and tags are in the fingerprint's networks)."""
+    monkeypatch.setattr(ops, primitive, _mutations(ops)[primitive])
+    assert fresh() != FINGERPRINT
