@@ -24,13 +24,16 @@ import warnings
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
+from lava_gle.backends import BACKENDS
 from lava_gle.errors import LavaGleError
+from lava_gle.numerics.fingerprint import fixed_arithmetic
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import OutputError, atomic_write
 
@@ -38,6 +41,18 @@ from lava_gle.results import OutputError, atomic_write
 CHECKPOINT_NAME = "checkpoint.npz"
 #: Name of the lock file that exists inside an experiment's output directory while it runs.
 LOCK_NAME = "run.lock"
+
+
+def run_record(experiment: str, backend: str, config: Any) -> dict[str, Any]:
+    """What a run's checkpoint records to identify it: the experiment, the backend, the
+    fields of the dataclass ``config`` and, on a fixed-point backend, the fingerprint of
+    the integer arithmetic (``integer_arithmetic``,
+    :func:`lava_gle.numerics.fingerprint.fixed_arithmetic`), so that a checkpoint written
+    under another rounding is refused rather than resumed."""
+    record = {"experiment": experiment, "backend": backend, **asdict(config)}
+    if BACKENDS[backend].arithmetic != "float":
+        record["integer_arithmetic"] = fixed_arithmetic()
+    return record
 
 
 class ExperimentInterrupted(LavaGleError):

@@ -29,13 +29,12 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
-from lava_gle.backends import BACKENDS, make_engine
+from lava_gle.backends import make_engine
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
+from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
-from lava_gle.numerics.fingerprint import fixed_arithmetic
 from lava_gle.numerics.optim import Adam
 from lava_gle.results import pyplot, save_figure, write_metrics
 
@@ -281,10 +280,7 @@ def run_lagline(config: LaglineConfig, out_dir: str | Path, backend: str = "nump
         students = {name: make_engine(student_network(config, prosp), backend, optimizer())
                     for name, prosp in VARIANTS.items()}
         w0, tau0 = student_initial(config)
-        record = {"experiment": "lagline", "backend": backend, **asdict(config)}
-        if BACKENDS[backend].arithmetic != "float":
-            record["integer_arithmetic"] = fixed_arithmetic()
-        ckpt = Checkpoint(out, record)
+        ckpt = Checkpoint(out, run_record("lagline", backend, config))
         history: dict[str, list] = {"t": []}
         for name in VARIANTS:
             history.update({f"loss.{name}": [], f"w.{name}": [], f"tau_m.{name}": []})

@@ -30,11 +30,10 @@ from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
 from lava_gle.description import save_network
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock
+from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.numerics import fixed as X
-from lava_gle.numerics.fingerprint import fixed_arithmetic
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.formats import weight_exp
@@ -711,11 +710,11 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                            f"got {config.formats!r}")
     with run_lock(out):
         twin = None
-        run_config = {"experiment": name, "backend": backend, **asdict(config)}
+        run_config = run_record(name, backend, config)
         if fixed:
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
-                                    {"experiment": name, "backend": "numpy", **asdict(config)},
+                                    run_record(name, "numpy", config),
                                     "numpy", config.seed, quiet, guard, fresh,
                                     ignored=TWIN_IGNORES)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
@@ -734,7 +733,6 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                                                 "weight_range": config.weight_range})
             net = calibrate(net, x_cal, y_cal)
             run_config["fixed_point"] = formats_record(net)
-            run_config["integer_arithmetic"] = fixed_arithmetic()
         result = train_classifier(name, net, data, cfg, out, run_config, backend, config.seed,
                                   quiet, guard, fresh)
         h = result.history

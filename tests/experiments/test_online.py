@@ -324,8 +324,9 @@ def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_p
     assert recorded["integer_arithmetic"] == fixed_arithmetic()
     _edit_recorded_config(tmp_path / "checkpoint.npz",
                           lambda c: c.update(integer_arithmetic="0123456789abcdef"))
-    with pytest.raises(LavaGleError, match=r"different settings \(integer_arithmetic: "
-                                           r"\['0123456789abcdef'\] there"):
+    # (another arithmetic is another run: its recorded formats are not taken back either)
+    with pytest.raises(LavaGleError, match=r"different settings \(.*integer_arithmetic: "
+                                           r"\[.*'0123456789abcdef'\] there"):
         yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
 
 
