@@ -4,7 +4,8 @@ An integer run resumed under another arithmetic (a rounding changed between lava
 versions) would continue with numbers neither arithmetic produces. The fingerprint is the
 hash of a few dozen steps of two small learning networks that between them use every
 integer feature (biases, weight tags, gains and error normalisers, tau learning, both
-timings and learning-product modes); integer steps give the same numbers on any CPU.
+timings and learning-product modes, the default one included); integer steps give the
+same numbers on any CPU.
 The activations are piecewise linear: the segment tables of smooth ones are designed by a
 float fit (data the quantiser chooses, not arithmetic), and would make it slow.
 """
@@ -20,14 +21,16 @@ import numpy as np
 STEPS = 40
 
 
-def _spec(timing: str, products: str, normalised: bool) -> dict:
+def _spec(timing: str, products: str | None, normalised: bool) -> dict:
+    """``products`` None: the description names no rule and gets the default."""
     hidden = {"name": "h", "size": 6, "tau_m": [0.8, 1.0, 1.2, 0.8, 1.0, 1.2], "tau_r": 0.4,
               "phi": "relu", "fixed_point": {"weight_tag_bits": 5}}
     if normalised:
         hidden.update(gain_decay=0.9990234375, error_norm_decay=0.9990234375)
     return {"gle_network": 1, "name": "fingerprint", "dt": 0.1, "seed": 3,
             "input": {"size": 3},
-            "fixed_point": {"timing": timing, "learning_products": products},
+            "fixed_point": {"timing": timing, **({} if products is None else
+                                                  {"learning_products": products})},
             "layers": [hidden,
                        {"name": "g", "size": 4, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
                        {"name": "out", "size": 2, "tau_m": 1.0, "tau_r": 1.0,
@@ -42,12 +45,16 @@ def fixed_arithmetic() -> str:
     from lava_gle.description import network_from_dict
     from lava_gle.numerics.engine import FixedEngine
     from lava_gle.quantize import QuantizationWarning
+    from lava_gle.quantize.network import DEFAULT_LEARNING_PRODUCTS
 
     rng = np.random.default_rng(11)
     x = rng.uniform(-1.0, 1.0, (STEPS, 2, 3))
     y = rng.uniform(0.0, 1.0, (STEPS, 2, 2))
-    digest = hashlib.sha256()
-    for spec in (_spec("exact", "exact", True), _spec("chip", "compensated", False)):
+    # the default rule is part of the arithmetic: the first network names none. Its name
+    # is hashed too: the integers alone would not tell the exact default from the
+    # compensated one of earlier versions, whose first network named exact.
+    digest = hashlib.sha256(DEFAULT_LEARNING_PRODUCTS.encode())
+    for spec in (_spec("exact", None, True), _spec("chip", "compensated", False)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", QuantizationWarning)
             trace = FixedEngine(network_from_dict(spec), dequantize=False).run(

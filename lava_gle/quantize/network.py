@@ -344,6 +344,17 @@ def normaliser_format(layer: LayerSpec, rate: RateFormat,
         norm_max=min(F.NORM_MAX * 2.0 ** (X.NORM_FRAC - e_bits), X.NU_MAX))
 
 
+#: ``fixed_point.learning_products`` when a description does not say: ``exact`` (mantissa 4
+#: on the doubled error trace, ``docs/fixed-point.md`` section 3, "Exact products"); the
+#: ``compensated`` rule overshoots by about a quarter product quantum per active product.
+DEFAULT_LEARNING_PRODUCTS = "exact"
+
+
+def exact_products(net: Network) -> bool:
+    """Whether ``net`` learns with exact products (:data:`DEFAULT_LEARNING_PRODUCTS`)."""
+    return net.fixed_point.get("learning_products", DEFAULT_LEARNING_PRODUCTS) == "exact"
+
+
 def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
                   growth: float, acc_bits: int) -> list[ErrorFormat]:
     """Backward pass of bounds: error formats and error-trace ranges, from the output
@@ -353,7 +364,7 @@ def error_formats(net: Network, weights: list[np.ndarray], top: RateFormat,
     ``error_trace_range`` is given): the bound, twice it under exact learning products
     (whose trace clips at half its range)."""
     lrn = net.learning
-    exact = net.fixed_point.get("learning_products", "compensated") == "exact"
+    exact = exact_products(net)
     r_range_top = payload_max(top.signed) * 2.0 ** -top.range_bits
     # beta 0 forms no output error: any error format will do, size it as for beta 1
     beta_scale = abs(lrn.beta) if lrn.beta != 0 else 1.0
@@ -450,7 +461,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                            err.trace_range, rate.pre_bits, rate.pre_signed, w_exp - tag_bits,
                            b_exp - tag_bits, name,
                            o.get("pre_trace_coarsening", 0),
-                           net.fixed_point.get("learning_products", "compensated") == "exact",
+                           exact_products(net),
                            X.STATE_BITS + (X.NORM_FRAC if normalised else 0))
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,

@@ -97,7 +97,9 @@ def test_independent_draws_drift_as_a_random_walk_of_the_rounding():
     """With independent draws, both arrays add the same products to accumulators whose
     fraction f (in 1/128 LSB) is the same, and round it up with probability f each: per
     learning step B - W moves by +-1 with probability f (1 - f) each. After T steps of
-    constant signals E[(B - W)**2] = 2 f (1 - f) T per synapse."""
+    constant signals E[(B - W)**2] = 2 f (1 - f) T per synapse. The compensated rule,
+    whose products leave fractions to round at this rate (exact products at this gain
+    leave none, and B stays W)."""
     m, n, T = 40, 50, 120
     net = network_from_dict({
         "gle_network": 1, "dt": 0.05, "input": {"size": 1},
@@ -106,7 +108,7 @@ def test_independent_draws_drift_as_a_random_walk_of_the_rounding():
                    {"name": "b", "size": n, "tau_m": 1.0, "tau_r": 0.1, "phi": "relu",
                     "bias": False, "init": {"scheme": "normal", "scale": 0.1, "seed": 2}}],
         "learning": {"enabled": True, "eta": 0.5, "beta": 0.5},
-        "fixed_point": {"timing": "chip", "seed": 3}})
+        "fixed_point": {"timing": "chip", "seed": 3, "learning_products": "compensated"}})
     q = quantize_network(net)
     k = FixedKernels(q).layers[1]
     ql = k.ql

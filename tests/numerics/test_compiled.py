@@ -495,19 +495,25 @@ def test_a_network_with_normalisers_gives_the_same_integers(batch):
 
 
 @pytest.mark.parametrize("batch", [1, 4, C.GEMM_BATCH + 2])
-@pytest.mark.parametrize("rounding,timing,backward,tags", [
-    ("per_synapse", "exact", "independent", 0), ("shared", "exact", "independent", 0),
-    ("per_synapse", "chip", "independent", 0), ("shared", "chip", "mirrored", 0),
-    ("per_synapse", "exact", "independent", 7), ("per_synapse", "chip", "independent", 6)])
-def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, backward, tags):
+@pytest.mark.parametrize("rounding,timing,backward,tags,products", [
+    ("per_synapse", "exact", "independent", 0, "compensated"),
+    ("shared", "exact", "independent", 0, "compensated"),
+    ("per_synapse", "chip", "independent", 0, "compensated"),
+    ("shared", "chip", "mirrored", 0, "exact"),
+    ("per_synapse", "exact", "independent", 7, "exact"),
+    ("per_synapse", "chip", "independent", 6, "compensated")])
+def test_a_learning_network_gives_the_same_integers(batch, rounding, timing, backward, tags,
+                                                    products):
     """Hundreds of learning steps with tau_m learning, gamma feedback, signed and unsigned
     rates, saturating weights: every recorded integer and count equal, and the final
     parameters; under chip timing also the backward arrays, which learn with their own
-    epoch, and their drift; with weight tags (``tags`` bits) also the tags."""
+    epoch, and their drift; with weight tags (``tags`` bits) also the tags. Both
+    learning-product rules (the independent backward draws drift apart only where the
+    rule rounds: the compensated one at this rate)."""
     spec = {
         "gle_network": 1, "dt": 0.1, "seed": 5, "input": {"size": 3},
         "fixed_point": {"rounding": rounding, "timing": timing,
-                        "backward_rounding": backward},
+                        "backward_rounding": backward, "learning_products": products},
         "layers": [{"name": "h1", "size": 12, "tau_m": 1.0, "tau_r": 0.5, "phi": "tanh"},
                    {"name": "h2", "size": 9, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
                    {"name": "out", "size": 4, "tau_m": 1.0, "tau_r": 1.0,

@@ -6,7 +6,7 @@ from lava_gle.numerics import fingerprint, ops
 #: The fingerprint of today's integer arithmetic. It must be the same on every CPU (integer
 #: steps). When a change of the arithmetic is meant, put the new value here: checkpoints
 #: of fixed-point runs written before are then refused as different runs.
-FINGERPRINT = "4f3dd6659c45ce1e"
+FINGERPRINT = "43dc8af6b9c5eb54"
 
 
 @pytest.fixture
@@ -42,4 +42,12 @@ def test_the_fingerprint_changes_with_any_primitive(fresh, monkeypatch, primitiv
     """One LSB more in the error sent down, the gains or the tags is another arithmetic
     (and so the normalisers and tags are in the fingerprint's networks)."""
     monkeypatch.setattr(ops, primitive, _mutations(ops)[primitive])
+    assert fresh() != FINGERPRINT
+
+
+def test_the_fingerprint_changes_with_the_default_learning_rule(fresh, monkeypatch):
+    """A description that names no ``learning_products`` learns with the default: a run
+    checkpointed under the other default is another arithmetic."""
+    from lava_gle.quantize import network
+    monkeypatch.setattr(network, "DEFAULT_LEARNING_PRODUCTS", "compensated")
     assert fresh() != FINGERPRINT
