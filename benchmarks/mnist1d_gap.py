@@ -15,6 +15,10 @@ batches; nothing is written.
         RMS difference per layer of the rates r and errors e between integers and float
         over the first batch, and as a control between float and float on inputs with
         ``--noise`` x their standard deviation of Gaussian noise added.
+    --float-payload-bits B   one integer effect added to float: the float twin's gained
+        payloads ``g r`` rounded to B fraction bits and clipped to 8 signed bits, as the
+        integers send them (``quantize.network.GAIN_PAYLOAD_BITS``: 4).
+    --all-only   --learning for all projections only.
 
 Measured results: ``docs/experiments.md``, "Session 16".
 """
@@ -64,9 +68,10 @@ def load_run(run: Path):
     return config, data, cfg, net, T.with_formats(net, recorded["fixed_point"])
 
 
-def engines(net, netq, learning: set[int] | None):
+def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
-    indices; None: all) run their learning epochs."""
+    indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
+    gained payloads on the integers' 8-bit grid with that many fraction bits."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None)
@@ -74,21 +79,25 @@ def engines(net, netq, learning: set[int] | None):
         for i, layer in enumerate(e.kernels.layers):
             if learning is not None and i not in learning:
                 layer.learn_synapses = lambda *a, **k: None
+            if payload_bits is not None and backend == "numpy" and layer.gain_ms is not None:
+                layer.rate = lambda st, k=layer, s=2.0 ** payload_bits: np.clip(
+                    np.round(st.r * k.gain * s), -128, 127) / s
         out.append(e)
     return out
 
 
-def probe_learning(run: Path, batches: int) -> None:
+def probe_learning(run: Path, batches: int, payload_bits: int | None,
+                   all_only: bool) -> None:
     config, data, cfg, net, netq = load_run(run)
     order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     n = len(net.layers)
-    sets = [set(range(k, n)) for k in range(n - 1, -1, -1)]
+    sets = [set(range(k, n)) for k in range(0 if all_only else n - 1, -1, -1)]
     print(f"{run}: training accuracy over epoch 1's first {batches} batches "
           f"({batches * cfg.batch} sequences)")
     print("| projections learning | float | integers | gap |\n| --- | --- | --- | --- |")
     for learning in sets:
         correct = []
-        for engine in engines(net, netq, learning):
+        for engine in engines(net, netq, learning, payload_bits):
             hits = 0
             for b in range(batches):
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
@@ -102,14 +111,14 @@ def probe_learning(run: Path, batches: int) -> None:
               f"{correct[0] - correct[1]:+.1f} |", flush=True)
 
 
-def probe_signals(run: Path, noise: float) -> None:
+def probe_signals(run: Path, noise: float, payload_bits: int | None) -> None:
     config, data, cfg, net, netq = load_run(run)
     idx = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)[:cfg.batch]
     xs = np.ascontiguousarray(data.x_train[idx].transpose(1, 0, 2))
     y = T.onehot_targets(data.y_train[idx], net.output_size, cfg.target_rate)
     ys = np.broadcast_to(y, (xs.shape[0],) + y.shape)
     keys = [f"{v}.{layer.name}" for layer in net.layers for v in ("r", "e")]
-    f, i = engines(net, netq, set())
+    f, i = engines(net, netq, set(), payload_bits)
     noisy, _ = engines(net, netq, set())
     rng = np.random.default_rng(0)
     runs = [e.run(x, ys, record=keys) for e, x in (
@@ -136,12 +145,14 @@ def main() -> None:
     what.add_argument("--signals", action="store_true")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
+    parser.add_argument("--float-payload-bits", type=int, default=None)
+    parser.add_argument("--all-only", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.learning:
-        probe_learning(args.run, args.batches)
+        probe_learning(args.run, args.batches, args.float_payload_bits, args.all_only)
     else:
-        probe_signals(args.run, args.noise)
+        probe_signals(args.run, args.noise, args.float_payload_bits)
 
 
 if __name__ == "__main__":
