@@ -18,6 +18,8 @@ batches; nothing is written.
     --float-payload-bits B   one integer effect added to float: the float twin's gained
         payloads ``g r`` rounded to B fraction bits and clipped to 8 signed bits, as the
         integers send them (``quantize.network.GAIN_PAYLOAD_BITS``: 4).
+    --float-start-integers   another: the float twin starts from the integers' initial
+        weights and biases (dequantised), not the float ones they were rounded from.
     --all-only   --learning for all projections only.
 
 Measured results: ``docs/experiments.md``, "Session 16".
@@ -68,10 +70,12 @@ def load_run(run: Path):
     return config, data, cfg, net, T.with_formats(net, recorded["fixed_point"])
 
 
-def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None):
+def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
+            start_integers: bool = False):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
     indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
-    gained payloads on the integers' 8-bit grid with that many fraction bits."""
+    gained payloads on the integers' 8-bit grid with that many fraction bits;
+    ``start_integers``: the float engine starts from the integers' W and b."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None)
@@ -83,11 +87,14 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
                 layer.rate = lambda st, k=layer, s=2.0 ** payload_bits: np.clip(
                     np.round(st.r * k.gain * s), -128, 127) / s
         out.append(e)
+    if start_integers:
+        for fl, il in zip(out[0].kernels.layers, out[1].kernels.layers):
+            fl.W[...], fl.b[...] = il.decode("W", il.W), il.decode("b", il.b)
     return out
 
 
 def probe_learning(run: Path, batches: int, payload_bits: int | None,
-                   all_only: bool) -> None:
+                   start_integers: bool, all_only: bool) -> None:
     config, data, cfg, net, netq = load_run(run)
     order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     n = len(net.layers)
@@ -97,7 +104,7 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
     print("| projections learning | float | integers | gap |\n| --- | --- | --- | --- |")
     for learning in sets:
         correct = []
-        for engine in engines(net, netq, learning, payload_bits):
+        for engine in engines(net, netq, learning, payload_bits, start_integers):
             hits = 0
             for b in range(batches):
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
@@ -111,14 +118,15 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
               f"{correct[0] - correct[1]:+.1f} |", flush=True)
 
 
-def probe_signals(run: Path, noise: float, payload_bits: int | None) -> None:
+def probe_signals(run: Path, noise: float, payload_bits: int | None,
+                  start_integers: bool) -> None:
     config, data, cfg, net, netq = load_run(run)
     idx = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)[:cfg.batch]
     xs = np.ascontiguousarray(data.x_train[idx].transpose(1, 0, 2))
     y = T.onehot_targets(data.y_train[idx], net.output_size, cfg.target_rate)
     ys = np.broadcast_to(y, (xs.shape[0],) + y.shape)
     keys = [f"{v}.{layer.name}" for layer in net.layers for v in ("r", "e")]
-    f, i = engines(net, netq, set(), payload_bits)
+    f, i = engines(net, netq, set(), payload_bits, start_integers)
     noisy, _ = engines(net, netq, set())
     rng = np.random.default_rng(0)
     runs = [e.run(x, ys, record=keys) for e, x in (
@@ -146,13 +154,15 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--float-payload-bits", type=int, default=None)
+    parser.add_argument("--float-start-integers", action="store_true")
     parser.add_argument("--all-only", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.learning:
-        probe_learning(args.run, args.batches, args.float_payload_bits, args.all_only)
+        probe_learning(args.run, args.batches, args.float_payload_bits,
+                       args.float_start_integers, args.all_only)
     else:
-        probe_signals(args.run, args.noise, args.float_payload_bits)
+        probe_signals(args.run, args.noise, args.float_payload_bits, args.float_start_integers)
 
 
 if __name__ == "__main__":
