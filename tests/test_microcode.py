@@ -1,5 +1,7 @@
 """The learning rule as Lava microcode: rule strings, Lava's compilation of them, and
 Lava's own fixed-point LearningDense running them against lava-gle's synapse update."""
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -13,19 +15,26 @@ from conftest import GOLDEN as GOLDEN_DIR
 GOLDEN = str(GOLDEN_DIR / "{}" / "network.json")
 
 
-def test_every_projection_gets_forward_bias_and_backward_rules():
-    q = quantize_network(load_network(GOLDEN.format("visible_mlp")))
-    rules = learning_rules(q)
+@pytest.mark.parametrize("products, forward, backward", [
+    (None, 2, 1),  # the default: exact products, no compensation product
+    ("compensated", 3, 2)])  # + 2^(s_exp-8)*x0*y0 on every rule
+def test_every_projection_gets_forward_bias_and_backward_rules(products, forward, backward):
+    net = load_network(GOLDEN.format("visible_mlp"))
+    if products is not None:
+        net = dataclasses.replace(net, fixed_point={**net.fixed_point,
+                                                    "learning_products": products})
+    rules = learning_rules(quantize_network(net))
     assert list(rules) == ["hidden", "out"]
     assert rules["hidden"]["backward_weights"] is None  # nothing below the first layer
     for name in ("hidden", "out"):
         fwd = rules[name]["weights"]
         assert "x0*(x1-64)*y2" in fwd["dw"]  # both layers see signed rates (input, tanh)
-        assert fwd["product_series"].count("Product:") == 3
+        assert fwd["product_series"].count("Product:") == forward
+        assert ("x0*y0" in fwd["dw"]) == (products == "compensated")
         assert rules[name]["biases"]["dw"].startswith(("2^", "1*", "2*", "3*", "4*", "5*",
                                                        "6*", "7*"))
     back = rules["out"]["backward_weights"]
-    assert "(y2-64)" in back["dw"] and back["product_series"].count("Product:") == 2
+    assert "(y2-64)" in back["dw"] and back["product_series"].count("Product:") == backward
 
 
 def test_compiled_scaling_matches_the_rule_constants():
@@ -38,7 +47,6 @@ def test_compiled_scaling_matches_the_rule_constants():
 
 
 def test_no_learning_no_rules():
-    import dataclasses
     net = load_network(GOLDEN.format("visible_lagline"))
     off = dataclasses.replace(net, learning=dataclasses.replace(net.learning, enabled=False))
     assert all(v["weights"] is not None for v in learning_rules(quantize_network(net)).values())
@@ -160,7 +168,6 @@ def test_a_tagged_layer_carries_on_every_array_it_owns():
     """With ``weight_tag_bits`` on ``out``, its forward, bias and backward arrays all take
     the carry as dw and move the tag with their own rule (the backward one on the signed
     rates of ``hidden``); ``hidden`` stays untagged."""
-    import dataclasses
     net = load_network(GOLDEN.format("visible_mlp"))
     out = dataclasses.replace(net.layers[1], fixed_point={**net.layers[1].fixed_point,
                                                           "weight_tag_bits": 6})
