@@ -21,6 +21,10 @@ batches; nothing is written.
     --float-start-integers   another: the float twin starts from the integers' initial
         weights and biases (dequantised), not the float ones they were rounded from.
     --all-only   --learning for all projections only.
+    .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --train OUT [effects above]
+        the float twin with those integer effects trained over the run's whole schedule
+        (epochs, rate halving, batches) into OUT, as the run trains its twin (checkpoints,
+        resume, OUT/log.txt); prints the training and test accuracy per epoch.
 
 Measured results: ``docs/experiments.md``, "Session 16".
 """
@@ -34,7 +38,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import replace  # noqa: E402
+from dataclasses import asdict  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -71,14 +75,16 @@ def load_run(run: Path):
 
 
 def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
-            start_integers: bool = False):
+            start_integers: bool = False, dtype=np.float64):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
     indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
     gained payloads on the integers' 8-bit grid with that many fraction bits;
-    ``start_integers``: the float engine starts from the integers' W and b."""
+    ``start_integers``: the float engine starts from the integers' W and b; ``dtype``:
+    the float engine's."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
-        e = make_engine(n, backend, optimizer=None)
+        e = make_engine(n, backend, optimizer=None,
+                        **({"dtype": dtype} if backend == "numpy" else {}))
         e.learning = True
         for i, layer in enumerate(e.kernels.layers):
             if learning is not None and i not in learning:
@@ -118,6 +124,21 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
               f"{correct[0] - correct[1]:+.1f} |", flush=True)
 
 
+def train_float(run: Path, out: Path, payload_bits: int | None,
+                start_integers: bool) -> None:
+    config, data, cfg, net, netq = load_run(run)
+
+    def make(n, backend, optimizer=None, dtype=np.float64):  # engines()' float one
+        return engines(n, netq, None, payload_bits, start_integers, dtype)[0]
+
+    T.make_engine = make  # train_classifier's engine
+    effects = {"payload_bits": payload_bits, "start_integers": start_integers}
+    result = T.train_classifier("float with integer effects", net, data, cfg, out,
+                                {"effects": effects, **asdict(config)}, "numpy",
+                                config.seed, True)
+    print(json.dumps({k: result.history[k] for k in ("train_acc", "test_acc")}))
+
+
 def probe_signals(run: Path, noise: float, payload_bits: int | None,
                   start_integers: bool) -> None:
     config, data, cfg, net, netq = load_run(run)
@@ -151,6 +172,7 @@ def main() -> None:
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--learning", action="store_true")
     what.add_argument("--signals", action="store_true")
+    what.add_argument("--train", type=Path, metavar="OUT")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--float-payload-bits", type=int, default=None)
@@ -158,7 +180,9 @@ def main() -> None:
     parser.add_argument("--all-only", action="store_true")
     args = parser.parse_args()
     warnings.simplefilter("ignore")
-    if args.learning:
+    if args.train is not None:
+        train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers)
+    elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only)
     else:
