@@ -58,14 +58,7 @@ def load_run(run: Path):
     config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in raw.items()})
     data = mnist1d.load_data(config)
-    net = config.apply_to(mnist1d.build_network(config), mnist1d.SGD_ETA_SCALE,
-                          mnist1d.ERROR_BOUNDS)
-    cfg = T.TrainConfig(epochs=config.epochs, batch=config.batch,
-                        balanced_batches=config.balanced_batches, dtype=config.dtype,
-                        teach_start=config.teach_start,
-                        **config.rule_fields(config.learning_rate,
-                                             mnist1d.SGD_ETA_PER_SEQUENCE * config.batch,
-                                             config.batch))
+    net, cfg = mnist1d.training_setup(config)
     recorded = Checkpoint(run, {}).recorded_config()
     if recorded is None or "fixed_point" not in recorded:
         raise SystemExit(f"{run}: no checkpoint with recorded formats (a numpy-fixed run "

@@ -207,16 +207,23 @@ def parameter_count(net: Network) -> int:
                for l, n_in in zip(net.layers, net.sizes[:-1]))
 
 
-def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "numpy",
-                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
-    """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
-    data = load_data(config)
+def training_setup(config: Mnist1dConfig) -> tuple[Network, TrainConfig]:
+    """The network (rule options applied) and the training schedule ``config`` asks for:
+    what :func:`run_mnist1d` trains."""
     net = config.apply_to(build_network(config), SGD_ETA_SCALE, ERROR_BOUNDS)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       balanced_batches=config.balanced_batches, dtype=config.dtype,
                       teach_start=config.teach_start,
                       **config.rule_fields(config.learning_rate,
                                          SGD_ETA_PER_SEQUENCE * config.batch, config.batch))
+    return net, cfg
+
+
+def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "numpy",
+                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
+    """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
+    data = load_data(config)
+    net, cfg = training_setup(config)
 
     def extras(result) -> dict[str, Any]:
         # diagnostic, not the paper's protocol: accuracy after removing each class's mean

@@ -8,7 +8,6 @@ from lava_gle import load_network, network_from_dict
 from lava_gle.description import network_to_dict
 from lava_gle.quantize import quantize_network
 from lava_gle.quantize.manifest import arrays, manifest
-from lava_gle.quantize.network import exact_products
 
 from conftest import GOLDEN
 
@@ -33,8 +32,8 @@ def test_manifest_numbers_restate_the_formats(qnet):
         fmt = layer["formats"]
         assert fmt["error_trace_bits"] == q.e_bits - q.trace_shift
         assert fmt["error_trace_source"] == "error"
-        clip = 31 if exact_products(qnet.net) else 63  # the doubled trace clips at half
-        assert fmt["learning_clip"] == clip * 2.0 ** (q.trace_shift - q.e_bits)
+        # the default rule, exact products: the doubled trace clips at 31, half its range
+        assert fmt["learning_clip"] == 31 * 2.0 ** (q.trace_shift - q.e_bits)
         for f in [*layer["factors"].values(), layer["gamma"], layer["learning"]["tau_m"]["gain"]]:
             mant = np.asarray(f["mantissa"], np.float64)
             assert np.allclose(f["value"], mant * 2.0 ** -f["shift"], rtol=0, atol=0)
