@@ -21,6 +21,9 @@ batches; nothing is written.
     --float-start-integers   another: the float twin starts from the integers' initial
         weights and biases (dequantised), not the float ones they were rounded from.
     --all-only   --learning for all projections only.
+    --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
+        ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
+        itself, as before 2026-12-02).
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --train OUT [effects above]
         the float twin with those integer effects trained over the run's whole schedule
         (epochs, rate halving, batches) into OUT, as the run trains its twin (checkpoints,
@@ -38,7 +41,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import asdict  # noqa: E402
+from dataclasses import asdict, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -52,8 +55,9 @@ from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
 
 
-def load_run(run: Path):
-    """(config, data, train config, float network, integer network) of a run directory."""
+def load_run(run: Path, payload_width: int | None = None):
+    """(config, data, train config, float network, integer network) of a run directory;
+    ``payload_width``: the integers' ``gain_payload_bits`` instead of the run's."""
     raw = json.loads((run / "metrics.json").read_text())["config"]
     config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in raw.items()})
@@ -64,7 +68,11 @@ def load_run(run: Path):
         raise SystemExit(f"{run}: no checkpoint with recorded formats (a numpy-fixed run "
                          f"of lava-gle 0.x from session 15 on)")
     net = T.start_network(net, cfg)
-    return config, data, cfg, net, T.with_formats(net, recorded["fixed_point"])
+    netq = T.with_formats(net, recorded["fixed_point"])
+    if payload_width is not None:
+        netq = replace(netq, fixed_point={**netq.fixed_point,
+                                          "gain_payload_bits": payload_width})
+    return config, data, cfg, net, netq
 
 
 def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
@@ -93,8 +101,9 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
 
 
 def probe_learning(run: Path, batches: int, payload_bits: int | None,
-                   start_integers: bool, all_only: bool) -> None:
-    config, data, cfg, net, netq = load_run(run)
+                   start_integers: bool, all_only: bool,
+                   payload_width: int | None = None) -> None:
+    config, data, cfg, net, netq = load_run(run, payload_width)
     order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     n = len(net.layers)
     sets = [set(range(k, n)) for k in range(0 if all_only else n - 1, -1, -1)]
@@ -133,8 +142,8 @@ def train_float(run: Path, out: Path, payload_bits: int | None,
 
 
 def probe_signals(run: Path, noise: float, payload_bits: int | None,
-                  start_integers: bool) -> None:
-    config, data, cfg, net, netq = load_run(run)
+                  start_integers: bool, payload_width: int | None = None) -> None:
+    config, data, cfg, net, netq = load_run(run, payload_width)
     idx = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)[:cfg.batch]
     xs = np.ascontiguousarray(data.x_train[idx].transpose(1, 0, 2))
     y = T.onehot_targets(data.y_train[idx], net.output_size, cfg.target_rate)
@@ -171,15 +180,17 @@ def main() -> None:
     parser.add_argument("--float-payload-bits", type=int, default=None)
     parser.add_argument("--float-start-integers", action="store_true")
     parser.add_argument("--all-only", action="store_true")
+    parser.add_argument("--gain-payload-bits", type=int, default=None)
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     if args.train is not None:
         train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
-                       args.float_start_integers, args.all_only)
+                       args.float_start_integers, args.all_only, args.gain_payload_bits)
     else:
-        probe_signals(args.run, args.noise, args.float_payload_bits, args.float_start_integers)
+        probe_signals(args.run, args.noise, args.float_payload_bits, args.float_start_integers,
+                      args.gain_payload_bits)
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ NETWORK_OPTIONS: dict[str, FixedOption] = {
     "seed": ("int", 0, None), "rounding": ("choice", None, None),
     "timing": ("choice", None, None), "backward_rounding": ("choice", None, None),
     "product_bits": ("int", 37, 63), "accumulator_bits": ("int", 9, 62),
-    "learning_products": ("choice", None, None)}
+    "learning_products": ("choice", None, None), "gain_payload_bits": ("int", 8, 24)}
 LAYER_OPTIONS: dict[str, FixedOption] = {
     "weight_exp": ("int", -24, 8), "bias_exp": ("int", -24, 8), "u_bits": ("int", 0, 23),
     "error_bits": ("int", -16, 23), "rate_bits": ("int", -8, 16),

@@ -753,10 +753,10 @@ def _gained(x, gamma, shift, lo, hi):
     return out.reshape(x.shape), clipped
 
 
-def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Array, int]:
+def gain_payload(p: Array, gamma: Array, shift: int, signed: bool,
+                 wide_bits: int = 0) -> tuple[Array, int]:
     """Compiled :func:`lava_gle.numerics.fixed.gain_payload` (same arguments, results)."""
-    lo, hi = X.SIGNED_PAYLOAD if signed else X.UNSIGNED_PAYLOAD
-    return _gained(p, gamma, shift, lo, hi)
+    return _gained(p, gamma, shift, *X.gain_payload_range(signed, wide_bits))
 
 
 def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:

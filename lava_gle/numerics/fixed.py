@@ -992,10 +992,14 @@ class NormaliserFormat:
         ``s`` with ``1 - decay = 2**-s`` of ``gain_decay`` / ``error_norm_decay``; None
         where the layer has no gain / no error normaliser.
     q_bits : int
-        Fraction bits of the 8-bit payload ``q = g r`` the layer sends.
+        Fraction bits of the 8-bit learning payload of ``q = g r``
+        (:func:`learning_payload`).
+    wide_bits : int
+        Fraction bits the summed payload ``q`` keeps beyond ``q_bits``
+        (``fixed_point.gain_payload_bits - 8``): it is ``gain_payload_bits`` wide.
     payload_shift : int
         ``q = gamma p >> payload_shift`` from the layer's 24-bit rate ``p``:
-        ``GAIN_FRAC + rate_bits - q_bits``.
+        ``GAIN_FRAC + rate_bits - q_bits - wide_bits``.
     gain_k : int
         ``gamma = round(2**gain_k / sqrt(ms_r))`` from the running mean square of ``p``:
         ``GAIN_FRAC + rate_bits``. ``g d`` (the error format) is ``gamma d >> GAIN_FRAC``.
@@ -1013,11 +1017,17 @@ class NormaliserFormat:
     gain_shift: int | None
     error_shift: int | None
     q_bits: int
+    wide_bits: int
     payload_shift: int
     gain_k: int
     gain_max: int
     norm_shift: int
     norm_max: float
+
+    @property
+    def payload_frac(self) -> int:
+        """Fraction bits of the summed payload ``q``: ``q_bits + wide_bits``."""
+        return self.q_bits + self.wide_bits
 
 
 def mean_square_shift(steps: int, decay_shift: int) -> int:
@@ -1076,12 +1086,28 @@ def normalised_error(e: Array, nu: tuple[Array, Array]) -> Array:
     return ((e * m << left) + ((np.int64(1) << right) >> 1)) >> right
 
 
-def gain_payload(p: Array, gamma: Array, shift: int, signed: bool) -> tuple[Array, int]:
-    """The payload ``q = round(gamma p * 2**-shift)`` a layer with gains sends from its
-    24-bit rates ``p`` (``NormaliserFormat.payload_shift``), within the 8-bit payload range
-    (signed: -127..127, else 0..255); and its clip count."""
+def gain_payload_range(signed: bool, wide_bits: int) -> tuple[int, int]:
+    """The range of a gained payload with ``wide_bits`` fraction bits beyond the 8-bit
+    learning payload's: the 8-bit range (signed: -127..127, else 0..255) times
+    ``2**wide_bits``, so that :func:`learning_payload` stays within the 8-bit range."""
     lo, hi = SIGNED_PAYLOAD if signed else UNSIGNED_PAYLOAD
-    return saturate(shift_round(gamma * p, shift), lo, hi)
+    return lo << wide_bits, hi << wide_bits
+
+
+def gain_payload(p: Array, gamma: Array, shift: int, signed: bool,
+                 wide_bits: int = 0) -> tuple[Array, int]:
+    """The payload ``q = round(gamma p * 2**-shift)`` a layer with gains sends from its
+    24-bit rates ``p`` (``NormaliserFormat.payload_shift``), within
+    :func:`gain_payload_range`; and its clip count."""
+    return saturate(shift_round(gamma * p, shift), *gain_payload_range(signed, wide_bits))
+
+
+def learning_payload(q: Array, wide_bits: int) -> Array:
+    """The 8-bit learning payload ``round(q * 2**-wide_bits)`` (ties up) of a gained
+    payload ``q`` with ``wide_bits`` extra fraction bits (:func:`gain_payload`): the
+    value the receiving projection's learning engine traces; ``q`` itself where
+    ``wide_bits`` is 0."""
+    return shift_round(q, wide_bits) if wide_bits else q
 
 
 def gain_error(d: Array, gamma: Array, shift: int) -> tuple[Array, int]:

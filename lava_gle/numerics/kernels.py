@@ -429,11 +429,12 @@ class FixedLayer:
         return X.zero_state(batch + (self.size,))
 
     def rate(self, st: X.FixedNeuronState) -> Array:
-        """The payload the layer sends up: ``p``, or with gains ``q`` (format ``q_bits``)."""
+        """The payload the layer sends up: ``p``, or with gains ``q`` (format ``q_bits +
+        wide_bits``)."""
         if self.gamma is None:
             return st.p
         q, n = ops.gain_payload(st.p, self.gamma, self.norm.payload_shift,
-                                self.ql.rate_signed)
+                                self.ql.rate_signed, self.norm.wide_bits)
         self._count("q", n)
         return q
 
@@ -525,6 +526,7 @@ class FixedLayer:
         if ql.rule is None:
             return
         W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
+        p = X.learning_payload(p, ql.pre_wide_bits)
         if self.nu is not None:  # the normalised error (NORM_FRAC fraction bits)
             e = ops.normalised_error(e, self.nu)
         n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
@@ -567,6 +569,7 @@ class FixedLayer:
             return
         rounding = ((2 * self.index, t) if q.mirrored_backward_rounding
                     else (X.BACKWARD_STREAM + self.index, t + 1))
+        p = X.learning_payload(p, ql.pre_wide_bits)
         _, n, _ = ops.learn_projection(self._carry("B", "tag_B"), None, p, e, ql.trace_shift,
                                        ql.pre_signed, ql.rule, None,
                                        q.seed, self.index, t, q.per_synapse_rounding,

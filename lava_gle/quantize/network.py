@@ -82,7 +82,12 @@ class QuantizedLayer:
         only). Then ``rule``, ``bias_rule``, the traces and the gains are those of weights
         and biases ``tag_bits`` finer: the rules move the tags.
     pre_bits, pre_signed : int, bool
-        Rate format and signedness of the presynaptic payloads (input or layer below).
+        Rate format and signedness of the presynaptic learning payloads (input or layer
+        below), the payloads the learning engine traces.
+    pre_wide_bits : int
+        Fraction bits the summed presynaptic payloads keep beyond ``pre_bits`` (a layer
+        below with gains and ``gain_payload_bits`` > 8; 0 otherwise): ``w_shift`` is
+        for them, and learning traces :func:`~lava_gle.numerics.fixed.learning_payload`.
     """
 
     name: str
@@ -114,6 +119,7 @@ class QuantizedLayer:
     bias_gain_target: float
     tag_bits: int = 0
     norm: X.NormaliserFormat | None = None
+    pre_wide_bits: int = 0
 
     def scale(self, var: str) -> float:
         """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
@@ -203,6 +209,7 @@ class Options:
     w_floor: float
     product_bits: int
     acc_bits: int
+    gain_payload_bits: int
 
     @classmethod
     def of(cls, net: Network) -> Options:
@@ -214,7 +221,9 @@ class Options:
                    in_range=float(opts.get("input_range", 2.0)),
                    w_floor=float(opts.get("weight_range", 4.0 if learns else 0.0)),
                    product_bits=int(opts.get("product_bits", product_bits)),
-                   acc_bits=int(opts.get("accumulator_bits", acc_bits)))
+                   acc_bits=int(opts.get("accumulator_bits", acc_bits)),
+                   gain_payload_bits=int(opts.get("gain_payload_bits",
+                                                  DEFAULT_GAIN_PAYLOAD_BITS)))
 
 
 @functools.lru_cache(maxsize=1)
@@ -231,7 +240,8 @@ def profile_widths() -> tuple[int, int]:
 class RateFormat:
     """Pass 1 for one layer: its rate format (``range_bits`` in 8-bit terms, ``rate_bits``
     as sent, 24 bit when ``wide``), potential format ``u_bits``, the bound of its drive
-    from the initial weights, and the presynaptic rate format."""
+    from the initial weights, and the presynaptic rate format (of the learning payload,
+    and the summed payload's ``pre_wide`` fraction bits beyond it)."""
 
     rate_bits: int
     range_bits: int
@@ -241,6 +251,7 @@ class RateFormat:
     drive: float
     pre_bits: int
     pre_signed: bool
+    pre_wide: int = 0
 
 
 @dataclass(frozen=True)
@@ -256,7 +267,7 @@ class ErrorFormat:
 def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarray],
                  opts: Options, in_bits: int) -> list[RateFormat]:
     """Forward pass of bounds: rate and potential formats, from the input up."""
-    r_range_below, pre_bits, pre_signed = opts.in_range, in_bits, True
+    r_range_below, pre_bits, pre_signed, pre_wide = opts.in_range, in_bits, True, 0
     out = []
     for i, layer in enumerate(net.layers):
         o, w, b = layer.fixed_point, weights[i], biases[i]
@@ -280,22 +291,27 @@ def rate_formats(net: Network, weights: list[np.ndarray], biases: list[np.ndarra
         u_bits = o.get("u_bits", min(state_bits_for(4.0 * grown_drive),
                                      state_bits_for(grown_drive, opts.acc_bits)))
         out.append(RateFormat(rate_bits, range_bits, wide, signed, u_bits, drive, pre_bits,
-                              pre_signed))
+                              pre_signed, pre_wide))
         r_range_below = min(r_init, payload_max(signed) * 2.0 ** -rate_bits)
-        pre_bits, pre_signed = rate_bits, signed
+        pre_bits, pre_signed, pre_wide = rate_bits, signed, 0
         if layer.gain_decay is not None:  # the layer above reads q = g r, RMS 1
             pre_bits = gain_payload_bits(signed)
+            pre_wide = opts.gain_payload_bits - 8
             r_range_below = payload_max(signed) * 2.0 ** -pre_bits
     return out
 
 
-#: Fraction bits of the payload ``q = g r`` of a layer with gains (RMS 1): signed 4
-#: (-7.9..7.9), unsigned 5 (0..7.97), about 8 RMS either way.
+#: Fraction bits of the 8-bit learning payload of ``q = g r`` of a layer with gains (RMS
+#: 1): signed 4 (-7.9..7.9), unsigned 5 (0..7.97), about 8 RMS either way.
 GAIN_PAYLOAD_BITS = {True: 4, False: 5}
+#: ``fixed_point.gain_payload_bits`` when a description does not say: the width of the
+#: summed payload ``q = g r`` (the same range as the 8-bit learning payload, 8 more
+#: fraction bits; ``docs/fixed-point.md``, "Neuron-local normalisers in integers").
+DEFAULT_GAIN_PAYLOAD_BITS = 16
 
 
 def gain_payload_bits(signed: bool) -> int:
-    """Fraction bits of a gained payload (:data:`GAIN_PAYLOAD_BITS`)."""
+    """Fraction bits of a gained learning payload (:data:`GAIN_PAYLOAD_BITS`)."""
     return GAIN_PAYLOAD_BITS[signed]
 
 
@@ -329,16 +345,18 @@ def _decay_shift(layer: LayerSpec, key: str) -> int | None:
     return s
 
 
-def normaliser_format(layer: LayerSpec, rate: RateFormat,
-                      e_bits: int) -> X.NormaliserFormat | None:
-    """A layer's neuron-local normalisers in integers (None without)."""
+def normaliser_format(layer: LayerSpec, rate: RateFormat, e_bits: int,
+                      payload_bits: int) -> X.NormaliserFormat | None:
+    """A layer's neuron-local normalisers in integers (None without); ``payload_bits``
+    the width of its gained payload (``fixed_point.gain_payload_bits``)."""
     if layer.gain_decay is None and layer.error_norm_decay is None:
         return None
-    q_bits = gain_payload_bits(rate.signed)
+    q_bits, wide = gain_payload_bits(rate.signed), payload_bits - 8
     return X.NormaliserFormat(
         gain_shift=_decay_shift(layer, "gain_decay"),
         error_shift=_decay_shift(layer, "error_norm_decay"),
-        q_bits=q_bits, payload_shift=X.GAIN_FRAC + rate.rate_bits - q_bits,
+        q_bits=q_bits, wide_bits=wide,
+        payload_shift=X.GAIN_FRAC + rate.rate_bits - q_bits - wide,
         gain_k=X.GAIN_FRAC + rate.rate_bits, gain_max=round(F.GAIN_MAX * 2.0 ** X.GAIN_FRAC),
         norm_shift=X.NORM_FRAC - e_bits,
         norm_max=min(F.NORM_MAX * 2.0 ** (X.NORM_FRAC - e_bits), X.NU_MAX))
@@ -467,11 +485,12 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,
         consts=consts, w=w_q,
-        w_exp=w_exp, w_shift=w_exp - rate.pre_bits + u_bits, b=b_q, b_exp=b_exp,
+        w_exp=w_exp, w_shift=w_exp - rate.pre_bits - rate.pre_wide + u_bits, b=b_q,
+        b_exp=b_exp, pre_wide_bits=rate.pre_wide,
         b_shift=b_exp + u_bits, back_shift=None if below is None
         else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
         pre_signed=rate.pre_signed, phi_max_error=phi_err,
-        norm=normaliser_format(layer, rate, e_bits), **vars(learn))
+        norm=normaliser_format(layer, rate, e_bits, opts.gain_payload_bits), **vars(learn))
 
 
 def quantize_network(net: Network) -> QuantizedNetwork:

@@ -125,13 +125,13 @@ def test_the_normalised_error(seed, n, batch, first):
 
 @SETTINGS
 @given(seed=SEEDS, n=st.integers(1, 12), batch=BATCHES, shift=st.integers(0, 30),
-       signed=st.booleans())
-def test_the_gained_payload_and_error(seed, n, batch, shift, signed):
+       signed=st.booleans(), wide=st.sampled_from([0, 8, 16]))
+def test_the_gained_payload_and_error(seed, n, batch, shift, signed, wide):
     rng = np.random.default_rng(seed)
     x = ints(rng, -X.STATE_MAX, X.STATE_MAX, batch_shape(batch) + (n,))
     gamma = ints(rng, 0, 1 << 22, (n,))
-    for got, want in ((C.gain_payload(x, gamma, shift, signed),
-                       X.gain_payload(x, gamma, shift, signed)),
+    for got, want in ((C.gain_payload(x, gamma, shift, signed, wide),
+                       X.gain_payload(x, gamma, shift, signed, wide)),
                       (C.gain_error(x, gamma, shift), X.gain_error(x, gamma, shift))):
         assert got[0].shape == want[0].shape and got[1] == want[1]
         np.testing.assert_array_equal(got[0], want[0])

@@ -6,7 +6,7 @@ from lava_gle.numerics import fingerprint, ops
 #: The fingerprint of today's integer arithmetic. It must be the same on every CPU (integer
 #: steps). When a change of the arithmetic is meant, put the new value here: checkpoints
 #: of fixed-point runs written before are then refused as different runs.
-FINGERPRINT = "43dc8af6b9c5eb54"
+FINGERPRINT = "53d24677dfcfac95"
 
 
 @pytest.fixture
@@ -51,3 +51,12 @@ def test_the_fingerprint_changes_with_the_default_learning_rule(fresh, monkeypat
     from lava_gle.quantize import network
     monkeypatch.setattr(network, "DEFAULT_LEARNING_PRODUCTS", "compensated")
     assert fresh() != FINGERPRINT
+
+
+def test_8_bit_gained_payloads_give_the_integers_of_before_back(fresh, monkeypatch):
+    """Gained payloads became 16 bits wide on 2026-12-02 (``gain_payload_bits``); at the
+    former default of 8 the fingerprint is the one pinned before, ``43dc8af6b9c5eb54``:
+    nothing else changed, and the payload width is in the fingerprint's networks."""
+    from lava_gle.quantize import network
+    monkeypatch.setattr(network, "DEFAULT_GAIN_PAYLOAD_BITS", 8)
+    assert fresh() == "43dc8af6b9c5eb54"
