@@ -20,6 +20,13 @@ batches; nothing is written.
         integers send them (``quantize.network.GAIN_PAYLOAD_BITS``: 4).
     --float-start-integers   another: the float twin starts from the integers' initial
         weights and biases (dequantised), not the float ones they were rounded from.
+    --float-learning [STEPS]   the reverse: the integers learn as float does from their
+        own signals (dequantised normalised errors and payloads, ``W += eta mean(e p^T)``
+        in a float copy of each projection, which the integer weights and tags then round
+        to), instead of through the learning engine; STEPS (letters of ``ENGINE_STEPS``:
+        e, p, g, r, q, c) are done as the engine does them, e.g. ``eprgqc``: all of them.
+    --carry-after all|hidden|out   these integer layers carry their weight tags into W
+        right after each learning epoch instead of before the next (not a chip's order).
     --all-only   --learning for all projections only.
     --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
         ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
@@ -29,7 +36,7 @@ batches; nothing is written.
         (epochs, rate halving, batches) into OUT, as the run trains its twin (checkpoints,
         resume, OUT/log.txt); prints the training and test accuracy per epoch.
 
-Measured results: ``docs/experiments.md``, "Session 16".
+Measured results: ``docs/experiments.md``, "Session 16" and "Session 17".
 """
 from __future__ import annotations
 
@@ -50,6 +57,8 @@ from lava_gle.backends import make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d  # noqa: E402
 from lava_gle.experiments import training as T  # noqa: E402
 from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
+from lava_gle.numerics import fixed as X  # noqa: E402
+from lava_gle.numerics import floating as F  # noqa: E402
 
 #: Step windows of the first batch over which --signals compares.
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
@@ -75,13 +84,109 @@ def load_run(run: Path, payload_width: int | None = None):
     return config, data, cfg, net, netq
 
 
+#: ``--float-learning`` steps: each replaces one step of the float rule by the engine's.
+ENGINE_STEPS = {
+    "e": "the error factor is the engine's error trace (dequantised)",
+    "p": "the presynaptic factor is the engine's presynaptic trace (dequantised)",
+    "g": "the rule's gain is the engine's (rounded to a power of two)",
+    "r": "no float copy: each step's update is stochastically rounded into the tags",
+    "q": "with r: the engine's rounding (nearest 2**-7 tag LSB, then its 7-bit numbers)",
+    "c": "with r: the engine's order (the tags carried into W before the update)",
+}
+
+
+def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
+    """Integer layer ``il`` learns as the float layer ``fl`` would from ``il``'s own
+    signals: a float copy of W and b moves by ``fl.eta mean(e p^T)`` (``e`` the normalised
+    error ``nu e``, ``p`` the summed payload, both dequantised) and the integer weights and
+    tags are set to it, rounded to the tag LSB. ``steps``: letters of
+    :data:`ENGINE_STEPS`, the steps done as the learning engine does them (``seed``: the
+    quantised network's, for the engine's random numbers)."""
+    ql = il.ql
+    rng = np.random.default_rng(il.index)
+    arrays = {"W": ("tag_W", ql.w_exp), "b": ("tag_b", ql.b_exp)}
+    shadow = {kind: il.decode(kind, getattr(il, kind)) + (
+        0.0 if getattr(il, tag) is None else getattr(il, tag) * 2.0 ** (exp - ql.tag_bits))
+        for kind, (tag, exp) in arrays.items()}
+
+    def factors(e, p, t):
+        e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
+                         else (e, ql.e_bits))
+        e_n, p_n = e_int * 2.0 ** -e_frac, p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits)
+        if "e" in steps:
+            dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
+            e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
+            e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / (2.0 if ql.rule.exact else 1.0)
+        if "p" in steps:
+            x0, x1 = X.pre_trace(X.learning_payload(p, ql.pre_wide_bits), ql.pre_signed)
+            p_n = x0 * ((x1 - 64) if ql.pre_signed else x1) * 2.0 ** (1 - ql.pre_bits)
+        return F.local_gradients(e_n, p_n)
+
+    def round_into_tags(kind, units, t):
+        tag = getattr(il, arrays[kind][0])
+        if "q" in steps:
+            acc = np.floor(units * 2.0 ** X.ACC_FRAC + 0.5).astype(np.int64)
+            rand = X.rounding_draws(seed, il.index, t, il.W.shape, True)
+            rand7 = rand[0] if kind == "W" else rand[1][:, 0]
+            step = (acc >> X.ACC_FRAC) + (rand7 < (acc & ((1 << X.ACC_FRAC) - 1)))
+        else:
+            step = np.floor(units + rng.random(units.shape)).astype(np.int64)
+        if "c" in steps:
+            X.carry_tags(getattr(il, kind), tag, ql.tag_bits)
+        tag += step
+        if "c" not in steps:
+            X.carry_tags(getattr(il, kind), tag, ql.tag_bits)
+
+    def learn(e, p, t):
+        if ql.rule is None:
+            return
+        g_w, g_b = factors(e, p, t)
+        for kind, g, rule, target in (("W", g_w, ql.rule, ql.gain_target),
+                                      ("b", g_b, ql.bias_rule, ql.bias_gain_target)):
+            if rule is None:
+                continue
+            if "g" in steps:
+                g = g * (rule.gain() / target)
+            tag, exp = arrays[kind]
+            if "r" in steps:
+                round_into_tags(kind, fl.eta * g * 2.0 ** (ql.tag_bits - exp), t)
+                continue
+            shadow[kind] += fl.eta * g
+            units = shadow[kind] * 2.0 ** -exp
+            whole = np.clip(np.round(units), X.W_MIN, X.W_MAX)
+            getattr(il, kind)[...] = whole
+            getattr(il, tag)[...] = np.round((units - whole) * 2.0 ** ql.tag_bits)
+
+    il.learn_synapses = learn
+
+
+def carry_after(il) -> None:
+    """Integer layer ``il`` carries its tags into W again right after each learning
+    epoch, so that W holds this step's update at once (the engine carries at the start of
+    the next epoch: W lags the tags by one step). Not a chip's arithmetic as far as public
+    sources show: a learning epoch's weight update is computed from the tag before it."""
+    forward = il.learn_forward
+
+    def learn_forward(e, p, t):
+        forward(e, p, t)
+        if il.ql.rule is not None:
+            il._carry("W", "tag_W")
+            il._carry("b", "tag_b")
+
+    il.learn_forward = learn_forward
+
+
 def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
-            start_integers: bool = False, dtype=np.float64):
+            start_integers: bool = False, dtype=np.float64,
+            float_learning: str | None = None, carry: str | None = None):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
     indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
     gained payloads on the integers' 8-bit grid with that many fraction bits;
     ``start_integers``: the float engine starts from the integers' W and b; ``dtype``:
-    the float engine's."""
+    the float engine's; ``float_learning``: the integers learn as float does
+    (:func:`learn_as_float`, with those engine steps); ``carry``: ``all``, ``hidden`` or
+    ``out``, these integer layers carry their tags right after the update
+    (:func:`carry_after`)."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None,
@@ -97,12 +202,19 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
     if start_integers:
         for fl, il in zip(out[0].kernels.layers, out[1].kernels.layers):
             fl.W[...], fl.b[...] = il.decode("W", il.W), il.decode("b", il.b)
+    top = len(net.layers) - 1
+    for i, (fl, il) in enumerate(zip(out[0].kernels.layers, out[1].kernels.layers)):
+        if float_learning is not None and (learning is None or i in learning):
+            learn_as_float(il, fl, float_learning, out[1].q.seed)
+        if carry in ("all", "hidden" if i < top else "out"):
+            carry_after(il)
     return out
 
 
 def probe_learning(run: Path, batches: int, payload_bits: int | None,
                    start_integers: bool, all_only: bool,
-                   payload_width: int | None = None) -> None:
+                   payload_width: int | None = None,
+                   float_learning: str | None = None, carry: str | None = None) -> None:
     config, data, cfg, net, netq = load_run(run, payload_width)
     order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     n = len(net.layers)
@@ -112,7 +224,8 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
     print("| projections learning | float | integers | gap |\n| --- | --- | --- | --- |")
     for learning in sets:
         correct = []
-        for engine in engines(net, netq, learning, payload_bits, start_integers):
+        for engine in engines(net, netq, learning, payload_bits, start_integers,
+                              float_learning=float_learning, carry=carry):
             hits = 0
             for b in range(batches):
                 idx = order[b * cfg.batch:(b + 1) * cfg.batch]
@@ -181,13 +294,21 @@ def main() -> None:
     parser.add_argument("--float-start-integers", action="store_true")
     parser.add_argument("--all-only", action="store_true")
     parser.add_argument("--gain-payload-bits", type=int, default=None)
+    parser.add_argument("--float-learning", nargs="?", const="", default=None,
+                        metavar="STEPS")
+    parser.add_argument("--carry-after", choices=("all", "hidden", "out"))
     args = parser.parse_args()
+    steps = args.float_learning or ""
+    if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps):
+        parser.error("--float-learning takes letters of " + ", ".join(
+            f"{k} ({v})" for k, v in ENGINE_STEPS.items()))
     warnings.simplefilter("ignore")
     if args.train is not None:
         train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
-                       args.float_start_integers, args.all_only, args.gain_payload_bits)
+                       args.float_start_integers, args.all_only, args.gain_payload_bits,
+                       args.float_learning, args.carry_after)
     else:
         probe_signals(args.run, args.noise, args.float_payload_bits, args.float_start_integers,
                       args.gain_payload_bits)
