@@ -100,11 +100,6 @@ def _shift_floor(x, k):
 
 
 @_jit
-def _clip_acc(x):
-    return min(max(x, _ACC_LO), _ACC_HI)
-
-
-@_jit
 def _scale(x, mant, left, half, right):
     """``Factor.apply`` without a branch: ``round(x * mant * 2**-shift)`` as
     ``(((x mant) << left) + half) >> right`` (:func:`_shift_parts`)."""
@@ -475,11 +470,12 @@ def neuron_step(u: Array, v: Array, g: Array, s: Array, d: Array,
 
 @_jit
 def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
-    """:func:`~lava_gle.numerics.fixed.learning_accumulator` of the rows ``active`` of
-    ``w`` [n, m] (row i's error trace ``e_q[:, i]``), [len(active), m]; ``half``: the
-    rule's compensation per active product."""
+    """:func:`~lava_gle.numerics.fixed.accumulate` of the rows ``active`` of ``w`` [n, m]
+    (row i's error trace ``e_q[:, i]``): ([len(active), m], clips); ``half``: the rule's
+    compensation per active product."""
     batch, m = pre.shape
     acc = np.empty((active.shape[0], m), np.int64)
+    clips = 0
     if batch == 1:  # Lava's arithmetic: saturating sums in the rule's order
         for r in range(active.shape[0]):
             i = active[r]
@@ -488,10 +484,14 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
             on = 1 if eq != 0 else 0
             for j in range(m):
                 a = np.int64(w[i, j]) << _ACC_FRAC
-                a = _clip_acc(a + _clip_acc(((y2 * pre[0, j] * mant) >> ovf) << s_exp))
-                a = _clip_acc(a + _clip_acc(((y3 * pre[0, j] * -mant) >> ovf) << s_exp))
-                acc[r, j] = _clip_acc(a + on * x0[0, j] * half)
-        return acc
+                for y, mt in ((y2, mant), (y3, -mant)):
+                    mac, c1 = _clip_count(((y * pre[0, j] * mt) >> ovf) << s_exp,
+                                          _ACC_LO, _ACC_HI)
+                    a, c2 = _clip_count(a + mac, _ACC_LO, _ACC_HI)
+                    clips += c1 + c2
+                acc[r, j], c = _clip_count(a + on * x0[0, j] * half, _ACC_LO, _ACC_HI)
+                clips += c
+        return acc, clips
     # the mean of the elements' unsaturated accumulators, rounded, saturated
     lost = mant % (1 << ovf)  # what the floor takes from an odd y x1 product
     if batch >= GEMM_BATCH and lost % (1 << (ovf - 1)) == 0:
@@ -507,8 +507,9 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
             for j in range(m):
                 a = (batch * (np.int64(w[i, j]) << _ACC_FRAC)
                      + ((sums[r, j] >> ovf) << s_exp) + comp[r, j])
-                acc[r, j] = _clip_acc((a + batch // 2) // batch)
-        return acc
+                acc[r, j], c = _clip_count((a + batch // 2) // batch, _ACC_LO, _ACC_HI)
+                clips += c
+        return acc, clips
     for r in range(active.shape[0]):
         i = active[r]
         for j in range(m):
@@ -523,8 +524,9 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
                               + (((y3 * pre[k, j] * -mant) >> ovf) << s_exp)
                               + x0[k, j] * half)
         for j in range(m):
-            acc[r, j] = _clip_acc((acc[r, j] + batch // 2) // batch)
-    return acc
+            acc[r, j], c = _clip_count((acc[r, j] + batch // 2) // batch, _ACC_LO, _ACC_HI)
+            clips += c
+    return acc, clips
 
 
 @_jit
@@ -553,7 +555,8 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     """The whole of :func:`~lava_gle.numerics.fixed.learn_projection` (cfg: see
     :func:`_learn_config`; the weights' rounding numbers from the counter hash of
     ``(seed, w_stream, w_step)``; ``active_mask`` bool [n] set to the rows whose error
-    trace is non-zero). Returns (trace clips, weight clips, bias clips)."""
+    trace is non-zero). Returns (trace clips, weight clips, bias clips, accumulator
+    clips)."""
     (trace_shift, pre_signed, per_synapse, mant, s_exp, ovf, f_signed,
      has_bias, b_mant, b_s_exp, b_ovf, b_f_signed) = (cfg[0], cfg[1] != 0, cfg[2] != 0, cfg[3],
                                                       cfg[4], cfg[5], cfg[6] != 0, cfg[7] != 0,
@@ -585,7 +588,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
                 active_mask[i] = True
     active = np.flatnonzero(active_mask)
     if active.shape[0] == 0:
-        return n_trace, 0, 0
+        return n_trace, 0, 0, 0
     # presynaptic traces as the learning engine reads the payloads (or the coarser,
     # dithered learning payloads when pre_shift > 0)
     x0 = np.empty((batch, m), np.int64)
@@ -604,18 +607,19 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
                 on = 1 if q != 0 else 0
             x0[k, j] = on
             pre[k, j] = on * min(max(x1 - 64 if f_signed else x1, _F_LO), _F_HI)
-    acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, comp)
+    acc, n_acc = _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, comp)
     n_w = _round_into(w, acc, active, _counter_base(seed, w_stream, w_step), per_synapse)
     n_b = 0
     if has_bias:
         b_x1 = X.BIAS_PAYLOAD_EXACT // 2 if cfg[16] != 0 else _BIAS_X1
         bias_pre = np.full((batch, 1), b_x1 - 64 if b_f_signed else b_x1, np.int64)
         wb = b.reshape(n, 1)
-        acc = _accumulate(wb, np.ones((batch, 1), np.int64), bias_pre, e_q, active,
-                          b_mant, b_s_exp, b_ovf, b_comp)
+        acc, n_bacc = _accumulate(wb, np.ones((batch, 1), np.int64), bias_pre, e_q,
+                                  active, b_mant, b_s_exp, b_ovf, b_comp)
         n_b = _round_into(wb, acc, active, _counter_base(seed, 2 * layer + 1, step),
                           per_synapse)
-    return n_trace, n_w, n_b
+        n_acc += n_bacc
+    return n_trace, n_w, n_b, n_acc
 
 
 _CONFIGS: dict = {}
@@ -661,7 +665,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None) -> tuple[int, int, int]:
+                     active: Array | None = None) -> tuple[int, int, int, int]:
     """Compiled :func:`lava_gle.numerics.fixed.learn_projection` (same arguments, results;
     ``w``, ``b`` and ``active`` updated in place)."""
     cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)

@@ -582,13 +582,16 @@ class LearningRuleConstants:
 _ACC_LO, _ACC_HI = -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1
 
 
-def _clip_acc(x: Array) -> Array:
-    return np.minimum(np.maximum(x, _ACC_LO), _ACC_HI)  # np.clip costs ~5x more on small arrays
-
-
 def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
                          rule: LearningRuleConstants) -> Array:
-    """The learning accumulator after one epoch's product series.
+    """The learning accumulator after one epoch's product series (:func:`accumulate`
+    without its count of clips)."""
+    return accumulate(w, x0, x1, e_q, rule)[0]
+
+
+def accumulate(w: Array, x0: Array, x1: Array, e_q: Array,
+               rule: LearningRuleConstants) -> tuple[Array, int]:
+    """The learning accumulator after one epoch's product series, and its clips.
 
     w: int [n, m] weights; x0, x1: int [m] or [B, m] presynaptic; e_q: int [n] or
     [B, n] signed error trace. Returns int64 [n, m] in units of 2**-7 weight LSB.
@@ -604,6 +607,10 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     Lava epochs only where one element's product or partial sum reaches the 16-bit
     limits. Batch 1 is exactly Lava's arithmetic, and identical batch copies give
     exactly batch 1 wherever nothing saturates.
+
+    Returns ``(accumulator, clips)``: the number of saturations, at batch 1 every product
+    and partial sum that reached the 16-bit limits (Lava's engine saturates silently; here
+    they are counted), with a batch axis every element of the mean that did.
     """
     x0, x1, e_q = np.atleast_2d(x0), np.atleast_2d(x1), np.atleast_2d(e_q)
     batch = max(x0.shape[0], e_q.shape[0])
@@ -611,20 +618,29 @@ def learning_accumulator(w: Array, x0: Array, x1: Array, e_q: Array,
     pre = x0 * np.clip(f_pre, -(1 << TRACE_BITS), (1 << TRACE_BITS) - 1)
     if batch == 1:
         return _element_sums(w, x0[:, None, :], pre[:, None, :], e_q[:, :, None], rule)
-    total = _accumulator_sums(w, x0, pre, e_q, rule, batch)
-    return _clip_acc((total + batch // 2) // batch)
+    return _saturated_acc((_accumulator_sums(w, x0, pre, e_q, rule, batch) + batch // 2)
+                          // batch)
+
+
+def _saturated_acc(x: Array) -> tuple[Array, int]:
+    """``x`` saturated to the learning accumulator, and how many of its values were."""
+    clipped = np.minimum(np.maximum(x, _ACC_LO), _ACC_HI)  # np.clip: ~5x slower when small
+    return clipped, int(np.count_nonzero(clipped != x))
 
 
 def _element_sums(w: Array, x0: Array, pre: Array, e_q: Array,
-                  rule: LearningRuleConstants) -> Array:
+                  rule: LearningRuleConstants) -> tuple[Array, int]:
     """Sum over the batch (axis 0) of every element's accumulator, saturating per element
-    as Lava does (used for batch 1; the operands broadcast to [B, n, m])."""
-    acc = w << ACC_FRAC
+    as Lava does (used for batch 1; the operands broadcast to [B, n, m]), and the
+    saturations."""
+    acc, clips = w << ACC_FRAC, 0
     for mant, y in ((rule.mant, np.maximum(e_q, 0)), (-rule.mant, np.maximum(-e_q, 0))):
-        mac = ((y * pre * mant) >> rule.overflow_shift) << rule.s_exp
-        acc = _clip_acc(acc + _clip_acc(mac))
+        mac, n_mac = _saturated_acc(((y * pre * mant) >> rule.overflow_shift) << rule.s_exp)
+        acc, n_sum = _saturated_acc(acc + mac)
+        clips += n_mac + n_sum
     comp = ((e_q != 0) * x0) * rule.compensation()
-    return _clip_acc(acc + comp).sum(axis=0)
+    acc, n_sum = _saturated_acc(acc + comp)
+    return acc.sum(axis=0), clips + n_sum
 
 
 def _accumulator_sums(w: Array, x0: Array, pre: Array, e_q: Array,
@@ -670,12 +686,14 @@ def round_accumulator(acc: Array, rand7) -> tuple[Array, int]:
 
 
 def synapse_update(w: Array, x0: Array, x1: Array, e_q: Array, rule: LearningRuleConstants,
-                   rand7) -> tuple[Array, int]:
-    """One learning epoch (t_epoch = 1) of a projection: w int [n, m] -> (w', clipped).
+                   rand7) -> tuple[Array, int, int]:
+    """One learning epoch (t_epoch = 1) of a projection: w int [n, m] -> (w', weights
+    clipped, accumulator clips).
 
-    x0/x1 [m] or [B, m], e_q [n] or [B, n] (see :func:`learning_accumulator`).
+    x0/x1 [m] or [B, m], e_q [n] or [B, n] (see :func:`accumulate`).
     """
-    return round_accumulator(learning_accumulator(w, x0, x1, e_q, rule), rand7)
+    acc, n_acc = accumulate(w, x0, x1, e_q, rule)
+    return *round_accumulator(acc, rand7), n_acc
 
 
 #: Widths of the synaptic tag as extra low-order bits of a weight (``weight_tag_bits``):
@@ -729,17 +747,18 @@ def update_projection(w: Array, b: Array | None, p: Array, e_q: Array, pre_signe
     with payload :data:`BIAS_PAYLOAD` (never coarsened). ``rand_w``, ``rand_b``: the step's
     rounding numbers of these rows (:func:`rounding_draws`).
 
-    Returns ``(w', b', (weight clips, bias clips))``.
+    Returns ``(w', b', (weight clips, bias clips, accumulator clips))``, the last of the
+    weights' and the biases' accumulators together.
     """
     x0, x1 = pre_trace(p, pre_signed, pre_shift, dither_pre)
-    w, n_w = synapse_update(w, x0, x1, e_q, rule, rand_w)
+    w, n_w, n_acc = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
         payload = BIAS_PAYLOAD_EXACT if bias_rule.exact else BIAS_PAYLOAD
         bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), payload), False)
-        wb, n_b = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
-        b = wb[:, 0]
-    return w, b, (n_w, n_b)
+        wb, n_b, n_bacc = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
+        b, n_acc = wb[:, 0], n_acc + n_bacc
+    return w, b, (n_w, n_b, n_acc)
 
 
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
@@ -747,7 +766,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: LearningRuleConstants | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None) -> tuple[int, int, int]:
+                     active: Array | None = None) -> tuple[int, int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
     errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
@@ -763,7 +782,8 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
     others keep their integers exactly); the trace is sparse after training starts.
     With weight tags (:func:`carry_tags`) ``w`` and ``b`` are the tags and the rules are
     in tag units.
-    Returns the clipped values ``(error trace, weights, biases)``.
+    Returns the clipped values ``(error trace, weights, biases, learning accumulators)``
+    (:func:`accumulate`).
     """
     n = w.shape[0]
     dither = trace_dither(seed, layer, step, n, trace_shift)
@@ -773,21 +793,21 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
         active[...] = False
         active[rows] = True
     if rows.size == 0:
-        return n_trace, 0, 0
+        return n_trace, 0, 0, 0
     rand_w, rand_b = (rounding_draws(seed, layer, step, w.shape, per_synapse, rows)
                       if rounding is None or bias_rule is not None else (None, None))
     if rounding is not None:
         stream, at = rounding
         rand_w = counter_bits(seed, stream, at, ACC_FRAC, w.shape if per_synapse else (),
                               rows if per_synapse else None)
-    w_rows, b_rows, (n_w, n_b) = update_projection(
+    w_rows, b_rows, (n_w, n_b, n_acc) = update_projection(
         w[rows], None if b is None else b[rows], p, e_q[..., rows], pre_signed, rule,
         bias_rule, rand_w, rand_b, pre_shift, pre_dither(seed, layer, step, w.shape[1],
                                                          pre_shift))
     w[rows] = w_rows
     if bias_rule is not None:
         b[rows] = b_rows
-    return n_trace, n_w, n_b
+    return n_trace, n_w, n_b, n_acc
 
 
 # -- tau_m learning -------------------------------------------------------------

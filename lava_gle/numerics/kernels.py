@@ -49,24 +49,27 @@ Array = np.ndarray
 #: Saturation counters per layer: neuron variables (``du``: the Euler operand clamped to
 #: the multiplier, layers with gamma only), drive, error sent down, the dendritic
 #: accumulator of the projection into the layer (its sums W p and W^T e), learning error
-#: trace, weights and biases at the 8-bit limit, learned tau_m at the 24-bit limit; plus
-#: input and target payloads. Layers with weight tags also count ``tag`` (their tags at
-#: the limit; the weights' counts are then those of the carries).
-SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "acc", "trace", "W", "b", "tau")
+#: trace, the learning engine's accumulator (``lacc``: its 16-bit products and sums,
+#: :func:`~lava_gle.numerics.fixed.accumulate`), weights and biases at the 8-bit limit,
+#: learned tau_m at the 24-bit limit; plus input and target payloads. Layers with weight
+#: tags also count ``tag`` (their tags at the limit; the weights' counts are then those of
+#: the carries).
+SAT_VARS = X.NEURON_SAT_VARS + ("s", "eps", "acc", "trace", "lacc", "W", "b", "tau")
 
 
 def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     """Names of the saturation counters of a fixed-point run: ``<var>.<layer>`` for every
     variable of :data:`SAT_VARS` and layer (``du`` only where the neuron step clamps it:
     layers with gamma), then ``input`` and ``target``; with chip timing also ``B.<layer>``
-    (the backward array at the 8-bit limit) for every layer above the first; with weight
+    (the backward array at the 8-bit limit) and ``lacc_B.<layer>`` (its learning
+    accumulator) for every layer above the first; with weight
     tags ``tag.<layer>`` (the layer's tags at their limit); with gains ``q.<layer>`` (the
     gained payload and the gained error from above at their limits)."""
     keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS + ("tag", "q")
                  if (v != "du" or ql.consts.du_max is not None) and (v != "tag" or ql.tag_bits)
                  and (v != "q" or (ql.norm is not None and ql.norm.gain_shift is not None)))
     if q.chip_timing:
-        keys += tuple(f"B.{ql.name}" for ql in q.layers[1:])
+        keys += tuple(f"{v}.{ql.name}" for ql in q.layers[1:] for v in ("B", "lacc_B"))
     return keys + ("input", "target")
 
 
@@ -370,7 +373,7 @@ class FixedLayer:
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
         self.consts = ql.consts
         self.sat = sat
-        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "tag", "q")}
+        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "lacc_B", "tag", "q")}
         self._acc_max = X.acc_limit(q.acc_bits)
         self.norm = ql.norm
         if self.norm is not None and q.chip_timing:
@@ -529,11 +532,11 @@ class FixedLayer:
         p = X.learning_payload(p, ql.pre_wide_bits)
         if self.nu is not None:  # the normalised error (NORM_FRAC fraction bits)
             e = ops.normalised_error(e, self.nu)
-        n_trace, n_w, n_b = ops.learn_projection(W, b, p, e, ql.trace_shift,
-                                                 ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
-                                                 self.index, t, q.per_synapse_rounding,
-                                                 ql.pre_trace_coarsening)
+        n_trace, n_w, n_b, n_acc = ops.learn_projection(
+            W, b, p, e, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
+            self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening)
         self._count("trace", n_trace)
+        self._count("lacc", n_acc)
         self._count("W" if self.tag_W is None else "tag", n_w)
         self._count("b" if self.tag_b is None else "tag", n_b)
 
@@ -570,11 +573,12 @@ class FixedLayer:
         rounding = ((2 * self.index, t) if q.mirrored_backward_rounding
                     else (X.BACKWARD_STREAM + self.index, t + 1))
         p = X.learning_payload(p, ql.pre_wide_bits)
-        _, n, _ = ops.learn_projection(self._carry("B", "tag_B"), None, p, e, ql.trace_shift,
-                                       ql.pre_signed, ql.rule, None,
-                                       q.seed, self.index, t, q.per_synapse_rounding,
-                                       ql.pre_trace_coarsening, rounding, self._active)
+        _, n, _, n_acc = ops.learn_projection(
+            self._carry("B", "tag_B"), None, p, e, ql.trace_shift, ql.pre_signed, ql.rule,
+            None, q.seed, self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening,
+            rounding, self._active)
         self._count("B" if self.tag_B is None else "tag", n)
+        self._count("lacc_B", n_acc)
         # with tags a carry may change any row, learning or not
         self._track_drift(np.arange(ql.size) if self.tag_B is not None
                           else np.flatnonzero(self._active))

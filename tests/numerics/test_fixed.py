@@ -295,7 +295,7 @@ def test_weight_change_is_proportional_to_a_gain_far_below_one_product_unit(gain
     for t in range(steps):
         rand_w, _, dither = X.learning_draws(0, 0, t, w.shape, shift, True)
         e_q, _ = X.error_trace(np.full(64, e), shift, dither)
-        w, _ = X.synapse_update(w, (p > 0).astype(int), x1, e_q, rule, rand_w)
+        w, _, _ = X.synapse_update(w, (p > 0).astype(int), x1, e_q, rule, rand_w)
     ideal = rule.gain() * 2.0 ** -k * x1 * (e / 2 ** 10) * steps  # LSB per synapse
     slope, intercept = np.polyfit(ideal, w.mean(axis=0), 1)
     assert slope == pytest.approx(1.0, abs=0.1)
@@ -332,6 +332,30 @@ def test_batch_accumulator_equals_the_mean_of_per_element_accumulators(
     expected = (np.sum(per_element, axis=0) + batch // 2) // batch
     assert np.array_equal(X.learning_accumulator(w, x0, x1, e_q, rule), expected)
 
+
+
+@pytest.mark.parametrize("batch", [1, 2])
+def test_accumulator_saturation_is_counted(batch):
+    """A learning epoch that pushes weights at the top of their range past the 16-bit
+    accumulator saturates there and says how often: at batch 1 (Lava's element sums) every
+    clipped product or partial sum, with a batch axis every clipped element of the mean.
+    Expectations in plain integers: w << 7 = 32640, the one product (mant 7, s_exp 2,
+    shift 3) of e_q 10 and x1 = f is floor(70 f / 8) << 2, so the sum passes 32767 where
+    that product exceeds 127, for f >= 4; the compensation (2 per product) then clips once
+    more at batch 1, and nowhere else."""
+    rule = X.LearningRuleConstants(mant=7, s_exp=2, pre_signed=False)
+    x1 = np.arange(0, 8)  # f = 0 .. 7; x0 = 1 for f > 0
+    x0 = (x1 > 0).astype(np.int64)
+    w = np.full((3, 8), X.W_MAX)
+    e_q = np.array([10, 0, 10])  # row 1 learns nothing
+    acc, clips = X.accumulate(w, np.tile(x0, (batch, 1)), np.tile(x1, (batch, 1)),
+                              np.tile(e_q, (batch, 1)), rule)
+    unsaturated = (X.W_MAX << 7) + ((70 * x1 >> 3) << 2) + 2 * x0  # [8]
+    over = int(np.sum(unsaturated > 32767))
+    assert over == 4  # f = 4 .. 7
+    assert clips == 2 * over * (2 if batch == 1 else 1)
+    assert np.all(acc[[0, 2]] == np.minimum(unsaturated, 32767))
+    assert np.all(acc[1] == X.W_MAX << 7)
 
 def test_tags_accumulate_sub_lsb_updates_exactly():
     """1,000 updates of +1/128 LSB each: with 7 tag bits the weight and tag hold exactly
