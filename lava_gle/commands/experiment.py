@@ -68,6 +68,11 @@ def add_parser(sub) -> None:
                         "a longer average than the errors', e.g. 0.99993896484375 = "
                         "1 - 2**-14, keeps the frozen gains of the trained network closer to "
                         "those it learned with")
+    p.add_argument("--gain-payload-bits", type=int, metavar="BITS",
+                   help="mnist1d, yinyang, fixed point with --normalizers: width of the gained "
+                        "payloads g r a hidden layer sends up (8-24; default 16, 8: the "
+                        "8-bit learning payload itself, as before 2026-12-02; "
+                        "docs/fixed-point.md)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -131,11 +136,13 @@ def run(args: argparse.Namespace) -> int:
                                    or args.weight_tag_bits or args.error_bound
                                    or args.normalizers is not None
                                    or args.gain_decay is not None
+                                   or args.gain_payload_bits is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--teach-start and --target-rate apply to mnist1d and yinyang")
+                           "--gain-payload-bits, --teach-start and --target-rate apply to "
+                           "mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -152,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
-                              args.error_bound, args.normalizers, args.gain_decay)
+                              args.error_bound, args.normalizers, args.gain_decay,
+                              args.gain_payload_bits)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from lava_gle.backends import BACKENDS, make_engine, simulate
 from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
-from lava_gle.description import save_network
+from lava_gle.description import NETWORK_OPTIONS, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
 from lava_gle.experiments.metrics import RunLog
@@ -142,7 +142,9 @@ class RuleOptions:
     and error bounds, tuned for the plain rule, then do not apply (given ones do).
     ``gain_decay``: the gains' decay where it differs (None: ``normalizer_decay``); the
     gains shape the forward pass, so a longer average keeps the trained network's frozen
-    gains closer to what it learned with.
+    gains closer to what it learned with. ``gain_payload_bits``: fixed point with
+    normalisers only, ``fixed_point.gain_payload_bits`` of the network (the width of the
+    gained payloads ``g r``; None: the quantiser's default, 16).
     """
 
     optimizer: str = "adam"
@@ -158,6 +160,7 @@ class RuleOptions:
     error_bound: dict[str, float | None] | None = None
     normalizer_decay: float | None = None
     gain_decay: float | None = None
+    gain_payload_bits: int | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -173,11 +176,15 @@ class RuleOptions:
                  error_bounds: dict[str, float] | None = None) -> Network:
         """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
         and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults, not
-        used with normalisers), weight tags and normalisers."""
+        used with normalisers), weight tags, normalisers and their payloads' width."""
         if self.normalizer_decay is not None:
             eta_scales, error_bounds = {}, {}
-        return self.with_normalizers(self.with_weight_tags(self.with_error_bounds(
+        net = self.with_normalizers(self.with_weight_tags(self.with_error_bounds(
             self.with_eta_scales(net, eta_scales), error_bounds or {})))
+        if self.gain_payload_bits is None:
+            return net
+        return replace(net, fixed_point={**net.fixed_point,
+                                         "gain_payload_bits": self.gain_payload_bits})
 
     def with_normalizers(self, net: Network) -> Network:
         """``net`` with :attr:`normalizer_decay` as ``gain_decay`` of its hidden layers and
@@ -303,7 +310,7 @@ def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
 #: of one run's ``float_same_rule`` (or one written before they were ignored) serves runs
 #: that differ in these only.
 TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
-                "lava_sequences")
+                "lava_sequences", "gain_payload_bits")
 
 
 def loss_note(rule: dict[str, Any], loss: str | None) -> str | None:
@@ -325,7 +332,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    target_rate: float | None = None,
                    error_bound: list[str] | None = None,
                    normalizers: float | None = None,
-                   gain_decay: float | None = None) -> dict[str, Any]:
+                   gain_decay: float | None = None,
+                   gain_payload_bits: int | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -334,7 +342,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     ``weight_tag_bits`` (``LAYER=BITS`` items) a fixed-point backend; ``target_rate``
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
     ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``; ``gain_decay``
-    (the same kind) ``normalizers``.
+    (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
+    fixed-point backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -365,6 +374,18 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     if gain_decay is not None and normalizers is None:
         raise LavaGleError("--gain-decay sets the decay of the normalisers' gains; add "
                            "--normalizers")
+    if gain_payload_bits is not None:
+        if not fixed:
+            raise LavaGleError(f"--gain-payload-bits sets an integer width; backend {backend} "
+                               "is float (use --backend numpy-fixed)")
+        if normalizers is None:
+            raise LavaGleError("--gain-payload-bits sets the width of the normalisers' "
+                               "gained payloads; add --normalizers")
+        _, low, high = NETWORK_OPTIONS["gain_payload_bits"]
+        if not low <= gain_payload_bits <= high:
+            raise LavaGleError(f"--gain-payload-bits {gain_payload_bits}: the width must be "
+                               f"{low:g}-{high:g} bits (8: the learning payload itself)")
+        out["gain_payload_bits"] = gain_payload_bits
     for flag, key, decay in (("--normalizers", "normalizer_decay", normalizers),
                              ("--gain-decay", "gain_decay", gain_decay)):
         if decay is None:

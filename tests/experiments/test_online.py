@@ -437,6 +437,12 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     net = given.apply_to(mnist1d.build_network(given), mnist1d.SGD_ETA_SCALE,
                          mnist1d.ERROR_BOUNDS)
     assert net.layers[-1].eta_scale == 0.5 and net.layers[0].error_bound == 3.0
+    assert "gain_payload_bits" not in net.fixed_point  # the quantiser's default
+    narrow = replace(config, gain_payload_bits=8, normalizer_decay=0.9990234375)
+    net = narrow.apply_to(mnist1d.build_network(narrow), mnist1d.SGD_ETA_SCALE)
+    assert net.fixed_point["gain_payload_bits"] == 8
+    assert quantize_network(net).layers[1].pre_wide_bits == 0  # 16 bits: 8 more
+    assert quantize_network(replace(net, fixed_point={})).layers[1].pre_wide_bits == 8
 
 
 def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
