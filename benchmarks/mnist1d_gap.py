@@ -1,9 +1,16 @@
-"""Where MNIST-1D's integers fall behind their float twin: probes on the first batches.
+"""Where MNIST-1D's integers fall behind their float twin: probes on the first batches
+and over whole runs.
 
 Takes a finished (or running) ``lava-gle experiment mnist1d --backend numpy-fixed`` run
 directory: its configuration (``metrics.json``) and the formats its checkpoint recorded.
-Both engines start from the run's initial network at epoch 1's rate and see epoch 1's
-batches; nothing is written.
+``--learning`` and ``--signals``: both engines start from the run's initial network at
+epoch 1's rate and see epoch 1's batches; nothing is written. ``--train`` and
+``--train-integers`` train over the run's whole schedule into a directory of their own.
+
+A caution measured on seed 1 (``docs/experiments.md``, "Session 18"): two float runs that
+differ only by their start (the float one and the integers' rounded one) are 1.5-2
+training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a difference of
+2 points between two runs in the first epochs is no evidence of an effect.
 
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --learning [--batches 10]
         training accuracy (nudged outputs, as the run's log) of float and integers when
@@ -20,14 +27,22 @@ batches; nothing is written.
         integers send them (``quantize.network.GAIN_PAYLOAD_BITS``: 4).
     --float-start-integers   another: the float twin starts from the integers' initial
         weights and biases (dequantised), not the float ones they were rounded from.
+    --float-weight-grid   another: the float twin sums (drive and error sent down) with
+        its weights and biases rounded to the integers' grid (exponents, 9-bit range); it
+        learns on the float values (``--train`` only).
     --float-learning [STEPS]   the reverse: the integers learn as float does from their
         own signals (dequantised normalised errors and payloads, ``W += eta mean(e p^T)``
         in a float copy of each projection, which the integer weights and tags then round
         to), instead of through the learning engine; STEPS (letters of ``ENGINE_STEPS``:
-        e, p, g, r, q, c) are done as the engine does them, e.g. ``eprgqc``: all of them.
+        e, p, g, r, q, c, and the variants E and u) are done as the engine does them,
+        e.g. ``eprgqc``: all of them.
     --carry-after all|hidden|out   these integer layers carry their weight tags into W
         right after each learning epoch instead of before the next (not a chip's order).
     --all-only   --learning for all projections only.
+    --error-trace-range R   the integers' layers with an error normaliser trace their
+        normalised error over R of its RMS (``fixed_point.error_trace_range``; default
+        ``quantize.network.NORM_TRACE_RANGE`` 4, twice it under exact products: 8, which
+        the doubled trace clips at half, 31 trace LSB; ``--train-integers`` only).
     --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
         ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
         itself, as before 2026-12-02).
@@ -35,8 +50,12 @@ batches; nothing is written.
         the float twin with those integer effects trained over the run's whole schedule
         (epochs, rate halving, batches) into OUT, as the run trains its twin (checkpoints,
         resume, OUT/log.txt); prints the training and test accuracy per epoch.
+    .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --train-integers OUT [--float-learning
+        [STEPS]] [--carry-after ...] [--gain-payload-bits B] [--error-trace-range R]
+        the reverse: the integers, learning with those effects, trained over the run's
+        whole schedule into OUT (resuming restarts a float copy of W from the integers').
 
-Measured results: ``docs/experiments.md``, "Session 16" and "Session 17".
+Measured results: ``docs/experiments.md``, "Session 16" to "Session 18".
 """
 from __future__ import annotations
 
@@ -64,9 +83,12 @@ from lava_gle.numerics import floating as F  # noqa: E402
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
 
 
-def load_run(run: Path, payload_width: int | None = None):
+def load_run(run: Path, payload_width: int | None = None, trace_range: float | None = None):
     """(config, data, train config, float network, integer network) of a run directory;
-    ``payload_width``: the integers' ``gain_payload_bits`` instead of the run's."""
+    ``payload_width``: the integers' ``gain_payload_bits`` instead of the run's;
+    ``trace_range``: the ``error_trace_range`` of the integers' layers with an error
+    normaliser (in RMS of the normalised error; the quantiser's default is
+    ``quantize.network.NORM_TRACE_RANGE``, twice it under exact products)."""
     raw = json.loads((run / "metrics.json").read_text())["config"]
     config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in raw.items()})
@@ -81,12 +103,18 @@ def load_run(run: Path, payload_width: int | None = None):
     if payload_width is not None:
         netq = replace(netq, fixed_point={**netq.fixed_point,
                                           "gain_payload_bits": payload_width})
+    if trace_range is not None:
+        netq = replace(netq, layers=tuple(
+            replace(layer, fixed_point={**layer.fixed_point, "error_trace_range": trace_range})
+            if layer.error_norm_decay is not None else layer for layer in netq.layers))
     return config, data, cfg, net, netq
 
 
 #: ``--float-learning`` steps: each replaces one step of the float rule by the engine's.
 ENGINE_STEPS = {
     "e": "the error factor is the engine's error trace (dequantised)",
+    "E": "as e, with a dither of its own per batch element (a chip per element)",
+    "u": "with e or E: the error trace not clipped to its 6 bits",
     "p": "the presynaptic factor is the engine's presynaptic trace (dequantised)",
     "g": "the rule's gain is the engine's (rounded to a power of two)",
     "r": "no float copy: each step's update is stochastically rounded into the tags",
@@ -102,27 +130,33 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
     tags are set to it, rounded to the tag LSB. ``steps``: letters of
     :data:`ENGINE_STEPS`, the steps done as the learning engine does them (``seed``: the
     quantised network's, for the engine's random numbers)."""
-    ql = il.ql
     rng = np.random.default_rng(il.index)
-    arrays = {"W": ("tag_W", ql.w_exp), "b": ("tag_b", ql.b_exp)}
+    arrays = {"W": ("tag_W", il.ql.w_exp), "b": ("tag_b", il.ql.b_exp)}
     shadow = {kind: il.decode(kind, getattr(il, kind)) + (
-        0.0 if getattr(il, tag) is None else getattr(il, tag) * 2.0 ** (exp - ql.tag_bits))
+        0.0 if getattr(il, tag) is None else getattr(il, tag) * 2.0 ** (exp - il.ql.tag_bits))
         for kind, (tag, exp) in arrays.items()}
 
-    def factors(e, p, t):
+    def factors(ql, e, p, t):
         e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
                          else (e, ql.e_bits))
         e_n, p_n = e_int * 2.0 ** -e_frac, p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits)
-        if "e" in steps:
-            dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
-            e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
-            e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / (2.0 if ql.rule.exact else 1.0)
+        if {"e", "E"} & set(steps):
+            if "E" in steps and ql.trace_shift > 0:
+                dither = rng.integers(0, 1 << ql.trace_shift, e_int.shape)
+            else:
+                dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
+            if "u" in steps:
+                e_q = X.shift_floor(e_int + (0 if dither is None else dither), ql.trace_shift)
+                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac)
+            else:
+                e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
+                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / (2.0 if ql.rule.exact else 1.0)
         if "p" in steps:
             x0, x1 = X.pre_trace(X.learning_payload(p, ql.pre_wide_bits), ql.pre_signed)
             p_n = x0 * ((x1 - 64) if ql.pre_signed else x1) * 2.0 ** (1 - ql.pre_bits)
         return F.local_gradients(e_n, p_n)
 
-    def round_into_tags(kind, units, t):
+    def round_into_tags(ql, kind, units, t):
         tag = getattr(il, arrays[kind][0])
         if "q" in steps:
             acc = np.floor(units * 2.0 ** X.ACC_FRAC + 0.5).astype(np.int64)
@@ -138,9 +172,10 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
             X.carry_tags(getattr(il, kind), tag, ql.tag_bits)
 
     def learn(e, p, t):
+        ql = il.ql  # set_eta replaces it (an epoch schedule)
         if ql.rule is None:
             return
-        g_w, g_b = factors(e, p, t)
+        g_w, g_b = factors(ql, e, p, t)
         for kind, g, rule, target in (("W", g_w, ql.rule, ql.gain_target),
                                       ("b", g_b, ql.bias_rule, ql.bias_gain_target)):
             if rule is None:
@@ -149,7 +184,7 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
                 g = g * (rule.gain() / target)
             tag, exp = arrays[kind]
             if "r" in steps:
-                round_into_tags(kind, fl.eta * g * 2.0 ** (ql.tag_bits - exp), t)
+                round_into_tags(ql, kind, fl.eta * g * 2.0 ** (ql.tag_bits - exp), t)
                 continue
             shadow[kind] += fl.eta * g
             units = shadow[kind] * 2.0 ** -exp
@@ -176,9 +211,21 @@ def carry_after(il) -> None:
     il.learn_forward = learn_forward
 
 
+def on_weight_grid(fl, il) -> None:
+    """Float layer ``fl`` sums with its weights and biases on the integer layer ``il``'s
+    grid (its exponents, the 9-bit range), in the drive and in the error sent down; it
+    learns on its float values, which the integers keep in W and the tags."""
+    def grid(x, exp):
+        return np.clip(np.round(x * 2.0 ** -exp), X.W_MIN, X.W_MAX) * 2.0 ** exp
+
+    fl.drive = lambda p: F.forward_drive(grid(fl.W, il.ql.w_exp), grid(fl.b, il.ql.b_exp), p)
+    fl.error_down = lambda e: F.backward_error(grid(fl.W, il.ql.w_exp), e)
+
+
 def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
             start_integers: bool = False, dtype=np.float64,
-            float_learning: str | None = None, carry: str | None = None):
+            float_learning: str | None = None, carry: str | None = None,
+            weight_grid: bool = False):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
     indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
     gained payloads on the integers' 8-bit grid with that many fraction bits;
@@ -186,7 +233,8 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
     the float engine's; ``float_learning``: the integers learn as float does
     (:func:`learn_as_float`, with those engine steps); ``carry``: ``all``, ``hidden`` or
     ``out``, these integer layers carry their tags right after the update
-    (:func:`carry_after`)."""
+    (:func:`carry_after`); ``weight_grid``: the float engine sums with its weights on the
+    integers' grid (:func:`on_weight_grid`)."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None,
@@ -204,6 +252,8 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
             fl.W[...], fl.b[...] = il.decode("W", il.W), il.decode("b", il.b)
     top = len(net.layers) - 1
     for i, (fl, il) in enumerate(zip(out[0].kernels.layers, out[1].kernels.layers)):
+        if weight_grid:
+            on_weight_grid(fl, il)
         if float_learning is not None and (learning is None or i in learning):
             learn_as_float(il, fl, float_learning, out[1].q.seed)
         if carry in ("all", "hidden" if i < top else "out"):
@@ -239,19 +289,53 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
               f"{correct[0] - correct[1]:+.1f} |", flush=True)
 
 
+def train(name: str, net, backend: str, make, run: Path, out: Path, data, cfg, config,
+          effects: dict) -> None:
+    """``net`` trained on ``backend`` over the run's whole schedule into ``out`` (as the
+    run trains, with checkpoints and resume), its engines built by ``make``; prints the
+    training and test accuracy per epoch."""
+    T.make_engine = make  # train_classifier's engine
+    result = T.train_classifier(name, net, data, cfg, out,
+                                {"effects": effects, "run": str(run), **asdict(config)},
+                                backend, config.seed, True)
+    print(json.dumps({k: result.history[k] for k in ("train_acc", "test_acc")}))
+
+
 def train_float(run: Path, out: Path, payload_bits: int | None,
-                start_integers: bool) -> None:
+                start_integers: bool, weight_grid: bool) -> None:
     config, data, cfg, net, netq = load_run(run)
 
     def make(n, backend, optimizer=None, dtype=np.float64):  # engines()' float one
-        return engines(n, netq, None, payload_bits, start_integers, dtype)[0]
+        return engines(n, netq, None, payload_bits, start_integers, dtype,
+                       weight_grid=weight_grid)[0]
 
-    T.make_engine = make  # train_classifier's engine
-    effects = {"payload_bits": payload_bits, "start_integers": start_integers}
-    result = T.train_classifier("float with integer effects", net, data, cfg, out,
-                                {"effects": effects, **asdict(config)}, "numpy",
-                                config.seed, True)
-    print(json.dumps({k: result.history[k] for k in ("train_acc", "test_acc")}))
+    train("float with integer effects", net, "numpy", make, run, out, data, cfg, config,
+          {"payload_bits": payload_bits, "start_integers": start_integers,
+           "weight_grid": weight_grid})
+
+
+def train_integers(run: Path, out: Path, payload_width: int | None,
+                   float_learning: str | None, carry: str | None,
+                   trace_range: float | None) -> None:
+    config, data, cfg, net, netq = load_run(run, payload_width, trace_range)
+
+    def make(n, backend, optimizer=None, dtype=None):  # engines()' integer one
+        fe, ie = engines(replace(net, learning=n.learning), n, None,
+                         float_learning=float_learning, carry=carry)
+        engine_eta = ie.kernels.set_eta
+
+        def set_eta(eta: float) -> None:  # the float rule follows the schedule too
+            engine_eta(eta)
+            fe.kernels.set_eta(eta)
+
+        ie.kernels.set_eta = set_eta
+        return ie
+
+    train("integers with float effects", netq, "numpy-fixed", make, run, out, data, cfg,
+          config, {"float_learning": float_learning, "carry_after": carry,
+                   "gain_payload_bits": payload_width,
+                   # recorded only when given: OUT directories from before it resume
+                   **({} if trace_range is None else {"error_trace_range": trace_range})})
 
 
 def probe_signals(run: Path, noise: float, payload_bits: int | None,
@@ -288,23 +372,31 @@ def main() -> None:
     what.add_argument("--learning", action="store_true")
     what.add_argument("--signals", action="store_true")
     what.add_argument("--train", type=Path, metavar="OUT")
+    what.add_argument("--train-integers", type=Path, metavar="OUT")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--float-payload-bits", type=int, default=None)
     parser.add_argument("--float-start-integers", action="store_true")
+    parser.add_argument("--float-weight-grid", action="store_true")
     parser.add_argument("--all-only", action="store_true")
     parser.add_argument("--gain-payload-bits", type=int, default=None)
     parser.add_argument("--float-learning", nargs="?", const="", default=None,
                         metavar="STEPS")
     parser.add_argument("--carry-after", choices=("all", "hidden", "out"))
+    parser.add_argument("--error-trace-range", type=float, default=None, metavar="R")
     args = parser.parse_args()
     steps = args.float_learning or ""
-    if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps):
+    if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps) \
+            or ("u" in steps and not {"e", "E"} & set(steps)):
         parser.error("--float-learning takes letters of " + ", ".join(
             f"{k} ({v})" for k, v in ENGINE_STEPS.items()))
     warnings.simplefilter("ignore")
-    if args.train is not None:
-        train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers)
+    if args.train_integers is not None:
+        train_integers(args.run, args.train_integers, args.gain_payload_bits,
+                       args.float_learning, args.carry_after, args.error_trace_range)
+    elif args.train is not None:
+        train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers,
+                    args.float_weight_grid)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only, args.gain_payload_bits,
