@@ -107,8 +107,8 @@ def test_the_normalisers_factors(seed, n, k, limit, zeros):
     for got, want in zip(C.error_normaliser(ms, 0, float(limit)),
                          X.error_normaliser(ms, 0, float(limit))):
         np.testing.assert_array_equal(got, want)
-    for got, want in zip(C.error_normaliser(None, 7, 1e6), X.error_normaliser(None, 7, 1e6)):
-        np.testing.assert_array_equal(got, want)
+    # before the first update (ms None) the compiled twin is the reference itself: that
+    # case is checked against 2**norm_shift in test_normalisers, not here
 
 
 @SETTINGS
