@@ -132,9 +132,8 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
     quantised network's, for the engine's random numbers)."""
     rng = np.random.default_rng(il.index)
     arrays = {"W": ("tag_W", il.ql.w_exp), "b": ("tag_b", il.ql.b_exp)}
-    shadow = {kind: il.decode(kind, getattr(il, kind)) + (
-        0.0 if getattr(il, tag) is None else getattr(il, tag) * 2.0 ** (exp - il.ql.tag_bits))
-        for kind, (tag, exp) in arrays.items()}
+    shadow: dict[str, np.ndarray] = {}  # from the integers at the first update (a resume
+    # loads them after this is built)
 
     def factors(ql, e, p, t):
         e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
@@ -186,6 +185,10 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
             if "r" in steps:
                 round_into_tags(ql, kind, fl.eta * g * 2.0 ** (ql.tag_bits - exp), t)
                 continue
+            if kind not in shadow:
+                tags = getattr(il, tag)
+                shadow[kind] = il.decode(kind, getattr(il, kind)) + (
+                    0.0 if tags is None else tags * 2.0 ** (exp - ql.tag_bits))
             shadow[kind] += fl.eta * g
             units = shadow[kind] * 2.0 ** -exp
             whole = np.clip(np.round(units), X.W_MIN, X.W_MAX)
