@@ -483,14 +483,14 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
             y2, y3 = max(eq, 0), max(-eq, 0)
             on = 1 if eq != 0 else 0
             for j in range(m):
-                a = np.int64(w[i, j]) << _ACC_FRAC
-                for y, mt in ((y2, mant), (y3, -mant)):
-                    mac, c1 = _clip_count(((y * pre[0, j] * mt) >> ovf) << s_exp,
-                                          _ACC_LO, _ACC_HI)
-                    a, c2 = _clip_count(a + mac, _ACC_LO, _ACC_HI)
-                    clips += c1 + c2
-                acc[r, j], c = _clip_count(a + on * x0[0, j] * half, _ACC_LO, _ACC_HI)
-                clips += c
+                # y2 or y3 is 0, and a zero product adds nothing to a sum within range:
+                # the one product of the two, added with saturation, is the rule's order
+                mac, c1 = _clip_count((((y2 * pre[0, j] * mant) >> ovf) << s_exp)
+                                      + (((y3 * pre[0, j] * -mant) >> ovf) << s_exp),
+                                      _ACC_LO, _ACC_HI)
+                a, c2 = _clip_count((np.int64(w[i, j]) << _ACC_FRAC) + mac, _ACC_LO, _ACC_HI)
+                acc[r, j], c3 = _clip_count(a + on * x0[0, j] * half, _ACC_LO, _ACC_HI)
+                clips += c1 + c2 + c3
         return acc, clips
     # the mean of the elements' unsaturated accumulators, rounded, saturated
     lost = mant % (1 << ovf)  # what the floor takes from an odd y x1 product
