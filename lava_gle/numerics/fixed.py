@@ -594,7 +594,8 @@ def accumulate(w: Array, x0: Array, x1: Array, e_q: Array,
     """The learning accumulator after one epoch's product series, and its clips.
 
     w: int [n, m] weights; x0, x1: int [m] or [B, m] presynaptic; e_q: int [n] or
-    [B, n] signed error trace. Returns int64 [n, m] in units of 2**-7 weight LSB.
+    [B, n] signed error trace. The accumulator is int64 [n, m] in units of 2**-7 weight
+    LSB.
     As Lava's fixed learning engine: the accumulator starts at ``w << 7``; each product
     ``((x0 * f_pre * y * mant) >> overflow_shift) << s_exp`` is clipped to 16 bits signed
     and added with saturation, in the order of the rule string (y2 with +mant, y3 with

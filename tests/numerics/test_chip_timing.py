@@ -93,6 +93,26 @@ def test_mirrored_draws_give_exact_timing_on_random_networks(case):
     assert_mirrored_chip_equals_exact(net, x, y)
 
 
+def test_the_backward_arrays_accumulator_clips_are_counted_as_their_own():
+    """Under mirrored rounding the backward array learns the forward array's updates on
+    the transposed signals, so without biases its accumulator clips exactly as often
+    (``lacc_B.<layer>`` = ``lacc.<layer>``); a rate high enough to push the accumulators
+    past 16 bits makes both non-zero, and the first layer has no backward array."""
+    from lava_gle.numerics import fingerprint
+    spec = fingerprint._spec("chip", "compensated", False)
+    spec["fixed_point"]["backward_rounding"] = "mirrored"
+    spec["learning"].update(eta=0.5, learn_tau=False)
+    for layer in spec["layers"]:
+        layer["bias"] = False
+        layer.get("fixed_point", {}).pop("weight_tag_bits", None)
+    rng = np.random.default_rng(11)
+    trace = run_ints(network_from_dict(spec), rng.uniform(-1.0, 1.0, (40, 1, 3)),
+                     rng.uniform(0.0, 1.0, (40, 1, 2)))
+    for name in ("g", "out"):
+        assert trace[f"sat.lacc_B.{name}"] == trace[f"sat.lacc.{name}"] > 0
+    assert "sat.lacc_B.h" not in trace and trace["sat.lacc.h"] > 0
+
+
 def test_independent_draws_drift_as_a_random_walk_of_the_rounding():
     """With independent draws, both arrays add the same products to accumulators whose
     fraction f (in 1/128 LSB) is the same, and round it up with probability f each: per

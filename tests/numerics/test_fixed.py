@@ -333,7 +333,6 @@ def test_batch_accumulator_equals_the_mean_of_per_element_accumulators(
     assert np.array_equal(X.learning_accumulator(w, x0, x1, e_q, rule), expected)
 
 
-
 @pytest.mark.parametrize("batch", [1, 2])
 def test_accumulator_saturation_is_counted(batch):
     """A learning epoch that pushes weights at the top of their range past the 16-bit
@@ -356,6 +355,7 @@ def test_accumulator_saturation_is_counted(batch):
     assert clips == 2 * over * (2 if batch == 1 else 1)
     assert np.all(acc[[0, 2]] == np.minimum(unsaturated, 32767))
     assert np.all(acc[1] == X.W_MAX << 7)
+
 
 def test_tags_accumulate_sub_lsb_updates_exactly():
     """1,000 updates of +1/128 LSB each: with 7 tag bits the weight and tag hold exactly
