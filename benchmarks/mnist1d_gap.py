@@ -43,6 +43,9 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         normalised error over R of its RMS (``fixed_point.error_trace_range``; default
         ``quantize.network.NORM_TRACE_RANGE`` 4, twice it under exact products: 8, which
         the doubled trace clips at half, 31 trace LSB; ``--train-integers`` only).
+    --error-feedback   the integers' neurons feed their error trace's rounding and clipping
+        residual back into the next step's trace (:func:`error_feedback`;
+        ``--train-integers`` only).
     --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
         ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
         itself, as before 2026-12-02).
@@ -214,6 +217,39 @@ def carry_after(il) -> None:
     il.learn_forward = learn_forward
 
 
+def error_feedback(il, seed: int) -> None:
+    """Integer layer ``il``'s neurons feed their error trace's rounding and clipping
+    residual back (noise shaping, as a sigma-delta modulator): each step's trace is taken
+    from ``v = e + res`` (``e`` the normalised error where the layer has a normaliser) and
+    ``res = v - e_q 2**shift`` is kept per neuron (and batch element) within the 24-bit
+    state, so the traces' sum over time follows the errors' sum and an error beyond the
+    trace's clip is sent over the next steps instead of lost. One more neuron state
+    variable; the learning engine is unchanged. Not kept in checkpoints (a resume restarts
+    it at 0)."""
+    forward = il.learn_forward
+    res: dict[str, np.ndarray] = {}
+
+    def learn_forward(e, p, t):
+        ql, nu = il.ql, il.nu
+        if ql.rule is None:
+            return
+        v = X.normalised_error(e, nu) if nu is not None else e
+        if "r" in res and res["r"].shape == v.shape:
+            v = v + res["r"]
+        il.nu = None  # v is already normalised
+        try:
+            forward(v, p, t)
+        finally:
+            il.nu = nu
+        dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
+        e_q, _ = X.error_trace(v, ql.trace_shift, dither, ql.rule.exact)
+        q = e_q // 2 if ql.rule.exact else e_q
+        sent = q << ql.trace_shift if ql.trace_shift >= 0 else q >> -ql.trace_shift
+        res["r"] = X.saturate_state(v - sent)[0]
+
+    il.learn_forward = learn_forward
+
+
 def on_weight_grid(fl, il) -> None:
     """Float layer ``fl`` sums with its weights and biases on the integer layer ``il``'s
     grid (its exponents, the 9-bit range), in the drive and in the error sent down; it
@@ -228,7 +264,7 @@ def on_weight_grid(fl, il) -> None:
 def engines(net, netq, learning: set[int] | None, payload_bits: int | None = None,
             start_integers: bool = False, dtype=np.float64,
             float_learning: str | None = None, carry: str | None = None,
-            weight_grid: bool = False):
+            weight_grid: bool = False, feedback: bool = False):
     """Float and integer engines, learning on; only the projections ``learning`` (layer
     indices; None: all) run their learning epochs. ``payload_bits``: the float engine's
     gained payloads on the integers' 8-bit grid with that many fraction bits;
@@ -237,7 +273,8 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
     (:func:`learn_as_float`, with those engine steps); ``carry``: ``all``, ``hidden`` or
     ``out``, these integer layers carry their tags right after the update
     (:func:`carry_after`); ``weight_grid``: the float engine sums with its weights on the
-    integers' grid (:func:`on_weight_grid`)."""
+    integers' grid (:func:`on_weight_grid`); ``feedback``: the integers' error traces
+    feed their residual back (:func:`error_feedback`)."""
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None,
@@ -261,6 +298,8 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
             learn_as_float(il, fl, float_learning, out[1].q.seed)
         if carry in ("all", "hidden" if i < top else "out"):
             carry_after(il)
+        if feedback:
+            error_feedback(il, out[1].q.seed)
     return out
 
 
@@ -319,12 +358,12 @@ def train_float(run: Path, out: Path, payload_bits: int | None,
 
 def train_integers(run: Path, out: Path, payload_width: int | None,
                    float_learning: str | None, carry: str | None,
-                   trace_range: float | None) -> None:
+                   trace_range: float | None, feedback: bool = False) -> None:
     config, data, cfg, net, netq = load_run(run, payload_width, trace_range)
 
     def make(n, backend, optimizer=None, dtype=None):  # engines()' integer one
         fe, ie = engines(replace(net, learning=n.learning), n, None,
-                         float_learning=float_learning, carry=carry)
+                         float_learning=float_learning, carry=carry, feedback=feedback)
         engine_eta = ie.kernels.set_eta
 
         def set_eta(eta: float) -> None:  # the float rule follows the schedule too
@@ -338,7 +377,8 @@ def train_integers(run: Path, out: Path, payload_width: int | None,
           config, {"float_learning": float_learning, "carry_after": carry,
                    "gain_payload_bits": payload_width,
                    # recorded only when given: OUT directories from before it resume
-                   **({} if trace_range is None else {"error_trace_range": trace_range})})
+                   **({} if trace_range is None else {"error_trace_range": trace_range}),
+                   **({"error_feedback": True} if feedback else {})})
 
 
 def probe_signals(run: Path, noise: float, payload_bits: int | None,
@@ -387,6 +427,7 @@ def main() -> None:
                         metavar="STEPS")
     parser.add_argument("--carry-after", choices=("all", "hidden", "out"))
     parser.add_argument("--error-trace-range", type=float, default=None, metavar="R")
+    parser.add_argument("--error-feedback", action="store_true")
     args = parser.parse_args()
     steps = args.float_learning or ""
     if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps) \
@@ -396,7 +437,8 @@ def main() -> None:
     warnings.simplefilter("ignore")
     if args.train_integers is not None:
         train_integers(args.run, args.train_integers, args.gain_payload_bits,
-                       args.float_learning, args.carry_after, args.error_trace_range)
+                       args.float_learning, args.carry_after, args.error_trace_range,
+                       args.error_feedback)
     elif args.train is not None:
         train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers,
                     args.float_weight_grid)
