@@ -55,10 +55,11 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         resume, OUT/log.txt); prints the training and test accuracy per epoch.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --train-integers OUT [--float-learning
         [STEPS]] [--carry-after ...] [--gain-payload-bits B] [--error-trace-range R]
+        [--error-feedback]
         the reverse: the integers, learning with those effects, trained over the run's
         whole schedule into OUT (resuming restarts a float copy of W from the integers').
 
-Measured results: ``docs/experiments.md``, "Session 16" to "Session 18".
+Measured results: ``docs/experiments.md``, "Session 16" to "Session 19".
 """
 from __future__ import annotations
 
