@@ -308,15 +308,6 @@ class LayerCost:
             return n * self.partial_sums
         return n * self.feedback
 
-    def traffic_up(self, n: int) -> int:
-        """Bits per step that a block of ``n`` neurons sends to each core of an ``up`` entry
-        (rates; a segment's partial sums in the error/state format)."""
-        return n * (self.widths.rate_bits if self.role == SOMA else self.widths.error_bits)
-
-    def traffic_down(self, n: int) -> int:
-        """Bits per step that a block of ``n`` neurons sends to each core of a ``down`` entry."""
-        return n * self.widths.error_bits if self.sends_errors_down else 0
-
 
 def neighbour_cores(cost: LayerCost, k: list[int]) -> tuple[int, int]:
     """``(k_up, k_down)`` of an entry given the cores ``k[i]`` of every entry: the most cores
