@@ -17,6 +17,12 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         only some projections learn: the output alone, then one more hidden layer each
         time, then all. The others' learning epochs are skipped (an instrumented engine,
         not a model option).
+    .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --updates [--trained] [--batches 3]
+        weights frozen (the normalisers adapt), the initial network or the run's trained
+        one: per layer, how the engine's error trace (and the same trace unclipped, and
+        the error clipped but not rounded) changes the update summed over the batches
+        against float's from the same signals, how many errors lie beyond the trace's
+        clip, what share of the error mass they hold and where in the sequence it is.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --signals [--noise 0.01]
         weights frozen (the normalisers still adapt, the errors still flow): the relative
         RMS difference per layer of the rates r and errors e between integers and float
@@ -409,6 +415,94 @@ def probe_signals(run: Path, noise: float, payload_bits: int | None,
         print(f"| {key} | " + " | ".join(cells) + " |", flush=True)
 
 
+#: Steps of a sequence over which --updates splits the error mass (the batches follow each
+#: other without a reset: a new sample's first steps are the switch transient).
+POSITIONS = (0, 5, 20, 60, 180)
+
+
+def frozen_integers(run: Path, netq, cfg, trained: bool):
+    """An integer engine of the run's network, learning off in its synapses and tau (the
+    normalisers adapt): the initial network, or with ``trained`` the parameters and
+    normaliser state of the run's checkpoint at the rate of its last epoch."""
+    engine = make_engine(netq, "numpy-fixed")
+    if trained:
+        with np.load(run / "checkpoint.npz") as ck:
+            arrays = {k[len("train."):]: ck[k] for k in ck.files
+                      if k.startswith("train.") and not k.startswith(("train.state.",
+                                                                      "train.eps."))}
+            epochs = len(ck["history.train_acc"])
+        for key in engine.kernels.saturation.counts:  # counters newer than the run
+            arrays.setdefault(f"sat.{key}", np.array(0))
+        engine.load_state_dict(arrays)
+        engine.kernels.set_eta(netq.learning.eta * 0.5 ** ((epochs - 1) // cfg.halve_every))
+    engine.learning = True
+    for layer in engine.kernels.layers:
+        layer.learn_tau = lambda *a, **k: None
+    return engine
+
+
+def probe_updates(run: Path, batches: int, trained: bool) -> None:
+    """What the learning engine's error trace does to each layer's update, weights frozen:
+    over ``batches`` batches of epoch 1's order, the norm ratio and cosine to the float
+    update ``sum_t mean_b(e p^T)`` (``e`` the normalised error, ``p`` the summed payload,
+    both dequantised) of the update from the engine's trace, from the same trace
+    unclipped, and from ``e`` clipped at the trace's clip without rounding; the share of
+    errors beyond the clip and of the error mass ``sum |e|`` they hold, and where in the
+    sequence that mass is (:data:`POSITIONS`)."""
+    config, data, cfg, net, netq = load_run(run)
+    order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
+    engine = frozen_integers(run, netq, cfg, trained)
+    seed, stats = engine.q.seed, {}
+    for il in engine.kernels.layers:
+        def record(e, p, t, il=il):
+            ql = il.ql
+            e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
+                             else (e, ql.e_bits))
+            lsb = 2.0 ** (ql.trace_shift - e_frac)
+            clip = X.ERR_TRACE_MAX // (2 if ql.rule.exact else 1) * lsb
+            dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
+            e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
+            e_n = e_int * 2.0 ** -e_frac
+            errors = {"float": e_n, "trace": e_q * lsb / (2 if ql.rule.exact else 1),
+                      "unclipped": X.shift_floor(e_int + (0 if dither is None else dither),
+                                                 ql.trace_shift) * lsb,
+                      "clip": np.clip(e_n, -clip, clip)}
+            p_n = p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits) / e_n.shape[0]
+            a = stats.setdefault(il.name, {"steps": 0, "n": 0, "beyond": 0,
+                                           "mass": np.zeros(len(POSITIONS)),
+                                           "mass_beyond": np.zeros(len(POSITIONS))})
+            for kind, err in errors.items():
+                a[kind] = a.get(kind, 0.0) + err.T @ p_n
+            where = np.searchsorted(POSITIONS, a["steps"] % config.seq_len, side="right") - 1
+            big = np.abs(e_n) > clip
+            a["steps"] += 1
+            a["n"] += e_n.size
+            a["beyond"] += int(big.sum())
+            a["mass"][where] += np.abs(e_n).sum()
+            a["mass_beyond"][where] += np.abs(e_n[big]).sum()
+        il.learn_synapses = record
+    for b in range(batches):
+        idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+        T.stream_batch(engine, data.x_train[idx], data.y_train[idx], cfg.readout_start, True,
+                       cfg.teach_start, cfg.target_rate)
+    spans = [f"{a}-{b - 1}" for a, b in zip(POSITIONS, POSITIONS[1:] + (config.seq_len,))]
+    print(f"{run}: {'trained' if trained else 'initial'} network, weights frozen, "
+          f"{batches} batches")
+    print("| layer | beyond the clip | their share of sum abs e | update of the trace: norm / "
+          "cos to float | unclipped | clipped, unrounded | share of the mass beyond the "
+          f"clip in steps {', '.join(spans)} |\n|" + " --- |" * 7)
+    for name, a in stats.items():
+        ref = a["float"].ravel()
+        cells = [f"{np.linalg.norm(g) / np.linalg.norm(ref):.2f} / "
+                 f"{g @ ref / (np.linalg.norm(g) * np.linalg.norm(ref)):.2f}"
+                 for g in (a[k].ravel() for k in ("trace", "unclipped", "clip"))]
+        beyond = a["mass_beyond"].sum()
+        print(f"| {name} | {a['beyond'] / a['n']:.2%} | {beyond / a['mass'].sum():.3f} | "
+              + " | ".join(cells) + " | "
+              + ", ".join(f"{m / beyond:.2f}" if beyond else "-" for m in a["mass_beyond"])
+              + " |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -417,6 +511,8 @@ def main() -> None:
     what.add_argument("--signals", action="store_true")
     what.add_argument("--train", type=Path, metavar="OUT")
     what.add_argument("--train-integers", type=Path, metavar="OUT")
+    what.add_argument("--updates", action="store_true")
+    parser.add_argument("--trained", action="store_true")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
     parser.add_argument("--float-payload-bits", type=int, default=None)
@@ -443,6 +539,8 @@ def main() -> None:
     elif args.train is not None:
         train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers,
                     args.float_weight_grid)
+    elif args.updates:
+        probe_updates(args.run, args.batches, args.trained)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only, args.gain_payload_bits,
