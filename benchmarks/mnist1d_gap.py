@@ -40,7 +40,7 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         own signals (dequantised normalised errors and payloads, ``W += eta mean(e p^T)``
         in a float copy of each projection, which the integer weights and tags then round
         to), instead of through the learning engine; STEPS (letters of ``ENGINE_STEPS``:
-        e, p, g, r, q, c, and the variants E and u) are done as the engine does them,
+        e, p, g, r, q, c, and the variants E, u and 2) are done as the engine does them,
         e.g. ``eprgqc``: all of them.
     --carry-after all|hidden|out   these integer layers carry their weight tags into W
         right after each learning epoch instead of before the next (not a chip's order).
@@ -125,12 +125,19 @@ ENGINE_STEPS = {
     "e": "the error factor is the engine's error trace (dequantised)",
     "E": "as e, with a dither of its own per batch element (a chip per element)",
     "u": "with e or E: the error trace not clipped to its 6 bits",
+    "2": "with e or E: a two-range trace, the part of the error beyond the clip traced "
+         "again on an 8x coarser LSB (a second 6-bit trace, as y1 could carry it)",
     "p": "the presynaptic factor is the engine's presynaptic trace (dequantised)",
     "g": "the rule's gain is the engine's (rounded to a power of two)",
     "r": "no float copy: each step's update is stochastically rounded into the tags",
     "q": "with r: the engine's rounding (nearest 2**-7 tag LSB, then its 7-bit numbers)",
     "c": "with r: the engine's order (the tags carried into W before the update)",
 }
+
+
+#: Bits by which the ``2`` step's second trace is coarser, and the offset of its layer
+#: index in the dither streams (:func:`~lava_gle.numerics.fixed.trace_dither`).
+COARSE_BITS, COARSE_STREAM = 3, 1000
 
 
 def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
@@ -158,8 +165,16 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
                 e_q = X.shift_floor(e_int + (0 if dither is None else dither), ql.trace_shift)
                 e_n = e_q * 2.0 ** (ql.trace_shift - e_frac)
             else:
+                half = 2 if ql.rule.exact else 1
                 e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
-                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / (2.0 if ql.rule.exact else 1.0)
+                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / half
+                if "2" in steps:  # the excess on a coarser LSB, its own dither stream
+                    coarse = ql.trace_shift + COARSE_BITS
+                    level = (X.ERR_TRACE_MAX // half) << ql.trace_shift  # the clip
+                    excess = e_int - np.clip(e_int, -level, level)
+                    c_q, _ = X.error_trace(excess, coarse, X.trace_dither(
+                        seed, il.index + COARSE_STREAM, t, ql.size, coarse), ql.rule.exact)
+                    e_n = e_n + c_q * 2.0 ** (coarse - e_frac) / half
         if "p" in steps:
             x0, x1 = X.pre_trace(X.learning_payload(p, ql.pre_wide_bits), ql.pre_signed)
             p_n = x0 * ((x1 - 64) if ql.pre_signed else x1) * 2.0 ** (1 - ql.pre_bits)
@@ -528,7 +543,8 @@ def main() -> None:
     args = parser.parse_args()
     steps = args.float_learning or ""
     if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps) \
-            or ("u" in steps and not {"e", "E"} & set(steps)):
+            or ({"u", "2"} & set(steps) and not {"e", "E"} & set(steps)) \
+            or {"u", "2"} <= set(steps):
         parser.error("--float-learning takes letters of " + ", ".join(
             f"{k} ({v})" for k, v in ENGINE_STEPS.items()))
     warnings.simplefilter("ignore")
