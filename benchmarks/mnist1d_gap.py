@@ -135,6 +135,12 @@ ENGINE_STEPS = {
 }
 
 
+def unclipped_trace(e_int, dither, shift: int):
+    """The engine's dithered error trace of ``e_int`` without its clip (trace LSB units):
+    what the ``u`` step and ``--updates`` compare against."""
+    return X.shift_floor(e_int + (0 if dither is None else dither), shift)
+
+
 #: Bits by which the ``2`` step's second trace is coarser, and the offset of its layer
 #: index in the dither streams (:func:`~lava_gle.numerics.fixed.trace_dither`).
 COARSE_BITS, COARSE_STREAM = 3, 1000
@@ -162,8 +168,8 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
             else:
                 dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
             if "u" in steps:
-                e_q = X.shift_floor(e_int + (0 if dither is None else dither), ql.trace_shift)
-                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac)
+                e_n = unclipped_trace(e_int, dither, ql.trace_shift) * 2.0 ** (
+                    ql.trace_shift - e_frac)
             else:
                 half = 2 if ql.rule.exact else 1
                 e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
@@ -479,8 +485,7 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
             e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
             e_n = e_int * 2.0 ** -e_frac
             errors = {"float": e_n, "trace": e_q * lsb / (2 if ql.rule.exact else 1),
-                      "unclipped": X.shift_floor(e_int + (0 if dither is None else dither),
-                                                 ql.trace_shift) * lsb,
+                      "unclipped": unclipped_trace(e_int, dither, ql.trace_shift) * lsb,
                       "clip": np.clip(e_n, -clip, clip)}
             p_n = p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits) / e_n.shape[0]
             a = stats.setdefault(il.name, {"steps": 0, "n": 0, "beyond": 0,
