@@ -52,6 +52,10 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
     --error-feedback   the integers' neurons feed their error trace's rounding and clipping
         residual back into the next step's trace (:func:`error_feedback`;
         ``--train-integers`` only).
+    --rounding-seed N   the integers' ``fixed_point.seed`` (the learning engines' random
+        numbers and the error trace's dither; the experiments leave it 0): the same run
+        with other rounding, to measure how far single integer runs scatter
+        (``--train-integers`` only).
     --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
         ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
         itself, as before 2026-12-02).
@@ -61,7 +65,7 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         resume, OUT/log.txt); prints the training and test accuracy per epoch.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --train-integers OUT [--float-learning
         [STEPS]] [--carry-after ...] [--gain-payload-bits B] [--error-trace-range R]
-        [--error-feedback]
+        [--error-feedback] [--rounding-seed N]
         the reverse: the integers, learning with those effects, trained over the run's
         whole schedule into OUT (resuming restarts a float copy of W from the integers').
 
@@ -93,12 +97,15 @@ from lava_gle.numerics import floating as F  # noqa: E402
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
 
 
-def load_run(run: Path, payload_width: int | None = None, trace_range: float | None = None):
+def load_run(run: Path, payload_width: int | None = None, trace_range: float | None = None,
+             rounding_seed: int | None = None):
     """(config, data, train config, float network, integer network) of a run directory;
     ``payload_width``: the integers' ``gain_payload_bits`` instead of the run's;
     ``trace_range``: the ``error_trace_range`` of the integers' layers with an error
     normaliser (in RMS of the normalised error; the quantiser's default is
-    ``quantize.network.NORM_TRACE_RANGE``, twice it under exact products)."""
+    ``quantize.network.NORM_TRACE_RANGE``, twice it under exact products);
+    ``rounding_seed``: the integers' ``fixed_point.seed`` (their learning engines' random
+    numbers and error-trace dither) instead of the run's."""
     raw = json.loads((run / "metrics.json").read_text())["config"]
     config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
                                       for k, v in raw.items()})
@@ -117,6 +124,8 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
         netq = replace(netq, layers=tuple(
             replace(layer, fixed_point={**layer.fixed_point, "error_trace_range": trace_range})
             if layer.error_norm_decay is not None else layer for layer in netq.layers))
+    if rounding_seed is not None:
+        netq = replace(netq, fixed_point={**netq.fixed_point, "seed": rounding_seed})
     return config, data, cfg, net, netq
 
 
@@ -386,8 +395,9 @@ def train_float(run: Path, out: Path, payload_bits: int | None,
 
 def train_integers(run: Path, out: Path, payload_width: int | None,
                    float_learning: str | None, carry: str | None,
-                   trace_range: float | None, feedback: bool = False) -> None:
-    config, data, cfg, net, netq = load_run(run, payload_width, trace_range)
+                   trace_range: float | None, feedback: bool = False,
+                   rounding_seed: int | None = None) -> None:
+    config, data, cfg, net, netq = load_run(run, payload_width, trace_range, rounding_seed)
 
     def make(n, backend, optimizer=None, dtype=None):  # engines()' integer one
         fe, ie = engines(replace(net, learning=n.learning), n, None,
@@ -406,7 +416,8 @@ def train_integers(run: Path, out: Path, payload_width: int | None,
                    "gain_payload_bits": payload_width,
                    # recorded only when given: OUT directories from before it resume
                    **({} if trace_range is None else {"error_trace_range": trace_range}),
-                   **({"error_feedback": True} if feedback else {})})
+                   **({"error_feedback": True} if feedback else {}),
+                   **({} if rounding_seed is None else {"rounding_seed": rounding_seed})})
 
 
 def probe_signals(run: Path, noise: float, payload_bits: int | None,
@@ -545,6 +556,7 @@ def main() -> None:
     parser.add_argument("--carry-after", choices=("all", "hidden", "out"))
     parser.add_argument("--error-trace-range", type=float, default=None, metavar="R")
     parser.add_argument("--error-feedback", action="store_true")
+    parser.add_argument("--rounding-seed", type=int, default=None, metavar="N")
     args = parser.parse_args()
     steps = args.float_learning or ""
     if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps) \
@@ -556,7 +568,7 @@ def main() -> None:
     if args.train_integers is not None:
         train_integers(args.run, args.train_integers, args.gain_payload_bits,
                        args.float_learning, args.carry_after, args.error_trace_range,
-                       args.error_feedback)
+                       args.error_feedback, args.rounding_seed)
     elif args.train is not None:
         train_float(args.run, args.train, args.float_payload_bits, args.float_start_integers,
                     args.float_weight_grid)
