@@ -30,7 +30,6 @@ from lava_gle.network import Network
 
 R_BIG = 0.5
 R_SMALL = 0.1
-CLASS_NAMES = ("yang", "yin", "dot")
 
 
 def yinyang_class(x: np.ndarray, y: np.ndarray) -> np.ndarray:

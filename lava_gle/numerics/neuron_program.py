@@ -37,13 +37,11 @@ computes its factors without one.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 
 from lava_gle.numerics import fixed as X
 
-Operand = Union[str, int, np.ndarray]
 
 #: Operations with a public counterpart in Loihi 2 neuron microcode.
 PUBLIC_OPS = frozenset({"mulsr", "add", "sub", "addsat", "abs", "clip", "max", "sel", "ge",
