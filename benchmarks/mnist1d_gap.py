@@ -81,7 +81,7 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import json  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import asdict, replace  # noqa: E402
+from dataclasses import asdict, fields, replace  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -106,15 +106,18 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
     ``quantize.network.NORM_TRACE_RANGE``, twice it under exact products);
     ``rounding_seed``: the integers' ``fixed_point.seed`` (their learning engines' random
     numbers and error-trace dither) instead of the run's."""
-    raw = json.loads((run / "metrics.json").read_text())["config"]
-    config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in raw.items()})
-    data = mnist1d.load_data(config)
-    net, cfg = mnist1d.training_setup(config)
     recorded = Checkpoint(run, {}).recorded_config()
     if recorded is None or "fixed_point" not in recorded:
         raise SystemExit(f"{run}: no checkpoint with recorded formats (a numpy-fixed run "
                          f"of lava-gle 0.x from session 15 on)")
+    if (run / "metrics.json").exists():
+        raw = json.loads((run / "metrics.json").read_text())["config"]
+    else:  # still training: the checkpoint records the same configuration
+        raw = {f.name: recorded[f.name] for f in fields(mnist1d.Mnist1dConfig)}
+    config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                      for k, v in raw.items()})
+    data = mnist1d.load_data(config)
+    net, cfg = mnist1d.training_setup(config)
     net = T.start_network(net, cfg)
     netq = T.with_formats(net, recorded["fixed_point"])
     if payload_width is not None:
