@@ -375,8 +375,22 @@ def train(name: str, net, backend: str, make, run: Path, out: Path, data, cfg, c
           effects: dict) -> None:
     """``net`` trained on ``backend`` over the run's whole schedule into ``out`` (as the
     run trains, with checkpoints and resume), its engines built by ``make``; prints the
-    training and test accuracy per epoch."""
+    training and test accuracy per epoch; ``out/eval.txt`` gets, per evaluation, the test
+    accuracy with each class's mean logit removed (offset-free) and the largest share of
+    the test set one class is predicted for."""
     T.make_engine = make  # train_classifier's engine
+    evaluate = T.evaluate
+
+    def evaluate_logged(engine, x, labels, cfg):
+        logits, loss = evaluate(engine, x, labels, cfg)
+        free = np.mean((logits - logits.mean(axis=0)).argmax(-1) == labels)
+        share = np.bincount(logits.argmax(-1), minlength=logits.shape[1]).max() / len(labels)
+        with open(out / "eval.txt", "a") as f:
+            f.write(f"test {np.mean(logits.argmax(-1) == labels):.4f} offset-free "
+                    f"{free:.4f} largest class share {share:.3f}\n")
+        return logits, loss
+
+    T.evaluate = evaluate_logged
     result = T.train_classifier(name, net, data, cfg, out,
                                 {"effects": effects, "run": str(run), **asdict(config)},
                                 backend, config.seed, True)
