@@ -23,6 +23,11 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         the error clipped but not rounded) changes the update summed over the batches
         against float's from the same signals, how many errors lie beyond the trace's
         clip, what share of the error mass they hold and where in the sequence it is.
+    .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --gains EPOCHS [--float]
+        [--rounding-seed N]
+        the run's first EPOCHS epochs in integers (or float), as the run trains them: per
+        batch the training accuracy and per layer with gains the largest gain and how many
+        neurons have a gain above a tenth of the cap (``floating.GAIN_MAX``).
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --signals [--noise 0.01]
         weights frozen (the normalisers still adapt, the errors still flow): the relative
         RMS difference per layer of the rates r and errors e between integers and float
@@ -52,10 +57,12 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
     --error-feedback   the integers' neurons feed their error trace's rounding and clipping
         residual back into the next step's trace (:func:`error_feedback`;
         ``--train-integers`` only).
+    --gain-max G   the neuron-local gains' cap (``floating.GAIN_MAX``, 1000) replaced by
+        G, in float and integers alike, for every mode above.
     --rounding-seed N   the integers' ``fixed_point.seed`` (the learning engines' random
         numbers and the error trace's dither; the experiments leave it 0): the same run
         with other rounding, to measure how far single integer runs scatter
-        (``--train-integers`` only).
+        (``--train-integers`` and ``--gains``).
     --gain-payload-bits B   the integers' summed gained payloads B bits wide (the run's
         ``fixed_point.gain_payload_bits``, else the default 16; 8: the learning payload
         itself, as before 2026-12-02).
@@ -464,6 +471,37 @@ def probe_signals(run: Path, noise: float, payload_bits: int | None,
         print(f"| {key} | " + " | ".join(cells) + " |", flush=True)
 
 
+def probe_gains(run: Path, epochs: int, arithmetic: str, rounding_seed: int | None) -> None:
+    """The run's first ``epochs`` epochs in ``arithmetic`` (float or integers), as the run
+    trains: per batch the training accuracy (nudged outputs) and per layer with gains the
+    largest gain and the number of neurons whose gain is above a tenth of the cap."""
+    config, data, cfg, net, netq = load_run(run, rounding_seed=rounding_seed)
+    start = netq if arithmetic == "integers" else net
+    start = replace(start, learning=replace(start.learning, eta=cfg.eta(0)))
+    engine = (make_engine(start, "numpy-fixed") if arithmetic == "integers" else
+              make_engine(start, "numpy", dtype=np.dtype(cfg.dtype).type))  # as the twin
+    layers = [k for k in engine.kernels.layers if k.gain is not None]
+    print(f"{run}: {arithmetic}, gain cap {F.GAIN_MAX:g}; per layer the largest gain / "
+          f"neurons above {F.GAIN_MAX / 10:g}")
+    print("| epoch | batch | accuracy | " + " | ".join(k.name for k in layers) + " |")
+    print("| --- | --- | --- |" + " --- |" * len(layers))
+    eta, batches = cfg.eta(0), -(-len(data.x_train) // cfg.batch)
+    for epoch in range(epochs):
+        order = T.epoch_order(data.y_train, config.seed, epoch, cfg.balanced_batches)
+        if cfg.eta(epoch) != eta:
+            eta = cfg.eta(epoch)
+            engine.kernels.set_eta(eta)
+        for b in range(batches):
+            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            logits, _ = T.stream_batch(engine, data.x_train[idx], data.y_train[idx],
+                                       cfg.readout_start, True, cfg.teach_start,
+                                       cfg.target_rate)
+            hits = np.mean(logits.argmax(-1) == data.y_train[idx])
+            cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > F.GAIN_MAX / 10)}" for k in layers]
+            print(f"| {epoch + 1} | {b} | {100 * hits:.0f} | " + " | ".join(cells) + " |",
+                  flush=True)
+
+
 #: Steps of a sequence over which --updates splits the error mass (the batches follow each
 #: other without a reset: a new sample's first steps are the switch transient).
 POSITIONS = (0, 5, 20, 60, 180)
@@ -560,6 +598,7 @@ def main() -> None:
     what.add_argument("--train", type=Path, metavar="OUT")
     what.add_argument("--train-integers", type=Path, metavar="OUT")
     what.add_argument("--updates", action="store_true")
+    what.add_argument("--gains", type=int, metavar="EPOCHS")
     parser.add_argument("--trained", action="store_true")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
@@ -574,6 +613,8 @@ def main() -> None:
     parser.add_argument("--error-trace-range", type=float, default=None, metavar="R")
     parser.add_argument("--error-feedback", action="store_true")
     parser.add_argument("--rounding-seed", type=int, default=None, metavar="N")
+    parser.add_argument("--float", action="store_true")
+    parser.add_argument("--gain-max", type=float, default=None, metavar="G")
     args = parser.parse_args()
     steps = args.float_learning or ""
     if not set(steps) <= set(ENGINE_STEPS) or ({"q", "c"} & set(steps) and "r" not in steps) \
@@ -582,7 +623,12 @@ def main() -> None:
         parser.error("--float-learning takes letters of " + ", ".join(
             f"{k} ({v})" for k, v in ENGINE_STEPS.items()))
     warnings.simplefilter("ignore")
-    if args.train_integers is not None:
+    if args.gain_max is not None:  # read when a layer and its formats are built
+        F.GAIN_MAX = args.gain_max
+    if args.gains is not None:
+        probe_gains(args.run, args.gains, "float" if args.float else "integers",
+                    args.rounding_seed)
+    elif args.train_integers is not None:
         train_integers(args.run, args.train_integers, args.gain_payload_bits,
                        args.float_learning, args.carry_after, args.error_trace_range,
                        args.error_feedback, args.rounding_seed)
