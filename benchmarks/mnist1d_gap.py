@@ -100,6 +100,9 @@ from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
 from lava_gle.numerics import fixed as X  # noqa: E402
 from lava_gle.numerics import floating as F  # noqa: E402
 
+#: The library's gain cap, which ``--gain-max`` replaces (recorded in a run when it does).
+LIBRARY_GAIN_MAX = F.GAIN_MAX
+
 #: Step windows of the first batch over which --signals compares.
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
 
@@ -398,6 +401,8 @@ def train(name: str, net, backend: str, make, run: Path, out: Path, data, cfg, c
         return logits, loss
 
     T.evaluate = evaluate_logged
+    if F.GAIN_MAX != LIBRARY_GAIN_MAX:  # a resumed run must keep its cap
+        effects = {**effects, "gain_max": F.GAIN_MAX}
     result = T.train_classifier(name, net, data, cfg, out,
                                 {"effects": effects, "run": str(run), **asdict(config)},
                                 backend, config.seed, True)
