@@ -353,12 +353,30 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
     return out
 
 
+def train_batches(engine, data, cfg, seed: int, epochs: int, batches: int | None = None):
+    """Train ``engine`` as the run does (its batch order, eta schedule and targets) over
+    the first ``batches`` batches (default: all) of each of ``epochs`` epochs; yields
+    (epoch, batch, correct predictions of the nudged outputs) after every batch."""
+    eta = cfg.eta(0)
+    batches = batches or -(-len(data.x_train) // cfg.batch)
+    for epoch in range(epochs):
+        order = T.epoch_order(data.y_train, seed, epoch, cfg.balanced_batches)
+        if cfg.eta(epoch) != eta:
+            eta = cfg.eta(epoch)
+            engine.kernels.set_eta(eta)
+        for b in range(batches):
+            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
+            logits, _ = T.stream_batch(engine, data.x_train[idx], data.y_train[idx],
+                                       cfg.readout_start, True, cfg.teach_start,
+                                       cfg.target_rate)
+            yield epoch, b, int(np.sum(logits.argmax(-1) == data.y_train[idx]))
+
+
 def probe_learning(run: Path, batches: int, payload_bits: int | None,
                    start_integers: bool, all_only: bool,
                    payload_width: int | None = None,
                    float_learning: str | None = None, carry: str | None = None) -> None:
     config, data, cfg, net, netq = load_run(run, payload_width)
-    order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     n = len(net.layers)
     sets = [set(range(k, n)) for k in range(0 if all_only else n - 1, -1, -1)]
     print(f"{run}: training accuracy over epoch 1's first {batches} batches "
@@ -368,13 +386,8 @@ def probe_learning(run: Path, batches: int, payload_bits: int | None,
         correct = []
         for engine in engines(net, netq, learning, payload_bits, start_integers,
                               float_learning=float_learning, carry=carry):
-            hits = 0
-            for b in range(batches):
-                idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-                logits, _ = T.stream_batch(engine, data.x_train[idx], data.y_train[idx],
-                                           cfg.readout_start, True, cfg.teach_start,
-                                           cfg.target_rate)
-                hits += int(np.sum(logits.argmax(-1) == data.y_train[idx]))
+            hits = sum(h for _, _, h in train_batches(engine, data, cfg, config.seed, 1,
+                                                      batches))
             correct.append(100.0 * hits / (batches * cfg.batch))
         names = ", ".join(net.layers[i].name for i in sorted(learning))
         print(f"| {names} | {correct[0]:.1f} | {correct[1]:.1f} | "
@@ -490,21 +503,10 @@ def probe_gains(run: Path, epochs: int, arithmetic: str, rounding_seed: int | No
           f"neurons above {F.GAIN_MAX / 10:g}")
     print("| epoch | batch | accuracy | " + " | ".join(k.name for k in layers) + " |")
     print("| --- | --- | --- |" + " --- |" * len(layers))
-    eta, batches = cfg.eta(0), -(-len(data.x_train) // cfg.batch)
-    for epoch in range(epochs):
-        order = T.epoch_order(data.y_train, config.seed, epoch, cfg.balanced_batches)
-        if cfg.eta(epoch) != eta:
-            eta = cfg.eta(epoch)
-            engine.kernels.set_eta(eta)
-        for b in range(batches):
-            idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-            logits, _ = T.stream_batch(engine, data.x_train[idx], data.y_train[idx],
-                                       cfg.readout_start, True, cfg.teach_start,
-                                       cfg.target_rate)
-            hits = np.mean(logits.argmax(-1) == data.y_train[idx])
-            cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > F.GAIN_MAX / 10)}" for k in layers]
-            print(f"| {epoch + 1} | {b} | {100 * hits:.0f} | " + " | ".join(cells) + " |",
-                  flush=True)
+    for epoch, b, hits in train_batches(engine, data, cfg, config.seed, epochs):
+        cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > F.GAIN_MAX / 10)}" for k in layers]
+        print(f"| {epoch + 1} | {b} | {100 * hits / cfg.batch:.0f} | " + " | ".join(cells)
+              + " |", flush=True)
 
 
 #: Steps of a sequence over which --updates splits the error mass (the batches follow each
@@ -542,7 +544,6 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
     errors beyond the clip and of the error mass ``sum |e|`` they hold, and where in the
     sequence that mass is (:data:`POSITIONS`)."""
     config, data, cfg, net, netq = load_run(run)
-    order = T.epoch_order(data.y_train, config.seed, 0, cfg.balanced_batches)
     engine = frozen_integers(run, netq, cfg, trained)
     seed, stats = engine.q.seed, {}
     for il in engine.kernels.layers:
@@ -572,10 +573,8 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
             a["mass"][where] += np.abs(e_n).sum()
             a["mass_beyond"][where] += np.abs(e_n[big]).sum()
         il.learn_synapses = record
-    for b in range(batches):
-        idx = order[b * cfg.batch:(b + 1) * cfg.batch]
-        T.stream_batch(engine, data.x_train[idx], data.y_train[idx], cfg.readout_start, True,
-                       cfg.teach_start, cfg.target_rate)
+    for _ in train_batches(engine, data, cfg, config.seed, 1, batches):
+        pass
     spans = [f"{a}-{b - 1}" for a, b in zip(POSITIONS, POSITIONS[1:] + (config.seq_len,))]
     print(f"{run}: {'trained' if trained else 'initial'} network, weights frozen, "
           f"{batches} batches")
