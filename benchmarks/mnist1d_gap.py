@@ -27,7 +27,7 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         [--rounding-seed N]
         the run's first EPOCHS epochs in integers (or float), as the run trains them: per
         batch the training accuracy and per layer with gains the largest gain and how many
-        neurons have a gain above a tenth of the cap (``floating.GAIN_MAX``).
+        neurons have a gain above a tenth of the cap (``gain_max``).
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --signals [--noise 0.01]
         weights frozen (the normalisers still adapt, the errors still flow): the relative
         RMS difference per layer of the rates r and errors e between integers and float
@@ -57,8 +57,9 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
     --error-feedback   the integers' neurons feed their error trace's rounding and clipping
         residual back into the next step's trace (:func:`error_feedback`;
         ``--train-integers`` only).
-    --gain-max G   the neuron-local gains' cap (``floating.GAIN_MAX``, 1000) replaced by
-        G, in float and integers alike, for every mode above.
+    --gain-max G   the run's configuration with the gains' cap G (``gain_max``; the
+        model's default ``floating.GAIN_MAX``, 1000), in float and integers alike, for
+        every mode above.
     --rounding-seed N   the integers' ``fixed_point.seed`` (the learning engines' random
         numbers and the error trace's dither; the experiments leave it 0): the same run
         with other rounding, to measure how far single integer runs scatter
@@ -100,8 +101,8 @@ from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
 from lava_gle.numerics import fixed as X  # noqa: E402
 from lava_gle.numerics import floating as F  # noqa: E402
 
-#: The library's gain cap, which ``--gain-max`` replaces (recorded in a run when it does).
-LIBRARY_GAIN_MAX = F.GAIN_MAX
+#: Fields of the run's configuration that the command line replaces (``--gain-max``).
+CONFIG_OVERRIDES: dict = {}
 
 #: Step windows of the first batch over which --signals compares.
 WINDOWS = ((0, 10), (10, 60), (60, 200), (200, None))
@@ -123,9 +124,10 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
     if (run / "metrics.json").exists():
         raw = json.loads((run / "metrics.json").read_text())["config"]
     else:  # still training: the checkpoint records the same configuration
-        raw = {f.name: recorded[f.name] for f in fields(mnist1d.Mnist1dConfig)}
-    config = mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
-                                      for k, v in raw.items()})
+        raw = {f.name: recorded[f.name] for f in fields(mnist1d.Mnist1dConfig)
+               if f.name in recorded}
+    config = replace(mnist1d.Mnist1dConfig(**{k: tuple(v) if isinstance(v, list) else v
+                                              for k, v in raw.items()}), **CONFIG_OVERRIDES)
     data = mnist1d.load_data(config)
     net, cfg = mnist1d.training_setup(config)
     net = T.start_network(net, cfg)
@@ -414,8 +416,6 @@ def train(name: str, net, backend: str, make, run: Path, out: Path, data, cfg, c
         return logits, loss
 
     T.evaluate = evaluate_logged
-    if F.GAIN_MAX != LIBRARY_GAIN_MAX:  # a resumed run must keep its cap
-        effects = {**effects, "gain_max": F.GAIN_MAX}
     result = T.train_classifier(name, net, data, cfg, out,
                                 {"effects": effects, "run": str(run), **asdict(config)},
                                 backend, config.seed, True)
@@ -499,12 +499,13 @@ def probe_gains(run: Path, epochs: int, arithmetic: str, rounding_seed: int | No
     engine = (make_engine(start, "numpy-fixed") if arithmetic == "integers" else
               make_engine(start, "numpy", dtype=np.dtype(cfg.dtype).type))  # as the twin
     layers = [k for k in engine.kernels.layers if k.gain is not None]
-    print(f"{run}: {arithmetic}, gain cap {F.GAIN_MAX:g}; per layer the largest gain / "
-          f"neurons above {F.GAIN_MAX / 10:g}")
+    cap = next(layer.gain_max for layer in net.layers if layer.gain_decay is not None)
+    print(f"{run}: {arithmetic}, gain cap {cap:g}; per layer the largest gain / "
+          f"neurons above {cap / 10:g}")
     print("| epoch | batch | accuracy | " + " | ".join(k.name for k in layers) + " |")
     print("| --- | --- | --- |" + " --- |" * len(layers))
     for epoch, b, hits in train_batches(engine, data, cfg, config.seed, epochs):
-        cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > F.GAIN_MAX / 10)}" for k in layers]
+        cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > cap / 10)}" for k in layers]
         print(f"| {epoch + 1} | {b} | {100 * hits / cfg.batch:.0f} | " + " | ".join(cells)
               + " |", flush=True)
 
@@ -627,8 +628,8 @@ def main() -> None:
         parser.error("--float-learning takes letters of " + ", ".join(
             f"{k} ({v})" for k, v in ENGINE_STEPS.items()))
     warnings.simplefilter("ignore")
-    if args.gain_max is not None:  # read when a layer and its formats are built
-        F.GAIN_MAX = args.gain_max
+    if args.gain_max is not None:
+        CONFIG_OVERRIDES["gain_max"] = args.gain_max
     if args.gains is not None:
         probe_gains(args.run, args.gains, "float" if args.float else "integers",
                     args.rounding_seed)

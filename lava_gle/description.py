@@ -25,13 +25,15 @@ from lava_gle.network import (
     BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
     InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
 )
+from lava_gle.numerics.floating import GAIN_MAX
 
 FORMAT_VERSION = 1
 
 _TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed", "fixed_point"}
 _INPUT_KEYS = {"size"}
 _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
-               "eta_scale", "error_bound", "gain_decay", "error_norm_decay", "fixed_point"}
+               "eta_scale", "error_bound", "gain_decay", "gain_max", "error_norm_decay",
+               "fixed_point"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
                   "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
@@ -279,7 +281,23 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
                      error_bound=None if raw.get("error_bound") is None else
                      c.number(raw["error_bound"], f"{p}.error_bound", positive=True),
                      gain_decay=_decay(c, raw, p, "gain_decay"),
-                     error_norm_decay=_decay(c, raw, p, "error_norm_decay"))
+                     error_norm_decay=_decay(c, raw, p, "error_norm_decay"),
+                     gain_max=_gain_max(c, raw, p))
+
+
+def _gain_max(c: _Checker, raw: dict, p: str) -> float:
+    """The gains' cap: :data:`GAIN_MAX` unless given, and given only with a gain."""
+    if raw.get("gain_max") is None:
+        return GAIN_MAX
+    if raw.get("gain_decay") is None:
+        raise c.fail(f"{p}.gain_max", "caps the neurons' gains, but the layer has none; add "
+                                      "'gain_decay' or remove 'gain_max'")
+    cap = c.number(raw["gain_max"], f"{p}.gain_max", minimum=1)
+    if cap > GAIN_MAX:
+        raise c.fail(f"{p}.gain_max", f"{cap:g} is above the default {GAIN_MAX:g}, the "
+                                      "largest cap the integers are tested with; use 1-"
+                                      f"{GAIN_MAX:g}")
+    return cap
 
 
 def _decay(c: _Checker, raw: dict, p: str, key: str) -> float | None:
@@ -436,6 +454,8 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
         for key in ("error_bound", "gain_decay", "error_norm_decay"):
             if getattr(layer, key) is not None:
                 d[key] = getattr(layer, key)
+        if layer.gain_decay is not None and layer.gain_max != GAIN_MAX:
+            d["gain_max"] = layer.gain_max
         layers.append(d)
     lrn = net.learning
     learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,

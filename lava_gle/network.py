@@ -19,6 +19,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from lava_gle.numerics.floating import GAIN_MAX
+
 #: Activation functions of the description format (see ``lava_gle.numerics.activations``).
 PHI_NAMES = ("linear", "relu", "sigmoid", "tanh", "softplus", "hard_sigmoid")
 #: Output losses: mean squared error, or cross-entropy on a linear output layer.
@@ -98,13 +100,18 @@ class LayerSpec:
         a bounded error. ``None``: unbounded (the model of ``docs/model.md``).
     gain_decay : float or None
         Hidden layers: the neurons send ``g r`` with a gain ``g`` per neuron, the inverse
-        RMS of their rate (at most 1000) from a running mean square of r over learning
-        steps that settles to an exponential average with this decay (in (0, 1)), and
-        scale the error they receive by ``g``. ``None``: g = 1.
+        RMS of their rate (at most ``gain_max``) from a running mean square of r over
+        learning steps that settles to an exponential average with this decay (in (0, 1)),
+        and scale the error they receive by ``g``. ``None``: g = 1.
     error_norm_decay : float or None
         The projection into the layer learns from ``n e`` per neuron instead of ``e``,
         ``n`` the inverse RMS of e (running mean square as for the gain). ``None``: from
         ``e``. Both: ``docs/model.md``, "Neuron-local normalisers".
+    gain_max : float
+        With ``gain_decay``: the largest gain (>= 1; default
+        :data:`lava_gle.numerics.floating.GAIN_MAX`, 1000), the gain of a nearly silent
+        neuron. A lower cap keeps such a neuron from sending ``g r`` at 1000x when it
+        starts to fire (``docs/model.md``, "Neuron-local normalisers").
     """
 
     name: str
@@ -121,6 +128,7 @@ class LayerSpec:
     error_bound: float | None = None
     gain_decay: float | None = None
     error_norm_decay: float | None = None
+    gain_max: float = GAIN_MAX
 
     def tau_m_array(self) -> np.ndarray:
         """tau_m as a float64 array of shape [n]."""

@@ -68,6 +68,10 @@ def add_parser(sub) -> None:
                         "a longer average than the errors', e.g. 0.99993896484375 = "
                         "1 - 2**-14, keeps the frozen gains of the trained network closer to "
                         "those it learned with")
+    p.add_argument("--gain-max", type=float, metavar="G",
+                   help="mnist1d, yinyang, with --normalizers: the largest gain (1-1000, "
+                        "default 1000), the gain of a nearly silent neuron, which it sends "
+                        "up once it fires (docs/model.md)")
     p.add_argument("--gain-payload-bits", type=int, metavar="BITS",
                    help="mnist1d, yinyang, fixed point with --normalizers: width of the gained "
                         "payloads g r a hidden layer sends up (8-24; default 16, 8: the "
@@ -136,12 +140,13 @@ def run(args: argparse.Namespace) -> int:
                                    or args.weight_tag_bits or args.error_bound
                                    or args.normalizers is not None
                                    or args.gain_decay is not None
+                                   or args.gain_max is not None
                                    or args.gain_payload_bits is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--gain-payload-bits, --teach-start and --target-rate apply to "
+                           "--gain-max, --gain-payload-bits, --teach-start and --target-rate apply to "
                            "mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> int:
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
-                              args.gain_payload_bits)
+                              args.gain_payload_bits, args.gain_max)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

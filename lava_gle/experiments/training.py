@@ -34,6 +34,7 @@ from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, 
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import Network
 from lava_gle.numerics import fixed as X
+from lava_gle.numerics.floating import GAIN_MAX
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.formats import weight_exp
@@ -142,9 +143,11 @@ class RuleOptions:
     and error bounds, tuned for the plain rule, then do not apply (given ones do).
     ``gain_decay``: the gains' decay where it differs (None: ``normalizer_decay``); the
     gains shape the forward pass, so a longer average keeps the trained network's frozen
-    gains closer to what it learned with. ``gain_payload_bits``: fixed point with
-    normalisers only, ``fixed_point.gain_payload_bits`` of the network (the width of the
-    gained payloads ``g r``; None: the quantiser's default, 16).
+    gains closer to what it learned with. ``gain_max``: the gains' cap, ``gain_max`` of
+    the hidden layers (None: the model's default, ``floating.GAIN_MAX``).
+    ``gain_payload_bits``: fixed point with normalisers only,
+    ``fixed_point.gain_payload_bits`` of the network (the width of the gained payloads
+    ``g r``; None: the quantiser's default, 16).
     """
 
     optimizer: str = "adam"
@@ -160,6 +163,7 @@ class RuleOptions:
     error_bound: dict[str, float | None] | None = None
     normalizer_decay: float | None = None
     gain_decay: float | None = None
+    gain_max: float | None = None
     gain_payload_bits: int | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
@@ -197,8 +201,10 @@ class RuleOptions:
             return net
         gain = decay if self.gain_decay is None else self.gain_decay
         top = len(net.layers) - 1
+        cap = {} if self.gain_max is None else {"gain_max": self.gain_max}
         return replace(net, layers=tuple(
             replace(layer, gain_decay=None if i == top else gain, error_norm_decay=decay,
+                    **({} if i == top else cap),
                     fixed_point={k: v for k, v in layer.fixed_point.items()
                                  if k not in ("error_bits", "error_trace_range")})
             for i, layer in enumerate(net.layers)))
@@ -333,7 +339,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    error_bound: list[str] | None = None,
                    normalizers: float | None = None,
                    gain_decay: float | None = None,
-                   gain_payload_bits: int | None = None) -> dict[str, Any]:
+                   gain_payload_bits: int | None = None,
+                   gain_max: float | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -343,7 +350,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
     ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``; ``gain_decay``
     (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
-    fixed-point backend.
+    fixed-point backend; ``gain_max`` (1 to ``floating.GAIN_MAX``) ``normalizers``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -374,6 +381,13 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     if gain_decay is not None and normalizers is None:
         raise LavaGleError("--gain-decay sets the decay of the normalisers' gains; add "
                            "--normalizers")
+    if gain_max is not None:
+        if normalizers is None:
+            raise LavaGleError("--gain-max caps the normalisers' gains; add --normalizers")
+        if not 1 <= gain_max <= GAIN_MAX:
+            raise LavaGleError(f"--gain-max {gain_max:g}: the cap must be 1-{GAIN_MAX:g} "
+                               f"(default {GAIN_MAX:g})")
+        out["gain_max"] = gain_max
     if gain_payload_bits is not None:
         if not fixed:
             raise LavaGleError(f"--gain-payload-bits sets an integer width; backend {backend} "

@@ -138,6 +138,7 @@ class FloatLayer:
         self.reports_tau_m = lrn.learn_tau
         self.tau_m_min = net.tau_m_min
         self.gain_decay, self.norm_decay = spec.gain_decay, spec.error_norm_decay
+        self.gain_max = spec.gain_max
         self.gain_ms = (None if self.gain_decay is None else
                         np.full(spec.size, F.GAIN_PRIOR, self.dtype))
         self.error_ms = None if self.norm_decay is None else np.zeros(spec.size, self.dtype)
@@ -183,7 +184,7 @@ class FloatLayer:
     def _normalise(self) -> None:
         steps = int(self.norm_steps)
         self.gain = None if self.gain_ms is None else F.normaliser(
-            self.gain_ms, steps, F.GAIN_MAX)
+            self.gain_ms, steps, self.gain_max)
         self.error_scale = None if self.error_ms is None else F.normaliser(
             self.error_ms, steps, F.NORM_MAX)
 

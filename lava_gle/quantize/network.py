@@ -357,7 +357,8 @@ def normaliser_format(layer: LayerSpec, rate: RateFormat, e_bits: int,
         error_shift=_decay_shift(layer, "error_norm_decay"),
         q_bits=q_bits, wide_bits=wide,
         payload_shift=X.GAIN_FRAC + rate.rate_bits - q_bits - wide,
-        gain_k=X.GAIN_FRAC + rate.rate_bits, gain_max=round(F.GAIN_MAX * 2.0 ** X.GAIN_FRAC),
+        gain_k=X.GAIN_FRAC + rate.rate_bits,
+        gain_max=round(layer.gain_max * 2.0 ** X.GAIN_FRAC),
         norm_shift=X.NORM_FRAC - e_bits,
         norm_max=min(F.NORM_MAX * 2.0 ** (X.NORM_FRAC - e_bits), X.NU_MAX))
 

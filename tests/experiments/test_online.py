@@ -429,9 +429,11 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
     assert {l.eta_scale for l in net.layers} == {1.0}
     assert {l.error_bound for l in net.layers} == {None}
-    slow = replace(config, gain_decay=0.9999)
+    assert {l.gain_max for l in net.layers} == {1000.0}  # the model's default
+    slow = replace(config, gain_decay=0.9999, gain_max=100.0)
     net = slow.apply_to(mnist1d.build_network(slow), mnist1d.SGD_ETA_SCALE)
     assert [l.gain_decay for l in net.layers] == [0.9999] * 6 + [None]
+    assert [l.gain_max for l in net.layers] == [100.0] * 6 + [1000.0]
     assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
     given = replace(config, eta_scale={"out": 0.5}, error_bound={"h0": 3.0})
     net = given.apply_to(mnist1d.build_network(given), mnist1d.SGD_ETA_SCALE,
@@ -443,6 +445,9 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     assert net.fixed_point["gain_payload_bits"] == 8
     assert quantize_network(net).layers[1].pre_wide_bits == 0  # 16 bits: 8 more
     assert quantize_network(replace(net, fixed_point={})).layers[1].pre_wide_bits == 8
+    capped = replace(narrow, gain_max=100.0)  # in integers 100 * 2**GAIN_FRAC
+    net = capped.apply_to(mnist1d.build_network(capped), mnist1d.SGD_ETA_SCALE)
+    assert [ql.norm.gain_max for ql in quantize_network(net).layers[:6]] == [100 * 4096] * 6
 
 
 def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):

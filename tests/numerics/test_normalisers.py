@@ -59,6 +59,25 @@ def test_gains_start_at_one_and_a_silent_first_step_leaves_them_near_it():
         np.testing.assert_allclose(k.gain, np.sqrt(2.0), rtol=2.0 ** -X.GAIN_FRAC)
 
 
+def test_a_silent_neuron_gets_the_layers_gain_cap_in_both_arithmetics():
+    """100 silent learning steps take the gains' mean square far below 1 (the gain ~23
+    under the default cap); under ``gain_max`` = 5 the gain is exactly 5, in float and in
+    integers (``5 * 2**GAIN_FRAC``)."""
+    g = GoldenCase("visible_mlp")
+    net = _normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)
+    capped = dataclasses.replace(net, layers=(
+        dataclasses.replace(net.layers[0], gain_max=5.0), net.layers[1]))
+    for engine, cap in ((Engine(net), None), (FixedEngine(net), None),
+                        (Engine(capped), 5.0), (FixedEngine(capped), 5.0)):
+        k = engine.kernels.layers[0]
+        for _ in range(100):
+            k.adapt(k.zero_state((1,)))
+        if cap is None:
+            assert np.all(k.gain > 20), k.gain
+        else:
+            np.testing.assert_array_equal(k.gain, cap)
+
+
 def test_the_running_mean_square_is_a_weighted_mean_of_the_history():
     """After k updates with x_t, ms = sum_t w_t mean_b x_t**2 with w_t = a_t prod_{s>t}
     (1 - a_s), a_t the rate of update t: weights that sum to 1 (a mean, no start-up
@@ -182,11 +201,22 @@ def test_descriptions_take_checked_decays_and_write_them_back():
     assert d["layers"][0]["gain_decay"] == 0.995 and d["layers"][1]["error_norm_decay"] == 0.9
     net = network_from_dict(d)
     assert (net.layers[0].gain_decay, net.layers[0].error_norm_decay) == (0.995, 0.9)
+    assert "gain_max" not in d["layers"][0] and net.layers[0].gain_max == F.GAIN_MAX
+    d["layers"][0]["gain_max"] = 100
+    capped = network_from_dict(d)
+    assert network_to_dict(capped)["layers"][0]["gain_max"] == 100
+    folded = dataclasses.replace(capped, layers=(  # as frozen_network leaves it: inert
+        dataclasses.replace(capped.layers[0], gain_decay=None), capped.layers[1]))
+    assert "gain_max" not in network_to_dict(folded)["layers"][0]
     for layer, key, value, message in (
             (0, "gain_decay", 1.0, "layers[0].gain_decay: 1 is not below 1"),
             (1, "error_norm_decay", 0.0, "layers[1].error_norm_decay"),
-            (1, "gain_decay", 0.99, "layers[1].gain_decay: is set on the output layer")):
-        bad = network_to_dict(g.net)
+            (1, "gain_decay", 0.99, "layers[1].gain_decay: is set on the output layer"),
+            (1, "gain_max", 10, "layers[1].gain_max: caps the neurons' gains, but the layer "
+                                "has none; add 'gain_decay'"),
+            (0, "gain_max", 0.5, "layers[0].gain_max: must be >= 1, got 0.5"),
+            (0, "gain_max", 2000, "layers[0].gain_max: 2000 is above the default 1000")):
+        bad = network_to_dict(_normalised(g.net, 0.995, 0.9))
         bad["layers"][layer][key] = value
         with pytest.raises(LavaGleError, match=message.replace("[", r"\[").replace("]", r"\]")):
             network_from_dict(bad)
