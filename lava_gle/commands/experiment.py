@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--gain-max, --gain-payload-bits, --teach-start and --target-rate apply to "
-                           "mnist1d and yinyang")
+                           "--gain-max, --gain-payload-bits, --teach-start and --target-rate "
+                           "apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
