@@ -183,8 +183,7 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
     # loads them after this is built)
 
     def factors(ql, e, p, t):
-        e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
-                         else (e, ql.e_bits))
+        e_int, e_frac = e, (X.NORM_FRAC if il.nu is not None else ql.e_bits)
         e_n, p_n = e_int * 2.0 ** -e_frac, p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits)
         if {"e", "E"} & set(steps):
             if "E" in steps and ql.trace_shift > 0:
@@ -272,27 +271,21 @@ def carry_after(il) -> None:
 def error_feedback(il, seed: int) -> None:
     """Integer layer ``il``'s neurons feed their error trace's rounding and clipping
     residual back (noise shaping, as a sigma-delta modulator): each step's trace is taken
-    from ``v = e + res`` (``e`` the normalised error where the layer has a normaliser) and
-    ``res = v - e_q 2**shift`` is kept per neuron (and batch element) within the 24-bit
-    state, so the traces' sum over time follows the errors' sum and an error beyond the
-    trace's clip is sent over the next steps instead of lost. One more neuron state
-    variable; the learning engine is unchanged. Not kept in checkpoints (a resume restarts
-    it at 0)."""
+    from ``v = l + res`` (``l`` the learning error, normalised where the layer has a
+    normaliser) and ``res = v - e_q 2**shift`` is kept per neuron (and batch element)
+    within the 24-bit state, so the traces' sum over time follows the errors' sum and an
+    error beyond the trace's clip is sent over the next steps instead of lost. One more
+    neuron state variable; the learning engine is unchanged. Not kept in checkpoints (a
+    resume restarts it at 0)."""
     forward = il.learn_forward
     res: dict[str, np.ndarray] = {}
 
-    def learn_forward(e, p, t):
-        ql, nu = il.ql, il.nu
+    def learn_forward(l, p, t):
+        ql = il.ql
         if ql.rule is None:
             return
-        v = X.normalised_error(e, nu) if nu is not None else e
-        if "r" in res and res["r"].shape == v.shape:
-            v = v + res["r"]
-        il.nu = None  # v is already normalised
-        try:
-            forward(v, p, t)
-        finally:
-            il.nu = nu
+        v = l + res["r"] if "r" in res and res["r"].shape == l.shape else l
+        forward(v, p, t)
         dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
         e_q, _ = X.error_trace(v, ql.trace_shift, dither, ql.rule.exact)
         q = e_q // 2 if ql.rule.exact else e_q
@@ -550,8 +543,7 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
     for il in engine.kernels.layers:
         def record(e, p, t, il=il):
             ql = il.ql
-            e_int, e_frac = ((X.normalised_error(e, il.nu), X.NORM_FRAC) if il.nu is not None
-                             else (e, ql.e_bits))
+            e_int, e_frac = e, (X.NORM_FRAC if il.nu is not None else ql.e_bits)
             lsb = 2.0 ** (ql.trace_shift - e_frac)
             clip = X.ERR_TRACE_MAX // (2 if ql.rule.exact else 1) * lsb
             dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)

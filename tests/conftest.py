@@ -62,6 +62,20 @@ def with_error_bounds(net, bounds=MLP_ERROR_BOUNDS, learning=None):
     return net
 
 
+#: A normaliser decay both arithmetics take (1 - 2**-6: about 64 steps).
+SHIFT_DECAY = 1 - 2 ** -6
+
+
+def with_normalisers(net, gain=SHIFT_DECAY, norm=SHIFT_DECAY):
+    """``net`` (two layers, e.g. the golden visible_mlp) with a gain on the hidden layer
+    and error normalisers on both (``docs/model.md``, "Neuron-local normalisers")."""
+    import dataclasses
+    hidden, out = net.layers
+    return dataclasses.replace(net, layers=(
+        dataclasses.replace(hidden, gain_decay=gain, error_norm_decay=norm),
+        dataclasses.replace(out, error_norm_decay=norm)))
+
+
 def clamping_network():
     """``(net, x, y)``: a 2-4-2 network learning W, b and tau_m whose strong gamma feedback
     (gamma 6 on large output errors) drives the neuron step's Euler operand

@@ -66,8 +66,9 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
 
     Inside Lava step ``k`` (GLE step ``t = k - 1``): send r^-; receive the drive s (or,
     holding the forward array, the rates p and form s = W p + b) and the error from above
-    (or form the output error from r^- and y_t); step; run the forward array's learning
-    epoch (holding it); send e; record; learn tau_m.
+    (or form the output error from r^- and y_t); step; adapt the normalisers (with
+    them); run the forward array's learning epoch (holding it); send e and the learning
+    error (where another Process learns from it); record; learn tau_m.
     """
 
     def __init__(self, proc_params) -> None:
@@ -89,6 +90,11 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         self._learn_synapses = syn is not None and syn.learning
         if syn is not None:
             k.bind(**_attach_all(syn.arrays))
+        norm = p["normalisers"]
+        self._adapt = norm is not None and norm.learning
+        if norm is not None:
+            k.bind(**_attach_all(norm.arrays))
+        self._sends_l = p["sends_learning_error"]
         self._learn_tau = p["learn_tau"]
         self._reset = p["reset_interval"]
         rec = p["recording"]
@@ -129,9 +135,15 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         else:
             d = out.kernels.output_error(r_old, None)
         st = k.step(old, s, d)
+        if self._adapt:
+            k.adapt(st)
+        if self._learn_synapses or self._sends_l:
+            l = k.learning_error(st.e)
         if self._learn_synapses:  # W final for this step before e reaches the backward array
-            k.learn_forward(st.e, p, row)
+            k.learn_forward(l, p, row)
         self.e_out.send(st.e[0])
+        if self._sends_l:
+            self.l_out.send(l[0])
         self._state = st
         self._show(st)
         if self._rec is not None:
@@ -173,6 +185,7 @@ class _SynapseArrayModel(PyLoihiProcessModel):
             for name in self.array_vars:
                 setattr(self, name, getattr(k, name))
             self._learning, self._reset = p["learning"], p["reset_interval"]
+            self._normalised = p["normalised"]
         row = self.time_step - 1
         if _is_reset_step(row, self._reset):
             self.eps = np.zeros_like(self.eps)
@@ -183,12 +196,18 @@ class _SynapseArrayModel(PyLoihiProcessModel):
     def _sends_error(self) -> bool:
         return True
 
+    def _learning_error(self, e):
+        """The third factor of this step's epoch: the neurons' learning error from
+        ``l_in`` where they normalise it, else ``e``."""
+        return self.l_in.recv()[None] if self._normalised else e
+
 
 class AbstractGleProjectionModel(_SynapseArrayModel):
     """Step logic of :class:`~lava_gle.processes.gle.process.GleProjection`.
 
     Inside Lava step ``k``: send eps (computed in step k-1); receive p; send
-    s = W p + b; receive e; compute eps = W^T e with W before the update; learn.
+    s = W p + b; receive e (and the learning error, normalised); compute eps = W^T e
+    with W before the update; learn.
     """
 
     role = "projection"
@@ -206,18 +225,20 @@ class AbstractGleProjectionModel(_SynapseArrayModel):
         p = self.p_in.recv()[None]
         self.s_out.send(k.drive(p)[0])
         e = self.e_in.recv()[None]
+        l = self._learning_error(e)
         if self._sends_error():
             self.eps = k.error_down(e)[0]
         if self._learning:
-            k.learn_synapses(e, p, row)
+            k.learn_synapses(l, p, row)
 
 
 class AbstractGleBackwardModel(_SynapseArrayModel):
     """Step logic of :class:`~lava_gle.processes.gle.process.GleBackwardArray`.
 
     Inside Lava step ``k`` (GLE step ``t = k - 1``): send eps (computed in step k-1);
-    receive the lower rates r^- and the error e; compute eps = B^T e with B before this
-    step's epoch; learn B for the pair (e, r^-) and track the drift against W.
+    receive the lower rates r^- and the error e (and the learning error, normalised);
+    compute eps = B^T e with B before this step's epoch; learn B for the pair (learning
+    error, r^-) and track the drift against W.
     """
 
     role = "backward array"
@@ -231,9 +252,10 @@ class AbstractGleBackwardModel(_SynapseArrayModel):
         k, row = self._begin_step()
         r = self.r_in.recv()[None]
         e = self.e_in.recv()[None]
+        l = self._learning_error(e)
         self.eps = k.error_down(e)[0]
         if self._learning:
-            k.learn_backward(e, r, row)
+            k.learn_backward(l, r, row)
 
 
 class AbstractStreamSourceModel(PyLoihiProcessModel):

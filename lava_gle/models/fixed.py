@@ -51,6 +51,7 @@ class PyGleNeuronsFixed(AbstractGleNeuronsModel):
     # rates: 8-bit payloads (9 bits with the sign), 24 bits at the output layer
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     e_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
+    l_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     u: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     v: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
     r: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)
@@ -67,6 +68,7 @@ class PyGleProjectionFixed(AbstractGleProjectionModel):
 
     p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=9)
     e_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    l_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     W: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
@@ -82,6 +84,7 @@ class PyGleBackwardFixed(AbstractGleBackwardModel):
 
     r_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=9)
     e_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
+    l_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, np.int64, precision=24)
     eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, np.int64, precision=24)
     B: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=9)
     eps: np.ndarray = LavaPyType(np.ndarray, np.int64, precision=24)

@@ -34,6 +34,7 @@ class PyGleNeuronsFloat(AbstractGleNeuronsModel):
     y_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     r_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     e_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
+    l_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     u: np.ndarray = LavaPyType(np.ndarray, float)
     v: np.ndarray = LavaPyType(np.ndarray, float)
     r: np.ndarray = LavaPyType(np.ndarray, float)
@@ -50,6 +51,7 @@ class PyGleProjectionFloat(AbstractGleProjectionModel):
 
     p_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     e_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
+    l_in: PyInPort = LavaPyType(PyInPort.VEC_DENSE, float)
     s_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     eps_out: PyOutPort = LavaPyType(PyOutPort.VEC_DENSE, float)
     W: np.ndarray = LavaPyType(np.ndarray, float)

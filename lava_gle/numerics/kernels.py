@@ -10,8 +10,14 @@ projection Process per layer) and the fused Lava model all call the same code::
     projection half           neurons half
     ---------------           ------------
     drive(p) -> s             step(state, s, d) -> state'
-    error_down(e) -> eps      learn_tau(state', state, t)
-    learn_synapses(e, p, t)   rate(state), var(state, name), decode(name, raw)
+    error_down(e) -> eps      adapt(state'), learning_error(e) -> l
+    learn_synapses(l, p, t)   learn_tau(state', state, t)
+                              rate(state), var(state, name), decode(name, raw)
+
+The synapses learn from the neurons' learning error ``l``: their error ``e``, or with a
+neuron-local error normaliser ``e / RMS(e)``, which the neurons form (``adapt`` keeps
+their running mean squares) and send beside ``e``, as a chip's neurons send the
+learning engine their post-synaptic trace.
 
 Under chip timing (fixed point) the projection half is two arrays in two places:
 ``drive`` and ``learn_forward`` (W, on the layer's own cores: its neurons Process), and
@@ -37,7 +43,6 @@ from typing import Protocol
 
 import numpy as np
 
-from lava_gle.errors import LavaGleError
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
@@ -209,17 +214,19 @@ class FloatLayer:
         """The error sent to the layer below, ``B^T e`` (B = W, or the feedback weights)."""
         return F.backward_error(self.W if self.back is None else self.back, e)
 
-    def bind(self, W: Array | None = None, b: Array | None = None,
-             tau_m: Array | None = None) -> None:
-        """Keep the given parameters in these arrays from now on (e.g. shared memory),
-        starting from their current values."""
-        if W is not None:
-            W[...], self.W = self.W, W
-        if b is not None:
-            b[...], self.b = self.b, b
-        if tau_m is not None:
-            tau_m[...] = self.consts.tau_m
-            self.consts = replace(self.consts, tau_m=tau_m)
+    def bind(self, **arrays: Array | None) -> None:
+        """Keep the given parameters (keywords: the kinds of :meth:`parameters`; None or
+        a kind this layer lacks is skipped) in these arrays from now on (e.g. shared
+        memory), starting from their current values."""
+        mine = self.parameters()
+        for kind, array in arrays.items():
+            if array is None or kind not in mine:
+                continue
+            array[...] = mine[kind]
+            if kind == "tau_m":
+                self.consts = replace(self.consts, tau_m=array)
+            else:
+                setattr(self, kind, array)
 
     def gradients(self, new: F.NeuronState, p: Array) -> dict[str, Array]:
         """Local signals of one step by kind (``W``, ``b`` with a bias, ``tau_m`` when it
@@ -232,13 +239,15 @@ class FloatLayer:
             out["tau_m"] = F.tau_m_gradient(new.e, new.udot)
         return out
 
-    def learn_synapses(self, e: Array, p: Array, t: int) -> None:
-        """GLE's rule: ``W += eta mean_b(e p^T)``, ``b += eta mean_b(e)`` (``eta``: the
-        network's rate times the layer's ``eta_scale``; ``e`` times :attr:`error_scale`
-        with an error normaliser)."""
-        if self.error_scale is not None:
-            e = e * self.error_scale
-        g_w, g_b = F.local_gradients(e, p)
+    def learning_error(self, e: Array) -> Array:
+        """The error the projection into the layer learns from: ``e``, or ``e`` times
+        :attr:`error_scale` with an error normaliser."""
+        return e if self.error_scale is None else e * self.error_scale
+
+    def learn_synapses(self, l: Array, p: Array, t: int) -> None:
+        """GLE's rule: ``W += eta mean_b(l p^T)``, ``b += eta mean_b(l)`` (``eta``: the
+        network's rate times the layer's ``eta_scale``; ``l``: :meth:`learning_error`)."""
+        g_w, g_b = F.local_gradients(l, p)
         self.W += self.eta * g_w
         if self.learn_bias:
             self.b += self.eta * g_b
@@ -309,7 +318,7 @@ class FloatKernels:
             k.adapt(st)
         if optimizer is None:
             for k, st, st_old, p in zip(self.layers, new, old, pres):
-                k.learn_synapses(st.e, p, t)
+                k.learn_synapses(k.learning_error(st.e), p, t)
                 k.learn_tau(st, st_old, t)
             return
         params, grads = {}, {}
@@ -377,10 +386,6 @@ class FixedLayer:
         self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "lacc_B", "tag", "q")}
         self._acc_max = X.acc_limit(q.acc_bits)
         self.norm = ql.norm
-        if self.norm is not None and q.chip_timing:
-            raise LavaGleError(f"layer {ql.name!r}: neuron-local normalisers run with exact "
-                               "timing only so far (backend numpy-fixed); chip timing "
-                               "(lava-fixed, numpy-fixed-chip) refuses them")
         has = (None, None) if self.norm is None else (self.norm.gain_shift, self.norm.error_shift)
         # the prior: r = 1 in the layer's 24-bit rate format (g = 1), update 1
         self.gain_ms = (None if has[0] is None else
@@ -513,28 +518,33 @@ class FixedLayer:
                 array[...] = mine[kind]
                 setattr(self, attrs.get(kind, kind), array)
 
-    def learn_synapses(self, e: Array, p: Array, t: int) -> None:
-        """Every learning epoch of step ``t``'s pair (errors ``e`` [..., n], payloads ``p``
-        [..., m]): the forward array's (:meth:`learn_forward`) and, under chip timing, the
-        backward array's (:meth:`learn_backward`). The engine and the fused model call this;
-        the structural model calls the two halves in the Processes that hold the arrays."""
-        self.learn_forward(e, p, t)
-        if self.B is not None:
-            self.learn_backward(e, p, t)
+    def learning_error(self, e: Array) -> Array:
+        """The error the arrays into the layer learn from: ``e``, or with an error
+        normaliser ``round(nu e)`` (``NORM_FRAC`` fraction bits,
+        :func:`~lava_gle.numerics.fixed.normalised_error`)."""
+        return e if self.nu is None else ops.normalised_error(e, self.nu)
 
-    def learn_forward(self, e: Array, p: Array, t: int) -> None:
-        """One learning-engine epoch of the forward array (W, b) at step ``t`` (its random
-        numbers come from the counter hash of ``(seed, layer, t)``):
-        :func:`~lava_gle.numerics.fixed.learn_projection`."""
+    def learn_synapses(self, l: Array, p: Array, t: int) -> None:
+        """Every learning epoch of step ``t``'s pair (learning errors ``l`` [..., n] of
+        :meth:`learning_error`, payloads ``p`` [..., m]): the forward array's
+        (:meth:`learn_forward`) and, under chip timing, the backward array's
+        (:meth:`learn_backward`). The engine and the fused model call this; the structural
+        model calls the two halves in the Processes that hold the arrays."""
+        self.learn_forward(l, p, t)
+        if self.B is not None:
+            self.learn_backward(l, p, t)
+
+    def learn_forward(self, l: Array, p: Array, t: int) -> None:
+        """One learning-engine epoch of the forward array (W, b) at step ``t`` for the
+        learning errors ``l`` (:meth:`learning_error`); its random numbers come from the
+        counter hash of ``(seed, layer, t)``: :func:`~lava_gle.numerics.fixed.learn_projection`."""
         ql, q = self.ql, self.q
         if ql.rule is None:
             return
         W, b = self._carry("W", "tag_W"), self._carry("b", "tag_b")
         p = X.learning_payload(p, ql.pre_wide_bits)
-        if self.nu is not None:  # the normalised error (NORM_FRAC fraction bits)
-            e = ops.normalised_error(e, self.nu)
         n_trace, n_w, n_b, n_acc = ops.learn_projection(
-            W, b, p, e, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
+            W, b, p, l, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
             self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening)
         self._count("trace", n_trace)
         self._count("lacc", n_acc)
@@ -551,9 +561,9 @@ class FixedLayer:
         self._count(kind, ops.carry_tags(getattr(self, kind), tags, self.ql.tag_bits))
         return tags
 
-    def learn_backward(self, e: Array, p: Array, t: int) -> None:
+    def learn_backward(self, l: Array, p: Array, t: int) -> None:
         """The backward array's learning epoch for the forward pair of step ``t`` (chip
-        timing; ``e`` [..., n], ``p`` [..., m] as for :meth:`learn_forward`), then the
+        timing; ``l`` [..., n], ``p`` [..., m] as for :meth:`learn_forward`), then the
         transpose drift against W, which must already hold the forward epoch of step ``t``.
 
         On the chip it runs at step ``t + 1`` on the lower layer's cores: the error payload
@@ -575,7 +585,7 @@ class FixedLayer:
                     else (X.BACKWARD_STREAM + self.index, t + 1))
         p = X.learning_payload(p, ql.pre_wide_bits)
         _, n, _, n_acc = ops.learn_projection(
-            self._carry("B", "tag_B"), None, p, e, ql.trace_shift, ql.pre_signed, ql.rule,
+            self._carry("B", "tag_B"), None, p, l, ql.trace_shift, ql.pre_signed, ql.rule,
             None, q.seed, self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening,
             rounding, self._active)
         self._count("B" if self.tag_B is None else "tag", n)
@@ -683,5 +693,5 @@ class FixedKernels:
         for k, st in zip(self.layers, new):
             k.adapt(st)
         for k, st, st_old, p in zip(self.layers, new, old, pres):
-            k.learn_synapses(st.e, p, t)
+            k.learn_synapses(k.learning_error(st.e), p, t)
             k.learn_tau(st, st_old, t)

@@ -28,6 +28,10 @@ processes, and no signal goes back to its sender inside a step::
     neurons[l].e_out -> back[l].e_in          back[l].eps_out -> neurons[l-1].d_in
     source.y_out -> neurons[L-1].y_in
 
+A layer with an error normaliser (``error_norm_decay``) sends its learning error too,
+``neurons[l].l_out -> proj[l].l_in`` (``back[l].l_in`` under chip timing), while
+learning; its normalisers' state lives with its neurons.
+
 Learnable parameters and recordings are shared arrays in ``directory``
 (see :mod:`lava_gle.runtime.shared_memory`).
 """
@@ -45,8 +49,8 @@ from lava.magma.core.process.process import AbstractProcess
 
 from lava_gle.network import Network
 from lava_gle.processes.gle.process import (
-    BACKWARD_KINDS, FORWARD_KINDS, NEURON_RECORDABLE, GleBackwardArray, GleNeurons,
-    GleProjection, Output, Recording, Synapses, shared_of,
+    BACKWARD_KINDS, FORWARD_KINDS, NEURON_RECORDABLE, NORMALISER_KINDS, GleBackwardArray,
+    GleNeurons, GleProjection, Normalisers, Output, Recording, Synapses, shared_of,
 )
 from lava_gle.processes.network.process import GleNetworkProcess, LayerMemory
 from lava_gle.processes.stream.process import StreamSource
@@ -167,10 +171,16 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
         forward = shared_of(mem.arrays, FORWARD_KINDS)
         synapses = Synapses(forward, lrn.enabled) if chip else None
         tau_m = mem.arrays.get("tau_m")
+        norm = shared_of(mem.arrays, NORMALISER_KINDS)
+        # the arrays into the layer learn from its normalised error in another Process
+        normalised = (lrn.enabled and k.error_ms is not None
+                      and not (chip and below_neurons is None))
         neurons = GleNeurons(kernel=k, output=output, learn_tau=tau_m is not None,
                              tau_m_shared=tau_m, reset_interval=reset_interval,
                              recording=mem.recording, saturation=counters,
-                             synapses=synapses, name=f"{k.name}.neurons")
+                             synapses=synapses,
+                             normalisers=Normalisers(norm, lrn.enabled) if norm else None,
+                             sends_learning_error=normalised, name=f"{k.name}.neurons")
         handle = LayerHandle(k.name, i, mem.arrays, mem.recording, neurons=neurons)
         if chip:
             below_rate.connect(neurons.p_in)
@@ -178,18 +188,23 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
                 back = handle.backward = GleBackwardArray(
                     kernel=k, learning=lrn.enabled, reset_interval=reset_interval,
                     shared=shared_of(mem.arrays, BACKWARD_KINDS), W_shared=mem.arrays["W"],
-                    saturation=counters, name=f"{k.name}.backward")
+                    saturation=counters, normalised=normalised, name=f"{k.name}.backward")
                 below_rate.connect(back.r_in)
                 neurons.e_out.connect(back.e_in)
+                if normalised:
+                    neurons.l_out.connect(back.l_in)
                 back.eps_out.connect(below_neurons.d_in)
                 processes.append(back)
         else:
             proj = handle.projection = GleProjection(
                 kernel=k, learning=lrn.enabled, sends_error=i > 0,
-                reset_interval=reset_interval, shared=forward, saturation=counters, name=f"{k.name}.projection")
+                reset_interval=reset_interval, shared=forward, saturation=counters,
+                normalised=normalised, name=f"{k.name}.projection")
             below_rate.connect(proj.p_in)
             proj.s_out.connect(neurons.s_in)
             neurons.e_out.connect(proj.e_in)
+            if normalised:
+                neurons.l_out.connect(proj.l_in)
             if below_neurons is not None:
                 proj.eps_out.connect(below_neurons.d_in)
             processes.append(proj)

@@ -73,11 +73,6 @@ class LavaNetwork:
             raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
         if chunk is not None and chunk < 1:
             raise LavaGleError(f"chunk={chunk}: must be a positive number of steps")
-        if net.normaliser() is not None:
-            name, key = net.normaliser()
-            raise LavaGleError(f"layer {name!r}: {key} (a neuron-local normaliser) runs on "
-                               "the NumPy engines only so far; use backend numpy or "
-                               "numpy-fixed, or remove it")
         self.net = net
         self.backend = backend
         self.tag = BACKEND_TAGS[backend]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import GoldenCase, with_error_bounds
+from conftest import GoldenCase, with_error_bounds, with_normalisers
 from lava_gle import network_from_dict
 from lava_gle.numerics.engine import FixedEngine
 from lava_gle.quantize import QuantizationError, QuantizationWarning
@@ -302,4 +302,26 @@ def test_error_bounds_identical_integers(fused):
         warnings.simplefilter("ignore", QuantizationWarning)
         e = FixedEngine(net).run(g.inputs[:T], g.targets[:T], record=["e"])
     assert np.abs(e["e.hidden"]).max() == pytest.approx(0.05, abs=2 ** -10)  # clipping
+    assert_same_integers(net, g.inputs[:T], g.targets[:T], fused)
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("timing", ["exact", "chip"])
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_normalisers_identical_integers(timing, fused):
+    """Neuron-local normalisers (gains on the hidden layer, error normalisers on both) in
+    the Lava models: the gained payloads, the learning error the neurons send beside e
+    (to the projection, or under chip timing to the backward array) and the normalisers'
+    state (``gain_ms``, ``error_ms``, ``norm_steps``) are numpy-fixed's integers."""
+    g = GoldenCase("visible_mlp")
+    net = with_normalisers(g.net)
+    net = dataclasses.replace(net, fixed_point={**net.fixed_point, "timing": timing})
+    T = 400
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        engine = FixedEngine(net, dequantize=False)
+        engine.run(g.inputs[:T], g.targets[:T])
+    hidden, out = engine.kernels.layers
+    assert int(hidden.norm_steps) == T and not np.all(hidden.gamma == hidden.gamma[0])
+    assert out.nu is not None and hidden.error_ms.min() > 0
     assert_same_integers(net, g.inputs[:T], g.targets[:T], fused)

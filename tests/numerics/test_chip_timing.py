@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
-from conftest import GoldenCase
+from conftest import GoldenCase, with_normalisers
 from lava_gle import network_from_dict
 from lava_gle.backends import simulate
 from lava_gle.errors import NetworkSpecError
@@ -44,6 +44,14 @@ def assert_mirrored_chip_equals_exact(net, x, y):
         assert mirrored[f"drift_max.{layer.name}"] == 0
         assert mirrored[f"drift_rms.{layer.name}"] == 0
     assert "W_back." + net.layers[0].name not in mirrored  # nothing below the first layer
+
+
+def test_mirrored_draws_give_exact_timing_with_normalisers():
+    """With neuron-local normalisers (gains on the hidden layer, error normalisers on both)
+    the backward array learns from the learning error the neurons send, normalised, as
+    the forward array does: with its rounding numbers every integer is exact timing's."""
+    g = GoldenCase("visible_mlp")
+    assert_mirrored_chip_equals_exact(with_normalisers(g.net), g.inputs, g.targets)
 
 
 @pytest.mark.parametrize("tags", [0, 7])

@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import GoldenCase
+from conftest import SHIFT_DECAY, GoldenCase, with_normalisers
 from lava_gle import LavaGleError, network_from_dict
 from lava_gle.description import network_to_dict
 from lava_gle.experiments.training import frozen_network
@@ -20,11 +20,9 @@ from tolerances import assert_close_at_scale
 
 
 def _normalised(net, gain=0.99, norm=0.99):
-    """``net`` (two layers) with a gain on the hidden layer and error normalisers on both."""
-    hidden, out = net.layers
-    return dataclasses.replace(net, layers=(
-        dataclasses.replace(hidden, gain_decay=gain, error_norm_decay=norm),
-        dataclasses.replace(out, error_norm_decay=norm)))
+    """``net`` (two layers) with a gain on the hidden layer and error normalisers on both
+    (a decay of 0.99 by default: float only)."""
+    return with_normalisers(net, gain, norm)
 
 
 def test_the_rate_halves_at_powers_of_two_down_to_one_minus_the_decay():
@@ -222,18 +220,11 @@ def test_descriptions_take_checked_decays_and_write_them_back():
             network_from_dict(bad)
 
 
-def test_backends_without_normalisers_refuse_them_by_name():
+def test_parts_without_normalisers_refuse_them_by_name():
     g = GoldenCase("visible_mlp")
     with pytest.raises(QuantizationError, match=r"layer 'hidden': gain_decay 0.99 is not "
                                                 r"1 - 2\*\*-s; .* use 0.9921875 \(1 - 2\*\*-7\)"):
         quantize_network(_normalised(g.net))
-    with pytest.raises(LavaGleError, match="layer 'hidden': neuron-local normalisers run with "
-                                           "exact timing only"):
-        FixedEngine(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY), qnet=dataclasses.replace(
-            _quantized(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)), chip_timing=True))
-    from lava_gle.runtime import LavaNetwork
-    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* NumPy engines only"):
-        LavaNetwork(_normalised(g.net))
     from lava_gle.mappings.mapper import map_network
     with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* no neuron program"):
         map_network(_normalised(g.net))
@@ -243,10 +234,6 @@ def test_backends_without_normalisers_refuse_them_by_name():
 
 
 # -- integers ---------------------------------------------------------------------------
-
-#: A decay the integers take (1 - 2**-6: about 64 steps).
-SHIFT_DECAY = 1 - 2 ** -6
-
 
 def _quantized(net):
     import warnings
@@ -385,7 +372,7 @@ def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
     X.learn_projection(w_ref, b_ref, x, X.normalised_error(st.e, k.nu), k.ql.trace_shift,
                        k.ql.pre_signed,
                        k.ql.rule, k.ql.bias_rule, engine.q.seed, 0, 7, True)
-    k.learn_forward(st.e, x, 7)
+    k.learn_forward(k.learning_error(st.e), x, 7)
     np.testing.assert_array_equal(k.W, w_ref)
     np.testing.assert_array_equal(k.b, b_ref)
     # the layer above sums the 16-bit q and its learning engine traces q rounded to 8 bits
@@ -398,7 +385,7 @@ def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
     X.learn_projection(w_ref, b_ref, q8, X.normalised_error(st_top.e, top.nu),
                        top.ql.trace_shift, top.ql.pre_signed, top.ql.rule,
                        top.ql.bias_rule, engine.q.seed, 1, 7, True)
-    top.learn_forward(st_top.e, q, 7)
+    top.learn_forward(top.learning_error(st_top.e), q, 7)
     np.testing.assert_array_equal(top.W, w_ref)
     np.testing.assert_array_equal(top.b, b_ref)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import MLP_ERROR_BOUNDS, GoldenCase, with_error_bounds
+from conftest import MLP_ERROR_BOUNDS, GoldenCase, with_error_bounds, with_normalisers
 from lava_gle import Network, network_from_dict
 from lava_gle.numerics.engine import Engine
 from lava_gle.errors import LavaGleError
@@ -90,6 +90,29 @@ def test_error_bounds_in_lava_float_give_the_engines_bits(fused):
     for key in expected:
         np.testing.assert_array_equal(traces[key], expected[key], err_msg=key)
     assert np.abs(traces["e.hidden"]).max() == MLP_ERROR_BOUNDS["hidden"]
+
+
+@pytest.mark.lava
+@pytest.mark.parametrize("fused", [False, True], ids=["structural", "fused"])
+def test_normalisers_in_lava_float_give_the_engines_bits(fused):
+    """Gains on the hidden layer and error normalisers on both, learning: lava-float
+    gives the engine's bits, and the normalisers' state after the run is the engine's
+    (kept by the neurons Processes, read back by the host)."""
+    g = GoldenCase("visible_mlp")
+    net = with_normalisers(g.net, gain=0.99, norm=0.99)
+    T = 300
+    engine = Engine(net)
+    expected = engine.run(g.inputs[:T], g.targets[:T], record=True)
+    with LavaNetwork(net, backend="float", fused=fused) as sim:
+        traces = sim.run(g.inputs[:T], g.targets[:T])
+        params = sim.parameters()
+    for key in expected:
+        np.testing.assert_array_equal(traces[key], expected[key], err_msg=key)
+    state = engine.state_dict()
+    for key in ("gain_ms.0", "error_ms.0", "error_ms.1", "norm_steps.0"):
+        np.testing.assert_array_equal(params[key], state[key], err_msg=key)
+    assert int(state["norm_steps.0"]) == T
+    assert not np.allclose(engine.kernels.layers[0].gain, 1.0)  # the gains moved
 
 
 @pytest.mark.lava

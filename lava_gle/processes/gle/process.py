@@ -46,6 +46,9 @@ class Output:
 FORWARD_KINDS = ("W", "b", "tag_W", "tag_b")
 #: Those of a backward array (chip timing), with its transpose drift figures.
 BACKWARD_KINDS = ("B", "tag_B", "drift")
+#: The state of a layer's neuron-local normalisers (``gain_decay``, ``error_norm_decay``):
+#: the running mean squares of the rates and errors and the number of updates.
+NORMALISER_KINDS = ("gain_ms", "error_ms", "norm_steps")
 
 
 def shared_of(arrays: dict[str, SharedArray], kinds: tuple[str, ...]) -> dict[str, SharedArray]:
@@ -59,6 +62,16 @@ class Synapses:
     sits on the layer's own cores): the shared arrays it lives in by kind (``W`` [n, m],
     ``b`` [n], with weight tags ``tag_W``, ``tag_b``; :data:`FORWARD_KINDS`) and whether
     its learning epoch runs every step (``learning``)."""
+
+    arrays: dict[str, SharedArray]
+    learning: bool
+
+
+@dataclass(frozen=True)
+class Normalisers:
+    """The neuron-local normalisers of a layer (``docs/model.md``), held by its neurons
+    Process: the shared arrays their state lives in by kind (:data:`NORMALISER_KINDS`)
+    and whether they adapt every step (``learning``)."""
 
     arrays: dict[str, SharedArray]
     learning: bool
@@ -105,11 +118,16 @@ class GleNeurons(AbstractProcess):
     y_in : InPort [n] (mse) or [1] (ce: the class index)
         Target y_t (output neurons with a target stream).
     e_out : OutPort [n]
-        Sent last: the error e of this step. It is both the learning third factor of
-        the input projection and the input of its backward path (one projection
-        process serves both, so one port carries both). With ``synapses``: the input
-        of the backward array (:class:`GleBackwardArray`), sent after the forward
-        array's learning epoch of the step.
+        Sent after the step: the error e of this step. It is both the learning third
+        factor of the input projection and the input of its backward path (one
+        projection process serves both, so one port carries both). With ``synapses``:
+        the input of the backward array (:class:`GleBackwardArray`), sent after the
+        forward array's learning epoch of the step.
+    l_out : OutPort [n]
+        Sent last, only with ``sends_learning_error``: the learning error of this step,
+        ``e`` normalised by the neurons' error normaliser (the kernel's
+        ``learning_error``), the third factor of the arrays into the layer in place of
+        ``e`` (as a chip's neurons hand the learning engine their post-synaptic trace).
 
     Vars
     ----
@@ -137,17 +155,25 @@ class GleNeurons(AbstractProcess):
     synapses : Synapses or None
         The layer's forward array, when this Process holds it (chip timing): the drive
         ``W p + b`` and W's learning epoch (the kernel's ``drive``, ``learn_forward``).
+    normalisers : Normalisers or None
+        The layer's neuron-local normalisers (the kernel's ``adapt`` after every step
+        while learning; its gains scale the rates it sends and the error it receives).
+    sends_learning_error : bool
+        Send the learning error on ``l_out`` (a layer with an error normaliser whose
+        arrays learn in another Process).
     """
 
     def __init__(self, *, kernel, output: Output | None = None, learn_tau: bool = False,
                  tau_m_shared: SharedArray | None = None, reset_interval: int = 0,
                  recording: Recording | None = None, saturation=None,
-                 synapses: Synapses | None = None, name: str | None = None) -> None:
+                 synapses: Synapses | None = None, normalisers: Normalisers | None = None,
+                 sends_learning_error: bool = False, name: str | None = None) -> None:
         n, m = kernel.W.shape
         super().__init__(kernel=kernel, output=output, learn_tau=bool(learn_tau),
                          tau_m_shared=tau_m_shared, reset_interval=int(reset_interval),
                          recording=recording, saturation=saturation, synapses=synapses,
-                         name=name)
+                         normalisers=normalisers,
+                         sends_learning_error=bool(sends_learning_error), name=name)
         self.s_in = InPort(shape=(n,))
         self.p_in = InPort(shape=(m,))
         self.d_in = InPort(shape=(n,))
@@ -155,6 +181,7 @@ class GleNeurons(AbstractProcess):
         self.y_in = InPort(shape=y_shape)
         self.r_out = OutPort(shape=(n,))
         self.e_out = OutPort(shape=(n,))
+        self.l_out = OutPort(shape=(n,))
         zero = kernel.zero_state(())
         for var in ("u", "v", "r", "r_prime", "u_prosp", "e"):
             setattr(self, var, Var(shape=(n,), init=kernel.var(zero, var)))
@@ -189,6 +216,9 @@ class GleProjection(AbstractProcess):
         The drive W p + b.
     e_in : InPort [n]
         Postsynaptic error e of this step (third factor and backward input).
+    l_in : InPort [n]
+        With ``normalised``: the postsynaptic learning error of this step (``l_out`` of
+        :class:`GleNeurons`), the third factor in place of ``e``.
 
     Vars
     ----
@@ -213,17 +243,20 @@ class GleProjection(AbstractProcess):
         with weight tags, ``tag_W``, ``tag_b``); the host reads them after the run.
     saturation : SharedCounters or None
         As in :class:`GleNeurons`.
+    normalised : bool
+        Learn from the learning error on ``l_in`` (the neurons have an error normaliser).
     """
 
     def __init__(self, *, kernel, learning: bool = False, sends_error: bool = True,
                  reset_interval: int = 0, shared: dict[str, SharedArray] | None = None,
-                 saturation=None, name: str | None = None) -> None:
+                 saturation=None, normalised: bool = False, name: str | None = None) -> None:
         n, m = kernel.W.shape
         super().__init__(kernel=kernel, learning=bool(learning), sends_error=bool(sends_error),
                          reset_interval=int(reset_interval), shared=dict(shared or {}),
-                         saturation=saturation, name=name)
+                         saturation=saturation, normalised=bool(normalised), name=name)
         self.p_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
+        self.l_in = InPort(shape=(n,))
         self.s_out = OutPort(shape=(n,))
         self.eps_out = OutPort(shape=(m,))
         self.W = Var(shape=(n, m), init=kernel.W.copy())
@@ -257,6 +290,9 @@ class GleBackwardArray(AbstractProcess):
         The lower neurons' rate r_{l-1}^- of the previous step.
     e_in : InPort [n]
         The layer's error e of this step.
+    l_in : InPort [n]
+        With ``normalised``: the layer's learning error of this step (``l_out`` of
+        :class:`GleNeurons`), the third factor of B's epoch in place of ``e``.
 
     Vars
     ----
@@ -279,17 +315,21 @@ class GleBackwardArray(AbstractProcess):
     W_shared : SharedArray
         The layer's forward array (read here only, for the drift).
     saturation : SharedCounters or None
+    normalised : bool
+        As in :class:`GleProjection`.
     """
 
     def __init__(self, *, kernel, learning: bool = False, reset_interval: int = 0,
                  shared: dict[str, SharedArray], W_shared: SharedArray,
-                 saturation=None, name: str | None = None) -> None:
+                 saturation=None, normalised: bool = False, name: str | None = None) -> None:
         n, m = kernel.B.shape
         super().__init__(kernel=kernel, learning=bool(learning),
                          reset_interval=int(reset_interval), shared=dict(shared),
-                         W_shared=W_shared, saturation=saturation, name=name)
+                         W_shared=W_shared, saturation=saturation,
+                         normalised=bool(normalised), name=name)
         self.r_in = InPort(shape=(m,))
         self.e_in = InPort(shape=(n,))
+        self.l_in = InPort(shape=(n,))
         self.eps_out = OutPort(shape=(m,))
         self.B = Var(shape=(n, m), init=kernel.B.copy())
         self.eps = Var(shape=(m,), init=np.zeros(m, kernel.B.dtype))
