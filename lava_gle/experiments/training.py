@@ -786,8 +786,11 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
+        gains = [layer.name for layer in net.layers if layer.gain_decay is not None]
         other = other_backend_metrics(result.network, data, cfg, backend,
-                                      config.lava_sequences, log)
+                                      config.lava_sequences, log,
+                                      FOLDED_GAINS.format(gains[0]) if fixed and gains
+                                      else None)
         other["not_measured"] = {**metrics.get("not_measured", {}), **other["not_measured"]}
         metrics.update(other)
         write_metrics(out, metrics)
@@ -1042,10 +1045,17 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
 #: The fixed-point inference measured after training (:func:`other_backend_metrics`):
 #: key suffix of ``test_accuracy_fixed`` and ``fixed_point_warning`` -> backend.
 FIXED_INFERENCE = {"": "numpy-fixed", "_chip": "numpy-fixed-chip"}
+#: Why a network trained in integers with gains is not quantised again for inference.
+FOLDED_GAINS = ("layer {!r} has gain_decay: the trained integers, gains in the neurons, "
+                "are the fixed-point network (test_accuracy; with learning off chip timing "
+                "gives the same integers); quantising again the description, which folds "
+                "the gains into the weights above, saturates weights as no deployment "
+                "would")
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
-                          n_lava: int, log: Callable[[str], None]) -> dict[str, Any]:
+                          n_lava: int, log: Callable[[str], None],
+                          not_requantised: str | None = None) -> dict[str, Any]:
     """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
 
     The fixed-point formats are calibrated (:func:`lava_gle.calibration.calibrate`) on
@@ -1056,7 +1066,8 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     ``test_accuracy_fixed_chip`` the same with ``numpy-fixed-chip`` (chip timing; learning
     is off, so no backward array learns and it gives the integers of exact timing). The
     backend a fixed-point run trained on is left out (its test accuracy is the trained
-    integers').
+    integers'). With ``not_requantised`` (the reason, e.g. :data:`FOLDED_GAINS`) neither
+    is measured; the reason goes into ``not_measured``.
     ``lava_agreement``: the first ``n_lava`` test sequences, each from the zero state
     (Lava has no batch axis and resets between sequences; the engine twin runs them
     as independent batch elements, which is the same thing), through
@@ -1099,8 +1110,10 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
         return float(np.mean(np.argmax(logits, -1) == data.y_test))
 
     for suffix, backend in FIXED_INFERENCE.items():
-        if backend != trained_on:
-            key = f"test_accuracy_fixed{suffix}"
+        key = f"test_accuracy_fixed{suffix}"
+        if not_requantised is not None:
+            out["not_measured"][key] = not_requantised
+        elif backend != trained_on:
             out[key] = attempt(key, backend, lambda b=backend, s=suffix: fixed_accuracy(b, s))
     x = np.ascontiguousarray(data.x_test[:n_lava].transpose(1, 0, 2))  # [T, n, in]
     eval_net = inference_network(net)

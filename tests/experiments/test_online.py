@@ -473,6 +473,10 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     # no end case: a description cannot hold the trained normalisers' state
     assert m["compare_case_end"] is None and not (tmp_path / "compare_case_end").exists()
     assert m["not_measured"]["compare_case_end"].startswith("layer 'h0' has gain_decay")
+    # the trained integers keep their gains: not quantised again with the gains folded
+    assert m["test_accuracy_fixed"] is None and m["test_accuracy_fixed_chip"] is None
+    assert m["not_measured"]["test_accuracy_fixed_chip"].startswith(
+        "layer 'h0' has gain_decay: the trained integers")
     # the normalisers run in the Lava models, under chip timing too
     assert m["lava_fixed_agreement"]["identical"], m["lava_fixed_agreement"]["differing"]
     assert "lava_fixed_agreement" not in m["not_measured"]
