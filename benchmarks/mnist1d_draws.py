@@ -4,8 +4,10 @@ One integer run is one draw of its rounding: runs that differ only in
 ``fixed_point.seed`` (the learning engines' random numbers and the error trace's dither)
 ended 1.5-4.7 test points apart in session 20 (``docs/experiments.md``). This reads a
 ``lava-gle experiment mnist1d --backend numpy-fixed`` run (its integers: rounding seed 0;
-its ``float_same_rule``: the twin) and the ``mnist1d_gap.py RUN --train-integers OUT
---rounding-seed N`` runs of the same configuration, and prints per draw and over the
+its ``float_same_rule``: the twin) and other draws of the same configuration: runs with
+``--rounding-seed N`` (each with a copy of RUN's ``float_same_rule``, so the twin is not
+trained again) or ``mnist1d_gap.py RUN --train-integers OUT --rounding-seed N`` runs, which
+take RUN's recorded formats; it prints per draw and over the
 draws the final and last-5 test accuracy and the gap to the twin: the protocol by which
 the targets of ``docs/experiments.md`` ("Status") are judged.
 

@@ -77,6 +77,11 @@ def add_parser(sub) -> None:
                         "payloads g r a hidden layer sends up (8-24; default 16, 8: the "
                         "8-bit learning payload itself, as before 2026-12-02; "
                         "docs/fixed-point.md)")
+    p.add_argument("--rounding-seed", type=natural_int, metavar="N",
+                   help="mnist1d, yinyang, fixed point: seed of the learning engines' random "
+                        "numbers (stochastic rounding, error-trace dither; default 0); runs "
+                        "that differ in it only are draws of the integers' rounding, and "
+                        "share one float twin (a copy of its float_same_rule directory)")
     p.add_argument("--formats", choices=("initial", "float"),
                    help="mnist1d, yinyang, fixed point: size the formats from the initial "
                         "network or from the float run with the same rule, trained first "
@@ -142,12 +147,13 @@ def run(args: argparse.Namespace) -> int:
                                    or args.gain_decay is not None
                                    or args.gain_max is not None
                                    or args.gain_payload_bits is not None
+                                   or args.rounding_seed is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--gain-max, --gain-payload-bits, --teach-start and --target-rate "
-                           "apply to mnist1d and yinyang")
+                           "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start "
+                           "and --target-rate apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
-                              args.gain_payload_bits, args.gain_max)
+                              args.gain_payload_bits, args.gain_max, args.rounding_seed)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

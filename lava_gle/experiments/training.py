@@ -147,7 +147,10 @@ class RuleOptions:
     the hidden layers (None: the model's default, ``floating.GAIN_MAX``).
     ``gain_payload_bits``: fixed point with normalisers only,
     ``fixed_point.gain_payload_bits`` of the network (the width of the gained payloads
-    ``g r``; None: the quantiser's default, 16).
+    ``g r``; None: the quantiser's default, 16). ``rounding_seed``: fixed point only,
+    ``fixed_point.seed`` of the network, the seed of the learning engines' random numbers
+    (stochastic rounding, error-trace dither; None: the quantiser's default, 0): runs that
+    differ in it only are draws of the integers' rounding against one float twin.
     """
 
     optimizer: str = "adam"
@@ -165,6 +168,7 @@ class RuleOptions:
     gain_decay: float | None = None
     gain_max: float | None = None
     gain_payload_bits: int | None = None
+    rounding_seed: int | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -180,15 +184,18 @@ class RuleOptions:
                  error_bounds: dict[str, float] | None = None) -> Network:
         """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
         and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults, not
-        used with normalisers), weight tags, normalisers and their payloads' width."""
+        used with normalisers), weight tags, normalisers, their payloads' width and the
+        rounding seed."""
         if self.normalizer_decay is not None:
             eta_scales, error_bounds = {}, {}
         net = self.with_normalizers(self.with_weight_tags(self.with_error_bounds(
             self.with_eta_scales(net, eta_scales), error_bounds or {})))
-        if self.gain_payload_bits is None:
+        network_wide = {"gain_payload_bits": self.gain_payload_bits,
+                        "seed": self.rounding_seed}
+        network_wide = {k: v for k, v in network_wide.items() if v is not None}
+        if not network_wide:
             return net
-        return replace(net, fixed_point={**net.fixed_point,
-                                         "gain_payload_bits": self.gain_payload_bits})
+        return replace(net, fixed_point={**net.fixed_point, **network_wide})
 
     def with_normalizers(self, net: Network) -> Network:
         """``net`` with :attr:`normalizer_decay` as ``gain_decay`` of its hidden layers and
@@ -316,7 +323,7 @@ def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
 #: of one run's ``float_same_rule`` (or one written before they were ignored) serves runs
 #: that differ in these only.
 TWIN_IGNORES = ("weight_tag_bits", "weight_range", "formats", "agreement_steps",
-                "lava_sequences", "gain_payload_bits")
+                "lava_sequences", "gain_payload_bits", "rounding_seed")
 
 
 def loss_note(rule: dict[str, Any], loss: str | None) -> str | None:
@@ -340,7 +347,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    normalizers: float | None = None,
                    gain_decay: float | None = None,
                    gain_payload_bits: int | None = None,
-                   gain_max: float | None = None) -> dict[str, Any]:
+                   gain_max: float | None = None,
+                   rounding_seed: int | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -350,7 +358,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
     ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``; ``gain_decay``
     (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
-    fixed-point backend; ``gain_max`` (1 to ``floating.GAIN_MAX``) ``normalizers``.
+    fixed-point backend; ``gain_max`` (1 to ``floating.GAIN_MAX``) ``normalizers``;
+    ``rounding_seed`` (>= 0) a fixed-point backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -374,10 +383,11 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                            "--loss mse")
     if target_rate is not None and not target_rate > 0:
         raise LavaGleError(f"--target-rate {target_rate:g}: the target rate must be > 0")
-    for flag, value in (("--formats", formats), ("--weight-tag-bits", weight_tag_bits)):
+    for flag, value in (("--formats", formats), ("--weight-tag-bits", weight_tag_bits),
+                        ("--rounding-seed", rounding_seed)):
         if value is not None and not fixed:
-            raise LavaGleError(f"{flag} applies to fixed-point formats; backend {backend} is "
-                               "float (use --backend numpy-fixed)")
+            raise LavaGleError(f"{flag} applies to the fixed-point backends; backend "
+                               f"{backend} is float (use --backend numpy-fixed)")
     if gain_decay is not None and normalizers is None:
         raise LavaGleError("--gain-decay sets the decay of the normalisers' gains; add "
                            "--normalizers")
@@ -415,7 +425,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
                        ("target_rate", target_rate),
-                       ("error_bound", parse_error_bounds(error_bound))):
+                       ("error_bound", parse_error_bounds(error_bound)),
+                       ("rounding_seed", rounding_seed)):
         if value is not None:
             out[key] = value
     return out

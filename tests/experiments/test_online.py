@@ -333,17 +333,28 @@ def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_p
 def test_runs_that_differ_in_integer_options_only_share_the_float_twin(tmp_path):
     """The float run with the same rule ignores the integers' options and the checks
     after training: a copy of one run's ``float_same_rule`` is resumed as finished by a run
-    with other tags, weight range and checks, not trained again (nor refused)."""
+    with other tags, weight range, rounding seed and checks, not trained again (nor
+    refused)."""
     import shutil
     first = yinyang.run_yinyang(TINY, tmp_path / "a", backend="numpy-fixed", quiet=True)
     shutil.copytree(tmp_path / "a" / "float_same_rule", tmp_path / "b" / "float_same_rule")
     other = replace(TINY, weight_tag_bits={"hidden": 0}, weight_range=2.0, formats="initial",
-                    agreement_steps=5, lava_sequences=0)
+                    agreement_steps=5, lava_sequences=0, rounding_seed=3)
     second = yinyang.run_yinyang(other, tmp_path / "b", backend="numpy-fixed", quiet=True)
     log = (tmp_path / "b" / "float_same_rule" / "log.txt").read_text()
     assert f"resuming at epoch {TINY.epochs + 1}" in log
     assert second["test_accuracy_float_same_rule"] == first["test_accuracy_float_same_rule"]
     assert second["history"] != first["history"]  # the integers did train differently
+    assert (first["config"]["rounding_seed"], second["config"]["rounding_seed"]) == (None, 3)
+
+
+def test_the_rounding_seed_is_the_integers_fixed_point_seed():
+    """``--rounding-seed`` (``rounding_seed``) is ``fixed_point.seed``, the seed of the
+    learning engines' random numbers; the float network does not depend on it."""
+    net = yinyang.build_network(TINY)
+    drawn = replace(TINY, rounding_seed=7).apply_to(net, {})
+    assert quantize_network(net).seed == 0 and quantize_network(drawn).seed == 7
+    assert drawn.fixed_point == {**TINY.apply_to(net, {}).fixed_point, "seed": 7}
 
 
 @pytest.mark.lava
