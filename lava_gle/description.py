@@ -23,7 +23,7 @@ from lava_gle.results import write_text
 from lava_gle.memory import require_memory
 from lava_gle.network import (
     BACKWARD_MODES, INIT_SCHEMES, LOSS_NAMES, PHI_NAMES,
-    InitSpec, InputSpec, LayerSpec, LearningSpec, Network, as_dict_value,
+    InitSpec, InputSpec, LayerSpec, LearningSpec, Network, NormaliserState, as_dict_value,
 )
 from lava_gle.numerics.floating import GAIN_MAX
 
@@ -33,7 +33,8 @@ _TOP_KEYS = {"gle_network", "name", "dt", "input", "layers", "learning", "seed",
 _INPUT_KEYS = {"size"}
 _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "biases", "init",
                "eta_scale", "error_bound", "gain_decay", "gain_max", "error_norm_decay",
-               "fixed_point"}
+               "normaliser_state", "fixed_point"}
+_STATE_KEYS = {"steps", "gain_ms", "error_ms"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
                   "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
@@ -282,7 +283,42 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
                      c.number(raw["error_bound"], f"{p}.error_bound", positive=True),
                      gain_decay=_decay(c, raw, p, "gain_decay"),
                      error_norm_decay=_decay(c, raw, p, "error_norm_decay"),
-                     gain_max=_gain_max(c, raw, p))
+                     gain_max=_gain_max(c, raw, p),
+                     normaliser_state=_normaliser_state(c, raw, p, size))
+
+
+#: The normaliser state's mean squares by the option they belong to.
+_STATE_OF = {"gain_ms": "gain_decay", "error_ms": "error_norm_decay"}
+
+
+def _normaliser_state(c: _Checker, raw: dict, p: str, size: int) -> NormaliserState | None:
+    """A layer's ``normaliser_state``: ``steps`` (>= 1) and a mean square (finite, >= 0,
+    one per neuron) for each of its normalisers, none for one it lacks."""
+    if raw.get("normaliser_state") is None:
+        return None
+    q = f"{p}.normaliser_state"
+    if all(raw.get(option) is None for option in _STATE_OF.values()):
+        raise c.fail(q, "is given but the layer has no normalisers; add 'gain_decay' or "
+                        "'error_norm_decay', or remove 'normaliser_state'")
+    state = c.mapping(raw["normaliser_state"], q)
+    c.keys(state, _STATE_KEYS, {"steps"}, q)
+    arrays = {}
+    for key, option in _STATE_OF.items():
+        has = raw.get(option) is not None
+        if has and state.get(key) is None:
+            raise c.fail(f"{q}.{key}", f"is missing: the layer has {option!r}, so its state "
+                                       "holds the running mean square of each neuron's "
+                                       f"{'rate' if key == 'gain_ms' else 'error'}")
+        if not has and state.get(key) is not None:
+            raise c.fail(f"{q}.{key}", f"is given but the layer has no {option!r}; add it "
+                                       f"or remove '{key}'")
+        if has:
+            ms = c.array(state[key], f"{q}.{key}", (size,))
+            if np.any(ms < 0):
+                raise c.fail(f"{q}.{key}", f"must be >= 0 (mean squares), got {ms.min():g}")
+            ms.setflags(write=False)
+            arrays[key] = ms
+    return NormaliserState(steps=c.integer(state["steps"], f"{q}.steps", minimum=1), **arrays)
 
 
 def _gain_max(c: _Checker, raw: dict, p: str) -> float:
@@ -456,6 +492,11 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
                 d[key] = getattr(layer, key)
         if layer.gain_decay is not None and layer.gain_max != GAIN_MAX:
             d["gain_max"] = layer.gain_max
+        state = layer.normaliser_state
+        if state is not None:
+            d["normaliser_state"] = {"steps": state.steps, **{
+                key: getattr(state, key).tolist() for key in _STATE_OF
+                if getattr(state, key) is not None}}
         layers.append(d)
     lrn = net.learning
     learning = {"enabled": lrn.enabled, "eta": lrn.eta, "gamma": lrn.gamma, "beta": lrn.beta,

@@ -68,6 +68,19 @@ class InitSpec:
 
 
 @dataclass(frozen=True, eq=False)
+class NormaliserState:
+    """Where a layer's neuron-local normalisers stand (``docs/model.md``, "Neuron-local
+    normalisers"): ``steps`` updates so far (>= 1), and the running mean squares of the
+    neurons' rates ``gain_ms`` [n] (with ``gain_decay``) and errors ``error_ms`` [n] (with
+    ``error_norm_decay``), in float units (rate^2, error^2); None where the layer has no
+    such normaliser. A layer without a state starts from the prior (``g = n = 1``)."""
+
+    steps: int
+    gain_ms: np.ndarray | None = None
+    error_ms: np.ndarray | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class LayerSpec:
     """One layer of GLE neurons and the projection into it.
 
@@ -112,6 +125,8 @@ class LayerSpec:
         :data:`lava_gle.numerics.floating.GAIN_MAX`, 1000), the gain of a nearly silent
         neuron. A lower cap keeps such a neuron from sending ``g r`` at 1000x when it
         starts to fire (``docs/model.md``, "Neuron-local normalisers").
+    normaliser_state : NormaliserState or None
+        With normalisers: where they stand (e.g. after training), instead of the prior.
     """
 
     name: str
@@ -129,6 +144,7 @@ class LayerSpec:
     gain_decay: float | None = None
     error_norm_decay: float | None = None
     gain_max: float = GAIN_MAX
+    normaliser_state: NormaliserState | None = None
 
     def tau_m_array(self) -> np.ndarray:
         """tau_m as a float64 array of shape [n]."""

@@ -518,7 +518,7 @@ def frozen_network(net: Network, engine) -> Network:
     without learning the normalisers do not act)."""
     trained = net.with_parameters(engine.weights, engine.biases)
     layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64), gain_decay=None,
-                           error_norm_decay=None)
+                           error_norm_decay=None, normaliser_state=None)
                    for layer, tau in zip(trained.layers, engine.tau_m))
     return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
 
@@ -920,21 +920,14 @@ def _learnable_biases(net: Network, narrow: dict[str, int], eta: float) -> Netwo
                 if l.name == exc.layer else l for l in net.layers))
 
 
-#: Why a run with neuron-local normalisers writes no ``compare_case_end``.
-NO_END_CASE = ("layer {0!r} has {1}: a network description holds no normaliser state, so "
-               "the float twin's trained network (its gains folded into the weights, or "
-               "its weights without the gains) is not the network that trained")
-
-
 def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config,
                            result: TrainResult, twin: TrainResult,
                            log: Callable[[str], None], out: Path, backend: str
                            ) -> dict[str, Any]:
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
-    start) and ``out/compare_case_end`` (the float twin's trained network at the last
-    epoch's rate; not for a network with normalisers, :data:`NO_END_CASE`) with
-    :func:`write_compare_case`."""
+    start) and ``out/compare_case_end`` (the float twin's trained network, its normalisers'
+    state included, at the last epoch's rate) with :func:`write_compare_case`."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
@@ -942,14 +935,9 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
     metrics["compare_case"] = write_compare_case(
         out / "compare_case", start_network(net, cfg), data, cfg, config.seed, backend)
-    if net.normaliser() is None:
-        metrics["compare_case_end"] = write_compare_case(
-            out / "compare_case_end", end_network(net, twin.network, cfg), data, cfg,
-            config.seed, backend)
-    else:
-        metrics["compare_case_end"] = None
-        metrics.setdefault("not_measured", {})["compare_case_end"] = NO_END_CASE.format(
-            *net.normaliser())
+    metrics["compare_case_end"] = write_compare_case(
+        out / "compare_case_end", end_network(net, twin.engine.network, cfg), data, cfg,
+        config.seed, backend)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
@@ -984,11 +972,14 @@ def start_network(net: Network, cfg: TrainConfig) -> Network:
 
 
 def end_network(net: Network, trained: Network, cfg: TrainConfig) -> Network:
-    """``net`` (its formats) with the parameters of ``trained`` (the float run with the same
-    rule, after training), learning at the rate of the last epoch (``sgd``)."""
+    """``net`` (its formats) with the parameters and normaliser states of ``trained`` (the
+    float run with the same rule after training, :attr:`Engine.network`), learning at the
+    rate of the last epoch (``sgd``)."""
     n = len(net.layers)
     out = net.with_parameters([trained.initial_weights(i) for i in range(n)],
                               [trained.initial_biases(i) for i in range(n)])
+    out = replace(out, layers=tuple(replace(layer, normaliser_state=t.normaliser_state)
+                                    for layer, t in zip(out.layers, trained.layers)))
     if cfg.optimizer != "sgd":
         return out
     return replace(out, learning=replace(net.learning, eta=cfg.eta(cfg.epochs - 1)))

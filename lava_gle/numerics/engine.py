@@ -27,12 +27,13 @@ Example
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
-from lava_gle.numerics.kernels import FixedKernels, FloatKernels
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_normaliser_states
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -129,6 +130,19 @@ class Engine:
     def tau_m(self) -> list[np.ndarray]:
         """Membrane time constants [n_l] in the unit of dt (learned when ``learn_tau``)."""
         return [k.tau_m for k in self.kernels.layers]
+
+    @property
+    def network(self) -> Network:
+        """The description with the engine's current parameters, to continue from: W (not
+        folded with the gains, unlike :attr:`weights`), b, tau_m where it learns, and the
+        normalisers' state (``normaliser_state``). Fixed point: the integers dequantised
+        (weight tags, the bits below the weights' LSB, are not kept)."""
+        layers = self.kernels.layers
+        net = self.net.with_parameters([k.decode("W", k.W) for k in layers], self.biases)
+        net = replace(net, layers=tuple(
+            replace(layer, tau_m=np.array(k.tau_m, np.float64)) if k.reports_tau_m else layer
+            for layer, k in zip(net.layers, layers)))
+        return with_normaliser_states(net, self.kernels)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The learnable arrays by name (``W.L``, ``b.L``, ``tau_m.L``) in float units."""

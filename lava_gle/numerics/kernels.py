@@ -46,7 +46,7 @@ import numpy as np
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
-from lava_gle.network import Network
+from lava_gle.network import Network, NormaliserState
 from lava_gle.quantize import QuantizedNetwork, quantize_network
 
 Array = np.ndarray
@@ -148,6 +148,12 @@ class FloatLayer:
                         np.full(spec.size, F.GAIN_PRIOR, self.dtype))
         self.error_ms = None if self.norm_decay is None else np.zeros(spec.size, self.dtype)
         self.norm_steps = np.zeros((), np.int64)
+        state = spec.normaliser_state
+        if state is not None:  # where a description left them
+            self.norm_steps[...] = state.steps
+            for kind in ("gain_ms", "error_ms"):
+                if getattr(self, kind) is not None:
+                    getattr(self, kind)[...] = getattr(state, kind)
         self._normalise()
 
     @property
@@ -171,6 +177,11 @@ class FloatLayer:
         for kind, values in params.items():
             mine[kind][...] = values
         self._normalise()
+
+    def normaliser_state(self) -> NormaliserState | None:
+        """Where the normalisers stand (a description's ``normaliser_state``, float64
+        copies); None without normalisers or before their first update."""
+        return _state(self.norm_steps, self.gain_ms, self.error_ms)
 
     def adapt(self, new: F.NeuronState) -> None:
         """One learning step of the neuron-local normalisers: the running mean squares of
@@ -332,6 +343,25 @@ class FloatKernels:
                 k.clamp_tau()
 
 
+def with_normaliser_states(net: Network, kernels) -> Network:
+    """``net`` with each layer's ``normaliser_state`` where ``kernels`` (float or fixed)
+    have them now (unchanged elsewhere)."""
+    return replace(net, layers=tuple(
+        layer if getattr(k, "norm_steps", 0) == 0 else
+        replace(layer, normaliser_state=k.normaliser_state())
+        for layer, k in zip(net.layers, kernels.layers)))
+
+
+def _state(steps: Array, gain_ms: Array | None, error_ms: Array | None
+           ) -> NormaliserState | None:
+    """A :class:`~lava_gle.network.NormaliserState` of float64 copies; None before the
+    first update or without normalisers."""
+    if int(steps) == 0 or (gain_ms is None and error_ms is None):
+        return None
+    return NormaliserState(int(steps), *(None if ms is None else np.array(ms, np.float64)
+                                         for ms in (gain_ms, error_ms)))
+
+
 # -- fixed point -----------------------------------------------------------------------
 
 class FixedLayer:
@@ -392,6 +422,12 @@ class FixedLayer:
                         np.full(ql.size, 1 << (2 * ql.rate_bits), np.int64))
         self.error_ms = None if has[1] is None else np.zeros(ql.size, np.int64)
         self.norm_steps = np.zeros((), np.int64)
+        if ql.norm_state is not None:  # where a description left them
+            steps, gain_ms, error_ms = ql.norm_state
+            self.norm_steps[...] = steps
+            for mine, given in ((self.gain_ms, gain_ms), (self.error_ms, error_ms)):
+                if mine is not None:
+                    mine[...] = given
         self._normalise()
 
     @property
@@ -446,6 +482,15 @@ class FixedLayer:
                                 self.ql.rate_signed, self.norm.wide_bits)
         self._count("q", n)
         return q
+
+    def normaliser_state(self) -> NormaliserState | None:
+        """Where the normalisers stand, in float units (a description's
+        ``normaliser_state``; exact: the integers times powers of two); None without
+        normalisers or before their first update."""
+        ql = self.ql
+        return _state(self.norm_steps,
+                      None if self.gain_ms is None else self.gain_ms * 4.0 ** -ql.rate_bits,
+                      None if self.error_ms is None else self.error_ms * 4.0 ** -ql.e_bits)
 
     def adapt(self, new: X.FixedNeuronState) -> None:
         """One learning step of the normalisers: the running mean squares of the new

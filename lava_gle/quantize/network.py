@@ -75,6 +75,10 @@ class QuantizedLayer:
     norm : NormaliserFormat or None
         The layer's neuron-local normalisers (``gain_decay``, ``error_norm_decay``) in
         integers; None without.
+    norm_state : tuple (steps, gain_ms, error_ms) or None
+        The description's ``normaliser_state`` in integers (:func:`normaliser_integers`):
+        the running mean squares of the 24-bit rate ``p`` and of ``e`` in their LSBs;
+        None: the normalisers start from the prior.
     tag_bits : int
         ``fixed_point.weight_tag_bits`` where the layer learns: 0, or the bits of the
         synaptic tag kept below each weight's and bias's LSB
@@ -120,6 +124,7 @@ class QuantizedLayer:
     tag_bits: int = 0
     norm: X.NormaliserFormat | None = None
     pre_wide_bits: int = 0
+    norm_state: tuple[int, np.ndarray | None, np.ndarray | None] | None = None
 
     def scale(self, var: str) -> float:
         """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
@@ -345,6 +350,33 @@ def _decay_shift(layer: LayerSpec, key: str) -> int | None:
     return s
 
 
+def normaliser_integers(layer: LayerSpec, rate_bits: int, e_bits: int
+                        ) -> tuple[int, np.ndarray | None, np.ndarray | None] | None:
+    """A layer's ``normaliser_state`` in integers: ``(steps, gain_ms, error_ms)`` with the
+    mean squares rounded to the LSBs of the squared 24-bit rate (``rate_bits`` fraction
+    bits) and error (``e_bits``); None without a state. A mean square beyond a 24-bit
+    value's (2**46) is refused: the state does not fit the layer's formats."""
+    state = layer.normaliser_state
+    if state is None:
+        return None
+    out = []
+    for key, bits in (("gain_ms", rate_bits), ("error_ms", e_bits)):
+        ms = getattr(state, key)
+        if ms is None:
+            out.append(None)
+            continue
+        scaled = ms * 2.0 ** (2 * bits)
+        if np.max(scaled) >= 2.0 ** (2 * X.STATE_BITS - 2):
+            raise QuantizationError(
+                f"layer {layer.name!r}: normaliser_state.{key} reaches {np.max(ms):g}, beyond "
+                f"the mean square of a 24-bit {'rate' if key == 'gain_ms' else 'error'} with "
+                f"{bits} fraction bits; give the layer a format with fewer fraction bits "
+                f"(fixed_point.{'rate_bits' if key == 'gain_ms' else 'error_bits'}) or "
+                "drop the state")
+        out.append(np.round(scaled).astype(np.int64))
+    return (state.steps, *out)
+
+
 def normaliser_format(layer: LayerSpec, rate: RateFormat, e_bits: int,
                       payload_bits: int) -> X.NormaliserFormat | None:
     """A layer's neuron-local normalisers in integers (None without); ``payload_bits``
@@ -491,7 +523,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         b_shift=b_exp + u_bits, back_shift=None if below is None
         else w_exp - e_bits + below.e_bits, tau=tau, pre_bits=rate.pre_bits,
         pre_signed=rate.pre_signed, phi_max_error=phi_err,
-        norm=normaliser_format(layer, rate, e_bits, opts.gain_payload_bits), **vars(learn))
+        norm=normaliser_format(layer, rate, e_bits, opts.gain_payload_bits),
+        norm_state=normaliser_integers(layer, rate.rate_bits, e_bits), **vars(learn))
 
 
 def quantize_network(net: Network) -> QuantizedNetwork:

@@ -20,7 +20,7 @@ import numpy as np
 
 from lava_gle.errors import DivergenceError, LavaGleError
 from lava_gle.numerics.engine import backward_results
-from lava_gle.numerics.kernels import FixedKernels, FloatKernels
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_normaliser_states
 from lava_gle.runtime.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.runtime.control import run_in_chunks, stop_runtime
 from lava_gle.runtime.selection import run_config
@@ -147,6 +147,8 @@ class LavaNetwork:
                 raise LavaGleError(f"set_weights({name!r}): layer has bias: false, so its "
                                    f"biases must stay zero")
             self._biases[i] = b
+        if self._kernels is not None:  # the normalisers go on from where they stand
+            self.net = with_normaliser_states(self.net, self._kernels)
         self._kernels = None  # the next run builds (quantises) them from these values
         self.qnet = None
 
@@ -163,12 +165,13 @@ class LavaNetwork:
 
     @property
     def network(self) -> Network:
-        """The description with the current parameters (weights, biases, learned tau_m)."""
+        """The description with the current parameters (weights, biases, learned tau_m,
+        and after a run the normalisers' state)."""
         net = self.net.with_parameters(self._weights, self._biases)
         if self.net.learning.learn_tau:
             net = replace(net, layers=tuple(replace(l, tau_m=t.copy())
                                             for l, t in zip(net.layers, self._tau_m)))
-        return net
+        return net if self._kernels is None else with_normaliser_states(net, self._kernels)
 
     # -- running --------------------------------------------------------------------
     def run(self, inputs, targets=None, record: Record = True, progress: bool = False,

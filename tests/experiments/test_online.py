@@ -481,9 +481,17 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     assert 0.0 < m["test_accuracy"] <= 1.0 and 0.0 < m["test_accuracy_float_same_rule"] <= 1.0
     assert {f"q.h{i}" for i in range(6)} <= set(m["saturation"])
     assert "q.out" not in m["saturation"]
-    # no end case: a description cannot hold the trained normalisers' state
-    assert m["compare_case_end"] is None and not (tmp_path / "compare_case_end").exists()
-    assert m["not_measured"]["compare_case_end"].startswith("layer 'h0' has gain_decay")
+    # the end case continues the twin where it ended: its weights (not folded with the
+    # gains) and its normalisers' state
+    end = load_network(tmp_path / m["compare_case_end"]["dir"] / "network.json")
+    twin = np.load(tmp_path / "float_same_rule" / "checkpoint.npz")
+    np.testing.assert_array_equal(end.initial_weights(3), twin["train.W.3"])
+    state = end.layers[2].normaliser_state
+    assert state.steps == int(twin["train.norm_steps.2"]) > 0
+    np.testing.assert_array_equal(state.gain_ms, twin["train.gain_ms.2"])
+    assert end.layers[-1].normaliser_state.gain_ms is None
+    np.testing.assert_array_equal(end.layers[-1].normaliser_state.error_ms,
+                                  twin["train.error_ms.6"])
     # the trained integers keep their gains: not quantised again with the gains folded
     assert m["test_accuracy_fixed"] is None and m["test_accuracy_fixed_chip"] is None
     assert m["not_measured"]["test_accuracy_fixed_chip"].startswith(

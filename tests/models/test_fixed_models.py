@@ -325,3 +325,20 @@ def test_normalisers_identical_integers(timing, fused):
     assert int(hidden.norm_steps) == T and not np.all(hidden.gamma == hidden.gamma[0])
     assert out.nu is not None and hidden.error_ms.min() > 0
     assert_same_integers(net, g.inputs[:T], g.targets[:T], fused)
+
+
+@pytest.mark.lava
+def test_a_described_normaliser_state_is_where_lava_starts():
+    """A description carrying the normalisers' state (``Engine.network`` after 200 steps):
+    the structural Lava model under chip timing starts from it and gives numpy-fixed's
+    integers."""
+    g = GoldenCase("visible_mlp")
+    net = with_normalisers(g.net)
+    net = dataclasses.replace(net, fixed_point={**net.fixed_point, "timing": "chip"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        engine = FixedEngine(net)
+        engine.run(g.inputs[:200], g.targets[:200])
+    described = engine.network
+    assert described.layers[0].normaliser_state.steps == 200
+    assert_same_integers(described, g.inputs[200:400], g.targets[200:400], fused=False)

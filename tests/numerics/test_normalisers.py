@@ -11,6 +11,7 @@ from conftest import SHIFT_DECAY, GoldenCase, with_normalisers
 from lava_gle import LavaGleError, network_from_dict
 from lava_gle.description import network_to_dict
 from lava_gle.experiments.training import frozen_network
+from lava_gle.network import NormaliserState
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
@@ -218,6 +219,87 @@ def test_descriptions_take_checked_decays_and_write_them_back():
         bad["layers"][layer][key] = value
         with pytest.raises(LavaGleError, match=message.replace("[", r"\[").replace("]", r"\]")):
             network_from_dict(bad)
+
+
+def _pinned(net):
+    """``net`` with the formats that depend on its parameters pinned (``fixed_point``
+    weight_exp, bias_exp, u_bits, error_bits and, for the linear output, rate_bits as the
+    quantiser picks them now), so that the network after learning quantises to the same
+    formats."""
+    q = _quantized(net)
+    return dataclasses.replace(net, layers=tuple(
+        dataclasses.replace(layer, fixed_point={
+            **layer.fixed_point, "weight_exp": ql.w_exp, "bias_exp": ql.b_exp,
+            "u_bits": ql.u_bits, "error_bits": ql.e_bits,
+            **({"rate_bits": ql.rate_bits} if layer.phi == "linear" else {})})
+        for layer, ql in zip(net.layers, q.layers)))
+
+
+@pytest.mark.parametrize("fixed", [False, True], ids=["float", "fixed"])
+def test_the_description_of_a_trained_network_continues_it(fixed):
+    """``Engine.network`` (W unfolded, b, the normalisers' ``normaliser_state``), written
+    and read back as a description, gives an engine that continues the run bit for bit
+    (from the zero neuron state, as the run itself with ``reset``): the state is the
+    running mean squares and their step count, in float units exactly."""
+    g = GoldenCase("visible_mlp")
+    net = _pinned(with_normalisers(g.net))
+    make = FixedEngine if fixed else Engine
+    first = make(net)
+    first.run(g.inputs[:300], g.targets[:300])
+    described = network_from_dict(network_to_dict(first.network))
+    state = described.layers[0].normaliser_state
+    assert state.steps == 300 and state.gain_ms.shape == (4,)
+    assert described.layers[1].normaliser_state.gain_ms is None
+    second = make(described)
+    if fixed:
+        assert [ql.w_exp for ql in second.q.layers] == [ql.w_exp for ql in first.q.layers]
+    for a, b in zip(first.kernels.layers, second.kernels.layers):
+        for kind, arr in a.parameters().items():
+            np.testing.assert_array_equal(b.parameters()[kind], arr, err_msg=kind)
+    before = dict(first.saturation) if fixed else {}  # counts since the engine started
+    want = first.run(g.inputs[300:600], g.targets[300:600], record=True, reset=True)
+    got = second.run(g.inputs[300:600], g.targets[300:600], record=True)
+    for key in want:
+        if key.startswith("sat."):
+            assert got[key] == want[key] - before[key[4:]], key
+        else:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
+def test_a_normaliser_state_is_checked_by_name():
+    g = GoldenCase("visible_mlp")
+    good = {"steps": 10, "gain_ms": [0.5, 0.1, 0.0, 2.0], "error_ms": [1.0, 1.0, 1.0, 1.0]}
+    d = network_to_dict(_normalised(g.net, 0.995, 0.9))
+    d["layers"][0]["normaliser_state"] = good
+    assert network_to_dict(network_from_dict(d))["layers"][0]["normaliser_state"] == good
+    for layer, state, message in (
+            (0, {**good, "steps": 0}, "layers[0].normaliser_state.steps: must be >= 1"),
+            (0, {"steps": 3, "gain_ms": good["gain_ms"]},
+             "layers[0].normaliser_state.error_ms: is missing: the layer has "
+             "'error_norm_decay'"),
+            (1, {**good, "error_ms": [1.0, 2.0]},
+             "layers[1].normaliser_state.gain_ms: is given but the layer has no 'gain_decay'"),
+            (0, {**good, "gain_ms": [1.0, -1.0, 1.0, 1.0]},
+             "layers[0].normaliser_state.gain_ms: must be >= 0"),
+            (0, {**good, "error_ms": [1.0, 1.0]}, "layers[0].normaliser_state.error_ms"),
+            (0, {**good, "rms": 1}, "layers[0].normaliser_state")):
+        bad = network_to_dict(_normalised(g.net, 0.995, 0.9))
+        bad["layers"][layer]["normaliser_state"] = state
+        with pytest.raises(LavaGleError, match=message.replace("[", r"\[").replace("]", r"\]")):
+            network_from_dict(bad)
+    plain = network_to_dict(g.net)
+    plain["layers"][0]["normaliser_state"] = good
+    with pytest.raises(LavaGleError, match="has no normalisers; add 'gain_decay'"):
+        network_from_dict(plain)
+    huge = dataclasses.replace(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY), layers=(
+        dataclasses.replace(_normalised(g.net).layers[0], gain_decay=SHIFT_DECAY,
+                            error_norm_decay=SHIFT_DECAY,
+                            normaliser_state=NormaliserState(5, np.full(4, 1e30),
+                                                             np.ones(4))),
+        _normalised(g.net, SHIFT_DECAY, SHIFT_DECAY).layers[1]))
+    with pytest.raises(QuantizationError, match="layer 'hidden': normaliser_state.gain_ms "
+                                                "reaches 1e\\+30"):
+        _quantized(huge)
 
 
 def test_parts_without_normalisers_refuse_them_by_name():

@@ -106,6 +106,12 @@ def test_normalisers_in_lava_float_give_the_engines_bits(fused):
     with LavaNetwork(net, backend="float", fused=fused) as sim:
         traces = sim.run(g.inputs[:T], g.targets[:T])
         params = sim.parameters()
+        # the description it gives goes on from the normalisers' state, also after
+        # set_weights (the next run builds its kernels from the description)
+        assert sim.network.layers[0].normaliser_state.steps == T
+        sim.set_weights("out", *sim.get_weights("out"))
+        np.testing.assert_array_equal(sim.network.layers[1].normaliser_state.error_ms,
+                                      engine.kernels.layers[1].error_ms)
     for key in expected:
         np.testing.assert_array_equal(traces[key], expected[key], err_msg=key)
     state = engine.state_dict()
