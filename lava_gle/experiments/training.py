@@ -927,8 +927,15 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     """The metrics of a run trained in fixed point (see :func:`run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
     start) and ``out/compare_case_end`` (the float twin's trained network, its normalisers'
-    state included, at the last epoch's rate) with :func:`write_compare_case`."""
+    state included, at the last epoch's rate) with :func:`write_compare_case`. Under chip
+    timing ``transpose_drift``: per layer with a backward array, the largest ``|B - W^T|``
+    and its RMS over synapses and learning steps of the run, in weight LSBs
+    (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`)."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
+    backward = {k.name: k.transpose_drift() for k in result.engine.kernels.layers
+                if getattr(k, "B", None) is not None}
+    if backward:  # chip timing: how far the backward arrays drifted from W^T
+        metrics["transpose_drift"] = backward
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
     metrics["formats"] = {"source": config.formats,

@@ -500,3 +500,16 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     assert m["lava_fixed_agreement"]["identical"], m["lava_fixed_agreement"]["differing"]
     assert "lava_fixed_agreement" not in m["not_measured"]
     assert (tmp_path / m["compare_case"]["dir"] / "network.json").is_file()
+
+
+def test_a_chip_timing_run_reports_its_backward_arrays_drift(tmp_path):
+    """Trained under chip timing, the backward array (of ``out``, the only layer above the
+    first) learns with rounding numbers of its own and drifts from W^T: metrics.json
+    gives the largest drift and its RMS in weight LSBs; exact timing has none to give."""
+    m = yinyang.run_yinyang(TINY, tmp_path / "chip", backend="numpy-fixed-chip", quiet=True)
+    drift = m["transpose_drift"]
+    assert list(drift) == ["out"]
+    assert drift["out"]["max_lsb"] >= 1 and drift["out"]["max_lsb"].is_integer()
+    assert 0 < drift["out"]["rms_lsb"] <= drift["out"]["max_lsb"]
+    exact = yinyang.run_yinyang(TINY, tmp_path / "exact", backend="numpy-fixed", quiet=True)
+    assert "transpose_drift" not in exact
