@@ -79,6 +79,15 @@ class NormaliserState:
     gain_ms: np.ndarray | None = None
     error_ms: np.ndarray | None = None
 
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The state by the kinds a layer kernel's ``load`` takes: ``norm_steps`` and the
+        mean squares it has."""
+        out = {"norm_steps": np.array(self.steps, np.int64)}
+        for kind in ("gain_ms", "error_ms"):
+            if getattr(self, kind) is not None:
+                out[kind] = getattr(self, kind)
+        return out
+
 
 @dataclass(frozen=True, eq=False)
 class LayerSpec:

@@ -39,7 +39,7 @@ use none).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import Callable, Protocol
 
 import numpy as np
 
@@ -148,13 +148,9 @@ class FloatLayer:
                         np.full(spec.size, F.GAIN_PRIOR, self.dtype))
         self.error_ms = None if self.norm_decay is None else np.zeros(spec.size, self.dtype)
         self.norm_steps = np.zeros((), np.int64)
-        state = spec.normaliser_state
-        if state is not None:  # where a description left them
-            self.norm_steps[...] = state.steps
-            for kind in ("gain_ms", "error_ms"):
-                if getattr(self, kind) is not None:
-                    getattr(self, kind)[...] = getattr(state, kind)
         self._normalise()
+        if spec.normaliser_state is not None:  # where a description left them
+            self.load(spec.normaliser_state.arrays())
 
     @property
     def tau_m(self) -> Array:
@@ -229,15 +225,12 @@ class FloatLayer:
         """Keep the given parameters (keywords: the kinds of :meth:`parameters`; None or
         a kind this layer lacks is skipped) in these arrays from now on (e.g. shared
         memory), starting from their current values."""
-        mine = self.parameters()
-        for kind, array in arrays.items():
-            if array is None or kind not in mine:
-                continue
-            array[...] = mine[kind]
-            if kind == "tau_m":
+        def keep(kind: str, array: Array) -> None:
+            if kind == "tau_m":  # the frozen constants hold it
                 self.consts = replace(self.consts, tau_m=array)
             else:
                 setattr(self, kind, array)
+        _bind(self.parameters(), arrays, keep)
 
     def gradients(self, new: F.NeuronState, p: Array) -> dict[str, Array]:
         """Local signals of one step by kind (``W``, ``b`` with a bias, ``tau_m`` when it
@@ -343,13 +336,22 @@ class FloatKernels:
                 k.clamp_tau()
 
 
+def _bind(mine: dict[str, Array], arrays: dict[str, Array | None],
+          keep: Callable[[str, Array], None]) -> None:
+    """A kernel's ``bind``: copy each parameter's current value (``mine``, by kind) into
+    the given array and ``keep(kind, array)`` it as the parameter from now on; None or a
+    kind not in ``mine`` is skipped."""
+    for kind, array in arrays.items():
+        if array is not None and kind in mine:
+            array[...] = mine[kind]
+            keep(kind, array)
+
+
 def with_normaliser_states(net: Network, kernels) -> Network:
-    """``net`` with each layer's ``normaliser_state`` where ``kernels`` (float or fixed)
-    have them now (unchanged elsewhere)."""
-    return replace(net, layers=tuple(
-        layer if getattr(k, "norm_steps", 0) == 0 else
-        replace(layer, normaliser_state=k.normaliser_state())
-        for layer, k in zip(net.layers, kernels.layers)))
+    """``net`` with each layer's ``normaliser_state`` as ``kernels`` (float or fixed) have
+    it now (None without normalisers or before their first update)."""
+    return replace(net, layers=tuple(replace(layer, normaliser_state=k.normaliser_state())
+                                     for layer, k in zip(net.layers, kernels.layers)))
 
 
 def _state(steps: Array, gain_ms: Array | None, error_ms: Array | None
@@ -422,13 +424,9 @@ class FixedLayer:
                         np.full(ql.size, 1 << (2 * ql.rate_bits), np.int64))
         self.error_ms = None if has[1] is None else np.zeros(ql.size, np.int64)
         self.norm_steps = np.zeros((), np.int64)
-        if ql.norm_state is not None:  # where a description left them
-            steps, gain_ms, error_ms = ql.norm_state
-            self.norm_steps[...] = steps
-            for mine, given in ((self.gain_ms, gain_ms), (self.error_ms, error_ms)):
-                if mine is not None:
-                    mine[...] = given
         self._normalise()
+        if ql.norm_state is not None:  # where a description left them
+            self.load(ql.norm_state)
 
     @property
     def tau_m(self) -> Array:
@@ -487,10 +485,10 @@ class FixedLayer:
         """Where the normalisers stand, in float units (a description's
         ``normaliser_state``; exact: the integers times powers of two); None without
         normalisers or before their first update."""
-        ql = self.ql
+        r2, e2 = self.ql.scale("r") ** 2, self.ql.scale("e") ** 2  # the LSBs squared
         return _state(self.norm_steps,
-                      None if self.gain_ms is None else self.gain_ms * 4.0 ** -ql.rate_bits,
-                      None if self.error_ms is None else self.error_ms * 4.0 ** -ql.e_bits)
+                      None if self.gain_ms is None else self.gain_ms * r2,
+                      None if self.error_ms is None else self.error_ms * e2)
 
     def adapt(self, new: X.FixedNeuronState) -> None:
         """One learning step of the normalisers: the running mean squares of the new
@@ -556,12 +554,8 @@ class FixedLayer:
         array watches its forward array so (:meth:`learn_backward`) can track the drift."""
         if watch_W is not None:
             self.W = watch_W
-        mine = dict(self.parameters(), drift=self.drift)
-        attrs = {"tau_m": "t"}
-        for kind, array in arrays.items():
-            if array is not None and kind in mine:
-                array[...] = mine[kind]
-                setattr(self, attrs.get(kind, kind), array)
+        _bind(dict(self.parameters(), drift=self.drift), arrays,
+              lambda kind, array: setattr(self, {"tau_m": "t"}.get(kind, kind), array))
 
     def learning_error(self, e: Array) -> Array:
         """The error the arrays into the layer learn from: ``e``, or with an error

@@ -75,10 +75,11 @@ class QuantizedLayer:
     norm : NormaliserFormat or None
         The layer's neuron-local normalisers (``gain_decay``, ``error_norm_decay``) in
         integers; None without.
-    norm_state : tuple (steps, gain_ms, error_ms) or None
-        The description's ``normaliser_state`` in integers (:func:`normaliser_integers`):
-        the running mean squares of the 24-bit rate ``p`` and of ``e`` in their LSBs;
-        None: the normalisers start from the prior.
+    norm_state : dict of str to int64 array, or None
+        The description's ``normaliser_state`` in integers by kind (``norm_steps``,
+        ``gain_ms``, ``error_ms``: :func:`normaliser_integers`), the running mean squares of
+        the 24-bit rate ``p`` and of ``e`` in their LSBs; None: the normalisers start from
+        the prior.
     tag_bits : int
         ``fixed_point.weight_tag_bits`` where the layer learns: 0, or the bits of the
         synaptic tag kept below each weight's and bias's LSB
@@ -124,7 +125,7 @@ class QuantizedLayer:
     tag_bits: int = 0
     norm: X.NormaliserFormat | None = None
     pre_wide_bits: int = 0
-    norm_state: tuple[int, np.ndarray | None, np.ndarray | None] | None = None
+    norm_state: dict[str, np.ndarray] | None = None
 
     def scale(self, var: str) -> float:
         """Float value of one LSB of ``var`` (u, u_prosp, r, v, e, W, b, and tau_m when it
@@ -351,20 +352,19 @@ def _decay_shift(layer: LayerSpec, key: str) -> int | None:
 
 
 def normaliser_integers(layer: LayerSpec, rate_bits: int, e_bits: int
-                        ) -> tuple[int, np.ndarray | None, np.ndarray | None] | None:
-    """A layer's ``normaliser_state`` in integers: ``(steps, gain_ms, error_ms)`` with the
-    mean squares rounded to the LSBs of the squared 24-bit rate (``rate_bits`` fraction
+                        ) -> dict[str, np.ndarray] | None:
+    """A layer's ``normaliser_state`` in integers, by kind (:meth:`NormaliserState.arrays`):
+    the mean squares rounded to the LSBs of the squared 24-bit rate (``rate_bits`` fraction
     bits) and error (``e_bits``); None without a state. A mean square beyond a 24-bit
     value's (2**46) is refused: the state does not fit the layer's formats."""
     state = layer.normaliser_state
     if state is None:
         return None
-    out = []
+    out = state.arrays()
     for key, bits in (("gain_ms", rate_bits), ("error_ms", e_bits)):
-        ms = getattr(state, key)
-        if ms is None:
-            out.append(None)
+        if key not in out:
             continue
+        ms = out[key]
         scaled = ms * 2.0 ** (2 * bits)
         if np.max(scaled) >= 2.0 ** (2 * X.STATE_BITS - 2):
             raise QuantizationError(
@@ -373,8 +373,8 @@ def normaliser_integers(layer: LayerSpec, rate_bits: int, e_bits: int
                 f"{bits} fraction bits; give the layer a format with fewer fraction bits "
                 f"(fixed_point.{'rate_bits' if key == 'gain_ms' else 'error_bits'}) or "
                 "drop the state")
-        out.append(np.round(scaled).astype(np.int64))
-    return (state.steps, *out)
+        out[key] = np.round(scaled).astype(np.int64)
+    return out
 
 
 def normaliser_format(layer: LayerSpec, rate: RateFormat, e_bits: int,
