@@ -52,7 +52,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
     keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|),
     and so that ``POTENTIAL_MARGIN`` * max |W r_below| (the sum the dendritic accumulator
-    holds) fits ``accumulator_bits``. With ``targets`` (the loss's targets for ``x``, [T, B,
+    holds; ``r`` times its gains for a layer with gains in a described ``normaliser_state``)
+    fits ``accumulator_bits``. With ``targets`` (the loss's targets for ``x``, [T, B,
     n_out] for ``mse``), the errors they cause size the error formats too: ``error_bits``
     from ``POTENTIAL_MARGIN`` * max(|v|, |e|) and so that ``POTENTIAL_MARGIN`` * max |W^T e|
     from the layer above fits the accumulator, and ``error_trace_range`` from the
@@ -69,7 +70,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
                            f"got shape {x.shape}")
     frozen = replace(net, learning=replace(net.learning, enabled=False))
     errors = ["v", "e"] if targets is not None else []
-    tr = Engine(frozen).run(x, targets, record=["u", "u_prosp", "r"] + errors)
+    engine = Engine(frozen)
+    tr = engine.run(x, targets, record=["u", "u_prosp", "r"] + errors)
     fp = dict(net.fixed_point)
     fp.setdefault("input_range", float(np.abs(x).max()))
     acc_bits = int(fp.get("accumulator_bits", profile_widths()[1]))
@@ -88,7 +90,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
         if errors:
             o = {**_error_options(net, i, tr, acc_bits), **o}
         layers.append(replace(layer, fixed_point=o))
-        below = tr[f"r.{name}"]
+        gain = engine.kernels.layers[i].gain  # a layer with gains sends g r
+        below = tr[f"r.{name}"] if gain is None else tr[f"r.{name}"] * gain
     return replace(net, fixed_point=fp, layers=tuple(layers))
 
 

@@ -513,14 +513,35 @@ def stream_batch(engine, x: np.ndarray, labels: np.ndarray, readout_start: int,
 
 
 def frozen_network(net: Network, engine) -> Network:
-    """``net`` with the engine's current W, b and tau_m, learning off: a plain GLE network
-    (neuron-local gains folded into the weights above them, :attr:`Engine.weights`;
-    without learning the normalisers do not act)."""
+    """``net`` with the engine's current W, b and tau_m, learning off, as a plain GLE network:
+    neuron-local gains folded into the weights above them (:attr:`Engine.weights`; without
+    learning the normalisers do not adapt). What calibration sizes a fixed-point run's
+    formats from; :func:`trained_network` keeps the gains in the neurons instead."""
     trained = net.with_parameters(engine.weights, engine.biases)
     layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64), gain_decay=None,
                            error_norm_decay=None, normaliser_state=None)
                    for layer, tau in zip(trained.layers, engine.tau_m))
     return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
+
+
+def trained_network(engine) -> Network:
+    """The network ``engine`` has trained, for inference (learning off):
+    :attr:`Engine.network` (W as it learned, b, learned tau_m) with its gains kept in the
+    neurons (``gain_decay`` and the gains' state); error normalisers, which scale only the
+    learning error, are left out (continuing to learn is the checkpoint's job). What a run
+    writes as ``network_trained.json`` and evaluates on the other backends: a fixed-point
+    run's description quantises back to its trained integers (weight tags aside), and
+    unlike :func:`frozen_network` no weight column is scaled by a gain of up to
+    ``gain_max``, which an 8-bit weight with one exponent per projection cannot hold."""
+    net = engine.network
+
+    def inference(layer):
+        state = layer.normaliser_state
+        if state is not None:
+            state = None if state.gain_ms is None else replace(state, error_ms=None)
+        return replace(layer, error_norm_decay=None, normaliser_state=state)
+    return replace(net, layers=tuple(inference(layer) for layer in net.layers),
+                   learning=replace(net.learning, enabled=False))
 
 
 #: beta of :func:`inference_network`. It never acts (no targets, no output error), but the
@@ -611,7 +632,7 @@ def evaluate(engine, x: np.ndarray, labels: np.ndarray,
 class TrainResult:
     """What :func:`train_classifier` returns."""
 
-    network: Network          # trained parameters, learning off
+    network: Network          # trained_network: trained parameters, learning off
     history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr, time_s
     wall_time_s: float        # training and per-epoch evaluation
     steps: int                # simulation steps done (training + evaluation)
@@ -721,7 +742,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             acc = {"loss": 0.0, "correct": 0, "seen": 0}
             run.save()
     elapsed = run.elapsed
-    return TrainResult(frozen_network(net, engine), history, elapsed, steps, engine)
+    return TrainResult(trained_network(engine), history, elapsed, steps, engine)
 
 
 def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: TrainConfig,
@@ -771,8 +792,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             if recorded is not None:
                 net = with_formats(net, recorded)
             elif config.formats == "float":
-                net = formats_from_float(net, twin.network, x_cal, y_cal,
-                                         weights=[k.W for k in twin.engine.kernels.layers],
+                net = formats_from_float(net, frozen_network(net, twin.engine), x_cal,
+                                         y_cal, weights=[k.W for k in twin.engine.kernels.layers],
                                          eta=cfg.eta(cfg.epochs - 1))
             elif config.weight_range is not None:
                 net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
@@ -797,11 +818,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         if extras is not None:
             metrics.update(extras(result))
         write_metrics(out, metrics)
-        gains = [layer.name for layer in net.layers if layer.gain_decay is not None]
+        save_network(result.network, out / TRAINED_NETWORK)
         other = other_backend_metrics(result.network, data, cfg, backend,
-                                      config.lava_sequences, log,
-                                      FOLDED_GAINS.format(gains[0]) if fixed and gains
-                                      else None)
+                                      config.lava_sequences, log)
         other["not_measured"] = {**metrics.get("not_measured", {}), **other["not_measured"]}
         metrics.update(other)
         write_metrics(out, metrics)
@@ -992,6 +1011,8 @@ def end_network(net: Network, trained: Network, cfg: TrainConfig) -> Network:
     return replace(out, learning=replace(net.learning, eta=cfg.eta(cfg.epochs - 1)))
 
 
+#: The trained network a classification run writes (:func:`trained_network`).
+TRAINED_NETWORK = "network_trained.json"
 #: Learning steps of the compare case a fixed-point run writes (:func:`write_compare_case`).
 COMPARE_CASE_STEPS = 8000
 
@@ -1054,17 +1075,10 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
 #: The fixed-point inference measured after training (:func:`other_backend_metrics`):
 #: key suffix of ``test_accuracy_fixed`` and ``fixed_point_warning`` -> backend.
 FIXED_INFERENCE = {"": "numpy-fixed", "_chip": "numpy-fixed-chip"}
-#: Why a network trained in integers with gains is not quantised again for inference.
-FOLDED_GAINS = ("layer {!r} has gain_decay: the trained integers, gains in the neurons, "
-                "are the fixed-point network (test_accuracy; with learning off chip timing "
-                "gives the same integers); quantising again the description, which folds "
-                "the gains into the weights above, saturates weights as no deployment "
-                "would")
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
-                          n_lava: int, log: Callable[[str], None],
-                          not_requantised: str | None = None) -> dict[str, Any]:
+                          n_lava: int, log: Callable[[str], None]) -> dict[str, Any]:
     """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
 
     The fixed-point formats are calibrated (:func:`lava_gle.calibration.calibrate`) on
@@ -1075,8 +1089,8 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     ``test_accuracy_fixed_chip`` the same with ``numpy-fixed-chip`` (chip timing; learning
     is off, so no backward array learns and it gives the integers of exact timing). The
     backend a fixed-point run trained on is left out (its test accuracy is the trained
-    integers'). With ``not_requantised`` (the reason, e.g. :data:`FOLDED_GAINS`) neither
-    is measured; the reason goes into ``not_measured``.
+    integers'; the other timing, learning off, repeats them from the run's written
+    description).
     ``lava_agreement``: the first ``n_lava`` test sequences, each from the zero state
     (Lava has no batch axis and resets between sequences; the engine twin runs them
     as independent batch elements, which is the same thing), through
@@ -1120,9 +1134,7 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
 
     for suffix, backend in FIXED_INFERENCE.items():
         key = f"test_accuracy_fixed{suffix}"
-        if not_requantised is not None:
-            out["not_measured"][key] = not_requantised
-        elif backend != trained_on:
+        if backend != trained_on:
             out[key] = attempt(key, backend, lambda b=backend, s=suffix: fixed_accuracy(b, s))
     x = np.ascontiguousarray(data.x_test[:n_lava].transpose(1, 0, 2))  # [T, n, in]
     eval_net = inference_network(net)

@@ -140,11 +140,14 @@ def weight_exp(w: np.ndarray, headroom: float, floor: float) -> int:
 
 
 def to_mantissas(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
-    """``values`` as 8-bit mantissas (+-255) of ``2**exp``; warns when some saturate."""
-    q, n = X.to_fixed(values, -exp, -255, 255, what=f"layer {layer!r}: {what}")
+    """``values`` as mantissas of ``2**exp`` in the learning engine's weight range (sign and
+    8 bits, ``W_MIN..W_MAX`` = -256..255, so the integers a run learned read back as they
+    are); warns when some saturate."""
+    q, n = X.to_fixed(values, -exp, X.W_MIN, X.W_MAX, what=f"layer {layer!r}: {what}")
     if n:
-        warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (largest "
-                      f"|value| {float(np.max(np.abs(values))):g} > {255 * 2.0 ** exp:g}); "
+        warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (values "
+                      f"{float(np.min(values)):g}..{float(np.max(values)):g} beyond "
+                      f"{X.W_MIN * 2.0 ** exp:g}..{X.W_MAX * 2.0 ** exp:g}); "
                       f"raise the layer's fixed_point exponent", QuantizationWarning,
                       stacklevel=4)
     return q

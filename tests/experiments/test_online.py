@@ -492,10 +492,19 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     assert end.layers[-1].normaliser_state.gain_ms is None
     np.testing.assert_array_equal(end.layers[-1].normaliser_state.error_ms,
                                   twin["train.error_ms.6"])
-    # the trained integers keep their gains: not quantised again with the gains folded
-    assert m["test_accuracy_fixed"] is None and m["test_accuracy_fixed_chip"] is None
-    assert m["not_measured"]["test_accuracy_fixed_chip"].startswith(
-        "layer 'h0' has gain_decay: the trained integers")
+    # the trained network keeps its gains in the neurons: its description quantises back
+    # to the trained integers (weights, biases, gains), which chip timing with learning off
+    # runs as the trained engine did
+    trained = load_network(tmp_path / "network_trained.json")
+    assert not trained.learning.enabled and trained.layers[0].gain_decay is not None
+    q = quantize_network(trained)
+    arrays = np.load(tmp_path / "checkpoint.npz")
+    for i, ql in enumerate(q.layers):
+        np.testing.assert_array_equal(ql.w, arrays[f"train.W.{i}"], err_msg=ql.name)
+        np.testing.assert_array_equal(ql.b, arrays[f"train.b.{i}"], err_msg=ql.name)
+    np.testing.assert_array_equal(q.layers[2].norm_state["gain_ms"], arrays["train.gain_ms.2"])
+    assert m["test_accuracy_fixed"] is None  # the backend that trained
+    assert m["test_accuracy_fixed_chip"] == m["test_accuracy"], m["not_measured"]
     # the normalisers run in the Lava models, under chip timing too
     assert m["lava_fixed_agreement"]["identical"], m["lava_fixed_agreement"]["differing"]
     assert "lava_fixed_agreement" not in m["not_measured"]

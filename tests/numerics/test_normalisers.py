@@ -10,7 +10,7 @@ import pytest
 from conftest import SHIFT_DECAY, GoldenCase, with_normalisers
 from lava_gle import LavaGleError, network_from_dict
 from lava_gle.description import network_to_dict
-from lava_gle.experiments.training import frozen_network
+from lava_gle.experiments.training import frozen_network, trained_network
 from lava_gle.network import NormaliserState
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
@@ -168,6 +168,37 @@ def test_the_frozen_network_folds_the_gains_and_computes_the_same():
         assert_close_at_scale(got[key], want[key], ulps=1e6, what=key)
     assert not np.allclose(want["r.out"], Engine(_plain(frozen, engine)).run(
         g.inputs, g.targets, record=["r"])["r.out"])
+
+
+def test_the_trained_network_keeps_the_gains_in_the_neurons_and_computes_the_same():
+    """:func:`trained_network` (gains and their state kept, error normalisers dropped,
+    learning off) runs a fresh stream as the trained engine does with learning off, bit
+    for bit in float; in integers its description quantises back to the trained integers
+    (weights, biases, gains), so the integer engine built from it runs the same."""
+    g = GoldenCase("visible_mlp")
+    for make, net in ((Engine, _normalised(g.net)),
+                      (FixedEngine, _pinned(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)))):
+        engine = make(net)
+        engine.run(g.inputs, g.targets)
+        trained = trained_network(engine)
+        assert not trained.learning.enabled
+        assert [layer.error_norm_decay for layer in trained.layers] == [None, None]
+        state = trained.layers[0].normaliser_state
+        assert state.steps == len(g.inputs) and state.error_ms is None
+        assert trained.layers[1].normaliser_state is None  # its only normaliser: the error's
+        rebuilt = make(trained)
+        if make is FixedEngine:
+            for a, b in zip(engine.kernels.layers, rebuilt.kernels.layers):
+                np.testing.assert_array_equal(b.W, a.W)
+                np.testing.assert_array_equal(b.b, a.b)
+            np.testing.assert_array_equal(rebuilt.kernels.layers[0].gamma,
+                                          engine.kernels.layers[0].gamma)
+        engine.learning = False
+        engine.reset(1)
+        got = engine.run(g.inputs, None, record=["r"])
+        want = rebuilt.run(g.inputs, None, record=["r"])
+        for key in ("r.hidden", "r.out"):
+            np.testing.assert_array_equal(want[key], got[key], err_msg=f"{make.__name__} {key}")
 
 
 def _plain(frozen, engine):

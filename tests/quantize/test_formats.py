@@ -82,7 +82,9 @@ def test_mantissas_round_and_count_saturation_in_a_warning():
     assert q.tolist() == [128, -64, 3]
     with pytest.warns(QuantizationWarning, match=r"'a': 2 weights saturate at exponent -8"):
         q = to_mantissas(np.array([1.0, -2.0, 0.5]), -8, "a", "weights")
-    assert q.tolist() == [255, -255, 128]
+    assert q.tolist() == [255, -256, 128]  # the learning engine's range: sign and 8 bits
+    # -256, which learning reaches, reads back as itself (no warning)
+    assert to_mantissas(np.array([-1.0, -1.001]), -8, "a", "weights").tolist() == [-256, -256]
 
 
 def test_dead_zone_warns_only_when_it_is_a_sizeable_share_of_the_signal():
