@@ -219,16 +219,6 @@ class Network:
     name: str = "network"
     fixed_point: dict = field(default_factory=dict)
 
-    def normaliser(self) -> tuple[str, str] | None:
-        """``(layer name, option)`` of the first layer with a neuron-local normaliser
-        (``gain_decay`` or ``error_norm_decay``), or None: for the parts of lava-gle that
-        cannot run them to refuse by name."""
-        for layer in self.layers:
-            for key in ("gain_decay", "error_norm_decay"):
-                if getattr(layer, key) is not None:
-                    return layer.name, key
-        return None
-
     # -- shapes ---------------------------------------------------------------
     @property
     def sizes(self) -> list[int]:

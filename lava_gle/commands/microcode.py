@@ -1,6 +1,6 @@
 """``lava-gle microcode NET [--json]``: each projection's learning rule as Lava microcode,
-and each layer's neuron step as a program in the instruction set of
-:mod:`lava_gle.numerics.neuron_program`."""
+and each layer's neuron step (and neuron-local normalisers) as a program in the
+instruction set of :mod:`lava_gle.numerics.neuron_program`."""
 from __future__ import annotations
 
 import argparse
@@ -16,8 +16,9 @@ def add_parser(sub) -> None:
         description="Quantise NET (docs/fixed-point.md) and print, per layer, the Lava "
                     "Loihi3FLearningRule strings of the forward, bias and backward weight "
                     "updates, what each trace carries, the product series Lava compiles "
-                    "them to, and the neuron step as an integer program (instructions per "
-                    "neuron and step, and the operations no public source shows on Loihi 2).")
+                    "them to, and the neuron step (and a layer's neuron-local normalisers) "
+                    "as integer programs (instructions per neuron and step, and the "
+                    "operations no public source shows on Loihi 2).")
     p.add_argument("net", help="network description (.json, .yaml)")
     p.add_argument("--json", action="store_true", help="print the rules as JSON")
     p.set_defaults(run=run)
@@ -25,17 +26,23 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lava_gle.microcode import learning_rules
-    from lava_gle.numerics.neuron_program import neuron_program, unsupported_ops
+    from lava_gle.numerics.neuron_program import (neuron_program, normaliser_program,
+                                                  unsupported_ops)
     from lava_gle.quantize import quantize_network
     net = load_network(args.net)
     q = quantize_network(net)
     rules = learning_rules(q)
     programs = {ql.name: neuron_program(ql.consts) for ql in q.layers}
+    normalisers = {ql.name: normaliser_program(ql.norm, ql.rate_signed, net.learning.enabled)
+                   for ql in q.layers}
+    normalisers = {name: prog for name, prog in normalisers.items() if prog is not None}
     if args.json:
-        print(json.dumps({**rules, "neuron_programs": {
-            name: {"instructions": [str(i) for i in prog.instrs],
-                   "unsupported_ops": unsupported_ops(prog)}
-            for name, prog in programs.items()}}, indent=1))
+        def listed(progs):
+            return {name: {"instructions": [str(i) for i in prog.instrs],
+                           "unsupported_ops": unsupported_ops(prog)}
+                    for name, prog in progs.items()}
+        print(json.dumps({**rules, "neuron_programs": listed(programs),
+                          "normaliser_programs": listed(normalisers)}, indent=1))
         return 0
     print(f"{net.describe()}: learning {'on' if net.learning.enabled else 'off'}")
     for layer, entry in rules.items():
@@ -53,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
             print("  " + rule["product_series"].replace("\n", "\n  "))
     if all(r is None for e in rules.values() for r in e.values()):
         print("no plastic projection (learning.enabled is false or eta is 0)")
-    for name, prog in programs.items():
-        missing = unsupported_ops(prog)
-        print(f"\n[{name}] neuron step: {len(prog)} instructions per neuron and step"
-              + (f"; no public Loihi 2 counterpart: {', '.join(missing)}" if missing else ""))
-        print("  " + str(prog).replace("\n", "\n  "))
+    for kind, progs in (("neuron step", programs), ("normalisers", normalisers)):
+        for name, prog in progs.items():
+            missing = unsupported_ops(prog)
+            print(f"\n[{name}] {kind}: {len(prog)} instructions per neuron and step"
+                  + (f"; no public Loihi 2 counterpart: {', '.join(missing)}" if missing
+                     else ""))
+            print("  " + str(prog).replace("\n", "\n  "))
     return 0

@@ -8,7 +8,8 @@ A bundle is a directory with
   quantised formats, exponents and neuron constants (:meth:`QuantizedNetwork.manifest`) and
   each projection's learning-rule microcode (:func:`lava_gle.microcode.learning_rules`);
 - ``network.json``: the network description, so the bundle can be deployed on its own;
-- ``arrays.npz``: the quantised integer arrays (:meth:`QuantizedNetwork.arrays`), when present.
+- ``arrays.npz``: the quantised integer arrays (:meth:`QuantizedNetwork.arrays`: weights,
+  biases and a described normaliser state), when present.
 
 :func:`fixed_point_payload` is the one place where the fixed-point work enters the bundle;
 :meth:`Bundle.quantized` the one place where it comes back out: the
@@ -135,14 +136,18 @@ def _first_difference(stored, derived, path: str) -> str | None:
 
 
 def _array_ranges(ql: QuantizedLayer) -> dict[str, tuple[int, int]]:
-    """The integer range each array of layer ``ql`` must lie in."""
-    return {"W": (X.W_MIN, X.W_MAX), "b": (X.W_MIN, X.W_MAX) if ql.bias else (0, 0)}
+    """The integer range each array of layer ``ql`` must lie in (a mean square: that of a
+    24-bit value)."""
+    ms = (0, (1 << (2 * X.STATE_BITS - 2)) - 1)
+    return {"W": (X.W_MIN, X.W_MAX), "b": (X.W_MIN, X.W_MAX) if ql.bias else (0, 0),
+            "gain_ms": ms, "error_ms": ms, "norm_steps": (1, np.iinfo(np.int64).max)}
 
 
 def _with_arrays(path: Path, ql: QuantizedLayer,
                  arrays: dict[str, np.ndarray]) -> QuantizedLayer:
-    """``ql`` with its weights and biases from ``arrays`` (checked)."""
-    derived = {"W": ql.w, "b": ql.b}
+    """``ql`` with its weights, biases and described normaliser state from ``arrays``
+    (checked)."""
+    derived = {"W": ql.w, "b": ql.b, **(ql.norm_state or {})}
     ranges = _array_ranges(ql)
     got: dict[str, np.ndarray] = {}
     for kind, like in derived.items():
@@ -161,7 +166,8 @@ def _with_arrays(path: Path, ql: QuantizedLayer,
             raise BundleError(f"{path}: {key} holds {int(bad)}, outside [{lo}, {hi}]; keep "
                               f"the integers in range or map the network again")
         got[kind] = a.astype(np.int64)
-    return replace(ql, w=got["W"], b=got["b"])
+    state = {k: got[k] for k in ql.norm_state} if ql.norm_state is not None else None
+    return replace(ql, w=got["W"], b=got["b"], norm_state=state)
 
 
 def fixed_point_payload(net: Network) -> tuple[dict | None, dict | None,

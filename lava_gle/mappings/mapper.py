@@ -117,8 +117,6 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
 
     Raises
     ------
-    LavaGleError
-        A layer has neuron-local normalisers (not mapped yet).
     DoesNotFitError
         A layer or the whole network does not fit (names the layer, resource, overshoot
         and a fix); more cores than the chips hold is found before packing.
@@ -126,11 +124,6 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
         The mapping's per-block tables would not fit in the available memory (checked
         from per-layer counts before packing).
     """
-    if net.normaliser() is not None:
-        name, key = net.normaliser()
-        raise LavaGleError(f"layer {name!r}: {key} (a neuron-local normaliser) has no neuron "
-                           "program, cost or manifest entry yet, so a mapping would leave it "
-                           "out; map the network without it (a trained one: frozen_network)")
     if not isinstance(profile, HardwareProfile):
         profile = load_profile(profile)
     if chips is not None and chips < 1:

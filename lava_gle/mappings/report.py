@@ -15,7 +15,7 @@ import numpy as np
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
 from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
-from lava_gle.numerics.neuron_program import program_shape, unsupported_ops
+from lava_gle.numerics.neuron_program import normaliser_shape, program_shape, unsupported_ops
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",
@@ -73,8 +73,14 @@ class MappingReport:
         lines.append(f"  neuron program: {prog['instructions_per_step']:,} instructions/step "
                      f"(per neuron and step: {per})")
         for n, ops in prog["without_public_counterpart"].items():
-            lines.append(f"  note: layer {n}'s neuron step needs {', '.join(ops)}, which no "
-                         "public source shows on Loihi 2 (docs/fixed-point.md, section 8)")
+            lines.append(f"  note: layer {n}'s neuron program needs {', '.join(ops)}, which "
+                         "no public source shows on Loihi 2 (docs/fixed-point.md, section 8)")
+        if prog.get("normaliser_instructions_per_neuron"):
+            lines.append("  note: of these, the neuron-local normalisers take " + ", ".join(
+                f"{n} {k}" for n, k in prog["normaliser_instructions_per_neuron"].items())
+                + " per neuron and step (gain products; while learning, 46-bit mean squares "
+                "and inverse square roots: docs/fixed-point.md, \"Neuron-local normalisers "
+                "in integers\")")
         tagged = [r["name"] for r in self.layers if r["tag_bits"] or r["backward_tag_bits"]]
         if tagged:
             lines.append(f"  note: {', '.join(tagged)} store a synaptic tag beside each weight "
@@ -204,17 +210,23 @@ def build_report(mapping: Mapping) -> MappingReport:
     # hidden layers: the segments of the finest 8-bit payload (an upper bound); the
     # output layer: those of its 24-bit payload
     top = net.layers[-1].name
-    programs = {l.name: program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
-                                      rate_bits=22 if l.name == top else 8,
-                                      wide=l.name == top,
-                                      product_bits=profile.product_bits,
-                                      bounded_error=l.error_bound is not None)
+    programs = {l.name: [program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
+                                       rate_bits=22 if l.name == top else 8,
+                                       wide=l.name == top,
+                                       product_bits=profile.product_bits,
+                                       bounded_error=l.error_bound is not None),
+                         normaliser_shape(l.gain_decay is not None,
+                                          l.error_norm_decay is not None, lrn.enabled)]
                 for l in net.layers}
+    length = {n: sum(len(p) for p in progs if p is not None) for n, progs in programs.items()}
+    missing = {n: sorted({op for p in progs if p is not None for op in unsupported_ops(p)})
+               for n, progs in programs.items()}
     totals["neuron_program"] = {
-        "instructions_per_neuron": {n: len(p) for n, p in programs.items()},
-        "instructions_per_step": sum(len(programs[l.name]) * l.size for l in net.layers),
-        "without_public_counterpart": {n: unsupported_ops(p) for n, p in programs.items()
-                                       if unsupported_ops(p)}}
+        "instructions_per_neuron": length,
+        "normaliser_instructions_per_neuron": {n: len(progs[1]) for n, progs in
+                                               programs.items() if progs[1] is not None},
+        "instructions_per_step": sum(length[l.name] * l.size for l in net.layers),
+        "without_public_counterpart": {n: ops for n, ops in missing.items() if ops}}
     network = {"name": net.name, "input": net.input.size, "layers": len(net.layers),
                "neurons": totals["neurons"], "sizes": net.sizes}
     return MappingReport(network, profile.to_dict(), mapping.placement.strategy, totals,

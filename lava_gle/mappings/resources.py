@@ -24,8 +24,9 @@ soma block of ``n`` neurons:
   learning, an input whose summed payload cannot also be the learning trace arrives twice
   (a second, 8-bit learning payload on an axon of its own, "One payload per spike" in
   ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, rates that
-  ``W_l`` traces coarser than their payload (its ``pre_trace_coarsening`` option), and every
-  error into the plastic transpose copy; the second axon is assumed to address the same synapse
+  ``W_l`` traces coarser than their payload (its ``pre_trace_coarsening`` option), the
+  gained payloads ``g r`` of a layer with gains when wider than 8 bits
+  (``gain_payload_bits``), and every error into the plastic transpose copy; the second axon is assumed to address the same synapse
   rows (not public), so it adds axons, messages and traffic but no synapse words. A
   segment block: its chunk (twice as above) ``+ n`` fed back (plastic segments).
 - ``output_axons``: each neuron sends its rate to every core that holds the entry receiving
@@ -55,7 +56,10 @@ soma block of ``n`` neurons:
   the traces of their chunk (``chunk + 2 n`` forward, ``chunk + n`` backward).
 
 Weight and payload widths come from the profile (:func:`layer_widths`), whose defaults are
-the widths of the fixed-point formats; ``--weight-bits`` overrides the weight width.
+the widths of the fixed-point formats (a layer with gains sends ``gain_payload_bits``);
+``--weight-bits`` overrides the weight width. Neuron-local normalisers add no compartment:
+their state (two mean squares, the factors, an update count) is the neurons' own, their
+instructions are counted with the neuron program (:mod:`lava_gle.mappings.report`).
 """
 from __future__ import annotations
 
@@ -126,8 +130,16 @@ def layer_widths(net: Network, profile: HardwareProfile,
     if bits > profile.synapse_word_bits:
         raise ProfileError(f"weight width {bits} bits: must be 1..{profile.synapse_word_bits} "
                            f"(the synapse word of profile {profile.name!r})")
-    return [Widths(bits, profile.rate_payload_bits, profile.error_payload_bits)
-            for _ in net.layers]
+    gained = Options.of(net).gain_payload_bits
+    return [Widths(bits, gained if _wide_gains(net, i) else profile.rate_payload_bits,
+                   profile.error_payload_bits) for i in range(len(net.layers))]
+
+
+def _wide_gains(net: Network, i: int) -> bool:
+    """Layer ``i`` has gains and sends their payload ``g r`` wider than the learning
+    engine's 8 bits (``fixed_point.gain_payload_bits``): the layer above sums that one and
+    traces an 8-bit learning payload sent beside it."""
+    return net.layers[i].gain_decay is not None and Options.of(net).gain_payload_bits > 8
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -422,10 +434,12 @@ def layer_costs(net: Network, profile: HardwareProfile,
             plastic_backward=plastic_backward, widths=widths[i],
             word_bits=profile.synapse_word_bits,
             learning_payload_up=learning and i < last and (layer.phi in SIGNED_PHI
-                                                           or _coarser_pre(net, i + 1)),
+                                                           or _coarser_pre(net, i + 1)
+                                                           or _wide_gains(net, i)),
             learning_payload_down=learning and transpose and i >= 1,
             pre_learning_payload=learning and (i == 0 or net.layers[i - 1].phi in SIGNED_PHI
-                                               or _coarser_pre(net, i)))
+                                               or _coarser_pre(net, i)
+                                               or _wide_gains(net, i - 1)))
         plans.append((layer.name, base,
                       split_layer(layer.name, base, sizes[i], sizes[i + 2] if i < last else 0,
                                   caps)))

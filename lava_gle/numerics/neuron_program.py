@@ -25,7 +25,22 @@ op                            meaning                                       publ
 ``sel dst cond a b``          ``a`` where ``cond > 0`` else ``b``            compare-select
 ``ge dst a b``/``le``         1 where ``a >= b`` (``a <= b``), else 0        compare
 ``mov dst a``                 copy                                          yes
+``mulw dst a b k``            ``mulsr`` whose product exceeds the 37 bits   no (width not
+                              the neuron step's need (a square of a 24-bit  public)
+                              value, a gain times a 24-bit rate)
+``mulsv dst a b kreg``        ``mulsr`` with a per-neuron shift held in a   no
+                              register (``kreg < 0``: an exact left shift)
+``rsqrt dst a k lim``         ``min(round(2**k / sqrt(a)), lim)``, ``lim``  no (Lava's
+                              where ``a`` is 0                              InvSqrt: Newton
+                                                                            iterations)
+``rsqrtf dst a lim``          ``min(2**16 / sqrt(a), lim)`` as a 16-bit     no
+                              mantissa (``dst``) and its shift (``dst_s``):
+                              ``dst 2**-dst_s``
 ============================  ============================================  ===============
+
+The neuron-local normalisers (:func:`normaliser_program`) need the last four: their
+mean squares are 46-bit, and their inverse square roots are evaluated in float64
+(correctly rounded) where a chip would iterate.
 
 sigmoid, tanh and softplus are piecewise polynomials (:class:`lava_gle.numerics.fixed.
 Segments`): ``abs`` folds the potential, a chain of compares and selects picks the
@@ -36,7 +51,7 @@ computes its factors without one.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -122,6 +137,79 @@ def neuron_program(c: X.FixedNeuronConstants) -> Program:
     if c.phi.counts_clips:
         counted["p"] = "r"
     return Program(tuple(out), ("u", "v", "g", "s", "d"), counted)
+
+
+def normaliser_program(nf: X.NormaliserFormat | None, signed: bool,
+                       learning: bool = True) -> Program | None:
+    """The program of one layer's neuron-local normalisers around its neuron step
+    (``FixedLayer.step``, ``adapt``, ``rate`` and ``learning_error`` of
+    :mod:`lava_gle.numerics.kernels`), batch 1.
+
+    Inputs: ``d`` (the error from above, before the step), ``p`` and ``e`` (the rate and
+    error after it) and the state: per normaliser ``x`` (``r`` for gains, ``e`` for
+    errors) the mean square ``ms_x`` and its update schedule, ``n_x`` (updates so far),
+    ``m_x = 2**(s - shift)`` and ``nxt_x`` (the next power of two of ``n_x``), and the
+    factors ``gamma`` and ``nu`` (``nu_s``) of the last update. In order: the error from
+    above times the gain (``dg``, clipped to the state, counted as ``q``); after the
+    neuron step, each mean square's update ``ms += round((x**2 - ms) 2**-shift)`` with
+    ``shift = min(floor(log2 n), s)`` (as ``m`` halves at powers of two, ``round(y
+    2**-shift) = (y m + 2**(s-1)) >> s``); the factors from the new mean squares; the
+    gained payload ``q`` (clipped, counted as ``q``) and the learning error ``l = round(nu
+    e)``. The gains' schedule counts the prior as update 1 (``n_r`` starts at 1). Without
+    ``learning`` the normalisers do not adapt: only the gains act (None without gains)."""
+    if nf is None or not (learning or nf.gain_shift is not None):
+        return None
+    if not learning:
+        nf = replace(nf, error_shift=None)
+    out: list[Instr] = []
+    if nf.gain_shift is not None:
+        out.append(Instr("mulw", "dg", ("d", "gamma", X.GAIN_FRAC)))
+        out.append(Instr("clip", "dg", ("dg", -X.STATE_MAX, X.STATE_MAX)))
+    for x, src, s in (("r", "p", nf.gain_shift), ("e", "e", nf.error_shift)):
+        if s is None or not learning:
+            continue
+        n, m, nxt = f"n_{x}", f"m_{x}", f"nxt_{x}"
+        out += [Instr("add", n, (n, 1)), Instr("ge", "t", (n, nxt)),
+                Instr("mulsr", "h", (m, 1, 1)), Instr("sel", m, ("t", "h", m)),
+                Instr("mulsr", "h", (nxt, 2, 0)), Instr("sel", nxt, ("t", "h", nxt)),
+                Instr("mulw", "sq", (src, src, 0)), Instr("sub", "dm", ("sq", f"ms_{x}")),
+                Instr("mulw", "dm", ("dm", m, s)), Instr("add", f"ms_{x}", (f"ms_{x}", "dm"))]
+    if nf.gain_shift is not None:
+        lo, hi = X.gain_payload_range(signed, nf.wide_bits)
+        if learning:
+            out.append(Instr("rsqrt", "gamma", ("ms_r", nf.gain_k, nf.gain_max)))
+        out += [Instr("mulw", "q", ("p", "gamma", nf.payload_shift)),
+                Instr("clip", "q", ("q", lo, hi))]
+    if nf.error_shift is not None:
+        out += [Instr("rsqrtf", "nu", ("ms_e", nf.norm_max)),
+                Instr("mulsv", "l", ("e", "nu", "nu_s"))]
+    return Program(tuple(out), ("d", "p", "e"), {"dg": "q", "q": "q"})
+
+
+def normaliser_shape(gain: bool, error: bool, learning: bool) -> Program | None:
+    """:func:`normaliser_program` of a layer with gains and/or an error normaliser, with
+    placeholder constants: what a mapper counts without quantising (None: nothing runs)."""
+    if not (gain or error):
+        return None
+    nf = X.NormaliserFormat(gain_shift=1 if gain else None, error_shift=1 if error else None,
+                            q_bits=4, wide_bits=8, payload_shift=1, gain_k=1, gain_max=1,
+                            norm_shift=0, norm_max=1.0)
+    return normaliser_program(nf, True, learning)
+
+
+def normaliser_registers(n_steps: int, nf: X.NormaliserFormat, size: int
+                         ) -> dict[str, np.ndarray]:
+    """The schedule registers of :func:`normaliser_program` after ``n_steps`` updates of
+    the normalisers (``norm_steps``): ``n_x``, ``m_x`` and ``nxt_x`` per normaliser, for
+    ``size`` neurons."""
+    out = {}
+    for x, n, s in (("r", n_steps + 1, nf.gain_shift), ("e", n_steps, nf.error_shift)):
+        if s is None:
+            continue
+        top = n.bit_length() - 1  # floor(log2 n); -1 for n = 0
+        out[f"n_{x}"], out[f"nxt_{x}"] = n, 1 << (top + 1)
+        out[f"m_{x}"] = 1 << (s - min(top, s)) if n else 1 << (s + 1)
+    return {k: np.full(size, v, np.int64) for k, v in out.items()}
 
 
 def _activation(out: list[Instr], phi: X.FixedActivation) -> None:
@@ -215,9 +303,10 @@ def execute(program: Program, regs: dict[str, np.ndarray]
             ) -> tuple[dict[str, np.ndarray], dict[str, int]]:
     """Run ``program`` on the int64 input registers ``regs`` (arrays [..., n]); return all
     registers and the saturation counts of the counted variables (``v, e, du, u, u_prosp,
-    r`` as :data:`lava_gle.numerics.fixed.NEURON_SAT_VARS`)."""
+    r`` as :data:`lava_gle.numerics.fixed.NEURON_SAT_VARS`, and those the program counts
+    besides, e.g. ``q``)."""
     r = dict(regs)
-    counts = dict.fromkeys(X.NEURON_SAT_VARS, 0)
+    counts = dict.fromkeys((*X.NEURON_SAT_VARS, *program.counted.values()), 0)
 
     def val(a):
         return r[a] if isinstance(a, str) else a
@@ -229,8 +318,16 @@ def execute(program: Program, regs: dict[str, np.ndarray]
 
     for ins in program.instrs:
         a = ins.args
-        if ins.op == "mulsr":
+        if ins.op in ("mulsr", "mulw"):
             r[ins.dst] = X.shift_round(val(a[0]) * val(a[1]), a[2])
+        elif ins.op == "mulsv":
+            r[ins.dst] = X.normalised_error(val(a[0]), (val(a[1]), val(a[2])))
+        elif ins.op == "rsqrt":
+            r[ins.dst] = X.inverse_rms(val(a[0]), a[1], a[2])
+        elif ins.op == "rsqrtf":
+            # the shift argument is used only before a first update, which a program
+            # never sees
+            r[ins.dst], r[ins.dst + "_s"] = X.error_normaliser(val(a[0]), 0, a[1])
         elif ins.op in ("add", "sub"):
             r[ins.dst] = val(a[0]) + val(a[1]) if ins.op == "add" else val(a[0]) - val(a[1])
         elif ins.op == "addsat":
@@ -250,7 +347,7 @@ def execute(program: Program, regs: dict[str, np.ndarray]
             r[ins.dst] = ((x >= y) if ins.op == "ge" else (x <= y)).astype(np.int64)
         elif ins.op == "mov":
             r[ins.dst] = np.broadcast_to(np.asarray(val(a[0]), np.int64),
-                                         np.shape(r["u"])).copy()
+                                         np.shape(r[program.inputs[0]])).copy()
         else:
             raise ValueError(f"unknown instruction {ins.op!r}")
     return r, counts

@@ -29,13 +29,21 @@ def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
             "layers": [_layer(q) for q in qnet.layers]}
 
 
+#: Kinds of a layer's normaliser state among the arrays (:func:`arrays`).
+NORMALISER_ARRAYS = ("gain_ms", "error_ms", "norm_steps")
+
+
 def arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
-    """Integer arrays: ``W.L``, ``b.L`` (the activations' few constants are in the
-    manifest)."""
+    """Integer arrays: ``W.L``, ``b.L`` and, where a layer's normalisers start from a
+    described state, ``gain_ms.L`` / ``error_ms.L`` (running mean squares, squared LSBs of
+    the 24-bit rate / error) and ``norm_steps.L`` (updates so far, a 0-d array). The
+    activations' few constants are in the manifest."""
     out: dict[str, np.ndarray] = {}
     for q in qnet.layers:
         out[f"W.{q.name}"] = q.w.copy()
         out[f"b.{q.name}"] = q.b.copy()
+        for kind, values in (q.norm_state or {}).items():
+            out[f"{kind}.{q.name}"] = np.asarray(values, np.int64).copy()
     return out
 
 
@@ -66,6 +74,7 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
                        "gate_bits": X.GATE_BITS,
                        "max_error": q.phi_max_error,
                        "max_error_lsb": q.phi_max_error * 2.0 ** q.rate_bits},
+        "normalisers": _normalisers(q),
         "learning": None if q.rule is None else {
             "weights": _rule_dict(q.rule, q.gain_target),
             "biases": None if q.bias_rule is None
@@ -89,6 +98,23 @@ def _error_trace(q: QuantizedLayer) -> dict[str, Any]:
     return {"error_trace_source": "normalised_error" if normalised else "error",
             "error_trace_shift": q.trace_shift, "error_trace_bits": bits,
             "learning_clip": None if top is None else top * 2.0 ** -bits}
+
+
+def _normalisers(q: QuantizedLayer) -> dict[str, Any] | None:
+    """The layer's neuron-local normalisers in integers (``docs/fixed-point.md``,
+    "Neuron-local normalisers in integers"; None without): the mean squares' decay shifts
+    (None where the layer lacks that normaliser), the gains' factor ``gamma = g
+    2**gain_frac`` (``round(2**gain_k / sqrt(ms))``, at most ``gain_max``), the gained
+    payload's format and the error normaliser's ``nu`` (``norm_shift``, at most
+    ``norm_max``). A described state is among the arrays (:func:`arrays`)."""
+    f = q.norm
+    if f is None:
+        return None
+    return {"gain_decay_shift": f.gain_shift, "error_decay_shift": f.error_shift,
+            "gain_frac": X.GAIN_FRAC, "gain_k": f.gain_k, "gain_max": f.gain_max,
+            "payload_bits": f.payload_frac, "payload_shift": f.payload_shift,
+            "learning_payload_bits": f.q_bits, "norm_frac": X.NORM_FRAC,
+            "norm_shift": f.norm_shift, "norm_max": f.norm_max, "nu_bits": X.NU_BITS}
 
 
 def _segments_dict(s: X.Segments | None) -> dict | None:

@@ -199,7 +199,8 @@ class QuantizedNetwork:
         return _manifest.manifest(self)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        """Integer arrays: ``W.L`` and ``b.L``."""
+        """Integer arrays: ``W.L``, ``b.L`` and a described normaliser state
+        (:func:`lava_gle.quantize.manifest.arrays`)."""
         return _manifest.arrays(self)
 
 

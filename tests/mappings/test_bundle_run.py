@@ -194,6 +194,66 @@ def test_a_missing_or_unexpected_array_is_refused(bundle_dir):
         read_bundle(bundle_dir).quantized()
 
 
+# -- neuron-local normalisers ------------------------------------------------------
+
+@pytest.fixture
+def normalised(mlp):
+    """The golden MLP with a gain on its hidden layer and error normalisers on both, their
+    state as after 100 updates (``normaliser_state``)."""
+    from conftest import with_normalisers
+    from lava_gle.network import NormaliserState
+    net = with_normalisers(mlp)
+    rng = np.random.default_rng(3)
+    return replace(net, layers=tuple(replace(layer, normaliser_state=NormaliserState(
+        100, None if layer.gain_decay is None else rng.uniform(0.05, 0.5, layer.size),
+        rng.uniform(1e-4, 1e-2, layer.size))) for layer in net.layers))
+
+
+def test_a_bundle_holds_and_runs_its_normalisers(normalised, tmp_path, streams):
+    """Mapped with normalisers: the manifest names their integer form, arrays.npz holds
+    their state (mean squares and update counts), simulating the bundle is simulating the
+    description in integers, and one changed mean square changes the run."""
+    out, _ = write_bundle(map_network(normalised), tmp_path / "b")
+    bundle = read_bundle(out)
+    layers = bundle.manifest["fixed_point"]["layers"]
+    assert layers[0]["normalisers"]["gain_decay_shift"] == 6  # SHIFT_DECAY = 1 - 2**-6
+    assert layers[1]["normalisers"]["gain_decay_shift"] is None
+    assert layers[1]["normalisers"]["error_decay_shift"] == 6
+    arrays = bundle.arrays()
+    assert {"gain_ms.hidden", "error_ms.hidden", "norm_steps.hidden", "error_ms.out",
+            "norm_steps.out"} <= set(arrays) and "gain_ms.out" not in arrays
+    assert int(arrays["norm_steps.hidden"]) == 100
+    x, y = streams[0][:200], streams[1][:200]
+    qnet = bundle.quantized()
+    from_bundle = simulate(qnet.net, x, y, backend="numpy-fixed", qnet=qnet)
+    assert_same_traces(from_bundle, simulate(normalised, x, y, backend="numpy-fixed"))
+    edit_arrays(out, "gain_ms.hidden", lambda ms: ms * 4)  # gains halve
+    qnet = read_bundle(out).quantized()
+    halved = simulate(qnet.net, x, y, backend="numpy-fixed", qnet=qnet)
+    assert not np.array_equal(halved["u.out"], from_bundle["u.out"])
+    assert np.array_equal(halved["u.hidden"][:2], from_bundle["u.hidden"][:2])
+
+
+def test_a_mean_square_beyond_a_24_bit_values_is_refused(normalised, tmp_path):
+    out, _ = write_bundle(map_network(normalised), tmp_path / "b")
+    edit_arrays(out, "error_ms.out", lambda ms: np.full_like(ms, 1 << 46))
+    with pytest.raises(BundleError, match=r"error_ms.out holds 70368744177664, outside "
+                                          r"\[0, 70368744177663\]"):
+        read_bundle(out).quantized()
+
+
+@pytest.mark.lava
+def test_lava_runs_the_bundles_normalisers(normalised, tmp_path, streams):
+    out, _ = write_bundle(map_network(normalised), tmp_path / "b")
+    edit_arrays(out, "gain_ms.hidden", lambda ms: ms * 4)
+    qnet = read_bundle(out).quantized()
+    x, y = streams[0][:100], streams[1][:100]
+    lava = simulate(qnet.net, x, y, backend="lava-fixed", qnet=qnet)
+    assert_same_traces(lava, simulate(qnet.net, x, y, backend=twin("lava-fixed"), qnet=qnet))
+    assert not np.array_equal(lava["output"], simulate(normalised, x, y,
+                                                       backend="numpy-fixed")["output"])
+
+
 # -- deploy ---------------------------------------------------------------------------
 
 @pytest.fixture

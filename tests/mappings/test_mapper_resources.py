@@ -276,3 +276,31 @@ def test_tagged_forward_segments_store_tags_too():
         assert len(segments) > 1
         for c in segments:
             assert c.demand(2, 1, 1)[4] == (c.chunk[1] - c.chunk[0]) * per_row + 2
+
+
+@pytest.mark.parametrize("payload_bits, extra", [(16, 5), (8, 0)])
+def test_gains_send_their_payload_wide_with_a_learning_payload_beside_it(payload_bits, extra):
+    """A layer with gains sends ``g r`` at ``gain_payload_bits``; wider than the learning
+    engine's 8 bits, an 8-bit learning payload goes beside it: one more output axon per
+    neuron (sigmoid rates need none otherwise) and one more input axon per rate into the
+    layer above. Its normalisers' instructions join the neuron program, with the
+    operations no public source shows (46-bit squares, inverse square roots)."""
+    from dataclasses import replace
+    plain = chain(3, [5, 2], learning=True)
+    plain = replace(plain, layers=(replace(plain.layers[0], phi="sigmoid"), plain.layers[1]),
+                    fixed_point={"gain_payload_bits": payload_bits})
+    gained = replace(plain, layers=(replace(plain.layers[0], gain_decay=1 - 2 ** -10),
+                                    plain.layers[1]))
+    (a0, a1), (b0, b1) = (map_network(n).block_demands() for n in (plain, gained))
+    assert b0[3] - a0[3] == extra and b1[2] - a1[2] == extra  # axons out of l0, into l1
+    assert (b0[:3], b0[4:], b1[3:]) == (a0[:3], a0[4:], a1[3:])
+    report = build_report(map_network(gained))
+    assert [layer["rate_bits"] for layer in report.layers] == [payload_bits, 8]
+    prog = report.totals["neuron_program"]
+    # g d (multiply, clip), the mean square's schedule (6) and update (4), gamma, g r
+    # (multiply, clip)
+    assert prog["normaliser_instructions_per_neuron"] == {"l0": 15}
+    plain_prog = build_report(map_network(plain)).totals["neuron_program"]
+    assert (prog["instructions_per_neuron"]["l0"]
+            == plain_prog["instructions_per_neuron"]["l0"] + 15)
+    assert prog["without_public_counterpart"] == {"l0": ["mulw", "rsqrt"]}

@@ -177,3 +177,73 @@ def test_restoring_division_is_floor_division_and_saturates():
     np.testing.assert_array_equal(divide(n, d, 13), np.minimum(n // d, 8191))
     x = np.array([1, 2, 3, 4, 2**23 - 1, 2**23, 2**40 + 5])
     np.testing.assert_array_equal(floor_log2(x), [0, 1, 1, 2, 22, 23, 40])
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([2**8, 2**16, 2**23]),
+       start=st.sampled_from([0, 3, 1000]))
+def test_the_normaliser_program_equals_the_kernels_normalisers(seed, scale, start):
+    """Step after step on random rates and errors, from the prior or from a described
+    state: the program's mean squares, gains, payloads (clip counts too), errors from
+    above and learning errors are the kernel's (``FixedLayer``), for a layer with both
+    normalisers and for the output layer's error normaliser alone."""
+    from conftest import SHIFT_DECAY, GoldenCase, with_normalisers
+    from lava_gle.network import NormaliserState
+    from lava_gle.numerics.engine import FixedEngine
+    from lava_gle.numerics.neuron_program import normaliser_program, normaliser_registers
+    rng = np.random.default_rng(seed)
+    net = with_normalisers(GoldenCase("visible_mlp").net, SHIFT_DECAY, SHIFT_DECAY)
+    if start:  # a described state: mean squares of a few LSB up to 2**40 LSB**2
+        sizes = [layer.size for layer in net.layers]
+        net = dataclasses.replace(net, layers=tuple(
+            dataclasses.replace(layer, normaliser_state=NormaliserState(
+                start, None if layer.gain_decay is None else rng.uniform(0, 2 ** -6, n),
+                rng.uniform(1e-9, 1e-3, n)))
+            for layer, n in zip(net.layers, sizes)))
+    engine = FixedEngine(net)
+    for k in engine.kernels.layers:
+        nf, n = k.norm, k.size
+        program = normaliser_program(nf, k.ql.rate_signed)
+        regs = {"gamma": np.full(n, 1 << X.GAIN_FRAC) if k.gamma is None else k.gamma.copy(),
+                **normaliser_registers(int(k.norm_steps), nf, n)}
+        registers = {"gain_ms": "ms_r", "error_ms": "ms_e"}
+        for kind, reg in registers.items():
+            if getattr(k, kind) is not None:
+                regs[reg] = getattr(k, kind).copy()
+        for _ in range(40):
+            d, p, e = (rng.integers(-scale, scale, n) for _ in range(3))
+            regs.update(d=d, p=p, e=e)
+            regs, counts = execute(program, regs)
+            dg, n_dg = X.gain_error(d, k.gamma, X.GAIN_FRAC) if k.gamma is not None else (
+                None, 0)
+            st = X.FixedNeuronState(p, p, p, p, e, e)
+            k.adapt(st)
+            for kind, reg in registers.items():
+                if getattr(k, kind) is not None:
+                    np.testing.assert_array_equal(regs[reg], getattr(k, kind), err_msg=reg)
+            n_q = 0
+            if k.gamma is not None:
+                np.testing.assert_array_equal(regs["dg"], dg)
+                np.testing.assert_array_equal(regs["gamma"], k.gamma)
+                before = engine.saturation.get(f"q.{k.name}", 0)
+                np.testing.assert_array_equal(regs["q"], k.rate(st))
+                n_q = engine.saturation.get(f"q.{k.name}", 0) - before
+            assert counts["q"] == n_dg + n_q
+            np.testing.assert_array_equal(regs["l"], k.learning_error(e))
+
+
+def test_microcode_prints_the_normalisers_program(tmp_path, capsys):
+    """With learning, a layer with gains and an error normaliser runs all four operations
+    without a public counterpart; the output layer (error normaliser only) three."""
+    from lava_gle.cli import main
+    from lava_gle.description import save_network
+    from conftest import SHIFT_DECAY, GoldenCase, with_normalisers
+    save_network(with_normalisers(GoldenCase("visible_mlp").net, SHIFT_DECAY, SHIFT_DECAY),
+                 tmp_path / "net.json")
+    assert main(["microcode", str(tmp_path / "net.json")]) == 0
+    out = capsys.readouterr().out
+    assert ("[hidden] normalisers: 27 instructions per neuron and step; no public Loihi 2 "
+            "counterpart: mulsv, mulw, rsqrt, rsqrtf") in out
+    assert ("[out] normalisers: 12 instructions per neuron and step; no public Loihi 2 "
+            "counterpart: mulsv, mulw, rsqrtf") in out
+    assert "rsqrt  gamma    ms_r" in out

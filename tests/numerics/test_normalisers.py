@@ -338,9 +338,6 @@ def test_parts_without_normalisers_refuse_them_by_name():
     with pytest.raises(QuantizationError, match=r"layer 'hidden': gain_decay 0.99 is not "
                                                 r"1 - 2\*\*-s; .* use 0.9921875 \(1 - 2\*\*-7\)"):
         quantize_network(_normalised(g.net))
-    from lava_gle.mappings.mapper import map_network
-    with pytest.raises(LavaGleError, match="layer 'hidden': gain_decay .* no neuron program"):
-        map_network(_normalised(g.net))
     from lava_gle.numerics.optim import Adam
     with pytest.raises(LavaGleError, match=r"layers \['hidden', 'out'\] set error_norm_decay"):
         Engine(_normalised(g.net), optimizer=Adam(lr=1e-3))
