@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
-from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_normaliser_states
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -135,14 +135,16 @@ class Engine:
     def network(self) -> Network:
         """The description with the engine's current parameters, to continue from: W (not
         folded with the gains, unlike :attr:`weights`), b, tau_m where it learns, and the
-        normalisers' state (``normaliser_state``). Fixed point: the integers dequantised
-        (weight tags, the bits below the weights' LSB, are not kept)."""
+        normalisers' state (``normaliser_state``). Fixed point: the integers dequantised,
+        with the formats they are in pinned (so the description quantises back to them
+        however it was given; weight tags, the bits below the weights' LSB, are not
+        kept)."""
         layers = self.kernels.layers
         net = self.net.with_parameters([k.decode("W", k.W) for k in layers], self.biases)
         net = replace(net, layers=tuple(
             replace(layer, tau_m=np.array(k.tau_m, np.float64)) if k.reports_tau_m else layer
             for layer, k in zip(net.layers, layers)))
-        return with_normaliser_states(net, self.kernels)
+        return self.kernels.describe(net)
 
     def parameters(self) -> dict[str, np.ndarray]:
         """The learnable arrays by name (``W.L``, ``b.L``, ``tau_m.L``) in float units."""

@@ -308,6 +308,11 @@ class FloatKernels:
     def report_to(self, sink: SaturationSink) -> None:
         """Float kernels clip nothing: nothing to report."""
 
+    def describe(self, net: Network) -> Network:
+        """``net`` (these kernels' network with their current parameters) with the
+        normalisers' state as it stands."""
+        return with_normaliser_states(net, self)
+
     def set_eta(self, eta: float) -> None:
         """Rate of GLE's own rule from now on (``W += eta e p^T``, times each layer's
         ``eta_scale``), e.g. an epoch schedule."""
@@ -706,6 +711,13 @@ class FixedKernels:
 
     def decode_output(self, raw: Array) -> Array:
         return np.asarray(raw) * self.q.layers[-1].scale("r")
+
+    def describe(self, net: Network) -> Network:
+        """``net`` (these kernels' network with their current parameters, dequantised) with
+        the normalisers' state as it stands and the formats of the integers pinned
+        (:meth:`~lava_gle.quantize.QuantizedNetwork.pinned`): without them the learned
+        parameters would size other formats, and the description other integers."""
+        return self.q.pinned(with_normaliser_states(net, self))
 
     def report_to(self, sink: SaturationSink) -> None:
         """Send every clipped-value count from now on to ``sink`` (e.g. shared counters)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -192,6 +192,28 @@ class QuantizedNetwork:
         """Targets in the output rate format (24-bit signed, clip counted)."""
         return X.to_fixed(y, self.layers[-1].rate_bits, -X.STATE_MAX, X.STATE_MAX,
                           what="targets")
+
+    def pinned(self, net: Network) -> Network:
+        """``net`` (this network after a run changed its parameters) with every format
+        this quantisation derived from the parameters written into its layers'
+        ``fixed_point`` options (``weight_exp``, ``bias_exp``, ``u_bits``, ``error_bits``,
+        ``rate_bits``, and for a learning layer whose error trace spans a range derived
+        from the weights, ``error_trace_range``), so that it quantises to these formats
+        again: without them the new weights would size new exponents and formats, and
+        other integers. Options ``net`` sets win (they gave these formats)."""
+        layers = []
+        for layer, ql in zip(net.layers, self.layers):
+            wide = ql is self.layers[-1] or layer.gain_decay is not None
+            pin = {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp, "u_bits": ql.u_bits,
+                   "error_bits": ql.e_bits,
+                   "rate_bits": ql.rate_bits - (wide_rate_bits(0, ql.rate_signed)
+                                                if wide else 0)}
+            derived = layer.error_bound is None and layer.error_norm_decay is None
+            if ql.rule is not None and derived:  # the range the trace's LSB came from
+                y_bits = ql.e_bits - ql.trace_shift + ql.trace_coarsening
+                pin["error_trace_range"] = X.ERR_TRACE_MAX * 2.0 ** -y_bits
+            layers.append(replace(layer, fixed_point={**pin, **layer.fixed_point}))
+        return replace(net, layers=tuple(layers))
 
     def manifest(self) -> dict[str, Any]:
         """Formats, exponents and neuron constants per layer, JSON-ready

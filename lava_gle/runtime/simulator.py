@@ -171,7 +171,7 @@ class LavaNetwork:
         if self.net.learning.learn_tau:
             net = replace(net, layers=tuple(replace(l, tau_m=t.copy())
                                             for l, t in zip(net.layers, self._tau_m)))
-        return net if self._kernels is None else with_normaliser_states(net, self._kernels)
+        return net if self._kernels is None else self._kernels.describe(net)
 
     # -- running --------------------------------------------------------------------
     def run(self, inputs, targets=None, record: Record = True, progress: bool = False,

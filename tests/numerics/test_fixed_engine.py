@@ -306,3 +306,28 @@ def test_weight_tags_learn_and_are_checkpointed():
         assert np.any(state["W.0"] != start)  # the carries reached the weights
         with pytest.raises(LavaGleError, match="weight_tag_bits 4 has no"):
             FixedEngine(tagged(net, 4))
+
+
+@pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
+def test_the_network_of_a_trained_engine_quantises_back_to_its_integers(case):
+    """``FixedEngine.network`` of a run whose description pins no format: the learned
+    weights would size other exponents, formats and error traces, so the engine pins the
+    ones it derived, and the description quantises to the very integers and rules it
+    holds, and continues the run bit for bit (from the zero state, as the run itself with
+    ``reset``)."""
+    from conftest import GoldenCase
+    from lava_gle.description import network_from_dict, network_to_dict
+    g = GoldenCase(case)
+    assert not any("weight_exp" in layer.fixed_point for layer in g.net.layers)
+    first = FixedEngine(g.net)
+    first.run(g.inputs[:400], g.targets[:400])
+    second = FixedEngine(network_from_dict(network_to_dict(first.network)))
+    for a, b in zip(first.q.layers, second.q.layers):
+        for field in ("w_exp", "b_exp", "u_bits", "e_bits", "rate_bits", "trace_shift",
+                      "trace_coarsening", "rule", "bias_rule", "w_shift", "b_shift",
+                      "back_shift"):
+            assert getattr(b, field) == getattr(a, field), (a.name, field)
+    want = first.run(g.inputs[400:], g.targets[400:], record=True, reset=True)
+    got = second.run(g.inputs[400:], g.targets[400:], record=True)
+    for key in ("output", *(f"W.{layer.name}" for layer in g.net.layers)):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)

@@ -173,11 +173,12 @@ def test_the_frozen_network_folds_the_gains_and_computes_the_same():
 def test_the_trained_network_keeps_the_gains_in_the_neurons_and_computes_the_same():
     """:func:`trained_network` (gains and their state kept, error normalisers dropped,
     learning off) runs a fresh stream as the trained engine does with learning off, bit
-    for bit in float; in integers its description quantises back to the trained integers
+    for bit in float; in integers its description (formats pinned by
+    ``FixedEngine.network``) quantises back to the trained integers
     (weights, biases, gains), so the integer engine built from it runs the same."""
     g = GoldenCase("visible_mlp")
     for make, net in ((Engine, _normalised(g.net)),
-                      (FixedEngine, _pinned(_normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)))):
+                      (FixedEngine, _normalised(g.net, SHIFT_DECAY, SHIFT_DECAY))):
         engine = make(net)
         engine.run(g.inputs, g.targets)
         trained = trained_network(engine)
@@ -252,20 +253,6 @@ def test_descriptions_take_checked_decays_and_write_them_back():
             network_from_dict(bad)
 
 
-def _pinned(net):
-    """``net`` with the formats that depend on its parameters pinned (``fixed_point``
-    weight_exp, bias_exp, u_bits, error_bits and, for the linear output, rate_bits as the
-    quantiser picks them now), so that the network after learning quantises to the same
-    formats."""
-    q = _quantized(net)
-    return dataclasses.replace(net, layers=tuple(
-        dataclasses.replace(layer, fixed_point={
-            **layer.fixed_point, "weight_exp": ql.w_exp, "bias_exp": ql.b_exp,
-            "u_bits": ql.u_bits, "error_bits": ql.e_bits,
-            **({"rate_bits": ql.rate_bits} if layer.phi == "linear" else {})})
-        for layer, ql in zip(net.layers, q.layers)))
-
-
 @pytest.mark.parametrize("fixed", [False, True], ids=["float", "fixed"])
 def test_the_description_of_a_trained_network_continues_it(fixed):
     """``Engine.network`` (W unfolded, b, the normalisers' ``normaliser_state``), written
@@ -273,7 +260,7 @@ def test_the_description_of_a_trained_network_continues_it(fixed):
     (from the zero neuron state, as the run itself with ``reset``): the state is the
     running mean squares and their step count, in float units exactly."""
     g = GoldenCase("visible_mlp")
-    net = _pinned(with_normalisers(g.net))
+    net = with_normalisers(g.net)
     make = FixedEngine if fixed else Engine
     first = make(net)
     first.run(g.inputs[:300], g.targets[:300])
