@@ -26,8 +26,9 @@ soma block of ``n`` neurons:
   ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, rates that
   ``W_l`` traces coarser than their payload (its ``pre_trace_coarsening`` option), the
   gained payloads ``g r`` of a layer with gains when wider than 8 bits
-  (``gain_payload_bits``), and every error into the plastic transpose copy; the second axon is assumed to address the same synapse
-  rows (not public), so it adds axons, messages and traffic but no synapse words. A
+  (``gain_payload_bits``), and every error into the plastic transpose copy; the second
+  axon is assumed to address the same synapse rows (not public), so it adds axons,
+  messages and traffic but no synapse words. A
   segment block: its chunk (twice as above) ``+ n`` fed back (plastic segments).
 - ``output_axons``: each neuron sends its rate to every core that holds the entry receiving
   it (``k_up`` cores: layer ``l+1``'s soma, or the cores of its forward segment for that
