@@ -72,9 +72,14 @@ class MappingReport:
         per = ", ".join(f"{n} {k}" for n, k in prog["instructions_per_neuron"].items())
         lines.append(f"  neuron program: {prog['instructions_per_step']:,} instructions/step "
                      f"(per neuron and step: {per})")
+        needing: dict[tuple[str, ...], list[str]] = {}  # the same operations: one note
         for n, ops in prog["without_public_counterpart"].items():
-            lines.append(f"  note: layer {n}'s neuron program needs {', '.join(ops)}, which "
-                         "no public source shows on Loihi 2 (docs/fixed-point.md, section 8)")
+            needing.setdefault(tuple(ops), []).append(n)
+        for ops, names in needing.items():
+            who = (f"layer {names[0]}'s neuron program needs" if len(names) == 1 else
+                   f"the neuron programs of layers {', '.join(names)} need")
+            lines.append(f"  note: {who} {', '.join(ops)}, which no public source shows on "
+                         "Loihi 2 (docs/fixed-point.md, section 8)")
         if prog.get("normaliser_instructions_per_neuron"):
             lines.append("  note: of these, the neuron-local normalisers take " + ", ".join(
                 f"{n} {k}" for n, k in prog["normaliser_instructions_per_neuron"].items())

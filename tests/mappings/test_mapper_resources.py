@@ -304,3 +304,16 @@ def test_gains_send_their_payload_wide_with_a_learning_payload_beside_it(payload
     assert (prog["instructions_per_neuron"]["l0"]
             == plain_prog["instructions_per_neuron"]["l0"] + 15)
     assert prog["without_public_counterpart"] == {"l0": ["mulw", "rsqrt"]}
+    assert ("note: layer l0's neuron program needs mulw, rsqrt, which no public source "
+            "shows on Loihi 2") in report.format_text()
+
+
+def test_layers_needing_the_same_operations_share_one_note():
+    from dataclasses import replace
+    net = chain(3, [4, 4, 2], learning=True)
+    net = replace(net, layers=tuple(replace(layer, gain_decay=1 - 2 ** -10)
+                                    for layer in net.layers[:2]) + net.layers[2:])
+    notes = [line for line in build_report(map_network(net)).format_text().splitlines()
+             if "no public source" in line]
+    assert notes == ["  note: the neuron programs of layers l0, l1 need mulw, rsqrt, which no "
+                     "public source shows on Loihi 2 (docs/fixed-point.md, section 8)"]
