@@ -320,8 +320,11 @@ class ResumableRun:
         arrays, progress = saved
         for prefix, engine in self.engines.items():
             restore_engine(engine, arrays, prefix)
+        epochs = next((len(v) for k, v in arrays.items() if k.startswith("history.")), 0)
         for key, values in self.history.items():
-            values[:] = arrays[f"history.{key}"].tolist()
+            # a record a checkpoint of an earlier lava-gle lacks: NaN for its epochs
+            values[:] = (arrays[f"history.{key}"].tolist() if f"history.{key}" in arrays
+                         else [float("nan")] * epochs)
         self.elapsed = float(progress["elapsed_s"])
         return arrays, progress
 

@@ -633,7 +633,8 @@ class TrainResult:
     """What :func:`train_classifier` returns."""
 
     network: Network          # trained_network: trained parameters, learning off
-    history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr, time_s
+    history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr,
+    #                           time_s, and with gains gains_at_cap.<layer>
     wall_time_s: float        # training and per-epoch evaluation
     steps: int                # simulation steps done (training + evaluation)
     engine: Any               # the training engine (its kernels hold the trained parameters)
@@ -671,6 +672,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         check_schedule(net, cfg)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
+    capped = {k.name: k for k in engine.kernels.layers if k.gains_at_cap() is not None}
+    keys += tuple(f"gains_at_cap.{name}" for name in capped)
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample
     if not 0 <= cfg.teach_start < T:
@@ -731,11 +734,15 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             lr = eta if sgd else engine.optimizer.lr
             history["lr"].append(lr)
             history["time_s"].append(epoch_time)
+            for layer, k in capped.items():
+                history[f"gains_at_cap.{layer}"].append(k.gains_at_cap())
             log(f"{name} epoch {epoch + 1}/{cfg.epochs}: "
                 f"train loss {history['train_loss'][-1]:.4f} "
                 f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
                 f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, "
-                f"{epoch_time:.1f} s")
+                f"{epoch_time:.1f} s" + "".join(
+                    f", {layer} {k.gains_at_cap()} at the gains' cap"
+                    for layer, k in capped.items() if k.gains_at_cap()))
             if not sgd:
                 engine.optimizer.lr = sched.step(test_loss, engine.optimizer.lr)
             epoch, batch_i = epoch + 1, 0

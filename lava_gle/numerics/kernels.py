@@ -200,6 +200,12 @@ class FloatLayer:
         self.error_scale = None if self.error_ms is None else F.normaliser(
             self.error_ms, steps, F.NORM_MAX)
 
+    def gains_at_cap(self) -> int | None:
+        """How many of the layer's gains stand at their cap ``gain_max`` (None without
+        gains): neurons whose rate is all but silent, whose rounding and noise the gain
+        multiplies most."""
+        return None if self.gain is None else int(np.count_nonzero(self.gain >= self.gain_max))
+
     def zero_state(self, batch: tuple[int, ...]) -> F.NeuronState:
         return F.zero_state(batch + (self.size,), self.dtype)
 
@@ -472,6 +478,13 @@ class FixedLayer:
     def _count(self, var: str, n: int) -> None:
         if n:
             self.sat.add(self._keys[var], n)
+
+    def gains_at_cap(self) -> int | None:
+        """How many of the layer's integer gains ``gamma`` stand at their cap (None
+        without gains), as :meth:`FloatLayer.gains_at_cap`."""
+        if self.gamma is None:
+            return None
+        return int(np.count_nonzero(self.gamma >= self.norm.gain_max))
 
     def zero_state(self, batch: tuple[int, ...]) -> X.FixedNeuronState:
         return X.zero_state(batch + (self.size,))

@@ -504,6 +504,12 @@ def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
         np.testing.assert_array_equal(ql.b, arrays[f"train.b.{i}"], err_msg=ql.name)
     np.testing.assert_array_equal(q.layers[2].norm_state["gain_ms"], arrays["train.gain_ms.2"])
     assert m["test_accuracy_fixed"] is None  # the backend that trained
+    # per epoch, each layer's gains at their cap; the last as the written network has them
+    caps = {k: v for k, v in m["history"].items() if k.startswith("gains_at_cap.")}
+    assert sorted(caps) == [f"gains_at_cap.h{i}" for i in range(6)]
+    rebuilt = FixedEngine(trained)
+    assert [v[-1] for v in caps.values()] == [k.gains_at_cap()
+                                              for k in rebuilt.kernels.layers[:6]]
     assert m["test_accuracy_fixed_chip"] == m["test_accuracy"], m["not_measured"]
     # the normalisers run in the Lava models, under chip timing too
     assert m["lava_fixed_agreement"]["identical"], m["lava_fixed_agreement"]["differing"]
@@ -522,3 +528,19 @@ def test_a_chip_timing_run_reports_its_backward_arrays_drift(tmp_path):
     assert 0 < drift["out"]["rms_lsb"] <= drift["out"]["max_lsb"]
     exact = yinyang.run_yinyang(TINY, tmp_path / "exact", backend="numpy-fixed", quiet=True)
     assert "transpose_drift" not in exact
+
+
+def test_gains_at_their_cap_are_recorded_per_epoch_and_older_checkpoints_resume(tmp_path):
+    """A run with gains records, per epoch and layer, how many gains stand at their cap
+    (``history["gains_at_cap.<layer>"]``). A checkpoint of an earlier lava-gle without that
+    record resumes: its epochs read NaN there."""
+    config = replace(TINY, epochs=1, normalizer_decay=0.99, gain_max=1.0)  # every gain capped
+    first = yinyang.run_yinyang(config, tmp_path, quiet=True)
+    assert first["history"]["gains_at_cap.hidden"] == [TINY.hidden]
+    path = tmp_path / "checkpoint.npz"
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files if k != "history.gains_at_cap.hidden"}
+    np.savez(path, **arrays)
+    extended = yinyang.run_yinyang(replace(config, epochs=2), tmp_path, quiet=True)
+    cap = extended["history"]["gains_at_cap.hidden"]
+    assert np.isnan(cap[0]) and cap[1] == TINY.hidden

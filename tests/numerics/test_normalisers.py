@@ -61,7 +61,8 @@ def test_gains_start_at_one_and_a_silent_first_step_leaves_them_near_it():
 def test_a_silent_neuron_gets_the_layers_gain_cap_in_both_arithmetics():
     """100 silent learning steps take the gains' mean square far below 1 (the gain ~23
     under the default cap); under ``gain_max`` = 5 the gain is exactly 5, in float and in
-    integers (``5 * 2**GAIN_FRAC``)."""
+    integers (``5 * 2**GAIN_FRAC``), and ``gains_at_cap`` counts those neurons (4 of 4;
+    none before, the output layer has no gains)."""
     g = GoldenCase("visible_mlp")
     net = _normalised(g.net, SHIFT_DECAY, SHIFT_DECAY)
     capped = dataclasses.replace(net, layers=(
@@ -69,12 +70,15 @@ def test_a_silent_neuron_gets_the_layers_gain_cap_in_both_arithmetics():
     for engine, cap in ((Engine(net), None), (FixedEngine(net), None),
                         (Engine(capped), 5.0), (FixedEngine(capped), 5.0)):
         k = engine.kernels.layers[0]
+        assert k.gains_at_cap() == 0 and engine.kernels.layers[1].gains_at_cap() is None
         for _ in range(100):
             k.adapt(k.zero_state((1,)))
         if cap is None:
             assert np.all(k.gain > 20), k.gain
+            assert k.gains_at_cap() == 0
         else:
             np.testing.assert_array_equal(k.gain, cap)
+            assert k.gains_at_cap() == 4
 
 
 def test_the_running_mean_square_is_a_weighted_mean_of_the_history():
