@@ -204,7 +204,9 @@ class FloatLayer:
         """How many of the layer's gains stand at their cap ``gain_max`` (None without
         gains): neurons whose rate is all but silent, whose rounding and noise the gain
         multiplies most."""
-        return None if self.gain is None else int(np.count_nonzero(self.gain >= self.gain_max))
+        if self.gain is None:
+            return None  # the cap as the gains hold it (float32 too)
+        return int(np.count_nonzero(self.gain >= self.gain.dtype.type(self.gain_max)))
 
     def zero_state(self, batch: tuple[int, ...]) -> F.NeuronState:
         return F.zero_state(batch + (self.size,), self.dtype)

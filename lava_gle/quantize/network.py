@@ -49,6 +49,13 @@ class QuantizedLayer:
         the output layer's 24 bit (:func:`wide_rate_bits`: its rates enter no learning
         engine, and the output error is formed from them), and so are those of a layer
         with gains (it sends the 8-bit payload ``g r`` formed from them instead).
+    range_bits : int
+        The rate format of the layer's range (``fixed_point.rate_bits``): ``rate_bits``
+        itself, or for a 24-bit rate the 8-bit format it widens.
+    trace_range : float
+        The error magnitude the learning error trace spans (``fixed_point.
+        error_trace_range`` or what the quantiser derived), from which ``trace_shift``
+        follows.
     trace_shift : int
         Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
         clipped to +-63.
@@ -103,6 +110,8 @@ class QuantizedLayer:
     e_bits: int
     rate_bits: int
     rate_signed: bool
+    range_bits: int
+    trace_range: float
     trace_shift: int
     trace_coarsening: int
     pre_trace_coarsening: int
@@ -203,15 +212,11 @@ class QuantizedNetwork:
         other integers. Options ``net`` sets win (they gave these formats)."""
         layers = []
         for layer, ql in zip(net.layers, self.layers):
-            wide = ql is self.layers[-1] or layer.gain_decay is not None
             pin = {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp, "u_bits": ql.u_bits,
-                   "error_bits": ql.e_bits,
-                   "rate_bits": ql.rate_bits - (wide_rate_bits(0, ql.rate_signed)
-                                                if wide else 0)}
-            derived = layer.error_bound is None and layer.error_norm_decay is None
-            if ql.rule is not None and derived:  # the range the trace's LSB came from
-                y_bits = ql.e_bits - ql.trace_shift + ql.trace_coarsening
-                pin["error_trace_range"] = X.ERR_TRACE_MAX * 2.0 ** -y_bits
+                   "error_bits": ql.e_bits, "rate_bits": ql.range_bits}
+            if ql.rule is not None and layer.error_bound is None \
+                    and layer.error_norm_decay is None:  # else the trace spans what they fix
+                pin["error_trace_range"] = ql.trace_range
             layers.append(replace(layer, fixed_point={**pin, **layer.fixed_point}))
         return replace(net, layers=tuple(layers))
 
@@ -540,7 +545,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     return QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,
-        consts=consts, w=w_q,
+        range_bits=rate.range_bits, trace_range=err.trace_range, consts=consts, w=w_q,
         w_exp=w_exp, w_shift=w_exp - rate.pre_bits - rate.pre_wide + u_bits, b=b_q,
         b_exp=b_exp, pre_wide_bits=rate.pre_wide,
         b_shift=b_exp + u_bits, back_shift=None if below is None
