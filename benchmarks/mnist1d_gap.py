@@ -492,13 +492,13 @@ def probe_gains(run: Path, epochs: int, arithmetic: str, rounding_seed: int | No
     engine = (make_engine(start, "numpy-fixed") if arithmetic == "integers" else
               make_engine(start, "numpy", dtype=np.dtype(cfg.dtype).type))  # as the twin
     layers = [k for k in engine.kernels.layers if k.gain is not None]
-    cap = next(layer.gain_max for layer in net.layers if layer.gain_decay is not None)
-    print(f"{run}: {arithmetic}, gain cap {cap:g}; per layer the largest gain / "
-          f"neurons above {cap / 10:g}")
+    caps = {layer.name: layer.gain_max for layer in net.layers if layer.gain_decay is not None}
+    print(f"{run}: {arithmetic}, gain caps " + ", ".join(f"{k} {v:g}" for k, v in caps.items())
+          + "; per layer the largest gain / neurons above a tenth of its cap")
     print("| epoch | batch | accuracy | " + " | ".join(k.name for k in layers) + " |")
     print("| --- | --- | --- |" + " --- |" * len(layers))
     for epoch, b, hits in train_batches(engine, data, cfg, config.seed, epochs):
-        cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > cap / 10)}" for k in layers]
+        cells = [f"{k.gain.max():.0f} / {np.sum(k.gain > caps[k.name] / 10)}" for k in layers]
         print(f"| {epoch + 1} | {b} | {100 * hits / cfg.batch:.0f} | " + " | ".join(cells)
               + " |", flush=True)
 

@@ -68,10 +68,11 @@ def add_parser(sub) -> None:
                         "a longer average than the errors', e.g. 0.99993896484375 = "
                         "1 - 2**-14, keeps the frozen gains of the trained network closer to "
                         "those it learned with")
-    p.add_argument("--gain-max", type=float, metavar="G",
+    p.add_argument("--gain-max", action="append", metavar="G|LAYER=G",
                    help="mnist1d, yinyang, with --normalizers: the largest gain (1-1000, "
                         "default 1000), the gain of a nearly silent neuron, which it sends "
-                        "up once it fires (docs/model.md)")
+                        "up once it fires; G caps every hidden layer, LAYER=G one layer "
+                        "(repeatable; a G beside them caps the others; docs/model.md)")
     p.add_argument("--gain-payload-bits", type=int, metavar="BITS",
                    help="mnist1d, yinyang, fixed point with --normalizers: width of the gained "
                         "payloads g r a hidden layer sends up (8-24; default 16, 8: the "

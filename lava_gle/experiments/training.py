@@ -32,7 +32,7 @@ from lava_gle.description import NETWORK_OPTIONS, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
 from lava_gle.experiments.metrics import RunLog
-from lava_gle.network import Network
+from lava_gle.network import LayerSpec, Network
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics.floating import GAIN_MAX
 from lava_gle.numerics.optim import Adam
@@ -144,7 +144,9 @@ class RuleOptions:
     ``gain_decay``: the gains' decay where it differs (None: ``normalizer_decay``); the
     gains shape the forward pass, so a longer average keeps the trained network's frozen
     gains closer to what it learned with. ``gain_max``: the gains' cap, ``gain_max`` of
-    the hidden layers (None: the model's default, ``floating.GAIN_MAX``).
+    the hidden layers: one number for all, or per layer name (the key ``"*"``: every
+    hidden layer not named; None, or a layer not named without ``"*"``: the model's
+    default, ``floating.GAIN_MAX``).
     ``gain_payload_bits``: fixed point with normalisers only,
     ``fixed_point.gain_payload_bits`` of the network (the width of the gained payloads
     ``g r``; None: the quantiser's default, 16). ``rounding_seed``: fixed point only,
@@ -166,7 +168,7 @@ class RuleOptions:
     error_bound: dict[str, float | None] | None = None
     normalizer_decay: float | None = None
     gain_decay: float | None = None
-    gain_max: float | None = None
+    gain_max: float | dict[str, float] | None = None
     gain_payload_bits: int | None = None
     rounding_seed: int | None = None
 
@@ -208,10 +210,21 @@ class RuleOptions:
             return net
         gain = decay if self.gain_decay is None else self.gain_decay
         top = len(net.layers) - 1
-        cap = {} if self.gain_max is None else {"gain_max": self.gain_max}
+        caps = self.gain_max if isinstance(self.gain_max, dict) else {"*": self.gain_max}
+        named = {k: v for k, v in caps.items() if k != "*"}
+        _check_layer_names(net, "--gain-max", {k: f"{v:g}" for k, v in named.items()})
+        if net.layers[top].name in named:
+            out = net.layers[top].name
+            raise LavaGleError(f"--gain-max {out}={named[out]:g}: the output layer "
+                               "has no gains; cap the hidden layers "
+                               f"{[layer.name for layer in net.layers[:top]]}")
+
+        def cap(layer: LayerSpec) -> dict[str, float]:
+            g = caps.get(layer.name, caps.get("*"))
+            return {} if g is None else {"gain_max": g}
         return replace(net, layers=tuple(
             replace(layer, gain_decay=None if i == top else gain, error_norm_decay=decay,
-                    **({} if i == top else cap),
+                    **({} if i == top else cap(layer)),
                     fixed_point={k: v for k, v in layer.fixed_point.items()
                                  if k not in ("error_bits", "error_trace_range")})
             for i, layer in enumerate(net.layers)))
@@ -310,6 +323,34 @@ def parse_error_bounds(items: list[str] | None) -> dict[str, float | None] | Non
                                         for k, v in bounds.items()}
 
 
+def parse_gain_caps(items: list[str]) -> float | dict[str, float]:
+    """``--gain-max`` items: one ``G`` (every hidden layer) as a float, else a dict of the
+    ``LAYER=G`` items with a ``G`` among them under ``"*"`` (every other hidden layer)."""
+    def cap(text: str) -> float | None:
+        try:
+            g = float(text)
+        except ValueError:
+            return None
+        if not 1 <= g <= GAIN_MAX:
+            raise LavaGleError(f"--gain-max {text}: the cap must be 1-{GAIN_MAX:g} "
+                               f"(default {GAIN_MAX:g})")
+        return g
+
+    bare = [item for item in items if "=" not in item]
+    if len(bare) > 1:
+        raise LavaGleError(f"--gain-max {' '.join(bare)}: give one cap G for all hidden "
+                           "layers, and LAYER=G for the ones that differ")
+    every = cap(bare[0]) if bare else None
+    if bare and every is None:
+        raise LavaGleError(f"--gain-max {bare[0]}: expected a number G or LAYER=G, e.g. "
+                           "--gain-max 100 --gain-max h0=10")
+    named = parse_layer_values([item for item in items if "=" in item], "--gain-max", cap,
+                               "LAYER=G with a number G, e.g. --gain-max h0=10")
+    if named is None:
+        return every
+    return named if every is None else {"*": every, **named}
+
+
 def parse_weight_tags(items: list[str] | None) -> dict[str, int] | None:
     """``--weight-tag-bits LAYER=BITS`` items as a dict (None: none given)."""
     allowed = {str(b): b for b in (0,) + X.TAG_BITS}
@@ -347,7 +388,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    normalizers: float | None = None,
                    gain_decay: float | None = None,
                    gain_payload_bits: int | None = None,
-                   gain_max: float | None = None,
+                   gain_max: list[str] | None = None,
                    rounding_seed: int | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
@@ -358,7 +399,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     (> 0) the loss ``mse``. ``error_bound`` (``LAYER=BOUND`` items) any backend.
     ``normalizers`` (a decay in (0, 1); in fixed point 1 - 2**-s) ``sgd``; ``gain_decay``
     (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
-    fixed-point backend; ``gain_max`` (1 to ``floating.GAIN_MAX``) ``normalizers``;
+    fixed-point backend; ``gain_max`` (``G`` or ``LAYER=G`` items, G from 1 to
+    ``floating.GAIN_MAX``) ``normalizers``;
     ``rounding_seed`` (>= 0) a fixed-point backend.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
@@ -391,13 +433,10 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     if gain_decay is not None and normalizers is None:
         raise LavaGleError("--gain-decay sets the decay of the normalisers' gains; add "
                            "--normalizers")
-    if gain_max is not None:
+    if gain_max:
         if normalizers is None:
             raise LavaGleError("--gain-max caps the normalisers' gains; add --normalizers")
-        if not 1 <= gain_max <= GAIN_MAX:
-            raise LavaGleError(f"--gain-max {gain_max:g}: the cap must be 1-{GAIN_MAX:g} "
-                               f"(default {GAIN_MAX:g})")
-        out["gain_max"] = gain_max
+        out["gain_max"] = parse_gain_caps(gain_max)
     if gain_payload_bits is not None:
         if not fixed:
             raise LavaGleError(f"--gain-payload-bits sets an integer width; backend {backend} "

@@ -42,6 +42,10 @@ def test_fixed_point_backends_default_to_the_chips_rule_and_refuse_the_float_one
     assert rule_overrides("numpy") == {}
     assert rule_overrides("numpy", "sgd", batch=1, sgd_eta=0.1, halve_every=2) == {
         "optimizer": "sgd", "batch": 1, "sgd_eta": 0.1, "halve_every": 2}
+    for items, caps in ((["10"], 10.0), (["h0=10"], {"h0": 10.0}),
+                        (["h0=10", "100", "h1=20"], {"*": 100.0, "h0": 10.0, "h1": 20.0})):
+        assert rule_overrides("numpy", "sgd", normalizers=0.999,
+                              gain_max=items)["gain_max"] == caps
     with pytest.raises(LavaGleError, match="--loss ce .*needs --loss mse"):
         rule_overrides("numpy-fixed", loss="ce")
     with pytest.raises(LavaGleError, match="--optimizer adam .*use --optimizer sgd"):
@@ -445,6 +449,12 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     net = slow.apply_to(mnist1d.build_network(slow), mnist1d.SGD_ETA_SCALE)
     assert [l.gain_decay for l in net.layers] == [0.9999] * 6 + [None]
     assert [l.gain_max for l in net.layers] == [100.0] * 6 + [1000.0]
+    per_layer = replace(config, gain_max={"*": 100.0, "h0": 10.0})  # --gain-max 100 h0=10
+    net = per_layer.apply_to(mnist1d.build_network(per_layer), mnist1d.SGD_ETA_SCALE)
+    assert [l.gain_max for l in net.layers] == [10.0] + [100.0] * 5 + [1000.0]
+    one = replace(config, gain_max={"h2": 7.0})  # the others keep the model's default
+    net = one.apply_to(mnist1d.build_network(one), mnist1d.SGD_ETA_SCALE)
+    assert [l.gain_max for l in net.layers] == [1000.0] * 2 + [7.0] + [1000.0] * 4
     assert [l.error_norm_decay for l in net.layers] == [0.999] * 7
     given = replace(config, eta_scale={"out": 0.5}, error_bound={"h0": 3.0})
     net = given.apply_to(mnist1d.build_network(given), mnist1d.SGD_ETA_SCALE,
@@ -459,6 +469,10 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
     capped = replace(narrow, gain_max=100.0)  # in integers 100 * 2**GAIN_FRAC
     net = capped.apply_to(mnist1d.build_network(capped), mnist1d.SGD_ETA_SCALE)
     assert [ql.norm.gain_max for ql in quantize_network(net).layers[:6]] == [100 * 4096] * 6
+    capped = replace(narrow, gain_max={"*": 100.0, "h0": 10.0})
+    net = capped.apply_to(mnist1d.build_network(capped), mnist1d.SGD_ETA_SCALE)
+    assert [ql.norm.gain_max for ql in quantize_network(net).layers[:6]] == \
+        [10 * 4096] + [100 * 4096] * 5
 
 
 def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
