@@ -29,10 +29,6 @@ def manifest(qnet: QuantizedNetwork) -> dict[str, Any]:
             "layers": [_layer(q) for q in qnet.layers]}
 
 
-#: Kinds of a layer's normaliser state among the arrays (:func:`arrays`).
-NORMALISER_ARRAYS = ("gain_ms", "error_ms", "norm_steps")
-
-
 def arrays(qnet: QuantizedNetwork) -> dict[str, np.ndarray]:
     """Integer arrays: ``W.L``, ``b.L`` and, where a layer's normalisers start from a
     described state, ``gain_ms.L`` / ``error_ms.L`` (running mean squares, squared LSBs of
