@@ -328,14 +328,15 @@ def parse_gain_caps(items: list[str]) -> float | dict[str, float]:
     ``LAYER=G`` items with a ``G`` among them under ``"*"`` (every other hidden layer)."""
     def cap(text: str) -> float | None:
         try:
-            g = float(text)
+            return float(text)
         except ValueError:
             return None
-        if not 1 <= g <= GAIN_MAX:
-            raise LavaGleError(f"--gain-max {text}: the cap must be 1-{GAIN_MAX:g} "
-                               f"(default {GAIN_MAX:g})")
-        return g
 
+    for item in items:
+        g = cap(item.partition("=")[2] if "=" in item else item)
+        if g is not None and not 1 <= g <= GAIN_MAX:
+            raise LavaGleError(f"--gain-max {item}: the cap must be 1-{GAIN_MAX:g} "
+                               f"(default {GAIN_MAX:g})")
     bare = [item for item in items if "=" not in item]
     if len(bare) > 1:
         raise LavaGleError(f"--gain-max {' '.join(bare)}: give one cap G for all hidden "

@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parents[2]
     (["mnist1d", "--optimizer", "sgd", "--normalizers", "0.999", "--gain-max", "h0=ten"],
      "--gain-max h0=ten: expected LAYER=G with a number G"),
     (["mnist1d", "--optimizer", "sgd", "--normalizers", "0.999", "--gain-max", "h0=2000"],
-     "--gain-max 2000: the cap must be 1-1000"),
+     "--gain-max h0=2000: the cap must be 1-1000"),
     (["mnist1d", "--optimizer", "sgd", "--loss", "mse", "--normalizers", "0.999",
       "--gain-max", "h9=10"],
      "--gain-max h9=10: no layer 'h9'"),
