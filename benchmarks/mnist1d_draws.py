@@ -7,9 +7,11 @@ ended 1.5-4.7 test points apart in session 20 (``docs/experiments.md``). This re
 its ``float_same_rule``: the twin) and other draws of the same configuration: runs with
 ``--rounding-seed N`` (each with a copy of RUN's ``float_same_rule``, so the twin is not
 trained again) or ``mnist1d_gap.py RUN --train-integers OUT --rounding-seed N`` runs, which
-take RUN's recorded formats; it prints per draw and over the
-draws the final and last-5 test accuracy and the gap to the twin: the protocol by which
-the targets of ``docs/experiments.md`` ("Status") are judged.
+take RUN's recorded formats. Draws of other data seeds (runs of ``--seed S``) are judged
+against their own ``float_same_rule``. It prints per draw and over the draws the final and
+last-5 test accuracy and the gap to the twin, with each mean's 95 % Student-t interval
+(the draws taken as independent): the protocol by which the targets of
+``docs/experiments.md`` ("Status") are judged.
 
     .venv/bin/python benchmarks/mnist1d_draws.py RUN [OUT ...] [--last 5]
 """
@@ -20,6 +22,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 #: An epoch's line in a run's ``log.txt`` (training accuracy with the outputs nudged).
 EPOCH = re.compile(r"epoch (\d+)/\d+: train loss \S+ acc ([\d.]+), test loss \S+ acc ([\d.]+)")
@@ -37,34 +40,58 @@ def test_accuracy(run: Path) -> np.ndarray:
     return np.array([by_epoch[e] for e in sorted(by_epoch)])
 
 
+def _twin(draw: Path, run: Path) -> Path:
+    """A draw's float twin: its own ``float_same_rule`` (a copy of its data seed's twin),
+    else RUN's."""
+    own = draw / "float_same_rule"
+    return own if (own / "log.txt").exists() else run / "float_same_rule"
+
+
+def _mean_interval(values: list[float]) -> str:
+    """``mean [lo, hi]``: the mean and its 95 % Student-t interval (draws taken as
+    independent; the interval needs three draws or more)."""
+    x = np.asarray(values)
+    if x.size < 3:
+        return f"{x.mean():.2f}"
+    half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+    return f"{x.mean():.2f} [{x.mean() - half:.2f}, {x.mean() + half:.2f}]"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run", type=Path, help="the experiment's directory (rounding seed 0)")
     parser.add_argument("draws", type=Path, nargs="*",
-                        help="--train-integers directories of the same run, other seeds")
+                        help="other draws: runs with --rounding-seed N or --train-integers "
+                        "directories; each is judged against its own float_same_rule if it "
+                        "has one (other data seeds), else RUN's")
     parser.add_argument("--last", type=int, default=5, help="epochs averaged (default 5)")
     args = parser.parse_args()
-    twin = test_accuracy(args.run / "float_same_rule")
-    rows = [(str(d), test_accuracy(d)) for d in (args.run, *args.draws)]
-    epochs = {len(acc) for _, acc in rows}
-    if epochs != {len(twin)}:
-        print(f"note: epochs differ (twin {len(twin)}, draws {sorted(epochs)}): "
-              "a draw still training is read as it stands")
     k = args.last
-    print(f"| draw | epochs | test, final | last {k} | gap to twin, final | last {k} |")
-    print("| --- | --- | --- | --- | --- | --- |")
-    t_final, t_last = 100 * twin[-1], 100 * twin[-k:].mean()
-    print(f"| float twin | {len(twin)} | {t_final:.1f} | {t_last:.1f} | | |")
-    finals, lasts = [], []
-    for name, acc in rows:
-        finals.append(100 * acc[-1])
-        lasts.append(100 * acc[-k:].mean())
-        print(f"| {name} | {len(acc)} | {finals[-1]:.1f} | {lasts[-1]:.1f} | "
-              f"{t_final - finals[-1]:.1f} | {t_last - lasts[-1]:.1f} |")
-    print(f"| mean of {len(rows)} | | {np.mean(finals):.1f} | {np.mean(lasts):.1f} | "
-          f"{t_final - np.mean(finals):.1f} | {t_last - np.mean(lasts):.1f} |")
-    print(f"scatter (largest - smallest) of the draws: final {np.ptp(finals):.1f}, "
-          f"last {k} {np.ptp(lasts):.1f} points")
+    print(f"| draw | epochs | twin, final | last {k} | test, final | last {k} | "
+          f"gap to twin, final | last {k} |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    cols: dict[str, list[float]] = {c: [] for c in ("twin", "twin_last", "final", "last")}
+    for draw in (args.run, *args.draws):
+        twin, acc = test_accuracy(_twin(draw, args.run)), test_accuracy(draw)
+        if len(acc) != len(twin):
+            print(f"note: {draw} has {len(acc)} epochs, its twin {len(twin)}: "
+                  "a draw still training is read as it stands")
+        row = (100 * twin[-1], 100 * twin[-k:].mean(), 100 * acc[-1], 100 * acc[-k:].mean())
+        for c, v in zip(cols, row):
+            cols[c].append(v)
+        print(f"| {draw} | {len(acc)} | {row[0]:.1f} | {row[1]:.1f} | {row[2]:.1f} | "
+              f"{row[3]:.1f} | {row[0] - row[2]:.1f} | {row[1] - row[3]:.1f} |")
+    mean = {c: float(np.mean(v)) for c, v in cols.items()}
+    print(f"| mean of {len(cols['final'])} | | {mean['twin']:.1f} | {mean['twin_last']:.1f} | "
+          f"{mean['final']:.1f} | {mean['last']:.1f} | {mean['twin'] - mean['final']:.1f} | "
+          f"{mean['twin_last'] - mean['last']:.1f} |")
+    print(f"scatter (largest - smallest) of the draws: final {np.ptp(cols['final']):.1f}, "
+          f"last {k} {np.ptp(cols['last']):.1f} points")
+    gap = np.subtract(cols["twin"], cols["final"])
+    gap_last = np.subtract(cols["twin_last"], cols["last"])
+    print(f"mean with its 95 % interval: test final {_mean_interval(cols['final'])}, "
+          f"last {k} {_mean_interval(cols['last'])}; gap final {_mean_interval(list(gap))}, "
+          f"last {k} {_mean_interval(list(gap_last))} points")
 
 
 if __name__ == "__main__":
