@@ -1,8 +1,12 @@
 """Where MNIST-1D's integers fall behind their float twin: probes on the first batches
 and over whole runs.
 
-Takes a finished (or running) ``lava-gle experiment mnist1d --backend numpy-fixed`` run
-directory: its configuration (``metrics.json``) and the formats its checkpoint recorded.
+Takes a finished (or running) ``lava-gle experiment mnist1d --backend numpy-fixed`` (or
+``numpy-fixed-chip``) run directory: its configuration (``metrics.json``), its timing and
+the formats its checkpoint recorded; with no effect, ``--train-integers`` and ``--train``
+give the run's integers and its float twin bit for bit. The effects that replace the
+learning step (``--float-learning``, ``--carry-after``, ``--error-feedback``) are for
+exact-timing runs only.
 ``--learning`` and ``--signals``: both engines start from the run's initial network at
 epoch 1's rate and see epoch 1's batches; nothing is written. ``--train`` and
 ``--train-integers`` train over the run's whole schedule into a directory of their own.
@@ -132,6 +136,9 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
     net, cfg = mnist1d.training_setup(config)
     net = T.start_network(net, cfg)
     netq = T.with_formats(net, recorded["fixed_point"])
+    if recorded.get("backend") == "numpy-fixed-chip":
+        # the run's timing: every integer engine below is then the run's own
+        netq = replace(netq, fixed_point={**netq.fixed_point, "timing": "chip"})
     if payload_width is not None:
         netq = replace(netq, fixed_point={**netq.fixed_point,
                                           "gain_payload_bits": payload_width})
@@ -320,6 +327,14 @@ def engines(net, netq, learning: set[int] | None, payload_bits: int | None = Non
     (:func:`carry_after`); ``weight_grid``: the float engine sums with its weights on the
     integers' grid (:func:`on_weight_grid`); ``feedback``: the integers' error traces
     feed their residual back (:func:`error_feedback`)."""
+    hooks = [flag for flag, given in (("--float-learning", float_learning is not None),
+                                      ("--carry-after", carry), ("--error-feedback", feedback))
+             if given]
+    if hooks and netq.fixed_point.get("timing") == "chip":
+        raise SystemExit(f"{', '.join(hooks)}: replaces the forward array's learning step "
+                         "only, and this run trained under chip timing (numpy-fixed-chip), "
+                         "whose backward arrays it would leave out of step; use it on a "
+                         "numpy-fixed run")
     out = []
     for n, backend in ((net, "numpy"), (netq, "numpy-fixed")):
         e = make_engine(n, backend, optimizer=None,
