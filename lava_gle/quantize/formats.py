@@ -20,6 +20,11 @@ FACTOR_TOLERANCE = 0.01
 UNSIGNED_PAYLOAD, SIGNED_PAYLOAD = X.UNSIGNED_PAYLOAD, X.SIGNED_PAYLOAD
 #: A leaky integration whose rounding dead zone exceeds this share of its signal warns.
 DEAD_ZONE_TOLERANCE = 0.01
+#: A learning layer with gains warns when ``gain_max`` times its weight LSB exceeds this:
+#: one LSB of an input weight may then move a neuron's gained payload (unit RMS) by more
+#: than its RMS per unit of input. MNIST-1D in integers collapsed at 1.6-3.1 (cap 100,
+#: h0 exponents -6 and -5) and not at 0.31 (cap 10; docs/experiments.md, "Session 24").
+GAIN_LSB_TOLERANCE = 1.0
 
 
 class QuantizationError(LavaGleError, ValueError):
@@ -131,6 +136,21 @@ def check_dead_zone(layer: str, what: str, factor: float, bits: int, signal: flo
                       f"{100 * dead / signal:.0f}% of the expected signal {signal:.3g}); "
                       f"raise the layer's fixed_point {option}", QuantizationWarning,
                       stacklevel=4)
+
+
+def check_gain_resolution(layer: str, gain_max: float, w_exp: int) -> None:
+    """Warn when a learning layer's gains, up to ``gain_max``, make one weight LSB
+    (``2**w_exp``) a step of more than :data:`GAIN_LSB_TOLERANCE` of its neurons' gained
+    payload per unit of input: the learning engine's rounding then switches a weight,
+    and with one input a neuron's whole drive, by a sizeable share of it."""
+    step = gain_max * 2.0 ** w_exp
+    if step > GAIN_LSB_TOLERANCE:
+        warnings.warn(f"layer {layer!r}: gain_max {gain_max:g} times one weight LSB "
+                      f"(2^{w_exp}) is {step:.3g}: one LSB a learning step rounds into a "
+                      f"weight can move a neuron's gained payload by {step:.3g} of its RMS "
+                      f"per unit of input; lower the layer's gain_max to "
+                      f"{GAIN_LSB_TOLERANCE * 2.0 ** -w_exp:g} or below, or give it a finer "
+                      f"fixed_point weight_exp", QuantizationWarning, stacklevel=4)
 
 
 def weight_exp(w: np.ndarray, headroom: float, floor: float) -> int:

@@ -23,9 +23,9 @@ from lava_gle.network import LayerSpec, Network
 from lava_gle.quantize import manifest as _manifest
 from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, fixed_activation
 from lava_gle.quantize.formats import (
-    SIGNED_PAYLOAD, QuantizationError, check_dead_zone, error_bits_for, payload_max,
-    quantize_factor, rate_bits_for, sent_error_bits_for, state_bits_for, to_mantissas,
-    weight_exp, wide_rate_bits,
+    SIGNED_PAYLOAD, QuantizationError, check_dead_zone, check_gain_resolution, error_bits_for,
+    payload_max, quantize_factor, rate_bits_for, sent_error_bits_for, state_bits_for,
+    to_mantissas, weight_exp, wide_rate_bits,
 )
 from lava_gle.quantize.rules import layer_learning
 from lava_gle.quantize.tau import tau_learning
@@ -524,6 +524,8 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         consts = X.tau_constants(consts, tau.t_init, tau)
     w_exp = o.get("weight_exp", weight_exp(w, opts.w_headroom, opts.w_floor))
     w_q = to_mantissas(w, w_exp, name, "weights")
+    if opts.learns and layer.gain_decay is not None:
+        check_gain_resolution(name, layer.gain_max, w_exp)
     b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")

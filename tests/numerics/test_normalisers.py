@@ -344,6 +344,26 @@ def _quantized(net):
         return quantize_network(net)
 
 
+def test_a_gain_cap_coarse_against_the_weight_lsb_is_warned_about_by_layer():
+    """``gain_max x 2**w_exp`` above 1 (the golden MLP's hidden weights: exponent -5, so
+    1000 / 32 = 31.2) warns naming the layer and the cap that fits (32); at that cap, or
+    with learning off (no LSB is rounded into a weight), it does not."""
+    import warnings
+    from lava_gle.quantize import QuantizationWarning
+    net = _normalised(GoldenCase("visible_mlp").net, SHIFT_DECAY, SHIFT_DECAY)
+    with pytest.warns(QuantizationWarning, match=r"'hidden': gain_max 1000 times one weight "
+                                                 r"LSB \(2\^-5\) is 31\.2.* gain_max to 32 or"):
+        assert quantize_network(net).layers[0].w_exp == -5
+    capped = dataclasses.replace(net, layers=(
+        dataclasses.replace(net.layers[0], gain_max=32.0), net.layers[1]))
+    frozen = dataclasses.replace(net, learning=dataclasses.replace(net.learning, enabled=False))
+    for quiet in (capped, frozen):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quantize_network(quiet)
+        assert not [w for w in caught if "gain_max" in str(w.message)]
+
+
 def test_the_integer_shift_schedule_is_the_float_rate():
     for s in (1, 6, 10, 15):
         for k in range(1, 3 * 2 ** s):

@@ -6,8 +6,8 @@ import pytest
 
 from lava_gle.numerics import fixed as X
 from lava_gle.quantize.formats import (
-    QuantizationError, QuantizationWarning, check_dead_zone, quantize_factor, rate_bits_for,
-    state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
+    QuantizationError, QuantizationWarning, check_dead_zone, check_gain_resolution,
+    quantize_factor, rate_bits_for, state_bits_for, to_mantissas, weight_exp, wide_rate_bits,
 )
 
 
@@ -95,3 +95,13 @@ def test_dead_zone_warns_only_when_it_is_a_sizeable_share_of_the_signal():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_dead_zone("a", "dt/tau_m", 0.1, 16, 1.0, "u_bits")
+
+
+def test_gain_resolution_warns_above_one_payload_rms_per_weight_lsb():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_gain_resolution("a", 32.0, -5)  # 32 / 32 = 1: at the tolerance
+        check_gain_resolution("a", 10.0, -5)  # the MNIST-1D recipe's h0: 0.31
+    with pytest.warns(QuantizationWarning, match=r"'a': gain_max 100 times one weight LSB "
+                                                 r"\(2\^-6\) is 1\.56.* to 64 or below"):
+        check_gain_resolution("a", 100.0, -6)
