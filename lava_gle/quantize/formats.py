@@ -143,13 +143,13 @@ def check_gain_resolution(layer: str, gain_max: float, w_exp: int) -> None:
     (``2**w_exp``) a step of more than :data:`GAIN_LSB_TOLERANCE` of its neurons' gained
     payload per unit of input: the learning engine's rounding then switches a weight,
     and with one input a neuron's whole drive, by a sizeable share of it."""
-    step = gain_max * 2.0 ** w_exp
+    step, fit = gain_max * 2.0 ** w_exp, GAIN_LSB_TOLERANCE * 2.0 ** -w_exp
     if step > GAIN_LSB_TOLERANCE:
         warnings.warn(f"layer {layer!r}: gain_max {gain_max:g} times one weight LSB "
                       f"(2^{w_exp}) is {step:.3g}: one LSB a learning step rounds into a "
                       f"weight can move a neuron's gained payload by {step:.3g} of its RMS "
-                      f"per unit of input; lower the layer's gain_max to "
-                      f"{GAIN_LSB_TOLERANCE * 2.0 ** -w_exp:g} or below, or give it a finer "
+                      f"per unit of input; lower the layer's gain_max to {fit:g} or below "
+                      f"(experiments: --gain-max {layer}={fit:g}), or give it a finer "
                       f"fixed_point weight_exp", QuantizationWarning, stacklevel=4)
 
 

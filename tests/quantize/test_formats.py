@@ -103,5 +103,6 @@ def test_gain_resolution_warns_above_one_payload_rms_per_weight_lsb():
         check_gain_resolution("a", 32.0, -5)  # 32 / 32 = 1: at the tolerance
         check_gain_resolution("a", 10.0, -5)  # the MNIST-1D recipe's h0: 0.31
     with pytest.warns(QuantizationWarning, match=r"'a': gain_max 100 times one weight LSB "
-                                                 r"\(2\^-6\) is 1\.56.* to 64 or below"):
+                                                 r"\(2\^-6\) is 1\.56.* to 64 or below "
+                                                 r"\(experiments: --gain-max a=64\)"):
         check_gain_resolution("a", 100.0, -6)
