@@ -22,8 +22,9 @@ UNSIGNED_PAYLOAD, SIGNED_PAYLOAD = X.UNSIGNED_PAYLOAD, X.SIGNED_PAYLOAD
 DEAD_ZONE_TOLERANCE = 0.01
 #: A learning layer with gains warns when ``gain_max`` times its weight LSB exceeds this:
 #: one LSB of an input weight may then move a neuron's gained payload (unit RMS) by more
-#: than its RMS per unit of input. MNIST-1D in integers collapsed at 1.6-3.1 (cap 100,
-#: h0 exponents -6 and -5) and not at 0.31 (cap 10; docs/experiments.md, "Session 24").
+#: than its RMS per unit of input. MNIST-1D's integers at 1.6-3.1 (cap 100, h0 exponents
+#: -6 and -5): 1.5 points lower over eight draws, one collapsed in its last epoch; at 0.31
+#: (cap 10) none collapsed (docs/experiments.md, "Session 24").
 GAIN_LSB_TOLERANCE = 1.0
 
 
