@@ -98,7 +98,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from lava_gle.backends import make_engine  # noqa: E402
+from lava_gle.backends import get_backend, make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d  # noqa: E402
 from lava_gle.experiments import training as T  # noqa: E402
 from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
@@ -136,9 +136,9 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
     net, cfg = mnist1d.training_setup(config)
     net = T.start_network(net, cfg)
     netq = T.with_formats(net, recorded["fixed_point"])
-    if recorded.get("backend") == "numpy-fixed-chip":
-        # the run's timing: every integer engine below is then the run's own
-        netq = replace(netq, fixed_point={**netq.fixed_point, "timing": "chip"})
+    # the run's timing (chip timing for numpy-fixed-chip): every integer engine below
+    # ("numpy-fixed", which keeps a description's timing) then computes the run's integers
+    netq = get_backend(recorded.get("backend", "numpy-fixed")).network(netq)
     if payload_width is not None:
         netq = replace(netq, fixed_point={**netq.fixed_point,
                                           "gain_payload_bits": payload_width})

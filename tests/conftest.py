@@ -51,6 +51,18 @@ class GoldenCase:
 MLP_ERROR_BOUNDS = {"hidden": 0.05, "out": 0.04}
 
 
+def benchmark_module(name: str):
+    """``benchmarks/<name>.py`` imported as a module (registered in ``sys.modules``, which
+    dataclasses need), without running its ``main``."""
+    import importlib.util
+    import sys
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def with_error_bounds(net, bounds=MLP_ERROR_BOUNDS, learning=None):
     """``net`` with each layer's ``error_bound`` from ``bounds`` (by name; None where not
     given), and ``learning`` fields replaced."""
@@ -96,6 +108,24 @@ def clamping_network():
 @pytest.fixture(params=GOLDEN_CASES)
 def golden(request) -> GoldenCase:
     return GoldenCase(request.param)
+
+
+@pytest.fixture
+def tiny_mnist1d(monkeypatch):
+    """MNIST-1D on 12 random 30-step sequences (the same for training and test) in place of
+    the dataset; returns the quick configuration of a 2 + 4-unit network at batch 4 with
+    GLE's rule (SGD, MSE), no Lava check, ``overrides`` applied."""
+    from lava_gle.experiments import mnist1d
+    from lava_gle.experiments.training import Dataset
+    rng = np.random.default_rng(0)
+    x, labels = rng.normal(size=(12, 30, 1)), np.arange(12) % 10
+    monkeypatch.setattr(mnist1d, "load_data", lambda config: Dataset(x, labels, x, labels))
+
+    def config(**overrides):
+        return mnist1d.Mnist1dConfig.quick(**{
+            "epochs": 2, "batch": 4, "fast": 2, "slow": 4, "optimizer": "sgd", "loss": "mse",
+            "sgd_eta": 0.002, "agreement_steps": 0, **overrides})
+    return config
 
 
 @pytest.fixture

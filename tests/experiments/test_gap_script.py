@@ -3,29 +3,21 @@ retrain a run's integers and its float twin bit for bit, in the run's own timing
 or chip), so an effect it adds is measured against the run itself."""
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import benchmark_module
 from lava_gle.experiments import mnist1d, training
-from lava_gle.experiments.training import Dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mnist1d_gap.py"
 
 
 @pytest.fixture
 def gap(monkeypatch):
-    rng = np.random.default_rng(0)
-    x, labels = rng.normal(size=(12, 30, 1)), np.arange(12) % 10
-    monkeypatch.setattr(mnist1d, "load_data", lambda config: Dataset(x, labels, x, labels))
     for name in ("make_engine", "evaluate"):  # the script replaces them: undone afterwards
         monkeypatch.setattr(training, name, getattr(training, name))
-    spec = importlib.util.spec_from_file_location("mnist1d_gap", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = benchmark_module("mnist1d_gap")
 
     def run(*argv: str) -> None:
         monkeypatch.setattr(sys, "argv", ["mnist1d_gap.py", *argv])
@@ -40,12 +32,10 @@ def _trained(run: Path) -> dict[str, np.ndarray]:
 
 
 @pytest.mark.parametrize("backend", ["numpy-fixed", "numpy-fixed-chip"])
-def test_train_integers_without_effects_is_the_run(tmp_path, gap, backend):
-    config = mnist1d.Mnist1dConfig.quick(epochs=2, batch=4, fast=2, slow=4, optimizer="sgd",
-                                         loss="mse", sgd_eta=0.002,
-                                         normalizer_decay=0.9990234375, agreement_steps=0)
+def test_train_integers_without_effects_is_the_run(tmp_path, gap, tiny_mnist1d, backend):
     run = tmp_path / "run"
-    mnist1d.run_mnist1d(config, run, backend=backend, quiet=True)
+    mnist1d.run_mnist1d(tiny_mnist1d(normalizer_decay=0.9990234375), run, backend=backend,
+                        quiet=True)
     gap(str(run), "--train-integers", str(tmp_path / "again"))
     gap(str(run), "--train", str(tmp_path / "twin"))
     for got, want in ((tmp_path / "again", run), (tmp_path / "twin", run / "float_same_rule")):
@@ -55,11 +45,9 @@ def test_train_integers_without_effects_is_the_run(tmp_path, gap, backend):
             np.testing.assert_array_equal(a[key], b[key], err_msg=f"{got.name}: {key}")
 
 
-def test_learning_step_effects_are_refused_under_chip_timing(tmp_path, gap):
-    config = mnist1d.Mnist1dConfig.quick(epochs=1, batch=4, fast=2, slow=4, optimizer="sgd",
-                                         loss="mse", sgd_eta=0.002, agreement_steps=0)
+def test_learning_step_effects_are_refused_under_chip_timing(tmp_path, gap, tiny_mnist1d):
     run = tmp_path / "run"
-    mnist1d.run_mnist1d(config, run, backend="numpy-fixed-chip", quiet=True)
+    mnist1d.run_mnist1d(tiny_mnist1d(epochs=1), run, backend="numpy-fixed-chip", quiet=True)
     with pytest.raises(SystemExit, match="--float-learning, --error-feedback: replaces .* "
                                          "chip timing .* numpy-fixed run"):
         gap(str(run), "--train-integers", str(tmp_path / "out"), "--float-learning",

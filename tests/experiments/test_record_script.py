@@ -3,38 +3,23 @@ changes none of the run's integers, writes one line per training batch whose acc
 average to the epoch's, and counts each clip once."""
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import benchmark_module
 from lava_gle.experiments import mnist1d, training
-from lava_gle.experiments.training import Dataset
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mnist1d_record.py"
 
 
-def _record_module():
-    spec = importlib.util.spec_from_file_location("mnist1d_record", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_record_changes_no_integer_and_sums_to_the_run(tmp_path, monkeypatch):
-    rng = np.random.default_rng(0)
-    x, labels = rng.normal(size=(12, 30, 1)), np.arange(12) % 10
-    monkeypatch.setattr(mnist1d, "load_data", lambda config: Dataset(x, labels, x, labels))
-    config = mnist1d.Mnist1dConfig.quick(epochs=2, batch=4, fast=2, slow=4, optimizer="sgd",
-                                         loss="mse", sgd_eta=0.002, normalizer_decay=0.9990234375,
-                                         agreement_steps=0)
+def test_the_record_changes_no_integer_and_sums_to_the_run(tmp_path, monkeypatch,
+                                                           tiny_mnist1d):
+    config = tiny_mnist1d(normalizer_decay=0.9990234375)
     plain = mnist1d.run_mnist1d(config, tmp_path / "plain", backend="numpy-fixed-chip",
                                 quiet=True)
     out = tmp_path / "record.jsonl"
-    monkeypatch.setattr(training, "stream_batch",
-                        _record_module().Recorder(out, neurons_from=4, steps=None))
+    recorder = benchmark_module("mnist1d_record").Recorder(out, neurons_from=4, steps=None)
+    monkeypatch.setattr(training, "stream_batch", recorder)
     recorded = mnist1d.run_mnist1d(config, tmp_path / "recorded", backend="numpy-fixed-chip",
                                    quiet=True)
     a, b = (np.load(tmp_path / d / "checkpoint.npz") for d in ("plain", "recorded"))

@@ -1,14 +1,12 @@
 """Time and energy estimates: counted from the mapping, priced with the profile's figures."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from conftest import benchmark_module
 from lava_gle.cli import main
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.estimate import estimate
@@ -157,20 +155,11 @@ def test_an_inference_of_a_split_layer_uses_its_forward_partial_sums_only():
     assert c["messages"] == 10 * parts + 10 + 2
 
 
-def _pilotnet():
-    path = Path(__file__).resolve().parents[2] / "benchmarks" / "pilotnet_validation.py"
-    spec = importlib.util.spec_from_file_location("pilotnet_validation", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module              # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_pilotnet_set_up_and_the_estimate_against_intels_measurement():
     """Intel's PilotNet LIF SNN on Loihi 2 (benchmarks/pilotnet_validation.py; sources
     there): the synapses from the published layer shapes by hand, the compiler's 74 cores,
     and the estimate's error against the measurement, as docs/mapping.md states it."""
-    pn = _pilotnet()
+    pn = benchmark_module("pilotnet_validation")
     c = pn.counts()
     layer = c["per_layer"]
     hand = {"conv0": 99 * 32 * 24 * 3 * 3 * 3, "conv1": 49 * 15 * 36 * 3 * 3 * 24,
