@@ -661,6 +661,32 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
                            "often, or raise --sgd-eta") from None
 
 
+#: Run settings a resumed run may change: ``epochs`` (extend a run or end it early) and
+#: ``halve_every`` (:func:`check_resumed_schedule`: anneal a run that has ended).
+RESUMABLE_CHANGES = ("epochs", "halve_every")
+
+
+def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
+    """Refuse to resume the run of ``ckpt`` with a ``--halve-every`` that gives an epoch
+    already begun another rate than it had; a schedule that changes only epochs still to
+    come continues the run (e.g. 4 epochs at a constant rate resumed with
+    ``--halve-every 4 --epochs 8`` runs epochs 5-8 at half the rate)."""
+    recorded = ckpt.recorded_config()
+    if recorded is None or recorded.get("halve_every", 0) == cfg.halve_every:
+        return
+    before = replace(cfg, halve_every=recorded.get("halve_every", 0))
+    _, progress = ckpt.load()
+    begun = progress["epoch"] + (progress["batch"] > 0)
+    e = next((e + 1 for e in range(begun) if before.eta(e) != cfg.eta(e)), None)
+    if e is not None:
+        raise LavaGleError(
+            f"--halve-every {cfg.halve_every}: the run in {ckpt.path.parent} has begun "
+            f"{begun} epochs under --halve-every {before.halve_every}, and epoch {e} ran at "
+            f"eta {before.eta(e - 1):g}, where this schedule gives {cfg.eta(e - 1):g}; pick "
+            f"a --halve-every that keeps the rates of epochs 1-{begun}, or pass --fresh to "
+            "start over")
+
+
 def evaluate(engine, x: np.ndarray, labels: np.ndarray,
              cfg: TrainConfig) -> tuple[np.ndarray, float]:
     """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains,
@@ -691,8 +717,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     the rate ``cfg.eta(epoch)`` (``learning.eta`` of ``net`` is replaced), on any stepping
     backend; on ``numpy-fixed`` that is the learning engine's rule in integers, the test
     accuracy is measured with the trained integers (:func:`predict_in_place`).
-    ``run_config`` (JSON-ready) identifies the run in the checkpoint, but for ``epochs``
-    and the keys ``ignored`` (recorded, not compared). ``guard`` is an
+    ``run_config`` (JSON-ready) identifies the run in the checkpoint, but for
+    :data:`RESUMABLE_CHANGES` and the keys ``ignored`` (recorded, not compared). ``guard`` is an
     object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
     checkpoints at the next batch boundary and raises :class:`ExperimentInterrupted`.
     """
@@ -727,7 +753,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         return {}, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
                     "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
-    ckpt = Checkpoint(out, run_config, may_change=("epochs",) + ignored)
+    ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
+    if not fresh:
+        check_resumed_schedule(ckpt, cfg)
     with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
                       checkpoint_every_s) as run:
         saved = run.resume()
@@ -886,12 +914,12 @@ def formats_record(net: Network) -> dict[str, Any]:
 
 def resumed_formats(out: Path, run_config: dict[str, Any]) -> dict[str, Any] | None:
     """The formats (:func:`formats_record`) the checkpoint in ``out`` recorded, where it is
-    one of the same run (settings equal but for ``epochs``), else None."""
+    one of the same run (settings equal but for :data:`RESUMABLE_CHANGES`), else None."""
     recorded = Checkpoint(out, {}).recorded_config()
     if recorded is None or "fixed_point" not in recorded:
         return None
     mine = json.loads(json.dumps(run_config))
-    same = all(recorded.get(k) == v for k, v in mine.items() if k != "epochs")
+    same = all(recorded.get(k) == v for k, v in mine.items() if k not in RESUMABLE_CHANGES)
     return recorded["fixed_point"] if same else None
 
 

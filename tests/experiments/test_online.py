@@ -321,6 +321,37 @@ def test_an_extended_fixed_point_run_keeps_the_formats_it_recorded(tmp_path):
                             quiet=True)
 
 
+def test_an_ended_run_anneals_under_a_halving_schedule_that_keeps_its_rates(tmp_path):
+    """A run that has ended may resume with a new ``--halve-every`` where the epochs it ran
+    keep their rates: it then continues as a run with that schedule from the start (float:
+    bit for bit), the integers in the formats their checkpoint recorded. A schedule that
+    changes an epoch already run is refused, naming the epoch."""
+    ended, annealed = replace(TINY, n_train=60), replace(TINY, epochs=3, n_train=60,
+                                                         halve_every=2)
+    yinyang.run_yinyang(ended, tmp_path / "float", quiet=True)
+    resumed = yinyang.run_yinyang(annealed, tmp_path / "float", quiet=True)
+    whole = yinyang.run_yinyang(annealed, tmp_path / "whole", quiet=True)
+    assert resumed["history"]["lr"] == [yinyang.SGD_ETA * f for f in (1, 1, 0.5)]
+    assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+
+    first = yinyang.run_yinyang(ended, tmp_path / "fixed", backend="numpy-fixed", quiet=True)
+    w_exp = first["formats"]["layers"]["hidden"]["weight_exp"]
+    _edit_recorded_config(tmp_path / "fixed" / "checkpoint.npz", lambda c: c["fixed_point"][
+        "layers"]["hidden"].update(weight_exp=w_exp + 1))  # as if sized otherwise
+    fixed = yinyang.run_yinyang(annealed, tmp_path / "fixed", backend="numpy-fixed",
+                                quiet=True)
+    assert fixed["history"]["test_acc"][:2] == first["history"]["test_acc"]
+    assert fixed["history"]["lr"] == resumed["history"]["lr"]
+    assert fixed["formats"]["layers"]["hidden"]["weight_exp"] == w_exp + 1
+    eta = yinyang.SGD_ETA
+    with pytest.raises(LavaGleError, match=rf"--halve-every 1: the run in .* has begun 3 "
+                                           rf"epochs under --halve-every 2, and epoch 2 ran at "
+                                           rf"eta {eta:g}, where this schedule gives {eta / 2:g}"):
+        yinyang.run_yinyang(replace(annealed, epochs=4, halve_every=1), tmp_path / "fixed",
+                            backend="numpy-fixed", quiet=True)
+
+
 def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_path):
     from lava_gle.numerics.fingerprint import fixed_arithmetic
     yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
