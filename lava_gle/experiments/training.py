@@ -718,8 +718,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     backend; on ``numpy-fixed`` that is the learning engine's rule in integers, the test
     accuracy is measured with the trained integers (:func:`predict_in_place`).
     ``run_config`` (JSON-ready) identifies the run in the checkpoint, but for
-    :data:`RESUMABLE_CHANGES` and the keys ``ignored`` (recorded, not compared). ``guard`` is an
-    object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
+    :data:`RESUMABLE_CHANGES` and the keys ``ignored`` (recorded, not compared). ``guard``
+    is an object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
     checkpoints at the next batch boundary and raises :class:`ExperimentInterrupted`.
     """
     out = Path(out_dir)

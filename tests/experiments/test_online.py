@@ -346,8 +346,9 @@ def test_an_ended_run_anneals_under_a_halving_schedule_that_keeps_its_rates(tmp_
     assert fixed["formats"]["layers"]["hidden"]["weight_exp"] == w_exp + 1
     eta = yinyang.SGD_ETA
     with pytest.raises(LavaGleError, match=rf"--halve-every 1: the run in .* has begun 3 "
-                                           rf"epochs under --halve-every 2, and epoch 2 ran at "
-                                           rf"eta {eta:g}, where this schedule gives {eta / 2:g}"):
+                                           rf"epochs under --halve-every 2, and epoch 2 ran "
+                                           rf"at eta {eta:g}, where this schedule gives "
+                                           rf"{eta / 2:g}"):
         yinyang.run_yinyang(replace(annealed, epochs=4, halve_every=1), tmp_path / "fixed",
                             backend="numpy-fixed", quiet=True)
 
