@@ -104,6 +104,11 @@ def add_parser(sub) -> None:
     p.add_argument("--teach-start", type=natural_int, metavar="STEPS",
                    help="mnist1d, yinyang: first step of each sample with a target; before it "
                         "no output error (defaults: mnist1d 0, yinyang 2)")
+    p.add_argument("--average-window", type=nonnegative_float, metavar="BATCHES",
+                   help="mnist1d, yinyang: test and keep the weights averaged over about the "
+                        "last BATCHES batches (an exponential moving average the host keeps "
+                        "after every batch; >= 1; default: the weights as they learned; "
+                        "docs/experiments.md, Session 29)")
     p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
@@ -149,12 +154,13 @@ def run(args: argparse.Namespace) -> int:
                                    or args.gain_max is not None
                                    or args.gain_payload_bits is not None
                                    or args.rounding_seed is not None
+                                   or args.average_window is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start "
-                           "and --target-rate apply to mnist1d and yinyang")
+                           "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start, "
+                           "--target-rate and --average-window apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -172,7 +178,8 @@ def run(args: argparse.Namespace) -> int:
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
-                              args.gain_payload_bits, args.gain_max, args.rounding_seed)
+                              args.gain_payload_bits, args.gain_max, args.rounding_seed,
+                              args.average_window)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

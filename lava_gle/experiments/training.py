@@ -30,6 +30,7 @@ from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
 from lava_gle.description import NETWORK_OPTIONS, save_network
 from lava_gle.errors import LavaGleError
+from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.network import LayerSpec, Network
@@ -80,6 +81,9 @@ class TrainConfig:
     ``target_rate``: loss ``mse`` only, the target rate of the sample's class (the other
     outputs' target is 0): a scaled one-hot target.
     ``eval_batch``: sequences side by side in evaluation (default: ``batch``).
+    ``average_window``: test (and end with) the weights and biases averaged over about the
+    last ``average_window`` batches (:class:`~lava_gle.experiments.averaging.WeightAverage`,
+    kept on the host; 0: the weights as they learned).
     """
 
     epochs: int
@@ -95,6 +99,7 @@ class TrainConfig:
     halve_every: int = 0
     target_rate: float = 1.0
     eval_batch: int | None = None
+    average_window: float = 0.0
 
     def eta(self, epoch: int) -> float:
         """The ``sgd`` rule's rate in epoch ``epoch`` (0-based)."""
@@ -153,6 +158,8 @@ class RuleOptions:
     ``fixed_point.seed`` of the network, the seed of the learning engines' random numbers
     (stochastic rounding, error-trace dither; None: the quantiser's default, 0): runs that
     differ in it only are draws of the integers' rounding against one float twin.
+    ``average_window``: batches over which the tested weights are averaged
+    (:attr:`TrainConfig.average_window`; None: not averaged).
     """
 
     optimizer: str = "adam"
@@ -171,6 +178,7 @@ class RuleOptions:
     gain_max: float | dict[str, float] | None = None
     gain_payload_bits: int | None = None
     rounding_seed: int | None = None
+    average_window: float | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -180,7 +188,8 @@ class RuleOptions:
                 "target_rate": self.target_rate,
                 "lr": (self.sgd_eta if self.sgd_eta is not None else sgd_eta) if sgd
                 else adam_lr,
-                "eval_batch": None if batch >= 100 else 100}
+                "eval_batch": None if batch >= 100 else 100,
+                "average_window": self.average_window or 0.0}
 
     def apply_to(self, net: Network, eta_scales: dict[str, float],
                  error_bounds: dict[str, float] | None = None) -> Network:
@@ -390,7 +399,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    gain_decay: float | None = None,
                    gain_payload_bits: int | None = None,
                    gain_max: list[str] | None = None,
-                   rounding_seed: int | None = None) -> dict[str, Any]:
+                   rounding_seed: int | None = None,
+                   average_window: float | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -402,7 +412,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
     fixed-point backend; ``gain_max`` (``G`` or ``LAYER=G`` items, G from 1 to
     ``floating.GAIN_MAX``) ``normalizers``;
-    ``rounding_seed`` (>= 0) a fixed-point backend.
+    ``rounding_seed`` (>= 0) a fixed-point backend. ``average_window`` (>= 1 batch) any.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -461,12 +471,15 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
             raise LavaGleError(f"{flag} {decay!r}: the integers average with a shift, so the "
                                f"decay is 1 - 2**-s; use {nearest_shift_decay(decay)}")
         out[key] = decay
+    if average_window is not None and not average_window >= 1:
+        raise LavaGleError(f"--average-window {average_window:g}: the window is a number of "
+                           "batches, at least 1 (1: the latest weights)")
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
                        ("target_rate", target_rate),
                        ("error_bound", parse_error_bounds(error_bound)),
-                       ("rounding_seed", rounding_seed)):
+                       ("rounding_seed", rounding_seed), ("average_window", average_window)):
         if value is not None:
             out[key] = value
     return out
@@ -716,7 +729,10 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     ``adam``: Adam on the local signals (float backends only). ``sgd``: GLE's own rule at
     the rate ``cfg.eta(epoch)`` (``learning.eta`` of ``net`` is replaced), on any stepping
     backend; on ``numpy-fixed`` that is the learning engine's rule in integers, the test
-    accuracy is measured with the trained integers (:func:`predict_in_place`).
+    accuracy is measured with the trained integers (:func:`predict_in_place`). With
+    ``cfg.average_window`` the test accuracy is the averaged weights' (the weights as they
+    learned: history ``test_acc_unaveraged``), the averages are checkpointed, and the
+    engine ends with them.
     ``run_config`` (JSON-ready) identifies the run in the checkpoint, but for
     :data:`RESUMABLE_CHANGES` and the keys ``ignored`` (recorded, not compared). ``guard``
     is an object with a boolean ``requested`` (default: Ctrl-C); when it turns true the run
@@ -740,6 +756,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
     capped = {k.name: k for k in engine.kernels.layers if k.gains_at_cap() is not None}
     keys += tuple(f"gains_at_cap.{name}" for name in capped)
+    average = WeightAverage(engine, cfg.average_window) if cfg.average_window else None
+    if average is not None:
+        keys += ("test_acc_unaveraged",)
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample
     if not 0 <= cfg.teach_start < T:
@@ -750,7 +769,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     acc = {"loss": 0.0, "correct": 0, "seen": 0}
 
     def state():
-        return {}, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
+        return {} if average is None else average.arrays(), {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
                     "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
@@ -760,7 +779,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                       checkpoint_every_s) as run:
         saved = run.resume()
         if saved is not None:
-            _, progress = saved
+            arrays, progress = saved
+            if average is not None:
+                average.load(arrays)
             epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
             acc = progress["epoch_acc"]
             sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
@@ -789,9 +810,19 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                 acc["seen"] += len(idx)
                 steps += T
                 batch_i += 1
+                if average is not None:
+                    average.update(engine)
                 bar.update(1)
                 run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
-            test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
+            if average is not None:
+                own_logits, _ = evaluate(engine, data.x_test, data.y_test, cfg)
+                history["test_acc_unaveraged"].append(
+                    float(np.mean(np.argmax(own_logits, -1) == data.y_test)))
+                steps += T * -(-len(data.x_test) // cfg.test_batch)
+                with average.applied(engine):
+                    test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
+            else:
+                test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
             steps += T * -(-len(data.x_test) // cfg.test_batch)
             test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
             epoch_time = run.seconds - sum(history["time_s"])
@@ -808,7 +839,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                 f"train loss {history['train_loss'][-1]:.4f} "
                 f"acc {history['train_acc'][-1]:.4f}, test loss {test_loss:.4f} "
                 f"acc {test_acc:.4f}, {'eta' if sgd else 'lr'} {lr:.3g}, "
-                f"{epoch_time:.1f} s" + "".join(
+                f"{epoch_time:.1f} s" + ("" if average is None else
+                                         f", unaveraged acc "
+                                         f"{history['test_acc_unaveraged'][-1]:.4f}") + "".join(
                     f", {layer} {k.gains_at_cap()} at the gains' cap"
                     for layer, k in capped.items() if k.gains_at_cap()))
             if not sgd:
@@ -817,6 +850,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             acc = {"loss": 0.0, "correct": 0, "seen": 0}
             run.save()
     elapsed = run.elapsed
+    if average is not None:  # the network the run tested is the one it ends with
+        average.apply(engine)
     return TrainResult(trained_network(engine), history, elapsed, steps, engine)
 
 
@@ -887,6 +922,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             "epochs": len(h["test_acc"]), "history": h, "wall_time_s": result.wall_time_s,
             "steps": result.steps, "steps_per_s": result.steps / result.wall_time_s,
         }
+        if "test_acc_unaveraged" in h:
+            metrics["test_accuracy_unaveraged"] = h["test_acc_unaveraged"][-1]
         if fixed:
             metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log,
                                                   out, backend))

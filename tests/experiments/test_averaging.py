@@ -1,0 +1,97 @@
+"""Polyak averaging of a run's weights (``--average-window``): the moving average itself,
+its integers in fixed point, and a run that tests, checkpoints and ends with it."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lava_gle import load_network
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments import yinyang
+from lava_gle.experiments.averaging import WeightAverage
+from lava_gle.experiments.checkpoint import ExperimentInterrupted
+from lava_gle.experiments.training import rule_overrides
+from lava_gle.numerics.engine import Engine, FixedEngine
+
+TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=60, n_test=60, hidden=12,
+                                   optimizer="sgd", loss="mse", batch=1, agreement_steps=0)
+
+
+def _set(engine, kind, values):
+    for k, v in zip(engine.kernels.layers, values):
+        k.load({kind: v})
+
+
+def test_the_average_follows_the_moving_average_recurrence_in_closed_form():
+    """After updates with the weights at v_1..v_n the average is
+    (1-r)^n v_0 + sum_k r (1-r)^(n-k) v_k, r = 1/window, v_0 the start; biases likewise."""
+    engine = Engine(yinyang.build_network(TINY))
+    rng = np.random.default_rng(0)
+    start = [k.W.copy() for k in engine.kernels.layers]
+    avg = WeightAverage(engine, window=4.0)
+    seen = []
+    for _ in range(5):
+        seen.append([rng.normal(size=k.W.shape) for k in engine.kernels.layers])
+        _set(engine, "W", seen[-1])
+        avg.update(engine)
+    r, n = 0.25, len(seen)
+    for layer, mean in enumerate(avg.means):
+        expected = (1 - r) ** n * start[layer] + sum(
+            r * (1 - r) ** (n - 1 - i) * v[layer] for i, v in enumerate(seen))
+        np.testing.assert_allclose(mean["W"], expected, rtol=1e-12, atol=1e-12)
+    arrays = avg.arrays()
+    assert sorted(arrays) == sorted(f"average.{kind}.{l}" for l in range(2)
+                                    for kind in ("W", "b"))
+    fresh = WeightAverage(engine, window=4.0)
+    fresh.load(arrays)
+    for a, b in zip(fresh.means, avg.means):
+        np.testing.assert_array_equal(a["W"], b["W"])
+
+
+def test_fixed_point_kernels_get_the_average_rounded_to_their_integers_and_back():
+    engine = FixedEngine(yinyang.build_network(TINY))
+    own = [k.W.copy() for k in engine.kernels.layers]
+    avg = WeightAverage(engine, window=2.0)
+    _set(engine, "W", [w + 3 for w in own])  # (w + w + 3) / 2 = w + 1.5 -> w + 2 (even)
+    avg.update(engine)
+    with avg.applied(engine):
+        for k, w in zip(engine.kernels.layers, own):
+            assert k.W.dtype == np.int64
+            np.testing.assert_array_equal(k.W, np.rint(w + 1.5).astype(np.int64))
+    for k, w in zip(engine.kernels.layers, own):
+        np.testing.assert_array_equal(k.W, w + 3)  # its own integers are back
+
+
+def test_a_window_of_one_batch_tests_the_weights_as_they_learned(tmp_path):
+    m = yinyang.run_yinyang(replace(TINY, average_window=1.0), tmp_path, quiet=True)
+    h = m["history"]
+    assert h["test_acc"] == h["test_acc_unaveraged"]
+    assert m["test_accuracy_unaveraged"] == m["test_accuracy"]
+
+
+def test_an_averaged_fixed_point_run_resumes_its_averages_and_ends_with_them(tmp_path,
+                                                                              stop_after):
+    config = replace(TINY, average_window=20.0)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", backend="numpy-fixed", quiet=True)
+    assert whole["history"]["test_acc"] != whole["history"]["test_acc_unaveraged"]
+    with pytest.raises(ExperimentInterrupted):  # stops in epoch 2
+        yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True,
+                            guard=stop_after(70))
+    resumed = yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True)
+    assert resumed["history"] == whole["history"] | {"time_s": resumed["history"]["time_s"]}
+    arrays = {p: np.load(tmp_path / p / "checkpoint.npz") for p in ("whole", "cut")}
+    for key in ("average.W.0", "average.b.1", "train.W.1"):
+        np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
+    # the written network is the average, as the fixed-point backends quantise it back
+    trained = FixedEngine(load_network(tmp_path / "whole" / "network_trained.json"))
+    for l, k in enumerate(trained.kernels.layers):
+        np.testing.assert_array_equal(k.W, np.rint(arrays["whole"][f"average.W.{l}"]))
+    assert whole["test_accuracy_fixed_chip"] == whole["test_accuracy"]
+
+
+@pytest.mark.parametrize("window", [0.5, 0.0])
+def test_a_window_below_one_batch_is_refused(window):
+    with pytest.raises(LavaGleError, match=rf"--average-window {window:g}: .* at least 1"):
+        rule_overrides("numpy", average_window=window)
