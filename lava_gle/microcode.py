@@ -78,10 +78,18 @@ def tag_rule_strings(rule: LearningRuleConstants, bits: int, backward: bool = Fa
     return dw, dt
 
 
+#: Seed of the random numbers of Lava's learning rules (trace rounding). Given, because
+#: without one Lava draws it from NumPy's global random state: a rule's traces then round
+#: differently with whatever ran before, and building a rule advances that state.
+LAVA_RULE_SEED = 1
+
+
 def compile_rule(dw: str):
-    """Lava's Loihi3FLearningRule for ``dw`` (t_epoch 1, x1 overwritten by graded payloads)."""
+    """Lava's Loihi3FLearningRule for ``dw`` (t_epoch 1, x1 overwritten by graded payloads,
+    the trace rounding's seed :data:`LAVA_RULE_SEED`)."""
     from lava.magma.core.learning.learning_rule import Loihi3FLearningRule
-    return Loihi3FLearningRule(dw=dw, x1_impulse=0, x1_tau=2 ** 16 - 1, t_epoch=1)
+    return Loihi3FLearningRule(dw=dw, x1_impulse=0, x1_tau=2 ** 16 - 1, t_epoch=1,
+                               rng_seed=LAVA_RULE_SEED)
 
 
 def _entry(dw: str, rule: LearningRuleConstants, signals: dict[str, str]) -> dict[str, Any]:
