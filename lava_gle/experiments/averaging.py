@@ -6,8 +6,8 @@ An exponential moving average of the weights over the last few dozen samples rem
 of that (``docs/experiments.md``, "Session 29"). A host reading a chip's weights after each
 sample can keep the average; the chip's learning is untouched, and the averaged weights are
 the network that is tested and deployed. This is a host-side step, not the learning
-engine's: Loihi 2's synaptic tags could hold an average only of a weight without tag bits,
-and only over windows of at most ``2**7`` learning epochs per ``u`` product.
+engine's: a synaptic tag might hold the average (``dt = 2**-s (w - t)``), but only where it
+does not already hold the weight's low-order bits (weight tags); that is not modelled.
 """
 from __future__ import annotations
 
