@@ -15,6 +15,7 @@ seed and epoch).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 import warnings
@@ -32,7 +33,7 @@ from lava_gle.description import NETWORK_OPTIONS, save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun, run_lock, run_record
-from lava_gle.experiments.metrics import RunLog
+from lava_gle.experiments.metrics import RunLog, accuracy
 from lava_gle.network import LayerSpec, Network
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics.floating import GAIN_MAX
@@ -769,8 +770,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     acc = {"loss": 0.0, "correct": 0, "seen": 0}
 
     def state():
-        return {} if average is None else average.arrays(), {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
-                    "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
+        arrays = {} if average is None else average.arrays()
+        return arrays, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
+                        "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
     if not fresh:
@@ -814,17 +816,15 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                     average.update(engine)
                 bar.update(1)
                 run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+            eval_steps = T * -(-len(data.x_test) // cfg.test_batch)
             if average is not None:
                 own_logits, _ = evaluate(engine, data.x_test, data.y_test, cfg)
-                history["test_acc_unaveraged"].append(
-                    float(np.mean(np.argmax(own_logits, -1) == data.y_test)))
-                steps += T * -(-len(data.x_test) // cfg.test_batch)
-                with average.applied(engine):
-                    test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
-            else:
+                history["test_acc_unaveraged"].append(accuracy(own_logits, data.y_test))
+                steps += eval_steps
+            with average.applied(engine) if average else contextlib.nullcontext():
                 test_logits, test_loss = evaluate(engine, data.x_test, data.y_test, cfg)
-            steps += T * -(-len(data.x_test) // cfg.test_batch)
-            test_acc = float(np.mean(np.argmax(test_logits, -1) == data.y_test))
+            steps += eval_steps
+            test_acc = accuracy(test_logits, data.y_test)
             epoch_time = run.seconds - sum(history["time_s"])
             history["train_loss"].append(acc["loss"] / acc["seen"])
             history["train_acc"].append(acc["correct"] / acc["seen"])
