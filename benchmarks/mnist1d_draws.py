@@ -8,12 +8,14 @@ its ``float_same_rule``: the twin) and other draws of the same configuration: ru
 ``--rounding-seed N`` (each with a copy of RUN's ``float_same_rule``, so the twin is not
 trained again) or ``mnist1d_gap.py RUN --train-integers OUT --rounding-seed N`` runs, which
 take RUN's recorded formats. Draws of other data seeds (runs of ``--seed S``) are judged
-against their own ``float_same_rule``. It prints per draw and over the draws the final and
+against their own ``float_same_rule``. Runs with ``--average-window`` log the averaged
+weights' test accuracy and the weights' own (``unaveraged acc``); ``--unaveraged`` judges
+the latter. It prints per draw and over the draws the final and
 last-5 test accuracy and the gap to the twin, with each mean's 95 % Student-t interval
 (the draws taken as independent): the protocol by which the targets of
 ``docs/experiments.md`` ("Status") are judged.
 
-    .venv/bin/python benchmarks/mnist1d_draws.py RUN [OUT ...] [--last 5]
+    .venv/bin/python benchmarks/mnist1d_draws.py RUN [OUT ...] [--last 5] [--unaveraged]
 """
 from __future__ import annotations
 
@@ -25,16 +27,22 @@ import numpy as np
 from scipy import stats
 
 #: An epoch's line in a run's ``log.txt`` (training accuracy with the outputs nudged).
-EPOCH = re.compile(r"epoch (\d+)/\d+: train loss \S+ acc ([\d.]+), test loss \S+ acc ([\d.]+)")
+EPOCH = re.compile(r"epoch (\d+)/\d+: train loss \S+ acc ([\d.]+), test loss \S+ acc ([\d.]+)"
+                   r"(?:.*?, unaveraged acc ([\d.]+))?")
 
 
-def test_accuracy(run: Path) -> np.ndarray:
+def test_accuracy(run: Path, unaveraged: bool = False) -> np.ndarray:
     """Test accuracy per epoch [epochs] from ``run/log.txt`` (a resumed epoch: its last
-    line)."""
+    line); ``unaveraged``: the weights' own accuracy of a run with ``--average-window``."""
     log = run / "log.txt"
     if not log.exists():
         raise SystemExit(f"{run}: no log.txt (not a run directory)")
-    by_epoch = {int(m[1]): float(m[3]) for m in EPOCH.finditer(log.read_text())}
+    group = 4 if unaveraged else 3
+    lines = list(EPOCH.finditer(log.read_text()))
+    if unaveraged and any(m[4] is None for m in lines):
+        raise SystemExit(f"{log}: --unaveraged, but the run was not trained with "
+                         "--average-window (no 'unaveraged acc' in its epochs)")
+    by_epoch = {int(m[1]): float(m[group]) for m in lines}
     if not by_epoch:
         raise SystemExit(f"{log}: no finished epoch yet")
     return np.array([by_epoch[e] for e in sorted(by_epoch)])
@@ -65,6 +73,9 @@ def main() -> None:
                         "directories; each is judged against its own float_same_rule if it "
                         "has one (other data seeds), else RUN's")
     parser.add_argument("--last", type=int, default=5, help="epochs averaged (default 5)")
+    parser.add_argument("--unaveraged", action="store_true",
+                        help="runs with --average-window: judge the weights' own test "
+                        "accuracy, not the averaged weights'")
     args = parser.parse_args()
     k = args.last
     print(f"| draw | epochs | twin, final | last {k} | test, final | last {k} | "
@@ -72,7 +83,8 @@ def main() -> None:
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     cols: dict[str, list[float]] = {c: [] for c in ("twin", "twin_last", "final", "last")}
     for draw in (args.run, *args.draws):
-        twin, acc = test_accuracy(_twin(draw, args.run)), test_accuracy(draw)
+        twin = test_accuracy(_twin(draw, args.run), args.unaveraged)
+        acc = test_accuracy(draw, args.unaveraged)
         if len(acc) != len(twin):
             print(f"note: {draw} has {len(acc)} epochs, its twin {len(twin)}: "
                   "a draw still training is read as it stands")

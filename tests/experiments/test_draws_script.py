@@ -9,9 +9,11 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "mnist1d_draws.py"
 
 
-def _log(run: Path, test_acc: list[float], resumed: dict[int, float] | None = None) -> None:
+def _log(run: Path, test_acc: list[float], resumed: dict[int, float] | None = None,
+         unaveraged: list[float] | None = None) -> None:
     """``run/log.txt`` in the experiments' format, one line per epoch (``resumed``: an
-    epoch's earlier line, written before the one that counts)."""
+    epoch's earlier line, written before the one that counts; ``unaveraged``: the weights'
+    own accuracy of a run with ``--average-window``)."""
     run.mkdir(parents=True, exist_ok=True)
     lines = ["2026-12-03 04:26:09 mnist1d: 4000 training / 1000 test sequences"]
     n = len(test_acc)
@@ -20,13 +22,15 @@ def _log(run: Path, test_acc: list[float], resumed: dict[int, float] | None = No
             lines.append(f"2026-12-03 04:27:00 mnist1d epoch {epoch}/{n}: train loss 2.0 acc "
                          f"0.5, test loss 2.2 acc {resumed[epoch]:.4f}, eta 0.002, 60 s")
         lines.append(f"2026-12-03 04:27:12 mnist1d epoch {epoch}/{n}: train loss 2.0650 acc "
-                     f"0.7173, test loss 2.2072 acc {acc:.4f}, eta 0.002, 63.2 s, h0 10 at "
-                     "the gains' cap")
+                     f"0.7173, test loss 2.2072 acc {acc:.4f}, eta 0.002, 63.2 s"
+                     + ("" if unaveraged is None else
+                        f", unaveraged acc {unaveraged[epoch - 1]:.4f}")
+                     + ", h0 10 at the gains' cap")
     (run / "log.txt").write_text("\n".join(lines) + "\n")
 
 
-def _table(*args: Path) -> tuple[dict[str, str], str]:
-    out = subprocess.run([sys.executable, str(SCRIPT), *map(str, args), "--last", "2"],
+def _table(*args: Path, flags: tuple[str, ...] = ()) -> tuple[dict[str, str], str]:
+    out = subprocess.run([sys.executable, str(SCRIPT), *map(str, args), "--last", "2", *flags],
                          capture_output=True, text=True, check=True).stdout
     return {line.split(" | ")[0].lstrip("| "): line for line in out.splitlines()}, out
 
@@ -63,3 +67,24 @@ def test_draws_of_another_seed_take_their_own_twin(tmp_path):
     assert rows["mean of 3"] == "| mean of 3 | | 94.7 | 94.2 | 91.0 | 90.0 | 3.7 | 4.2 |"
     assert "test final 91.00 [84.43, 97.57]" in out
     assert "gap final 3.67 [-1.50, 8.84]" in out
+
+
+def test_averaged_runs_are_judged_averaged_or_unaveraged(tmp_path):
+    """A run with --average-window: by default its averaged accuracy (twin final 94.0, last
+    2 93.5; run 92.0, 91.0), with --unaveraged the weights' own (twin 0.91, 0.92: final
+    92.0, last 2 91.5; run 0.85, 0.89: final 89.0, last 2 87.0; gaps 3.0 and 4.5). A run
+    without averages is refused under --unaveraged, naming the flag."""
+    run = tmp_path / "run"
+    _log(run / "float_same_rule", [0.90, 0.93, 0.94], unaveraged=[0.88, 0.91, 0.92])
+    _log(run, [0.80, 0.90, 0.92], unaveraged=[0.70, 0.85, 0.89])
+    rows, _ = _table(run)
+    assert rows[str(run)] == f"| {run} | 3 | 94.0 | 93.5 | 92.0 | 91.0 | 2.0 | 2.5 |"
+    rows, _ = _table(run, flags=("--unaveraged",))
+    assert rows[str(run)] == f"| {run} | 3 | 92.0 | 91.5 | 89.0 | 87.0 | 3.0 | 4.5 |"
+    plain = tmp_path / "plain"
+    _log(plain / "float_same_rule", [0.90, 0.93, 0.94])
+    _log(plain, [0.80, 0.90, 0.92])
+    refused = subprocess.run([sys.executable, str(SCRIPT), str(plain), "--unaveraged"],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0
+    assert "--average-window" in refused.stderr and "unaveraged acc" in refused.stderr
