@@ -27,8 +27,16 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "data" / "golden"
-QUICK_EXPERIMENTS = [("lagline", "numpy"), ("lagline", "numpy-fixed"), ("yinyang", "numpy"),
-                     ("mnist1d", "numpy")]
+#: The chip's rule with normalisers, gains, chip timing and weight averaging (the MNIST-1D
+#: recipe of docs/experiments.md at batch 100; its float twin trains first).
+CHIP_RULE = ["--optimizer", "sgd", "--loss", "mse", "--sgd-eta", "0.002", "--halve-every", "4",
+             "--balanced-batches", "--normalizers", "0.9990234375", "--gain-decay",
+             "0.99993896484375", "--eta-scale", "h0=0.1", "--eta-scale", "h1=0.1",
+             "--gain-max", "10", "--average-window", "20"]
+#: (experiment, backend, label of the extra flags or "", the flags)
+QUICK_EXPERIMENTS = [("lagline", "numpy", "", []), ("lagline", "numpy-fixed", "", []),
+                     ("yinyang", "numpy", "", []), ("mnist1d", "numpy", "", []),
+                     ("mnist1d", "numpy-fixed-chip", "chip-rule", CHIP_RULE)]
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -70,14 +78,15 @@ def _without_times(value):
 
 def experiment_hashes() -> dict[str, str]:
     out = {}
-    for name, backend in QUICK_EXPERIMENTS:
+    for name, backend, label, flags in QUICK_EXPERIMENTS:
         with tempfile.TemporaryDirectory() as tmp:
             subprocess.run([sys.executable, "-m", "lava_gle.cli", "experiment", name, "--quick",
-                            "--backend", backend, "--quiet", "--out", tmp], check=True)
+                            "--backend", backend, *flags, "--quiet", "--out", tmp], check=True)
             metrics = json.loads((Path(tmp) / "metrics.json").read_text())
         text = json.dumps(_without_times(metrics), sort_keys=True).encode()
-        out[f"experiment/{name}/{backend}"] = hashlib.sha256(text).hexdigest()[:20]
-        print(f"  experiment/{name}/{backend}: {out[f'experiment/{name}/{backend}']}", flush=True)
+        key = "/".join(["experiment", name, backend] + ([label] if label else []))
+        out[key] = hashlib.sha256(text).hexdigest()[:20]
+        print(f"  {key}: {out[key]}", flush=True)
     return out
 
 
