@@ -660,6 +660,21 @@ def carry_tags(w, tag, bits):
     return clipped
 
 
+
+@_jit
+def transpose_drift(w, back, rows, row_sq):
+    """Compiled :func:`lava_gle.numerics.fixed.transpose_drift` (``row_sq`` in place)."""
+    largest, change = 0, 0
+    for r in rows:
+        sq = 0
+        for j in range(w.shape[1]):
+            d = np.int64(back[r, j]) - np.int64(w[r, j])
+            sq += d * d
+            largest = max(largest, abs(d))
+        change += sq - row_sq[r]
+        row_sq[r] = sq
+    return largest, change
+
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,
                      bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,

@@ -721,6 +721,23 @@ def carry_tags(w: Array, tag: Array, bits: int) -> int:
     return clipped
 
 
+
+def transpose_drift(w: Array, back: Array, rows: Array, row_sq: Array) -> tuple[int, int]:
+    """How far the backward array ``back`` stands from ``w`` on ``rows`` after a learning
+    step that changed only those rows (chip timing's transpose drift).
+
+    w, back: int [n, m] (``back`` held in ``w``'s orientation); rows: int [k], the rows to
+    measure; row_sq: int64 [n], each row's ``sum_j (back - w)**2`` as last measured,
+    updated in place on ``rows``. Returns ``(largest |back - w| on rows (0 if none),
+    change of sum(row_sq))``, in weight LSBs and their squares.
+    """
+    d = back[rows].astype(np.int64) - w[rows]
+    sq = np.sum(d * d, axis=-1)
+    largest = int(np.abs(d).max()) if d.size else 0
+    change = int(sq.sum()) - int(row_sq[rows].sum())
+    row_sq[rows] = sq
+    return largest, change
+
 #: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
 BIAS_PAYLOAD = 254
 #: The bias neuron's payload for an exact bias rule (x1 = 64): on the doubled error trace

@@ -656,12 +656,9 @@ class FixedLayer:
     def _track_drift(self, rows: Array) -> None:
         """Update :attr:`drift` after a learning step whose epochs changed ``rows`` of W
         and B (only those: a zero error trace leaves a row's integers as they are)."""
-        d = self.B[rows] - self.W[rows]
-        sq = np.sum(d ** 2, axis=-1)
-        if d.size:
-            self.drift[0] = max(int(self.drift[0]), int(np.abs(d).max()))
-        self._drift_sq += int(sq.sum()) - int(self._drift_rows[rows].sum())
-        self._drift_rows[rows] = sq
+        largest, change = ops.transpose_drift(self.W, self.B, rows, self._drift_rows)
+        self.drift[0] = max(int(self.drift[0]), largest)
+        self._drift_sq += change
         self.drift[1] += self._drift_sq
         self.drift[2] += self.W.size
 

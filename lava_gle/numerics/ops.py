@@ -2,9 +2,9 @@
 
 The fixed-point kernels (:mod:`lava_gle.numerics.kernels`) call ``ops.forward_drive``,
 ``ops.backward_error``, ``ops.neuron_step``, ``ops.learn_projection``,
-``ops.carry_tags``, ``ops.output_error`` and the normalisers' ``ops.update_mean_square``,
-``ops.inverse_rms``, ``ops.error_normaliser``, ``ops.normalised_error``,
-``ops.gain_payload`` and ``ops.gain_error``. These are the
+``ops.carry_tags``, ``ops.transpose_drift``, ``ops.output_error`` and the normalisers'
+``ops.update_mean_square``, ``ops.inverse_rms``, ``ops.error_normaliser``,
+``ops.normalised_error``, ``ops.gain_payload`` and ``ops.gain_error``. These are the
 compiled twins of :mod:`lava_gle.numerics.compiled` (``numba``, the default) or the NumPy
 reference of :mod:`lava_gle.numerics.fixed` (``numpy``); both give the same integers.
 The environment variable ``LAVA_GLE_KERNELS`` (``numba`` or ``numpy``) picks one for a
@@ -30,8 +30,9 @@ ENV = "LAVA_GLE_KERNELS"
 IMPLEMENTATIONS = ("numba", "numpy")
 #: The primitives this module dispatches.
 PRIMITIVES = ("forward_drive", "backward_error", "neuron_step", "learn_projection",
-              "carry_tags", "output_error", "update_mean_square", "inverse_rms",
-              "error_normaliser", "normalised_error", "gain_payload", "gain_error")
+              "carry_tags", "transpose_drift", "output_error", "update_mean_square",
+              "inverse_rms", "error_normaliser", "normalised_error", "gain_payload",
+              "gain_error")
 
 _current: str | None = None
 

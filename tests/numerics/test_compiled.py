@@ -351,6 +351,25 @@ def test_carry_tags(seed, shape, bits):
     assert np.all(np.abs(tag) <= 1 << (bits - 1))  # what is left is below half an LSB
 
 
+@SETTINGS
+@given(seed=SEEDS, shape=st.sampled_from([(6, 9), (1, 1), (90, 90)]))
+def test_transpose_drift(seed, shape):
+    """Chip timing's transpose drift on a random subset of rows (none, some or all): the
+    same largest difference, change of the squared sum and per-row sums; measured from
+    zero on every row it is ``max |B - W|`` and ``sum (B - W)**2`` themselves."""
+    rng = np.random.default_rng(seed)
+    w, back = (ints(rng, X.W_MIN, X.W_MAX, shape, 0.3) for _ in range(2))
+    row_sq = rng.integers(0, 10 ** 6, shape[0])
+    rows = np.flatnonzero(rng.random(shape[0]) < rng.choice([0.0, 0.5, 1.0]))
+    row_sq2 = row_sq.copy()
+    want = X.transpose_drift(w, back, rows, row_sq)
+    assert C.transpose_drift(w, back, rows, row_sq2) == want
+    assert np.array_equal(row_sq, row_sq2)
+    d = back.astype(np.int64) - w
+    everything = np.arange(shape[0])
+    assert C.transpose_drift(w, back, everything, np.zeros(shape[0], np.int64)) == (
+        int(np.abs(d).max()), int(np.sum(d * d)))
+
 def test_learn_projection_reaches_every_saturation():
     """A configuration whose clip counts are all non-zero, so the equality above is not
     only about zeros: trace, weights and biases clip, in both implementations alike."""
