@@ -168,6 +168,8 @@ def local_gradients(e: Array, p: Array) -> tuple[Array, Array]:
     if e.ndim == 1:
         return np.multiply.outer(e, p), e.copy()
     batch = e.shape[0]
+    if batch == 1:  # one product per synapse, as the matrix product below gives it
+        return np.multiply.outer(e[0], p[0]), e[0].copy()
     return (e.T @ p) / batch, e.sum(axis=0) / batch
 
 
@@ -204,9 +206,10 @@ def update_mean_square(ms: Array, x: Array, rate: float) -> None:
     """One step of a per-neuron running mean square, in place:
     ``ms <- ms + rate (mean_b(x**2) - ms)``; ms [n], x [..., n] (batch mean over the
     leading axes); ``rate`` from :func:`mean_square_rate`."""
-    sq = np.square(x)
-    if sq.ndim > 1:
-        sq = sq.reshape(-1, sq.shape[-1]).mean(axis=0)
+    sq = np.square(x).reshape(-1, ms.shape[-1])
+    rows = sq.shape[0]
+    # the batch mean as np.mean computes it (sum, then divide), without its overhead
+    sq = sq[0] if rows == 1 else np.add.reduce(sq, axis=0) / rows
     ms += rate * (sq - ms)
 
 
@@ -215,5 +218,7 @@ def normaliser(ms: Array, steps: int, limit: float) -> Array:
     ``steps`` updates (ones before the first)."""
     if steps == 0:
         return np.ones_like(ms)
-    with np.errstate(divide="ignore"):
-        return np.minimum(1.0 / np.sqrt(ms), limit).astype(ms.dtype, copy=False)
+    root = np.sqrt(ms)
+    inverse = np.full_like(root, limit)  # ms = 0: the limit, without a division by zero
+    np.divide(1.0, root, out=inverse, where=root > 0)
+    return np.minimum(inverse, limit).astype(ms.dtype, copy=False)
