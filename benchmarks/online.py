@@ -8,10 +8,14 @@ take turns in every repeat, so that load from other jobs spreads over all of the
 table gives the best and the median of ``--repeats`` runs.
 
     .venv/bin/python benchmarks/online.py [--steps 1000] [--repeats 5] [--models mnist]
-                                          [--chip]
+                                          [--chip | --recipe]
 
 ``--chip``: the compiled fixed-point engine under exact timing against chip timing
 (``numpy-fixed-chip``: backward arrays that learn with epochs of their own) instead.
+``--recipe``: MNIST-1D 42k as the online recipe of ``docs/experiments.md`` trains it
+(:data:`RECIPE`: normalisers, gains, weight tags, eta scales; batch 1, the formats sized
+from the initial network), the float engine against the compiled fixed-point engine
+under chip timing.
 """
 from __future__ import annotations
 
@@ -24,13 +28,14 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
+from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
 from lava_gle import network_from_dict  # noqa: E402
 from lava_gle.backends import make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d, yinyang  # noqa: E402
-from lava_gle.experiments.training import onehot_targets  # noqa: E402
+from lava_gle.experiments.training import onehot_targets, rule_overrides  # noqa: E402
 from lava_gle.numerics import ops  # noqa: E402
 
 warnings.simplefilter("ignore")
@@ -41,6 +46,22 @@ ENGINES = (("numpy", "numpy", None), ("fixed reference", "numpy-fixed", "numpy")
 #: The same for ``--chip``: exact against chip timing, compiled.
 CHIP_ENGINES = (("fixed compiled", "numpy-fixed", "numba"),
                 ("fixed chip compiled", "numpy-fixed-chip", "numba"))
+
+#: The online MNIST-1D recipe's rule options (``docs/experiments.md``, "Session 29"),
+#: as :func:`lava_gle.experiments.training.rule_overrides` takes them.
+RECIPE = dict(optimizer="sgd", loss="mse", batch=1, sgd_eta=4e-6, halve_every=4,
+              normalizers=0.9990234375, gain_decay=0.99993896484375,
+              eta_scale=["h0=0.1", "h1=0.1"], gain_max=["10"])
+RECIPE_ENGINES = (("numpy", "numpy", None),
+                  ("fixed chip compiled", "numpy-fixed-chip", "numba"))
+
+
+def recipe_network():
+    """MNIST-1D 42k with the options of :data:`RECIPE` applied, learning at its rate."""
+    rule = rule_overrides("numpy-fixed-chip", formats="initial", **RECIPE)
+    config = mnist1d.config_from_args(0, False, None, None, balanced_batches=True, **rule)
+    net, cfg = mnist1d.training_setup(config)
+    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
 
 
 def mlp_40_100_100_10():
@@ -89,18 +110,24 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--models", default="", help="only models whose label contains "
                         "this (case-insensitive)")
-    parser.add_argument("--chip", action="store_true", help="exact against chip timing "
-                        "(compiled fixed point) instead")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--chip", action="store_true", help="exact against chip timing "
+                      "(compiled fixed point) instead")
+    mode.add_argument("--recipe", action="store_true", help="MNIST-1D's online recipe, "
+                      "float against chip timing, batch 1")
     args = parser.parse_args()
-    engines = CHIP_ENGINES if args.chip else ENGINES
-    (num, den) = (engines[1][0], engines[0][0]) if args.chip else ("fixed compiled", "numpy")
+    engines = (CHIP_ENGINES if args.chip else RECIPE_ENGINES if args.recipe else ENGINES)
+    num, den = ("fixed compiled", "numpy") if engines is ENGINES else (engines[1][0],
+                                                                      engines[0][0])
+    chosen = ([("MNIST-1D 42k, online recipe", recipe_network())] if args.recipe
+              else models())
     cols = " | ".join(f"{c} best / median" for c, _, _ in engines)
     print(f"| model | batch | {cols} | {num} / {den} (medians) |")
     print("| --- | --- |" + " --- |" * (len(engines) + 1))
-    for label, net in models():
+    for label, net in chosen:
         if args.models.lower() not in label.lower():
             continue
-        for batch in (1, 100):
+        for batch in (1,) if args.recipe else (1, 100):
             steps = args.steps if batch == 1 else max(args.steps // 10, 20)
             x, y = streams(net, batch, steps)
             rates: dict[str, list[float]] = {c: [] for c, _, _ in engines}
