@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lava_gle.cli import main
+from lava_gle.cli import COMMANDS, main
 from lava_gle.results import atomic_write, write_json
 from lava_gle.traces import load_traces, max_relative_errors
 
@@ -178,3 +178,13 @@ def test_json_outputs_write_nan_as_null(tmp_path):
     path = write_json(tmp_path / "m.json", {"a": float("nan"), "b": np.float32(np.inf),
                                             "c": np.array([1.0, np.nan])})
     assert json.loads(path.read_text()) == {"a": None, "b": None, "c": [1.0, None]}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_prints_its_help(command, capsys):
+    """argparse formats each help text with %: a stray one (e.g. "10 %") crashes --help
+    with a TypeError instead of printing it."""
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0
+    assert f"usage: lava-gle {command}" in capsys.readouterr().out
