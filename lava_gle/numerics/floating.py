@@ -219,6 +219,9 @@ def normaliser(ms: Array, steps: int, limit: float) -> Array:
     if steps == 0:
         return np.ones_like(ms)
     root = np.sqrt(ms)
-    inverse = np.full_like(root, limit)  # ms = 0: the limit, without a division by zero
-    np.divide(1.0, root, out=inverse, where=root > 0)
+    if root.all():
+        inverse = 1.0 / root
+    else:  # ms = 0: the limit, without a division by zero
+        inverse = np.full_like(root, limit)
+        np.divide(1.0, root, out=inverse, where=root > 0)
     return np.minimum(inverse, limit).astype(ms.dtype, copy=False)

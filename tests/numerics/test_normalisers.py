@@ -3,6 +3,7 @@ its integer form."""
 from __future__ import annotations
 
 import dataclasses
+import warnings
 
 import numpy as np
 import pytest
@@ -43,6 +44,18 @@ def test_a_constant_signal_is_normalised_exactly_from_the_first_update():
         np.testing.assert_allclose(F.normaliser(ms, steps, F.GAIN_MAX), [2.0, 0.5, 1000.0],
                                    rtol=1e-12)
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ms, want", [([0.25, 0.0, 4.0], [2.0, 1000.0, 0.5]),
+                                      ([0.25, 1e-12, 4.0], [2.0, 1000.0, 0.5])])
+def test_a_silent_neuron_gets_the_limit_without_a_division_warning(dtype, ms, want):
+    """A mean square of exactly 0 (a neuron silent since the start) gives the limit, as
+    1 / sqrt(0) capped would, with no floating-point warning; the dtype is kept."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = F.normaliser(np.array(ms, dtype), 1, F.GAIN_MAX)
+    assert got.dtype == dtype
+    np.testing.assert_array_equal(got, np.array(want, dtype))
 
 def test_gains_start_at_one_and_a_silent_first_step_leaves_them_near_it():
     """The gains' mean square starts at the prior 1 and counts it as its first sample: a
