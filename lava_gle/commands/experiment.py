@@ -113,6 +113,11 @@ def add_parser(sub) -> None:
                         "last BATCHES batches (an exponential moving average the host keeps "
                         "after every batch; >= 1; default: the weights as they learned; "
                         "docs/experiments.md, Session 29)")
+    p.add_argument("--average-every", type=positive_int, metavar="BATCHES",
+                   help="with --average-window: update the average after every BATCHES-th "
+                        "batch only, by BATCHES / window of the way (the window keeps its "
+                        "length): the host reads the chip's weights BATCHES times less often "
+                        "(default 1; at most the window)")
     p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
@@ -159,12 +164,14 @@ def run(args: argparse.Namespace) -> int:
                                    or args.gain_payload_bits is not None
                                    or args.rounding_seed is not None
                                    or args.average_window is not None
+                                   or args.average_every is not None
                                    or args.teach_start is not None
                                    or args.target_rate is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
                            "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start, "
-                           "--target-rate and --average-window apply to mnist1d and yinyang")
+                           "--target-rate, --average-window and --average-every apply to mnist1d "
+                           "and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -183,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
                               args.gain_payload_bits, args.gain_max, args.rounding_seed,
-                              args.average_window)
+                              args.average_window, args.average_every)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

@@ -26,22 +26,25 @@ AVERAGED = ("W", "b")
 class WeightAverage:
     """Exponential moving average of the weights and biases of an engine's kernels.
 
-    After every training batch :meth:`update` moves each average ``a`` towards the kernel's
-    array ``x`` by ``(x - a) / window``; ``window`` is in batches (batch 1: samples). The
+    After every ``every``-th training batch :meth:`update` moves each average ``a`` towards
+    the kernel's array ``x`` by ``every (x - a) / window``; ``window`` is in batches (batch
+    1: samples), so the average spans about as many batches whatever ``every``. The
     average starts at the engine's parameters when constructed. It is float64 whatever the
     arithmetic; a fixed-point kernel is given it rounded to its integers (half to even),
     which are within the weight range because every averaged value is.
     """
 
-    def __init__(self, engine, window: float) -> None:
+    def __init__(self, engine, window: float, every: int = 1) -> None:
         if not window >= 1:
             raise ValueError(f"window must be >= 1 batch, got {window!r}")
-        self.rate = 1.0 / window
+        if not 1 <= every <= window:
+            raise ValueError(f"every must be 1 to the window ({window!r}), got {every!r}")
+        self.rate = every / window
         self.means = [{kind: np.array(k.parameters()[kind], dtype=np.float64)
                        for kind in AVERAGED} for k in engine.kernels.layers]
 
     def update(self, engine) -> None:
-        """One batch: every average moves ``1 / window`` of the way to its array."""
+        """Every average moves ``every / window`` of the way to its array."""
         for means, k in zip(self.means, engine.kernels.layers):
             params = k.parameters()
             for kind, mean in means.items():

@@ -84,7 +84,8 @@ class TrainConfig:
     ``eval_batch``: sequences side by side in evaluation (default: ``batch``).
     ``average_window``: test (and end with) the weights and biases averaged over about the
     last ``average_window`` batches (:class:`~lava_gle.experiments.averaging.WeightAverage`,
-    kept on the host; 0: the weights as they learned).
+    kept on the host; 0: the weights as they learned), updated after every
+    ``average_every``-th batch.
     """
 
     epochs: int
@@ -101,6 +102,7 @@ class TrainConfig:
     target_rate: float = 1.0
     eval_batch: int | None = None
     average_window: float = 0.0
+    average_every: int = 1
 
     def eta(self, epoch: int) -> float:
         """The ``sgd`` rule's rate in epoch ``epoch`` (0-based)."""
@@ -160,7 +162,8 @@ class RuleOptions:
     (stochastic rounding, error-trace dither; None: the quantiser's default, 0): runs that
     differ in it only are draws of the integers' rounding against one float twin.
     ``average_window``: batches over which the tested weights are averaged
-    (:attr:`TrainConfig.average_window`; None: not averaged).
+    (:attr:`TrainConfig.average_window`; None: not averaged); ``average_every``: batches
+    between the average's updates (None: every batch, 1).
     """
 
     optimizer: str = "adam"
@@ -180,6 +183,7 @@ class RuleOptions:
     gain_payload_bits: int | None = None
     rounding_seed: int | None = None
     average_window: float | None = None
+    average_every: int | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
@@ -190,7 +194,8 @@ class RuleOptions:
                 "lr": (self.sgd_eta if self.sgd_eta is not None else sgd_eta) if sgd
                 else adam_lr,
                 "eval_batch": None if batch >= 100 else 100,
-                "average_window": self.average_window or 0.0}
+                "average_window": self.average_window or 0.0,
+                "average_every": self.average_every or 1}
 
     def apply_to(self, net: Network, eta_scales: dict[str, float],
                  error_bounds: dict[str, float] | None = None) -> Network:
@@ -401,7 +406,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    gain_payload_bits: int | None = None,
                    gain_max: list[str] | None = None,
                    rounding_seed: int | None = None,
-                   average_window: float | None = None) -> dict[str, Any]:
+                   average_window: float | None = None,
+                   average_every: int | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -413,7 +419,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     (the same kind) ``normalizers``; ``gain_payload_bits`` (8-24) ``normalizers`` on a
     fixed-point backend; ``gain_max`` (``G`` or ``LAYER=G`` items, G from 1 to
     ``floating.GAIN_MAX``) ``normalizers``;
-    ``rounding_seed`` (>= 0) a fixed-point backend. ``average_window`` (>= 1 batch) any.
+    ``rounding_seed`` (>= 0) a fixed-point backend. ``average_window`` (>= 1 batch) any;
+    ``average_every`` (1 .. ``average_window`` batches) ``average_window``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -475,12 +482,21 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     if average_window is not None and not average_window >= 1:
         raise LavaGleError(f"--average-window {average_window:g}: the window is a number of "
                            "batches, at least 1 (1: the latest weights)")
+    if average_every is not None:
+        if average_window is None:
+            raise LavaGleError("--average-every sets how often the weights' average is "
+                               "updated; add --average-window")
+        if not 1 <= average_every <= average_window:
+            raise LavaGleError(f"--average-every {average_every}: the batches between the "
+                               f"average's updates must be 1 to the window "
+                               f"({average_window:g})")
     for key, value in (("batch", batch), ("sgd_eta", sgd_eta), ("halve_every", halve_every),
                        ("eta_scale", parse_eta_scales(eta_scale)), ("formats", formats),
                        ("weight_tag_bits", parse_weight_tags(weight_tag_bits)),
                        ("target_rate", target_rate),
                        ("error_bound", parse_error_bounds(error_bound)),
-                       ("rounding_seed", rounding_seed), ("average_window", average_window)):
+                       ("rounding_seed", rounding_seed), ("average_window", average_window),
+                       ("average_every", average_every)):
         if value is not None:
             out[key] = value
     return out
@@ -757,7 +773,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
     capped = {k.name: k for k in engine.kernels.layers if k.gains_at_cap() is not None}
     keys += tuple(f"gains_at_cap.{name}" for name in capped)
-    average = WeightAverage(engine, cfg.average_window) if cfg.average_window else None
+    average = (WeightAverage(engine, cfg.average_window, cfg.average_every)
+               if cfg.average_window else None)
     if average is not None:
         keys += ("test_acc_unaveraged",)
         if cfg.batch > 1 and engine.kernels.arithmetic != "float":
@@ -817,7 +834,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                 acc["seen"] += len(idx)
                 steps += T
                 batch_i += 1
-                if average is not None:
+                if average is not None and batch_i % cfg.average_every == 0:
                     average.update(engine)
                 bar.update(1)
                 run.tick(f"epoch {epoch + 1}, batch {batch_i} of {n_batches}")

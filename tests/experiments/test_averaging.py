@@ -10,7 +10,7 @@ import pytest
 
 from lava_gle import load_network
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments import yinyang
+from lava_gle.experiments import training, yinyang
 from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.experiments.training import rule_overrides
@@ -49,6 +49,56 @@ def test_the_average_follows_the_moving_average_recurrence_in_closed_form():
     fresh.load(arrays)
     for a, b in zip(fresh.means, avg.means):
         np.testing.assert_array_equal(a["W"], b["W"])
+
+
+def test_an_average_updated_every_k_batches_moves_k_over_the_window_each_time():
+    engine = Engine(yinyang.build_network(TINY))
+    start = [k.W.copy() for k in engine.kernels.layers]
+    avg = WeightAverage(engine, window=8.0, every=2)
+    _set(engine, "W", [w + 1.0 for w in start])
+    avg.update(engine)
+    for mean, w in zip(avg.means, start):
+        np.testing.assert_allclose(mean["W"], w + 0.25, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="every must be 1 to the window"):
+        WeightAverage(engine, window=2.0, every=3)
+
+
+def test_an_update_every_window_batches_tests_the_weights_of_the_last_update(tmp_path):
+    """window = every: each update replaces the average by the weights, so with an even
+    number of batches per epoch (60) the tested weights are those the epoch ended with;
+    every batch with the same window keeps an average that differs from them."""
+    h = yinyang.run_yinyang(replace(TINY, average_window=2.0, average_every=2),
+                            tmp_path / "every2", quiet=True)["history"]
+    assert h["test_acc"] == h["test_acc_unaveraged"]
+    h1 = yinyang.run_yinyang(replace(TINY, average_window=2.0), tmp_path / "every1",
+                             quiet=True)["history"]
+    assert h1["test_acc_unaveraged"] == h["test_acc_unaveraged"]  # learning untouched
+    assert h1["test_acc"] != h1["test_acc_unaveraged"]
+
+
+def test_the_average_is_updated_after_every_kth_batch_of_each_epoch(tmp_path, monkeypatch):
+    """60 batches per epoch, every 7th: batches 7 .. 56, 8 updates per epoch; the count
+    restarts with each epoch."""
+    calls = []
+
+    class Counting(WeightAverage):
+        def update(self, engine):
+            calls.append(self.rate)
+            super().update(engine)
+
+    monkeypatch.setattr(training, "WeightAverage", Counting)
+    yinyang.run_yinyang(replace(TINY, average_window=14.0, average_every=7), tmp_path,
+                        quiet=True)
+    assert calls == [0.5] * 16
+
+
+@pytest.mark.parametrize("window, every, message", [
+    (None, 2, "--average-every sets how often .* add --average-window"),
+    (4.0, 5, r"--average-every 5: .* must be 1 to the window \(4\)"),
+    (4.0, 0, r"--average-every 0: .* must be 1 to the window \(4\)")])
+def test_average_every_needs_a_window_that_spans_it(window, every, message):
+    with pytest.raises(LavaGleError, match=message):
+        rule_overrides("numpy", average_window=window, average_every=every)
 
 
 def test_fixed_point_kernels_get_the_average_rounded_to_their_integers_and_back():

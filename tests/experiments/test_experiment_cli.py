@@ -24,9 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta applies to the SGD rule; add --optimizer sgd"),
     (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale, --formats"),
-    (["lagline", "--teach-start", "2"], "--teach-start, --target-rate and --average-window "
-                                        "apply to mnist1d"),
-    (["lagline", "--average-window", "45"], "--average-window apply to mnist1d"),
+    (["lagline", "--teach-start", "2"], "--teach-start, --target-rate, --average-window and "
+                                        "--average-every apply to mnist1d"),
+    (["lagline", "--average-window", "45"], "--average-window and --average-every apply to "
+                                            "mnist1d"),
+    (["lagline", "--average-every", "2"], "--average-window and --average-every apply to "
+                                          "mnist1d"),
+    (["mnist1d", "--average-every", "2"], "--average-every sets how often the weights' "
+                                          "average is updated; add --average-window"),
     (["mnist1d", "--average-window", "0.5"], "--average-window 0.5: the window is a number of "
                                              "batches, at least 1"),
     (["mnist1d", "--target-rate", "4"],
