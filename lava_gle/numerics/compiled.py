@@ -660,7 +660,6 @@ def carry_tags(w, tag, bits):
     return clipped
 
 
-
 @_jit
 def transpose_drift(w, back, rows, row_sq):
     """Compiled :func:`lava_gle.numerics.fixed.transpose_drift` (``row_sq`` in place)."""
@@ -674,6 +673,7 @@ def transpose_drift(w, back, rows, row_sq):
         change += sq - row_sq[r]
         row_sq[r] = sq
     return largest, change
+
 
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,

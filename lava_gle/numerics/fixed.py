@@ -721,7 +721,6 @@ def carry_tags(w: Array, tag: Array, bits: int) -> int:
     return clipped
 
 
-
 def transpose_drift(w: Array, back: Array, rows: Array, row_sq: Array) -> tuple[int, int]:
     """How far the backward array ``back`` stands from ``w`` on ``rows`` after a learning
     step that changed only those rows (chip timing's transpose drift).
@@ -737,6 +736,7 @@ def transpose_drift(w: Array, back: Array, rows: Array, row_sq: Array) -> tuple[
     change = int(sq.sum()) - int(row_sq[rows].sum())
     row_sq[rows] = sq
     return largest, change
+
 
 #: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
 BIAS_PAYLOAD = 254
