@@ -9,7 +9,9 @@ Record before a change, check after it, on the same machine:
 
 Integer backends (``numpy-fixed``, ``lava-fixed*``) give the same hashes on every
 machine; float backends are exact on one machine but may differ in the last bits between
-BLAS kernels (Intel against AMD), so compare float hashes on the machine that wrote them.
+BLAS kernels (Intel against AMD) and between BLAS thread counts, so compare float hashes
+on the machine that wrote them with the same ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
+(the ``chip-rule`` case too: its formats are sized from a float twin).
 Takes about 2 minutes on 2 cores (the Lava backends dominate).
 """
 from __future__ import annotations

@@ -38,7 +38,9 @@ from lava_gle.network import LayerSpec, Network
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics.floating import GAIN_MAX
 from lava_gle.numerics.optim import Adam
-from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
+from lava_gle.quantize import (
+    BiasTraceWarning, QuantizationError, QuantizationWarning, quantize_network,
+)
 from lava_gle.quantize.formats import weight_exp
 from lava_gle.quantize.network import decay_shift, nearest_shift_decay
 from lava_gle.results import pyplot, save_figure, write_metrics
@@ -1056,15 +1058,18 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
 def _learnable_biases(net: Network, narrow: dict[str, int], eta: float) -> Network:
     """``net`` with the bias exponent of each layer named in ``narrow`` lowered to the
     given one where ``net``'s leaves the layer's bias learning gain at rate ``eta`` below
-    the learning engine's smallest (a :class:`QuantizationError` on ``bias_exp``). Any
-    other refusal is left to the caller's own ``quantize_network``."""
+    the learning engine's smallest (where the quantiser would coarsen the layer's error
+    trace for it, a :class:`BiasTraceWarning`, or refuse, a :class:`QuantizationError` on
+    ``bias_exp``). Where the lowered exponent does not suffice either, the caller's own
+    ``quantize_network`` coarsens the trace, and any refusal is left to it too."""
     while True:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", QuantizationWarning)
+                warnings.simplefilter("error", BiasTraceWarning)
                 quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
             return net
-        except QuantizationError as exc:
+        except (QuantizationError, BiasTraceWarning) as exc:
             if exc.field != "bias_exp" or exc.layer not in narrow:
                 return net
             exp = narrow.pop(exc.layer)

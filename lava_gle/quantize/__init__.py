@@ -23,13 +23,13 @@ Example
 """
 from lava_gle.quantize.activation import BOUNDED_PHI, SIGNED_PHI, WIDE_TOL
 from lava_gle.quantize.formats import (
-    ERROR_BITS_MIN, QuantizationError, QuantizationWarning, error_bits_for, quantize_factor,
-    rate_bits_for, sent_error_bits_for, state_bits_for,
+    ERROR_BITS_MIN, BiasTraceWarning, QuantizationError, QuantizationWarning, error_bits_for,
+    quantize_factor, rate_bits_for, sent_error_bits_for, state_bits_for,
 )
 from lava_gle.quantize.network import QuantizedLayer, QuantizedNetwork, quantize_network
 from lava_gle.quantize.tau import TAU_GROWTH
 
 __all__ = ["BOUNDED_PHI", "ERROR_BITS_MIN", "SIGNED_PHI", "TAU_GROWTH", "WIDE_TOL",
-           "QuantizationError", "QuantizationWarning", "QuantizedLayer", "QuantizedNetwork",
+           "BiasTraceWarning", "QuantizationError", "QuantizationWarning", "QuantizedLayer", "QuantizedNetwork",
            "error_bits_for", "quantize_factor", "quantize_network", "rate_bits_for",
            "sent_error_bits_for", "state_bits_for"]

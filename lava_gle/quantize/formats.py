@@ -50,6 +50,19 @@ class QuantizationWarning(UserWarning):
     """A fixed-point setting loses accuracy (saturating weights, approximate gains)."""
 
 
+class BiasTraceWarning(QuantizationWarning):
+    """A layer's biases learn too slowly for the learning engine's smallest bias rule, so
+    the layer's error trace is made coarser for them (and its weights learn from that
+    trace too); ``layer``: the layer's name. A finer bias format (``field``,
+    ``bias_exp``) would avoid it where the biases fit."""
+
+    field = "bias_exp"
+
+    def __init__(self, message: str, layer: str):
+        super().__init__(message)
+        self.layer = layer
+
+
 def ceil_log2(x: float) -> int:
     """Smallest integer ``k`` with ``2**k >= x`` (``x > 0``)."""
     return int(math.ceil(math.log2(x)))

@@ -12,7 +12,9 @@ import warnings
 from dataclasses import dataclass
 
 from lava_gle.numerics import fixed as X
-from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
+from lava_gle.quantize.formats import (
+    BiasTraceWarning, QuantizationError, QuantizationWarning,
+)
 
 #: Relative learning-gain error above which quantisation warns.
 GAIN_TOLERANCE = 0.10
@@ -84,7 +86,10 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     they come off the larger factor: ``a`` of them come off the presynaptic rate trace
     (also stochastically rounded), the rest off the error trace. Biases (a bias neuron's
     constant payload, never coarsened) see the error trace's ``k - a`` bits only, so ``a``
-    is lowered where the bias gain would otherwise fall below the engine's smallest.
+    is lowered where the bias gain would otherwise fall below the engine's smallest; where
+    even ``a = 0`` leaves it below half the smallest, ``k`` grows until the bias reaches
+    the smallest (a :class:`BiasTraceWarning`) and the weight rule follows the coarser
+    trace.
     ``exact``: exact rules (:class:`~lava_gle.numerics.fixed.LearningRuleConstants`):
     the weights' mantissa 4 on the doubled error trace (gains powers of two), the biases'
     any mantissa from a bias payload of x1 = 64 (``bias_gain`` is per unit of
@@ -100,7 +105,6 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
         ks = [kk for kk in (k, k + 1) if gain * 2.0 ** kk >= floor]
     k, rule = min(((kk, _closest_rule(gain * 2.0 ** kk, rules)) for kk in ks),
                   key=lambda o: (abs(math.log(o[1].gain() / (gain * 2.0 ** o[0]))), o[0]))
-    _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
     a = min(pre_max, k)
     bias_rule = None
     if bias_gain is not None:
@@ -109,14 +113,28 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
         smallest = min(r.gain() for r in bias_rules)
         while a > 0 and bias_gain * 2.0 ** (k - a) < smallest / 2:
             a -= 1  # the bias needs these bits off the error trace
+        if bias_gain * 2.0 ** (k - a) < smallest / 2:
+            wanted = bias_gain * 2.0 ** (k - a)
+            k, a = math.ceil(math.log2(smallest / bias_gain)), 0
+            rule = _closest_rule(gain * 2.0 ** k, rules)
+            if gain * 2.0 ** k > max(r.gain() for r in rules) * (1 + GAIN_TOLERANCE):
+                raise QuantizationError(
+                    f"layer {layer!r}: the bias learning gain {wanted:.3g} LSB per unit of "
+                    f"x1*e_q is below the learning engine's smallest {smallest:.3g}, and an "
+                    f"error trace coarse enough for it leaves the weights beyond the largest "
+                    f"rule ({gain * 2.0 ** k:.3g} wanted, {rule.gain():.3g} the most); lower "
+                    "the bias exponent (fixed_point.bias_exp)", layer=layer, field="bias_exp")
+            warnings.warn(BiasTraceWarning(
+                f"layer {layer!r}: the bias learning gain {wanted:.3g} LSB per unit of "
+                f"x1*e_q is below the learning engine's smallest {smallest:.3g}: the error "
+                f"trace is made {k} bits coarser for it (the weights learn from it too: "
+                "stochastically rounded, so as fast on average, with more noise); a finer "
+                "bias format (fixed_point.bias_exp) avoids this where the biases fit",
+                layer), stacklevel=5)
         target = bias_gain * 2.0 ** (k - a)
-        if target < smallest / 2:
-            raise QuantizationError(
-                f"layer {layer!r}: the bias learning gain {target:.3g} LSB per unit of x1*e_q "
-                f"is below the learning engine's smallest {smallest:.3g}; raise eta or lower "
-                "the bias exponent (fixed_point.bias_exp)", layer=layer, field="bias_exp")
         bias_rule = _closest_rule(target, bias_rules)
         _warn_gain(bias_rule.gain(), target, layer, "bias")
+    _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
     return rule, bias_rule, k, a
 
 
@@ -157,7 +175,8 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
             f"learning engine: even an error trace whose LSB is the whole {e_width}"
             f"-bit error range ({trace_shift - e_width + 1} bits short) gives less "
             f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
-            "x1*e_q; raise eta or lower the weight exponent")
+            "x1*e_q (or its smallest bias rule); raise eta or lower the weight or bias "
+            "exponent")
     if trace_shift < 0 and not learns:
         trace_shift = 0  # no learning reads the trace: the error format's own LSB will do
     if trace_shift < 0:

@@ -3,6 +3,7 @@ rule with an epoch schedule, batch 1, and training in fixed point end to end."""
 from __future__ import annotations
 
 import json
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -20,7 +21,7 @@ from lava_gle.experiments.training import (
 )
 from lava_gle import load_network
 from lava_gle.calibration import calibrate
-from lava_gle.quantize import QuantizationError, quantize_network
+from lava_gle.quantize import BiasTraceWarning, quantize_network
 
 #: A Yin-Yang run of a few seconds, trained by GLE's rule on MSE targets at batch 1.
 TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=150, n_test=60, hidden=12,
@@ -105,14 +106,18 @@ def test_biases_fall_back_to_the_weights_headroom_where_the_engine_cannot_learn_
     sized = replace(sized, learning=replace(net.learning, eta=0.0006))
     wide = replace(sized, layers=(sized.layers[0], replace(
         sized.layers[1], fixed_point={**sized.layers[1].fixed_point, "bias_exp": -1})))
-    with pytest.raises(QuantizationError, match="layer 'out': the bias learning gain") as exc:
-        quantize_network(wide)
-    assert (exc.value.layer, exc.value.field) == ("out", "bias_exp")
-    quantize_network(sized)
-    # a gain too small at either exponent is still refused, by the caller's quantisation
+    with pytest.warns(BiasTraceWarning, match="layer 'out': the bias learning gain") as rec:
+        q_wide = quantize_network(wide)  # the quantiser's own way out: a coarser trace
+    assert [(w.message.layer, w.message.field) for w in rec
+            if w.category is BiasTraceWarning] == [("out", "bias_exp")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BiasTraceWarning)
+        q = quantize_network(sized)  # the narrower bias format needs no coarser trace
+    assert q.layers[1].trace_coarsening < q_wide.layers[1].trace_coarsening
+    # a gain too small at either exponent: the caller's quantisation coarsens the trace
     sized = formats_from_float(net, trained, x, y, eta=0.0001)
     assert [l.fixed_point["bias_exp"] for l in sized.layers] == [-1, -2]
-    with pytest.raises(QuantizationError, match="layer 'out': the bias learning gain"):
+    with pytest.warns(BiasTraceWarning, match="layer 'out': the bias learning gain"):
         quantize_network(replace(sized, learning=replace(net.learning, eta=0.0001)))
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from lava_gle.numerics import fixed as X
-from lava_gle.quantize.formats import QuantizationError, QuantizationWarning
+from lava_gle.quantize.formats import BiasTraceWarning, QuantizationError, QuantizationWarning
 from lava_gle.quantize.rules import GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rules, layer_learning
 
 
@@ -37,9 +37,41 @@ def test_bias_rule_follows_the_same_coarsening():
     assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
 
 
-def test_bias_gain_below_the_engine_is_an_error_naming_layer_and_option():
-    with pytest.raises(QuantizationError, match=r"layer 'a': the bias learning gain.*bias_exp"):
+@pytest.mark.parametrize("exact", [False, True])
+@pytest.mark.parametrize("gain, bias_gain", [(0.03, 1e-6), (1e-4, 1e-8), (3e-3, 2e-7)])
+def test_a_bias_too_slow_even_at_the_weights_trace_takes_a_coarser_trace_of_its_own(
+        gain, bias_gain, exact):
+    """Where all ``k`` bits off the error trace leave the bias below half the smallest bias
+    rule, the trace is coarsened until the bias reaches the smallest rule (no further),
+    with a warning naming the layer, and the weight rule is the one for that trace."""
+    with pytest.warns(BiasTraceWarning, match=r"layer 'a': the bias learning gain .* made "
+                                              r"\d+ bits coarser.*fixed_point\.bias_exp") as rec:
+        rule, bias_rule, k, a = choose_rules(gain, bias_gain, False, "a", pre_max=3,
+                                             exact=exact)
+    assert [w.message.layer for w in rec if w.category is BiasTraceWarning] == ["a"]
+    smallest = (X.LearningRuleConstants(1, 0, False, True) if exact else
+                X.LearningRuleConstants(1, 1, False)).gain()  # mantissa 1, least s_exp
+    assert a == 0  # the bias sees all k bits
+    assert bias_gain * 2.0 ** k >= smallest > bias_gain * 2.0 ** (k - 1)
+    assert bias_rule.gain() == pytest.approx(bias_gain * 2.0 ** k, rel=0.5)
+    # the weights follow the coarser trace: their rule is the closest at 2**k
+    rules = ([X.LearningRuleConstants(4, e, False, True) for e in range(15)] if exact else
+             [X.LearningRuleConstants(m, e, False) for m in range(4, 8) for e in range(1, 16)])
+    best = min(abs(math.log(r.gain() / (gain * 2.0 ** k))) for r in rules)
+    assert abs(math.log(rule.gain() / (gain * 2.0 ** k))) == pytest.approx(best)
+
+
+def test_a_bias_too_slow_for_any_trace_the_weights_can_share_is_an_error_naming_bias_exp():
+    with pytest.raises(QuantizationError, match=r"layer 'a': the bias learning gain.*beyond "
+                                                r"the largest rule.*fixed_point\.bias_exp"):
         choose_rules(1.0, 1e-6, False, "a")
+
+
+def test_a_bias_the_weights_coarsening_already_serves_takes_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BiasTraceWarning)
+        _, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
+    assert k > 0 and bias_rule is not None
 
 
 def test_gain_beyond_every_rule_warns_with_the_approximation():
