@@ -175,8 +175,8 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
             f"learning engine: even an error trace whose LSB is the whole {e_width}"
             f"-bit error range ({trace_shift - e_width + 1} bits short) gives less "
             f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
-            "x1*e_q (or its smallest bias rule); raise eta or lower the weight or bias "
-            "exponent")
+            "x1*e_q (or its smallest bias rule); raise eta or lower the weight exponent "
+            "(or the bias exponent)")
     if trace_shift < 0 and not learns:
         trace_shift = 0  # no learning reads the trace: the error format's own LSB will do
     if trace_shift < 0:
