@@ -30,6 +30,6 @@ from lava_gle.quantize.network import QuantizedLayer, QuantizedNetwork, quantize
 from lava_gle.quantize.tau import TAU_GROWTH
 
 __all__ = ["BOUNDED_PHI", "ERROR_BITS_MIN", "SIGNED_PHI", "TAU_GROWTH", "WIDE_TOL",
-           "BiasTraceWarning", "QuantizationError", "QuantizationWarning", "QuantizedLayer", "QuantizedNetwork",
-           "error_bits_for", "quantize_factor", "quantize_network", "rate_bits_for",
-           "sent_error_bits_for", "state_bits_for"]
+           "BiasTraceWarning", "QuantizationError", "QuantizationWarning", "QuantizedLayer",
+           "QuantizedNetwork", "error_bits_for", "quantize_factor", "quantize_network",
+           "rate_bits_for", "sent_error_bits_for", "state_bits_for"]

@@ -33,7 +33,10 @@ def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
 
 
 def test_bias_rule_follows_the_same_coarsening():
-    rule, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BiasTraceWarning)  # the weights' k serves the bias
+        rule, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
+    assert k > 0
     assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
 
 
@@ -65,13 +68,6 @@ def test_a_bias_too_slow_for_any_trace_the_weights_can_share_is_an_error_naming_
     with pytest.raises(QuantizationError, match=r"layer 'a': the bias learning gain.*beyond "
                                                 r"the largest rule.*fixed_point\.bias_exp"):
         choose_rules(1.0, 1e-6, False, "a")
-
-
-def test_a_bias_the_weights_coarsening_already_serves_takes_no_warning():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", BiasTraceWarning)
-        _, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
-    assert k > 0 and bias_rule is not None
 
 
 def test_gain_beyond_every_rule_warns_with_the_approximation():
