@@ -121,6 +121,10 @@ def add_parser(sub) -> None:
     p.add_argument("--sgd-eta-tau", type=nonnegative_float, metavar="ETA",
                    help="lagline, SGD rule: learning rate of tau_m (default 1.0)")
     p.add_argument("--epochs", type=positive_int, help="mnist1d, yinyang: number of epochs")
+    p.add_argument("--train-samples", type=positive_int, metavar="N",
+                   help="mnist1d, yinyang: train on the first N of MNIST-1D's 4,000 training "
+                        "sequences, or on N generated Yin-Yang points (default: all, 5,000), "
+                        "for a short probe of a recipe; the test set is unchanged")
     p.add_argument("--model", choices=("42k", "15k"), help="mnist1d: model size (default 42k)")
     p.add_argument("--balanced-batches", action="store_true",
                    help="mnist1d: class-balanced batches instead of plain shuffling")
@@ -166,12 +170,13 @@ def run(args: argparse.Namespace) -> int:
                                    or args.average_window is not None
                                    or args.average_every is not None
                                    or args.teach_start is not None
-                                   or args.target_rate is not None):
+                                   or args.target_rate is not None
+                                   or args.train_samples is not None):
         raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
                            "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
                            "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start, "
-                           "--target-rate, --average-window and --average-every apply to mnist1d "
-                           "and yinyang")
+                           "--target-rate, --average-window, --average-every and --train-samples "
+                           "apply to mnist1d and yinyang")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:
@@ -196,6 +201,8 @@ def run(args: argparse.Namespace) -> int:
             print(note, file=sys.stderr)
         if args.teach_start is not None:
             rule["teach_start"] = args.teach_start
+        if args.train_samples is not None:
+            rule["n_train"] = args.train_samples
     if args.name == "lagline":
         from lava_gle.experiments import lagline as experiment
         config = experiment.config_from_args(args.seed, args.quick, args.learn_tau,

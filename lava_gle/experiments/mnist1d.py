@@ -170,6 +170,9 @@ def load_data(config: Mnist1dConfig) -> Dataset:
     finally:
         np.random.set_state(state)
     n_tr, n_te = config.n_train, config.n_test
+    if n_tr is not None and n_tr > len(data["x"]):
+        raise LavaGleError(f"n_train (--train-samples) {n_tr}: MNIST-1D has "
+                           f"{len(data['x'])} training sequences; ask for at most that many")
     return Dataset(x_train=data["x"][:n_tr, :, None].astype(np.float64),
                    y_train=data["y"][:n_tr].astype(np.int64),
                    x_test=data["x_test"][:n_te, :, None].astype(np.float64),

@@ -24,12 +24,14 @@ REPO = Path(__file__).resolve().parents[2]
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta applies to the SGD rule; add --optimizer sgd"),
     (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale, --formats"),
-    (["lagline", "--teach-start", "2"], "--teach-start, --target-rate, --average-window and "
-                                        "--average-every apply to mnist1d"),
-    (["lagline", "--average-window", "45"], "--average-window and --average-every apply to "
-                                            "mnist1d"),
-    (["lagline", "--average-every", "2"], "--average-window and --average-every apply to "
-                                          "mnist1d"),
+    (["lagline", "--teach-start", "2"], "--teach-start, --target-rate, --average-window, "
+                                        "--average-every and --train-samples apply to mnist1d"),
+    (["lagline", "--average-window", "45"], "--average-window, --average-every and "
+                                            "--train-samples apply to mnist1d"),
+    (["lagline", "--train-samples", "10"], "--average-every and --train-samples apply to "
+                                           "mnist1d and yinyang"),
+    (["lagline", "--average-every", "2"], "--average-window, --average-every and "
+                                          "--train-samples apply to mnist1d"),
     (["mnist1d", "--average-every", "2"], "--average-every sets how often the weights' "
                                           "average is updated; add --average-window"),
     (["mnist1d", "--average-window", "0.5"], "--average-window 0.5: the window is a number of "
@@ -195,6 +197,29 @@ def test_teach_start_and_target_rate_reach_the_experiment(tmp_path, monkeypatch,
                         lambda config, *a, **k: seen.append(config) or {"ok": 1})
     assert main(["experiment", name, "--quick", "--quiet", *flags, "--out", str(tmp_path)]) == 0
     assert seen[0].teach_start == teach_start and seen[0].target_rate == target_rate
+
+
+@pytest.mark.parametrize("name, flags, n_train", [
+    ("mnist1d", [], None), ("mnist1d", ["--train-samples", "1000"], 1000),
+    ("mnist1d", ["--quick"], 2000), ("mnist1d", ["--quick", "--train-samples", "50"], 50),
+    ("yinyang", [], 5000), ("yinyang", ["--train-samples", "300"], 300)])
+def test_train_samples_reach_the_experiment(tmp_path, monkeypatch, name, flags, n_train):
+    import importlib
+    experiment = importlib.import_module(f"lava_gle.experiments.{name}")
+    seen = []
+    monkeypatch.setattr(experiment, f"run_{name}",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", name, "--quiet", *flags, "--out", str(tmp_path)]) == 0
+    assert seen[0].n_train == n_train
+
+
+def test_mnist1d_refuses_more_training_sequences_than_it_has():
+    from lava_gle.errors import LavaGleError
+    from lava_gle.experiments.mnist1d import Mnist1dConfig, load_data
+    assert len(load_data(Mnist1dConfig(n_train=25)).x_train) == 25
+    with pytest.raises(LavaGleError, match=r"--train-samples\) 4001: MNIST-1D has 4000 "
+                                           "training sequences"):
+        load_data(Mnist1dConfig(n_train=4001))
 
 
 @pytest.mark.parametrize("flags, batch, epochs, halve_every", [
