@@ -135,6 +135,13 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+#: Options of the classification experiments (mnist1d, yinyang) that lagline refuses.
+CLASSIFICATION_OPTIONS = ("loss", "batch", "halve_every", "eta_scale", "formats",
+                          "weight_tag_bits", "error_bound", "normalizers", "gain_decay",
+                          "gain_max", "gain_payload_bits", "rounding_seed", "teach_start",
+                          "target_rate", "average_window", "average_every", "train_samples")
+
+
 #: Environment variables by which a user sets the BLAS / OpenMP thread count.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -159,24 +166,11 @@ def run(args: argparse.Namespace) -> int:
                            "paper's 4,050 time units (or --quick)")
     if args.name != "lagline" and args.sgd_eta_tau is not None:
         raise LavaGleError("--sgd-eta-tau applies to the lagline experiment only")
-    if args.name == "lagline" and (args.loss or args.batch or args.halve_every is not None
-                                   or args.eta_scale or args.formats
-                                   or args.weight_tag_bits or args.error_bound
-                                   or args.normalizers is not None
-                                   or args.gain_decay is not None
-                                   or args.gain_max is not None
-                                   or args.gain_payload_bits is not None
-                                   or args.rounding_seed is not None
-                                   or args.average_window is not None
-                                   or args.average_every is not None
-                                   or args.teach_start is not None
-                                   or args.target_rate is not None
-                                   or args.train_samples is not None):
-        raise LavaGleError("--loss, --batch, --halve-every, --eta-scale, --formats, "
-                           "--weight-tag-bits, --error-bound, --normalizers, --gain-decay, "
-                           "--gain-max, --gain-payload-bits, --rounding-seed, --teach-start, "
-                           "--target-rate, --average-window, --average-every and --train-samples "
-                           "apply to mnist1d and yinyang")
+    given = [o for o in CLASSIFICATION_OPTIONS if getattr(args, o) is not None]
+    if args.name == "lagline" and given:
+        flags = [f"--{o.replace('_', '-')}" for o in given]
+        raise LavaGleError(f"{' and '.join(flags)} appl{'ies' if len(flags) == 1 else 'y'} "
+                           "to mnist1d and yinyang, not to lagline")
     if args.name != "mnist1d" and (args.model is not None or args.balanced_batches):
         raise LavaGleError("--model and --balanced-batches apply to the mnist1d experiment only")
     if args.backend not in STEPPING:

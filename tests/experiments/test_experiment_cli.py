@@ -23,15 +23,12 @@ REPO = Path(__file__).resolve().parents[2]
     (["lagline", "--balanced-batches"], "--balanced-batches apply to the mnist1d"),
     (["mnist1d", "--sgd-eta-tau", "1"], "--sgd-eta-tau applies to the lagline experiment only"),
     (["yinyang", "--sgd-eta", "0.1"], "--sgd-eta applies to the SGD rule; add --optimizer sgd"),
-    (["lagline", "--batch", "1"], "--loss, --batch, --halve-every, --eta-scale, --formats"),
-    (["lagline", "--teach-start", "2"], "--teach-start, --target-rate, --average-window, "
-                                        "--average-every and --train-samples apply to mnist1d"),
-    (["lagline", "--average-window", "45"], "--average-window, --average-every and "
-                                            "--train-samples apply to mnist1d"),
-    (["lagline", "--train-samples", "10"], "--average-every and --train-samples apply to "
-                                           "mnist1d and yinyang"),
-    (["lagline", "--average-every", "2"], "--average-window, --average-every and "
-                                          "--train-samples apply to mnist1d"),
+    (["lagline", "--batch", "1"], "--batch applies to mnist1d and yinyang, not to lagline"),
+    (["lagline", "--teach-start", "2", "--target-rate", "3"],
+     "--teach-start and --target-rate apply to mnist1d and yinyang, not to lagline"),
+    (["lagline", "--average-window", "45"], "--average-window applies to mnist1d"),
+    (["lagline", "--train-samples", "10"], "--train-samples applies to mnist1d and yinyang"),
+    (["lagline", "--average-every", "2"], "--average-every applies to mnist1d"),
     (["mnist1d", "--average-every", "2"], "--average-every sets how often the weights' "
                                           "average is updated; add --average-window"),
     (["mnist1d", "--average-window", "0.5"], "--average-window 0.5: the window is a number of "
@@ -51,7 +48,7 @@ REPO = Path(__file__).resolve().parents[2]
     (["yinyang", "--error-bound", "out=0"],
      "--error-bound out=0: expected LAYER=BOUND with a number BOUND > 0"),
     (["yinyang", "--error-bound", "outt=2"], "--error-bound outt=2: no layer 'outt'"),
-    (["lagline", "--error-bound", "out=2"], "--error-bound, --normalizers, --gain-decay, "),
+    (["lagline", "--error-bound", "out=2"], "--error-bound applies to mnist1d"),
     (["yinyang", "--optimizer", "sgd", "--gain-decay", "0.99"],
      "--gain-decay sets the decay of the normalisers' gains; add --normalizers"),
     (["mnist1d", "--backend", "numpy-fixed", "--normalizers", "0.9990234375",
@@ -63,12 +60,12 @@ REPO = Path(__file__).resolve().parents[2]
      "--normalizers"),
     (["yinyang", "--backend", "numpy-fixed", "--normalizers", "0.9990234375",
       "--gain-payload-bits", "25"], "--gain-payload-bits 25: the width must be 8-24 bits"),
-    (["lagline", "--gain-payload-bits", "8"], "--gain-payload-bits, --rounding-seed, --teach-start"),
+    (["lagline", "--gain-payload-bits", "8"], "--gain-payload-bits applies to mnist1d"),
     (["yinyang", "--optimizer", "sgd", "--gain-max", "100"],
      "--gain-max caps the normalisers' gains; add --normalizers"),
     (["mnist1d", "--optimizer", "sgd", "--normalizers", "0.999", "--gain-max", "0.5"],
      "--gain-max 0.5: the cap must be 1-1000 (default 1000)"),
-    (["lagline", "--gain-max", "100"], "--gain-decay, --gain-max, --gain-payload-bits"),
+    (["lagline", "--gain-max", "100"], "--gain-max applies to mnist1d"),
     (["mnist1d", "--optimizer", "sgd", "--normalizers", "0.999", "--gain-max", "10",
       "--gain-max", "20"], "--gain-max 10 20: give one cap G for all hidden layers, and "
                            "LAYER=G for the ones that differ"),
@@ -103,6 +100,20 @@ def test_bad_flags_give_one_clear_error(tmp_path, capsys, argv, message):
     assert main(["experiment", *argv, "--quick", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err and "Traceback" not in err
+
+
+def test_lagline_refuses_every_option_it_does_not_read():
+    """An option added for the classification experiments must join
+    ``CLASSIFICATION_OPTIONS``, or lagline would silently ignore it."""
+    import argparse
+    from lava_gle.cli import build_parser
+    from lava_gle.commands.experiment import CLASSIFICATION_OPTIONS
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    dests = {a.dest for a in sub.choices["experiment"]._actions} - {"help"}
+    lagline_reads = {"name", "backend", "seed", "quick", "learn_tau", "optimizer", "sgd_eta",
+                     "sgd_eta_tau", "fresh", "quiet", "out"}
+    refused_otherwise = {"epochs", "model", "balanced_batches"}  # their own messages
+    assert dests - lagline_reads - refused_otherwise == set(CLASSIFICATION_OPTIONS)
 
 
 @pytest.mark.parametrize("backend", ["lava-float", "lava-fixed"])
