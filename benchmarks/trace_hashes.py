@@ -10,22 +10,29 @@ Record before a change, check after it, on the same machine:
 Integer backends (``numpy-fixed``, ``lava-fixed*``) give the same hashes on every
 machine; float backends are exact on one machine but may differ in the last bits between
 BLAS kernels (Intel against AMD) and between BLAS thread counts, so compare float hashes
-on the machine that wrote them with the same ``OMP_NUM_THREADS`` / ``OPENBLAS_NUM_THREADS``
-(the ``chip-rule`` case too: its formats are sized from a float twin).
+on the machine that wrote them (the ``chip-rule`` case too: its formats are sized from a
+float twin). BLAS runs on one thread unless ``OMP_NUM_THREADS`` /
+``OPENBLAS_NUM_THREADS`` / ``MKL_NUM_THREADS`` say otherwise, so that a ``--write`` and a
+``--check`` with the default environment use the same kernels.
 Takes about 2 minutes on 2 cores (the Lava backends dominate).
 """
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
-import subprocess
-import sys
-import tempfile
-import warnings
-from pathlib import Path
+import os
 
-import numpy as np
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "1")  # before NumPy; the experiments' subprocesses inherit it
+
+import argparse  # noqa: E402
+import hashlib  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 GOLDEN = REPO / "tests" / "data" / "golden"
