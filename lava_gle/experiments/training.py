@@ -693,9 +693,10 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
                            "often, or raise --sgd-eta") from None
 
 
-#: Run settings a resumed run may change: ``epochs`` (extend a run or end it early) and
-#: ``halve_every`` (:func:`check_resumed_schedule`: anneal a run that has ended).
-RESUMABLE_CHANGES = ("epochs", "halve_every")
+#: Run settings a resumed run may change: ``epochs`` (extend a run or end it early),
+#: ``halve_every`` (:func:`check_resumed_schedule`: anneal a run that has ended) and
+#: ``average_window`` (:func:`check_resumed_average`: average a run's tail over longer).
+RESUMABLE_CHANGES = ("epochs", "halve_every", "average_window")
 
 
 def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
@@ -717,6 +718,28 @@ def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
             f"eta {before.eta(e - 1):g}, where this schedule gives {cfg.eta(e - 1):g}; pick "
             f"a --halve-every that keeps the rates of epochs 1-{begun}, or pass --fresh to "
             "start over")
+
+
+def check_resumed_average(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
+    """Refuse to resume the run of ``ckpt`` with averaging turned on or off; a resumed run
+    may change ``--average-window`` (the average carries on from where it stood, at the
+    new rate: tail averaging). Returns a line for the run's log when the window changes,
+    else None."""
+    recorded = ckpt.recorded_config()
+    before = None if recorded is None else recorded.get("average_window") or 0.0
+    if before is None or before == cfg.average_window:
+        return None
+    if not before or not cfg.average_window:
+        had = f"with an average of its weights (window {before:g})" if before else \
+            "without an average of its weights"
+        fix = f"give --average-window ({before:g} keeps it)" if before else \
+            "drop --average-window"
+        raise LavaGleError(
+            f"--average-window: the run in {ckpt.path.parent} was checkpointed {had}; a "
+            f"resumed run may change the window but not turn averaging on or off: {fix}, "
+            "or pass --fresh to start over")
+    return (f"the average's window changes from {before:g} to {cfg.average_window:g} "
+            "batches; the average carries on from where it stood")
 
 
 def evaluate(engine, x: np.ndarray, labels: np.ndarray,
@@ -799,8 +822,10 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                         "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
+    window_note = None
     if not fresh:
         check_resumed_schedule(ckpt, cfg)
+        window_note = check_resumed_average(ckpt, cfg)
     with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
                       checkpoint_every_s) as run:
         saved = run.resume()
@@ -811,7 +836,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
             acc = progress["epoch_acc"]
             sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
-            log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}")
+            log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}"
+                + (f"; {window_note}" if window_note else ""))
         else:
             log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} "
                 f"steps, {cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, "

@@ -162,3 +162,41 @@ def test_averaging_a_batched_fixed_point_run_is_warned_about(tmp_path, batch):
 def test_a_window_below_one_batch_is_refused(window):
     with pytest.raises(LavaGleError, match=rf"--average-window {window:g}: .* at least 1"):
         rule_overrides("numpy", average_window=window)
+
+
+def test_a_resumed_run_may_change_the_window_and_the_average_carries_on(tmp_path, stop_after):
+    """Tail averaging: a run cut in epoch 2 and resumed with another window learns exactly
+    as the uninterrupted run (averaging never touches learning), and its average carries
+    on from the checkpointed one: with a window of 1e9 batches it stays where it stood."""
+    short = replace(TINY, average_window=4.0)
+    whole = yinyang.run_yinyang(short, tmp_path / "whole", quiet=True)
+    with pytest.raises(ExperimentInterrupted):  # stops after 70 of the 120 batches
+        yinyang.run_yinyang(short, tmp_path / "cut", quiet=True, guard=stop_after(70))
+    at_cut = dict(np.load(tmp_path / "cut" / "checkpoint.npz"))
+    resumed = yinyang.run_yinyang(replace(short, average_window=1e9), tmp_path / "cut",
+                                  quiet=True)
+    assert (resumed["history"]["test_acc_unaveraged"]
+            == whole["history"]["test_acc_unaveraged"])
+    end = {p: dict(np.load(tmp_path / p / "checkpoint.npz")) for p in ("whole", "cut")}
+    for key in ("train.W.0", "train.W.1", "train.b.1"):
+        np.testing.assert_array_equal(end["cut"][key], end["whole"][key])
+        average = key.replace("train.", "average.")
+        moved = np.abs(end["cut"][key] - at_cut[average]).max()  # weights since the cut
+        assert moved > 1e-3
+        np.testing.assert_allclose(end["cut"][average], at_cut[average], rtol=0,
+                                   atol=100 * 1e-9 * moved)  # 50 updates at rate 1e-9
+    assert ("the average's window changes from 4 to 1e+09 batches; the average carries on "
+            "from where it stood") in (tmp_path / "cut" / "log.txt").read_text()
+
+
+@pytest.mark.parametrize("before, after, message", [
+    (4.0, None, r"checkpointed with an average of its weights \(window 4\); .* give "
+                r"--average-window \(4 keeps it\), or pass --fresh"),
+    (None, 4.0, r"checkpointed without an average of its weights; .* drop --average-window")])
+def test_a_resumed_run_may_not_turn_averaging_on_or_off(tmp_path, stop_after, before, after,
+                                                         message):
+    with pytest.raises(ExperimentInterrupted):
+        yinyang.run_yinyang(replace(TINY, average_window=before), tmp_path, quiet=True,
+                            guard=stop_after(10))
+    with pytest.raises(LavaGleError, match=r"--average-window: the run in .* " + message):
+        yinyang.run_yinyang(replace(TINY, average_window=after), tmp_path, quiet=True)
