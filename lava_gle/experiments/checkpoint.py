@@ -179,8 +179,15 @@ class Checkpoint:
     def recorded_config(self) -> dict[str, Any] | None:
         """The configuration the saved run recorded, or ``None`` when there is none
         (:class:`CheckpointDamagedError` for a file that is not a readable checkpoint)."""
-        saved = self._read()
-        return None if saved is None else saved[1]
+        saved = self.record()
+        return None if saved is None else saved[0]
+
+    def record(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """``(config, progress)`` the saved run recorded, or ``None`` when there is none;
+        reads the run record only, not the arrays (checks before a resume stay cheap)."""
+        saved = self._read(with_arrays=False)
+        return None if saved is None else (
+            saved[1], _Records(self.path, "progress record", saved[2]))
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """``(arrays, progress)`` of the saved run, or ``None`` when there is none.
@@ -204,8 +211,10 @@ class Checkpoint:
         return (_Records(self.path, "array", arrays),
                 _Records(self.path, "progress record", progress))
 
-    def _read(self) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:
-        """``(arrays, config, progress)`` of the file, or ``None`` when there is none."""
+    def _read(self, with_arrays: bool = True
+              ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:
+        """``(arrays, config, progress)`` of the file (``arrays`` empty without
+        ``with_arrays``), or ``None`` when there is none."""
         if not self.path.exists():
             return None
         try:
@@ -213,7 +222,13 @@ class Checkpoint:
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise _damaged(self.path, "a single array, not an .npz archive")
             with data:
-                arrays = {k: np.array(data[k]) for k in data.files}
+                names = data.files if with_arrays else \
+                    [k for k in data.files if k == "__meta__"]
+                arrays = {k: data[k] for k in names}
+            raw = sorted(k for k, v in arrays.items() if isinstance(v, bytes))
+            if raw:  # NumPy hands back the bytes of a member that is not an .npy file
+                raise _damaged(self.path, f"member {raw[0]!r} is not an array")
+            arrays = {k: np.array(v) for k, v in arrays.items()}
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise _damaged(self.path, f"{type(exc).__name__}: {exc}") from None
         try:

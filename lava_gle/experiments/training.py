@@ -704,11 +704,11 @@ def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
     already begun another rate than it had; a schedule that changes only epochs still to
     come continues the run (e.g. 4 epochs at a constant rate resumed with
     ``--halve-every 4 --epochs 8`` runs epochs 5-8 at half the rate)."""
-    recorded = ckpt.recorded_config()
-    if recorded is None or recorded.get("halve_every", 0) == cfg.halve_every:
+    saved = ckpt.record()
+    if saved is None or saved[0].get("halve_every", 0) == cfg.halve_every:
         return
+    recorded, progress = saved
     before = replace(cfg, halve_every=recorded.get("halve_every", 0))
-    _, progress = ckpt.load()
     begun = progress["epoch"] + (progress["batch"] > 0)
     e = next((e + 1 for e in range(begun) if before.eta(e) != cfg.eta(e)), None)
     if e is not None:

@@ -1,0 +1,44 @@
+"""The checkpoint file: its run record is read without the arrays (checks before a resume),
+and a damaged array still stops the resume itself."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pytest
+
+from lava_gle.experiments.checkpoint import Checkpoint, CheckpointDamagedError
+
+
+@pytest.mark.parametrize("garbled, reason", [
+    (b"\x93NUMPY\x01\x00 not a header", "ValueError"),
+    (b"not an array", "member 'train.W.0' is not an array"),
+])
+def test_record_reads_the_run_record_without_the_arrays(tmp_path, garbled, reason):
+    ckpt = Checkpoint(tmp_path, {"epochs": 4, "halve_every": 0})
+    assert ckpt.record() is None and ckpt.recorded_config() is None
+    ckpt.save({"train.W.0": np.arange(6.0).reshape(2, 3)}, {"epoch": 2, "batch": 17})
+    # garble the array's member and keep the run record: only a read of the arrays notices
+    with zipfile.ZipFile(ckpt.path) as zf:
+        meta = zf.read("__meta__.npy")
+    with zipfile.ZipFile(ckpt.path, "w") as zf:
+        zf.writestr("__meta__.npy", meta)
+        zf.writestr("train.W.0.npy", garbled)
+    config, progress = ckpt.record()
+    assert config == {"epochs": 4, "halve_every": 0} == ckpt.recorded_config()
+    assert (progress["epoch"], progress["batch"]) == (2, 17)
+    with pytest.raises(CheckpointDamagedError, match="no progress record 'elapsed_s'"):
+        progress["elapsed_s"]
+    with pytest.raises(CheckpointDamagedError) as caught:
+        ckpt.load()
+    assert f"is damaged ({reason}" in str(caught.value)
+
+
+def test_record_of_a_file_without_a_run_record_is_damaged(tmp_path):
+    ckpt = Checkpoint(tmp_path, {})
+    buffer = io.BytesIO()
+    np.savez(buffer, W=np.zeros(3))
+    ckpt.path.write_bytes(buffer.getvalue())
+    with pytest.raises(CheckpointDamagedError, match="no valid run record"):
+        ckpt.record()
