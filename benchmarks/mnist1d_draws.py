@@ -2,7 +2,7 @@
 
 One integer run is one draw of its rounding: runs that differ only in
 ``fixed_point.seed`` (the learning engines' random numbers and the error trace's dither)
-ended 1.5-4.7 test points apart in session 20 (``docs/experiments.md``). This reads a
+ended 1.5-4.7 test points apart in session 20 (``docs/experiments-log.md``). This reads a
 ``lava-gle experiment mnist1d --backend numpy-fixed`` run (its integers: rounding seed 0;
 its ``float_same_rule``: the twin) and other draws of the same configuration: runs with
 ``--rounding-seed N`` (each with a copy of RUN's ``float_same_rule``, so the twin is not
@@ -13,7 +13,7 @@ weights' test accuracy and the weights' own (``unaveraged acc``); ``--unaveraged
 the latter. It prints per draw and over the draws the final and
 last-5 test accuracy and the gap to the twin, with each mean's 95 % Student-t interval
 (the draws taken as independent): the protocol by which the targets of
-``docs/experiments.md`` ("Status") are judged.
+``docs/experiments.md`` ("Where the MNIST-1D targets stand") are judged.
 
     .venv/bin/python benchmarks/mnist1d_draws.py RUN [OUT ...] [--last 5] [--unaveraged]
 """

@@ -11,7 +11,7 @@ exact-timing runs only.
 epoch 1's rate and see epoch 1's batches; nothing is written. ``--train`` and
 ``--train-integers`` train over the run's whole schedule into a directory of their own.
 
-A caution measured on seed 1 (``docs/experiments.md``, "Session 18"): two float runs that
+A caution measured on seed 1 (``docs/experiments-log.md``, "Session 18"): two float runs that
 differ only by their start (the float one and the integers' rounded one) are 1.5-2
 training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a difference of
 2 points between two runs in the first epochs is no evidence of an effect.
@@ -81,7 +81,7 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         the reverse: the integers, learning with those effects, trained over the run's
         whole schedule into OUT (resuming restarts a float copy of W from the integers').
 
-Measured results: ``docs/experiments.md``, "Session 16" to "Session 19".
+Measured results: ``docs/experiments-log.md``, "Session 16" to "Session 19".
 """
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ Nothing of the run changes: its integers are those of the plain command.
     .venv/bin/python benchmarks/mnist1d_record.py OUT.jsonl [--neurons-from B]
         [--steps B NPZ] -- <lava-gle experiment arguments>
 
-Measured with it: ``docs/experiments.md``, "Session 24" (the collapse of seed 3).
+Measured with it: ``docs/experiments-log.md``, "Session 24" (the collapse of seed 3).
 """
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ ENGINES = (("numpy", "numpy", None), ("fixed reference", "numpy-fixed", "numpy")
 CHIP_ENGINES = (("fixed compiled", "numpy-fixed", "numba"),
                 ("fixed chip compiled", "numpy-fixed-chip", "numba"))
 
-#: The online MNIST-1D recipe's rule options (``docs/experiments.md``, "Session 29"),
+#: The online MNIST-1D recipe's rule options (``docs/experiments-log.md``, "Session 29"),
 #: as :func:`lava_gle.experiments.training.rule_overrides` takes them.
 RECIPE = dict(optimizer="sgd", loss="mse", batch=1, sgd_eta=4e-6, halve_every=4,
               normalizers=0.9990234375, gain_decay=0.99993896484375,

@@ -112,7 +112,7 @@ def add_parser(sub) -> None:
                    help="mnist1d, yinyang: test and keep the weights averaged over about the "
                         "last BATCHES batches (an exponential moving average the host keeps "
                         "after every batch; >= 1; default: the weights as they learned; "
-                        "docs/experiments.md, Session 29)")
+                        "docs/experiments-log.md, Session 29)")
     p.add_argument("--average-every", type=positive_int, metavar="BATCHES",
                    help="with --average-window: update the average after every BATCHES-th "
                         "batch only, by BATCHES / window of the way (the window keeps its "

@@ -3,7 +3,7 @@
 Online (batch 1) GLE learning at a useful rate leaves the read-out leaning towards the
 classes of the last samples it was taught: the weights fluctuate around what they learn.
 An exponential moving average of the weights over the last few dozen samples removes most
-of that (``docs/experiments.md``, "Session 29"). A host reading a chip's weights after each
+of that (``docs/experiments-log.md``, "Session 29"). A host reading a chip's weights after each
 sample can keep the average; the chip's learning is untouched, and the averaged weights are
 the network that is tested and deployed. This is a host-side step, not the learning
 engine's: a synaptic tag might hold the average (``dt = 2**-s (w - t)``), but only where it

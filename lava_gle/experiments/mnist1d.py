@@ -37,7 +37,7 @@ MODELS = {"42k": (30, 60, 5e-4), "15k": (17, 36, 1e-3)}
 #: Default rate of the ``sgd`` rule per step and sequence of the batch (the rate is
 #: ``SGD_ETA_PER_SEQUENCE * batch``: a batch's mean update then moves the weights as far per
 #: epoch as single-sequence steps do; 0.004 at batch 100, 0.00004 online), each projection's
-#: factor of it, and the MSE loss's one-hot target rate (docs/experiments.md, "MNIST-1D:
+#: factor of it, and the MSE loss's one-hot target rate (docs/experiments-log.md, "MNIST-1D:
 #: the chip's rule in float"; batch 1: "Session 9").
 #: The factors start from a "static Adam": eta per projection ~ 1 / RMS of its local
 #: gradient e r^T per step, measured once on the initial network (h0 11.5, h1 1.6, h2 0.16,
@@ -54,7 +54,7 @@ TARGET_RATE = 10.0
 #: Fixed point, error formats of the lower hidden layers (``error_bits``,
 #: ``error_trace_range``), sized from the float twin's errors (h0 ~0.8 RMS, h1-h4 ~0.03)
 #: instead of the worst-case bound through six layers (LSB 1 for h0-h3: their errors
-#: rounded to 0 and the integers stayed at chance). docs/experiments.md, "Weight tags for
+#: rounded to 0 and the integers stayed at chance). docs/experiments-log.md, "Weight tags for
 #: MNIST-1D".
 #: Sized under the former SGD defaults (target 1); the float errors under the present
 #: ones are 40-10,000x larger (h0 ~1,500 RMS), so these traces clip most errors, which in
@@ -62,7 +62,7 @@ TARGET_RATE = 10.0
 #: loses 17 points at 6 epochs). The errors' own 99th percentile (what calibration gives the other
 #: layers) stayed at chance: 17.3 % after 10 epochs against 55.7 % with these; h1 and h3
 #: then 256x / 64x wider (a sweep on the run's compare case; h0's range is set by its
-#: learning gain up to 128): 61.3 % (docs/experiments.md, "MNIST-1D in integers under the
+#: learning gain up to 128): 61.3 % (docs/experiments-log.md, "MNIST-1D in integers under the
 #: new rule"; one seed). Under the SGD rule's default :data:`ERROR_BOUNDS` the traces span
 #: the bounds instead and only the ``error_bits`` here apply; the ranges serve layers left
 #: unbounded (``--error-bound LAYER=none``).
@@ -83,7 +83,7 @@ WEIGHT_TAG_BITS = 7
 #: then follow their float twin (last 5 of 10 epochs 58.0 / 60.4 % against 59.6 / 62.6 %
 #: on seeds 0 / 1; 20 epochs: 71.2 % against 69.9 %; unbounded 51.3 % against 76.0 %),
 #: online they stay with it (22.0, 19.8 % against 21.0, 10.2 %). The float rule itself
-#: loses 6 training points at 10 epochs. docs/experiments.md, "Session 11".
+#: loses 6 training points at 10 epochs. docs/experiments-log.md, "Session 11".
 ERROR_BOUNDS = {"h0": 128.0, "h1": 64.0, "h2": 6.4, "h3": 16.0, "h4": 4.0, "h5": 16.0,
                 "out": 32.0}
 #: Fixed-point learning products: ``exact`` (docs/fixed-point.md section 3, "Exact
@@ -91,7 +91,7 @@ ERROR_BOUNDS = {"h0": 128.0, "h1": 64.0, "h2": 6.4, "h3": 16.0, "h4": 4.0, "h5":
 #: overshoot on every active product drifts the weights to chance (12.8 % after 4 epochs);
 #: exact products follow the float twin (30.8 / 36.1 % against 24.5 / 13.5 % on seeds 0 / 1).
 #: At batch 100: 51.3 % against 61.3 % after 10 epochs on seed 0, a tie on seed 1
-#: (docs/experiments.md, "Session 9" and "Session 10").
+#: (docs/experiments-log.md, "Session 9" and "Session 10").
 LEARNING_PRODUCTS = "exact"
 
 

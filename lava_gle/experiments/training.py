@@ -805,7 +805,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         if cfg.batch > 1 and engine.kernels.arithmetic != "float":
             warnings.warn(f"--average-window at batch {cfg.batch} in fixed point: on MNIST-1D "
                           "at batch 100 it cost the integers 1.8 final test points (four "
-                          "seeds, docs/experiments.md, 'Session 30'); it helps online "
+                          "seeds, docs/experiments-log.md, 'Session 30'); it helps online "
                           "training (--batch 1)", UserWarning, stacklevel=2)
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample

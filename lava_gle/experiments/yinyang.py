@@ -67,17 +67,17 @@ SGD_ETA_SCALE = {"out": 0.001}
 #: In fixed point the hidden projection's small learning gain makes the traces coarser;
 #: its errors (~0.005) are far smaller than its inputs (~0.5 of their range), so these
 #: bits come off the presynaptic (input) trace, as far as the bias allows
-#: (``pre_trace_coarsening``, docs/fixed-point.md section 3; docs/experiments.md).
+#: (``pre_trace_coarsening``, docs/fixed-point.md section 3; docs/experiments-log.md).
 HIDDEN_PRE_TRACE_COARSENING = 6
 #: The output projection takes 2 of its trace coarsening's bits off the presynaptic
 #: (hidden-rate) trace, the rest off its error trace: +1.2 to +1.7 points of test accuracy
-#: over the last 5 of 20 epochs on 3 seeds (docs/experiments.md).
+#: over the last 5 of 20 epochs on 3 seeds (docs/experiments-log.md).
 OUTPUT_PRE_TRACE_COARSENING = 2
 #: Fixed-point learning products: ``exact`` (docs/fixed-point.md section 3, "Exact
 #: products"): no upward drift from the rounding compensation (the output weights
 #: saturated with it); 2 points more test accuracy over the last 5 of 20 epochs (2 seeds).
 LEARNING_PRODUCTS = "exact"
-#: Fixed point, weight tags (``weight_tag_bits``, docs/experiments.md "Tag-assisted
+#: Fixed point, weight tags (``weight_tag_bits``, docs/experiments-log.md "Tag-assisted
 #: weights"): the low-order bits of the hidden and output weights and biases kept in their
 #: synaptic tags remove the 8-bit weights' random walk at the final rates: 7 / 5 bits gave
 #: 95.0 / 95.3 / 94.6 % on seeds 0 / 1 / 2, without 93.5 / 94.1 / 93.3 %.

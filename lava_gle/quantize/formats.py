@@ -24,7 +24,7 @@ DEAD_ZONE_TOLERANCE = 0.01
 #: one LSB of an input weight may then move a neuron's gained payload (unit RMS) by more
 #: than its RMS per unit of input. MNIST-1D's integers at 1.6-3.1 (cap 100, h0 exponents
 #: -6 and -5): 1.5 points lower over eight draws, one collapsed in its last epoch; at 0.31
-#: (cap 10) none collapsed (docs/experiments.md, "Session 24").
+#: (cap 10) none collapsed (docs/experiments-log.md, "Session 24").
 GAIN_LSB_TOLERANCE = 1.0
 
 

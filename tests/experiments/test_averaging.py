@@ -154,7 +154,7 @@ def test_averaging_a_batched_fixed_point_run_is_warned_about(tmp_path, batch):
     assert ours == ([] if batch == 1 else
                     [f"--average-window at batch {batch} in fixed point: on MNIST-1D at batch "
                      "100 it cost the integers 1.8 final test points (four seeds, "
-                     "docs/experiments.md, 'Session 30'); it helps online training "
+                     "docs/experiments-log.md, 'Session 30'); it helps online training "
                      "(--batch 1)"])
 
 
