@@ -699,14 +699,16 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
 RESUMABLE_CHANGES = ("epochs", "halve_every", "average_window")
 
 
-def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
+def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
     """Refuse to resume the run of ``ckpt`` with a ``--halve-every`` that gives an epoch
     already begun another rate than it had; a schedule that changes only epochs still to
     come continues the run (e.g. 4 epochs at a constant rate resumed with
-    ``--halve-every 4 --epochs 8`` runs epochs 5-8 at half the rate)."""
+    ``--halve-every 4 --epochs 8`` runs epochs 5-8 at half the rate). Returns a line for
+    the run's log when the schedule changes (the rates of the epochs still to run), else
+    None."""
     saved = ckpt.record()
     if saved is None or saved[0].get("halve_every", 0) == cfg.halve_every:
-        return
+        return None
     recorded, progress = saved
     before = replace(cfg, halve_every=recorded.get("halve_every", 0))
     begun = progress["epoch"] + (progress["batch"] > 0)
@@ -718,6 +720,16 @@ def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> None:
             f"eta {before.eta(e - 1):g}, where this schedule gives {cfg.eta(e - 1):g}; pick "
             f"a --halve-every that keeps the rates of epochs 1-{begun}, or pass --fresh to "
             "start over")
+    spans: list[list] = []  # [first epoch, last epoch, eta], 1-based, epochs still to run
+    for e in range(progress["epoch"], cfg.epochs):
+        if spans and spans[-1][2] == cfg.eta(e):
+            spans[-1][1] = e + 1
+        else:
+            spans.append([e + 1, e + 1, cfg.eta(e)])
+    rates = ", ".join((f"epoch {a}" if a == b else f"epochs {a}-{b}") + f" at eta {eta:g}"
+                      for a, b, eta in spans)
+    return (f"the schedule changes from --halve-every {before.halve_every} to "
+            f"{cfg.halve_every}: {rates}")
 
 
 def check_resumed_average(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
@@ -822,10 +834,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                         "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
-    window_note = None
-    if not fresh:
-        check_resumed_schedule(ckpt, cfg)
-        window_note = check_resumed_average(ckpt, cfg)
+    notes = [] if fresh else [check_resumed_schedule(ckpt, cfg),
+                              check_resumed_average(ckpt, cfg)]
     with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
                       checkpoint_every_s) as run:
         saved = run.resume()
@@ -836,8 +846,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
             acc = progress["epoch_acc"]
             sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
-            log(f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of {n_batches}"
-                + (f"; {window_note}" if window_note else ""))
+            log("; ".join([f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of "
+                           f"{n_batches}"] + [n for n in notes if n]))
         else:
             log(f"{name}: {n_train} training / {len(data.x_test)} test sequences of {T} "
                 f"steps, {cfg.epochs} epochs, batch {cfg.batch}, backend {backend}, "

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from lava_gle.experiments.checkpoint import Checkpoint, CheckpointDamagedError
+from lava_gle.experiments.training import TrainConfig, check_resumed_schedule
 
 
 @pytest.mark.parametrize("garbled, reason", [
@@ -42,3 +44,19 @@ def test_record_of_a_file_without_a_run_record_is_damaged(tmp_path):
     ckpt.path.write_bytes(buffer.getvalue())
     with pytest.raises(CheckpointDamagedError, match="no valid run record"):
         ckpt.record()
+
+
+def test_a_resumed_schedule_names_the_rates_of_the_epochs_still_to_run(tmp_path):
+    """A run stopped in epoch 22 of a constant rate, resumed to anneal after epoch 32."""
+    Checkpoint(tmp_path, {"halve_every": 0}).save({}, {"epoch": 21, "batch": 2243})
+    cfg = TrainConfig(epochs=40, lr=4e-6, optimizer="sgd", halve_every=32)
+    note = check_resumed_schedule(Checkpoint(tmp_path, {"halve_every": 32}), cfg)
+    assert note == ("the schedule changes from --halve-every 0 to 32: epochs 22-32 at eta "
+                    "4e-06, epochs 33-40 at eta 2e-06")
+    ended = TrainConfig(epochs=6, lr=0.5, optimizer="sgd", halve_every=1)
+    Checkpoint(tmp_path, {"halve_every": 0}).save({}, {"epoch": 1, "batch": 0})
+    assert check_resumed_schedule(Checkpoint(tmp_path, {}), ended).endswith(
+        "epoch 2 at eta 0.25, epoch 3 at eta 0.125, epoch 4 at eta 0.0625, epoch 5 at eta "
+        "0.03125, epoch 6 at eta 0.015625")
+    assert check_resumed_schedule(Checkpoint(tmp_path, {}), replace(ended, halve_every=0)) \
+        is None

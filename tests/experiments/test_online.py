@@ -337,6 +337,9 @@ def test_an_ended_run_anneals_under_a_halving_schedule_that_keeps_its_rates(tmp_
     resumed = yinyang.run_yinyang(annealed, tmp_path / "float", quiet=True)
     whole = yinyang.run_yinyang(annealed, tmp_path / "whole", quiet=True)
     assert resumed["history"]["lr"] == [yinyang.SGD_ETA * f for f in (1, 1, 0.5)]
+    assert ("resuming at epoch 3, batch 0 of 60; the schedule changes from --halve-every 0 "
+            f"to 2: epoch 3 at eta {yinyang.SGD_ETA / 2:g}\n") in \
+        (tmp_path / "float" / "log.txt").read_text()
     assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
     assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
 
