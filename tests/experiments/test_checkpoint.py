@@ -1,5 +1,5 @@
-"""The checkpoint file: its run record is read without the arrays (checks before a resume),
-and a damaged array still stops the resume itself."""
+"""The checkpoint file and the checks before a resume: the run record is read without the
+arrays, a damaged array still stops the resume itself, and a changed schedule is named."""
 from __future__ import annotations
 
 import io
