@@ -727,7 +727,7 @@ def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
         else:
             spans.append([e + 1, e + 1, cfg.eta(e)])
     rates = ", ".join((f"epoch {a}" if a == b else f"epochs {a}-{b}") + f" at eta {eta:g}"
-                      for a, b, eta in spans)
+                      for a, b, eta in spans) or "no epoch is left to run"
     return (f"the schedule changes from --halve-every {before.halve_every} to "
             f"{cfg.halve_every}: {rates}")
 

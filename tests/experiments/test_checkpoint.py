@@ -60,3 +60,5 @@ def test_a_resumed_schedule_names_the_rates_of_the_epochs_still_to_run(tmp_path)
         "0.03125, epoch 6 at eta 0.015625")
     assert check_resumed_schedule(Checkpoint(tmp_path, {}), replace(ended, halve_every=0)) \
         is None
+    assert check_resumed_schedule(Checkpoint(tmp_path, {}), replace(ended, epochs=1)) == (
+        "the schedule changes from --halve-every 0 to 1: no epoch is left to run")
