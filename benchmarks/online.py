@@ -35,7 +35,8 @@ import numpy as np  # noqa: E402
 from lava_gle import network_from_dict  # noqa: E402
 from lava_gle.backends import make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d, yinyang  # noqa: E402
-from lava_gle.experiments.training import onehot_targets, rule_overrides  # noqa: E402
+from lava_gle.experiments.rules import rule_overrides  # noqa: E402
+from lava_gle.experiments.training import onehot_targets  # noqa: E402
 from lava_gle.numerics import ops  # noqa: E402
 
 warnings.simplefilter("ignore")
@@ -48,7 +49,7 @@ CHIP_ENGINES = (("fixed compiled", "numpy-fixed", "numba"),
                 ("fixed chip compiled", "numpy-fixed-chip", "numba"))
 
 #: The online MNIST-1D recipe's rule options (``docs/experiments-log.md``, "Session 29"),
-#: as :func:`lava_gle.experiments.training.rule_overrides` takes them.
+#: as :func:`lava_gle.experiments.rules.rule_overrides` takes them.
 RECIPE = dict(optimizer="sgd", loss="mse", batch=1, sgd_eta=4e-6, halve_every=4,
               normalizers=0.9990234375, gain_decay=0.99993896484375,
               eta_scale=["h0=0.1", "h1=0.1"], gain_max=["10"])

@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     prepare_out_dir(args.out)
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
     if args.name != "lagline":
-        from lava_gle.experiments.training import loss_note, rule_overrides
+        from lava_gle.experiments.rules import loss_note, rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
                               args.sgd_eta, args.halve_every, args.eta_scale,
                               args.formats, args.weight_tag_bits, args.target_rate,

@@ -25,9 +25,8 @@ import numpy as np
 from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.metrics import accuracy
-from lava_gle.experiments.training import (
-    Dataset, RuleOptions, TrainConfig, evaluate, run_classification,
-)
+from lava_gle.experiments.rules import RuleOptions
+from lava_gle.experiments.training import Dataset, TrainConfig, evaluate, run_classification
 from lava_gle.network import Network
 
 #: model name -> (fast units, slow units) per hidden layer, and the paper's Adam rate.
@@ -107,7 +106,7 @@ class Mnist1dConfig(RuleOptions):
     with a target (before it no output error: the state still carries the previous
     sequence, there is no reset). ``target_rate``: MNIST-1D's :data:`TARGET_RATE`.
     Rule options:
-    :class:`~lava_gle.experiments.training.RuleOptions`.
+    :class:`~lava_gle.experiments.rules.RuleOptions`.
     """
 
     seed: int = 0
@@ -250,7 +249,7 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
 def config_from_args(seed: int, quick: bool, epochs: int | None, model: str | None,
                      balanced_batches: bool = False, **rule: Any) -> Mnist1dConfig:
     """The configuration the command line asks for (``rule``:
-    :func:`~lava_gle.experiments.training.rule_overrides`, and ``teach_start``)."""
+    :func:`~lava_gle.experiments.rules.rule_overrides`, and ``teach_start``)."""
     config = Mnist1dConfig.quick() if quick else Mnist1dConfig()
     config = replace(config, seed=seed, balanced_batches=balanced_batches, **rule)
     if model is not None:

@@ -25,7 +25,8 @@ from typing import Any
 import numpy as np
 
 from lava_gle.description import network_from_dict
-from lava_gle.experiments.training import Dataset, RuleOptions, TrainConfig, run_classification
+from lava_gle.experiments.rules import RuleOptions
+from lava_gle.experiments.training import Dataset, TrainConfig, run_classification
 from lava_gle.network import Network
 
 R_BIG = 0.5
@@ -87,7 +88,7 @@ WEIGHT_TAG_BITS = {"hidden": 7, "out": 5}
 @dataclass(frozen=True)
 class YinyangConfig(RuleOptions):
     """Set-up of the Yin-Yang experiment (``lr``: Adam's; rule options:
-    :class:`~lava_gle.experiments.training.RuleOptions`)."""
+    :class:`~lava_gle.experiments.rules.RuleOptions`)."""
 
     seed: int = 0
     epochs: int = 150
@@ -200,7 +201,7 @@ SGD_RECIPE = {"batch": 1, "epochs": 20, "halve_every": 5}
 def config_from_args(seed: int, quick: bool, epochs: int | None,
                      **rule: Any) -> YinyangConfig:
     """The configuration the command line asks for (``rule``:
-    :func:`~lava_gle.experiments.training.rule_overrides`); a full run with the ``sgd``
+    :func:`~lava_gle.experiments.rules.rule_overrides`); a full run with the ``sgd``
     rule takes :data:`SGD_RECIPE` for what is not given."""
     config = YinyangConfig.quick() if quick else YinyangConfig()
     if rule.get("optimizer") == "sgd" and not quick:

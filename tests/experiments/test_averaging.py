@@ -13,7 +13,7 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments import training, yinyang
 from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
-from lava_gle.experiments.training import rule_overrides
+from lava_gle.experiments.rules import rule_overrides
 from lava_gle.numerics.engine import Engine, FixedEngine
 
 TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=60, n_test=60, hidden=12,

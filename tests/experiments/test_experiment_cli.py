@@ -320,7 +320,7 @@ def test_damaged_checkpoint_on_the_command_line(tmp_path, capsys):
 
 
 def test_a_float_run_of_the_chip_rule_is_told_its_default_loss_is_not_the_chips():
-    from lava_gle.experiments.training import loss_note, rule_overrides
+    from lava_gle.experiments.rules import loss_note, rule_overrides
     rule = rule_overrides("numpy", "sgd")
     assert "--loss mse" in loss_note(rule, None)
     assert loss_note(rule_overrides("numpy", "sgd", "ce"), "ce") is None
