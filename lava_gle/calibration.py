@@ -50,7 +50,9 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     ``x``: calibration inputs [T, B, n_in] (float units), streamed from the zero state
     through the float engine with learning off. Sets ``input_range`` = max |x|, and per
     layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
-    keep their exact range) and ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|),
+    keep their exact range; with ``targets``, the output layer's also so that its 24-bit
+    rates, of twice the payload's range, hold the targets the rates learn towards) and
+    ``u_bits`` from ``POTENTIAL_MARGIN`` * max(|u|, |u_prosp|),
     and so that ``POTENTIAL_MARGIN`` * max |W r_below| (the sum the dendritic accumulator
     holds; ``r`` times its gains for a layer with gains in a described ``normaliser_state``)
     fits ``accumulator_bits``. With ``targets`` (the loss's targets for ``x``, [T, B,
@@ -82,6 +84,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
         name = layer.name
         if layer.phi not in BOUNDED_PHI:
             r_max = float(np.abs(tr[f"r.{name}"]).max())
+            if targets is not None and i == len(net.layers) - 1:  # the rates learn them
+                r_max = max(r_max, float(np.abs(targets).max()) / 2)
             o.setdefault("rate_bits", rate_bits_for(r_max, layer.phi in SIGNED_PHI))
         u_max = float(max(np.abs(tr[f"u.{name}"]).max(), np.abs(tr[f"u_prosp.{name}"]).max()))
         acc_max = float(np.abs(below @ net.initial_weights(i).T).max())
