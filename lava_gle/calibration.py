@@ -84,8 +84,10 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
         name = layer.name
         if layer.phi not in BOUNDED_PHI:
             r_max = float(np.abs(tr[f"r.{name}"]).max())
-            if targets is not None and i == len(net.layers) - 1:  # the rates learn them
-                r_max = max(r_max, float(np.abs(targets).max()) / 2)
+            if targets is not None and i == len(net.layers) - 1:  # the rates learn them;
+                # above half (the format's top is one LSB below its range, and log2 would
+                # round a one-ulp margin away)
+                r_max = max(r_max, float(np.abs(targets).max()) / 2 * (1 + 2.0 ** -20))
             o.setdefault("rate_bits", rate_bits_for(r_max, layer.phi in SIGNED_PHI))
         u_max = float(max(np.abs(tr[f"u.{name}"]).max(), np.abs(tr[f"u_prosp.{name}"]).max()))
         acc_max = float(np.abs(below @ net.initial_weights(i).T).max())

@@ -104,16 +104,18 @@ def test_targets_size_the_error_formats_from_the_errors_they_cause():
 
 def test_targets_beyond_the_initial_outputs_size_the_output_rates_to_hold_them():
     """The output rates learn towards the targets: with targets 8x the initial outputs'
-    largest rate, the calibrated output format holds them (none clipped), where sizing it
-    from the rates alone clipped every one, and it is the finest format that does."""
+    largest rate, rounded up to a power of two (the edge of a format's range), the
+    calibrated output format holds them (none clipped), where sizing it from the rates
+    alone clipped every one, and it is the finest format that does."""
     case = GoldenCase("visible_mlp")
     net, x = frozen(case.net), case.inputs
     r_max = np.abs(Engine(net).run(x, record=["r"])["r.out"]).max()
-    y = np.full(x.shape[:2] + (net.output_size,), 8 * r_max)
+    target = 8 * 2.0 ** np.ceil(np.log2(r_max))
+    y = np.full(x.shape[:2] + (net.output_size,), target)
     by_rates, by_targets = calibrate(net, x), calibrate(net, x, y)
     clipped = {k: quantize_network(c).quantize_targets(y)[1]
                for k, c in (("rates", by_rates), ("targets", by_targets))}
     assert clipped == {"rates": y.size, "targets": 0}
     # the smallest range that holds them: one bit finer would clip the targets
     finer = 2.0 ** (23 - quantize_network(by_targets).layers[-1].rate_bits - 1)
-    assert finer < 8 * r_max
+    assert finer <= target
