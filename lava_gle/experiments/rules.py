@@ -38,10 +38,11 @@ class RuleOptions:
     (``eta_scale`` of the description's layer; None: the experiment's default, {}: one eta
     for all). ``formats``: fixed point only, ``initial`` sizes the formats from the
     initial network and the first training inputs; ``float`` from the float run with the
-    same rule (:func:`formats_from_float`), trained first (a host-side rehearsal before
-    the integers train; overrides ``weight_range``). ``weight_tag_bits``: fixed point
-    only, per layer name ``fixed_point.weight_tag_bits`` of its projection (the synaptic
-    tag as low-order weight bits while learning). ``error_bound``: per layer name its
+    same rule (:func:`~lava_gle.experiments.training.formats_from_float`), trained first
+    (a host-side rehearsal before the integers train; overrides ``weight_range``).
+    ``weight_tag_bits``: fixed point only, per layer name ``fixed_point.weight_tag_bits``
+    of its projection (the synaptic tag as low-order weight bits while learning).
+    ``error_bound``: per layer name its
     ``error_bound`` (the error clipped as the neurons form it, in both arithmetics; a
     layer given None is unbounded; None: the experiment's default for the ``sgd`` rule,
     mnist1d's ``ERROR_BOUNDS`` and none for yinyang, and none for ``adam``).
@@ -62,8 +63,9 @@ class RuleOptions:
     (stochastic rounding, error-trace dither; None: the quantiser's default, 0): runs that
     differ in it only are draws of the integers' rounding against one float twin.
     ``average_window``: batches over which the tested weights are averaged
-    (:attr:`TrainConfig.average_window`; None: not averaged); ``average_every``: batches
-    between the average's updates (None: every batch, 1).
+    (:attr:`~lava_gle.experiments.training.TrainConfig.average_window`; None: not
+    averaged); ``average_every``: batches between the average's updates (None: every
+    batch, 1).
     """
 
     optimizer: str = "adam"
@@ -86,8 +88,9 @@ class RuleOptions:
     average_every: int | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
-        """The :class:`TrainConfig` fields of these options (``sgd_eta``: the default
-        rate of the ``sgd`` rule); evaluation runs at least 100 sequences side by side."""
+        """The :class:`~lava_gle.experiments.training.TrainConfig` fields of these options
+        (``sgd_eta``: the default rate of the ``sgd`` rule); evaluation runs at least 100
+        sequences side by side."""
         sgd = self.optimizer == "sgd"
         return {"optimizer": self.optimizer, "halve_every": self.halve_every,
                 "target_rate": self.target_rate,

@@ -549,8 +549,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     (:func:`lava_gle.calibration.calibrate`, error formats included), then
     adds to the metrics: ``saturation`` (values clipped while training, by counter),
     ``test_accuracy_float_same_rule`` (the same training on ``numpy``, in
-    ``out_dir/float_same_rule``; its checkpoint does not compare :data:`TWIN_IGNORES`, so a
-    copy of it serves runs that differ in those only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
+    ``out_dir/float_same_rule``; its checkpoint does not compare
+    :data:`~lava_gle.experiments.rules.TWIN_IGNORES`, so a copy of it serves runs that
+    differ in those only), ``lava_fixed_agreement`` (:func:`lava_fixed_agreement`,
     ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
     whose updates are summed into one learning-engine epoch per step, which no single
     chip streaming one sample at a time does.
