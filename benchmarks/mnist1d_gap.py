@@ -100,6 +100,7 @@ import numpy as np  # noqa: E402
 
 from lava_gle.backends import get_backend, make_engine  # noqa: E402
 from lava_gle.experiments import mnist1d  # noqa: E402
+from lava_gle.experiments import fixed_training as FT  # noqa: E402
 from lava_gle.experiments import training as T  # noqa: E402
 from lava_gle.experiments.checkpoint import Checkpoint  # noqa: E402
 from lava_gle.numerics import fixed as X  # noqa: E402
@@ -134,8 +135,8 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
                                               for k, v in raw.items()}), **CONFIG_OVERRIDES)
     data = mnist1d.load_data(config)
     net, cfg = mnist1d.training_setup(config)
-    net = T.start_network(net, cfg)
-    netq = T.with_formats(net, recorded["fixed_point"])
+    net = FT.start_network(net, cfg)
+    netq = FT.with_formats(net, recorded["fixed_point"])
     # the run's timing (chip timing for numpy-fixed-chip): every integer engine below
     # ("numpy-fixed", which keeps a description's timing) then computes the run's integers
     netq = get_backend(recorded.get("backend", "numpy-fixed")).network(netq)

@@ -26,7 +26,8 @@ from lava_gle.description import network_from_dict
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.metrics import accuracy
 from lava_gle.experiments.rules import RuleOptions
-from lava_gle.experiments.training import Dataset, TrainConfig, evaluate, run_classification
+from lava_gle.experiments.classification import run_classification
+from lava_gle.experiments.training import Dataset, TrainConfig, evaluate
 from lava_gle.network import Network
 
 #: model name -> (fast units, slow units) per hidden layer, and the paper's Adam rate.

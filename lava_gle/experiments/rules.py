@@ -38,7 +38,7 @@ class RuleOptions:
     (``eta_scale`` of the description's layer; None: the experiment's default, {}: one eta
     for all). ``formats``: fixed point only, ``initial`` sizes the formats from the
     initial network and the first training inputs; ``float`` from the float run with the
-    same rule (:func:`~lava_gle.experiments.training.formats_from_float`), trained first
+    same rule (:func:`~lava_gle.experiments.fixed_training.formats_from_float`), trained first
     (a host-side rehearsal before the integers train; overrides ``weight_range``).
     ``weight_tag_bits``: fixed point only, per layer name ``fixed_point.weight_tag_bits``
     of its projection (the synaptic tag as low-order weight bits while learning).

@@ -26,7 +26,8 @@ import numpy as np
 
 from lava_gle.description import network_from_dict
 from lava_gle.experiments.rules import RuleOptions
-from lava_gle.experiments.training import Dataset, TrainConfig, run_classification
+from lava_gle.experiments.classification import run_classification
+from lava_gle.experiments.training import Dataset, TrainConfig
 from lava_gle.network import Network
 
 R_BIG = 0.5

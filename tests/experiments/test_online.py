@@ -15,9 +15,11 @@ from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.rules import parse_error_bounds, parse_eta_scales, rule_overrides
+from lava_gle.experiments.fixed_training import (
+    BIAS_HEADROOM, formats_from_float, start_network, write_compare_case,
+)
 from lava_gle.experiments.training import (
-    BIAS_HEADROOM, TrainConfig, epoch_order, formats_from_float, frozen_network,
-    onehot_targets, predict, predict_in_place, start_network, write_compare_case,
+    TrainConfig, epoch_order, frozen_network, onehot_targets, predict, predict_in_place,
 )
 from lava_gle import load_network
 from lava_gle.calibration import calibrate
