@@ -96,6 +96,12 @@ def add_parser(sub) -> None:
                         "bits of the weights and biases into LAYER in their synaptic tags "
                         "while learning (repeatable; defaults: yinyang hidden=7 out=5, "
                         "mnist1d 7 on every layer; docs/experiments.md)")
+    p.add_argument("--no-bias", action="append", metavar="LAYER",
+                   help="mnist1d, yinyang: build LAYER without a bias, in float and fixed "
+                        "point alike (repeatable; default: every layer has one); online "
+                        "MNIST-1D's h0 and h1 biases stay near zero in float while the "
+                        "integers' rounding random-walks them (docs/experiments-log.md, "
+                        "Session 39)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")
@@ -139,7 +145,8 @@ def add_parser(sub) -> None:
 CLASSIFICATION_OPTIONS = ("loss", "batch", "halve_every", "eta_scale", "formats",
                           "weight_tag_bits", "error_bound", "normalizers", "gain_decay",
                           "gain_max", "gain_payload_bits", "rounding_seed", "teach_start",
-                          "target_rate", "average_window", "average_every", "train_samples")
+                          "target_rate", "average_window", "average_every", "train_samples",
+                          "no_bias")
 
 
 #: Environment variables by which a user sets the BLAS / OpenMP thread count.
@@ -189,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
                               args.gain_payload_bits, args.gain_max, args.rounding_seed,
-                              args.average_window, args.average_every)
+                              args.average_window, args.average_every, args.no_bias)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

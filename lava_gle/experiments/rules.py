@@ -65,7 +65,9 @@ class RuleOptions:
     ``average_window``: batches over which the tested weights are averaged
     (:attr:`~lava_gle.experiments.training.TrainConfig.average_window`; None: not
     averaged); ``average_every``: batches between the average's updates (None: every
-    batch, 1).
+    batch, 1). ``no_bias``: names of layers built without a bias, in both arithmetics
+    (None: every layer has one): on a chip no bias rule, so no random walk of an unneeded
+    bias by the error trace's rounding (``docs/experiments-log.md``, "Session 39").
     """
 
     optimizer: str = "adam"
@@ -86,6 +88,7 @@ class RuleOptions:
     rounding_seed: int | None = None
     average_window: float | None = None
     average_every: int | None = None
+    no_bias: list[str] | None = None
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`~lava_gle.experiments.training.TrainConfig` fields of these options
@@ -104,12 +107,13 @@ class RuleOptions:
                  error_bounds: dict[str, float] | None = None) -> Network:
         """``net`` with these options' per-layer settings: the ``sgd`` rule's eta scales
         and error bounds (``eta_scales``, ``error_bounds``: the experiment's defaults, not
-        used with normalisers), weight tags, normalisers, their payloads' width and the
-        rounding seed."""
+        used with normalisers), weight tags, normalisers, their payloads' width, the
+        rounding seed and the layers without a bias."""
         if self.normalizer_decay is not None:
             eta_scales, error_bounds = {}, {}
-        net = self.with_normalizers(self.with_weight_tags(self.with_error_bounds(
-            self.with_eta_scales(net, eta_scales), error_bounds or {})))
+        net = self.without_biases(self.with_normalizers(self.with_weight_tags(
+            self.with_error_bounds(self.with_eta_scales(net, eta_scales),
+                                   error_bounds or {}))))
         network_wide = {"gain_payload_bits": self.gain_payload_bits,
                         "seed": self.rounding_seed}
         network_wide = {k: v for k, v in network_wide.items() if v is not None}
@@ -185,14 +189,23 @@ class RuleOptions:
             replace(layer, fixed_point={**layer.fixed_point, "weight_tag_bits": tags[layer.name]})
             if layer.name in tags else layer for layer in net.layers))
 
+    def without_biases(self, net: Network) -> Network:
+        """``net`` with the layers named in :attr:`no_bias` built without a bias."""
+        names = self.no_bias or []
+        _check_layer_names(net, "--no-bias", dict.fromkeys(names))
+        return replace(net, layers=tuple(
+            replace(layer, bias=False, biases=None) if layer.name in names else layer
+            for layer in net.layers))
+
 
 def _check_layer_names(net: Network, flag: str, values: dict[str, Any]) -> None:
-    """Refuse a ``flag LAYER=VALUE`` whose LAYER is not one of ``net``'s layers."""
+    """Refuse a ``flag LAYER=VALUE`` (``flag LAYER`` where VALUE is None) whose LAYER is
+    not one of ``net``'s layers."""
     names = [layer.name for layer in net.layers]
     for name, value in values.items():
         if name not in names:
-            raise LavaGleError(f"{flag} {name}={value}: no layer {name!r}; the layers are "
-                               f"{names}")
+            given = name if value is None else f"{name}={value}"
+            raise LavaGleError(f"{flag} {given}: no layer {name!r}; the layers are {names}")
 
 
 #: ``formats`` of :class:`RuleOptions`.
@@ -310,7 +323,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    gain_max: list[str] | None = None,
                    rounding_seed: int | None = None,
                    average_window: float | None = None,
-                   average_every: int | None = None) -> dict[str, Any]:
+                   average_every: int | None = None,
+                   no_bias: list[str] | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -323,7 +337,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     fixed-point backend; ``gain_max`` (``G`` or ``LAYER=G`` items, G from 1 to
     ``floating.GAIN_MAX``) ``normalizers``;
     ``rounding_seed`` (>= 0) a fixed-point backend. ``average_window`` (>= 1 batch) any;
-    ``average_every`` (1 .. ``average_window`` batches) ``average_window``.
+    ``average_every`` (1 .. ``average_window`` batches) ``average_window``. ``no_bias``
+    (layer names; a repeat counts once) any.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -399,7 +414,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                        ("target_rate", target_rate),
                        ("error_bound", parse_error_bounds(error_bound)),
                        ("rounding_seed", rounding_seed), ("average_window", average_window),
-                       ("average_every", average_every)):
+                       ("average_every", average_every),
+                       ("no_bias", sorted(set(no_bias)) if no_bias else None)):
         if value is not None:
             out[key] = value
     return out

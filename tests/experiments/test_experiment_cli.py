@@ -48,6 +48,9 @@ REPO = Path(__file__).resolve().parents[2]
     (["yinyang", "--error-bound", "out=0"],
      "--error-bound out=0: expected LAYER=BOUND with a number BOUND > 0"),
     (["yinyang", "--error-bound", "outt=2"], "--error-bound outt=2: no layer 'outt'"),
+    (["yinyang", "--no-bias", "hiden"], "--no-bias hiden: no layer 'hiden'; the layers are "
+                                        "['hidden', 'out']"),
+    (["lagline", "--no-bias", "l0"], "--no-bias applies to mnist1d"),
     (["lagline", "--error-bound", "out=2"], "--error-bound applies to mnist1d"),
     (["yinyang", "--optimizer", "sgd", "--gain-decay", "0.99"],
      "--gain-decay sets the decay of the normalisers' gains; add --normalizers"),
@@ -262,6 +265,29 @@ def test_error_bounds_reach_the_network_of_either_arithmetic(tmp_path, monkeypat
         q = FixedEngine(net).q
         assert q.layers[0].consts.e_max == 4 * 2 ** q.layers[0].e_bits
         assert [ql.consts.e_max for ql in q.layers[1:6]] == [None] * 5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
+def test_layers_without_bias_reach_the_network_of_either_arithmetic(tmp_path, monkeypatch,
+                                                                     backend):
+    """``--no-bias LAYER`` builds LAYER without a bias on float and fixed-point runs alike
+    (the float run with the same rule included: it is part of the config); in integers
+    the layer then has no bias rule, and the other layers keep theirs."""
+    from lava_gle.experiments import mnist1d
+    from lava_gle.numerics.engine import FixedEngine
+    seen = []
+    monkeypatch.setattr(mnist1d, "run_mnist1d",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
+                 "--no-bias", "h1", "--no-bias", "h0", "--no-bias", "h1",
+                 "--out", str(tmp_path)]) == 0
+    assert seen[0].no_bias == ["h0", "h1"]
+    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    assert [layer.bias for layer in net.layers] == [False, False] + [True] * 5
+    assert not net.initial_biases(0).any() and not net.initial_biases(1).any()
+    if backend == "numpy-fixed":
+        q = FixedEngine(net).q
+        assert [ql.bias_rule is None for ql in q.layers] == [True, True] + [False] * 5
 
 
 @pytest.mark.parametrize("learn_tau, flags, rates", [
