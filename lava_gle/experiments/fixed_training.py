@@ -2,7 +2,8 @@
 
 Its formats, sized from the float run with the same rule (its twin) and recorded in the
 checkpoint so that a resumed run keeps them; the metrics only such a run has (saturation,
-the twin's accuracy, the backward arrays' drift); the compare cases of its start and end;
+the twin's accuracy, the backward arrays' drift, where the parameters ended against the
+twin's); the compare cases of its start and end;
 and whether ``lava-fixed`` learns its very integers (:func:`lava_fixed_agreement`).
 :func:`lava_gle.experiments.classification.run_classification` calls them.
 """
@@ -27,6 +28,7 @@ from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, epoch_order, onehot_targets,
 )
 from lava_gle.network import Network
+from lava_gle.numerics import fixed as X
 from lava_gle.quantize import (
     BiasTraceWarning, QuantizationError, QuantizationWarning, quantize_network,
 )
@@ -158,12 +160,18 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     state included, at the last epoch's rate) with :func:`write_compare_case`. Under chip
     timing ``transpose_drift``: per layer with a backward array, the largest ``|B - W^T|``
     and its RMS over synapses and learning steps of the run, in weight LSBs
-    (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`)."""
+    (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`). Always
+    ``parameters_vs_float`` (:func:`parameters_vs_float`)."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
     backward = {k.name: k.transpose_drift() for k in result.engine.kernels.layers
                 if getattr(k, "B", None) is not None}
     if backward:  # chip timing: how far the backward arrays drifted from W^T
         metrics["transpose_drift"] = backward
+    apart = parameters_vs_float(result.engine.kernels.layers, twin.engine.kernels.layers)
+    metrics["parameters_vs_float"] = apart
+    log(f"{net.name}: RMS |integers - float twin| in LSB: " + ", ".join(
+        f"{layer} " + " ".join(f"{kind} {v['rms_lsb']:.1f}" for kind, v in kinds.items())
+        for layer, kinds in apart.items()))
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
     metrics["formats"] = {"source": config.formats,
@@ -184,6 +192,37 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
         metrics.setdefault("not_measured", {})["lava_fixed_agreement"] = str(exc)
         log(f"lava_fixed_agreement not measured: {exc}")
     return metrics
+
+
+def parameters_vs_float(fixed: list, floating: list) -> dict[str, dict[str, dict[str, Any]]]:
+    """Where a run's integers ended against the float run with the same rule, which starts
+    from the same initial network: per layer (``fixed``: its
+    :class:`~lava_gle.numerics.kernels.FixedLayer` kernels, ``floating``: the twin's
+    :class:`~lava_gle.numerics.kernels.FloatLayer` kernels, in the same order) and
+    parameter (``W``; ``b`` where the layer has a bias; the parameters the run ended with,
+    with ``average_window`` the averages it tests), in that parameter's LSB
+    (``2**weight_exp``, ``2**bias_exp``): ``rms_lsb`` and ``max_lsb``, the RMS and the
+    largest ``|integer - float|``; ``float_rms_lsb``, the RMS of the float values
+    themselves; ``at_limit``, how many mantissas stand at the format's ends (-256, 255).
+
+    A parameter the float rule leaves near zero while the integers move it far (``rms_lsb``
+    well above ``float_rms_lsb``, mantissas at the limit) is what the error trace's dither
+    does when it random-walks a parameter (online MNIST-1D's h0 and h1 biases: about 150 and
+    100 LSB against 3 and 20, ``docs/experiments-log.md``, "Session 39")."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for k, f in zip(fixed, floating):
+        kinds = {"W": (k.W, f.W, k.ql.scale("W"))}
+        if k.ql.bias:
+            kinds["b"] = (k.b, f.b, k.ql.scale("b"))
+        out[k.name] = {}
+        for kind, (q, x, lsb) in kinds.items():
+            x = np.asarray(x, np.float64) / lsb
+            apart = np.abs(q - x)
+            out[k.name][kind] = {
+                "rms_lsb": float(np.sqrt(np.mean(apart ** 2))), "max_lsb": float(apart.max()),
+                "float_rms_lsb": float(np.sqrt(np.mean(x ** 2))),
+                "at_limit": int(np.count_nonzero((q <= X.W_MIN) | (q >= X.W_MAX)))}
+    return out
 
 
 def online_stream(data: Dataset, cfg: TrainConfig, seed: int, steps: int,

@@ -16,7 +16,7 @@ from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.rules import parse_error_bounds, parse_eta_scales, rule_overrides
 from lava_gle.experiments.fixed_training import (
-    BIAS_HEADROOM, formats_from_float, start_network, write_compare_case,
+    BIAS_HEADROOM, formats_from_float, parameters_vs_float, start_network, write_compare_case,
 )
 from lava_gle.experiments.training import (
     TrainConfig, epoch_order, frozen_network, onehot_targets, predict, predict_in_place,
@@ -238,6 +238,44 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     np.testing.assert_array_equal(end.initial_biases(1), twin["train.b.1"])
     assert end.layers[0].fixed_point == m["formats"]["layers"]["hidden"]
     assert end.learning.eta == yinyang.SGD_ETA and end.learning.enabled
+
+    # where the integers ended against the twin, from the two checkpoints and the formats
+    mine = np.load(tmp_path / "checkpoint.npz")
+    apart = m["parameters_vs_float"]
+    assert list(apart) == ["hidden", "out"] and list(apart["out"]) == ["W", "b"]
+    for i, layer in enumerate(apart):
+        for kind, exp in (("W", "weight_exp"), ("b", "bias_exp")):
+            x = twin[f"train.{kind}.{i}"] / 2.0 ** m["formats"]["layers"][layer][exp]
+            d = mine[f"train.{kind}.{i}"] - x
+            assert apart[layer][kind]["rms_lsb"] == pytest.approx(np.sqrt(np.mean(d ** 2)))
+            assert apart[layer][kind]["max_lsb"] == pytest.approx(np.abs(d).max())
+            assert apart[layer][kind]["float_rms_lsb"] == pytest.approx(
+                np.sqrt(np.mean(x ** 2)))
+    assert apart["hidden"]["W"]["rms_lsb"] > 0.5  # more than the rounding of one number
+
+
+def test_parameters_vs_float_measure_the_integers_in_their_own_lsbs():
+    """Untrained, the integers differ from the float network by their rounding only
+    (at most half an LSB); a weight moved by 3 LSB and a bias at the format's end show as
+    such, and a layer without a bias reports none."""
+    from lava_gle.numerics.kernels import FixedKernels, FloatKernels
+    net = yinyang.build_network(TINY)
+    net = replace(net, layers=(replace(net.layers[0], bias=False), net.layers[1]))
+    q, f = FixedKernels(quantize_network(net)).layers, FloatKernels(net).layers
+    before = parameters_vs_float(q, f)
+    assert list(before["hidden"]) == ["W"] and list(before["out"]) == ["W", "b"]
+    for kinds in before.values():
+        for v in kinds.values():
+            assert v["max_lsb"] <= 0.5 and v["rms_lsb"] <= v["max_lsb"] and v["at_limit"] == 0
+        assert kinds["W"]["float_rms_lsb"] > 1  # the weights span many LSBs
+    assert before["out"]["b"]["float_rms_lsb"] == 0  # the biases start at zero
+    q[0].W[2, 1] += 3
+    q[1].b[0] = 255
+    after = parameters_vs_float(q, f)
+    assert 2.5 <= after["hidden"]["W"]["max_lsb"] <= 3.5
+    assert after["hidden"]["W"]["rms_lsb"] > before["hidden"]["W"]["rms_lsb"]
+    assert after["out"]["b"]["at_limit"] == 1 and after["out"]["b"]["max_lsb"] > 200
+    assert after["out"]["W"] == before["out"]["W"]
 
 
 def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
