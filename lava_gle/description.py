@@ -278,7 +278,7 @@ def _layer(c: _Checker, raw: Any, p: str, index: int, below: int, dt: float,
                      fixed_point=c.fixed_point(raw.get("fixed_point", {}), f"{p}.fixed_point",
                                                LAYER_OPTIONS),
                      eta_scale=c.number(raw.get("eta_scale", 1.0), f"{p}.eta_scale",
-                                        positive=True),
+                                        minimum=0),
                      error_bound=None if raw.get("error_bound") is None else
                      c.number(raw["error_bound"], f"{p}.error_bound", positive=True),
                      gain_decay=_decay(c, raw, p, "gain_decay"),

@@ -114,8 +114,10 @@ class LayerSpec:
     fixed_point : dict
         Per-layer overrides of the fixed-point quantisation (see ``docs/fixed-point.md``).
     eta_scale : float
-        The projection into this layer learns at ``learning.eta * eta_scale`` (> 0): a rate
-        per projection, as each projection has its own learning rule on a chip.
+        The projection into this layer learns at ``learning.eta * eta_scale`` (>= 0): a rate
+        per projection, as each projection has its own learning rule on a chip. 0: the
+        projection does not learn (its weights and bias stay as given; a chip runs no
+        learning rule there), :meth:`Network.plastic`.
     error_bound : float or None
         Bound on the layer's error: ``e`` is clipped to ``[-error_bound, error_bound]`` as
         the neurons form it, so the layer learns from, sends down and feeds back (gamma)
@@ -278,6 +280,12 @@ class Network:
         if init.scheme == "zeros":
             init = replace(init, scheme="lecun_normal")
         return init.draw(self.weight_shape(index), index, salt=1)
+
+    def plastic(self, index: int) -> bool:
+        """Whether the projection into layer ``index`` (its W and b) learns: learning on,
+        ``learning.eta`` > 0 and the layer's ``eta_scale`` > 0."""
+        return (self.learning.enabled and self.learning.eta > 0
+                and self.layers[index].eta_scale > 0)
 
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> "Network":
         """A copy of this network whose layers carry the given W and b explicitly."""

@@ -146,7 +146,7 @@ _DELETE = object()
     (["layers", 0, "fixed_point"], {"error_trace_range": "x"},
      "layers[0].fixed_point.error_trace_range", "must be a number"),
     (["layers", 0, "fixed_point"], [], "layers[0].fixed_point", "must be a mapping"),
-    (["layers", 1, "eta_scale"], 0, "layers[1].eta_scale", "must be > 0"),
+    (["layers", 1, "eta_scale"], -0.5, "layers[1].eta_scale", "must be >= 0"),
     (["layers", 1, "eta_scale"], "1", "layers[1].eta_scale", "must be a number"),
     (["layers", 0, "error_bound"], 0, "layers[0].error_bound", "must be > 0"),
     (["layers", 0, "error_bound"], "big", "layers[0].error_bound", "must be a number"),

@@ -186,6 +186,20 @@ def test_cli_prints_the_tag_rules(tmp_path, capsys):
                for line in text.splitlines())  # the backward rule moves B's tag
 
 
+def test_cli_names_a_frozen_projection_and_prints_no_rule_for_it(tmp_path, capsys):
+    import json
+    from lava_gle.cli import main
+    doc = json.loads(open(GOLDEN.format("visible_mlp")).read())
+    doc["layers"][0]["eta_scale"] = 0
+    path = tmp_path / "net.json"
+    path.write_text(json.dumps(doc))
+    assert main(["microcode", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert "[hidden] frozen (eta_scale 0): no learning rule" in text
+    assert "[hidden] weights" not in text and "[hidden] biases" not in text
+    assert "[out] weights: dw = " in text
+
+
 def _applier_args(x0, x1, y0, y2, y3, shape):
     """Keyword arguments of Lava's LearningRuleApplierBitApprox for one epoch of an array
     ``shape`` [post, pre] (presynaptic x0, x1 [pre]; postsynaptic y0, y2, y3 [post]), the

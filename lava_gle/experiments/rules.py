@@ -159,8 +159,9 @@ class RuleOptions:
             return net
         _check_layer_names(net, "--eta-scale", {k: f"{v:g}" for k, v in scales.items()})
         for name, scale in scales.items():
-            if not scale > 0:
-                raise LavaGleError(f"--eta-scale {name}={scale:g}: the scale must be > 0")
+            if not 0 <= scale < float("inf"):
+                raise LavaGleError(f"--eta-scale {name}={scale:g}: the scale must be >= 0 "
+                                   "(0: the projection does not learn)")
         return replace(net, layers=tuple(replace(layer, eta_scale=scales.get(layer.name, 1.0))
                                          for layer in net.layers))
 
@@ -228,19 +229,21 @@ def parse_layer_values(items: list[str] | None, flag: str, value: Callable[[str]
     return out
 
 
-def _positive(text: str) -> float | None:
-    """A scale > 0 and finite, or None."""
+def _positive(text: str, least: float = 0.0, inclusive: bool = False) -> float | None:
+    """A finite number above ``least`` (or equal to it, ``inclusive``), or None."""
     try:
         scale = float(text)
     except ValueError:
         return None
-    return scale if 0 < scale < float("inf") else None
+    above = scale >= least if inclusive else scale > least
+    return scale if above and scale < float("inf") else None
 
 
 def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
     """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
-    return parse_layer_values(items, "--eta-scale", _positive,
-                              "LAYER=SCALE with a number SCALE > 0, e.g. --eta-scale out=0.001")
+    return parse_layer_values(items, "--eta-scale", lambda t: _positive(t, inclusive=True),
+                              "LAYER=SCALE with a number SCALE >= 0 (0: the projection does "
+                              "not learn), e.g. --eta-scale out=0.001")
 
 
 def parse_error_bounds(items: list[str] | None) -> dict[str, float | None] | None:

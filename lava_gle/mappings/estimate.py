@@ -64,11 +64,11 @@ def event_counts(mapping: Mapping) -> dict[str, dict | None]:
         cost = costs[e]
         fwd, back, _, bias = cost.synapses(n)
         plastic = 0
-        if learn:
-            if cost.role == SOMA:
-                plastic = fwd + bias + (back if cost.plastic_backward else 0)
-            elif cost.feedback and cost.role in (FORWARD, BACKWARD):
-                plastic = fwd + back
+        if cost.role == SOMA:
+            plastic = ((fwd + bias if cost.learning else 0)
+                       + (back if cost.plastic_backward else 0))
+        elif cost.feedback and cost.role in (FORWARD, BACKWARD):
+            plastic = fwd + back
         nb = neighbour_cores(cost, k)
         per_pair.append((*cost.synapse_ops(n), plastic, cost.demand(n, *nb)[0],
                          *cost.sends(n, *nb)))

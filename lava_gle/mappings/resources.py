@@ -49,7 +49,7 @@ soma block of ``n`` neurons:
   weight tags (``fixed_point.weight_tag_bits``, learning on) stores each synapse's tag beside
   its weight: ``w +`` :data:`TAG_STORE_BITS` bits per synapse in the layer's forward rows and
   bias row, and in the backward rows (of the layer below) of its plastic transpose copy.
-- ``learning_traces`` (only when learning is enabled), after the rules of
+- ``learning_traces`` (only for projections that learn, ``Network.plastic``), after the rules of
   :mod:`lava_gle.microcode`: one presynaptic trace (x1) per plastic input axon and the
   postsynaptic traces of each neuron: ``m + 2 n`` for ``W_l`` (y2 = e+, y3 = e-), ``+ 1``
   for the bias array's axon, and ``n_{l+1} + n`` for the plastic transpose copy (y2 = rate
@@ -192,7 +192,8 @@ class LayerCost:
     has_bias : bool
         The layer has biases (a bias axon and one bias synapse per neuron; soma only).
     learning, plastic_backward : bool
-        Traces for ``W_l`` (learning enabled) and for the transpose copy.
+        Traces for ``W_l`` (it learns, :meth:`~lava_gle.network.Network.plastic`) and for the
+        transpose copy of ``W_{l+1}`` (it learns with ``W_{l+1}``).
     widths : Widths
         The layer's widths (payloads set the traffic it sends).
     word_bits : int
@@ -273,11 +274,9 @@ class LayerCost:
             words += n * one_f
         if bias:
             words += self.row_words(n, wf)
-        traces = 0
-        if self.learning:
-            traces = m + 2 * n + bias
-            if self.plastic_backward:
-                traces += back + (n if back else 0)
+        traces = m + 2 * n + bias if self.learning else 0
+        if self.plastic_backward:
+            traces += back + (n if back else 0)
         return (COMPARTMENTS_PER_NEURON * n, GROUPS_PER_BLOCK, in_axons, out_axons, words, traces)
 
     def synapses(self, n: int) -> tuple[int, int, int, int]:
@@ -401,7 +400,7 @@ def _tag_store_bits(net: Network, i: int) -> int:
     where the layer keeps weight tags, which it does only where the quantiser gives it
     ``tag_bits`` (its ``weight_tag_bits`` and the network learning, as
     :func:`~lava_gle.quantize.quantize_network` decides), else 0."""
-    tagged = net.layers[i].fixed_point.get("weight_tag_bits", 0) and Options.of(net).learns
+    tagged = net.layers[i].fixed_point.get("weight_tag_bits", 0) and net.plastic(i)
     return TAG_STORE_BITS if tagged else 0
 
 
@@ -420,11 +419,14 @@ def layer_costs(net: Network, profile: HardwareProfile,
     caps = capacities(profile)
     sizes = net.sizes
     last = len(net.layers) - 1
-    learning = net.learning.enabled
     transpose = net.learning.backward == "transpose"
     plans = []
     for i, layer in enumerate(net.layers):
-        plastic_backward = learning and transpose and i < last
+        # W_i learns (net.plastic); the transpose copy of W_{i+1} on this layer's cores
+        # learns with W_{i+1}; the rates sent up are traced where W_{i+1} learns
+        learning = net.plastic(i)
+        above = i < last and net.plastic(i + 1)
+        plastic_backward = above and transpose
         base = dict(
             size=layer.size, layer=i, is_output=i == last,
             weight_bits_forward=widths[i].weight_bits,
@@ -434,9 +436,9 @@ def layer_costs(net: Network, profile: HardwareProfile,
             has_bias=layer.bias, learning=learning,
             plastic_backward=plastic_backward, widths=widths[i],
             word_bits=profile.synapse_word_bits,
-            learning_payload_up=learning and i < last and (layer.phi in SIGNED_PHI
-                                                           or _coarser_pre(net, i + 1)
-                                                           or _wide_gains(net, i)),
+            learning_payload_up=above and (layer.phi in SIGNED_PHI
+                                           or _coarser_pre(net, i + 1)
+                                           or _wide_gains(net, i)),
             learning_payload_down=learning and transpose and i >= 1,
             pre_learning_payload=learning and (i == 0 or net.layers[i - 1].phi in SIGNED_PHI
                                                or _coarser_pre(net, i)

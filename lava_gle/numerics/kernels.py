@@ -135,7 +135,9 @@ class FloatLayer:
         self.consts = F.NeuronConstants.build(net.dt, spec.tau_m, spec.tau_r, lrn.gamma,
                                               lrn.prospective_errors, spec.phi, spec.size,
                                               self.dtype, spec.error_bound)
-        self.learn_bias = spec.bias
+        #: whether W (and b, with a bias) learn: not where the layer's ``eta_scale`` is 0
+        self.learns_synapses = spec.eta_scale > 0
+        self.learn_bias = spec.bias and self.learns_synapses
         self.eta_scale = spec.eta_scale
         self.eta, self.eta_tau = lrn.eta * spec.eta_scale, lrn.eta_tau
         self.learns_tau = lrn.enabled and lrn.learn_tau
@@ -241,12 +243,14 @@ class FloatLayer:
         _bind(self.parameters(), arrays, keep)
 
     def gradients(self, new: F.NeuronState, p: Array) -> dict[str, Array]:
-        """Local signals of one step by kind (``W``, ``b`` with a bias, ``tau_m`` when it
-        learns), batch means; an optimiser moves each parameter along ``+g``."""
-        g_w, g_b = F.local_gradients(new.e, p)
-        out = {"W": g_w}
-        if self.learn_bias:
-            out["b"] = g_b
+        """Local signals of one step by kind (``W`` and ``b`` with a bias where they learn,
+        ``tau_m`` when it learns), batch means; an optimiser moves each parameter along
+        ``+g``."""
+        out = {}
+        if self.learns_synapses:
+            out["W"], g_b = F.local_gradients(new.e, p)
+            if self.learn_bias:
+                out["b"] = g_b
         if self.learns_tau:
             out["tau_m"] = F.tau_m_gradient(new.e, new.udot)
         return out
@@ -258,7 +262,10 @@ class FloatLayer:
 
     def learn_synapses(self, l: Array, p: Array, t: int) -> None:
         """GLE's rule: ``W += eta mean_b(l p^T)``, ``b += eta mean_b(l)`` (``eta``: the
-        network's rate times the layer's ``eta_scale``; ``l``: :meth:`learning_error`)."""
+        network's rate times the layer's ``eta_scale``; ``l``: :meth:`learning_error`); none
+        where ``eta_scale`` is 0."""
+        if not self.learns_synapses:
+            return
         g_w, g_b = F.local_gradients(l, p)
         self.W += self.eta * g_w
         if self.learn_bias:

@@ -496,6 +496,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     """Pass 3 for one layer: neuron constants, tables, tau learning, weight and bias
     mantissas and learning rules (``below``: error format of the layer below, if any)."""
     lrn, o, name = net.learning, layer.fixed_point, layer.name
+    learns = net.plastic(net.index(name))
     tm, tr = layer.tau_m_array(), layer.tau_r_array()
     e_bits, u_bits = err.e_bits, rate.u_bits
     gamma = None
@@ -524,12 +525,12 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         consts = X.tau_constants(consts, tau.t_init, tau)
     w_exp = o.get("weight_exp", weight_exp(w, opts.w_headroom, opts.w_floor))
     w_q = to_mantissas(w, w_exp, name, "weights")
-    if opts.learns and layer.gain_decay is not None:
+    if learns and layer.gain_decay is not None:
         check_gain_resolution(name, layer.gain_max, w_exp)
     b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
-    tag_bits = o.get("weight_tag_bits", 0) if opts.learns else 0
+    tag_bits = o.get("weight_tag_bits", 0) if learns else 0
     if tag_bits and tag_bits not in X.TAG_BITS:
         raise QuantizationError(f"layer {name!r}: fixed_point.weight_tag_bits {tag_bits} has "
                                 f"no learning-engine carry; use 0 (off) or one of "
@@ -538,7 +539,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     # with an error normaliser the trace is taken from the normalised error nu e
     normalised = layer.error_norm_decay is not None
     trace_bits = X.NORM_FRAC if normalised else e_bits
-    learn = layer_learning(lrn.eta * layer.eta_scale, opts.learns, layer.bias, trace_bits,
+    learn = layer_learning(lrn.eta * layer.eta_scale, learns, layer.bias, trace_bits,
                            err.trace_range, rate.pre_bits, rate.pre_signed, w_exp - tag_bits,
                            b_exp - tag_bits, name,
                            o.get("pre_trace_coarsening", 0),

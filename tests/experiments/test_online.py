@@ -63,10 +63,11 @@ def test_fixed_point_backends_default_to_the_chips_rule_and_refuse_the_float_one
         rule_overrides("numpy", "sgd", formats="float")
 
 
-@pytest.mark.parametrize("item", ["out", "out=", "=2", "out=0", "out=-1", "out=x", "out=inf"])
+@pytest.mark.parametrize("item", ["out", "out=", "=2", "out=-1", "out=-0.1", "out=x", "out=inf"])
 def test_bad_eta_scale_items_are_refused_with_the_expected_form(item):
     with pytest.raises(LavaGleError, match=f"--eta-scale {item}: expected LAYER=SCALE"):
         parse_eta_scales([item])
+    assert parse_eta_scales(["h0=0", "out=0.5"]) == {"h0": 0.0, "out": 0.5}  # 0: frozen
 
 
 def test_eta_scale_gives_each_projection_its_own_rate():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -45,6 +46,20 @@ def test_counts_of_a_small_network_by_hand():
     assert step[0] == pytest.approx(busy_lo + 0.6)
     sample = est["training"]["per_sample"]
     assert sample["time_us"] == pytest.approx([5 * t for t in step])
+
+
+def test_a_frozen_projection_has_no_plastic_synapses_nor_learning_payloads():
+    """``eta_scale`` 0 (``Network.plastic``): the chip runs no learning rule there. Frozen
+    W_0: its 6 synapses and 2 biases stop learning; W_1 (2), its bias (1) and its transpose
+    copy (2) learn: 5. Frozen W_1: W_0's 8 learn, and the learning payloads only W_1 and its
+    copy read (the 2 signed rates up, the 1 error down) are not sent: 4 messages, not 7."""
+    net = chain(3, [2, 1], learning=True)
+    counts = [estimate(map_network(replace(net, layers=tuple(
+        replace(layer, eta_scale=0.0) if j == i else layer for j, layer in enumerate(net.layers)
+    ))))["training"]["counts_per_step"] for i in (0, 1)]
+    assert [c["learning_updates"] for c in counts] == [5, 8]
+    assert [c["messages"] for c in counts] == [7, 4]
+    assert [c["synaptic_ops"] for c in counts] == [14, 14]
 
 
 def test_a_split_layer_adds_a_step_of_latency_and_relay_work():

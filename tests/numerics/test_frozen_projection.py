@@ -1,0 +1,87 @@
+"""A projection with ``eta_scale`` 0 does not learn (``Network.plastic``), in float and in
+integers, under either timing and in Lava: its W and b stay as given while the others
+learn, and the quantiser gives it no learning rule, so a chip runs none there."""
+from __future__ import annotations
+
+import warnings
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from conftest import GoldenCase, with_normalisers
+from lava_gle.backends import make_engine, simulate
+from lava_gle.numerics.optim import Adam
+from lava_gle.quantize import QuantizationWarning, quantize_network
+
+
+def frozen(net, index: int):
+    """``net`` with the projection into layer ``index`` frozen, every layer with weight tags
+    (so the frozen one's would be the first to move)."""
+    return replace(net, layers=tuple(
+        replace(layer, eta_scale=0.0 if i == index else layer.eta_scale,
+                fixed_point={**layer.fixed_point, "weight_tag_bits": 7})
+        for i, layer in enumerate(net.layers)))
+
+
+def learned(net, backend: str, optimizer=None) -> list[dict[str, np.ndarray]]:
+    """Each layer's W and b before and after learning the golden MLP's streams."""
+    g = GoldenCase("visible_mlp")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        engine = make_engine(net, backend, optimizer=optimizer)
+    before = [{k: v.copy() for k, v in layer.parameters().items() if k in ("W", "b")}
+              for layer in engine.kernels.layers]
+    engine.run(g.inputs, g.targets, record=False)
+    after = [{k: layer.parameters()[k] for k in ("W", "b")} for layer in engine.kernels.layers]
+    return list(zip(before, after))
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed", "numpy-fixed-chip"])
+@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("normalisers", [False, True])
+def test_a_frozen_projection_keeps_its_parameters_while_the_others_learn(backend, index,
+                                                                       normalisers):
+    net = GoldenCase("visible_mlp").net
+    net = frozen(with_normalisers(net) if normalisers else net, index)
+    for i, (before, after) in enumerate(learned(net, backend)):
+        for kind in ("W", "b"):
+            if i == index:
+                np.testing.assert_array_equal(after[kind], before[kind], err_msg=kind)
+            else:
+                assert not np.array_equal(after[kind], before[kind]), (i, kind)
+
+
+@pytest.mark.parametrize("index", [0, 1])
+def test_adam_leaves_a_frozen_projection_alone(index):
+    """Adam normalises the signals it is given (a rate scale would not stop it): the frozen
+    projection gives it none."""
+    net = frozen(GoldenCase("visible_mlp").net, index)
+    for i, (before, after) in enumerate(learned(net, "numpy", Adam(lr=1e-3))):
+        assert np.array_equal(after["W"], before["W"]) == (i == index)
+        assert np.array_equal(after["b"], before["b"]) == (i == index)
+
+
+def test_the_quantiser_gives_a_frozen_projection_no_rule_and_no_tags():
+    net = frozen(GoldenCase("visible_mlp").net, 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        q = quantize_network(net)
+    assert (q.layers[0].rule, q.layers[0].bias_rule, q.layers[0].tag_bits) == (None, None, 0)
+    assert q.layers[1].rule is not None and q.layers[1].tag_bits == 7
+
+
+def test_lava_fixed_learns_the_integers_of_its_twin_with_a_frozen_projection():
+    g = GoldenCase("visible_mlp")
+    net = frozen(g.net, 0)
+    x, y = g.inputs[:40], g.targets[:40]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        twin = simulate(net, x, y, backend="numpy-fixed-chip", record=["output", "e"])
+        lava = simulate(net, x, y, backend="lava-fixed", record=["output", "e"])
+    keys = sorted(k for k in twin.keys() & lava.keys() if not k.startswith("sat."))
+    assert {"W.hidden", "W.out"} <= set(keys)
+    for k in keys:
+        np.testing.assert_array_equal(lava[k], twin[k], err_msg=k)
+    start = quantize_network(net).layers[0]
+    np.testing.assert_array_equal(lava["W.hidden"], start.w * 2.0 ** start.w_exp)
