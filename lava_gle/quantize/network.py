@@ -241,6 +241,9 @@ class Options:
     w_headroom: float
     in_range: float
     w_floor: float
+    #: ``(weight_headroom, weight_range)`` of a projection that does not learn (``eta_scale``
+    #: 0 in a learning network): the options where given, else the defaults without learning
+    w_fixed: tuple[float, float]
     product_bits: int
     acc_bits: int
     gain_payload_bits: int
@@ -250,10 +253,12 @@ class Options:
         opts, learns = net.fixed_point, net.learning.enabled and net.learning.eta > 0
         product_bits, acc_bits = profile_widths()
         # learned weights may grow; fixed ones are what they are
+        fixed = (float(opts.get("weight_headroom", 1.0)), float(opts.get("weight_range", 0.0)))
         return cls(learns=learns, growth=float(opts.get("signal_growth", 8.0)),
-                   w_headroom=float(opts.get("weight_headroom", 2.0 if learns else 1.0)),
+                   w_headroom=float(opts.get("weight_headroom", 2.0)) if learns else fixed[0],
                    in_range=float(opts.get("input_range", 2.0)),
-                   w_floor=float(opts.get("weight_range", 4.0 if learns else 0.0)),
+                   w_floor=float(opts.get("weight_range", 4.0)) if learns else fixed[1],
+                   w_fixed=fixed,
                    product_bits=int(opts.get("product_bits", product_bits)),
                    acc_bits=int(opts.get("accumulator_bits", acc_bits)),
                    gain_payload_bits=int(opts.get("gain_payload_bits",
@@ -523,11 +528,12 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     if lrn.enabled and lrn.learn_tau and lrn.eta_tau > 0:
         tau = tau_learning(net, tm, tr, e_bits, u_bits, name)
         consts = X.tau_constants(consts, tau.t_init, tau)
-    w_exp = o.get("weight_exp", weight_exp(w, opts.w_headroom, opts.w_floor))
+    headroom, floor = (opts.w_headroom, opts.w_floor) if learns else opts.w_fixed
+    w_exp = o.get("weight_exp", weight_exp(w, headroom, floor))
     w_q = to_mantissas(w, w_exp, name, "weights")
     if learns and layer.gain_decay is not None:
         check_gain_resolution(name, layer.gain_max, w_exp)
-    b_exp = o.get("bias_exp", weight_exp(b, opts.w_headroom, opts.w_floor / 4.0)
+    b_exp = o.get("bias_exp", weight_exp(b, headroom, floor / 4.0)
                   if layer.bias else w_exp)
     b_q = to_mantissas(b, b_exp, name, "biases")
     tag_bits = o.get("weight_tag_bits", 0) if learns else 0

@@ -1,4 +1,6 @@
 """The quantisation pipeline and its typed passes (lava_gle.quantize.network)."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -38,6 +40,19 @@ def test_options_defaults_depend_on_learning():
     given = Options.of(chain(fp={"weight_headroom": 3, "input_range": 0.5}))
     assert (given.w_headroom, given.in_range) == (3.0, 0.5)
     assert Options.of(chain(fp={"weight_range": 0})).w_floor == 0.0  # the documented minimum
+    assert on.w_fixed == off.w_fixed == (1.0, 0.0) and given.w_fixed == (3.0, 0.0)
+
+
+def test_a_frozen_projection_is_sized_as_without_learning():
+    """A projection that does not learn (eta_scale 0) keeps its weights: its formats are
+    the ones the network has without learning (no headroom, no floor), the others' those
+    of learning."""
+    net = chain(True)
+    frozen = replace(net, layers=(replace(net.layers[0], eta_scale=0.0), net.layers[1]))
+    q, on, off = (quantize_network(n) for n in (frozen, chain(True), chain(False)))
+    assert (q.layers[0].w_exp, q.layers[0].b_exp) == (off.layers[0].w_exp, off.layers[0].b_exp)
+    assert (q.layers[1].w_exp, q.layers[1].b_exp) == (on.layers[1].w_exp, on.layers[1].b_exp)
+    assert on.layers[0].w_exp > off.layers[0].w_exp  # learning sizes it coarser
 
 
 def test_forward_pass_bounds_drive_rate_and_potential_by_hand():
