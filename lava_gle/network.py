@@ -281,11 +281,15 @@ class Network:
             init = replace(init, scheme="lecun_normal")
         return init.draw(self.weight_shape(index), index, salt=1)
 
+    @property
+    def learns(self) -> bool:
+        """Whether the network learns at all: learning on and ``learning.eta`` > 0."""
+        return self.learning.enabled and self.learning.eta > 0
+
     def plastic(self, index: int) -> bool:
-        """Whether the projection into layer ``index`` (its W and b) learns: learning on,
-        ``learning.eta`` > 0 and the layer's ``eta_scale`` > 0."""
-        return (self.learning.enabled and self.learning.eta > 0
-                and self.layers[index].eta_scale > 0)
+        """Whether the projection into layer ``index`` (its W and b) learns: the network
+        learns (:attr:`learns`) and the layer's ``eta_scale`` is > 0."""
+        return self.learns and self.layers[index].eta_scale > 0
 
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> "Network":
         """A copy of this network whose layers carry the given W and b explicitly."""

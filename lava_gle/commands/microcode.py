@@ -45,9 +45,8 @@ def run(args: argparse.Namespace) -> int:
                           "normaliser_programs": listed(normalisers)}, indent=1))
         return 0
     print(f"{net.describe()}: learning {'on' if net.learning.enabled else 'off'}")
-    learns = net.learning.enabled and net.learning.eta > 0
     for layer, entry in rules.items():
-        if learns and not net.plastic(net.index(layer)):
+        if net.learns and not net.plastic(net.index(layer)):
             print(f"\n[{layer}] frozen (eta_scale 0): no learning rule")
         for kind, rule in entry.items():
             if rule is None:

@@ -229,19 +229,18 @@ def parse_layer_values(items: list[str] | None, flag: str, value: Callable[[str]
     return out
 
 
-def _positive(text: str, least: float = 0.0, inclusive: bool = False) -> float | None:
-    """A finite number above ``least`` (or equal to it, ``inclusive``), or None."""
+def _positive(text: str, zero: bool = False) -> float | None:
+    """A finite number > 0 (>= 0 with ``zero``), or None."""
     try:
         scale = float(text)
     except ValueError:
         return None
-    above = scale >= least if inclusive else scale > least
-    return scale if above and scale < float("inf") else None
+    return scale if (scale >= 0 if zero else scale > 0) and scale < float("inf") else None
 
 
 def parse_eta_scales(items: list[str] | None) -> dict[str, float] | None:
     """``--eta-scale LAYER=SCALE`` items as a dict (None: none given)."""
-    return parse_layer_values(items, "--eta-scale", lambda t: _positive(t, inclusive=True),
+    return parse_layer_values(items, "--eta-scale", lambda t: _positive(t, zero=True),
                               "LAYER=SCALE with a number SCALE >= 0 (0: the projection does "
                               "not learn), e.g. --eta-scale out=0.001")
 

@@ -250,7 +250,7 @@ class Options:
 
     @classmethod
     def of(cls, net: Network) -> Options:
-        opts, learns = net.fixed_point, net.learning.enabled and net.learning.eta > 0
+        opts, learns = net.fixed_point, net.learns
         product_bits, acc_bits = profile_widths()
         # learned weights may grow; fixed ones are what they are
         fixed = (float(opts.get("weight_headroom", 1.0)), float(opts.get("weight_range", 0.0)))
