@@ -97,6 +97,13 @@ class Engine:
                                f"the error of GLE's own rule; the optimizer "
                                f"{type(optimizer).__name__} normalises its own way: drop "
                                "error_norm_decay or learn with GLE's rule (no optimizer)")
+        scaled = {layer.name: layer.eta_scale for layer in net.layers
+                  if layer.eta_scale not in (0.0, 1.0)}
+        if optimizer is not None and scaled:
+            raise LavaGleError(f"layers set eta_scale {scaled}, a factor of GLE's own rate "
+                               f"(learning.eta); the optimizer {type(optimizer).__name__} "
+                               "sets its own step sizes: give eta_scale 1 (or 0 to freeze "
+                               "a projection) or learn with GLE's rule (no optimizer)")
         self.optimizer = optimizer
         self.learning = net.learning.enabled
         self.allow_nan = allow_nan

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import GoldenCase, with_normalisers
 from lava_gle.backends import make_engine, simulate
+from lava_gle.errors import LavaGleError
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationWarning, quantize_network
 
@@ -60,6 +61,17 @@ def test_adam_leaves_a_frozen_projection_alone(index):
     for i, (before, after) in enumerate(learned(net, "numpy", Adam(lr=1e-3))):
         assert np.array_equal(after["W"], before["W"]) == (i == index)
         assert np.array_equal(after["b"], before["b"]) == (i == index)
+
+
+def test_adam_refuses_a_rate_scale_it_would_ignore():
+    """Adam sets its own step sizes, so a scale other than 0 (frozen) or 1 would silently
+    do nothing: the engine refuses it and names the layer."""
+    net = GoldenCase("visible_mlp").net
+    net = replace(net, layers=(replace(net.layers[0], eta_scale=0.1), *net.layers[1:]))
+    name = net.layers[0].name
+    with pytest.raises(LavaGleError, match=rf"eta_scale {{'{name}': 0.1}}.*Adam"):
+        make_engine(net, "numpy", optimizer=Adam(lr=1e-3))
+    make_engine(net, "numpy")  # GLE's own rule takes the scale
 
 
 def test_the_quantiser_gives_a_frozen_projection_no_rule_and_no_tags():
