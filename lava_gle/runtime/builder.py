@@ -29,8 +29,10 @@ processes, and no signal goes back to its sender inside a step::
     source.y_out -> neurons[L-1].y_in
 
 A layer with an error normaliser (``error_norm_decay``) sends its learning error too,
-``neurons[l].l_out -> proj[l].l_in`` (``back[l].l_in`` under chip timing), while
-learning; its normalisers' state lives with its neurons.
+``neurons[l].l_out -> proj[l].l_in`` (``back[l].l_in`` under chip timing), while the
+projection into it learns; its normalisers' state lives with its neurons. A frozen
+projection (``eta_scale`` 0, :meth:`~lava_gle.network.Network.plastic`) gets no
+learning epoch in any Process.
 
 Learnable parameters and recordings are shared arrays in ``directory``
 (see :mod:`lava_gle.runtime.shared_memory`).
@@ -169,11 +171,12 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
     for i, (k, mem) in enumerate(zip(kernels.layers, memory)):
         output = Output(kernels, lrn.loss, y is not None) if i == top else None
         forward = shared_of(mem.arrays, FORWARD_KINDS)
-        synapses = Synapses(forward, lrn.enabled) if chip else None
+        plastic = net.plastic(i)  # a frozen projection (eta_scale 0) gets no learning epoch
+        synapses = Synapses(forward, plastic) if chip else None
         tau_m = mem.arrays.get("tau_m")
         norm = shared_of(mem.arrays, NORMALISER_KINDS)
         # the arrays into the layer learn from its normalised error in another Process
-        normalised = (lrn.enabled and k.error_ms is not None
+        normalised = (plastic and k.error_ms is not None
                       and not (chip and below_neurons is None))
         neurons = GleNeurons(kernel=k, output=output, learn_tau=tau_m is not None,
                              tau_m_shared=tau_m, reset_interval=reset_interval,
@@ -186,7 +189,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
             below_rate.connect(neurons.p_in)
             if below_neurons is not None:
                 back = handle.backward = GleBackwardArray(
-                    kernel=k, learning=lrn.enabled, reset_interval=reset_interval,
+                    kernel=k, learning=plastic, reset_interval=reset_interval,
                     shared=shared_of(mem.arrays, BACKWARD_KINDS), W_shared=mem.arrays["W"],
                     saturation=counters, normalised=normalised, name=f"{k.name}.backward")
                 below_rate.connect(back.r_in)
@@ -197,7 +200,7 @@ def build_structural(kernels, x: np.ndarray, y: np.ndarray | None, *, directory:
                 processes.append(back)
         else:
             proj = handle.projection = GleProjection(
-                kernel=k, learning=lrn.enabled, sends_error=i > 0,
+                kernel=k, learning=plastic, sends_error=i > 0,
                 reset_interval=reset_interval, shared=forward, saturation=counters,
                 normalised=normalised, name=f"{k.name}.projection")
             below_rate.connect(proj.p_in)

@@ -83,17 +83,50 @@ def test_the_quantiser_gives_a_frozen_projection_no_rule_and_no_tags():
     assert q.layers[1].rule is not None and q.layers[1].tag_bits == 7
 
 
-def test_lava_fixed_learns_the_integers_of_its_twin_with_a_frozen_projection():
+@pytest.mark.parametrize("index, lava_backend, twin_backend",
+                         [(0, "lava-fixed", "numpy-fixed-chip"),
+                          (1, "lava-fixed-exact", "numpy-fixed")])
+def test_lava_fixed_learns_the_integers_of_its_twin_with_a_frozen_projection(
+        index, lava_backend, twin_backend):
+    """Lava's structural build (no learning epoch for the frozen projection, neurons with
+    error normalisers sending no learning error there) gives the engine's integers."""
     g = GoldenCase("visible_mlp")
-    net = frozen(g.net, 0)
+    net = frozen(with_normalisers(g.net), index)
     x, y = g.inputs[:40], g.targets[:40]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
-        twin = simulate(net, x, y, backend="numpy-fixed-chip", record=["output", "e"])
-        lava = simulate(net, x, y, backend="lava-fixed", record=["output", "e"])
+        twin = simulate(net, x, y, backend=twin_backend, record=["output", "e"])
+        lava = simulate(net, x, y, backend=lava_backend, record=["output", "e"])
     keys = sorted(k for k in twin.keys() & lava.keys() if not k.startswith("sat."))
     assert {"W.hidden", "W.out"} <= set(keys)
     for k in keys:
         np.testing.assert_array_equal(lava[k], twin[k], err_msg=k)
-    start = quantize_network(net).layers[0]
-    np.testing.assert_array_equal(lava["W.hidden"], start.w * 2.0 ** start.w_exp)
+    start = quantize_network(net).layers[index]
+    np.testing.assert_array_equal(lava[f"W.{net.layers[index].name}"],
+                                  start.w * 2.0 ** start.w_exp)
+
+
+@pytest.mark.parametrize("timing", ["exact", "chip"])
+def test_the_structural_lava_build_gives_a_frozen_projection_no_learning_epoch(tmp_path, timing):
+    """No Process runs a learning epoch for a frozen projection, and its neurons send no
+    learning error (they have an error normaliser here): only the other projection learns."""
+    from lava_gle.numerics.kernels import FixedKernels
+    from lava_gle.runtime.builder import build_structural
+    g = GoldenCase("visible_mlp")
+    net = frozen(with_normalisers(g.net), 1)
+    net = replace(net, fixed_point={**net.fixed_point, "timing": timing})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        kernels = FixedKernels(quantize_network(net))
+    built = build_structural(kernels, g.inputs[:5, 0], g.targets[:5, 0],
+                             directory=str(tmp_path), record=set())
+    hidden, out = (built.layers[layer.name] for layer in net.layers)
+    if timing == "chip":
+        learns = [h.neurons.proc_params["synapses"].learning for h in (hidden, out)]
+        assert out.backward.proc_params["learning"] is False
+        assert out.backward.l_in.in_connections == []
+    else:
+        learns = [h.projection.proc_params["learning"] for h in (hidden, out)]
+        assert out.projection.l_in.in_connections == []
+    assert learns == [True, False]
+    assert out.neurons.proc_params["sends_learning_error"] is False
