@@ -1,33 +1,14 @@
-"""Optimisers applied on top of GLE's local plasticity signals.
+"""The optimiser applied on top of GLE's local plasticity signals.
 
-GLE's rule is plain SGD on the local signals ``gW = e p^T`` (``W += eta * gW``); the
-paper's larger experiments run Adam on the same local signals instead. Signals are
+GLE's own rule is plain SGD on the local signals ``gW = e p^T`` (``W += eta * gW``; the
+kernels run it when no optimiser is given); the paper's larger experiments run Adam on
+the same local signals instead. Signals are
 *ascent* directions here: an optimiser moves each parameter along ``+g``.
 Parameters are updated in place and keyed by name (``W.hidden``, ``tau_m.out``).
 """
 from __future__ import annotations
 
 import numpy as np
-
-
-class SGD:
-    """``param += lr * g``; parameters named ``tau_m.*`` use ``lr_tau``."""
-
-    def __init__(self, lr: float, lr_tau: float | None = None):
-        self.lr = lr
-        self.lr_tau = lr if lr_tau is None else lr_tau
-
-    def step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
-        for key, g in grads.items():
-            lr = self.lr_tau if key.startswith("tau_m.") else self.lr
-            params[key] += lr * g
-
-    def state_dict(self) -> dict[str, np.ndarray]:
-        """The rates (a schedule may have changed them) as named arrays."""
-        return {"lr": np.array(self.lr), "lr_tau": np.array(self.lr_tau)}
-
-    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
-        self.lr, self.lr_tau = float(state["lr"]), float(state["lr_tau"])
 
 
 class Adam:
