@@ -27,6 +27,11 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         the error clipped but not rounded) changes the update summed over the batches
         against float's from the same signals, how many errors lie beyond the trace's
         clip, what share of the error mass they hold and where in the sequence it is.
+    .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --engine-noise [--batches 300]
+        the run's trained integers, weights frozen: per projection with a learning rule,
+        its learning engine's update over the batches (on a scratch copy, tags carried)
+        against the ideal update of the same signals and against the error trace alone
+        (exact products): how much of an online update is the engine's own rounding.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --gains EPOCHS [--float]
         [--rounding-seed N]
         the run's first EPOCHS epochs in integers (or float), as the run trains them: per
@@ -81,7 +86,8 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         the reverse: the integers, learning with those effects, trained over the run's
         whole schedule into OUT (resuming restarts a float copy of W from the integers').
 
-Measured results: ``docs/experiments-log.md``, "Session 16" to "Session 19".
+Measured results: ``docs/experiments-log.md``, "Session 16" to "Session 19" and
+"Session 41" (``--engine-noise``).
 """
 from __future__ import annotations
 
@@ -538,7 +544,7 @@ def frozen_integers(run: Path, netq, cfg, trained: bool):
         for key in engine.kernels.saturation.counts:  # counters newer than the run
             arrays.setdefault(f"sat.{key}", np.array(0))
         engine.load_state_dict(arrays)
-        engine.kernels.set_eta(netq.learning.eta * 0.5 ** ((epochs - 1) // cfg.halve_every))
+        engine.kernels.set_eta(cfg.eta(epochs - 1))  # the schedule's rate of its last epoch
     engine.learning = True
     for layer in engine.kernels.layers:
         layer.learn_tau = lambda *a, **k: None
@@ -602,6 +608,80 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
               + " |", flush=True)
 
 
+def probe_engine_noise(run: Path, batches: int) -> None:
+    """How much of each projection's online update is the learning engine's own rounding:
+    the run's trained integers, weights frozen (the normalisers adapt), ``batches`` batches
+    of epoch 1's order. Each forward array with a learning rule also learns, as the kernel
+    does (tags carried, :func:`~lava_gle.numerics.fixed.learn_projection`), on a scratch
+    copy that nothing reads; its change ``dW`` (``W 2**tag_bits + tag``, in tag LSB) is
+    set against the ideal update ``I = sum_t e p^T`` of the same (dequantised) normalised
+    errors and payloads, and against the trace alone, ``sum_t e_q x1^T`` (exact products
+    of the engine's own error trace and presynaptic trace ``x1 ~ p / 2``). Per layer: the
+    share of non-zero trace values; ``s``, the regression slope of ``dW`` on ``I``;
+    ``noise``, RMS of ``dW - s I`` and ``signal``, RMS of ``s I`` (tag LSB); the cosines
+    of ``dW``, of the trace alone and of each other. Under chip timing the backward arrays
+    are left out (they mirror the forward ones)."""
+    from lava_gle.numerics import ops
+    config, data, cfg, net, netq = load_run(run)
+    engine = frozen_integers(run, netq, cfg, True)
+    q, stats = engine.q, {}
+    for il in engine.kernels.layers:
+        if il.ql.rule is None:  # frozen (eta_scale 0): no learning epoch
+            il.learn_synapses = lambda *a, **k: None
+            continue
+
+        def record(l, p, t, il=il):
+            ql = il.ql
+            if il.name not in stats:
+                tags = il.tag_W is not None
+                stats[il.name] = {
+                    "W": il.W.copy(), "tW": il.tag_W.copy() if tags else None,
+                    "b": il.b.copy(), "tb": il.tag_b.copy() if il.tag_b is not None else None,
+                    "start": il.W.astype(np.int64) * (1 << ql.tag_bits)
+                    + (il.tag_W if tags else 0),
+                    "ideal": 0.0, "trace": 0.0, "nz": 0, "n": 0}
+            a = stats[il.name]
+            W, tW, b, tb = a["W"], a["tW"], a["b"], a["tb"]
+            if tW is not None:
+                X.carry_tags(W, tW, ql.tag_bits)
+            if tb is not None:
+                X.carry_tags(b, tb, ql.tag_bits)
+            pp = X.learning_payload(p, ql.pre_wide_bits)
+            ops.learn_projection(W if tW is None else tW, b if tb is None else tb, pp, l,
+                                 ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
+                                 il.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening)
+            dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
+            e_q, _ = X.error_trace(l, ql.trace_shift, dither, ql.rule.exact)
+            frac = X.NORM_FRAC if il.nu is not None else ql.e_bits
+            a["ideal"] = a["ideal"] + (l * 2.0 ** -frac).T @ (p * 1.0)
+            a["trace"] = a["trace"] + e_q.T.astype(np.float64) @ (pp / 2.0)
+            a["nz"] += int(np.count_nonzero(e_q))
+            a["n"] += e_q.size
+        il.learn_synapses = record
+    for _ in train_batches(engine, data, cfg, config.seed, 1, batches):
+        pass
+
+    def cos(x, y):
+        return x @ y / (np.linalg.norm(x) * np.linalg.norm(y))
+
+    print(f"{run}: trained integers, weights frozen, {batches} batches of {cfg.batch}; the "
+          "learning engine's update dW against the ideal I and the trace alone T")
+    print("| layer | trace shift | non-zero trace | noise / signal (tag LSB) | cos(dW, I) | "
+          "cos(T, I) | cos(dW, T) |\n|" + " --- |" * 7)
+    for il in engine.kernels.layers:
+        if il.name not in stats:
+            continue
+        a = stats[il.name]
+        dW = (a["W"].astype(np.int64) * (1 << il.ql.tag_bits)
+              + (0 if a["tW"] is None else a["tW"]) - a["start"]).ravel().astype(np.float64)
+        ideal, trace = a["ideal"].ravel(), a["trace"].ravel()
+        slope = dW @ ideal / (ideal @ ideal)
+        noise = np.sqrt(np.mean((dW - slope * ideal) ** 2))
+        print(f"| {il.name} | {il.ql.trace_shift} | {a['nz'] / a['n']:.3f} | {noise:.1f} / "
+              f"{np.sqrt(np.mean((slope * ideal) ** 2)):.1f} | {cos(dW, ideal):.3f} | "
+              f"{cos(trace, ideal):.3f} | {cos(dW, trace):.3f} |", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
@@ -612,6 +692,7 @@ def main() -> None:
     what.add_argument("--train-integers", type=Path, metavar="OUT")
     what.add_argument("--updates", action="store_true")
     what.add_argument("--gains", type=int, metavar="EPOCHS")
+    what.add_argument("--engine-noise", action="store_true")
     parser.add_argument("--trained", action="store_true")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
@@ -650,6 +731,8 @@ def main() -> None:
                     args.float_weight_grid)
     elif args.updates:
         probe_updates(args.run, args.batches, args.trained)
+    elif args.engine_noise:
+        probe_engine_noise(args.run, args.batches)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only, args.gain_payload_bits,

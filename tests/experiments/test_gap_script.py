@@ -53,3 +53,22 @@ def test_learning_step_effects_are_refused_under_chip_timing(tmp_path, gap, tiny
         gap(str(run), "--train-integers", str(tmp_path / "out"), "--float-learning",
             "--error-feedback")
     assert not (tmp_path / "out" / "checkpoint.npz").exists()
+
+
+def test_engine_noise_sets_each_learning_projection_against_its_ideal_update(
+        tmp_path, gap, tiny_mnist1d, capsys):
+    """``--engine-noise``: a row per projection with a learning rule (the frozen one has
+    none), and the error trace alone follows the ideal update of the same signals (it
+    is the engine's factor before its products are rounded), so a wrong trace or payload
+    convention in the probe shows as a low cosine."""
+    run = tmp_path / "run"
+    mnist1d.run_mnist1d(tiny_mnist1d(epochs=1, eta_scale={"h0": 0.0}), run,
+                        backend="numpy-fixed-chip", quiet=True)
+    capsys.readouterr()
+    gap(str(run), "--engine-noise", "--batches", "3")
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
+            if line.startswith("| h") or line.startswith("| out")]
+    assert [r[0].strip() for r in rows] == ["h1", "h2", "h3", "h4", "h5", "out"]
+    for r in rows:
+        cos_trace = float(r[5])
+        assert 0.9 < cos_trace <= 1.0, r
