@@ -120,6 +120,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                                       config.lava_sequences, log)
         other["not_measured"] = {**metrics.get("not_measured", {}), **other["not_measured"]}
         metrics.update(other)
+        if not fixed:
+            metrics.update(fixed_point_loss(metrics, out, log))
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
@@ -128,6 +130,35 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
 #: The fixed-point inference measured after training (:func:`other_backend_metrics`):
 #: key suffix of ``test_accuracy_fixed`` and ``fixed_point_warning`` -> backend.
 FIXED_INFERENCE = {"": "numpy-fixed", "_chip": "numpy-fixed-chip"}
+
+
+#: Test accuracy (a fraction) a float-trained network may lose when it runs in fixed point
+#: before its run says so: the 2 points within which the project's targets ask the
+#: integers to follow float.
+FIXED_POINT_LOSS_NOTE = 0.02
+
+
+def fixed_point_loss(metrics: dict[str, Any], out: Path,
+                     log: Callable[[str], None]) -> dict[str, Any]:
+    """``fixed_point_loss``: per fixed-point inference backend measured
+    (:data:`FIXED_INFERENCE`), the float run's ``test_accuracy`` minus the trained
+    network's in that backend (a fraction; negative: fixed point did better), and a
+    warning in the log for each loss above :data:`FIXED_POINT_LOSS_NOTE`, so a deployment
+    that falls well below float is not seen in the headline numbers only. Empty where no
+    backend was measured."""
+    loss = {}
+    for suffix, backend in FIXED_INFERENCE.items():
+        fixed = metrics.get(f"test_accuracy_fixed{suffix}")
+        if fixed is None:
+            continue
+        loss[backend] = metrics["test_accuracy"] - fixed
+        if loss[backend] > FIXED_POINT_LOSS_NOTE:
+            log(f"warning: in fixed point ({backend}) the trained network tests at "
+                f"{fixed:.1%}, {100 * loss[backend]:.1f} points below float's "
+                f"{metrics['test_accuracy']:.1%}; `lava-gle compare "
+                f"{out / TRAINED_NETWORK} --calibrate ...` on a few sequences shows which "
+                "layer loses it (docs/fixed-point.md)")
+    return {"fixed_point_loss": loss} if loss else {}
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,

@@ -89,6 +89,28 @@ def test_mnist1d_quick_learns(tmp_path):
     assert m["test_accuracy"] >= 0.2  # chance is 0.1
     assert m["steps_per_s"] > 0 and (tmp_path / "mnist1d.png").is_file()
     assert_chip_timing_infers_like_exact_timing(m)
+    assert m["fixed_point_loss"] == {
+        "numpy-fixed": m["test_accuracy"] - m["test_accuracy_fixed"],
+        "numpy-fixed-chip": m["test_accuracy"] - m["test_accuracy_fixed_chip"]}
+
+
+def test_a_large_fixed_point_loss_is_named_in_the_log(tmp_path):
+    """A float-trained network that loses more than 2 points in fixed point gets a warning
+    naming the backend, the loss and where to look; a measured backend below the mark
+    and an unmeasured one get none."""
+    from lava_gle.experiments.classification import fixed_point_loss
+    lines = []
+    metrics = {"test_accuracy": 0.9, "test_accuracy_fixed": 0.8,
+               "test_accuracy_fixed_chip": 0.885}
+    loss = fixed_point_loss(metrics, tmp_path, lines.append)["fixed_point_loss"]
+    assert loss == pytest.approx({"numpy-fixed": 0.1, "numpy-fixed-chip": 0.015})
+    assert len(lines) == 1
+    assert "(numpy-fixed)" in lines[0] and "10.0 points below float's 90.0%" in lines[0]
+    assert f"lava-gle compare {tmp_path / 'network_trained.json'}" in lines[0]
+    metrics["test_accuracy_fixed"] = None
+    assert fixed_point_loss(metrics, tmp_path, lines.append) == {
+        "fixed_point_loss": {"numpy-fixed-chip": pytest.approx(0.015)}}
+    assert len(lines) == 1
 
 
 def assert_chip_timing_infers_like_exact_timing(m: dict) -> None:

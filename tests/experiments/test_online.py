@@ -231,6 +231,7 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     # trained integers'), but under chip timing
     assert m["test_accuracy_fixed"] is None
     assert 0.0 <= m["test_accuracy_fixed_chip"] <= 1.0
+    assert "fixed_point_loss" not in m  # trained in integers: nothing deployed after it
 
     # the compare case at the end: the float twin's trained parameters, the run's formats
     end = load_network(tmp_path / m["compare_case_end"]["dir"] / "network.json")
