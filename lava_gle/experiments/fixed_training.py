@@ -89,7 +89,9 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
     ``u_bits`` / ``rate_bits`` / ``error_bits`` / ``error_trace_range`` fit the signals on
     ``x`` [T, B, in] with ``targets`` [T, B, out] of both the initial and the trained
     network (:func:`lava_gle.calibration.calibrate`; the wider of the two formats: the
-    integers start from the one and move towards the other). Options the description
+    integers start from the one and move towards the other). A frozen projection
+    (``eta_scale`` 0) gets no exponents here: its parameters stay as they start, and the
+    quantiser sizes them without learning headroom. Options the description
     sets win. On a chip this is the host's choice of formats before deployment; the
     integers then learn from ``net``'s initial parameters.
 
@@ -112,6 +114,9 @@ def formats_from_float(net: Network, trained: Network, x: np.ndarray,
         if layer.error_norm_decay is not None:
             wider.pop("error_trace_range", None)
         o = {**wider, **layer.fixed_point}
+        if not net.plastic(i):  # frozen: the quantiser sizes what stays as it is
+            layers.append(replace(layer, fixed_point=o))
+            continue
         w_end = trained.initial_weights(i) if weights is None else weights[i]
         w = np.maximum(np.abs(net.initial_weights(i)), np.abs(w_end))
         o.setdefault("weight_exp", weight_exp(w, headroom, 0.0))

@@ -124,6 +124,30 @@ def test_biases_fall_back_to_the_weights_headroom_where_the_engine_cannot_learn_
         quantize_network(replace(sized, learning=replace(net.learning, eta=0.0001)))
 
 
+def test_formats_from_float_leave_a_frozen_projection_to_the_quantisers_own_sizing():
+    """A frozen projection's weights stay as they start, so the learning headroom would only
+    cost them a bit: its exponent is the finest that holds them, as the quantiser sizes a
+    projection that does not learn, while a learning one keeps the headroom."""
+    net = yinyang.build_network(TINY)
+    top = float(np.abs(net.initial_weights(0)).max())
+    e = int(np.ceil(np.log2(top / 255.0)))
+    scale = 0.9 * 255 * 2.0 ** e / top  # max |W| at 0.9 of the range: 1.25x does not fit
+    weights = [scale * net.initial_weights(0), net.initial_weights(1)]
+    net = net.with_parameters(weights, [np.zeros(ls.size) for ls in net.layers])
+    net = replace(net, layers=(replace(net.layers[0], eta_scale=0.0), net.layers[1]))
+    data = yinyang.load_data(TINY)
+    x = data.x_train[:20].transpose(1, 0, 2)
+    y = np.broadcast_to(onehot_targets(data.y_train[:20], 3, 1.0), x.shape[:2] + (3,))
+    sized = formats_from_float(net, net, x, y)
+    q = quantize_network(sized)
+    assert q.layers[0].w_exp == e  # 0.9 x 255 LSB of 2**e
+    top1 = 1.25 * float(np.abs(weights[1]).max())
+    assert 127 * 2.0 ** q.layers[1].w_exp < top1 <= 255 * 2.0 ** q.layers[1].w_exp
+    learning = replace(net, layers=(replace(net.layers[0], eta_scale=1.0), net.layers[1]))
+    assert quantize_network(formats_from_float(learning, learning, x, y)).layers[0].w_exp \
+        == e + 1
+
+
 def test_formats_from_float_hold_the_trained_parameters():
     net = yinyang.build_network(TINY)
     grown = [8.0 * net.initial_weights(i) for i in range(2)]
