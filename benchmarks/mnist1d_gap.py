@@ -28,10 +28,13 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         against float's from the same signals, how many errors lie beyond the trace's
         clip, what share of the error mass they hold and where in the sequence it is.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --engine-noise [--batches 300]
+        [--learning-epochs 1,2,4,8]
         the run's trained integers, weights frozen: per projection with a learning rule,
         its learning engine's update over the batches (on a scratch copy, tags carried)
         against the ideal update of the same signals and against the error trace alone
-        (exact products): how much of an online update is the engine's own rounding.
+        (exact products): how much of an online update is the engine's own rounding; with
+        learning epochs of K steps (errors summed, payloads averaged, one engine epoch
+        per K steps), how much less there is and how far the approximation turns it.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --gains EPOCHS [--float]
         [--rounding-seed N]
         the run's first EPOCHS epochs in integers (or float), as the run trains them: per
@@ -608,19 +611,24 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
               + " |", flush=True)
 
 
-def probe_engine_noise(run: Path, batches: int) -> None:
+def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) -> None:
     """How much of each projection's online update is the learning engine's own rounding:
     the run's trained integers, weights frozen (the normalisers adapt), ``batches`` batches
     of epoch 1's order. Each forward array with a learning rule also learns, as the kernel
-    does (tags carried, :func:`~lava_gle.numerics.fixed.learn_projection`), on a scratch
-    copy that nothing reads; its change ``dW`` (``W 2**tag_bits + tag``, in tag LSB) is
-    set against the ideal update ``I = sum_t e p^T`` of the same (dequantised) normalised
-    errors and payloads, and against the trace alone, ``sum_t e_q x1^T`` (exact products
-    of the engine's own error trace and presynaptic trace ``x1 ~ p / 2``). Per layer: the
-    share of non-zero trace values; ``s``, the regression slope of ``dW`` on ``I``;
-    ``noise``, RMS of ``dW - s I`` and ``signal``, RMS of ``s I`` (tag LSB); the cosines
-    of ``dW``, of the trace alone and of each other. Under chip timing the backward arrays
-    are left out (they mirror the forward ones)."""
+    does (tags carried, :func:`~lava_gle.numerics.fixed.learn_projection`), on scratch
+    copies that nothing reads; a copy's change ``dW`` (``W 2**tag_bits + tag``, in tag
+    LSB) is set against the ideal update ``I = sum_t e p^T`` of the same (dequantised)
+    normalised errors and payloads: ``s``, the regression slope of ``dW`` on ``I``;
+    ``noise``, RMS of ``dW - s I``; ``signal``, RMS of ``s I``; ``cos(dW, I)``.
+
+    ``epochs``: learning epochs of K steps, as a chip could run them (the neurons sum their
+    learning error over the K steps in their state, the presynaptic neurons send their
+    payloads' mean, and the engine runs once per K steps on those; one scratch copy per
+    K); K = 1 is the run's own rule. Per K also the cosine of the epochs' own ideal
+    ``sum (sum e)(mean p)^T`` to ``I``: how far the approximation turns the update. For
+    K = 1 the table adds the share of non-zero error-trace values and the trace alone,
+    ``T = sum_t e_q x1^T`` (exact products of the engine's own traces, ``x1 ~ p / 2``).
+    Under chip timing the backward arrays are left out (they mirror the forward ones)."""
     from lava_gle.numerics import ops
     config, data, cfg, net, netq = load_run(run)
     engine = frozen_integers(run, netq, cfg, True)
@@ -632,31 +640,43 @@ def probe_engine_noise(run: Path, batches: int) -> None:
 
         def record(l, p, t, il=il):
             ql = il.ql
-            if il.name not in stats:
-                tags = il.tag_W is not None
-                stats[il.name] = {
-                    "W": il.W.copy(), "tW": il.tag_W.copy() if tags else None,
-                    "b": il.b.copy(), "tb": il.tag_b.copy() if il.tag_b is not None else None,
-                    "start": il.W.astype(np.int64) * (1 << ql.tag_bits)
-                    + (il.tag_W if tags else 0),
-                    "ideal": 0.0, "trace": 0.0, "nz": 0, "n": 0}
-            a = stats[il.name]
-            W, tW, b, tb = a["W"], a["tW"], a["b"], a["tb"]
-            if tW is not None:
-                X.carry_tags(W, tW, ql.tag_bits)
-            if tb is not None:
-                X.carry_tags(b, tb, ql.tag_bits)
-            pp = X.learning_payload(p, ql.pre_wide_bits)
-            ops.learn_projection(W if tW is None else tW, b if tb is None else tb, pp, l,
-                                 ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
-                                 il.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening)
-            dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
-            e_q, _ = X.error_trace(l, ql.trace_shift, dither, ql.rule.exact)
             frac = X.NORM_FRAC if il.nu is not None else ql.e_bits
+            if il.name not in stats:
+                tag = (lambda a: None if a is None else a.copy())
+                stats[il.name] = {
+                    "start": il.W.astype(np.int64) * (1 << ql.tag_bits)
+                    + (0 if il.tag_W is None else il.tag_W),
+                    "ideal": 0.0, "trace": 0.0, "nz": 0, "n": 0,
+                    "k": {k: {"W": il.W.copy(), "tW": tag(il.tag_W), "b": il.b.copy(),
+                              "tb": tag(il.tag_b), "l": np.zeros_like(l),
+                              "p": np.zeros_like(p), "steps": 0, "ideal": 0.0}
+                          for k in epochs}}
+            a = stats[il.name]
             a["ideal"] = a["ideal"] + (l * 2.0 ** -frac).T @ (p * 1.0)
-            a["trace"] = a["trace"] + e_q.T.astype(np.float64) @ (pp / 2.0)
-            a["nz"] += int(np.count_nonzero(e_q))
-            a["n"] += e_q.size
+            for k, c in a["k"].items():
+                c["l"], c["p"], c["steps"] = c["l"] + l, c["p"] + p, c["steps"] + 1
+                if c["steps"] < k:
+                    continue
+                # the summed error within the 24-bit state, the payloads' mean (K = 1: l, p)
+                l_k = X.saturate_state(c["l"])[0]
+                p_k = np.floor(c["p"] / k + 0.5).astype(np.int64)
+                c["ideal"] = c["ideal"] + (l_k * 2.0 ** -frac).T @ (p_k * 1.0)
+                for w, tags in (("W", "tW"), ("b", "tb")):
+                    if c[tags] is not None:
+                        X.carry_tags(c[w], c[tags], ql.tag_bits)
+                pp = X.learning_payload(p_k, ql.pre_wide_bits)
+                ops.learn_projection(c["W"] if c["tW"] is None else c["tW"],
+                                     c["b"] if c["tb"] is None else c["tb"], pp, l_k,
+                                     ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule,
+                                     q.seed, il.index, t, q.per_synapse_rounding,
+                                     ql.pre_trace_coarsening)
+                c["l"], c["p"], c["steps"] = np.zeros_like(l), np.zeros_like(p), 0
+                if k == 1:
+                    dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
+                    e_q, _ = X.error_trace(l, ql.trace_shift, dither, ql.rule.exact)
+                    a["trace"] = a["trace"] + e_q.T.astype(np.float64) @ (pp / 2.0)
+                    a["nz"] += int(np.count_nonzero(e_q))
+                    a["n"] += e_q.size
         il.learn_synapses = record
     for _ in train_batches(engine, data, cfg, config.seed, 1, batches):
         pass
@@ -664,22 +684,43 @@ def probe_engine_noise(run: Path, batches: int) -> None:
     def cos(x, y):
         return x @ y / (np.linalg.norm(x) * np.linalg.norm(y))
 
+    def change(il, c):
+        tags = 0 if c["tW"] is None else c["tW"]
+        return (c["W"].astype(np.int64) * (1 << il.ql.tag_bits) + tags
+                - stats[il.name]["start"]).ravel().astype(np.float64)
+
+    def noise_signal(dW, ideal):
+        slope = dW @ ideal / (ideal @ ideal)
+        return (np.sqrt(np.mean((dW - slope * ideal) ** 2)),
+                np.sqrt(np.mean((slope * ideal) ** 2)))
+
+    layers = [il for il in engine.kernels.layers if il.name in stats]
     print(f"{run}: trained integers, weights frozen, {batches} batches of {cfg.batch}; the "
           "learning engine's update dW against the ideal I and the trace alone T")
-    print("| layer | trace shift | non-zero trace | noise / signal (tag LSB) | cos(dW, I) | "
-          "cos(T, I) | cos(dW, T) |\n|" + " --- |" * 7)
-    for il in engine.kernels.layers:
-        if il.name not in stats:
-            continue
-        a = stats[il.name]
-        dW = (a["W"].astype(np.int64) * (1 << il.ql.tag_bits)
-              + (0 if a["tW"] is None else a["tW"]) - a["start"]).ravel().astype(np.float64)
-        ideal, trace = a["ideal"].ravel(), a["trace"].ravel()
-        slope = dW @ ideal / (ideal @ ideal)
-        noise = np.sqrt(np.mean((dW - slope * ideal) ** 2))
-        print(f"| {il.name} | {il.ql.trace_shift} | {a['nz'] / a['n']:.3f} | {noise:.1f} / "
-              f"{np.sqrt(np.mean((slope * ideal) ** 2)):.1f} | {cos(dW, ideal):.3f} | "
-              f"{cos(trace, ideal):.3f} | {cos(dW, trace):.3f} |", flush=True)
+    if 1 in epochs:
+        print("| layer | trace shift | non-zero trace | noise / signal (tag LSB) | "
+              "cos(dW, I) | cos(T, I) | cos(dW, T) |\n|" + " --- |" * 7)
+        for il in layers:
+            a = stats[il.name]
+            dW, ideal, trace = change(il, a["k"][1]), a["ideal"].ravel(), a["trace"].ravel()
+            noise, signal = noise_signal(dW, ideal)
+            print(f"| {il.name} | {il.ql.trace_shift} | {a['nz'] / a['n']:.3f} | "
+                  f"{noise:.1f} / {signal:.1f} | {cos(dW, ideal):.3f} | "
+                  f"{cos(trace, ideal):.3f} | {cos(dW, trace):.3f} |", flush=True)
+    if epochs != (1,):
+        print("\nlearning epochs of K steps: noise / signal (tag LSB), cos(dW, I); "
+              "cos(epoch ideal, I)")
+        print("| layer | " + " | ".join(f"K = {k}" for k in epochs) + " |\n|"
+              + " --- |" * (len(epochs) + 1))
+        for il in layers:
+            a, ideal = stats[il.name], stats[il.name]["ideal"].ravel()
+            cells = []
+            for k, c in a["k"].items():
+                dW = change(il, c)
+                noise, signal = noise_signal(dW, ideal)
+                cells.append(f"{noise:.1f} / {signal:.1f}, {cos(dW, ideal):.3f}; "
+                             f"{cos(c['ideal'].ravel(), ideal):.3f}")
+            print(f"| {il.name} | " + " | ".join(cells) + " |", flush=True)
 
 
 def main() -> None:
@@ -693,6 +734,7 @@ def main() -> None:
     what.add_argument("--updates", action="store_true")
     what.add_argument("--gains", type=int, metavar="EPOCHS")
     what.add_argument("--engine-noise", action="store_true")
+    parser.add_argument("--learning-epochs", default="1", metavar="K,K,...")
     parser.add_argument("--trained", action="store_true")
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--noise", type=float, default=0.01)
@@ -732,7 +774,8 @@ def main() -> None:
     elif args.updates:
         probe_updates(args.run, args.batches, args.trained)
     elif args.engine_noise:
-        probe_engine_noise(args.run, args.batches)
+        probe_engine_noise(args.run, args.batches,
+                           tuple(int(k) for k in args.learning_epochs.split(",")))
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only, args.gain_payload_bits,

@@ -60,15 +60,26 @@ def test_engine_noise_sets_each_learning_projection_against_its_ideal_update(
     """``--engine-noise``: a row per projection with a learning rule (the frozen one has
     none), and the error trace alone follows the ideal update of the same signals (it
     is the engine's factor before its products are rounded), so a wrong trace or payload
-    convention in the probe shows as a low cosine."""
+    convention in the probe shows as a low cosine. With ``--learning-epochs 1,3`` a second
+    table: K = 1 repeats the run's own rule (the same update, an epoch ideal equal to the
+    ideal), K = 3 learns otherwise."""
     run = tmp_path / "run"
     mnist1d.run_mnist1d(tiny_mnist1d(epochs=1, eta_scale={"h0": 0.0}), run,
                         backend="numpy-fixed-chip", quiet=True)
     capsys.readouterr()
-    gap(str(run), "--engine-noise", "--batches", "3")
-    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines()
-            if line.startswith("| h") or line.startswith("| out")]
+    gap(str(run), "--engine-noise", "--batches", "3", "--learning-epochs", "1,3")
+    out = capsys.readouterr().out
+    first, second = out.split("learning epochs of K steps")
+    rows = [line.split("|")[1:-1] for line in first.splitlines()
+            if line.startswith(("| h", "| out"))]
     assert [r[0].strip() for r in rows] == ["h1", "h2", "h3", "h4", "h5", "out"]
     for r in rows:
         cos_trace = float(r[5])
         assert 0.9 < cos_trace <= 1.0, r
+    epochs = [line.split("|")[1:-1] for line in second.splitlines()
+              if line.startswith(("| h", "| out"))]
+    assert [r[0].strip() for r in epochs] == [r[0].strip() for r in rows]
+    for r, e in zip(rows, epochs):
+        one, three = (cell.strip() for cell in e[1:])
+        assert one == f"{r[3].strip()}, {r[4].strip()}; 1.000", (r, e)
+        assert three != one and -1.0 <= float(three.split(";")[1]) <= 1.0
