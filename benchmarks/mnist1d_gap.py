@@ -614,9 +614,9 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
 def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) -> None:
     """How much of each projection's online update is the learning engine's own rounding:
     the run's trained integers, weights frozen (the normalisers adapt), ``batches`` batches
-    of epoch 1's order. Each forward array with a learning rule also learns, as the kernel
-    does (tags carried, :func:`~lava_gle.numerics.fixed.learn_projection`), on scratch
-    copies that nothing reads; a copy's change ``dW`` (``W 2**tag_bits + tag``, in tag
+    of epoch 1's order. Each forward array with a learning rule also learns through the
+    kernel's own ``learn_forward`` (tags carried first) on scratch copies that nothing
+    reads; a copy's change ``dW`` (``W 2**tag_bits + tag``, in tag
     LSB) is set against the ideal update ``I = sum_t e p^T`` of the same (dequantised)
     normalised errors and payloads: ``s``, the regression slope of ``dW`` on ``I``;
     ``noise``, RMS of ``dW - s I``; ``signal``, RMS of ``s I``; ``cos(dW, I)``.
@@ -629,10 +629,22 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
     K = 1 the table adds the share of non-zero error-trace values and the trace alone,
     ``T = sum_t e_q x1^T`` (exact products of the engine's own traces, ``x1 ~ p / 2``).
     Under chip timing the backward arrays are left out (they mirror the forward ones)."""
-    from lava_gle.numerics import ops
+    import copy
+    from lava_gle.numerics.kernels import SaturationCounter
     config, data, cfg, net, netq = load_run(run)
     engine = frozen_integers(run, netq, cfg, True)
     q, stats = engine.q, {}
+
+    def scratch(il):
+        """A copy of layer kernel ``il`` with arrays of its own and a saturation sink
+        nothing reads: its ``learn_forward`` learns as the run's would, on the copies."""
+        k = copy.copy(il)
+        for name in ("W", "b", "tag_W", "tag_b"):
+            if getattr(il, name) is not None:
+                setattr(k, name, getattr(il, name).copy())
+        k.sat = SaturationCounter(tuple(il._keys.values()))
+        return k
+
     for il in engine.kernels.layers:
         if il.ql.rule is None:  # frozen (eta_scale 0): no learning epoch
             il.learn_synapses = lambda *a, **k: None
@@ -642,13 +654,11 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
             ql = il.ql
             frac = X.NORM_FRAC if il.nu is not None else ql.e_bits
             if il.name not in stats:
-                tag = (lambda a: None if a is None else a.copy())
                 stats[il.name] = {
                     "start": il.W.astype(np.int64) * (1 << ql.tag_bits)
                     + (0 if il.tag_W is None else il.tag_W),
                     "ideal": 0.0, "trace": 0.0, "nz": 0, "n": 0,
-                    "k": {k: {"W": il.W.copy(), "tW": tag(il.tag_W), "b": il.b.copy(),
-                              "tb": tag(il.tag_b), "l": np.zeros_like(l),
+                    "k": {k: {"kernel": scratch(il), "l": np.zeros_like(l),
                               "p": np.zeros_like(p), "steps": 0, "ideal": 0.0}
                           for k in epochs}}
             a = stats[il.name]
@@ -661,17 +671,10 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
                 l_k = X.saturate_state(c["l"])[0]
                 p_k = np.floor(c["p"] / k + 0.5).astype(np.int64)
                 c["ideal"] = c["ideal"] + (l_k * 2.0 ** -frac).T @ (p_k * 1.0)
-                for w, tags in (("W", "tW"), ("b", "tb")):
-                    if c[tags] is not None:
-                        X.carry_tags(c[w], c[tags], ql.tag_bits)
-                pp = X.learning_payload(p_k, ql.pre_wide_bits)
-                ops.learn_projection(c["W"] if c["tW"] is None else c["tW"],
-                                     c["b"] if c["tb"] is None else c["tb"], pp, l_k,
-                                     ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule,
-                                     q.seed, il.index, t, q.per_synapse_rounding,
-                                     ql.pre_trace_coarsening)
+                c["kernel"].learn_forward(l_k, p_k, t)  # the kernel's own epoch, on copies
                 c["l"], c["p"], c["steps"] = np.zeros_like(l), np.zeros_like(p), 0
                 if k == 1:
+                    pp = X.learning_payload(p_k, ql.pre_wide_bits)
                     dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
                     e_q, _ = X.error_trace(l, ql.trace_shift, dither, ql.rule.exact)
                     a["trace"] = a["trace"] + e_q.T.astype(np.float64) @ (pp / 2.0)
@@ -685,8 +688,9 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
         return x @ y / (np.linalg.norm(x) * np.linalg.norm(y))
 
     def change(il, c):
-        tags = 0 if c["tW"] is None else c["tW"]
-        return (c["W"].astype(np.int64) * (1 << il.ql.tag_bits) + tags
+        k = c["kernel"]
+        tags = 0 if k.tag_W is None else k.tag_W
+        return (k.W.astype(np.int64) * (1 << il.ql.tag_bits) + tags
                 - stats[il.name]["start"]).ravel().astype(np.float64)
 
     def noise_signal(dW, ideal):
