@@ -121,7 +121,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         other["not_measured"] = {**metrics.get("not_measured", {}), **other["not_measured"]}
         metrics.update(other)
         if not fixed:
-            metrics.update(fixed_point_loss(metrics, out, log))
+            metrics["compare_case_fixed"] = write_inference_case(
+                out / "compare_case_fixed", result.network, data, cfg, config.lava_sequences)
+            metrics.update(fixed_point_loss(metrics, log))
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
@@ -138,14 +140,14 @@ FIXED_INFERENCE = {"": "numpy-fixed", "_chip": "numpy-fixed-chip"}
 FIXED_POINT_LOSS_NOTE = 0.02
 
 
-def fixed_point_loss(metrics: dict[str, Any], out: Path,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+def fixed_point_loss(metrics: dict[str, Any], log: Callable[[str], None]) -> dict[str, Any]:
     """``fixed_point_loss``: per fixed-point inference backend measured
     (:data:`FIXED_INFERENCE`), the float run's ``test_accuracy`` minus the trained
     network's in that backend (a fraction; negative: fixed point did better), and a
     warning in the log for each loss above :data:`FIXED_POINT_LOSS_NOTE`, so a deployment
-    that falls well below float is not seen in the headline numbers only. Empty where no
-    backend was measured."""
+    that falls well below float is not seen in the headline numbers only; the warning gives
+    the command of ``metrics["compare_case_fixed"]`` (:func:`write_inference_case`), which
+    shows which layer loses it. Empty where no backend was measured."""
     loss = {}
     for suffix, backend in FIXED_INFERENCE.items():
         fixed = metrics.get(f"test_accuracy_fixed{suffix}")
@@ -155,10 +157,37 @@ def fixed_point_loss(metrics: dict[str, Any], out: Path,
         if loss[backend] > FIXED_POINT_LOSS_NOTE:
             log(f"warning: in fixed point ({backend}) the trained network tests at "
                 f"{fixed:.1%}, {100 * loss[backend]:.1f} points below float's "
-                f"{metrics['test_accuracy']:.1%}; `lava-gle compare "
-                f"{out / TRAINED_NETWORK} --calibrate ...` on a few sequences shows which "
-                "layer loses it (docs/fixed-point.md)")
+                f"{metrics['test_accuracy']:.1%}; in the run's directory "
+                f"`{metrics['compare_case_fixed']['command']}` shows which layer loses it "
+                "(docs/fixed-point.md)")
     return {"fixed_point_loss": loss} if loss else {}
+
+
+def inference_calibrated(net: Network, data: Dataset, cfg: TrainConfig) -> Network:
+    """``net`` with the fixed-point formats a deployment would calibrate
+    (:func:`lava_gle.calibration.calibrate`) on the first ``cfg.test_batch`` training
+    sequences: the network the fixed-point inference of a float-trained run measures."""
+    return calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
+
+
+def write_inference_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainConfig,
+                         sequences: int) -> dict[str, Any]:
+    """Write a float-trained network's fixed-point inference as a case for ``lava-gle
+    compare``: ``out_dir/network.json``, ``net`` calibrated as its fixed-point test accuracy
+    was measured (:func:`inference_calibrated`) with learning off
+    (:func:`~lava_gle.experiments.training.inference_network`), and ``inputs.npy``
+    [steps, n, in], the first ``n = max(sequences, 1)`` test sequences, each from the zero
+    state. Returns ``{"dir", "sequences", "command"}`` (the compare command of float against
+    ``numpy-fixed``, paths relative to the experiment's directory)."""
+    n = max(sequences, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_network(inference_network(inference_calibrated(net, data, cfg)),
+                 out_dir / "network.json")
+    np.save(out_dir / "inputs.npy", np.ascontiguousarray(data.x_test[:n].transpose(1, 0, 2)))
+    d = out_dir.name
+    return {"dir": d, "sequences": n,
+            "command": f"lava-gle compare {d}/network.json --inputs {d}/inputs.npy "
+                       f"--backends numpy,numpy-fixed --out compare_fixed"}
 
 
 def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained_on: str,
@@ -187,7 +216,7 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     out: dict[str, Any] = {**{f"test_accuracy_fixed{s}": None for s in FIXED_INFERENCE},
                            "lava_agreement": None, "lava_agreement_by_backend": {},
                            "not_measured": {}}
-    net = calibrate(net, data.x_train[:cfg.test_batch].transpose(1, 0, 2))
+    net = inference_calibrated(net, data, cfg)
     out["fixed_point_calibration"] = {
         "input_range": net.fixed_point["input_range"],
         "layers": {l.name: dict(l.fixed_point) for l in net.layers}}

@@ -94,23 +94,45 @@ def test_mnist1d_quick_learns(tmp_path):
         "numpy-fixed-chip": m["test_accuracy"] - m["test_accuracy_fixed_chip"]}
 
 
-def test_a_large_fixed_point_loss_is_named_in_the_log(tmp_path):
+def test_a_large_fixed_point_loss_is_named_in_the_log():
     """A float-trained network that loses more than 2 points in fixed point gets a warning
-    naming the backend, the loss and where to look; a measured backend below the mark
-    and an unmeasured one get none."""
+    naming the backend, the loss and the compare command of its case; a measured backend
+    below the mark and an unmeasured one get none."""
     from lava_gle.experiments.classification import fixed_point_loss
     lines = []
+    case = {"command": "lava-gle compare compare_case_fixed/network.json ..."}
     metrics = {"test_accuracy": 0.9, "test_accuracy_fixed": 0.8,
-               "test_accuracy_fixed_chip": 0.885}
-    loss = fixed_point_loss(metrics, tmp_path, lines.append)["fixed_point_loss"]
+               "test_accuracy_fixed_chip": 0.885, "compare_case_fixed": case}
+    loss = fixed_point_loss(metrics, lines.append)["fixed_point_loss"]
     assert loss == pytest.approx({"numpy-fixed": 0.1, "numpy-fixed-chip": 0.015})
     assert len(lines) == 1
     assert "(numpy-fixed)" in lines[0] and "10.0 points below float's 90.0%" in lines[0]
-    assert f"lava-gle compare {tmp_path / 'network_trained.json'}" in lines[0]
+    assert f"`{case['command']}`" in lines[0]
     metrics["test_accuracy_fixed"] = None
-    assert fixed_point_loss(metrics, tmp_path, lines.append) == {
+    assert fixed_point_loss(metrics, lines.append) == {
         "fixed_point_loss": {"numpy-fixed-chip": pytest.approx(0.015)}}
     assert len(lines) == 1
+
+
+def test_a_float_run_writes_the_compare_case_of_its_fixed_point_inference(
+        tmp_path, monkeypatch):
+    """The case holds the network as its fixed-point accuracy was measured (the calibrated
+    formats, learning off) and test sequences; its command runs from the run's directory."""
+    from lava_gle.cli import main
+    from lava_gle.description import load_network
+    config = yinyang.YinyangConfig.quick(epochs=1, n_train=200, n_test=100)
+    m = yinyang.run_yinyang(config, tmp_path, quiet=True)
+    case = m["compare_case_fixed"]
+    net = load_network(tmp_path / case["dir"] / "network.json")
+    assert not net.learning.enabled
+    calibration = m["fixed_point_calibration"]["layers"]
+    assert {l.name: l.fixed_point for l in net.layers} == calibration
+    x = np.load(tmp_path / case["dir"] / "inputs.npy")
+    assert x.shape[1] == case["sequences"] == max(config.lava_sequences, 1)
+    monkeypatch.chdir(tmp_path)
+    assert main(case["command"].split()[1:] + ["--quiet"]) == 0
+    report = json.loads((tmp_path / "compare_fixed" / "metrics.json").read_text())
+    assert set(report["layers"]) == {l.name for l in net.layers}
 
 
 def assert_chip_timing_infers_like_exact_timing(m: dict) -> None:
