@@ -180,7 +180,9 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     if cfg.batch > 1:
         metrics["batch_semantics"] = FIXED_BATCH_NOTE.format(batch=cfg.batch)
     metrics["formats"] = {"source": config.formats,
-                          "layers": {l.name: dict(l.fixed_point) for l in net.layers}}
+                          "layers": {l.name: dict(l.fixed_point) for l in net.layers},
+                          "exponents": {ql.name: {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp}
+                                        for ql in result.engine.kernels.q.layers}}
     metrics["compare_case"] = write_compare_case(
         out / "compare_case", start_network(net, cfg), data, cfg, config.seed, backend)
     metrics["compare_case_end"] = write_compare_case(

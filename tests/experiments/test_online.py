@@ -280,6 +280,19 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     assert apart["hidden"]["W"]["rms_lsb"] > 0.5  # more than the rounding of one number
 
 
+def test_the_metrics_give_a_frozen_projections_exponents_as_the_integers_ran(tmp_path):
+    """A frozen projection's exponents are the quantiser's own sizing, not an option the
+    formats record: the metrics still give them, as the trained description pins them."""
+    config = replace(TINY, n_train=200, n_test=100, hidden=20, epochs=1,
+                     eta_scale={"out": 0.0})
+    m = yinyang.run_yinyang(config, tmp_path, backend="numpy-fixed", quiet=True)
+    assert "weight_exp" not in m["formats"]["layers"]["out"]
+    trained = load_network(tmp_path / "network_trained.json")
+    assert m["formats"]["exponents"] == {
+        l.name: {k: l.fixed_point[k] for k in ("weight_exp", "bias_exp")}
+        for l in trained.layers}
+
+
 def test_parameters_vs_float_measure_the_integers_in_their_own_lsbs():
     """Untrained, the integers differ from the float network by their rounding only
     (at most half an LSB); a weight moved by 3 LSB and a bias at the format's end show as
