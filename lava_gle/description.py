@@ -37,7 +37,7 @@ _LAYER_KEYS = {"name", "size", "tau_m", "tau_r", "phi", "bias", "weights", "bias
 _STATE_KEYS = {"steps", "gain_ms", "error_ms"}
 _INIT_KEYS = {"scheme", "scale", "seed"}
 _LEARNING_KEYS = {"enabled", "eta", "gamma", "beta", "loss", "prospective_errors", "backward",
-                  "feedback_seed", "learn_tau", "eta_tau", "tau_m_min"}
+                  "feedback_seed", "learn_tau", "eta_tau", "tau_m_min", "epoch_steps"}
 
 #: ``fixed_point:`` options overriding the quantisation defaults (``docs/fixed-point.md``,
 #: section 5): key -> (kind, minimum, maximum), kind "int", "number", "positive" (a number
@@ -377,6 +377,8 @@ def _learning(c: _Checker, raw: Any, dt: float) -> LearningSpec:
         learn_tau=learn_tau,
         eta_tau=c.number(raw.get("eta_tau", eta), f"{p}.eta_tau", minimum=0),
         tau_m_min=tau_m_min,
+        epoch_steps=c.integer(raw.get("epoch_steps", d.epoch_steps), f"{p}.epoch_steps",
+                              minimum=1),
     )
 
 
@@ -505,6 +507,8 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
                 "learn_tau": lrn.learn_tau, "eta_tau": lrn.eta_tau}
     if lrn.tau_m_min is not None:
         learning["tau_m_min"] = lrn.tau_m_min
+    if lrn.epoch_steps != 1:
+        learning["epoch_steps"] = lrn.epoch_steps
     out = {"gle_network": FORMAT_VERSION, "name": net.name, "dt": net.dt,
            "input": {"size": net.input.size}, "layers": layers, "learning": learning}
     if net.fixed_point:

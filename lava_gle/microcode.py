@@ -92,22 +92,31 @@ def compile_rule(dw: str):
                                rng_seed=LAVA_RULE_SEED)
 
 
-def _entry(dw: str, rule: LearningRuleConstants, signals: dict[str, str]) -> dict[str, Any]:
+def _entry(dw: str, rule: LearningRuleConstants, signals: dict[str, str],
+           t_epoch: int) -> dict[str, Any]:
     lr = compile_rule(dw)
-    return {"dw": dw, "product_series": str(lr.dw).strip(), "t_epoch": 1,
-            "x1_tau": 2 ** 16 - 1, "x1_impulse": 0, "graded_spike_cfg": "OVERWRITE",
-            "num_message_bits": 8, "gain": rule.gain(), "signals": signals}
+    out = {"dw": dw, "product_series": str(lr.dw).strip(), "t_epoch": t_epoch,
+           "x1_tau": 2 ** 16 - 1, "x1_impulse": 0, "graded_spike_cfg": "OVERWRITE",
+           "num_message_bits": 8, "gain": rule.gain(), "signals": signals}
+    if t_epoch > 1:
+        out["epoch"] = (f"one epoch every {t_epoch} steps (learning.epoch_steps): the "
+                        "traces carry, at the epoch's last step, the presynaptic payloads' "
+                        "mean over the epoch and the postsynaptic learning error summed in "
+                        "the neurons' 24-bit state over it")
+    return out
 
 
 def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
     """Per layer: ``weights``, ``biases`` and ``backward_weights`` rules (None where absent).
 
     Each rule is a dict with the Lava ``dw`` string, the ``product_series`` Lava compiles
-    it to, the LearningDense settings and what each trace carries; with weight tags
+    it to, the LearningDense settings (``t_epoch``: ``learning.epoch_steps``, with an
+    ``epoch`` note of what the traces then carry) and what each trace carries; with weight tags
     (``tag_bits``) every array of the layer (forward, bias and backward) has the carry as its
     ``dw`` and the tag's ``dt`` (:func:`tag_rule_strings`).
     """
     out: dict[str, dict[str, Any]] = {}
+    t_epoch = 1 << qnet.epoch_shift
     for i, q in enumerate(qnet.layers):
         if q.rule is None:
             out[q.name] = {"weights": None, "biases": None, "backward_weights": None}
@@ -121,17 +130,18 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
         fwd_signals = {"x1": x1,
                        "y2": f"error trace {y}+ of {q.name}", "y3": f"error trace {y}- of "
                        f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}
-        entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals),
+        entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals, t_epoch),
                  "biases": None, "backward_weights": None}
         if q.bias_rule is not None:
             sig = dict(fwd_signals, x1="bias neuron, constant payload 254 (x1 = 127)")
-            entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig)
+            entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig, t_epoch)
         if i > 0:
             below = qnet.layers[i - 1]
             sig = {"x1": f"error payload 2 ({y} + 64) of {q.name} (0 when e_q == 0)",
                    "y2": f"rate trace x1 of {below.name}", "y0": f"bAP of {below.name}: p != 0"}
             entry["backward_weights"] = _entry(
-                rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig)
+                rule_string(q.rule, backward=True, post_signed=below.rate_signed), q.rule, sig,
+                t_epoch)
         if q.tag_bits:  # the rules move the tags (gain in tag LSB); the weights take the carry
             below_signed = i > 0 and qnet.layers[i - 1].rate_signed
             for key, r, back in (("weights", q.rule, False), ("biases", q.bias_rule, False),

@@ -195,6 +195,12 @@ class LearningSpec:
         Learning rate of tau_m (per step).
     tau_m_min : float or None
         Lower clamp of learned tau_m; ``None`` means ``10 * dt``.
+    epoch_steps : int
+        Steps per learning epoch of W and b (Loihi's ``t_epoch``): 1, GLE's rule every
+        step; K > 1, once every K steps from the learning error summed over the epoch and
+        the presynaptic rate averaged over it, ``W += eta (sum_t l)(mean_t p)^T``, an
+        approximation of ``sum_t eta l p^T`` exact where p is constant within an epoch
+        (``docs/model.md``, "Learning epochs"). Fixed point: a power of two.
     """
 
     enabled: bool = False
@@ -208,6 +214,7 @@ class LearningSpec:
     learn_tau: bool = False
     eta_tau: float = 0.0
     tau_m_min: float | None = None
+    epoch_steps: int = 1
 
 
 @dataclass(frozen=True, eq=False)

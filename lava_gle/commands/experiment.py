@@ -102,6 +102,12 @@ def add_parser(sub) -> None:
                         "MNIST-1D's h0 and h1 biases stay near zero in float while the "
                         "integers' rounding random-walks them (docs/experiments-log.md, "
                         "Session 39)")
+    p.add_argument("--epoch-steps", type=positive_int, metavar="K",
+                   help="mnist1d, yinyang, --optimizer sgd: learn once every K steps from "
+                        "the learning error summed and the presynaptic rate averaged over "
+                        "them (learning.epoch_steps, the learning engine's t_epoch; fixed "
+                        "point: a power of two; default 1: every step; docs/model.md, "
+                        "Learning epochs)")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")
@@ -146,7 +152,7 @@ CLASSIFICATION_OPTIONS = ("loss", "batch", "halve_every", "eta_scale", "formats"
                           "weight_tag_bits", "error_bound", "normalizers", "gain_decay",
                           "gain_max", "gain_payload_bits", "rounding_seed", "teach_start",
                           "target_rate", "average_window", "average_every", "train_samples",
-                          "no_bias")
+                          "no_bias", "epoch_steps")
 
 
 #: Environment variables by which a user sets the BLAS / OpenMP thread count.
@@ -196,7 +202,8 @@ def run(args: argparse.Namespace) -> int:
                               args.formats, args.weight_tag_bits, args.target_rate,
                               args.error_bound, args.normalizers, args.gain_decay,
                               args.gain_payload_bits, args.gain_max, args.rounding_seed,
-                              args.average_window, args.average_every, args.no_bias)
+                              args.average_window, args.average_every, args.no_bias,
+                              args.epoch_steps)
         note = loss_note(rule, args.loss)
         if note:
             print(note, file=sys.stderr)

@@ -68,6 +68,8 @@ class RuleOptions:
     batch, 1). ``no_bias``: names of layers built without a bias, in both arithmetics
     (None: every layer has one): on a chip no bias rule, so no random walk of an unneeded
     bias by the error trace's rounding (``docs/experiments-log.md``, "Session 39").
+    ``epoch_steps``: ``sgd`` only, ``learning.epoch_steps`` of the network (1: GLE's rule
+    every step).
     """
 
     optimizer: str = "adam"
@@ -89,6 +91,7 @@ class RuleOptions:
     average_window: float | None = None
     average_every: int | None = None
     no_bias: list[str] | None = None
+    epoch_steps: int = 1
 
     def rule_fields(self, adam_lr: float, sgd_eta: float, batch: int) -> dict[str, Any]:
         """The :class:`~lava_gle.experiments.training.TrainConfig` fields of these options
@@ -114,6 +117,8 @@ class RuleOptions:
         net = self.without_biases(self.with_normalizers(self.with_weight_tags(
             self.with_error_bounds(self.with_eta_scales(net, eta_scales),
                                    error_bounds or {}))))
+        if self.epoch_steps != 1:
+            net = replace(net, learning=replace(net.learning, epoch_steps=self.epoch_steps))
         network_wide = {"gain_payload_bits": self.gain_payload_bits,
                         "seed": self.rounding_seed}
         network_wide = {k: v for k, v in network_wide.items() if v is not None}
@@ -326,7 +331,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                    rounding_seed: int | None = None,
                    average_window: float | None = None,
                    average_every: int | None = None,
-                   no_bias: list[str] | None = None) -> dict[str, Any]:
+                   no_bias: list[str] | None = None,
+                   epoch_steps: int | None = None) -> dict[str, Any]:
     """The config fields the command line sets (None: the default), checked.
 
     On a fixed-point backend the defaults are the chip's: ``sgd`` and ``mse``; ``adam``
@@ -340,7 +346,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
     ``floating.GAIN_MAX``) ``normalizers``;
     ``rounding_seed`` (>= 0) a fixed-point backend. ``average_window`` (>= 1 batch) any;
     ``average_every`` (1 .. ``average_window`` batches) ``average_window``. ``no_bias``
-    (layer names; a repeat counts once) any.
+    (layer names; a repeat counts once) any. ``epoch_steps`` (>= 1; in fixed point a power
+    of two) ``sgd``.
     """
     fixed = BACKENDS[backend].arithmetic != "float"
     if fixed and optimizer == "adam":
@@ -356,7 +363,8 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
         out["loss"] = loss or "mse"
     if out.get("optimizer", "adam") != "sgd":
         for flag, value in (("--sgd-eta", sgd_eta), ("--halve-every", halve_every),
-                            ("--eta-scale", eta_scale), ("--normalizers", normalizers)):
+                            ("--eta-scale", eta_scale), ("--normalizers", normalizers),
+                            ("--epoch-steps", epoch_steps)):
             if value is not None:
                 raise LavaGleError(f"{flag} applies to the SGD rule; add --optimizer sgd")
     if target_rate is not None and out.get("loss") != "mse":
@@ -399,6 +407,11 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
             raise LavaGleError(f"{flag} {decay!r}: the integers average with a shift, so the "
                                f"decay is 1 - 2**-s; use {nearest_shift_decay(decay)}")
         out[key] = decay
+    if epoch_steps is not None and fixed and epoch_steps & (epoch_steps - 1):
+        low = 1 << (epoch_steps.bit_length() - 1)
+        raise LavaGleError(f"--epoch-steps {epoch_steps}: the integers average a learning "
+                           f"epoch's payloads with a shift, so K is a power of two; use "
+                           f"{low} or {2 * low}")
     if average_window is not None and not average_window >= 1:
         raise LavaGleError(f"--average-window {average_window:g}: the window is a number of "
                            "batches, at least 1 (1: the latest weights)")
@@ -416,7 +429,7 @@ def rule_overrides(backend: str, optimizer: str | None = None, loss: str | None 
                        ("target_rate", target_rate),
                        ("error_bound", parse_error_bounds(error_bound)),
                        ("rounding_seed", rounding_seed), ("average_window", average_window),
-                       ("average_every", average_every),
+                       ("average_every", average_every), ("epoch_steps", epoch_steps),
                        ("no_bias", sorted(set(no_bias)) if no_bias else None)):
         if value is not None:
             out[key] = value

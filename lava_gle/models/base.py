@@ -26,6 +26,7 @@ import numpy as np
 
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 
+from lava_gle.numerics.kernels import epoch_pair
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.runtime.shared_memory import SharedCounters
 
@@ -103,6 +104,8 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
 
     def _zero(self) -> None:
         self._state = self._kernel.zero_state((1,))
+        if self._kernel.epoch is not None:  # the epoch's error sum is neuron state
+            self._kernel.epoch.reset()
         self._show(self._state)
 
     def _show(self, st) -> None:
@@ -140,7 +143,9 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         if self._learn_synapses or self._sends_l:
             l = k.learning_error(st.e)
         if self._learn_synapses:  # W final for this step before e reaches the backward array
-            k.learn_forward(l, p, row)
+            pair = epoch_pair(k.epoch, l, p)
+            if pair is not None:
+                k.learn_forward(*pair, row)
         self.e_out.send(st.e[0])
         if self._sends_l:
             self.l_out.send(l[0])
@@ -189,6 +194,8 @@ class _SynapseArrayModel(PyLoihiProcessModel):
         row = self.time_step - 1
         if _is_reset_step(row, self._reset):
             self.eps = np.zeros_like(self.eps)
+            if self._kernel.epoch is not None:
+                self._kernel.epoch.reset()
         if self._sends_error():
             self.eps_out.send(self.eps)
         return self._kernel, row
@@ -229,7 +236,9 @@ class AbstractGleProjectionModel(_SynapseArrayModel):
         if self._sends_error():
             self.eps = k.error_down(e)[0]
         if self._learning:
-            k.learn_synapses(l, p, row)
+            pair = epoch_pair(k.epoch, l, p)
+            if pair is not None:
+                k.learn_synapses(*pair, row)
 
 
 class AbstractGleBackwardModel(_SynapseArrayModel):
@@ -255,7 +264,9 @@ class AbstractGleBackwardModel(_SynapseArrayModel):
         l = self._learning_error(e)
         self.eps = k.error_down(e)[0]
         if self._learning:
-            k.learn_backward(l, r, row)
+            pair = epoch_pair(k.epoch, l, r)
+            if pair is not None:
+                k.learn_backward(*pair, row)
 
 
 class AbstractStreamSourceModel(PyLoihiProcessModel):

@@ -104,6 +104,11 @@ class Engine:
                                f"(learning.eta); the optimizer {type(optimizer).__name__} "
                                "sets its own step sizes: give eta_scale 1 (or 0 to freeze "
                                "a projection) or learn with GLE's rule (no optimizer)")
+        if optimizer is not None and net.learning.epoch_steps != 1:
+            raise LavaGleError(f"learning.epoch_steps {net.learning.epoch_steps} sums the "
+                               f"local signals of GLE's own rule over a learning epoch; the "
+                               f"optimizer {type(optimizer).__name__} steps every step: give "
+                               "epoch_steps 1 or learn with GLE's rule (no optimizer)")
         self.optimizer = optimizer
         self.learning = net.learning.enabled
         self.allow_nan = allow_nan
@@ -171,11 +176,16 @@ class Engine:
         # eps[l]: the error layer l sends down (input-sized for l = 0, never sent)
         self.eps = [np.zeros((batch, n), self.kernels.record_dtype) for n in self.net.sizes[:-1]]
         self.steps_done = 0
+        for k in self.kernels.layers:
+            if k.epoch is not None:  # the neurons' epoch sums are state too
+                k.epoch.reset()
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything that evolves, as named copies in native dtype: parameters
         ``W.l``/``b.l``/``tau_m.l`` (l the layer index; fixed: integer T, only where it
-        learns; chip timing: ``B.l`` and its ``drift.l`` figures), state ``state.l.<field>``, errors sent down ``eps.l``, ``steps_done``,
+        learns; chip timing: ``B.l`` and its ``drift.l`` figures), state ``state.l.<field>``, errors sent down ``eps.l``,
+        the begun learning epoch's sums ``epoch.l.count`` / ``.l`` / ``.p`` (with
+        ``epoch_steps`` > 1), ``steps_done``,
         saturation counts ``sat.<key>`` (fixed) and the optimiser's ``optim.<key>``."""
         out: dict[str, np.ndarray] = {}
         for l, k in enumerate(self.kernels.layers):
@@ -189,6 +199,9 @@ class Engine:
                     out[f"state.{l}.{field}"] = value.copy()
             for l, eps in enumerate(self.eps):
                 out[f"eps.{l}"] = eps.copy()
+            for l, k in enumerate(self.kernels.layers):
+                if k.epoch is not None:
+                    out.update(k.epoch.state(f"epoch.{l}."))
         out["steps_done"] = np.array(self.steps_done)
         if self.kernels.saturation is not None:
             for key, n in self.kernels.saturation.counts.items():
@@ -210,6 +223,9 @@ class Engine:
             self.state = [st._replace(**{f: arrays[f"state.{l}.{f}"].copy() for f in st._fields})
                           for l, st in enumerate(self.state)]
             self.eps = [arrays[f"eps.{l}"].copy() for l in range(len(self.eps))]
+            for l, k in enumerate(self.kernels.layers):
+                if k.epoch is not None:
+                    k.epoch.load(arrays, f"epoch.{l}.")
         self.steps_done = int(arrays["steps_done"])
         if self.kernels.saturation is not None:
             for key in self.kernels.saturation.counts:

@@ -17,7 +17,10 @@ projection Process per layer) and the fused Lava model all call the same code::
 The synapses learn from the neurons' learning error ``l``: their error ``e``, or with a
 neuron-local error normaliser ``e / RMS(e)``, which the neurons form (``adapt`` keeps
 their running mean squares) and send beside ``e``, as a chip's neurons send the
-learning engine their post-synaptic trace.
+learning engine their post-synaptic trace. With ``learning.epoch_steps`` K > 1 every
+caller of a learning epoch passes the step's pair through :func:`epoch_pair` (the
+kernel's :class:`LearningEpoch`) and learns from the summed error and mean payload it
+returns every K steps.
 
 Under chip timing (fixed point) the projection half is two arrays in two places:
 ``drive`` and ``learn_forward`` (W, on the layer's own cores: its neurons Process), and
@@ -69,12 +72,16 @@ def saturation_keys(q: QuantizedNetwork) -> tuple[str, ...]:
     (the backward array at the 8-bit limit) and ``lacc_B.<layer>`` (its learning
     accumulator) for every layer above the first; with weight
     tags ``tag.<layer>`` (the layer's tags at their limit); with gains ``q.<layer>`` (the
-    gained payload and the gained error from above at their limits)."""
+    gained payload and the gained error from above at their limits); with learning epochs
+    of more than one step ``esum.<layer>`` (the epoch's summed learning error at the
+    24-bit limit)."""
     keys = tuple(f"{v}.{ql.name}" for ql in q.layers for v in SAT_VARS + ("tag", "q")
                  if (v != "du" or ql.consts.du_max is not None) and (v != "tag" or ql.tag_bits)
                  and (v != "q" or (ql.norm is not None and ql.norm.gain_shift is not None)))
     if q.chip_timing:
         keys += tuple(f"{v}.{ql.name}" for ql in q.layers[1:] for v in ("B", "lacc_B"))
+    if q.epoch_shift:
+        keys += tuple(f"esum.{ql.name}" for ql in q.layers)
     return keys + ("input", "target")
 
 
@@ -95,6 +102,61 @@ class SaturationCounter:
     def add(self, key: str, n: int) -> None:
         if n:
             self.counts[key] += n
+
+
+class LearningEpoch:
+    """The sums of a learning epoch of ``steps`` steps (``learning.epoch_steps`` > 1): the
+    learning error summed over the epoch by the neurons (``add_error(sum, l)``, which may
+    saturate) and the presynaptic payload summed by the neurons that send it, then
+    averaged (``mean_payload(sum)``) at the epoch's last step. Every caller of a learning
+    epoch passes each step's pair through :func:`epoch_pair`; every Process that learns an
+    array of the layer holds its own copy (the same pairs give the same sums)."""
+
+    def __init__(self, steps: int, add_error: Callable[[Array, Array], Array],
+                 mean_payload: Callable[[Array], Array]) -> None:
+        self.steps, self._add, self._mean = steps, add_error, mean_payload
+        self.reset()
+
+    def reset(self) -> None:
+        """Start a new epoch (a reset of the state drops the begun one)."""
+        self.count, self.l, self.p = 0, None, None
+
+    def pair(self, l: Array, p: Array) -> tuple[Array, Array] | None:
+        """Add step's learning error ``l`` [..., n] and payload ``p`` [..., m]; at the
+        epoch's last step return (summed error, mean payload) and start the next, before
+        it None."""
+        if self.count == 0:
+            self.l, self.p = np.array(l), np.array(p)
+        else:
+            self.l, self.p = self._add(self.l, l), self.p + p
+        self.count += 1
+        if self.count < self.steps:
+            return None
+        pair = self.l, self._mean(self.p)
+        self.reset()
+        return pair
+
+    def state(self, prefix: str) -> dict[str, Array]:
+        """The begun epoch as named copies (``<prefix>count``, and after its first step
+        ``<prefix>l``, ``<prefix>p``)."""
+        out = {f"{prefix}count": np.array(self.count)}
+        if self.count:
+            out[f"{prefix}l"], out[f"{prefix}p"] = self.l.copy(), self.p.copy()
+        return out
+
+    def load(self, arrays: dict[str, Array], prefix: str) -> None:
+        """Put :meth:`state` back."""
+        self.reset()
+        self.count = int(arrays[f"{prefix}count"])
+        if self.count:
+            self.l, self.p = arrays[f"{prefix}l"].copy(), arrays[f"{prefix}p"].copy()
+
+
+def epoch_pair(epoch: LearningEpoch | None, l: Array, p: Array
+               ) -> tuple[Array, Array] | None:
+    """The pair a learning epoch learns from after this step (:class:`LearningEpoch`):
+    ``(l, p)`` itself where every step is an epoch (``epoch`` None)."""
+    return (l, p) if epoch is None else epoch.pair(l, p)
 
 
 # -- float ---------------------------------------------------------------------------
@@ -153,6 +215,9 @@ class FloatLayer:
         self._normalise()
         if spec.normaliser_state is not None:  # where a description left them
             self.load(spec.normaliser_state.arrays())
+        k = lrn.epoch_steps
+        #: the learning epoch's sums (None: GLE's rule every step)
+        self.epoch = None if k == 1 else LearningEpoch(k, np.add, lambda p: p / k)
 
     @property
     def tau_m(self) -> Array:
@@ -336,13 +401,16 @@ class FloatKernels:
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: the neuron-local normalisers (:meth:`FloatLayer.adapt`),
-        then GLE's own rule, or ``optimizer.step(params, grads)`` on the local signals (keys
+        then GLE's own rule (once per learning epoch, :func:`epoch_pair`), or
+        ``optimizer.step(params, grads)`` on the local signals (keys
         ``W.L``, ``b.L``, ``tau_m.L``), tau_m then clamped."""
         for k, st in zip(self.layers, new):
             k.adapt(st)
         if optimizer is None:
             for k, st, st_old, p in zip(self.layers, new, old, pres):
-                k.learn_synapses(k.learning_error(st.e), p, t)
+                pair = epoch_pair(k.epoch, k.learning_error(st.e), p)
+                if pair is not None:
+                    k.learn_synapses(*pair, t)
                 k.learn_tau(st, st_old, t)
             return
         params, grads = {}, {}
@@ -435,7 +503,8 @@ class FixedLayer:
         self._tau_m_fixed = q.net.layers[index].tau_m_array()
         self.consts = ql.consts
         self.sat = sat
-        self._keys = {v: f"{v}.{ql.name}" for v in SAT_VARS + ("B", "lacc_B", "tag", "q")}
+        self._keys = {v: f"{v}.{ql.name}"
+                      for v in SAT_VARS + ("B", "lacc_B", "tag", "q", "esum")}
         self._acc_max = X.acc_limit(q.acc_bits)
         self.norm = ql.norm
         has = (None, None) if self.norm is None else (self.norm.gain_shift, self.norm.error_shift)
@@ -447,6 +516,18 @@ class FixedLayer:
         self._normalise()
         if ql.norm_state is not None:  # where a description left them
             self.load(ql.norm_state)
+        #: the learning epoch's sums (None: an epoch every step): the error summed in the
+        #: neurons' 24-bit state, the payloads' mean by a rounding shift
+        self.epoch = None if q.epoch_shift == 0 else LearningEpoch(
+            1 << q.epoch_shift, self._add_error,
+            lambda p: X.shift_round(p, q.epoch_shift))
+
+    def _add_error(self, total: Array, l: Array) -> Array:
+        """The neurons' epoch sum of learning errors plus this step's, saturated to 24
+        bits (counted as ``esum``)."""
+        total, n = X.saturate_state(total + l)
+        self._count("esum", n)
+        return total
 
     @property
     def tau_m(self) -> Array:
@@ -758,10 +839,12 @@ class FixedKernels:
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in fields})
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
-        """One step of every layer's normalisers, learning-engine rule and integer tau_m
-        learning."""
+        """One step of every layer's normalisers, learning-engine rule (once per learning
+        epoch, :func:`epoch_pair`) and integer tau_m learning."""
         for k, st in zip(self.layers, new):
             k.adapt(st)
         for k, st, st_old, p in zip(self.layers, new, old, pres):
-            k.learn_synapses(k.learning_error(st.e), p, t)
+            pair = epoch_pair(k.epoch, k.learning_error(st.e), p)
+            if pair is not None:
+                k.learn_synapses(*pair, t)
             k.learn_tau(st, st_old, t)

@@ -179,6 +179,10 @@ class QuantizedNetwork:
     acc_bits : int
         The dendritic accumulator's width (sign included): drive sums ``W p`` and
         ``W^T e`` saturate to it.
+    epoch_shift : int
+        ``log2(learning.epoch_steps)``: every array learns once per ``2**epoch_shift``
+        steps from the learning error summed in the neurons' 24-bit state and the mean
+        payload (the sum shifted right, rounded; :class:`~lava_gle.numerics.kernels.LearningEpoch`).
     """
 
     net: Network
@@ -192,6 +196,7 @@ class QuantizedNetwork:
     per_synapse_rounding: bool = True
     chip_timing: bool = False
     mirrored_backward_rounding: bool = False
+    epoch_shift: int = 0
 
     def quantize_inputs(self, x: np.ndarray) -> tuple[np.ndarray, int]:
         """Input payloads ``clip(round(x * 2**in_bits), -127, 127)`` and the clip count."""
@@ -589,6 +594,12 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.backward == "feedback_alignment":
         raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
                                 "use backward 'transpose' for the fixed-point backends")
+    k = lrn.epoch_steps
+    if k & (k - 1):
+        raise QuantizationError(
+            f"learning.epoch_steps {k} is not a power of two; fixed point averages the "
+            f"payloads of a learning epoch with a shift: give {1 << (k.bit_length() - 1)} "
+            f"or {1 << k.bit_length()}")
     require_memory(net, "quantize")
     opts = Options.of(net)
     in_bits = rate_bits_for(opts.in_range, True)
@@ -611,4 +622,5 @@ def quantize_network(net: Network) -> QuantizedNetwork:
                             chip_timing=net.fixed_point.get("timing", "exact") == "chip",
                             mirrored_backward_rounding=net.fixed_point.get(
                                 "backward_rounding", "independent") == "mirrored",
-                            product_bits=opts.product_bits, acc_bits=opts.acc_bits)
+                            product_bits=opts.product_bits, acc_bits=opts.acc_bits,
+                            epoch_shift=k.bit_length() - 1)

@@ -96,6 +96,11 @@ REPO = Path(__file__).resolve().parents[2]
     (["mnist1d", "--backend", "numpy-fixed", "--optimizer", "adam"],
      "--optimizer adam runs in float only; backend numpy-fixed learns with the learning "
      "engine's own rule: use --optimizer sgd"),
+    (["yinyang", "--epoch-steps", "4"], "--epoch-steps applies to the SGD rule"),
+    (["mnist1d", "--backend", "numpy-fixed", "--epoch-steps", "6"],
+     "--epoch-steps 6: the integers average a learning epoch's payloads with a shift, so K "
+     "is a power of two; use 4 or 8"),
+    (["lagline", "--epoch-steps", "4"], "--epoch-steps applies to mnist1d"),
     (["lagline", "--sgd-eta", "0.1"], "--sgd-eta sets a rate of the SGD rule; add --optimizer"),
     (["lagline", "--optimizer", "sgd", "--sgd-eta-tau", "0"], "--sgd-eta-tau must be > 0"),
 ])
@@ -288,6 +293,27 @@ def test_layers_without_bias_reach_the_network_of_either_arithmetic(tmp_path, mo
     if backend == "numpy-fixed":
         q = FixedEngine(net).q
         assert [ql.bias_rule is None for ql in q.layers] == [True, True] + [False] * 5
+
+
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
+def test_learning_epochs_reach_the_network_of_either_arithmetic(tmp_path, monkeypatch,
+                                                                backend):
+    """``--epoch-steps K`` is part of the rule: the network (the float twin's too) learns
+    in epochs of K steps, and in integers its learning engines get ``t_epoch`` K."""
+    from lava_gle.experiments import mnist1d
+    from lava_gle.microcode import learning_rules
+    from lava_gle.numerics.engine import FixedEngine
+    seen = []
+    monkeypatch.setattr(mnist1d, "run_mnist1d",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
+                 "--optimizer", "sgd", "--loss", "mse", "--epoch-steps", "4",
+                 "--out", str(tmp_path)]) == 0
+    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    assert net.learning.epoch_steps == 4
+    if backend == "numpy-fixed":
+        rules = learning_rules(FixedEngine(net).q)
+        assert {r["t_epoch"] for e in rules.values() for r in e.values() if r} == {4}
 
 
 @pytest.mark.parametrize("learn_tau, flags, rates", [
