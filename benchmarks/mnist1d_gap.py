@@ -33,8 +33,9 @@ training points apart in epochs 2-7 and within 0.4 after 20 epochs, so a differe
         its learning engine's update over the batches (on a scratch copy, tags carried)
         against the ideal update of the same signals and against the error trace alone
         (exact products): how much of an online update is the engine's own rounding; with
-        learning epochs of K steps (errors summed, payloads averaged, one engine epoch
-        per K steps), how much less there is and how far the approximation turns it.
+        learning epochs of K steps (powers of two; the kernel's learning.epoch_steps:
+        errors summed, payloads averaged, one engine epoch per K steps), how much less
+        there is and how far the approximation turns it.
     .venv/bin/python benchmarks/mnist1d_gap.py RUN_DIR --gains EPOCHS [--float]
         [--rounding-seed N]
         the run's first EPOCHS epochs in integers (or float), as the run trains them: per
@@ -630,19 +631,23 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
     ``T = sum_t e_q x1^T`` (exact products of the engine's own traces, ``x1 ~ p / 2``).
     Under chip timing the backward arrays are left out (they mirror the forward ones)."""
     import copy
-    from lava_gle.numerics.kernels import SaturationCounter
+    from lava_gle.numerics.kernels import LearningEpoch, SaturationCounter, epoch_pair
     config, data, cfg, net, netq = load_run(run)
     engine = frozen_integers(run, netq, cfg, True)
     q, stats = engine.q, {}
 
-    def scratch(il):
-        """A copy of layer kernel ``il`` with arrays of its own and a saturation sink
-        nothing reads: its ``learn_forward`` learns as the run's would, on the copies."""
+    def scratch(il, steps: int):
+        """A copy of layer kernel ``il`` with arrays of its own, a saturation sink nothing
+        reads and learning epochs of ``steps`` steps (a power of two): its ``learn_forward``
+        learns as the run's would with ``learning.epoch_steps`` ``steps``, on the copies."""
         k = copy.copy(il)
         for name in ("W", "b", "tag_W", "tag_b"):
             if getattr(il, name) is not None:
                 setattr(k, name, getattr(il, name).copy())
         k.sat = SaturationCounter(tuple(il._keys.values()))
+        shift = steps.bit_length() - 1
+        k.epoch = None if steps == 1 else LearningEpoch(
+            steps, k._add_error, lambda p: X.shift_round(p, shift))
         return k
 
     for il in engine.kernels.layers:
@@ -658,21 +663,17 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
                     "start": il.W.astype(np.int64) * (1 << ql.tag_bits)
                     + (0 if il.tag_W is None else il.tag_W),
                     "ideal": 0.0, "trace": 0.0, "nz": 0, "n": 0,
-                    "k": {k: {"kernel": scratch(il), "l": np.zeros_like(l),
-                              "p": np.zeros_like(p), "steps": 0, "ideal": 0.0}
-                          for k in epochs}}
+                    "k": {k: {"kernel": scratch(il, k), "ideal": 0.0} for k in epochs}}
             a = stats[il.name]
             a["ideal"] = a["ideal"] + (l * 2.0 ** -frac).T @ (p * 1.0)
             for k, c in a["k"].items():
-                c["l"], c["p"], c["steps"] = c["l"] + l, c["p"] + p, c["steps"] + 1
-                if c["steps"] < k:
+                # the kernel's own learning epoch (learning.epoch_steps), on the copies
+                pair = epoch_pair(c["kernel"].epoch, l, p)
+                if pair is None:
                     continue
-                # the summed error within the 24-bit state, the payloads' mean (K = 1: l, p)
-                l_k = X.saturate_state(c["l"])[0]
-                p_k = np.floor(c["p"] / k + 0.5).astype(np.int64)
+                l_k, p_k = pair
                 c["ideal"] = c["ideal"] + (l_k * 2.0 ** -frac).T @ (p_k * 1.0)
-                c["kernel"].learn_forward(l_k, p_k, t)  # the kernel's own epoch, on copies
-                c["l"], c["p"], c["steps"] = np.zeros_like(l), np.zeros_like(p), 0
+                c["kernel"].learn_forward(l_k, p_k, t)
                 if k == 1:
                     pp = X.learning_payload(p_k, ql.pre_wide_bits)
                     dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
@@ -778,8 +779,11 @@ def main() -> None:
     elif args.updates:
         probe_updates(args.run, args.batches, args.trained)
     elif args.engine_noise:
-        probe_engine_noise(args.run, args.batches,
-                           tuple(int(k) for k in args.learning_epochs.split(",")))
+        ks = tuple(int(k) for k in args.learning_epochs.split(","))
+        if any(k < 1 or k & (k - 1) for k in ks):
+            parser.error(f"--learning-epochs {args.learning_epochs}: each K is a power of "
+                         "two (the integers average an epoch's payloads with a shift)")
+        probe_engine_noise(args.run, args.batches, ks)
     elif args.learning:
         probe_learning(args.run, args.batches, args.float_payload_bits,
                        args.float_start_integers, args.all_only, args.gain_payload_bits,

@@ -60,14 +60,17 @@ def test_engine_noise_sets_each_learning_projection_against_its_ideal_update(
     """``--engine-noise``: a row per projection with a learning rule (the frozen one has
     none), and the error trace alone follows the ideal update of the same signals (it
     is the engine's factor before its products are rounded), so a wrong trace or payload
-    convention in the probe shows as a low cosine. With ``--learning-epochs 1,3`` a second
+    convention in the probe shows as a low cosine. With ``--learning-epochs 1,4`` a second
     table: K = 1 repeats the run's own rule (the same update, an epoch ideal equal to the
-    ideal), K = 3 learns otherwise."""
+    ideal), K = 4 learns otherwise; K = 3, which a shift cannot average, is refused."""
     run = tmp_path / "run"
     mnist1d.run_mnist1d(tiny_mnist1d(epochs=1, eta_scale={"h0": 0.0}), run,
                         backend="numpy-fixed-chip", quiet=True)
     capsys.readouterr()
-    gap(str(run), "--engine-noise", "--batches", "3", "--learning-epochs", "1,3")
+    with pytest.raises(SystemExit):
+        gap(str(run), "--engine-noise", "--learning-epochs", "1,3")
+    assert "each K is a power of two" in capsys.readouterr().err
+    gap(str(run), "--engine-noise", "--batches", "3", "--learning-epochs", "1,4")
     out = capsys.readouterr().out
     first, second = out.split("learning epochs of K steps")
     rows = [line.split("|")[1:-1] for line in first.splitlines()
@@ -80,6 +83,6 @@ def test_engine_noise_sets_each_learning_projection_against_its_ideal_update(
               if line.startswith(("| h", "| out"))]
     assert [r[0].strip() for r in epochs] == [r[0].strip() for r in rows]
     for r, e in zip(rows, epochs):
-        one, three = (cell.strip() for cell in e[1:])
+        one, four = (cell.strip() for cell in e[1:])
         assert one == f"{r[3].strip()}, {r[4].strip()}; 1.000", (r, e)
-        assert three != one and -1.0 <= float(three.split(";")[1]) <= 1.0
+        assert four != one and -1.0 <= float(four.split(";")[1]) <= 1.0
