@@ -26,8 +26,8 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lava_gle.microcode import learning_rules
-    from lava_gle.numerics.neuron_program import (neuron_program, normaliser_program,
-                                                  unsupported_ops)
+    from lava_gle.numerics.neuron_program import (epoch_program, neuron_program,
+                                                  normaliser_program, unsupported_ops)
     from lava_gle.quantize import quantize_network
     net = load_network(args.net)
     q = quantize_network(net)
@@ -36,13 +36,16 @@ def run(args: argparse.Namespace) -> int:
     normalisers = {ql.name: normaliser_program(ql.norm, ql.rate_signed, net.learning.enabled)
                    for ql in q.layers}
     normalisers = {name: prog for name, prog in normalisers.items() if prog is not None}
+    epochs = ({ql.name: epoch_program(q.epoch_shift) for ql in q.layers}
+              if q.epoch_shift and net.learns else {})
     if args.json:
         def listed(progs):
             return {name: {"instructions": [str(i) for i in prog.instrs],
                            "unsupported_ops": unsupported_ops(prog)}
                     for name, prog in progs.items()}
         print(json.dumps({**rules, "neuron_programs": listed(programs),
-                          "normaliser_programs": listed(normalisers)}, indent=1))
+                          "normaliser_programs": listed(normalisers),
+                          "epoch_programs": listed(epochs)}, indent=1))
         return 0
     print(f"{net.describe()}: learning {'on' if net.learning.enabled else 'off'}")
     for layer, entry in rules.items():
@@ -59,10 +62,13 @@ def run(args: argparse.Namespace) -> int:
                   f"x1_tau={rule['x1_tau']}, gain {rule['gain']:.4g} LSB per x1*e_q")
             for trace, meaning in rule["signals"].items():
                 print(f"  {trace}: {meaning}")
+            if "epoch" in rule:
+                print(f"  {rule['epoch']}")
             print("  " + rule["product_series"].replace("\n", "\n  "))
     if all(r is None for e in rules.values() for r in e.values()):
         print("no plastic projection (learning.enabled is false or eta is 0)")
-    for kind, progs in (("neuron step", programs), ("normalisers", normalisers)):
+    for kind, progs in (("neuron step", programs), ("normalisers", normalisers),
+                        ("learning epoch", epochs)):
         for name, prog in progs.items():
             missing = unsupported_ops(prog)
             print(f"\n[{name}] {kind}: {len(prog)} instructions per neuron and step"

@@ -15,7 +15,8 @@ import numpy as np
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
 from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
-from lava_gle.numerics.neuron_program import normaliser_shape, program_shape, unsupported_ops
+from lava_gle.numerics.neuron_program import (epoch_shape, normaliser_shape, program_shape,
+                                              unsupported_ops)
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",
@@ -86,6 +87,11 @@ class MappingReport:
                 + " per neuron and step (gain products; while learning, 46-bit mean squares "
                 "and inverse square roots: docs/fixed-point.md, \"Neuron-local normalisers "
                 "in integers\")")
+        if prog.get("epoch_instructions_per_neuron"):
+            lines.append("  note: of these, the learning epochs take " + ", ".join(
+                f"{n} {k}" for n, k in prog["epoch_instructions_per_neuron"].items())
+                + " per neuron and step (the summed learning error and payload: "
+                "docs/model.md, \"Learning epochs\")")
         tagged = [r["name"] for r in self.layers if r["tag_bits"] or r["backward_tag_bits"]]
         if tagged:
             lines.append(f"  note: {', '.join(tagged)} store a synaptic tag beside each weight "
@@ -221,7 +227,8 @@ def build_report(mapping: Mapping) -> MappingReport:
                                        product_bits=profile.product_bits,
                                        bounded_error=l.error_bound is not None),
                          normaliser_shape(l.gain_decay is not None,
-                                          l.error_norm_decay is not None, lrn.enabled)]
+                                          l.error_norm_decay is not None, lrn.enabled),
+                         epoch_shape(lrn.epoch_steps) if lrn.enabled else None]
                 for l in net.layers}
     length = {n: sum(len(p) for p in progs if p is not None) for n, progs in programs.items()}
     missing = {n: sorted({op for p in progs if p is not None for op in unsupported_ops(p)})
@@ -230,6 +237,8 @@ def build_report(mapping: Mapping) -> MappingReport:
         "instructions_per_neuron": length,
         "normaliser_instructions_per_neuron": {n: len(progs[1]) for n, progs in
                                                programs.items() if progs[1] is not None},
+        "epoch_instructions_per_neuron": {n: len(progs[2]) for n, progs in
+                                          programs.items() if progs[2] is not None},
         "instructions_per_step": sum(length[l.name] * l.size for l in net.layers),
         "without_public_counterpart": {n: ops for n, ops in missing.items() if ops}}
     network = {"name": net.name, "input": net.input.size, "layers": len(net.layers),

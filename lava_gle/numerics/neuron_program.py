@@ -197,6 +197,29 @@ def normaliser_shape(gain: bool, error: bool, learning: bool) -> Program | None:
     return normaliser_program(nf, True, learning)
 
 
+def epoch_program(shift: int) -> Program:
+    """The neurons' part of a learning epoch of ``2**shift`` steps (``learning.epoch_steps``,
+    :class:`lava_gle.numerics.kernels.LearningEpoch`), batch 1, public operations only.
+
+    Inputs: the step's learning error ``l`` and payload ``p``, and the state: the sums
+    ``lsum`` (24-bit, clipped values counted as ``esum``) and ``psum`` and the count ``c``
+    of steps summed. Each step adds ``l`` and ``p`` and counts; at the epoch's last step
+    (``end`` 1) ``lout`` holds the summed error and ``pout`` the mean payload, ``round(psum
+    2**-shift)``, which the learning engine reads, and the sums and count restart."""
+    out = (Instr("addsat", "lsum", ("lsum", "l")), Instr("add", "psum", ("psum", "p")),
+           Instr("add", "c", ("c", 1)), Instr("ge", "end", ("c", 1 << shift)),
+           Instr("mov", "lout", ("lsum",)), Instr("mulsr", "pout", ("psum", 1, shift)),
+           Instr("sel", "lsum", ("end", 0, "lsum")), Instr("sel", "psum", ("end", 0, "psum")),
+           Instr("sel", "c", ("end", 0, "c")))
+    return Program(out, ("l", "p", "lsum", "psum", "c"), {"lsum": "esum"})
+
+
+def epoch_shape(steps: int) -> Program | None:
+    """:func:`epoch_program` with a placeholder shift, for a mapper's counts without
+    quantising (None for epochs of one step: nothing runs)."""
+    return None if steps == 1 else epoch_program(1)
+
+
 def normaliser_registers(n_steps: int, nf: X.NormaliserFormat, size: int
                          ) -> dict[str, np.ndarray]:
     """The schedule registers of :func:`normaliser_program` after ``n_steps`` updates of

@@ -155,8 +155,15 @@ def test_epoch_steps_are_checked_where_they_are_given():
         make_engine(net, "numpy", optimizer=Adam(lr=1e-3))
 
 
-def test_the_microcode_runs_one_epoch_every_k_steps():
+def test_the_microcode_runs_one_epoch_every_k_steps(tmp_path, capsys):
+    from lava_gle.cli import main
+    from lava_gle.description import save_network
     g = GoldenCase("visible_mlp")
+    save_network(with_epochs(g.net, 8), tmp_path / "net.json")
+    assert main(["microcode", str(tmp_path / "net.json")]) == 0
+    printed = capsys.readouterr().out
+    assert "t_epoch=8" in printed and "one epoch every 8 steps" in printed
+    assert printed.count("learning epoch: 9 instructions per neuron and step\n") == 2
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", QuantizationWarning)
         plain = learning_rules(quantize_network(g.net))
@@ -167,3 +174,43 @@ def test_the_microcode_runs_one_epoch_every_k_steps():
                 assert rule["t_epoch"] == 8 and "8 steps" in rule["epoch"]
                 assert rule["product_series"] == plain[layer][key]["product_series"]
                 assert plain[layer][key]["t_epoch"] == 1 and "epoch" not in plain[layer][key]
+
+
+def test_the_neurons_epoch_program_gives_the_kernels_sums_with_public_operations():
+    """``epoch_program``: each step's error and payload summed, the count, and at every
+    K-th step the summed error and the rounded mean payload the kernel's epoch gives
+    (clips counted alike), in operations public sources show."""
+    from lava_gle.numerics.neuron_program import epoch_program, execute, unsupported_ops
+    q = quantize_network(with_epochs(GoldenCase("visible_mlp").net, 4))
+    layer = FixedKernels(q).layers[1]
+    program = epoch_program(2)
+    assert unsupported_ops(program) == []
+    rng = np.random.default_rng(5)
+    regs = {"lsum": np.zeros((1, 4), np.int64), "psum": np.zeros((1, 4), np.int64),
+            "c": np.zeros((1, 4), np.int64)}
+    clipped = 0
+    for step in range(12):
+        l = rng.integers(-(1 << 22), 1 << 22, (1, 4)) * (4 if step == 5 else 1)
+        p = rng.integers(-127, 128, (1, 4))
+        regs, counts = execute(program, {**regs, "l": l, "p": p})
+        clipped += counts["esum"]
+        pair = layer.epoch.pair(l, p)
+        assert (pair is not None) == bool(regs["end"].all()), step
+        if pair is not None:
+            np.testing.assert_array_equal(regs["lout"], pair[0])
+            np.testing.assert_array_equal(regs["pout"], pair[1])
+    assert clipped == layer.sat.counts["esum.out"] > 0
+
+
+def test_the_mapper_counts_the_epoch_program_per_neuron():
+    from lava_gle.mappings.mapper import map_network
+    from lava_gle.mappings.report import build_report
+    net = GoldenCase("visible_mlp").net
+    report = build_report(map_network(with_epochs(net, 4)))
+    assert "the learning epochs take hidden 9, out 9 per neuron" in report.format_text()
+    plain, epochs = (build_report(map_network(n)).totals["neuron_program"]
+                     for n in (net, with_epochs(net, 4)))
+    assert epochs["epoch_instructions_per_neuron"] == {"hidden": 9, "out": 9}
+    assert plain["epoch_instructions_per_neuron"] == {}
+    assert {n: k - plain["instructions_per_neuron"][n]
+            for n, k in epochs["instructions_per_neuron"].items()} == {"hidden": 9, "out": 9}
