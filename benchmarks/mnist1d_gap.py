@@ -635,6 +635,8 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
     config, data, cfg, net, netq = load_run(run)
     engine = frozen_integers(run, netq, cfg, True)
     q, stats = engine.q, {}
+    for il in engine.kernels.layers:  # every step's pair reaches the probe, whatever the
+        il.epoch = None               # run's epochs: the scratch copies keep their own
 
     def scratch(il, steps: int):
         """A copy of layer kernel ``il`` with arrays of its own, a saturation sink nothing
