@@ -203,6 +203,25 @@ def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tm
     assert w and any(not np.array_equal(ck[k], plain[k]) for k in w)
 
 
+def config_of(tmp_path, monkeypatch, name: str, *argv: str):
+    """The config ``lava-gle experiment NAME --quiet ARGV`` passes to the experiment (the
+    run itself replaced)."""
+    import importlib
+    experiment = importlib.import_module(f"lava_gle.experiments.{name}")
+    seen = []
+    monkeypatch.setattr(experiment, f"run_{name}",
+                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
+    assert main(["experiment", name, "--quiet", *argv, "--out", str(tmp_path)]) == 0
+    return seen[0]
+
+
+def mnist1d_network_of(tmp_path, monkeypatch, *flags: str):
+    """The config and network of ``lava-gle experiment mnist1d --quick FLAGS``."""
+    from lava_gle.experiments import mnist1d
+    config = config_of(tmp_path, monkeypatch, "mnist1d", "--quick", *flags)
+    return config, config.apply_to(mnist1d.build_network(config), mnist1d.SGD_ETA_SCALE)
+
+
 @pytest.mark.parametrize("name, flags, expected", [
     ("mnist1d", [], dict(teach_start=0, target_rate=10.0, n_train=2000)),
     ("mnist1d", ["--teach-start", "120"], dict(teach_start=120)),
@@ -214,13 +233,8 @@ def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tm
 def test_sample_options_reach_the_experiment(tmp_path, monkeypatch, name, flags, expected):
     """--teach-start, --target-rate and --train-samples set the config of the quick run
     (whose own defaults the empty rows show)."""
-    import importlib
-    experiment = importlib.import_module(f"lava_gle.experiments.{name}")
-    seen = []
-    monkeypatch.setattr(experiment, f"run_{name}",
-                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
-    assert main(["experiment", name, "--quick", "--quiet", *flags, "--out", str(tmp_path)]) == 0
-    assert {k: getattr(seen[0], k) for k in expected} == expected
+    config = config_of(tmp_path, monkeypatch, name, "--quick", *flags)
+    assert {k: getattr(config, k) for k in expected} == expected
 
 
 def test_mnist1d_refuses_more_training_sequences_than_it_has():
@@ -242,29 +256,18 @@ def test_mnist1d_refuses_more_training_sequences_than_it_has():
 ])
 def test_yinyangs_sgd_rule_defaults_to_the_chips_recipe(tmp_path, monkeypatch, flags, batch,
                                                         epochs, halve_every):
-    from lava_gle.experiments import yinyang
-    seen = []
-    monkeypatch.setattr(yinyang, "run_yinyang",
-                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
-    assert main(["experiment", "yinyang", "--quiet", *flags, "--out", str(tmp_path)]) == 0
-    assert (seen[0].batch, seen[0].epochs, seen[0].halve_every) == (batch, epochs,
-                                                                     halve_every)
+    config = config_of(tmp_path, monkeypatch, "yinyang", *flags)
+    assert (config.batch, config.epochs, config.halve_every) == (batch, epochs, halve_every)
 
 
 @pytest.mark.parametrize("backend", ["numpy", "numpy-fixed"])
 def test_error_bounds_reach_the_network_of_either_arithmetic(tmp_path, monkeypatch, backend):
     """``--error-bound LAYER=B`` sets the layers' error_bound on float and fixed-point
     runs alike (the float run with the same rule included: it is part of the config)."""
-    from lava_gle.experiments import mnist1d
     from lava_gle.numerics.engine import FixedEngine
-    seen = []
-    monkeypatch.setattr(mnist1d, "run_mnist1d",
-                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
-    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
-                 "--error-bound", "h0=4", "--error-bound", "out=20",
-                 "--out", str(tmp_path)]) == 0
-    assert seen[0].error_bound == {"h0": 4.0, "out": 20.0}
-    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    config, net = mnist1d_network_of(tmp_path, monkeypatch, "--backend", backend,
+                                     "--error-bound", "h0=4", "--error-bound", "out=20")
+    assert config.error_bound == {"h0": 4.0, "out": 20.0}
     assert [layer.error_bound for layer in net.layers] == [4.0] + [None] * 5 + [20.0]
     if backend == "numpy-fixed":
         q = FixedEngine(net).q
@@ -278,16 +281,10 @@ def test_layers_without_bias_reach_the_network_of_either_arithmetic(tmp_path, mo
     """``--no-bias LAYER`` builds LAYER without a bias on float and fixed-point runs alike
     (the float run with the same rule included: it is part of the config); in integers
     the layer then has no bias rule, and the other layers keep theirs."""
-    from lava_gle.experiments import mnist1d
     from lava_gle.numerics.engine import FixedEngine
-    seen = []
-    monkeypatch.setattr(mnist1d, "run_mnist1d",
-                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
-    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
-                 "--no-bias", "h1", "--no-bias", "h0", "--no-bias", "h1",
-                 "--out", str(tmp_path)]) == 0
-    assert seen[0].no_bias == ["h0", "h1"]
-    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    config, net = mnist1d_network_of(tmp_path, monkeypatch, "--backend", backend,
+                                     "--no-bias", "h1", "--no-bias", "h0", "--no-bias", "h1")
+    assert config.no_bias == ["h0", "h1"]
     assert [layer.bias for layer in net.layers] == [False, False] + [True] * 5
     assert not net.initial_biases(0).any() and not net.initial_biases(1).any()
     if backend == "numpy-fixed":
@@ -300,16 +297,12 @@ def test_learning_epochs_reach_the_network_of_either_arithmetic(tmp_path, monkey
                                                                 backend):
     """``--epoch-steps K`` is part of the rule: the network (the float twin's too) learns
     in epochs of K steps, and in integers its learning engines get ``t_epoch`` K."""
-    from lava_gle.experiments import mnist1d
     from lava_gle.microcode import learning_rules
     from lava_gle.numerics.engine import FixedEngine
-    seen = []
-    monkeypatch.setattr(mnist1d, "run_mnist1d",
-                        lambda config, *a, **k: seen.append(config) or {"ok": 1})
-    assert main(["experiment", "mnist1d", "--quick", "--quiet", "--backend", backend,
-                 "--optimizer", "sgd", "--loss", "mse", "--epoch-steps", "4",
-                 "--out", str(tmp_path)]) == 0
-    net = seen[0].apply_to(mnist1d.build_network(seen[0]), mnist1d.SGD_ETA_SCALE)
+    config, net = mnist1d_network_of(tmp_path, monkeypatch, "--backend", backend,
+                                     "--optimizer", "sgd", "--loss", "mse",
+                                     "--epoch-steps", "4")
+    assert config.epoch_steps == 4
     assert net.learning.epoch_steps == 4
     if backend == "numpy-fixed":
         rules = learning_rules(FixedEngine(net).q)
