@@ -26,7 +26,7 @@ import numpy as np
 
 from lava.magma.core.model.py.model import PyLoihiProcessModel
 
-from lava_gle.numerics.kernels import epoch_pair
+from lava_gle.numerics.kernels import learn_in_epochs
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.runtime.shared_memory import SharedCounters
 
@@ -143,9 +143,7 @@ class AbstractGleNeuronsModel(PyLoihiProcessModel):
         if self._learn_synapses or self._sends_l:
             l = k.learning_error(st.e)
         if self._learn_synapses:  # W final for this step before e reaches the backward array
-            pair = epoch_pair(k.epoch, l, p)
-            if pair is not None:
-                k.learn_forward(*pair, row)
+            learn_in_epochs(k.epoch, k.learn_forward, l, p, row)
         self.e_out.send(st.e[0])
         if self._sends_l:
             self.l_out.send(l[0])
@@ -236,9 +234,7 @@ class AbstractGleProjectionModel(_SynapseArrayModel):
         if self._sends_error():
             self.eps = k.error_down(e)[0]
         if self._learning:
-            pair = epoch_pair(k.epoch, l, p)
-            if pair is not None:
-                k.learn_synapses(*pair, row)
+            learn_in_epochs(k.epoch, k.learn_synapses, l, p, row)
 
 
 class AbstractGleBackwardModel(_SynapseArrayModel):
@@ -264,9 +260,7 @@ class AbstractGleBackwardModel(_SynapseArrayModel):
         l = self._learning_error(e)
         self.eps = k.error_down(e)[0]
         if self._learning:
-            pair = epoch_pair(k.epoch, l, r)
-            if pair is not None:
-                k.learn_backward(*pair, row)
+            learn_in_epochs(k.epoch, k.learn_backward, l, r, row)
 
 
 class AbstractStreamSourceModel(PyLoihiProcessModel):

@@ -18,9 +18,9 @@ The synapses learn from the neurons' learning error ``l``: their error ``e``, or
 neuron-local error normaliser ``e / RMS(e)``, which the neurons form (``adapt`` keeps
 their running mean squares) and send beside ``e``, as a chip's neurons send the
 learning engine their post-synaptic trace. With ``learning.epoch_steps`` K > 1 every
-caller of a learning epoch passes the step's pair through :func:`epoch_pair` (the
-kernel's :class:`LearningEpoch`) and learns from the summed error and mean payload it
-returns every K steps.
+caller of a learning epoch runs it through :func:`learn_in_epochs` (the kernel's
+:class:`LearningEpoch`), which learns from the summed error and mean payload every K
+steps.
 
 Under chip timing (fixed point) the projection half is two arrays in two places:
 ``drive`` and ``learn_forward`` (W, on the layer's own cores: its neurons Process), and
@@ -109,7 +109,7 @@ class LearningEpoch:
     learning error summed over the epoch by the neurons (``add_error(sum, l)``, which may
     saturate) and the presynaptic payload summed by the neurons that send it, then
     averaged (``mean_payload(sum)``) at the epoch's last step. Every caller of a learning
-    epoch passes each step's pair through :func:`epoch_pair`; every Process that learns an
+    epoch runs it through :func:`learn_in_epochs`; every Process that learns an
     array of the layer holds its own copy (the same pairs give the same sums)."""
 
     def __init__(self, steps: int, add_error: Callable[[Array, Array], Array],
@@ -157,6 +157,16 @@ def epoch_pair(epoch: LearningEpoch | None, l: Array, p: Array
     """The pair a learning epoch learns from after this step (:class:`LearningEpoch`):
     ``(l, p)`` itself where every step is an epoch (``epoch`` None)."""
     return (l, p) if epoch is None else epoch.pair(l, p)
+
+
+def learn_in_epochs(epoch: LearningEpoch | None, learn: Callable[[Array, Array, int], None],
+                    l: Array, p: Array, t: int) -> None:
+    """Pass step ``t``'s pair through the learning epoch and ``learn(l, p, t)`` (a kernel's
+    ``learn_synapses``, ``learn_forward`` or ``learn_backward``) on the pair of
+    :func:`epoch_pair`, at each epoch's last step (every step without epochs)."""
+    pair = epoch_pair(epoch, l, p)
+    if pair is not None:
+        learn(*pair, t)
 
 
 # -- float ---------------------------------------------------------------------------
@@ -401,16 +411,14 @@ class FloatKernels:
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: the neuron-local normalisers (:meth:`FloatLayer.adapt`),
-        then GLE's own rule (once per learning epoch, :func:`epoch_pair`), or
+        then GLE's own rule (once per learning epoch, :func:`learn_in_epochs`), or
         ``optimizer.step(params, grads)`` on the local signals (keys
         ``W.L``, ``b.L``, ``tau_m.L``), tau_m then clamped."""
         for k, st in zip(self.layers, new):
             k.adapt(st)
         if optimizer is None:
             for k, st, st_old, p in zip(self.layers, new, old, pres):
-                pair = epoch_pair(k.epoch, k.learning_error(st.e), p)
-                if pair is not None:
-                    k.learn_synapses(*pair, t)
+                learn_in_epochs(k.epoch, k.learn_synapses, k.learning_error(st.e), p, t)
                 k.learn_tau(st, st_old, t)
             return
         params, grads = {}, {}
@@ -840,11 +848,9 @@ class FixedKernels:
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of every layer's normalisers, learning-engine rule (once per learning
-        epoch, :func:`epoch_pair`) and integer tau_m learning."""
+        epoch, :func:`learn_in_epochs`) and integer tau_m learning."""
         for k, st in zip(self.layers, new):
             k.adapt(st)
         for k, st, st_old, p in zip(self.layers, new, old, pres):
-            pair = epoch_pair(k.epoch, k.learning_error(st.e), p)
-            if pair is not None:
-                k.learn_synapses(*pair, t)
+            learn_in_epochs(k.epoch, k.learn_synapses, k.learning_error(st.e), p, t)
             k.learn_tau(st, st_old, t)
