@@ -75,11 +75,11 @@ def test_an_epoch_of_one_step_is_gles_rule_bit_for_bit(backend):
     g = GoldenCase("visible_mlp")
     net = with_normalisers(g.net)
     plain, epochs = quiet_engine(net, backend), quiet_engine(net, backend)
+    floating = epochs.kernels.arithmetic == "float"
     for k in epochs.kernels.layers:
         assert k.epoch is None
-        k.epoch = LearningEpoch(1, np.add if k.arithmetic == "float" else k._add_error,
-                                lambda p: p / 1 if k.arithmetic == "float"
-                                else X.shift_round(p, 0))
+        k.epoch = LearningEpoch(1, np.add if floating else k._add_error,
+                                (lambda p: p / 1) if floating else (lambda p: X.shift_round(p, 0)))
     ra = plain.run(g.inputs, g.targets, record=["e"])
     rb = epochs.run(g.inputs, g.targets, record=["e"])
     start = quiet_engine(net, backend).kernels.layers[1]
