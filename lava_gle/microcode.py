@@ -14,7 +14,9 @@ Signals (``docs/fixed-point.md``, "Learning"):
   bits) gives ``x1 = p / 2``; signed rates are sent as ``p + 128`` and read as ``x1 - 64``.
   The postsynaptic neuron sends its error trace, stochastically rounded, split
   ``y2 = e_q+``, ``y3 = e_q-``, and the bAP ``y0 = (e_q != 0)``.
-- bias array: a bias neuron with constant payload 254 (``x1 = 127``) into each neuron.
+- bias array: a bias neuron with a constant payload into each neuron: 254 (``x1 = 127``)
+  under compensated rules; under exact rules 128 (``x1 = 64``), halved down to 8 where the
+  biases learn more slowly than the least rule on 128 allows (``BiasRule.payload``).
 - backward array (transpose mode, layers above the first): presynaptic error payload
   ``2 (e_q + 64)`` (``x1 - 64 = e_q``; payload 0 when ``e_q == 0``), postsynaptic rate
   trace ``y2`` (``y2 - 64`` when signed) and bAP ``y0 = (p != 0)``: the same products as
@@ -133,7 +135,8 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
         entry = {"weights": _entry(rule_string(q.rule), q.rule, fwd_signals, t_epoch),
                  "biases": None, "backward_weights": None}
         if q.bias_rule is not None:
-            sig = dict(fwd_signals, x1="bias neuron, constant payload 254 (x1 = 127)")
+            sig = dict(fwd_signals, x1=f"bias neuron, constant payload {q.bias_rule.payload} "
+                                       f"(x1 = {q.bias_rule.x1})")
             entry["biases"] = _entry(rule_string(q.bias_rule), q.bias_rule, sig, t_epoch)
         if i > 0:
             below = qnet.layers[i - 1]

@@ -37,6 +37,25 @@ def test_every_projection_gets_forward_bias_and_backward_rules(products, forward
     assert "(y2-64)" in back["dw"] and back["product_series"].count("Product:") == backward
 
 
+@pytest.mark.parametrize("products", [None, "compensated"])
+def test_the_bias_rule_names_the_payload_of_its_bias_neuron(products):
+    """The bias array's x1 signal and the manifest's bias rule give the payload the
+    quantiser chose (under exact rules 128 or narrower, 254 under compensated ones)."""
+    net = load_network(GOLDEN.format("visible_mlp"))
+    if products is not None:
+        net = dataclasses.replace(net, fixed_point={**net.fixed_point,
+                                                    "learning_products": products})
+    qnet = quantize_network(net)
+    rules = learning_rules(qnet)
+    manifest = qnet.manifest()["layers"]
+    for q, layer in zip(qnet.layers, manifest):
+        payload = q.bias_rule.payload
+        assert payload in (X.BIAS_PAYLOADS_EXACT if products is None else (X.BIAS_PAYLOAD,))
+        assert rules[q.name]["biases"]["signals"]["x1"] == (
+            f"bias neuron, constant payload {payload} (x1 = {payload // 2})")
+        assert layer["learning"]["biases"]["payload"] == payload
+
+
 def test_compiled_scaling_matches_the_rule_constants():
     rule = X.LearningRuleConstants(mant=5, s_exp=5, pre_signed=False)
     ps = compile_rule(rule_string(rule)).dw

@@ -20,7 +20,8 @@ soma block of ``n`` neurons:
   ``+ n_{l+1}`` (one per error of the layer above; ``n p_b`` when split) ``+ n`` on the
   output layer (one target value per output neuron) ``+ 1`` when the layer has biases (the
   bias neuron's constant payload, as the fixed-point learning rule of :mod:`lava_gle.microcode`
-  learns b through a bias array; the bias neuron itself is shared and not counted). With
+  learns b through a bias array; the bias neurons, one per payload in use, are shared and not
+  counted). With
   learning, an input whose summed payload cannot also be the learning trace arrives twice
   (a second, 8-bit learning payload on an axon of its own, "One payload per spike" in
   ``docs/fixed-point.md``): signed rates (and the signed input) into ``W_l``, rates that

@@ -65,7 +65,6 @@ _ACC_FRAC, _ACC_LO, _ACC_HI = X.ACC_FRAC, X._ACC_LO, X._ACC_HI
 _FRAC_MASK = (1 << X.ACC_FRAC) - 1
 _W_MIN, _W_MAX, _TRACE_MAX = X.W_MIN, X.W_MAX, X.ERR_TRACE_MAX
 _X1_MAX, _F_LO, _F_HI = (1 << X.TRACE_BITS) - 1, -(1 << X.TRACE_BITS), (1 << X.TRACE_BITS) - 1
-_BIAS_X1 = min(X.BIAS_PAYLOAD // 2, _X1_MAX)  # pre_trace of the bias neuron's payload (even)
 _GOLDEN, _MIX1, _MIX2, _STEP = X._GOLDEN, X._MIX1, X._MIX2, X._STEP
 _U64 = np.uint64
 _DITHER_STREAM, _PRE_STREAM = X._DITHER_STREAM, X._PRE_STREAM
@@ -611,7 +610,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     n_w = _round_into(w, acc, active, _counter_base(seed, w_stream, w_step), per_synapse)
     n_b = 0
     if has_bias:
-        b_x1 = X.BIAS_PAYLOAD_EXACT // 2 if cfg[16] != 0 else _BIAS_X1
+        b_x1 = cfg[17]
         bias_pre = np.full((batch, 1), b_x1 - 64 if b_f_signed else b_x1, np.int64)
         wb = b.reshape(n, 1)
         acc, n_bacc = _accumulate(wb, np.ones((batch, 1), np.int64), bias_pre, e_q,
@@ -629,7 +628,7 @@ _NO_BIAS = np.zeros(0, np.int64)
 
 def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
                   rule: X.LearningRuleConstants,
-                  bias_rule: X.LearningRuleConstants | None, pre_shift: int) -> Array:
+                  bias_rule: X.BiasRule | None, pre_shift: int) -> Array:
     """The constants of :func:`_learn` as one int64 array (cached: rules are values)."""
     key = (trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
     cfg = _CONFIGS.get(key)
@@ -639,7 +638,8 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
                         rule.mant, rule.s_exp, rule.overflow_shift, rule.pre_signed,
                         bias_rule is not None,
                         br.mant, br.s_exp, br.overflow_shift, br.pre_signed, pre_shift,
-                        rule.compensation(), br.compensation(), rule.exact, br.exact],
+                        rule.compensation(), br.compensation(), rule.exact, br.exact,
+                        0 if bias_rule is None else bias_rule.x1],
                        np.int64)
         _CONFIGS[key] = cfg
     return cfg
@@ -677,7 +677,7 @@ def transpose_drift(w, back, rows, row_sq):
 
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: X.LearningRuleConstants,
-                     bias_rule: X.LearningRuleConstants | None, seed: int, layer: int,
+                     bias_rule: X.BiasRule | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
                      active: Array | None = None) -> tuple[int, int, int, int]:

@@ -579,6 +579,38 @@ class LearningRuleConstants:
         return 0 if self.exact else 1 << (self.s_exp - 1)
 
 
+#: Constant payload of a bias neuron under a compensated rule (x1 = 127).
+BIAS_PAYLOAD = 254
+#: The bias neuron's payloads under an exact rule, the first the widest (x1 = 64 .. 4): on
+#: the doubled error trace every product ``m x1 2 e_q >> 3 = m x1 e_q / 4`` is exact.
+BIAS_PAYLOADS_EXACT = (128, 64, 32, 16, 8)
+
+
+@dataclass(frozen=True)
+class BiasRule(LearningRuleConstants):
+    """A bias array's rule: the biases learn as synapses from a bias neuron whose constant
+    payload ``payload`` gives the presynaptic trace ``x1`` (never coarsened; unsigned).
+    Under an exact rule the payload is one of :data:`BIAS_PAYLOADS_EXACT`, so the products
+    stay exact, and a smaller payload gives a smaller step per unit of ``e_q`` than the
+    least mantissa and exponent do (:func:`lava_gle.quantize.rules.choose_rules`); under a
+    compensated rule it is :data:`BIAS_PAYLOAD`."""
+
+    payload: int | None = None  # None: the widest for the rule's kind
+
+    def __post_init__(self) -> None:
+        allowed = BIAS_PAYLOADS_EXACT if self.exact else (BIAS_PAYLOAD,)
+        if self.payload is None:
+            object.__setattr__(self, "payload", allowed[0])
+        if self.payload not in allowed or self.pre_signed:
+            raise ValueError(f"an {'exact' if self.exact else 'compensated'} bias rule "
+                             f"takes an unsigned payload of {allowed}, not {self.payload}")
+
+    @property
+    def x1(self) -> int:
+        """The bias neuron's presynaptic trace (:func:`pre_trace` of its payload)."""
+        return min(self.payload // 2, (1 << TRACE_BITS) - 1)
+
+
 _ACC_LO, _ACC_HI = -(1 << ACC_BITS) - 1, (1 << ACC_BITS) - 1
 
 
@@ -738,13 +770,6 @@ def transpose_drift(w: Array, back: Array, rows: Array, row_sq: Array) -> tuple[
     return largest, change
 
 
-#: Constant payload of a bias neuron (x1 = 127): biases learn as its synapses.
-BIAS_PAYLOAD = 254
-#: The bias neuron's payload for an exact bias rule (x1 = 64): on the doubled error trace
-#: every product ``m 64 2 e_q >> 3 = 16 m e_q`` is exact.
-BIAS_PAYLOAD_EXACT = 128
-
-
 def active_rows(e_q: Array) -> Array:
     """Rows (postsynaptic neurons) whose error trace ``e_q`` [..., n] is non-zero in some
     batch element. Only these rows' synapses can change in a learning epoch: a row with
@@ -755,14 +780,14 @@ def active_rows(e_q: Array) -> Array:
 
 
 def update_projection(w: Array, b: Array | None, p: Array, e_q: Array, pre_signed: bool,
-                      rule: LearningRuleConstants, bias_rule: LearningRuleConstants | None,
+                      rule: LearningRuleConstants, bias_rule: BiasRule | None,
                       rand_w, rand_b, pre_shift: int = 0, dither_pre: Array | None = None
                       ) -> tuple[Array, Array | None, tuple[int, int]]:
     """One learning epoch of a projection (or of some of its rows): weights w [n, m] from
     the presynaptic payloads ``p`` [..., m] (traced as :func:`pre_trace` with
     ``pre_shift`` and ``dither_pre``) and the error trace ``e_q`` [..., n]
     (:func:`error_trace`), biases b [n] (when ``bias_rule``) as synapses from a bias neuron
-    with payload :data:`BIAS_PAYLOAD` (never coarsened). ``rand_w``, ``rand_b``: the step's
+    with the rule's payload (never coarsened). ``rand_w``, ``rand_b``: the step's
     rounding numbers of these rows (:func:`rounding_draws`).
 
     Returns ``(w', b', (weight clips, bias clips, accumulator clips))``, the last of the
@@ -772,8 +797,7 @@ def update_projection(w: Array, b: Array | None, p: Array, e_q: Array, pre_signe
     w, n_w, n_acc = synapse_update(w, x0, x1, e_q, rule, rand_w)
     n_b = 0
     if bias_rule is not None:
-        payload = BIAS_PAYLOAD_EXACT if bias_rule.exact else BIAS_PAYLOAD
-        bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), payload), False)
+        bx0, bx1 = pre_trace(np.full(e_q.shape[:-1] + (1,), bias_rule.payload), False)
         wb, n_b, n_bacc = synapse_update(b[:, None], bx0, bx1, e_q, bias_rule, rand_b)
         b, n_acc = wb[:, 0], n_acc + n_bacc
     return w, b, (n_w, n_b, n_acc)
@@ -781,7 +805,7 @@ def update_projection(w: Array, b: Array | None, p: Array, e_q: Array, pre_signe
 
 def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift: int,
                      pre_signed: bool, rule: LearningRuleConstants,
-                     bias_rule: LearningRuleConstants | None, seed: int, layer: int,
+                     bias_rule: BiasRule | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
                      active: Array | None = None) -> tuple[int, int, int, int]:

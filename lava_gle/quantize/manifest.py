@@ -130,4 +130,6 @@ def _rule_dict(rule: X.LearningRuleConstants, target: float) -> dict:
     return {"mantissa": rule.mant, "s_exp": rule.s_exp,
             "pre_signed": rule.pre_signed, "overflow_shift": rule.overflow_shift,
             "exact": rule.exact, "gain": gain, "gain_target": target,
-            "gain_rel_error": gain / target - 1.0 if target > 0 else 0.0}
+            "gain_rel_error": gain / target - 1.0 if target > 0 else 0.0,
+            **({"payload": rule.payload, "x1": rule.x1} if isinstance(rule, X.BiasRule)
+               else {})}

@@ -73,12 +73,14 @@ class QuantizedLayer:
         Biases, ``b = wb * 2**b_exp``; ``b_shift`` turns ``wb`` into the potential format.
     back_shift : int or None
         Turns ``e @ w`` into the error format of the layer below (None for the first layer).
-    rule, bias_rule : LearningRuleConstants or None
-        Learning-engine form of the weight and bias updates (None without learning).
+    rule, bias_rule : LearningRuleConstants, BiasRule or None
+        Learning-engine form of the weight and bias updates (None without learning); the
+        bias rule names its bias neuron's payload.
     tau : TauLearning or None
         Integer tau_m learning (``learning.learn_tau``), see docs/fixed-point.md.
     gain_target, bias_gain_target : float
-        The wanted weight and bias gains (LSB per unit of x1*e_q per step).
+        The wanted weight and bias gains (LSB per unit of x1*e_q per step; the biases'
+        x1 is their bias neuron's, ``bias_rule.payload``).
     norm : NormaliserFormat or None
         The layer's neuron-local normalisers (``gain_decay``, ``error_norm_decay``) in
         integers; None without.
@@ -124,7 +126,7 @@ class QuantizedLayer:
     b_shift: int
     back_shift: int | None
     rule: X.LearningRuleConstants | None
-    bias_rule: X.LearningRuleConstants | None
+    bias_rule: X.BiasRule | None
     tau: X.TauLearning | None
     pre_bits: int
     pre_signed: bool

@@ -31,11 +31,12 @@ class LayerLearning:
     ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, the presynaptic
     trace ``pre_trace_coarsening`` bits coarser than the payload's own
     (:func:`~lava_gle.numerics.fixed.pre_trace`), and the wanted gains ``gain_target``,
-    ``bias_gain_target`` (LSB per unit of x1*e_q per step) at these traces.
+    ``bias_gain_target`` (LSB per unit of x1*e_q per step, the biases' at their payload)
+    at these traces.
     """
 
     rule: X.LearningRuleConstants | None
-    bias_rule: X.LearningRuleConstants | None
+    bias_rule: X.BiasRule | None
     trace_shift: int
     trace_coarsening: int
     pre_trace_coarsening: int
@@ -57,6 +58,31 @@ def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.Learni
     return min(rules, key=lambda r: (abs(math.log(r.gain() / gain)), r.s_exp))
 
 
+def _bias_rules(exact: bool) -> list[X.BiasRule]:
+    """Every bias rule, widest payload first: an exact rule's any mantissa on each payload
+    of :data:`~lava_gle.numerics.fixed.BIAS_PAYLOADS_EXACT`, a compensated rule's on
+    :data:`~lava_gle.numerics.fixed.BIAS_PAYLOAD`."""
+    if exact:
+        return [X.BiasRule(m, e, False, True, p) for p in X.BIAS_PAYLOADS_EXACT
+                for m in range(1, 8) for e in range(0, 15)]
+    return [X.BiasRule(m, e, False, False, X.BIAS_PAYLOAD) for m in range(1, 8)
+            for e in range(1, 16)]
+
+
+def _bias_rule(target: float, rules: list[X.BiasRule], per_full) -> X.BiasRule:
+    """The bias rule for ``target`` LSB per unit of the widest payload's ``x1 * e_q``: the
+    closest on the widest payload whose closest is within :data:`GAIN_TOLERANCE` (a
+    narrower payload halves the step per unit of ``e_q``, so a gain between or below the
+    least mantissas is met without a coarser error trace), else the closest of all."""
+    def off(r: X.BiasRule) -> float:
+        return abs(math.log(per_full(r) / target))
+
+    closest = [min((r for r in rules if r.payload == p), key=lambda r: (off(r), r.s_exp))
+               for p in dict.fromkeys(r.payload for r in rules)]
+    return next((r for r in closest if abs(per_full(r) / target - 1.0) <= GAIN_TOLERANCE),
+                min(closest, key=off))
+
+
 def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
     if abs(got / wanted - 1.0) > GAIN_TOLERANCE:
         warnings.warn(f"layer {layer!r}: {what} learning gain {wanted:.4g} is approximated "
@@ -67,8 +93,7 @@ def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
 def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                  layer: str, pre_max: int = 0,
                  exact: bool = False) -> tuple[X.LearningRuleConstants,
-                                                        X.LearningRuleConstants | None, int,
-                                                        int]:
+                                               X.BiasRule | None, int, int]:
     """Learning-engine constants of a layer's weights and biases, and how many bits
     coarser the traces must be: in all (``k``), and of these on the presynaptic trace
     (``a``, at most ``pre_max``); the error trace is ``k - a`` bits coarser than its range
@@ -89,10 +114,12 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     is lowered where the bias gain would otherwise fall below the engine's smallest; where
     even ``a = 0`` leaves it below half the smallest, ``k`` grows until the bias reaches
     the smallest (a :class:`BiasTraceWarning`) and the weight rule follows the coarser
-    trace.
+    trace. The engine's smallest bias rule is that of the narrowest bias payload: under
+    exact rules the bias neuron's payload is halved (down to 8) where no rule on the
+    widest is within :data:`GAIN_TOLERANCE` of the bias gain (:func:`_bias_rule`).
     ``exact``: exact rules (:class:`~lava_gle.numerics.fixed.LearningRuleConstants`):
     the weights' mantissa 4 on the doubled error trace (gains powers of two), the biases'
-    any mantissa from a bias payload of x1 = 64 (``bias_gain`` is per unit of
+    any mantissa from a bias payload of x1 = 64 or narrower (``bias_gain`` is per unit of
     ``64 e_q`` then).
     Returns ``(rule, bias_rule, k, a)``.
     """
@@ -108,9 +135,13 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     a = min(pre_max, k)
     bias_rule = None
     if bias_gain is not None:
-        bias_rules = ([X.LearningRuleConstants(m, e, False, True) for m in range(1, 8)
-                       for e in range(0, 15)] if exact else _rules(range(1, 8), False))
-        smallest = min(r.gain() for r in bias_rules)
+        bias_rules = _bias_rules(exact)
+        full = bias_rules[0].x1  # the payload ``bias_gain`` is given for
+
+        def per_full(r: X.BiasRule) -> float:  # r's gain per unit of full x1 * e_q
+            return r.gain() * r.x1 / full
+
+        smallest = min(per_full(r) for r in bias_rules)
         while a > 0 and bias_gain * 2.0 ** (k - a) < smallest / 2:
             a -= 1  # the bias needs these bits off the error trace
         if bias_gain * 2.0 ** (k - a) < smallest / 2:
@@ -132,8 +163,8 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                 "bias format (fixed_point.bias_exp) avoids this where the biases fit",
                 layer), stacklevel=5)
         target = bias_gain * 2.0 ** (k - a)
-        bias_rule = _closest_rule(target, bias_rules)
-        _warn_gain(bias_rule.gain(), target, layer, "bias")
+        bias_rule = _bias_rule(target, bias_rules, per_full)
+        _warn_gain(per_full(bias_rule), target, layer, "bias")
     _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
     return rule, bias_rule, k, a
 
@@ -158,7 +189,7 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
     """
     y_bits = int(math.floor(math.log2(X.ERR_TRACE_MAX / trace_range)))
     gain = eta * 2.0 ** (1 - pre_bits) * 2.0 ** -y_bits / 2.0 ** w_exp
-    bias_x1 = X.BIAS_PAYLOAD_EXACT // 2 if exact else X.BIAS_PAYLOAD // 2
+    bias_x1 = (X.BIAS_PAYLOADS_EXACT[0] if exact else X.BIAS_PAYLOAD) // 2
     bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / bias_x1
     rule = bias_rule = None
     coarser = pre_coarser = 0
@@ -168,6 +199,8 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
         coarser -= pre_coarser
         y_bits -= coarser
         gain, bias_gain = gain * 2.0 ** (coarser + pre_coarser), bias_gain * 2.0 ** coarser
+        if bias_rule is not None:  # per unit of x1 * e_q at the payload chosen
+            bias_gain *= bias_x1 / bias_rule.x1
     trace_shift = e_bits - y_bits
     if rule is not None and trace_shift >= e_width:
         raise QuantizationError(

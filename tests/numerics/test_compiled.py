@@ -264,6 +264,10 @@ RULES = st.builds(X.LearningRuleConstants, mant=st.integers(1, 7), s_exp=st.inte
                   pre_signed=st.booleans()) | st.builds(
     X.LearningRuleConstants, mant=st.just(4), s_exp=st.integers(0, 14), pre_signed=st.booleans(),
     exact=st.just(True))  # exact: the doubled error trace, no compensation
+BIAS_RULES = st.builds(X.BiasRule, mant=st.integers(1, 7), s_exp=st.integers(1, 15),
+                       pre_signed=st.just(False)) | st.builds(
+    X.BiasRule, mant=st.integers(1, 7), s_exp=st.integers(0, 14), pre_signed=st.just(False),
+    exact=st.just(True), payload=st.sampled_from(X.BIAS_PAYLOADS_EXACT))
 
 
 @SETTINGS
@@ -296,7 +300,7 @@ def test_learning_accumulator(seed, n, m, batch, rule, sparse):
 @SETTINGS
 @given(seed=SEEDS, n=st.integers(1, 10), m=st.integers(1, 10), batch=BATCHES,
        trace_shift=st.integers(-2, 14), pre_signed=st.booleans(), rule=RULES,
-       bias_rule=st.none() | RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
+       bias_rule=st.none() | BIAS_RULES, layer=st.integers(0, 6), step=st.integers(0, 10 ** 9),
        rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
        sparse=st.booleans(), pre_shift=st.sampled_from([0, 0, 1, 3, 6]),
        rounding=st.none() | st.tuples(st.integers(0, 2 ** 34), st.integers(0, 10 ** 9)),
@@ -378,9 +382,10 @@ def test_learn_projection_reaches_every_saturation():
     w, b = ints(rng, X.W_MIN, X.W_MAX, (6, 8), 0.5), ints(rng, X.W_MIN, X.W_MAX, (6,), 0.5)
     p, e = ints(rng, 0, 255, (3, 8)), ints(rng, -5000, 5000, (3, 6), 0.5)
     w2, b2 = w.copy(), b.copy()
-    want = X.learn_projection(w, b, p, e, 4, False, rule, rule, 1, 0, 7, True)
+    bias_rule = X.BiasRule(7, 15, False)
+    want = X.learn_projection(w, b, p, e, 4, False, rule, bias_rule, 1, 0, 7, True)
     assert all(want)
-    assert C.learn_projection(w2, b2, p, e, 4, False, rule, rule, 1, 0, 7, True) == want
+    assert C.learn_projection(w2, b2, p, e, 4, False, rule, bias_rule, 1, 0, 7, True) == want
     assert np.array_equal(w, w2) and np.array_equal(b, b2)
 
 
@@ -414,9 +419,11 @@ def test_batch_sums_are_exact_at_the_float32_bound(batch, rule):
     e = np.full((batch, 3), 1 << 20)
     e[:, 1] = -(1 << 20)  # traces saturate at -+63 (doubled: 126) on every element
     w2, b2 = w.copy(), b.copy()
-    want = X.learn_projection(w, b, p, e, 0, False, rule, rule, 1, 0, 7, True)
+    bias_rule = X.BiasRule(rule.mant, rule.s_exp, False, rule.exact,
+                           X.BIAS_PAYLOADS_EXACT[0] if rule.exact else X.BIAS_PAYLOAD)
+    want = X.learn_projection(w, b, p, e, 0, False, rule, bias_rule, 1, 0, 7, True)
     assert want[0] == 3 * batch  # every trace at its limit
-    assert C.learn_projection(w2, b2, p, e, 0, False, rule, rule, 1, 0, 7, True) == want
+    assert C.learn_projection(w2, b2, p, e, 0, False, rule, bias_rule, 1, 0, 7, True) == want
     np.testing.assert_array_equal(w2, w)
     np.testing.assert_array_equal(b2, b)
 

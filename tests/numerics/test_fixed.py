@@ -209,6 +209,36 @@ def test_exact_rule_removes_the_compensations_overshoot():
     assert q.tolist() == [62, -62, 62, 0] and n == 2
 
 
+@pytest.mark.parametrize("payload", X.BIAS_PAYLOADS_EXACT)
+def test_a_bias_rules_payload_sets_its_step_exactly(payload):
+    """An exact bias rule learns as synapses from a bias neuron of the rule's payload:
+    the accumulator moves by ``mant x1 e_q / 4`` units of ``2**(s_exp - 7)`` LSB with
+    ``x1 = payload / 2``, exactly (no floor lost), and the biases stochastically rounded
+    from it move that much on average."""
+    rule = X.BiasRule(3, 2, False, True, payload)
+    assert rule.x1 == payload // 2
+    n = 4000
+    e_q = np.full(n, 25)
+    doubled, _ = X.error_trace(e_q, 0, None, doubled=True)
+    step = 3 * rule.x1 * 25 / 4 * 2.0 ** (rule.s_exp - X.ACC_FRAC)  # LSB per update
+    b = np.zeros(n, np.int64)
+    _, b2, _ = X.update_projection(np.zeros((n, 1), np.int64), b, np.zeros(1, np.int64),
+                                   doubled, False, X.LearningRuleConstants(4, 0, False, True),
+                                   rule, np.zeros((n, 1), np.int64),
+                                   X.counter_bits(5, 1, 0, X.ACC_FRAC, (n, 1)))
+    assert np.all(np.abs(b2 - step) < 1)  # each a rounding of the exact step
+    assert np.mean(b2) == pytest.approx(step, abs=4 * 0.5 / np.sqrt(n))
+
+
+def test_a_bias_rules_payload_is_one_its_products_keep_exact():
+    with pytest.raises(ValueError, match="exact bias rule takes an unsigned payload"):
+        X.BiasRule(1, 0, False, True, 254)
+    with pytest.raises(ValueError, match="compensated bias rule"):
+        X.BiasRule(1, 1, False, False, 128)
+    assert X.BiasRule(1, 0, False, True).payload == X.BIAS_PAYLOADS_EXACT[0]
+    assert X.BiasRule(1, 1, False).x1 == 127
+
+
 @pytest.mark.parametrize("mant,pre_signed,s_exp,exact", [(5, False, 2, False),
                                                          (7, True, 2, False),
                                                          (4, True, 0, True)])

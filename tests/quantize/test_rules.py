@@ -52,11 +52,15 @@ def test_a_bias_too_slow_even_at_the_weights_trace_takes_a_coarser_trace_of_its_
         rule, bias_rule, k, a = choose_rules(gain, bias_gain, False, "a", pre_max=3,
                                              exact=exact)
     assert [w.message.layer for w in rec if w.category is BiasTraceWarning] == ["a"]
-    smallest = (X.LearningRuleConstants(1, 0, False, True) if exact else
-                X.LearningRuleConstants(1, 1, False)).gain()  # mantissa 1, least s_exp
+    # mantissa 1, least s_exp, narrowest payload; gains per unit of the widest's x1 * e_q
+    least = (X.BiasRule(1, 0, False, True, X.BIAS_PAYLOADS_EXACT[-1]) if exact else
+             X.BiasRule(1, 1, False))
+    widest = X.BIAS_PAYLOADS_EXACT[0] // 2 if exact else least.x1
+    smallest = least.gain() * least.x1 / widest
     assert a == 0  # the bias sees all k bits
     assert bias_gain * 2.0 ** k >= smallest > bias_gain * 2.0 ** (k - 1)
-    assert bias_rule.gain() == pytest.approx(bias_gain * 2.0 ** k, rel=0.5)
+    assert bias_rule.gain() * bias_rule.x1 / widest == pytest.approx(bias_gain * 2.0 ** k,
+                                                                     rel=0.5)
     # the weights follow the coarser trace: their rule is the closest at 2**k
     rules = ([X.LearningRuleConstants(4, e, False, True) for e in range(15)] if exact else
              [X.LearningRuleConstants(m, e, False) for m in range(4, 8) for e in range(1, 16)])
@@ -153,3 +157,62 @@ def test_exact_rules_are_mantissa_4_at_the_same_gains(gain):
     # the bias rule is exact too (bias payload x1 = 64 on the doubled trace)
     assert bias_rule.exact
     assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
+
+
+def _bias_per_widest(rule: X.BiasRule) -> float:
+    """An exact bias rule's gain per unit of the widest payload's ``x1 * e_q``."""
+    return rule.gain() * rule.x1 / (X.BIAS_PAYLOADS_EXACT[0] // 2)
+
+
+@pytest.mark.parametrize("bias_gain", np.geomspace(2.0 ** -11, 1.0, 97))
+def test_exact_bias_gains_are_met_by_a_narrower_bias_payload_not_a_coarser_trace(bias_gain):
+    """Under exact rules a bias gain down to 2**-11 LSB per unit of ``64 e_q`` (16 x below
+    the least rule on payload 128) is met to the 3-bit mantissa's resolution (within
+    half its widest spacing, 4 -> 5) with no coarser trace: the bias neuron's payload
+    halves instead. Before, 0.001024 (the online MNIST-1D recipe's h3-out at eta 4e-6) was
+    approximated by 0.001953 (+91 %)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", BiasTraceWarning)
+        _, bias_rule, k, a = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+    assert (k, a) == (0, 0)
+    assert bias_rule.exact and bias_rule.payload in X.BIAS_PAYLOADS_EXACT
+    assert abs(math.log(_bias_per_widest(bias_rule) / bias_gain)) <= math.log(1.25) / 2 + 1e-12
+
+
+@pytest.mark.parametrize("bias_gain", [0.001024, 0.0007, 0.0015])
+def test_a_bias_gain_the_widest_payload_misses_warns_no_more(bias_gain):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+    assert not [w for w in caught if "bias" in str(w.message)]
+    assert bias_rule.payload < X.BIAS_PAYLOADS_EXACT[0]
+    assert _bias_per_widest(bias_rule) == pytest.approx(bias_gain, rel=GAIN_TOLERANCE)
+
+
+@pytest.mark.parametrize("bias_gain", np.geomspace(2.0 ** -9 * 0.9, 1.0, 41))
+def test_a_bias_gain_the_widest_payload_meets_keeps_it(bias_gain):
+    """Where a rule on payload 128 is within the tolerance, the rule is the closest there,
+    as before bias payloads could narrow (so such networks keep their integers)."""
+    _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+    widest = [X.BiasRule(m, e, False, True) for m in range(1, 8) for e in range(15)]
+    best = min(widest, key=lambda r: (abs(math.log(r.gain() / bias_gain)), r.s_exp))
+    if abs(best.gain() / bias_gain - 1) <= GAIN_TOLERANCE:
+        assert bias_rule == best
+
+
+def test_compensated_bias_rules_keep_the_full_payload():
+    _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, 0.001024, False, "a")
+    assert bias_rule.payload == X.BIAS_PAYLOAD and bias_rule.x1 == 127
+
+
+def test_the_bias_gain_target_is_per_unit_of_the_chosen_payloads_x1():
+    """layer_learning's ``bias_gain_target`` (the manifest's) is in the units of the bias
+    rule it chose: LSB per unit of its own ``x1 * e_q``."""
+    eta, y_bits, b_exp = 0.262, 10, -8  # 0.001024 LSB per unit of 64 e_q: payload 64
+    got = layer_learning(eta, True, True, 18, 63 * 2.0 ** -y_bits, 7, True, -12, b_exp, "a",
+                         exact=True)
+    k = got.trace_coarsening
+    assert got.bias_rule.payload < X.BIAS_PAYLOADS_EXACT[0]
+    assert got.bias_gain_target == pytest.approx(
+        eta * 2.0 ** (k - y_bits - b_exp) / got.bias_rule.x1)
+    assert got.bias_rule.gain() == pytest.approx(got.bias_gain_target, rel=GAIN_TOLERANCE)
