@@ -3,7 +3,7 @@
 An integer run resumed under another arithmetic (a rounding changed between lava-gle
 versions) would continue with numbers neither arithmetic produces. The fingerprint is the
 hash of a few dozen steps of two small learning networks that between them use every
-integer feature (biases, weight tags, gains and error normalisers, tau learning, both
+integer feature (biases, on a narrower bias payload too, weight tags, gains and error normalisers, tau learning, both
 timings and learning-product modes, the default one included) with their saturation
 counters (a checkpoint holds the counts by name); integer steps give the same numbers on
 any CPU.
@@ -33,7 +33,8 @@ def _spec(timing: str, products: str | None, normalised: bool) -> dict:
             "fixed_point": {"timing": timing, **({} if products is None else
                                                   {"learning_products": products})},
             "layers": [hidden,
-                       {"name": "g", "size": 4, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu"},
+                       {"name": "g", "size": 4, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu",
+                        "fixed_point": {"bias_exp": -3}},  # exact: a narrower bias payload
                        {"name": "out", "size": 2, "tau_m": 1.0, "tau_r": 1.0,
                         "phi": "linear"}],
             "learning": {"enabled": True, "eta": 0.05, "gamma": 0.3, "beta": 1.0,

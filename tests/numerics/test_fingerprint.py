@@ -7,7 +7,7 @@ from lava_gle.numerics import fingerprint, ops
 #: steps). When a change of the arithmetic (or of the saturation counters a run records)
 #: is meant, put the new value here: checkpoints of fixed-point runs written before are
 #: then refused as different runs.
-FINGERPRINT = "01a5e90d90e596b0"
+FINGERPRINT = "2b5011cc4ebed5f1"
 
 
 @pytest.fixture
@@ -54,12 +54,21 @@ def test_the_fingerprint_changes_with_the_default_learning_rule(fresh, monkeypat
     assert fresh() != FINGERPRINT
 
 
-def test_8_bit_gained_payloads_give_the_integers_of_before_back(fresh, monkeypatch):
-    """Gained payloads became 16 bits wide on 2026-12-02 (``gain_payload_bits``); at the
-    former default of 8 the fingerprint is the integers of before: ``43dc8af6b9c5eb54``
-    then, ``b0d7b5e7889e0795`` since the learning accumulator's clips are counted too
-    (``sat.lacc.<layer>``, a counter more in the trace; hashed without those counters the
-    two fingerprints are still ``43dc8af6b9c5eb54`` and ``53d24677dfcfac95``)."""
+def test_the_fingerprint_changes_with_the_bias_payloads(fresh, monkeypatch):
+    """A bias learns from its bias neuron's payload, which the quantiser narrows where no
+    rule on the widest meets the bias gain (session 43; the fingerprint's layer ``g``):
+    the rule of before, the widest payload only, is another arithmetic."""
+    from lava_gle.numerics import fixed
+    monkeypatch.setattr(fixed, "BIAS_PAYLOADS_EXACT", fixed.BIAS_PAYLOADS_EXACT[:1])
+    assert fresh() != FINGERPRINT
+
+
+def test_8_bit_gained_payloads_are_another_arithmetic(fresh, monkeypatch):
+    """Gained payloads became 16 bits wide on 2026-12-02 (``gain_payload_bits``); the
+    former default of 8 is another arithmetic. Its fingerprint gave the integers of before
+    back (``43dc8af6b9c5eb54``, then ``b0d7b5e7889e0795`` with the learning accumulator's
+    clips counted, ``sat.lacc.<layer>``) until session 43 gave the fingerprint's layer
+    ``g`` a narrower bias payload, which no earlier version had."""
     from lava_gle.quantize import network
     monkeypatch.setattr(network, "DEFAULT_GAIN_PAYLOAD_BITS", 8)
-    assert fresh() == "b0d7b5e7889e0795"
+    assert fresh() == "b0be6602b7cb130d"
