@@ -168,6 +168,9 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`). Always
     ``parameters_vs_float`` (:func:`parameters_vs_float`)."""
     metrics: dict[str, Any] = {"saturation": dict(result.engine.saturation)}
+    clipped = sorted((k, n) for k, n in metrics["saturation"].items() if n)
+    log(f"{net.name}: values clipped while training (metrics.json, saturation): " + (
+        ", ".join(f"{k} {n:,}" for k, n in clipped) if clipped else "none"))
     backward = {k.name: k.transpose_drift() for k in result.engine.kernels.layers
                 if getattr(k, "B", None) is not None}
     if backward:  # chip timing: how far the backward arrays drifted from W^T

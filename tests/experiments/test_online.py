@@ -252,6 +252,9 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     assert (tmp_path / "float_same_rule" / "checkpoint.npz").is_file()  # the float twin
     assert 0.0 <= m["test_accuracy_float_same_rule"] <= 1.0
     assert set(m["saturation"]) >= {"W.hidden", "W.out", "input", "target"}
+    clipped = ", ".join(f"{k} {n:,}" for k, n in sorted(m["saturation"].items()) if n)
+    assert (f"values clipped while training (metrics.json, saturation): {clipped or 'none'}"
+            in (tmp_path / "log.txt").read_text())  # the log names what the metrics count
     assert "batch_semantics" not in m and m["lava_fixed_agreement"] is None
     assert m["history"]["lr"] == [yinyang.SGD_ETA] * 2
     # re-quantised inference: not on the backend that trained (its accuracy is the
