@@ -3,9 +3,9 @@
 An integer run resumed under another arithmetic (a rounding changed between lava-gle
 versions) would continue with numbers neither arithmetic produces. The fingerprint is the
 hash of a few dozen steps of two small learning networks that between them use every
-integer feature (biases, on a narrower bias payload too, weight tags, gains and error normalisers, tau learning, both
-timings and learning-product modes, the default one included) with their saturation
-counters (a checkpoint holds the counts by name); integer steps give the same numbers on
+integer feature (biases, one on a narrower bias payload, weight tags, gains and error
+normalisers, tau learning, both timings and learning-product modes, the default one
+included) with their saturation counters (a checkpoint holds the counts by name); integer steps give the same numbers on
 any CPU.
 The activations are piecewise linear: the segment tables of smooth ones are designed by a
 float fit (data the quantiser chooses, not arithmetic), and would make it slow.

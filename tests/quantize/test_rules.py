@@ -192,12 +192,16 @@ def test_a_bias_gain_the_widest_payload_misses_warns_no_more(bias_gain):
 @pytest.mark.parametrize("bias_gain", np.geomspace(2.0 ** -9 * 0.9, 1.0, 41))
 def test_a_bias_gain_the_widest_payload_meets_keeps_it(bias_gain):
     """Where a rule on payload 128 is within the tolerance, the rule is the closest there,
-    as before bias payloads could narrow (so such networks keep their integers)."""
+    as before bias payloads could narrow (so such networks keep their integers); where
+    none is, the rule chosen is no further off than that closest."""
     _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
     widest = [X.BiasRule(m, e, False, True) for m in range(1, 8) for e in range(15)]
     best = min(widest, key=lambda r: (abs(math.log(r.gain() / bias_gain)), r.s_exp))
     if abs(best.gain() / bias_gain - 1) <= GAIN_TOLERANCE:
         assert bias_rule == best
+    else:
+        assert abs(math.log(_bias_per_widest(bias_rule) / bias_gain)) <= abs(
+            math.log(best.gain() / bias_gain))
 
 
 def test_compensated_bias_rules_keep_the_full_payload():
