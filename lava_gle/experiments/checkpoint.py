@@ -200,6 +200,19 @@ class Checkpoint:
         if saved is None:
             return None
         arrays, config, progress = saved
+        self._refuse_other(config)
+        return (_Records(self.path, "array", arrays),
+                _Records(self.path, "progress record", progress))
+
+    def check(self) -> None:
+        """Raise :class:`CheckpointMismatchError` where a saved run has other settings, as
+        :meth:`load` would; reads the run record only. For runs that do long work before
+        they load their own checkpoint (a fixed-point run trains its float twin first)."""
+        saved = self.record()
+        if saved is not None:
+            self._refuse_other(saved[0])
+
+    def _refuse_other(self, config: dict[str, Any]) -> None:
         diff = sorted(k for k in set(config) | set(self.config)
                       if config.get(k) != self.config.get(k) and k not in self.may_change)
         if diff:
@@ -208,8 +221,6 @@ class Checkpoint:
                 f"{[config.get(k) for k in diff]} there, "
                 f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
                 f"--fresh to discard it")
-        return (_Records(self.path, "array", arrays),
-                _Records(self.path, "progress record", progress))
 
     def _read(self, with_arrays: bool = True
               ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:

@@ -20,15 +20,15 @@ from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
 from lava_gle.description import save_network
 from lava_gle.errors import LavaGleError
-from lava_gle.experiments.checkpoint import run_lock, run_record
+from lava_gle.experiments.checkpoint import Checkpoint, run_lock, run_record
 from lava_gle.experiments.fixed_training import (
     fixed_training_metrics, formats_from_float, formats_record, resumed_formats, with_formats,
 )
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
-    Dataset, TrainConfig, TrainResult, frozen_network, inference_network, onehot_targets,
-    predict, train_classifier,
+    RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, frozen_network, inference_network,
+    onehot_targets, predict, train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics
@@ -74,6 +74,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         twin = None
         run_config = run_record(name, backend, config)
         if fixed:
+            if not fresh:  # refused now, not after the twin's training (hours, online)
+                Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
             twin = train_classifier(f"{name} float same rule", net, data, cfg,
                                     out / "float_same_rule",
                                     run_record(name, "numpy", config),
