@@ -221,6 +221,11 @@ def build_report(mapping: Mapping) -> MappingReport:
     # hidden layers: the segments of the finest 8-bit payload (an upper bound); the
     # output layer: those of its 24-bit payload
     top = net.layers[-1].name
+    last = len(net.layers) - 1
+    # a layer's epoch sums its error for the projection into it and averages its payload
+    # for the one out of it: it runs where either learns
+    epochs = [net.plastic(i) or (i < last and net.plastic(i + 1))
+              for i in range(len(net.layers))]
     programs = {l.name: [program_shape(l.phi, lrn.prospective_errors, lrn.gamma != 0,
                                        rate_bits=22 if l.name == top else 8,
                                        wide=l.name == top,
@@ -228,8 +233,8 @@ def build_report(mapping: Mapping) -> MappingReport:
                                        bounded_error=l.error_bound is not None),
                          normaliser_shape(l.gain_decay is not None,
                                           l.error_norm_decay is not None, lrn.enabled),
-                         epoch_shape(lrn.epoch_steps) if lrn.enabled else None]
-                for l in net.layers}
+                         epoch_shape(lrn.epoch_steps) if learns else None]
+                for l, learns in zip(net.layers, epochs)}
     length = {n: sum(len(p) for p in progs if p is not None) for n, progs in programs.items()}
     missing = {n: sorted({op for p in progs if p is not None for op in unsupported_ops(p)})
                for n, progs in programs.items()}

@@ -227,3 +227,12 @@ def test_the_mapper_counts_the_epoch_program_per_neuron():
     assert plain["epoch_instructions_per_neuron"] == {}
     assert {n: k - plain["instructions_per_neuron"][n]
             for n, k in epochs["instructions_per_neuron"].items()} == {"hidden": 9, "out": 9}
+    # a layer runs its epoch where the projection into it or out of it learns
+    net = with_epochs(net, 4)
+    frozen = {name: replace(net, layers=tuple(replace(l, eta_scale=0.0) if l.name == name
+                                              else l for l in net.layers))
+              for name in ("hidden", "out")}
+    still = replace(net, learning=replace(net.learning, eta=0.0))
+    counts = {k: build_report(map_network(n)).totals["neuron_program"][
+        "epoch_instructions_per_neuron"] for k, n in (*frozen.items(), ("eta 0", still))}
+    assert counts == {"hidden": {"hidden": 9, "out": 9}, "out": {"hidden": 9}, "eta 0": {}}
