@@ -102,9 +102,11 @@ def _nearest_rule_at_range(q):
     return dataclasses.replace(q, layers=layers)
 
 
-def _round_to_nearest(e, shift, dither, _f=X.error_trace):
-    """The error trace without its dither: round half up."""
-    return _f(e, shift, None if dither is None else np.full_like(dither, 1 << (shift - 1)))
+def _round_to_nearest(e, shift, dither, *args, _f=X.error_trace):
+    """The error trace without its dither: round half up (the other arguments as
+    :func:`~lava_gle.numerics.fixed.error_trace` takes them)."""
+    return _f(e, shift, None if dither is None else np.full_like(dither, 1 << (shift - 1)),
+              *args)
 
 
 def _run(student, q, x, y, trace=None):
