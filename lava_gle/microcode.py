@@ -13,7 +13,9 @@ Signals (``docs/fixed-point.md``, "Learning"):
 - forward array: presynaptic rate payload ``p`` (GradedSpikeCfg.OVERWRITE, 8 message
   bits) gives ``x1 = p / 2``; signed rates are sent as ``p + 128`` and read as ``x1 - 64``.
   The postsynaptic neuron sends its error trace, stochastically rounded, split
-  ``y2 = e_q+``, ``y3 = e_q-``, and the bAP ``y0 = (e_q != 0)``.
+  ``y2 = e_q+``, ``y3 = e_q-``, and the bAP ``y0 = (e_q != 0)``; under exact rules the
+  trace may carry a 4-bit mantissa, ``e_q = (m e + dither) >> shift``, which meets a weight
+  gain between powers of two (``QuantizedLayer.trace_mant``).
 - bias array: a bias neuron with a constant payload into each neuron: 254 (``x1 = 127``)
   under compensated rules; under exact rules 128 (``x1 = 64``), halved down to 8 where the
   biases learn more slowly than the least rule on 128 allows (``BiasRule.payload``).
@@ -129,6 +131,8 @@ def learning_rules(qnet: QuantizedNetwork) -> dict[str, dict[str, Any]]:
               f"learning payload of {pre}: its rate {q.pre_trace_coarsening} bits coarser, "
               "dithered (fixed.pre_trace)")
         y = "2 e_q" if q.rule.exact else "e_q"  # exact rules: the doubled error trace
+        if q.trace_mant != 1:  # a gain between powers of two
+            y += f" (e_q = ({q.trace_mant} e + dither) >> {q.trace_shift})"
         fwd_signals = {"x1": x1,
                        "y2": f"error trace {y}+ of {q.name}", "y3": f"error trace {y}- of "
                        f"{q.name}", "y0": f"bAP of {q.name}: e_q != 0"}

@@ -37,15 +37,20 @@ def test_every_projection_gets_forward_bias_and_backward_rules(products, forward
     assert "(y2-64)" in back["dw"] and back["product_series"].count("Product:") == backward
 
 
-@pytest.mark.parametrize("products", [None, "compensated"])
-def test_the_bias_rule_names_the_payload_of_its_bias_neuron(products):
-    """The bias array's x1 signal and the manifest's bias rule give the payload the
-    quantiser chose (under exact rules 128 or narrower, 254 under compensated ones)."""
+def _golden_mlp(products: str | None):
+    """The golden MLP quantised, under the default rule (None) or the one named."""
     net = load_network(GOLDEN.format("visible_mlp"))
     if products is not None:
         net = dataclasses.replace(net, fixed_point={**net.fixed_point,
                                                     "learning_products": products})
-    qnet = quantize_network(net)
+    return quantize_network(net)
+
+
+@pytest.mark.parametrize("products", [None, "compensated"])
+def test_the_bias_rule_names_the_payload_of_its_bias_neuron(products):
+    """The bias array's x1 signal and the manifest's bias rule give the payload the
+    quantiser chose (under exact rules 128 or narrower, 254 under compensated ones)."""
+    qnet = _golden_mlp(products)
     rules = learning_rules(qnet)
     manifest = qnet.manifest()["layers"]
     for q, layer in zip(qnet.layers, manifest):
@@ -54,6 +59,21 @@ def test_the_bias_rule_names_the_payload_of_its_bias_neuron(products):
         assert rules[q.name]["biases"]["signals"]["x1"] == (
             f"bias neuron, constant payload {payload} (x1 = {payload // 2})")
         assert layer["learning"]["biases"]["payload"] == payload
+
+
+@pytest.mark.parametrize("products", [None, "compensated"])
+def test_the_error_trace_signal_names_its_mantissa(products):
+    """Under exact rules the golden MLP's gains lie between powers of two: its error traces
+    carry a mantissa, and the forward and bias arrays' y2/y3 signals say so. Compensated
+    rules meet the gains with their own mantissas: the traces are not scaled."""
+    qnet = _golden_mlp(products)
+    rules = learning_rules(qnet)
+    for q in qnet.layers:
+        assert (q.trace_mant != 1) == (products is None)
+        for array in ("weights", "biases"):
+            y2 = rules[q.name][array]["signals"]["y2"]
+            assert (f"(e_q = ({q.trace_mant} e + dither) >> {q.trace_shift})" in y2) == (
+                products is None)
 
 
 def test_compiled_scaling_matches_the_rule_constants():

@@ -563,6 +563,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     pre_shift, comp, b_comp = cfg[12], cfg[13], cfg[14]
     trace_max = _TRACE_MAX // 2 if cfg[15] != 0 else _TRACE_MAX  # exact: doubled trace
     trace_mul = 2 if cfg[15] != 0 else 1
+    trace_mant = cfg[18]
     n, m = w.shape
     p = np.ascontiguousarray(p).reshape(-1, m)
     e = np.ascontiguousarray(e).reshape(-1, n)
@@ -577,7 +578,7 @@ def _learn(w, b, p, e, seed, layer, step, cfg, w_stream, w_step, active_mask):
     for i in range(n):
         dither = _counter(dither_base, i, trace_shift) if trace_shift > 0 else 0
         for k in range(batch):
-            q = _shift_floor(e[k, i] + dither, trace_shift)
+            q = _shift_floor(trace_mant * e[k, i] + dither, trace_shift)
             if q > trace_max or q < -trace_max:
                 n_trace += 1
                 q = min(max(q, -trace_max), trace_max)
@@ -628,9 +629,9 @@ _NO_BIAS = np.zeros(0, np.int64)
 
 def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
                   rule: X.LearningRuleConstants,
-                  bias_rule: X.BiasRule | None, pre_shift: int) -> Array:
+                  bias_rule: X.BiasRule | None, pre_shift: int, trace_mant: int) -> Array:
     """The constants of :func:`_learn` as one int64 array (cached: rules are values)."""
-    key = (trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
+    key = (trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift, trace_mant)
     cfg = _CONFIGS.get(key)
     if cfg is None:
         br = rule if bias_rule is None else bias_rule
@@ -639,7 +640,7 @@ def _learn_config(trace_shift: int, pre_signed: bool, per_synapse: bool,
                         bias_rule is not None,
                         br.mant, br.s_exp, br.overflow_shift, br.pre_signed, pre_shift,
                         rule.compensation(), br.compensation(), rule.exact, br.exact,
-                        0 if bias_rule is None else bias_rule.x1],
+                        0 if bias_rule is None else bias_rule.x1, trace_mant],
                        np.int64)
         _CONFIGS[key] = cfg
     return cfg
@@ -680,10 +681,12 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: X.BiasRule | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None) -> tuple[int, int, int, int]:
+                     active: Array | None = None,
+                     trace_mant: int = 1) -> tuple[int, int, int, int]:
     """Compiled :func:`lava_gle.numerics.fixed.learn_projection` (same arguments, results;
     ``w``, ``b`` and ``active`` updated in place)."""
-    cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift)
+    cfg = _learn_config(trace_shift, pre_signed, per_synapse, rule, bias_rule, pre_shift,
+                        trace_mant)
     w_stream, w_step = (2 * layer, step) if rounding is None else rounding
     if active is None:
         active = np.empty(w.shape[0], np.bool_)

@@ -34,7 +34,7 @@ def _spec(timing: str, products: str | None, normalised: bool) -> dict:
                                                   {"learning_products": products})},
             "layers": [hidden,
                        {"name": "g", "size": 4, "tau_m": 0.7, "tau_r": 0.2, "phi": "relu",
-                        "fixed_point": {"bias_exp": -3}},  # exact: a narrower bias payload
+                        "fixed_point": {"bias_exp": -1}},  # exact: a narrower bias payload
                        {"name": "out", "size": 2, "tau_m": 1.0, "tau_r": 1.0,
                         "phi": "linear"}],
             "learning": {"enabled": True, "eta": 0.05, "gamma": 0.3, "beta": 1.0,

@@ -523,23 +523,33 @@ def pre_trace(p: Array, signed: bool, shift: int = 0,
 
 
 def error_trace(e: Array, shift: int, dither: Array | None,
-                doubled: bool = False) -> tuple[Array, int]:
-    """Signed 7-bit error trace ``e_q = clip((e + dither) >> shift, -63, 63)`` and clip count.
+                doubled: bool = False, mant: int = 1) -> tuple[Array, int]:
+    """Signed 7-bit error trace ``e_q = clip((mant e + dither) >> shift, -63, 63)`` and clip
+    count.
 
     ``dither`` holds uniform integers in ``0 .. 2**shift - 1`` ([n], broadcast over the
     batch axes of ``e``; None for ``shift <= 0``, an exact left shift): stochastic
-    rounding, so ``E[e_q] = e * 2**-shift`` and an error below one trace LSB still
-    learns, in proportion to its size. The
+    rounding, so ``E[e_q] = mant e 2**-shift`` and an error below one trace LSB still
+    learns, in proportion to its size. ``mant``: 1, or a 4-bit mantissa (9..15, with
+    ``shift`` :data:`TRACE_MANT_BITS` larger) that scales the trace by ``mant / 16``
+    between powers of two, which is how an exact rule's power-of-two gain is met to 4 bits
+    (:func:`lava_gle.quantize.rules.choose_rules`). The
     postsynaptic third factors are ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)``; the
     backward array reads the same e_q as the presynaptic factor ``x1 - 64``.
     ``doubled`` (an exact rule, :class:`LearningRuleConstants`): e_q is clipped to +-31
     and sent as ``2 e_q``, the values returned.
     """
-    q = shift_floor(e + dither, shift) if shift > 0 else shift_floor(e, shift)
+    x = e if mant == 1 else mant * e
+    q = shift_floor(x + dither, shift) if shift > 0 else shift_floor(x, shift)
     if doubled:
         q, n = saturate(q, -(ERR_TRACE_MAX // 2), ERR_TRACE_MAX // 2)
         return 2 * q, n
     return saturate(q, -ERR_TRACE_MAX, ERR_TRACE_MAX)
+
+
+#: Width of an error trace's mantissa (:func:`error_trace`): the trace scaled by
+#: ``mant / 2**TRACE_MANT_BITS``.
+TRACE_MANT_BITS = 4
 
 
 @dataclass(frozen=True)
@@ -808,9 +818,11 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
                      bias_rule: BiasRule | None, seed: int, layer: int,
                      step: int, per_synapse: bool, pre_shift: int = 0,
                      rounding: tuple[int, int] | None = None,
-                     active: Array | None = None) -> tuple[int, int, int, int]:
+                     active: Array | None = None,
+                     trace_mant: int = 1) -> tuple[int, int, int, int]:
     """Layer ``layer``'s learning epoch at step ``step``, in place: the error trace of the
-    errors ``e`` [..., n] (:func:`error_trace`, dithered by :func:`trace_dither`), then
+    errors ``e`` [..., n] (:func:`error_trace` with mantissa ``trace_mant``, dithered by
+    :func:`trace_dither`), then
     :func:`update_projection` of weights ``w`` [n, m] and biases ``b`` [n] (``bias_rule``
     None: biases stay, and ``b`` may be None) from the payloads ``p`` [..., m] (their
     trace ``pre_shift`` bits coarser, dithered by :func:`pre_dither`), with the rounding
@@ -829,7 +841,7 @@ def learn_projection(w: Array, b: Array | None, p: Array, e: Array, trace_shift:
     """
     n = w.shape[0]
     dither = trace_dither(seed, layer, step, n, trace_shift)
-    e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact)
+    e_q, n_trace = error_trace(e, trace_shift, dither, rule.exact, trace_mant)
     rows = active_rows(e_q)
     if active is not None:
         active[...] = False

@@ -41,7 +41,7 @@ use none).
 """
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Callable, Protocol
 
 import numpy as np
@@ -51,6 +51,7 @@ from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
 from lava_gle.network import Network, NormaliserState
 from lava_gle.quantize import QuantizedNetwork, quantize_network
+from lava_gle.quantize.rules import LayerLearning
 
 Array = np.ndarray
 
@@ -700,7 +701,8 @@ class FixedLayer:
         p = X.learning_payload(p, ql.pre_wide_bits)
         n_trace, n_w, n_b, n_acc = ops.learn_projection(
             W, b, p, l, ql.trace_shift, ql.pre_signed, ql.rule, ql.bias_rule, q.seed,
-            self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening)
+            self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening,
+            trace_mant=ql.trace_mant)
         self._count("trace", n_trace)
         self._count("lacc", n_acc)
         self._count("W" if self.tag_W is None else "tag", n_w)
@@ -742,7 +744,7 @@ class FixedLayer:
         _, n, _, n_acc = ops.learn_projection(
             self._carry("B", "tag_B"), None, p, l, ql.trace_shift, ql.pre_signed, ql.rule,
             None, q.seed, self.index, t, q.per_synapse_rounding, ql.pre_trace_coarsening,
-            rounding, self._active)
+            rounding, self._active, ql.trace_mant)
         self._count("B" if self.tag_B is None else "tag", n)
         self._count("lacc_B", n_acc)
         # with tags a carry may change any row, learning or not
@@ -841,10 +843,9 @@ class FixedKernels:
         halving eta lowers the rule's exponent ``s_exp`` by one while it is above 1."""
         net = self.q.net
         q = quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
-        fields = ("rule", "bias_rule", "trace_shift", "trace_coarsening",
-                  "pre_trace_coarsening", "gain_target", "bias_gain_target")
+        names = [f.name for f in fields(LayerLearning)]
         for k, ql in zip(self.layers, q.layers):
-            k.ql = replace(k.ql, **{f: getattr(ql, f) for f in fields})
+            k.ql = replace(k.ql, **{f: getattr(ql, f) for f in names})
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of every layer's normalisers, learning-engine rule (once per learning

@@ -82,18 +82,21 @@ def _layer(q: QuantizedLayer) -> dict[str, Any]:
 
 
 def _error_trace(q: QuantizedLayer) -> dict[str, Any]:
-    """The learning's error trace: what it is taken from (the error, or with an error
-    normaliser the normalised error ``nu e``), its shift off that value's format, its LSB
-    as fraction bits of the value's unit, and ``learning_clip``: the largest |value| it
-    holds (31 trace LSBs under exact learning products, else 63; None without a rule)
-    beyond which the rule learns from the clipped value."""
+    """The learning's error trace ``(mantissa value + dither) >> shift``: what it is taken
+    from (the error, or with an error normaliser the normalised error ``nu e``), its
+    mantissa (1, or 9..15: :func:`~lava_gle.numerics.fixed.error_trace`) and shift off
+    that value's format, ``error_trace_bits`` (its LSB is ``2**-bits / mantissa`` of the
+    value's unit), and ``learning_clip``: the largest |value| it holds (31 trace LSBs under
+    exact learning products, else 63; None without a rule) beyond which the rule learns
+    from the clipped value."""
     normalised = q.norm is not None and q.norm.error_shift is not None
     bits = (X.NORM_FRAC if normalised else q.e_bits) - q.trace_shift
     top = None if q.rule is None else (X.ERR_TRACE_MAX // 2 if q.rule.exact
                                        else X.ERR_TRACE_MAX)
     return {"error_trace_source": "normalised_error" if normalised else "error",
+            "error_trace_mantissa": q.trace_mant,
             "error_trace_shift": q.trace_shift, "error_trace_bits": bits,
-            "learning_clip": None if top is None else top * 2.0 ** -bits}
+            "learning_clip": None if top is None else top * 2.0 ** -bits / q.trace_mant}
 
 
 def _normalisers(q: QuantizedLayer) -> dict[str, Any] | None:

@@ -57,8 +57,11 @@ class QuantizedLayer:
         error_trace_range`` or what the quantiser derived), from which ``trace_shift``
         follows.
     trace_shift : int
-        Learning error trace ``e_q = (e + dither) >> trace_shift`` (stochastic rounding)
-        clipped to +-63.
+        Learning error trace ``e_q = (trace_mant e + dither) >> trace_shift`` (stochastic
+        rounding) clipped to +-63.
+    trace_mant : int
+        1, or the trace's 4-bit mantissa (:func:`~lava_gle.numerics.fixed.error_trace`):
+        an exact rule's gain between powers of two.
     trace_coarsening : int
         Bits by which the learning gain made the trace coarser than ``error_trace_range``
         asks (see ``docs/fixed-point.md``, section 3).
@@ -115,6 +118,7 @@ class QuantizedLayer:
     range_bits: int
     trace_range: float
     trace_shift: int
+    trace_mant: int
     trace_coarsening: int
     pre_trace_coarsening: int
     consts: X.FixedNeuronConstants

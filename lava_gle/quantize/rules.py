@@ -27,9 +27,9 @@ class LayerLearning:
     """Learning-engine form of one layer's weight and bias updates.
 
     Fields as in :class:`~lava_gle.quantize.QuantizedLayer`: ``rule`` and ``bias_rule``
-    (None without learning), the error trace ``e_q = (e + dither) >> trace_shift``,
-    ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, the presynaptic
-    trace ``pre_trace_coarsening`` bits coarser than the payload's own
+    (None without learning), the error trace ``e_q = (trace_mant e + dither) >>
+    trace_shift``, ``trace_coarsening`` bits coarser than ``error_trace_range`` asks, the
+    presynaptic trace ``pre_trace_coarsening`` bits coarser than the payload's own
     (:func:`~lava_gle.numerics.fixed.pre_trace`), and the wanted gains ``gain_target``,
     ``bias_gain_target`` (LSB per unit of x1*e_q per step, the biases' at their payload)
     at these traces.
@@ -38,6 +38,7 @@ class LayerLearning:
     rule: X.LearningRuleConstants | None
     bias_rule: X.BiasRule | None
     trace_shift: int
+    trace_mant: int
     trace_coarsening: int
     pre_trace_coarsening: int
     gain_target: float
@@ -56,6 +57,27 @@ def _exact_rules(pre_signed: bool) -> list[X.LearningRuleConstants]:
 
 def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.LearningRuleConstants:
     return min(rules, key=lambda r: (abs(math.log(r.gain() / gain)), r.s_exp))
+
+
+def trace_scale(mant: int) -> float:
+    """The factor an error trace's mantissa (:func:`~lava_gle.numerics.fixed.error_trace`)
+    puts on the trace: 1 for ``mant`` 1, else ``mant / 2**TRACE_MANT_BITS``."""
+    return 1.0 if mant == 1 else mant / 2.0 ** X.TRACE_MANT_BITS
+
+
+def _weight_rule(gain: float, rules: list[X.LearningRuleConstants], exact: bool
+                 ) -> tuple[X.LearningRuleConstants, int]:
+    """The weight rule for ``gain`` and the error trace's mantissa (1: none). The closest
+    rule, where it is within :data:`GAIN_TOLERANCE` or the rules have mantissas of their
+    own (compensated); else (exact rules: powers of two) the least rule above ``gain`` on a
+    trace scaled by ``mant / 16`` (9..15), which meets the gain to 4 bits."""
+    rule = _closest_rule(gain, rules)
+    above = [r for r in rules if r.gain() >= gain]
+    if not exact or abs(rule.gain() / gain - 1.0) <= GAIN_TOLERANCE or not above:
+        return rule, 1
+    rule = min(above, key=lambda r: r.gain())
+    mant = round(gain / rule.gain() * 2 ** X.TRACE_MANT_BITS)
+    return (rule, 1) if mant == 2 ** X.TRACE_MANT_BITS else (rule, mant)
 
 
 def _bias_rules(exact: bool) -> list[X.BiasRule]:
@@ -93,7 +115,7 @@ def _warn_gain(got: float, wanted: float, layer: str, what: str) -> None:
 def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                  layer: str, pre_max: int = 0,
                  exact: bool = False) -> tuple[X.LearningRuleConstants,
-                                               X.BiasRule | None, int, int]:
+                                               X.BiasRule | None, int, int, int]:
     """Learning-engine constants of a layer's weights and biases, and how many bits
     coarser the traces must be: in all (``k``), and of these on the presynaptic trace
     (``a``, at most ``pre_max``); the error trace is ``k - a`` bits coarser than its range
@@ -120,18 +142,23 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
     ``exact``: exact rules (:class:`~lava_gle.numerics.fixed.LearningRuleConstants`):
     the weights' mantissa 4 on the doubled error trace (gains powers of two), the biases'
     any mantissa from a bias payload of x1 = 64 or narrower (``bias_gain`` is per unit of
-    ``64 e_q`` then).
-    Returns ``(rule, bias_rule, k, a)``.
+    ``64 e_q`` then). A weight gain no power of two meets within :data:`GAIN_TOLERANCE` is
+    met by the error trace's mantissa ``mant`` (:func:`_weight_rule`): the trace is scaled
+    by ``mant / 16``, and the bias rule is chosen for its gain per unit of that trace.
+    Returns ``(rule, bias_rule, k, a, mant)`` (``mant`` 1: the trace is not scaled).
     """
     rules = _exact_rules(pre_signed) if exact else _rules(range(4, 8), pre_signed)
+
+    def off(choice: tuple[X.LearningRuleConstants, int], wanted: float) -> float:
+        return abs(math.log(choice[0].gain() * trace_scale(choice[1]) / wanted))
 
     floor = MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
     ks = [0]
     if gain < floor:
         k = math.ceil(math.log2(floor / gain))
         ks = [kk for kk in (k, k + 1) if gain * 2.0 ** kk >= floor]
-    k, rule = min(((kk, _closest_rule(gain * 2.0 ** kk, rules)) for kk in ks),
-                  key=lambda o: (abs(math.log(o[1].gain() / (gain * 2.0 ** o[0]))), o[0]))
+    k, (rule, mant) = min(((kk, _weight_rule(gain * 2.0 ** kk, rules, exact)) for kk in ks),
+                          key=lambda o: (off(o[1], gain * 2.0 ** o[0]), o[0]))
     a = min(pre_max, k)
     bias_rule = None
     if bias_gain is not None:
@@ -141,13 +168,16 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
         def per_full(r: X.BiasRule) -> float:  # r's gain per unit of full x1 * e_q
             return r.gain() * r.x1 / full
 
+        def per_trace() -> float:  # the bias gain wanted per unit of the (scaled) trace
+            return bias_gain * 2.0 ** (k - a) / trace_scale(mant)
+
         smallest = min(per_full(r) for r in bias_rules)
-        while a > 0 and bias_gain * 2.0 ** (k - a) < smallest / 2:
+        while a > 0 and per_trace() < smallest / 2:
             a -= 1  # the bias needs these bits off the error trace
-        if bias_gain * 2.0 ** (k - a) < smallest / 2:
-            wanted = bias_gain * 2.0 ** (k - a)
+        if per_trace() < smallest / 2:
+            wanted = per_trace()
             k, a = math.ceil(math.log2(smallest / bias_gain)), 0
-            rule = _closest_rule(gain * 2.0 ** k, rules)
+            rule, mant = _weight_rule(gain * 2.0 ** k, rules, exact)
             if gain * 2.0 ** k > max(r.gain() for r in rules) * (1 + GAIN_TOLERANCE):
                 raise QuantizationError(
                     f"layer {layer!r}: the bias learning gain {wanted:.3g} LSB per unit of "
@@ -162,11 +192,11 @@ def choose_rules(gain: float, bias_gain: float | None, pre_signed: bool,
                 "stochastically rounded, so as fast on average, with more noise); a finer "
                 "bias format (fixed_point.bias_exp) avoids this where the biases fit",
                 layer), stacklevel=5)
-        target = bias_gain * 2.0 ** (k - a)
+        target = per_trace()
         bias_rule = _bias_rule(target, bias_rules, per_full)
         _warn_gain(per_full(bias_rule), target, layer, "bias")
-    _warn_gain(rule.gain(), gain * 2.0 ** k, layer, "weight")
-    return rule, bias_rule, k, a
+    _warn_gain(rule.gain() * trace_scale(mant), gain * 2.0 ** k, layer, "weight")
+    return rule, bias_rule, k, a, mant
 
 
 def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_range: float,
@@ -193,27 +223,34 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
     bias_gain = eta * 2.0 ** -y_bits / 2.0 ** b_exp / bias_x1
     rule = bias_rule = None
     coarser = pre_coarser = 0
+    mant = 1
     if learns:
-        rule, bias_rule, coarser, pre_coarser = choose_rules(
+        rule, bias_rule, coarser, pre_coarser, mant = choose_rules(
             gain, bias_gain if bias else None, pre_signed, layer, pre_max, exact)
         coarser -= pre_coarser
         y_bits -= coarser
-        gain, bias_gain = gain * 2.0 ** (coarser + pre_coarser), bias_gain * 2.0 ** coarser
-        if bias_rule is not None:  # per unit of x1 * e_q at the payload chosen
+        # per unit of x1 * e_q, the trace scaled by its mantissa
+        scale = trace_scale(mant)
+        gain = gain * 2.0 ** (coarser + pre_coarser) / scale
+        bias_gain = bias_gain * 2.0 ** coarser / scale
+        if bias_rule is not None:  # at the payload chosen
             bias_gain *= bias_x1 / bias_rule.x1
-    trace_shift = e_bits - y_bits
-    if rule is not None and trace_shift >= e_width:
+    # a mantissa scales the error by up to 15 / 16 first: its trace is shifted that much more
+    extra = 0 if mant == 1 else X.TRACE_MANT_BITS
+    trace_shift = e_bits - y_bits + extra
+    if rule is not None and trace_shift - extra >= e_width:
         raise QuantizationError(
             f"layer {layer!r}: the learning gain of eta {eta:g} is too small for the "
             f"learning engine: even an error trace whose LSB is the whole {e_width}"
-            f"-bit error range ({trace_shift - e_width + 1} bits short) gives less "
+            f"-bit error range ({trace_shift - extra - e_width + 1} bits short) gives less "
             f"than its smallest precise gain {MIN_PRECISE_GAIN:.3g} LSB per unit of "
             "x1*e_q (or its smallest bias rule); raise eta or lower the weight exponent "
             "(or the bias exponent)")
     if trace_shift < 0 and not learns:
         trace_shift = 0  # no learning reads the trace: the error format's own LSB will do
-    if trace_shift < 0:
+    if trace_shift - extra < 0:
         raise QuantizationError(f"layer {layer!r}: error_trace_range {trace_range:g} "
                                 f"needs {y_bits} trace fraction bits, more than the error "
                                 f"format's {e_bits}; raise error_bits or the range")
-    return LayerLearning(rule, bias_rule, trace_shift, coarser, pre_coarser, gain, bias_gain)
+    return LayerLearning(rule, bias_rule, trace_shift, mant, coarser, pre_coarser, gain,
+                         bias_gain)

@@ -304,12 +304,13 @@ def test_learning_accumulator(seed, n, m, batch, rule, sparse):
        rounding_seed=st.integers(0, 2 ** 40), per_synapse=st.booleans(),
        sparse=st.booleans(), pre_shift=st.sampled_from([0, 0, 1, 3, 6]),
        rounding=st.none() | st.tuples(st.integers(0, 2 ** 34), st.integers(0, 10 ** 9)),
-       no_bias=st.booleans())
+       no_bias=st.booleans(), trace_mant=st.sampled_from([1, 1, 9, 12, 15]))
 def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias_rule, layer,
                           step, rounding_seed, per_synapse, sparse, pre_shift, rounding,
-                          no_bias):
+                          no_bias, trace_mant):
     """Also with other rounding numbers for the weights and without biases (``b`` None),
-    as a chip's backward array learns; the active rows reported alike."""
+    as a chip's backward array learns, and with a trace mantissa; the active rows reported
+    alike."""
     rng = np.random.default_rng(seed)
     w, b = ints(rng, X.W_MIN, X.W_MAX, (n, m)), ints(rng, X.W_MIN, X.W_MAX, (n,))
     lo, hi = (-127, 127) if pre_signed else (0, 255)
@@ -326,8 +327,8 @@ def test_learn_projection(seed, n, m, batch, trace_shift, pre_signed, rule, bias
         args = args[:5] + (None,) + args[6:]
     w_ref, b_ref, w_c, b_c = w.copy(), b.copy(), w.copy(), b.copy()
     act_ref, act_c = np.ones(n, bool), np.ones(n, bool)
-    want = X.learn_projection(w_ref, None if no_bias else b_ref, *args, act_ref)
-    got = C.learn_projection(w_c, None if no_bias else b_c, *args, act_c)
+    want = X.learn_projection(w_ref, None if no_bias else b_ref, *args, act_ref, trace_mant)
+    got = C.learn_projection(w_c, None if no_bias else b_c, *args, act_c, trace_mant)
     assert got == want
     np.testing.assert_array_equal(w_c, w_ref)
     np.testing.assert_array_equal(b_c, b_ref)

@@ -7,7 +7,7 @@ from lava_gle.numerics import fingerprint, ops
 #: steps). When a change of the arithmetic (or of the saturation counters a run records)
 #: is meant, put the new value here: checkpoints of fixed-point runs written before are
 #: then refused as different runs.
-FINGERPRINT = "2b5011cc4ebed5f1"
+FINGERPRINT = "203b0cda70efd51f"
 
 
 @pytest.fixture
@@ -68,7 +68,20 @@ def test_8_bit_gained_payloads_are_another_arithmetic(fresh, monkeypatch):
     former default of 8 is another arithmetic. Its fingerprint gave the integers of before
     back (``43dc8af6b9c5eb54``, then ``b0d7b5e7889e0795`` with the learning accumulator's
     clips counted, ``sat.lacc.<layer>``) until session 43 gave the fingerprint's layer
-    ``g`` a narrower bias payload, which no earlier version had."""
+    ``g`` a narrower bias payload, which no earlier version had (``b0be6602b7cb130d``),
+    and session 44 scaled error traces (and layer ``g`` a coarser bias format, so that
+    its payload stays narrowed on the scaled trace)."""
     from lava_gle.quantize import network
     monkeypatch.setattr(network, "DEFAULT_GAIN_PAYLOAD_BITS", 8)
-    assert fresh() == "b0be6602b7cb130d"
+    assert fresh() == "1bc01ba6a351a3a5"
+
+
+def test_the_fingerprint_changes_with_the_error_traces_mantissa(fresh, monkeypatch):
+    """An exact weight gain between powers of two is met by the error trace's mantissa
+    (session 44; the fingerprint's networks have such gains): the rule of before, the
+    nearest power of two on an unscaled trace, is another arithmetic. (On the networks of
+    before it gave their fingerprint back, ``2b5011cc4ebed5f1``: nothing else changed.)"""
+    from lava_gle.quantize import rules
+    monkeypatch.setattr(rules, "_weight_rule",
+                        lambda gain, candidates, exact: (rules._closest_rule(gain, candidates), 1))
+    assert fresh() != FINGERPRINT

@@ -304,6 +304,14 @@ def test_error_trace_is_stochastically_rounded_and_unbiased():
     assert X.error_trace(np.array([2 ** 20]), shift, draws[0][:1])[1] == 1  # clipped, counted
     batch = X.error_trace(np.stack([e, e]), shift, draws[0])[0]  # a batch shares the dither
     assert np.array_equal(batch[0], batch[1])
+    # a mantissa scales the trace by mant / 16 (4 bits more shifted off), as unbiased
+    mant, wide = 11, shift + X.TRACE_MANT_BITS
+    draws = [X.learning_draws(1, 0, t, (len(e), 1), wide, True)[2] for t in range(n)]
+    scaled = np.array([X.error_trace(e, wide, d, mant=mant)[0] for d in draws])
+    want = mant * e / 2 ** wide
+    assert np.all(scaled >= np.floor(want)) and np.all(scaled <= np.ceil(want))
+    assert np.allclose(scaled.mean(axis=0), want, atol=4 * 0.5 / np.sqrt(n))
+    assert not np.allclose(scaled.mean(axis=0), e / 2 ** shift, atol=4 * 0.5 / np.sqrt(n))
 
 
 @pytest.mark.parametrize("gain", [2e-5, 3e-3])
@@ -314,7 +322,7 @@ def test_weight_change_is_proportional_to_a_gain_far_below_one_product_unit(gain
     every update +-1/2 unit by the error's sign alone (sign-SGD), whatever x1 was. Now a
     constant error far below one trace LSB moves each weight by gain * x1 * e on average."""
     from lava_gle.quantize.rules import choose_rules
-    rule, _, k, _ = choose_rules(gain, None, False, "l")
+    rule, _, k, _, _ = choose_rules(gain, None, False, "l")
     assert rule.mant >= 4 and rule.gain() == pytest.approx(gain * 2 ** k, rel=0.07)
     shift = 10 + k  # error format: 10 bits below the (uncoarsened) trace LSB
     e = sign * (1 << 10) // 5  # 0.2 of an uncoarsened trace LSB, on each of 64 neurons

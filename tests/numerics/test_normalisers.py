@@ -505,7 +505,8 @@ def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
     x = np.array([[5, -9]])
     X.learn_projection(w_ref, b_ref, x, X.normalised_error(st.e, k.nu), k.ql.trace_shift,
                        k.ql.pre_signed,
-                       k.ql.rule, k.ql.bias_rule, engine.q.seed, 0, 7, True)
+                       k.ql.rule, k.ql.bias_rule, engine.q.seed, 0, 7, True,
+                       trace_mant=k.ql.trace_mant)
     k.learn_forward(k.learning_error(st.e), x, 7)
     np.testing.assert_array_equal(k.W, w_ref)
     np.testing.assert_array_equal(k.b, b_ref)
@@ -518,7 +519,8 @@ def test_the_integer_layer_sends_the_gained_payload_and_learns_from_nu_e():
     w_ref, b_ref = w.copy(), b.copy()
     X.learn_projection(w_ref, b_ref, q8, X.normalised_error(st_top.e, top.nu),
                        top.ql.trace_shift, top.ql.pre_signed, top.ql.rule,
-                       top.ql.bias_rule, engine.q.seed, 1, 7, True)
+                       top.ql.bias_rule, engine.q.seed, 1, 7, True,
+                       trace_mant=top.ql.trace_mant)
     top.learn_forward(top.learning_error(st_top.e), q, 7)
     np.testing.assert_array_equal(top.W, w_ref)
     np.testing.assert_array_equal(top.b, b_ref)

@@ -32,8 +32,10 @@ def test_manifest_numbers_restate_the_formats(qnet):
         fmt = layer["formats"]
         assert fmt["error_trace_bits"] == q.e_bits - q.trace_shift
         assert fmt["error_trace_source"] == "error"
+        assert fmt["error_trace_mantissa"] == q.trace_mant
         # the default rule, exact products: the doubled trace clips at 31, half its range
-        assert fmt["learning_clip"] == 31 * 2.0 ** (q.trace_shift - q.e_bits)
+        assert fmt["learning_clip"] == pytest.approx(
+            31 * 2.0 ** (q.trace_shift - q.e_bits) / q.trace_mant, rel=1e-15)
         for f in [*layer["factors"].values(), layer["gamma"], layer["learning"]["tau_m"]["gain"]]:
             mant = np.asarray(f["mantissa"], np.float64)
             assert np.allclose(f["value"], mant * 2.0 ** -f["shift"], rtol=0, atol=0)
@@ -65,13 +67,16 @@ def test_the_learning_clip_is_where_the_error_trace_clips(products):
                                              else "error")
         frac = X.NORM_FRAC if ql is q.layers[0] else ql.e_bits
         assert fmt["error_trace_bits"] == frac - ql.trace_shift
-        # the clip value, and one LSB of the value's own format above it, through the trace
-        at = np.array([fmt["learning_clip"] * 2.0 ** frac], np.float64)
-        assert at[0] == int(at[0])
-        values = np.array([int(at[0]), int(at[0]) + 2 ** ql.trace_shift], np.int64)
+        # the clip value (top trace LSBs), and one trace LSB above it, through the trace
+        top = 31 if products == "exact" else 63
+        lsb = 2.0 ** ql.trace_shift / ql.trace_mant  # in LSB of the value's own format
+        at = fmt["learning_clip"] * 2.0 ** frac
+        assert at == pytest.approx(top * lsb, rel=1e-15)
+        values = np.array([int(np.floor(at)), int(np.ceil((top + 1) * lsb))], np.int64)
         dither = np.zeros(1, np.int64) if ql.trace_shift > 0 else None
         for v, clipped in zip(values, (0, 1)):
-            _, n = X.error_trace(np.array([v]), ql.trace_shift, dither, products == "exact")
+            _, n = X.error_trace(np.array([v]), ql.trace_shift, dither, products == "exact",
+                                 ql.trace_mant)
             assert n == clipped
 
 

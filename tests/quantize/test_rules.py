@@ -7,15 +7,17 @@ import pytest
 
 from lava_gle.numerics import fixed as X
 from lava_gle.quantize.formats import BiasTraceWarning, QuantizationError, QuantizationWarning
-from lava_gle.quantize.rules import GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rules, layer_learning
+from lava_gle.quantize.rules import (
+    GAIN_TOLERANCE, MIN_PRECISE_GAIN, choose_rules, layer_learning, trace_scale,
+)
 
 
 @pytest.mark.parametrize("gain", np.geomspace(MIN_PRECISE_GAIN, 50.0, 23).tolist())
 def test_weight_rule_is_the_closest_and_warns_beyond_its_tolerance(gain):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        rule, _, k, _ = choose_rules(gain, None, False, "a")
-    assert k == 0 and 4 <= rule.mant <= 7
+        rule, _, k, _, mant = choose_rules(gain, None, False, "a")
+    assert k == 0 and 4 <= rule.mant <= 7 and mant == 1  # compensated: no trace mantissa
     every = [X.LearningRuleConstants(m, e, False) for m in range(4, 8) for e in range(1, 16)]
     best = min(abs(math.log(r.gain() / gain)) for r in every)
     assert abs(math.log(rule.gain() / gain)) == pytest.approx(best)
@@ -25,7 +27,7 @@ def test_weight_rule_is_the_closest_and_warns_beyond_its_tolerance(gain):
 
 @pytest.mark.parametrize("gain", [1e-3, 1e-5, 3e-7])
 def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
-    rule, _, k, _ = choose_rules(gain, None, True, "a")
+    rule, _, k, _, _ = choose_rules(gain, None, True, "a")
     assert k > 0 and rule.mant >= 4 and rule.pre_signed
     assert gain * 2.0 ** k >= MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE)
     assert gain * 2.0 ** (k - 2) < MIN_PRECISE_GAIN  # no more coarsening than needed
@@ -35,7 +37,7 @@ def test_small_gain_coarsens_the_trace_instead_of_a_sign_only_rule(gain):
 def test_bias_rule_follows_the_same_coarsening():
     with warnings.catch_warnings():
         warnings.simplefilter("error", BiasTraceWarning)  # the weights' k serves the bias
-        rule, bias_rule, k, _ = choose_rules(1e-3, 0.05, False, "a")
+        rule, bias_rule, k, _, _ = choose_rules(1e-3, 0.05, False, "a")
     assert k > 0
     assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
 
@@ -49,7 +51,7 @@ def test_a_bias_too_slow_even_at_the_weights_trace_takes_a_coarser_trace_of_its_
     with a warning naming the layer, and the weight rule is the one for that trace."""
     with pytest.warns(BiasTraceWarning, match=r"layer 'a': the bias learning gain .* made "
                                               r"\d+ bits coarser.*fixed_point\.bias_exp") as rec:
-        rule, bias_rule, k, a = choose_rules(gain, bias_gain, False, "a", pre_max=3,
+        rule, bias_rule, k, a, mant = choose_rules(gain, bias_gain, False, "a", pre_max=3,
                                              exact=exact)
     assert [w.message.layer for w in rec if w.category is BiasTraceWarning] == ["a"]
     # mantissa 1, least s_exp, narrowest payload; gains per unit of the widest's x1 * e_q
@@ -77,7 +79,7 @@ def test_a_bias_too_slow_for_any_trace_the_weights_can_share_is_an_error_naming_
 def test_gain_beyond_every_rule_warns_with_the_approximation():
     biggest = X.LearningRuleConstants(7, 15, False).gain()
     with pytest.warns(QuantizationWarning, match=r"'a': weight learning gain"):
-        rule, _, _, _ = choose_rules(biggest * 4, None, False, "a")
+        rule, _, _, _, _ = choose_rules(biggest * 4, None, False, "a")
     assert rule.gain() == biggest
 
 
@@ -150,13 +152,38 @@ def test_a_bias_too_slow_for_the_engine_keeps_bits_on_the_error_trace():
 
 @pytest.mark.parametrize("gain", [3e-3, 1e-3, 1e-5])
 def test_exact_rules_are_mantissa_4_at_the_same_gains(gain):
-    rule, bias_rule, k, _ = choose_rules(gain, 0.05, True, "a", exact=True)
+    rule, bias_rule, k, _, mant = choose_rules(gain, 0.05, True, "a", exact=True)
     assert rule.exact and rule.mant == 4 and rule.pre_signed and rule.s_exp >= 0
-    assert rule.gain() == pytest.approx(gain * 2.0 ** k, rel=0.42)  # powers of two only
+    scale = trace_scale(mant)
+    assert rule.gain() * scale == pytest.approx(gain * 2.0 ** k, rel=GAIN_TOLERANCE)
     assert gain * 2.0 ** k >= MIN_PRECISE_GAIN * (1 - GAIN_TOLERANCE) or k == 0
-    # the bias rule is exact too (bias payload x1 = 64 on the doubled trace)
+    # the bias rule is exact too (bias payload x1 = 64 on the doubled trace), for the trace
     assert bias_rule.exact
-    assert bias_rule.gain() == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
+    assert bias_rule.gain() * scale == pytest.approx(0.05 * 2.0 ** k, rel=GAIN_TOLERANCE)
+
+
+@pytest.mark.parametrize("gain", np.geomspace(MIN_PRECISE_GAIN, 2.0 ** 6, 61).tolist())
+def test_exact_weight_gains_between_powers_of_two_are_met_by_the_traces_mantissa(gain):
+    """An exact rule's gain is a power of two (mantissa 4 on the doubled trace); where the
+    nearest is more than :data:`GAIN_TOLERANCE` off, the error trace is scaled by
+    ``mant / 16`` (9..15) under the least power of two above the gain: within 6 % (half a
+    mantissa step at 9), with no warning. Within the tolerance the trace is not scaled
+    (the integers of such layers stay as they were). Before, 0.01 was approximated by
+    0.0078 (-22 %: the README's example network)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuantizationWarning)
+        rule, _, k, _, mant = choose_rules(gain, None, True, "a", exact=True)
+    assert k == 0 and rule.exact and rule.mant == 4
+    power = min((X.LearningRuleConstants(4, e, True, True) for e in range(15)),
+                key=lambda r: abs(math.log(r.gain() / gain)))
+    if abs(power.gain() / gain - 1) <= GAIN_TOLERANCE:
+        assert (rule, mant) == (power, 1)
+    else:
+        assert 9 <= mant <= 15 and gain < rule.gain() < 2 * gain
+        assert rule.gain() * mant / 16 == pytest.approx(gain, rel=0.06)
+        for other in (mant - 1, mant + 1):  # the closest mantissa
+            assert abs(mant / 16 * rule.gain() / gain - 1) <= abs(
+                other / 16 * rule.gain() / gain - 1)
 
 
 def _bias_per_widest(rule: X.BiasRule) -> float:
@@ -173,7 +200,7 @@ def test_exact_bias_gains_are_met_by_a_narrower_bias_payload_not_a_coarser_trace
     approximated by 0.001953 (+91 %)."""
     with warnings.catch_warnings():
         warnings.simplefilter("error", BiasTraceWarning)
-        _, bias_rule, k, a = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+        _, bias_rule, k, a, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
     assert (k, a) == (0, 0)
     assert bias_rule.exact and bias_rule.payload in X.BIAS_PAYLOADS_EXACT
     assert abs(math.log(_bias_per_widest(bias_rule) / bias_gain)) <= math.log(1.25) / 2 + 1e-12
@@ -183,7 +210,7 @@ def test_exact_bias_gains_are_met_by_a_narrower_bias_payload_not_a_coarser_trace
 def test_a_bias_gain_the_widest_payload_misses_warns_no_more(bias_gain):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+        _, bias_rule, _, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
     assert not [w for w in caught if "bias" in str(w.message)]
     assert bias_rule.payload < X.BIAS_PAYLOADS_EXACT[0]
     assert _bias_per_widest(bias_rule) == pytest.approx(bias_gain, rel=GAIN_TOLERANCE)
@@ -194,7 +221,7 @@ def test_a_bias_gain_the_widest_payload_meets_keeps_it(bias_gain):
     """Where a rule on payload 128 is within the tolerance, the rule is the closest there,
     as before bias payloads could narrow (so such networks keep their integers); where
     none is, the rule chosen is no further off than that closest."""
-    _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
+    _, bias_rule, _, _, _ = choose_rules(MIN_PRECISE_GAIN, bias_gain, True, "a", exact=True)
     widest = [X.BiasRule(m, e, False, True) for m in range(1, 8) for e in range(15)]
     best = min(widest, key=lambda r: (abs(math.log(r.gain() / bias_gain)), r.s_exp))
     if abs(best.gain() / bias_gain - 1) <= GAIN_TOLERANCE:
@@ -205,7 +232,7 @@ def test_a_bias_gain_the_widest_payload_meets_keeps_it(bias_gain):
 
 
 def test_compensated_bias_rules_keep_the_full_payload():
-    _, bias_rule, _, _ = choose_rules(MIN_PRECISE_GAIN, 0.001024, False, "a")
+    _, bias_rule, _, _, _ = choose_rules(MIN_PRECISE_GAIN, 0.001024, False, "a")
     assert bias_rule.payload == X.BIAS_PAYLOAD and bias_rule.x1 == 127
 
 
