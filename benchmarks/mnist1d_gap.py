@@ -204,6 +204,10 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
         e_int, e_frac = e, (X.NORM_FRAC if il.nu is not None else ql.e_bits)
         e_n, p_n = e_int * 2.0 ** -e_frac, p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits)
         if {"e", "E"} & set(steps):
+            if ql.trace_mant != 1:  # not emulated: refused rather than wrong
+                raise SystemExit(f"error: layer {ql.name!r} learns from an error trace with "
+                                 f"mantissa {ql.trace_mant}, which the e/E steps do not "
+                                 "emulate; leave them out of the steps")
             if "E" in steps and ql.trace_shift > 0:
                 dither = rng.integers(0, 1 << ql.trace_shift, e_int.shape)
             else:
