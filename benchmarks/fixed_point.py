@@ -34,7 +34,7 @@ from lava_gle.numerics.engine import Engine  # noqa: E402
 from lava_gle.experiments.lagline import SmoothedSteps  # noqa: E402
 from lava_gle.numerics.engine import FixedEngine  # noqa: E402
 from lava_gle.quantize import quantize_network  # noqa: E402
-from lava_gle.quantize.rules import trace_scale  # noqa: E402
+from lava_gle.quantize.rules import mantissa_shift, trace_scale  # noqa: E402
 from lava_gle.traces import STATE_VARS  # noqa: E402
 
 warnings.simplefilter("ignore")
@@ -98,10 +98,9 @@ def _nearest_rule_at_range(q):
         gain = l.gain_target * trace_scale(l.trace_mant) * 2.0 ** -l.trace_coarsening
         rule = min((X.LearningRuleConstants(m, e, l.pre_signed) for m in range(1, 8)
                     for e in range(1, 16)), key=lambda r: abs(np.log(r.gain() / gain)))
-        extra = 0 if l.trace_mant == 1 else X.TRACE_MANT_BITS
         layers.append(dataclasses.replace(l, rule=rule, trace_coarsening=0, trace_mant=1,
                                           trace_shift=l.trace_shift - l.trace_coarsening
-                                          - extra))
+                                          - mantissa_shift(l.trace_mant)))
     return dataclasses.replace(q, layers=layers)
 
 

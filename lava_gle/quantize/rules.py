@@ -61,8 +61,14 @@ def _closest_rule(gain: float, rules: list[X.LearningRuleConstants]) -> X.Learni
 
 def trace_scale(mant: int) -> float:
     """The factor an error trace's mantissa (:func:`~lava_gle.numerics.fixed.error_trace`)
-    puts on the trace: 1 for ``mant`` 1, else ``mant / 2**TRACE_MANT_BITS``."""
-    return 1.0 if mant == 1 else mant / 2.0 ** X.TRACE_MANT_BITS
+    puts on the trace: 1 for ``mant`` 1, else ``mant / 2**mantissa_shift(mant)``."""
+    return mant / 2.0 ** mantissa_shift(mant)
+
+
+def mantissa_shift(mant: int) -> int:
+    """Bits the trace's shift grows by for its mantissa: 0 for ``mant`` 1, else
+    ``TRACE_MANT_BITS`` (the trace scaled by ``mant / 16``)."""
+    return 0 if mant == 1 else X.TRACE_MANT_BITS
 
 
 def _weight_rule(gain: float, rules: list[X.LearningRuleConstants], exact: bool
@@ -236,7 +242,7 @@ def layer_learning(eta: float, learns: bool, bias: bool, e_bits: int, trace_rang
         if bias_rule is not None:  # at the payload chosen
             bias_gain *= bias_x1 / bias_rule.x1
     # a mantissa scales the error by up to 15 / 16 first: its trace is shifted that much more
-    extra = 0 if mant == 1 else X.TRACE_MANT_BITS
+    extra = mantissa_shift(mant)
     trace_shift = e_bits - y_bits + extra
     if rule is not None and trace_shift - extra >= e_width:
         raise QuantizationError(
