@@ -16,9 +16,10 @@ def add_parser(sub) -> None:
         description="Quantise NET (docs/fixed-point.md) and print, per layer, the Lava "
                     "Loihi3FLearningRule strings of the forward, bias and backward weight "
                     "updates, what each trace carries, the product series Lava compiles "
-                    "them to, and the neuron step (and a layer's neuron-local normalisers) "
-                    "as integer programs (instructions per neuron and step, and the "
-                    "operations no public source shows on Loihi 2).")
+                    "them to, and the neuron step (and a layer's neuron-local normalisers, "
+                    "learning epoch and error trace) as integer programs (instructions per "
+                    "neuron and step, and the operations no public source shows on "
+                    "Loihi 2).")
     p.add_argument("net", help="network description (.json, .yaml)")
     p.add_argument("--json", action="store_true", help="print the rules as JSON")
     p.set_defaults(run=run)
@@ -27,7 +28,8 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from lava_gle.microcode import learning_rules
     from lava_gle.numerics.neuron_program import (epoch_program, neuron_program,
-                                                  normaliser_program, unsupported_ops)
+                                                  normaliser_program, trace_program,
+                                                  unsupported_ops)
     from lava_gle.quantize import quantize_network
     net = load_network(args.net)
     q = quantize_network(net)
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
     normalisers = {name: prog for name, prog in normalisers.items() if prog is not None}
     epochs = ({ql.name: epoch_program(q.epoch_shift) for ql in q.layers}
               if q.epoch_shift and net.learns else {})
+    traces = {ql.name: trace_program(ql.trace_shift, ql.trace_mant, ql.rule.exact)
+              for ql in q.layers if ql.rule is not None}
     if args.json:
         def listed(progs):
             return {name: {"instructions": [str(i) for i in prog.instrs],
@@ -45,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
                     for name, prog in progs.items()}
         print(json.dumps({**rules, "neuron_programs": listed(programs),
                           "normaliser_programs": listed(normalisers),
-                          "epoch_programs": listed(epochs)}, indent=1))
+                          "epoch_programs": listed(epochs),
+                          "trace_programs": listed(traces)}, indent=1))
         return 0
     print(f"{net.describe()}: learning {'on' if net.learning.enabled else 'off'}")
     for layer, entry in rules.items():
@@ -68,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if all(r is None for e in rules.values() for r in e.values()):
         print("no plastic projection (learning.enabled is false or eta is 0)")
     for kind, progs in (("neuron step", programs), ("normalisers", normalisers),
-                        ("learning epoch", epochs)):
+                        ("learning epoch", epochs), ("error trace", traces)):
         for name, prog in progs.items():
             missing = unsupported_ops(prog)
             print(f"\n[{name}] {kind}: {len(prog)} instructions per neuron and step"

@@ -16,7 +16,7 @@ from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.partition import binding_resource, max_fit
 from lava_gle.mappings.resources import RESOURCES, SOMA, capacities, neighbour_cores
 from lava_gle.numerics.neuron_program import (epoch_shape, normaliser_shape, program_shape,
-                                              unsupported_ops)
+                                              trace_shape, unsupported_ops)
 
 #: Short column titles of the resources in the text tables.
 SHORT = {"compartments": "comp", "neuron_groups": "groups", "input_axons": "ax_in",
@@ -92,6 +92,11 @@ class MappingReport:
                 f"{n} {k}" for n, k in prog["epoch_instructions_per_neuron"].items())
                 + " per neuron and step (the summed learning error and payload: "
                 "docs/model.md, \"Learning epochs\")")
+        if prog.get("trace_instructions_per_neuron"):
+            lines.append("  note: of these, forming the learning error trace takes " + ", ".join(
+                f"{n} {k}" for n, k in prog["trace_instructions_per_neuron"].items())
+                + " per neuron and step (at most: with a mantissa and an exact rule's "
+                "doubling; docs/fixed-point.md, section 3)")
         tagged = [r["name"] for r in self.layers if r["tag_bits"] or r["backward_tag_bits"]]
         if tagged:
             lines.append(f"  note: {', '.join(tagged)} store a synaptic tag beside each weight "
@@ -233,8 +238,9 @@ def build_report(mapping: Mapping) -> MappingReport:
                                        bounded_error=l.error_bound is not None),
                          normaliser_shape(l.gain_decay is not None,
                                           l.error_norm_decay is not None, lrn.enabled),
-                         epoch_shape(lrn.epoch_steps) if learns else None]
-                for l, learns in zip(net.layers, epochs)}
+                         epoch_shape(lrn.epoch_steps) if learns else None,
+                         trace_shape() if net.plastic(i) else None]
+                for i, (l, learns) in enumerate(zip(net.layers, epochs))}
     length = {n: sum(len(p) for p in progs if p is not None) for n, progs in programs.items()}
     missing = {n: sorted({op for p in progs if p is not None for op in unsupported_ops(p)})
                for n, progs in programs.items()}
@@ -244,6 +250,8 @@ def build_report(mapping: Mapping) -> MappingReport:
                                                programs.items() if progs[1] is not None},
         "epoch_instructions_per_neuron": {n: len(progs[2]) for n, progs in
                                           programs.items() if progs[2] is not None},
+        "trace_instructions_per_neuron": {n: len(progs[3]) for n, progs in
+                                          programs.items() if progs[3] is not None},
         "instructions_per_step": sum(length[l.name] * l.size for l in net.layers),
         "without_public_counterpart": {n: ops for n, ops in missing.items() if ops}}
     network = {"name": net.name, "input": net.input.size, "layers": len(net.layers),

@@ -25,6 +25,10 @@ op                            meaning                                       publ
 ``sel dst cond a b``          ``a`` where ``cond > 0`` else ``b``            compare-select
 ``ge dst a b``/``le``         1 where ``a >= b`` (``a <= b``), else 0        compare
 ``mov dst a``                 copy                                          yes
+``shr dst a k``               ``a >> k``: arithmetic shift right (floor)    shifts
+``rand dst k``                ``k`` uniform random bits (the interpreter    random bits
+                              reads them from the input register ``dst``,   for microcode
+                              so that it can replay an engine's draws)
 ``mulw dst a b k``            ``mulsr`` whose product exceeds the 37 bits   no (width not
                               the neuron step's need (a square of a 24-bit  public)
                               value, a gain times a 24-bit rate)
@@ -60,7 +64,7 @@ from lava_gle.numerics import fixed as X
 
 #: Operations with a public counterpart in Loihi 2 neuron microcode.
 PUBLIC_OPS = frozenset({"mulsr", "add", "sub", "addsat", "abs", "clip", "max", "sel", "ge",
-                        "le", "mov"})
+                        "le", "mov", "shr", "rand"})
 
 
 @dataclass(frozen=True)
@@ -212,6 +216,43 @@ def epoch_program(shift: int) -> Program:
            Instr("sel", "lsum", ("end", 0, "lsum")), Instr("sel", "psum", ("end", 0, "psum")),
            Instr("sel", "c", ("end", 0, "c")))
     return Program(out, ("l", "p", "lsum", "psum", "c"), {"lsum": "esum"})
+
+
+def trace_program(shift: int, mant: int = 1, doubled: bool = False) -> Program:
+    """The neuron's part of its learning error trace (:func:`lava_gle.numerics.fixed.
+    error_trace`), batch 1, public operations only: the trace ``e_q = (mant l + dither) >>
+    shift`` of the learning error ``l`` (the step's, or a learning epoch's summed error
+    ``lout``), clipped to +-63 (``doubled``, an exact rule: to +-31, then sent doubled;
+    clipped values counted as ``e_trace``), the postsynaptic third factors ``y2 = max(e_q,
+    0)``, ``y3 = max(-e_q, 0)`` and ``bap``, 1 where ``e_q`` is non-zero (the neuron sends
+    the bAP ``y0`` then). ``shift <= 0``: an exact left shift, no dither.
+
+    Inputs: ``l``, and ``dither`` (``shift`` random bits per neuron: the ``rand``
+    instruction's register)."""
+    out: list[Instr] = []
+    x = "l"
+    if mant != 1:
+        out.append(Instr("mulsr", "x", ("l", mant, 0)))
+        x = "x"
+    if shift > 0:
+        out += [Instr("rand", "dither", (shift,)), Instr("add", "x", (x, "dither")),
+                Instr("shr", "e_q", ("x", shift))]
+    else:
+        out.append(Instr("mulsr", "e_q", (x, 1, shift)))
+    lim = X.ERR_TRACE_MAX // 2 if doubled else X.ERR_TRACE_MAX
+    out.append(Instr("clip", "e_q", ("e_q", -lim, lim)))
+    if doubled:
+        out.append(Instr("add", "e_q", ("e_q", "e_q")))
+    out += [Instr("max", "y2", ("e_q", 0)), Instr("sub", "t", (0, "e_q")),
+            Instr("max", "y3", ("t", 0)), Instr("abs", "t", ("e_q",)),
+            Instr("ge", "bap", ("t", 1))]
+    return Program(tuple(out), ("l", "dither"), {"e_q": "e_trace"})
+
+
+def trace_shape() -> Program:
+    """:func:`trace_program` with placeholder constants and the most instructions (a
+    mantissa, an exact rule's doubling): what a mapper counts without quantising."""
+    return trace_program(1, 9, True)
 
 
 def epoch_shape(steps: int) -> Program | None:
@@ -368,6 +409,12 @@ def execute(program: Program, regs: dict[str, np.ndarray]
         elif ins.op in ("ge", "le"):
             x, y = val(a[0]), val(a[1])
             r[ins.dst] = ((x >= y) if ins.op == "ge" else (x <= y)).astype(np.int64)
+        elif ins.op == "shr":
+            r[ins.dst] = val(a[0]) >> a[1]
+        elif ins.op == "rand":  # the bits drawn: given as the input register of that name
+            if ins.dst not in r:
+                raise ValueError(f"rand {ins.dst}: give the random bits as the input "
+                                 f"register {ins.dst!r}")
         elif ins.op == "mov":
             r[ins.dst] = np.broadcast_to(np.asarray(val(a[0]), np.int64),
                                          np.shape(r[program.inputs[0]])).copy()

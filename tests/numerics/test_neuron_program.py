@@ -247,3 +247,74 @@ def test_microcode_prints_the_normalisers_program(tmp_path, capsys):
     assert ("[out] normalisers: 12 instructions per neuron and step; no public Loihi 2 "
             "counterpart: mulsv, mulw, rsqrtf") in out
     assert "rsqrt  gamma    ms_r" in out
+
+
+@settings(max_examples=200, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), shift=st.integers(-3, 12),
+       mant=st.sampled_from([1, 9, 12, 15]), doubled=st.booleans(),
+       scale=st.sampled_from([1, 2**8, 2**16, 2**23]))
+def test_the_trace_program_equals_the_error_trace(seed, shift, mant, doubled, scale):
+    """The neuron's trace program (mantissa, dither, floor shift, clip, third factors, bAP)
+    gives error_trace's e_q and clip count bit for bit, with the engine's dither."""
+    from lava_gle.numerics.neuron_program import trace_program
+    rng = np.random.default_rng(seed)
+    n = 64
+    l = rng.integers(-scale, scale + 1, n, dtype=np.int64)
+    dither = X.trace_dither(seed % 1000, 1, 7, n, shift)
+    e_q, clips = X.error_trace(l, shift, dither, doubled, mant)
+    regs = {"l": l} | ({"dither": dither} if dither is not None else {})
+    program = trace_program(shift, mant, doubled)
+    out, counts = execute(program, regs)
+    np.testing.assert_array_equal(out["e_q"], e_q)
+    assert counts["e_trace"] == clips
+    np.testing.assert_array_equal(out["y2"] - out["y3"], e_q)
+    assert (out["y2"] >= 0).all() and (out["y3"] >= 0).all()
+    np.testing.assert_array_equal(out["bap"], (e_q != 0).astype(np.int64))
+    assert unsupported_ops(program) == []
+
+
+def test_the_trace_program_needs_its_random_bits():
+    from lava_gle.numerics.neuron_program import trace_program
+    with pytest.raises(ValueError, match="input register 'dither'"):
+        execute(trace_program(4), {"l": np.zeros(3, np.int64)})
+
+
+def test_the_mapper_counts_the_error_trace_where_the_projection_into_a_layer_learns():
+    """The trace program (the most instructions it takes) is counted in a layer whose
+    projection learns; a frozen layer and a network that does not learn form no trace."""
+    from dataclasses import replace
+    from lava_gle.mappings.mapper import map_network
+    from lava_gle.mappings.report import build_report
+    from lava_gle.numerics.neuron_program import trace_program, trace_shape
+    from conftest import GoldenCase
+    net = GoldenCase("visible_mlp").net
+    frozen = replace(net, layers=tuple(replace(l, eta_scale=0.0) if l.name == "hidden" else l
+                                       for l in net.layers))
+    still = replace(net, learning=replace(net.learning, eta=0.0))
+    progs = [build_report(map_network(n)).totals["neuron_program"]
+             for n in (net, frozen, still)]
+    k = len(trace_shape())
+    assert [p["trace_instructions_per_neuron"] for p in progs] == [
+        {"hidden": k, "out": k}, {"out": k}, {}]
+    assert progs[0]["instructions_per_neuron"]["hidden"] - k == \
+        progs[1]["instructions_per_neuron"]["hidden"]
+    # the shape bounds every real trace program
+    assert k == max(len(trace_program(s, m, d)) for s in (-1, 0, 5) for m in (1, 9)
+                    for d in (False, True))
+
+
+def test_microcode_prints_each_learning_layers_error_trace(capsys):
+    """The README example's layers learn at gains between powers of two: their trace
+    programs multiply by the quantiser's mantissa and shift by its trace shift."""
+    from lava_gle.cli import main
+    from lava_gle.description import load_network
+    from conftest import REPO
+    path = REPO / "examples" / "mlp.yaml"
+    q = quantize_network(load_network(path))
+    assert main(["microcode", str(path)]) == 0
+    out = capsys.readouterr().out
+    for ql in q.layers:
+        assert ql.trace_mant != 1
+        assert (f"[{ql.name}] error trace: 11 instructions per neuron and step\n"
+                f"  mulsr  x        l {ql.trace_mant} 0\n"
+                f"  rand   dither   {ql.trace_shift}\n") in out
