@@ -177,10 +177,18 @@ ENGINE_STEPS = {
 }
 
 
-def unclipped_trace(e_int, dither, shift: int):
-    """The engine's dithered error trace of ``e_int`` without its clip (trace LSB units):
-    what the ``u`` step and ``--updates`` compare against."""
-    return X.shift_floor(e_int + (0 if dither is None else dither), shift)
+def engine_trace(ql, e_int, dither, clipped: bool = True):
+    """Layer ``ql``'s error trace of ``e_int`` as its engine forms it (its mantissa and
+    rule: :func:`~lava_gle.numerics.fixed.error_trace`), or without the clip (what the
+    ``u`` step and ``--updates`` compare against), and the value of one trace unit in
+    ``e_int`` LSB: ``2**trace_shift / trace_mant``, halved for an exact rule's doubled
+    trace."""
+    unit = 2.0 ** ql.trace_shift / ql.trace_mant
+    if clipped:
+        e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact, ql.trace_mant)
+        return e_q, unit / (2 if ql.rule.exact else 1)
+    scaled = ql.trace_mant * e_int + (0 if dither is None else dither)
+    return X.shift_floor(scaled, ql.trace_shift), unit
 
 
 #: Bits by which the ``2`` step's second trace is coarser, and the offset of its layer
@@ -204,28 +212,23 @@ def learn_as_float(il, fl, steps: str = "", seed: int = 0) -> None:
         e_int, e_frac = e, (X.NORM_FRAC if il.nu is not None else ql.e_bits)
         e_n, p_n = e_int * 2.0 ** -e_frac, p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits)
         if {"e", "E"} & set(steps):
-            if ql.trace_mant != 1:  # not emulated: refused rather than wrong
-                raise SystemExit(f"error: layer {ql.name!r} learns from an error trace with "
-                                 f"mantissa {ql.trace_mant}, which the e/E steps do not "
-                                 "emulate; leave them out of the steps")
             if "E" in steps and ql.trace_shift > 0:
                 dither = rng.integers(0, 1 << ql.trace_shift, e_int.shape)
             else:
                 dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
-            if "u" in steps:
-                e_n = unclipped_trace(e_int, dither, ql.trace_shift) * 2.0 ** (
-                    ql.trace_shift - e_frac)
-            else:
+            e_q, unit = engine_trace(ql, e_int, dither, clipped="u" not in steps)
+            e_n = e_q * unit * 2.0 ** -e_frac
+            if "2" in steps and "u" not in steps:
+                # the excess on a coarser LSB, its own dither stream (of the scaled error
+                # the trace is taken from: mantissa times e)
                 half = 2 if ql.rule.exact else 1
-                e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
-                e_n = e_q * 2.0 ** (ql.trace_shift - e_frac) / half
-                if "2" in steps:  # the excess on a coarser LSB, its own dither stream
-                    coarse = ql.trace_shift + COARSE_BITS
-                    level = (X.ERR_TRACE_MAX // half) << ql.trace_shift  # the clip
-                    excess = e_int - np.clip(e_int, -level, level)
-                    c_q, _ = X.error_trace(excess, coarse, X.trace_dither(
-                        seed, il.index + COARSE_STREAM, t, ql.size, coarse), ql.rule.exact)
-                    e_n = e_n + c_q * 2.0 ** (coarse - e_frac) / half
+                coarse = ql.trace_shift + COARSE_BITS
+                level = (X.ERR_TRACE_MAX // half) << ql.trace_shift  # the clip
+                scaled = ql.trace_mant * e_int
+                excess = scaled - np.clip(scaled, -level, level)
+                c_q, _ = X.error_trace(excess, coarse, X.trace_dither(
+                    seed, il.index + COARSE_STREAM, t, ql.size, coarse), ql.rule.exact)
+                e_n = e_n + c_q * 2.0 ** (coarse - e_frac) / (half * ql.trace_mant)
         if "p" in steps:
             x0, x1 = X.pre_trace(X.learning_payload(p, ql.pre_wide_bits), ql.pre_signed)
             p_n = x0 * ((x1 - 64) if ql.pre_signed else x1) * 2.0 ** (1 - ql.pre_bits)
@@ -298,7 +301,12 @@ def error_feedback(il, seed: int) -> None:
     within the 24-bit state, so the traces' sum over time follows the errors' sum and an
     error beyond the trace's clip is sent over the next steps instead of lost. One more
     neuron state variable; the learning engine is unchanged. Not kept in checkpoints (a
-    resume restarts it at 0)."""
+    resume restarts it at 0). Refused for a layer whose trace has a mantissa: its residual
+    is a fraction of the error's LSB."""
+    if il.ql.rule is not None and il.ql.trace_mant != 1:
+        raise SystemExit(f"error: --error-feedback: layer {il.ql.name!r} forms its error "
+                         f"trace with mantissa {il.ql.trace_mant}, whose rounding residual "
+                         "the 24-bit error state cannot hold; leave --error-feedback out")
     forward = il.learn_forward
     res: dict[str, np.ndarray] = {}
 
@@ -574,13 +582,13 @@ def probe_updates(run: Path, batches: int, trained: bool) -> None:
         def record(e, p, t, il=il):
             ql = il.ql
             e_int, e_frac = e, (X.NORM_FRAC if il.nu is not None else ql.e_bits)
-            lsb = 2.0 ** (ql.trace_shift - e_frac)
-            clip = X.ERR_TRACE_MAX // (2 if ql.rule.exact else 1) * lsb
             dither = X.trace_dither(seed, il.index, t, ql.size, ql.trace_shift)
-            e_q, _ = X.error_trace(e_int, ql.trace_shift, dither, ql.rule.exact)
+            e_q, unit = engine_trace(ql, e_int, dither)
+            u_q, u_unit = engine_trace(ql, e_int, dither, clipped=False)
+            clip = X.ERR_TRACE_MAX // (2 if ql.rule.exact else 1) * u_unit * 2.0 ** -e_frac
             e_n = e_int * 2.0 ** -e_frac
-            errors = {"float": e_n, "trace": e_q * lsb / (2 if ql.rule.exact else 1),
-                      "unclipped": unclipped_trace(e_int, dither, ql.trace_shift) * lsb,
+            errors = {"float": e_n, "trace": e_q * unit * 2.0 ** -e_frac,
+                      "unclipped": u_q * u_unit * 2.0 ** -e_frac,
                       "clip": np.clip(e_n, -clip, clip)}
             p_n = p * 2.0 ** -(ql.pre_bits + ql.pre_wide_bits) / e_n.shape[0]
             a = stats.setdefault(il.name, {"steps": 0, "n": 0, "beyond": 0,
@@ -683,7 +691,7 @@ def probe_engine_noise(run: Path, batches: int, epochs: tuple[int, ...] = (1,)) 
                 if k == 1:
                     pp = X.learning_payload(p_k, ql.pre_wide_bits)
                     dither = X.trace_dither(q.seed, il.index, t, ql.size, ql.trace_shift)
-                    e_q, _ = X.error_trace(l, ql.trace_shift, dither, ql.rule.exact)
+                    e_q, _ = engine_trace(ql, l, dither)
                     a["trace"] = a["trace"] + e_q.T.astype(np.float64) @ (pp / 2.0)
                     a["nz"] += int(np.count_nonzero(e_q))
                     a["n"] += e_q.size

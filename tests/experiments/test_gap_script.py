@@ -86,3 +86,33 @@ def test_engine_noise_sets_each_learning_projection_against_its_ideal_update(
         one, four = (cell.strip() for cell in e[1:])
         assert one == f"{r[3].strip()}, {r[4].strip()}; 1.000", (r, e)
         assert four != one and -1.0 <= float(four.split(";")[1]) <= 1.0
+
+
+def test_the_probes_error_trace_is_the_engines_scaled_by_its_mantissa():
+    """engine_trace (what the e/E/u steps, --updates and --engine-noise read) dequantises
+    the engine's trace of a layer with a mantissa without bias: over dithers its mean is
+    the error itself, clipped or not (below the clip), for doubled and plain traces."""
+    from types import SimpleNamespace
+    module = benchmark_module("mnist1d_gap")
+    rng = np.random.default_rng(3)
+    e_int = rng.integers(-600, 600, 50)  # the doubled trace clips at 31 * 2**8 / 13
+    for exact in (False, True):
+        ql = SimpleNamespace(trace_shift=8, trace_mant=13, rule=SimpleNamespace(exact=exact))
+        for clipped in (True, False):
+            mean = np.mean([np.multiply(*module.engine_trace(
+                ql, e_int, rng.integers(0, 256, 50), clipped)) for _ in range(4000)], axis=0)
+            # one draw is off by less than one trace step (2**8 / 13 LSB): 6 sigma of the
+            # mean of 4000
+            np.testing.assert_allclose(mean, e_int, atol=6 * 2**8 / 13 / np.sqrt(4000))
+
+
+def test_the_e_step_runs_on_a_trace_with_a_mantissa_and_feedback_refuses_it(
+        tmp_path, gap, tiny_mnist1d):
+    """The tiny run's h2 learns at a gain between powers of two (mantissa 13): the e step
+    follows it; --error-feedback, whose residual would be a fraction of an LSB, refuses."""
+    run = tmp_path / "run"
+    mnist1d.run_mnist1d(tiny_mnist1d(epochs=1), run, backend="numpy-fixed", quiet=True)
+    gap(str(run), "--train-integers", str(tmp_path / "e"), "--float-learning", "e2")
+    assert (tmp_path / "e" / "checkpoint.npz").exists()
+    with pytest.raises(SystemExit, match="--error-feedback: layer 'h2' .* mantissa 13"):
+        gap(str(run), "--train-integers", str(tmp_path / "f"), "--error-feedback")
