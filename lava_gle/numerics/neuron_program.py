@@ -223,9 +223,10 @@ def trace_program(shift: int, mant: int = 1, doubled: bool = False) -> Program:
     error_trace`), batch 1, public operations only: the trace ``e_q = (mant l + dither) >>
     shift`` of the learning error ``l`` (the step's, or a learning epoch's summed error
     ``lout``), clipped to +-63 (``doubled``, an exact rule: to +-31, then sent doubled;
-    clipped values counted as ``e_trace``), the postsynaptic third factors ``y2 = max(e_q,
-    0)``, ``y3 = max(-e_q, 0)`` and ``bap``, 1 where ``e_q`` is non-zero (the neuron sends
-    the bAP ``y0`` then). ``shift <= 0``: an exact left shift, no dither.
+    clipped values counted as ``trace``, as the engines count them), the postsynaptic
+    third factors ``y2 = max(e_q, 0)``, ``y3 = max(-e_q, 0)`` and ``bap``, 1 where ``e_q``
+    is non-zero (the neuron sends the bAP ``y0`` then). ``shift <= 0``: an exact left
+    shift, no dither.
 
     Inputs: ``l``, and ``dither`` (``shift`` random bits per neuron: the ``rand``
     instruction's register)."""
@@ -246,7 +247,7 @@ def trace_program(shift: int, mant: int = 1, doubled: bool = False) -> Program:
     out += [Instr("max", "y2", ("e_q", 0)), Instr("sub", "t", (0, "e_q")),
             Instr("max", "y3", ("t", 0)), Instr("abs", "t", ("e_q",)),
             Instr("ge", "bap", ("t", 1))]
-    return Program(tuple(out), ("l", "dither"), {"e_q": "e_trace"})
+    return Program(tuple(out), ("l", "dither"), {"e_q": "trace"})
 
 
 def trace_shape() -> Program:

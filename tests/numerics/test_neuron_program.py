@@ -266,7 +266,7 @@ def test_the_trace_program_equals_the_error_trace(seed, shift, mant, doubled, sc
     program = trace_program(shift, mant, doubled)
     out, counts = execute(program, regs)
     np.testing.assert_array_equal(out["e_q"], e_q)
-    assert counts["e_trace"] == clips
+    assert counts["trace"] == clips
     np.testing.assert_array_equal(out["y2"] - out["y3"], e_q)
     assert (out["y2"] >= 0).all() and (out["y3"] >= 0).all()
     np.testing.assert_array_equal(out["bap"], (e_q != 0).astype(np.int64))
