@@ -304,6 +304,7 @@ def test_the_mapper_counts_the_error_trace_where_the_projection_into_a_layer_lea
 
 
 def test_microcode_prints_each_learning_layers_error_trace(capsys):
+    import json
     """The README example's layers learn at gains between powers of two: their trace
     programs multiply by the quantiser's mantissa and shift by its trace shift."""
     from lava_gle.cli import main
@@ -318,3 +319,7 @@ def test_microcode_prints_each_learning_layers_error_trace(capsys):
         assert (f"[{ql.name}] error trace: 11 instructions per neuron and step\n"
                 f"  mulsr  x        l {ql.trace_mant} 0\n"
                 f"  rand   dither   {ql.trace_shift}\n") in out
+    assert main(["microcode", str(path), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["trace_programs"]
+    assert {name: len(p["instructions"]) for name, p in listed.items()} == {
+        ql.name: 11 for ql in q.layers}
