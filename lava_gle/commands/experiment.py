@@ -142,6 +142,13 @@ def add_parser(sub) -> None:
                    help="mnist1d: class-balanced batches instead of plain shuffling")
     p.add_argument("--fresh", action="store_true",
                    help="discard a checkpoint in --out instead of resuming it")
+    p.add_argument("--part", choices=("twin", "integers"),
+                   help="mnist1d, yinyang, fixed-point backends: train only the float twin or "
+                        "only the integers, so that two processes train them on two cores "
+                        "at once; then run the same command without --part: both resume as "
+                        "finished and it writes the metrics. --part integers needs formats "
+                        "that do not wait for the twin's end (a checkpoint in --out that "
+                        "records them, or --formats initial)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log echo")
     p.add_argument("--out", required=True, help="output directory")
     p.set_defaults(run=run)
@@ -152,7 +159,7 @@ CLASSIFICATION_OPTIONS = ("loss", "batch", "halve_every", "eta_scale", "formats"
                           "weight_tag_bits", "error_bound", "normalizers", "gain_decay",
                           "gain_max", "gain_payload_bits", "rounding_seed", "teach_start",
                           "target_rate", "average_window", "average_every", "train_samples",
-                          "no_bias", "epoch_steps")
+                          "no_bias", "epoch_steps", "part")
 
 
 #: Environment variables by which a user sets the BLAS / OpenMP thread count.
@@ -195,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
             "and `lava-gle demo` runs LagLine through both")
     prepare_out_dir(args.out)
     opts = dict(backend=args.backend, quiet=args.quiet, fresh=args.fresh)
+    if args.part is not None:
+        opts["part"] = args.part
     if args.name != "lagline":
         from lava_gle.experiments.rules import loss_note, rule_overrides
         rule = rule_overrides(args.backend, args.optimizer, args.loss, args.batch,
@@ -225,6 +234,11 @@ def run(args: argparse.Namespace) -> int:
         config = experiment.config_from_args(args.seed, args.quick, args.epochs, **rule)
     with blas_threads():
         metrics = getattr(experiment, f"run_{args.name}")(config, args.out, **opts)
+    if args.part is not None:
+        print(f"{args.name}: the {'float twin' if args.part == 'twin' else 'integers'} "
+              f"trained in {args.out}; run the same command without --part for the "
+              "metrics (what is trained resumes as finished)")
+        return 0
     if args.quiet:
         return 0
     print(f"{args.name}: metrics in {args.out}/metrics.json")

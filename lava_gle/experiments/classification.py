@@ -8,6 +8,7 @@ network in fixed point and through Lava (:func:`other_backend_metrics`), and wri
 """
 from __future__ import annotations
 
+import contextlib
 import warnings
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -37,11 +38,15 @@ from lava_gle.results import pyplot, save_figure, write_metrics
 #: (:func:`~lava_gle.experiments.training.trained_network`).
 TRAINED_NETWORK = "network_trained.json"
 
+#: What a fixed-point run trains (``--part``): both and the metrics, or one half of it.
+PARTS = ("all", "twin", "integers")
+
 
 def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: TrainConfig,
                        config, out_dir: str | Path, backend: str, quiet: bool, guard,
-                       fresh: bool, extras: Callable[[TrainResult], dict] | None = None
-                       ) -> tuple[dict[str, Any], TrainResult, RunLog]:
+                       fresh: bool, extras: Callable[[TrainResult], dict] | None = None,
+                       part: str = "all"
+                       ) -> tuple[dict[str, Any], TrainResult, RunLog] | None:
     """Train a streamed classifier and write its results: the part every classification
     experiment shares.
 
@@ -63,6 +68,13 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     ``config.agreement_steps`` steps) and, for batch > 1, ``batch_semantics``: B copies
     whose updates are summed into one learning-engine epoch per step, which no single
     chip streaming one sample at a time does.
+
+    ``part`` (fixed point; :data:`PARTS`): ``twin`` trains the float twin only (holding
+    ``out_dir/float_same_rule/run.lock``), ``integers`` the fixed-point run only (holding
+    ``out_dir/run.lock``; with ``formats="float"`` and no checkpoint of its own that
+    records them, after the twin's end), so that two processes can train them at once;
+    both return None and write no metrics. A later run with ``part="all"`` resumes what
+    they trained and writes them.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -70,22 +82,45 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     if config.formats not in FORMAT_SOURCES:
         raise LavaGleError(f"formats must be one of {list(FORMAT_SOURCES)}, "
                            f"got {config.formats!r}")
-    with run_lock(out):
+    if part not in PARTS:
+        raise LavaGleError(f"--part must be one of {list(PARTS)}, got {part!r}")
+    if part != "all" and not fixed:
+        raise LavaGleError(f"--part {part}: only a fixed-point run has parts (its float twin "
+                           f"and its integers); a {backend} run trains one network: leave "
+                           "--part out")
+    twin_dir = out / "float_same_rule"
+    if fixed:
+        twin_dir.mkdir(exist_ok=True)
+    run_config = run_record(name, backend, config)
+    if fixed and not fresh:  # refused now, not after the twin's training (hours, online)
+        Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
+    if part == "twin":
+        with run_lock(twin_dir):
+            train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
+                             run_record(name, "numpy", config), "numpy", config.seed,
+                             quiet, guard, fresh, ignored=TWIN_IGNORES)
+        return None
+    with run_lock(out), (run_lock(twin_dir) if fixed and part == "all"
+                         else contextlib.nullcontext()):
         twin = None
-        run_config = run_record(name, backend, config)
         if fixed:
-            if not fresh:  # refused now, not after the twin's training (hours, online)
-                Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
-            twin = train_classifier(f"{name} float same rule", net, data, cfg,
-                                    out / "float_same_rule",
-                                    run_record(name, "numpy", config),
-                                    "numpy", config.seed, quiet, guard, fresh,
-                                    ignored=TWIN_IGNORES)
+            recorded = None if fresh else resumed_formats(out, run_config)
+            needs_twin = recorded is None and config.formats == "float"
+            if part == "integers" and needs_twin and not _finished(twin_dir, cfg.epochs):
+                raise LavaGleError(
+                    "--part integers: this run sizes its fixed-point formats from its float "
+                    f"twin's end (--formats float), and {out} has no checkpoint of it that "
+                    "records them; train the twin to its end first (--part twin, or no "
+                    "--part), or size them from the initial network (--formats initial)")
+            if part == "all" or needs_twin:  # a finished twin resumes without training
+                twin = train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
+                                        run_record(name, "numpy", config),
+                                        "numpy", config.seed, quiet, guard, fresh,
+                                        ignored=TWIN_IGNORES)
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             y_cal = onehot_targets(data.y_train[:cfg.test_batch], net.output_size,
                                    cfg.target_rate)
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
-            recorded = None if fresh else resumed_formats(out, run_config)
             if recorded is not None:
                 net = with_formats(net, recorded)
             elif config.formats == "float":
@@ -99,6 +134,8 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             run_config["fixed_point"] = formats_record(net)
         result = train_classifier(name, net, data, cfg, out, run_config, backend, config.seed,
                                   quiet, guard, fresh)
+        if part == "integers":
+            return None
         h = result.history
         log = RunLog(out, quiet)
         metrics = {
@@ -129,6 +166,12 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
+
+
+def _finished(run_dir: Path, epochs: int) -> bool:
+    """Whether ``run_dir`` holds the checkpoint of a run trained to its ``epochs``."""
+    saved = Checkpoint(run_dir, {}).record()
+    return saved is not None and saved[1]["epoch"] >= epochs and saved[1]["batch"] == 0
 
 
 #: The fixed-point inference measured after training (:func:`other_backend_metrics`):

@@ -223,8 +223,11 @@ def training_setup(config: Mnist1dConfig) -> tuple[Network, TrainConfig]:
 
 
 def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "numpy",
-                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
-    """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``."""
+                quiet: bool = False, guard=None, fresh: bool = False,
+                part: str = "all") -> dict[str, Any] | None:
+    """Train and evaluate; write metrics.json, mnist1d.png and log.txt to ``out_dir``.
+    ``part``: :data:`~lava_gle.experiments.classification.PARTS` (None: a part trained,
+    nothing written)."""
     data = load_data(config)
     net, cfg = training_setup(config)
 
@@ -238,8 +241,11 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
                 "test_accuracy_offset_free": accuracy(logits - logits.mean(axis=0),
                                                       data.y_test)}
 
-    metrics, _, log = run_classification("mnist1d", f"MNIST-1D {config.model}", net, data, cfg,
-                                         config, out_dir, backend, quiet, guard, fresh, extras)
+    ran = run_classification("mnist1d", f"MNIST-1D {config.model}", net, data, cfg, config,
+                             out_dir, backend, quiet, guard, fresh, extras, part)
+    if ran is None:
+        return None
+    metrics, _, log = ran
     log(f"mnist1d {config.model} ({metrics['parameters']} parameters, {backend}): "
         f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f} s ({metrics['seconds_per_epoch']:.1f} s/epoch, "

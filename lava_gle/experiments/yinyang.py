@@ -147,16 +147,22 @@ def build_network(config: YinyangConfig) -> Network:
 
 
 def run_yinyang(config: YinyangConfig, out_dir: str | Path, backend: str = "numpy",
-                quiet: bool = False, guard=None, fresh: bool = False) -> dict[str, Any]:
-    """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``."""
+                quiet: bool = False, guard=None, fresh: bool = False,
+                part: str = "all") -> dict[str, Any] | None:
+    """Train and evaluate; write metrics.json, yinyang.png and log.txt to ``out_dir``.
+    ``part``: :data:`~lava_gle.experiments.classification.PARTS` (None: a part trained,
+    nothing written)."""
     data = load_data(config)
     net = config.apply_to(build_network(config), SGD_ETA_SCALE)
     cfg = TrainConfig(epochs=config.epochs, batch=config.batch,
                       readout_start=config.readout_start, teach_start=config.teach_start,
                       plateau_patience=config.plateau_patience, dtype="float64",
                       **config.rule_fields(config.lr, SGD_ETA, config.batch))
-    metrics, result, log = run_classification("yinyang", "Yin-Yang", net, data, cfg, config,
-                                              out_dir, backend, quiet, guard, fresh)
+    ran = run_classification("yinyang", "Yin-Yang", net, data, cfg, config, out_dir, backend,
+                             quiet, guard, fresh, part=part)
+    if ran is None:
+        return None
+    metrics, result, log = ran
     plot_decisions(result.network, config, Path(out_dir) / "yinyang_decisions.png")
     log(f"yinyang ({backend}): test accuracy {metrics['test_accuracy']:.4f} after "
         f"{metrics['epochs']} epochs, {metrics['wall_time_s']:.1f} s")

@@ -101,6 +101,7 @@ REPO = Path(__file__).resolve().parents[2]
      "--epoch-steps 6: the integers average a learning epoch's payloads with a shift, so K "
      "is a power of two; use 4 or 8"),
     (["lagline", "--epoch-steps", "4"], "--epoch-steps applies to mnist1d"),
+    (["lagline", "--part", "twin"], "--part applies to mnist1d and yinyang, not to lagline"),
     (["lagline", "--sgd-eta", "0.1"], "--sgd-eta sets a rate of the SGD rule; add --optimizer"),
     (["lagline", "--optimizer", "sgd", "--sgd-eta-tau", "0"], "--sgd-eta-tau must be > 0"),
 ])
@@ -213,6 +214,18 @@ def config_of(tmp_path, monkeypatch, name: str, *argv: str):
                         lambda config, *a, **k: seen.append(config) or {"ok": 1})
     assert main(["experiment", name, "--quiet", *argv, "--out", str(tmp_path)]) == 0
     return seen[0]
+
+
+def test_a_part_reaches_the_experiment_and_says_what_comes_next(tmp_path, monkeypatch,
+                                                                capsys):
+    from lava_gle.experiments import mnist1d
+    seen = []
+    monkeypatch.setattr(mnist1d, "run_mnist1d", lambda config, out, **k: seen.append(k))
+    assert main(["experiment", "mnist1d", "--quick", "--backend", "numpy-fixed", "--optimizer",
+                 "sgd", "--loss", "mse", "--part", "integers", "--out", str(tmp_path)]) == 0
+    assert seen[0]["part"] == "integers"
+    out = capsys.readouterr().out
+    assert "the integers trained in " in out and "without --part for the metrics" in out
 
 
 def mnist1d_network_of(tmp_path, monkeypatch, *flags: str):
