@@ -94,11 +94,14 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     run_config = run_record(name, backend, config)
     if fixed and not fresh:  # refused now, not after the twin's training (hours, online)
         Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
+
+    def train_twin() -> TrainResult:
+        return train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
+                                run_record(name, "numpy", config), "numpy", config.seed,
+                                quiet, guard, fresh, ignored=TWIN_IGNORES)
     if part == "twin":
         with run_lock(twin_dir):
-            train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
-                             run_record(name, "numpy", config), "numpy", config.seed,
-                             quiet, guard, fresh, ignored=TWIN_IGNORES)
+            train_twin()
         return None
     with run_lock(out), (run_lock(twin_dir) if fixed and part == "all"
                          else contextlib.nullcontext()):
@@ -113,10 +116,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                     "records them; train the twin to its end first (--part twin, or no "
                     "--part), or size them from the initial network (--formats initial)")
             if part == "all" or needs_twin:  # a finished twin resumes without training
-                twin = train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
-                                        run_record(name, "numpy", config),
-                                        "numpy", config.seed, quiet, guard, fresh,
-                                        ignored=TWIN_IGNORES)
+                twin = train_twin()
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             y_cal = onehot_targets(data.y_train[:cfg.test_batch], net.output_size,
                                    cfg.target_rate)
