@@ -2,7 +2,9 @@
 with ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 Errors lava-gle raises on purpose (bad description, shape mismatch, missing hardware)
-are printed as one ``error: ...`` line with exit status 2, never as a traceback.
+are printed as one ``error: ...`` line with exit status 2, never as a traceback; its
+warnings (fixed-point saturation, approximate gains) as one ``warning: ...`` line each,
+without Python's source line.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ import argparse
 import importlib
 import os
 import sys
+import warnings
 
 from lava_gle.errors import LavaGleError
 
@@ -29,11 +32,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None,
+                  _default=warnings.showwarning) -> None:
+    """``warnings.showwarning`` of the command line: lava-gle's own warnings
+    (:class:`~lava_gle.quantize.formats.QuantizationWarning`) as ``warning: <message>``
+    on stderr, the others as Python shows them."""
+    from lava_gle.quantize.formats import QuantizationWarning
+    if not issubclass(category, QuantizationWarning):
+        _default(message, category, filename, lineno, file, line)
+        return
+    print(f"warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return int(args.run(args) or 0)
     except LavaGleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -4,14 +4,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from lava_gle.cli import COMMANDS, main
+from lava_gle.cli import COMMANDS, _show_warning, main
 from lava_gle.results import atomic_write, write_json
 from lava_gle.traces import load_traces, max_relative_errors
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def test_simulate_writes_the_golden_layout(golden, tmp_path):
@@ -48,6 +51,23 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
 
 
 @pytest.mark.lava
+def test_fixed_point_warnings_are_one_line_without_source(tmp_path, capsys):
+    """Inputs beyond the fixed-point input format saturate: the command line says so in
+    one ``warning:`` line naming the counter, with no Python source line, and still
+    succeeds; other warnings are shown as Python shows them."""
+    x = tmp_path / "x.npy"
+    np.save(x, np.full((10, 2), 1e9))
+    args = ["simulate", str(EXAMPLES / "mlp.yaml"), "--inputs", str(x), "--out",
+            str(tmp_path / "t.npz"), "--backend", "numpy-fixed", "--quiet"]
+    assert main(args) == 0
+    warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line.lower()]
+    assert warned == ["warning: fixed-point saturation (values clipped so far): input=20"]
+    with warnings.catch_warnings(record=True) as passed_on:  # Python's own handling
+        _show_warning(RuntimeWarning("not ours"), RuntimeWarning, "f.py", 3)
+    assert [(str(w.message), w.filename, w.lineno) for w in passed_on] == [("not ours", "f.py", 3)]
+    assert "not ours" not in capsys.readouterr().err
+
+
 def test_demo_trains_in_lava_float_and_fixed_and_writes_the_report(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--steps", "3000", "--quiet"]) == 0
     text = capsys.readouterr().out
