@@ -496,16 +496,25 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
     if batch >= GEMM_BATCH and lost % (1 << (ovf - 1)) == 0:
         # sum_k floor(mant y_k x_k / 2**ovf) is (mant sum y x - lost sum odd(y) odd(x))
         # / 2**ovf: three matrix products, exact in float32 while B 2**14 < 2**24
+        # products that are zero are skipped: an exact rule's doubled trace has no odd
+        # element, and only a compensated rule has a compensation
         e_act = e_q[:, active]
         f32 = batch < _F32_EXACT_BATCH
-        sums = (_int_matmul(e_act.T, pre, f32) * mant
-                - _int_matmul((e_act & 1).T, pre & 1, f32) * lost)
-        comp = _int_matmul((e_act != 0).T, x0, f32) * half
+        sums = _int_matmul(e_act.T, pre, f32) * mant
+        odd = e_act & 1
+        if lost != 0 and odd.any():
+            sums -= _int_matmul(odd.T, pre & 1, f32) * lost
+        if half != 0:
+            sums_comp = _int_matmul((e_act != 0).T, x0, f32) * half
+        else:
+            sums_comp = np.zeros((1, 1), np.int64)
         for r in range(active.shape[0]):
             i = active[r]
             for j in range(m):
                 a = (batch * (np.int64(w[i, j]) << _ACC_FRAC)
-                     + ((sums[r, j] >> ovf) << s_exp) + comp[r, j])
+                     + ((sums[r, j] >> ovf) << s_exp))
+                if half != 0:
+                    a += sums_comp[r, j]
                 acc[r, j], c = _clip_count((a + batch // 2) // batch, _ACC_LO, _ACC_HI)
                 clips += c
         return acc, clips
