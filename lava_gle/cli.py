@@ -3,7 +3,7 @@ with ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 Errors lava-gle raises on purpose (bad description, shape mismatch, missing hardware)
 are printed as one ``error: ...`` line with exit status 2, never as a traceback; its
-warnings (fixed-point saturation, approximate gains) as one ``warning: ...`` line each,
+warnings (fixed-point saturation, approximate gains, recipe advice) as one ``warning: ...`` line each,
 without Python's source line.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import os
 import sys
 import warnings
 
-from lava_gle.errors import LavaGleError
+from lava_gle.errors import LavaGleError, LavaGleWarning
 
 #: Subcommand modules under lava_gle.commands, in the order ``--help`` lists them.
 COMMANDS = ("simulate", "demo", "compare", "experiment", "map", "deploy", "microcode", "sweep")
@@ -35,10 +35,9 @@ def build_parser() -> argparse.ArgumentParser:
 def _show_warning(message, category, filename, lineno, file=None, line=None,
                   _default=warnings.showwarning) -> None:
     """``warnings.showwarning`` of the command line: lava-gle's own warnings
-    (:class:`~lava_gle.quantize.formats.QuantizationWarning`) as ``warning: <message>``
-    on stderr, the others as Python shows them."""
-    from lava_gle.quantize.formats import QuantizationWarning
-    if not issubclass(category, QuantizationWarning):
+    (:class:`~lava_gle.errors.LavaGleWarning`) as ``warning: <message>`` on stderr, the
+    others as Python shows them."""
+    if not issubclass(category, LavaGleWarning):
         _default(message, category, filename, lineno, file, line)
         return
     print(f"warning: {message}", file=sys.stderr if file is None else file)

@@ -5,6 +5,11 @@ class LavaGleError(Exception):
     """Base class of every error lava-gle raises on purpose."""
 
 
+class LavaGleWarning(UserWarning):
+    """Base class of every warning lava-gle raises on purpose (the command line prints
+    them as one ``warning: ...`` line each)."""
+
+
 class NetworkSpecError(LavaGleError, ValueError):
     """A network description is malformed.
 

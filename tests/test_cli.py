@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from lava_gle.cli import COMMANDS, _show_warning, main
+from lava_gle.errors import LavaGleWarning
 from lava_gle.results import atomic_write, write_json
 from lava_gle.traces import load_traces, max_relative_errors
 
@@ -54,7 +55,8 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
 def test_fixed_point_warnings_are_one_line_without_source(tmp_path, capsys):
     """Inputs beyond the fixed-point input format saturate: the command line says so in
     one ``warning:`` line naming the counter, with no Python source line, and still
-    succeeds; other warnings are shown as Python shows them."""
+    succeeds; so is every :class:`LavaGleWarning`, and other warnings are shown as Python
+    shows them."""
     x = tmp_path / "x.npy"
     np.save(x, np.full((10, 2), 1e9))
     args = ["simulate", str(EXAMPLES / "mlp.yaml"), "--inputs", str(x), "--out",
@@ -62,6 +64,8 @@ def test_fixed_point_warnings_are_one_line_without_source(tmp_path, capsys):
     assert main(args) == 0
     warned = [line for line in capsys.readouterr().err.splitlines() if "warning" in line.lower()]
     assert warned == ["warning: fixed-point saturation (values clipped so far): input=20"]
+    _show_warning(LavaGleWarning("advice"), LavaGleWarning, "f.py", 3)  # e.g. a recipe's
+    assert capsys.readouterr().err == "warning: advice\n"
     with warnings.catch_warnings(record=True) as passed_on:  # Python's own handling
         _show_warning(RuntimeWarning("not ours"), RuntimeWarning, "f.py", 3)
     assert [(str(w.message), w.filename, w.lineno) for w in passed_on] == [("not ours", "f.py", 3)]

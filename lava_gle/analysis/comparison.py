@@ -22,6 +22,7 @@ from lava_gle.backends import get_backend, lava_network, make_engine
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.numerics.streams import prepare_streams
+from lava_gle.quantize import QuantizationWarning
 from lava_gle.traces import STATE_VARS
 
 #: Default tolerance of the normalised RMS error above which a variable gets a verdict.
@@ -81,7 +82,8 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
                 net, x, y, backend, chunks, progress, weights, biases, backward, allow_nan)
     if any(saturation.values()):
         warnings.warn(f"{backend}: fixed-point saturation (values clipped): " + ", ".join(
-            f"{k}={v}" for k, v in sorted(saturation.items()) if v), stacklevel=2)
+            f"{k}={v}" for k, v in sorted(saturation.items()) if v), QuantizationWarning,
+            stacklevel=2)
     return Run(backend, traces, checkpoints, {k: np.stack(v) for k, v in weights.items()},
                {k: np.stack(v) for k, v in biases.items()},
                {k: np.stack(v) for k, v in backward.items()}, saturation,

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import make_engine
-from lava_gle.errors import LavaGleError
+from lava_gle.errors import LavaGleError, LavaGleWarning
 from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun
 from lava_gle.experiments.metrics import RunLog, accuracy
@@ -424,7 +424,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             warnings.warn(f"--average-window at batch {cfg.batch} in fixed point: on MNIST-1D "
                           "at batch 100 it cost the integers 1.8 final test points (four "
                           "seeds, docs/experiments-log.md, 'Session 30'); it helps online "
-                          "training (--batch 1)", UserWarning, stacklevel=2)
+                          "training (--batch 1)", LavaGleWarning, stacklevel=2)
     history: dict[str, list] = {k: [] for k in keys}
     n_train, T = len(data.x_train), data.steps_per_sample
     if not 0 <= cfg.teach_start < T:

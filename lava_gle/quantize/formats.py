@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from lava_gle.numerics import fixed as X
-from lava_gle.errors import LavaGleError
+from lava_gle.errors import LavaGleError, LavaGleWarning
 
 #: Largest relative error tolerated when a factor is rounded to its mantissa.
 FACTOR_TOLERANCE = 0.01
@@ -46,7 +46,7 @@ class QuantizationError(LavaGleError, ValueError):
         self.field = field
 
 
-class QuantizationWarning(UserWarning):
+class QuantizationWarning(LavaGleWarning):
     """A fixed-point setting loses accuracy (saturating weights, approximate gains)."""
 
 
