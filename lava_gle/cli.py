@@ -3,8 +3,8 @@ with ``add_parser(subparsers)`` and ``run(args) -> int``.
 
 Errors lava-gle raises on purpose (bad description, shape mismatch, missing hardware)
 are printed as one ``error: ...`` line with exit status 2, never as a traceback; its
-warnings (fixed-point saturation, approximate gains, recipe advice) as one ``warning: ...`` line each,
-without Python's source line.
+warnings (fixed-point saturation, approximate gains, recipe advice) as one
+``warning: ...`` line each, without Python's source line.
 """
 from __future__ import annotations
 

@@ -51,7 +51,6 @@ def test_errors_are_one_line_without_traceback(tmp_path, capsys):
     assert "--inputs: file not found" in capsys.readouterr().err
 
 
-@pytest.mark.lava
 def test_fixed_point_warnings_are_one_line_without_source(tmp_path, capsys):
     """Inputs beyond the fixed-point input format saturate: the command line says so in
     one ``warning:`` line naming the counter, with no Python source line, and still
@@ -72,6 +71,7 @@ def test_fixed_point_warnings_are_one_line_without_source(tmp_path, capsys):
     assert "not ours" not in capsys.readouterr().err
 
 
+@pytest.mark.lava
 def test_demo_trains_in_lava_float_and_fixed_and_writes_the_report(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path), "--steps", "3000", "--quiet"]) == 0
     text = capsys.readouterr().out

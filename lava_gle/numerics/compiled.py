@@ -495,9 +495,9 @@ def _accumulate(w, x0, pre, e_q, active, mant, s_exp, ovf, half):
     lost = mant % (1 << ovf)  # what the floor takes from an odd y x1 product
     if batch >= GEMM_BATCH and lost % (1 << (ovf - 1)) == 0:
         # sum_k floor(mant y_k x_k / 2**ovf) is (mant sum y x - lost sum odd(y) odd(x))
-        # / 2**ovf: three matrix products, exact in float32 while B 2**14 < 2**24
-        # products that are zero are skipped: an exact rule's doubled trace has no odd
-        # element, and only a compensated rule has a compensation
+        # / 2**ovf, plus the compensation: matrix products, exact in float32 while
+        # B 2**14 < 2**24; those that are zero are skipped (an exact rule's doubled trace
+        # has no odd element, and only a compensated rule has a compensation)
         e_act = e_q[:, active]
         f32 = batch < _F32_EXACT_BATCH
         sums = _int_matmul(e_act.T, pre, f32) * mant
