@@ -26,6 +26,25 @@ def pytest_addoption(parser):
     parser.addoption("--run-slow", action="store_true", help="also run tests marked slow")
 
 
+@pytest.fixture(autouse=True)
+def _lava_marker_is_honest(request, monkeypatch):
+    """Fail a test that starts the Lava runtime without ``@pytest.mark.lava``, so that
+    ``-m "not lava"`` leaves out every test that forks Lava's processes. Lava creates
+    every runtime in ``AbstractProcess.create_runtime`` (also from ``run``); a runtime
+    started in a subprocess (``python -m lava_gle.cli ...``) is not seen."""
+    if request.node.get_closest_marker("lava") is not None:
+        return
+    from lava_gle.runtime.fork_safety import prepare_for_lava
+    prepare_for_lava()
+    from lava.magma.core.process.process import AbstractProcess
+
+    def refuse(*args, **kwargs):
+        pytest.fail(f"{request.node.nodeid} starts the Lava runtime: mark it "
+                    "@pytest.mark.lava", pytrace=False)
+
+    monkeypatch.setattr(AbstractProcess, "create_runtime", refuse)
+
+
 def pytest_collection_modifyitems(config, items):
     run_slow = config.getoption("--run-slow")
     skip = pytest.mark.skip(reason="slow: run with `make test-slow`")

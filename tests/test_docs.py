@@ -49,7 +49,7 @@ def _params():
         blocks = _blocks(path)
         if not blocks:
             continue
-        marks = [pytest.mark.lava] if "lava_gle.mappings" in "".join(blocks) else []
+        marks = [pytest.mark.lava] if "lava_gle.runtime" in "".join(blocks) else []
         yield pytest.param(path, id=path.name, marks=marks)
 
 

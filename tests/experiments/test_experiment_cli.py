@@ -172,6 +172,7 @@ def test_experiments_run_on_one_blas_thread_unless_the_environment_says(tmp_path
     assert [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"] == outside
 
 
+@pytest.mark.lava
 def test_weight_tags_are_yinyangs_default_and_the_command_line_turns_them_off(tmp_path):
     """Yin-Yang's fixed-point layers keep 7 / 5 low weight bits in tags by default (they
     learn: the tags are in the checkpoint); ``--weight-tag-bits LAYER=0`` turns them off,

@@ -465,6 +465,7 @@ def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_p
     assert "resuming" not in (tmp_path / "float_same_rule" / "log.txt").read_text()
 
 
+@pytest.mark.lava
 def test_runs_that_differ_in_integer_options_only_share_the_float_twin(tmp_path):
     """The float run with the same rule ignores the integers' options and the checks
     after training: a copy of one run's ``float_same_rule`` is resumed as finished by a run
@@ -606,6 +607,7 @@ def test_mnist1d_normalizers_replace_the_plain_rules_defaults():
         [10 * 4096] + [100 * 4096] * 5
 
 
+@pytest.mark.lava
 def test_mnist1d_trains_with_normalizers_in_both_arithmetics(tmp_path):
     """A short integer run with normalisers, end to end (its float twin trains first with
     the same rule): both checkpoints carry the running mean squares (of r on the hidden

@@ -83,6 +83,7 @@ def test_the_quantiser_gives_a_frozen_projection_no_rule_and_no_tags():
     assert q.layers[1].rule is not None and q.layers[1].tag_bits == 7
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("index, lava_backend, twin_backend",
                          [(0, "lava-fixed", "numpy-fixed-chip"),
                           (1, "lava-fixed-exact", "numpy-fixed")])

@@ -132,6 +132,7 @@ def test_a_run_resumed_inside_an_epoch_continues_it(backend):
         np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
 
 
+@pytest.mark.lava
 @pytest.mark.parametrize("lava_backend, twin_backend", [("lava-fixed", "numpy-fixed-chip"),
                                                         ("lava-fixed-exact", "numpy-fixed")])
 def test_lava_learns_the_engines_integers_with_learning_epochs(lava_backend, twin_backend):
