@@ -216,11 +216,14 @@ class Checkpoint:
         diff = sorted(k for k in set(config) | set(self.config)
                       if config.get(k) != self.config.get(k) and k not in self.may_change)
         if diff:
+            why = ("; integer_arithmetic: it was written by a lava-gle whose fixed-point "
+                   "integers differ from this one's, so resume it with that lava-gle"
+                   if "integer_arithmetic" in diff else "")
             raise CheckpointMismatchError(
                 f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
                 f"{[config.get(k) for k in diff]} there, "
-                f"{[self.config.get(k) for k in diff]} now); choose another --out or pass "
-                f"--fresh to discard it")
+                f"{[self.config.get(k) for k in diff]} now){why}; choose another --out or "
+                f"pass --fresh to discard it")
 
     def _read(self, with_arrays: bool = True
               ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:

@@ -460,7 +460,9 @@ def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_p
     # Refused before the float twin trains on (online, that takes hours): its epoch 2
     # does not begin.
     with pytest.raises(LavaGleError, match=r"different settings \(.*integer_arithmetic: "
-                                           r"\[.*'0123456789abcdef'\] there"):
+                                           r"\[.*'0123456789abcdef'\] there.*\); "
+                                           r"integer_arithmetic: it was written by a "
+                                           r"lava-gle whose fixed-point integers differ"):
         yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
     assert "resuming" not in (tmp_path / "float_same_rule" / "log.txt").read_text()
 
