@@ -113,14 +113,6 @@ class HardwareProfile:
             return numbers[key].value
         raise AttributeError(key)
 
-    def synapses_per_word(self, weight_bits: int) -> int:
-        """How many synapses of ``weight_bits`` (sign included) share one memory word."""
-        if weight_bits < 1 or weight_bits > self.synapse_word_bits:
-            raise ProfileError(f"weight width {weight_bits} bits: must be "
-                               f"1..{self.synapse_word_bits} (the synapse word of profile "
-                               f"{self.name!r})")
-        return self.synapse_word_bits // weight_bits
-
     def with_values(self, **values: int | None) -> "HardwareProfile":
         """A copy with some numbers replaced (source ``override``, confidence ``user``)."""
         numbers = dict(self.numbers)

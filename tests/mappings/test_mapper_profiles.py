@@ -26,8 +26,7 @@ def test_loihi2_numbers_from_the_fact_sheet():
     assert p.synapse_words_per_core == 12000
     assert p.numbers["synapse_words_per_core"].confidence == "primary"
     assert p.cores_per_chip == 128 and p.max_chips is None
-    # 32-bit words: four 8-bit synapses per word (the 784x50 block at ~78% of SynMem)
-    assert p.synapses_per_word(8) == 4 and p.synapses_per_word(1) == 32
+    assert p.synapse_word_bits == 32
 
 
 def test_kapoho_point_inherits_loihi2_and_has_eight_chips():
