@@ -31,9 +31,8 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.backends import BACKENDS
 from lava_gle.errors import LavaGleError
-from lava_gle.numerics.fingerprint import fixed_arithmetic
+from lava_gle.numerics.fingerprint import CONTINUATION_STEPS, continuation, fixed_arithmetic
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import OutputError, atomic_write
 
@@ -44,15 +43,11 @@ LOCK_NAME = "run.lock"
 
 
 def run_record(experiment: str, backend: str, config: Any) -> dict[str, Any]:
-    """What a run's checkpoint records to identify it: the experiment, the backend, the
-    fields of the dataclass ``config`` and, on a fixed-point backend, the fingerprint of
-    the integer arithmetic (``integer_arithmetic``,
-    :func:`lava_gle.numerics.fingerprint.fixed_arithmetic`), so that a checkpoint written
-    under another rounding is refused rather than resumed."""
-    record = {"experiment": experiment, "backend": backend, **asdict(config)}
-    if BACKENDS[backend].arithmetic != "float":
-        record["integer_arithmetic"] = fixed_arithmetic()
-    return record
+    """What a run's checkpoint records to identify it: the experiment, the backend and the
+    fields of the dataclass ``config``. (Whether this lava-gle continues a fixed-point
+    run's integers as the one that wrote it is checked on the engines themselves:
+    :meth:`Checkpoint.restore`.)"""
+    return {"experiment": experiment, "backend": backend, **asdict(config)}
 
 
 class ExperimentInterrupted(LavaGleError):
@@ -212,18 +207,50 @@ class Checkpoint:
         if saved is not None:
             self._refuse_other(saved[0])
 
+    def restore(self, engines: dict[str, Any]
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
+        """:meth:`load`, then put the engines' arrays (name prefix -> engine) back and
+        check, for each fixed-point engine, that this lava-gle continues its integers as
+        the one that wrote the checkpoint did: the :func:`~lava_gle.numerics.fingerprint.
+        continuation` recorded under ``continuation`` in the progress record is recomputed
+        (a checkpoint of before records none: :meth:`_refuse_other` compared its
+        fingerprint of the whole arithmetic instead). Raises
+        :class:`CheckpointMismatchError` when it differs."""
+        saved = self.load()
+        if saved is None:
+            return None
+        arrays, progress = saved
+        recorded = progress.get("continuation", {})
+        for prefix, engine in engines.items():
+            restore_engine(engine, arrays, prefix)
+            now = continuation(engine) if prefix in recorded else None
+            if now != recorded.get(prefix):
+                raise CheckpointMismatchError(
+                    f"{self.path} was written by a lava-gle that continues this run's "
+                    f"integers otherwise than this one: {CONTINUATION_STEPS} steps of "
+                    f"'{prefix.rstrip('.')}' from the saved state end in other integers "
+                    f"(fingerprint {recorded[prefix]} there, {now} now); "
+                    f"resume it with that lava-gle, or choose another --out or pass --fresh "
+                    f"to discard it")
+        return arrays, progress
+
     def _refuse_other(self, config: dict[str, Any]) -> None:
-        diff = sorted(k for k in set(config) | set(self.config)
-                      if config.get(k) != self.config.get(k) and k not in self.may_change)
+        diff = sorted(k for k in set(config) | set(self.config) if k != "integer_arithmetic"
+                      and config.get(k) != self.config.get(k) and k not in self.may_change)
         if diff:
-            why = ("; integer_arithmetic: it was written by a lava-gle whose fixed-point "
-                   "integers differ from this one's, so resume it with that lava-gle"
-                   if "integer_arithmetic" in diff else "")
             raise CheckpointMismatchError(
                 f"{self.path} belongs to a run with different settings ({', '.join(diff)}: "
                 f"{[config.get(k) for k in diff]} there, "
-                f"{[self.config.get(k) for k in diff]} now){why}; choose another --out or "
+                f"{[self.config.get(k) for k in diff]} now); choose another --out or "
                 f"pass --fresh to discard it")
+        legacy = config.get("integer_arithmetic")  # checkpoints before the continuation's
+        if legacy is not None and legacy != fixed_arithmetic():
+            raise CheckpointMismatchError(
+                f"{self.path} was written by a lava-gle whose fixed-point integers differ "
+                f"from this one's (integer_arithmetic {legacy} there, {fixed_arithmetic()} "
+                f"now; a checkpoint this old records no fingerprint of its own run's "
+                f"integers, so any change of the arithmetic refuses it); resume it with "
+                f"that lava-gle, or choose another --out or pass --fresh to discard it")
 
     def _read(self, with_arrays: bool = True
               ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:
@@ -343,12 +370,10 @@ class ResumableRun:
     def resume(self) -> tuple["_Records", "_Records"] | None:
         """Restore the engines from the checkpoint and return ``(arrays, progress)`` (the
         caller's records), or None when there is no checkpoint."""
-        saved = self.ckpt.load()
+        saved = self.ckpt.restore(self.engines)
         if saved is None:
             return None
         arrays, progress = saved
-        for prefix, engine in self.engines.items():
-            restore_engine(engine, arrays, prefix)
         epochs = next((len(v) for k, v in arrays.items() if k.startswith("history.")), 0)
         for key, values in self.history.items():
             # a record a checkpoint of an earlier lava-gle lacks: NaN for its epochs
@@ -372,7 +397,10 @@ class ResumableRun:
                        for k, v in self.history.items()})
         for prefix, engine in self.engines.items():
             arrays.update(engine_arrays(engine, prefix))
-        self.ckpt.save(arrays, {**progress, "elapsed_s": self.elapsed})
+        digests = {prefix: continuation(engine) for prefix, engine in self.engines.items()
+                   if engine.kernels.arithmetic != "float"}
+        self.ckpt.save(arrays, {**progress, "elapsed_s": self.elapsed,
+                                **({"continuation": digests} if digests else {})})
 
     def tick(self, where: str) -> None:
         """A safe point of the loop (``where``: e.g. ``step 300 of 1000``): checkpoint when

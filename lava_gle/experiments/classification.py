@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from lava_gle.backends import BACKENDS, simulate
+from lava_gle.backends import BACKENDS, make_engine, simulate
 from lava_gle.backends import twin as backend_twin
 from lava_gle.calibration import calibrate
 from lava_gle.description import save_network
@@ -29,7 +29,7 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, frozen_network, inference_network,
-    onehot_targets, predict, train_classifier,
+    onehot_targets, predict, scheduled_network, train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics
@@ -115,22 +115,26 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                     f"twin's end (--formats float), and {out} has no checkpoint of it that "
                     "records them; train the twin to its end first (--part twin, or no "
                     "--part), or size them from the initial network (--formats initial)")
-            if part == "all" or needs_twin:  # a finished twin resumes without training
-                twin = train_twin()
             x_cal = data.x_train[:cfg.test_batch].transpose(1, 0, 2)
             y_cal = onehot_targets(data.y_train[:cfg.test_batch], net.output_size,
                                    cfg.target_rate)
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
-            if recorded is not None:
-                net = with_formats(net, recorded)
-            elif config.formats == "float":
-                net = formats_from_float(net, frozen_network(net, twin.engine), x_cal,
-                                         y_cal, weights=[k.W for k in twin.engine.kernels.layers],
-                                         eta=cfg.eta(cfg.epochs - 1))
-            elif config.weight_range is not None:
-                net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
-                                                "weight_range": config.weight_range})
-            net = calibrate(net, x_cal, y_cal)
+            if recorded is not None:  # its integers checked before the twin trains on
+                net = calibrate(with_formats(net, recorded), x_cal, y_cal)
+                Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).restore(
+                    {"train.": make_engine(scheduled_network(net, cfg), backend)})
+            if part == "all" or needs_twin:  # a finished twin resumes without training
+                twin = train_twin()
+            if recorded is None:
+                if config.formats == "float":
+                    net = formats_from_float(
+                        net, frozen_network(net, twin.engine), x_cal, y_cal,
+                        weights=[k.W for k in twin.engine.kernels.layers],
+                        eta=cfg.eta(cfg.epochs - 1))
+                elif config.weight_range is not None:
+                    net = replace(net, fixed_point={**net.fixed_point, "weight_headroom": 1.0,
+                                                    "weight_range": config.weight_range})
+                net = calibrate(net, x_cal, y_cal)
             run_config["fixed_point"] = formats_record(net)
         result = train_classifier(name, net, data, cfg, out, run_config, backend, config.seed,
                                   quiet, guard, fresh)

@@ -379,6 +379,14 @@ class TrainResult:
     engine: Any               # the training engine (its kernels hold the trained parameters)
 
 
+def scheduled_network(net: Network, cfg: TrainConfig) -> Network:
+    """``net`` as :func:`train_classifier` builds its engine: with ``sgd``, learning at the
+    schedule's first rate ``cfg.eta(0)`` (the loop sets each epoch's)."""
+    if cfg.optimizer != "sgd":
+        return net
+    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+
+
 def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                      out_dir: str | Path, run_config: dict[str, Any], backend: str = "numpy",
                      seed: int = 0, quiet: bool = False, guard=None, fresh: bool = False,
@@ -405,8 +413,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     if cfg.optimizer not in OPTIMIZERS:
         raise LavaGleError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
     sgd = cfg.optimizer == "sgd"
-    if sgd:
-        net = replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    net = scheduled_network(net, cfg)
     engine = make_engine(net, backend, optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
     eta = net.learning.eta

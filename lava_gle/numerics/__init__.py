@@ -13,8 +13,9 @@
   checks of input and target streams;
 - :mod:`~lava_gle.numerics.neuron_program`: the integer neuron step as a program in a
   Loihi-style instruction set, and tau_m's factors without a divide;
-- :mod:`~lava_gle.numerics.fingerprint`: a hash of the integer arithmetic, which the
-  checkpoints of fixed-point runs record.
+- :mod:`~lava_gle.numerics.fingerprint`: hashes of a run's integer continuation (which
+  the checkpoints of fixed-point runs record) and of the whole integer arithmetic (which
+  older ones recorded).
 
 All functions broadcast over leading (batch) axes.
 """

@@ -1,17 +1,28 @@
-"""A fingerprint of the integer arithmetic, recorded in the checkpoints of fixed-point runs.
+"""Fingerprints of integer arithmetic, recorded in the checkpoints of fixed-point runs.
 
 An integer run resumed under another arithmetic (a rounding changed between lava-gle
-versions) would continue with numbers neither arithmetic produces. The fingerprint is the
-hash of a few dozen steps of two small learning networks that between them use every
-integer feature (biases, one on a narrower bias payload, weight tags, gains and error
-normalisers, tau learning, both timings and learning-product modes, the default one
-included) with their saturation counters (a checkpoint holds the counts by name); integer steps give the same numbers on
-any CPU.
-The activations are piecewise linear: the segment tables of smooth ones are designed by a
-float fit (data the quantiser chooses, not arithmetic), and would make it slow.
+versions) would continue with numbers neither arithmetic produces. Two fingerprints
+guard against that:
+
+- :func:`continuation`, the one checkpoints record: the hash of the integers a copy of
+  the run's own engine reaches after :data:`CONTINUATION_STEPS` steps from the saved
+  state. A resumed run recomputes it, so it is refused exactly when this lava-gle would
+  continue *its* integers otherwise, and not for a change of a feature it does not use.
+- :func:`fixed_arithmetic`, which checkpoints recorded before :func:`continuation`
+  existed (config key ``integer_arithmetic``): the hash of a few dozen steps of two
+  small learning networks that between them use every integer feature (biases, one on
+  a narrower bias payload, weight tags, gains and error normalisers, tau learning, both
+  timings and learning-product modes, the default one included) with their saturation
+  counters (a checkpoint holds the counts by name). Such a checkpoint resumes only
+  where it is today's.
+
+Integer steps give the same numbers on any CPU. The fingerprint networks' activations
+are piecewise linear: the segment tables of smooth ones are designed by a float fit
+(data the quantiser chooses, not arithmetic), and would make it slow.
 """
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
 import warnings
@@ -20,6 +31,9 @@ import numpy as np
 
 #: Steps each fingerprint network runs.
 STEPS = 40
+#: Steps of a run's continuation that :func:`continuation` hashes (learning epochs of up
+#: to this many steps learn at least once).
+CONTINUATION_STEPS = 32
 
 
 def _spec(timing: str, products: str | None, normalised: bool) -> dict:
@@ -61,8 +75,42 @@ def fixed_arithmetic() -> str:
             warnings.simplefilter("ignore", QuantizationWarning)
             trace = FixedEngine(network_from_dict(spec), dequantize=False).run(
                 x, y, record=True)
-        for key in sorted(trace):
-            digest.update(key.encode())
-            values = np.ascontiguousarray(trace[key])  # integers, or dyadic dequantised
-            digest.update(values.dtype.str.encode() + values.tobytes())
+        _digest(trace, digest)  # integers, or dyadic dequantised
     return digest.hexdigest()[:16]
+
+
+def _digest(arrays: dict[str, np.ndarray], digest=None) -> "hashlib._Hash":
+    digest = hashlib.sha256() if digest is None else digest
+    for key in sorted(arrays):
+        digest.update(key.encode())
+        values = np.ascontiguousarray(arrays[key])
+        digest.update(values.dtype.str.encode() + values.tobytes())
+    return digest
+
+
+def continuation(engine) -> str:
+    """16 hex digits that change whenever the integers ``engine`` continues with would.
+
+    A copy of the fixed-point ``engine`` (:class:`~lava_gle.numerics.engine.FixedEngine`;
+    ``engine`` itself is untouched) runs :data:`CONTINUATION_STEPS` steps from its present
+    state, at its present batch, on an input stream uniform in [-1, 1] and (``mse``) a
+    target stream uniform in [0, 1] drawn from a fixed seed, learning as its description
+    says at the description's own ``learning.eta`` (so that an epoch schedule, which a
+    resumed run sets after the check, does not enter); the digest is the hash of its
+    :meth:`~lava_gle.numerics.engine.Engine.state_dict` after them: parameters, state,
+    learning-epoch sums, steps and saturation counts.
+    """
+    from lava_gle.quantize import QuantizationWarning
+
+    probe = copy.deepcopy(engine)
+    probe.learning = probe.net.learning.enabled
+    probe.kernels.set_eta(probe.kernels.q.net.learning.eta)
+    batch = 1 if probe.state is None else probe.state[0].u.shape[0]
+    rng = np.random.default_rng(17)
+    x = rng.uniform(-1.0, 1.0, (CONTINUATION_STEPS, batch, probe.net.input.size))
+    y = (rng.uniform(0.0, 1.0, (CONTINUATION_STEPS, batch, probe.net.output_size))
+         if probe.net.learning.loss == "mse" else None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        probe.run(x, y)
+    return _digest(probe.state_dict()).hexdigest()[:16]

@@ -385,10 +385,14 @@ def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_pat
 
 
 def _edit_recorded_config(path, edit):
+    """Edit the run record of the checkpoint at ``path``; its fingerprint of the integers'
+    continuation, which the edited formats would change, goes (as in checkpoints written
+    before it existed)."""
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(str(arrays["__meta__"]))
     edit(meta["config"])
+    meta["progress"].pop("continuation", None)
     arrays["__meta__"] = np.array(json.dumps(meta))
     np.savez(path, **arrays)
 
@@ -449,22 +453,80 @@ def test_an_ended_run_anneals_under_a_halving_schedule_that_keeps_its_rates(tmp_
                             backend="numpy-fixed", quiet=True)
 
 
-def test_a_fixed_point_checkpoint_of_another_integer_arithmetic_is_refused(tmp_path):
-    from lava_gle.numerics.fingerprint import fixed_arithmetic
+def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refused(
+        tmp_path, monkeypatch):
+    """A fixed-point checkpoint records the fingerprint of its run's continuation
+    (:func:`~lava_gle.numerics.fingerprint.continuation`): with one LSB more in the error
+    sent down, the resumed run is refused before its float twin trains on (online, that
+    takes hours: the twin's epoch 2 does not begin), and the checkpoint stays."""
+    from lava_gle.numerics import ops
     yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
-    recorded = json.loads(str(np.load(tmp_path / "checkpoint.npz")["__meta__"]))["config"]
-    assert recorded["integer_arithmetic"] == fixed_arithmetic()
-    _edit_recorded_config(tmp_path / "checkpoint.npz",
-                          lambda c: c.update(integer_arithmetic="0123456789abcdef"))
-    # (another arithmetic is another run: its recorded formats are not taken back either)
-    # Refused before the float twin trains on (online, that takes hours): its epoch 2
-    # does not begin.
-    with pytest.raises(LavaGleError, match=r"different settings \(.*integer_arithmetic: "
-                                           r"\[.*'0123456789abcdef'\] there.*\); "
-                                           r"integer_arithmetic: it was written by a "
-                                           r"lava-gle whose fixed-point integers differ"):
+    meta = json.loads(str(np.load(tmp_path / "checkpoint.npz")["__meta__"]))
+    assert "integer_arithmetic" not in meta["config"]
+    saved = meta["progress"]["continuation"]["train."]
+    backward = ops.backward_error
+
+    def one_lsb_more(*args):
+        eps, *counts = backward(*args)
+        return (eps + 1, *counts)
+
+    monkeypatch.setattr(ops, "backward_error", one_lsb_more)
+    with pytest.raises(LavaGleError, match=rf"checkpoint.npz was written by a lava-gle that "
+                                           rf"continues this run's integers otherwise than "
+                                           rf"this one: 32 steps of 'train' from the saved "
+                                           rf"state end in other integers \(fingerprint "
+                                           rf"{saved} there, [0-9a-f]{{16}} now\); resume it "
+                                           rf"with that lava-gle"):
         yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
     assert "resuming" not in (tmp_path / "float_same_rule" / "log.txt").read_text()
+    monkeypatch.undo()
+    resumed = yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+    assert len(resumed["history"]["test_acc"]) == 2
+
+
+def test_a_change_of_integers_a_run_does_not_use_resumes_it(tmp_path, monkeypatch):
+    """The error normalisers' gains changed by one LSB: another arithmetic (the whole
+    arithmetic's fingerprint changes), but not for a run without normalisers, which
+    resumes and continues bit for bit as a run that never stopped."""
+    from lava_gle.numerics import fingerprint, ops
+    config = replace(TINY, n_train=60)
+    yinyang.run_yinyang(replace(config, epochs=1), tmp_path / "cut", backend="numpy-fixed",
+                        quiet=True)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", backend="numpy-fixed", quiet=True)
+    today = fingerprint.fixed_arithmetic()
+    inverse_rms = ops.inverse_rms
+    monkeypatch.setattr(ops, "inverse_rms", lambda *args: inverse_rms(*args) + 1)
+    fingerprint.fixed_arithmetic.cache_clear()
+    try:
+        assert fingerprint.fixed_arithmetic() != today
+        resumed = yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed",
+                                      quiet=True)
+    finally:
+        fingerprint.fixed_arithmetic.cache_clear()
+    assert resumed["history"]["test_acc"] == whole["history"]["test_acc"]
+    assert resumed["history"]["train_loss"] == whole["history"]["train_loss"]
+
+
+def test_a_fixed_point_checkpoint_of_before_the_continuation_of_another_arithmetic_is_refused(
+        tmp_path):
+    """A checkpoint written before the continuation's fingerprint recorded the whole
+    arithmetic's (``integer_arithmetic``): it resumes only where that is today's, and is
+    refused before the float twin trains on."""
+    from lava_gle.numerics.fingerprint import fixed_arithmetic
+    yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
+    _edit_recorded_config(tmp_path / "checkpoint.npz",
+                          lambda c: c.update(integer_arithmetic=fixed_arithmetic()))
+    yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
+    _edit_recorded_config(tmp_path / "checkpoint.npz",
+                          lambda c: c.update(integer_arithmetic="0123456789abcdef"))
+    twin_log = tmp_path / "float_same_rule" / "log.txt"
+    before = twin_log.read_text()
+    with pytest.raises(LavaGleError, match=r"was written by a lava-gle whose fixed-point "
+                                           r"integers differ from this one's "
+                                           r"\(integer_arithmetic 0123456789abcdef there, "
+                                           rf"{fixed_arithmetic()} now; a checkpoint this old"):
+        yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+    assert twin_log.read_text() == before
 
 
 @pytest.mark.lava
