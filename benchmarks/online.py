@@ -8,14 +8,15 @@ take turns in every repeat, so that load from other jobs spreads over all of the
 table gives the best and the median of ``--repeats`` runs.
 
     .venv/bin/python benchmarks/online.py [--steps 1000] [--repeats 5] [--models mnist]
-                                          [--chip | --recipe]
+                                          [--chip | --recipe | --fingerprint]
 
 ``--chip``: the compiled fixed-point engine under exact timing against chip timing
 (``numpy-fixed-chip``: backward arrays that learn with epochs of their own) instead.
 ``--recipe``: MNIST-1D 42k as the online recipe of ``docs/experiments.md`` trains it
 (:data:`RECIPE`: normalisers, gains, weight tags, eta scales; batch 1, the formats sized
 from the initial network), the float engine against the compiled fixed-point engine
-under chip timing.
+under chip timing. ``--fingerprint``: the milliseconds a fixed-point checkpoint's
+fingerprint of its run's continuation takes (at every save) instead.
 """
 from __future__ import annotations
 
@@ -116,7 +117,12 @@ def main() -> None:
                       "(compiled fixed point) instead")
     mode.add_argument("--recipe", action="store_true", help="MNIST-1D's online recipe, "
                       "float against chip timing, batch 1")
+    mode.add_argument("--fingerprint", action="store_true", help="what a fixed-point "
+                      "checkpoint's fingerprint of the run's continuation costs instead")
     args = parser.parse_args()
+    if args.fingerprint:
+        fingerprint_cost(args.repeats, args.models)
+        return
     engines = (CHIP_ENGINES if args.chip else RECIPE_ENGINES if args.recipe else ENGINES)
     num, den = ("fixed compiled", "numpy") if engines is ENGINES else (engines[1][0],
                                                                       engines[0][0])
@@ -139,6 +145,34 @@ def main() -> None:
             cells = " | ".join(f"{max(r):,.0f} / {med[c]:,.0f}" for c, r in rates.items())
             ratio = med[num] / med[den]
             print(f"| {label} | {batch} | {cells} | {ratio:.2f} |", flush=True)
+
+
+def fingerprint_cost(repeats: int, only: str) -> None:
+    """Milliseconds of :func:`lava_gle.numerics.fingerprint.continuation` (a checkpoint of a
+    fixed-point run records it at every save, by default every 60 s of training) on the
+    compiled fixed-point engine of each model after a short run, best / median."""
+    from lava_gle.numerics.fingerprint import continuation
+    print("| model | batch | fingerprint ms best / median | median share of 60 s |")
+    print("| --- | --- | --- | --- |")
+    chosen = [("MNIST-1D 42k, online recipe", recipe_network()), *models()]
+    for label, net in chosen:
+        if only.lower() not in label.lower():
+            continue
+        backend = "numpy-fixed-chip" if "recipe" in label else "numpy-fixed"
+        for batch in (1, 100):
+            x, y = streams(net, batch, 4)
+            with ops.using("numba"):
+                engine = make_engine(net, backend)
+                engine.run(x, y)
+                continuation(engine)  # compiled and cached
+                times = []
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    continuation(engine)
+                    times.append(1e3 * (time.perf_counter() - start))
+            med = statistics.median(times)
+            print(f"| {label} | {batch} | {min(times):.0f} / {med:.0f} | "
+                  f"{med / 600:.2f} % |", flush=True)
 
 
 if __name__ == "__main__":
