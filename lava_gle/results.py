@@ -23,6 +23,7 @@ from typing import IO, Any
 import numpy as np
 
 from lava_gle.errors import LavaGleError
+from lava_gle.provenance import code_version
 
 
 class OutputError(LavaGleError):
@@ -116,9 +117,12 @@ def write_json(path: str | os.PathLike, value: Any, indent: int = 2,
 
 
 def write_metrics(out_dir: str | os.PathLike, metrics: dict[str, Any]) -> Path:
-    """``DIR/metrics.json``, atomically, keys sorted, without private keys (``_series``);
-    NaN and infinity become ``null``. Returns its path."""
+    """``DIR/metrics.json``, atomically, keys sorted, without private keys (``_series``),
+    with ``lava_gle``: the version and commit of the lava-gle that writes it
+    (:func:`lava_gle.provenance.code_version`); NaN and infinity become ``null``. Returns
+    its path."""
     public = {k: v for k, v in metrics.items() if not k.startswith("_")}
+    public["lava_gle"] = code_version()
     return write_json(Path(out_dir) / "metrics.json", public, sort_keys=True)
 
 

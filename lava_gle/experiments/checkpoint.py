@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 
 from lava_gle.errors import LavaGleError
 from lava_gle.numerics.fingerprint import CONTINUATION_STEPS, continuation, fixed_arithmetic
+from lava_gle.provenance import code_version, describe
 from lava_gle.quantize import QuantizationWarning
 from lava_gle.results import OutputError, atomic_write
 
@@ -226,8 +227,9 @@ class Checkpoint:
             now = continuation(engine) if prefix in recorded else None
             if now != recorded.get(prefix):
                 raise CheckpointMismatchError(
-                    f"{self.path} was written by a lava-gle that continues this run's "
-                    f"integers otherwise than this one: {CONTINUATION_STEPS} steps of "
+                    f"{self.path} was written by {describe(progress.get('lava_gle'))}, "
+                    f"which continues this run's integers otherwise than this "
+                    f"{describe(code_version())}: {CONTINUATION_STEPS} steps of "
                     f"'{prefix.rstrip('.')}' from the saved state end in other integers "
                     f"(fingerprint {recorded[prefix]} there, {now} now); "
                     f"resume it with that lava-gle, or choose another --out or pass --fresh "
@@ -327,8 +329,10 @@ class ResumableRun:
     point of the loop saves every ``every_s`` seconds, and when Ctrl-C was pressed saves,
     logs and raises :class:`ExperimentInterrupted`; :meth:`finish` saves the end state.
     ``state()`` gives ``(arrays, progress)`` of the caller's other records whenever a
-    checkpoint is written; ``elapsed_s`` in the progress record is kept here
-    (:attr:`elapsed`, seconds of training over all runs).
+    checkpoint is written; the progress record's ``elapsed_s`` (:attr:`elapsed`, seconds
+    of training over all runs), ``lava_gle`` (the code that saved it,
+    :func:`~lava_gle.provenance.code_version`) and, for fixed-point engines,
+    ``continuation`` (:meth:`Checkpoint.restore`) are kept here.
     """
 
     def __init__(self, ckpt: Checkpoint, engines: dict[str, Any], history: dict[str, list],
@@ -400,6 +404,7 @@ class ResumableRun:
         digests = {prefix: continuation(engine) for prefix, engine in self.engines.items()
                    if engine.kernels.arithmetic != "float"}
         self.ckpt.save(arrays, {**progress, "elapsed_s": self.elapsed,
+                                "lava_gle": code_version(),
                                 **({"continuation": digests} if digests else {})})
 
     def tick(self, where: str) -> None:

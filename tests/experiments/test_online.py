@@ -459,10 +459,13 @@ def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refuse
     (:func:`~lava_gle.numerics.fingerprint.continuation`): with one LSB more in the error
     sent down, the resumed run is refused before its float twin trains on (online, that
     takes hours: the twin's epoch 2 does not begin), and the checkpoint stays."""
+    from lava_gle import __version__
     from lava_gle.numerics import ops
+    from lava_gle.provenance import code_version
     yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
     meta = json.loads(str(np.load(tmp_path / "checkpoint.npz")["__meta__"]))
     assert "integer_arithmetic" not in meta["config"]
+    assert meta["progress"]["lava_gle"] == code_version()
     saved = meta["progress"]["continuation"]["train."]
     backward = ops.backward_error
 
@@ -471,9 +474,10 @@ def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refuse
         return (eps + 1, *counts)
 
     monkeypatch.setattr(ops, "backward_error", one_lsb_more)
-    with pytest.raises(LavaGleError, match=rf"checkpoint.npz was written by a lava-gle that "
-                                           rf"continues this run's integers otherwise than "
-                                           rf"this one: 32 steps of 'train' from the saved "
+    with pytest.raises(LavaGleError, match=rf"checkpoint.npz was written by lava-gle "
+                                           rf"{__version__}.*, which continues this run's "
+                                           rf"integers otherwise than this lava-gle "
+                                           rf"{__version__}.*: 32 steps of 'train' from the saved "
                                            rf"state end in other integers \(fingerprint "
                                            rf"{saved} there, [0-9a-f]{{16}} now\); resume it "
                                            rf"with that lava-gle"):
