@@ -104,13 +104,13 @@ def continuation(engine) -> str:
 
     probe = copy.deepcopy(engine)
     probe.learning = probe.net.learning.enabled
-    probe.kernels.set_eta(probe.kernels.q.net.learning.eta)
     batch = 1 if probe.state is None else probe.state[0].u.shape[0]
     rng = np.random.default_rng(17)
     x = rng.uniform(-1.0, 1.0, (CONTINUATION_STEPS, batch, probe.net.input.size))
     y = (rng.uniform(0.0, 1.0, (CONTINUATION_STEPS, batch, probe.net.output_size))
          if probe.net.learning.loss == "mse" else None)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings():  # the run warned of its formats and clips already
         warnings.simplefilter("ignore", QuantizationWarning)
+        probe.kernels.set_eta(probe.kernels.q.net.learning.eta)
         probe.run(x, y)
     return _digest(probe.state_dict()).hexdigest()[:16]

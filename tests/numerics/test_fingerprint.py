@@ -1,12 +1,13 @@
-"""The integer arithmetic's fingerprint, recorded in fixed-point checkpoints."""
+"""The fingerprints of integer arithmetic: the whole arithmetic's, which fixed-point
+checkpoints recorded before session 48, and a run's continuation, which they record now."""
 import pytest
 
 from lava_gle.numerics import fingerprint, ops
 
 #: The fingerprint of today's integer arithmetic. It must be the same on every CPU (integer
 #: steps). When a change of the arithmetic (or of the saturation counters a run records)
-#: is meant, put the new value here: checkpoints of fixed-point runs written before are
-#: then refused as different runs.
+#: is meant, put the new value here: fixed-point checkpoints written before session 48,
+#: which record this fingerprint and not their run's continuation, are then refused.
 FINGERPRINT = "203b0cda70efd51f"
 
 
@@ -85,3 +86,49 @@ def test_the_fingerprint_changes_with_the_error_traces_mantissa(fresh, monkeypat
     monkeypatch.setattr(rules, "_weight_rule",
                         lambda gain, candidates, exact: (rules._closest_rule(gain, candidates), 1))
     assert fresh() != FINGERPRINT
+
+
+def _learning_engine():
+    """The first fingerprint network in integers after 5 learning steps."""
+    import warnings
+
+    import numpy as np
+
+    from lava_gle.description import network_from_dict
+    from lava_gle.numerics.engine import FixedEngine
+    from lava_gle.quantize import QuantizationWarning
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", QuantizationWarning)
+        engine = FixedEngine(network_from_dict(fingerprint._spec("exact", None, True)))
+        rng = np.random.default_rng(5)
+        engine.run(rng.uniform(-1, 1, (5, 2, 3)), rng.uniform(0, 1, (5, 2, 2)))
+    return engine
+
+
+def test_a_runs_continuation_leaves_the_run_alone_and_ignores_the_epochs_rate():
+    """The continuation runs a copy (the engine's state is untouched and gives the same
+    digest again), at the description's own eta (an epoch schedule's rate does not
+    enter), and is another digest one step later."""
+    import numpy as np
+
+    from lava_gle.quantize import QuantizationWarning
+    engine = _learning_engine()
+    before = engine.state_dict()
+    digest = fingerprint.continuation(engine)
+    after = engine.state_dict()
+    assert before.keys() == after.keys()
+    for key in before:
+        np.testing.assert_array_equal(before[key], after[key], err_msg=key)
+    with pytest.warns(QuantizationWarning):  # the rules re-derived warn of the gain cap
+        engine.kernels.set_eta(engine.net.learning.eta / 4)
+    assert fingerprint.continuation(engine) == digest
+    with pytest.warns(QuantizationWarning, match="saturation"):
+        engine.run(np.zeros((1, 2, 3)))
+    assert fingerprint.continuation(engine) != digest
+
+
+def test_a_runs_continuation_changes_with_a_primitive_it_uses(monkeypatch):
+    engine = _learning_engine()
+    digest = fingerprint.continuation(engine)
+    monkeypatch.setattr(ops, "backward_error", _mutations(ops)["backward_error"])
+    assert fingerprint.continuation(engine) != digest
