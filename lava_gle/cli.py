@@ -20,12 +20,25 @@ from lava_gle.errors import LavaGleError, LavaGleWarning
 COMMANDS = ("simulate", "demo", "compare", "experiment", "map", "deploy", "microcode", "sweep")
 
 
+class _Version(argparse.Action):
+    """``--version``: the version and, run from a git clone, the commit
+    (:func:`lava_gle.provenance.describe`), looked up only when asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS,
+                         help="show the version (and git commit) and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from lava_gle.provenance import code_version, describe
+        print(describe(code_version()))
+        parser.exit()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    from lava_gle import __version__
     parser = argparse.ArgumentParser(
         prog="lava-gle",
         description="Generalized Latent Equilibrium (GLE) networks on Lava and Loihi 2.")
-    parser.add_argument("--version", action="version", version=f"lava-gle {__version__}")
+    parser.add_argument("--version", action=_Version)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         importlib.import_module(f"lava_gle.commands.{name}").add_parser(sub)

@@ -37,6 +37,16 @@ def test_simulate_two_dimensional_inputs_mean_batch_one(golden, tmp_path):
     assert load_traces(out)["output"].shape == (50, 1, golden.net.output_size)
 
 
+def test_version_names_the_commit_of_a_clone(capsys):
+    from lava_gle.provenance import code_version, describe
+    with pytest.raises(SystemExit) as ended:
+        main(["--version"])
+    assert ended.value.code == 0
+    out = capsys.readouterr().out
+    assert out == describe(code_version()) + "\n"
+    assert re.fullmatch(r"lava-gle \S+( \(commit [0-9a-f]{12}(, modified)?\))?\n", out)
+
+
 def test_errors_are_one_line_without_traceback(tmp_path, capsys):
     bad = tmp_path / "bad.yaml"
     bad.write_text("gle_network: 1\ndt: 0.1\ninput: {size: 1}\nlayers: []\n")
