@@ -212,10 +212,11 @@ class Checkpoint:
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """:meth:`load`, then put the engines' arrays (name prefix -> engine) back and
         check, for each fixed-point engine, that this lava-gle continues its integers as
-        the one that wrote the checkpoint did: the :func:`~lava_gle.numerics.fingerprint.
-        continuation` recorded under ``continuation`` in the progress record is recomputed
-        (a checkpoint of before records none: :meth:`_refuse_other` compared its
-        fingerprint of the whole arithmetic instead). Raises
+        the one that wrote the checkpoint did: the fingerprint recorded under
+        ``continuation`` in the progress record
+        (:func:`~lava_gle.numerics.fingerprint.continuation`) is recomputed (a checkpoint
+        of before records none: :meth:`_refuse_other` compared its fingerprint of the
+        whole arithmetic instead). Raises
         :class:`CheckpointMismatchError` when it differs."""
         saved = self.load()
         if saved is None:
