@@ -28,10 +28,12 @@ from lava_gle.experiments.fixed_training import (
 from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
-    RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, frozen_network, inference_network,
-    onehot_targets, predict, scheduled_network, train_classifier,
+    RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
+    frozen_network, inference_network, onehot_targets, predict, scheduled_network,
+    train_classifier,
 )
 from lava_gle.network import Network
+from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 #: The trained network a classification run writes
@@ -121,8 +123,12 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             y_cal = np.broadcast_to(y_cal, x_cal.shape[:1] + y_cal.shape)
             if recorded is not None:  # its integers checked before the twin trains on
                 net = calibrate(with_formats(net, recorded), x_cal, y_cal)
-                Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).restore(
-                    {"train.": make_engine(scheduled_network(net, cfg), backend)})
+                ckpt = Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",))
+                then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps)
+                early = make_engine(scheduled_network(with_epoch_steps(net, then), cfg),
+                                    backend)
+                ckpt.restore({"train.": early})
+                early.set_epoch_steps(net.learning.epoch_steps)  # no begun learning epoch
             if part == "all" or needs_twin:  # a finished twin resumes without training
                 twin = train_twin()
             if recorded is None:

@@ -30,6 +30,7 @@ from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun
 from lava_gle.experiments.metrics import RunLog, accuracy
 from lava_gle.network import Network
+from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 
@@ -300,9 +301,11 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
 
 
 #: Run settings a resumed run may change: ``epochs`` (extend a run or end it early),
-#: ``halve_every`` (:func:`check_resumed_schedule`: anneal a run that has ended) and
-#: ``average_window`` (:func:`check_resumed_average`: average a run's tail over longer).
-RESUMABLE_CHANGES = ("epochs", "halve_every", "average_window")
+#: ``halve_every`` (:func:`check_resumed_schedule`: anneal a run that has ended),
+#: ``average_window`` (:func:`check_resumed_average`: average a run's tail over longer) and
+#: ``epoch_steps`` (:func:`check_resumed_epoch_steps`: learning epochs of another length
+#: from a training epoch's start).
+RESUMABLE_CHANGES = ("epochs", "halve_every", "average_window", "epoch_steps")
 
 
 def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
@@ -360,6 +363,34 @@ def check_resumed_average(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
             "batches; the average carries on from where it stood")
 
 
+def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int) -> tuple[int, str | None]:
+    """The learning epochs' length (``learning.epoch_steps``) the run of ``ckpt`` was
+    checkpointed with (``steps`` without a checkpoint), and a line for the run's log where
+    ``steps`` changes it (else None). A resumed run may change the length from the start of
+    a training epoch: its engine is built with the recorded length, restored (a fixed-point
+    run's continuation checked under it, :meth:`Checkpoint.restore`), then set to
+    ``steps`` (:meth:`~lava_gle.numerics.engine.Engine.set_epoch_steps`, which refuses a
+    begun learning epoch). Refuses a checkpoint written inside a training epoch."""
+    saved = ckpt.record()
+    # a run that records no length (its caller's config has none) is taken as unchanged;
+    # one recorded before the option existed ran epochs of one step
+    then = steps if saved is None or "epoch_steps" not in ckpt.config else \
+        saved[0].get("epoch_steps", 1)
+    if then == steps:
+        return steps, None
+    progress = saved[1]
+    epoch = progress["epoch"] + 1
+    if progress["batch"] > 0:
+        raise LavaGleError(
+            f"--epoch-steps {steps}: the run in {ckpt.path.parent} stopped inside epoch "
+            f"{epoch} (batch {progress['batch']}), which it began with learning epochs of "
+            f"{then} steps; the length changes where a training epoch starts: finish epoch "
+            f"{epoch} with --epoch-steps {then} --epochs {epoch}, then resume with "
+            f"--epoch-steps {steps}, or pass --fresh to start over")
+    return then, (f"learning epochs change from {then} to {steps} steps from epoch {epoch} "
+                  "on")
+
+
 def evaluate(engine, x: np.ndarray, labels: np.ndarray,
              cfg: TrainConfig) -> tuple[np.ndarray, float]:
     """Summed logits [N, C] and mean step cross-entropy of the network ``engine`` trains,
@@ -373,6 +404,7 @@ class TrainResult:
 
     network: Network          # trained_network: trained parameters, learning off
     history: dict[str, list]  # per epoch: train_loss, train_acc, test_loss, test_acc, lr,
+    #                           epoch_steps (the learning epochs' length),
     #                           time_s, and with gains gains_at_cap.<layer>
     wall_time_s: float        # training and per-epoch evaluation
     steps: int                # simulation steps done (training + evaluation)
@@ -414,13 +446,18 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         raise LavaGleError(f"optimizer must be one of {list(OPTIMIZERS)}, got {cfg.optimizer!r}")
     sgd = cfg.optimizer == "sgd"
     net = scheduled_network(net, cfg)
-    engine = make_engine(net, backend, optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
+    ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
+    steps_then, epochs_note = ((net.learning.epoch_steps, None) if fresh else
+                               check_resumed_epoch_steps(ckpt, net.learning.epoch_steps))
+    engine = make_engine(with_epoch_steps(net, steps_then), backend,
+                         optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
     eta = net.learning.eta
     if sgd and engine.kernels.arithmetic != "float":
         check_schedule(net, cfg)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
-    keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "time_s")
+    keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_steps",
+            "time_s")
     capped = {k.name: k for k in engine.kernels.layers if k.gains_at_cap() is not None}
     keys += tuple(f"gains_at_cap.{name}" for name in capped)
     average = (WeightAverage(engine, cfg.average_window, cfg.average_every)
@@ -446,9 +483,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         return arrays, {"epoch": epoch, "batch": batch_i, "steps": steps, "epoch_acc": acc,
                         "plateau_best": float(sched.best), "plateau_bad": sched.bad_epochs}
 
-    ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
     notes = [] if fresh else [check_resumed_schedule(ckpt, cfg),
-                              check_resumed_average(ckpt, cfg)]
+                              check_resumed_average(ckpt, cfg), epochs_note]
     with ResumableRun(ckpt, {"train.": engine}, history, state, log, guard, fresh,
                       checkpoint_every_s) as run:
         saved = run.resume()
@@ -459,6 +495,14 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             epoch, batch_i, steps = progress["epoch"], progress["batch"], progress["steps"]
             acc = progress["epoch_acc"]
             sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
+            # a checkpoint from before the length could change ran every epoch at its own
+            history["epoch_steps"][:] = [steps_then if np.isnan(k) else k
+                                         for k in history["epoch_steps"]]
+            if steps_then != net.learning.epoch_steps:
+                dropped = engine.set_epoch_steps(net.learning.epoch_steps)
+                if dropped:
+                    notes.append(f"the saturation counts {dropped} have no counter with "
+                                 "learning epochs of one step and are left out from here")
             log("; ".join([f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of "
                            f"{n_batches}"] + [n for n in notes if n]))
         else:
@@ -505,6 +549,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             history["test_acc"].append(test_acc)
             lr = eta if sgd else engine.optimizer.lr
             history["lr"].append(lr)
+            history["epoch_steps"].append(engine.net.learning.epoch_steps)
             history["time_s"].append(epoch_time)
             for layer, k in capped.items():
                 history[f"gains_at_cap.{layer}"].append(k.gains_at_cap())

@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
-from lava_gle.numerics.kernels import FixedKernels, FloatKernels
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_epoch_steps
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -164,6 +164,21 @@ class Engine:
         for k, w, b, tau in zip(self.kernels.layers, self.weights, self.biases, self.tau_m):
             out[f"W.{k.name}"], out[f"b.{k.name}"], out[f"tau_m.{k.name}"] = w, b, tau
         return out
+
+    def set_epoch_steps(self, steps: int) -> dict[str, int]:
+        """Learning epochs of ``steps`` steps from now on (``learning.epoch_steps`` of
+        :attr:`net` as well): a schedule's change between training epochs, as
+        ``kernels.set_eta`` is the rate's. Refused (:class:`~lava_gle.errors.LavaGleError`)
+        with an optimizer, or where a learning epoch is begun (its sums would be dropped).
+        Returns the nonzero saturation counts the change leaves without a counter
+        (fixed point: ``esum.<layer>`` when epochs of one step follow longer ones)."""
+        if self.optimizer is not None and steps != 1:
+            raise LavaGleError(f"learning epochs of {steps} steps sum the local signals of "
+                               f"GLE's own rule; the optimizer {type(self.optimizer).__name__}"
+                               " steps every step")
+        dropped = self.kernels.set_epoch_steps(steps)
+        self.net = with_epoch_steps(self.net, steps)
+        return dropped
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -436,8 +451,11 @@ class FixedEngine(Engine):
                  dequantize: bool = True):
         q = quantize_network(net) if qnet is None else qnet
         super().__init__(net, kernels=FixedKernels(q))
-        self.q = q
         self.dequantize = dequantize
+
+    @property
+    def q(self) -> QuantizedNetwork:
+        return self.kernels.q
 
     @property
     def saturation(self) -> dict[str, int]:

@@ -46,11 +46,13 @@ from typing import Callable, Protocol
 
 import numpy as np
 
+from lava_gle.errors import LavaGleError
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics import ops
 from lava_gle.network import Network, NormaliserState
 from lava_gle.quantize import QuantizedNetwork, quantize_network
+from lava_gle.quantize.network import epoch_shift
 from lava_gle.quantize.rules import LayerLearning
 
 Array = np.ndarray
@@ -153,6 +155,22 @@ class LearningEpoch:
             self.l, self.p = arrays[f"{prefix}l"].copy(), arrays[f"{prefix}p"].copy()
 
 
+def check_no_begun_epoch(layers: list, steps: int) -> None:
+    """Refuse to change the learning epochs' length to ``steps`` while a layer of
+    ``layers`` (kernels) holds the sums of a begun one, which the change would drop."""
+    k = next((k for k in layers if k.epoch is not None and k.epoch.count), None)
+    if k is not None:
+        raise LavaGleError(
+            f"learning epochs of {steps} steps: layer {k.name!r} is {k.epoch.count} steps "
+            f"into a learning epoch of {k.epoch.steps}, whose sums the change would drop; "
+            "change the length where an epoch has ended (after a multiple of its steps)")
+
+
+def with_epoch_steps(net: Network, steps: int) -> Network:
+    """``net`` with learning epochs of ``steps`` steps (``learning.epoch_steps``)."""
+    return replace(net, learning=replace(net.learning, epoch_steps=steps))
+
+
 def epoch_pair(epoch: LearningEpoch | None, l: Array, p: Array
                ) -> tuple[Array, Array] | None:
     """The pair a learning epoch learns from after this step (:class:`LearningEpoch`):
@@ -226,9 +244,13 @@ class FloatLayer:
         self._normalise()
         if spec.normaliser_state is not None:  # where a description left them
             self.load(spec.normaliser_state.arrays())
-        k = lrn.epoch_steps
         #: the learning epoch's sums (None: GLE's rule every step)
-        self.epoch = None if k == 1 else LearningEpoch(k, np.add, lambda p: p / k)
+        self.epoch = self.learning_epoch(lrn.epoch_steps)
+
+    def learning_epoch(self, steps: int) -> LearningEpoch | None:
+        """Empty sums of learning epochs of ``steps`` steps (None for 1: GLE's rule every
+        step)."""
+        return None if steps == 1 else LearningEpoch(steps, np.add, lambda p: p / steps)
 
     @property
     def tau_m(self) -> Array:
@@ -410,6 +432,15 @@ class FloatKernels:
         for k in self.layers:
             k.eta = eta * k.eta_scale
 
+    def set_epoch_steps(self, steps: int) -> dict[str, int]:
+        """Learning epochs of ``steps`` steps from now on (:func:`check_no_begun_epoch`);
+        float kernels count no saturation, so none is dropped: returns {}."""
+        check_no_begun_epoch(self.layers, steps)
+        self.net = with_epoch_steps(self.net, steps)
+        for k in self.layers:
+            k.epoch = k.learning_epoch(steps)
+        return {}
+
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: the neuron-local normalisers (:meth:`FloatLayer.adapt`),
         then GLE's own rule (once per learning epoch, :func:`learn_in_epochs`), or
@@ -525,11 +556,15 @@ class FixedLayer:
         self._normalise()
         if ql.norm_state is not None:  # where a description left them
             self.load(ql.norm_state)
-        #: the learning epoch's sums (None: an epoch every step): the error summed in the
-        #: neurons' 24-bit state, the payloads' mean by a rounding shift
-        self.epoch = None if q.epoch_shift == 0 else LearningEpoch(
-            1 << q.epoch_shift, self._add_error,
-            lambda p: X.shift_round(p, q.epoch_shift))
+        #: the learning epoch's sums (None: an epoch every step)
+        self.epoch = self.learning_epoch(q.epoch_shift)
+
+    def learning_epoch(self, shift: int) -> LearningEpoch | None:
+        """Empty sums of learning epochs of ``2**shift`` steps (None for 0: an epoch every
+        step): the error summed in the neurons' 24-bit state, the payloads' mean by a
+        rounding shift."""
+        return None if shift == 0 else LearningEpoch(
+            1 << shift, self._add_error, lambda p: X.shift_round(p, shift))
 
     def _add_error(self, total: Array, l: Array) -> Array:
         """The neurons' epoch sum of learning errors plus this step's, saturated to 24
@@ -846,6 +881,24 @@ class FixedKernels:
         names = [f.name for f in fields(LayerLearning)]
         for k, ql in zip(self.layers, q.layers):
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in names})
+
+    def set_epoch_steps(self, steps: int) -> dict[str, int]:
+        """Learning epochs of ``steps`` steps (a power of two) from now on
+        (:func:`check_no_begun_epoch`); the layers' formats and rules do not depend on it.
+        On a chip the host rewrites each projection's ``t_epoch`` between training epochs,
+        as it rewrites the rule for an eta schedule. The saturation counters follow
+        :func:`saturation_keys`; returns the nonzero counts that leaves without a counter
+        (``esum.<layer>`` when epochs of one step follow longer ones)."""
+        check_no_begun_epoch(self.layers, steps)
+        q = replace(self.q, net=with_epoch_steps(self.q.net, steps),
+                    epoch_shift=epoch_shift(steps))
+        self.q, self.net = q, q.net
+        for k in self.layers:
+            k.q, k.epoch = q, k.learning_epoch(q.epoch_shift)
+        counts = self.saturation.counts
+        keys = saturation_keys(q)
+        self.saturation.counts = {key: counts.get(key, 0) for key in keys}
+        return {key: n for key, n in counts.items() if n and key not in keys}
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of every layer's normalisers, learning-engine rule (once per learning

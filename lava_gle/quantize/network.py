@@ -575,6 +575,18 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         norm_state=normaliser_integers(layer, rate.rate_bits, e_bits), **vars(learn))
 
 
+def epoch_shift(steps: int) -> int:
+    """``log2(steps)`` for learning epochs of ``steps`` steps
+    (:attr:`QuantizedNetwork.epoch_shift`); a length that is not a power of two raises
+    :class:`QuantizationError` naming the two nearest."""
+    if steps & (steps - 1):
+        raise QuantizationError(
+            f"learning.epoch_steps {steps} is not a power of two; fixed point averages the "
+            f"payloads of a learning epoch with a shift: give "
+            f"{1 << (steps.bit_length() - 1)} or {1 << steps.bit_length()}")
+    return steps.bit_length() - 1
+
+
 def quantize_network(net: Network) -> QuantizedNetwork:
     """Derive the integer formats, constants and parameters of ``net``.
 
@@ -600,12 +612,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     if lrn.backward == "feedback_alignment":
         raise QuantizationError("backward 'feedback_alignment' has no fixed-point form yet; "
                                 "use backward 'transpose' for the fixed-point backends")
-    k = lrn.epoch_steps
-    if k & (k - 1):
-        raise QuantizationError(
-            f"learning.epoch_steps {k} is not a power of two; fixed point averages the "
-            f"payloads of a learning epoch with a shift: give {1 << (k.bit_length() - 1)} "
-            f"or {1 << k.bit_length()}")
+    shift = epoch_shift(lrn.epoch_steps)
     require_memory(net, "quantize")
     opts = Options.of(net)
     in_bits = rate_bits_for(opts.in_range, True)
@@ -629,4 +636,4 @@ def quantize_network(net: Network) -> QuantizedNetwork:
                             mirrored_backward_rounding=net.fixed_point.get(
                                 "backward_rounding", "independent") == "mirrored",
                             product_bits=opts.product_bits, acc_bits=opts.acc_bits,
-                            epoch_shift=k.bit_length() - 1)
+                            epoch_shift=shift)

@@ -453,6 +453,47 @@ def test_an_ended_run_anneals_under_a_halving_schedule_that_keeps_its_rates(tmp_
                             backend="numpy-fixed", quiet=True)
 
 
+def test_an_ended_run_resumes_with_learning_epochs_of_another_length(tmp_path, stop_after):
+    """``--epoch-steps`` may change where a training epoch starts: epoch 1 of one step,
+    then epoch 2 of 4 steps (the integers and their float twin), said in the log and in
+    the history; the integers' continuation is checked under the recorded length. The
+    changed run, stopped inside epoch 2 and resumed, ends bit for bit where it ends
+    uninterrupted; a length changed inside a training epoch is refused, naming the fix."""
+    config = replace(TINY, n_train=60)
+    longer = replace(config, epochs=2, epoch_steps=4)
+    for run in ("whole", "cut"):
+        first = yinyang.run_yinyang(replace(config, epochs=1), tmp_path / run,
+                                    backend="numpy-fixed", quiet=True)
+    whole = yinyang.run_yinyang(longer, tmp_path / "whole", backend="numpy-fixed", quiet=True)
+    note = "resuming at epoch 2, batch 0 of 60; learning epochs change from 1 to 4 steps " \
+           "from epoch 2 on\n"
+    for log in ("log.txt", "float_same_rule/log.txt"):
+        assert note in (tmp_path / "whole" / log).read_text()
+    assert whole["history"]["epoch_steps"] == [1, 4]
+    assert whole["history"]["test_acc"][0] == first["history"]["test_acc"][0]
+    one_step = yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "one", quiet=True,
+                                   backend="numpy-fixed")
+    assert one_step["history"]["epoch_steps"] == [1, 1]
+    assert one_step["history"]["train_loss"][1] != whole["history"]["train_loss"][1]
+    with pytest.raises(ExperimentInterrupted):  # the twin ended, the integers in epoch 2
+        yinyang.run_yinyang(longer, tmp_path / "cut", backend="numpy-fixed", quiet=True,
+                            guard=stop_after(90))
+    with pytest.raises(LavaGleError, match=r"--epoch-steps 1: the run in \S*cut stopped "
+                                           r"inside epoch 2 \(batch \d+\), which it began "
+                                           r"with learning epochs of 4 steps; .*finish epoch "
+                                           r"2 with --epoch-steps 4 --epochs 2, then resume"):
+        yinyang.run_yinyang(replace(longer, epoch_steps=1), tmp_path / "cut",
+                            backend="numpy-fixed", quiet=True)
+    cut = yinyang.run_yinyang(longer, tmp_path / "cut", backend="numpy-fixed", quiet=True)
+    for key in ("test_acc", "train_loss", "epoch_steps"):
+        assert cut["history"][key] == whole["history"][key]
+    assert cut["saturation"] == whole["saturation"]
+    assert cut["test_accuracy_float_same_rule"] == whole["test_accuracy_float_same_rule"]
+    arrays = {p: np.load(tmp_path / p / "checkpoint.npz") for p in ("whole", "cut")}
+    for key in ("train.W.0", "train.W.1", "train.b.1", "train.epoch.1.count"):
+        np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
+
+
 def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refused(
         tmp_path, monkeypatch):
     """A fixed-point checkpoint records the fingerprint of its run's continuation

@@ -132,6 +132,44 @@ def test_a_run_resumed_inside_an_epoch_continues_it(backend):
         np.testing.assert_array_equal(resumed.state_dict()[key], value, err_msg=key)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "numpy-fixed", "numpy-fixed-chip"])
+def test_a_change_of_epoch_length_continues_as_an_engine_built_with_it(backend):
+    """``set_epoch_steps`` between runs: 6 steps at K = 1, then K = 4, ends bit for bit
+    where an engine built for K = 4 ends from the same state (given empty sums and zero
+    summed-error counts by hand, as a checkpoint of K = 1 lacks them); then back to K = 1
+    after a whole epoch, and the other way refused inside one."""
+    g = GoldenCase("visible_mlp")
+    net = with_normalisers(g.net)
+    x, y = g.inputs[:14], g.targets[:14]
+    changed = quiet_engine(net, backend)
+    changed.run(x[:6], y[:6])
+    saved = changed.state_dict()
+    assert changed.set_epoch_steps(4) == {}
+    assert changed.net.learning.epoch_steps == 4
+    built = quiet_engine(with_epochs(net, 4), backend)
+    extra = {f"epoch.{l}.count": np.array(0) for l in range(len(net.layers))}
+    if built.kernels.saturation is not None:
+        extra.update({f"sat.{key}": np.array(0) for key in built.kernels.saturation.counts
+                      if key.startswith("esum.")})
+        assert sorted(changed.kernels.saturation.counts) == sorted(
+            built.kernels.saturation.counts)
+    built.load_state_dict({**saved, **extra})
+    changed.run(x[6:12], y[6:12])
+    built.run(x[6:12], y[6:12])
+    after = built.state_dict()
+    assert int(after["epoch.0.count"]) == 2  # 6 steps of 4-step epochs
+    for key, value in after.items():
+        np.testing.assert_array_equal(changed.state_dict()[key], value, err_msg=key)
+    assert not np.array_equal(after["W.1"], saved["W.1"])  # it learned
+    with pytest.raises(LavaGleError, match=r"layer 'hidden' is 2 steps into a learning "
+                                           r"epoch of 4, whose sums the change would drop"):
+        changed.set_epoch_steps(1)
+    changed.run(x[12:14], y[12:14])
+    assert changed.set_epoch_steps(1) == {}  # no sum saturated: nothing dropped
+    assert "epoch.0.count" not in changed.state_dict()
+    assert changed.net.learning.epoch_steps == 1
+
+
 @pytest.mark.lava
 @pytest.mark.parametrize("lava_backend, twin_backend", [("lava-fixed", "numpy-fixed-chip"),
                                                         ("lava-fixed-exact", "numpy-fixed")])
