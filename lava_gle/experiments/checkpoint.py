@@ -217,14 +217,23 @@ class Checkpoint:
         (:func:`~lava_gle.numerics.fingerprint.continuation`) is recomputed (a checkpoint
         of before records none: :meth:`_refuse_other` compared its fingerprint of the
         whole arithmetic instead). Raises
-        :class:`CheckpointMismatchError` when it differs."""
+        :class:`CheckpointMismatchError` when it differs, and for a fixed-point engine
+        whose checkpoint records neither fingerprint."""
         saved = self.load()
         if saved is None:
             return None
         arrays, progress = saved
         recorded = progress.get("continuation", {})
+        whole = "integer_arithmetic" in self.recorded_config()
         for prefix, engine in engines.items():
             restore_engine(engine, arrays, prefix)
+            if prefix not in recorded and not whole and engine.kernels.arithmetic != "float":
+                raise CheckpointMismatchError(
+                    f"{self.path} records no fingerprint of the integers of "
+                    f"'{prefix.rstrip('.')}' (written by {describe(progress.get('lava_gle'))}"
+                    f", or edited), so whether this {describe(code_version())} continues "
+                    "them as its writer did cannot be checked; resume it with the lava-gle "
+                    "that wrote it, or choose another --out or pass --fresh to discard it")
             now = continuation(engine) if prefix in recorded else None
             if now != recorded.get(prefix):
                 raise CheckpointMismatchError(

@@ -386,11 +386,13 @@ def test_fixed_point_schedule_and_resume_give_the_uninterrupted_integers(tmp_pat
 
 def _edit_recorded_config(path, edit):
     """Edit the run record of the checkpoint at ``path``; its fingerprint of the integers'
-    continuation, which the edited formats would change, goes (as in checkpoints written
-    before it existed)."""
+    continuation, which the edited formats would change, is replaced by today's whole
+    arithmetic's (as in checkpoints written before it existed)."""
+    from lava_gle.numerics.fingerprint import fixed_arithmetic
     with np.load(path) as data:
         arrays = {k: data[k] for k in data.files}
     meta = json.loads(str(arrays["__meta__"]))
+    meta["config"]["integer_arithmetic"] = fixed_arithmetic()
     edit(meta["config"])
     meta["progress"].pop("continuation", None)
     arrays["__meta__"] = np.array(json.dumps(meta))
@@ -556,11 +558,10 @@ def test_a_fixed_point_checkpoint_of_before_the_continuation_of_another_arithmet
         tmp_path):
     """A checkpoint written before the continuation's fingerprint recorded the whole
     arithmetic's (``integer_arithmetic``): it resumes only where that is today's, and is
-    refused before the float twin trains on."""
+    refused before the float twin trains on; one that records neither is refused too."""
     from lava_gle.numerics.fingerprint import fixed_arithmetic
     yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
-    _edit_recorded_config(tmp_path / "checkpoint.npz",
-                          lambda c: c.update(integer_arithmetic=fixed_arithmetic()))
+    _edit_recorded_config(tmp_path / "checkpoint.npz", lambda c: None)  # today's
     yinyang.run_yinyang(replace(TINY, epochs=1), tmp_path, backend="numpy-fixed", quiet=True)
     _edit_recorded_config(tmp_path / "checkpoint.npz",
                           lambda c: c.update(integer_arithmetic="0123456789abcdef"))
@@ -570,6 +571,13 @@ def test_a_fixed_point_checkpoint_of_before_the_continuation_of_another_arithmet
                                            r"integers differ from this one's "
                                            r"\(integer_arithmetic 0123456789abcdef there, "
                                            rf"{fixed_arithmetic()} now; a checkpoint this old"):
+        yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
+    assert twin_log.read_text() == before
+    _edit_recorded_config(tmp_path / "checkpoint.npz", lambda c: c.pop("integer_arithmetic"))
+    with pytest.raises(LavaGleError, match=r"records no fingerprint of the integers of "
+                                           r"'train' \(written by lava-gle .*, or edited\), "
+                                           r"so whether this lava-gle .* continues them as "
+                                           r"its writer did cannot be checked"):
         yinyang.run_yinyang(TINY, tmp_path, backend="numpy-fixed", quiet=True)
     assert twin_log.read_text() == before
 
