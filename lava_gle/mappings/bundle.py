@@ -35,6 +35,7 @@ from lava_gle.mappings.resources import per_layer
 from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
+from lava_gle.provenance import code_version
 from lava_gle.quantize import QuantizedLayer, QuantizedNetwork, quantize_network
 from lava_gle.results import atomic_write, jsonable, write_json
 
@@ -202,7 +203,6 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     one step per sample when not given). Raises :class:`~lava_gle.errors.MemoryLimitError`
     before writing anything when the manifest's per-block entries would not fit in memory.
     """
-    from lava_gle import __version__
     require_memory(mapping.net, "bundle",  # a block per core
                    blocks=per_layer(mapping.costs, mapping.layer_cores))
     out = Path(out_dir)
@@ -216,7 +216,7 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     chip_of = mapping.placement.chip_of_core
     names = [c.name for c in mapping.costs]
     manifest = {
-        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "lava_gle": __version__,
+        "format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "lava_gle": code_version(),
         "network": {"file": NETWORK, "name": mapping.net.name, "sizes": mapping.net.sizes},
         "profile": report.profile, "strategy": report.strategy,
         "placement": {"cores": mapping.cores, "chips": mapping.chips,

@@ -18,6 +18,7 @@ from lava_gle.mappings import deploy as deploy_mod
 from lava_gle.mappings.bundle import BundleError, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
 from lava_gle.network import InputSpec, LayerSpec, Network
+from lava_gle.provenance import code_version
 from lava_gle.quantize import quantize_network
 
 from conftest import GOLDEN as GOLDEN_DIR
@@ -46,6 +47,7 @@ def test_bundle_holds_the_placement_of_every_neuron(mlp, tmp_path, quiet):
                        if blk["layer"] == layer.name)
         assert spans[0][0] == 0 and spans[-1][1] == layer.size
     assert b.manifest["profile"]["name"] == "loihi2"
+    assert b.manifest["lava_gle"] == code_version()  # the code that mapped it
     assert b.net.sizes == mlp.sizes
     assert np.array_equal(b.net.initial_weights(0), mlp.initial_weights(0))
 
