@@ -28,6 +28,7 @@ from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, epoch_order, onehot_targets,
 )
 from lava_gle.network import Network
+from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.numerics import fixed as X
 from lava_gle.quantize import (
     BiasTraceWarning, QuantizationError, QuantizationWarning, quantize_network,
@@ -161,7 +162,7 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     """The metrics of a run trained in fixed point (see
     :func:`~lava_gle.experiments.classification.run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
-    start) and ``out/compare_case_end`` (the float twin's trained network, its normalisers'
+    start, with the learning epochs of its first epoch) and ``out/compare_case_end`` (the float twin's trained network, its normalisers'
     state included, at the last epoch's rate) with :func:`write_compare_case`. Under chip
     timing ``transpose_drift``: per layer with a backward array, the largest ``|B - W^T|``
     and its RMS over synapses and learning steps of the run, in weight LSBs
@@ -186,8 +187,10 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers},
                           "exponents": {ql.name: {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp}
                                         for ql in result.engine.kernels.q.layers}}
+    # the run's start: its first epoch's learning epochs (a resumed run may change them)
+    first = with_epoch_steps(net, int(result.history["epoch_steps"][0]))
     metrics["compare_case"] = write_compare_case(
-        out / "compare_case", start_network(net, cfg), data, cfg, config.seed, backend)
+        out / "compare_case", start_network(first, cfg), data, cfg, config.seed, backend)
     metrics["compare_case_end"] = write_compare_case(
         out / "compare_case_end", end_network(net, twin.engine.network, cfg), data, cfg,
         config.seed, backend)
@@ -196,7 +199,7 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
         f"{metrics['test_accuracy_float_same_rule']:.4f}")
     try:
         metrics["lava_fixed_agreement"] = lava_fixed_agreement(
-            net, data, cfg, config.seed, config.agreement_steps)
+            first, data, cfg, config.seed, config.agreement_steps)
     except LavaGleError as exc:
         metrics["lava_fixed_agreement"] = None
         metrics.setdefault("not_measured", {})["lava_fixed_agreement"] = str(exc)

@@ -473,6 +473,9 @@ def test_an_ended_run_resumes_with_learning_epochs_of_another_length(tmp_path, s
         assert note in (tmp_path / "whole" / log).read_text()
     assert whole["history"]["epoch_steps"] == [1, 4]
     assert whole["history"]["test_acc"][0] == first["history"]["test_acc"][0]
+    cases = {case: load_network(tmp_path / "whole" / whole[case]["dir"] / "network.json")
+             for case in ("compare_case", "compare_case_end")}  # the run's start, its end
+    assert [cases[c].learning.epoch_steps for c in sorted(cases)] == [1, 4]
     one_step = yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "one", quiet=True,
                                    backend="numpy-fixed")
     assert one_step["history"]["epoch_steps"] == [1, 1]
