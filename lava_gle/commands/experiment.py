@@ -108,7 +108,7 @@ def add_parser(sub) -> None:
                         "them (learning.epoch_steps, the learning engine's t_epoch; fixed "
                         "point: a power of two; default 1: every step; docs/model.md, "
                         "Learning epochs); a resumed run may change it from the start of "
-                        "an epoch")
+                        "a training epoch")
     p.add_argument("--loss", choices=("ce", "mse"),
                    help="mnist1d, yinyang: output error, cross-entropy (float only; default on "
                         "numpy) or MSE against one-hot target rates (default on fixed point)")

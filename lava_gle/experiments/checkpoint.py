@@ -181,9 +181,16 @@ class Checkpoint:
     def record(self) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """``(config, progress)`` the saved run recorded, or ``None`` when there is none;
         reads the run record only, not the arrays (checks before a resume stay cheap)."""
-        saved = self._read(with_arrays=False)
+        saved = self._read(keep=lambda name: False)
         return None if saved is None else (
             saved[1], _Records(self.path, "progress record", saved[2]))
+
+    def history(self) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]] | None:
+        """``(config, progress, history)`` the saved run recorded (``history``: its
+        ``history.<key>`` arrays, one value per epoch it ran), or ``None`` when there is
+        none; reads no other array."""
+        saved = self._read(keep=lambda name: name.startswith("history."))
+        return None if saved is None else (saved[1], saved[2], saved[0])
 
     def load(self) -> tuple[dict[str, np.ndarray], dict[str, Any]] | None:
         """``(arrays, progress)`` of the saved run, or ``None`` when there is none.
@@ -264,10 +271,10 @@ class Checkpoint:
                 f"integers, so any change of the arithmetic refuses it); resume it with "
                 f"that lava-gle, or choose another --out or pass --fresh to discard it")
 
-    def _read(self, with_arrays: bool = True
+    def _read(self, keep: Callable[[str], bool] = lambda name: True
               ) -> tuple[dict[str, np.ndarray], dict[str, Any], dict[str, Any]] | None:
-        """``(arrays, config, progress)`` of the file (``arrays`` empty without
-        ``with_arrays``), or ``None`` when there is none."""
+        """``(arrays, config, progress)`` of the file (``arrays``: the members whose name
+        ``keep`` accepts), or ``None`` when there is none."""
         if not self.path.exists():
             return None
         try:
@@ -275,8 +282,7 @@ class Checkpoint:
             if not isinstance(data, np.lib.npyio.NpzFile):
                 raise _damaged(self.path, "a single array, not an .npz archive")
             with data:
-                names = data.files if with_arrays else \
-                    [k for k in data.files if k == "__meta__"]
+                names = [k for k in data.files if k == "__meta__" or keep(k)]
                 arrays = {k: data[k] for k in names}
             raw = sorted(k for k, v in arrays.items() if isinstance(v, bytes))
             if raw:  # NumPy hands back the bytes of a member that is not an .npy file

@@ -29,8 +29,8 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
-    frozen_network, inference_network, onehot_targets, predict, scheduled_network,
-    train_classifier,
+    epoch_steps_plan, frozen_network, inference_network, onehot_targets, predict,
+    scheduled_network, switch_epoch_steps, train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.numerics.kernels import with_epoch_steps
@@ -96,6 +96,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
     run_config = run_record(name, backend, config)
     if fixed and not fresh:  # refused now, not after the twin's training (hours, online)
         Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
+        check_twin_epoch_steps(Checkpoint(twin_dir, run_record(name, "numpy", config)),
+                               Checkpoint(out, run_config), net.learning.epoch_steps,
+                               cfg.epochs)
 
     def train_twin() -> TrainResult:
         return train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
@@ -124,11 +127,12 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             if recorded is not None:  # its integers checked before the twin trains on
                 net = calibrate(with_formats(net, recorded), x_cal, y_cal)
                 ckpt = Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",))
-                then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps)
+                then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
+                                                    cfg.epochs)
                 early = make_engine(scheduled_network(with_epoch_steps(net, then), cfg),
                                     backend)
                 ckpt.restore({"train.": early})
-                early.set_epoch_steps(net.learning.epoch_steps)  # no begun learning epoch
+                switch_epoch_steps(early, net.learning.epoch_steps, ckpt)
             if part == "all" or needs_twin:  # a finished twin resumes without training
                 twin = train_twin()
             if recorded is None:
@@ -176,6 +180,37 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         write_metrics(out, metrics)
         plot_history(h, out / f"{name}.png", title)
         return metrics, result, log
+
+
+def check_twin_epoch_steps(twin: Checkpoint, integers: Checkpoint, steps: int,
+                           epochs: int) -> None:
+    """Refuse to resume a fixed-point run with ``--epoch-steps steps`` where its float twin
+    (``twin``) and its integers (``integers``) would learn some epoch with learning epochs
+    of different lengths (:func:`~lava_gle.experiments.training.epoch_steps_plan`): each
+    changes the length where it resumes, so a twin trained ahead (``--part twin``) under
+    the old length would not be the integers' rule."""
+    for ckpt in (twin, integers):  # a change inside an epoch: refused as such
+        check_resumed_epoch_steps(ckpt, steps, epochs)
+    plans = [epoch_steps_plan(ckpt, steps, epochs) for ckpt in (twin, integers)]
+    if None in plans:
+        return
+    e = next((e for e, (a, b) in enumerate(zip(*plans)) if a != b), None)
+    if e is None:
+        return
+    ran = [ckpt.record()[1]["epoch"] for ckpt in (twin, integers)]
+    where = (f"the float twin and the integers differ in epoch {e + 1}: learning epochs of "
+             f"{plans[0][e]} steps in the twin ({twin.path.parent}), {plans[1][e]} in the "
+             f"integers ({integers.path.parent}), so the twin would not be the integers' "
+             "rule")
+    if e < min(ran):
+        raise LavaGleError(f"--epoch-steps {steps}: {where}; pass --fresh to start over")
+    ahead = int(ran[1] > ran[0])
+    behind = ("twin", "integers")[1 - ahead]
+    raise LavaGleError(
+        f"--epoch-steps {steps}: {where} (the twin has run {ran[0]} epochs, the integers "
+        f"{ran[1]}); run the {behind} to epoch {ran[ahead]} as the other ran it (--part "
+        f"{behind} --epochs {ran[ahead]} --epoch-steps {plans[ahead][e]}), then change "
+        "both, or pass --fresh to start over")
 
 
 def _finished(run_dir: Path, epochs: int) -> bool:

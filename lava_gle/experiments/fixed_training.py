@@ -162,8 +162,9 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
     """The metrics of a run trained in fixed point (see
     :func:`~lava_gle.experiments.classification.run_classification`;
     ``twin``: the float run with the same rule); writes ``out/compare_case`` (the run's
-    start, with the learning epochs of its first epoch) and ``out/compare_case_end`` (the float twin's trained network, its normalisers'
-    state included, at the last epoch's rate) with :func:`write_compare_case`. Under chip
+    start, with the learning epochs of its first epoch) and ``out/compare_case_end`` (the
+    float twin's trained network, its normalisers' state included, at the last epoch's
+    rate and learning epochs) with :func:`write_compare_case`. Under chip
     timing ``transpose_drift``: per layer with a backward array, the largest ``|B - W^T|``
     and its RMS over synapses and learning steps of the run, in weight LSBs
     (:meth:`~lava_gle.numerics.kernels.FixedLayer.transpose_drift`). Always
@@ -187,12 +188,12 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                           "layers": {l.name: dict(l.fixed_point) for l in net.layers},
                           "exponents": {ql.name: {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp}
                                         for ql in result.engine.kernels.q.layers}}
-    # the run's start: its first epoch's learning epochs (a resumed run may change them)
-    first = with_epoch_steps(net, int(result.history["epoch_steps"][0]))
+    # the run's start and end: their epochs' learning epochs (a resumed run may change them)
+    first, last = (with_epoch_steps(net, int(result.history["epoch_steps"][i])) for i in (0, -1))
     metrics["compare_case"] = write_compare_case(
         out / "compare_case", start_network(first, cfg), data, cfg, config.seed, backend)
     metrics["compare_case_end"] = write_compare_case(
-        out / "compare_case_end", end_network(net, twin.engine.network, cfg), data, cfg,
+        out / "compare_case_end", end_network(last, twin.engine.network, cfg), data, cfg,
         config.seed, backend)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
     log(f"{net.name}: float run with the same rule: test accuracy "

@@ -363,19 +363,24 @@ def check_resumed_average(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
             "batches; the average carries on from where it stood")
 
 
-def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int) -> tuple[int, str | None]:
+def _recorded_epoch_steps(ckpt: Checkpoint, config: dict[str, Any], steps: int) -> int:
+    """The learning epochs' length a run recorded in ``config``: a run whose caller records
+    none is taken as unchanged (``steps``); one recorded before the option existed ran
+    epochs of one step."""
+    return steps if "epoch_steps" not in ckpt.config else config.get("epoch_steps", 1)
+
+
+def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int,
+                              epochs: int) -> tuple[int, str | None]:
     """The learning epochs' length (``learning.epoch_steps``) the run of ``ckpt`` was
     checkpointed with (``steps`` without a checkpoint), and a line for the run's log where
     ``steps`` changes it (else None). A resumed run may change the length from the start of
     a training epoch: its engine is built with the recorded length, restored (a fixed-point
     run's continuation checked under it, :meth:`Checkpoint.restore`), then set to
-    ``steps`` (:meth:`~lava_gle.numerics.engine.Engine.set_epoch_steps`, which refuses a
-    begun learning epoch). Refuses a checkpoint written inside a training epoch."""
+    ``steps`` (:func:`switch_epoch_steps`). Refuses a checkpoint written inside a training
+    epoch; ``epochs``: the run's epochs from now on (for the log line)."""
     saved = ckpt.record()
-    # a run that records no length (its caller's config has none) is taken as unchanged;
-    # one recorded before the option existed ran epochs of one step
-    then = steps if saved is None or "epoch_steps" not in ckpt.config else \
-        saved[0].get("epoch_steps", 1)
+    then = steps if saved is None else _recorded_epoch_steps(ckpt, saved[0], steps)
     if then == steps:
         return steps, None
     progress = saved[1]
@@ -387,8 +392,46 @@ def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int) -> tuple[int, str | 
             f"{then} steps; the length changes where a training epoch starts: finish epoch "
             f"{epoch} with --epoch-steps {then} --epochs {epoch}, then resume with "
             f"--epoch-steps {steps}, or pass --fresh to start over")
-    return then, (f"learning epochs change from {then} to {steps} steps from epoch {epoch} "
-                  "on")
+    return then, (f"learning epochs change from {then} to {steps} steps " + (
+        f"from epoch {epoch} on" if epoch <= epochs else "(no epoch is left to run)"))
+
+
+def switch_epoch_steps(engine, steps: int, ckpt: Checkpoint) -> dict[str, int]:
+    """Set ``engine``, restored from ``ckpt`` with the length it recorded
+    (:func:`check_resumed_epoch_steps`), to learning epochs of ``steps`` steps
+    (:meth:`~lava_gle.numerics.engine.Engine.set_epoch_steps`; returns the saturation
+    counts it drops). Refused where a learning epoch is open at the training epoch's start
+    (the run's training epochs are no whole number of learning epochs): the change would
+    drop its sums."""
+    then = engine.net.learning.epoch_steps
+    if then == steps:
+        return {}
+    try:
+        return engine.set_epoch_steps(steps)
+    except LavaGleError:
+        raise LavaGleError(
+            f"--epoch-steps {steps}: the run in {ckpt.path.parent} is inside a learning "
+            f"epoch of {then} steps where its next training epoch starts (its training "
+            "epochs are no whole number of learning epochs), and a change would drop that "
+            f"epoch's sums; keep --epoch-steps {then}, or pass --fresh to start over"
+        ) from None
+
+
+def epoch_steps_plan(ckpt: Checkpoint, steps: int, epochs: int) -> list[int] | None:
+    """The learning epochs' length of each training epoch of the run of ``ckpt`` resumed
+    with ``--epoch-steps steps`` to ``epochs`` epochs: those it ran (``history.epoch_steps``;
+    the recorded length where a checkpoint of before records none), the one it is in,
+    then ``steps``. None without a checkpoint."""
+    saved = ckpt.history()
+    if saved is None:
+        return None
+    config, progress, history = saved
+    then = _recorded_epoch_steps(ckpt, config, steps)
+    ran = history.get("history.epoch_steps", np.full(progress["epoch"], np.nan))
+    plan = [then if np.isnan(k) else int(k) for k in ran]
+    if progress["batch"] > 0:
+        plan.append(then)
+    return plan + [steps] * (epochs - len(plan))
 
 
 def evaluate(engine, x: np.ndarray, labels: np.ndarray,
@@ -447,8 +490,11 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     sgd = cfg.optimizer == "sgd"
     net = scheduled_network(net, cfg)
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
+    if not fresh:  # another run's checkpoint is refused as such, before any advice
+        ckpt.check()
     steps_then, epochs_note = ((net.learning.epoch_steps, None) if fresh else
-                               check_resumed_epoch_steps(ckpt, net.learning.epoch_steps))
+                               check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
+                                                         cfg.epochs))
     engine = make_engine(with_epoch_steps(net, steps_then), backend,
                          optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
@@ -496,13 +542,12 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             acc = progress["epoch_acc"]
             sched.best, sched.bad_epochs = progress["plateau_best"], progress["plateau_bad"]
             # a checkpoint from before the length could change ran every epoch at its own
-            history["epoch_steps"][:] = [steps_then if np.isnan(k) else k
+            history["epoch_steps"][:] = [steps_then if np.isnan(k) else int(k)
                                          for k in history["epoch_steps"]]
-            if steps_then != net.learning.epoch_steps:
-                dropped = engine.set_epoch_steps(net.learning.epoch_steps)
-                if dropped:
-                    notes.append(f"the saturation counts {dropped} have no counter with "
-                                 "learning epochs of one step and are left out from here")
+            dropped = switch_epoch_steps(engine, net.learning.epoch_steps, ckpt)
+            if dropped:
+                notes.append(f"the saturation counts {dropped} have no counter with "
+                             "learning epochs of one step and are left out from here")
             log("; ".join([f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of "
                            f"{n_batches}"] + [n for n in notes if n]))
         else:

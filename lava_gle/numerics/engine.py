@@ -198,7 +198,8 @@ class Engine:
     def state_dict(self) -> dict[str, np.ndarray]:
         """Everything that evolves, as named copies in native dtype: parameters
         ``W.l``/``b.l``/``tau_m.l`` (l the layer index; fixed: integer T, only where it
-        learns; chip timing: ``B.l`` and its ``drift.l`` figures), state ``state.l.<field>``, errors sent down ``eps.l``,
+        learns; chip timing: ``B.l`` and its ``drift.l`` figures), state
+        ``state.l.<field>``, errors sent down ``eps.l``,
         the begun learning epoch's sums ``epoch.l.count`` / ``.l`` / ``.p`` (with
         ``epoch_steps`` > 1), ``steps_done``,
         saturation counts ``sat.<key>`` (fixed) and the optimiser's ``optim.<key>``."""

@@ -885,10 +885,15 @@ class FixedKernels:
     def set_epoch_steps(self, steps: int) -> dict[str, int]:
         """Learning epochs of ``steps`` steps (a power of two) from now on
         (:func:`check_no_begun_epoch`); the layers' formats and rules do not depend on it.
-        On a chip the host rewrites each projection's ``t_epoch`` between training epochs,
-        as it rewrites the rule for an eta schedule. The saturation counters follow
-        :func:`saturation_keys`; returns the nonzero counts that leaves without a counter
-        (``esum.<layer>`` when epochs of one step follow longer ones)."""
+        On a chip the host rewrites, between training epochs, each projection's
+        ``t_epoch`` and the neurons' epoch program (its length and shift; none for one
+        step), as it rewrites the rule for an eta schedule. The engine's
+        :class:`SaturationCounter` follows :func:`saturation_keys`; returns the nonzero
+        counts that leaves without a counter (``esum.<layer>`` when epochs of one step
+        follow longer ones)."""
+        if not isinstance(self.saturation, SaturationCounter):
+            raise TypeError("set_epoch_steps keeps the counts of a SaturationCounter; these "
+                            f"kernels report to a {type(self.saturation).__name__}")
         check_no_begun_epoch(self.layers, steps)
         q = replace(self.q, net=with_epoch_steps(self.q.net, steps),
                     epoch_shift=epoch_shift(steps))

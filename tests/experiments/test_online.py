@@ -499,6 +499,55 @@ def test_an_ended_run_resumes_with_learning_epochs_of_another_length(tmp_path, s
         np.testing.assert_array_equal(arrays["whole"][key], arrays["cut"][key])
 
 
+def test_learning_epochs_open_across_batches_and_epochs_resume_or_refuse_a_change(
+        tmp_path, stop_after):
+    """Learning epochs of 16 steps span two Yin-Yang samples: a run stopped inside one
+    (after an odd batch) resumes as it was, bit for bit. Epochs of 64 steps leave one open
+    where the next training epoch starts (480 steps an epoch): a change of length would
+    drop its sums and is refused, naming the way on."""
+    config = replace(TINY, n_train=60, epochs=1, epoch_steps=16)
+    whole = yinyang.run_yinyang(config, tmp_path / "whole", backend="numpy-fixed", quiet=True)
+    with pytest.raises(ExperimentInterrupted, match="batch 31 of 60"):  # after the twin
+        yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True,
+                            guard=stop_after(90))
+    cut = yinyang.run_yinyang(config, tmp_path / "cut", backend="numpy-fixed", quiet=True)
+    assert cut["history"]["train_loss"] == whole["history"]["train_loss"]
+    assert cut["saturation"] == whole["saturation"]
+    yinyang.run_yinyang(replace(config, epoch_steps=64), tmp_path / "open",
+                        backend="numpy-fixed", quiet=True)
+    with pytest.raises(LavaGleError, match=r"--epoch-steps 4: the run in \S*open is inside a "
+                                           r"learning epoch of 64 steps where its next "
+                                           r"training epoch starts .*; keep --epoch-steps 64, "
+                                           r"or pass --fresh"):
+        yinyang.run_yinyang(replace(config, epochs=2, epoch_steps=4), tmp_path / "open",
+                            backend="numpy-fixed", quiet=True)
+
+
+def test_a_twin_and_integers_resumed_apart_change_the_length_at_one_epoch(tmp_path):
+    """With ``--part``, a twin trained ahead under the old length is refused (it would not
+    be the integers' rule), naming the command that brings the integers level; then both
+    change at the same epoch."""
+    config = replace(TINY, n_train=40, formats="initial")
+
+    def run(c, part="all"):
+        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, part=part)
+    run(replace(config, epochs=2), "twin")
+    run(replace(config, epochs=1), "integers")
+    with pytest.raises(LavaGleError, match=r"--epoch-steps 4: the float twin and the integers "
+                                           r"differ in epoch 2: learning epochs of 1 steps in "
+                                           r"the twin .*, 4 in the integers .* \(the twin has "
+                                           r"run 2 epochs, the integers 1\); run the integers "
+                                           r"to epoch 2 as the other ran it \(--part integers "
+                                           r"--epochs 2 --epoch-steps 1\), then change both"):
+        run(replace(config, epochs=3, epoch_steps=4))
+    run(replace(config, epochs=2), "integers")
+    both = run(replace(config, epochs=3, epoch_steps=4))
+    assert both["history"]["epoch_steps"] == [1, 1, 4]
+    for log in ("log.txt", "float_same_rule/log.txt"):
+        assert "learning epochs change from 1 to 4 steps from epoch 3 on" in \
+            (tmp_path / log).read_text()
+
+
 def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refused(
         tmp_path, monkeypatch):
     """A fixed-point checkpoint records the fingerprint of its run's continuation

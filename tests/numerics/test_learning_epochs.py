@@ -165,7 +165,10 @@ def test_a_change_of_epoch_length_continues_as_an_engine_built_with_it(backend):
                                            r"epoch of 4, whose sums the change would drop"):
         changed.set_epoch_steps(1)
     changed.run(x[12:14], y[12:14])
-    assert changed.set_epoch_steps(1) == {}  # no sum saturated: nothing dropped
+    if changed.kernels.saturation is not None:  # a count without a counter at K = 1
+        changed.kernels.saturation.counts["esum.out"] = 5
+    dropped = changed.set_epoch_steps(1)
+    assert dropped == ({} if changed.kernels.saturation is None else {"esum.out": 5})
     assert "epoch.0.count" not in changed.state_dict()
     assert changed.net.learning.epoch_steps == 1
 
