@@ -87,3 +87,43 @@ def test_console_sessions_replay(doc, monkeypatch, capsys):
         assert code == (2 if wants_error else 0), (command, shown)
         for line in expected:
             assert line in shown, (command, line, shown)
+
+
+def _documented_commands() -> list[tuple[str, str]]:
+    """(doc, command) of every ``lava-gle`` command in a ```console block of the docs and
+    README, shell variables set in the block (``$ name="..."``) expanded, comments and a
+    trailing ``&`` dropped; ``$ wait; lava-gle ...`` counts too."""
+    out = []
+    for path in DOCS:
+        for block in CONSOLE.findall(path.read_text(encoding="utf-8")):
+            env: dict[str, str] = {}
+            for line in block.replace("\\\n", " ").splitlines():
+                if not line.startswith("$ "):
+                    continue
+                for part in line[2:].split(";"):
+                    words = shlex.split(part, comments=True)
+                    if len(words) == 1 and re.fullmatch(r"\w+=.*", words[0]):
+                        name, value = words[0].split("=", 1)
+                        env[name] = value
+                    elif words and words[0] == "lava-gle":
+                        words = [w for w in words if w != "&"]
+                        expanded = [x for w in words
+                                    for x in (shlex.split(env[w[1:]]) if w[1:] in env
+                                              and w.startswith("$") else [w])]
+                        out.append((path.name, shlex.join(expanded)))
+    return out
+
+
+def test_every_documented_command_parses(capsys):
+    """Each ``lava-gle`` command the docs show (many run for hours, so are not replayed)
+    names only options and values the CLI accepts."""
+    from lava_gle.cli import build_parser
+    commands = _documented_commands()
+    assert len(commands) > 50
+    bad = []
+    for doc, command in commands:
+        try:
+            build_parser().parse_args(shlex.split(command)[1:])
+        except SystemExit:
+            bad.append((doc, command, capsys.readouterr().err.strip().splitlines()[-1]))
+    assert not bad, bad
