@@ -95,10 +95,12 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         twin_dir.mkdir(exist_ok=True)
     run_config = run_record(name, backend, config)
     if fixed and not fresh:  # refused now, not after the twin's training (hours, online)
-        Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)).check()
-        check_twin_epoch_steps(Checkpoint(twin_dir, run_record(name, "numpy", config)),
-                               Checkpoint(out, run_config), net.learning.epoch_steps,
-                               cfg.epochs)
+        saved = (Checkpoint(twin_dir, run_record(name, "numpy", config),
+                            RESUMABLE_CHANGES + TWIN_IGNORES),
+                 Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)))
+        for ckpt in saved:  # another run's checkpoint: refused as such first
+            ckpt.check()
+        check_twin_epoch_steps(*saved, net.learning.epoch_steps, cfg.epochs)
 
     def train_twin() -> TrainResult:
         return train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,

@@ -541,6 +541,13 @@ def test_a_twin_and_integers_resumed_apart_change_the_length_at_one_epoch(tmp_pa
                                            r"--epochs 2 --epoch-steps 1\), then change both"):
         run(replace(config, epochs=3, epoch_steps=4))
     run(replace(config, epochs=2), "integers")
+    twin_ckpt = tmp_path / "float_same_rule" / "checkpoint.npz"
+    kept = twin_ckpt.read_bytes()
+    _edit_recorded_config(twin_ckpt, lambda c: c.update(hidden=c["hidden"] + 1))
+    with pytest.raises(LavaGleError, match=r"float_same_rule/checkpoint.npz belongs to a run "
+                                           r"with different settings \(hidden"):
+        run(replace(config, epochs=3, epoch_steps=4))  # another run's twin: said so first
+    twin_ckpt.write_bytes(kept)
     both = run(replace(config, epochs=3, epoch_steps=4))
     assert both["history"]["epoch_steps"] == [1, 1, 4]
     for log in ("log.txt", "float_same_rule/log.txt"):
