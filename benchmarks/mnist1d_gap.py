@@ -145,7 +145,7 @@ def load_run(run: Path, payload_width: int | None = None, trace_range: float | N
                                               for k, v in raw.items()}), **CONFIG_OVERRIDES)
     data = mnist1d.load_data(config)
     net, cfg = mnist1d.training_setup(config)
-    net = FT.start_network(net, cfg)
+    net = T.scheduled_network(net, cfg)
     netq = FT.with_formats(net, recorded["fixed_point"])
     # the run's timing (chip timing for numpy-fixed-chip): every integer engine below
     # ("numpy-fixed", which keeps a description's timing) then computes the run's integers
@@ -526,7 +526,7 @@ def probe_gains(run: Path, epochs: int, arithmetic: str, rounding_seed: int | No
     largest gain and the number of neurons whose gain is above a tenth of the cap."""
     config, data, cfg, net, netq = load_run(run, rounding_seed=rounding_seed)
     start = netq if arithmetic == "integers" else net
-    start = replace(start, learning=replace(start.learning, eta=cfg.eta(0)))
+    start = start.with_learning(eta=cfg.eta(0))
     engine = (make_engine(start, "numpy-fixed") if arithmetic == "integers" else
               make_engine(start, "numpy", dtype=np.dtype(cfg.dtype).type))  # as the twin
     layers = [k for k in engine.kernels.layers if k.gain is not None]

@@ -29,7 +29,6 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import time  # noqa: E402
 import warnings  # noqa: E402
-from dataclasses import replace  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -63,7 +62,7 @@ def recipe_network():
     rule = rule_overrides("numpy-fixed-chip", formats="initial", **RECIPE)
     config = mnist1d.config_from_args(0, False, None, None, balanced_batches=True, **rule)
     net, cfg = mnist1d.training_setup(config)
-    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    return net.with_learning(eta=cfg.eta(0))
 
 
 def mlp_40_100_100_10():

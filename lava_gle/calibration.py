@@ -70,7 +70,7 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     if x.ndim != 3 or x.shape[2] != net.input.size:
         raise LavaGleError(f"calibration inputs must be [T, B, {net.input.size}], "
                            f"got shape {x.shape}")
-    frozen = replace(net, learning=replace(net.learning, enabled=False))
+    frozen = net.with_learning(enabled=False)
     errors = ["v", "e"] if targets is not None else []
     engine = Engine(frozen)
     tr = engine.run(x, targets, record=["u", "u_prosp", "r"] + errors)

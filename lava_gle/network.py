@@ -298,6 +298,11 @@ class Network:
         learns (:attr:`learns`) and the layer's ``eta_scale`` is > 0."""
         return self.learns and self.layers[index].eta_scale > 0
 
+    def with_learning(self, **changes: Any) -> "Network":
+        """A copy of this network with the given fields of :attr:`learning` changed (e.g.
+        ``eta``, ``enabled``, ``epoch_steps``)."""
+        return replace(self, learning=replace(self.learning, **changes))
+
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> "Network":
         """A copy of this network whose layers carry the given W and b explicitly."""
         layers = []

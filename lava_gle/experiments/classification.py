@@ -33,7 +33,6 @@ from lava_gle.experiments.training import (
     scheduled_network, switch_epoch_steps, train_classifier,
 )
 from lava_gle.network import Network
-from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.results import pyplot, save_figure, write_metrics
 
 #: The trained network a classification run writes
@@ -131,7 +130,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                 ckpt = Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",))
                 then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
                                                     cfg.epochs)
-                early = make_engine(scheduled_network(with_epoch_steps(net, then), cfg),
+                early = make_engine(scheduled_network(net.with_learning(epoch_steps=then), cfg),
                                     backend)
                 ckpt.restore({"train.": early})
                 switch_epoch_steps(early, net.learning.epoch_steps, ckpt)

@@ -26,9 +26,9 @@ from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, epoch_order, onehot_targets,
+    scheduled_network,
 )
 from lava_gle.network import Network
-from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.numerics import fixed as X
 from lava_gle.quantize import (
     BiasTraceWarning, QuantizationError, QuantizationWarning, quantize_network,
@@ -144,7 +144,7 @@ def _learnable_biases(net: Network, narrow: dict[str, int], eta: float) -> Netwo
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", QuantizationWarning)
                 warnings.simplefilter("error", BiasTraceWarning)
-                quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
+                quantize_network(net.with_learning(eta=eta))
             return net
         except (QuantizationError, BiasTraceWarning) as exc:
             if exc.field != "bias_exp" or exc.layer not in narrow:
@@ -189,9 +189,10 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
                           "exponents": {ql.name: {"weight_exp": ql.w_exp, "bias_exp": ql.b_exp}
                                         for ql in result.engine.kernels.q.layers}}
     # the run's start and end: their epochs' learning epochs (a resumed run may change them)
-    first, last = (with_epoch_steps(net, int(result.history["epoch_steps"][i])) for i in (0, -1))
+    first, last = (net.with_learning(epoch_steps=int(result.history["epoch_steps"][i]))
+                   for i in (0, -1))
     metrics["compare_case"] = write_compare_case(
-        out / "compare_case", start_network(first, cfg), data, cfg, config.seed, backend)
+        out / "compare_case", scheduled_network(first, cfg), data, cfg, config.seed, backend)
     metrics["compare_case_end"] = write_compare_case(
         out / "compare_case_end", end_network(last, twin.engine.network, cfg), data, cfg,
         config.seed, backend)
@@ -252,13 +253,6 @@ def online_stream(data: Dataset, cfg: TrainConfig, seed: int, steps: int,
     return x, y
 
 
-def start_network(net: Network, cfg: TrainConfig) -> Network:
-    """``net`` learning at the rate of epoch 0 (``sgd``; unchanged for ``adam``)."""
-    if cfg.optimizer != "sgd":
-        return net
-    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
-
-
 def end_network(net: Network, trained: Network, cfg: TrainConfig) -> Network:
     """``net`` (its formats) with the parameters and normaliser states of ``trained`` (the
     float run with the same rule after training, :attr:`Engine.network`), learning at the
@@ -270,7 +264,7 @@ def end_network(net: Network, trained: Network, cfg: TrainConfig) -> Network:
                                     for layer, t in zip(out.layers, trained.layers)))
     if cfg.optimizer != "sgd":
         return out
-    return replace(out, learning=replace(net.learning, eta=cfg.eta(cfg.epochs - 1)))
+    return out.with_learning(eta=cfg.eta(cfg.epochs - 1))
 
 
 #: Learning steps of the compare case a fixed-point run writes (:func:`write_compare_case`).
@@ -283,7 +277,7 @@ def write_compare_case(out_dir: Path, net: Network, data: Dataset, cfg: TrainCon
     """Write a fixed-point run's set-up as a case for ``lava-gle compare``.
 
     ``out_dir/network.json``: ``net`` as it is to learn (formats, each projection's
-    ``eta_scale``, parameters and ``learning.eta``: :func:`start_network`,
+    ``eta_scale``, parameters and ``learning.eta``: :func:`scheduled_network`,
     :func:`end_network`); ``inputs.npy`` [steps, 1, in] and ``targets.npy``
     [steps, 1, classes]: the start of epoch 0's training stream (:func:`online_stream`),
     one-hot targets at every step.
@@ -320,7 +314,7 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
     if steps < 1:
         return None
     x, y = online_stream(data, cfg, seed, steps, net.output_size)
-    net = start_network(net, cfg)
+    net = scheduled_network(net, cfg)
     start = time.perf_counter()
     with warnings.catch_warnings():  # saturation notes: counted by the training run
         warnings.simplefilter("ignore")

@@ -118,7 +118,7 @@ class RuleOptions:
             self.with_error_bounds(self.with_eta_scales(net, eta_scales),
                                    error_bounds or {}))))
         if self.epoch_steps != 1:
-            net = replace(net, learning=replace(net.learning, epoch_steps=self.epoch_steps))
+            net = net.with_learning(epoch_steps=self.epoch_steps)
         network_wide = {"gain_payload_bits": self.gain_payload_bits,
                         "seed": self.rounding_seed}
         network_wide = {k: v for k, v in network_wide.items() if v is not None}

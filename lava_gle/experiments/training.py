@@ -30,7 +30,6 @@ from lava_gle.experiments.averaging import WeightAverage
 from lava_gle.experiments.checkpoint import Checkpoint, ResumableRun
 from lava_gle.experiments.metrics import RunLog, accuracy
 from lava_gle.network import Network
-from lava_gle.numerics.kernels import with_epoch_steps
 from lava_gle.numerics.optim import Adam
 from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 
@@ -200,7 +199,7 @@ def frozen_network(net: Network, engine) -> Network:
     layers = tuple(replace(layer, tau_m=np.array(tau, dtype=np.float64), gain_decay=None,
                            error_norm_decay=None, normaliser_state=None)
                    for layer, tau in zip(trained.layers, engine.tau_m))
-    return replace(trained, layers=layers, learning=replace(net.learning, enabled=False))
+    return replace(trained, layers=layers).with_learning(enabled=False)
 
 
 def trained_network(engine) -> Network:
@@ -219,8 +218,8 @@ def trained_network(engine) -> Network:
         if state is not None:
             state = None if state.gain_ms is None else replace(state, error_ms=None)
         return replace(layer, error_norm_decay=None, normaliser_state=state)
-    return replace(net, layers=tuple(inference(layer) for layer in net.layers),
-                   learning=replace(net.learning, enabled=False))
+    return replace(net, layers=tuple(inference(layer) for layer in net.layers)
+                   ).with_learning(enabled=False)
 
 
 #: beta of :func:`inference_network`. It never acts (no targets, no output error), but the
@@ -236,8 +235,7 @@ def inference_network(net: Network) -> Network:
     any trajectory; stating them this way lets every backend (fixed point included,
     which has no softmax) represent the network.
     """
-    return replace(net, learning=replace(net.learning, enabled=False, loss="mse",
-                                         beta=INFERENCE_BETA))
+    return net.with_learning(enabled=False, loss="mse", beta=INFERENCE_BETA)
 
 
 def predict(net: Network, x: np.ndarray, labels: np.ndarray, backend: str = "numpy",
@@ -293,7 +291,7 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
     if last == net.learning.eta:
         return
     try:
-        quantize_network(replace(net, learning=replace(net.learning, eta=last)))
+        quantize_network(net.with_learning(eta=last))
     except QuantizationError as exc:
         raise LavaGleError(f"--halve-every {cfg.halve_every}: eta {last:g} of epoch "
                            f"{cfg.epochs} has no learning-engine rule ({exc}); halve less "
@@ -459,7 +457,7 @@ def scheduled_network(net: Network, cfg: TrainConfig) -> Network:
     schedule's first rate ``cfg.eta(0)`` (the loop sets each epoch's)."""
     if cfg.optimizer != "sgd":
         return net
-    return replace(net, learning=replace(net.learning, eta=cfg.eta(0)))
+    return net.with_learning(eta=cfg.eta(0))
 
 
 def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
@@ -495,7 +493,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     steps_then, epochs_note = ((net.learning.epoch_steps, None) if fresh else
                                check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
                                                          cfg.epochs))
-    engine = make_engine(with_epoch_steps(net, steps_then), backend,
+    engine = make_engine(net.with_learning(epoch_steps=steps_then), backend,
                          optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
     eta = net.learning.eta

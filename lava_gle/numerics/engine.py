@@ -33,7 +33,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
-from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_epoch_steps
+from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -177,7 +177,7 @@ class Engine:
                                f"GLE's own rule; the optimizer {type(self.optimizer).__name__}"
                                " steps every step")
         dropped = self.kernels.set_epoch_steps(steps)
-        self.net = with_epoch_steps(self.net, steps)
+        self.net = self.net.with_learning(epoch_steps=steps)
         return dropped
 
     # -- state ------------------------------------------------------------------------

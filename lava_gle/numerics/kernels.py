@@ -166,11 +166,6 @@ def check_no_begun_epoch(layers: list, steps: int) -> None:
             "change the length where an epoch has ended (after a multiple of its steps)")
 
 
-def with_epoch_steps(net: Network, steps: int) -> Network:
-    """``net`` with learning epochs of ``steps`` steps (``learning.epoch_steps``)."""
-    return replace(net, learning=replace(net.learning, epoch_steps=steps))
-
-
 def epoch_pair(epoch: LearningEpoch | None, l: Array, p: Array
                ) -> tuple[Array, Array] | None:
     """The pair a learning epoch learns from after this step (:class:`LearningEpoch`):
@@ -436,7 +431,7 @@ class FloatKernels:
         """Learning epochs of ``steps`` steps from now on (:func:`check_no_begun_epoch`);
         float kernels count no saturation, so none is dropped: returns {}."""
         check_no_begun_epoch(self.layers, steps)
-        self.net = with_epoch_steps(self.net, steps)
+        self.net = self.net.with_learning(epoch_steps=steps)
         for k in self.layers:
             k.epoch = k.learning_epoch(steps)
         return {}
@@ -877,7 +872,7 @@ class FixedKernels:
         On a chip this rewrites each projection's learning-rule microcode between epochs;
         halving eta lowers the rule's exponent ``s_exp`` by one while it is above 1."""
         net = self.q.net
-        q = quantize_network(replace(net, learning=replace(net.learning, eta=eta)))
+        q = quantize_network(net.with_learning(eta=eta))
         names = [f.name for f in fields(LayerLearning)]
         for k, ql in zip(self.layers, q.layers):
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in names})
@@ -895,7 +890,7 @@ class FixedKernels:
             raise TypeError("set_epoch_steps keeps the counts of a SaturationCounter; these "
                             f"kernels report to a {type(self.saturation).__name__}")
         check_no_begun_epoch(self.layers, steps)
-        q = replace(self.q, net=with_epoch_steps(self.q.net, steps),
+        q = replace(self.q, net=self.q.net.with_learning(epoch_steps=steps),
                     epoch_shift=epoch_shift(steps))
         self.q, self.net = q, q.net
         for k in self.layers:

@@ -16,10 +16,11 @@ from lava_gle.experiments.checkpoint import ExperimentInterrupted
 from lava_gle.description import network_from_dict, network_to_dict
 from lava_gle.experiments.rules import parse_error_bounds, parse_eta_scales, rule_overrides
 from lava_gle.experiments.fixed_training import (
-    BIAS_HEADROOM, formats_from_float, parameters_vs_float, start_network, write_compare_case,
+    BIAS_HEADROOM, formats_from_float, parameters_vs_float, write_compare_case,
 )
 from lava_gle.experiments.training import (
     TrainConfig, epoch_order, frozen_network, onehot_targets, predict, predict_in_place,
+    scheduled_network,
 )
 from lava_gle import load_network
 from lava_gle.calibration import calibrate
@@ -336,7 +337,7 @@ def test_the_compare_case_is_the_fixed_point_runs_set_up_and_stream(tmp_path):
     data = yinyang.load_data(config)
     cfg = TrainConfig(epochs=1, batch=1, optimizer="sgd", lr=0.5, halve_every=1,
                       target_rate=0.8)
-    case = write_compare_case(tmp_path / "case", start_network(net, cfg), data, cfg, seed=3,
+    case = write_compare_case(tmp_path / "case", scheduled_network(net, cfg), data, cfg, seed=3,
                               backend="lava-fixed", steps=20)
     assert case["steps"] == 20 and case["dir"] == "case"
     loaded = load_network(tmp_path / "case" / "network.json")

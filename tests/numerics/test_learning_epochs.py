@@ -22,7 +22,7 @@ from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_n
 
 
 def with_epochs(net, k: int):
-    return replace(net, learning=replace(net.learning, epoch_steps=k))
+    return net.with_learning(epoch_steps=k)
 
 
 def quiet_engine(net, backend: str):
