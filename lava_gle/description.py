@@ -54,7 +54,7 @@ LAYER_OPTIONS: dict[str, FixedOption] = {
     "weight_exp": ("int", -24, 8), "bias_exp": ("int", -24, 8), "u_bits": ("int", 0, 23),
     "error_bits": ("int", -16, 23), "rate_bits": ("int", -8, 16),
     "error_trace_range": ("positive", None, None), "pre_trace_coarsening": ("int", 0, 6),
-    "weight_tag_bits": ("int", 0, 7)}
+    "weight_tag_bits": ("int", 0, 7), "tau_bits": ("int", 0, 23)}
 CHOICES = {"rounding": ("per_synapse", "shared"), "timing": ("exact", "chip"),
            "backward_rounding": ("independent", "mirrored"),
            "learning_products": ("compensated", "exact")}

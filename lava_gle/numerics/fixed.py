@@ -910,11 +910,17 @@ def factor_ratio(num, den) -> Factor:
     return Factor(mant if mant.ndim and mant.size > 1 else mant.reshape(()), shift)
 
 
+def tau_factors(t: Array, tl: TauLearning) -> dict[str, Factor]:
+    """The factors that depend on tau_m, ``dt_m``, ``tau_r_m`` and ``tau_m_r`` (dt/tau_m,
+    tau_r/tau_m, tau_m/tau_r), derived from the integer time constants ``t`` [n]."""
+    return {"dt_m": factor_ratio(tl.dt_num, t), "tau_r_m": factor_ratio(tl.tau_r_num, t),
+            "tau_m_r": factor_ratio(t, tl.tau_r_num)}
+
+
 def tau_constants(c: FixedNeuronConstants, t: Array, tl: TauLearning) -> FixedNeuronConstants:
-    """``c`` with the factors that depend on tau_m (dt/tau_m, tau_r/tau_m, tau_m/tau_r)
-    derived from the integer time constants ``t`` [n]."""
-    return replace(c, dt_m=factor_ratio(tl.dt_num, t), tau_r_m=factor_ratio(tl.tau_r_num, t),
-                   tau_m_r=factor_ratio(t, tl.tau_r_num))
+    """``c`` with the factors that depend on tau_m derived from ``t`` [n]
+    (:func:`tau_factors`)."""
+    return replace(c, **tau_factors(t, tl))
 
 
 def tau_step(t: Array, e: Array, du: Array, tl: TauLearning,

@@ -217,8 +217,8 @@ class QuantizedNetwork:
         """``net`` (this network after a run changed its parameters) with every format
         this quantisation derived from the parameters written into its layers'
         ``fixed_point`` options (``weight_exp``, ``bias_exp``, ``u_bits``, ``error_bits``,
-        ``rate_bits``, and for a learning layer whose error trace spans a range derived
-        from the weights, ``error_trace_range``), so that it quantises to these formats
+        ``rate_bits``, for a learning layer whose error trace spans a range derived from
+        the weights ``error_trace_range``, and where tau_m learns ``tau_bits``), so that it quantises to these formats
         again: without them the new weights would size new exponents and formats, and
         other integers. Options ``net`` sets win (they gave these formats)."""
         layers = []
@@ -228,6 +228,8 @@ class QuantizedNetwork:
             if ql.rule is not None and layer.error_bound is None \
                     and layer.error_norm_decay is None:  # else the trace spans what they fix
                 pin["error_trace_range"] = ql.trace_range
+            if ql.tau is not None:
+                pin["tau_bits"] = ql.tau.tau_bits
             layers.append(replace(layer, fixed_point={**pin, **layer.fixed_point}))
         return replace(net, layers=tuple(layers))
 
@@ -521,12 +523,17 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                                 scale=True)
     act, phi_err = fixed_activation(layer.phi, u_bits, rate.rate_bits, rate.signed, rate.wide,
                                     name, opts.product_bits)
+    tau = None
+    if lrn.enabled and lrn.learn_tau and lrn.eta_tau > 0:
+        tau = tau_learning(net, tm, tr, e_bits, u_bits, name, o.get("tau_bits"))
+    if tau is None or "tau_bits" not in o:  # the description's time constants: 1 % check
+        tau_factors = {"dt_m": quantize_factor(net.dt / tm, "dt/tau_m", name),
+                       "tau_r_m": quantize_factor(tr / tm, "tau_r/tau_m", name),
+                       "tau_m_r": quantize_factor(tm / tr, "tau_m/tau_r", name)}
+    if tau is not None:  # those of integer T, as the kernels re-derive them while it learns
+        tau_factors = X.tau_factors(tau.t_init, tau)
     consts = X.FixedNeuronConstants(
-        dt_m=quantize_factor(net.dt / tm, "dt/tau_m", name),
-        tau_r_m=quantize_factor(tr / tm, "tau_r/tau_m", name),
-        dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name),
-        tau_m_r=quantize_factor(tm / tr, "tau_m/tau_r", name),
-        gamma=gamma, gamma_negative=lrn.gamma < 0,
+        **tau_factors, dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name), gamma=gamma, gamma_negative=lrn.gamma < 0,
         prospective=lrn.prospective_errors, phi=act, product_bits=opts.product_bits,
         e_max=None if layer.error_bound is None
         else error_bound_mantissa(layer.error_bound, e_bits, name))
@@ -535,10 +542,6 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
     if lrn.prospective_errors:
         check_dead_zone(name, "dt/tau_r", float(np.min(net.dt / tr)), e_bits, err.e_bound,
                         "error_bits")
-    tau = None
-    if lrn.enabled and lrn.learn_tau and lrn.eta_tau > 0:
-        tau = tau_learning(net, tm, tr, e_bits, u_bits, name)
-        consts = X.tau_constants(consts, tau.t_init, tau)
     headroom, floor = (opts.w_headroom, opts.w_floor) if learns else opts.w_fixed
     w_exp = o.get("weight_exp", weight_exp(w, headroom, floor))
     w_q = to_mantissas(w, w_exp, name, "weights")

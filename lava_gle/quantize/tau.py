@@ -5,23 +5,28 @@ import numpy as np
 
 from lava_gle.numerics import fixed as X
 from lava_gle.network import Network
-from lava_gle.quantize.formats import quantize_factor, state_bits_for
+from lava_gle.quantize.formats import QuantizationError, quantize_factor, state_bits_for
 
 #: Factor by which a learned tau_m may outgrow the layer's largest initial one.
 TAU_GROWTH = 16.0
 
 
 def tau_learning(net: Network, tm: np.ndarray, tr: np.ndarray, e_bits: int, u_bits: int,
-                 layer: str) -> X.TauLearning:
+                 layer: str, tau_bits: int | None = None) -> X.TauLearning:
     """Formats of integer tau_m learning of one layer (``tm``, ``tr``: its tau_m, tau_r
-    [n]): T in a 24-bit state that holds ``TAU_GROWTH`` times the largest initial tau_m,
-    and the gain of ``-e du`` (error format ``e_bits`` times potential format ``u_bits``)
-    into T units."""
-    tau_bits = state_bits_for(TAU_GROWTH * float(max(tm.max(), net.tau_m_min)))
+    [n]): T in a 24-bit state with ``tau_bits`` fraction bits (None: those that hold
+    ``TAU_GROWTH`` times the largest initial tau_m), and the gain of ``-e du`` (error
+    format ``e_bits`` times potential format ``u_bits``) into T units."""
+    if tau_bits is None:
+        tau_bits = state_bits_for(TAU_GROWTH * float(max(tm.max(), net.tau_m_min)))
     scale = 2.0 ** tau_bits
     gain = quantize_factor(net.learning.eta_tau / net.dt * 2.0 ** (tau_bits - e_bits - u_bits),
                            "eta_tau / dt", layer, scale=True)
-    t_init, _ = X.to_fixed(tm, tau_bits, 0, X.STATE_MAX, what=f"layer {layer!r}: tau_m")
+    t_init, n = X.to_fixed(tm, tau_bits, 0, X.STATE_MAX, what=f"layer {layer!r}: tau_m")
+    if n:
+        raise QuantizationError(f"layer {layer!r}: tau_m up to {tm.max():g} does not fit T's "
+                                f"24-bit format with fixed_point.tau_bits {tau_bits} (at most "
+                                f"{X.STATE_MAX * 2.0 ** -tau_bits:g}); lower tau_bits", layer)
     tau_r_num, _ = X.to_fixed(tr, tau_bits, what=f"layer {layer!r}: tau_r")
     return X.TauLearning(tau_bits=tau_bits, gain=gain, t_init=t_init,
                          t_min=max(1, int(round(net.tau_m_min * scale))),

@@ -308,6 +308,26 @@ def test_weight_tags_learn_and_are_checkpointed():
             FixedEngine(tagged(net, 4))
 
 
+def test_a_trained_engine_that_learns_tau_m_quantises_back_to_its_integers():
+    """``FixedEngine.network`` pins tau_m's format (``tau_bits``) too. The golden MLP's
+    hidden tau_m is 1.0, a power of two: once learning lifts it, a format derived from the
+    learned tau_m would hold half the resolution and round T, and the continuation would
+    run on other integers."""
+    from lava_gle.description import network_to_dict
+    net, x, y = golden("visible_mlp")
+    first = FixedEngine(net.with_learning(learn_tau=True, eta_tau=0.05))
+    first.run(x[:400], y[:400])
+    hidden = first.kernels.layers[0]
+    assert hidden.t.max() > hidden.ql.tau.t_init.max()  # tau_m passed 1.0
+    second = FixedEngine(network_from_dict(network_to_dict(first.network)))
+    assert second.kernels.layers[0].ql.tau.tau_bits == hidden.ql.tau.tau_bits
+    np.testing.assert_array_equal(second.kernels.layers[0].t, hidden.t)
+    want = first.run(x[400:], y[400:], record=True, reset=True)
+    got = second.run(x[400:], y[400:], record=True)
+    for key in ("output", "W.hidden", "tau_m.hidden"):
+        np.testing.assert_array_equal(got[key], want[key], err_msg=key)
+
+
 @pytest.mark.parametrize("case", ["visible_lagline", "visible_mlp"])
 def test_the_network_of_a_trained_engine_quantises_back_to_its_integers(case):
     """``FixedEngine.network`` of a run whose description pins no format: the learned

@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from lava_gle import network_from_dict
+from lava_gle.quantize import QuantizationError
 from lava_gle.quantize.tau import TAU_GROWTH, tau_learning
 
 
@@ -24,6 +25,17 @@ def test_tau_state_holds_the_growth_of_the_largest_tau_in_24_bits():
     assert t.t_init.tolist() == [round(x * 2 ** 17) for x in (0.5, 1.0, 3.0)]
     assert t.dt_num == round(0.05 * 2 ** 17) and t.tau_r_num.tolist() == [round(0.2 * 2 ** 17)] * 3
     assert t.t_min == round(net.tau_m_min * 2 ** 17)
+
+
+def test_a_pinned_tau_format_is_kept_and_must_hold_tau_m():
+    """``tau_bits`` given (a trained run's description pins it) sets T's format; a tau_m
+    that T's 24 bits cannot hold there is refused, naming the option."""
+    net = _net()
+    tm, tr = net.layers[0].tau_m_array(), net.layers[0].tau_r_array()
+    assert tau_learning(net, tm, tr, 16, 14, "a", tau_bits=20).t_init.tolist() == \
+        [round(x * 2 ** 20) for x in (0.5, 1.0, 3.0)]
+    with pytest.raises(QuantizationError, match="tau_m up to 3 .*fixed_point.tau_bits 22"):
+        tau_learning(net, tm, tr, 16, 14, "a", tau_bits=22)
 
 
 def test_tau_gain_turns_error_times_potential_into_tau_lsb():
