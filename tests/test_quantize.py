@@ -91,6 +91,19 @@ def test_network_level_options_are_validated():
     assert info.value.path == "fixed_point.input_range"
 
 
+@pytest.mark.filterwarnings("ignore::lava_gle.quantize.QuantizationWarning")
+def test_a_left_shift_beyond_64_bit_integers_is_refused_naming_the_fix():
+    """gamma' = gamma 2**(u_bits - error_bits) is a left shift of the error: at u_bits 23,
+    error_bits -16 and gamma 3 the largest error times it wraps int64 and the membrane
+    would be pushed the wrong way, uncounted (the neuron step clamps only afterwards).
+    Found by review: both the NumPy reference and the compiled kernels wrapped."""
+    net = chain(phi="tanh", layer_fp={"u_bits": 23, "error_bits": -16, "error_trace_range": 1e7})
+    with pytest.raises(QuantizationError, match="layer 'a': gamma.* shifted left by 29 bits"
+                       ".*a lower fixed_point.u_bits, a higher error_bits"):
+        quantize_network(net.with_learning(gamma=3.0))
+    quantize_network(net)  # gamma 1: a shift of 28 bits keeps the largest error in 2**62
+
+
 def test_overrides_reach_the_formats():
     q = quantize_network(chain(layer_fp={"weight_exp": np.int64(-6), "rate_bits": 5.0,
                                          "u_bits": 16}))

@@ -565,7 +565,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                            o.get("pre_trace_coarsening", 0),
                            exact_products(net),
                            X.STATE_BITS + (X.NORM_FRAC if normalised else 0))
-    return QuantizedLayer(
+    ql = QuantizedLayer(
         name=name, size=layer.size, phi=layer.phi, bias=layer.bias, u_bits=u_bits,
         tag_bits=tag_bits, e_bits=e_bits, rate_bits=rate.rate_bits, rate_signed=rate.signed,
         range_bits=rate.range_bits, trace_range=err.trace_range, consts=consts, w=w_q,
@@ -576,6 +576,40 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
         pre_signed=rate.pre_signed, phi_max_error=phi_err,
         norm=normaliser_format(layer, rate, e_bits, opts.gain_payload_bits),
         norm_state=normaliser_integers(layer, rate.rate_bits, e_bits), **vars(learn))
+    check_left_shifts(ql, w_q.shape[1])
+    return ql
+
+
+#: Largest magnitude a left-shifted value may reach: int64 with a bit to spare for the sum
+#: it joins before it saturates.
+SHIFTED_MAX = 1 << 62
+
+
+def check_left_shifts(ql: QuantizedLayer, fan_in: int) -> None:
+    """Refuse formats whose left shifts (format conversions that gain bits) could carry
+    the largest operand beyond 64-bit integers: it would wrap before the saturation that
+    follows, and flip signs uncounted. Only extreme ``fixed_point`` overrides get there
+    (e.g. ``u_bits`` 23 with ``error_bits`` -16 and a large gamma)."""
+    w_top = -X.W_MIN  # weights and biases: sign and 8 bits
+    p_top = 1 << (8 + ql.pre_wide_bits)
+    shifts = [("the drive W p", w_top * p_top * fan_in, ql.w_shift,
+               "a lower fixed_point.u_bits or weight_exp"),
+              ("the bias", w_top, ql.b_shift, "a lower fixed_point.u_bits or bias_exp")]
+    if ql.consts.gamma is not None:
+        shifts.append(("gamma' = gamma * 2**(u_bits - error_bits) times the error",
+                       X.STATE_MAX * int(np.max(ql.consts.gamma.mant)), -ql.consts.gamma.shift,
+                       "a lower fixed_point.u_bits, a higher error_bits or a smaller "
+                       "learning.gamma"))
+    if ql.back_shift is not None:
+        shifts.append(("the error sent down W^T e", w_top * X.STATE_MAX * ql.size,
+                       ql.back_shift + X.BACKWARD_GUARD_BITS,
+                       "a higher fixed_point.error_bits here, or a lower weight_exp or "
+                       "error_bits in the layer below"))
+    for what, top, shift, hint in shifts:
+        if shift > 0 and top << shift >= SHIFTED_MAX:
+            raise QuantizationError(
+                f"layer {ql.name!r}: {what} is shifted left by {shift} bits, which carries "
+                f"values up to {top} beyond 64-bit integers; set {hint}", ql.name)
 
 
 def epoch_shift(steps: int) -> int:
