@@ -213,6 +213,10 @@ class Segments:
 SEGMENT_PHI = ("sigmoid", "tanh", "softplus")
 
 
+#: phi whose rates are bounded by +-1.0.
+BOUNDED_KINDS = ("sigmoid", "hard_sigmoid", "tanh")
+
+
 @dataclass(frozen=True, eq=False)
 class FixedActivation:
     """Integer phi and phi' of one layer: prospective potential -> (rate payload, gate).
@@ -225,9 +229,10 @@ class FixedActivation:
     ``softplus(u) = max(u, 0) + f``. The gate comes from the same value
     (``sigmoid' = f (1 - f)``, ``tanh' = 1 - tanh**2``) or, for softplus
     (``softplus' = sigmoid``), from ``gate_segments`` (``sigmoid(-a)`` to the gate's
-    precision). Payloads are clipped to ``[p_min, p_max]``; the clips are counted except
-    for sigmoid and tanh, whose payload range is their whole range (a rate of 1.0 is held
-    as ``p_max``, as the 8-bit format's top).
+    precision). Payloads are clipped to ``[p_min, p_max]`` and the clips counted, except
+    a rate of exactly +-1.0 of a bounded phi (sigmoid, hard_sigmoid, tanh) one LSB beyond
+    the format (``2**rate_bits = p_max + 1``): that is the 8-bit format's top, held as
+    ``+-p_max`` (:attr:`counts_clips`).
 
     Attributes
     ----------
@@ -250,8 +255,13 @@ class FixedActivation:
 
     @property
     def counts_clips(self) -> bool:
-        """Whether clipped payloads are saturations (not for sigmoid and tanh)."""
-        return self.kind not in ("sigmoid", "tanh")
+        """Whether clipped payloads are saturations. Not for a bounded phi (sigmoid,
+        hard_sigmoid, tanh) whose +-1.0, ``2**rate_bits``, is one LSB beyond the format:
+        its payloads reach at most that, so its only clip is a rate of +-1.0, held as the
+        format's top. With more fraction bits than its range needs (a ``rate_bits``
+        override) a bounded phi's clips lose rates and count."""
+        one = 1 << self.rate_bits if self.rate_bits >= 0 else 0
+        return not (self.kind in BOUNDED_KINDS and one == self.p_max + 1)
 
     def __call__(self, u: Array) -> tuple[Array, Array, int]:
         """Payload p, gate g (``GATE_ONE`` == 1) and the number of clipped payloads."""

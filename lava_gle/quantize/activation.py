@@ -29,7 +29,7 @@ from lava_gle.quantize.formats import SIGNED_PAYLOAD, UNSIGNED_PAYLOAD
 #: Activations with signed rates (payloads -127..127).
 SIGNED_PHI = {"linear", "tanh"}
 #: Activations whose rate range is known exactly.
-BOUNDED_PHI = {"sigmoid": 1.0, "hard_sigmoid": 1.0, "tanh": 1.0}
+BOUNDED_PHI = dict.fromkeys(X.BOUNDED_KINDS, 1.0)
 #: Approximation tolerance of the segments, in payload LSBs: the payload's rounding adds
 #: half an LSB, so phi stays within 5/8 LSB (the nearest-entry tables it replaces: 3/4).
 SEGMENT_TOL_LSB = 1 / 8

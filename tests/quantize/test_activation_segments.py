@@ -30,6 +30,24 @@ FORMATS = st.one_of(  # (u_bits, rate_bits, wide): 8-bit hidden and 24-bit outpu
     st.tuples(st.integers(16, 20), st.integers(17, 22), st.just(True)))
 
 
+@pytest.mark.parametrize("phi", ["hard_sigmoid", "sigmoid", "tanh"])
+def test_a_rate_of_one_is_the_formats_top_and_only_finer_formats_count_clips(phi):
+    """A bounded phi at +-1.0 is 2**rate_bits, one LSB beyond the 8-bit payload: held as
+    its top and not counted (a hard_sigmoid layer at its top counted every step before).
+    With a fraction bit more than its range needs (a rate_bits override) the clips lose
+    rates and count. The compiled kernel counts alike."""
+    from lava_gle.numerics import compiled
+    signed = phi == "tanh"
+    bits = 7 if signed else 8
+    u = np.array([-40, -1, 0, 1, 40]) << 12  # at -40 and 40 phi is its bound
+    finer = {"hard_sigmoid": 2, "sigmoid": 3, "tanh": 4}[phi]  # values >= 0.5 (tanh: |.|)
+    for rate_bits, clips in ((bits, 0), (bits + 1, finer)):
+        act = fixed_activation(phi, 12, rate_bits, signed, False, "a")[0]
+        p, _, n = act(u)
+        assert n == clips, (rate_bits, p)
+        assert p.max() == act.p_max and compiled.activation(u, act)[2] == clips
+
+
 @settings(max_examples=60, deadline=None)
 @given(phi=st.sampled_from(SEGMENT_PHI), fmt=FORMATS, seed=st.integers(0, 2**32 - 1),
        span=st.sampled_from([1.0, 4.0, 20.0]))
