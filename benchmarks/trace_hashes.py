@@ -1,7 +1,8 @@
 """Fingerprints of every number lava-gle computes, to show a refactor changed none.
 
 Hashes (SHA-256 of the exact bytes) of the traces of every golden case on every backend,
-and of the results of the ``--quick`` experiments (their metrics without wall times).
+and of the results of the ``--quick`` experiments (their metrics without wall times and
+the commit that computed them).
 Record before a change, check after it, on the same machine:
 
     .venv/bin/python benchmarks/trace_hashes.py --write runs/hashes-before.json
@@ -77,9 +78,11 @@ def golden_hashes() -> dict[str, str]:
 
 
 def _without_times(value):
+    """``value`` without wall times, speeds and the code's provenance (``lava_gle``: the
+    commit that computed it, which every commit changes)."""
     if isinstance(value, dict):
         return {k: _without_times(v) for k, v in value.items()
-                if "time" not in k and "second" not in k and k != "steps_per_s"}
+                if "time" not in k and "second" not in k and k not in ("steps_per_s", "lava_gle")}
     if isinstance(value, list):
         return [_without_times(v) for v in value]
     return value

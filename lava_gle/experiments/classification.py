@@ -29,7 +29,7 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
-    epoch_steps_plan, frozen_network, inference_network, onehot_targets, predict,
+    check_resumed_epochs, epoch_steps_plan, frozen_network, inference_network, onehot_targets, predict,
     scheduled_network, switch_epoch_steps, train_classifier,
 )
 from lava_gle.network import Network
@@ -100,6 +100,9 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         for ckpt in saved:  # another run's checkpoint: refused as such first
             ckpt.check()
         check_twin_epoch_steps(*saved, net.learning.epoch_steps, cfg.epochs)
+        for ckpt, resumes in zip(saved, (part != "integers", part != "twin")):
+            if resumes:  # (a twin --part integers needs is checked as it resumes)
+                check_resumed_epochs(ckpt, cfg)
 
     def train_twin() -> TrainResult:
         return train_classifier(f"{name} float same rule", net, data, cfg, twin_dir,
@@ -128,8 +131,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
             if recorded is not None:  # its integers checked before the twin trains on
                 net = calibrate(with_formats(net, recorded), x_cal, y_cal)
                 ckpt = Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",))
-                then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
-                                                    cfg.epochs)
+                then, _ = check_resumed_epoch_steps(ckpt, net.learning.epoch_steps)
                 early = make_engine(scheduled_network(net.with_learning(epoch_steps=then), cfg),
                                     backend)
                 ckpt.restore({"train.": early})
@@ -191,7 +193,7 @@ def check_twin_epoch_steps(twin: Checkpoint, integers: Checkpoint, steps: int,
     changes the length where it resumes, so a twin trained ahead (``--part twin``) under
     the old length would not be the integers' rule."""
     for ckpt in (twin, integers):  # a change inside an epoch: refused as such
-        check_resumed_epoch_steps(ckpt, steps, epochs)
+        check_resumed_epoch_steps(ckpt, steps)
     plans = [epoch_steps_plan(ckpt, steps, epochs) for ckpt in (twin, integers)]
     if None in plans:
         return

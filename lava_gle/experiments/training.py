@@ -306,6 +306,35 @@ def check_schedule(net: Network, cfg: TrainConfig) -> None:
 RESUMABLE_CHANGES = ("epochs", "halve_every", "average_window", "epoch_steps")
 
 
+def check_resumed_epochs(ckpt: Checkpoint, cfg: TrainConfig) -> None:
+    """Refuse to resume the run of ``ckpt`` with fewer epochs than it has begun (its
+    weights hold them all: the results would be reported under settings they did not run
+    with), and a run that has ended with a change of the settings that act on epochs still
+    to run (:data:`RESUMABLE_CHANGES`): with no epoch left the change would rewrite only the
+    record and the results. The same settings resume an ended run without training (its
+    results are written again from the checkpoint)."""
+    saved = ckpt.record()
+    if saved is None:
+        return
+    recorded, progress = saved
+    begun, where = progress["epoch"] + (progress["batch"] > 0), ckpt.path.parent
+    if begun > cfg.epochs:
+        raise LavaGleError(
+            f"--epochs {cfg.epochs}: the run in {where} has begun {begun} epochs and its "
+            f"weights hold them; give --epochs {begun} (its results written again) or more "
+            "(trained on), or pass --fresh to start over")
+    changed = [k for k in RESUMABLE_CHANGES if k != "epochs" and k in recorded
+               and k in ckpt.config and recorded[k] != ckpt.config[k]]
+    if progress["epoch"] == cfg.epochs and changed:
+        flags = ", ".join(f"--{k.replace('_', '-')} {ckpt.config[k]} (it ran with "
+                          f"{recorded[k]})" for k in changed)
+        raise LavaGleError(
+            f"{flags}: the run in {where} has trained all its {cfg.epochs} epochs, and "
+            "these settings act on epochs still to run; resume with the settings it ran "
+            f"with, give --epochs {cfg.epochs + 1} or more to train on under the new ones, "
+            "or pass --fresh to start over")
+
+
 def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
     """Refuse to resume the run of ``ckpt`` with a ``--halve-every`` that gives an epoch
     already begun another rate than it had; a schedule that changes only epochs still to
@@ -334,7 +363,7 @@ def check_resumed_schedule(ckpt: Checkpoint, cfg: TrainConfig) -> str | None:
         else:
             spans.append([e + 1, e + 1, cfg.eta(e)])
     rates = ", ".join((f"epoch {a}" if a == b else f"epochs {a}-{b}") + f" at eta {eta:g}"
-                      for a, b, eta in spans) or "no epoch is left to run"
+                      for a, b, eta in spans)  # an ended run: refused, check_resumed_epochs
     return (f"the schedule changes from --halve-every {before.halve_every} to "
             f"{cfg.halve_every}: {rates}")
 
@@ -368,15 +397,14 @@ def _recorded_epoch_steps(ckpt: Checkpoint, config: dict[str, Any], steps: int) 
     return steps if "epoch_steps" not in ckpt.config else config.get("epoch_steps", 1)
 
 
-def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int,
-                              epochs: int) -> tuple[int, str | None]:
+def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int) -> tuple[int, str | None]:
     """The learning epochs' length (``learning.epoch_steps``) the run of ``ckpt`` was
     checkpointed with (``steps`` without a checkpoint), and a line for the run's log where
     ``steps`` changes it (else None). A resumed run may change the length from the start of
     a training epoch: its engine is built with the recorded length, restored (a fixed-point
     run's continuation checked under it, :meth:`Checkpoint.restore`), then set to
     ``steps`` (:func:`switch_epoch_steps`). Refuses a checkpoint written inside a training
-    epoch; ``epochs``: the run's epochs from now on (for the log line)."""
+    epoch (an ended run: :func:`check_resumed_epochs`)."""
     saved = ckpt.record()
     then = steps if saved is None else _recorded_epoch_steps(ckpt, saved[0], steps)
     if then == steps:
@@ -390,8 +418,7 @@ def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int,
             f"{then} steps; the length changes where a training epoch starts: finish epoch "
             f"{epoch} with --epoch-steps {then} --epochs {epoch}, then resume with "
             f"--epoch-steps {steps}, or pass --fresh to start over")
-    return then, (f"learning epochs change from {then} to {steps} steps " + (
-        f"from epoch {epoch} on" if epoch <= epochs else "(no epoch is left to run)"))
+    return then, f"learning epochs change from {then} to {steps} steps from epoch {epoch} on"
 
 
 def switch_epoch_steps(engine, steps: int, ckpt: Checkpoint) -> dict[str, int]:
@@ -490,9 +517,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
     ckpt = Checkpoint(out, run_config, may_change=RESUMABLE_CHANGES + ignored)
     if not fresh:  # another run's checkpoint is refused as such, before any advice
         ckpt.check()
+        check_resumed_epochs(ckpt, cfg)
     steps_then, epochs_note = ((net.learning.epoch_steps, None) if fresh else
-                               check_resumed_epoch_steps(ckpt, net.learning.epoch_steps,
-                                                         cfg.epochs))
+                               check_resumed_epoch_steps(ckpt, net.learning.epoch_steps))
     engine = make_engine(net.with_learning(epoch_steps=steps_then), backend,
                          optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 from lava_gle.experiments.checkpoint import Checkpoint, CheckpointDamagedError
-from lava_gle.experiments.training import TrainConfig, check_resumed_schedule
+from lava_gle.errors import LavaGleError
+from lava_gle.experiments.training import (
+    TrainConfig, check_resumed_epochs, check_resumed_schedule,
+)
 
 
 @pytest.mark.parametrize("garbled, reason", [
@@ -60,5 +63,26 @@ def test_a_resumed_schedule_names_the_rates_of_the_epochs_still_to_run(tmp_path)
         "0.03125, epoch 6 at eta 0.015625")
     assert check_resumed_schedule(Checkpoint(tmp_path, {}), replace(ended, halve_every=0)) \
         is None
-    assert check_resumed_schedule(Checkpoint(tmp_path, {}), replace(ended, epochs=1)) == (
-        "the schedule changes from --halve-every 0 to 1: no epoch is left to run")
+
+
+def test_an_ended_run_resumes_only_with_its_epochs_and_their_settings(tmp_path):
+    """A run that has begun 20 epochs holds them in its weights: fewer are refused. A run
+    that has ended may be resumed with its own settings (its results written again) or
+    extended, but a change of the settings that act on epochs still to run would rewrite
+    only its record (found by a new-user audit: --epochs 5 and --epoch-steps 3 on an
+    ended 20-epoch run were accepted and reported)."""
+    ran = {"epochs": 20, "halve_every": 0, "epoch_steps": 1}
+    Checkpoint(tmp_path, ran).save({}, {"epoch": 20, "batch": 0})
+    cfg = TrainConfig(epochs=20, lr=0.5, optimizer="sgd")
+    check_resumed_epochs(Checkpoint(tmp_path, ran), cfg)
+    check_resumed_epochs(Checkpoint(tmp_path, {**ran, "epoch_steps": 4}),
+                         replace(cfg, epochs=21))
+    with pytest.raises(LavaGleError, match="--epochs 5: the run in .* has begun 20 epochs"):
+        check_resumed_epochs(Checkpoint(tmp_path, ran), replace(cfg, epochs=5))
+    with pytest.raises(LavaGleError, match=r"^--epoch-steps 3 \(it ran with 1\): the run in "
+                       r".* has trained all its 20 epochs.*--epochs 21 or more"):
+        check_resumed_epochs(Checkpoint(tmp_path, {**ran, "epoch_steps": 3}), cfg)
+    Checkpoint(tmp_path, ran).save({}, {"epoch": 19, "batch": 7})  # inside epoch 20
+    check_resumed_epochs(Checkpoint(tmp_path, {**ran, "halve_every": 4}), cfg)
+    with pytest.raises(LavaGleError, match="--epochs 19: .* has begun 20 epochs"):
+        check_resumed_epochs(Checkpoint(tmp_path, ran), replace(cfg, epochs=19))

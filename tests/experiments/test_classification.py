@@ -177,6 +177,10 @@ def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
     yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "extended", quiet=True)
     extended = yinyang.run_yinyang(config, tmp_path / "extended", quiet=True)
     assert extended["history"]["test_acc"] == whole["history"]["test_acc"]
+    metrics = (tmp_path / "extended" / "metrics.json").read_bytes()
+    with pytest.raises(LavaGleError, match="--epochs 2: the run in .* has begun 3 epochs"):
+        yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "extended", quiet=True)
+    assert (tmp_path / "extended" / "metrics.json").read_bytes() == metrics
     with pytest.raises(LavaGleError, match="different settings.*hidden"):
         yinyang.run_yinyang(replace(config, hidden=10), tmp_path / "extended", quiet=True)
 
