@@ -106,6 +106,21 @@ def get_backend(name: str) -> Backend:
         raise LavaGleError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}") from None
 
 
+def check_runnable(net: Network, name: str) -> None:
+    """Raise now what backend ``name`` would raise as it starts on ``net``: an unknown
+    name, a description its arithmetic has no form for (e.g. loss ``ce`` in fixed point)
+    or formats the quantiser refuses. For commands that run several backends in turn
+    (``compare``), so that none runs for minutes before another is refused."""
+    b = get_backend(name)
+    if b.arithmetic == "fixed":
+        import warnings
+
+        from lava_gle.quantize import QuantizationWarning, quantize_network
+        with warnings.catch_warnings():  # the run itself warns
+            warnings.simplefilter("ignore", QuantizationWarning)
+            quantize_network(b.network(net))
+
+
 def twin(name: str) -> str:
     """The stepping backend (:data:`STEPPING`) that computes the numbers of backend ``name``
     (at batch 1 for a Lava one), for a description without ``fixed_point.timing`` or with

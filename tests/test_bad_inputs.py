@@ -24,6 +24,10 @@ before its fix):
    test_second_run_on_a_live_runs_directory_is_refused).
 7. The smaller ones: the table :data:`CASES` below, test_yaml_exponent_numbers_are_numbers
    and test_duplicate_keys_are_refused.
+8. A new-user audit (session 50): the rows of :data:`CASES` from "misspelt backend" on;
+   experiments/test_checkpoint.py (test_an_ended_run_resumes_only_with_its_epochs_...);
+   experiments/test_classification.py (test_a_finished_run_can_be_extended_...: fewer
+   epochs refused, a ce run's network_trained.json runs in fixed point).
 
 And the suite that failed on an AMD CPU (BLAS): tolerances.py and its users.
 
@@ -58,8 +62,12 @@ def _files(tmp: Path) -> dict[str, str]:
     shutil.copy(tmp / "archive.npz", tmp / "archive_named.npy")
     np.save(tmp / "complex_y.npy", np.ones((20, 1, 2)) * (1 + 1j))
     np.save(tmp / "bool_y.npy", np.ones((20, 1, 2), dtype=bool))
-    return {name: str(tmp / f"{name}.npy") for name in
-            ("x", "empty", "archive_named", "complex_y", "bool_y")}
+    ce = json.loads((MLP / "network.json").read_text())
+    ce["learning"]["loss"] = "ce"
+    (tmp / "ce.json").write_text(json.dumps(ce))
+    return {**{name: str(tmp / f"{name}.npy") for name in
+               ("x", "empty", "archive_named", "complex_y", "bool_y")},
+            "ce": str(tmp / "ce.json")}
 
 
 #: (case, argv with {file} placeholders, words of the error)
@@ -95,7 +103,28 @@ CASES = [
     ("sweep, every setting invalid", ["sweep", NET, "--inputs", "{x}", "--param",
                                       "weight_exp=40,50", "--quiet", "--out", "{out}"],
      "every setting of the sweep failed"),
+    ("compare, misspelt backend", ["compare", NET, "--inputs", "{x}", "--backends",
+                                   "numpy,nump", "--out", "{out}"],
+     "--backends: unknown backend 'nump'; choose two of ['numpy', "),
+    ("sweep, misspelt backend", ["sweep", NET, "--inputs", "{x}", "--backends", "Numpy,numpy",
+                                 "--param", "seed=0", "--out", "{out}"],
+     "--backends: unknown backend 'Numpy'"),
+    ("compare, loss ce in fixed point", [
+        "compare", "{ce}", "--inputs", "{x}", "--backends", "numpy,numpy-fixed", "--quiet",
+        "--out", "{out}"], "loss 'ce' has no fixed-point form yet"),
 ]
+
+
+def test_compare_refuses_a_backend_before_the_other_runs(tmp_path, capsys, monkeypatch):
+    """The fixed-point side's refusal came after the float side had run (minutes, on a
+    long stream)."""
+    from lava_gle.commands import compare
+    ran = []
+    monkeypatch.setattr(compare, "run_backend", lambda *args, **kw: ran.append(args[3]))
+    files = _files(tmp_path)
+    assert main(["compare", files["ce"], "--inputs", files["x"], "--out",
+                 str(tmp_path / "out")]) == 2
+    assert "loss 'ce' has no fixed-point form yet" in capsys.readouterr().err and ran == []
 
 
 @pytest.mark.parametrize("argv, words", [c[1:] for c in CASES], ids=[c[0] for c in CASES])

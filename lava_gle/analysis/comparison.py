@@ -63,6 +63,7 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
     A float run that diverges raises :class:`~lava_gle.errors.DivergenceError`, unless
     ``allow_nan``: then the run goes on and :attr:`Run.divergence` says where.
     """
+    get_backend(backend)  # an unknown name, said before anything runs
     x, y = prepare_streams(net, inputs, targets)
     # the weight snapshots are kept per chunk and stacked at the end
     require_memory(net, backend, steps=x.shape[0], batch=x.shape[1], record=True,

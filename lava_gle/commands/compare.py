@@ -7,6 +7,7 @@ from lava_gle.commands.options import nonnegative_float, positive_int
 from lava_gle.commands.simulate import (add_allow_nan_option, add_calibrate_option, calibrated,
                                        load_array)
 from lava_gle.analysis.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
+from lava_gle.backends import BACKENDS, check_runnable
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
 from lava_gle.analysis.report import write_report
@@ -35,9 +36,14 @@ def add_parser(sub) -> None:
 
 
 def parse_pair(text: str) -> tuple[str, str]:
+    """The two backend names of ``--backends A,B``, each a known backend."""
     parts = [p.strip() for p in text.split(",") if p.strip()]
     if len(parts) != 2:
         raise LavaGleError(f"--backends needs two names separated by a comma, got {text!r}")
+    for name in parts:
+        if name not in BACKENDS:
+            raise LavaGleError(f"--backends: unknown backend {name!r}; choose two of "
+                               f"{list(BACKENDS)}")
     return parts[0], parts[1]
 
 
@@ -48,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     out = prepare_out_dir(args.out)
     net = calibrated(net, x, args.calibrate)
     a, b = parse_pair(args.backends)
+    for name in (a, b):  # before either runs
+        check_runnable(net, name)
     ref = run_backend(net, x, y, a, args.chunks, progress=not args.quiet,
                       allow_nan=args.allow_nan)
     cand = run_backend(net, x, y, b, args.chunks, progress=not args.quiet,

@@ -210,7 +210,10 @@ def trained_network(engine) -> Network:
     writes as ``network_trained.json`` and evaluates on the other backends: a fixed-point
     run's description quantises back to its trained integers (weight tags aside), and
     unlike :func:`frozen_network` no weight column is scaled by a gain of up to
-    ``gain_max``, which an 8-bit weight with one exponent per projection cannot hold."""
+    ``gain_max``, which an 8-bit weight with one exponent per projection cannot hold. A
+    network trained with loss ``ce`` is written as :func:`inference_network` states it
+    (loss ``mse``): learning off and without targets it forms no output error, and so
+    every backend, fixed point included (no softmax), runs it."""
     net = engine.network
 
     def inference(layer):
@@ -218,8 +221,9 @@ def trained_network(engine) -> Network:
         if state is not None:
             state = None if state.gain_ms is None else replace(state, error_ms=None)
         return replace(layer, error_norm_decay=None, normaliser_state=state)
-    return replace(net, layers=tuple(inference(layer) for layer in net.layers)
-                   ).with_learning(enabled=False)
+    net = replace(net, layers=tuple(inference(layer) for layer in net.layers))
+    return inference_network(net) if net.learning.loss == "ce" else \
+        net.with_learning(enabled=False)
 
 
 #: beta of :func:`inference_network`. It never acts (no targets, no output error), but the

@@ -7,6 +7,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from lava_gle import load_network
+from lava_gle.backends import make_engine
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments import mnist1d, yinyang
 from lava_gle.experiments.checkpoint import ExperimentInterrupted
@@ -177,6 +179,9 @@ def test_a_finished_run_can_be_extended_with_more_epochs(tmp_path):
     yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "extended", quiet=True)
     extended = yinyang.run_yinyang(config, tmp_path / "extended", quiet=True)
     assert extended["history"]["test_acc"] == whole["history"]["test_acc"]
+    trained = load_network(tmp_path / "whole" / "network_trained.json")  # trained with ce:
+    assert config.loss == "ce" and trained.learning.loss == "mse"  # as fixed point runs it
+    make_engine(trained, "numpy-fixed")
     metrics = (tmp_path / "extended" / "metrics.json").read_bytes()
     with pytest.raises(LavaGleError, match="--epochs 2: the run in .* has begun 3 epochs"):
         yinyang.run_yinyang(replace(config, epochs=2), tmp_path / "extended", quiet=True)
