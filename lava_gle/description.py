@@ -386,6 +386,14 @@ def load_network(path: str | os.PathLike) -> Network:
     """Load and validate a description from a ``.json``, ``.yaml`` or ``.yml`` file."""
     path = Path(path)
     source = str(path)
+    if path.is_dir():
+        inner = path / "network.json"
+        raise NetworkSpecError("", "is a directory, not a network description (a .json, .yaml "
+                               "or .yml file)" + (f"; the description in it is {inner}"
+                                                  if inner.is_file() else "")
+                               + "; 'simulate' and 'deploy' also run a bundle directory, "
+                               "which holds manifest.json ('lava-gle map NET --out DIR')",
+                               source)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -67,7 +67,7 @@ def _files(tmp: Path) -> dict[str, str]:
     (tmp / "ce.json").write_text(json.dumps(ce))
     return {**{name: str(tmp / f"{name}.npy") for name in
                ("x", "empty", "archive_named", "complex_y", "bool_y")},
-            "ce": str(tmp / "ce.json")}
+            "ce": str(tmp / "ce.json"), "dir": str(tmp)}
 
 
 #: (case, argv with {file} placeholders, words of the error)
@@ -109,6 +109,10 @@ CASES = [
     ("sweep, misspelt backend", ["sweep", NET, "--inputs", "{x}", "--backends", "Numpy,numpy",
                                  "--param", "seed=0", "--out", "{out}"],
      "--backends: unknown backend 'Numpy'"),
+    ("a directory as NET", ["map", "{dir}"], "is a directory, not a network description"),
+    ("simulate --out ''", ["simulate", NET, "--inputs", "{x}", "--out", ""],
+     "argument --out: is empty; give a path"),
+    ("map --out ' '", ["map", NET, "--out", " "], "argument --out: is empty"),
     ("compare, loss ce in fixed point", [
         "compare", "{ce}", "--inputs", "{x}", "--backends", "numpy,numpy-fixed", "--quiet",
         "--out", "{out}"], "loss 'ce' has no fixed-point form yet"),

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lava_gle.commands.options import nonnegative_float, positive_int
+from lava_gle.commands.options import nonnegative_float, out_path, positive_int
 from lava_gle.commands.simulate import (add_allow_nan_option, add_calibrate_option, calibrated,
                                        load_array)
 from lava_gle.analysis.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     p.add_argument("--tolerance", type=nonnegative_float, default=DEFAULT_TOLERANCE,
                    help="normalised RMS error above which a variable gets a verdict")
     p.add_argument("--chunks", type=positive_int, default=20, help="weight snapshots along the run")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", type=out_path, required=True, help="output directory")
     add_calibrate_option(p)
     add_allow_nan_option(p)
     p.add_argument("--quiet", action="store_true", help="no progress bars or summary")

@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from lava_gle.backends import simulate
-from lava_gle.commands.options import natural_int, positive_int
+from lava_gle.commands.options import natural_int, out_path, positive_int
 from lava_gle.analysis.comparison import compare_runs, run_backend
 from lava_gle.experiments.lagline import (
     LaglineConfig, make_inputs, student_network, teacher_network,
@@ -29,7 +29,8 @@ BACKENDS = ("lava-float", "lava-fixed")
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="LagLine: a GLE student learns its teacher in Lava "
                                     "(float and fixed point) and the runs are compared")
-    p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
+    p.add_argument("--out", type=out_path, default="runs/demo",
+                   help="output directory (default runs/demo)")
     p.add_argument("--steps", type=positive_int, default=12_000,
                    help="training steps (dt = 0.01)")
     p.add_argument("--seed", type=natural_int, default=0,

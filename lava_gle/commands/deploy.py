@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from lava_gle.commands.options import positive_int
+from lava_gle.commands.options import out_path, positive_int
 from lava_gle.commands.simulate import load_array
 from lava_gle.mappings.placement import STRATEGIES
 from lava_gle.mappings.profiles import DEFAULT_PROFILE
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--profile", default=DEFAULT_PROFILE, help="hardware profile for a network")
     p.add_argument("--strategy", default="dense", choices=STRATEGIES)
     p.add_argument("--chips", type=positive_int, help="chips available")
-    p.add_argument("--out", help="write the traces to this .npz")
+    p.add_argument("--out", type=out_path, help="write the traces to this .npz")
     p.set_defaults(run=run)
 
 

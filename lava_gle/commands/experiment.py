@@ -13,7 +13,7 @@ import os
 import sys
 
 from lava_gle.backends import BACKENDS, STEPPING
-from lava_gle.commands.options import natural_int, nonnegative_float, positive_int
+from lava_gle.commands.options import natural_int, nonnegative_float, out_path, positive_int
 from lava_gle.errors import LavaGleError
 from lava_gle.results import prepare_out_dir
 
@@ -151,7 +151,7 @@ def add_parser(sub) -> None:
                         "that do not wait for the twin's end (a checkpoint in --out that "
                         "records them, or --formats initial)")
     p.add_argument("--quiet", action="store_true", help="no progress bars or log echo")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", type=out_path, required=True, help="output directory")
     p.set_defaults(run=run)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from lava_gle.commands.options import positive_int
+from lava_gle.commands.options import out_path, positive_int
 from lava_gle.commands.simulate import calibrated, load_array
 from lava_gle.description import load_network
 from lava_gle.mappings.placement import STRATEGIES
@@ -35,7 +35,8 @@ def add_parser(sub) -> None:
     p.add_argument("--steps-per-sample", type=positive_int, default=1, metavar="N",
                    help="time steps of one sample (an experiment's sequence or held point) "
                         "for the time and energy estimate (default 1)")
-    p.add_argument("--out", metavar="BUNDLE_DIR", help="write the deployment bundle here")
+    p.add_argument("--out", type=out_path, metavar="BUNDLE_DIR",
+                   help="write the deployment bundle here")
     p.add_argument("--calibrate", metavar="INPUTS.npy",
                    help="size the bundle's fixed-point formats from a float run on these "
                         "inputs ([T, in] or [T, batch, in]; for a trained network)")

@@ -20,6 +20,14 @@ def natural_int(text: str) -> int:
     return _integer(text, 0, ">= 0")
 
 
+def out_path(text: str) -> str:
+    """A path that is not empty (``--out "$DIR"`` with ``DIR`` unset would write into the
+    working directory, or nowhere)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("is empty; give a path (an unset shell variable?)")
+    return text
+
+
 def nonnegative_float(text: str) -> float:
     """A finite number >= 0 (tolerances, learning rates)."""
     try:

@@ -7,6 +7,7 @@ import argparse
 import numpy as np
 
 from lava_gle.backends import BACKENDS, FIXED, simulate
+from lava_gle.commands.options import out_path
 from lava_gle.description import load_network
 from lava_gle.errors import LavaGleError
 from lava_gle.results import prepare_out_file
@@ -26,7 +27,7 @@ def add_parser(sub) -> None:
     p.add_argument("--targets", help=".npy: mse [T, (batch,) out] floats; ce [T, (batch)] ints")
     p.add_argument("--backend", choices=sorted(BACKENDS),
                    help="default: numpy, or numpy-fixed for a bundle")
-    p.add_argument("--out", required=True,
+    p.add_argument("--out", type=out_path, required=True,
                    help="output file (.npz appended when missing; checked before the run)")
     add_calibrate_option(p)
     add_allow_nan_option(p)

@@ -15,7 +15,7 @@ import warnings
 import numpy as np
 from tqdm.auto import tqdm
 
-from lava_gle.commands.options import nonnegative_float
+from lava_gle.commands.options import nonnegative_float, out_path
 from lava_gle.commands.compare import parse_pair
 from lava_gle.commands.simulate import load_array
 from lava_gle.analysis.comparison import DEFAULT_TOLERANCE, compare_runs, run_backend
@@ -41,7 +41,7 @@ def add_parser(sub) -> None:
                    help="reference,candidate (default numpy,numpy-fixed)")
     p.add_argument("--tolerance", type=nonnegative_float, default=DEFAULT_TOLERANCE,
                    help="normalised RMS error above which a variable gets a verdict")
-    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--out", type=out_path, required=True, help="output directory")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=run)
 

@@ -29,8 +29,8 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
-    check_resumed_epochs, epoch_steps_plan, frozen_network, inference_network, onehot_targets, predict,
-    scheduled_network, switch_epoch_steps, train_classifier,
+    check_resumed_epochs, epoch_steps_plan, frozen_network, inference_network, onehot_targets,
+    predict, scheduled_network, switch_epoch_steps, train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics

@@ -40,8 +40,10 @@ def prepare_streams(net: Network, inputs, targets=None
         if y.ndim == 1:
             y = y[:, None]
         if y.shape != (T, B):
+            shapes = f"[{T}] or [{T}, 1]" if B == 1 else f"[{T}, {B}]"
             raise ShapeError(f"targets have shape {list(np.shape(targets))}; loss 'ce' needs "
-                             f"class indices of shape [{T}] or [{T}, {B}] to match the inputs")
+                             f"class indices of shape {shapes} to match inputs "
+                             f"[{T}, {B}, {x.shape[2]}]")
         if not np.issubdtype(y.dtype, np.integer):
             if not np.issubdtype(y.dtype, np.floating) or not np.all(np.mod(y, 1) == 0):
                 raise ShapeError(f"targets for loss 'ce' must be integer class indices, "
@@ -55,9 +57,10 @@ def prepare_streams(net: Network, inputs, targets=None
         y = y[:, None, :]
     _check_real(y, "targets")
     if y.shape != (T, B, n_out):
+        shapes = f"[{T}, {n_out}] or [{T}, 1, {n_out}]" if B == 1 else f"[{T}, {B}, {n_out}]"
         raise ShapeError(f"targets have shape {list(np.shape(targets))}; loss 'mse' needs "
-                         f"[{T}, {n_out}] or [{T}, {B}, {n_out}] to match inputs "
-                         f"[{T}, {B}, {n_in}] and the output size {n_out}")
+                         f"{shapes} to match inputs [{T}, {B}, {n_in}] and the output size "
+                         f"{n_out}")
     y = y.astype(np.float64, copy=False)
     if not np.all(np.isfinite(y)):
         t = int(np.argwhere(~np.isfinite(y))[0][0])

@@ -180,7 +180,9 @@ def test_recording_nothing_still_returns_final_parameters():
 @pytest.mark.parametrize("inputs, targets, match", [
     (np.zeros((5, 3)), None, r"needs \[T, 2\]"),
     (np.zeros((5, 1, 2)), np.zeros((4, 1, 2)), r"targets have shape \[4, 1, 2\]"),
-    (np.zeros((5, 2, 2)), np.zeros((5, 2)), r"\[5, 2, 2\]"),
+    (np.zeros((5, 2, 2)), np.zeros((5, 2)), r"targets have shape \[5, 2\]; loss 'mse' "
+                                            r"needs \[5, 2, 2\] to match"),  # not [5, 2]
+    (np.zeros((5, 1, 2)), np.zeros((5, 3)), r"needs \[5, 2\] or \[5, 1, 2\] to match"),
     (np.full((5, 2), np.nan), None, "non-finite value at step 0"),
     (np.zeros((0, 2)), None, "T and batch must be >= 1"),
 ])
