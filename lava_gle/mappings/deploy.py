@@ -30,6 +30,7 @@ from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.mappings.bundle import Bundle, is_bundle, read_bundle, write_bundle
 from lava_gle.mappings.mapper import map_network
 from lava_gle.network import Network
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.quantize import QuantizedNetwork
 
 #: Modules of lava-loihi that Lava's run configs import for the hardware path.
@@ -103,9 +104,9 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     Parameters
     ----------
     source : Network, description path or bundle directory
-    inputs : array [T, in]
+    inputs : array [T, in] or [T, 1, in]
         Input stream (float units, as ``lava-gle simulate``).
-    targets : array [T, out], optional
+    targets : array [T, out] or [T, 1, out], optional
     bundle_dir : path, optional
         Where a network's bundle is written (ignored for a bundle directory).
     profile, strategy, chips
@@ -123,6 +124,12 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
     """
     bundle = prepare_bundle(source, bundle_dir, profile, strategy, chips)
     qnet = bundle.quantized() if bundle.has_fixed_point else None
+    # the streams are checked on any machine, not first on the one with the chip
+    x, y = prepare_streams(bundle.net, inputs, targets)
+    if x.shape[1] != 1:
+        raise LavaGleError(f"inputs have shape {list(np.shape(inputs))}; deploy runs one "
+                           f"stream: [T, {bundle.net.input.size}] or "
+                           f"[T, 1, {bundle.net.input.size}]")
     problems = []
     missing = missing_hardware_modules(import_module)
     if missing:
@@ -137,10 +144,6 @@ def deploy(source: Network | str | os.PathLike, inputs, targets=None, *,
                         "Loihi 2 runs fixed-point only.")
     if problems:
         raise BackendUnavailableError(" ".join(problems))
-    x = np.asarray(inputs, dtype=np.float64)
-    if x.ndim != 2 or x.shape[1] != bundle.net.input.size:
-        raise LavaGleError(f"inputs have shape {list(x.shape)}; deploy needs "
-                           f"[T, {bundle.net.input.size}] (one stream, no batch axis)")
     # a chip runs its backward arrays separately: what lava-fixed runs (chip timing)
     qnet = get_backend("lava-fixed").timed(qnet)
-    return runner(bundle, qnet, x, None if targets is None else np.asarray(targets, np.float64))
+    return runner(bundle, qnet, x[:, 0], None if y is None else y[:, 0])

@@ -12,7 +12,7 @@ import pytest
 
 from lava_gle import load_network
 from lava_gle.cli import main
-from lava_gle.errors import BackendUnavailableError
+from lava_gle.errors import BackendUnavailableError, LavaGleError
 from lava_gle.mappings import bundle as bundle_mod
 from lava_gle.mappings import deploy as deploy_mod
 from lava_gle.mappings.bundle import BundleError, read_bundle, write_bundle
@@ -112,6 +112,10 @@ def _no_runner(*args):
     raise AssertionError("the hardware runner must not be reached without lava-loihi")
 
 
+def _absent(name):
+    raise ImportError(name)
+
+
 def test_deploy_without_lava_loihi_stops_before_lava_and_points_to_the_bundle(
         tmp_path, quiet):
     looked_for = []
@@ -128,6 +132,24 @@ def test_deploy_without_lava_loihi_stops_before_lava_and_points_to_the_bundle(
     for needed in ("lava-loihi", "INRC", "lava.magma.core.model.nc.model", str(tmp_path / "b")):
         assert needed in msg
     assert read_bundle(tmp_path / "b").net.name == "visible_mlp"
+
+
+@pytest.mark.parametrize("bad, words", [
+    (lambda x: x[:, :1], "inputs have shape [800, 1]; network 'visible_mlp' needs [T, 2]"),
+    (lambda x: np.stack([x, x], 1), "deploy runs one stream: [T, 2] or [T, 1, 2]"),
+    (lambda x: np.where(np.arange(len(x))[:, None] == 7, np.nan, x),
+     "inputs hold a non-finite value at step 7"),
+])
+def test_deploy_checks_the_streams_before_it_looks_for_the_chip(tmp_path, quiet, bad, words):
+    """Found by a new-user audit: a wrong input size or NaN was said only on the machine
+    with lava-loihi; here the hardware message came instead."""
+    x = np.load(MLP / "inputs.npy")[:, 0]
+    with pytest.raises(LavaGleError) as info:
+        deploy_mod.deploy(MLP / "network.json", bad(x), bundle_dir=tmp_path / "b",
+                          import_module=_absent, runner=_no_runner)
+    assert words in str(info.value) and "hardware" not in str(info.value)
+    with pytest.raises(LavaGleError, match="targets have shape"):
+        deploy_mod.deploy(tmp_path / "b", x, x[:, :1], runner=_no_runner)
 
 
 @pytest.mark.skipif(importlib.util.find_spec("lava.magma.core.model.nc") is not None,
