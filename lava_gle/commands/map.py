@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lava_gle.mappings.estimate import estimate, format_estimate
+    from lava_gle.mappings.estimate import estimate, format_estimate, no_estimate_note
     from lava_gle.mappings.mapper import map_network
     from lava_gle.mappings.report import build_report
 
@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=1))
         return 0
     print(report.format_text(max_rows=None if args.all else 40))
-    print("\n".join([""] + format_estimate(cost)))
+    print("\n".join([""] + (format_estimate(cost) if cost is not None
+                            else [no_estimate_note(mapping.profile)])))
     if bundle is not None:
         print(f"\nbundle written to {bundle}")
         for note in notes:

@@ -28,7 +28,7 @@ import numpy as np
 from lava_gle.numerics import fixed as X
 from lava_gle.description import load_network, save_network
 from lava_gle.errors import LavaGleError
-from lava_gle.mappings.estimate import estimate
+from lava_gle.mappings.estimate import estimate, no_estimate_note
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.report import MappingReport, build_report
 from lava_gle.mappings.resources import per_layer
@@ -200,7 +200,8 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     """Write the bundle of ``mapping`` into ``out_dir`` (created); return it and the notes.
 
     ``cost``: the time and energy estimate (:func:`lava_gle.mappings.estimate.estimate`;
-    one step per sample when not given). Raises :class:`~lava_gle.errors.MemoryLimitError`
+    one step per sample when not given; none, with a note, for a profile without per-event
+    figures). Raises :class:`~lava_gle.errors.MemoryLimitError`
     before writing anything when the manifest's per-block entries would not fit in memory.
     """
     require_memory(mapping.net, "bundle",  # a block per core
@@ -213,6 +214,8 @@ def write_bundle(mapping: Mapping, out_dir: str | os.PathLike,
     report = report or build_report(mapping)
     cost = cost or estimate(mapping)
     formats, rules, arrays, notes = fixed_point_payload(mapping.net)
+    if cost is None:
+        notes = [*notes, no_estimate_note(mapping.profile)]
     chip_of = mapping.placement.chip_of_core
     names = [c.name for c in mapping.costs]
     manifest = {

@@ -137,8 +137,23 @@ def price(counts: dict, profile: HardwareProfile, chips: int, steps: int = 1) ->
             "counts_per_step": {k: v for k, v in counts.items() if k != "per_core"}}
 
 
-def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict:
-    """Time (us) and energy (uJ) per step and per sample, as ``[low, high]`` ranges.
+def missing_figures(profile: HardwareProfile) -> list[str]:
+    """The per-event figures (:data:`~lava_gle.mappings.profiles.EVENTS`) ``profile`` lacks:
+    without them there is no time and energy estimate (``loihi1`` has none)."""
+    return [name for name in EVENTS if name not in profile.events]
+
+
+def no_estimate_note(profile: HardwareProfile) -> str:
+    """Why a mapping onto ``profile`` has no time and energy estimate."""
+    missing = missing_figures(profile)
+    return (f"no time and energy estimate: profile {profile.name!r} has no figure for "
+            f"{', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''} (events:, see "
+            "docs/mapping.md)")
+
+
+def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict | None:
+    """Time (us) and energy (uJ) per step and per sample, as ``[low, high]`` ranges; None
+    when the profile lacks per-event figures (:func:`missing_figures`).
 
     Returns a JSON-ready dict: ``steps_per_sample``, ``latency_steps``, ``training`` (when
     the network learns) and ``inference`` (learning off, no targets), each with
@@ -150,6 +165,8 @@ def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict:
             or steps_per_sample < 1:
         raise LavaGleError(f"--steps-per-sample must be a positive integer, got "
                            f"{steps_per_sample!r}")
+    if missing_figures(mapping.profile):
+        return None
     counts = event_counts(mapping)
     split_forward = {mapping.costs[c.up[0]].layer for c in mapping.costs if c.role == FORWARD}
     return {"steps_per_sample": steps_per_sample,

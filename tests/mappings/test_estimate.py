@@ -89,14 +89,27 @@ def test_estimates_grow_with_work(inp, width, extra, learning):
         assert a["per_step"]["energy_uj"][0] <= a["per_step"]["energy_uj"][1]
 
 
-def test_bad_steps_per_sample_and_missing_figures_are_clear_errors():
+def test_bad_steps_per_sample_is_a_clear_error_and_missing_figures_give_no_estimate(
+        tmp_path, capsys):
+    """A profile without per-event figures maps, with a note in place of the estimate
+    (found by a new-user audit: 'map --profile loihi1', a shipped profile, printed only an
+    error)."""
     m = map_network(chain(3, [2]))
     with pytest.raises(LavaGleError, match="--steps-per-sample"):
         estimate(m, 0)
     bare = load_profile()
     bare = type(bare)(bare.name, bare.description, bare.numbers, bare.path, {})
-    with pytest.raises(LavaGleError, match="events.barrier_time|events.synaptic_op"):
-        estimate(map_network(chain(3, [2]), bare))
+    assert estimate(map_network(chain(3, [2]), bare)) is None
+    net = tmp_path / "n.yaml"
+    net.write_text("gle_network: 1\ndt: 0.1\ninput: {size: 4}\nlayers:\n"
+                   "  - {size: 5, tau_m: 1, tau_r: 1}\n")
+    assert main(["map", str(net), "--profile", "loihi1", "--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "cores" in out and "no time and energy estimate: profile 'loihi1' has no " \
+        "figure for synaptic_op_energy" in out
+    manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())
+    assert manifest["estimate"] is None and any("no time and energy" in n
+                                                for n in manifest["notes"])
 
 
 def test_map_prints_and_bundles_the_estimate(tmp_path, capsys):
