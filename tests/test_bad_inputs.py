@@ -109,6 +109,12 @@ CASES = [
     ("sweep, misspelt backend", ["sweep", NET, "--inputs", "{x}", "--backends", "Numpy,numpy",
                                  "--param", "seed=0", "--out", "{out}"],
      "--backends: unknown backend 'Numpy'"),
+    ("sweep, a fraction of an integer option", ["sweep", NET, "--inputs", "{x}", "--param",
+                                                "rate_bits=4.5", "--out", "{out}"],
+     "--param 'rate_bits=4.5': rate_bits takes whole numbers, got 4.5"),
+    ("sweep, a fractional step of an integer option", [
+        "sweep", NET, "--inputs", "{x}", "--param", "seed=0:2:0.5", "--out", "{out}"],
+     "seed takes whole numbers, got 0.5 (from the step)"),
     ("a directory as NET", ["map", "{dir}"], "is a directory, not a network description"),
     ("simulate --out ''", ["simulate", NET, "--inputs", "{x}", "--out", ""],
      "argument --out: is empty; give a path"),

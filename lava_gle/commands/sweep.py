@@ -86,7 +86,11 @@ def parse_param(text: str, net: Network) -> tuple[str, list[float]]:
         raise LavaGleError(f"--param {text!r}: values must be A:B, A:B:STEP (A <= B, STEP > 0) "
                            "or a comma list of numbers") from None
     if kind == "int":
-        values = [int(round(v)) for v in values]
+        odd = [v for v in values if not float(v).is_integer()]
+        if odd:
+            raise LavaGleError(f"--param {text!r}: {option} takes whole numbers, got {odd[0]:g}"
+                               + (" (from the step)" if ":" in spec else ""))
+        values = [int(v) for v in values]
     return key, values
 
 
