@@ -129,6 +129,12 @@ class _Checker:
     def fixed_point(self, value: Any, path: str, options: dict[str, FixedOption]) -> dict:
         """A ``fixed_point`` mapping with the ``options`` (NETWORK_OPTIONS or LAYER_OPTIONS)."""
         raw = self.mapping(value, path)
+        other, there = ((LAYER_OPTIONS, "each layer's layers[i].fixed_point")
+                        if options is NETWORK_OPTIONS else
+                        (NETWORK_OPTIONS, "the network's top-level fixed_point"))
+        misplaced = sorted(set(raw) & set(other) - set(options))
+        if misplaced:
+            raise self.fail(_join(path, misplaced[0]), f"is an option of {there}; move it there")
         self.keys(raw, set(options), set(), path)
         out: dict[str, Any] = {}
         for key, v in raw.items():

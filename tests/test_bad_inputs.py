@@ -62,12 +62,13 @@ def _files(tmp: Path) -> dict[str, str]:
     shutil.copy(tmp / "archive.npz", tmp / "archive_named.npy")
     np.save(tmp / "complex_y.npy", np.ones((20, 1, 2)) * (1 + 1j))
     np.save(tmp / "bool_y.npy", np.ones((20, 1, 2), dtype=bool))
+    np.savetxt(tmp / "x.csv", x[:, 0], delimiter=",")
     ce = json.loads((MLP / "network.json").read_text())
     ce["learning"]["loss"] = "ce"
     (tmp / "ce.json").write_text(json.dumps(ce))
     return {**{name: str(tmp / f"{name}.npy") for name in
                ("x", "empty", "archive_named", "complex_y", "bool_y")},
-            "ce": str(tmp / "ce.json"), "dir": str(tmp)}
+            "ce": str(tmp / "ce.json"), "dir": str(tmp), "csv": str(tmp / "x.csv")}
 
 
 #: (case, argv with {file} placeholders, words of the error)
@@ -115,6 +116,8 @@ CASES = [
     ("sweep, a fractional step of an integer option", [
         "sweep", NET, "--inputs", "{x}", "--param", "seed=0:2:0.5", "--out", "{out}"],
      "seed takes whole numbers, got 0.5 (from the step)"),
+    ("a .csv as inputs", ["simulate", NET, "--inputs", "{csv}", "--out", "{out}"],
+     "--inputs: {csv} is not a .npy file (no NumPy header); write the array with numpy.save"),
     ("a directory as NET", ["map", "{dir}"], "is a directory, not a network description"),
     ("simulate --out ''", ["simulate", NET, "--inputs", "{x}", "--out", ""],
      "argument --out: is empty; give a path"),

@@ -1,5 +1,6 @@
 """Quantisation of a float description: formats, errors before the run, overrides."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -89,6 +90,18 @@ def test_network_level_options_are_validated():
     with pytest.raises(NetworkSpecError) as info:
         chain(net_fp={"input_range": 0})
     assert info.value.path == "fixed_point.input_range"
+
+
+@pytest.mark.parametrize("net_fp, layer_fp, path, where", [
+    ({"rate_bits": 6}, None, "fixed_point.rate_bits", "each layer's layers[i].fixed_point"),
+    (None, {"seed": 3}, "layers[0].fixed_point.seed", "the network's top-level fixed_point"),
+])
+def test_an_option_at_the_wrong_level_says_where_it_belongs(net_fp, layer_fp, path, where):
+    """Found by a new-user audit: a layer option at the top level was an 'unknown key'."""
+    with pytest.raises(NetworkSpecError,
+                       match=re.escape(f"is an option of {where}; move it there")) as info:
+        chain(net_fp=net_fp, layer_fp=layer_fp)
+    assert info.value.path == path
 
 
 @pytest.mark.filterwarnings("ignore::lava_gle.quantize.QuantizationWarning")

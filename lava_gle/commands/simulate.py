@@ -67,6 +67,13 @@ def load_array(path: str | None, what: str) -> np.ndarray | None:
     except EOFError:
         raise LavaGleError(f"--{what}: {path} is empty; write the array with numpy.save") from None
     except (OSError, ValueError) as exc:
+        with open(path, "rb") as fh:
+            head = fh.read(6)
+        if head != b"\x93NUMPY" and not head.startswith(b"PK"):  # neither .npy nor .npz
+            raise LavaGleError(
+                f"--{what}: {path} is not a .npy file (no NumPy header); write the array with "
+                "numpy.save, e.g. for a text file numpy.save('X.npy', numpy.loadtxt(FILE, "
+                "delimiter=','))") from None
         raise LavaGleError(f"--{what}: cannot read {path} as a .npy array ({exc})") from None
     if not isinstance(data, np.ndarray):  # an .npz archive, whatever its name
         names = list(data.files)

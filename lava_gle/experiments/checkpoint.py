@@ -254,6 +254,11 @@ class Checkpoint:
         return arrays, progress
 
     def _refuse_other(self, config: dict[str, Any]) -> None:
+        for key in ("experiment", "backend"):  # another kind of run: said as such
+            if key in config and key in self.config and config[key] != self.config[key]:
+                raise CheckpointMismatchError(
+                    f"{self.path} belongs to a run of {key} {config[key]!r}, not "
+                    f"{self.config[key]!r}; choose another --out or pass --fresh to discard it")
         diff = sorted(k for k in set(config) | set(self.config) if k != "integer_arithmetic"
                       and config.get(k) != self.config.get(k) and k not in self.may_change)
         if diff:

@@ -86,3 +86,14 @@ def test_an_ended_run_resumes_only_with_its_epochs_and_their_settings(tmp_path):
     check_resumed_epochs(Checkpoint(tmp_path, {**ran, "halve_every": 4}), cfg)
     with pytest.raises(LavaGleError, match="--epochs 19: .* has begun 20 epochs"):
         check_resumed_epochs(Checkpoint(tmp_path, ran), replace(cfg, epochs=19))
+
+
+def test_a_checkpoint_of_another_experiment_is_named_as_such(tmp_path):
+    """Found by a new-user audit: a Yin-Yang --out reused for MNIST-1D listed twenty
+    differing settings instead of saying whose run it is."""
+    Checkpoint(tmp_path, {"experiment": "yinyang", "backend": "numpy", "hidden": 120}).save(
+        {}, {"epoch": 1, "batch": 0})
+    with pytest.raises(LavaGleError, match=r"checkpoint.npz belongs to a run of experiment "
+                                           r"'yinyang', not 'mnist1d'; choose another --out"):
+        Checkpoint(tmp_path, {"experiment": "mnist1d", "backend": "numpy", "model": "42k"}
+                   ).check()
