@@ -30,7 +30,7 @@ from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
     check_resumed_epochs, epoch_steps_plan, frozen_network, inference_network, onehot_targets,
-    predict, scheduled_network, switch_epoch_steps, train_classifier,
+    one_stream_accuracy, predict, scheduled_network, switch_epoch_steps, train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics
@@ -165,6 +165,10 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         }
         if "test_acc_unaveraged" in h:
             metrics["test_accuracy_unaveraged"] = h["test_acc_unaveraged"][-1]
+        if cfg.batch == 1:  # online: tested as a chip tests, too (one stream)
+            metrics["test_accuracy_one_stream"] = one_stream_accuracy(result.engine, data, cfg)
+            log(f"{name}: test accuracy in one stream {metrics['test_accuracy_one_stream']:.4f}"
+                f" ({cfg.test_batch} streams side by side: {metrics['test_accuracy']:.4f})")
         if fixed:
             metrics.update(fixed_training_metrics(net, data, cfg, config, result, twin, log,
                                                   out, backend))

@@ -25,8 +25,8 @@ from lava_gle.description import save_network
 from lava_gle.errors import LavaGleError
 from lava_gle.experiments.checkpoint import Checkpoint
 from lava_gle.experiments.training import (
-    RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, epoch_order, onehot_targets,
-    scheduled_network,
+    RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, epoch_order, one_stream_accuracy,
+    onehot_targets, scheduled_network,
 )
 from lava_gle.network import Network
 from lava_gle.numerics import fixed as X
@@ -197,8 +197,13 @@ def fixed_training_metrics(net: Network, data: Dataset, cfg: TrainConfig, config
         out / "compare_case_end", end_network(last, twin.engine.network, cfg), data, cfg,
         config.seed, backend)
     metrics["test_accuracy_float_same_rule"] = twin.history["test_acc"][-1]
+    if cfg.batch == 1:
+        metrics["test_accuracy_float_same_rule_one_stream"] = one_stream_accuracy(
+            twin.engine, data, cfg)
     log(f"{net.name}: float run with the same rule: test accuracy "
-        f"{metrics['test_accuracy_float_same_rule']:.4f}")
+        f"{metrics['test_accuracy_float_same_rule']:.4f}" + (
+            f" (in one stream {metrics['test_accuracy_float_same_rule_one_stream']:.4f})"
+            if cfg.batch == 1 else ""))
     try:
         metrics["lava_fixed_agreement"] = lava_fixed_agreement(
             first, data, cfg, config.seed, config.agreement_steps)

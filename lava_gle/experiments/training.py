@@ -288,6 +288,17 @@ def predict_in_place(engine, x: np.ndarray, labels: np.ndarray, batch: int,
         engine.learning = learning
 
 
+def one_stream_accuracy(engine, data: Dataset, cfg: TrainConfig) -> float:
+    """Test accuracy of the network ``engine`` holds with the test sequences streamed one
+    after the other in one stream, learning off (:func:`predict_in_place` at batch 1): as a
+    chip at batch 1 tests, each sequence starting from the state the one before it left.
+    The per-epoch figures stream ``cfg.test_batch`` sequences side by side instead, each
+    sequence after the one ``test_batch`` places before it, which moves the accuracy by a
+    few tenths of a point either way (``docs/experiments.md``, ``--batch 1``)."""
+    logits, _ = predict_in_place(engine, data.x_test, data.y_test, 1, cfg.readout_start)
+    return accuracy(logits, data.y_test)
+
+
 def check_schedule(net: Network, cfg: TrainConfig) -> None:
     """Refuse, before training, an eta schedule whose last rate has no learning-engine rule
     (the gain falls below the engine's smallest; halving only lowers it)."""

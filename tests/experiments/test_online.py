@@ -260,6 +260,12 @@ def test_yinyang_trains_in_fixed_point_online(tmp_path):
     assert (f"values clipped while training (metrics.json, saturation): {clipped or 'none'}"
             in (tmp_path / "log.txt").read_text())  # the log names what the metrics count
     assert "batch_semantics" not in m and m["lava_fixed_agreement"] is None
+    # tested as a chip tests, too: the trained network, the test points in one stream
+    data = yinyang.load_data(config)
+    logits, _ = predict(load_network(tmp_path / "network_trained.json"), data.x_test,
+                        data.y_test, "numpy-fixed", batch=1, readout_start=config.readout_start)
+    assert m["test_accuracy_one_stream"] == np.mean(np.argmax(logits, -1) == data.y_test)
+    assert 0.0 <= m["test_accuracy_float_same_rule_one_stream"] <= 1.0
     assert m["history"]["lr"] == [yinyang.SGD_ETA] * 2
     # re-quantised inference: not on the backend that trained (its accuracy is the
     # trained integers'), but under chip timing
