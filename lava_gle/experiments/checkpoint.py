@@ -305,8 +305,15 @@ class Checkpoint:
         return arrays, config, progress
 
     def discard(self) -> None:
-        """Delete the checkpoint (``--fresh``)."""
+        """Delete the checkpoint and set the discarded run's log and metrics aside, as
+        ``log.discarded.txt`` and ``metrics.discarded.json`` (``--fresh``): the new run's
+        log would otherwise continue the old one's (read per epoch, e.g. by
+        ``benchmarks/mnist1d_draws.py``), and its metrics stand until the new run ends."""
         self.path.unlink(missing_ok=True)
+        for name, aside in (("log.txt", "log.discarded.txt"),
+                            ("metrics.json", "metrics.discarded.json")):
+            if (self.path.parent / name).exists():
+                os.replace(self.path.parent / name, self.path.parent / aside)
 
 
 class InterruptGuard:

@@ -219,3 +219,17 @@ def test_teach_start_beyond_the_sequence_is_refused(tmp_path, monkeypatch):
     config = mnist1d.Mnist1dConfig.quick(epochs=1, batch=4, teach_start=40)
     with pytest.raises(LavaGleError, match="--teach-start 40: must be a step of the 40-step"):
         mnist1d.run_mnist1d(config, tmp_path, quiet=True)
+
+
+def test_a_fresh_run_sets_the_discarded_runs_log_and_metrics_aside(tmp_path):
+    """Found by a review helper: --fresh kept log.txt, so the new run's epochs were
+    appended to the old run's, and benchmarks/mnist1d_draws.py read the old run's later
+    epochs as the new one's."""
+    config = yinyang.YinyangConfig.quick(epochs=2, n_train=300, n_test=100)
+    yinyang.run_yinyang(config, tmp_path, quiet=True)
+    yinyang.run_yinyang(replace(config, epochs=1), tmp_path, quiet=True, fresh=True)
+    log = (tmp_path / "log.txt").read_text()
+    assert "epoch 1/1" in log and "epoch 2/2" not in log and "epoch 1/2" not in log
+    assert "epoch 2/2" in (tmp_path / "log.discarded.txt").read_text()
+    assert json.loads((tmp_path / "metrics.discarded.json").read_text())["epochs"] == 2
+    assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
