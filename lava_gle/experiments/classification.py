@@ -29,8 +29,9 @@ from lava_gle.experiments.metrics import RunLog
 from lava_gle.experiments.rules import FORMAT_SOURCES, TWIN_IGNORES
 from lava_gle.experiments.training import (
     RESUMABLE_CHANGES, Dataset, TrainConfig, TrainResult, check_resumed_epoch_steps,
-    check_resumed_epochs, epoch_steps_plan, frozen_network, inference_network, onehot_targets,
-    one_stream_accuracy, predict, scheduled_network, switch_epoch_steps, train_classifier,
+    SCHEDULE, check_resumed_epochs, frozen_network, inference_network, onehot_targets,
+    one_stream_accuracy, predict, schedule_plan, scheduled_network, switch_epoch_steps,
+    train_classifier,
 )
 from lava_gle.network import Network
 from lava_gle.results import pyplot, save_figure, write_metrics
@@ -99,7 +100,7 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
                  Checkpoint(out, run_config, RESUMABLE_CHANGES + ("fixed_point",)))
         for ckpt in saved:  # another run's checkpoint: refused as such first
             ckpt.check()
-        check_twin_epoch_steps(*saved, net.learning.epoch_steps, cfg.epochs)
+        check_twin_schedule(*saved, cfg, net.learning.epoch_steps)
         for ckpt, resumes in zip(saved, (part != "integers", part != "twin")):
             if resumes:  # (a twin --part integers needs is checked as it resumes)
                 check_resumed_epochs(ckpt, cfg)
@@ -189,35 +190,41 @@ def run_classification(name: str, title: str, net: Network, data: Dataset, cfg: 
         return metrics, result, log
 
 
-def check_twin_epoch_steps(twin: Checkpoint, integers: Checkpoint, steps: int,
-                           epochs: int) -> None:
-    """Refuse to resume a fixed-point run with ``--epoch-steps steps`` where its float twin
-    (``twin``) and its integers (``integers``) would learn some epoch with learning epochs
-    of different lengths (:func:`~lava_gle.experiments.training.epoch_steps_plan`): each
-    changes the length where it resumes, so a twin trained ahead (``--part twin``) under
-    the old length would not be the integers' rule."""
+def check_twin_schedule(twin: Checkpoint, integers: Checkpoint, cfg: TrainConfig,
+                        steps: int) -> None:
+    """Refuse to resume a fixed-point run where its float twin (``twin``) and its integers
+    (``integers``) would train some epoch under different settings (:data:`SCHEDULE`: the
+    rate, the learning epochs' length, the average's window;
+    :func:`~lava_gle.experiments.training.schedule_plan`): each changes a setting where it
+    resumes, so a twin trained ahead (``--part twin``) under the old settings would not be
+    the integers' rule. ``steps``: the learning epochs' length asked for."""
     for ckpt in (twin, integers):  # a change inside an epoch: refused as such
         check_resumed_epoch_steps(ckpt, steps)
-    plans = [epoch_steps_plan(ckpt, steps, epochs) for ckpt in (twin, integers)]
-    if None in plans:
+    plans = [schedule_plan(ckpt, cfg, steps) for ckpt in (twin, integers)]
+    first = min(((e, key) for key in SCHEDULE
+                 for e, (a, b) in enumerate(zip(plans[0][key], plans[1][key])) if a != b),
+                default=None)
+    if first is None:
         return
-    e = next((e for e, (a, b) in enumerate(zip(*plans)) if a != b), None)
-    if e is None:
-        return
-    ran = [ckpt.record()[1]["epoch"] for ckpt in (twin, integers)]
-    where = (f"the float twin and the integers differ in epoch {e + 1}: learning epochs of "
-             f"{plans[0][e]} steps in the twin ({twin.path.parent}), {plans[1][e]} in the "
-             f"integers ({integers.path.parent}), so the twin would not be the integers' "
-             "rule")
+    e, key = first
+    flag, say = SCHEDULE[key]
+    asked = {"lr": cfg.halve_every, "epoch_steps": steps, "average_window": cfg.average_window}
+    records = [ckpt.record() or ({}, {"epoch": 0}) for ckpt in (twin, integers)]
+    ran = [progress["epoch"] for _, progress in records]
+    where = (f"the float twin and the integers differ in epoch {e + 1}: "
+             f"{say.format(plans[0][key][e])} in the twin ({twin.path.parent}), "
+             f"{plans[1][key][e]:g} in the integers ({integers.path.parent}), so the twin "
+             "would not be the integers' rule")
     if e < min(ran):
-        raise LavaGleError(f"--epoch-steps {steps}: {where}; pass --fresh to start over")
+        raise LavaGleError(f"{flag} {asked[key]:g}: {where}; pass --fresh to start over")
     ahead = int(ran[1] > ran[0])
     behind = ("twin", "integers")[1 - ahead]
+    theirs = records[ahead][0].get("halve_every", 0) if key == "lr" else plans[ahead][key][e]
     raise LavaGleError(
-        f"--epoch-steps {steps}: {where} (the twin has run {ran[0]} epochs, the integers "
+        f"{flag} {asked[key]:g}: {where} (the twin has run {ran[0]} epochs, the integers "
         f"{ran[1]}); run the {behind} to epoch {ran[ahead]} as the other ran it (--part "
-        f"{behind} --epochs {ran[ahead]} --epoch-steps {plans[ahead][e]}), then change "
-        "both, or pass --fresh to start over")
+        f"{behind} --epochs {ran[ahead]} {flag} {theirs:g}), then change both, or pass "
+        "--fresh to start over")
 
 
 def _finished(run_dir: Path, epochs: int) -> bool:

@@ -457,21 +457,36 @@ def switch_epoch_steps(engine, steps: int, ckpt: Checkpoint) -> dict[str, int]:
         ) from None
 
 
-def epoch_steps_plan(ckpt: Checkpoint, steps: int, epochs: int) -> list[int] | None:
-    """The learning epochs' length of each training epoch of the run of ``ckpt`` resumed
-    with ``--epoch-steps steps`` to ``epochs`` epochs: those it ran (``history.epoch_steps``;
-    the recorded length where a checkpoint of before records none), the one it is in,
-    then ``steps``. None without a checkpoint."""
+#: The settings of a training epoch that make a float twin its integers' rule, each with
+#: its flag and how to say its value: the rate (``lr``), the learning epochs' length and the
+#: average's window (:func:`schedule_plan`).
+SCHEDULE = {"lr": ("--halve-every", "eta {:g}"),
+            "epoch_steps": ("--epoch-steps", "learning epochs of {:g} steps"),
+            "average_window": ("--average-window", "an average over {:g} batches")}
+
+
+def schedule_plan(ckpt: Checkpoint, cfg: TrainConfig, steps: int) -> dict[str, list[float]]:
+    """Each :data:`SCHEDULE` setting per training epoch of the run of ``ckpt`` resumed
+    with ``cfg`` and learning epochs of ``steps`` steps: what the epochs it ran had
+    (``history``; the recorded value where a checkpoint of before records none), the one
+    it is in the recorded value (a resume changes none inside an epoch; its rate:
+    :func:`check_resumed_schedule`), then ``cfg``'s (all ``cfg``'s without a
+    checkpoint)."""
     saved = ckpt.history()
     if saved is None:
-        return None
+        saved = ({}, {"epoch": 0, "batch": 0}, {})
     config, progress, history = saved
-    then = _recorded_epoch_steps(ckpt, config, steps)
-    ran = history.get("history.epoch_steps", np.full(progress["epoch"], np.nan))
-    plan = [then if np.isnan(k) else int(k) for k in ran]
-    if progress["batch"] > 0:
-        plan.append(then)
-    return plan + [steps] * (epochs - len(plan))
+    done, begun = progress["epoch"], progress["epoch"] + (progress["batch"] > 0)
+    then = {"epoch_steps": _recorded_epoch_steps(ckpt, config, steps),
+            "average_window": config.get("average_window") or 0.0}
+    now = {"epoch_steps": steps, "average_window": cfg.average_window}
+    plans = {"lr": [float(k) for k in history.get("history.lr", [])[:done]]
+             + [cfg.eta(e) for e in range(done, cfg.epochs)]}
+    for key in now:
+        ran = history.get(f"history.{key}", np.full(done, np.nan))
+        plan = [then[key] if np.isnan(k) else float(k) for k in ran[:done]]
+        plans[key] = plan + [then[key]] * (begun - done) + [now[key]] * (cfg.epochs - begun)
+    return plans
 
 
 def evaluate(engine, x: np.ndarray, labels: np.ndarray,
@@ -535,6 +550,9 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         check_resumed_epochs(ckpt, cfg)
     steps_then, epochs_note = ((net.learning.epoch_steps, None) if fresh else
                                check_resumed_epoch_steps(ckpt, net.learning.epoch_steps))
+    recorded = None if fresh else ckpt.recorded_config()
+    window_then = cfg.average_window if recorded is None else \
+        recorded.get("average_window", cfg.average_window) or 0.0
     engine = make_engine(net.with_learning(epoch_steps=steps_then), backend,
                          optimizer=None if sgd else Adam(cfg.lr), dtype=dtype)
     target_rate = cfg.target_rate if net.learning.loss == "mse" else None
@@ -543,7 +561,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
         check_schedule(net, cfg)
     sched = ReduceLROnPlateau(cfg.plateau_patience, cfg.plateau_factor)
     keys = ("train_loss", "train_acc", "test_loss", "test_acc", "lr", "epoch_steps",
-            "time_s")
+            "average_window", "time_s")
     capped = {k.name: k for k in engine.kernels.layers if k.gains_at_cap() is not None}
     keys += tuple(f"gains_at_cap.{name}" for name in capped)
     average = (WeightAverage(engine, cfg.average_window, cfg.average_every)
@@ -584,6 +602,8 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             # a checkpoint from before the length could change ran every epoch at its own
             history["epoch_steps"][:] = [steps_then if np.isnan(k) else int(k)
                                          for k in history["epoch_steps"]]
+            history["average_window"][:] = [
+                window_then if np.isnan(k) else float(k) for k in history["average_window"]]
             dropped = switch_epoch_steps(engine, net.learning.epoch_steps, ckpt)
             if dropped:
                 notes.append(f"the saturation counts {dropped} have no counter with "
@@ -635,6 +655,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
             lr = eta if sgd else engine.optimizer.lr
             history["lr"].append(lr)
             history["epoch_steps"].append(engine.net.learning.epoch_steps)
+            history["average_window"].append(cfg.average_window)
             history["time_s"].append(epoch_time)
             for layer, k in capped.items():
                 history[f"gains_at_cap.{layer}"].append(k.gains_at_cap())

@@ -562,6 +562,29 @@ def test_a_twin_and_integers_resumed_apart_change_the_length_at_one_epoch(tmp_pa
             (tmp_path / log).read_text()
 
 
+def test_a_twin_trained_ahead_under_another_window_or_rate_is_refused(tmp_path):
+    """Found by a review helper: the twin and the integers could average (or halve their
+    rate) from different epochs, and test_accuracy_float_same_rule then came from another
+    rule. A twin ahead of integers that have not started is refused too."""
+    config = replace(TINY, n_train=40, formats="initial", average_window=5.0)
+
+    def run(c, part="all"):
+        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, part=part)
+    run(replace(config, epochs=2), "twin")
+    with pytest.raises(LavaGleError, match=r"^--average-window 50: the float twin and the "
+                                           r"integers differ in epoch 1: an average over 5 "
+                                           r"batches in the twin .*, 50 in the integers .*run "
+                                           r"the integers to epoch 2 as the other ran it "
+                                           r"\(--part integers --epochs 2 --average-window 5\)"):
+        run(replace(config, epochs=3, average_window=50.0))
+    with pytest.raises(LavaGleError, match=r"^--halve-every 1: .* differ in epoch 2: eta "
+                                           r"[\d.e-]+ in the twin .*--halve-every 0\)"):
+        run(replace(config, epochs=3, halve_every=1))
+    run(replace(config, epochs=2), "integers")
+    both = run(replace(config, epochs=3, average_window=50.0))
+    assert both["history"]["average_window"] == [5.0, 5.0, 50.0]
+
+
 def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refused(
         tmp_path, monkeypatch):
     """A fixed-point checkpoint records the fingerprint of its run's continuation
