@@ -299,7 +299,7 @@ def other_backend_metrics(net: Network, data: Dataset, cfg: TrainConfig, trained
     """Test accuracy in fixed point and the Lava/engine agreement, where those backends exist.
 
     The fixed-point formats are calibrated (:func:`lava_gle.calibration.calibrate`) on
-    the first ``cfg.batch`` training sequences, as a deployment would do; the options it
+    the first ``cfg.test_batch`` training sequences, as a deployment would do; the options it
     chose are ``fixed_point_calibration``.
     ``test_accuracy_fixed``: the trained network on the whole test set with
     ``numpy-fixed`` (same streaming as the float test accuracy);

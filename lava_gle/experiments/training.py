@@ -624,14 +624,16 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                 engine.kernels.set_eta(eta)
             while batch_i < n_batches:
                 idx = order[batch_i * cfg.batch:(batch_i + 1) * cfg.batch]
-                if len(idx) != cfg.batch:  # keep the engine's batch axis fixed
-                    idx = np.concatenate([idx, order[:cfg.batch - len(idx)]])
+                new = len(idx)  # the epoch's own samples; the padding repeats its first
+                if new != cfg.batch:  # keep the engine's batch axis fixed
+                    idx = np.concatenate([idx, order[:cfg.batch - new]])
                 lg, ce = stream_batch(engine, data.x_train[idx], data.y_train[idx],
                                       cfg.readout_start, teach=True,
                                       teach_start=cfg.teach_start, target_rate=target_rate)
-                acc["loss"] += float(ce.sum())
-                acc["correct"] += int(np.sum(np.argmax(lg, -1) == data.y_train[idx]))
-                acc["seen"] += len(idx)
+                acc["loss"] += float(ce[:new].sum())
+                acc["correct"] += int(np.sum(np.argmax(lg[:new], -1)
+                                             == data.y_train[idx[:new]]))
+                acc["seen"] += new
                 steps += T
                 batch_i += 1
                 if average is not None and batch_i % cfg.average_every == 0:

@@ -233,3 +233,19 @@ def test_a_fresh_run_sets_the_discarded_runs_log_and_metrics_aside(tmp_path):
     assert "epoch 2/2" in (tmp_path / "log.discarded.txt").read_text()
     assert json.loads((tmp_path / "metrics.discarded.json").read_text())["epochs"] == 2
     assert json.loads((tmp_path / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_training_figures_count_a_short_last_batch_once(tmp_path, monkeypatch):
+    """150 points at batch 100: the last batch is padded with 50 of the epoch's first
+    points to keep the batch axis; the training loss and accuracy count the 150, not the
+    200 (found by a review helper). A stand-in batch loss of the row's position tells."""
+    from lava_gle.experiments import training
+    real = training.stream_batch
+
+    def positions(engine, x, labels, readout_start, teach, **kw):
+        lg, _ = real(engine, x, labels, readout_start, teach, **kw)
+        return lg, np.arange(len(x), dtype=float)
+    monkeypatch.setattr(training, "stream_batch", positions)
+    config = yinyang.YinyangConfig.quick(epochs=1, n_train=150, n_test=100)
+    m = yinyang.run_yinyang(config, tmp_path, quiet=True)
+    assert m["history"]["train_loss"] == [(sum(range(100)) + sum(range(50))) / 150]
