@@ -313,7 +313,8 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
     step, run from the initial parameters through both backends
     (:func:`lava_gle.backends.simulate`). ``identical``: every recorded value (output, the
     error ``e`` of every layer) and the final W and b are equal, which for dequantised
-    integers (exact multiples of a power of two) means the integers are. None for
+    integers (exact multiples of a power of two) means the integers are; ``steps``: those
+    the stream had (fewer where the training set is shorter). None for
     ``steps`` 0.
     """
     if steps < 1:
@@ -327,5 +328,5 @@ def lava_fixed_agreement(net: Network, data: Dataset, cfg: TrainConfig, seed: in
         b = simulate(net, x, y, backend="lava-fixed", record=["output", "e"])
     keys = sorted(k for k in a.keys() & b.keys() if not k.startswith("sat."))
     differ = [k for k in keys if not np.array_equal(a[k], b[k])]
-    return {"steps": steps, "batch": 1, "identical": not differ, "differing": differ,
+    return {"steps": len(x), "batch": 1, "identical": not differ, "differing": differ,
             "compared": keys, "wall_time_s": time.perf_counter() - start}
