@@ -117,6 +117,20 @@ def test_a_left_shift_beyond_64_bit_integers_is_refused_naming_the_fix():
     quantize_network(net)  # gamma 1: a shift of 28 bits keeps the largest error in 2**62
 
 
+def test_a_neuron_whose_weights_all_round_to_zero_is_warned_about():
+    """Found by a new-user audit: weights [[1e6, -1e6], [2, 1]] gave hidden neuron 1 no
+    input in fixed point (0 where float gives tanh(...) != 0), with no word about it."""
+    net = network_from_dict({
+        "gle_network": 1, "dt": 0.1, "input": {"size": 2},
+        "layers": [{"name": "h", "size": 2, "tau_m": 1, "tau_r": 1, "phi": "tanh",
+                    "weights": [[1e6, -1e6], [2, 1]]},
+                   {"name": "out", "size": 1, "tau_m": 1, "tau_r": 1, "phi": "linear",
+                    "weights": [[1, 1]]}]})
+    with pytest.warns(QuantizationWarning, match=r"layer 'h': the weights of 1 neuron\(s\) "
+                      r"\(first: 1, largest \|w\| 2\) all round to 0 at exponent 12"):
+        quantize_network(net)
+
+
 def test_overrides_reach_the_formats():
     q = quantize_network(chain(layer_fp={"weight_exp": np.int64(-6), "rate_bits": 5.0,
                                          "u_bits": 16}))

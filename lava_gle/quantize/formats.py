@@ -176,8 +176,19 @@ def weight_exp(w: np.ndarray, headroom: float, floor: float) -> int:
 def to_mantissas(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
     """``values`` as mantissas of ``2**exp`` in the learning engine's weight range (sign and
     8 bits, ``W_MIN..W_MAX`` = -256..255, so the integers a run learned read back as they
-    are); warns when some saturate."""
+    are); warns when some saturate, and when a neuron's weights (a row of a matrix) all
+    round to zero though some are not: the neuron would get no input at all."""
     q, n = X.to_fixed(values, -exp, X.W_MIN, X.W_MAX, what=f"layer {layer!r}: {what}")
+    if q.ndim == 2:
+        lost = np.flatnonzero(~q.any(axis=1) & np.asarray(values).any(axis=1))
+        if len(lost):
+            top = float(np.max(np.abs(values[lost[0]])))
+            warnings.warn(f"layer {layer!r}: the {what} of {len(lost)} neuron(s) (first: "
+                          f"{int(lost[0])}, largest |w| {top:g}) all round to 0 at exponent "
+                          f"{exp} (LSB {2.0 ** exp:g}, set by the layer's largest |w| "
+                          f"{float(np.max(np.abs(values))):g}): they get no input in fixed "
+                          "point; bring the layer's weights within 8 bits of each other",
+                          QuantizationWarning, stacklevel=4)
     if n:
         warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (values "
                       f"{float(np.min(values)):g}..{float(np.max(values)):g} beyond "
