@@ -414,12 +414,23 @@ class DuplicateKeyError(ValueError):
 
 
 class DescriptionLoader(yaml.SafeLoader):
-    """PyYAML's safe loader with two changes a description needs.
+    """PyYAML's safe loader with the changes a description needs.
 
     Numbers: YAML 1.1 (what PyYAML implements) reads ``5e-2`` and ``1e3`` as strings, it
-    wants ``5.0e-2``; this loader reads them as numbers, as YAML 1.2 and JSON do.
+    wants ``5.0e-2``; this loader reads them as numbers, as YAML 1.2 and JSON do. It
+    reads ``010`` as the octal 8 (and ``0x10`` as 16, ``1_000`` as 1000): integers
+    written other than in plain decimal are refused with their line.
     Duplicate keys: refused with their line instead of silently keeping the last value.
     """
+
+    def construct_yaml_int(self, node):
+        text = str(node.value)
+        if not re.fullmatch(r"[-+]?(0|[1-9][0-9]*)", text):
+            raise yaml.constructor.ConstructorError(
+                None, None, f"the integer {text!r} is not plain decimal (YAML 1.1 would read "
+                f"it as {super().construct_yaml_int(node)}); write it in decimal digits",
+                node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -434,6 +445,8 @@ class DescriptionLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+DescriptionLoader.add_constructor("tag:yaml.org,2002:int",
+                                  DescriptionLoader.construct_yaml_int)
 DescriptionLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),

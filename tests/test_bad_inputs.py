@@ -166,6 +166,19 @@ def test_yaml_exponent_numbers_are_numbers(tmp_path):
         "a": 1000.0, "b": -25.0, "c": 1.0, "d": "e5"}
 
 
+@pytest.mark.parametrize("text, read_as", [("010", 8), ("0x10", 16), ("1_000", 1000)])
+def test_yaml_integers_not_in_plain_decimal_are_refused(tmp_path, capsys, text, read_as):
+    """YAML 1.1 reads ``size: 010`` as 8 (found by a new-user audit); plain decimal is
+    kept (0, -3, +7)."""
+    path = tmp_path / "net.yaml"
+    path.write_text(f"gle_network: 1\ndt: 0.1\ninput: {{size: {text}}}\nlayers:\n"
+                    "  - {size: 2, tau_m: 1, tau_r: 1}\n")
+    assert main(["map", str(path)]) == 2
+    assert (f"invalid YAML at line 3, column 15: the integer '{text}' is not plain decimal "
+            f"(YAML 1.1 would read it as {read_as})") in capsys.readouterr().err
+    assert parse_text("a: 0\nb: -3\nc: +7\n", ".yaml") == {"a": 0, "b": -3, "c": 7}
+
+
 @pytest.mark.parametrize("suffix, text, line", [
     (".json", '{"gle_network": 1, "dt": 0.1, "dt": 0.2}', None),
     (".yaml", "gle_network: 1\ndt: 0.1\ndt: 0.2\n", 3),
