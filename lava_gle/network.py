@@ -262,16 +262,23 @@ class Network:
         return 10.0 * self.dt if m is None else m
 
     # -- parameters -----------------------------------------------------------
+    def _layer_at(self, index: int) -> LayerSpec:
+        """Layer ``index`` (0-based), or an error naming the valid range."""
+        if not -len(self.layers) <= index < len(self.layers):
+            raise IndexError(f"network {self.name!r} has layers 0..{len(self.layers) - 1} "
+                             f"({', '.join(self.layer_names)}), not {index}")
+        return self.layers[index]
+
     def initial_weights(self, index: int) -> np.ndarray:
         """Initial W of layer ``index`` (explicit, or drawn from its InitSpec), float64 copy."""
-        layer = self.layers[index]
+        layer = self._layer_at(index)
         if layer.weights is not None:
             return np.array(layer.weights, dtype=np.float64)
         return layer.init.draw(self.weight_shape(index), index)
 
     def initial_biases(self, index: int) -> np.ndarray:
         """Initial b of layer ``index`` (zeros when the layer has no bias), float64 copy."""
-        layer = self.layers[index]
+        layer = self._layer_at(index)
         if layer.biases is None:
             return np.zeros(layer.size)
         return np.array(layer.biases, dtype=np.float64)

@@ -193,3 +193,19 @@ def test_duplicate_keys_are_refused(tmp_path, capsys, suffix, text, line):
     assert f"key {key} appears twice" in err
     if line is not None:
         assert f"(line {line})" in err
+
+
+def test_python_api_refuses_a_bad_rate_and_names_the_layers():
+    """Found by a new-user audit: Adam(-1.0) was accepted, Adam(nan) blamed learning.eta
+    later, and initial_weights(5) raised a bare IndexError."""
+    from lava_gle.errors import LavaGleError
+    from lava_gle.numerics.optim import Adam
+    for lr in (-1.0, 0.0, float("nan")):
+        with pytest.raises(LavaGleError, match="Adam lr must be a finite number > 0"):
+            Adam(lr)
+    with pytest.raises(LavaGleError, match="betas must lie in"):
+        Adam(1e-3, betas=(0.9, 1.0))
+    net = load_network(NET)
+    with pytest.raises(IndexError, match=r"network 'visible_mlp' has layers 0..1 "
+                                         r"\(hidden, out\), not 5"):
+        net.initial_weights(5)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lava_gle.errors import LavaGleError
+
 
 class Adam:
     """Adam (Kingma & Ba 2015) on the local signals, with bias correction.
@@ -19,6 +21,12 @@ class Adam:
 
     def __init__(self, lr: float, betas: tuple[float, float] = (0.9, 0.999),
                  eps: float = 1e-8, lr_tau: float | None = None):
+        for name, value in (("lr", lr), ("lr_tau", lr_tau)):
+            if value is not None and not (np.isfinite(value) and value > 0):
+                raise LavaGleError(f"Adam {name} must be a finite number > 0, got {value!r}")
+        if not (0 <= betas[0] < 1 and 0 <= betas[1] < 1) or not eps > 0:
+            raise LavaGleError(f"Adam betas must lie in [0, 1) and eps be > 0, got betas "
+                               f"{betas!r}, eps {eps!r}")
         self.lr = lr
         self.lr_tau = lr if lr_tau is None else lr_tau
         self.b1, self.b2 = betas
