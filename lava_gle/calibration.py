@@ -26,8 +26,8 @@ import numpy as np
 
 from lava_gle.numerics.engine import Engine
 from lava_gle.numerics.fixed import ERR_TRACE_MAX
-from lava_gle.errors import LavaGleError
 from lava_gle.network import Network
+from lava_gle.numerics.streams import prepare_streams
 from lava_gle.quantize import (
     BOUNDED_PHI, SIGNED_PHI, error_bits_for, rate_bits_for, sent_error_bits_for,
     state_bits_for,
@@ -47,7 +47,7 @@ ERROR_TRACE_QUANTILE = 0.99
 def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) -> Network:
     """A copy of ``net`` whose ``fixed_point`` options fit the signals of ``x``.
 
-    ``x``: calibration inputs [T, B, n_in] (float units), streamed from the zero state
+    ``x``: calibration inputs [T, B, n_in] or [T, n_in] (float units), streamed from the zero state
     through the float engine with learning off. Sets ``input_range`` = max |x|, and per
     layer ``rate_bits`` from max |r| (unbounded phi only; sigmoid, hard_sigmoid and tanh
     keep their exact range; with ``targets``, the output layer's also so that its 24-bit
@@ -66,11 +66,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     normaliser none either (the trace spans the normalised error). Options already in the
     description win. Learning settings are unchanged.
     """
-    x = np.asarray(x, np.float64)
-    if x.ndim != 3 or x.shape[2] != net.input.size:
-        raise LavaGleError(f"calibration inputs must be [T, B, {net.input.size}], "
-                           f"got shape {x.shape}")
     frozen = net.with_learning(enabled=False)
+    x, targets = prepare_streams(frozen, x, targets)  # [T, in] too; shapes said as a run does
     errors = ["v", "e"] if targets is not None else []
     engine = Engine(frozen)
     tr = engine.run(x, targets, record=["u", "u_prosp", "r"] + errors)

@@ -55,8 +55,9 @@ def test_options_in_the_description_win_and_bad_inputs_are_named():
     net = with_setting(with_setting(case.net, "input_range", 0.5), "out.rate_bits", 2)
     cal = calibrate(net, case.inputs)
     assert cal.fixed_point["input_range"] == 0.5 and cal.layers[1].fixed_point["rate_bits"] == 2
-    with pytest.raises(LavaGleError, match=r"\[T, B, 2\]"):
-        calibrate(net, case.inputs[:, 0])
+    with pytest.raises(LavaGleError, match=r"inputs have shape \[800, 1\]; network "
+                                           r"'visible_mlp' needs \[T, 2\]"):
+        calibrate(net, case.inputs[:, 0, :1])
 
 
 def test_cli_calibrate_flag_sizes_the_formats_from_the_inputs(tmp_path):
@@ -119,3 +120,13 @@ def test_targets_beyond_the_initial_outputs_size_the_output_rates_to_hold_them()
     # the smallest range that holds them: one bit finer would clip the targets
     finer = 2.0 ** (23 - quantize_network(by_targets).layers[-1].rate_bits - 1)
     assert finer <= target
+
+
+def test_calibration_takes_a_stream_without_batch_axis_and_names_a_bad_shape():
+    """Found by a new-user audit: calibrate refused [T, in] inputs, which every other API
+    takes, and the CLI reported the shape it had reshaped them to."""
+    case = GoldenCase("visible_mlp")
+    x = case.inputs[:200]
+    a, b = calibrate(case.net, x[:, 0]), calibrate(case.net, x)
+    assert a.fixed_point == b.fixed_point and "input_range" in a.fixed_point
+    assert [l.fixed_point for l in a.layers] == [l.fixed_point for l in b.layers]

@@ -53,7 +53,7 @@ def calibrated(net, x: np.ndarray, wanted: bool):
     if not wanted:
         return net
     from lava_gle.calibration import calibrate
-    return calibrate(net, x[:, None, :] if x.ndim == 2 else x)
+    return calibrate(net, x)
 
 
 def load_array(path: str | None, what: str) -> np.ndarray | None:
