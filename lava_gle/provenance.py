@@ -29,11 +29,14 @@ def code_version() -> dict[str, Any]:
     return {"version": __version__, "commit": commit, "modified": modified}
 
 
-def describe(record: dict[str, Any] | None) -> str:
+def describe(record: dict[str, Any] | str | None) -> str:
     """``lava-gle 0.1.0 (commit 0123456789ab, modified)`` for a :func:`code_version`
-    record; ``an earlier lava-gle`` for None (a file written before records were kept)."""
+    record; ``an earlier lava-gle`` for None (a file written before records were kept);
+    ``lava-gle 0.1.0`` for a version string (bundles before session 49 recorded that)."""
     if not record:
         return "an earlier lava-gle"
+    if isinstance(record, str):
+        return f"lava-gle {record}"
     commit = record.get("commit")
     where = "" if commit is None else (
         f" (commit {commit[:12]}{', modified' if record.get('modified') else ''})")

@@ -35,7 +35,7 @@ from lava_gle.mappings.resources import per_layer
 from lava_gle.memory import require_memory
 from lava_gle.microcode import learning_rules
 from lava_gle.network import Network
-from lava_gle.provenance import code_version
+from lava_gle.provenance import code_version, describe
 from lava_gle.quantize import QuantizedLayer, QuantizedNetwork, quantize_network
 from lava_gle.results import atomic_write, jsonable, write_json
 
@@ -100,9 +100,11 @@ class Bundle:
                                  ("learning_rules", learning_rules(qnet))):
             diff = _first_difference(self.manifest.get(section), jsonable(derived), section)
             if diff is not None:
-                raise BundleError(f"{where}: {diff} differs from what this lava-gle derives "
-                                  f"from {NETWORK}; re-map the network with this lava-gle "
-                                  "version ('lava-gle map NET --out DIR')")
+                raise BundleError(
+                    f"{where}: {diff} differs from what this lava-gle derives from {NETWORK}: "
+                    f"{NETWORK} was edited after mapping, or the bundle was mapped by another "
+                    f"lava-gle ({describe(self.manifest.get('lava_gle'))}); map the network "
+                    "again with this one ('lava-gle map NET --out DIR')")
         arrays = self.arrays()
         expected = qnet.arrays()
         extra, missing = sorted(set(arrays) - set(expected)), sorted(set(expected) - set(arrays))
@@ -131,6 +133,8 @@ def _first_difference(stored, derived, path: str) -> str | None:
         return None
     if stored == derived:
         return None
+    if isinstance(stored, list) and isinstance(derived, list):
+        return f"{path} ({len(stored)} entries in the manifest, {len(derived)} derived)"
     shown = [text if len(text) <= 40 else text[:37] + "..."
              for text in (json.dumps(stored), json.dumps(derived))]
     return f"{path} ({shown[0]} in the manifest, {shown[1]} derived)"

@@ -155,6 +155,14 @@ def test_a_changed_section_of_the_manifest_is_named(bundle_dir, section, edit, f
         read_bundle(bundle_dir).quantized()
 
 
+def test_lists_of_other_lengths_are_named_by_their_lengths():
+    """Found by a new-user audit: a layer's size edited in network.json showed two
+    truncated lists that looked identical ([3277, 3277, ... and [3277, 3277, ...)."""
+    from lava_gle.mappings.bundle import _first_difference
+    assert _first_difference({"dt_m": [3277] * 4}, {"dt_m": [3277] * 5}, "c") == \
+        "c.dt_m (4 entries in the manifest, 5 derived)"
+
+
 def test_a_manifest_that_differs_from_its_network_is_refused(bundle_dir, tmp_path, capsys):
     path = bundle_dir / "manifest.json"
     manifest = json.loads(path.read_text())
@@ -163,8 +171,9 @@ def test_a_manifest_that_differs_from_its_network_is_refused(bundle_dir, tmp_pat
     with pytest.raises(BundleError) as info:
         read_bundle(bundle_dir).quantized()
     msg = str(info.value)
-    assert "fixed_point.layers[1].formats.u_bits" in msg and "re-map" in msg
-    assert "\n" not in msg
+    assert "fixed_point.layers[1].formats.u_bits" in msg and "map the network again" in msg
+    assert "network.json was edited after mapping, or the bundle was mapped by another " \
+        "lava-gle (lava-gle " in msg and "\n" not in msg
     assert main(["simulate", str(bundle_dir), "--inputs", str(MLP / "inputs.npy"),
                  "--out", str(tmp_path / "t.npz")]) == 2
     err = capsys.readouterr().err
