@@ -36,14 +36,15 @@ EXPERIMENTS = {"mnist1d": (mnist1d.Mnist1dConfig, mnist1d.load_data),
                "yinyang": (yinyang.YinyangConfig, yinyang.load_data)}
 
 
-def both_ways(net_file: Path, backend: str, data, readout_start: int,
-              width: int) -> tuple[float, float]:
-    """(accuracy with ``width`` streams side by side, accuracy in one stream)."""
+def both_ways(net_file: Path, backend: str, data, readout_start: int, width: int,
+              dtype: str) -> tuple[float, float]:
+    """(accuracy with ``width`` streams side by side, accuracy in one stream); ``dtype``:
+    the float engine's (the run's own)."""
     net = load_network(net_file)
     out = []
     for batch in (width, 1):
         logits, _ = predict(net, data.x_test, data.y_test, backend, batch=batch,
-                            readout_start=readout_start)
+                            readout_start=readout_start, dtype=np.dtype(dtype).type)
         out.append(float(np.mean(np.argmax(logits, -1) == data.y_test)))
     return out[0], out[1]
 
@@ -67,7 +68,8 @@ def main() -> None:
                           metrics.get("test_accuracy_float_same_rule")))
         for part, where, backend, reported in parts:
             side, one = both_ways(where / "network_trained.json", backend, data,
-                                  getattr(config, "readout_start", 0), width)
+                                  getattr(config, "readout_start", 0), width,
+                                  getattr(config, "dtype", "float64"))
             same = "yes" if reported is not None and side == reported else \
                 f"NO (metrics.json: {reported})"
             rows.append((part, one - side))

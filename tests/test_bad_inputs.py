@@ -115,7 +115,9 @@ CASES = [
      "--param 'rate_bits=4.5': rate_bits takes whole numbers, got 4.5"),
     ("sweep, a fractional step of an integer option", [
         "sweep", NET, "--inputs", "{x}", "--param", "seed=0:2:0.5", "--out", "{out}"],
-     "seed takes whole numbers, got 0.5 (from the step)"),
+     "seed takes whole numbers, got 0.5 (from the range)"),
+    ("a directory as inputs", ["simulate", NET, "--inputs", "{dir}", "--out", "{out}"],
+     "--inputs: cannot read {dir} as a .npy array ("),
     ("a .csv as inputs", ["simulate", NET, "--inputs", "{csv}", "--out", "{out}"],
      "--inputs: {csv} is not a .npy file (no NumPy header); write the array with numpy.save"),
     ("a directory as NET", ["map", "{dir}"], "is a directory, not a network description"),

@@ -67,8 +67,11 @@ def load_array(path: str | None, what: str) -> np.ndarray | None:
     except EOFError:
         raise LavaGleError(f"--{what}: {path} is empty; write the array with numpy.save") from None
     except (OSError, ValueError) as exc:
-        with open(path, "rb") as fh:
-            head = fh.read(6)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(6)
+        except OSError:  # a directory, no permission: said as NumPy said it
+            head = b"\x93NUMPY"
         if head != b"\x93NUMPY" and not head.startswith(b"PK"):  # neither .npy nor .npz
             raise LavaGleError(
                 f"--{what}: {path} is not a .npy file (no NumPy header); write the array with "

@@ -89,7 +89,7 @@ def parse_param(text: str, net: Network) -> tuple[str, list[float]]:
         odd = [v for v in values if not float(v).is_integer()]
         if odd:
             raise LavaGleError(f"--param {text!r}: {option} takes whole numbers, got {odd[0]:g}"
-                               + (" (from the step)" if ":" in spec else ""))
+                               + (" (from the range)" if ":" in spec else ""))
         values = [int(v) for v in values]
     return key, values
 

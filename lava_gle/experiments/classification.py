@@ -209,22 +209,26 @@ def check_twin_schedule(twin: Checkpoint, integers: Checkpoint, cfg: TrainConfig
     e, key = first
     flag, say = SCHEDULE[key]
     asked = {"lr": cfg.halve_every, "epoch_steps": steps, "average_window": cfg.average_window}
-    records = [ckpt.record() or ({}, {"epoch": 0}) for ckpt in (twin, integers)]
+    records = [ckpt.record() or ({}, {"epoch": 0, "batch": 0}) for ckpt in (twin, integers)]
     ran = [progress["epoch"] for _, progress in records]
+    begun = [progress["epoch"] + (progress["batch"] > 0) for _, progress in records]
     where = (f"the float twin and the integers differ in epoch {e + 1}: "
              f"{say.format(plans[0][key][e])} in the twin ({twin.path.parent}), "
              f"{plans[1][key][e]:g} in the integers ({integers.path.parent}), so the twin "
              "would not be the integers' rule")
     if e < min(ran):
         raise LavaGleError(f"{flag} {asked[key]:g}: {where}; pass --fresh to start over")
-    ahead = int(ran[1] > ran[0])
-    behind = ("twin", "integers")[1 - ahead]
+    # the run that has begun epoch e + 1 holds the old setting there: both finish the
+    # epochs either has begun with it (the plain command trains the twin, then the
+    # integers, as a run whose formats come from the twin needs), then both change
+    ahead = int(begun[1] > begun[0])
     theirs = records[ahead][0].get("halve_every", 0) if key == "lr" else plans[ahead][key][e]
+    level = max(begun)
     raise LavaGleError(
-        f"{flag} {asked[key]:g}: {where} (the twin has run {ran[0]} epochs, the integers "
-        f"{ran[1]}); run the {behind} to epoch {ran[ahead]} as the other ran it (--part "
-        f"{behind} --epochs {ran[ahead]} {flag} {theirs:g}), then change both, or pass "
-        "--fresh to start over")
+        f"{flag} {asked[key]:g}: {where} (the twin has begun {begun[0]} epochs, the "
+        f"integers {begun[1]}); run both to epoch {level} with the setting they began it "
+        f"with (--epochs {level} {flag} {theirs:g}, without --part), then change both, or "
+        "pass --fresh to start over")
 
 
 def _finished(run_dir: Path, epochs: int) -> bool:

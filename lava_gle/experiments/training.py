@@ -341,8 +341,10 @@ def check_resumed_epochs(ckpt: Checkpoint, cfg: TrainConfig) -> None:
     changed = [k for k in RESUMABLE_CHANGES if k != "epochs" and k in recorded
                and k in ckpt.config and recorded[k] != ckpt.config[k]]
     if progress["epoch"] == cfg.epochs and changed:
-        flags = ", ".join(f"--{k.replace('_', '-')} {ckpt.config[k]} (it ran with "
-                          f"{recorded[k]})" for k in changed)
+        def shown(v):
+            return "none" if v is None else f"{v:g}" if isinstance(v, (int, float)) else v
+        flags = ", ".join(f"--{k.replace('_', '-')} {shown(ckpt.config[k])} (it ran with "
+                          f"{shown(recorded[k])})" for k in changed)
         raise LavaGleError(
             f"{flags}: the run in {where} has trained all its {cfg.epochs} epochs, and "
             "these settings act on epochs still to run; resume with the settings it ran "

@@ -173,21 +173,26 @@ def weight_exp(w: np.ndarray, headroom: float, floor: float) -> int:
     return ceil_log2(max(top * headroom, floor, 2.0 ** -16) / 255.0)
 
 
-def to_mantissas(values: np.ndarray, exp: int, layer: str, what: str) -> np.ndarray:
+def to_mantissas(values: np.ndarray, exp: int, layer: str, what: str,
+                 fixed: bool = False) -> np.ndarray:
     """``values`` as mantissas of ``2**exp`` in the learning engine's weight range (sign and
     8 bits, ``W_MIN..W_MAX`` = -256..255, so the integers a run learned read back as they
-    are); warns when some saturate, and when a neuron's weights (a row of a matrix) all
-    round to zero though some are not: the neuron would get no input at all."""
+    are); warns when some saturate, and, for weights that do not learn (``fixed``), when a
+    neuron's (a row of the matrix) all round to zero though some are not: the neuron
+    would get no input at all (learning weights may grow from zero; a layer of one input
+    drawn at random has some such rows, e.g. MNIST-1D's h0)."""
     q, n = X.to_fixed(values, -exp, X.W_MIN, X.W_MAX, what=f"layer {layer!r}: {what}")
-    if q.ndim == 2:
+    if fixed and q.ndim == 2:
         lost = np.flatnonzero(~q.any(axis=1) & np.asarray(values).any(axis=1))
         if len(lost):
             top = float(np.max(np.abs(values[lost[0]])))
             warnings.warn(f"layer {layer!r}: the {what} of {len(lost)} neuron(s) (first: "
                           f"{int(lost[0])}, largest |w| {top:g}) all round to 0 at exponent "
                           f"{exp} (LSB {2.0 ** exp:g}, set by the layer's largest |w| "
-                          f"{float(np.max(np.abs(values))):g}): they get no input in fixed "
-                          "point; bring the layer's weights within 8 bits of each other",
+                          f"{float(np.max(np.abs(values))):g}) and do not learn: they get no "
+                          "input in fixed point; bring the layer's weights within 8 bits of "
+                          "each other, or lower its fixed_point.weight_exp (the largest then "
+                          "saturate)",
                           QuantizationWarning, stacklevel=4)
     if n:
         warnings.warn(f"layer {layer!r}: {n} {what} saturate at exponent {exp} (values "

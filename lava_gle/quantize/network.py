@@ -544,7 +544,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                         "error_bits")
     headroom, floor = (opts.w_headroom, opts.w_floor) if learns else opts.w_fixed
     w_exp = o.get("weight_exp", weight_exp(w, headroom, floor))
-    w_q = to_mantissas(w, w_exp, name, "weights")
+    w_q = to_mantissas(w, w_exp, name, "weights", fixed=not learns)
     if learns and layer.gain_decay is not None:
         check_gain_resolution(name, layer.gain_max, w_exp)
     b_exp = o.get("bias_exp", weight_exp(b, headroom, floor / 4.0)

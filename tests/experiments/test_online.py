@@ -543,11 +543,12 @@ def test_a_twin_and_integers_resumed_apart_change_the_length_at_one_epoch(tmp_pa
     with pytest.raises(LavaGleError, match=r"--epoch-steps 4: the float twin and the integers "
                                            r"differ in epoch 2: learning epochs of 1 steps in "
                                            r"the twin .*, 4 in the integers .* \(the twin has "
-                                           r"run 2 epochs, the integers 1\); run the integers "
-                                           r"to epoch 2 as the other ran it \(--part integers "
-                                           r"--epochs 2 --epoch-steps 1\), then change both"):
+                                           r"begun 2 epochs, the integers 1\); run both to "
+                                           r"epoch 2 with the setting they began it with "
+                                           r"\(--epochs 2 --epoch-steps 1, without --part\), "
+                                           r"then change both"):
         run(replace(config, epochs=3, epoch_steps=4))
-    run(replace(config, epochs=2), "integers")
+    run(replace(config, epochs=2))  # the advice: both to epoch 2
     twin_ckpt = tmp_path / "float_same_rule" / "checkpoint.npz"
     kept = twin_ckpt.read_bytes()
     _edit_recorded_config(twin_ckpt, lambda c: c.update(hidden=c["hidden"] + 1))
@@ -574,15 +575,37 @@ def test_a_twin_trained_ahead_under_another_window_or_rate_is_refused(tmp_path):
     with pytest.raises(LavaGleError, match=r"^--average-window 50: the float twin and the "
                                            r"integers differ in epoch 1: an average over 5 "
                                            r"batches in the twin .*, 50 in the integers .*run "
-                                           r"the integers to epoch 2 as the other ran it "
-                                           r"\(--part integers --epochs 2 --average-window 5\)"):
+                                           r"both to epoch 2 with the setting they began it "
+                                           r"with \(--epochs 2 --average-window 5, without "
+                                           r"--part\)"):
         run(replace(config, epochs=3, average_window=50.0))
     with pytest.raises(LavaGleError, match=r"^--halve-every 1: .* differ in epoch 2: eta "
-                                           r"[\d.e-]+ in the twin .*--halve-every 0\)"):
+                                           r"[\d.e-]+ in the twin .*--halve-every 0, without "
+                                           r"--part\)"):
         run(replace(config, epochs=3, halve_every=1))
     run(replace(config, epochs=2), "integers")
     both = run(replace(config, epochs=3, average_window=50.0))
     assert both["history"]["average_window"] == [5.0, 5.0, 50.0]
+
+
+def test_the_advice_for_a_twin_stopped_inside_an_epoch_can_be_followed(tmp_path, stop_after):
+    """Found by review: with --formats float the integers wait for their twin, and a twin
+    stopped inside epoch 2 cannot be run 'to epoch 1'; the advice names the command that
+    works (both to epoch 2 under the old window, then the change)."""
+    config = replace(TINY, n_train=40, average_window=3.0)
+
+    def run(c, **kw):
+        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, **kw)
+    with pytest.raises(ExperimentInterrupted):
+        run(replace(config, epochs=3), guard=stop_after(60))  # inside the twin's epoch 2
+    with pytest.raises(LavaGleError, match=r"run both to epoch 2 with the setting they began "
+                                           r"it with \(--epochs 2 --average-window 3, "
+                                           r"without --part\)") as info:
+        run(replace(config, epochs=3, average_window=5.0))
+    assert "the twin has begun 2 epochs, the integers 0" in str(info.value)
+    run(replace(config, epochs=2))
+    done = run(replace(config, epochs=3, average_window=5.0))
+    assert done["history"]["average_window"] == [3.0, 3.0, 5.0]
 
 
 def test_a_fixed_point_checkpoint_of_a_run_whose_integers_would_change_is_refused(
