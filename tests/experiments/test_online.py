@@ -31,6 +31,14 @@ TINY = yinyang.YinyangConfig.quick(epochs=2, n_train=150, n_test=60, hidden=12,
                                    optimizer="sgd", loss="mse", batch=1, agreement_steps=0)
 
 
+def fixed_runner(out):
+    """``run(config, part="all", **kw)``: Yin-Yang on numpy-fixed into ``out``, quiet."""
+    def run(config, part="all", **kw):
+        return yinyang.run_yinyang(config, out, backend="numpy-fixed", quiet=True, part=part,
+                                   **kw)
+    return run
+
+
 def test_onehot_targets_and_the_halving_schedule():
     np.testing.assert_array_equal(onehot_targets(np.array([2, 0]), 3, 0.5),
                                   [[0, 0, 0.5], [0.5, 0, 0]])
@@ -532,12 +540,10 @@ def test_learning_epochs_open_across_batches_and_epochs_resume_or_refuse_a_chang
 
 def test_a_twin_and_integers_resumed_apart_change_the_length_at_one_epoch(tmp_path):
     """With ``--part``, a twin trained ahead under the old length is refused (it would not
-    be the integers' rule), naming the command that brings the integers level; then both
+    be the integers' rule), naming the command that brings both level; then both
     change at the same epoch."""
     config = replace(TINY, n_train=40, formats="initial")
-
-    def run(c, part="all"):
-        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, part=part)
+    run = fixed_runner(tmp_path)
     run(replace(config, epochs=2), "twin")
     run(replace(config, epochs=1), "integers")
     with pytest.raises(LavaGleError, match=r"--epoch-steps 4: the float twin and the integers "
@@ -568,9 +574,7 @@ def test_a_twin_trained_ahead_under_another_window_or_rate_is_refused(tmp_path):
     rate) from different epochs, and test_accuracy_float_same_rule then came from another
     rule. A twin ahead of integers that have not started is refused too."""
     config = replace(TINY, n_train=40, formats="initial", average_window=5.0)
-
-    def run(c, part="all"):
-        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, part=part)
+    run = fixed_runner(tmp_path)
     run(replace(config, epochs=2), "twin")
     with pytest.raises(LavaGleError, match=r"^--average-window 50: the float twin and the "
                                            r"integers differ in epoch 1: an average over 5 "
@@ -593,9 +597,7 @@ def test_the_advice_for_a_twin_stopped_inside_an_epoch_can_be_followed(tmp_path,
     stopped inside epoch 2 cannot be run 'to epoch 1'; the advice names the command that
     works (both to epoch 2 under the old window, then the change)."""
     config = replace(TINY, n_train=40, average_window=3.0)
-
-    def run(c, **kw):
-        return yinyang.run_yinyang(c, tmp_path, backend="numpy-fixed", quiet=True, **kw)
+    run = fixed_runner(tmp_path)
     with pytest.raises(ExperimentInterrupted):
         run(replace(config, epochs=3), guard=stop_after(60))  # inside the twin's epoch 2
     with pytest.raises(LavaGleError, match=r"run both to epoch 2 with the setting they began "
