@@ -244,8 +244,12 @@ def test_prediction_in_place_matches_the_frozen_network_and_restores_the_engine(
 
 
 def test_float_sgd_batch1_with_mse_learns(tmp_path):
-    m = yinyang.run_yinyang(replace(TINY, n_train=600, n_test=200, hidden=30), tmp_path,
-                            quiet=True)
+    config = replace(TINY, n_train=600, n_test=200, hidden=30)
+    m = yinyang.run_yinyang(config, tmp_path, quiet=True)
+    data = yinyang.load_data(config)  # tested in one stream too: the trained description's
+    logits, _ = predict(load_network(tmp_path / "network_trained.json"), data.x_test,
+                        data.y_test, batch=1, readout_start=config.readout_start)
+    assert m["test_accuracy_one_stream"] == np.mean(np.argmax(logits, -1) == data.y_test)
     assert m["config"]["optimizer"] == "sgd" and m["config"]["batch"] == 1
     assert m["test_accuracy"] > 0.45  # chance is 1/3 (200 test points: +-0.033)
     assert "batch_semantics" not in m and "saturation" not in m
