@@ -28,7 +28,7 @@ from lava_gle.quantize.formats import (
     to_mantissas, weight_exp, wide_rate_bits,
 )
 from lava_gle.quantize.rules import layer_learning
-from lava_gle.quantize.tau import tau_learning
+from lava_gle.quantize.tau import check_tau_factors, tau_learning
 
 
 @dataclass(frozen=True, eq=False)
@@ -531,6 +531,7 @@ def quantize_layer(net: Network, layer: LayerSpec, rate: RateFormat, err: ErrorF
                        "tau_r_m": quantize_factor(tr / tm, "tau_r/tau_m", name),
                        "tau_m_r": quantize_factor(tm / tr, "tau_m/tau_r", name)}
     if tau is not None:  # those of integer T, as the kernels re-derive them while it learns
+        check_tau_factors(tau, name)
         tau_factors = X.tau_factors(tau.t_init, tau)
     consts = X.FixedNeuronConstants(
         **tau_factors, dt_r=quantize_factor(net.dt / tr, "dt/tau_r", name), gamma=gamma, gamma_negative=lrn.gamma < 0,

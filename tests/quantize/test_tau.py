@@ -1,9 +1,11 @@
 """Integer tau_m learning formats (lava_gle.quantize.tau)."""
+import warnings
+
 import numpy as np
 import pytest
 
 from lava_gle import network_from_dict
-from lava_gle.quantize import QuantizationError
+from lava_gle.quantize import QuantizationError, QuantizationWarning, quantize_network
 from lava_gle.quantize.tau import TAU_GROWTH, tau_learning
 
 
@@ -47,3 +49,31 @@ def test_tau_gain_turns_error_times_potential_into_tau_lsb():
     assert float(t.gain.value()) == pytest.approx(want, rel=2.0 ** -11)
     assert t.t_min == round(0.1 * 2 ** t.tau_bits)
     assert np.all(t.t_init >= t.t_min)
+
+
+def _spread_net(tau_m, fixed_point=None):
+    layer = {"size": 2, "tau_m": tau_m, "tau_r": 0.5}
+    if fixed_point:
+        layer["fixed_point"] = fixed_point
+    return network_from_dict({"gle_network": 1, "dt": 0.05, "input": {"size": 1},
+                              "layers": [layer], "learning": {
+                                  "enabled": True, "eta": 0.1, "learn_tau": True,
+                                  "eta_tau": 0.02}})
+
+
+def test_a_learned_tau_spread_the_factor_shift_cannot_hold_warns_and_a_described_one_is_refused():
+    """tau_m 0.125 and 400 (dt 0.05, tau_r 0.5): dt/tau_m 0.4 and 0.000125 share the shift
+    13, so the slow neuron's mantissa is round(1.024) = 1, 2.3 % off; tau_r/tau_m 4 and
+    0.00125 share the shift 9, round(0.64) = 1, 56.2 % off. A description with these
+    time constants is refused; a trained network's (T pinned by ``fixed_point.tau_bits``,
+    as ``Engine.network`` writes it) quantises, with a warning naming the layer, the
+    factors and the neurons. A spread the shift holds says nothing."""
+    with pytest.raises(QuantizationError, match="dt/tau_m"):
+        quantize_network(_spread_net([0.125, 400.0]))
+    with pytest.warns(QuantizationWarning, match=r"layer 'layer0': tau_m spans 0\.125-400, .*"
+                                                 r": dt_m 2\.3% \(neuron 1\), tau_r_m 56\.2% "
+                                                 r"\(neuron 1\) off"):
+        quantize_network(_spread_net([0.125, 400.0], {"tau_bits": 14}))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuantizationWarning)
+        quantize_network(_spread_net([0.5, 2.0], {"tau_bits": 14}))
