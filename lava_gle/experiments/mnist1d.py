@@ -150,6 +150,13 @@ class Mnist1dConfig(RuleOptions):
         return (self.fast or fast, self.slow or slow)
 
     @property
+    def label(self) -> str:
+        """The model's name, or its units per hidden layer (fast + slow) where ``fast`` /
+        ``slow`` change them, as the quick run's do."""
+        units = self.units()
+        return self.model if units == MODELS[self.model][:2] else "{}+{} units".format(*units)
+
+    @property
     def learning_rate(self) -> float:
         return self.lr if self.lr is not None else MODELS[self.model][2]
 
@@ -197,7 +204,7 @@ def build_network(config: Mnist1dConfig) -> Network:
     layers.append({"name": "out", "size": 10, "tau_m": 1.2, "tau_r": 1.2, "phi": "linear",
                    "bias": True, "fixed_point": {"weight_tag_bits": WEIGHT_TAG_BITS}})
     return network_from_dict({
-        "gle_network": 1, "name": f"mnist1d_{config.model}", "dt": dt, "seed": config.seed,
+        "gle_network": 1, "name": "mnist1d_" + config.label.replace("+", "_").replace(" ", "_"), "dt": dt, "seed": config.seed,
         "input": {"size": 1}, "layers": layers,
         "fixed_point": {"learning_products": LEARNING_PRODUCTS},
         "learning": {"enabled": True, "eta": config.learning_rate, "gamma": 0.0, "beta": 1.0,
@@ -241,12 +248,12 @@ def run_mnist1d(config: Mnist1dConfig, out_dir: str | Path, backend: str = "nump
                 "test_accuracy_offset_free": accuracy(logits - logits.mean(axis=0),
                                                       data.y_test)}
 
-    ran = run_classification("mnist1d", f"MNIST-1D {config.model}", net, data, cfg, config,
+    ran = run_classification("mnist1d", f"MNIST-1D {config.label}", net, data, cfg, config,
                              out_dir, backend, quiet, guard, fresh, extras, part)
     if ran is None:
         return None
     metrics, _, log = ran
-    log(f"mnist1d {config.model} ({metrics['parameters']} parameters, {backend}): "
+    log(f"mnist1d {config.label} ({metrics['parameters']} parameters, {backend}): "
         f"test accuracy {metrics['test_accuracy']:.4f} after {metrics['epochs']} epochs, "
         f"{metrics['wall_time_s']:.0f} s ({metrics['seconds_per_epoch']:.1f} s/epoch, "
         f"{metrics['steps_per_s']:.0f} steps/s)")

@@ -73,7 +73,10 @@ def test_yinyang_interrupted_run_resumes_to_the_same_result(tmp_path, stop_after
 def test_mnist1d_network_has_the_paper_sizes():
     for model, params in (("42k", 42_040), ("15k", 14_956)):
         net = mnist1d.build_network(mnist1d.Mnist1dConfig(model=model))
-        assert mnist1d.parameter_count(net) == params
+        assert mnist1d.parameter_count(net) == params and net.name == f"mnist1d_{model}"
+    quick = mnist1d.Mnist1dConfig.quick()  # 10 + 20 units: not named for the 42k model
+    assert quick.label == "10+20 units"
+    assert mnist1d.build_network(quick).name == "mnist1d_10_20_units"
     net = mnist1d.build_network(mnist1d.Mnist1dConfig())
     assert net.dt == pytest.approx(0.2) and len(net.layers) == 7
     h = net.layers[0]
