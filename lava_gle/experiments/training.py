@@ -438,18 +438,17 @@ def check_resumed_epoch_steps(ckpt: Checkpoint, steps: int) -> tuple[int, str | 
     return then, f"learning epochs change from {then} to {steps} steps from epoch {epoch} on"
 
 
-def switch_epoch_steps(engine, steps: int, ckpt: Checkpoint) -> dict[str, int]:
+def switch_epoch_steps(engine, steps: int, ckpt: Checkpoint) -> None:
     """Set ``engine``, restored from ``ckpt`` with the length it recorded
     (:func:`check_resumed_epoch_steps`), to learning epochs of ``steps`` steps
-    (:meth:`~lava_gle.numerics.engine.Engine.set_epoch_steps`; returns the saturation
-    counts it drops). Refused where a learning epoch is open at the training epoch's start
-    (the run's training epochs are no whole number of learning epochs): the change would
-    drop its sums."""
+    (:meth:`~lava_gle.numerics.engine.Engine.set_epoch_steps`). Refused where a learning
+    epoch is open at the training epoch's start (the run's training epochs are no whole
+    number of learning epochs): the change would drop its sums."""
     then = engine.net.learning.epoch_steps
     if then == steps:
-        return {}
+        return
     try:
-        return engine.set_epoch_steps(steps)
+        engine.set_epoch_steps(steps)
     except LavaGleError:
         raise LavaGleError(
             f"--epoch-steps {steps}: the run in {ckpt.path.parent} is inside a learning "
@@ -606,10 +605,7 @@ def train_classifier(name: str, net: Network, data: Dataset, cfg: TrainConfig,
                                          for k in history["epoch_steps"]]
             history["average_window"][:] = [
                 window_then if np.isnan(k) else float(k) for k in history["average_window"]]
-            dropped = switch_epoch_steps(engine, net.learning.epoch_steps, ckpt)
-            if dropped:
-                notes.append(f"the saturation counts {dropped} have no counter with "
-                             "learning epochs of one step and are left out from here")
+            switch_epoch_steps(engine, net.learning.epoch_steps, ckpt)
             log("; ".join([f"{name}: resuming at epoch {epoch + 1}, batch {batch_i} of "
                            f"{n_batches}"] + [n for n in notes if n]))
         else:

@@ -165,20 +165,19 @@ class Engine:
             out[f"W.{k.name}"], out[f"b.{k.name}"], out[f"tau_m.{k.name}"] = w, b, tau
         return out
 
-    def set_epoch_steps(self, steps: int) -> dict[str, int]:
+    def set_epoch_steps(self, steps: int) -> None:
         """Learning epochs of ``steps`` steps from now on (``learning.epoch_steps`` of
         :attr:`net` as well): a schedule's change between training epochs, as
         ``kernels.set_eta`` is the rate's. Refused (:class:`~lava_gle.errors.LavaGleError`)
         with an optimizer, or where a learning epoch is begun (its sums would be dropped).
-        Returns the nonzero saturation counts the change leaves without a counter
-        (fixed point: ``esum.<layer>`` when epochs of one step follow longer ones)."""
+        Saturation counts the new length has no counter for (fixed point:
+        ``esum.<layer>`` when epochs of one step follow longer ones) are kept."""
         if self.optimizer is not None and steps != 1:
             raise LavaGleError(f"learning epochs of {steps} steps sum the local signals of "
                                f"GLE's own rule; the optimizer {type(self.optimizer).__name__}"
                                " steps every step")
-        dropped = self.kernels.set_epoch_steps(steps)
+        self.kernels.set_epoch_steps(steps)
         self.net = self.net.with_learning(epoch_steps=steps)
-        return dropped
 
     # -- state ------------------------------------------------------------------------
     @property
@@ -229,7 +228,8 @@ class Engine:
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
         """Put the arrays of :meth:`state_dict` back (in place); a missing key raises
-        KeyError naming it."""
+        KeyError naming it. Saturation counts without a counter here (``esum.<layer>`` of
+        longer learning epochs before, :meth:`set_epoch_steps`) are put back as well."""
         for l, k in enumerate(self.kernels.layers):
             k.load({kind: arrays[f"{kind}.{l}"] for kind in k.parameters()})
             if getattr(k, "B", None) is not None:
@@ -244,8 +244,11 @@ class Engine:
                     k.epoch.load(arrays, f"epoch.{l}.")
         self.steps_done = int(arrays["steps_done"])
         if self.kernels.saturation is not None:
-            for key in self.kernels.saturation.counts:
-                self.kernels.saturation.counts[key] = int(arrays[f"sat.{key}"])
+            counts = self.kernels.saturation.counts
+            for key in counts:
+                counts[key] = int(arrays[f"sat.{key}"])
+            counts.update({k[len("sat."):]: int(v) for k, v in arrays.items()
+                           if k.startswith("sat.") and k[len("sat."):] not in counts})
         if self.optimizer is not None:
             self.optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items()
                                             if k.startswith("optim.")})

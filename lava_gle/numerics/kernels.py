@@ -427,14 +427,12 @@ class FloatKernels:
         for k in self.layers:
             k.eta = eta * k.eta_scale
 
-    def set_epoch_steps(self, steps: int) -> dict[str, int]:
-        """Learning epochs of ``steps`` steps from now on (:func:`check_no_begun_epoch`);
-        float kernels count no saturation, so none is dropped: returns {}."""
+    def set_epoch_steps(self, steps: int) -> None:
+        """Learning epochs of ``steps`` steps from now on (:func:`check_no_begun_epoch`)."""
         check_no_begun_epoch(self.layers, steps)
         self.net = self.net.with_learning(epoch_steps=steps)
         for k in self.layers:
             k.epoch = k.learning_epoch(steps)
-        return {}
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of plasticity: the neuron-local normalisers (:meth:`FloatLayer.adapt`),
@@ -877,15 +875,15 @@ class FixedKernels:
         for k, ql in zip(self.layers, q.layers):
             k.ql = replace(k.ql, **{f: getattr(ql, f) for f in names})
 
-    def set_epoch_steps(self, steps: int) -> dict[str, int]:
+    def set_epoch_steps(self, steps: int) -> None:
         """Learning epochs of ``steps`` steps (a power of two) from now on
         (:func:`check_no_begun_epoch`); the layers' formats and rules do not depend on it.
         On a chip the host rewrites, between training epochs, each projection's
         ``t_epoch`` and the neurons' epoch program (its length and shift; none for one
         step), as it rewrites the rule for an eta schedule. The engine's
-        :class:`SaturationCounter` follows :func:`saturation_keys`; returns the nonzero
-        counts that leaves without a counter (``esum.<layer>`` when epochs of one step
-        follow longer ones)."""
+        :class:`SaturationCounter` follows :func:`saturation_keys` and keeps the nonzero
+        counts of keys these have no more (``esum.<layer>`` when epochs of one step follow
+        longer ones): what was clipped stays counted."""
         if not isinstance(self.saturation, SaturationCounter):
             raise TypeError("set_epoch_steps keeps the counts of a SaturationCounter; these "
                             f"kernels report to a {type(self.saturation).__name__}")
@@ -897,8 +895,8 @@ class FixedKernels:
             k.q, k.epoch = q, k.learning_epoch(q.epoch_shift)
         counts = self.saturation.counts
         keys = saturation_keys(q)
-        self.saturation.counts = {key: counts.get(key, 0) for key in keys}
-        return {key: n for key, n in counts.items() if n and key not in keys}
+        self.saturation.counts = {**{key: counts.get(key, 0) for key in keys},
+                                  **{key: n for key, n in counts.items() if n and key not in keys}}
 
     def learn(self, new: list, old: list, pres: list[Array], t: int, optimizer=None) -> None:
         """One step of every layer's normalisers, learning-engine rule (once per learning
