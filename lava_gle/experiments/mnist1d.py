@@ -203,8 +203,9 @@ def build_network(config: Mnist1dConfig) -> Network:
               for i in range(config.hidden_layers)]
     layers.append({"name": "out", "size": 10, "tau_m": 1.2, "tau_r": 1.2, "phi": "linear",
                    "bias": True, "fixed_point": {"weight_tag_bits": WEIGHT_TAG_BITS}})
+    name = "mnist1d_" + config.label.replace("+", "_").replace(" ", "_")
     return network_from_dict({
-        "gle_network": 1, "name": "mnist1d_" + config.label.replace("+", "_").replace(" ", "_"), "dt": dt, "seed": config.seed,
+        "gle_network": 1, "name": name, "dt": dt, "seed": config.seed,
         "input": {"size": 1}, "layers": layers,
         "fixed_point": {"learning_products": LEARNING_PRODUCTS},
         "learning": {"enabled": True, "eta": config.learning_rate, "gamma": 0.0, "beta": 1.0,
