@@ -20,17 +20,20 @@ True
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
 
+from lava_gle.description import LAYER_OPTIONS, check_network
+from lava_gle.errors import LavaGleError
 from lava_gle.numerics.engine import Engine
 from lava_gle.numerics.fixed import ERR_TRACE_MAX
 from lava_gle.network import Network
 from lava_gle.numerics.streams import prepare_streams
 from lava_gle.quantize import (
-    BOUNDED_PHI, SIGNED_PHI, error_bits_for, rate_bits_for, sent_error_bits_for,
-    state_bits_for,
+    BOUNDED_PHI, SIGNED_PHI, QuantizationError, QuantizationWarning, error_bits_for,
+    quantize_network, rate_bits_for, sent_error_bits_for, state_bits_for,
 )
 from lava_gle.quantize.network import profile_widths
 
@@ -42,6 +45,8 @@ POTENTIAL_MARGIN = 2.0
 #: rare largest errors (MNIST-1D's lower layers: the largest 80-200x the RMS) would leave
 #: the typical ones less than a level.
 ERROR_TRACE_QUANTILE = 0.99
+#: Finest rate format a description accepts (``fixed_point.rate_bits``).
+RATE_BITS_MAX = int(LAYER_OPTIONS["rate_bits"][2])
 
 
 def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) -> Network:
@@ -66,12 +71,16 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
     normaliser none either (the trace spans the normalised error). Options already in the
     description win. Learning settings are unchanged.
     """
-    frozen = net.with_learning(enabled=False)
+    frozen = check_network(net).with_learning(enabled=False)
     x, targets = prepare_streams(frozen, x, targets)  # [T, in] too; shapes said as a run does
     errors = ["v", "e"] if targets is not None else []
     engine = Engine(frozen)
     tr = engine.run(x, targets, record=["u", "u_prosp", "r"] + errors)
     fp = dict(net.fixed_point)
+    if "input_range" not in fp and not np.abs(x).max() > 0:
+        raise LavaGleError("calibrate: the inputs are all zero, so they size no input format; "
+                           "calibrate from inputs the network will see, or set "
+                           "fixed_point.input_range")
     fp.setdefault("input_range", float(np.abs(x).max()))
     acc_bits = int(fp.get("accumulator_bits", profile_widths()[1]))
     below = x
@@ -85,7 +94,8 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
                 # above half (the format's top is one LSB below its range, and log2 would
                 # round a one-ulp margin away)
                 r_max = max(r_max, float(np.abs(targets).max()) / 2 * (1 + 2.0 ** -20))
-            o.setdefault("rate_bits", rate_bits_for(r_max, layer.phi in SIGNED_PHI))
+            o.setdefault("rate_bits", min(rate_bits_for(r_max, layer.phi in SIGNED_PHI),
+                                          RATE_BITS_MAX))
         u_max = float(max(np.abs(tr[f"u.{name}"]).max(), np.abs(tr[f"u_prosp.{name}"]).max()))
         acc_max = float(np.abs(below @ net.initial_weights(i).T).max())
         o.setdefault("u_bits", min(state_bits_for(POTENTIAL_MARGIN * u_max),
@@ -95,7 +105,29 @@ def calibrate(net: Network, x: np.ndarray, targets: np.ndarray | None = None) ->
         layers.append(replace(layer, fixed_point=o))
         gain = engine.kernels.layers[i].gain  # a layer with gains sends g r
         below = tr[f"r.{name}"] if gain is None else tr[f"r.{name}"] * gain
-    return replace(net, fixed_point=fp, layers=tuple(layers))
+    out = replace(net, fixed_point=fp, layers=tuple(layers))
+    warn_silent_payloads(out, tr)
+    return out
+
+
+def warn_silent_payloads(net: Network, tr: dict[str, np.ndarray]) -> None:
+    """Warn for each hidden layer whose recorded rates ``tr["r.<layer>"]`` all lie below
+    half its payload's LSB in ``net``'s formats: it sends only zeros up, and the layers
+    above see no input (bounded phi keep their range whatever the data; an unbounded one
+    at the finest ``rate_bits``)."""
+    with warnings.catch_warnings():  # the formats' own warnings come when the user quantises
+        warnings.simplefilter("ignore", QuantizationWarning)
+        try:
+            q = quantize_network(net.with_learning(enabled=False))  # the rates' formats alone
+        except QuantizationError:  # no fixed-point form (said when the user quantises)
+            return
+    for ql in q.layers[:-1]:
+        r_max, lsb = float(np.abs(tr[f"r.{ql.name}"]).max()), ql.scale("r")
+        if r_max < lsb / 2:
+            warnings.warn(f"layer {ql.name!r}: its rates reach only {r_max:.3g}, below half "
+                          f"the LSB {lsb:.3g} of its 8-bit payload ({ql.phi}), so it sends "
+                          "only zeros in fixed point; scale the inputs (or weights) up",
+                          QuantizationWarning, stacklevel=3)
 
 
 def _error_options(net: Network, i: int, tr: dict[str, np.ndarray],

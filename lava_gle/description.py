@@ -543,6 +543,24 @@ def network_to_dict(net: Network, explicit_parameters: bool = False) -> dict:
     return out
 
 
+def check_network(net: Any) -> Network:
+    """``net``, checked as its description would be: a Network built or changed in Python
+    (``dataclasses.replace``, :meth:`~lava_gle.network.Network.with_learning`,
+    :meth:`~lava_gle.network.Network.with_parameters`) is refused where a file with the
+    same content is (:class:`~lava_gle.errors.NetworkSpecError` naming the field: tau_m
+    below dt, a negative eta, an unknown phi, a weight matrix of the wrong shape, ...).
+    Anything but a Network is refused naming the loader to use. The engines, the
+    quantiser, the mapper and the calibration call it on what they are given."""
+    if not isinstance(net, Network):
+        loader = ("load_network(path)" if isinstance(net, (str, os.PathLike))
+                  else "network_from_dict(data)" if isinstance(net, Mapping)
+                  else "load_network(path) or network_from_dict(data)")
+        raise NetworkSpecError("", f"expected a Network, got {type(net).__name__}; build one "
+                                   f"with {loader}")
+    network_from_dict(network_to_dict(net), source="the Network given")
+    return net
+
+
 def save_network(net: Network, path: str | os.PathLike, explicit_parameters: bool = False) -> None:
     """Write ``net`` as JSON (``.json``) or YAML (``.yaml``/``.yml``)."""
     path = Path(path)

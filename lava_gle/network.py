@@ -19,6 +19,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from lava_gle.errors import ShapeError
 from lava_gle.numerics.floating import GAIN_MAX
 
 #: Activation functions of the description format (see ``lava_gle.numerics.activations``).
@@ -311,7 +312,12 @@ class Network:
         return replace(self, learning=replace(self.learning, **changes))
 
     def with_parameters(self, weights: list[np.ndarray], biases: list[np.ndarray]) -> "Network":
-        """A copy of this network whose layers carry the given W and b explicitly."""
+        """A copy of this network whose layers carry the given W and b explicitly: one
+        W [size, size below] and one b [size] (None without a bias) per layer."""
+        if len(weights) != len(self.layers) or len(biases) != len(self.layers):
+            raise ShapeError(f"with_parameters takes one W and one b per layer: "
+                             f"{len(self.layers)} layers, got {len(weights)} W and "
+                             f"{len(biases)} b")
         layers = []
         for layer, w, b in zip(self.layers, weights, biases):
             w = np.array(w, dtype=np.float64)

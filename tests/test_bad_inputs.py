@@ -28,6 +28,8 @@ before its fix):
    experiments/test_checkpoint.py (test_an_ended_run_resumes_only_with_its_epochs_...);
    experiments/test_classification.py (test_a_finished_run_can_be_extended_...: fewer
    epochs refused, a ce run's network_trained.json runs in fixed point).
+9. An audit of the Python API (session 51): test_api_inputs.py, and the Lava runs'
+   saturation warning in models/test_fixed_models.py (lava_and_twin_counts).
 
 And the suite that failed on an AMD CPU (BLAS): tolerances.py and its users.
 

@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import get_backend, lava_network, make_engine
+from lava_gle.errors import LavaGleError, ShapeError
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.numerics.streams import prepare_streams
@@ -64,6 +65,9 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
     ``allow_nan``: then the run goes on and :attr:`Run.divergence` says where.
     """
     get_backend(backend)  # an unknown name, said before anything runs
+    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+        raise LavaGleError(f"chunks must be a whole number >= 1 (weight snapshots along the "
+                           f"run), got {chunks!r}")
     x, y = prepare_streams(net, inputs, targets)
     # the weight snapshots are kept per chunk and stacked at the end
     require_memory(net, backend, steps=x.shape[0], batch=x.shape[1], record=True,
@@ -214,7 +218,19 @@ def compare_runs(net: Network, ref: Run, cand: Run, targets=None,
 
     A run that diverged (``Run.divergence``) is named in ``divergence`` and in every
     verdict; NumPy's warnings about its NaN and inf are left out (the verdict says it).
+    Runs of other lengths or batches, targets that do not fit them (checked as a run
+    checks them) and a tolerance that is not a positive number are refused.
     """
+    shapes = [run.traces["output"].shape[:2] for run in (ref, cand)]
+    if shapes[0] != shapes[1]:
+        raise ShapeError(f"the runs differ in [steps, batch]: {ref.backend} {list(shapes[0])}, "
+                         f"{cand.backend} {list(shapes[1])}; compare runs over the same "
+                         "streams")
+    if not (isinstance(tolerance, (int, float)) and tolerance > 0):
+        raise LavaGleError(f"tolerance must be a positive number (of the reference's "
+                           f"range), got {tolerance!r}")
+    if targets is not None:  # as the runs took them: [T, out] or [T, B, out], finite
+        _, targets = prepare_streams(net, np.zeros((*shapes[0], net.input.size)), targets)
     diverged = any(run.divergence for run in (ref, cand))
     with np.errstate(all="ignore") if diverged else contextlib.nullcontext():
         return _compare(net, ref, cand, targets, tolerance)

@@ -13,6 +13,7 @@ demand (with the real counts) is then at most what was reserved for it.
 """
 from __future__ import annotations
 
+import numbers
 from typing import NamedTuple
 
 from lava_gle.errors import LavaGleError
@@ -37,6 +38,15 @@ class Block(NamedTuple):
     @property
     def size(self) -> int:
         return self.stop - self.start
+
+
+def check_block_size(block_size: int | None) -> None:
+    """Refuse a block size (``--block-size``) that is not a whole number of neurons >= 1."""
+    if block_size is not None and (isinstance(block_size, bool)
+                                   or not isinstance(block_size, numbers.Integral)
+                                   or block_size < 1):
+        raise LavaGleError(f"block size must be a whole number of neurons, at least 1; got "
+                           f"{block_size!r}")
 
 
 def max_fit(cost: LayerCost, room: tuple[int, ...], k_up: int, k_down: int, limit: int) -> int:
@@ -151,8 +161,7 @@ def fewest_blocks(costs: list[LayerCost], caps: tuple[int, ...],
     at least ``sum(blocks) - (layers - 1)``. Raises :class:`DoesNotFitError` as
     :func:`partition` does when not even one neuron of a layer fits a core.
     """
-    if block_size is not None and block_size < 1:
-        raise LavaGleError(f"block size must be at least 1 neuron, got {block_size}")
+    check_block_size(block_size)
     out = []
     for cost in costs:
         k_down = 1 if cost.index > 0 else 0
@@ -189,8 +198,7 @@ def partition(costs: list[LayerCost], caps: tuple[int, ...],
         A single neuron of some layer exceeds a core, or the output-axon estimates do not
         settle (the neighbouring layers are too wide for any block size).
     """
-    if block_size is not None and block_size < 1:
-        raise LavaGleError(f"block size must be at least 1 neuron, got {block_size}")
+    check_block_size(block_size)
     k_est = [1] * len(costs)
     for _ in range(MAX_ROUNDS):
         runs = _pack(costs, caps, k_est, block_size)

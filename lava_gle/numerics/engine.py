@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
 from lava_gle.numerics.kernels import FixedKernels, FloatKernels
+from lava_gle.description import check_network
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -83,7 +84,7 @@ class Engine:
 
     def __init__(self, net: Network, dtype=np.float64, optimizer=None,
                  allow_nan: bool = False, *, kernels: FloatKernels | FixedKernels | None = None):
-        self.net = net
+        self.net = check_network(net)
         require_memory(net, self.backend)  # before the kernels draw the weights
         self.kernels = FloatKernels(net, dtype) if kernels is None else kernels
         if optimizer is not None and self.kernels.arithmetic != "float":
@@ -172,6 +173,7 @@ class Engine:
         with an optimizer, or where a learning epoch is begun (its sums would be dropped).
         Saturation counts the new length has no counter for (fixed point:
         ``esum.<layer>`` when epochs of one step follow longer ones) are kept."""
+        check_network(self.net.with_learning(epoch_steps=steps))
         if self.optimizer is not None and steps != 1:
             raise LavaGleError(f"learning epochs of {steps} steps sum the local signals of "
                                f"GLE's own rule; the optimizer {type(self.optimizer).__name__}"
@@ -227,9 +229,14 @@ class Engine:
         return out
 
     def load_state_dict(self, arrays: dict[str, np.ndarray]) -> None:
-        """Put the arrays of :meth:`state_dict` back (in place); a missing key raises
-        KeyError naming it. Saturation counts without a counter here (``esum.<layer>`` of
-        longer learning epochs before, :meth:`set_epoch_steps`) are put back as well."""
+        """Put the arrays of :meth:`state_dict` back (in place). A state of another network
+        or arithmetic is refused before anything changes: a missing parameter raises the
+        mapping's KeyError naming it; one of another shape, float where this engine holds
+        integers or the other way round, or neuron states of other layer sizes, a
+        :class:`~lava_gle.errors.ShapeError`. Saturation
+        counts without a counter here (``esum.<layer>`` of longer learning epochs before,
+        :meth:`set_epoch_steps`) are put back as well."""
+        self._check_state(arrays)
         for l, k in enumerate(self.kernels.layers):
             k.load({kind: arrays[f"{kind}.{l}"] for kind in k.parameters()})
             if getattr(k, "B", None) is not None:
@@ -252,6 +259,26 @@ class Engine:
         if self.optimizer is not None:
             self.optimizer.load_state_dict({k[len("optim."):]: v for k, v in arrays.items()
                                             if k.startswith("optim.")})
+
+    def _check_state(self, arrays: dict[str, np.ndarray]) -> None:
+        """Refuse ``arrays`` unless its parameters match this engine's kernels in key,
+        shape and integer-ness, and its neuron states the layers' sizes."""
+        arith = "fixed-point" if self.kernels.arithmetic == "fixed" else "float"
+        mine = f"this {arith} engine of {self.net.name!r}"
+        for l, k in enumerate(self.kernels.layers):
+            for kind, own in k.parameters().items():
+                key = f"{kind}.{l}"  # a missing one raises the mapping's KeyError
+                got, own = np.asarray(arrays[key]), np.asarray(own)
+                if got.shape != own.shape or (np.issubdtype(got.dtype, np.integer)
+                                              != np.issubdtype(own.dtype, np.integer)):
+                    raise ShapeError(f"the state's {key!r} is {got.dtype} {list(got.shape)} "
+                                     f"where {mine} holds {own.dtype} {list(own.shape)}: it "
+                                     "is the state of another network or arithmetic")
+            u = arrays.get(f"state.{l}.u")
+            if u is not None and np.shape(u)[1:] != (k.size,):
+                raise ShapeError(f"the state's 'state.{l}.u' is {list(np.shape(u))} where "
+                                 f"layer {k.name!r} of {mine} has {k.size} neurons: it is the "
+                                 "state of another network")
 
     # -- stepping -----------------------------------------------------------------------
     def step(self, x: np.ndarray, y: np.ndarray | None = None) -> np.ndarray:
@@ -453,6 +480,8 @@ class FixedEngine(Engine):
 
     def __init__(self, net: Network, qnet: QuantizedNetwork | None = None,
                  dequantize: bool = True):
+        if qnet is not None:
+            qnet.check_quantizes(check_network(net))
         q = quantize_network(net) if qnet is None else qnet
         super().__init__(net, kernels=FixedKernels(q))
         self.dequantize = dequantize
@@ -480,9 +509,16 @@ class FixedEngine(Engine):
                 out.update(backward_results(k, self.dequantize))
         for key, n in self.saturation.items():
             out[f"sat.{key}"] = np.array(n)
-        clipped = {k: n for k, n in self.saturation.items() if n}
-        if clipped:
-            warnings.warn("fixed-point saturation (values clipped so far): " +
-                          ", ".join(f"{k}={n}" for k, n in sorted(clipped.items())),
-                          QuantizationWarning, stacklevel=4)
+        warn_saturation(self.saturation, stacklevel=5)
         return out
+
+
+def warn_saturation(counts: dict[str, int], stacklevel: int) -> None:
+    """One :class:`~lava_gle.quantize.QuantizationWarning` listing the nonzero saturation
+    counts of a fixed-point run (values clipped so far), from the engine or from the
+    counters a Lava run's processes share with the host."""
+    clipped = {k: int(n) for k, n in counts.items() if n}
+    if clipped:
+        warnings.warn("fixed-point saturation (values clipped so far): " +
+                      ", ".join(f"{k}={n}" for k, n in sorted(clipped.items())),
+                      QuantizationWarning, stacklevel=stacklevel)

@@ -18,6 +18,7 @@ import numpy as np
 from lava_gle.numerics import fixed as X
 from lava_gle.numerics import floating as F
 from lava_gle.numerics.activations import phi as float_phi
+from lava_gle.description import check_network
 from lava_gle.memory import require_memory
 from lava_gle.network import LayerSpec, Network
 from lava_gle.quantize import manifest as _manifest
@@ -242,6 +243,32 @@ class QuantizedNetwork:
         """Integer arrays: ``W.L``, ``b.L`` and a described normaliser state
         (:func:`lava_gle.quantize.manifest.arrays`)."""
         return _manifest.arrays(self)
+
+    def check_quantizes(self, net: Network) -> None:
+        """Refuse these integers (given as ``qnet=``) for ``net`` unless they quantise a
+        network of the same structure and dynamics: dt, input size, layer names, sizes,
+        phi, bias, time constants and learning settings. Parameters and ``fixed_point``
+        options may differ (a bundle's own integers, a backend's timing)."""
+        mine, diffs = self.net, []
+        if mine.dt != net.dt or mine.input.size != net.input.size:
+            diffs.append(f"dt {mine.dt:g} / {net.dt:g}, input size {mine.input.size} / "
+                         f"{net.input.size}")
+        if [(a.name, a.size) for a in mine.layers] != [(b.name, b.size) for b in net.layers]:
+            diffs.append(f"layers {[(a.name, a.size) for a in mine.layers]} / "
+                         f"{[(b.name, b.size) for b in net.layers]}")
+        else:
+            for a, b in zip(mine.layers, net.layers):
+                if (a.phi, a.bias) != (b.phi, b.bias) or not (
+                        np.array_equal(a.tau_m_array(), b.tau_m_array())
+                        and np.array_equal(a.tau_r_array(), b.tau_r_array())):
+                    diffs.append(f"layer {a.name!r}'s phi, bias or time constants")
+        diffs += [f"learning.{key} {getattr(mine.learning, key)} / {getattr(net.learning, key)}"
+                  for key in vars(mine.learning)
+                  if getattr(mine.learning, key) != getattr(net.learning, key)]
+        if diffs:
+            raise QuantizationError(
+                f"qnet quantises another network than the one given ({'; '.join(diffs)}: "
+                "qnet's / the given); pass qnet.net as the network, or quantize_network(net)")
 
 
 @dataclass(frozen=True)
@@ -643,6 +670,7 @@ def quantize_network(net: Network) -> QuantizedNetwork:
     MemoryLimitError
         The weights and tables would not fit in the available memory (checked first).
     """
+    check_network(net)
     lrn = net.learning
     if lrn.loss != "mse":
         raise QuantizationError(f"loss {lrn.loss!r} has no fixed-point form yet (softmax); "

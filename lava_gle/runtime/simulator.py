@@ -18,8 +18,9 @@ from dataclasses import replace
 
 import numpy as np
 
+from lava_gle.description import check_network
 from lava_gle.errors import DivergenceError, LavaGleError
-from lava_gle.numerics.engine import backward_results
+from lava_gle.numerics.engine import backward_results, warn_saturation
 from lava_gle.numerics.kernels import FixedKernels, FloatKernels, with_normaliser_states
 from lava_gle.runtime.builder import BuiltNetwork, build_fused, build_structural
 from lava_gle.runtime.control import run_in_chunks, stop_runtime
@@ -73,7 +74,7 @@ class LavaNetwork:
             raise LavaGleError(f"backend={backend!r}: choose one of {sorted(BACKEND_TAGS)}")
         if chunk is not None and chunk < 1:
             raise LavaGleError(f"chunk={chunk}: must be a positive number of steps")
-        self.net = net
+        self.net = check_network(net)
         self.backend = backend
         self.tag = BACKEND_TAGS[backend]
         self.fused = fused
@@ -87,6 +88,8 @@ class LavaNetwork:
         self._biases = [net.initial_biases(i) for i in range(n)]
         self._tau_m = [layer.tau_m_array() for layer in net.layers]
         self.built: BuiltNetwork | None = None
+        if qnet is not None:
+            qnet.check_quantizes(net)
         self.qnet = qnet
         #: built at the first run, kept with the learned parameters for the next
         self._kernels: FloatKernels | FixedKernels | None = None
@@ -284,8 +287,9 @@ class LavaNetwork:
                               else k.decode(var, raw))
                     traces[key] = np.ascontiguousarray(values, dtype=np.float64)
         if self.built.saturation is not None:
-            traces.update({f"sat.{k}": np.array(n)
-                           for k, n in self.built.saturation.read().items()})
+            counts = self.built.saturation.read()
+            traces.update({f"sat.{k}": np.array(n) for k, n in counts.items()})
+            warn_saturation(counts, stacklevel=4)
         for i, name in enumerate(self.net.layer_names):
             traces[f"W.{name}"] = self._weights[i].copy()
             traces[f"b.{name}"] = self._biases[i].copy()

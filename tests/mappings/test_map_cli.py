@@ -84,8 +84,8 @@ def test_bad_options_are_one_line_errors(tmp_path, capsys, args, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"chips": 0}, "--chips must be at least 1"),
-    ({"block_size": 0}, "block size must be at least 1"),
+    ({"chips": 0}, "--chips must be a whole number of chips, at least 1"),
+    ({"block_size": 0}, "block size must be a whole number of neurons, at least 1"),
 ])
 def test_bad_mapper_arguments_from_python_are_clear_errors(tmp_path, kwargs, message):
     """The CLI refuses these while parsing (tests/test_bad_inputs.py); the API checks too."""

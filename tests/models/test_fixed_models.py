@@ -160,16 +160,19 @@ def test_saturation_counts_equal_the_twin(fused):
 
 def lava_and_twin_counts(net, x, y, fused: bool) -> dict[str, int]:
     """The saturation counts (``sat.*`` without the prefix) of lava-fixed(-fused) on
-    ``net``, asserted equal to its numpy-fixed twin's."""
+    ``net``, asserted equal to its numpy-fixed twin's, and warned on the host as the twin
+    warns them (the Lava processes' own warnings stay in their processes)."""
     from lava_gle.backends import make_engine, simulate, twin
     backend = "lava-fixed-fused" if fused else "lava-fixed"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         engine = make_engine(net, twin(backend))
         engine.run(x, y)
         lava = simulate(net, x, y, backend=backend, record=False)
     counts = {k[len("sat."):]: int(v) for k, v in lava.items() if k.startswith("sat.")}
     assert counts == engine.saturation
+    said = [str(w.message) for w in caught if "fixed-point saturation" in str(w.message)]
+    assert len(said) == (2 if any(counts.values()) else 0) and len(set(said)) <= 1, said
     return counts
 
 
