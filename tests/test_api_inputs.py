@@ -52,6 +52,8 @@ CASES = {  # case: (call, error type, words of its one-line message)
                              "expected a Network, got str; build one with load_network"),
     "a dict for a Network": (lambda: calibrate({"gle_network": 1}, np.zeros((4, 2))),
                              NetworkSpecError, "build one with network_from_dict"),
+    "reset to a negative batch": (lambda: Engine(NET).reset(-1), ShapeError,
+                                  "reset: batch must be a whole number of copies >= 1"),
     "fractional block size (looped forever)": (lambda: map_network(NET, block_size=2.5),
                                                LavaGleError, "whole number of neurons"),
     "chips as a string": (lambda: map_network(NET, chips="2"), LavaGleError,

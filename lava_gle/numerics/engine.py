@@ -188,6 +188,9 @@ class Engine:
 
     def reset(self, batch: int = 1) -> None:
         """Zero every state variable (the state before step 0), for ``batch`` copies."""
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+            raise ShapeError(f"reset: batch must be a whole number of copies >= 1, got "
+                             f"{batch!r}")
         self.state = [k.zero_state((batch,)) for k in self.kernels.layers]
         # eps[l]: the error layer l sends down (input-sized for l = 0, never sent)
         self.eps = [np.zeros((batch, n), self.kernels.record_dtype) for n in self.net.sizes[:-1]]
