@@ -30,7 +30,7 @@ from lava_gle.traces import STATE_VARS
 DEFAULT_TOLERANCE = 0.05
 
 #: Activations whose fixed-point form is a table or fit, not exact piecewise-linear.
-NONLINEAR_TABLE_PHIS = ("sigmoid", "tanh", "softplus")
+NONLINEAR_SEGMENT_PHIS = ("sigmoid", "tanh", "softplus")
 
 
 @dataclass
@@ -307,7 +307,8 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
       noise of its input (rate and error payloads) by tau_m/tau_r;
     - ``step-size quantisation``: dt/tau below 2^-7, so each step's increment spans few
       least significant bits of the state;
-    - ``phi table error``: u_prosp or r of a sigmoid/tanh/softplus layer;
+    - ``phi approximation error``: u_prosp or r of a sigmoid/tanh/softplus layer (polynomial
+      segments in fixed point);
     - otherwise ``accumulated rounding``.
     """
     out = []
@@ -347,8 +348,10 @@ def verdicts(net: Network, metrics: dict, tolerance: float) -> list[dict]:
                 cause = (f"step-size quantisation: dt/tau = {ratio:.2g}, each step moves the "
                          "state by few least significant bits; give the state more fraction "
                          "bits (fixed_point.u_bits) or use a larger dt")
-            elif layer.phi in NONLINEAR_TABLE_PHIS and var in ("u_prosp", "r"):
-                cause = f"phi table error: {layer.phi} is a lookup table in fixed point"
+            elif layer.phi in NONLINEAR_SEGMENT_PHIS and var in ("u_prosp", "r"):
+                cause = (f"phi approximation error: {layer.phi} is polynomial segments in "
+                         "fixed point; finer rates (fixed_point.rate_bits) or a piecewise-"
+                         "linear phi reduce it")
             else:
                 cause = "accumulated rounding of the state"
             out.append({"layer": name, "variable": var, "rms_error": m["rms_error"],
