@@ -19,6 +19,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from lava_gle.backends import get_backend, lava_network, make_engine
+from lava_gle.counts import is_count
 from lava_gle.errors import LavaGleError, ShapeError
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
@@ -65,7 +66,7 @@ def run_backend(net: Network, inputs, targets, backend: str, chunks: int = 20,
     ``allow_nan``: then the run goes on and :attr:`Run.divergence` says where.
     """
     get_backend(backend)  # an unknown name, said before anything runs
-    if isinstance(chunks, bool) or not isinstance(chunks, int) or chunks < 1:
+    if not is_count(chunks):
         raise LavaGleError(f"chunks must be a whole number >= 1 (weight snapshots along the "
                            f"run), got {chunks!r}")
     x, y = prepare_streams(net, inputs, targets)

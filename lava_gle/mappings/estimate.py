@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from lava_gle.counts import is_count
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.mapper import Mapping
 from lava_gle.mappings.placement import entry_blocks, traffic_between
@@ -161,8 +162,7 @@ def estimate(mapping: Mapping, steps_per_sample: int = 1) -> dict | None:
     (every per-event figure with its source, confidence and whether a Loihi 1 figure stands
     in).
     """
-    if isinstance(steps_per_sample, bool) or not isinstance(steps_per_sample, int) \
-            or steps_per_sample < 1:
+    if not is_count(steps_per_sample):
         raise LavaGleError(f"--steps-per-sample must be a positive integer, got "
                            f"{steps_per_sample!r}")
     if missing_figures(mapping.profile):

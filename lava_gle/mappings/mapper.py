@@ -24,14 +24,13 @@ Example
 """
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 from pathlib import Path
 
 from lava_gle.errors import LavaGleError
+from lava_gle.counts import is_count
 from lava_gle.description import check_network
-from lava_gle.mappings.partition import (Block, check_block_size, cores_per_layer,
-                                         fewest_blocks, partition)
+from lava_gle.mappings.partition import Block, cores_per_layer, fewest_blocks, partition
 from lava_gle.mappings.placement import Placement, check_chips, place
 from lava_gle.mappings.profiles import HardwareProfile, load_profile
 from lava_gle.mappings.resources import (
@@ -130,10 +129,8 @@ def map_network(net: Network, profile: str | Path | HardwareProfile = "loihi2",
     check_network(net)
     if not isinstance(profile, HardwareProfile):
         profile = load_profile(profile)
-    if chips is not None and (isinstance(chips, bool) or not isinstance(chips, numbers.Integral)
-                              or chips < 1):
+    if chips is not None and not is_count(chips):
         raise LavaGleError(f"--chips must be a whole number of chips, at least 1; got {chips!r}")
-    check_block_size(block_size)
     costs = layer_costs(net, profile, weight_bits)
     caps = capacities(profile)
     available = chips if chips is not None else profile.max_chips

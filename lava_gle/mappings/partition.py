@@ -13,9 +13,9 @@ demand (with the real counts) is then at most what was reserved for it.
 """
 from __future__ import annotations
 
-import numbers
 from typing import NamedTuple
 
+from lava_gle.counts import is_count
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.resources import (
     RESOURCES, SUGGESTIONS, DoesNotFitError, LayerCost, neighbour_cores,
@@ -42,9 +42,7 @@ class Block(NamedTuple):
 
 def check_block_size(block_size: int | None) -> None:
     """Refuse a block size (``--block-size``) that is not a whole number of neurons >= 1."""
-    if block_size is not None and (isinstance(block_size, bool)
-                                   or not isinstance(block_size, numbers.Integral)
-                                   or block_size < 1):
+    if block_size is not None and not is_count(block_size):
         raise LavaGleError(f"block size must be a whole number of neurons, at least 1; got "
                            f"{block_size!r}")
 

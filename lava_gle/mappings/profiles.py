@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from lava_gle.description import load_document
+from lava_gle.counts import is_count
 from lava_gle.errors import LavaGleError
 
 #: Directory of the profiles shipped with lava-gle.
@@ -253,7 +254,7 @@ def _number(raw: Any, key: str, where: str) -> Number:
         return Number(None, source, confidence)
     if isinstance(value, float) and math.isfinite(value) and value.is_integer():
         value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_count(value):
         raise ProfileError(f"{where}: values.{key}: must be a positive integer"
                            f"{' or null' if nullable else ''}, got {value!r}")
     return Number(value, source, confidence)

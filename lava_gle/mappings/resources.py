@@ -67,6 +67,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lava_gle.counts import is_count
 from lava_gle.errors import LavaGleError
 from lava_gle.mappings.profiles import HardwareProfile, ProfileError
 from lava_gle.network import Network
@@ -127,7 +128,7 @@ def layer_widths(net: Network, profile: HardwareProfile,
     (e.g. ``--weight-bits``) overrides the weight width of every layer.
     """
     bits = profile.weight_bits if weight_bits is None else weight_bits
-    if isinstance(bits, bool) or not isinstance(bits, int) or bits < 1:
+    if not is_count(bits):
         raise ProfileError(f"weight width must be a positive integer number of bits, got {bits!r}")
     if bits > profile.synapse_word_bits:
         raise ProfileError(f"weight width {bits} bits: must be 1..{profile.synapse_word_bits} "

@@ -35,6 +35,7 @@ from tqdm.auto import tqdm
 from lava_gle.errors import DivergenceError, LavaGleError, ShapeError
 from lava_gle.numerics.kernels import FixedKernels, FloatKernels
 from lava_gle.description import check_network
+from lava_gle.counts import is_count
 from lava_gle.memory import require_memory
 from lava_gle.network import Network
 from lava_gle.quantize import QuantizationWarning, QuantizedNetwork, quantize_network
@@ -188,7 +189,7 @@ class Engine:
 
     def reset(self, batch: int = 1) -> None:
         """Zero every state variable (the state before step 0), for ``batch`` copies."""
-        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)) or batch < 1:
+        if not is_count(batch):
             raise ShapeError(f"reset: batch must be a whole number of copies >= 1, got "
                              f"{batch!r}")
         self.state = [k.zero_state((batch,)) for k in self.kernels.layers]
